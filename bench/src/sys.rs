@@ -1,0 +1,77 @@
+//! Small operating-system helpers: free ports, listening checks, process CPU time.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// A loopback address whose port was free a moment ago (bound to port 0, then released).
+pub(crate) fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("bind port 0")?;
+    Ok(listener.local_addr()?)
+}
+
+/// Waits until some process listens on TCP `port` (per /proc/net/tcp*), or `timeout` passes.
+pub(crate) async fn wait_listening(port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !is_listening(port)? {
+        if Instant::now() > deadline {
+            bail!("nothing listens on port {port} after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+fn is_listening(port: u16) -> anyhow::Result<bool> {
+    const LISTEN: &str = "0A";
+    let suffix = format!(":{port:04X}");
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        let found = text.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[1].ends_with(&suffix) && fields[3] == LISTEN
+        });
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// User + system CPU seconds used so far by process `pid` (all its threads), or by this
+/// process when `pid` is `None`. Read from /proc so no `unsafe` is needed.
+pub(crate) fn cpu_seconds(pid: Option<u32>) -> anyhow::Result<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        let field = fields.get(i).with_context(|| format!("{path}: short"))?;
+        Ok(field.parse()?)
+    };
+    // Fields 14 (utime) and 15 (stime) of proc(5); field 3 is index 0 here.
+    let total = ticks(11)? + ticks(12)?;
+    Ok(total as f64 / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}

@@ -1,0 +1,11 @@
+//! Portunus's operations surface, served over HTTP by axum on every node: health for load
+//! balancers, Prometheus metrics, and (growing) the Bastionhost-compatible management API.
+//! It reaches the rest of the node only through the [`NodeProbe`] port.
+
+mod health;
+mod metrics;
+mod server;
+
+pub use health::{NodeProbe, Readiness};
+pub use metrics::Metrics;
+pub use server::{router, serve, serve_tls};

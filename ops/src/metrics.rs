@@ -1,0 +1,179 @@
+//! Prometheus metrics of a node. Names follow Prometheus conventions (`portunus_` prefix, base
+//! units, `_total` counters); label values come from small fixed sets, never from user input.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every metric a node exports, registered in one registry.
+pub struct Metrics {
+    registry: Registry,
+    pub raft_is_leader: IntGauge,
+    pub raft_term: IntGauge,
+    pub raft_leader_id: IntGauge,
+    pub raft_last_log_index: IntGauge,
+    pub raft_applied_index: IntGauge,
+    pub raft_snapshot_index: IntGauge,
+    pub raft_purged_index: IntGauge,
+    pub raft_replication_lag: IntGaugeVec,
+    pub raft_members: IntGaugeVec,
+    pub node_ready: IntGauge,
+    pub sessions_active: IntGaugeVec,
+    pub concurrency_slots_in_use: IntGauge,
+    pub concurrency_slots_limit: IntGauge,
+    pub proposals_total: IntCounterVec,
+    pub proposal_seconds: HistogramVec,
+    pub http_requests_total: IntCounterVec,
+    pub http_request_seconds: HistogramVec,
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn histogram_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let buckets = vec![
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    ];
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid metric");
+    r.register(Box::new(h.clone())).expect("unique metric");
+    h
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Create and register every metric.
+    pub fn new() -> Self {
+        let r = Registry::new();
+        Metrics {
+            raft_is_leader: gauge(
+                &r,
+                "portunus_raft_is_leader",
+                "1 on the Raft leader, 0 elsewhere",
+            ),
+            raft_term: gauge(&r, "portunus_raft_term", "Current Raft term"),
+            raft_leader_id: gauge(
+                &r,
+                "portunus_raft_leader_id",
+                "Id of the known leader, 0 if none",
+            ),
+            raft_last_log_index: gauge(&r, "portunus_raft_last_log_index", "Last Raft log index"),
+            raft_applied_index: gauge(&r, "portunus_raft_applied_index", "Last applied log index"),
+            raft_snapshot_index: gauge(
+                &r,
+                "portunus_raft_snapshot_index",
+                "Log index of the latest snapshot",
+            ),
+            raft_purged_index: gauge(&r, "portunus_raft_purged_index", "Highest purged log index"),
+            raft_replication_lag: gauge_vec(
+                &r,
+                "portunus_raft_replication_lag_entries",
+                "On the leader: log entries each peer is behind",
+                &["peer"],
+            ),
+            raft_members: gauge_vec(
+                &r,
+                "portunus_raft_members",
+                "Cluster members by kind",
+                &["kind"],
+            ),
+            node_ready: gauge(
+                &r,
+                "portunus_node_ready",
+                "1 when the node accepts new sessions",
+            ),
+            sessions_active: gauge_vec(
+                &r,
+                "portunus_sessions_active",
+                "O&M sessions open on this node",
+                &["protocol"],
+            ),
+            concurrency_slots_in_use: gauge(
+                &r,
+                "portunus_concurrency_slots_in_use",
+                "Concurrency slots held cluster-wide",
+            ),
+            concurrency_slots_limit: gauge(
+                &r,
+                "portunus_concurrency_slots_limit",
+                "Cluster-wide concurrency limit (0 means unlimited)",
+            ),
+            proposals_total: counter_vec(
+                &r,
+                "portunus_raft_proposals_total",
+                "Replicated writes proposed on this node, by outcome",
+                &["outcome"],
+            ),
+            proposal_seconds: histogram_vec(
+                &r,
+                "portunus_raft_commit_seconds",
+                "Time from proposal to applied answer",
+                &["outcome"],
+            ),
+            http_requests_total: counter_vec(
+                &r,
+                "portunus_api_requests_total",
+                "HTTP requests by route and status",
+                &["route", "status"],
+            ),
+            http_request_seconds: histogram_vec(
+                &r,
+                "portunus_api_request_seconds",
+                "HTTP request latency by route",
+                &["route"],
+            ),
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding of gathered metrics");
+        String::from_utf8(out).expect("exposition is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_names_are_exported() {
+        let m = Metrics::new();
+        m.sessions_active.with_label_values(&["ssh"]).set(2);
+        m.raft_is_leader.set(1);
+        let text = m.render();
+        for name in [
+            "portunus_raft_is_leader 1",
+            "portunus_sessions_active{protocol=\"ssh\"} 2",
+            "portunus_concurrency_slots_in_use 0",
+            "portunus_concurrency_slots_limit 0",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The zero-copy forwarding path (Linux): socket -> non-blocking pipe -> socket with splice(2),
+//! driven by tokio readiness. This is the only module of Portunus allowed to use `unsafe`.
+//!
+//! # Safety
+//!
+//! The `unsafe` here is confined to four libc calls (`pipe2`, `fcntl`, `splice`, and adopting
+//! the fds `pipe2` returns), each wrapped in a safe function of this file. The invariants:
+//!
+//! - **Ownership.** The two fds returned by a successful `pipe2` are wrapped at once in
+//!   [`OwnedFd`]s held by a [`Pipe`]; nothing else ever holds them, so they are closed exactly
+//!   once, when the `Pipe` is dropped (also on error and cancellation paths). A failed `pipe2`
+//!   returns no fds and nothing is adopted.
+//! - **Lifetimes.** Every fd passed to `splice`/`fcntl` comes from a [`BorrowedFd`] (a borrowed
+//!   `TcpStream` or a borrowed `Pipe`), so it stays open for the whole call; no raw fd is stored.
+//! - **No aliasing, no memory.** `splice` is called with null offsets (required for pipes and
+//!   sockets) and touches no user memory; `fcntl(F_SETPIPE_SZ/F_GETPIPE_SZ)` takes an integer.
+//!   The only memory the kernel writes is `pipe2`'s two-int array, a local owned by the call.
+//! - **Concurrency.** Each direction owns its own `Pipe`; sockets are only shared as `&TcpStream`,
+//!   whose reads and writes the kernel serialises. Readiness bookkeeping is tokio's.
+//!
+//! # EAGAIN
+//!
+//! `EAGAIN` from splice means "no data" *or* "pipe full". Each direction therefore only splices
+//! *into* its pipe when the pipe is empty, where `EAGAIN` can only mean the socket has no data
+//! and clearing its read readiness is correct; and only splices *out* while the pipe holds data,
+//! where `EAGAIN` can only mean the destination's send buffer is full. The pipe is drained to
+//! the destination before the destination's write side is shut down.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+use super::{shutdown_write, Counters, Direction, ForwardPath, ForwardStats};
+
+/// Pipe size asked of `F_SETPIPE_SZ`; the default `fs.pipe-max-size` allows it unprivileged.
+pub(super) const PIPE_SIZE: usize = 1024 * 1024;
+
+/// Relays both directions with splice; see the parent module for the semantics.
+///
+/// Fails with [`io::ErrorKind::Unsupported`] only if splice is refused before any byte moved.
+pub(super) async fn forward(
+    client: &TcpStream,
+    server: &TcpStream,
+    counters: &Counters,
+) -> io::Result<ForwardStats> {
+    let started = AtomicBool::new(false);
+    let up = Pump::new(client, server, counters, Direction::Up, &started)?;
+    let down = Pump::new(server, client, counters, Direction::Down, &started)?;
+    let (up, down) = tokio::try_join!(up.run(), down.run())?;
+    Ok(ForwardStats {
+        up,
+        down,
+        path: ForwardPath::Splice,
+    })
+}
+
+/// One direction: `src` -> `pipe` -> `dst`.
+struct Pump<'a> {
+    src: &'a TcpStream,
+    dst: &'a TcpStream,
+    pipe: Pipe,
+    /// Bytes spliced into the pipe and not yet out of it.
+    in_pipe: usize,
+    /// Bytes delivered to `dst`.
+    moved: u64,
+    counters: &'a Counters,
+    dir: Direction,
+    /// Set once either direction has spliced a byte: from then on, no fallback to copy.
+    started: &'a AtomicBool,
+}
+
+impl<'a> Pump<'a> {
+    fn new(
+        src: &'a TcpStream,
+        dst: &'a TcpStream,
+        counters: &'a Counters,
+        dir: Direction,
+        started: &'a AtomicBool,
+    ) -> io::Result<Self> {
+        let pipe = Pipe::new(PIPE_SIZE).map_err(unsupported_if_refused)?;
+        Ok(Self {
+            src,
+            dst,
+            pipe,
+            in_pipe: 0,
+            moved: 0,
+            counters,
+            dir,
+            started,
+        })
+    }
+
+    /// Moves data until `src` reaches EOF and the pipe is empty, then shuts `dst` for writing.
+    async fn run(mut self) -> io::Result<u64> {
+        loop {
+            if self.fill().await? == 0 {
+                shutdown_write(self.dst)?;
+                return Ok(self.moved);
+            }
+            self.drain().await?;
+        }
+    }
+
+    /// Waits for data and splices one batch into the (empty) pipe; `Ok(0)` is EOF.
+    async fn fill(&mut self) -> io::Result<usize> {
+        debug_assert_eq!(self.in_pipe, 0, "fill only runs on an empty pipe");
+        let (src, pipe) = (self.src, &self.pipe);
+        loop {
+            src.readable().await?;
+            // The pipe is empty, so EAGAIN means "no data": clearing read readiness is right.
+            match src.try_io(Interest::READABLE, || {
+                splice(src.as_fd(), pipe.write.as_fd(), pipe.capacity)
+            }) {
+                Ok(n) => {
+                    self.in_pipe = n;
+                    self.started.store(true, Ordering::Relaxed);
+                    return Ok(n);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) if !self.started.load(Ordering::Relaxed) => {
+                    return Err(unsupported_if_refused(err))
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Splices everything in the pipe out to `dst`, waiting whenever `dst` is full.
+    async fn drain(&mut self) -> io::Result<()> {
+        let (dst, pipe) = (self.dst, &self.pipe);
+        let counter = self.counters.counter(self.dir);
+        while self.in_pipe > 0 {
+            dst.writable().await?;
+            // The pipe holds data, so EAGAIN means "dst full": clearing write readiness is right.
+            match dst.try_io(Interest::WRITABLE, || {
+                splice(pipe.read.as_fd(), dst.as_fd(), self.in_pipe)
+            }) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.in_pipe -= n;
+                    self.moved += n as u64;
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Maps "this kernel or these fds do not do splice" to [`io::ErrorKind::Unsupported`].
+fn unsupported_if_refused(err: io::Error) -> io::Error {
+    match err.raw_os_error() {
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => {
+            io::Error::new(io::ErrorKind::Unsupported, err)
+        }
+        _ => err,
+    }
+}
+
+/// A non-blocking pipe whose two ends are closed when it is dropped.
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+    /// Bytes the pipe holds at most (as reported by the kernel).
+    capacity: usize,
+}
+
+impl Pipe {
+    /// Creates a pipe and tries to size it to `want` bytes, keeping the default size silently
+    /// if the kernel refuses (for example past `fs.pipe-user-pages-soft`).
+    fn new(want: usize) -> io::Result<Self> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` is a writable array of two c_ints, exactly what pipe2 fills in.
+        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 succeeded, so both fds are open and owned by no one else; each is
+        // adopted exactly once and will be closed exactly once by its OwnedFd.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let capacity = set_pipe_size(write.as_fd(), want);
+        Ok(Self {
+            read,
+            write,
+            capacity,
+        })
+    }
+}
+
+/// Asks for a `want`-byte pipe; returns the size the pipe actually has.
+fn set_pipe_size(fd: BorrowedFd<'_>, want: usize) -> usize {
+    let want = libc::c_int::try_from(want).unwrap_or(libc::c_int::MAX);
+    // SAFETY: fcntl on a borrowed (open) fd; F_SETPIPE_SZ takes an int and touches no memory.
+    let set = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, want) };
+    if set > 0 {
+        return set as usize;
+    }
+    // SAFETY: as above; F_GETPIPE_SZ takes no argument.
+    let got = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    if got > 0 {
+        got as usize
+    } else {
+        4096
+    }
+}
+
+/// One non-blocking splice(2) of at most `len` bytes from `from` to `to`.
+fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    let flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
+    // SAFETY: both fds are borrowed and so open for the call; null offsets are required for
+    // pipes and sockets; splice reads and writes no user memory.
+    let n = unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            flags,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}

@@ -1,0 +1,365 @@
+//! Requests and commands: everything that can change the replicated state.
+
+use crate::authz::{Principal, RuleSpec};
+use crate::common::{AssetRef, Protocol};
+use crate::database::{
+    DatabaseAccountPatch, DatabasePatch, NetworkDomainSpec, NewDatabase, NewDatabaseAccount,
+};
+use crate::host::NewHostAccount;
+use crate::host::{AddressType, CredentialKind, HostAccountPatch, HostPatch, NewHost};
+use crate::ids::*;
+use crate::sealed::Sealed;
+use crate::session::EndReason;
+use crate::settings::{
+    ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef, Role, TwoFactorSettings,
+};
+use crate::token::NewToken;
+use crate::user::{NewUser, UserPatch};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One log entry's payload: a command stamped by the leader with the current unix millis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub now_ms: u64,
+    pub command: Command,
+}
+
+/// Every change the replicated state accepts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    // ---- users and user groups
+    CreateUser(NewUser),
+    UpdateUser {
+        user_id: UserId,
+        patch: UserPatch,
+    },
+    DeleteUser {
+        user_id: UserId,
+    },
+    SetUserPassword {
+        user_id: UserId,
+        password_hash: Option<String>,
+    },
+    LockUsers {
+        user_ids: Vec<UserId>,
+    },
+    /// Unlocks and resets the failed-logon counter.
+    UnlockUsers {
+        user_ids: Vec<UserId>,
+    },
+    RecordLoginFailure {
+        user_id: UserId,
+    },
+    RecordLoginSuccess {
+        user_id: UserId,
+    },
+    AddUserPublicKey {
+        user_id: UserId,
+        name: String,
+        public_key: String,
+        fingerprint: String,
+        comment: String,
+    },
+    UpdateUserPublicKey {
+        user_id: UserId,
+        key_id: PublicKeyId,
+        name: Option<String>,
+        comment: Option<String>,
+    },
+    RemoveUserPublicKey {
+        user_id: UserId,
+        key_id: PublicKeyId,
+    },
+    CreateUserGroup {
+        name: String,
+        comment: String,
+    },
+    UpdateUserGroup {
+        group_id: UserGroupId,
+        name: String,
+        comment: String,
+    },
+    DeleteUserGroup {
+        group_id: UserGroupId,
+    },
+    AddUsersToGroup {
+        group_id: UserGroupId,
+        user_ids: Vec<UserId>,
+    },
+    RemoveUsersFromGroup {
+        group_id: UserGroupId,
+        user_ids: Vec<UserId>,
+    },
+
+    // ---- hosts, accounts, shared keys, host groups
+    CreateHost(NewHost),
+    UpdateHost {
+        host_id: HostId,
+        patch: HostPatch,
+    },
+    DeleteHost {
+        host_id: HostId,
+    },
+    SetHostsPort {
+        host_ids: Vec<HostId>,
+        protocol: Protocol,
+        port: u16,
+    },
+    SetHostsActiveAddress {
+        host_ids: Vec<HostId>,
+        address_type: AddressType,
+    },
+    CreateHostAccount(NewHostAccount),
+    UpdateHostAccount {
+        account_id: HostAccountId,
+        patch: HostAccountPatch,
+    },
+    DeleteHostAccount {
+        account_id: HostAccountId,
+    },
+    ResetHostAccountCredential {
+        account_id: HostAccountId,
+        kind: CredentialKind,
+    },
+    CreateSharedKey {
+        name: String,
+        private_key: Sealed,
+        fingerprint: String,
+        comment: String,
+    },
+    UpdateSharedKey {
+        key_id: SharedKeyId,
+        name: Option<String>,
+        private_key: Option<Sealed>,
+        fingerprint: Option<String>,
+        comment: Option<String>,
+    },
+    /// Deletes the key and detaches it from every account using it.
+    DeleteSharedKey {
+        key_id: SharedKeyId,
+    },
+    AttachAccountsToSharedKey {
+        key_id: SharedKeyId,
+        account_ids: Vec<HostAccountId>,
+    },
+    DetachAccountsFromSharedKey {
+        key_id: SharedKeyId,
+        account_ids: Vec<HostAccountId>,
+    },
+    CreateHostGroup {
+        name: String,
+        comment: String,
+    },
+    UpdateHostGroup {
+        group_id: HostGroupId,
+        name: String,
+        comment: String,
+    },
+    DeleteHostGroup {
+        group_id: HostGroupId,
+    },
+    AddHostsToGroup {
+        group_id: HostGroupId,
+        host_ids: Vec<HostId>,
+    },
+    RemoveHostsFromGroup {
+        group_id: HostGroupId,
+        host_ids: Vec<HostId>,
+    },
+    AddDatabasesToGroup {
+        group_id: HostGroupId,
+        database_ids: Vec<DatabaseId>,
+    },
+    RemoveDatabasesFromGroup {
+        group_id: HostGroupId,
+        database_ids: Vec<DatabaseId>,
+    },
+    /// Trust on first use: records the fingerprint if none is known, accepts it if equal,
+    /// rejects `HostKeyMismatch` otherwise.
+    TrustHostKey {
+        host_id: HostId,
+        fingerprint: String,
+    },
+    /// Administrator replaces (or with `None` forgets) the trusted fingerprint.
+    SetHostKey {
+        host_id: HostId,
+        fingerprint: Option<String>,
+    },
+
+    // ---- databases, database accounts, network domains
+    CreateDatabase(NewDatabase),
+    UpdateDatabase {
+        database_id: DatabaseId,
+        patch: DatabasePatch,
+    },
+    DeleteDatabase {
+        database_id: DatabaseId,
+    },
+    CreateDatabaseAccount(NewDatabaseAccount),
+    UpdateDatabaseAccount {
+        account_id: DatabaseAccountId,
+        patch: DatabaseAccountPatch,
+    },
+    DeleteDatabaseAccount {
+        account_id: DatabaseAccountId,
+    },
+    CreateNetworkDomain(NetworkDomainSpec),
+    UpdateNetworkDomain {
+        domain_id: NetworkDomainId,
+        spec: NetworkDomainSpec,
+    },
+    /// Deletes the domain; its assets go back to direct access.
+    DeleteNetworkDomain {
+        domain_id: NetworkDomainId,
+    },
+    MoveHostsToNetworkDomain {
+        domain_id: Option<NetworkDomainId>,
+        host_ids: Vec<HostId>,
+    },
+    MoveDatabasesToNetworkDomain {
+        domain_id: Option<NetworkDomainId>,
+        database_ids: Vec<DatabaseId>,
+    },
+
+    // ---- authorizations
+    /// Grants the host and adds these accounts (may be empty) to the grant.
+    AttachHostAccounts {
+        principal: Principal,
+        host_id: HostId,
+        account_ids: BTreeSet<HostAccountId>,
+    },
+    /// Removes these accounts from the grant; `None` removes the host grant entirely.
+    DetachHostAccounts {
+        principal: Principal,
+        host_id: HostId,
+        account_ids: Option<BTreeSet<HostAccountId>>,
+    },
+    AttachHostGroupAccounts {
+        principal: Principal,
+        group_id: HostGroupId,
+        account_names: BTreeSet<String>,
+    },
+    DetachHostGroupAccounts {
+        principal: Principal,
+        group_id: HostGroupId,
+        account_names: Option<BTreeSet<String>>,
+    },
+    AttachDatabaseAccounts {
+        principal: Principal,
+        database_id: DatabaseId,
+        account_ids: BTreeSet<DatabaseAccountId>,
+    },
+    DetachDatabaseAccounts {
+        principal: Principal,
+        database_id: DatabaseId,
+        account_ids: Option<BTreeSet<DatabaseAccountId>>,
+    },
+    CreateRule(RuleSpec),
+    UpdateRule {
+        rule_id: RuleId,
+        spec: RuleSpec,
+    },
+    SetRuleEnabled {
+        rule_id: RuleId,
+        enabled: bool,
+    },
+    DeleteRule {
+        rule_id: RuleId,
+    },
+
+    // ---- O&M tokens
+    IssueToken(NewToken),
+    /// Extends expiry to `now + token_renew_secs`; `user_id`, when given, must own the token.
+    RenewToken {
+        token_id: TokenId,
+        user_id: Option<UserId>,
+    },
+    RevokeToken {
+        token_id: TokenId,
+    },
+    /// Atomically checks the token, consumes one use, takes a slot and opens a session.
+    SpendToken {
+        token_hash: TokenHash,
+        node_id: NodeId,
+        node_epoch: u64,
+        client_addr: String,
+        /// When given, must equal the token's protocol.
+        protocol: Option<Protocol>,
+    },
+    /// Removes tokens that expired before this time (and revoked ones).
+    PurgeTokens {
+        expired_before_ms: u64,
+    },
+
+    // ---- nodes and sessions
+    /// A node (re)started: bump its epoch, free its slots, close its sessions (NodeLost).
+    NodeStarted {
+        node_id: NodeId,
+    },
+    /// The leader declares a node lost: same effect as `NodeStarted`.
+    ReclaimNode {
+        node_id: NodeId,
+    },
+    /// A logon with the user's own credentials: checks authorization and takes a slot.
+    OpenSession {
+        user_id: UserId,
+        asset: AssetRef,
+        account_id: u64,
+        protocol: Protocol,
+        node_id: NodeId,
+        node_epoch: u64,
+        client_addr: String,
+    },
+    CloseSession {
+        session_id: SessionId,
+        node_id: NodeId,
+        node_epoch: u64,
+        reason: EndReason,
+        bytes_up: u64,
+        bytes_down: u64,
+    },
+    RequestTermination {
+        session_id: SessionId,
+    },
+    /// Removes closed sessions that ended before this time.
+    PurgeSessions {
+        ended_before_ms: u64,
+    },
+
+    // ---- settings, keys, instance, tags, directories
+    UpdateSettings(ClusterSettings),
+    /// Sets the SSH host key shared by every node; with `only_if_absent` the first writer wins.
+    SetSshHostKey {
+        key: Sealed,
+        only_if_absent: bool,
+    },
+    CreateAccessKey {
+        access_key_id: String,
+        secret: Sealed,
+        role: Role,
+        user_id: Option<UserId>,
+        comment: String,
+    },
+    SetAccessKeyEnabled {
+        access_key_id: String,
+        enabled: bool,
+    },
+    DeleteAccessKey {
+        access_key_id: String,
+    },
+    UpdateInstance(InstanceAttributes),
+    TagResources {
+        resources: Vec<ResourceRef>,
+        tags: BTreeMap<String, String>,
+    },
+    /// Removes these tag keys, or every tag when `all`.
+    UntagResources {
+        resources: Vec<ResourceRef>,
+        keys: Vec<String>,
+        all: bool,
+    },
+    SetLdapSettings(Option<DirectorySettings>),
+    SetAdSettings(Option<DirectorySettings>),
+    SetTwoFactorSettings(TwoFactorSettings),
+}

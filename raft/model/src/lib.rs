@@ -1,0 +1,49 @@
+//! The replicated vocabulary of Portunus: entities, commands, outcomes and a pure `apply`.
+//!
+//! Everything here is plain data. [`State::apply`] performs no I/O, reads no clock (the leader
+//! stamps [`Request::now_ms`]) and uses only ordered collections, so every replica that applies
+//! the same log reaches a byte-identical state. Secrets arrive already sealed ([`Sealed`]) or
+//! hashed (passwords as argon2 PHC strings, tokens as SHA-256 digests); the model never sees them
+//! in the clear.
+
+pub mod authz;
+pub mod command;
+pub mod common;
+pub mod database;
+pub mod host;
+pub mod ids;
+pub mod rejection;
+pub mod response;
+pub mod sealed;
+pub mod session;
+pub mod settings;
+pub mod state;
+pub mod token;
+pub mod user;
+
+pub use authz::{Principal, Rule, RuleSpec};
+pub use command::{Command, Request};
+pub use common::{AssetRef, AssetSource, AssetType, Protocol, Validity};
+pub use database::{
+    Database, DatabaseAccount, DatabaseAccountPatch, DatabasePatch, DbEngine, DomainKind,
+    NetworkDomain, NetworkDomainSpec, NetworkProxy, NewDatabase, NewDatabaseAccount,
+};
+pub use host::{
+    AddressType, CredentialKind, Host, HostAccount, HostAccountPatch, HostGroup, HostPatch,
+    NewHost, NewHostAccount, OsType, SharedKey,
+};
+pub use ids::*;
+pub use rejection::{LimitScope, Rejection};
+pub use response::Response;
+pub use sealed::Sealed;
+pub use session::{EndReason, Session, SessionAccount, SessionGrant};
+pub use settings::{
+    AccessKey, ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef, Role,
+    TwoFactorSettings,
+};
+pub use state::State;
+pub use token::{NewToken, Token, TokenAccount, TokenReceipt};
+pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, UserSource};
+
+/// Format tag the storage writes before the bincode-encoded [`State`] in snapshots.
+pub const STATE_FORMAT_VERSION: u32 = 1;

@@ -1,0 +1,103 @@
+//! The replicated state and its deterministic `apply`.
+//!
+//! Each area of commands is applied by its own submodule; every handler validates everything
+//! before it mutates anything, so a rejected command leaves the state untouched.
+
+mod access;
+mod admin;
+mod asset_groups;
+mod cascade;
+mod databases;
+mod grants;
+mod hosts;
+mod queries;
+mod sessions;
+mod tokens;
+mod users;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use crate::authz::{Principal, Rule};
+use crate::command::Request;
+use crate::database::{Database, DatabaseAccount, NetworkDomain};
+use crate::host::{Host, HostAccount, HostGroup, SharedKey};
+use crate::ids::*;
+use crate::rejection::Rejection;
+use crate::response::Response;
+use crate::sealed::Sealed;
+use crate::session::Session;
+use crate::settings::{
+    AccessKey, ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef,
+    TwoFactorSettings,
+};
+use crate::token::Token;
+use crate::user::{User, UserGroup};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Result of one area handler: `None` when the command belongs to another area.
+type Handled = Option<Result<Response, Rejection>>;
+
+/// Everything the cluster agrees on. Only ordered collections, so encoding is deterministic.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    next_id: u64,
+    users: BTreeMap<UserId, User>,
+    user_groups: BTreeMap<UserGroupId, UserGroup>,
+    hosts: BTreeMap<HostId, Host>,
+    host_accounts: BTreeMap<HostAccountId, HostAccount>,
+    shared_keys: BTreeMap<SharedKeyId, SharedKey>,
+    host_groups: BTreeMap<HostGroupId, HostGroup>,
+    databases: BTreeMap<DatabaseId, Database>,
+    database_accounts: BTreeMap<DatabaseAccountId, DatabaseAccount>,
+    network_domains: BTreeMap<NetworkDomainId, NetworkDomain>,
+    host_grants: BTreeMap<(Principal, HostId), BTreeSet<HostAccountId>>,
+    host_group_grants: BTreeMap<(Principal, HostGroupId), BTreeSet<String>>,
+    database_grants: BTreeMap<(Principal, DatabaseId), BTreeSet<DatabaseAccountId>>,
+    rules: BTreeMap<RuleId, Rule>,
+    tokens: BTreeMap<TokenId, Token>,
+    token_index: BTreeMap<TokenHash, TokenId>,
+    sessions: BTreeMap<SessionId, Session>,
+    open_sessions: BTreeSet<SessionId>,
+    node_epochs: BTreeMap<NodeId, u64>,
+    settings: ClusterSettings,
+    ssh_host_key: Option<Sealed>,
+    host_key_fingerprints: BTreeMap<HostId, String>,
+    access_keys: BTreeMap<String, AccessKey>,
+    instance: InstanceAttributes,
+    tags: BTreeMap<ResourceRef, BTreeMap<String, String>>,
+    ldap: Option<DirectorySettings>,
+    ad: Option<DirectorySettings>,
+    two_factor: TwoFactorSettings,
+}
+
+impl State {
+    /// Applies one request. Pure: the result depends only on `self` and `req`.
+    pub fn apply(&mut self, req: &Request) -> Response {
+        let now = req.now_ms;
+        let cmd = &req.command;
+        let handled = self
+            .apply_users(now, cmd)
+            .or_else(|| self.apply_public_keys(now, cmd))
+            .or_else(|| self.apply_hosts(now, cmd))
+            .or_else(|| self.apply_asset_groups(now, cmd))
+            .or_else(|| self.apply_databases(now, cmd))
+            .or_else(|| self.apply_grants(now, cmd))
+            .or_else(|| self.apply_tokens(now, cmd))
+            .or_else(|| self.apply_sessions(now, cmd))
+            .or_else(|| self.apply_admin(now, cmd));
+        match handled {
+            Some(Ok(resp)) => resp,
+            Some(Err(rej)) => Response::Rejected(rej),
+            None => Response::Rejected(Rejection::invalid("command", "not handled")),
+        }
+    }
+
+    /// Takes the next id from the shared counter.
+    fn alloc_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}

@@ -1,0 +1,233 @@
+//! Applies database, database-account and network-domain commands.
+
+use super::users::set;
+use super::validate::{self, found};
+use super::{Handled, State};
+use crate::command::Command;
+use crate::database::{Database, DatabaseAccount, DatabaseAccountPatch, DatabasePatch};
+use crate::database::{NetworkDomain, NetworkDomainSpec, NewDatabase, NewDatabaseAccount};
+use crate::ids::{DatabaseAccountId, DatabaseId, EntityKind, NetworkDomainId};
+use crate::rejection::Rejection;
+use crate::response::Response;
+
+impl State {
+    pub(super) fn apply_databases(&mut self, now: u64, cmd: &Command) -> Handled {
+        let r = match cmd {
+            Command::CreateDatabase(new) => self.create_database(now, new),
+            Command::UpdateDatabase { database_id, patch } => {
+                self.update_database(*database_id, patch)
+            }
+            Command::DeleteDatabase { database_id } => self.delete_database(*database_id),
+            Command::CreateDatabaseAccount(new) => self.create_database_account(now, new),
+            Command::UpdateDatabaseAccount { account_id, patch } => {
+                self.update_database_account(*account_id, patch)
+            }
+            Command::DeleteDatabaseAccount { account_id } => {
+                self.delete_database_account(*account_id)
+            }
+            Command::CreateNetworkDomain(spec) => self.create_domain(now, spec),
+            Command::UpdateNetworkDomain { domain_id, spec } => {
+                self.update_domain(*domain_id, spec)
+            }
+            Command::DeleteNetworkDomain { domain_id } => self.delete_domain(*domain_id),
+            Command::MoveHostsToNetworkDomain {
+                domain_id,
+                host_ids,
+            } => self
+                .check_domain(*domain_id)
+                .and_then(|_| self.each_host(host_ids, |h| h.network_domain_id = *domain_id)),
+            Command::MoveDatabasesToNetworkDomain {
+                domain_id,
+                database_ids,
+            } => self.move_databases(*domain_id, database_ids),
+            _ => return None,
+        };
+        Some(r)
+    }
+
+    fn create_database(&mut self, now: u64, new: &NewDatabase) -> Result<Response, Rejection> {
+        validate::name("DatabaseName", &new.name)?;
+        validate::name("DatabaseAddress", &new.address)?;
+        validate::port("DatabasePort", new.port)?;
+        validate::text("Comment", &new.comment)?;
+        self.check_domain(new.network_domain_id)?;
+        let names = self.databases.values().map(|d| (d.id, d.name.as_str()));
+        validate::unique(EntityKind::Database, &new.name, None, names)?;
+        let id = self.alloc_id();
+        let db = Database {
+            id,
+            name: new.name.clone(),
+            engine: new.engine,
+            address: new.address.clone(),
+            port: new.port,
+            source: new.source,
+            source_instance_id: new.source_instance_id.clone(),
+            comment: new.comment.clone(),
+            network_domain_id: new.network_domain_id,
+            created_at_ms: now,
+        };
+        self.databases.insert(id, db);
+        Ok(Response::Created { id })
+    }
+
+    fn update_database(
+        &mut self,
+        id: DatabaseId,
+        p: &DatabasePatch,
+    ) -> Result<Response, Rejection> {
+        let cur = found(&self.databases, EntityKind::Database, id)?;
+        let name = p.name.as_deref().unwrap_or(&cur.name);
+        validate::name("DatabaseName", name)?;
+        validate::name(
+            "DatabaseAddress",
+            p.address.as_deref().unwrap_or(&cur.address),
+        )?;
+        validate::port("DatabasePort", p.port.unwrap_or(cur.port))?;
+        validate::text("Comment", p.comment.as_deref().unwrap_or(""))?;
+        let names = self.databases.values().map(|d| (d.id, d.name.as_str()));
+        validate::unique(EntityKind::Database, name, Some(id), names)?;
+        if let Some(d) = self.databases.get_mut(&id) {
+            set(&mut d.name, &p.name);
+            set(&mut d.address, &p.address);
+            set(&mut d.port, &p.port);
+            set(&mut d.comment, &p.comment);
+        }
+        Ok(Response::Done)
+    }
+
+    fn create_database_account(
+        &mut self,
+        now: u64,
+        new: &NewDatabaseAccount,
+    ) -> Result<Response, Rejection> {
+        found(&self.databases, EntityKind::Database, new.database_id)?;
+        validate::name("DatabaseAccountName", &new.name)?;
+        validate::text("Comment", &new.comment)?;
+        self.unique_db_account(new.database_id, &new.name, None)?;
+        let id = self.alloc_id();
+        let account = DatabaseAccount {
+            id,
+            database_id: new.database_id,
+            name: new.name.clone(),
+            password: new.password.clone(),
+            comment: new.comment.clone(),
+            created_at_ms: now,
+        };
+        self.database_accounts.insert(id, account);
+        Ok(Response::Created { id })
+    }
+
+    fn unique_db_account(
+        &self,
+        db: DatabaseId,
+        name: &str,
+        except: Option<u64>,
+    ) -> Result<(), Rejection> {
+        let same = self
+            .database_accounts
+            .values()
+            .filter(|a| a.database_id == db)
+            .map(|a| (a.id, a.name.as_str()));
+        validate::unique(EntityKind::DatabaseAccount, name, except, same)
+    }
+
+    fn update_database_account(
+        &mut self,
+        id: DatabaseAccountId,
+        p: &DatabaseAccountPatch,
+    ) -> Result<Response, Rejection> {
+        let cur = found(&self.database_accounts, EntityKind::DatabaseAccount, id)?;
+        if let Some(name) = &p.name {
+            validate::name("DatabaseAccountName", name)?;
+            self.unique_db_account(cur.database_id, name, Some(id))?;
+        }
+        validate::text("Comment", p.comment.as_deref().unwrap_or(""))?;
+        if let Some(a) = self.database_accounts.get_mut(&id) {
+            set(&mut a.name, &p.name);
+            set(&mut a.password, &p.password);
+            set(&mut a.comment, &p.comment);
+        }
+        Ok(Response::Done)
+    }
+
+    fn check_domain(&self, id: Option<NetworkDomainId>) -> Result<(), Rejection> {
+        match id {
+            Some(d) => found(&self.network_domains, EntityKind::NetworkDomain, d).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn check_domain_spec(
+        &self,
+        spec: &NetworkDomainSpec,
+        except: Option<u64>,
+    ) -> Result<(), Rejection> {
+        validate::name("NetworkDomainName", &spec.name)?;
+        validate::text("Comment", &spec.comment)?;
+        for p in &spec.proxies {
+            validate::name("ProxyAddress", &p.address)?;
+            validate::port("ProxyPort", p.port)?;
+        }
+        let names = self
+            .network_domains
+            .values()
+            .map(|d| (d.id, d.spec.name.as_str()));
+        validate::unique(EntityKind::NetworkDomain, &spec.name, except, names)
+    }
+
+    fn create_domain(&mut self, now: u64, spec: &NetworkDomainSpec) -> Result<Response, Rejection> {
+        self.check_domain_spec(spec, None)?;
+        let id = self.alloc_id();
+        let domain = NetworkDomain {
+            id,
+            spec: spec.clone(),
+            created_at_ms: now,
+        };
+        self.network_domains.insert(id, domain);
+        Ok(Response::Created { id })
+    }
+
+    fn update_domain(
+        &mut self,
+        id: NetworkDomainId,
+        spec: &NetworkDomainSpec,
+    ) -> Result<Response, Rejection> {
+        found(&self.network_domains, EntityKind::NetworkDomain, id)?;
+        self.check_domain_spec(spec, Some(id))?;
+        if let Some(d) = self.network_domains.get_mut(&id) {
+            d.spec = spec.clone();
+        }
+        Ok(Response::Done)
+    }
+
+    fn delete_domain(&mut self, id: NetworkDomainId) -> Result<Response, Rejection> {
+        found(&self.network_domains, EntityKind::NetworkDomain, id)?;
+        self.network_domains.remove(&id);
+        for h in self.hosts.values_mut() {
+            if h.network_domain_id == Some(id) {
+                h.network_domain_id = None;
+            }
+        }
+        for d in self.databases.values_mut() {
+            if d.network_domain_id == Some(id) {
+                d.network_domain_id = None;
+            }
+        }
+        Ok(Response::Done)
+    }
+
+    fn move_databases(
+        &mut self,
+        domain: Option<NetworkDomainId>,
+        ids: &[DatabaseId],
+    ) -> Result<Response, Rejection> {
+        self.check_domain(domain)?;
+        validate::all_found(&self.databases, EntityKind::Database, ids)?;
+        for id in ids {
+            if let Some(d) = self.databases.get_mut(id) {
+                d.network_domain_id = domain;
+            }
+        }
+        Ok(Response::Done)
+    }
+}

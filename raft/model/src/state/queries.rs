@@ -1,0 +1,196 @@
+//! Read-only lookups for gateways and the API. Iterators yield in ascending id order.
+
+use super::State;
+use crate::authz::{Principal, Rule};
+use crate::common::AssetRef;
+use crate::database::{Database, DatabaseAccount, NetworkDomain};
+use crate::host::{Host, HostAccount, HostGroup, SharedKey};
+use crate::ids::*;
+use crate::sealed::Sealed;
+use crate::session::Session;
+use crate::settings::{
+    AccessKey, ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef,
+    TwoFactorSettings,
+};
+use crate::token::Token;
+use crate::user::{User, UserGroup};
+use std::collections::{BTreeMap, BTreeSet};
+
+impl State {
+    pub fn user(&self, id: UserId) -> Option<&User> {
+        self.users.get(&id)
+    }
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.users.values()
+    }
+    pub fn user_by_name(&self, name: &str) -> Option<&User> {
+        self.users.values().find(|u| u.name == name)
+    }
+    pub fn user_group(&self, id: UserGroupId) -> Option<&UserGroup> {
+        self.user_groups.get(&id)
+    }
+    pub fn user_groups(&self) -> impl Iterator<Item = &UserGroup> {
+        self.user_groups.values()
+    }
+    pub fn host(&self, id: HostId) -> Option<&Host> {
+        self.hosts.get(&id)
+    }
+    pub fn hosts(&self) -> impl Iterator<Item = &Host> {
+        self.hosts.values()
+    }
+    pub fn host_by_name(&self, name: &str) -> Option<&Host> {
+        self.hosts.values().find(|h| h.name == name)
+    }
+    pub fn host_account(&self, id: HostAccountId) -> Option<&HostAccount> {
+        self.host_accounts.get(&id)
+    }
+    pub fn host_accounts_of(&self, host: HostId) -> impl Iterator<Item = &HostAccount> {
+        self.host_accounts
+            .values()
+            .filter(move |a| a.host_id == host)
+    }
+    pub fn shared_key(&self, id: SharedKeyId) -> Option<&SharedKey> {
+        self.shared_keys.get(&id)
+    }
+    pub fn shared_keys(&self) -> impl Iterator<Item = &SharedKey> {
+        self.shared_keys.values()
+    }
+    pub fn host_group(&self, id: HostGroupId) -> Option<&HostGroup> {
+        self.host_groups.get(&id)
+    }
+    pub fn host_groups(&self) -> impl Iterator<Item = &HostGroup> {
+        self.host_groups.values()
+    }
+    pub fn database(&self, id: DatabaseId) -> Option<&Database> {
+        self.databases.get(&id)
+    }
+    pub fn databases(&self) -> impl Iterator<Item = &Database> {
+        self.databases.values()
+    }
+    pub fn database_by_name(&self, name: &str) -> Option<&Database> {
+        self.databases.values().find(|d| d.name == name)
+    }
+    pub fn database_account(&self, id: DatabaseAccountId) -> Option<&DatabaseAccount> {
+        self.database_accounts.get(&id)
+    }
+    pub fn database_accounts_of(&self, db: DatabaseId) -> impl Iterator<Item = &DatabaseAccount> {
+        self.database_accounts
+            .values()
+            .filter(move |a| a.database_id == db)
+    }
+    pub fn network_domain(&self, id: NetworkDomainId) -> Option<&NetworkDomain> {
+        self.network_domains.get(&id)
+    }
+    pub fn network_domains(&self) -> impl Iterator<Item = &NetworkDomain> {
+        self.network_domains.values()
+    }
+    /// Direct host grants of one principal: host -> granted account ids.
+    pub fn host_grants_of(&self, p: Principal) -> BTreeMap<HostId, BTreeSet<HostAccountId>> {
+        let range = self.host_grants.range((p, 0)..=(p, u64::MAX));
+        range.map(|((_, h), a)| (*h, a.clone())).collect()
+    }
+    /// Direct host-group grants of one principal: group -> granted account names.
+    pub fn host_group_grants_of(&self, p: Principal) -> BTreeMap<HostGroupId, BTreeSet<String>> {
+        let range = self.host_group_grants.range((p, 0)..=(p, u64::MAX));
+        range.map(|((_, g), n)| (*g, n.clone())).collect()
+    }
+    /// Direct database grants of one principal: database -> granted account ids.
+    pub fn database_grants_of(
+        &self,
+        p: Principal,
+    ) -> BTreeMap<DatabaseId, BTreeSet<DatabaseAccountId>> {
+        let range = self.database_grants.range((p, 0)..=(p, u64::MAX));
+        range.map(|((_, d), a)| (*d, a.clone())).collect()
+    }
+    pub fn rule(&self, id: RuleId) -> Option<&Rule> {
+        self.rules.get(&id)
+    }
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.values()
+    }
+    pub fn token(&self, id: TokenId) -> Option<&Token> {
+        self.tokens.get(&id)
+    }
+    pub fn token_by_hash(&self, hash: &TokenHash) -> Option<&Token> {
+        self.token_index
+            .get(hash)
+            .and_then(|id| self.tokens.get(id))
+    }
+    pub fn tokens_of_user(&self, user: UserId) -> impl Iterator<Item = &Token> {
+        self.tokens.values().filter(move |t| t.user_id == user)
+    }
+    pub fn session(&self, id: SessionId) -> Option<&Session> {
+        self.sessions.get(&id)
+    }
+    /// Every retained session, open or closed.
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+    pub fn open_sessions(&self) -> impl Iterator<Item = &Session> {
+        self.open_sessions
+            .iter()
+            .filter_map(|id| self.sessions.get(id))
+    }
+    /// Ids of the open sessions a node holds.
+    pub fn sessions_of_node(&self, node: NodeId) -> Vec<SessionId> {
+        self.open_sessions()
+            .filter(|s| s.node_id == node)
+            .map(|s| s.id)
+            .collect()
+    }
+    /// Open sessions on one asset.
+    pub fn sessions_on_asset(&self, asset: AssetRef) -> impl Iterator<Item = &Session> {
+        self.open_sessions().filter(move |s| s.asset == asset)
+    }
+    /// Concurrency slots in use in the cluster (open sessions).
+    pub fn slots_in_use(&self) -> u32 {
+        u32::try_from(self.open_sessions.len()).unwrap_or(u32::MAX)
+    }
+    /// Concurrency slots held by one user.
+    pub fn slots_in_use_by(&self, user: UserId) -> u32 {
+        let n = self.open_sessions().filter(|s| s.user_id == user).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+    /// Current epoch of a node; 0 if it never started.
+    pub fn node_epoch(&self, node: NodeId) -> u64 {
+        self.node_epochs.get(&node).copied().unwrap_or(0)
+    }
+    /// Every node known with its epoch.
+    pub fn node_epochs(&self) -> &BTreeMap<NodeId, u64> {
+        &self.node_epochs
+    }
+    pub fn settings(&self) -> &ClusterSettings {
+        &self.settings
+    }
+    pub fn ssh_host_key(&self) -> Option<&Sealed> {
+        self.ssh_host_key.as_ref()
+    }
+    /// Trusted fingerprint of a target host's SSH key.
+    pub fn host_key_fingerprint(&self, host: HostId) -> Option<&str> {
+        self.host_key_fingerprints.get(&host).map(String::as_str)
+    }
+    pub fn access_key(&self, access_key_id: &str) -> Option<&AccessKey> {
+        self.access_keys.get(access_key_id)
+    }
+    pub fn access_keys(&self) -> impl Iterator<Item = &AccessKey> {
+        self.access_keys.values()
+    }
+    pub fn instance(&self) -> &InstanceAttributes {
+        &self.instance
+    }
+    pub fn tags_of(&self, r: ResourceRef) -> Option<&BTreeMap<String, String>> {
+        self.tags.get(&r)
+    }
+    pub fn tagged(&self) -> &BTreeMap<ResourceRef, BTreeMap<String, String>> {
+        &self.tags
+    }
+    pub fn ldap_settings(&self) -> Option<&DirectorySettings> {
+        self.ldap.as_ref()
+    }
+    pub fn ad_settings(&self) -> Option<&DirectorySettings> {
+        self.ad.as_ref()
+    }
+    pub fn two_factor_settings(&self) -> &TwoFactorSettings {
+        &self.two_factor
+    }
+}

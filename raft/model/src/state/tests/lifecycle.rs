@@ -1,0 +1,352 @@
+//! Entity lifecycle tests: validation, uniqueness, lockout, cascades and admin data.
+
+use super::Fx;
+use crate::authz::{Principal, RuleSpec};
+use crate::command::Command;
+use crate::common::{AssetRef, Protocol, Validity};
+use crate::host::HostPatch;
+use crate::ids::EntityKind;
+use crate::rejection::Rejection;
+use crate::response::Response;
+use crate::sealed::Sealed;
+use crate::settings::{ResourceRef, Role};
+use crate::user::NewUser;
+
+#[test]
+fn names_are_unique_and_validated() {
+    let mut fx = Fx::new();
+    fx.user("alice");
+    let dup = Command::CreateUser(NewUser {
+        name: "alice".into(),
+        ..Default::default()
+    });
+    assert_eq!(
+        fx.reject(dup),
+        Rejection::AlreadyExists {
+            kind: EntityKind::User,
+            name: "alice".into()
+        }
+    );
+    let empty = Command::CreateUser(NewUser::default());
+    assert!(matches!(
+        fx.reject(empty),
+        Rejection::InvalidParameter { .. }
+    ));
+    let a = fx.host("a");
+    fx.host("b");
+    let rename = Command::UpdateHost {
+        host_id: a,
+        patch: HostPatch {
+            name: Some("b".into()),
+            ..Default::default()
+        },
+    };
+    assert!(matches!(fx.reject(rename), Rejection::AlreadyExists { .. }));
+}
+
+#[test]
+fn ids_are_assigned_in_order() {
+    let mut fx = Fx::new();
+    let u = fx.user("alice");
+    let h = fx.host("web");
+    assert_eq!((u, h), (1, 2));
+    assert_eq!(fx.st.user_by_name("alice").map(|u| u.id), Some(1));
+    assert_eq!(fx.st.host_by_name("web").map(|h| h.id), Some(2));
+}
+
+#[test]
+fn user_locks_after_threshold_failures() {
+    let mut fx = Fx::new();
+    let u = fx.user("alice");
+    fx.settings(|s| s.login_lock_threshold = 3);
+    for n in 1..=3u32 {
+        match fx.run(Command::RecordLoginFailure { user_id: u }) {
+            Response::LoginRecorded {
+                failed_logins,
+                locked,
+                ..
+            } => {
+                assert_eq!(failed_logins, n);
+                assert_eq!(locked, n == 3);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(fx.st.user(u).is_some_and(|u| u.locked));
+    assert_eq!(
+        fx.reject(Command::RecordLoginSuccess { user_id: u }),
+        Rejection::UserLocked
+    );
+    fx.done(Command::UnlockUsers { user_ids: vec![u] });
+    let user = fx.st.user(u).cloned().expect("user");
+    assert!(!user.locked);
+    assert_eq!(user.failed_logins, 0);
+}
+
+#[test]
+fn success_resets_the_failure_counter() {
+    let mut fx = Fx::new();
+    let u = fx.user("alice");
+    fx.run(Command::RecordLoginFailure { user_id: u });
+    fx.run(Command::RecordLoginFailure { user_id: u });
+    fx.run(Command::RecordLoginSuccess { user_id: u });
+    let user = fx.st.user(u).cloned().expect("user");
+    assert_eq!(user.failed_logins, 0);
+    assert_eq!(user.last_login_ms, Some(fx.now));
+}
+
+#[test]
+fn user_outside_validity_is_refused() {
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let now = fx.now;
+    fx.done(Command::UpdateUser {
+        user_id: u,
+        patch: crate::user::UserPatch {
+            validity: Some(Validity::between(now + 10, now + 20)),
+            ..Default::default()
+        },
+    });
+    assert_eq!(
+        fx.st.check_host_access(u, h, a, Protocol::Ssh, now),
+        Err(Rejection::UserExpired)
+    );
+    assert_eq!(
+        fx.st.check_host_access(u, h, a, Protocol::Ssh, now + 10),
+        Ok(())
+    );
+}
+
+#[test]
+fn deleting_a_user_cascades() {
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let g = fx.group("ops", &[u]);
+    fx.issue(u, h, a, 5, None);
+    let rule = fx.created(Command::CreateRule(RuleSpec {
+        name: "r".into(),
+        users: [u].into(),
+        ..Default::default()
+    }));
+    fx.done(Command::CreateAccessKey {
+        access_key_id: "AK1".into(),
+        secret: Sealed(vec![1]),
+        role: Role::Operator,
+        user_id: Some(u),
+        comment: String::new(),
+    });
+    let e = fx.start_node(1);
+    let s = fx.open(u, h, a, 1, e);
+    fx.done(Command::DeleteUser { user_id: u });
+    assert!(fx.st.user(u).is_none());
+    assert!(fx.st.user_group(g).is_some_and(|g| g.members.is_empty()));
+    assert!(fx.st.host_grants_of(Principal::User(u)).is_empty());
+    assert!(fx.st.token_by_hash(&[5; 32]).is_none());
+    assert!(fx.st.rule(rule).is_some_and(|r| r.spec.users.is_empty()));
+    assert!(fx.st.access_key("AK1").is_none());
+    assert!(fx.st.session(s).is_some_and(|s| s.terminate_requested));
+}
+
+#[test]
+fn deleting_a_host_cascades_to_accounts_grants_tokens_and_groups() {
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    fx.issue(u, h, a, 5, None);
+    let g = fx.created(Command::CreateHostGroup {
+        name: "prod".into(),
+        comment: String::new(),
+    });
+    fx.done(Command::AddHostsToGroup {
+        group_id: g,
+        host_ids: vec![h],
+    });
+    fx.done(Command::TrustHostKey {
+        host_id: h,
+        fingerprint: "SHA256:abc".into(),
+    });
+    fx.done(Command::TagResources {
+        resources: vec![ResourceRef::Host(h)],
+        tags: [("env".to_string(), "prod".to_string())].into(),
+    });
+    fx.done(Command::DeleteHost { host_id: h });
+    assert!(fx.st.host(h).is_none());
+    assert!(fx.st.host_account(a).is_none());
+    assert!(fx.st.authorized_hosts(u, fx.now).is_empty());
+    assert!(fx.st.token_by_hash(&[5; 32]).is_none());
+    assert!(fx.st.host_group(g).is_some_and(|g| g.hosts.is_empty()));
+    assert!(fx.st.host_key_fingerprint(h).is_none());
+    assert!(fx.st.tags_of(ResourceRef::Host(h)).is_none());
+}
+
+#[test]
+fn deleting_an_account_removes_it_from_grants() {
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    fx.done(Command::DeleteHostAccount { account_id: a });
+    let hosts = fx.st.authorized_hosts(u, fx.now);
+    assert_eq!(hosts.get(&h).map(|s| s.len()), Some(0));
+    assert!(matches!(
+        fx.reject(Command::DeleteHostAccount { account_id: a }),
+        Rejection::NotFound { .. }
+    ));
+}
+
+#[test]
+fn account_requires_existing_host() {
+    let mut fx = Fx::new();
+    let cmd = Command::CreateHostAccount(crate::host::NewHostAccount {
+        host_id: 42,
+        name: "root".into(),
+        protocol: Protocol::Ssh,
+        password: Some(Sealed(vec![9])),
+        private_key: None,
+        shared_key_id: None,
+        sftp_only: false,
+    });
+    assert_eq!(
+        fx.reject(cmd),
+        Rejection::NotFound {
+            kind: EntityKind::Host,
+            id: 42
+        }
+    );
+}
+
+#[test]
+fn host_key_trust_on_first_use() {
+    let mut fx = Fx::new();
+    let h = fx.host("web");
+    let trust = |fp: &str| Command::TrustHostKey {
+        host_id: h,
+        fingerprint: fp.into(),
+    };
+    fx.done(trust("SHA256:one"));
+    fx.done(trust("SHA256:one"));
+    assert_eq!(
+        fx.reject(trust("SHA256:two")),
+        Rejection::HostKeyMismatch { host_id: h }
+    );
+    fx.done(Command::SetHostKey {
+        host_id: h,
+        fingerprint: Some("SHA256:two".into()),
+    });
+    assert_eq!(fx.st.host_key_fingerprint(h), Some("SHA256:two"));
+}
+
+#[test]
+fn ssh_host_key_first_writer_wins() {
+    let mut fx = Fx::new();
+    let set = |b, only| Command::SetSshHostKey {
+        key: Sealed(vec![b]),
+        only_if_absent: only,
+    };
+    fx.done(set(1, true));
+    fx.done(set(2, true));
+    assert_eq!(fx.st.ssh_host_key(), Some(&Sealed(vec![1])));
+    fx.done(set(3, false));
+    assert_eq!(fx.st.ssh_host_key(), Some(&Sealed(vec![3])));
+}
+
+#[test]
+fn shared_key_delete_detaches_accounts() {
+    let mut fx = Fx::new();
+    let h = fx.host("web");
+    let a = fx.account(h, "root");
+    let k = fx.created(Command::CreateSharedKey {
+        name: "k".into(),
+        private_key: Sealed(vec![1, 2]),
+        fingerprint: "SHA256:k".into(),
+        comment: String::new(),
+    });
+    fx.done(Command::AttachAccountsToSharedKey {
+        key_id: k,
+        account_ids: vec![a],
+    });
+    assert_eq!(fx.st.host_account(a).and_then(|a| a.shared_key_id), Some(k));
+    fx.done(Command::DeleteSharedKey { key_id: k });
+    assert_eq!(fx.st.host_account(a).and_then(|a| a.shared_key_id), None);
+}
+
+#[test]
+fn custom_account_token_needs_host_grant() {
+    let mut fx = Fx::new();
+    let (u, h, _) = fx.granted("alice");
+    let e = fx.start_node(1);
+    let r = fx.run(Command::IssueToken(crate::token::NewToken {
+        token_hash: [4; 32],
+        user_id: u,
+        asset: AssetRef::Host(h),
+        account: crate::token::TokenAccount::Custom {
+            name: "oracle".into(),
+            password: Some(Sealed(vec![7])),
+        },
+        protocol: Protocol::Ssh,
+        validity_secs: Some(60),
+        use_count: Some(1),
+    }));
+    assert!(matches!(r, Response::TokenIssued(_)), "{r:?}");
+    let g = fx.spend(4, 1, e);
+    assert_eq!(
+        g.account,
+        crate::session::SessionAccount::Custom("oracle".into())
+    );
+}
+
+#[test]
+fn bad_settings_are_rejected() {
+    let mut fx = Fx::new();
+    let mut s = fx.st.settings().clone();
+    s.token_validity_secs = 0;
+    assert!(matches!(
+        fx.reject(Command::UpdateSettings(s)),
+        Rejection::InvalidParameter { .. }
+    ));
+}
+
+#[test]
+fn deleting_a_network_domain_returns_assets_to_direct() {
+    let mut fx = Fx::new();
+    let h = fx.host("web");
+    let d = fx.created(Command::CreateNetworkDomain(crate::NetworkDomainSpec {
+        name: "dmz".into(),
+        kind: crate::DomainKind::Proxy,
+        ..Default::default()
+    }));
+    fx.done(Command::MoveHostsToNetworkDomain {
+        domain_id: Some(d),
+        host_ids: vec![h],
+    });
+    assert_eq!(fx.st.host(h).and_then(|h| h.network_domain_id), Some(d));
+    fx.done(Command::DeleteNetworkDomain { domain_id: d });
+    assert_eq!(fx.st.host(h).and_then(|h| h.network_domain_id), None);
+}
+
+#[test]
+fn access_keys_are_unique_and_tags_bounded() {
+    let mut fx = Fx::new();
+    let key = || Command::CreateAccessKey {
+        access_key_id: "AK".into(),
+        secret: Sealed(vec![1]),
+        role: Role::Admin,
+        user_id: None,
+        comment: String::new(),
+    };
+    fx.done(key());
+    assert!(matches!(fx.reject(key()), Rejection::AlreadyExists { .. }));
+    fx.done(Command::SetAccessKeyEnabled {
+        access_key_id: "AK".into(),
+        enabled: false,
+    });
+    assert!(fx.st.access_key("AK").is_some_and(|k| !k.enabled));
+    let tags: std::collections::BTreeMap<String, String> = (0..21)
+        .map(|i| (format!("k{i}"), "v".to_string()))
+        .collect();
+    let too_many = Command::TagResources {
+        resources: vec![ResourceRef::Instance],
+        tags,
+    };
+    assert!(matches!(
+        fx.reject(too_many),
+        Rejection::InvalidParameter { .. }
+    ));
+}

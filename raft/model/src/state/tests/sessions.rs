@@ -1,0 +1,210 @@
+//! Session, slot and node-epoch fencing tests.
+
+use super::Fx;
+use crate::command::Command;
+use crate::rejection::{LimitScope, Rejection};
+use crate::response::Response;
+use crate::session::EndReason;
+
+#[test]
+fn per_user_and_total_limits_are_never_exceeded() {
+    let mut fx = Fx::new();
+    fx.settings(|s| {
+        s.max_sessions_total = 3;
+        s.max_sessions_per_user = 2;
+    });
+    let (alice, h1, a1) = fx.granted("alice");
+    let (bob, h2, a2) = fx.granted("bob");
+    let e = fx.start_node(1);
+    fx.open(alice, h1, a1, 1, e);
+    fx.open(alice, h1, a1, 1, e);
+    let third = fx.reject(Fx::open_cmd(alice, h1, a1, 1, e));
+    assert_eq!(
+        third,
+        Rejection::ConcurrencyLimit {
+            scope: LimitScope::User,
+            limit: 2
+        }
+    );
+    fx.open(bob, h2, a2, 1, e);
+    let fourth = fx.reject(Fx::open_cmd(bob, h2, a2, 1, e));
+    assert_eq!(
+        fourth,
+        Rejection::ConcurrencyLimit {
+            scope: LimitScope::Total,
+            limit: 3
+        }
+    );
+    assert_eq!(fx.st.slots_in_use(), 3);
+    assert_eq!(fx.st.slots_in_use_by(alice), 2);
+    assert_eq!(fx.st.slots_in_use_by(bob), 1);
+}
+
+#[test]
+fn many_attempts_respect_the_total_limit() {
+    let mut fx = Fx::new();
+    fx.settings(|s| s.max_sessions_total = 5);
+    let (u, h, a) = fx.granted("alice");
+    let e1 = fx.start_node(1);
+    let e2 = fx.start_node(2);
+    let mut admitted = 0;
+    for i in 0..20 {
+        let (node, epoch) = if i % 2 == 0 { (1, e1) } else { (2, e2) };
+        if let Response::SessionOpened(_) = fx.run(Fx::open_cmd(u, h, a, node, epoch)) {
+            admitted += 1;
+        }
+        assert!(fx.st.slots_in_use() <= 5);
+    }
+    assert_eq!(admitted, 5);
+}
+
+#[test]
+fn close_frees_the_slot_and_records_the_end() {
+    let mut fx = Fx::new();
+    fx.settings(|s| s.max_sessions_total = 1);
+    let (u, h, a) = fx.granted("alice");
+    let e = fx.start_node(1);
+    let s = fx.open(u, h, a, 1, e);
+    fx.now += 5_000;
+    fx.done_close(s, 1, e);
+    let rec = fx.st.session(s).cloned().expect("session kept");
+    assert_eq!(rec.ended_at_ms, Some(fx.now));
+    assert_eq!(rec.end_reason, Some(EndReason::Normal));
+    assert_eq!((rec.bytes_up, rec.bytes_down), (10, 20));
+    assert_eq!(fx.st.slots_in_use(), 0);
+    fx.open(u, h, a, 1, e);
+    let twice = Command::CloseSession {
+        session_id: s,
+        node_id: 1,
+        node_epoch: e,
+        reason: EndReason::Normal,
+        bytes_up: 0,
+        bytes_down: 0,
+    };
+    assert_eq!(fx.reject(twice), Rejection::SessionClosed { session_id: s });
+}
+
+#[test]
+fn another_node_cannot_close_a_session() {
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let e1 = fx.start_node(1);
+    let e2 = fx.start_node(2);
+    let s = fx.open(u, h, a, 1, e1);
+    let wrong = Command::CloseSession {
+        session_id: s,
+        node_id: 2,
+        node_epoch: e2,
+        reason: EndReason::Normal,
+        bytes_up: 0,
+        bytes_down: 0,
+    };
+    assert_eq!(
+        fx.reject(wrong),
+        Rejection::SessionNotOnNode {
+            session_id: s,
+            node_id: 2
+        }
+    );
+}
+
+#[test]
+fn reclaim_frees_slots_and_fences_the_old_epoch() {
+    let mut fx = Fx::new();
+    fx.settings(|s| s.max_sessions_total = 2);
+    let (u, h, a) = fx.granted("alice");
+    let e1 = fx.start_node(1);
+    let e2 = fx.start_node(2);
+    let s1 = fx.open(u, h, a, 1, e1);
+    let s2 = fx.open(u, h, a, 1, e1);
+    assert_eq!(fx.st.sessions_of_node(1), vec![s1, s2]);
+    match fx.run(Command::ReclaimNode { node_id: 1 }) {
+        Response::NodeEpoch {
+            epoch,
+            closed_sessions,
+            ..
+        } => {
+            assert_eq!(epoch, e1 + 1);
+            assert_eq!(closed_sessions, vec![s1, s2]);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(fx.st.slots_in_use(), 0);
+    assert!(fx.st.sessions_of_node(1).is_empty());
+    assert_eq!(
+        fx.st.session(s1).and_then(|s| s.end_reason),
+        Some(EndReason::NodeLost)
+    );
+    let stale = fx.reject(Fx::open_cmd(u, h, a, 1, e1));
+    assert_eq!(
+        stale,
+        Rejection::StaleNodeEpoch {
+            node_id: 1,
+            given: e1,
+            current: e1 + 1
+        }
+    );
+    let stale_close = Command::CloseSession {
+        session_id: s1,
+        node_id: 1,
+        node_epoch: e1,
+        reason: EndReason::Normal,
+        bytes_up: 0,
+        bytes_down: 0,
+    };
+    assert!(matches!(
+        fx.reject(stale_close),
+        Rejection::StaleNodeEpoch { .. }
+    ));
+    // The freed slots are usable by the healthy node.
+    fx.open(u, h, a, 2, e2);
+    fx.open(u, h, a, 2, e2);
+}
+
+#[test]
+fn restart_bumps_epoch_and_closes_sessions() {
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let e1 = fx.start_node(1);
+    fx.issue(u, h, a, 3, None);
+    let g = fx.spend(3, 1, e1);
+    let e1b = fx.start_node(1);
+    assert_eq!(e1b, e1 + 1);
+    assert_eq!(fx.st.node_epoch(1), e1b);
+    assert!(!fx.st.session(g.session_id).is_some_and(|s| s.is_open()));
+    assert!(matches!(
+        fx.reject(Fx::spend_cmd(3, 1, e1)),
+        Rejection::StaleNodeEpoch { .. }
+    ));
+    fx.spend(3, 1, e1b);
+}
+
+#[test]
+fn node_that_never_started_is_refused() {
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    assert_eq!(
+        fx.reject(Fx::open_cmd(u, h, a, 9, 0)),
+        Rejection::StaleNodeEpoch {
+            node_id: 9,
+            given: 0,
+            current: 0
+        }
+    );
+}
+
+#[test]
+fn termination_request_marks_the_session() {
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let e = fx.start_node(1);
+    let s = fx.open(u, h, a, 1, e);
+    fx.done(Command::RequestTermination { session_id: s });
+    assert!(fx.st.session(s).is_some_and(|s| s.terminate_requested));
+    fx.done_close(s, 1, e);
+    let purge = Command::PurgeSessions {
+        ended_before_ms: fx.now + 1,
+    };
+    assert_eq!(fx.run(purge), Response::Purged { count: 1 });
+    assert!(fx.st.session(s).is_none());
+}

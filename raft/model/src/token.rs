@@ -1,0 +1,78 @@
+//! O&M tokens (GenerateAssetOperationToken): bound to a user, an asset and an account.
+
+use crate::common::{AssetRef, Protocol};
+use crate::ids::{HostAccountId, TokenHash, TokenId, UserId};
+use crate::sealed::Sealed;
+use serde::{Deserialize, Serialize};
+
+/// The account an O&M token logs on with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenAccount {
+    /// An account hosted in the bastion (host or database account id).
+    Hosted(HostAccountId),
+    /// A custom account whose credentials the user supplied when applying for the token.
+    Custom {
+        name: String,
+        password: Option<Sealed>,
+    },
+}
+
+/// An O&M token as stored: only its hash, never the token itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub id: TokenId,
+    pub hash: TokenHash,
+    pub user_id: UserId,
+    pub asset: AssetRef,
+    pub account: TokenAccount,
+    pub protocol: Protocol,
+    pub created_at_ms: u64,
+    pub expire_at_ms: u64,
+    pub has_count_limit: bool,
+    /// Uses left when `has_count_limit`; meaningless otherwise.
+    pub count_left: u32,
+    pub renew_count: u32,
+    pub max_renew_count: u32,
+    pub revoked: bool,
+    /// Successful spends so far.
+    pub uses: u32,
+}
+
+impl Token {
+    /// The API view of the token's limits.
+    pub fn receipt(&self) -> TokenReceipt {
+        TokenReceipt {
+            token_id: self.id,
+            expire_at_ms: self.expire_at_ms,
+            has_count_limit: self.has_count_limit,
+            count_left: self.count_left,
+            renew_count: self.renew_count,
+            max_renew_count: self.max_renew_count,
+        }
+    }
+}
+
+/// Request to issue a token; the caller generated the token and sends only its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub token_hash: TokenHash,
+    pub user_id: UserId,
+    pub asset: AssetRef,
+    pub account: TokenAccount,
+    pub protocol: Protocol,
+    /// Validity in seconds; `None` takes the cluster default.
+    pub validity_secs: Option<u64>,
+    /// Number of uses; `None` takes the cluster default, `Some(0)` means unlimited.
+    pub use_count: Option<u32>,
+}
+
+/// What the API returns about a token (CountLeft, ExpireTime, HasCountLimit, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenReceipt {
+    pub token_id: TokenId,
+    pub expire_at_ms: u64,
+    pub has_count_limit: bool,
+    pub count_left: u32,
+    pub renew_count: u32,
+    pub max_renew_count: u32,
+}

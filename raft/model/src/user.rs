@@ -1,0 +1,101 @@
+//! Users, their public keys and two-factor choices, and user groups.
+
+use crate::common::Validity;
+use crate::ids::{PublicKeyId, UserGroupId, UserId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Where a user comes from.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum UserSource {
+    #[default]
+    Local,
+    Ram,
+    Ad,
+    Ldap,
+    Idaas,
+}
+
+/// A second factor a user may be asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TwoFactorMethod {
+    Sms,
+    Email,
+    DingTalk,
+    Totp,
+}
+
+/// An OpenSSH public key a user logs on with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKey {
+    pub id: PublicKeyId,
+    pub name: String,
+    /// OpenSSH text form (`ssh-ed25519 AAAA... comment`).
+    pub public_key: String,
+    /// Fingerprint computed by the caller (e.g. `SHA256:...`).
+    pub fingerprint: String,
+    pub comment: String,
+    pub created_at_ms: u64,
+}
+
+/// A bastion user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    pub display_name: String,
+    pub email: String,
+    pub mobile: String,
+    pub comment: String,
+    pub source: UserSource,
+    /// Id of the user in its source directory (RAM, AD, ...); empty for local users.
+    pub source_user_id: String,
+    /// Argon2 PHC string computed outside the model; `None` means no password logon.
+    pub password_hash: Option<String>,
+    pub locked: bool,
+    pub failed_logins: u32,
+    pub last_login_ms: Option<u64>,
+    pub public_keys: BTreeMap<PublicKeyId, PublicKey>,
+    pub two_factor: BTreeSet<TwoFactorMethod>,
+    /// The user may log on only inside this window.
+    pub validity: Validity,
+    pub created_at_ms: u64,
+}
+
+/// Fields of a user to create.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    pub name: String,
+    pub display_name: String,
+    pub email: String,
+    pub mobile: String,
+    pub comment: String,
+    pub source: UserSource,
+    pub source_user_id: String,
+    pub password_hash: Option<String>,
+    pub two_factor: BTreeSet<TwoFactorMethod>,
+    pub validity: Validity,
+}
+
+/// Fields of a user to change; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub comment: Option<String>,
+    pub two_factor: Option<BTreeSet<TwoFactorMethod>>,
+    pub validity: Option<Validity>,
+}
+
+/// A group of users, authorized as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserGroup {
+    pub id: UserGroupId,
+    pub name: String,
+    pub comment: String,
+    pub members: BTreeSet<UserId>,
+    pub created_at_ms: u64,
+}
