@@ -1,0 +1,202 @@
+//! The ports through which the data path asks the rest of the node for decisions and hands it
+//! what it observed. `proxy` never sees the replicated state: it asks a [`SessionGate`] ("who is
+//! this?", "may this principal open that target?", "the session ended") and reports to an
+//! [`AuditSink`]. The node implements both over the replicated state.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+/// A boxed future, for the port methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A secret string whose `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// The protocol a session speaks to its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetProtocol {
+    Ssh,
+    MySql,
+    PostgreSql,
+    Other,
+}
+
+/// What the engineer wants to do with a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// An interactive shell or a command (`exec`).
+    Shell,
+    /// The SFTP subsystem (also what `scp` uses).
+    Sftp,
+    /// A `-L` tunnel to this address and port.
+    Tunnel { host: String, port: u16 },
+}
+
+/// Which target is meant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// By names, as typed in a login like `alice@root@web-01`, or picked from the menu.
+    Named { asset: String, account: String },
+    /// By ids, as picked from the menu.
+    Ids { asset_id: u64, account_id: u64 },
+    /// Whatever authorized asset listens at this address and port (for `-L` tunnels).
+    Address { host: String, port: u16 },
+}
+
+/// A login attempt as the SSH layer saw it.
+#[derive(Clone, Debug)]
+pub enum AuthAttempt {
+    /// A password: an O&M token, or the user's own password.
+    Password {
+        user: String,
+        password: Secret,
+        client: SocketAddr,
+    },
+    /// A public key the client proved it holds, in OpenSSH `authorized_keys` form.
+    PublicKey {
+        user: String,
+        public_key: String,
+        client: SocketAddr,
+    },
+}
+
+/// Someone the gate authenticated. Only a gate implementation constructs one.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user_id: u64,
+    pub user_name: String,
+    /// Set when the login was an O&M token: the session was opened (slot taken, use spent) at
+    /// login, and the principal may reach only this target.
+    pub token_permit: Option<Permit>,
+}
+
+/// The credential the bastion injects into the target login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetCredential {
+    Password(Secret),
+    /// An OpenSSH private key (PEM/OpenSSH text).
+    PrivateKey(Secret),
+    /// None hosted: the engineer authenticates to the target himself (database tunnels).
+    None,
+}
+
+/// Permission to open one session to one target: the proof the data path needs to connect. It
+/// carries the session's id; the session must be given back with [`SessionGate::close`].
+#[derive(Clone, Debug)]
+pub struct Permit {
+    pub session_id: u64,
+    pub user_name: String,
+    pub asset_id: u64,
+    pub asset_name: String,
+    pub address: String,
+    pub port: u16,
+    pub protocol: TargetProtocol,
+    pub account_name: String,
+    pub credential: TargetCredential,
+    pub sftp_only: bool,
+    /// The trusted host key fingerprint of the target (`SHA256:...`), None until first use.
+    pub host_key_fingerprint: Option<String>,
+}
+
+/// A target listed in the menu.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub asset_id: u64,
+    pub asset_name: String,
+    pub address: String,
+    pub port: u16,
+    pub protocol: TargetProtocol,
+    pub accounts: Vec<(u64, String)>,
+}
+
+/// Why a login or a session was refused, in words for the engineer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub message: String,
+}
+
+/// Refusal categories, for metrics and audit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    BadCredentials,
+    TokenExpired,
+    TokenUsedUp,
+    TokenRevoked,
+    UserLocked,
+    NotAuthorized,
+    ConcurrencyLimit,
+    NoQuorum,
+    RateLimited,
+    Draining,
+    HostKeyMismatch,
+    Internal,
+}
+
+/// How a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndKind {
+    Normal,
+    Terminated,
+    Error,
+}
+
+/// What the data path reports when it gives a session back.
+#[derive(Clone, Debug)]
+pub struct SessionOutcome {
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub end: EndKind,
+}
+
+/// The decisions the data path needs. Implemented by the node over the replicated state.
+pub trait SessionGate: Send + Sync + 'static {
+    /// Authenticate a login. A token password opens its session right away.
+    fn authenticate(&self, attempt: AuthAttempt) -> BoxFuture<'_, Result<Principal, Refusal>>;
+    /// The targets a principal may reach, for the menu.
+    fn targets<'a>(&'a self, principal: &'a Principal) -> BoxFuture<'a, Result<Vec<Target>, Refusal>>;
+    /// Open a session to a target: checks authorization and takes a concurrency slot. For a
+    /// token principal, returns its permit if the target matches the token's asset.
+    fn open<'a>(
+        &'a self,
+        principal: &'a Principal,
+        target: TargetSpec,
+        purpose: Purpose,
+        client: SocketAddr,
+    ) -> BoxFuture<'a, Result<Permit, Refusal>>;
+    /// Give a session back (frees its slot) with what was observed.
+    fn close(&self, session_id: u64, outcome: SessionOutcome) -> BoxFuture<'_, ()>;
+    /// Record a target's host key on first use; refuses a key different from the trusted one.
+    fn trust_host_key<'a>(&'a self, permit: &'a Permit, fingerprint: &'a str) -> BoxFuture<'a, Result<(), Refusal>>;
+    /// Resolves when an administrator asks to terminate this session.
+    fn terminated(&self, session_id: u64) -> BoxFuture<'static, ()>;
+}
+
+/// One thing worth auditing, as a typed event.
+#[derive(Clone, Debug)]
+pub enum AuditEvent {
+    /// A command line typed in a shell session, with its time offset in seconds.
+    Command { session_id: u64, at: f64, line: String },
+    /// An SFTP operation.
+    FileOp { session_id: u64, op: String, path: String, target_path: Option<String>, bytes: u64 },
+    /// A tunnel connection inside a session.
+    Tunnel { session_id: u64, host: String, port: u16, bytes_up: u64, bytes_down: u64 },
+}
+
+/// Where recordings and audit events go. Implemented by the node.
+pub trait AuditSink: Send + Sync + 'static {
+    /// Record an event.
+    fn event(&self, event: AuditEvent);
+    /// Store a finished recording (asciicast v2 text) of a session.
+    fn recording(&self, session_id: u64, asciicast: Vec<u8>) -> BoxFuture<'_, ()>;
+}
