@@ -1,0 +1,53 @@
+//! An operator's client of the cluster transport: status and membership changes from a shell,
+//! authenticated with the cluster secret like any node.
+
+use crate::network::{Peers, RpcRequest, RpcResponse};
+use crate::tls::{ClusterSecret, ClusterTls};
+use crate::{ClusterStatus, NodeId, ReplicaError, StartError};
+use std::time::Duration;
+
+const TTL: Duration = Duration::from_secs(60);
+
+/// A client-only QUIC endpoint holding cluster credentials.
+pub struct ClusterClient {
+    peers: Peers,
+}
+
+impl ClusterClient {
+    /// Build a client with credentials derived from `secret`.
+    pub fn new(secret: &ClusterSecret) -> Result<Self, StartError> {
+        let tls = ClusterTls::new(secret)?;
+        let bind = "0.0.0.0:0".parse().expect("valid address");
+        let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| StartError::Listen {
+            addr: bind,
+            reason: e.to_string(),
+        })?;
+        endpoint.set_default_client_config(tls.client_config()?);
+        Ok(ClusterClient {
+            peers: Peers::new(endpoint),
+        })
+    }
+
+    async fn call(&self, addr: &str, req: RpcRequest) -> Result<RpcResponse, ReplicaError> {
+        self.peers
+            .call(addr, &req, TTL)
+            .await
+            .map_err(|e| ReplicaError::NoQuorum(e.to_string()))
+    }
+
+    /// The view of the cluster from the node at `addr`.
+    pub async fn status(&self, addr: &str) -> Result<ClusterStatus, ReplicaError> {
+        match self.call(addr, RpcRequest::Status).await? {
+            RpcResponse::Status(s) => Ok(*s),
+            _ => Err(ReplicaError::Protocol("answer of the wrong kind".into())),
+        }
+    }
+
+    /// Remove node `node_id` from the cluster, through the node at `addr`.
+    pub async fn remove_node(&self, addr: &str, node_id: NodeId) -> Result<(), ReplicaError> {
+        match self.call(addr, RpcRequest::Remove { node_id }).await? {
+            RpcResponse::Membership(r) => r.map_err(|e| ReplicaError::Membership(e.to_string())),
+            _ => Err(ReplicaError::Protocol("answer of the wrong kind".into())),
+        }
+    }
+}

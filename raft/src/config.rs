@@ -1,0 +1,58 @@
+//! Configuration of the replicated state: identity, addresses, timing.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// What `portunus-raft` needs to run one member of a cluster.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftConfig {
+    /// This node's id, unique and never reused within a cluster.
+    pub node_id: u64,
+    /// Directory holding the RocksDB store.
+    pub data_dir: PathBuf,
+    /// Interval between leader heartbeats, milliseconds.
+    pub heartbeat_ms: u64,
+    /// Lower bound of the randomized election timeout, milliseconds.
+    pub election_min_ms: u64,
+    /// Upper bound of the randomized election timeout, milliseconds.
+    pub election_max_ms: u64,
+    /// Build a snapshot after this many log entries since the last one.
+    pub snapshot_every: u64,
+    /// Log entries kept behind the latest snapshot for slow followers.
+    pub keep_behind_snapshot: u64,
+    /// Purge the log in batches of at least this many entries.
+    pub purge_batch: u64,
+}
+
+impl RaftConfig {
+    /// Defaults suited to a LAN: a new leader well under a second after the old one dies.
+    pub fn new(node_id: u64, data_dir: PathBuf) -> Self {
+        RaftConfig {
+            node_id,
+            data_dir,
+            heartbeat_ms: 60,
+            election_min_ms: 250,
+            election_max_ms: 450,
+            snapshot_every: 5_000,
+            keep_behind_snapshot: 1_000,
+            purge_batch: 256,
+        }
+    }
+
+    pub(crate) fn openraft(&self) -> Result<openraft::Config, openraft::ConfigError> {
+        openraft::Config {
+            cluster_name: "portunus".into(),
+            heartbeat_interval: self.heartbeat_ms,
+            election_timeout_min: self.election_min_ms,
+            election_timeout_max: self.election_max_ms,
+            install_snapshot_timeout: 10_000,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            max_in_snapshot_log_to_keep: self.keep_behind_snapshot,
+            purge_batch_size: self.purge_batch,
+            max_payload_entries: 512,
+            ..Default::default()
+        }
+        .validate()
+    }
+}

@@ -1,0 +1,48 @@
+//! Replicated state for Portunus: openraft over RocksDB, with a mutually authenticated QUIC
+//! transport between nodes. Callers see a [`Replica`] handle: propose commands from any node
+//! (forwarded to the leader), read the applied state locally or linearizably.
+
+mod client;
+pub mod codec;
+mod config;
+mod error;
+pub mod network;
+mod replica;
+pub mod store;
+pub mod tls;
+
+pub use client::ClusterClient;
+pub use config::RaftConfig;
+pub use error::{ReplicaError, StoreOpenError};
+pub use portunus_model as model;
+pub use replica::{ClusterStatus, NodeStatus, Replica, StartError};
+
+use serde::{Deserialize, Serialize};
+use std::io::Cursor;
+
+/// A node's identity in the cluster.
+pub type NodeId = u64;
+
+/// What every member of the membership carries: its addresses, so that the membership is the
+/// cluster's address book.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// QUIC address other nodes use to reach this node's Raft endpoint.
+    pub cluster_addr: String,
+    /// Address of the management API (empty for a witness).
+    pub api_addr: String,
+    /// Address of the SSH O&M port (empty for a witness).
+    pub ssh_addr: String,
+}
+
+openraft::declare_raft_types!(
+    /// openraft type configuration for Portunus.
+    pub TypeConfig:
+        D = portunus_model::Request,
+        R = portunus_model::Response,
+        NodeId = NodeId,
+        Node = NodeInfo,
+);
+
+/// The openraft instance type used across the crate.
+pub type Raft = openraft::Raft<TypeConfig>;

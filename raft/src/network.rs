@@ -1,0 +1,76 @@
+//! Node-to-node transport: one QUIC endpoint per node (server and client at once), mutually
+//! authenticated with the cluster CA. Each RPC is one bidirectional stream carrying one encoded
+//! request and one encoded response.
+
+mod client;
+mod server;
+
+pub(crate) use client::NetworkFactory;
+pub use client::{CallError, Peers};
+pub(crate) use server::serve;
+
+use crate::{NodeId, NodeInfo, TypeConfig};
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use portunus_model::{Command, Response};
+use serde::{Deserialize, Serialize};
+
+/// Largest message accepted on a stream (a snapshot chunk or a large append batch).
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// A request from one node to another.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum RpcRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A write forwarded to the node believed to be leader; it stamps the time.
+    Propose {
+        command: Command,
+        hops: u8,
+    },
+    /// Ask the leader for a read point that makes a following local read linearizable.
+    ReadIndex,
+    /// Add a node to the cluster (as a voter once it has caught up).
+    Join {
+        node_id: NodeId,
+        info: NodeInfo,
+    },
+    /// Remove a node from the voters and the cluster.
+    Remove {
+        node_id: NodeId,
+    },
+    /// Liveness probe; answered with the responder's id.
+    Ping,
+    /// The responder's view of the cluster.
+    Status,
+}
+
+/// Why a forwarded request was not served.
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+pub(crate) enum PeerRefusal {
+    #[error("not the leader")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("no quorum: {0}")]
+    NoQuorum(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The answer to an [`RpcRequest`], variant for variant.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum RpcResponse {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
+    Propose(Result<Response, PeerRefusal>),
+    ReadIndex(Result<u64, PeerRefusal>),
+    Membership(Result<(), PeerRefusal>),
+    Pong(NodeId),
+    Status(Box<crate::ClusterStatus>),
+}

@@ -1,0 +1,253 @@
+//! The handle the rest of Portunus holds on the replicated state: start a member, propose
+//! commands from any node (forwarded to the leader, which stamps the time), read locally or
+//! linearizably, change membership, report status.
+
+mod handler;
+mod status;
+
+pub use status::{ClusterStatus, NodeStatus};
+
+use crate::network::{NetworkFactory, Peers, RpcRequest, RpcResponse};
+use crate::store::{self, StateView};
+use crate::tls::{ClusterSecret, ClusterTls};
+use crate::{NodeId, NodeInfo, Raft, RaftConfig, ReplicaError};
+use portunus_model::{Command, Response, State};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a proposal may wait for a leader before it is refused for want of quorum.
+const LEADER_WAIT: Duration = Duration::from_secs(2);
+/// How long a leader may go without hearing from a quorum before it refuses writes at once.
+const QUORUM_STALE_MS: u64 = 1_500;
+/// How many times a proposal may be forwarded between nodes.
+const MAX_HOPS: u8 = 3;
+
+/// Shared by the handle, the RPC server and background tasks.
+pub(crate) struct Inner {
+    pub(crate) id: NodeId,
+    pub(crate) raft: Raft,
+    pub(crate) peers: Peers,
+    pub(crate) view: StateView,
+    last_stamp: AtomicU64,
+}
+
+/// A running member of the cluster.
+#[derive(Clone)]
+pub struct Replica {
+    inner: Arc<Inner>,
+    endpoint: quinn::Endpoint,
+}
+
+/// Starting a member failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::StoreOpenError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot listen for cluster traffic on {addr}: {reason}")]
+    Listen { addr: SocketAddr, reason: String },
+    #[error("invalid Raft settings: {0}")]
+    Config(String),
+    #[error("the Raft core failed to start: {0}")]
+    Raft(String),
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Replica {
+    /// Open the store, bind the QUIC endpoint on `listen` and start the Raft core.
+    pub async fn start(
+        config: RaftConfig,
+        listen: SocketAddr,
+        secret: &ClusterSecret,
+    ) -> Result<Replica, StartError> {
+        let (log_store, sm) = store::open(&config.data_dir)?;
+        let view = sm.view();
+        let tls = ClusterTls::new(secret)?;
+        let mut endpoint = quinn::Endpoint::server(tls.server_config()?, listen).map_err(|e| {
+            StartError::Listen {
+                addr: listen,
+                reason: e.to_string(),
+            }
+        })?;
+        endpoint.set_default_client_config(tls.client_config()?);
+        let peers = Peers::new(endpoint.clone());
+        let raft_config = config
+            .openraft()
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        let network = NetworkFactory {
+            peers: peers.clone(),
+        };
+        let raft = Raft::new(
+            config.node_id,
+            Arc::new(raft_config),
+            network,
+            log_store,
+            sm,
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let inner = Arc::new(Inner {
+            id: config.node_id,
+            raft,
+            peers,
+            view,
+            last_stamp: AtomicU64::new(0),
+        });
+        tokio::spawn(crate::network::serve(endpoint.clone(), inner.clone()));
+        Ok(Replica { inner, endpoint })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// The address the cluster endpoint listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.endpoint
+            .local_addr()
+            .expect("a bound endpoint has an address")
+    }
+
+    /// Read access to the locally applied state (may lag the leader slightly).
+    pub fn view(&self) -> &StateView {
+        &self.inner.view
+    }
+
+    /// Whether this node already belongs to an initialized cluster.
+    pub async fn is_initialized(&self) -> bool {
+        self.inner.raft.is_initialized().await.unwrap_or(false)
+    }
+
+    /// Initialize a new cluster with these voters. Safe to call on every initial member with
+    /// the same list; a node already initialized ignores it.
+    pub async fn initialize(&self, voters: BTreeMap<NodeId, NodeInfo>) -> Result<(), ReplicaError> {
+        if self.is_initialized().await {
+            return Ok(());
+        }
+        match self.inner.raft.initialize(voters).await {
+            Ok(()) => Ok(()),
+            Err(openraft::error::RaftError::APIError(
+                openraft::error::InitializeError::NotAllowed(_),
+            )) => Ok(()),
+            Err(e) => Err(ReplicaError::Membership(e.to_string())),
+        }
+    }
+
+    /// Propose a command; it is applied on every node once committed. A rejection by the state
+    /// machine comes back as [`ReplicaError::Rejected`] and changed nothing.
+    pub async fn propose(&self, command: Command) -> Result<Response, ReplicaError> {
+        match self.inner.propose(command, 0).await? {
+            Response::Rejected(r) => Err(ReplicaError::Rejected(r)),
+            other => Ok(other),
+        }
+    }
+
+    /// Run `f` on a state that reflects every write acknowledged before this call started.
+    pub async fn read_linearizable<T>(
+        &self,
+        f: impl FnOnce(&State) -> T,
+    ) -> Result<T, ReplicaError> {
+        let index = self.inner.read_index().await?;
+        self.inner.wait_applied(index, LEADER_WAIT).await?;
+        Ok(self.inner.view.read(f))
+    }
+
+    /// Ask the cluster (through `via`, any member's cluster address) to add this node.
+    pub async fn join(&self, via: &str, info: NodeInfo) -> Result<(), ReplicaError> {
+        let req = RpcRequest::Join {
+            node_id: self.inner.id,
+            info,
+        };
+        self.inner.membership_call(via, req).await
+    }
+
+    /// Add a node (learner first, voter once caught up). Served by the leader.
+    pub async fn add_node(&self, node_id: NodeId, info: NodeInfo) -> Result<(), ReplicaError> {
+        self.inner
+            .membership(RpcRequest::Join { node_id, info })
+            .await
+    }
+
+    /// Remove a node from the cluster. Served by the leader.
+    pub async fn remove_node(&self, node_id: NodeId) -> Result<(), ReplicaError> {
+        self.inner.membership(RpcRequest::Remove { node_id }).await
+    }
+
+    /// Whether another member answers a liveness probe within `ttl`.
+    pub async fn ping(&self, addr: &str, ttl: Duration) -> bool {
+        matches!(
+            self.inner.peers.call(addr, &RpcRequest::Ping, ttl).await,
+            Ok(RpcResponse::Pong(_))
+        )
+    }
+
+    /// A status report built from Raft metrics.
+    pub fn status(&self) -> ClusterStatus {
+        ClusterStatus::from_metrics(&self.inner.raft.metrics().borrow())
+    }
+
+    /// A receiver that changes whenever the Raft metrics change.
+    pub fn watch_status(
+        &self,
+    ) -> tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, NodeInfo>> {
+        self.inner.raft.metrics()
+    }
+
+    /// Stop the Raft core and close the endpoint.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.raft.shutdown().await;
+        self.endpoint.close(0u32.into(), b"shutdown");
+    }
+}
+
+impl Inner {
+    fn stamp(&self) -> u64 {
+        let now = now_ms();
+        let prev = self.last_stamp.fetch_max(now, Ordering::SeqCst);
+        now.max(prev)
+    }
+
+    fn leader_addr(&self, leader: NodeId) -> Option<String> {
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        m.membership()
+            .get_node(&leader)
+            .map(|n| n.cluster_addr.clone())
+    }
+
+    /// Wait for a known leader, at most until `deadline`.
+    async fn leader(&self, deadline: Instant) -> Result<NodeId, ReplicaError> {
+        let mut rx = self.raft.metrics();
+        loop {
+            if let Some(l) = rx.borrow_and_update().current_leader {
+                return Ok(l);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, rx.changed()).await.is_err() {
+                return Err(ReplicaError::NoQuorum("no leader elected".into()));
+            }
+        }
+    }
+
+    async fn wait_applied(&self, index: u64, within: Duration) -> Result<(), ReplicaError> {
+        let mut rx = self.view.subscribe();
+        let waited = tokio::time::timeout(within, rx.wait_for(|i| *i >= index))
+            .await
+            .map(|r| r.map(|_| ()));
+        match waited {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ReplicaError::ShuttingDown),
+            Err(_) => Err(ReplicaError::Timeout(within.as_millis() as u64)),
+        }
+    }
+}

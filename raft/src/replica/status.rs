@@ -1,0 +1,73 @@
+//! A plain report of a member's view of the cluster, built from openraft's metrics.
+
+use crate::{NodeId, NodeInfo};
+use openraft::{RaftMetrics, ServerState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One member as seen from this node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub info: NodeInfo,
+    pub voter: bool,
+    /// Highest log index known replicated to it (reported by the leader only).
+    pub matched_index: Option<u64>,
+}
+
+/// This node's view of the cluster.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub node_id: NodeId,
+    /// "leader", "follower", "candidate", "learner" or "shutdown".
+    pub role: String,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    pub snapshot_index: u64,
+    pub purged_index: u64,
+    /// On the leader: milliseconds since a quorum last acknowledged it.
+    pub millis_since_quorum_ack: Option<u64>,
+    pub nodes: Vec<NodeStatus>,
+}
+
+impl ClusterStatus {
+    pub(crate) fn from_metrics(m: &RaftMetrics<NodeId, NodeInfo>) -> Self {
+        let role = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        let matched: BTreeMap<NodeId, Option<u64>> = m
+            .replication
+            .as_ref()
+            .map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect())
+            .unwrap_or_default();
+        let membership = m.membership_config.membership();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        let nodes = membership
+            .nodes()
+            .map(|(id, info)| NodeStatus {
+                id: *id,
+                info: info.clone(),
+                voter: voters.contains(id),
+                matched_index: matched.get(id).copied().flatten(),
+            })
+            .collect();
+        ClusterStatus {
+            node_id: m.id,
+            role: role.to_string(),
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
+            snapshot_index: m.snapshot.map(|l| l.index).unwrap_or(0),
+            purged_index: m.purged.map(|l| l.index).unwrap_or(0),
+            millis_since_quorum_ack: m.millis_since_quorum_ack,
+            nodes,
+        }
+    }
+}

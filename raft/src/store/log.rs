@@ -1,0 +1,176 @@
+//! The Raft log and vote in RocksDB. Every vote and every appended batch is fsynced before the
+//! call (or its flush callback) reports success.
+
+use super::{io_err, synced, CF_LOG, CF_META};
+use crate::{codec, NodeId, TypeConfig};
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{
+    Entry, ErrorSubject, ErrorVerb, LogId, LogState, OptionalSend, RaftLogReader, StorageError,
+    Vote,
+};
+use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+const KEY_VOTE: &[u8] = b"vote";
+const KEY_COMMITTED: &[u8] = b"committed";
+const KEY_PURGED: &[u8] = b"last_purged";
+
+type SResult<T> = Result<T, StorageError<NodeId>>;
+
+/// The log store. Cheap to clone: clones share the database.
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<DB>,
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+impl LogStore {
+    pub(crate) fn new(db: Arc<DB>) -> Self {
+        LogStore { db }
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column family created at open")
+    }
+
+    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> SResult<Option<T>> {
+        let raw = self
+            .db
+            .get_cf(self.cf(CF_META), key)
+            .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))?;
+        raw.map(|b| codec::decode(&b))
+            .transpose()
+            .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))
+    }
+
+    fn put_meta<T: serde::Serialize>(&self, key: &[u8], value: &T) -> SResult<()> {
+        let bytes =
+            codec::encode(value).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
+        self.db
+            .put_cf_opt(self.cf(CF_META), key, bytes, &synced())
+            .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))
+    }
+
+    fn decode_entry(bytes: &[u8]) -> SResult<Entry<TypeConfig>> {
+        codec::decode(bytes).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))
+    }
+
+    fn last_entry_log_id(&self) -> SResult<Option<LogId<NodeId>>> {
+        let mut it = self.db.iterator_cf(self.cf(CF_LOG), IteratorMode::End);
+        match it.next() {
+            None => Ok(None),
+            Some(Err(e)) => Err(io_err(ErrorSubject::Logs, ErrorVerb::Read, e)),
+            Some(Ok((_, v))) => Ok(Some(Self::decode_entry(&v)?.log_id)),
+        }
+    }
+
+    fn delete_from(&self, start: u64, end: u64) -> SResult<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(self.cf(CF_LOG), index_key(start), index_key(end));
+        self.db
+            .write_opt(batch, &synced())
+            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> SResult<Vec<Entry<TypeConfig>>> {
+        let start = match range.start_bound() {
+            Bound::Included(&s) => s,
+            Bound::Excluded(&s) => s + 1,
+            Bound::Unbounded => 0,
+        };
+        let mode = IteratorMode::From(&index_key(start), Direction::Forward);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_LOG), mode) {
+            let (k, v) = item.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+            let index = u64::from_be_bytes(k.as_ref().try_into().unwrap_or_default());
+            if !range.contains(&index) {
+                break;
+            }
+            out.push(Self::decode_entry(&v)?);
+        }
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> SResult<LogState<TypeConfig>> {
+        let last_purged_log_id: Option<LogId<NodeId>> = self.get_meta(KEY_PURGED)?;
+        let last_log_id = self.last_entry_log_id()?.or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> SResult<()> {
+        self.put_meta(KEY_VOTE, vote)
+    }
+
+    async fn read_vote(&mut self) -> SResult<Option<Vote<NodeId>>> {
+        self.get_meta(KEY_VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> SResult<()> {
+        self.put_meta(KEY_COMMITTED, &committed)
+    }
+
+    async fn read_committed(&mut self) -> SResult<Option<LogId<NodeId>>> {
+        Ok(self
+            .get_meta::<Option<LogId<NodeId>>>(KEY_COMMITTED)?
+            .flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> SResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = WriteBatch::default();
+        for entry in entries {
+            let bytes = codec::encode(&entry)
+                .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+            batch.put_cf(self.cf(CF_LOG), index_key(entry.log_id.index), bytes);
+        }
+        let result = self
+            .db
+            .write_opt(batch, &synced())
+            .map_err(std::io::Error::other);
+        let failed = result.as_ref().err().map(|e| e.to_string());
+        callback.log_io_completed(result);
+        match failed {
+            None => Ok(()),
+            Some(reason) => Err(io_err(
+                ErrorSubject::Logs,
+                ErrorVerb::Write,
+                std::io::Error::other(reason),
+            )),
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
+        self.delete_from(log_id.index, u64::MAX)
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
+        self.put_meta(KEY_PURGED, &log_id)?;
+        self.delete_from(0, log_id.index + 1)
+    }
+}

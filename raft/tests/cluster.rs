@@ -1,0 +1,353 @@
+//! Three real members in one process (real QUIC, real RocksDB in temporary directories):
+//! replication, forwarding, exactly-once token spending, leader loss, restart from disk,
+//! catch-up by snapshot, and refusal of a process without the cluster secret.
+
+use portunus_model::{
+    AssetRef, Command, NewHost, NewHostAccount, NewToken, NewUser, Protocol, Rejection, Response,
+    TokenAccount,
+};
+use portunus_raft::tls::ClusterSecret;
+use portunus_raft::{ClusterClient, NodeInfo, RaftConfig, Replica, ReplicaError};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const SECRET: &str = "test-cluster-secret-0123456789";
+
+fn secret() -> ClusterSecret {
+    ClusterSecret::new(SECRET).unwrap()
+}
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    dirs: Vec<PathBuf>,
+    addrs: Vec<SocketAddr>,
+    nodes: Vec<Option<Replica>>,
+    snapshot_every: u64,
+}
+
+fn config(id: u64, dir: PathBuf, snapshot_every: u64) -> RaftConfig {
+    let mut c = RaftConfig::new(id, dir);
+    c.snapshot_every = snapshot_every;
+    c.keep_behind_snapshot = snapshot_every / 4;
+    c.purge_batch = 8;
+    c
+}
+
+async fn wait_until<F: Fn() -> bool>(what: &str, f: F) {
+    for _ in 0..1000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+impl Cluster {
+    async fn start(n: u64, snapshot_every: u64) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Cluster {
+            dirs: (1..=n).map(|i| dir.path().join(format!("n{i}"))).collect(),
+            _dir: dir,
+            addrs: Vec::new(),
+            nodes: Vec::new(),
+            snapshot_every,
+        };
+        for id in 1..=n {
+            let cfg = config(id, c.dirs[id as usize - 1].clone(), snapshot_every);
+            let r = Replica::start(cfg, "127.0.0.1:0".parse().unwrap(), &secret())
+                .await
+                .unwrap();
+            c.addrs.push(r.local_addr());
+            c.nodes.push(Some(r));
+        }
+        let voters: BTreeMap<u64, NodeInfo> = c
+            .addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let info = NodeInfo {
+                    cluster_addr: a.to_string(),
+                    ..Default::default()
+                };
+                (i as u64 + 1, info)
+            })
+            .collect();
+        for node in c.nodes.iter().flatten() {
+            node.initialize(voters.clone()).await.unwrap();
+        }
+        c.wait_leader().await;
+        c
+    }
+
+    fn node(&self, id: u64) -> &Replica {
+        self.nodes[id as usize - 1].as_ref().expect("node running")
+    }
+
+    fn running(&self) -> impl Iterator<Item = &Replica> {
+        self.nodes.iter().flatten()
+    }
+
+    async fn wait_leader(&self) -> u64 {
+        for _ in 0..500 {
+            let leaders: Vec<u64> = self.running().filter_map(|r| r.status().leader).collect();
+            if let Some(l) = leaders.first() {
+                if self.nodes[*l as usize - 1].is_some() && leaders.iter().all(|x| x == l) {
+                    return *l;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no leader");
+    }
+
+    async fn kill(&mut self, id: u64) {
+        let r = self.nodes[id as usize - 1].take().unwrap();
+        r.shutdown().await;
+    }
+
+    async fn restart(&mut self, id: u64) {
+        let cfg = config(id, self.dirs[id as usize - 1].clone(), self.snapshot_every);
+        let addr = self.addrs[id as usize - 1];
+        let r = Replica::start(cfg, addr, &secret()).await.unwrap();
+        self.nodes[id as usize - 1] = Some(r);
+    }
+
+    async fn converge(&self) {
+        let target = self
+            .running()
+            .map(|r| r.status().last_log_index)
+            .max()
+            .unwrap();
+        for r in self.running() {
+            let view = r.view().clone();
+            wait_until("replicas to apply the log", || {
+                view.applied_index() >= target
+            })
+            .await;
+        }
+    }
+}
+
+fn user(name: &str) -> Command {
+    Command::CreateUser(NewUser {
+        name: name.into(),
+        ..Default::default()
+    })
+}
+
+fn created(r: Result<Response, ReplicaError>) -> u64 {
+    match r {
+        Ok(Response::Created { id }) => id,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+async fn epoch(r: &Replica) -> u64 {
+    match r.propose(Command::NodeStarted { node_id: r.id() }).await {
+        Ok(Response::NodeEpoch { epoch, .. }) => epoch,
+        other => panic!("expected NodeEpoch, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_from_any_node_replicate_and_read_linearizably() {
+    let c = Cluster::start(3, 5_000).await;
+    for (i, id) in [1u64, 2, 3, 2, 1, 3].iter().enumerate() {
+        created(c.node(*id).propose(user(&format!("u{i}"))).await);
+    }
+    for id in 1..=3 {
+        let n = c
+            .node(id)
+            .read_linearizable(|s| s.users().count())
+            .await
+            .unwrap();
+        assert_eq!(n, 6, "node {id} sees every acknowledged write");
+    }
+    let dup = c.node(2).propose(user("u0")).await;
+    assert!(
+        matches!(
+            dup,
+            Err(ReplicaError::Rejected(Rejection::AlreadyExists { .. }))
+        ),
+        "{dup:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_is_spent_exactly_once_across_the_cluster() {
+    let c = Cluster::start(3, 5_000).await;
+    let user_id = created(c.node(1).propose(user("alice")).await);
+    let host_id = created(
+        c.node(2)
+            .propose(Command::CreateHost(NewHost {
+                name: "web-01".into(),
+                private_address: "10.0.0.5".into(),
+                ..Default::default()
+            }))
+            .await,
+    );
+    let account_id = created(
+        c.node(3)
+            .propose(Command::CreateHostAccount(NewHostAccount {
+                host_id,
+                name: "root".into(),
+                protocol: Protocol::Ssh,
+                password: None,
+                private_key: None,
+                shared_key_id: None,
+                sftp_only: false,
+            }))
+            .await,
+    );
+    let grant = Command::AttachHostAccounts {
+        principal: portunus_model::Principal::User(user_id),
+        host_id,
+        account_ids: [account_id].into(),
+    };
+    c.node(2).propose(grant).await.unwrap();
+    let token_hash = [7u8; 32];
+    let issued = c
+        .node(1)
+        .propose(Command::IssueToken(NewToken {
+            token_hash,
+            user_id,
+            asset: AssetRef::Host(host_id),
+            account: TokenAccount::Hosted(account_id),
+            protocol: Protocol::Ssh,
+            validity_secs: Some(600),
+            use_count: Some(1),
+        }))
+        .await;
+    assert!(matches!(issued, Ok(Response::TokenIssued(_))), "{issued:?}");
+    let mut spends = Vec::new();
+    for id in 1..=3u64 {
+        let r = c.node(id).clone();
+        let e = epoch(&r).await;
+        spends.push(tokio::spawn(async move {
+            r.propose(Command::SpendToken {
+                token_hash,
+                node_id: r.id(),
+                node_epoch: e,
+                client_addr: "127.0.0.1:5555".into(),
+                protocol: Some(Protocol::Ssh),
+            })
+            .await
+        }));
+    }
+    let mut won = 0;
+    for s in spends {
+        match s.await.unwrap() {
+            Ok(Response::SessionOpened(_)) => won += 1,
+            Err(ReplicaError::Rejected(_)) => {}
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one of three concurrent spends succeeds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_the_leader_loses_no_acknowledged_write_and_restart_recovers() {
+    let mut c = Cluster::start(3, 5_000).await;
+    for i in 0..20 {
+        created(c.node(1 + i % 3).propose(user(&format!("before{i}"))).await);
+    }
+    let old = c.wait_leader().await;
+    c.kill(old).await;
+    let new = c.wait_leader().await;
+    assert_ne!(new, old);
+    let survivor = (1..=3).find(|i| *i != old).unwrap();
+    for i in 0..20 {
+        created(c.node(survivor).propose(user(&format!("after{i}"))).await);
+    }
+    c.restart(old).await;
+    c.converge().await;
+    for id in 1..=3 {
+        let names: Vec<String> = c
+            .node(id)
+            .view()
+            .read(|s| s.users().map(|u| u.name.clone()).collect());
+        assert_eq!(names.len(), 40, "node {id} holds all 40 users");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_added_after_the_log_was_purged_catches_up_by_snapshot() {
+    let c = Cluster::start(3, 40).await;
+    for i in 0..200 {
+        created(c.node(1 + i % 3).propose(user(&format!("u{i}"))).await);
+    }
+    let leader = c.node(c.wait_leader().await).clone();
+    wait_until("the leader to purge its log behind a snapshot", || {
+        leader.status().purged_index > 0
+    })
+    .await;
+
+    let dir = c._dir.path().join("n4");
+    let newcomer = Replica::start(
+        config(4, dir, 40),
+        "127.0.0.1:0".parse().unwrap(),
+        &secret(),
+    )
+    .await
+    .unwrap();
+    let info = NodeInfo {
+        cluster_addr: newcomer.local_addr().to_string(),
+        ..Default::default()
+    };
+    c.node(2).add_node(4, info).await.unwrap();
+    let view = newcomer.view().clone();
+    wait_until("the newcomer to hold every user", || {
+        view.read(|s| s.users().count()) == 200
+    })
+    .await;
+    let status = newcomer.status();
+    assert!(
+        status.snapshot_index > 0,
+        "caught up by installing a snapshot: {status:?}"
+    );
+    assert_eq!(leader.status().nodes.iter().filter(|n| n.voter).count(), 4);
+    newcomer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_far_behind_catches_up_by_snapshot() {
+    let mut c = Cluster::start(3, 40).await;
+    let lagging = if c.wait_leader().await == 3 { 2 } else { 3 };
+    c.kill(lagging).await;
+    let writer = (1..=3).find(|i| *i != lagging).unwrap();
+    for i in 0..200 {
+        created(c.node(writer).propose(user(&format!("u{i}"))).await);
+    }
+    let leader = c.node(c.wait_leader().await).clone();
+    wait_until("the leader to purge its log behind a snapshot", || {
+        leader.status().purged_index > 0
+    })
+    .await;
+    c.restart(lagging).await;
+    c.converge().await;
+    let status = c.node(lagging).status();
+    assert!(
+        status.snapshot_index > 0,
+        "caught up by installing a snapshot: {status:?}"
+    );
+    assert_eq!(c.node(lagging).view().read(|s| s.users().count()), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_process_without_the_secret_is_refused() {
+    let c = Cluster::start(1, 5_000).await;
+    let addr = c.addrs[0].to_string();
+    let good = ClusterClient::new(&secret()).unwrap();
+    assert_eq!(good.status(&addr).await.unwrap().node_id, 1);
+    let bad =
+        ClusterClient::new(&ClusterSecret::new("some-other-secret-0123456789").unwrap()).unwrap();
+    assert!(
+        bad.status(&addr).await.is_err(),
+        "a stranger must not read cluster state"
+    );
+    assert!(bad.remove_node(&addr, 1).await.is_err(), "nor change it");
+    assert_eq!(c.node(1).status().nodes.len(), 1);
+}
