@@ -208,6 +208,7 @@ impl Replica {
     pub async fn shutdown(&self) {
         let _ = self.inner.raft.shutdown().await;
         self.endpoint.close(0u32.into(), b"shutdown");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
 }
 

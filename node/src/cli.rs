@@ -1,0 +1,131 @@
+//! The `portunus` command line: `up` runs a node; `cluster` inspects and changes membership.
+
+use crate::config::{NodeConfig, UpArgs};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portunus_raft::tls::ClusterSecret;
+use portunus_raft::ClusterClient;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Portunus: a clustered bastion host.
+#[derive(Parser, Debug)]
+#[command(name = "portunus", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Commands {
+    /// Run a node (with no options: a single-node cluster with embedded defaults).
+    Up(UpArgs),
+    /// Inspect or change the cluster, through any node's cluster address.
+    Cluster(ClusterArgs),
+}
+
+/// Options of `portunus cluster`.
+#[derive(clap::Args, Debug)]
+pub struct ClusterArgs {
+    /// Cluster address (host:port) of any member.
+    #[arg(long, env = "PORTUNUS_VIA", default_value = "127.0.0.1:7070")]
+    pub via: String,
+    /// File holding the cluster secret (or set PORTUNUS_CLUSTER_SECRET).
+    #[arg(long, env = "PORTUNUS_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub action: ClusterAction,
+}
+
+/// What to do with the cluster.
+#[derive(Subcommand, Debug)]
+pub enum ClusterAction {
+    /// Show members, leader and progress as JSON.
+    Status,
+    /// Remove a node from the cluster.
+    RemoveNode {
+        /// Id of the node to remove.
+        node_id: u64,
+    },
+}
+
+fn secret_for_client(file: Option<&PathBuf>) -> anyhow::Result<ClusterSecret> {
+    let bytes = match (std::env::var("PORTUNUS_CLUSTER_SECRET"), file) {
+        (Ok(v), _) => v.into_bytes(),
+        (Err(_), Some(path)) => {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        (Err(_), None) => {
+            let local = PathBuf::from("portunus-data/cluster-secret");
+            std::fs::read(&local).context(
+                "no cluster secret: set PORTUNUS_CLUSTER_SECRET or --cluster-secret-file",
+            )?
+        }
+    };
+    Ok(ClusterSecret::new(bytes)?)
+}
+
+/// Run `portunus cluster ...`.
+pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
+    let secret = secret_for_client(args.cluster_secret_file.as_ref())?;
+    let client = ClusterClient::new(&secret)?;
+    match args.action {
+        ClusterAction::Status => {
+            let status = client.status(&args.via).await?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+        }
+        ClusterAction::RemoveNode { node_id } => {
+            client.remove_node(&args.via, node_id).await?;
+            println!("node {node_id} removed from the cluster");
+        }
+    }
+    Ok(())
+}
+
+/// Run `portunus up` until SIGTERM or Ctrl-C, then drain.
+pub async fn up(config: NodeConfig) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(config.drain_grace_secs);
+    let mut node = crate::start(config).await?;
+    let c = &node.config;
+    println!("portunus node {} ({:?})", c.node_id, c.role);
+    println!("  data:     {}", c.data_dir.display());
+    println!(
+        "  cluster:  {} (QUIC, advertised as {})",
+        node.cluster_addr, c.cluster_advertise
+    );
+    if let Some(api) = node.api_addr {
+        let scheme = if c.api_plaintext { "http" } else { "https" };
+        println!("  api:      {scheme}://{api}  (/healthz /readyz /metrics /v1/status)");
+    }
+    tokio::select! {
+        creds = node.registered() => {
+            if let Some(creds) = creds {
+                println!("first start: administrator created (also in {}/admin-credentials.toml, mode 0600)",
+                    node.config.data_dir.display());
+                println!("  user:              {}", creds.user);
+                println!("  password:          {}", creds.password);
+                println!("  access key id:     {}", creds.access_key_id);
+                println!("  access key secret: {}", creds.access_key_secret);
+            }
+            println!("node {} registered in the cluster (epoch {})", node.config.node_id, node.epoch());
+        }
+        _ = shutdown_signal() => {
+            node.drain_and_stop(grace).await;
+            return Ok(());
+        }
+    }
+    shutdown_signal().await;
+    println!("stopping: draining for up to {} s", grace.as_secs());
+    node.drain_and_stop(grace).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

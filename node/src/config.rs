@@ -1,0 +1,68 @@
+//! Node configuration: flags, `PORTUNUS_*` environment variables and a TOML file (in that order
+//! of precedence) resolved once, validated before any port is bound.
+
+mod file;
+mod resolve;
+
+pub use file::FileConfig;
+pub use resolve::{ConfigError, NodeConfig, Role};
+
+use clap::Args;
+use std::path::PathBuf;
+
+/// Options of `portunus up`. Every option has the same name in the TOML file (with `_` for `-`)
+/// and a `PORTUNUS_` environment variable.
+#[derive(Args, Debug, Default, Clone)]
+pub struct UpArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "PORTUNUS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This node's id (unique in the cluster, never reused). Default 1.
+    #[arg(long, env = "PORTUNUS_NODE_ID")]
+    pub node_id: Option<u64>,
+    /// Data directory. Default ./portunus-data.
+    #[arg(long, env = "PORTUNUS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// SSH O&M listen address. Default 0.0.0.0:60022.
+    #[arg(long, env = "PORTUNUS_SSH_LISTEN")]
+    pub ssh_listen: Option<String>,
+    /// API and portal listen address. Default 0.0.0.0:8443.
+    #[arg(long, env = "PORTUNUS_API_LISTEN")]
+    pub api_listen: Option<String>,
+    /// Node-to-node QUIC listen address (UDP). Default 0.0.0.0:7070.
+    #[arg(long, env = "PORTUNUS_CLUSTER_LISTEN")]
+    pub cluster_listen: Option<String>,
+    /// Address other nodes use to reach this one (when it differs from --cluster-listen).
+    #[arg(long, env = "PORTUNUS_CLUSTER_ADVERTISE")]
+    pub cluster_advertise: Option<String>,
+    /// Initial voters of a new cluster, the same list on every node: 1=host:port,2=host:port,...
+    #[arg(long, env = "PORTUNUS_PEERS")]
+    pub peers: Option<String>,
+    /// Join a running cluster through any member's cluster address.
+    #[arg(long, env = "PORTUNUS_JOIN")]
+    pub join: Option<String>,
+    /// File holding the cluster secret shared by all nodes (or set PORTUNUS_CLUSTER_SECRET).
+    #[arg(long, env = "PORTUNUS_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// PEM certificate chain for the HTTPS API (default: self-signed, generated on first start).
+    #[arg(long, env = "PORTUNUS_API_TLS_CERT")]
+    pub api_tls_cert: Option<PathBuf>,
+    /// PEM private key for the HTTPS API.
+    #[arg(long, env = "PORTUNUS_API_TLS_KEY")]
+    pub api_tls_key: Option<PathBuf>,
+    /// Serve the API as plain HTTP (behind a TLS-terminating load balancer, or in tests).
+    #[arg(long, env = "PORTUNUS_API_PLAINTEXT")]
+    pub api_plaintext: bool,
+    /// Run as a witness: a Raft voter with no SSH or API listeners.
+    #[arg(long, env = "PORTUNUS_WITNESS")]
+    pub witness: bool,
+    /// Seconds live sessions get to finish after SIGTERM. Default 30.
+    #[arg(long, env = "PORTUNUS_DRAIN_GRACE_SECS")]
+    pub drain_grace_secs: Option<u64>,
+    /// Log format: "human" (default) or "json".
+    #[arg(long, env = "PORTUNUS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. "info" or "portunus=debug". Default info.
+    #[arg(long, env = "PORTUNUS_LOG")]
+    pub log: Option<String>,
+}

@@ -1,0 +1,289 @@
+//! Merging flags, environment, file and defaults into one validated [`NodeConfig`].
+
+use super::{FileConfig, UpArgs};
+use portunus_raft::tls::ClusterSecret;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A configuration problem, naming the option or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("--{option}: {reason}")]
+    Invalid {
+        option: &'static str,
+        reason: String,
+    },
+    #[error("cluster secret: {0}")]
+    Secret(String),
+}
+
+fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        option,
+        reason: reason.into(),
+    }
+}
+
+/// What kind of member this node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Serves SSH and the API and votes.
+    Engine,
+    /// Votes and stores the log only.
+    Witness,
+}
+
+/// A validated node configuration.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub node_id: u64,
+    pub data_dir: PathBuf,
+    pub ssh_listen: SocketAddr,
+    pub api_listen: SocketAddr,
+    pub cluster_listen: SocketAddr,
+    /// Address peers use to reach this node's cluster endpoint.
+    pub cluster_advertise: String,
+    /// Initial voters (empty for a single node or a joining node).
+    pub peers: BTreeMap<u64, String>,
+    pub join: Option<String>,
+    pub cluster_secret: ClusterSecret,
+    pub api_plaintext: bool,
+    pub api_tls_cert: Option<PathBuf>,
+    pub api_tls_key: Option<PathBuf>,
+    pub role: Role,
+    pub drain_grace_secs: u64,
+    pub log_json: bool,
+    pub log_filter: String,
+}
+
+fn addr(
+    option: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<SocketAddr, ConfigError> {
+    let text = value.unwrap_or_else(|| default.to_string());
+    text.parse()
+        .map_err(|_| invalid(option, format!("'{text}' is not an IP:port address")))
+}
+
+/// Parse `1=host:port,2=host:port`.
+pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
+    let mut peers = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, address) = item
+            .split_once('=')
+            .ok_or_else(|| invalid("peers", format!("'{item}' is not ID=HOST:PORT")))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| invalid("peers", format!("'{id}' is not a node id")))?;
+        if id == 0 {
+            return Err(invalid("peers", "node ids start at 1"));
+        }
+        let address = address.trim();
+        if address
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return Err(invalid("peers", format!("'{address}' has no port")));
+        }
+        if peers.insert(id, address.to_string()).is_some() {
+            return Err(invalid("peers", format!("node {id} is listed twice")));
+        }
+    }
+    Ok(peers)
+}
+
+impl NodeConfig {
+    /// Resolve the options of `portunus up`: flags and environment first, then the file, then
+    /// defaults.
+    pub fn resolve(args: UpArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let node_id = args.node_id.or(file.node_id).unwrap_or(1);
+        if node_id == 0 {
+            return Err(invalid("node-id", "node ids start at 1"));
+        }
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| "portunus-data".into());
+        let peers = match args.peers.or(file.peers) {
+            Some(text) => parse_peers(&text)?,
+            None => BTreeMap::new(),
+        };
+        if !peers.is_empty() && !peers.contains_key(&node_id) {
+            return Err(invalid(
+                "peers",
+                format!("this node's id {node_id} is not in the list"),
+            ));
+        }
+        let join = args.join.or(file.join);
+        if join.is_some() && !peers.is_empty() {
+            return Err(invalid(
+                "join",
+                "give either --peers (new cluster) or --join, not both",
+            ));
+        }
+        let cluster_listen = addr(
+            "cluster-listen",
+            args.cluster_listen.or(file.cluster_listen),
+            "0.0.0.0:7070",
+        )?;
+        let cluster_advertise = args
+            .cluster_advertise
+            .or(file.cluster_advertise)
+            .or_else(|| peers.get(&node_id).cloned())
+            .unwrap_or_else(|| advertise_default(cluster_listen));
+        let log_format = args
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "human".into());
+        if log_format != "human" && log_format != "json" {
+            return Err(invalid(
+                "log-format",
+                format!("'{log_format}' is neither human nor json"),
+            ));
+        }
+        let secret_file = args.cluster_secret_file.or(file.cluster_secret_file);
+        let single = peers.is_empty() && join.is_none();
+        Ok(NodeConfig {
+            node_id,
+            ssh_listen: addr(
+                "ssh-listen",
+                args.ssh_listen.or(file.ssh_listen),
+                "0.0.0.0:60022",
+            )?,
+            api_listen: addr(
+                "api-listen",
+                args.api_listen.or(file.api_listen),
+                "0.0.0.0:8443",
+            )?,
+            cluster_listen,
+            cluster_advertise,
+            cluster_secret: load_secret(secret_file.as_deref(), &data_dir, single)?,
+            data_dir,
+            peers,
+            join,
+            api_plaintext: args.api_plaintext || file.api_plaintext.unwrap_or(false),
+            api_tls_cert: args.api_tls_cert.or(file.api_tls_cert),
+            api_tls_key: args.api_tls_key.or(file.api_tls_key),
+            role: if args.witness || file.witness.unwrap_or(false) {
+                Role::Witness
+            } else {
+                Role::Engine
+            },
+            drain_grace_secs: args
+                .drain_grace_secs
+                .or(file.drain_grace_secs)
+                .unwrap_or(30),
+            log_json: log_format == "json",
+            log_filter: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+fn advertise_default(listen: SocketAddr) -> String {
+    if listen.ip().is_unspecified() {
+        format!("127.0.0.1:{}", listen.port())
+    } else {
+        listen.to_string()
+    }
+}
+
+/// The secret comes from PORTUNUS_CLUSTER_SECRET, else the named file. A single node with
+/// neither generates one on first start and keeps it in its data directory.
+fn load_secret(
+    file: Option<&Path>,
+    data_dir: &Path,
+    single: bool,
+) -> Result<ClusterSecret, ConfigError> {
+    if let Ok(value) = std::env::var("PORTUNUS_CLUSTER_SECRET") {
+        return ClusterSecret::new(value).map_err(|e| ConfigError::Secret(e.to_string()));
+    }
+    if let Some(path) = file {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ConfigError::Secret(format!("cannot read {}: {e}", path.display())))?;
+        return ClusterSecret::new(bytes)
+            .map_err(|e| ConfigError::Secret(format!("{}: {e}", path.display())));
+    }
+    if !single {
+        return Err(ConfigError::Secret(
+            "a cluster of several nodes needs the same secret on every node: set \
+             PORTUNUS_CLUSTER_SECRET or --cluster-secret-file"
+                .into(),
+        ));
+    }
+    let path = data_dir.join("cluster-secret");
+    if !path.exists() {
+        let mut raw = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut raw).map_err(|_| ConfigError::Secret("no randomness".into()))?;
+        crate::secret_file::write_private(&path, hex::encode(raw).as_bytes())
+            .map_err(|e| ConfigError::Secret(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let bytes = std::fs::read(&path)
+        .map_err(|e| ConfigError::Secret(format!("cannot read {}: {e}", path.display())))?;
+    ClusterSecret::new(bytes).map_err(|e| ConfigError::Secret(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_errors_name_the_problem() {
+        let p = parse_peers("1=127.0.0.1:7071, 2=node-b:7072").unwrap();
+        assert_eq!(p[&2], "node-b:7072");
+        assert!(parse_peers("1=a:1,1=b:2")
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
+        assert!(parse_peers("x=a:1")
+            .unwrap_err()
+            .to_string()
+            .contains("not a node id"));
+        assert!(parse_peers("1=nohost")
+            .unwrap_err()
+            .to_string()
+            .contains("no port"));
+    }
+
+    #[test]
+    fn own_id_must_be_among_peers_and_secret_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = UpArgs {
+            node_id: Some(3),
+            data_dir: Some(dir.path().into()),
+            peers: Some("1=a:1,2=b:2".into()),
+            ..Default::default()
+        };
+        let err = NodeConfig::resolve(args).unwrap_err().to_string();
+        assert!(err.contains("not in the list"), "{err}");
+    }
+
+    #[test]
+    fn single_node_generates_a_private_secret_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = UpArgs {
+            data_dir: Some(dir.path().into()),
+            ..Default::default()
+        };
+        let a = NodeConfig::resolve(args.clone()).unwrap();
+        let b = NodeConfig::resolve(args).unwrap();
+        assert_eq!(a.cluster_secret.derive("x"), b.cluster_secret.derive("x"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("cluster-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(a.ssh_listen.port(), 60022);
+        assert_eq!(a.api_listen.port(), 8443);
+    }
+}

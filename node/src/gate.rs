@@ -1,0 +1,373 @@
+//! The node's implementation of the data path's `SessionGate` port, over the replicated state:
+//! logins (O&M tokens, passwords, public keys), authorization and concurrency slots when a
+//! session opens, the slot given back when it closes, termination requests.
+
+mod limiter;
+mod permit;
+mod refusal;
+
+use crate::running::NodeShared;
+use limiter::Limiter;
+use portunus_model::{Command, EndReason, Response};
+use portunus_proxy::gate::{
+    AuthAttempt, BoxFuture, EndKind, Permit, Principal, Purpose, Refusal, RefusalKind, SessionGate,
+    SessionOutcome, Target, TargetSpec,
+};
+use portunus_raft::Replica;
+use refusal::{bad_credentials, from_replica, refusal};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Failed logins allowed per source address per minute.
+const MAX_FAILURES_PER_SOURCE: u32 = 20;
+
+pub(crate) struct Gate {
+    replica: Replica,
+    shared: Arc<NodeShared>,
+    limiter: Limiter,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    d.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
+/// The user part of a login such as `alice@root@web-01`.
+fn user_part(login: &str) -> &str {
+    login.split('@').next().unwrap_or(login)
+}
+
+/// `type base64` of an OpenSSH public key line, without its comment.
+fn key_identity(line: &str) -> String {
+    line.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Gate {
+    pub(crate) fn new(replica: Replica, shared: Arc<NodeShared>) -> Self {
+        Gate {
+            replica,
+            shared,
+            limiter: Limiter::new(MAX_FAILURES_PER_SOURCE),
+        }
+    }
+
+    /// Refuse new sessions while starting or draining.
+    fn admitting(&self) -> Result<u64, Refusal> {
+        if self.shared.draining.load(Ordering::SeqCst) {
+            return Err(refusal(
+                RefusalKind::Draining,
+                "This bastion node is draining; reconnect to be served by another node.",
+            ));
+        }
+        match self.shared.epoch.load(Ordering::SeqCst) {
+            0 => Err(refusal(
+                RefusalKind::Draining,
+                "This bastion node is still starting; try again in a moment.",
+            )),
+            e => Ok(e),
+        }
+    }
+
+    fn permit_for(
+        &self,
+        grant: &portunus_model::SessionGrant,
+        user: &str,
+    ) -> Result<Permit, Refusal> {
+        self.replica
+            .view()
+            .read(|s| permit::from_grant(s, &self.shared.sealer, grant, user))
+            .ok_or_else(|| refusal(RefusalKind::NotAuthorized, "The asset was removed."))
+    }
+
+    async fn login_token(
+        &self,
+        login: &str,
+        password: &str,
+        client: SocketAddr,
+    ) -> Option<Result<Principal, Refusal>> {
+        let hash = sha256(password.as_bytes());
+        let owner = self.replica.view().read(|s| {
+            let t = s.token_by_hash(&hash)?;
+            s.user(t.user_id).map(|u| (u.id, u.name.clone()))
+        })?;
+        if owner.1 != user_part(login) {
+            return Some(Err(bad_credentials()));
+        }
+        let epoch = match self.admitting() {
+            Ok(e) => e,
+            Err(r) => return Some(Err(r)),
+        };
+        let spend = Command::SpendToken {
+            token_hash: hash,
+            node_id: self.shared.node_id,
+            node_epoch: epoch,
+            client_addr: client.to_string(),
+            protocol: None,
+        };
+        Some(match self.replica.propose(spend).await {
+            Ok(Response::SessionOpened(grant)) => {
+                self.permit_for(&grant, &owner.1).map(|p| Principal {
+                    user_id: owner.0,
+                    user_name: owner.1.clone(),
+                    token_permit: Some(p),
+                })
+            }
+            Ok(other) => Err(refusal(
+                RefusalKind::Internal,
+                format!("unexpected answer {other:?}"),
+            )),
+            Err(e) => Err(from_replica(&e)),
+        })
+    }
+
+    async fn login_password(&self, login: &str, password: String) -> Result<Principal, Refusal> {
+        let name = user_part(login).to_string();
+        let user = self.replica.view().read(|s| {
+            s.user_by_name(&name)
+                .map(|u| (u.id, u.password_hash.clone(), u.failed_logins))
+        });
+        let hash = user.as_ref().and_then(|u| u.1.clone());
+        let ok = tokio::task::spawn_blocking(move || {
+            crate::bootstrap::verify_password(hash.as_deref(), &password)
+        })
+        .await
+        .unwrap_or(false);
+        let Some((user_id, _, failed)) = user else {
+            return Err(bad_credentials());
+        };
+        if !ok {
+            let _ = self
+                .replica
+                .propose(Command::RecordLoginFailure { user_id })
+                .await;
+            return Err(bad_credentials());
+        }
+        self.check_active(user_id)?;
+        if failed > 0 {
+            let _ = self
+                .replica
+                .propose(Command::RecordLoginSuccess { user_id })
+                .await;
+        }
+        Ok(Principal {
+            user_id,
+            user_name: name,
+            token_permit: None,
+        })
+    }
+
+    fn check_active(&self, user_id: u64) -> Result<(), Refusal> {
+        self.replica
+            .view()
+            .read(|s| s.check_user_active(user_id, now_ms()).map(|_| ()))
+            .map_err(|r| refusal::from_rejection(&r))
+    }
+
+    fn login_key(&self, login: &str, public_key: &str) -> Result<Principal, Refusal> {
+        let name = user_part(login).to_string();
+        let wanted = key_identity(public_key);
+        let user_id = self
+            .replica
+            .view()
+            .read(|s| {
+                let u = s.user_by_name(&name)?;
+                u.public_keys
+                    .values()
+                    .any(|k| key_identity(&k.public_key) == wanted)
+                    .then_some(u.id)
+            })
+            .ok_or_else(bad_credentials)?;
+        self.check_active(user_id)?;
+        Ok(Principal {
+            user_id,
+            user_name: name,
+            token_permit: None,
+        })
+    }
+
+    async fn authenticate_inner(&self, attempt: AuthAttempt) -> Result<Principal, Refusal> {
+        let client = match &attempt {
+            AuthAttempt::Password { client, .. } | AuthAttempt::PublicKey { client, .. } => *client,
+        };
+        if !self.limiter.allowed(client.ip()) {
+            return Err(refusal(
+                RefusalKind::RateLimited,
+                "Too many failed logins from your address; wait a minute.",
+            ));
+        }
+        let result = match attempt {
+            AuthAttempt::Password {
+                user,
+                password,
+                client,
+            } => match self.login_token(&user, &password.0, client).await {
+                Some(r) => r,
+                None => self.login_password(&user, password.0).await,
+            },
+            AuthAttempt::PublicKey {
+                user, public_key, ..
+            } => self.login_key(&user, &public_key),
+        };
+        if matches!(&result, Err(r) if r.kind == RefusalKind::BadCredentials) {
+            self.limiter.failed(client.ip());
+        }
+        result
+    }
+
+    fn token_matches(permit: &Permit, spec: &TargetSpec) -> bool {
+        match spec {
+            TargetSpec::Address { host, port } => &permit.address == host && permit.port == *port,
+            TargetSpec::Named { asset, account } => {
+                &permit.asset_name == asset && &permit.account_name == account
+            }
+            TargetSpec::Ids { asset_id, .. } => permit.asset_id == *asset_id,
+        }
+    }
+
+    async fn open_inner(
+        &self,
+        principal: &Principal,
+        spec: TargetSpec,
+        client: SocketAddr,
+    ) -> Result<Permit, Refusal> {
+        if let Some(p) = &principal.token_permit {
+            return match Self::token_matches(p, &spec) {
+                true => Ok(p.clone()),
+                false => Err(refusal(
+                    RefusalKind::NotAuthorized,
+                    format!(
+                        "This O&M token is for {} ({}:{}) only.",
+                        p.asset_name, p.address, p.port
+                    ),
+                )),
+            };
+        }
+        let epoch = self.admitting()?;
+        let (asset, account_id, protocol) = self
+            .replica
+            .view()
+            .read(|s| permit::resolve(s, principal.user_id, now_ms(), &spec))
+            .ok_or_else(|| refusal::from_rejection(&portunus_model::Rejection::NotAuthorized))?;
+        let open = Command::OpenSession {
+            user_id: principal.user_id,
+            asset,
+            account_id,
+            protocol,
+            node_id: self.shared.node_id,
+            node_epoch: epoch,
+            client_addr: client.to_string(),
+        };
+        match self.replica.propose(open).await {
+            Ok(Response::SessionOpened(grant)) => self.permit_for(&grant, &principal.user_name),
+            Ok(other) => Err(refusal(
+                RefusalKind::Internal,
+                format!("unexpected answer {other:?}"),
+            )),
+            Err(e) => Err(from_replica(&e)),
+        }
+    }
+}
+
+impl SessionGate for Gate {
+    fn authenticate(&self, attempt: AuthAttempt) -> BoxFuture<'_, Result<Principal, Refusal>> {
+        Box::pin(self.authenticate_inner(attempt))
+    }
+
+    fn targets<'a>(
+        &'a self,
+        principal: &'a Principal,
+    ) -> BoxFuture<'a, Result<Vec<Target>, Refusal>> {
+        let user = principal.user_id;
+        Box::pin(async move {
+            Ok(self
+                .replica
+                .view()
+                .read(|s| permit::targets(s, user, now_ms())))
+        })
+    }
+
+    fn open<'a>(
+        &'a self,
+        principal: &'a Principal,
+        target: TargetSpec,
+        _purpose: Purpose,
+        client: SocketAddr,
+    ) -> BoxFuture<'a, Result<Permit, Refusal>> {
+        Box::pin(self.open_inner(principal, target, client))
+    }
+
+    fn close(&self, session_id: u64, outcome: SessionOutcome) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let reason = match outcome.end {
+                EndKind::Normal => EndReason::Normal,
+                EndKind::Terminated => EndReason::Terminated,
+                EndKind::Error => EndReason::Error,
+            };
+            let close = Command::CloseSession {
+                session_id,
+                node_id: self.shared.node_id,
+                node_epoch: self.shared.epoch.load(Ordering::SeqCst),
+                reason,
+                bytes_up: outcome.bytes_up,
+                bytes_down: outcome.bytes_down,
+            };
+            for _ in 0..20 {
+                match self.replica.propose(close.clone()).await {
+                    Err(e) if e.is_retryable() => {
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await
+                    }
+                    Err(e) => {
+                        tracing::debug!(session_id, error = %e, "closing session");
+                        return;
+                    }
+                    Ok(_) => return,
+                }
+            }
+        })
+    }
+
+    fn trust_host_key<'a>(
+        &'a self,
+        permit: &'a Permit,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<(), Refusal>> {
+        Box::pin(async move {
+            let cmd = Command::TrustHostKey {
+                host_id: permit.asset_id,
+                fingerprint: fingerprint.to_string(),
+            };
+            self.replica
+                .propose(cmd)
+                .await
+                .map(|_| ())
+                .map_err(|e| from_replica(&e))
+        })
+    }
+
+    fn terminated(&self, session_id: u64) -> BoxFuture<'static, ()> {
+        let view = self.replica.view().clone();
+        Box::pin(async move {
+            let mut rx = view.subscribe();
+            loop {
+                let ended = view.read(|s| {
+                    s.session(session_id)
+                        .is_some_and(|x| x.terminate_requested || x.ended_at_ms.is_some())
+                });
+                if ended || rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,18 @@
+//! The Portunus node: configuration, startup, drain and the CLI. It is the only crate that knows
+//! `raft`, `proxy` and `ops`, and it holds the adapters that implement each crate's ports over
+//! the others. `main`, the tests and the benchmarks all start a node through [`start`].
+
+mod api_tls;
+mod bootstrap;
+pub mod cli;
+pub mod config;
+mod duties;
+mod gate;
+mod probe;
+mod running;
+pub mod seal;
+pub mod secret_file;
+
+pub use bootstrap::AdminCredentials;
+pub use config::{NodeConfig, Role, UpArgs};
+pub use running::{start, RunningNode};

@@ -1,0 +1,236 @@
+//! Starting a node and stopping it: the Raft member, membership on first start, the API
+//! listener, background duties, and the SIGTERM drain.
+
+use crate::bootstrap::{self, AdminCredentials};
+use crate::config::{NodeConfig, Role};
+use crate::probe::Probe;
+use crate::seal::Sealer;
+use anyhow::Context;
+use portunus_model::Command;
+use portunus_raft::{NodeInfo, RaftConfig, Replica};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// A node that is running. Dropping it does not stop it; call [`RunningNode::stop`].
+pub struct RunningNode {
+    pub replica: Replica,
+    pub config: NodeConfig,
+    /// Where the API listens (None on a witness).
+    pub api_addr: Option<SocketAddr>,
+    /// Where the cluster endpoint listens.
+    pub cluster_addr: SocketAddr,
+    /// Node-local facts shared with the probe and duties.
+    pub(crate) shared: Arc<NodeShared>,
+    admin: Option<oneshot::Receiver<Option<AdminCredentials>>>,
+    gate: Arc<crate::gate::Gate>,
+    stop_tx: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// State of this process that is not replicated.
+pub(crate) struct NodeShared {
+    pub(crate) node_id: u64,
+    pub(crate) role: Role,
+    pub(crate) draining: AtomicBool,
+    /// This node's epoch once `NodeStarted` was applied (0 before).
+    pub(crate) epoch: AtomicU64,
+    pub(crate) sealer: Sealer,
+}
+
+fn self_info(config: &NodeConfig, api: Option<SocketAddr>) -> NodeInfo {
+    NodeInfo {
+        cluster_addr: config.cluster_advertise.clone(),
+        api_addr: api.map(|a| a.to_string()).unwrap_or_default(),
+        ssh_addr: match config.role {
+            Role::Engine => config.ssh_listen.to_string(),
+            Role::Witness => String::new(),
+        },
+    }
+}
+
+async fn establish_membership(
+    replica: &Replica,
+    config: &NodeConfig,
+    me: NodeInfo,
+) -> anyhow::Result<()> {
+    if replica.is_initialized().await {
+        return Ok(());
+    }
+    if let Some(via) = &config.join {
+        let mut last = String::new();
+        for _ in 0..120 {
+            match replica.join(via, me.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        anyhow::bail!("could not join the cluster through {via}: {last}");
+    }
+    let voters: BTreeMap<u64, NodeInfo> = if config.peers.is_empty() {
+        BTreeMap::from([(config.node_id, me)])
+    } else {
+        config
+            .peers
+            .iter()
+            .map(|(id, addr)| {
+                let info = if *id == config.node_id {
+                    me.clone()
+                } else {
+                    NodeInfo {
+                        cluster_addr: addr.clone(),
+                        ..Default::default()
+                    }
+                };
+                (*id, info)
+            })
+            .collect()
+    };
+    replica
+        .initialize(voters)
+        .await
+        .context("initializing the cluster")
+}
+
+/// Start a node: open its store, take its place in the cluster, bind its listeners.
+pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let api_listener = match config.role {
+        Role::Engine => Some(
+            tokio::net::TcpListener::bind(config.api_listen)
+                .await
+                .with_context(|| format!("binding the API on {}", config.api_listen))?,
+        ),
+        Role::Witness => None,
+    };
+    let api_addr = api_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let raft_config = RaftConfig::new(config.node_id, config.data_dir.clone());
+    let replica = Replica::start(raft_config, config.cluster_listen, &config.cluster_secret)
+        .await
+        .context("starting the replicated state")?;
+    let cluster_addr = replica.local_addr();
+    establish_membership(&replica, &config, self_info(&config, api_addr)).await?;
+
+    let shared = Arc::new(NodeShared {
+        node_id: config.node_id,
+        role: config.role,
+        draining: AtomicBool::new(false),
+        epoch: AtomicU64::new(0),
+        sealer: Sealer::new(&config.cluster_secret),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let (admin_tx, admin_rx) = oneshot::channel();
+    tasks.push(tokio::spawn(bootstrap::register(
+        replica.clone(),
+        shared.clone(),
+        config.clone(),
+        admin_tx,
+    )));
+    tasks.push(tokio::spawn(crate::duties::run(
+        replica.clone(),
+        stop_rx.clone(),
+    )));
+    if let Some(listener) = api_listener {
+        let metrics = Arc::new(portunus_ops::Metrics::new());
+        let probe = Arc::new(Probe::new(replica.clone(), shared.clone()));
+        let router = portunus_ops::router(probe, metrics);
+        let tls = match config.api_plaintext {
+            true => None,
+            false => Some(crate::api_tls::server_config(
+                &config.data_dir,
+                config.api_tls_cert.as_deref(),
+                config.api_tls_key.as_deref(),
+            )?),
+        };
+        let mut stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let served = match tls {
+                Some(tls) => portunus_ops::serve_tls(listener, router, tls, shutdown).await,
+                None => portunus_ops::serve(listener, router, shutdown).await,
+            };
+            if let Err(e) = served {
+                tracing::error!(error = %e, "API server failed");
+            }
+        }));
+    }
+    let gate = Arc::new(crate::gate::Gate::new(replica.clone(), shared.clone()));
+    Ok(RunningNode {
+        gate,
+        replica,
+        config,
+        api_addr,
+        cluster_addr,
+        shared,
+        admin: Some(admin_rx),
+        stop_tx,
+        tasks,
+    })
+}
+
+impl RunningNode {
+    /// Wait until this node is registered in the cluster; returns the admin credentials when
+    /// this start created them (first start of a new cluster), None otherwise.
+    pub async fn registered(&mut self) -> Option<AdminCredentials> {
+        match self.admin.take() {
+            Some(rx) => rx.await.ok().flatten(),
+            None => None,
+        }
+    }
+
+    /// The session gate the data path uses on this node.
+    pub fn session_gate(&self) -> Arc<dyn portunus_proxy::gate::SessionGate> {
+        self.gate.clone()
+    }
+
+    /// This node's epoch (0 until it is registered).
+    pub fn epoch(&self) -> u64 {
+        self.shared.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Stop taking new sessions, let live ones finish within `grace`, give this node's slots
+    /// back, step away from leadership, and stop.
+    pub async fn drain_and_stop(self, grace: Duration) {
+        self.shared.draining.store(true, Ordering::SeqCst);
+        tracing::info!(grace_secs = grace.as_secs(), "draining");
+        let node_id = self.shared.node_id;
+        let epoch = self.epoch();
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let open = self
+                .replica
+                .view()
+                .read(|s| s.sessions_of_node(node_id).len());
+            if open == 0 || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if epoch > 0 {
+            // Gives back every slot this node still holds and closes its sessions.
+            let _ = self.replica.propose(Command::ReclaimNode { node_id }).await;
+        }
+        self.stop().await;
+    }
+
+    /// Stop at once: listeners, duties and the Raft member.
+    pub async fn stop(self) {
+        let _ = self.stop_tx.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.replica.shutdown().await;
+    }
+}

@@ -1,0 +1,251 @@
+//! Concurrency slots across three in-process nodes: the cluster-wide limit holds under
+//! concurrent admissions from every node, and a node that dies loses its slots within seconds,
+//! fenced so that it cannot use them when it comes back.
+
+use portunus_model::{
+    AssetRef, ClusterSettings, Command, EndReason, NewHost, NewHostAccount, NewToken, NewUser,
+    Protocol, Rejection, Response, TokenAccount,
+};
+use portunus_node::{config::Role, NodeConfig, RunningNode};
+use portunus_raft::tls::ClusterSecret;
+use portunus_raft::ReplicaError;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+fn free_udp() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>) -> NodeConfig {
+    NodeConfig {
+        node_id: id,
+        data_dir: dir.join(format!("n{id}")),
+        ssh_listen: "127.0.0.1:0".parse().unwrap(),
+        api_listen: "127.0.0.1:0".parse().unwrap(),
+        cluster_listen: peers[&id].parse().unwrap(),
+        cluster_advertise: peers[&id].clone(),
+        peers: peers.clone(),
+        join: None,
+        cluster_secret: ClusterSecret::new("slots-test-cluster-secret-000").unwrap(),
+        api_plaintext: true,
+        api_tls_cert: None,
+        api_tls_key: None,
+        role: Role::Engine,
+        drain_grace_secs: 1,
+        log_json: false,
+        log_filter: "warn".into(),
+    }
+}
+
+async fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn three_nodes(dir: &std::path::Path) -> (Vec<RunningNode>, BTreeMap<u64, String>) {
+    let peers: BTreeMap<u64, String> = (1..=3).map(|i| (i, free_udp().to_string())).collect();
+    let mut nodes = Vec::new();
+    for id in 1..=3 {
+        nodes.push(
+            portunus_node::start(node_config(id, dir, &peers))
+                .await
+                .unwrap(),
+        );
+    }
+    for n in nodes.iter_mut() {
+        n.registered().await;
+    }
+    (nodes, peers)
+}
+
+fn created(r: Result<Response, ReplicaError>) -> u64 {
+    match r {
+        Ok(Response::Created { id }) => id,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+/// Create a user with an authorized host account and `n` single-use tokens for it.
+async fn tokens(node: &RunningNode, n: u8) -> Vec<[u8; 32]> {
+    let r = &node.replica;
+    let user_id = created(
+        r.propose(Command::CreateUser(NewUser {
+            name: "alice".into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    let host = NewHost {
+        name: "db-01".into(),
+        private_address: "10.0.0.9".into(),
+        ..Default::default()
+    };
+    let host_id = created(r.propose(Command::CreateHost(host)).await);
+    let account = NewHostAccount {
+        host_id,
+        name: "root".into(),
+        protocol: Protocol::Ssh,
+        password: None,
+        private_key: None,
+        shared_key_id: None,
+        sftp_only: false,
+    };
+    let account_id = created(r.propose(Command::CreateHostAccount(account)).await);
+    let grant = Command::AttachHostAccounts {
+        principal: portunus_model::Principal::User(user_id),
+        host_id,
+        account_ids: [account_id].into(),
+    };
+    r.propose(grant).await.unwrap();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let token_hash = [i + 1; 32];
+        let t = NewToken {
+            token_hash,
+            user_id,
+            asset: AssetRef::Host(host_id),
+            account: TokenAccount::Hosted(account_id),
+            protocol: Protocol::Ssh,
+            validity_secs: Some(600),
+            use_count: Some(1),
+        };
+        assert!(matches!(
+            r.propose(Command::IssueToken(t)).await,
+            Ok(Response::TokenIssued(_))
+        ));
+        out.push(token_hash);
+    }
+    out
+}
+
+fn spend(node: &RunningNode, token_hash: [u8; 32]) -> Command {
+    Command::SpendToken {
+        token_hash,
+        node_id: node.config.node_id,
+        node_epoch: node.epoch(),
+        client_addr: "127.0.0.1:40000".into(),
+        protocol: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cluster_wide_limit_holds_under_concurrent_admissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let settings = ClusterSettings {
+        max_sessions_total: 4,
+        ..Default::default()
+    };
+    nodes[0]
+        .replica
+        .propose(Command::UpdateSettings(settings))
+        .await
+        .unwrap();
+    let hashes = tokens(&nodes[0], 12).await;
+    let mut tasks = Vec::new();
+    for (i, h) in hashes.into_iter().enumerate() {
+        let node = &nodes[i % 3];
+        let (r, cmd) = (node.replica.clone(), spend(node, h));
+        tasks.push(tokio::spawn(async move { r.propose(cmd).await }));
+    }
+    let (mut opened, mut limited) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(Response::SessionOpened(_)) => opened += 1,
+            Err(ReplicaError::Rejected(Rejection::ConcurrencyLimit { .. })) => limited += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((opened, limited), (4, 8), "exactly the limit is admitted");
+    let in_use = nodes[1]
+        .replica
+        .read_linearizable(|s| s.slots_in_use())
+        .await
+        .unwrap();
+    assert_eq!(in_use, 4);
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_nodes_slots_are_reclaimed_and_fenced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nodes, peers) = three_nodes(dir.path()).await;
+    let hashes = tokens(&nodes[0], 2).await;
+    // Node 3 holds a session (its slot), then dies without giving it back.
+    let victim = nodes.pop().unwrap();
+    let opened = victim
+        .replica
+        .propose(spend(&victim, hashes[0]))
+        .await
+        .unwrap();
+    let Response::SessionOpened(grant) = opened else {
+        panic!("{opened:?}")
+    };
+    let old_epoch = victim.epoch();
+    victim.stop().await;
+
+    let started = Instant::now();
+    let view = nodes[0].replica.view().clone();
+    wait_for(
+        "the dead node's slot to be reclaimed",
+        Duration::from_secs(15),
+        || view.read(|s| s.slots_in_use()) == 0,
+    )
+    .await;
+    let took = started.elapsed();
+    eprintln!("slot reclaimed {took:?} after the node died");
+    let reason = view.read(|s| {
+        s.session(grant.session_id)
+            .and_then(|x| x.end_reason.clone())
+    });
+    assert_eq!(reason, Some(EndReason::NodeLost));
+
+    // The node comes back: its old epoch is fenced off.
+    // In one process the old endpoint's UDP socket is released asynchronously: retry briefly.
+    let mut back = None;
+    for _ in 0..100 {
+        match portunus_node::start(node_config(3, dir.path(), &peers)).await {
+            Ok(n) => {
+                back = Some(n);
+                break;
+            }
+            Err(e) if format!("{e:#}").contains("in use") => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("{e:#}"),
+        }
+    }
+    let back = back.expect("node 3 restarted");
+    let close = Command::CloseSession {
+        session_id: grant.session_id,
+        node_id: 3,
+        node_epoch: old_epoch,
+        reason: EndReason::Normal,
+        bytes_up: 0,
+        bytes_down: 0,
+    };
+    let refused = back.replica.propose(close).await;
+    assert!(
+        matches!(
+            refused,
+            Err(ReplicaError::Rejected(Rejection::StaleNodeEpoch { .. }))
+        ),
+        "{refused:?}"
+    );
+    back.stop().await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
