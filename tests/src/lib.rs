@@ -1,0 +1,280 @@
+//! Helpers for whole-system tests: real `portunus` processes on loopback ports chosen at run
+//! time, in temporary directories, killed with SIGKILL or stopped with SIGTERM, and waited on by
+//! condition rather than by fixed sleeps.
+
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `portunus` binary under test: `$PORTUNUS_BIN`, else beside the test executable.
+pub fn portunus_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("PORTUNUS_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
+    dir.join("portunus")
+}
+
+/// A free TCP port on loopback.
+pub fn free_tcp() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A free UDP port on loopback.
+pub fn free_udp() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Poll `f` every 20 ms until it returns true, failing after `within`.
+pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Result<()> {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if f() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("timed out after {within:?} waiting for {what}")
+}
+
+/// A minimal HTTP/1.1 GET; returns the status code and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let code = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no HTTP status line")?;
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// One node process and its addresses.
+pub struct NodeProc {
+    pub id: u64,
+    pub data_dir: PathBuf,
+    pub api: SocketAddr,
+    pub ssh: SocketAddr,
+    pub cluster: SocketAddr,
+    pub log: PathBuf,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl NodeProc {
+    /// The node's `/v1/status` as JSON.
+    pub fn status(&self) -> Result<serde_json::Value> {
+        let (code, body) = http_get(self.api, "/v1/status")?;
+        if code != 200 {
+            bail!("status answered {code}");
+        }
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// Whether `/readyz` answers 200.
+    pub fn ready(&self) -> bool {
+        matches!(http_get(self.api, "/readyz"), Ok((200, _)))
+    }
+
+    /// The leader this node knows of.
+    pub fn leader(&self) -> Option<u64> {
+        self.status().ok()?.get("leader")?.as_u64()
+    }
+
+    /// Everything the node printed (stdout and stderr) in its latest run.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// SIGKILL the process and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM the process and wait for its exit status.
+    pub fn terminate(&mut self, within: Duration) -> Result<std::process::ExitStatus> {
+        let mut c = self.child.take().context("not running")?;
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()?;
+        let end = Instant::now() + within;
+        loop {
+            if let Some(s) = c.try_wait()? {
+                return Ok(s);
+            }
+            if Instant::now() > end {
+                let _ = c.kill();
+                bail!("node {} did not exit within {within:?} of SIGTERM", self.id);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A set of node processes sharing a cluster secret.
+pub struct ProcCluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<NodeProc>,
+    pub secret: String,
+    /// The `--peers` list given to nodes started with [`ProcCluster::spawn`] (None: single node).
+    pub peers: Option<String>,
+}
+
+impl ProcCluster {
+    /// Lay out `n` nodes (ids 1..=n) with fresh ports; nothing is started.
+    pub fn new(n: u64) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let nodes: Vec<NodeProc> = (1..=n)
+            .map(|id| NodeProc {
+                id,
+                data_dir: dir.path().join(format!("node{id}")),
+                api: free_tcp(),
+                ssh: free_tcp(),
+                cluster: free_udp(),
+                log: dir.path().join(format!("node{id}.log")),
+                child: None,
+                starts: 0,
+            })
+            .collect();
+        let peers = nodes
+            .iter()
+            .map(|n| format!("{}={}", n.id, n.cluster))
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(ProcCluster {
+            dir,
+            secret: "process-test-cluster-secret-0123456789".into(),
+            peers: (nodes.len() > 1).then_some(peers),
+            nodes,
+        })
+    }
+
+    /// Node `id`.
+    pub fn node(&mut self, id: u64) -> &mut NodeProc {
+        &mut self.nodes[id as usize - 1]
+    }
+
+    /// Make only nodes `ids` the initial voters; the others can join later.
+    pub fn initial_voters(&mut self, ids: &[u64]) {
+        let list: Vec<String> = ids
+            .iter()
+            .map(|id| format!("{}={}", id, self.nodes[*id as usize - 1].cluster))
+            .collect();
+        self.peers = Some(list.join(","));
+    }
+
+    /// Start node `id` with `--peers` (a single node when the cluster has one node), plus
+    /// `extra` arguments.
+    pub fn spawn(&mut self, id: u64, extra: &[&str]) -> Result<()> {
+        let peers = self.peers.clone();
+        self.spawn_with(id, peers, extra)
+    }
+
+    /// Start node `id` so that it joins the cluster through `via` (a cluster address).
+    pub fn spawn_joining(&mut self, id: u64, via: &str) -> Result<()> {
+        self.spawn_with(id, None, &["--join", via])
+    }
+
+    fn spawn_with(&mut self, id: u64, peers: Option<String>, extra: &[&str]) -> Result<()> {
+        let secret = self.secret.clone();
+        let n = self.node(id);
+        n.starts += 1;
+        let log = std::fs::File::create(&n.log)?;
+        let mut cmd = Command::new(portunus_bin());
+        cmd.arg("up")
+            .args(["--node-id", &id.to_string()])
+            .arg("--data-dir")
+            .arg(&n.data_dir)
+            .args(["--cluster-listen", &n.cluster.to_string()])
+            .args(["--api-listen", &n.api.to_string()])
+            .args(["--ssh-listen", &n.ssh.to_string()])
+            .arg("--api-plaintext")
+            .args(["--drain-grace-secs", "5"])
+            .args(extra)
+            .env("PORTUNUS_CLUSTER_SECRET", secret)
+            .env("PORTUNUS_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if let Some(p) = peers {
+            cmd.args(["--peers", &p]);
+        }
+        n.child = Some(
+            cmd.spawn()
+                .with_context(|| format!("spawning {}", portunus_bin().display()))?,
+        );
+        Ok(())
+    }
+
+    /// Start every node.
+    pub fn spawn_all(&mut self) -> Result<()> {
+        for id in 1..=self.nodes.len() as u64 {
+            self.spawn(id, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Wait until every running node is ready and they agree on one leader; returns it.
+    pub fn wait_stable(&mut self, within: Duration) -> Result<u64> {
+        let mut leader = None;
+        let running: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].child.is_some())
+            .collect();
+        let nodes = &self.nodes;
+        wait_until("a ready cluster with one leader", within, || {
+            let leaders: Vec<Option<u64>> = running.iter().map(|i| nodes[*i].leader()).collect();
+            let agreed = leaders.first().copied().flatten();
+            let leader_running = agreed.is_some_and(|l| running.contains(&(l as usize - 1)));
+            let ok = leader_running
+                && leaders.iter().all(|l| *l == agreed)
+                && running.iter().all(|i| nodes[*i].ready());
+            if ok {
+                leader = agreed;
+            }
+            ok
+        })
+        .map_err(|e| {
+            let logs: Vec<String> = running.iter().map(|i| nodes[*i].output()).collect();
+            e.context(format!("node logs:\n{}", logs.join("\n----\n")))
+        })?;
+        Ok(leader.expect("set when stable"))
+    }
+}

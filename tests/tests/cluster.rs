@@ -1,0 +1,193 @@
+//! Real `portunus` processes: single-node defaults, a three-node cluster losing its leader to
+//! SIGKILL and getting it back from disk, SIGTERM drain, join and removal, bad configuration.
+
+use portunus_tests::{http_get, portunus_bin, wait_until, ProcCluster};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+const START: Duration = Duration::from_secs(30);
+
+fn epoch(n: &portunus_tests::NodeProc) -> u64 {
+    n.status()
+        .ok()
+        .and_then(|s| s["epoch"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_single_node_starts_with_defaults_and_creates_the_admin_once() {
+    let mut c = ProcCluster::new(1).unwrap();
+    c.spawn(1, &[]).unwrap();
+    c.wait_stable(START).unwrap();
+    let n = c.node(1);
+    wait_until("admin credentials printed", START, || {
+        n.output().contains("registered in the cluster")
+    })
+    .unwrap();
+    let out = n.output();
+    assert!(out.contains("access key secret:"), "{out}");
+    let creds = n.data_dir.join("admin-credentials.toml");
+    let mode = std::fs::metadata(&creds).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "credentials file is private");
+    let password = std::fs::read_to_string(&creds).unwrap();
+    let password = password
+        .lines()
+        .find(|l| l.starts_with("password"))
+        .unwrap()
+        .to_string();
+    assert!(!n.output().contains("PORTUNUS_CLUSTER_SECRET"));
+    let first_epoch = epoch(n);
+    assert!(first_epoch >= 1);
+
+    n.kill();
+    c.spawn(1, &[]).unwrap();
+    c.wait_stable(START).unwrap();
+    let n = c.node(1);
+    wait_until("registration after restart", START, || {
+        epoch(n) > first_epoch
+    })
+    .unwrap();
+    assert!(
+        !n.output().contains("administrator created"),
+        "admin created only on first start"
+    );
+    let after = std::fs::read_to_string(&creds).unwrap();
+    assert!(
+        after.contains(&password),
+        "credentials file untouched by a restart"
+    );
+    let (code, metrics) = http_get(n.api, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(metrics.contains("portunus_raft_is_leader 1"), "{metrics}");
+}
+
+#[test]
+fn three_nodes_survive_sigkill_of_the_leader_and_recover_it_from_disk() {
+    let mut c = ProcCluster::new(3).unwrap();
+    c.spawn_all().unwrap();
+    let leader = c.wait_stable(START).unwrap();
+    wait_until("every node registered", START, || {
+        c.nodes.iter().all(|n| epoch(n) >= 1)
+    })
+    .unwrap();
+    let old_epoch = epoch(&c.nodes[leader as usize - 1]);
+
+    c.node(leader).kill();
+    let new_leader = c.wait_stable(START).unwrap();
+    assert_ne!(new_leader, leader, "a survivor leads");
+    for n in c.nodes.iter().filter(|n| n.id != leader) {
+        assert!(n.ready(), "survivor {} stays ready", n.id);
+    }
+
+    c.spawn(leader, &[]).unwrap();
+    c.wait_stable(START).unwrap();
+    let back = &c.nodes[leader as usize - 1];
+    wait_until("the restarted node re-registers", START, || {
+        epoch(back) > old_epoch
+    })
+    .unwrap();
+    let status = back.status().unwrap();
+    assert_eq!(status["nodes"].as_array().unwrap().len(), 3, "{status}");
+}
+
+#[test]
+fn sigterm_drains_and_exits_cleanly_while_the_rest_keeps_a_leader() {
+    let mut c = ProcCluster::new(3).unwrap();
+    c.spawn_all().unwrap();
+    let leader = c.wait_stable(START).unwrap();
+    let status = c.node(leader).terminate(Duration::from_secs(20)).unwrap();
+    assert!(status.success(), "drained node exits 0, got {status}");
+    let out = c.node(leader).output();
+    assert!(out.contains("draining"), "{out}");
+    let next = c.wait_stable(START).unwrap();
+    assert_ne!(next, leader);
+}
+
+#[test]
+fn a_node_joins_with_one_command_and_can_be_removed() {
+    let mut c = ProcCluster::new(4).unwrap();
+    c.initial_voters(&[1, 2, 3]);
+    for id in 1..=3 {
+        c.spawn(id, &[]).unwrap();
+    }
+    c.wait_stable(START).unwrap();
+    let via = c.nodes[0].cluster.to_string();
+    c.spawn_joining(4, &via).unwrap();
+    let voters = |s: &serde_json::Value| {
+        s["nodes"]
+            .as_array()
+            .map(|a| a.iter().filter(|n| n["voter"] == true).count())
+    };
+    let first = &c.nodes[0];
+    wait_until("four voters", START, || {
+        first
+            .status()
+            .map(|s| voters(&s) == Some(4))
+            .unwrap_or(false)
+    })
+    .unwrap();
+    let fourth = &c.nodes[3];
+    wait_until("the joined node is ready", START, || fourth.ready()).unwrap();
+
+    let out = std::process::Command::new(portunus_bin())
+        .args(["cluster", "--via", &via, "remove-node", "4"])
+        .env("PORTUNUS_CLUSTER_SECRET", &c.secret)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("three members again", START, || {
+        first
+            .status()
+            .map(|s| s["nodes"].as_array().map(|a| a.len()) == Some(3))
+            .unwrap_or(false)
+    })
+    .unwrap();
+}
+
+#[test]
+fn bad_configuration_is_refused_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("portunus.toml");
+    std::fs::write(&file, "node_id = 1\nssh_lisen = \"127.0.0.1:1\"\n").unwrap();
+    let out = std::process::Command::new(portunus_bin())
+        .args(["up", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ssh_lisen"), "{err}");
+
+    let out = std::process::Command::new(portunus_bin())
+        .args([
+            "up",
+            "--node-id",
+            "3",
+            "--peers",
+            "1=127.0.0.1:1,2=127.0.0.1:2",
+        ])
+        .env("PORTUNUS_CLUSTER_SECRET", "0123456789abcdef0123")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in the list"));
+
+    let out = std::process::Command::new(portunus_bin())
+        .args([
+            "up",
+            "--node-id",
+            "1",
+            "--peers",
+            "1=127.0.0.1:1,2=127.0.0.1:2",
+        ])
+        .env_remove("PORTUNUS_CLUSTER_SECRET")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cluster secret"));
+}
