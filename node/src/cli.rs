@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Commands {
     /// Run a node (with no options: a single-node cluster with embedded defaults).
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Inspect or change the cluster, through any node's cluster address.
     Cluster(ClusterArgs),
 }

@@ -22,7 +22,7 @@ async fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
-        Commands::Up(args) => match NodeConfig::resolve(args) {
+        Commands::Up(args) => match NodeConfig::resolve(*args) {
             Ok(config) => {
                 init_logging(&config.log_filter, config.log_json);
                 cli::up(config).await

@@ -206,10 +206,7 @@ async fn a_dead_nodes_slots_are_reclaimed_and_fenced() {
     .await;
     let took = started.elapsed();
     eprintln!("slot reclaimed {took:?} after the node died");
-    let reason = view.read(|s| {
-        s.session(grant.session_id)
-            .and_then(|x| x.end_reason.clone())
-    });
+    let reason = view.read(|s| s.session(grant.session_id).and_then(|x| x.end_reason));
     assert_eq!(reason, Some(EndReason::NodeLost));
 
     // The node comes back: its old epoch is fenced off.

@@ -2,6 +2,9 @@
 //! transport between nodes. Callers see a [`Replica`] handle: propose commands from any node
 //! (forwarded to the leader), read the applied state locally or linearizably.
 
+// openraft's storage and network traits fix these (large) error types.
+#![allow(clippy::result_large_err)]
+
 mod client;
 pub mod codec;
 mod config;

@@ -1,0 +1,23 @@
+# Shared settings for the project's scripts; sourced, not run.
+# The target directory lives outside the clone so that every clone on a machine (CI included)
+# reuses one build of RocksDB's C++.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/portunus/target}"
+mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || export CARGO_TARGET_DIR="$HOME/.cache/portunus/target"
+export PORTUNUS_BIN="$CARGO_TARGET_DIR/release/portunus"
+
+# Install Debian packages only when something is missing.
+need_debs() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+BUILD_DEBS=(libclang-dev clang pkg-config)
+TEST_DEBS=(openssh-server openssh-client iperf3 haproxy iproute2 socat)
