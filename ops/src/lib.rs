@@ -1,11 +1,14 @@
 //! Portunus's operations surface, served over HTTP by axum on every node: health for load
 //! balancers, Prometheus metrics, and (growing) the Bastionhost-compatible management API.
-//! It reaches the rest of the node only through the [`NodeProbe`] port.
+//! It reaches the rest of the node only through its ports: [`NodeProbe`] (health, metrics)
+//! and [`Backend`] (the replicated state, for the API).
 
+mod backend;
 mod health;
 mod metrics;
 mod server;
 
+pub use backend::{Backend, BackendError, BoxFuture};
 pub use health::{NodeProbe, Readiness};
 pub use metrics::Metrics;
 pub use server::{router, serve, serve_tls};

@@ -1,0 +1,42 @@
+//! The port through which the management API reaches the replicated state and the cluster's
+//! secrets. `ops` never names openraft or RocksDB; the node implements [`Backend`].
+
+use portunus_model::{Command, Response, Sealed, State};
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, for the port methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why the backend could not serve a request.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The state machine refused the command; nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] portunus_model::Rejection),
+    /// No quorum or no leader right now; the caller may retry.
+    #[error("the cluster has no quorum right now: {0}")]
+    Unavailable(String),
+    /// Anything else (never contains secrets).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What the API needs from the node.
+pub trait Backend: Send + Sync + 'static {
+    /// Apply a command through the replicated log (from any node).
+    fn propose(&self, command: Command) -> BoxFuture<'_, Result<Response, BackendError>>;
+    /// Wait until this node's state reflects every write acknowledged before the call, so that
+    /// a following [`Backend::read`] is linearizable.
+    fn barrier(&self) -> BoxFuture<'_, Result<(), BackendError>>;
+    /// Run `f` on this node's applied state.
+    fn read(&self, f: &mut dyn FnMut(&State));
+    /// Encrypt a secret with the cluster key, for `purpose` (see the node's sealing purposes).
+    fn seal(&self, purpose: &str, plain: &[u8]) -> Result<Sealed, BackendError>;
+    /// Decrypt a sealed secret.
+    fn unseal(&self, purpose: &str, sealed: &Sealed) -> Result<Vec<u8>, BackendError>;
+    /// Hash a user password for storage (argon2id PHC string).
+    fn hash_password(&self, password: &str) -> String;
+    /// The cluster's instance id (what the API calls `InstanceId`).
+    fn instance_id(&self) -> String;
+}
