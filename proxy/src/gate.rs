@@ -164,7 +164,10 @@ pub trait SessionGate: Send + Sync + 'static {
     /// Authenticate a login. A token password opens its session right away.
     fn authenticate(&self, attempt: AuthAttempt) -> BoxFuture<'_, Result<Principal, Refusal>>;
     /// The targets a principal may reach, for the menu.
-    fn targets<'a>(&'a self, principal: &'a Principal) -> BoxFuture<'a, Result<Vec<Target>, Refusal>>;
+    fn targets<'a>(
+        &'a self,
+        principal: &'a Principal,
+    ) -> BoxFuture<'a, Result<Vec<Target>, Refusal>>;
     /// Open a session to a target: checks authorization and takes a concurrency slot. For a
     /// token principal, returns its permit if the target matches the token's asset.
     fn open<'a>(
@@ -177,7 +180,11 @@ pub trait SessionGate: Send + Sync + 'static {
     /// Give a session back (frees its slot) with what was observed.
     fn close(&self, session_id: u64, outcome: SessionOutcome) -> BoxFuture<'_, ()>;
     /// Record a target's host key on first use; refuses a key different from the trusted one.
-    fn trust_host_key<'a>(&'a self, permit: &'a Permit, fingerprint: &'a str) -> BoxFuture<'a, Result<(), Refusal>>;
+    fn trust_host_key<'a>(
+        &'a self,
+        permit: &'a Permit,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<(), Refusal>>;
     /// Resolves when an administrator asks to terminate this session.
     fn terminated(&self, session_id: u64) -> BoxFuture<'static, ()>;
 }
@@ -186,11 +193,27 @@ pub trait SessionGate: Send + Sync + 'static {
 #[derive(Clone, Debug)]
 pub enum AuditEvent {
     /// A command line typed in a shell session, with its time offset in seconds.
-    Command { session_id: u64, at: f64, line: String },
+    Command {
+        session_id: u64,
+        at: f64,
+        line: String,
+    },
     /// An SFTP operation.
-    FileOp { session_id: u64, op: String, path: String, target_path: Option<String>, bytes: u64 },
+    FileOp {
+        session_id: u64,
+        op: String,
+        path: String,
+        target_path: Option<String>,
+        bytes: u64,
+    },
     /// A tunnel connection inside a session.
-    Tunnel { session_id: u64, host: String, port: u16, bytes_up: u64, bytes_down: u64 },
+    Tunnel {
+        session_id: u64,
+        host: String,
+        port: u16,
+        bytes_up: u64,
+        bytes_down: u64,
+    },
 }
 
 /// Where recordings and audit events go. Implemented by the node.
