@@ -94,6 +94,12 @@ pub async fn up(config: NodeConfig) -> anyhow::Result<()> {
         "  cluster:  {} (QUIC, advertised as {})",
         node.cluster_addr, c.cluster_advertise
     );
+    if let Some(ssh) = node.ssh_addr {
+        println!(
+            "  ssh:      {ssh}  (O&M: ssh -p {} USER@HOST, password = O&M token)",
+            ssh.port()
+        );
+    }
     if let Some(api) = node.api_addr {
         let scheme = if c.api_plaintext { "http" } else { "https" };
         println!("  api:      {scheme}://{api}  (/healthz /readyz /metrics /v1/status)");

@@ -3,15 +3,20 @@
 //! the others. `main`, the tests and the benchmarks all start a node through [`start`].
 
 mod api_tls;
+mod audit;
 mod bootstrap;
 pub mod cli;
 pub mod config;
 mod duties;
 mod gate;
+mod host_key;
 mod probe;
 mod running;
 pub mod seal;
 pub mod secret_file;
+mod ssh;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use bootstrap::AdminCredentials;
 pub use config::{NodeConfig, Role, UpArgs};

@@ -33,6 +33,9 @@ impl NodeProbe for Probe {
         if self.shared.epoch.load(Ordering::SeqCst) == 0 {
             return Readiness::not_ready("starting: not yet registered in the cluster");
         }
+        if !self.shared.ssh_serving.load(Ordering::SeqCst) {
+            return Readiness::not_ready("starting: the SSH gateway is not serving yet");
+        }
         let status = self.replica.status();
         match status.leader {
             None => Readiness::not_ready("no quorum: no leader known"),

@@ -24,10 +24,14 @@ pub struct RunningNode {
     pub api_addr: Option<SocketAddr>,
     /// Where the cluster endpoint listens.
     pub cluster_addr: SocketAddr,
+    /// Where the SSH gateway listens (None on a witness).
+    pub ssh_addr: Option<SocketAddr>,
     /// Node-local facts shared with the probe and duties.
     pub(crate) shared: Arc<NodeShared>,
     admin: Option<oneshot::Receiver<Option<AdminCredentials>>>,
     gate: Arc<crate::gate::Gate>,
+    ssh: Arc<std::sync::Mutex<Option<portunus_proxy::ssh::GatewayHandle>>>,
+    ssh_task: Option<JoinHandle<()>>,
     stop_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -40,6 +44,8 @@ pub(crate) struct NodeShared {
     /// This node's epoch once `NodeStarted` was applied (0 before).
     pub(crate) epoch: AtomicU64,
     pub(crate) sealer: Sealer,
+    /// Whether the SSH gateway accepts connections.
+    pub(crate) ssh_serving: AtomicBool,
 }
 
 fn self_info(config: &NodeConfig, api: Option<SocketAddr>) -> NodeInfo {
@@ -110,6 +116,15 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         Role::Witness => None,
     };
     let api_addr = api_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let ssh_listener = match config.role {
+        Role::Engine => Some(
+            tokio::net::TcpListener::bind(config.ssh_listen)
+                .await
+                .with_context(|| format!("binding the SSH port on {}", config.ssh_listen))?,
+        ),
+        Role::Witness => None,
+    };
+    let ssh_addr = ssh_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let raft_config = RaftConfig::new(config.node_id, config.data_dir.clone());
     let replica = Replica::start(raft_config, config.cluster_listen, &config.cluster_secret)
         .await
@@ -123,6 +138,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         draining: AtomicBool::new(false),
         epoch: AtomicU64::new(0),
         sealer: Sealer::new(&config.cluster_secret),
+        ssh_serving: AtomicBool::new(false),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -164,7 +180,30 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         }));
     }
     let gate = Arc::new(crate::gate::Gate::new(replica.clone(), shared.clone()));
+    let ssh = Arc::new(std::sync::Mutex::new(None));
+    let ssh_task = match ssh_listener {
+        Some(listener) => {
+            let audit = Arc::new(
+                crate::audit::FileAudit::new(&config.data_dir)
+                    .context("opening the audit directory")?,
+            );
+            let task = crate::ssh::SshTask {
+                replica: replica.clone(),
+                shared: shared.clone(),
+                gate: gate.clone(),
+                audit,
+                listener,
+                settings: config.ssh.clone(),
+                handle: ssh.clone(),
+            };
+            Some(tokio::spawn(task.run(stop_rx.clone())))
+        }
+        None => None,
+    };
     Ok(RunningNode {
+        ssh,
+        ssh_task,
+        ssh_addr,
         gate,
         replica,
         config,
@@ -205,12 +244,16 @@ impl RunningNode {
         let node_id = self.shared.node_id;
         let epoch = self.epoch();
         let deadline = tokio::time::Instant::now() + grace;
+        let ssh = self.ssh.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(h) = &ssh {
+            h.drain();
+        }
         loop {
-            let open = self
-                .replica
-                .view()
-                .read(|s| s.sessions_of_node(node_id).len());
-            if open == 0 || tokio::time::Instant::now() >= deadline {
+            let view = self.replica.view();
+            let open = view.read(|s| s.sessions_of_node(node_id).len());
+            let live = ssh.as_ref().map(|h| h.live_sessions()).unwrap_or(0);
+            if (open == 0 && live == 0) || tokio::time::Instant::now() >= deadline {
+                tracing::info!(open, live, "drain finished");
                 break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -225,6 +268,10 @@ impl RunningNode {
     /// Stop at once: listeners, duties and the Raft member.
     pub async fn stop(self) {
         let _ = self.stop_tx.send(true);
+        if let Some(t) = self.ssh_task {
+            // The gateway disconnects its clients, gives their sessions back, then returns.
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
         for t in &self.tasks {
             t.abort();
         }

@@ -6,74 +6,10 @@ use portunus_model::{
     AssetRef, ClusterSettings, Command, EndReason, NewHost, NewHostAccount, NewToken, NewUser,
     Protocol, Rejection, Response, TokenAccount,
 };
-use portunus_node::{config::Role, NodeConfig, RunningNode};
-use portunus_raft::tls::ClusterSecret;
+use portunus_node::testing::{created, node_config, three_nodes, wait_for};
+use portunus_node::RunningNode;
 use portunus_raft::ReplicaError;
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
-
-fn free_udp() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>) -> NodeConfig {
-    NodeConfig {
-        node_id: id,
-        data_dir: dir.join(format!("n{id}")),
-        ssh_listen: "127.0.0.1:0".parse().unwrap(),
-        api_listen: "127.0.0.1:0".parse().unwrap(),
-        cluster_listen: peers[&id].parse().unwrap(),
-        cluster_advertise: peers[&id].clone(),
-        peers: peers.clone(),
-        join: None,
-        cluster_secret: ClusterSecret::new("slots-test-cluster-secret-000").unwrap(),
-        api_plaintext: true,
-        api_tls_cert: None,
-        api_tls_key: None,
-        role: Role::Engine,
-        drain_grace_secs: 1,
-        log_json: false,
-        log_filter: "warn".into(),
-    }
-}
-
-async fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-async fn three_nodes(dir: &std::path::Path) -> (Vec<RunningNode>, BTreeMap<u64, String>) {
-    let peers: BTreeMap<u64, String> = (1..=3).map(|i| (i, free_udp().to_string())).collect();
-    let mut nodes = Vec::new();
-    for id in 1..=3 {
-        nodes.push(
-            portunus_node::start(node_config(id, dir, &peers))
-                .await
-                .unwrap(),
-        );
-    }
-    for n in nodes.iter_mut() {
-        n.registered().await;
-    }
-    (nodes, peers)
-}
-
-fn created(r: Result<Response, ReplicaError>) -> u64 {
-    match r {
-        Ok(Response::Created { id }) => id,
-        other => panic!("expected Created, got {other:?}"),
-    }
-}
 
 /// Create a user with an authorized host account and `n` single-use tokens for it.
 async fn tokens(node: &RunningNode, n: u8) -> Vec<[u8; 32]> {

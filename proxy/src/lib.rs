@@ -4,9 +4,14 @@
 //!   and a bounded user-space copy otherwise.
 //! - [`gate`] holds the ports through which the data path asks for decisions
 //!   ([`gate::SessionGate`]) and reports what it saw ([`gate::AuditSink`]).
+//! - [`ssh`] is the SSH gateway (russh): logins, tunnels, shells, SFTP, recording.
+//! - `testing` (feature `test-util`) holds a fake gate and an in-memory audit sink.
 //! - [`relay`] is a tiny raw TCP relay listener built on [`forward`], used by tests and the
 //!   benchmark harness.
 
 pub mod forward;
 pub mod gate;
 pub mod relay;
+pub mod ssh;
+#[cfg(feature = "test-util")]
+pub mod testing;

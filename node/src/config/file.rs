@@ -23,6 +23,8 @@ pub struct FileConfig {
     pub drain_grace_secs: Option<u64>,
     pub log_format: Option<String>,
     pub log: Option<String>,
+    /// The `[ssh]` table: SSH gateway settings.
+    pub ssh: Option<portunus_proxy::ssh::SshSettings>,
 }
 
 impl FileConfig {

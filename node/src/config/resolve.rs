@@ -57,6 +57,8 @@ pub struct NodeConfig {
     pub drain_grace_secs: u64,
     pub log_json: bool,
     pub log_filter: String,
+    /// SSH gateway settings (the `[ssh]` table of the file; defaults otherwise).
+    pub ssh: portunus_proxy::ssh::SshSettings,
 }
 
 fn addr(
@@ -185,6 +187,7 @@ impl NodeConfig {
                 .unwrap_or(30),
             log_json: log_format == "json",
             log_filter: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+            ssh: file.ssh.unwrap_or_default(),
         })
     }
 }

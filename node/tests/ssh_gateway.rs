@@ -1,0 +1,144 @@
+//! The SSH gateway of real in-process nodes, driven by the OpenSSH client: an O&M token issued
+//! through one node tunnels to a database through another, the session is recorded under the
+//! token's user and its slot given back; a single-use token cannot be used twice, and the
+//! refusal reaches the client.
+
+use portunus_model::{
+    AssetRef, Command, DbEngine, NewDatabase, NewDatabaseAccount, NewToken, NewUser, Principal,
+    Protocol, Response, TokenAccount,
+};
+use portunus_node::testing::{created, three_nodes, wait_for};
+use portunus_node::RunningNode;
+use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn echo_server() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    port
+}
+
+/// alice may reach the database `orders` at 127.0.0.1:`port`; returns her id and a
+/// single-use token (its clear text) for it.
+async fn database_token(node: &RunningNode, port: u16) -> (u64, String) {
+    let r = &node.replica;
+    let alice = NewUser {
+        name: "alice".into(),
+        ..Default::default()
+    };
+    let user_id = created(r.propose(Command::CreateUser(alice)).await);
+    let db = NewDatabase {
+        name: "orders".into(),
+        engine: DbEngine::MySql,
+        address: "127.0.0.1".into(),
+        port,
+        source: Default::default(),
+        source_instance_id: String::new(),
+        comment: String::new(),
+        network_domain_id: None,
+    };
+    let database_id = created(r.propose(Command::CreateDatabase(db)).await);
+    let account = NewDatabaseAccount {
+        database_id,
+        name: "app".into(),
+        password: None,
+        comment: String::new(),
+    };
+    let account_id = created(r.propose(Command::CreateDatabaseAccount(account)).await);
+    let grant = Command::AttachDatabaseAccounts {
+        principal: Principal::User(user_id),
+        database_id,
+        account_ids: [account_id].into(),
+    };
+    r.propose(grant).await.unwrap();
+    let token = "tok-Zq8rW2mK5pX7vN3b".to_string();
+    let hash: [u8; 32] = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .try_into()
+        .unwrap();
+    let issue = NewToken {
+        token_hash: hash,
+        user_id,
+        asset: AssetRef::Database(database_id),
+        account: TokenAccount::Hosted(account_id),
+        protocol: Protocol::MySql,
+        validity_secs: Some(600),
+        use_count: Some(1),
+    };
+    assert!(matches!(
+        r.propose(Command::IssueToken(issue)).await,
+        Ok(Response::TokenIssued(_))
+    ));
+    (user_id, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_issued_on_one_node_tunnels_through_another_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let echo = echo_server().await;
+    let (alice, token) = database_token(&nodes[0], echo).await;
+    let second = &nodes[1];
+    second.replica.read_linearizable(|_| ()).await.unwrap();
+    let ssh_port = second.ssh_addr.unwrap().port();
+    wait_listening(ssh_port).await;
+    let askpass = Askpass::new();
+
+    let local = free_port();
+    let mut ssh = askpass.ssh(ssh_port, "alice", &token);
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{echo}")]);
+    let mut child = ssh.spawn().unwrap();
+    wait_listening(local).await;
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", local))
+        .await
+        .unwrap();
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    conn.write_all(&payload).await.unwrap();
+    let mut back = vec![0u8; payload.len()];
+    conn.read_exact(&mut back).await.unwrap();
+    assert_eq!(back, payload, "bytes cross the tunnel intact");
+
+    let view = nodes[2].replica.view().clone();
+    let open: Vec<_> = view.read(|s| s.open_sessions().map(|x| (x.user_id, x.node_id)).collect());
+    assert_eq!(
+        open,
+        vec![(alice, 2)],
+        "one session, alice's, held by node 2"
+    );
+    drop(conn);
+    child.kill().await.unwrap();
+    wait_for(
+        "the session to close and its slot to come back",
+        WAIT,
+        || view.read(|s| s.slots_in_use()) == 0,
+    )
+    .await;
+
+    // The token had one use: a second login is refused, with words the client shows.
+    let out = askpass
+        .ssh(ssh_port, "alice", &token)
+        .arg("-N")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no uses left") || err.contains("Permission denied"),
+        "{err}"
+    );
+    for n in nodes {
+        n.stop().await;
+    }
+}

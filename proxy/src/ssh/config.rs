@@ -1,0 +1,126 @@
+//! Configuration of the SSH gateway and its translation into russh's server settings.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::keys::PrivateKey;
+use russh::{MethodKind, MethodSet};
+use serde::{Deserialize, Serialize};
+
+/// The tunable part of the gateway's configuration (serde, for the node's TOML file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshSettings {
+    /// Seconds between keepalives to an idle client; there is no inactivity cut, a client that
+    /// misses `keepalive_max` keepalives in a row is disconnected.
+    pub keepalive_secs: u64,
+    /// Unanswered keepalives before the connection is dropped.
+    pub keepalive_max: usize,
+    /// Largest SSH packet we accept on a channel (bigger packets mean more throughput).
+    pub max_packet_size: u32,
+    /// Initial channel window, in bytes.
+    pub window_size: u32,
+    /// Failed logins allowed per client IP within `auth_failure_window_secs`.
+    pub auth_failures_per_ip: u32,
+    /// The window over which failed logins are counted.
+    pub auth_failure_window_secs: u64,
+    /// Shown before authentication (SSH banner), if set.
+    pub login_banner: Option<String>,
+    /// Seconds allowed to reach a target and log in there.
+    pub target_connect_timeout_secs: u64,
+    /// Keep shell recordings (asciicast v2) and hand them to the audit sink.
+    pub record_sessions: bool,
+}
+
+impl Default for SshSettings {
+    fn default() -> Self {
+        Self {
+            keepalive_secs: 30,
+            keepalive_max: 4,
+            max_packet_size: 256 * 1024,
+            window_size: 8 * 1024 * 1024,
+            auth_failures_per_ip: 20,
+            auth_failure_window_secs: 60,
+            login_banner: None,
+            target_connect_timeout_secs: 15,
+            record_sessions: true,
+        }
+    }
+}
+
+/// Everything the SSH gateway needs to start.
+#[derive(Clone)]
+pub struct SshConfig {
+    /// Where to listen (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The host key, the same on every node so that clients see one bastion.
+    pub host_key: PrivateKey,
+    pub settings: SshSettings,
+}
+
+impl std::fmt::Debug for SshConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshConfig")
+            .field("listen", &self.listen)
+            .field("host_key", &"<secret>")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl SshConfig {
+    /// A configuration with default settings.
+    pub fn new(listen: SocketAddr, host_key: PrivateKey) -> Self {
+        Self {
+            listen,
+            host_key,
+            settings: SshSettings::default(),
+        }
+    }
+
+    /// The russh server settings (see TECH-NOTES: no 1 s delay on the first "none" probe,
+    /// TCP_NODELAY, keepalives instead of an inactivity cut, big packets and windows).
+    pub(crate) fn russh(&self) -> Arc<russh::server::Config> {
+        let s = &self.settings;
+        let mut methods = MethodSet::empty();
+        for kind in [
+            MethodKind::PublicKey,
+            MethodKind::KeyboardInteractive,
+            MethodKind::Password,
+        ] {
+            methods.push(kind);
+        }
+        Arc::new(russh::server::Config {
+            server_id: russh::SshId::Standard("SSH-2.0-Portunus".into()),
+            methods,
+            auth_rejection_time: Duration::from_millis(500),
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            keys: vec![self.host_key.clone()],
+            window_size: s.window_size,
+            maximum_packet_size: s.max_packet_size,
+            channel_buffer_size: 64,
+            event_buffer_size: 64,
+            max_auth_attempts: 12,
+            inactivity_timeout: None,
+            keepalive_interval: Some(Duration::from_secs(s.keepalive_secs.max(1))),
+            keepalive_max: s.keepalive_max,
+            nodelay: true,
+            ..Default::default()
+        })
+    }
+
+    /// The russh client settings used towards targets.
+    pub(crate) fn russh_client(&self) -> Arc<russh::client::Config> {
+        let s = &self.settings;
+        Arc::new(russh::client::Config {
+            window_size: s.window_size,
+            maximum_packet_size: s.max_packet_size.min(256 * 1024),
+            inactivity_timeout: None,
+            keepalive_interval: Some(Duration::from_secs(s.keepalive_secs.max(1))),
+            keepalive_max: s.keepalive_max,
+            nodelay: true,
+            ..Default::default()
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! The state of one authenticated connection, shared by its channel tasks: who logged in, the
+//! target named in the login, the token's session and the tunnel sessions opened so far.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::lease::Lease;
+use super::login::NamedTarget;
+use super::Shared;
+use crate::gate::{AuditSink, Principal, Purpose, Refusal, RefusalKind, SessionGate, TargetSpec};
+
+/// Tunnel sessions by requested (host, port).
+type Tunnels<G> = HashMap<(String, u16), Arc<Lease<G>>>;
+
+/// One authenticated connection.
+pub(crate) struct Conn<G: SessionGate, A: AuditSink> {
+    pub shared: Arc<Shared<G, A>>,
+    pub client: SocketAddr,
+    pub principal: Principal,
+    pub target: Option<NamedTarget>,
+    /// The token's session, opened by the gate at login.
+    pub token_lease: Option<Arc<Lease<G>>>,
+    /// Tunnel sessions by requested host and port, one per distinct target.
+    tunnels: tokio::sync::Mutex<Tunnels<G>>,
+    /// Cancelled when the connection ends: every channel task stops.
+    pub closed: CancellationToken,
+    pub handle: russh::server::Handle,
+}
+
+impl<G: SessionGate, A: AuditSink> Conn<G, A> {
+    pub fn new(
+        shared: Arc<Shared<G, A>>,
+        client: SocketAddr,
+        principal: Principal,
+        target: Option<NamedTarget>,
+        closed: CancellationToken,
+        handle: russh::server::Handle,
+    ) -> Self {
+        let token_lease = principal
+            .token_permit
+            .clone()
+            .map(|permit| Lease::new(permit, Arc::clone(&shared.gate)));
+        Self {
+            shared,
+            client,
+            principal,
+            target,
+            token_lease,
+            tunnels: tokio::sync::Mutex::new(HashMap::new()),
+            closed,
+            handle,
+        }
+    }
+
+    /// The session a `-L` tunnel to `host:port` runs under: the token's when it matches, else
+    /// one opened with the gate (once per distinct target on this connection).
+    pub async fn tunnel_lease(&self, host: &str, port: u16) -> Result<Arc<Lease<G>>, Refusal> {
+        if let Some(lease) = &self.token_lease {
+            let p = lease.permit();
+            if (p.address.eq_ignore_ascii_case(host) || p.asset_name.eq_ignore_ascii_case(host))
+                && p.port == port
+            {
+                return Ok(Arc::clone(lease));
+            }
+            return Err(Refusal {
+                kind: RefusalKind::NotAuthorized,
+                message: format!(
+                    "this O&M token is for {}:{} only, not {host}:{port}",
+                    p.address, p.port
+                ),
+            });
+        }
+        let mut tunnels = self.tunnels.lock().await;
+        if let Some(lease) = tunnels.get(&(host.to_owned(), port)) {
+            return Ok(Arc::clone(lease));
+        }
+        let spec = TargetSpec::Address {
+            host: host.into(),
+            port,
+        };
+        let purpose = Purpose::Tunnel {
+            host: host.into(),
+            port,
+        };
+        let permit = self
+            .shared
+            .gate
+            .open(&self.principal, spec, purpose, self.client)
+            .await?;
+        let lease = Lease::new(permit, Arc::clone(&self.shared.gate));
+        tunnels.insert((host.to_owned(), port), Arc::clone(&lease));
+        Ok(lease)
+    }
+
+    /// The session a shell, command or SFTP channel runs under, for an explicit target.
+    pub async fn open_lease(
+        &self,
+        spec: TargetSpec,
+        purpose: Purpose,
+    ) -> Result<Arc<Lease<G>>, Refusal> {
+        if let Some(lease) = &self.token_lease {
+            let p = lease.permit();
+            let matches = match &spec {
+                TargetSpec::Named { asset, account } => {
+                    *asset == p.asset_name && *account == p.account_name
+                }
+                TargetSpec::Ids { asset_id, .. } => *asset_id == p.asset_id,
+                TargetSpec::Address { host, port } => *host == p.address && *port == p.port,
+            };
+            return if matches {
+                Ok(Arc::clone(lease))
+            } else {
+                Err(Refusal {
+                    kind: RefusalKind::NotAuthorized,
+                    message: format!(
+                        "this O&M token is for {}@{} only",
+                        p.account_name, p.asset_name
+                    ),
+                })
+            };
+        }
+        let permit = self
+            .shared
+            .gate
+            .open(&self.principal, spec, purpose, self.client)
+            .await?;
+        Ok(Lease::new(permit, Arc::clone(&self.shared.gate)))
+    }
+}

@@ -1,0 +1,299 @@
+//! The russh [`Handler`] of one client connection: authentication through the gate, then it
+//! only hands each channel to a task that owns it ([`super::tunnel`], [`super::session`]).
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use russh::server::{
+    Auth, ChannelOpenHandle, Handler, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
+};
+use russh::{Channel, ChannelOpenFailure, MethodKind, MethodSet};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::conn::Conn;
+use super::error::{HandlerError, SshError};
+use super::login::Login;
+use super::{session, tunnel, Shared};
+use crate::gate::{AuditSink, AuthAttempt, Principal, Refusal, RefusalKind, Secret, SessionGate};
+
+/// Keyboard-interactive password prompts allowed per connection.
+const KBD_TRIES: u32 = 3;
+
+/// One client connection's handler.
+pub(crate) struct ConnHandler<G: SessionGate, A: AuditSink> {
+    shared: Arc<Shared<G, A>>,
+    client: SocketAddr,
+    login: Option<Login>,
+    authenticated: Option<Principal>,
+    kbd_tries: u32,
+    conn: Option<Arc<Conn<G, A>>>,
+    closed: CancellationToken,
+    _close_on_drop: DropGuard,
+}
+
+impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
+    pub fn new(shared: Arc<Shared<G, A>>, client: SocketAddr) -> Self {
+        let closed = CancellationToken::new();
+        Self {
+            shared,
+            client,
+            login: None,
+            authenticated: None,
+            kbd_tries: 0,
+            conn: None,
+            _close_on_drop: closed.clone().drop_guard(),
+            closed,
+        }
+    }
+
+    /// Parses the login (once) and asks the gate; refusals come back in words for the user.
+    async fn check(
+        &mut self,
+        user: &str,
+        attempt: impl FnOnce(String) -> AuthAttempt,
+    ) -> Result<(), Refusal> {
+        let login = Login::parse(user).map_err(|msg| Refusal {
+            kind: RefusalKind::BadCredentials,
+            message: msg.into(),
+        })?;
+        let ip = self.client.ip();
+        if !self.shared.limiter.allows(ip) {
+            return Err(Refusal {
+                kind: RefusalKind::RateLimited,
+                message: "too many failed logins from your address; try again later".into(),
+            });
+        }
+        match self
+            .shared
+            .gate
+            .authenticate(attempt(login.user.clone()))
+            .await
+        {
+            Ok(principal) => {
+                tracing::info!(user = %principal.user_name, client = %self.client, "ssh: login accepted");
+                self.login = Some(login);
+                self.authenticated = Some(principal);
+                Ok(())
+            }
+            Err(refusal) => {
+                self.shared.limiter.failed(ip);
+                tracing::info!(user = %login.user, client = %self.client, kind = ?refusal.kind, "ssh: login refused");
+                Err(refusal)
+            }
+        }
+    }
+
+    fn password_prompt(instructions: String) -> Auth {
+        Auth::Partial {
+            name: Cow::Borrowed(""),
+            instructions: Cow::Owned(instructions),
+            prompts: Cow::Owned(vec![(Cow::Borrowed("Password: "), false)]),
+        }
+    }
+
+    fn conn(&self) -> Option<Arc<Conn<G, A>>> {
+        self.conn.clone()
+    }
+}
+
+fn all_methods() -> MethodSet {
+    let mut set = MethodSet::empty();
+    for kind in [
+        MethodKind::PublicKey,
+        MethodKind::KeyboardInteractive,
+        MethodKind::Password,
+    ] {
+        set.push(kind);
+    }
+    set
+}
+
+impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
+    type Error = HandlerError;
+
+    async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
+        Ok(self.shared.config.settings.login_banner.clone())
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let (client, password) = (self.client, Secret(password.to_owned()));
+        match self
+            .check(user, |user| AuthAttempt::Password {
+                user,
+                password,
+                client,
+            })
+            .await
+        {
+            Ok(()) => Ok(Auth::Accept),
+            // The password method cannot carry words; keyboard-interactive (tried first by
+            // OpenSSH) shows them.
+            Err(_) => Ok(Auth::Reject {
+                proceed_with_methods: Some(all_methods()),
+                partial_success: false,
+            }),
+        }
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        _user: &str,
+        _offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        // Let the client sign; the gate decides on the verified key.
+        Ok(Auth::Accept)
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let Ok(public_key) = key.public_key.to_openssh() else {
+            return Ok(Auth::reject());
+        };
+        let client = self.client;
+        match self
+            .check(user, |user| AuthAttempt::PublicKey {
+                user,
+                public_key,
+                client,
+            })
+            .await
+        {
+            Ok(()) => Ok(Auth::Accept),
+            Err(_) => Ok(Auth::reject()),
+        }
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(mut response) = response else {
+            return Ok(Self::password_prompt(String::new()));
+        };
+        let answer = response
+            .next()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let (client, password) = (self.client, Secret(answer));
+        match self
+            .check(user, |user| AuthAttempt::Password {
+                user,
+                password,
+                client,
+            })
+            .await
+        {
+            Ok(()) => Ok(Auth::Accept),
+            Err(refusal) => {
+                self.kbd_tries += 1;
+                let words = format!("Access denied: {}", refusal.message);
+                if self.kbd_tries >= KBD_TRIES || refusal.kind == RefusalKind::RateLimited {
+                    // Show the words once more, with no prompt, then fail.
+                    if self.kbd_tries < KBD_TRIES + 1 {
+                        self.kbd_tries = KBD_TRIES + 1;
+                        return Ok(Auth::Partial {
+                            name: Cow::Borrowed(""),
+                            instructions: Cow::Owned(words),
+                            prompts: Cow::Owned(Vec::new()),
+                        });
+                    }
+                    return Ok(Auth::reject());
+                }
+                Ok(Self::password_prompt(words))
+            }
+        }
+    }
+
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        let principal = self
+            .authenticated
+            .take()
+            .ok_or(SshError::Client("auth without principal"))?;
+        let target = self.login.as_ref().and_then(|l| l.target.clone());
+        let conn = Arc::new(Conn::new(
+            Arc::clone(&self.shared),
+            self.client,
+            principal,
+            target,
+            self.closed.clone(),
+            session.handle(),
+        ));
+        if let Some(lease) = &conn.token_lease {
+            watch_token_termination(
+                lease.termination_token(),
+                self.closed.clone(),
+                session.handle(),
+            );
+        }
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(conn) = self.conn() else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        reply.accept().await;
+        tokio::spawn(session::run(conn, channel));
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(conn), Ok(port)) = (self.conn(), u16::try_from(port_to_connect)) else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        tokio::spawn(tunnel::run(
+            conn,
+            channel,
+            host_to_connect.to_owned(),
+            port,
+            reply,
+        ));
+        Ok(())
+    }
+}
+
+/// Disconnects the whole connection when its token session is terminated.
+fn watch_token_termination(
+    terminated: CancellationToken,
+    closed: CancellationToken,
+    handle: russh::server::Handle,
+) {
+    tokio::spawn(async move {
+        tokio::select! {
+            () = terminated.cancelled() => {
+                let _ = handle
+                    .disconnect(russh::Disconnect::ByApplication, "session terminated by an administrator".into(), "en".into())
+                    .await;
+                closed.cancel();
+            }
+            () = closed.cancelled() => {}
+        }
+    });
+}

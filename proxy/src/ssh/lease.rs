@@ -1,0 +1,190 @@
+//! A session lease: the data path's hold on one gate session. It counts bytes, watches for an
+//! administrator's termination and gives the session back with [`SessionGate::close`] exactly
+//! once, when the last holder drops it — after a clean end, an error, a disconnect or a panic.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::gate::{EndKind, Permit, SessionGate, SessionOutcome};
+
+/// One gate session held by the data path. Share it as `Arc<Lease<G>>`.
+pub struct Lease<G: SessionGate> {
+    permit: Permit,
+    gate: Arc<G>,
+    up: AtomicU64,
+    down: AtomicU64,
+    end: AtomicU8,
+    terminated: CancellationToken,
+    dropped: CancellationToken,
+}
+
+const END_NORMAL: u8 = 0;
+const END_TERMINATED: u8 = 1;
+const END_ERROR: u8 = 2;
+
+impl<G: SessionGate> Lease<G> {
+    /// Takes over `permit`'s session and starts watching for its termination.
+    pub fn new(permit: Permit, gate: Arc<G>) -> Arc<Self> {
+        let lease = Arc::new(Self {
+            permit,
+            gate,
+            up: AtomicU64::new(0),
+            down: AtomicU64::new(0),
+            end: AtomicU8::new(END_NORMAL),
+            terminated: CancellationToken::new(),
+            dropped: CancellationToken::new(),
+        });
+        let watch = lease.gate.terminated(lease.permit.session_id);
+        let (terminated, dropped) = (lease.terminated.clone(), lease.dropped.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = watch => terminated.cancel(),
+                () = dropped.cancelled() => {}
+            }
+        });
+        lease
+    }
+
+    /// The permit this lease holds.
+    pub fn permit(&self) -> &Permit {
+        &self.permit
+    }
+
+    pub fn session_id(&self) -> u64 {
+        self.permit.session_id
+    }
+
+    /// Counts bytes sent client -> target.
+    pub fn add_up(&self, n: usize) {
+        self.up.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Counts bytes sent target -> client.
+    pub fn add_down(&self, n: usize) {
+        self.down.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Marks the session as ended by an error (unless it was terminated).
+    pub fn mark_error(&self) {
+        let _ =
+            self.end
+                .compare_exchange(END_NORMAL, END_ERROR, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Resolves when an administrator terminates the session.
+    pub fn terminated(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.terminated.cancelled()
+    }
+
+    /// A token cancelled on termination, for tasks that cannot borrow the lease.
+    pub fn termination_token(&self) -> CancellationToken {
+        self.terminated.clone()
+    }
+
+    fn outcome(&self) -> SessionOutcome {
+        let end = if self.terminated.is_cancelled() {
+            EndKind::Terminated
+        } else {
+            match self.end.load(Ordering::Relaxed) {
+                END_TERMINATED => EndKind::Terminated,
+                END_ERROR => EndKind::Error,
+                _ => EndKind::Normal,
+            }
+        };
+        SessionOutcome {
+            bytes_up: self.up.load(Ordering::Relaxed),
+            bytes_down: self.down.load(Ordering::Relaxed),
+            end,
+        }
+    }
+}
+
+impl<G: SessionGate> Drop for Lease<G> {
+    fn drop(&mut self) {
+        self.dropped.cancel();
+        let (gate, id, outcome) = (
+            Arc::clone(&self.gate),
+            self.permit.session_id,
+            self.outcome(),
+        );
+        tracing::debug!(session_id = id, ?outcome, "ssh: session given back");
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move { gate.close(id, outcome).await });
+            }
+            Err(_) => {
+                // No runtime (process teardown): run the close on a throwaway one.
+                std::thread::spawn(move || {
+                    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        rt.block_on(gate.close(id, outcome));
+                    }
+                });
+            }
+        }
+    }
+}
+
+#[cfg(all(test, feature = "test-util"))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::gate::TargetProtocol;
+    use crate::testing::{wait_until, FakeGate};
+
+    fn permit(session_id: u64) -> Permit {
+        Permit {
+            session_id,
+            user_name: "alice".into(),
+            asset_id: 1,
+            asset_name: "a".into(),
+            address: "127.0.0.1".into(),
+            port: 1,
+            protocol: TargetProtocol::Other,
+            account_name: "root".into(),
+            credential: crate::gate::TargetCredential::None,
+            sftp_only: false,
+            host_key_fingerprint: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn closes_once_when_the_last_holder_panics() {
+        let gate = FakeGate::new();
+        let lease = Lease::new(permit(7), Arc::clone(&gate));
+        lease.add_up(5);
+        let held = Arc::clone(&lease);
+        let task = tokio::spawn(async move {
+            held.add_down(3);
+            panic!("task failure");
+        });
+        assert!(task.await.is_err());
+        assert!(gate.closes_of(7).is_empty(), "still held");
+        lease.mark_error();
+        drop(lease);
+        wait_until(Duration::from_secs(5), "close", || gate.closed_count() == 1).await;
+        let outcome = &gate.closes_of(7)[0];
+        assert_eq!(
+            (outcome.bytes_up, outcome.bytes_down, outcome.end),
+            (5, 3, EndKind::Error)
+        );
+    }
+
+    #[tokio::test]
+    async fn termination_is_observed_and_reported() {
+        let gate = FakeGate::new();
+        let lease = Lease::new(permit(9), Arc::clone(&gate));
+        gate.terminate(9);
+        tokio::time::timeout(Duration::from_secs(5), lease.terminated())
+            .await
+            .expect("terminated");
+        drop(lease);
+        wait_until(Duration::from_secs(5), "close", || gate.closed_count() == 1).await;
+        assert_eq!(gate.closes_of(9)[0].end, EndKind::Terminated);
+    }
+}

@@ -1,0 +1,161 @@
+//! The relay of a started session channel: client <-> target, each direction in its own task
+//! so that neither can stall the other; data, stderr, EOF, window changes, signals, exit
+//! status and signal, close — as in a direct login. Ends early on termination.
+
+use std::sync::{Arc, Mutex};
+
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg};
+
+use super::conn::Conn;
+use super::lease::Lease;
+use super::taps::Taps;
+use crate::gate::{AuditSink, SessionGate};
+
+type TargetChannel = Channel<russh::client::Msg>;
+
+/// Relays until the target closes the channel, the client goes away or the session is
+/// terminated; then hands the recording and events to the audit sink.
+pub(crate) async fn run<G: SessionGate, A: AuditSink>(
+    conn: &Arc<Conn<G, A>>,
+    client: Channel<Msg>,
+    target: TargetChannel,
+    lease: &Arc<Lease<G>>,
+    taps: Taps<A>,
+) {
+    let id = client.id();
+    let taps = Arc::new(Mutex::new(taps));
+    let (c_read, c_write) = client.split();
+    let (t_read, t_write) = target.split();
+    let up = tokio::spawn(up(
+        c_read,
+        t_write,
+        Arc::clone(conn),
+        id,
+        Arc::clone(lease),
+        Arc::clone(&taps),
+    ));
+    let abort_up = up.abort_handle();
+    let down = down(t_read, c_write, conn, lease, &taps);
+    let terminated = tokio::select! {
+        () = down => false,
+        () = lease.terminated() => true,
+        () = conn.closed.cancelled() => false,
+    };
+    abort_up.abort();
+    if terminated {
+        let words = b"\r\nportunus: session terminated by an administrator\r\n".to_vec();
+        let _ = conn.handle.extended_data(id, 1, words).await;
+        let _ = conn.handle.exit_status_request(id, 143).await;
+        let _ = conn.handle.eof(id).await;
+    }
+    let _ = conn.handle.close(id).await;
+    let taps = std::mem::replace(
+        &mut *taps.lock().unwrap_or_else(|e| e.into_inner()),
+        Taps::none(),
+    );
+    taps.finish().await;
+}
+
+/// Client -> target.
+async fn up<G: SessionGate, A: AuditSink>(
+    mut from: russh::ChannelReadHalf,
+    to: russh::ChannelWriteHalf<russh::client::Msg>,
+    conn: Arc<Conn<G, A>>,
+    id: russh::ChannelId,
+    lease: Arc<Lease<G>>,
+    taps: Arc<Mutex<Taps<A>>>,
+) {
+    while let Some(msg) = from.wait().await {
+        let sent = match msg {
+            ChannelMsg::Data { data } => {
+                lock(&taps).input(&data);
+                lease.add_up(data.len());
+                to.data_bytes(data).await
+            }
+            ChannelMsg::Eof => to.eof().await,
+            ChannelMsg::WindowChange {
+                col_width,
+                row_height,
+                pix_width,
+                pix_height,
+            } => {
+                lock(&taps).resize(col_width, row_height);
+                to.window_change(col_width, row_height, pix_width, pix_height)
+                    .await
+            }
+            ChannelMsg::Signal { signal } => to.signal(signal).await,
+            ChannelMsg::Close => break,
+            ChannelMsg::RequestPty {
+                want_reply: true, ..
+            }
+            | ChannelMsg::RequestShell { want_reply: true }
+            | ChannelMsg::Exec {
+                want_reply: true, ..
+            }
+            | ChannelMsg::RequestSubsystem {
+                want_reply: true, ..
+            }
+            | ChannelMsg::RequestX11 {
+                want_reply: true, ..
+            }
+            | ChannelMsg::AgentForward { want_reply: true }
+            | ChannelMsg::SetEnv {
+                want_reply: true, ..
+            } => {
+                let _ = conn.handle.channel_failure(id).await;
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+    let _ = to.close().await;
+}
+
+/// Target -> client; returns when the target closes the channel.
+async fn down<G: SessionGate, A: AuditSink>(
+    mut from: russh::ChannelReadHalf,
+    to: russh::ChannelWriteHalf<Msg>,
+    conn: &Conn<G, A>,
+    lease: &Lease<G>,
+    taps: &Mutex<Taps<A>>,
+) {
+    while let Some(msg) = from.wait().await {
+        let sent = match msg {
+            ChannelMsg::Data { data } => {
+                lock(taps).output(&data);
+                lease.add_down(data.len());
+                to.data_bytes(data).await
+            }
+            ChannelMsg::ExtendedData { data, ext } => {
+                lock(taps).stderr(&data);
+                lease.add_down(data.len());
+                to.extended_data_bytes(ext, data).await
+            }
+            ChannelMsg::ExitStatus { exit_status } => to.exit_status(exit_status).await,
+            ChannelMsg::ExitSignal {
+                signal_name,
+                core_dumped,
+                error_message,
+                lang_tag,
+            } => conn
+                .handle
+                .exit_signal_request(to.id(), signal_name, core_dumped, error_message, lang_tag)
+                .await
+                .map_err(|()| russh::Error::SendError),
+            ChannelMsg::Eof => to.eof().await,
+            ChannelMsg::Close => break,
+            _ => Ok(()),
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+}
+
+fn lock<A: AuditSink>(taps: &Mutex<Taps<A>>) -> std::sync::MutexGuard<'_, Taps<A>> {
+    taps.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,143 @@
+//! What the relay shows the audit: a shell's recording and command lines, an exec's command,
+//! SFTP file operations. Fed by [`super::pipe`] with the bytes of each direction.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::conn::Conn;
+use super::lease::Lease;
+use super::recorder::{LineEditor, Recorder};
+use super::session::{PtyReq, Start};
+use super::sftp::{FileOp, SftpAudit};
+use crate::gate::{AuditEvent, AuditSink, SessionGate};
+
+/// The audit taps of one session channel.
+pub(crate) struct Taps<A: AuditSink> {
+    audit: Option<Arc<A>>,
+    session_id: u64,
+    started: Instant,
+    recorder: Option<Recorder>,
+    commands: Option<LineEditor>,
+    sftp: Option<SftpAudit>,
+}
+
+impl<A: AuditSink> Taps<A> {
+    pub fn new<G: SessionGate>(
+        conn: &Conn<G, A>,
+        lease: &Lease<G>,
+        start: &Start,
+        pty: Option<&PtyReq>,
+    ) -> Self {
+        let mut taps = Self::none();
+        taps.audit = Some(Arc::clone(&conn.shared.audit));
+        taps.session_id = lease.session_id();
+        let record = conn.shared.config.settings.record_sessions;
+        match start {
+            Start::Sftp => taps.sftp = Some(SftpAudit::default()),
+            Start::Exec(cmd) => {
+                let line = String::from_utf8_lossy(cmd).into_owned();
+                taps.emit(AuditEvent::Command {
+                    session_id: taps.session_id,
+                    at: 0.0,
+                    line,
+                });
+            }
+            Start::Shell => taps.commands = Some(LineEditor::default()),
+            Start::Gone => {}
+        }
+        if let (Some(p), true, false) = (pty, record, *start == Start::Sftp) {
+            taps.recorder = Some(Recorder::new(p.cols, p.rows, &p.term));
+        }
+        taps
+    }
+
+    /// Taps that see nothing.
+    pub fn none() -> Self {
+        Self {
+            audit: None,
+            session_id: 0,
+            started: Instant::now(),
+            recorder: None,
+            commands: None,
+            sftp: None,
+        }
+    }
+
+    fn emit(&self, event: AuditEvent) {
+        if let Some(audit) = &self.audit {
+            audit.event(event);
+        }
+    }
+
+    fn file_ops(&self, ops: Vec<FileOp>) {
+        for op in ops {
+            let FileOp {
+                op,
+                path,
+                target_path,
+                bytes,
+            } = op;
+            let session_id = self.session_id;
+            self.emit(AuditEvent::FileOp {
+                session_id,
+                op: op.into(),
+                path,
+                target_path,
+                bytes,
+            });
+        }
+    }
+
+    /// Bytes typed by the client.
+    pub fn input(&mut self, data: &[u8]) {
+        if let Some(sftp) = self.sftp.as_mut() {
+            let ops = sftp.client(data);
+            self.file_ops(ops);
+        }
+        if let Some(editor) = self.commands.as_mut() {
+            let at = self.started.elapsed().as_secs_f64();
+            for line in editor.feed(data) {
+                self.emit(AuditEvent::Command {
+                    session_id: self.session_id,
+                    at,
+                    line,
+                });
+            }
+        }
+    }
+
+    /// Bytes sent by the target (stdout and stderr).
+    pub fn output(&mut self, data: &[u8]) {
+        if let Some(sftp) = self.sftp.as_mut() {
+            let ops = sftp.server(data);
+            self.file_ops(ops);
+        }
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.output(data);
+        }
+    }
+
+    /// Extended data (stderr) from the target: recorded, never parsed as SFTP.
+    pub fn stderr(&mut self, data: &[u8]) {
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.output(data);
+        }
+    }
+
+    /// The client's terminal was resized.
+    pub fn resize(&mut self, cols: u32, rows: u32) {
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.resize(cols, rows);
+        }
+    }
+
+    /// Hands what was gathered to the audit sink.
+    pub async fn finish(mut self) {
+        if let Some(mut sftp) = self.sftp.take() {
+            self.file_ops(sftp.finish());
+        }
+        if let (Some(rec), Some(audit)) = (self.recorder.take(), self.audit.as_ref()) {
+            audit.recording(self.session_id, rec.finish()).await;
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The bastion's own SSH login to a target: connect to the permitted address, check the
+//! target's host key against the trusted fingerprint (trust on first use through the gate),
+//! log in with the hosted credential and open a session channel.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, Msg};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::Channel;
+
+use super::error::SshError;
+use crate::gate::{Permit, Refusal, RefusalKind, SessionGate, TargetCredential};
+
+/// A logged-in connection to a target.
+pub(crate) type TargetHandle<G> = client::Handle<HostKeyCheck<G>>;
+
+/// Checks the target's host key; remembers why it refused one.
+pub(crate) struct HostKeyCheck<G: SessionGate> {
+    gate: Arc<G>,
+    permit: Permit,
+    refusal: Arc<Mutex<Option<Refusal>>>,
+}
+
+impl<G: SessionGate> client::Handler for HostKeyCheck<G> {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            self.refuse(
+                RefusalKind::HostKeyMismatch,
+                "the target offered a host certificate; a plain host key is required".into(),
+            );
+            return Ok(false);
+        };
+        let seen = key.fingerprint(HashAlg::Sha256).to_string();
+        match &self.permit.host_key_fingerprint {
+            Some(trusted) if *trusted == seen => Ok(true),
+            Some(trusted) => {
+                tracing::warn!(asset = %self.permit.asset_name, %trusted, %seen, "ssh: target host key mismatch");
+                self.refuse(
+                    RefusalKind::HostKeyMismatch,
+                    format!(
+                        "the host key of {} changed ({seen}); ask an administrator",
+                        self.permit.asset_name
+                    ),
+                );
+                Ok(false)
+            }
+            None => match self.gate.trust_host_key(&self.permit, &seen).await {
+                Ok(()) => Ok(true),
+                Err(refusal) => {
+                    self.set(refusal);
+                    Ok(false)
+                }
+            },
+        }
+    }
+}
+
+impl<G: SessionGate> HostKeyCheck<G> {
+    fn refuse(&self, kind: RefusalKind, message: String) {
+        self.set(Refusal { kind, message });
+    }
+
+    fn set(&self, refusal: Refusal) {
+        *self.refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(refusal);
+    }
+}
+
+/// Connects and logs in to the permit's target.
+pub(crate) async fn connect<G: SessionGate>(
+    config: Arc<client::Config>,
+    gate: Arc<G>,
+    permit: &Permit,
+    timeout: Duration,
+) -> Result<TargetHandle<G>, SshError> {
+    let refusal = Arc::new(Mutex::new(None));
+    let check = HostKeyCheck {
+        gate,
+        permit: permit.clone(),
+        refusal: Arc::clone(&refusal),
+    };
+    let addr = (permit.address.as_str(), permit.port);
+    let connecting = async {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let _ = tcp.set_nodelay(true);
+        client::connect_stream(config, tcp, check)
+            .await
+            .map_err(
+                |err| match refusal.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    Some(refusal) => SshError::Refused(refusal),
+                    None => SshError::Ssh(err),
+                },
+            )
+    };
+    let mut handle = tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| SshError::Io(std::io::ErrorKind::TimedOut.into()))??;
+    login(&mut handle, permit).await?;
+    Ok(handle)
+}
+
+async fn login<G: SessionGate>(
+    handle: &mut TargetHandle<G>,
+    permit: &Permit,
+) -> Result<(), SshError> {
+    let user = permit.account_name.clone();
+    let result = match &permit.credential {
+        TargetCredential::Password(secret) => {
+            handle.authenticate_password(user, secret.0.clone()).await?
+        }
+        TargetCredential::PrivateKey(secret) => {
+            let key = russh::keys::decode_secret_key(&secret.0, None)
+                .map_err(|e| SshError::Credential(e.to_string()))?;
+            let hash = handle.best_supported_rsa_hash().await?.flatten();
+            handle
+                .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+                .await?
+        }
+        TargetCredential::None => handle.authenticate_none(user).await?,
+    };
+    if result.success() {
+        Ok(())
+    } else {
+        Err(SshError::TargetAuth {
+            account: permit.account_name.clone(),
+        })
+    }
+}
+
+/// Opens a session channel on a logged-in target.
+pub(crate) async fn open_session<G: SessionGate>(
+    handle: &TargetHandle<G>,
+) -> Result<Channel<Msg>, SshError> {
+    Ok(handle.channel_open_session().await?)
+}

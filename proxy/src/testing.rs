@@ -1,0 +1,260 @@
+//! Fakes for tests (feature `test-util`): an in-memory [`SessionGate`] with users, O&M tokens
+//! and targets, and an [`AuditSink`] that keeps everything, both observable by the test.
+
+pub mod openssh;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::gate::{
+    AuditEvent, AuditSink, AuthAttempt, BoxFuture, Permit, Principal, Purpose, Refusal,
+    RefusalKind, SessionGate, SessionOutcome, Target, TargetSpec,
+};
+
+/// Waits until `cond` holds, polling; panics after `timeout`.
+pub async fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An in-memory gate.
+#[derive(Default)]
+pub struct FakeGate {
+    /// user -> password.
+    pub passwords: Mutex<HashMap<String, String>>,
+    /// user -> authorized public key (OpenSSH form, comment ignored).
+    pub public_keys: Mutex<HashMap<String, String>>,
+    /// token -> the permit it opens, or why it is refused.
+    pub tokens: Mutex<HashMap<String, Result<Permit, Refusal>>>,
+    /// Targets, with one permit template per (asset, account) name.
+    pub targets: Mutex<Vec<(Target, Vec<Permit>)>>,
+    /// Sessions opened (ids) and closed (with outcome).
+    pub opened: Mutex<Vec<u64>>,
+    pub closed: Mutex<Vec<(u64, SessionOutcome)>>,
+    /// Host keys trusted on first use.
+    pub trusted: Mutex<Vec<String>>,
+    terminations: Mutex<HashMap<u64, Arc<Notify>>>,
+    next_id: AtomicU64,
+}
+
+impl FakeGate {
+    pub fn new() -> Arc<Self> {
+        let gate = Self::default();
+        gate.next_id.store(100, Ordering::SeqCst);
+        Arc::new(gate)
+    }
+
+    /// A fresh session id, counted as opened.
+    pub fn new_session(&self) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        lock(&self.opened).push(id);
+        id
+    }
+
+    pub fn add_user(&self, user: &str, password: &str) {
+        lock(&self.passwords).insert(user.into(), password.into());
+    }
+
+    pub fn add_token(&self, token: &str, permit: Result<Permit, Refusal>) {
+        lock(&self.tokens).insert(token.into(), permit);
+    }
+
+    pub fn add_target(&self, target: Target, permits: Vec<Permit>) {
+        lock(&self.targets).push((target, permits));
+    }
+
+    /// Closes recorded for `session_id`.
+    pub fn closes_of(&self, session_id: u64) -> Vec<SessionOutcome> {
+        lock(&self.closed)
+            .iter()
+            .filter(|(id, _)| *id == session_id)
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
+    pub fn closed_count(&self) -> usize {
+        lock(&self.closed).len()
+    }
+
+    pub fn opened_ids(&self) -> Vec<u64> {
+        lock(&self.opened).clone()
+    }
+
+    /// Terminates a session as an administrator would.
+    pub fn terminate(&self, session_id: u64) {
+        let notify = Arc::clone(lock(&self.terminations).entry(session_id).or_default());
+        notify.notify_one();
+    }
+
+    fn principal(user: &str, token_permit: Option<Permit>) -> Principal {
+        Principal {
+            user_id: 1,
+            user_name: user.into(),
+            token_permit,
+        }
+    }
+
+    fn refuse(kind: RefusalKind, message: &str) -> Refusal {
+        Refusal {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn find(&self, spec: &TargetSpec) -> Option<Permit> {
+        let targets = lock(&self.targets);
+        targets
+            .iter()
+            .flat_map(|(_, permits)| permits.iter())
+            .find_map(|p| {
+                let hit = match spec {
+                    TargetSpec::Named { asset, account } => {
+                        p.asset_name == *asset && p.account_name == *account
+                    }
+                    TargetSpec::Ids {
+                        asset_id,
+                        account_id,
+                    } => {
+                        p.asset_id == *asset_id
+                            && targets.iter().any(|(t, _)| {
+                                t.asset_id == *asset_id
+                                    && t.accounts
+                                        .iter()
+                                        .any(|(id, n)| id == account_id && *n == p.account_name)
+                            })
+                    }
+                    TargetSpec::Address { host, port } => p.address == *host && p.port == *port,
+                };
+                hit.then(|| p.clone())
+            })
+    }
+}
+
+impl SessionGate for FakeGate {
+    fn authenticate(&self, attempt: AuthAttempt) -> BoxFuture<'_, Result<Principal, Refusal>> {
+        Box::pin(async move {
+            match attempt {
+                AuthAttempt::Password { user, password, .. } => {
+                    if let Some(token) = lock(&self.tokens).get(&password.0).cloned() {
+                        let mut permit = token?;
+                        permit.session_id = self.new_session();
+                        return Ok(Self::principal(&user, Some(permit)));
+                    }
+                    match lock(&self.passwords).get(&user) {
+                        Some(p) if *p == password.0 => Ok(Self::principal(&user, None)),
+                        _ => Err(Self::refuse(
+                            RefusalKind::BadCredentials,
+                            "wrong user name or password",
+                        )),
+                    }
+                }
+                AuthAttempt::PublicKey {
+                    user, public_key, ..
+                } => {
+                    let known = lock(&self.public_keys)
+                        .get(&user)
+                        .cloned()
+                        .unwrap_or_default();
+                    let body = |k: &str| k.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                    if !known.is_empty() && body(&known) == body(&public_key) {
+                        Ok(Self::principal(&user, None))
+                    } else {
+                        Err(Self::refuse(RefusalKind::BadCredentials, "unknown key"))
+                    }
+                }
+            }
+        })
+    }
+
+    fn targets<'a>(
+        &'a self,
+        _principal: &'a Principal,
+    ) -> BoxFuture<'a, Result<Vec<Target>, Refusal>> {
+        Box::pin(async move { Ok(lock(&self.targets).iter().map(|(t, _)| t.clone()).collect()) })
+    }
+
+    fn open<'a>(
+        &'a self,
+        _principal: &'a Principal,
+        target: TargetSpec,
+        _purpose: Purpose,
+        _client: SocketAddr,
+    ) -> BoxFuture<'a, Result<Permit, Refusal>> {
+        Box::pin(async move {
+            let mut permit = self.find(&target).ok_or_else(|| {
+                Self::refuse(
+                    RefusalKind::NotAuthorized,
+                    "you are not authorized for this target",
+                )
+            })?;
+            permit.session_id = self.new_session();
+            Ok(permit)
+        })
+    }
+
+    fn close(&self, session_id: u64, outcome: SessionOutcome) -> BoxFuture<'_, ()> {
+        Box::pin(async move { lock(&self.closed).push((session_id, outcome)) })
+    }
+
+    fn trust_host_key<'a>(
+        &'a self,
+        _permit: &'a Permit,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<(), Refusal>> {
+        Box::pin(async move {
+            lock(&self.trusted).push(fingerprint.to_owned());
+            Ok(())
+        })
+    }
+
+    fn terminated(&self, session_id: u64) -> BoxFuture<'static, ()> {
+        let notify = Arc::clone(lock(&self.terminations).entry(session_id).or_default());
+        Box::pin(async move { notify.notified().await })
+    }
+}
+
+/// An audit sink that keeps everything.
+#[derive(Default)]
+pub struct MemoryAudit {
+    pub events: Mutex<Vec<AuditEvent>>,
+    pub recordings: Mutex<Vec<(u64, Vec<u8>)>>,
+}
+
+impl MemoryAudit {
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    pub fn events(&self) -> Vec<AuditEvent> {
+        lock(&self.events).clone()
+    }
+
+    pub fn recordings(&self) -> Vec<(u64, Vec<u8>)> {
+        lock(&self.recordings).clone()
+    }
+}
+
+impl AuditSink for MemoryAudit {
+    fn event(&self, event: AuditEvent) {
+        lock(&self.events).push(event);
+    }
+
+    fn recording(&self, session_id: u64, asciicast: Vec<u8>) -> BoxFuture<'_, ()> {
+        Box::pin(async move { lock(&self.recordings).push((session_id, asciicast)) })
+    }
+}

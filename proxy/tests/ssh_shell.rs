@@ -1,0 +1,254 @@
+//! Shell and exec through the gateway to a real OpenSSH sshd, with the OpenSSH client.
+
+#[path = "support/env.rs"]
+mod env;
+
+use std::process::Stdio;
+
+use env::{key_credential, permit, Gateway, Sshd, WAIT};
+use portunus_proxy::gate::{AuditEvent, EndKind, Target, TargetProtocol};
+use portunus_proxy::testing::{wait_until, FakeGate};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+async fn setup() -> (Gateway, Sshd) {
+    let sshd = Sshd::start().await;
+    let gate = FakeGate::new();
+    gate.add_user("alice", "alice-pw");
+    let target = Target {
+        asset_id: 1,
+        asset_name: "web-01".into(),
+        address: "127.0.0.1".into(),
+        port: sshd.port,
+        protocol: TargetProtocol::Ssh,
+        accounts: vec![(7, "root".into())],
+    };
+    gate.add_target(
+        target,
+        vec![permit("web-01", "root", sshd.port, key_credential(&sshd))],
+    );
+    (Gateway::start(gate).await, sshd)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shell_with_pty_relays_output_and_exit_status() {
+    let (gw, _sshd) = setup().await;
+    let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
+    ssh.arg("-tt").stdin(Stdio::piped());
+    let mut child = ssh.spawn().expect("spawn ssh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"echo h''i; exit 3\n").await.expect("type");
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("in time")
+        .expect("ssh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.trim_end().ends_with("hi") && !l.contains("echo")),
+        "stdout: {stdout}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let session = gw.gate.opened_ids()[0];
+    wait_until(WAIT, "session close", || {
+        gw.gate.closes_of(session).len() == 1
+    })
+    .await;
+    let close = &gw.gate.closes_of(session)[0];
+    assert!(close.bytes_up > 0 && close.bytes_down > 0, "{close:?}");
+    assert_eq!(close.end, EndKind::Normal);
+    assert_eq!(
+        gw.gate.trusted.lock().expect("lock").len(),
+        1,
+        "host key trusted on first use"
+    );
+    // Recording (asciicast v2) and command lines.
+    wait_until(WAIT, "recording", || !gw.audit.recordings().is_empty()).await;
+    let (rec_session, cast) = gw.audit.recordings().remove(0);
+    assert_eq!(rec_session, session);
+    let cast = String::from_utf8(cast).expect("utf-8 cast");
+    let header: serde_json::Value =
+        serde_json::from_str(cast.lines().next().expect("header")).expect("json");
+    assert_eq!(header["version"], 2);
+    assert!(
+        cast.lines()
+            .skip(1)
+            .any(|l| l.contains("\"o\"") && l.contains("hi")),
+        "{cast}"
+    );
+    let commands: Vec<String> = gw
+        .audit
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEvent::Command { line, .. } => Some(line),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(commands, vec!["echo h''i; exit 3".to_string()]);
+    drop(stdin);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_relays_stdout_stderr_and_status() {
+    let (gw, _sshd) = setup().await;
+    let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
+    ssh.arg("uname -a; echo oops >&2; stty size 2>/dev/null || echo nopty; exit 0");
+    let out = ssh.output().await.expect("run ssh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert!(stdout.contains("Linux"), "stdout: {stdout}");
+    assert!(
+        stdout.contains("nopty"),
+        "no pty asked, none given: {stdout}"
+    );
+    assert!(stderr.contains("oops"), "stderr relayed: {stderr}");
+    let session = gw.gate.opened_ids()[0];
+    wait_until(WAIT, "session close", || {
+        gw.gate.closes_of(session).len() == 1
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_with_pty_forwards_the_terminal_size() {
+    let (gw, _sshd) = setup().await;
+    let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
+    // -tt with a command: pty-req then exec; the target sees the client's size (80x24 default
+    // for a non-tty stdin is 0x0, so sshd applies its own; just check a tty exists).
+    ssh.args(["-tt", "tty >/dev/null && echo has-tty; exit 5"]);
+    let out = ssh.output().await.expect("run ssh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("has-tty"), "stdout: {stdout}");
+    assert_eq!(out.status.code(), Some(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_target_is_refused_with_a_message() {
+    let (gw, _sshd) = setup().await;
+    let mut ssh = gw.ssh("alice@root@nowhere", "alice-pw");
+    ssh.arg("true");
+    let out = ssh.output().await.expect("run ssh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("not authorized"), "stderr: {stderr}");
+    assert!(gw.gate.opened_ids().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn menu_lets_the_user_pick_a_target() {
+    let (gw, _sshd) = setup().await;
+    let mut ssh = gw.ssh("alice", "alice-pw");
+    ssh.arg("-tt").stdin(Stdio::piped());
+    let mut child = ssh.spawn().expect("spawn ssh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    tokio::time::timeout(WAIT, find(&mut lines, "web-01"))
+        .await
+        .expect("menu shown");
+    stdin.write_all(b"1\r").await.expect("pick");
+    tokio::time::timeout(WAIT, find(&mut lines, "Connecting to root@web-01"))
+        .await
+        .expect("connecting");
+    stdin
+        .write_all(b"echo picked-$((40+2)); exit 4\n")
+        .await
+        .expect("type");
+    tokio::time::timeout(WAIT, find(&mut lines, "picked-42"))
+        .await
+        .expect("shell ran");
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("exit")
+        .expect("status");
+    assert_eq!(status.code(), Some(4));
+    let session = gw.gate.opened_ids()[0];
+    wait_until(WAIT, "session close", || {
+        gw.gate.closes_of(session).len() == 1
+    })
+    .await;
+    assert!(!gw
+        .audit
+        .events()
+        .iter()
+        .any(|e| matches!(e, AuditEvent::Tunnel { .. })));
+}
+
+type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// Reads lines until one contains `needle`.
+async fn find(lines: &mut Lines, needle: &str) {
+    while let Some(line) = lines.next_line().await.expect("read") {
+        if line.contains(needle) {
+            return;
+        }
+    }
+    panic!("no {needle:?} in the output");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_a_shell_session_closes_it() {
+    let (gw, _sshd) = setup().await;
+    let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
+    ssh.arg("-tt").stdin(Stdio::piped());
+    let mut child = ssh.spawn().expect("spawn ssh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    stdin.write_all(b"echo rea''dy\n").await.expect("type");
+    tokio::time::timeout(WAIT, find(&mut lines, "ready"))
+        .await
+        .expect("shell up");
+    let session = gw.gate.opened_ids()[0];
+    gw.gate.terminate(session);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(5), child.wait())
+        .await
+        .expect("ssh ends soon after termination")
+        .expect("status");
+    assert!(!status.success());
+    wait_until(WAIT, "session close", || {
+        gw.gate.closes_of(session).len() == 1
+    })
+    .await;
+    assert_eq!(gw.gate.closes_of(session)[0].end, EndKind::Terminated);
+    drop(stdin);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_target_host_key_is_refused() {
+    let sshd = Sshd::start().await;
+    let gate = FakeGate::new();
+    gate.add_user("alice", "alice-pw");
+    let target = Target {
+        asset_id: 1,
+        asset_name: "web-01".into(),
+        address: "127.0.0.1".into(),
+        port: sshd.port,
+        protocol: TargetProtocol::Ssh,
+        accounts: vec![(7, "root".into())],
+    };
+    let mut p = permit("web-01", "root", sshd.port, key_credential(&sshd));
+    p.host_key_fingerprint = Some("SHA256:AAAAnotTheRightKeyAAAAAAAAAAAAAAAAAAAAAAAAA".into());
+    gate.add_target(target, vec![p]);
+    let gw = Gateway::start(gate).await;
+    let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
+    ssh.arg("true");
+    let out = ssh.output().await.expect("ssh");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("host key of web-01 changed"),
+        "stderr: {stderr}"
+    );
+    let session = gw.gate.opened_ids()[0];
+    wait_until(WAIT, "session close", || {
+        gw.gate.closes_of(session).len() == 1
+    })
+    .await;
+    assert_eq!(gw.gate.closes_of(session)[0].end, EndKind::Error);
+}

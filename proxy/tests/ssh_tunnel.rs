@@ -1,0 +1,214 @@
+//! `ssh -L` tunnels through the gateway with O&M tokens, with the OpenSSH client.
+
+#[path = "support/env.rs"]
+mod env;
+
+use std::sync::Arc;
+
+use env::{free_port, permit, wait_listening, Gateway, WAIT};
+use portunus_proxy::gate::{AuditEvent, EndKind, Refusal, RefusalKind, TargetCredential};
+use portunus_proxy::testing::{wait_until, FakeGate};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// An echo server on a free port; returns its port.
+async fn echo_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = conn.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    port
+}
+
+async fn token_gateway(echo_port: u16) -> Gateway {
+    let gate = FakeGate::new();
+    gate.add_token(
+        "tok-good",
+        Ok(permit("db-01", "app", echo_port, TargetCredential::None)),
+    );
+    let expired = Refusal {
+        kind: RefusalKind::TokenExpired,
+        message: "token expired: request a new O&M token".into(),
+    };
+    gate.add_token("tok-old", Err(expired));
+    Gateway::start(gate).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_tunnel_relays_bytes_and_closes_the_session_once() {
+    let echo = echo_server().await;
+    let gw = token_gateway(echo).await;
+    let local = free_port();
+    let mut ssh = gw.ssh("alice", "tok-good");
+    ssh.args([
+        "-N",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-L",
+        &format!("{local}:127.0.0.1:{echo}"),
+    ]);
+    let mut child = ssh.spawn().expect("spawn ssh");
+    wait_listening(local).await;
+
+    // Two tunnel connections, independent, both relayed.
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    for _ in 0..2 {
+        let mut conn = TcpStream::connect(("127.0.0.1", local))
+            .await
+            .expect("connect tunnel");
+        let (mut r, mut w) = conn.split();
+        let send = async {
+            w.write_all(&payload).await.expect("write");
+            w.shutdown().await.expect("shutdown");
+        };
+        let mut back = Vec::new();
+        let recv = r.read_to_end(&mut back);
+        let (_, got) = tokio::join!(send, recv);
+        got.expect("read echo");
+        assert_eq!(back, payload);
+    }
+    assert_eq!(gw.handle.live_sessions(), 1);
+    let session = gw.gate.opened_ids()[0];
+    // wait_listening's probe opened a third, empty tunnel.
+    let full = |e: &AuditEvent| {
+        matches!(
+            e,
+            AuditEvent::Tunnel {
+                bytes_up: 200_000,
+                bytes_down: 200_000,
+                ..
+            }
+        )
+    };
+    wait_until(WAIT, "tunnel audit events", || {
+        gw.audit.events().iter().filter(|e| full(e)).count() == 2
+    })
+    .await;
+    child.kill().await.expect("kill ssh");
+    wait_until(WAIT, "session close", || {
+        !gw.gate.closes_of(session).is_empty()
+    })
+    .await;
+    wait_until(WAIT, "no live session", || gw.handle.live_sessions() == 0).await;
+    let closes = gw.gate.closes_of(session);
+    assert_eq!(closes.len(), 1, "closed exactly once");
+    assert_eq!(closes[0].bytes_up, 2 * payload.len() as u64);
+    assert_eq!(closes[0].bytes_down, 2 * payload.len() as u64);
+    assert_eq!(closes[0].end, EndKind::Normal);
+    assert_eq!(gw.gate.closed_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunnel_to_another_address_is_refused_with_a_reason() {
+    let echo = echo_server().await;
+    let other = echo_server().await;
+    let gw = token_gateway(echo).await;
+    let local = free_port();
+    let mut ssh = gw.ssh("alice", "tok-good");
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{other}")]);
+    let mut child = ssh.spawn().expect("spawn ssh");
+    wait_listening(local).await;
+    let mut conn = TcpStream::connect(("127.0.0.1", local))
+        .await
+        .expect("connect tunnel");
+    let mut buf = Vec::new();
+    let _ = conn.read_to_end(&mut buf).await;
+    assert!(buf.is_empty(), "a refused tunnel carries nothing");
+    child.start_kill().expect("kill ssh");
+    let out = child.wait_with_output().await.expect("ssh output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("this O&M token is for"),
+        "reason shown to the user: {stderr}"
+    );
+    let session = gw.gate.opened_ids()[0];
+    wait_until(WAIT, "session close", || {
+        gw.gate.closes_of(session).len() == 1
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_token_refusal_is_shown_to_the_user() {
+    let gw = token_gateway(echo_server().await).await;
+    let mut ssh = gw.ssh("alice", "tok-old");
+    ssh.args(["-N"]);
+    let out = ssh.output().await.expect("run ssh");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("token expired: request a new O&M token"),
+        "stderr: {stderr}"
+    );
+    assert!(gw.gate.opened_ids().is_empty());
+    wait_until(WAIT, "no live session", || gw.handle.live_sessions() == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_stops_accepting_but_keeps_live_sessions() {
+    let echo = echo_server().await;
+    let gw = token_gateway(echo).await;
+    let local = free_port();
+    let mut ssh = gw.ssh("alice", "tok-good");
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{echo}")]);
+    let mut child = ssh.spawn().expect("spawn ssh");
+    wait_listening(local).await;
+    gw.handle.drain();
+    wait_until(WAIT, "listener closed", || {
+        std::net::TcpStream::connect(gw.addr).is_err()
+    })
+    .await;
+    let mut conn = TcpStream::connect(("127.0.0.1", local))
+        .await
+        .expect("tunnel still works");
+    conn.write_all(b"ping").await.expect("write");
+    let mut buf = [0u8; 4];
+    conn.read_exact(&mut buf).await.expect("read");
+    assert_eq!(&buf, b"ping");
+    assert_eq!(gw.handle.live_sessions(), 1);
+    child.kill().await.expect("kill");
+    let handle = Arc::new(gw.handle.clone());
+    tokio::time::timeout(WAIT, handle.wait_idle())
+        .await
+        .expect("idle after the last session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_a_token_session_disconnects_the_client() {
+    let echo = echo_server().await;
+    let gw = token_gateway(echo).await;
+    let local = free_port();
+    let mut ssh = gw.ssh("alice", "tok-good");
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{echo}")]);
+    let mut child = ssh.spawn().expect("spawn ssh");
+    wait_listening(local).await;
+    let mut conn = TcpStream::connect(("127.0.0.1", local))
+        .await
+        .expect("tunnel");
+    conn.write_all(b"x").await.expect("write");
+    let mut one = [0u8; 1];
+    conn.read_exact(&mut one).await.expect("echo");
+    let session = gw.gate.opened_ids()[0];
+    gw.gate.terminate(session);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(5), child.wait())
+        .await
+        .expect("ssh ends soon after termination")
+        .expect("status");
+    assert!(!status.success());
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(WAIT, conn.read_to_end(&mut rest))
+        .await
+        .expect("tunnel closed");
+    wait_until(WAIT, "session close", || {
+        gw.gate.closes_of(session).len() == 1
+    })
+    .await;
+    assert_eq!(gw.gate.closes_of(session)[0].end, EndKind::Terminated);
+    wait_until(WAIT, "no live session", || gw.handle.live_sessions() == 0).await;
+}
