@@ -3,11 +3,13 @@
 //! It reaches the rest of the node only through its ports: [`NodeProbe`] (health, metrics)
 //! and [`Backend`] (the replicated state, for the API).
 
+pub mod api;
 mod backend;
 mod health;
 mod metrics;
 mod server;
 
+pub use api::api_router;
 pub use backend::{Backend, BackendError, BoxFuture};
 pub use health::{NodeProbe, Readiness};
 pub use metrics::Metrics;

@@ -1,0 +1,208 @@
+//! The Bastionhost-compatible management API (version 2019-12-09, RPC style): `POST /` or
+//! `GET /` with `x-acs-action` (or `Action`), parameters in the query string or a form body,
+//! signed with ACS3-HMAC-SHA256; plus `GET /openapi.json` describing the served actions.
+
+mod actions;
+mod auth;
+mod call;
+mod error;
+#[cfg(any(test, feature = "test-util"))]
+pub mod fake;
+mod nonce;
+mod openapi;
+mod params;
+mod sdk_actions;
+mod sign;
+mod table;
+#[cfg(test)]
+mod tests;
+mod views;
+
+use crate::{Backend, Metrics};
+use auth::SignedParts;
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use call::Call;
+use error::ApiError;
+use nonce::NonceCache;
+use params::Params;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub use auth::ACCESS_KEY_PURPOSE;
+
+/// The API version served.
+pub const API_VERSION: &str = "2019-12-09";
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+struct Ctx {
+    backend: Arc<dyn Backend>,
+    metrics: Arc<Metrics>,
+    nonces: Arc<NonceCache>,
+}
+
+/// The API router: `/` (every action) and `/openapi.json`; merge it with [`crate::router`].
+pub fn api_router(backend: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Router {
+    let ctx = Ctx {
+        backend,
+        metrics,
+        nonces: Arc::new(NonceCache::new(nonce::DEFAULT_CAPACITY)),
+    };
+    Router::new()
+        .route("/", any(handle))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .with_state(ctx)
+}
+
+fn now_ms() -> u64 {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A random RFC 4122 version-4 UUID.
+pub(crate) fn request_id() -> String {
+    let mut b = [0u8; 16];
+    if aws_lc_rs::rand::fill(&mut b).is_err() {
+        b = now_ms()
+            .to_be_bytes()
+            .repeat(2)
+            .try_into()
+            .unwrap_or([0; 16]);
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b).to_uppercase();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+async fn handle(State(ctx): State<Ctx>, req: Request) -> Response {
+    let started = Instant::now();
+    let rid = request_id();
+    let mut route = "unknown";
+    let result = serve(&ctx, req, &mut route).await;
+    let (status, body) = match result {
+        Ok(mut body) => {
+            body.insert("RequestId".into(), rid.clone().into());
+            (StatusCode::OK, serde_json::Value::Object(body))
+        }
+        Err(e) => {
+            tracing::debug!(action = route, code = e.code(), "API call failed");
+            (e.status(), e.body(&rid))
+        }
+    };
+    let labels = [route, status.as_str()];
+    ctx.metrics
+        .http_requests_total
+        .with_label_values(&labels)
+        .inc();
+    ctx.metrics
+        .http_request_seconds
+        .with_label_values(&[route])
+        .observe(started.elapsed().as_secs_f64());
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// Parses, authenticates, validates, authorizes and runs one call.
+async fn serve(
+    ctx: &Ctx,
+    req: Request,
+    route: &mut &'static str,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body = read_body(body).await?;
+    let raw_query = parts.uri.query().unwrap_or("");
+    let params = parse_params(raw_query, &parts.headers, &body)?;
+    let name = action_name(&parts.headers, &params)?;
+    let action = table::find(&name);
+    *route = match action {
+        Some(a) => a.name,
+        None => match sdk_actions::SDK_ACTIONS.iter().find(|n| **n == name) {
+            Some(n) => n,
+            None => return Err(ApiError::InvalidAction),
+        },
+    };
+    check_version(&parts.headers, &params)?;
+    let now = now_ms();
+    let signed = SignedParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        raw_query,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let caller = auth::authenticate(ctx.backend.as_ref(), &ctx.nonces, &signed, now)?;
+    let Some(action) = action else {
+        return Err(ApiError::NotSupported(route));
+    };
+    table::validate(action, &params)?;
+    auth::authorize(&caller, action.access, &params)?;
+    if let Some(id) = params.opt("InstanceId") {
+        if id != ctx.backend.instance_id() {
+            return Err(ApiError::InstanceNotFound);
+        }
+    }
+    let call = Call {
+        backend: ctx.backend.clone(),
+        p: params,
+        caller,
+        now_ms: now,
+    };
+    (action.handler)(&call).await
+}
+
+async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
+    to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|_| ApiError::BodyTooLarge(MAX_BODY_BYTES))
+}
+
+fn parse_params(raw_query: &str, headers: &HeaderMap, body: &[u8]) -> Result<Params, ApiError> {
+    let mut params = Params::default();
+    params
+        .extend(form_urlencoded::parse(raw_query.as_bytes()).map(|(k, v)| (k.into(), v.into())))?;
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        params.extend(form_urlencoded::parse(body).map(|(k, v)| (k.into(), v.into())))?;
+    }
+    Ok(params)
+}
+
+fn action_name(headers: &HeaderMap, params: &Params) -> Result<String, ApiError> {
+    let from_header = headers.get("x-acs-action").and_then(|v| v.to_str().ok());
+    from_header
+        .or(params.opt("Action"))
+        .map(str::to_string)
+        .ok_or(ApiError::MissingParameter("Action"))
+}
+
+fn check_version(headers: &HeaderMap, params: &Params) -> Result<(), ApiError> {
+    let from_header = headers.get("x-acs-version").and_then(|v| v.to_str().ok());
+    match from_header.or(params.opt("Version")) {
+        Some(API_VERSION) | None => Ok(()),
+        Some(_) => Err(ApiError::InvalidVersion),
+    }
+}

@@ -1,0 +1,46 @@
+//! The served actions, one module per area; [`all`] is the action table.
+
+pub mod databases;
+pub mod domains;
+pub mod grant_lists;
+pub mod grants;
+pub mod host_accounts;
+pub mod host_groups;
+pub mod hosts;
+pub mod instance;
+pub mod operations;
+pub mod rules;
+pub mod settings;
+pub mod shared_keys;
+pub mod tags;
+pub mod tokens;
+pub mod user_groups;
+pub mod user_keys;
+pub mod users;
+
+use super::table::Action;
+
+/// Every served action.
+pub fn all() -> impl Iterator<Item = &'static Action> {
+    [
+        hosts::ACTIONS,
+        host_accounts::ACTIONS,
+        users::ACTIONS,
+        user_keys::ACTIONS,
+        user_groups::ACTIONS,
+        databases::ACTIONS,
+        host_groups::ACTIONS,
+        grants::ACTIONS,
+        grant_lists::ACTIONS,
+        tokens::ACTIONS,
+        operations::ACTIONS,
+        rules::ACTIONS,
+        shared_keys::ACTIONS,
+        domains::ACTIONS,
+        settings::ACTIONS,
+        tags::ACTIONS,
+        instance::ACTIONS,
+    ]
+    .into_iter()
+    .flatten()
+}

@@ -1,0 +1,253 @@
+//! Network domains: Create/Get/List/Modify/DeleteNetworkDomain and
+//! MoveHosts/MoveDatabasesToNetworkDomain. Proxy passwords are sealed before proposing.
+
+use crate::api::call::{batch_entry, done, found, one, page, Call};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::params::{paginate, parse_id};
+use crate::api::table::{action, opt, req, Action, Ty};
+use portunus_model::{
+    Command, DomainKind, EntityKind, NetworkDomain, NetworkDomainSpec, NetworkProxy,
+};
+use serde_json::{json, Value};
+
+/// Sealing purpose of network proxy passwords (not in the node's list yet; only AAD).
+pub const PROXY_PASSWORD_PURPOSE: &str = "network proxy password";
+
+pub static ACTIONS: &[Action] = &[
+    action!(
+        "CreateNetworkDomain",
+        Write,
+        create,
+        "Creates a network domain.",
+        [
+            req("NetworkDomainName", Ty::Str),
+            req("NetworkDomainType", Ty::Str),
+            opt("Comment", Ty::Str),
+            opt("Proxies", Ty::Indexed),
+        ]
+    ),
+    action!(
+        "GetNetworkDomain",
+        Read,
+        get,
+        "Queries a network domain.",
+        [req("NetworkDomainId", Ty::Id)]
+    ),
+    action!(
+        "ListNetworkDomains",
+        Read,
+        list,
+        "Lists network domains.",
+        [
+            opt("NetworkDomainName", Ty::Str),
+            opt("NetworkDomainType", Ty::Str),
+            opt("PageNumber", Ty::Int),
+            opt("PageSize", Ty::Int),
+        ]
+    ),
+    action!(
+        "ModifyNetworkDomain",
+        Write,
+        modify,
+        "Changes a network domain.",
+        [
+            req("NetworkDomainId", Ty::Id),
+            opt("NetworkDomainName", Ty::Str),
+            opt("NetworkDomainType", Ty::Str),
+            opt("Comment", Ty::Str),
+            opt("Proxies", Ty::Indexed),
+        ]
+    ),
+    action!(
+        "DeleteNetworkDomain",
+        Write,
+        delete,
+        "Deletes a network domain.",
+        [req("NetworkDomainId", Ty::Id)]
+    ),
+    action!(
+        "MoveHostsToNetworkDomain",
+        Write,
+        move_hosts,
+        "Moves hosts into a domain.",
+        [req("NetworkDomainId", Ty::Id), req("HostIds", Ty::Indexed),]
+    ),
+    action!(
+        "MoveDatabasesToNetworkDomain",
+        Write,
+        move_dbs,
+        "Moves databases into a domain.",
+        [
+            req("NetworkDomainId", Ty::Id),
+            req("DatabaseIds", Ty::Indexed),
+        ]
+    ),
+];
+
+fn kind(v: &str) -> Result<DomainKind, ApiError> {
+    match v.to_ascii_lowercase().as_str() {
+        "direct" => Ok(DomainKind::Direct),
+        "proxy" => Ok(DomainKind::Proxy),
+        _ => Err(ApiError::invalid(
+            "NetworkDomainType",
+            "expected Direct or Proxy",
+        )),
+    }
+}
+
+fn kind_name(k: DomainKind) -> &'static str {
+    match k {
+        DomainKind::Direct => "Direct",
+        DomainKind::Proxy => "Proxy",
+    }
+}
+
+fn proxies(c: &Call) -> Result<Vec<NetworkProxy>, ApiError> {
+    let mut out = Vec::new();
+    for p in c.p.indexed_objects("Proxies")? {
+        let get = |k: &str| p.get(k).cloned().unwrap_or_default();
+        let port = get("Port")
+            .parse()
+            .map_err(|_| ApiError::invalid("Proxies.N.Port", "expected a port"))?;
+        let password = match p.get("Password").filter(|v| !v.is_empty()) {
+            Some(pw) => Some(c.seal(PROXY_PASSWORD_PURPOSE, pw)?),
+            None => None,
+        };
+        out.push(NetworkProxy {
+            proxy_type: get("ProxyType"),
+            address: get("Address"),
+            port,
+            user: get("User"),
+            password,
+            node_type: get("NodeType"),
+        });
+    }
+    Ok(out)
+}
+
+fn row(d: &NetworkDomain, detail: bool) -> Value {
+    let proxies: Vec<Value> = d
+        .spec
+        .proxies
+        .iter()
+        .map(|p| {
+            if detail {
+                json!({"Address": p.address, "HasPassword": p.password.is_some(), "NodeType": p.node_type,
+                       "Port": p.port, "ProxyState": "", "ProxyStateErrorCode": "",
+                       "ProxyType": p.proxy_type, "User": p.user})
+            } else {
+                json!({"NodeType": p.node_type, "ProxyState": ""})
+            }
+        })
+        .collect();
+    json!({
+        "Comment": d.spec.comment, "Default": false, "NetworkDomainId": d.id.to_string(),
+        "NetworkDomainName": d.spec.name, "NetworkDomainType": kind_name(d.spec.kind),
+        (if detail { "Proxies" } else { "ProxiesState" }): proxies,
+    })
+}
+
+async fn create(c: &Call) -> ApiResult {
+    let spec = NetworkDomainSpec {
+        name: c.p.req("NetworkDomainName")?.to_string(),
+        kind: kind(c.p.req("NetworkDomainType")?)?,
+        comment: c.p.string("Comment").unwrap_or_default(),
+        proxies: proxies(c)?,
+    };
+    let id = c.create(Command::CreateNetworkDomain(spec)).await?;
+    Ok(one("NetworkDomainId", id.to_string()))
+}
+
+async fn get(c: &Call) -> ApiResult {
+    let id = c.p.id("NetworkDomainId")?;
+    let v = c
+        .read(|s| s.network_domain(id).map(|d| row(d, true)))
+        .await?;
+    Ok(one(
+        "NetworkDomain",
+        found(v, EntityKind::NetworkDomain, id)?,
+    ))
+}
+
+async fn list(c: &Call) -> ApiResult {
+    let name = c.p.opt("NetworkDomainName").map(str::to_lowercase);
+    let k = c.p.opt("NetworkDomainType").map(kind).transpose()?;
+    let paging = c.p.page()?;
+    let rows = c
+        .read(|s| {
+            s.network_domains()
+                .filter(|d| {
+                    name.as_ref()
+                        .is_none_or(|n| d.spec.name.to_lowercase().contains(n))
+                })
+                .filter(|d| k.is_none_or(|k| d.spec.kind == k))
+                .map(|d| row(d, false))
+                .collect()
+        })
+        .await?;
+    let (items, total) = paginate(rows, paging);
+    Ok(page("NetworkDomains", items, total))
+}
+
+async fn modify(c: &Call) -> ApiResult {
+    let domain_id = c.p.id("NetworkDomainId")?;
+    let current = c.read(|s| s.network_domain(domain_id).cloned()).await?;
+    let mut spec = found(current, EntityKind::NetworkDomain, domain_id)?.spec;
+    if let Some(n) = c.p.opt("NetworkDomainName") {
+        spec.name = n.to_string();
+    }
+    if let Some(k) = c.p.opt("NetworkDomainType") {
+        spec.kind = kind(k)?;
+    }
+    if let Some(cm) = c.p.string("Comment") {
+        spec.comment = cm;
+    }
+    let new_proxies = proxies(c)?;
+    if !new_proxies.is_empty() {
+        spec.proxies = new_proxies;
+    }
+    c.propose(Command::UpdateNetworkDomain { domain_id, spec })
+        .await?;
+    Ok(done())
+}
+
+async fn delete(c: &Call) -> ApiResult {
+    let domain_id = c.p.id("NetworkDomainId")?;
+    c.propose(Command::DeleteNetworkDomain { domain_id })
+        .await?;
+    Ok(done())
+}
+
+async fn relocate(c: &Call, databases: bool) -> ApiResult {
+    let domain_id = Some(c.p.id("NetworkDomainId")?);
+    let (param, field) = if databases {
+        ("DatabaseIds", "DatabaseId")
+    } else {
+        ("HostIds", "HostId")
+    };
+    let mut results = Vec::new();
+    for raw in c.p.indexed(param)? {
+        let id = parse_id(param, &raw)?;
+        let cmd = if databases {
+            Command::MoveDatabasesToNetworkDomain {
+                domain_id,
+                database_ids: vec![id],
+            }
+        } else {
+            Command::MoveHostsToNetworkDomain {
+                domain_id,
+                host_ids: vec![id],
+            }
+        };
+        results.push(batch_entry(&c.propose(cmd).await, &[(field, id)]));
+    }
+    Ok(one("Results", results))
+}
+
+async fn move_hosts(c: &Call) -> ApiResult {
+    relocate(c, false).await
+}
+
+async fn move_dbs(c: &Call) -> ApiResult {
+    relocate(c, true).await
+}

@@ -1,0 +1,205 @@
+//! Host account actions: Create/Get/List/Modify/DeleteHostAccount and
+//! ResetHostAccountCredential. Passwords and private keys are sealed before they are proposed.
+
+use crate::api::call::{done, found, one, page, Call};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::params::paginate;
+use crate::api::table::{action, opt, req, Action, Ty};
+use crate::api::views::{self, parse_protocol};
+use portunus_model::{Command, CredentialKind, EntityKind, HostAccountPatch, NewHostAccount};
+
+/// Sealing purposes of host account credentials.
+pub const PASSWORD_PURPOSE: &str = "host account password";
+pub const PRIVATE_KEY_PURPOSE: &str = "host account private key";
+
+pub static ACTIONS: &[Action] = &[
+    action!(
+        "CreateHostAccount",
+        Write,
+        create,
+        "Adds an account to a host.",
+        [
+            req("HostId", Ty::Id),
+            req("HostAccountName", Ty::Str),
+            req("ProtocolName", Ty::Str),
+            opt("Password", Ty::Str),
+            opt("PrivateKey", Ty::Str),
+            opt("PassPhrase", Ty::Str),
+            opt("HostShareKeyId", Ty::Id),
+            opt("PrivilegeType", Ty::Str),
+            opt("RotationMode", Ty::Str),
+        ]
+    ),
+    action!(
+        "GetHostAccount",
+        Read,
+        get,
+        "Queries a host account.",
+        [req("HostAccountId", Ty::Id)]
+    ),
+    action!(
+        "ListHostAccounts",
+        Read,
+        list,
+        "Lists host accounts.",
+        [
+            opt("HostId", Ty::Id),
+            opt("HostIds", Ty::IdList),
+            opt("HostAccountName", Ty::Str),
+            opt("ProtocolName", Ty::Str),
+            opt("PageNumber", Ty::Int),
+            opt("PageSize", Ty::Int),
+        ]
+    ),
+    action!(
+        "ModifyHostAccount",
+        Write,
+        modify,
+        "Changes a host account.",
+        [
+            req("HostAccountId", Ty::Id),
+            opt("HostAccountName", Ty::Str),
+            opt("Password", Ty::Str),
+            opt("PrivateKey", Ty::Str),
+            opt("PassPhrase", Ty::Str),
+            opt("HostShareKeyId", Ty::Str),
+        ]
+    ),
+    action!(
+        "DeleteHostAccount",
+        Write,
+        delete,
+        "Deletes a host account.",
+        [req("HostAccountId", Ty::Id),]
+    ),
+    action!(
+        "ResetHostAccountCredential",
+        Write,
+        reset,
+        "Erases a stored credential.",
+        [req("HostAccountId", Ty::Id), req("CredentialType", Ty::Str),]
+    ),
+];
+
+fn no_passphrase(c: &Call) -> Result<(), ApiError> {
+    match c.p.opt("PassPhrase") {
+        Some(_) => Err(ApiError::invalid(
+            "PassPhrase",
+            "encrypted private keys are not supported yet; send the key unencrypted",
+        )),
+        None => Ok(()),
+    }
+}
+
+async fn create(c: &Call) -> ApiResult {
+    no_passphrase(c)?;
+    let p = &c.p;
+    let new = NewHostAccount {
+        host_id: p.id("HostId")?,
+        name: p.req("HostAccountName")?.to_string(),
+        protocol: parse_protocol("ProtocolName", p.req("ProtocolName")?)?,
+        password: p
+            .opt("Password")
+            .map(|v| c.seal(PASSWORD_PURPOSE, v))
+            .transpose()?,
+        private_key: p
+            .opt("PrivateKey")
+            .map(|v| c.seal(PRIVATE_KEY_PURPOSE, v))
+            .transpose()?,
+        shared_key_id: p.opt_id("HostShareKeyId")?,
+        sftp_only: false,
+    };
+    let id = c.create(Command::CreateHostAccount(new)).await?;
+    Ok(one("HostAccountId", id.to_string()))
+}
+
+async fn get(c: &Call) -> ApiResult {
+    let id = c.p.id("HostAccountId")?;
+    let v = c
+        .read(|s| s.host_account(id).map(|a| views::host_account(s, a)))
+        .await?;
+    Ok(one("HostAccount", found(v, EntityKind::HostAccount, id)?))
+}
+
+async fn list(c: &Call) -> ApiResult {
+    let p = &c.p;
+    let mut hosts: Vec<u64> = p.opt_id("HostId")?.into_iter().collect();
+    if p.opt("HostIds").is_some() {
+        hosts.extend(p.id_list("HostIds")?);
+    }
+    let name = p.opt("HostAccountName").map(str::to_lowercase);
+    let proto = p
+        .opt("ProtocolName")
+        .map(|v| parse_protocol("ProtocolName", v))
+        .transpose()?;
+    let paging = p.page()?;
+    let rows = c
+        .read(|s| {
+            let all: Vec<_> = if hosts.is_empty() {
+                s.hosts().flat_map(|h| s.host_accounts_of(h.id)).collect()
+            } else {
+                hosts.iter().flat_map(|h| s.host_accounts_of(*h)).collect()
+            };
+            all.into_iter()
+                .filter(|a| {
+                    name.as_ref()
+                        .is_none_or(|n| a.name.to_lowercase().contains(n))
+                })
+                .filter(|a| proto.is_none_or(|p| a.protocol == p))
+                .map(|a| views::host_account(s, a))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    let (items, total) = paginate(rows, paging);
+    Ok(page("HostAccounts", items, total))
+}
+
+async fn modify(c: &Call) -> ApiResult {
+    no_passphrase(c)?;
+    let p = &c.p;
+    let account_id = p.id("HostAccountId")?;
+    let shared_key_id = match p.get("HostShareKeyId") {
+        None => None,
+        Some("") => Some(None),
+        Some(_) => Some(p.opt_id("HostShareKeyId")?),
+    };
+    let patch = HostAccountPatch {
+        name: p.opt("HostAccountName").map(str::to_string),
+        password: p
+            .opt("Password")
+            .map(|v| c.seal(PASSWORD_PURPOSE, v))
+            .transpose()?,
+        private_key: p
+            .opt("PrivateKey")
+            .map(|v| c.seal(PRIVATE_KEY_PURPOSE, v))
+            .transpose()?,
+        shared_key_id,
+        sftp_only: None,
+    };
+    c.propose(Command::UpdateHostAccount { account_id, patch })
+        .await?;
+    Ok(done())
+}
+
+async fn delete(c: &Call) -> ApiResult {
+    let account_id = c.p.id("HostAccountId")?;
+    c.propose(Command::DeleteHostAccount { account_id }).await?;
+    Ok(done())
+}
+
+async fn reset(c: &Call) -> ApiResult {
+    let account_id = c.p.id("HostAccountId")?;
+    let kind = match c.p.req("CredentialType")?.to_ascii_lowercase().as_str() {
+        "password" => CredentialKind::Password,
+        "privatekey" => CredentialKind::PrivateKey,
+        _ => {
+            return Err(ApiError::invalid(
+                "CredentialType",
+                "expected Password or PrivateKey",
+            ))
+        }
+    };
+    c.propose(Command::ResetHostAccountCredential { account_id, kind })
+        .await?;
+    Ok(done())
+}

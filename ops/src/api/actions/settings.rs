@@ -1,0 +1,205 @@
+//! Instance settings stored in the replicated state: two-factor authentication and the LDAP /
+//! AD authentication servers (stored for later use; the directory password is sealed).
+
+use crate::api::call::{done, one, Call};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::table::{action, opt, req, Action, ParamSpec, Ty};
+use portunus_model::{Command, DirectorySettings, TwoFactorSettings};
+use serde_json::json;
+
+/// Sealing purpose of the directory bind password (not in the node's list yet; the purpose is
+/// only associated data, so any stable string works).
+pub const DIRECTORY_PASSWORD_PURPOSE: &str = "directory bind password";
+
+const DIR: [ParamSpec; 11] = [
+    req("Server", Ty::Str),
+    req("Port", Ty::Int),
+    req("BaseDN", Ty::Str),
+    req("Account", Ty::Str),
+    opt("StandbyServer", Ty::Str),
+    opt("IsSSL", Ty::Bool),
+    opt("Password", Ty::Str),
+    opt("Filter", Ty::Str),
+    opt("NameMapping", Ty::Str),
+    opt("EmailMapping", Ty::Str),
+    opt("MobileMapping", Ty::Str),
+];
+
+pub static ACTIONS: &[Action] = &[
+    action!(
+        "GetInstanceTwoFactor",
+        Read,
+        get_2fa,
+        "Queries two-factor settings.",
+        []
+    ),
+    action!(
+        "ModifyInstanceTwoFactor",
+        Write,
+        set_2fa,
+        "Changes two-factor settings.",
+        [
+            req("EnableTwoFactor", Ty::Bool),
+            opt("TwoFactorMethods", Ty::Json),
+            opt("SkipTwoFactorTime", Ty::Int),
+        ]
+    ),
+    action!(
+        "GetInstanceLDAPAuthServer",
+        Read,
+        get_ldap,
+        "Queries LDAP settings.",
+        []
+    ),
+    action!(
+        "ModifyInstanceLDAPAuthServer",
+        Write,
+        set_ldap,
+        "Stores LDAP settings.",
+        [
+            DIR[0],
+            DIR[1],
+            DIR[2],
+            DIR[3],
+            DIR[4],
+            DIR[5],
+            DIR[6],
+            DIR[7],
+            DIR[8],
+            DIR[9],
+            DIR[10],
+            opt("LoginNameMapping", Ty::Str),
+        ]
+    ),
+    action!(
+        "GetInstanceADAuthServer",
+        Read,
+        get_ad,
+        "Queries AD settings.",
+        []
+    ),
+    action!(
+        "ModifyInstanceADAuthServer",
+        Write,
+        set_ad,
+        "Stores AD settings.",
+        [
+            DIR[0],
+            DIR[1],
+            DIR[2],
+            DIR[3],
+            DIR[4],
+            DIR[5],
+            DIR[6],
+            DIR[7],
+            DIR[8],
+            DIR[9],
+            DIR[10],
+            req("Domain", Ty::Str),
+        ]
+    ),
+];
+
+async fn get_2fa(c: &Call) -> ApiResult {
+    let t = c.read(|s| s.two_factor_settings().clone()).await?;
+    let cfg = json!({
+        "EnableTwoFactor": t.enabled,
+        "SkipTwoFactorTime": t.skip_secs / 60,
+        "TwoFactorMethods": t.methods,
+    });
+    Ok(one("Config", cfg))
+}
+
+async fn set_2fa(c: &Call) -> ApiResult {
+    let enabled = c.p.bool("EnableTwoFactor")?.unwrap_or(false);
+    let methods = if c.p.opt("TwoFactorMethods").is_some() {
+        c.p.str_list("TwoFactorMethods")?
+    } else {
+        Vec::new()
+    };
+    for m in &methods {
+        if !["sms", "email", "dingtalk", "totp"].contains(&m.as_str()) {
+            return Err(ApiError::invalid(
+                "TwoFactorMethods",
+                "expected sms, email, dingtalk or totp",
+            ));
+        }
+    }
+    let minutes: u64 = c.p.num("SkipTwoFactorTime")?.unwrap_or(0);
+    let settings = TwoFactorSettings {
+        enabled,
+        methods,
+        skip_secs: minutes.saturating_mul(60),
+    };
+    c.propose(Command::SetTwoFactorSettings(settings)).await?;
+    Ok(done())
+}
+
+fn directory(c: &Call, previous: Option<DirectorySettings>) -> Result<DirectorySettings, ApiError> {
+    let p = &c.p;
+    let port: u16 = p.num("Port")?.ok_or(ApiError::MissingParameter("Port"))?;
+    let password = match p.opt("Password") {
+        Some(pw) => Some(c.seal(DIRECTORY_PASSWORD_PURPOSE, pw)?),
+        None => previous.and_then(|d| d.password),
+    };
+    Ok(DirectorySettings {
+        server: p.req("Server")?.to_string(),
+        standby_server: p.string("StandbyServer").unwrap_or_default(),
+        port,
+        is_ssl: p.bool("IsSSL")?.unwrap_or(false),
+        base_dn: p.req("BaseDN")?.to_string(),
+        domain: p.string("Domain").unwrap_or_default(),
+        account: p.req("Account")?.to_string(),
+        password,
+        filter: p.string("Filter").unwrap_or_default(),
+        name_mapping: p.string("NameMapping").unwrap_or_default(),
+        email_mapping: p.string("EmailMapping").unwrap_or_default(),
+        mobile_mapping: p.string("MobileMapping").unwrap_or_default(),
+    })
+}
+
+fn directory_json(d: &DirectorySettings) -> serde_json::Value {
+    json!({
+        "Account": d.account, "BaseDN": d.base_dn, "EmailMapping": d.email_mapping,
+        "Filter": d.filter, "IsSSL": d.is_ssl, "MobileMapping": d.mobile_mapping,
+        "NameMapping": d.name_mapping, "Port": d.port, "Server": d.server,
+        "StandbyServer": d.standby_server,
+    })
+}
+
+async fn get_ldap(c: &Call) -> ApiResult {
+    let d = c
+        .read(|s| s.ldap_settings().cloned())
+        .await?
+        .unwrap_or_default();
+    let mut v = directory_json(&d);
+    v["HasPassword"] = d.password.is_some().to_string().into();
+    v["LoginNameMapping"] = "".into();
+    Ok(one("LDAP", v))
+}
+
+async fn set_ldap(c: &Call) -> ApiResult {
+    let previous = c.read(|s| s.ldap_settings().cloned()).await?;
+    let d = directory(c, previous)?;
+    c.propose(Command::SetLdapSettings(Some(d))).await?;
+    Ok(done())
+}
+
+async fn get_ad(c: &Call) -> ApiResult {
+    let d = c
+        .read(|s| s.ad_settings().cloned())
+        .await?
+        .unwrap_or_default();
+    let mut v = directory_json(&d);
+    v["HasPassword"] = d.password.is_some().into();
+    v["Domain"] = d.domain.clone().into();
+    v["IsDefault"] = false.into();
+    Ok(one("AD", v))
+}
+
+async fn set_ad(c: &Call) -> ApiResult {
+    let previous = c.read(|s| s.ad_settings().cloned()).await?;
+    let d = directory(c, previous)?;
+    c.propose(Command::SetAdSettings(Some(d))).await?;
+    Ok(done())
+}

@@ -1,0 +1,271 @@
+//! User actions: Create/Get/List/Modify/DeleteUser and LockUsers/UnlockUsers.
+
+use crate::api::call::{batch_entry, done, found, one, page, Call};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::params::{paginate, Params};
+use crate::api::table::{action, opt, req, Action, Ty};
+use crate::api::views::{self, parse_user_source};
+use portunus_model::{Command, EntityKind, NewUser, TwoFactorMethod, UserPatch, Validity};
+use std::collections::BTreeSet;
+
+pub static ACTIONS: &[Action] = &[
+    action!(
+        "CreateUser",
+        Write,
+        create,
+        "Adds a user.",
+        [
+            req("UserName", Ty::Str),
+            req("Source", Ty::Str),
+            opt("Password", Ty::Str),
+            opt("DisplayName", Ty::Str),
+            opt("Email", Ty::Str),
+            opt("Mobile", Ty::Str),
+            opt("MobileCountryCode", Ty::Str),
+            opt("Comment", Ty::Str),
+            opt("SourceUserId", Ty::Str),
+            opt("EffectiveStartTime", Ty::Int),
+            opt("EffectiveEndTime", Ty::Int),
+            opt("TwoFactorMethods", Ty::Json),
+            opt("TwoFactorStatus", Ty::Str),
+            opt("NeedResetPassword", Ty::Bool),
+            opt("Language", Ty::Str),
+            opt("LanguageStatus", Ty::Str),
+        ]
+    ),
+    action!(
+        "GetUser",
+        Read,
+        get,
+        "Queries a user.",
+        [req("UserId", Ty::Id)]
+    ),
+    action!(
+        "ListUsers",
+        Read,
+        list,
+        "Lists users.",
+        [
+            opt("UserName", Ty::Str),
+            opt("DisplayName", Ty::Str),
+            opt("Mobile", Ty::Str),
+            opt("Source", Ty::Str),
+            opt("SourceUserId", Ty::Str),
+            opt("UserGroupId", Ty::Id),
+            opt("UserState", Ty::Str),
+            opt("PageNumber", Ty::Int),
+            opt("PageSize", Ty::Int),
+        ]
+    ),
+    action!(
+        "ModifyUser",
+        Write,
+        modify,
+        "Changes a user.",
+        [
+            req("UserId", Ty::Id),
+            opt("Password", Ty::Str),
+            opt("DisplayName", Ty::Str),
+            opt("Email", Ty::Str),
+            opt("Mobile", Ty::Str),
+            opt("Comment", Ty::Str),
+            opt("EffectiveStartTime", Ty::Int),
+            opt("EffectiveEndTime", Ty::Int),
+            opt("TwoFactorMethods", Ty::Json),
+            opt("TwoFactorStatus", Ty::Str),
+        ]
+    ),
+    action!(
+        "DeleteUser",
+        Write,
+        delete,
+        "Deletes a user.",
+        [req("UserId", Ty::Id)]
+    ),
+    action!(
+        "LockUsers",
+        Write,
+        lock,
+        "Locks users.",
+        [req("UserIds", Ty::IdList)]
+    ),
+    action!(
+        "UnlockUsers",
+        Write,
+        unlock,
+        "Unlocks users.",
+        [req("UserIds", Ty::IdList)]
+    ),
+];
+
+/// The API spelling of a second factor.
+pub fn method_name(m: TwoFactorMethod) -> &'static str {
+    match m {
+        TwoFactorMethod::Sms => "sms",
+        TwoFactorMethod::Email => "email",
+        TwoFactorMethod::DingTalk => "dingtalk",
+        TwoFactorMethod::Totp => "totp",
+    }
+}
+
+/// Parses `TwoFactorMethods` (`["sms","email"]`); `None` when absent.
+pub fn two_factor(p: &Params) -> Result<Option<BTreeSet<TwoFactorMethod>>, ApiError> {
+    if p.opt("TwoFactorMethods").is_none() {
+        return Ok(None);
+    }
+    let mut out = BTreeSet::new();
+    for m in p.str_list("TwoFactorMethods")? {
+        out.insert(match m.to_ascii_lowercase().as_str() {
+            "sms" => TwoFactorMethod::Sms,
+            "email" => TwoFactorMethod::Email,
+            "dingtalk" => TwoFactorMethod::DingTalk,
+            "totp" => TwoFactorMethod::Totp,
+            _ => {
+                return Err(ApiError::invalid(
+                    "TwoFactorMethods",
+                    "expected sms, email, dingtalk or totp",
+                ))
+            }
+        });
+    }
+    Ok(Some(out))
+}
+
+/// `EffectiveStartTime`/`EffectiveEndTime` (unix seconds); `None` when both are absent.
+fn validity(p: &Params) -> Result<Option<Validity>, ApiError> {
+    let start: Option<u64> = p.num("EffectiveStartTime")?;
+    let end: Option<u64> = p.num("EffectiveEndTime")?;
+    if start.is_none() && end.is_none() {
+        return Ok(None);
+    }
+    let v = Validity {
+        start_ms: start.filter(|s| *s > 0).map(|s| s.saturating_mul(1000)),
+        end_ms: end.filter(|e| *e > 0).map(|e| e.saturating_mul(1000)),
+    };
+    if !v.is_well_formed() {
+        return Err(ApiError::invalid(
+            "EffectiveEndTime",
+            "must be after EffectiveStartTime",
+        ));
+    }
+    Ok(Some(v))
+}
+
+async fn create(c: &Call) -> ApiResult {
+    let p = &c.p;
+    let new = NewUser {
+        name: p.req("UserName")?.to_string(),
+        display_name: p.string("DisplayName").unwrap_or_default(),
+        email: p.string("Email").unwrap_or_default(),
+        mobile: p.string("Mobile").unwrap_or_default(),
+        comment: p.string("Comment").unwrap_or_default(),
+        source: parse_user_source("Source", p.req("Source")?)?,
+        source_user_id: p.string("SourceUserId").unwrap_or_default(),
+        password_hash: p.opt("Password").map(|pw| c.backend.hash_password(pw)),
+        two_factor: two_factor(p)?.unwrap_or_default(),
+        validity: validity(p)?.unwrap_or_default(),
+    };
+    let id = c.create(Command::CreateUser(new)).await?;
+    Ok(one("UserId", id.to_string()))
+}
+
+async fn get(c: &Call) -> ApiResult {
+    let id = c.p.id("UserId")?;
+    let now = c.now_ms;
+    let v = c.read(|s| s.user(id).map(|u| views::user(u, now))).await?;
+    Ok(one("User", found(v, EntityKind::User, id)?))
+}
+
+async fn list(c: &Call) -> ApiResult {
+    let p = &c.p;
+    let name = p.opt("UserName").map(str::to_lowercase);
+    let display = p.opt("DisplayName").map(str::to_lowercase);
+    let mobile = p.opt("Mobile");
+    let source = p
+        .opt("Source")
+        .map(|v| parse_user_source("Source", v))
+        .transpose()?;
+    let source_id = p.opt("SourceUserId");
+    let group = p.opt_id("UserGroupId")?;
+    let state = p.opt("UserState");
+    let (now, paging) = (c.now_ms, p.page()?);
+    let rows = c
+        .read(|s| {
+            let members = group.map(|g| {
+                s.user_group(g)
+                    .map(|g| g.members.clone())
+                    .unwrap_or_default()
+            });
+            s.users()
+                .filter(|u| {
+                    name.as_ref()
+                        .is_none_or(|n| u.name.to_lowercase().contains(n))
+                })
+                .filter(|u| {
+                    display
+                        .as_ref()
+                        .is_none_or(|n| u.display_name.to_lowercase().contains(n))
+                })
+                .filter(|u| mobile.is_none_or(|m| u.mobile.contains(m)))
+                .filter(|u| source.is_none_or(|x| u.source == x))
+                .filter(|u| source_id.is_none_or(|x| u.source_user_id == x))
+                .filter(|u| members.as_ref().is_none_or(|m| m.contains(&u.id)))
+                .map(|u| views::user(u, now))
+                .filter(|v| state.is_none_or(|st| v["UserState"][0] == st))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    let (items, total) = paginate(rows, paging);
+    Ok(page("Users", items, total))
+}
+
+async fn modify(c: &Call) -> ApiResult {
+    let p = &c.p;
+    let user_id = p.id("UserId")?;
+    let patch = UserPatch {
+        display_name: p.string("DisplayName"),
+        email: p.string("Email"),
+        mobile: p.string("Mobile"),
+        comment: p.string("Comment"),
+        two_factor: two_factor(p)?,
+        validity: validity(p)?,
+    };
+    c.propose(Command::UpdateUser { user_id, patch }).await?;
+    if let Some(pw) = p.opt("Password") {
+        let password_hash = Some(c.backend.hash_password(pw));
+        c.propose(Command::SetUserPassword {
+            user_id,
+            password_hash,
+        })
+        .await?;
+    }
+    Ok(done())
+}
+
+async fn delete(c: &Call) -> ApiResult {
+    let user_id = c.p.id("UserId")?;
+    c.propose(Command::DeleteUser { user_id }).await?;
+    Ok(done())
+}
+
+async fn set_locked(c: &Call, locked: bool) -> ApiResult {
+    let mut results = Vec::new();
+    for id in c.p.id_list("UserIds")? {
+        let user_ids = vec![id];
+        let cmd = if locked {
+            Command::LockUsers { user_ids }
+        } else {
+            Command::UnlockUsers { user_ids }
+        };
+        results.push(batch_entry(&c.propose(cmd).await, &[("UserId", id)]));
+    }
+    Ok(one("Results", results))
+}
+
+async fn lock(c: &Call) -> ApiResult {
+    set_locked(c, true).await
+}
+
+async fn unlock(c: &Call) -> ApiResult {
+    set_locked(c, false).await
+}

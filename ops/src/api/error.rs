@@ -1,0 +1,123 @@
+//! API errors and their Bastionhost-style JSON rendering (`RequestId`, `Code`, `Message`).
+
+use crate::BackendError;
+use axum::http::StatusCode;
+use portunus_model::Rejection;
+
+/// Everything an API call can fail with. Messages never carry secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(
+        "the input parameter \"{0}\" that is mandatory for processing this request is not supplied"
+    )]
+    MissingParameter(&'static str),
+    #[error("the parameter \"{name}\" is invalid: {reason}")]
+    InvalidParameter { name: String, reason: String },
+    #[error("the specified action is not valid")]
+    InvalidAction,
+    #[error("the specified API version is not valid")]
+    InvalidVersion,
+    #[error("{0} is not supported yet")]
+    NotSupported(&'static str),
+    #[error("the request is not signed correctly: {0}")]
+    IncompleteSignature(&'static str),
+    #[error("the request signature does not conform to the ACS3-HMAC-SHA256 standard")]
+    SignatureDoesNotMatch,
+    #[error("the specified AccessKeyId is not found or is disabled")]
+    InvalidAccessKey,
+    #[error("the request timestamp is missing, malformed or outside the allowed clock skew")]
+    TimestampExpired,
+    #[error("the signature nonce has already been used")]
+    NonceUsed,
+    #[error("the request body exceeds {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("the specified instance does not exist")]
+    InstanceNotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Rejected(Rejection),
+    #[error("the cluster cannot serve this request right now, retry later")]
+    Unavailable,
+    #[error("an internal error occurred")]
+    Internal,
+}
+
+/// Result of an action handler: the response body without its `RequestId`.
+pub type ApiResult = Result<serde_json::Map<String, serde_json::Value>, ApiError>;
+
+impl ApiError {
+    /// Shorthand for [`ApiError::InvalidParameter`].
+    pub fn invalid(name: &str, reason: impl Into<String>) -> Self {
+        ApiError::InvalidParameter {
+            name: name.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The Bastionhost error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MissingParameter(_) => "MissingParameter",
+            ApiError::InvalidParameter { .. } => "InvalidParameter",
+            ApiError::InvalidAction => "InvalidAction.NotFound",
+            ApiError::InvalidVersion => "InvalidVersion",
+            ApiError::NotSupported(_) => "OperationNotSupported",
+            ApiError::IncompleteSignature(_) => "IncompleteSignature",
+            ApiError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            ApiError::InvalidAccessKey => "InvalidAccessKeyId.NotFound",
+            ApiError::TimestampExpired => "InvalidTimeStamp.Expired",
+            ApiError::NonceUsed => "SignatureNonceUsed",
+            ApiError::BodyTooLarge(_) => "RequestBodyTooLarge",
+            ApiError::InstanceNotFound => "InvalidInstanceId.NotFound",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Rejected(r) => r.code(),
+            ApiError::Unavailable => "ServiceUnavailable",
+            ApiError::Internal => "InternalError",
+        }
+    }
+
+    /// The HTTP status of the error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidAction | ApiError::InstanceNotFound => StatusCode::NOT_FOUND,
+            ApiError::InvalidAccessKey | ApiError::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Rejected(r) => {
+                StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The JSON body of the error.
+    pub fn body(&self, request_id: &str) -> serde_json::Value {
+        serde_json::json!({
+            "RequestId": request_id,
+            "Code": self.code(),
+            "Message": self.to_string(),
+        })
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::Rejected(r) => ApiError::Rejected(r),
+            BackendError::Unavailable(_) => ApiError::Unavailable,
+            BackendError::Internal(msg) => {
+                tracing::warn!(error = %msg, "API backend error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        ApiError::Rejected(r)
+    }
+}

@@ -1,0 +1,75 @@
+//! Replay protection: a bounded, per-node memory of signature nonces seen recently.
+//!
+//! A nonce is remembered until the clock-skew window of its request has passed, after which
+//! the timestamp check alone rejects a replay. The memory is per node: a request replayed to a
+//! different node within the window is not detected (documented limitation). When full, the
+//! oldest entries are forgotten first; only nonces of correctly signed requests are stored, so
+//! only holders of a valid AccessKey can fill it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Nonces remembered at most.
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// The nonce memory.
+pub struct NonceCache {
+    inner: Mutex<Inner>,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    expiry: HashMap<String, u64>,
+    order: VecDeque<(u64, String)>,
+}
+
+impl NonceCache {
+    /// A cache holding at most `capacity` nonces.
+    pub fn new(capacity: usize) -> Self {
+        NonceCache {
+            inner: Mutex::new(Inner::default()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Records `key` until `expires_ms`; false if it is already known (a replay).
+    pub fn insert(&self, key: &str, now_ms: u64, expires_ms: u64) -> bool {
+        let mut inner = match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        while let Some((exp, k)) = inner.order.front().cloned() {
+            if exp > now_ms && inner.order.len() < self.capacity {
+                break;
+            }
+            inner.order.pop_front();
+            if inner.expiry.get(&k) == Some(&exp) {
+                inner.expiry.remove(&k);
+            }
+        }
+        if inner.expiry.get(key).is_some_and(|e| *e > now_ms) {
+            return false;
+        }
+        inner.expiry.insert(key.to_string(), expires_ms);
+        inner.order.push_back((expires_ms, key.to_string()));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NonceCache;
+
+    #[test]
+    fn replays_are_refused_until_expiry_and_capacity_is_bounded() {
+        let c = NonceCache::new(2);
+        assert!(c.insert("a", 0, 100));
+        assert!(!c.insert("a", 50, 150));
+        assert!(c.insert("a", 100, 200));
+        assert!(c.insert("b", 100, 200));
+        assert!(c.insert("c", 100, 200));
+        let len = c.inner.lock().expect("lock").order.len();
+        assert!(len <= 2);
+    }
+}

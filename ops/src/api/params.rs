@@ -1,0 +1,243 @@
+//! Request parameters: query string and form body merged, with typed getters that name the
+//! parameter in every error. Lists arrive as the SDK encodes them: JSON array strings
+//! (`HostIds=["1","2"]`) or flattened (`ResourceId.1`, `Tag.1.Key`).
+
+use super::error::ApiError;
+use std::collections::BTreeMap;
+
+/// PageSize when the caller gives none, and the largest accepted.
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+pub const MAX_PAGE_SIZE: usize = 100;
+
+/// The parameters of one call.
+#[derive(Clone, Debug, Default)]
+pub struct Params(BTreeMap<String, String>);
+
+impl Params {
+    /// Adds decoded pairs; a name given twice is an error.
+    pub fn extend(
+        &mut self,
+        pairs: impl Iterator<Item = (String, String)>,
+    ) -> Result<(), ApiError> {
+        for (k, v) in pairs {
+            if self.0.contains_key(&k) {
+                return Err(ApiError::invalid(&k, "given more than once"));
+            }
+            self.0.insert(k, v);
+        }
+        Ok(())
+    }
+
+    /// The raw value, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A present, non-empty value.
+    pub fn opt(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.is_empty())
+    }
+
+    /// A required, non-empty string.
+    pub fn req(&self, name: &'static str) -> Result<&str, ApiError> {
+        self.opt(name).ok_or(ApiError::MissingParameter(name))
+    }
+
+    /// An optional owned string.
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
+    }
+
+    /// A required numeric id (sent as a string).
+    pub fn id(&self, name: &'static str) -> Result<u64, ApiError> {
+        parse_id(name, self.req(name)?)
+    }
+
+    /// An optional numeric id.
+    pub fn opt_id(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        self.opt(name).map(|v| parse_id(name, v)).transpose()
+    }
+
+    /// An optional number of any integer type.
+    pub fn num<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        self.opt(name)
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| ApiError::invalid(name, "expected an integer in range"))
+            })
+            .transpose()
+    }
+
+    /// An optional boolean (`true`/`false`, any case, as Python's `str(bool)` sends it).
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        self.opt(name).map(|v| parse_bool(name, v)).transpose()
+    }
+
+    /// A JSON array of ids (`["1","2"]` or `[1,2]`); required.
+    pub fn id_list(&self, name: &'static str) -> Result<Vec<u64>, ApiError> {
+        let values = self.json_list(name)?;
+        values.iter().map(|v| json_id(name, v)).collect()
+    }
+
+    /// A JSON array of strings; required.
+    pub fn str_list(&self, name: &'static str) -> Result<Vec<String>, ApiError> {
+        let values = self.json_list(name)?;
+        values
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => Ok(s.clone()),
+                _ => Err(ApiError::invalid(name, "expected an array of strings")),
+            })
+            .collect()
+    }
+
+    /// A required parameter holding a JSON array.
+    pub fn json_list(&self, name: &'static str) -> Result<Vec<serde_json::Value>, ApiError> {
+        match self.json(name)? {
+            serde_json::Value::Array(a) => Ok(a),
+            _ => Err(ApiError::invalid(name, "expected a JSON array")),
+        }
+    }
+
+    /// A required parameter holding JSON text.
+    pub fn json(&self, name: &'static str) -> Result<serde_json::Value, ApiError> {
+        serde_json::from_str(self.req(name)?)
+            .map_err(|_| ApiError::invalid(name, "expected JSON text"))
+    }
+
+    /// Flattened list `Name.1`, `Name.2`, ... in index order.
+    pub fn indexed(&self, name: &str) -> Result<Vec<String>, ApiError> {
+        Ok(self
+            .indexed_objects(name)?
+            .into_iter()
+            .filter_map(|mut m| m.remove(""))
+            .collect())
+    }
+
+    /// Flattened objects `Name.1.Key=..`: one map per index from the rest of the name
+    /// (`""` for a plain `Name.1`).
+    pub fn indexed_objects(&self, name: &str) -> Result<Vec<BTreeMap<String, String>>, ApiError> {
+        let prefix = format!("{name}.");
+        let mut out: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
+        for (k, v) in self.0.range(prefix.clone()..) {
+            let Some(rest) = k.strip_prefix(&prefix) else {
+                break;
+            };
+            let (index, field) = rest.split_once('.').unwrap_or((rest, ""));
+            let index: u32 = index
+                .parse()
+                .map_err(|_| ApiError::invalid(k, "expected Name.N with a numeric index"))?;
+            out.entry(index)
+                .or_default()
+                .insert(field.to_string(), v.clone());
+        }
+        Ok(out.into_values().collect())
+    }
+
+    /// PageNumber (from 1) and PageSize with the SDK's defaults and bounds.
+    pub fn page(&self) -> Result<(usize, usize), ApiError> {
+        let number: usize = self.num("PageNumber")?.unwrap_or(1);
+        let size: usize = self.num("PageSize")?.unwrap_or(DEFAULT_PAGE_SIZE);
+        if number == 0 {
+            return Err(ApiError::invalid("PageNumber", "must be at least 1"));
+        }
+        if size == 0 || size > MAX_PAGE_SIZE {
+            return Err(ApiError::invalid(
+                "PageSize",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        Ok((number, size))
+    }
+}
+
+/// Parses an id that must be a positive integer.
+pub fn parse_id(name: &str, v: &str) -> Result<u64, ApiError> {
+    v.trim()
+        .parse()
+        .map_err(|_| ApiError::invalid(name, "expected a numeric id"))
+}
+
+/// An id inside a JSON document: a string or a number.
+pub fn json_id(name: &str, v: &serde_json::Value) -> Result<u64, ApiError> {
+    match v {
+        serde_json::Value::String(s) => parse_id(name, s),
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| ApiError::invalid(name, "expected a numeric id")),
+        _ => Err(ApiError::invalid(name, "expected a numeric id")),
+    }
+}
+
+/// Parses a boolean.
+pub fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::invalid(name, "expected true or false")),
+    }
+}
+
+/// One page of `items` and the total count.
+pub fn paginate<T>(items: Vec<T>, (number, size): (usize, usize)) -> (Vec<T>, usize) {
+    let total = items.len();
+    let start = (number - 1).saturating_mul(size);
+    let page = items.into_iter().skip(start).take(size).collect();
+    (page, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        let mut p = Params::default();
+        let it = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        p.extend(it).expect("distinct");
+        p
+    }
+
+    #[test]
+    fn lists_in_both_encodings() {
+        let p = params(&[
+            ("HostIds", "[\"3\",4]"),
+            ("ResourceId.2", "b"),
+            ("ResourceId.1", "a"),
+            ("Tag.1.Key", "k"),
+            ("Tag.1.Value", "v"),
+        ]);
+        assert_eq!(p.id_list("HostIds").expect("ids"), vec![3, 4]);
+        assert_eq!(p.indexed("ResourceId").expect("list"), vec!["a", "b"]);
+        let tags = p.indexed_objects("Tag").expect("tags");
+        assert_eq!(tags[0]["Key"], "k");
+        assert_eq!(tags[0]["Value"], "v");
+    }
+
+    #[test]
+    fn errors_name_the_parameter() {
+        let p = params(&[("HostId", "x"), ("HostIds", "nope"), ("Flag", "True")]);
+        assert!(p.id("HostId").unwrap_err().to_string().contains("HostId"));
+        assert!(p
+            .id_list("HostIds")
+            .unwrap_err()
+            .to_string()
+            .contains("HostIds"));
+        assert!(p.req("UserId").unwrap_err().to_string().contains("UserId"));
+        assert_eq!(p.bool("Flag").expect("bool"), Some(true));
+        let mut dup = params(&[("A", "1")]);
+        assert!(dup
+            .extend([("A".to_string(), "2".to_string())].into_iter())
+            .is_err());
+    }
+
+    #[test]
+    fn paging_defaults_and_bounds() {
+        assert_eq!(params(&[]).page().expect("page"), (1, DEFAULT_PAGE_SIZE));
+        assert!(params(&[("PageSize", "0")]).page().is_err());
+        assert!(params(&[("PageSize", "100000")]).page().is_err());
+        assert!(params(&[("PageNumber", "0")]).page().is_err());
+        let (page, total) = paginate((1..=45).collect::<Vec<_>>(), (3, 20));
+        assert_eq!((page, total), (vec![41, 42, 43, 44, 45], 45));
+    }
+}

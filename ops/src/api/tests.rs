@@ -1,0 +1,372 @@
+//! Router-level tests over the fake backend: signatures (tampering, expiry, replay), error JSON, RBAC, paging, no quorum, body limit and the OpenAPI document.
+
+use super::fake::FakeBackend;
+use super::sign::{self, format_acs_date, sha256_hex};
+use super::*;
+use axum::http::{HeaderValue, Method, Request as HttpRequest};
+use http_body_util::BodyExt;
+use portunus_model::Role;
+use serde_json::Value;
+use tower::ServiceExt;
+
+const INSTANCE: &str = "portunus-test";
+
+struct Harness {
+    backend: Arc<FakeBackend>,
+    metrics: Arc<Metrics>,
+    router: Router,
+}
+
+fn harness() -> Harness {
+    let backend = Arc::new(FakeBackend::new(INSTANCE));
+    backend.add_access_key("admin", "admin-secret", Role::Admin, None);
+    backend.add_access_key("auditor", "auditor-secret", Role::Auditor, None);
+    let metrics = Arc::new(Metrics::new());
+    let router = api_router(backend.clone(), metrics.clone());
+    Harness {
+        backend,
+        metrics,
+        router,
+    }
+}
+
+/// Options for building a signed request the way the SDK does.
+struct Req<'a> {
+    ak: &'a str,
+    secret: &'a str,
+    action: &'a str,
+    query: Vec<(&'a str, String)>,
+    date_ms: u64,
+    nonce: String,
+    body: Vec<u8>,
+}
+
+fn req<'a>(action: &'a str, query: &[(&'a str, &str)]) -> Req<'a> {
+    let mut nonce = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut nonce).expect("rng");
+    Req {
+        ak: "admin",
+        secret: "admin-secret",
+        action,
+        query: query.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        date_ms: now_ms(),
+        nonce: hex::encode(nonce),
+        body: Vec::new(),
+    }
+}
+
+fn build(r: &Req<'_>) -> (HttpRequest<Body>, String) {
+    let qs = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(r.query.iter().map(|(k, v)| (*k, v.as_str())))
+        .finish();
+    let mut headers = HeaderMap::new();
+    let mut put = |k: &'static str, v: String| {
+        headers.insert(k, HeaderValue::from_str(&v).expect("header"));
+    };
+    put("host", "api.test".into());
+    put("x-acs-action", r.action.into());
+    put("x-acs-version", API_VERSION.into());
+    put("x-acs-date", format_acs_date(r.date_ms));
+    put("x-acs-signature-nonce", r.nonce.clone());
+    put("x-acs-content-sha256", sha256_hex(&r.body));
+    let signed: Vec<String> = {
+        let mut names: Vec<String> = headers.keys().map(|k| k.as_str().to_string()).collect();
+        names.sort();
+        names
+    };
+    let auth = sign::Authorization {
+        access_key_id: r.ak.into(),
+        signed_headers: signed.clone(),
+        signature: Vec::new(),
+    };
+    let payload = sha256_hex(&r.body);
+    let sts = sign::string_to_sign("POST", "/", &qs, &headers, &auth, &payload).expect("sts");
+    let sig = sign::sign(r.secret.as_bytes(), &sts);
+    let value = format!(
+        "ACS3-HMAC-SHA256 Credential={},SignedHeaders={},Signature={sig}",
+        r.ak,
+        signed.join(";")
+    );
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&value).expect("auth"),
+    );
+    let mut builder = HttpRequest::builder()
+        .method(Method::POST)
+        .uri(format!("/?{qs}"));
+    for (k, v) in &headers {
+        builder = builder.header(k, v);
+    }
+    (
+        builder.body(Body::from(r.body.clone())).expect("request"),
+        qs,
+    )
+}
+
+async fn send(h: &Harness, r: &Req<'_>) -> (u16, Value) {
+    let (request, _) = build(r);
+    send_raw(h, request).await
+}
+
+async fn send_raw(h: &Harness, request: HttpRequest<Body>) -> (u16, Value) {
+    let resp = h.router.clone().oneshot(request).await.expect("infallible");
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&bytes).expect("JSON body"))
+}
+
+async fn call(h: &Harness, action: &str, query: &[(&str, &str)]) -> (u16, Value) {
+    send(h, &req(action, query)).await
+}
+
+fn assert_error(resp: &(u16, Value), status: u16, code: &str) {
+    assert_eq!(resp.0, status, "{}", resp.1);
+    assert_eq!(resp.1["Code"], code, "{}", resp.1);
+    assert!(resp.1["Message"].as_str().is_some_and(|m| !m.is_empty()));
+    let rid = resp.1["RequestId"].as_str().expect("RequestId");
+    assert_eq!(rid.len(), 36);
+}
+
+#[tokio::test]
+async fn signature_failures_are_refused() {
+    let h = harness();
+    let good = req("ListHosts", &[]);
+    assert_eq!(send(&h, &good).await.0, 200);
+    assert_error(&send(&h, &good).await, 400, "SignatureNonceUsed");
+
+    let (mut tampered, _) = build(&req("ListHosts", &[("HostName", "a")]));
+    *tampered.uri_mut() = "/?HostName=b".parse().expect("uri");
+    assert_error(&send_raw(&h, tampered).await, 403, "SignatureDoesNotMatch");
+
+    let mut wrong = req("ListHosts", &[]);
+    wrong.secret = "not-the-secret";
+    assert_error(&send(&h, &wrong).await, 403, "SignatureDoesNotMatch");
+
+    let mut expired = req("ListHosts", &[]);
+    expired.date_ms -= 16 * 60 * 1000;
+    assert_error(&send(&h, &expired).await, 400, "InvalidTimeStamp.Expired");
+
+    let mut unknown = req("ListHosts", &[]);
+    unknown.ak = "nobody";
+    assert_error(
+        &send(&h, &unknown).await,
+        403,
+        "InvalidAccessKeyId.NotFound",
+    );
+
+    let unsigned = HttpRequest::builder()
+        .method(Method::POST)
+        .uri("/")
+        .header("x-acs-action", "ListHosts")
+        .body(Body::empty())
+        .expect("request");
+    assert_error(&send_raw(&h, unsigned).await, 400, "IncompleteSignature");
+}
+
+#[tokio::test]
+async fn action_and_parameter_errors() {
+    let h = harness();
+    let no_action = HttpRequest::builder()
+        .uri("/")
+        .body(Body::empty())
+        .expect("req");
+    assert_error(&send_raw(&h, no_action).await, 400, "MissingParameter");
+    assert_error(
+        &call(&h, "NoSuchAction", &[]).await,
+        404,
+        "InvalidAction.NotFound",
+    );
+    assert_error(
+        &call(&h, "ListOperationTickets", &[]).await,
+        400,
+        "OperationNotSupported",
+    );
+    let missing = call(&h, "GetHost", &[]).await;
+    assert_error(&missing, 400, "MissingParameter");
+    assert!(missing.1["Message"]
+        .as_str()
+        .is_some_and(|m| m.contains("HostId")));
+    let wrong = call(&h, "GetHost", &[("HostId", "abc")]).await;
+    assert_error(&wrong, 400, "InvalidParameter");
+    assert!(wrong.1["Message"]
+        .as_str()
+        .is_some_and(|m| m.contains("HostId")));
+    assert_error(
+        &call(&h, "GetHost", &[("HostId", "42")]).await,
+        404,
+        "OBJECT_NOT_FOUND",
+    );
+    let other = call(&h, "ListHosts", &[("InstanceId", "someone-else")]).await;
+    assert_error(&other, 404, "InvalidInstanceId.NotFound");
+    let text = h.metrics.render();
+    assert!(text.contains("route=\"GetHost\""));
+    assert!(text.contains("route=\"unknown\""));
+    assert!(!text.contains("NoSuchAction"));
+}
+
+const HOST: [(&str, &str); 4] = [
+    ("Source", "Local"),
+    ("OSType", "Linux"),
+    ("ActiveAddressType", "Private"),
+    ("HostPrivateAddress", "10.0.0.1"),
+];
+
+async fn create_host(h: &Harness, name: &str) -> String {
+    let mut q = HOST.to_vec();
+    q.push(("HostName", name));
+    let (status, body) = call(h, "CreateHost", &q).await;
+    assert_eq!(status, 200, "{body}");
+    body["HostId"]
+        .as_str()
+        .expect("HostId is a string")
+        .to_string()
+}
+
+#[tokio::test]
+async fn hosts_paging_and_conflicts() {
+    let h = harness();
+    for i in 0..25 {
+        create_host(&h, &format!("web-{i:02}")).await;
+    }
+    let mut q = HOST.to_vec();
+    q.push(("HostName", "web-00"));
+    assert_error(
+        &call(&h, "CreateHost", &q).await,
+        409,
+        "OBJECT_AlREADY_EXISTS",
+    );
+    let (_, first) = call(&h, "ListHosts", &[]).await;
+    assert_eq!(first["TotalCount"], 25);
+    assert_eq!(first["Hosts"].as_array().map(Vec::len), Some(20));
+    let (_, last) = call(&h, "ListHosts", &[("PageNumber", "2"), ("PageSize", "20")]).await;
+    assert_eq!(last["Hosts"].as_array().map(Vec::len), Some(5));
+    let (_, filtered) = call(&h, "ListHosts", &[("HostName", "web-1")]).await;
+    assert_eq!(filtered["TotalCount"], 10);
+    assert_error(
+        &call(&h, "ListHosts", &[("PageSize", "0")]).await,
+        400,
+        "InvalidParameter",
+    );
+}
+
+#[tokio::test]
+async fn roles_and_operator_tokens() {
+    let h = harness();
+    let hid = create_host(&h, "db-1").await;
+    let q = [
+        ("HostId", hid.as_str()),
+        ("HostAccountName", "root"),
+        ("ProtocolName", "SSH"),
+        ("Password", "pw"),
+    ];
+    let (_, acc) = call(&h, "CreateHostAccount", &q).await;
+    let aid = acc["HostAccountId"].as_str().expect("id").to_string();
+    let (_, user) = call(&h, "CreateUser", &[("UserName", "op"), ("Source", "Local")]).await;
+    let uid: u64 = user["UserId"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
+    h.backend
+        .add_access_key("op", "op-secret", Role::Operator, Some(uid));
+
+    let mut audit = req("CreateUserGroup", &[("UserGroupName", "g")]);
+    (audit.ak, audit.secret) = ("auditor", "auditor-secret");
+    assert_error(&send(&h, &audit).await, 403, "Forbidden");
+    let mut audit_read = req("ListUsers", &[]);
+    (audit_read.ak, audit_read.secret) = ("auditor", "auditor-secret");
+    assert_eq!(send(&h, &audit_read).await.0, 200);
+
+    let uid_s = uid.to_string();
+    let as_op = |action: &'static str, q: Vec<(&'static str, String)>| {
+        let mut r = req(action, &[]);
+        (r.ak, r.secret, r.query) = ("op", "op-secret", q);
+        r
+    };
+    let token_q = vec![
+        ("AssetType", "Host".to_string()),
+        ("AssetId", hid.clone()),
+        ("AssetAccountId", aid.clone()),
+    ];
+    let refused = send(&h, &as_op("GenerateAssetOperationToken", token_q.clone())).await;
+    assert_error(&refused, 403, "Forbidden.NotAuthorized");
+    let hosts = format!("[{{\"HostId\":\"{hid}\",\"HostAccountIds\":[\"{aid}\"]}}]");
+    let (_, grant) = call(
+        &h,
+        "AttachHostAccountsToUser",
+        &[("UserId", &uid_s), ("Hosts", &hosts)],
+    )
+    .await;
+    assert_eq!(grant["Results"][0]["Code"], "OK", "{grant}");
+    let (status, mine) = send(
+        &h,
+        &as_op("ListHostsForUser", vec![("UserId", uid_s.clone())]),
+    )
+    .await;
+    assert_eq!((status, mine["TotalCount"].clone()), (200, Value::from(1)));
+    let others = send(&h, &as_op("ListHostsForUser", vec![("UserId", "1".into())])).await;
+    assert_error(&others, 403, "Forbidden");
+    assert_error(
+        &send(&h, &as_op("ListHosts", vec![])).await,
+        403,
+        "Forbidden",
+    );
+
+    let (status, tok) = send(&h, &as_op("GenerateAssetOperationToken", token_q)).await;
+    assert_eq!(status, 200, "{tok}");
+    let t = &tok["AssetOperationToken"];
+    let token = t["Token"].as_str().expect("token");
+    let stored = h.backend.apply_now(portunus_model::Command::PurgeTokens {
+        expired_before_ms: 0,
+    });
+    assert!(stored.rejection().is_none());
+    let mut found_hash = false;
+    h.backend.read(&mut |s| {
+        found_hash = s
+            .token_by_hash(&super::actions::tokens::token_hash(token))
+            .is_some();
+    });
+    assert!(found_hash, "the token is stored as its SHA-256");
+    let renew = vec![("TokenId", t["TokenId"].as_str().expect("id").to_string())];
+    assert_eq!(
+        send(&h, &as_op("RenewAssetOperationToken", renew)).await.0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn no_quorum_and_body_limit() {
+    let h = harness();
+    h.backend
+        .unavailable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_error(&call(&h, "ListHosts", &[]).await, 503, "ServiceUnavailable");
+    h.backend
+        .unavailable
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut big = req("ListHosts", &[]);
+    big.body = vec![b'a'; MAX_BODY_BYTES + 1];
+    assert_error(&send(&h, &big).await, 413, "RequestBodyTooLarge");
+}
+
+#[tokio::test]
+async fn openapi_document_matches_the_table() {
+    let h = harness();
+    let request = HttpRequest::builder()
+        .uri("/openapi.json")
+        .body(Body::empty())
+        .expect("req");
+    let (status, doc) = send_raw(&h, request).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let n = actions::all().count();
+    assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(n));
+    let op = &doc["paths"]["/?Action=GetHost"]["post"];
+    let params = op["parameters"].as_array().expect("params");
+    assert!(params
+        .iter()
+        .any(|p| p["name"] == "HostId" && p["required"] == true));
+    let mut names: Vec<_> = actions::all().map(|a| a.name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), n, "action names are unique");
+}

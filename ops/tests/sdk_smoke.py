@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Smoke test of the Portunus management API with the official Alibaba Cloud SDK
+(alibabacloud-yundun-bastionhost20191209), unchanged except for the endpoint.
+
+Environment: PORTUNUS_API_ENDPOINT (host:port), PORTUNUS_AK_ID, PORTUNUS_AK_SECRET (an Admin key).
+Exits non-zero on the first failure.
+"""
+import os
+import sys
+import uuid
+
+from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_openapi.exceptions import ClientException
+from darabonba.runtime import ExtendsParameters, RuntimeOptions
+from alibabacloud_yundun_bastionhost20191209 import models as m
+from alibabacloud_yundun_bastionhost20191209.client import Client
+
+
+# A throwaway ed25519 key generated for this test only.
+TEST_SHARED_KEY = """-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACCy/vpB32tv/TUNeVKEaC26PT6s9EL/mf066LidraOQIwAAAIgh7TRoIe00
+aAAAAAtzc2gtZWQyNTUxOQAAACCy/vpB32tv/TUNeVKEaC26PT6s9EL/mf066LidraOQIw
+AAAECHkhDdtEwyVAN5aIOotFZKgLq7kR/ClYxro5GnVgqJirL++kHfa2/9NQ15UoRoLbo9
+Pqz0Qv+Z/TrouJ2to5AjAAAABXNtb2tl
+-----END OPENSSH PRIVATE KEY-----"""
+
+
+def client():
+    cfg = open_api_models.Config(
+        access_key_id=os.environ["PORTUNUS_AK_ID"],
+        access_key_secret=os.environ["PORTUNUS_AK_SECRET"],
+        endpoint=os.environ["PORTUNUS_API_ENDPOINT"],
+        protocol="http",
+        region_id="portunus",
+    )
+    return Client(cfg)
+
+
+def check(resp, cls):
+    assert resp.status_code == 200, resp.status_code
+    assert isinstance(resp.body, cls), type(resp.body)
+    assert resp.body.request_id, "missing RequestId"
+    return resp.body
+
+
+def expect_error(fn, code):
+    try:
+        fn()
+    except ClientException as e:
+        assert e.code == code, f"expected {code}, got {e.code}: {e.message}"
+        return
+    raise AssertionError(f"expected error {code}")
+
+
+def authorize_and_groups(c, iid, sfx, hid, aid, uid):
+    g = check(c.create_user_group(m.CreateUserGroupRequest(instance_id=iid, user_group_name=f"ops-{sfx}")),
+              m.CreateUserGroupResponseBody)
+    gid = g.user_group_id
+    r = check(c.add_users_to_group(m.AddUsersToGroupRequest(instance_id=iid, user_group_id=gid,
+                                                           user_ids=f'["{uid}"]')), m.AddUsersToGroupResponseBody)
+    assert r.results[0].code == "OK"
+    lu = check(c.list_users(m.ListUsersRequest(instance_id=iid, user_group_id=gid)), m.ListUsersResponseBody)
+    assert lu.total_count == 1 and lu.users[0].user_id == uid
+    gg = check(c.get_user_group(m.GetUserGroupRequest(instance_id=iid, user_group_id=gid)),
+               m.GetUserGroupResponseBody)
+    assert gg.user_group.user_group_name == f"ops-{sfx}"
+    check(c.list_user_groups(m.ListUserGroupsRequest(instance_id=iid)), m.ListUserGroupsResponseBody)
+    hg = check(c.create_host_group(m.CreateHostGroupRequest(instance_id=iid, host_group_name=f"hg-{sfx}")),
+               m.CreateHostGroupResponseBody)
+    r = check(c.add_hosts_to_group(m.AddHostsToGroupRequest(instance_id=iid, host_group_id=hg.host_group_id,
+                                                           host_ids=f'["{hid}"]')), m.AddHostsToGroupResponseBody)
+    assert r.results[0].code == "OK"
+    lh = check(c.list_host_groups(m.ListHostGroupsRequest(instance_id=iid, host_group_name=f"hg-{sfx}")),
+               m.ListHostGroupsResponseBody)
+    assert lh.host_groups[0].member_count == 1
+    hosts = f'[{{"HostId":"{hid}","HostAccountIds":["{aid}"]}}]'
+    at = check(c.attach_host_accounts_to_user(m.AttachHostAccountsToUserRequest(
+        instance_id=iid, user_id=uid, hosts=hosts)), m.AttachHostAccountsToUserResponseBody)
+    assert at.results[0].code == "OK" and at.results[0].host_accounts[0].host_account_id == aid
+    check(c.attach_host_accounts_to_user_group(m.AttachHostAccountsToUserGroupRequest(
+        instance_id=iid, user_group_id=gid, hosts=hosts)), m.AttachHostAccountsToUserGroupResponseBody)
+    check(c.attach_host_group_accounts_to_user(m.AttachHostGroupAccountsToUserRequest(
+        instance_id=iid, user_id=uid, host_groups=f'[{{"HostGroupId":"{hg.host_group_id}","HostAccountNames":["root"]}}]')),
+        m.AttachHostGroupAccountsToUserResponseBody)
+    lhu = check(c.list_hosts_for_user(m.ListHostsForUserRequest(instance_id=iid, user_id=uid)),
+                m.ListHostsForUserResponseBody)
+    assert lhu.total_count == 1 and lhu.hosts[0].host_id == hid
+    lau = check(c.list_host_accounts_for_user(m.ListHostAccountsForUserRequest(
+        instance_id=iid, user_id=uid, host_id=hid)), m.ListHostAccountsForUserResponseBody)
+    assert lau.host_accounts[0].is_authorized is True
+    check(c.list_hosts_for_user_group(m.ListHostsForUserGroupRequest(instance_id=iid, user_group_id=gid)),
+          m.ListHostsForUserGroupResponseBody)
+    names = check(c.list_host_group_account_names_for_user(m.ListHostGroupAccountNamesForUserRequest(
+        instance_id=iid, user_id=uid, host_group_id=hg.host_group_id)), m.ListHostGroupAccountNamesForUserResponseBody)
+    assert names.host_account_names == ["root"]
+    pk = check(c.create_user_public_key(m.CreateUserPublicKeyRequest(
+        instance_id=iid, user_id=uid, public_key_name="laptop",
+        public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me")),
+        m.CreateUserPublicKeyResponseBody)
+    keys = check(c.list_user_public_keys(m.ListUserPublicKeysRequest(instance_id=iid, user_id=uid)),
+                 m.ListUserPublicKeysResponseBody)
+    assert keys.public_keys[0].finger_print.startswith("SHA256:")
+    check(c.delete_user_public_key(m.DeleteUserPublicKeyRequest(instance_id=iid, public_key_id=pk.public_key_id)),
+          m.DeleteUserPublicKeyResponseBody)
+
+
+def databases_rules_and_settings(c, iid, sfx, hid, uid):
+    db = check(c.create_database(m.CreateDatabaseRequest(
+        instance_id=iid, database_name=f"pg-{sfx}", database_type="PostgreSQL", source="Local",
+        database_port=5432, active_address_type="Private", database_private_address="10.0.0.9")),
+        m.CreateDatabaseResponseBody)
+    dbid = db.database_id
+    gd = check(c.get_database(m.GetDatabaseRequest(instance_id=iid, database_id=dbid)), m.GetDatabaseResponseBody)
+    assert gd.database.database_port == 5432
+    da = check(c.create_database_account(m.CreateDatabaseAccountRequest(
+        instance_id=iid, database_id=dbid, database_account_name="app", password="pw")),
+        m.CreateDatabaseAccountResponseBody)
+    check(c.list_database_accounts(m.ListDatabaseAccountsRequest(instance_id=iid, database_id=dbid)),
+          m.ListDatabaseAccountsResponseBody)
+    dbs = [m.AttachDatabaseAccountsToUserRequestDatabases(database_id=dbid,
+                                                          database_account_ids=[da.database_account_id])]
+    r = check(c.attach_database_accounts_to_user(m.AttachDatabaseAccountsToUserRequest(
+        instance_id=iid, user_id=uid, databases=dbs)), m.AttachDatabaseAccountsToUserResponseBody)
+    assert r.results[0].code == "OK", r.results[0].message
+    ld = check(c.list_databases_for_user(m.ListDatabasesForUserRequest(instance_id=iid, user_id=uid)),
+               m.ListDatabasesForUserResponseBody)
+    assert ld.total_count == 1 and ld.databases[0].database_id == dbid
+    rule = check(c.create_rule(m.CreateRuleRequest(
+        instance_id=iid, rule_name=f"rule-{sfx}", user_ids=[uid],
+        hosts=[m.CreateRuleRequestHosts(host_id=hid, host_account_ids=[])])), m.CreateRuleResponseBody)
+    gr = check(c.get_rule(m.GetRuleRequest(instance_id=iid, rule_id=rule.rule_id)), m.GetRuleResponseBody)
+    assert gr.rule.users[0].user_id == uid and gr.rule.hosts[0].host_id == hid
+    check(c.disable_rule(m.DisableRuleRequest(instance_id=iid, rule_id=rule.rule_id)), m.DisableRuleResponseBody)
+    lr = check(c.list_rules(m.ListRulesRequest(instance_id=iid)), m.ListRulesResponseBody)
+    assert any(x.rule_state == "Disabled" for x in lr.rules)
+    check(c.delete_rule(m.DeleteRuleRequest(instance_id=iid, rule_id=rule.rule_id)), m.DeleteRuleResponseBody)
+    nd = check(c.create_network_domain(m.CreateNetworkDomainRequest(
+        instance_id=iid, network_domain_name=f"nd-{sfx}", network_domain_type="Proxy",
+        proxies=[m.CreateNetworkDomainRequestProxies(address="10.1.1.1", port=22, proxy_type="SSHProxy",
+                                                     user="jump", password="pw", node_type="Master")])),
+        m.CreateNetworkDomainResponseBody)
+    gn = check(c.get_network_domain(m.GetNetworkDomainRequest(instance_id=iid, network_domain_id=nd.network_domain_id)),
+               m.GetNetworkDomainResponseBody)
+    assert gn.network_domain.proxies[0].has_password is True
+    sk = check(c.create_host_share_key(m.CreateHostShareKeyRequest(
+        instance_id=iid, host_share_key_name=f"sk-{sfx}", private_key=TEST_SHARED_KEY)),
+        m.CreateHostShareKeyResponseBody)
+    assert isinstance(sk.host_share_key_id, int)
+    lk = check(c.list_host_share_keys(m.ListHostShareKeysRequest(instance_id=iid)), m.ListHostShareKeysResponseBody)
+    assert lk.host_share_keys[0].private_key_finger_print == "SHA256:Gcs0PZjdHm0enO5a6ULmM+es1//FKZpj8eS9TutHOsQ"
+    check(c.delete_host_share_key(m.DeleteHostShareKeyRequest(instance_id=iid, host_share_key_id=str(sk.host_share_key_id))),
+          m.DeleteHostShareKeyResponseBody)
+    check(c.modify_instance_two_factor(m.ModifyInstanceTwoFactorRequest(
+        instance_id=iid, enable_two_factor="true", two_factor_methods='["totp"]', skip_two_factor_time="5")),
+        m.ModifyInstanceTwoFactorResponseBody)
+    tf = check(c.get_instance_two_factor(m.GetInstanceTwoFactorRequest(instance_id=iid)),
+               m.GetInstanceTwoFactorResponseBody)
+    assert tf.config.enable_two_factor is True and tf.config.two_factor_methods == ["totp"]
+    check(c.modify_instance_ldapauth_server(m.ModifyInstanceLDAPAuthServerRequest(
+        instance_id=iid, server="ldap.example", port="389", base_dn="dc=example", account="cn=bind",
+        password="pw")), m.ModifyInstanceLDAPAuthServerResponseBody)
+    ldap = check(c.get_instance_ldapauth_server(m.GetInstanceLDAPAuthServerRequest(instance_id=iid)),
+                 m.GetInstanceLDAPAuthServerResponseBody)
+    assert ldap.ldap.server == "ldap.example" and ldap.ldap.port == 389
+    check(c.tag_resources(m.TagResourcesRequest(resource_type="INSTANCE", resource_id=[iid],
+                                                tag=[m.TagResourcesRequestTag(key="env", value="smoke")])),
+          m.TagResourcesResponseBody)
+    tags = check(c.list_tag_resources(m.ListTagResourcesRequest(resource_type="INSTANCE", resource_id=[iid])),
+                 m.ListTagResourcesResponseBody)
+    assert any(t.tag_key == "env" and t.tag_value == "smoke" for t in tags.tag_resources)
+    check(c.untag_resources(m.UntagResourcesRequest(resource_type="INSTANCE", resource_id=[iid], tag_key=["env"])),
+          m.UntagResourcesResponseBody)
+    check(c.modify_instance_attribute(m.ModifyInstanceAttributeRequest(instance_id=iid, description="smoke")),
+          m.ModifyInstanceAttributeResponseBody)
+    ia = check(c.describe_instance_attribute(m.DescribeInstanceAttributeRequest(instance_id=iid)),
+               m.DescribeInstanceAttributeResponseBody)
+    assert ia.instance_attribute.description == "smoke"
+    check(c.delete_database(m.DeleteDatabaseRequest(instance_id=iid, database_id=dbid)), m.DeleteDatabaseResponseBody)
+    check(c.delete_network_domain(m.DeleteNetworkDomainRequest(instance_id=iid, network_domain_id=nd.network_domain_id)),
+          m.DeleteNetworkDomainResponseBody)
+
+
+def main():
+    c = client()
+    sfx = uuid.uuid4().hex[:8]
+    inst = check(c.describe_instances(m.DescribeInstancesRequest()), m.DescribeInstancesResponseBody)
+    iid = inst.instances[0].instance_id
+    assert inst.total_count == 1
+
+    host = check(c.create_host(m.CreateHostRequest(
+        instance_id=iid, host_name=f"web-{sfx}", source="Local", ostype="Linux",
+        active_address_type="Private", host_private_address="10.0.0.5", comment="smoke")),
+        m.CreateHostResponseBody)
+    hid = host.host_id
+    assert isinstance(hid, str) and hid.isdigit()
+    got = check(c.get_host(m.GetHostRequest(instance_id=iid, host_id=hid)), m.GetHostResponseBody)
+    assert got.host.host_name == f"web-{sfx}" and got.host.protocols[0].port == 22
+    hosts = check(c.list_hosts(m.ListHostsRequest(instance_id=iid, host_name=sfx, page_size="10")),
+                  m.ListHostsResponseBody)
+    assert hosts.total_count == 1 and hosts.hosts[0].host_id == hid
+    check(c.modify_host(m.ModifyHostRequest(instance_id=iid, host_id=hid, comment="changed")),
+          m.ModifyHostResponseBody)
+    res = check(c.modify_hosts_port(m.ModifyHostsPortRequest(
+        instance_id=iid, host_ids=f'["{hid}"]', protocol_name="SSH", port="2222")),
+        m.ModifyHostsPortResponseBody)
+    assert res.results[0].code == "OK"
+
+    acc = check(c.create_host_account(m.CreateHostAccountRequest(
+        instance_id=iid, host_id=hid, host_account_name="root", protocol_name="SSH",
+        password="s3cret!")), m.CreateHostAccountResponseBody)
+    aid = acc.host_account_id
+    ga = check(c.get_host_account(m.GetHostAccountRequest(instance_id=iid, host_account_id=aid)),
+               m.GetHostAccountResponseBody)
+    assert ga.host_account.has_password is True and ga.host_account.host_account_name == "root"
+    la = check(c.list_host_accounts(m.ListHostAccountsRequest(instance_id=iid, host_id=hid)),
+               m.ListHostAccountsResponseBody)
+    assert la.total_count == 1
+
+    user = check(c.create_user(m.CreateUserRequest(
+        instance_id=iid, user_name=f"alice-{sfx}", source="Local", password="Passw0rd!",
+        display_name="Alice", two_factor_methods='["totp"]')), m.CreateUserResponseBody)
+    uid = user.user_id
+    gu = check(c.get_user(m.GetUserRequest(instance_id=iid, user_id=uid)), m.GetUserResponseBody)
+    assert gu.user.user_state == ["Normal"] and gu.user.two_factor_methods == ["totp"]
+    lu = check(c.list_users(m.ListUsersRequest(instance_id=iid, user_name=f"alice-{sfx}")),
+               m.ListUsersResponseBody)
+    assert lu.total_count == 1
+
+    authorize_and_groups(c, iid, sfx, hid, aid, uid)
+    databases_rules_and_settings(c, iid, sfx, hid, uid)
+
+    runtime = RuntimeOptions(extends_parameters=ExtendsParameters(
+        queries={"UserId": uid}))
+    tok = check(c.generate_asset_operation_token_with_options(m.GenerateAssetOperationTokenRequest(
+        instance_id=iid, asset_type="Host", asset_id=hid, asset_account_id=aid), runtime),
+        m.GenerateAssetOperationTokenResponseBody).asset_operation_token
+    assert tok.token and tok.token_id.isdigit() and tok.expire_time > 0
+    check(c.renew_asset_operation_token(m.RenewAssetOperationTokenRequest(
+        instance_id=iid, token_id=tok.token_id)), m.RenewAssetOperationTokenResponseBody)
+
+    lk = check(c.lock_users(m.LockUsersRequest(instance_id=iid, user_ids=f'["{uid}"]')),
+               m.LockUsersResponseBody)
+    assert lk.results[0].code == "OK"
+    gu = check(c.get_user(m.GetUserRequest(instance_id=iid, user_id=uid)), m.GetUserResponseBody)
+    assert gu.user.user_state == ["Locked"]
+    check(c.unlock_users(m.UnlockUsersRequest(instance_id=iid, user_ids=f'["{uid}"]')),
+          m.UnlockUsersResponseBody)
+
+    expect_error(lambda: c.get_host(m.GetHostRequest(instance_id=iid, host_id="999999999")),
+                 "OBJECT_NOT_FOUND")
+    expect_error(lambda: c.get_host(m.GetHostRequest(instance_id=iid)), "MissingParameter")
+    expect_error(lambda: c.list_operation_tickets(m.ListOperationTicketsRequest(instance_id=iid)),
+                 "OperationNotSupported")
+
+    check(c.delete_host_account(m.DeleteHostAccountRequest(instance_id=iid, host_account_id=aid)),
+          m.DeleteHostAccountResponseBody)
+    check(c.delete_host(m.DeleteHostRequest(instance_id=iid, host_id=hid)), m.DeleteHostResponseBody)
+    check(c.delete_user(m.DeleteUserRequest(instance_id=iid, user_id=uid)), m.DeleteUserResponseBody)
+    print("sdk_smoke: OK")
+
+
+if __name__ == "__main__":
+    main()
