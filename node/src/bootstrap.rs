@@ -148,8 +148,12 @@ async fn create_admin(
         access_key_secret,
     };
     let text = format!(
-        "user = \"{}\"\npassword = \"{}\"\naccess_key_id = \"{}\"\naccess_key_secret = \"{}\"\n",
-        creds.user, creds.password, creds.access_key_id, creds.access_key_secret
+        "instance_id = \"{}\"\nuser = \"{}\"\npassword = \"{}\"\naccess_key_id = \"{}\"\naccess_key_secret = \"{}\"\n",
+        crate::backend::instance_id(&config.cluster_secret),
+        creds.user,
+        creds.password,
+        creds.access_key_id,
+        creds.access_key_secret
     );
     crate::secret_file::write_private(
         &config.data_dir.join("admin-credentials.toml"),

@@ -88,7 +88,12 @@ pub async fn up(config: NodeConfig) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.drain_grace_secs);
     let mut node = crate::start(config).await?;
     let c = &node.config;
-    println!("portunus node {} ({:?})", c.node_id, c.role);
+    println!(
+        "portunus node {} ({:?}), instance {}",
+        c.node_id,
+        c.role,
+        node.instance_id()
+    );
     println!("  data:     {}", c.data_dir.display());
     println!(
         "  cluster:  {} (QUIC, advertised as {})",

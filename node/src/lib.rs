@@ -4,6 +4,7 @@
 
 mod api_tls;
 mod audit;
+mod backend;
 mod bootstrap;
 pub mod cli;
 pub mod config;

@@ -156,7 +156,13 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     if let Some(listener) = api_listener {
         let metrics = Arc::new(portunus_ops::Metrics::new());
         let probe = Arc::new(Probe::new(replica.clone(), shared.clone()));
-        let router = portunus_ops::router(probe, metrics);
+        let backend = Arc::new(crate::backend::NodeBackend {
+            replica: replica.clone(),
+            shared: shared.clone(),
+            instance_id: crate::backend::instance_id(&config.cluster_secret),
+        });
+        let router = portunus_ops::router(probe, metrics.clone())
+            .merge(portunus_ops::api_router(backend, metrics));
         let tls = match config.api_plaintext {
             true => None,
             false => Some(crate::api_tls::server_config(
@@ -229,6 +235,11 @@ impl RunningNode {
     /// The session gate the data path uses on this node.
     pub fn session_gate(&self) -> Arc<dyn portunus_proxy::gate::SessionGate> {
         self.gate.clone()
+    }
+
+    /// The cluster's instance id, the `InstanceId` of every API call.
+    pub fn instance_id(&self) -> String {
+        crate::backend::instance_id(&self.config.cluster_secret)
     }
 
     /// This node's epoch (0 until it is registered).

@@ -115,4 +115,6 @@ pub mod purpose {
     pub const TOKEN_ACCOUNT_PASSWORD: &str = "token custom account password";
     pub const SSH_HOST_KEY: &str = "ssh host key";
     pub const ACCESS_KEY_SECRET: &str = "access key secret";
+    pub const DIRECTORY_BIND_PASSWORD: &str = "directory bind password";
+    pub const NETWORK_PROXY_PASSWORD: &str = "network proxy password";
 }

@@ -5,6 +5,7 @@
 Environment: PORTUNUS_API_ENDPOINT (host:port), PORTUNUS_AK_ID, PORTUNUS_AK_SECRET (an Admin key).
 Exits non-zero on the first failure.
 """
+import json
 import os
 import sys
 import uuid
@@ -26,15 +27,60 @@ Pqz0Qv+Z/TrouJ2to5AjAAAABXNtb2tl
 -----END OPENSSH PRIVATE KEY-----"""
 
 
+class Rotating:
+    """Spreads calls over several nodes: each SDK call goes to the next endpoint."""
+
+    def __init__(self, clients):
+        self.clients = clients
+        self.next = 0
+
+    def __getattr__(self, name):
+        c = self.clients[self.next % len(self.clients)]
+        self.next += 1
+        return getattr(c, name)
+
+
 def client():
-    cfg = open_api_models.Config(
-        access_key_id=os.environ["PORTUNUS_AK_ID"],
-        access_key_secret=os.environ["PORTUNUS_AK_SECRET"],
-        endpoint=os.environ["PORTUNUS_API_ENDPOINT"],
-        protocol="http",
-        region_id="portunus",
-    )
-    return Client(cfg)
+    endpoints = os.environ.get("PORTUNUS_API_ENDPOINTS") or os.environ["PORTUNUS_API_ENDPOINT"]
+    clients = []
+    for endpoint in endpoints.split(","):
+        cfg = open_api_models.Config(
+            access_key_id=os.environ["PORTUNUS_AK_ID"],
+            access_key_secret=os.environ["PORTUNUS_AK_SECRET"],
+            endpoint=endpoint.strip(),
+            protocol="http",
+            region_id="portunus",
+        )
+        clients.append(Client(cfg))
+    return Rotating(clients)
+
+
+def database_token_for_ssh(c, iid, sfx, port, out_path):
+    """A database at 127.0.0.1:port, a user authorized for it, and a token written to out_path
+    for the caller to use over SSH through another node."""
+    db = check(c.create_database(m.CreateDatabaseRequest(
+        instance_id=iid, database_name=f"echo-{sfx}", database_type="MySQL", source="Local",
+        database_port=int(port), active_address_type="Private",
+        database_private_address="127.0.0.1")), m.CreateDatabaseResponseBody)
+    da = check(c.create_database_account(m.CreateDatabaseAccountRequest(
+        instance_id=iid, database_id=db.database_id, database_account_name="app", password="pw")),
+        m.CreateDatabaseAccountResponseBody)
+    user = check(c.create_user(m.CreateUserRequest(
+        instance_id=iid, user_name=f"bob-{sfx}", source="Local", password="Passw0rd!")),
+        m.CreateUserResponseBody)
+    dbs = [m.AttachDatabaseAccountsToUserRequestDatabases(
+        database_id=db.database_id, database_account_ids=[da.database_account_id])]
+    check(c.attach_database_accounts_to_user(m.AttachDatabaseAccountsToUserRequest(
+        instance_id=iid, user_id=user.user_id, databases=dbs)),
+        m.AttachDatabaseAccountsToUserResponseBody)
+    runtime = RuntimeOptions(extends_parameters=ExtendsParameters(
+        queries={"UserId": user.user_id}))
+    tok = check(c.generate_asset_operation_token_with_options(m.GenerateAssetOperationTokenRequest(
+        instance_id=iid, asset_type="Database", asset_id=db.database_id,
+        asset_account_id=da.database_account_id), runtime),
+        m.GenerateAssetOperationTokenResponseBody).asset_operation_token
+    with open(out_path, "w") as f:
+        json.dump({"user": f"bob-{sfx}", "token": tok.token, "token_id": tok.token_id}, f)
 
 
 def check(resp, cls):
@@ -257,6 +303,9 @@ def main():
           m.DeleteHostAccountResponseBody)
     check(c.delete_host(m.DeleteHostRequest(instance_id=iid, host_id=hid)), m.DeleteHostResponseBody)
     check(c.delete_user(m.DeleteUserRequest(instance_id=iid, user_id=uid)), m.DeleteUserResponseBody)
+    if os.environ.get("PORTUNUS_SMOKE_DB_PORT"):
+        database_token_for_ssh(c, iid, sfx, os.environ["PORTUNUS_SMOKE_DB_PORT"],
+                               os.environ["PORTUNUS_SMOKE_OUT"])
     print("sdk_smoke: OK")
 
 

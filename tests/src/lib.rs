@@ -156,6 +156,8 @@ pub struct ProcCluster {
     pub secret: String,
     /// The `--peers` list given to nodes started with [`ProcCluster::spawn`] (None: single node).
     pub peers: Option<String>,
+    /// Extra environment variables for every node started from now on.
+    pub env: Vec<(String, String)>,
 }
 
 impl ProcCluster {
@@ -183,6 +185,7 @@ impl ProcCluster {
             dir,
             secret: "process-test-cluster-secret-0123456789".into(),
             peers: (nodes.len() > 1).then_some(peers),
+            env: Vec::new(),
             nodes,
         })
     }
@@ -215,6 +218,7 @@ impl ProcCluster {
 
     fn spawn_with(&mut self, id: u64, peers: Option<String>, extra: &[&str]) -> Result<()> {
         let secret = self.secret.clone();
+        let env = self.env.clone();
         let n = self.node(id);
         n.starts += 1;
         let log = std::fs::File::create(&n.log)?;
@@ -231,6 +235,7 @@ impl ProcCluster {
             .args(extra)
             .env("PORTUNUS_CLUSTER_SECRET", secret)
             .env("PORTUNUS_LOG", "info,openraft=warn")
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);

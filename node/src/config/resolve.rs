@@ -186,7 +186,10 @@ impl NodeConfig {
                 .or(file.drain_grace_secs)
                 .unwrap_or(30),
             log_json: log_format == "json",
-            log_filter: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+            log_filter: args
+                .log
+                .or(file.log)
+                .unwrap_or_else(|| "info,openraft=warn".into()),
             ssh: file.ssh.unwrap_or_default(),
         })
     }
