@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 pub(crate) struct NodeBackend {
     pub(crate) replica: Replica,
+    pub(crate) metrics: Arc<portunus_ops::Metrics>,
     pub(crate) shared: Arc<NodeShared>,
     pub(crate) instance_id: String,
 }
@@ -27,7 +28,19 @@ fn backend_error(e: ReplicaError) -> BackendError {
 
 impl Backend for NodeBackend {
     fn propose(&self, command: Command) -> BoxFuture<'_, Result<Response, BackendError>> {
-        Box::pin(async move { self.replica.propose(command).await.map_err(backend_error) })
+        let token_op = match &command {
+            Command::IssueToken(_) => Some("issue"),
+            Command::RenewToken { .. } => Some("renew"),
+            Command::RevokeToken { .. } => Some("revoke"),
+            _ => None,
+        };
+        Box::pin(async move {
+            let r = crate::metered::propose(&self.replica, &self.metrics, command).await;
+            if let Some(op) = token_op {
+                crate::metered::token_op(&self.metrics, op, r.is_ok());
+            }
+            r.map_err(backend_error)
+        })
     }
 
     fn barrier(&self) -> BoxFuture<'_, Result<(), BackendError>> {

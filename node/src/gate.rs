@@ -24,6 +24,7 @@ const MAX_FAILURES_PER_SOURCE: u32 = 20;
 
 pub(crate) struct Gate {
     replica: Replica,
+    metrics: Arc<portunus_ops::Metrics>,
     shared: Arc<NodeShared>,
     limiter: Limiter,
 }
@@ -54,9 +55,14 @@ fn key_identity(line: &str) -> String {
 }
 
 impl Gate {
-    pub(crate) fn new(replica: Replica, shared: Arc<NodeShared>) -> Self {
+    pub(crate) fn new(
+        replica: Replica,
+        shared: Arc<NodeShared>,
+        metrics: Arc<portunus_ops::Metrics>,
+    ) -> Self {
         Gate {
             replica,
+            metrics,
             shared,
             limiter: Limiter::new(MAX_FAILURES_PER_SOURCE),
         }
@@ -115,7 +121,9 @@ impl Gate {
             client_addr: client.to_string(),
             protocol: None,
         };
-        Some(match self.replica.propose(spend).await {
+        let spent = crate::metered::propose(&self.replica, &self.metrics, spend).await;
+        crate::metered::token_op(&self.metrics, "spend", spent.is_ok());
+        Some(match spent {
             Ok(Response::SessionOpened(grant)) => {
                 self.permit_for(&grant, &owner.1).map(|p| Principal {
                     user_id: owner.0,
@@ -219,10 +227,42 @@ impl Gate {
                 user, public_key, ..
             } => self.login_key(&user, &public_key),
         };
-        if matches!(&result, Err(r) if r.kind == RefusalKind::BadCredentials) {
-            self.limiter.failed(client.ip());
+        if let Err(r) = &result {
+            self.refused(r);
+            if r.kind == RefusalKind::BadCredentials {
+                self.limiter.failed(client.ip());
+            }
         }
         result
+    }
+
+    fn refused(&self, r: &Refusal) {
+        let reason = format!("{:?}", r.kind).to_lowercase();
+        self.metrics
+            .login_failures_total
+            .with_label_values(&[&reason])
+            .inc();
+    }
+
+    fn count_closed(&self, session_id: u64, outcome: &SessionOutcome) {
+        let protocol = self
+            .replica
+            .view()
+            .read(|s| {
+                s.session(session_id)
+                    .map(|x| x.protocol.to_string().to_lowercase())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let end = format!("{:?}", outcome.end).to_lowercase();
+        self.metrics
+            .sessions_total
+            .with_label_values(&[&protocol, &end])
+            .inc();
+        let bytes = &self.metrics.forwarded_bytes_total;
+        bytes.with_label_values(&["up"]).inc_by(outcome.bytes_up);
+        bytes
+            .with_label_values(&["down"])
+            .inc_by(outcome.bytes_down);
     }
 
     fn token_matches(permit: &Permit, spec: &TargetSpec) -> bool {
@@ -268,14 +308,19 @@ impl Gate {
             node_epoch: epoch,
             client_addr: client.to_string(),
         };
-        match self.replica.propose(open).await {
+        let opened = crate::metered::propose(&self.replica, &self.metrics, open).await;
+        let result = match opened {
             Ok(Response::SessionOpened(grant)) => self.permit_for(&grant, &principal.user_name),
             Ok(other) => Err(refusal(
                 RefusalKind::Internal,
                 format!("unexpected answer {other:?}"),
             )),
             Err(e) => Err(from_replica(&e)),
+        };
+        if let Err(r) = &result {
+            self.refused(r);
         }
+        result
     }
 }
 
@@ -309,6 +354,7 @@ impl SessionGate for Gate {
 
     fn close(&self, session_id: u64, outcome: SessionOutcome) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            self.count_closed(session_id, &outcome);
             let reason = match outcome.end {
                 EndKind::Normal => EndReason::Normal,
                 EndKind::Terminated => EndReason::Terminated,
@@ -323,7 +369,7 @@ impl SessionGate for Gate {
                 bytes_down: outcome.bytes_down,
             };
             for _ in 0..20 {
-                match self.replica.propose(close.clone()).await {
+                match crate::metered::propose(&self.replica, &self.metrics, close.clone()).await {
                     Err(e) if e.is_retryable() => {
                         tokio::time::sleep(std::time::Duration::from_millis(250)).await
                     }

@@ -140,6 +140,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         sealer: Sealer::new(&config.cluster_secret),
         ssh_serving: AtomicBool::new(false),
     });
+    let metrics = Arc::new(portunus_ops::Metrics::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let (admin_tx, admin_rx) = oneshot::channel();
@@ -154,15 +155,15 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         stop_rx.clone(),
     )));
     if let Some(listener) = api_listener {
-        let metrics = Arc::new(portunus_ops::Metrics::new());
         let probe = Arc::new(Probe::new(replica.clone(), shared.clone()));
         let backend = Arc::new(crate::backend::NodeBackend {
             replica: replica.clone(),
+            metrics: metrics.clone(),
             shared: shared.clone(),
             instance_id: crate::backend::instance_id(&config.cluster_secret),
         });
         let router = portunus_ops::router(probe, metrics.clone())
-            .merge(portunus_ops::api_router(backend, metrics));
+            .merge(portunus_ops::api_router(backend, metrics.clone()));
         let tls = match config.api_plaintext {
             true => None,
             false => Some(crate::api_tls::server_config(
@@ -185,7 +186,11 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             }
         }));
     }
-    let gate = Arc::new(crate::gate::Gate::new(replica.clone(), shared.clone()));
+    let gate = Arc::new(crate::gate::Gate::new(
+        replica.clone(),
+        shared.clone(),
+        metrics,
+    ));
     let ssh = Arc::new(std::sync::Mutex::new(None));
     let ssh_task = match ssh_listener {
         Some(listener) => {

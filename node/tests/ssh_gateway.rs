@@ -138,7 +138,40 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
         err.contains("no uses left") || err.contains("Permission denied"),
         "{err}"
     );
+
+    // Node 2's metrics moved with what happened there.
+    let text = scrape(second.api_addr.unwrap()).await;
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(
+        value("portunus_token_operations_total{operation=\"spend\",outcome=\"ok\"}"),
+        1.0
+    );
+    assert!(
+        value("portunus_token_operations_total{operation=\"spend\",outcome=\"refused\"}") >= 1.0
+    );
+    assert!(value("portunus_login_failures_total{reason=\"tokenusedup\"}") >= 1.0);
+    assert_eq!(
+        value("portunus_sessions_total{outcome=\"normal\",protocol=\"mysql\"}"),
+        1.0
+    );
+    assert!(value("portunus_forwarded_bytes_total{direction=\"up\"}") >= payload.len() as f64);
+    assert!(value("portunus_raft_commit_seconds_count{outcome=\"applied\"}") >= 2.0);
     for n in nodes {
         n.stop().await;
     }
+}
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
 }

@@ -26,6 +26,11 @@ pub struct Metrics {
     pub proposal_seconds: HistogramVec,
     pub http_requests_total: IntCounterVec,
     pub http_request_seconds: HistogramVec,
+    pub sessions_total: IntCounterVec,
+    pub login_failures_total: IntCounterVec,
+    pub forwarded_bytes_total: IntCounterVec,
+    pub token_operations_total: IntCounterVec,
+    pub raft_log_entries: IntGauge,
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
@@ -142,6 +147,35 @@ impl Metrics {
                 "portunus_api_request_seconds",
                 "HTTP request latency by route",
                 &["route"],
+            ),
+            sessions_total: counter_vec(
+                &r,
+                "portunus_sessions_total",
+                "O&M sessions ended on this node, by protocol and how they ended",
+                &["protocol", "outcome"],
+            ),
+            login_failures_total: counter_vec(
+                &r,
+                "portunus_login_failures_total",
+                "Refused SSH logins and session opens on this node, by reason",
+                &["reason"],
+            ),
+            forwarded_bytes_total: counter_vec(
+                &r,
+                "portunus_forwarded_bytes_total",
+                "Bytes relayed by ended sessions, by direction (up: client to target)",
+                &["direction"],
+            ),
+            token_operations_total: counter_vec(
+                &r,
+                "portunus_token_operations_total",
+                "O&M token operations on this node, by operation and outcome",
+                &["operation", "outcome"],
+            ),
+            raft_log_entries: gauge(
+                &r,
+                "portunus_raft_log_entries",
+                "Raft log entries kept (not yet purged)",
             ),
             registry: r,
         }
