@@ -83,8 +83,40 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Run `portunus up` until SIGTERM or Ctrl-C, then drain.
-pub async fn up(config: NodeConfig) -> anyhow::Result<()> {
+/// Changes the log filter of the running process.
+pub type LogReload = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Where SIGHUP reads the new log filter from: the `log` key of the config file when one was
+/// given, else the file `log-level` in the data directory.
+fn reread_log_filter(config: &NodeConfig) -> Option<String> {
+    if let Some(path) = &config.config_file {
+        return crate::config::FileConfig::load(path).ok()?.log;
+    }
+    let text = std::fs::read_to_string(config.data_dir.join("log-level")).ok()?;
+    Some(text.trim().to_string())
+}
+
+async fn reload_on_sighup(config: NodeConfig, reload: LogReload) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match reread_log_filter(&config) {
+            Some(filter) => match reload(&filter) {
+                Ok(()) => tracing::warn!(%filter, "log filter changed"),
+                Err(e) => tracing::error!(error = %e, "log filter not changed"),
+            },
+            None => tracing::warn!(
+                "SIGHUP: no log filter found (config file `log` key or data dir `log-level` file)"
+            ),
+        }
+    }
+}
+
+/// Run `portunus up` until SIGTERM or Ctrl-C, then drain. SIGHUP re-reads the log filter.
+pub async fn up(config: NodeConfig, reload: LogReload) -> anyhow::Result<()> {
+    tokio::spawn(reload_on_sighup(config.clone(), reload));
     let grace = Duration::from_secs(config.drain_grace_secs);
     let mut node = crate::start(config).await?;
     let c = &node.config;

@@ -5,16 +5,26 @@ use portunus_node::cli::{self, Cli, Commands};
 use portunus_node::NodeConfig;
 use tracing_subscriber::EnvFilter;
 
-fn init_logging(filter: &str, json: bool) {
+/// Install the global subscriber; the returned closure changes the filter while running.
+fn init_logging(filter: &str, json: bool) -> cli::LogReload {
+    use std::io::IsTerminal;
+    use tracing_subscriber::prelude::*;
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     if json {
-        builder.json().init();
+        registry.with(layer.json()).init();
     } else {
-        builder.init();
+        registry.with(layer).init();
     }
+    Box::new(move |text: &str| {
+        let f =
+            EnvFilter::try_new(text).map_err(|e| format!("invalid log filter '{text}': {e}"))?;
+        handle.reload(f).map_err(|e| e.to_string())
+    })
 }
 
 #[tokio::main]
@@ -24,13 +34,13 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Commands::Up(args) => match NodeConfig::resolve(*args) {
             Ok(config) => {
-                init_logging(&config.log_filter, config.log_json);
-                cli::up(config).await
+                let reload = init_logging(&config.log_filter, config.log_json);
+                cli::up(config, reload).await
             }
             Err(e) => Err(e.into()),
         },
         Commands::Cluster(args) => {
-            init_logging("warn", false);
+            let _ = init_logging("warn", false);
             cli::cluster(args).await
         }
     };

@@ -19,6 +19,7 @@ pub fn free_udp() -> SocketAddr {
 
 pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>) -> NodeConfig {
     NodeConfig {
+        config_file: None,
         node_id: id,
         data_dir: dir.join(format!("n{id}")),
         ssh_listen: "127.0.0.1:0".parse().unwrap(),

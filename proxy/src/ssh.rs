@@ -198,7 +198,14 @@ impl<G: SessionGate, A: AuditSink> SshGateway<G, A> {
                 accepted = self.listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
                         let guard = LiveGuard::new(&self.state);
-                        tokio::spawn(run_conn(Arc::clone(&self.shared), Arc::clone(&self.state), tcp, peer, guard));
+                        let span = tracing::info_span!(
+                            "ssh_session",
+                            client = %peer,
+                            user = tracing::field::Empty,
+                            session = tracing::field::Empty,
+                        );
+                        let conn = run_conn(Arc::clone(&self.shared), Arc::clone(&self.state), tcp, peer, guard);
+                        tokio::spawn(tracing::Instrument::instrument(conn, span));
                     }
                     Err(err) if is_transient(&err) => continue,
                     Err(err) => return Err(err),

@@ -1,6 +1,10 @@
 //! Helpers for whole-system tests: real `portunus` processes on loopback ports chosen at run
 //! time, in temporary directories, killed with SIGKILL or stopped with SIGTERM, and waited on by
-//! condition rather than by fixed sleeps.
+//! condition rather than by fixed sleeps. [`relay`] puts a fault-injecting UDP relay between the
+//! nodes (partitions); [`sdk`] obtains O&M tokens through the official API SDK.
+
+pub mod relay;
+pub mod sdk;
 
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
@@ -79,6 +83,10 @@ pub struct NodeProc {
     pub api: SocketAddr,
     pub ssh: SocketAddr,
     pub cluster: SocketAddr,
+    /// Address the other nodes use to reach this one (the relay's front when there is one).
+    pub advertise: SocketAddr,
+    /// Started with `--witness` (no API, no SSH).
+    pub witness: bool,
     pub log: PathBuf,
     child: Option<Child>,
     starts: u32,
@@ -107,6 +115,11 @@ impl NodeProc {
     /// Everything the node printed (stdout and stderr) in its latest run.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// Whether the process is running.
@@ -158,6 +171,8 @@ pub struct ProcCluster {
     pub peers: Option<String>,
     /// Extra environment variables for every node started from now on.
     pub env: Vec<(String, String)>,
+    /// The relay between the nodes, when made with [`ProcCluster::with_relay`].
+    pub relay: Option<relay::Relay>,
 }
 
 impl ProcCluster {
@@ -165,29 +180,70 @@ impl ProcCluster {
     pub fn new(n: u64) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let nodes: Vec<NodeProc> = (1..=n)
-            .map(|id| NodeProc {
+            .map(|id| (id, free_udp()))
+            .map(|(id, cluster)| NodeProc {
                 id,
                 data_dir: dir.path().join(format!("node{id}")),
                 api: free_tcp(),
                 ssh: free_tcp(),
-                cluster: free_udp(),
+                cluster,
+                advertise: cluster,
+                witness: false,
                 log: dir.path().join(format!("node{id}.log")),
                 child: None,
                 starts: 0,
             })
             .collect();
-        let peers = nodes
-            .iter()
-            .map(|n| format!("{}={}", n.id, n.cluster))
-            .collect::<Vec<_>>()
-            .join(",");
-        Ok(ProcCluster {
+        let mut c = ProcCluster {
             dir,
             secret: "process-test-cluster-secret-0123456789".into(),
-            peers: (nodes.len() > 1).then_some(peers),
+            peers: None,
             env: Vec::new(),
+            relay: None,
             nodes,
-        })
+        };
+        let all: Vec<u64> = (1..=n).collect();
+        if n > 1 {
+            c.initial_voters(&all);
+        }
+        Ok(c)
+    }
+
+    /// Like [`ProcCluster::new`], with every node reached through a [`relay::Relay`] so that
+    /// tests can partition nodes away and heal them.
+    pub fn with_relay(n: u64) -> Result<Self> {
+        let mut c = Self::new(n)?;
+        let reals = c.nodes.iter().map(|n| (n.id, n.cluster)).collect();
+        let relay = relay::Relay::new(&reals)?;
+        for n in &mut c.nodes {
+            n.advertise = relay.front(n.id);
+        }
+        c.relay = Some(relay);
+        if n > 1 {
+            let all: Vec<u64> = (1..=n).collect();
+            c.initial_voters(&all);
+        }
+        Ok(c)
+    }
+
+    /// The relay (panics when the cluster has none).
+    pub fn relay(&self) -> &relay::Relay {
+        self.relay.as_ref().expect("cluster made with_relay")
+    }
+
+    /// `portunus cluster --via ADDR status`, parsed.
+    pub fn cli_status(&self, via: SocketAddr) -> Result<serde_json::Value> {
+        let out = Command::new(portunus_bin())
+            .args(["cluster", "--via", &via.to_string(), "status"])
+            .env("PORTUNUS_CLUSTER_SECRET", &self.secret)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "cluster status failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
     }
 
     /// Node `id`.
@@ -199,7 +255,7 @@ impl ProcCluster {
     pub fn initial_voters(&mut self, ids: &[u64]) {
         let list: Vec<String> = ids
             .iter()
-            .map(|id| format!("{}={}", id, self.nodes[*id as usize - 1].cluster))
+            .map(|id| format!("{}={}", id, self.nodes[*id as usize - 1].advertise))
             .collect();
         self.peers = Some(list.join(","));
     }
@@ -216,11 +272,19 @@ impl ProcCluster {
         self.spawn_with(id, None, &["--join", via])
     }
 
+    /// Start node `id` joining through `via`, with `extra` arguments (`--witness`, say).
+    pub fn spawn_joining_as(&mut self, id: u64, via: &str, extra: &[&str]) -> Result<()> {
+        let mut args = vec!["--join", via];
+        args.extend_from_slice(extra);
+        self.spawn_with(id, None, &args)
+    }
+
     fn spawn_with(&mut self, id: u64, peers: Option<String>, extra: &[&str]) -> Result<()> {
         let secret = self.secret.clone();
         let env = self.env.clone();
         let n = self.node(id);
         n.starts += 1;
+        n.witness = extra.contains(&"--witness");
         let log = std::fs::File::create(&n.log)?;
         let mut cmd = Command::new(portunus_bin());
         cmd.arg("up")
@@ -228,6 +292,7 @@ impl ProcCluster {
             .arg("--data-dir")
             .arg(&n.data_dir)
             .args(["--cluster-listen", &n.cluster.to_string()])
+            .args(["--cluster-advertise", &n.advertise.to_string()])
             .args(["--api-listen", &n.api.to_string()])
             .args(["--ssh-listen", &n.ssh.to_string()])
             .arg("--api-plaintext")
@@ -257,17 +322,23 @@ impl ProcCluster {
         Ok(())
     }
 
-    /// Wait until every running node is ready and they agree on one leader; returns it.
+    /// Wait until every running engine is ready and they agree on one leader (which may be a
+    /// running witness); returns it.
     pub fn wait_stable(&mut self, within: Duration) -> Result<u64> {
         let mut leader = None;
-        let running: Vec<usize> = (0..self.nodes.len())
+        let alive: Vec<usize> = (0..self.nodes.len())
             .filter(|i| self.nodes[*i].child.is_some())
+            .collect();
+        let running: Vec<usize> = alive
+            .iter()
+            .copied()
+            .filter(|i| !self.nodes[*i].witness)
             .collect();
         let nodes = &self.nodes;
         wait_until("a ready cluster with one leader", within, || {
             let leaders: Vec<Option<u64>> = running.iter().map(|i| nodes[*i].leader()).collect();
             let agreed = leaders.first().copied().flatten();
-            let leader_running = agreed.is_some_and(|l| running.contains(&(l as usize - 1)));
+            let leader_running = agreed.is_some_and(|l| alive.contains(&(l as usize - 1)));
             let ok = leader_running
                 && leaders.iter().all(|l| *l == agreed)
                 && running.iter().all(|i| nodes[*i].ready());
@@ -277,7 +348,7 @@ impl ProcCluster {
             ok
         })
         .map_err(|e| {
-            let logs: Vec<String> = running.iter().map(|i| nodes[*i].output()).collect();
+            let logs: Vec<String> = alive.iter().map(|i| nodes[*i].output()).collect();
             e.context(format!("node logs:\n{}", logs.join("\n----\n")))
         })?;
         Ok(leader.expect("set when stable"))

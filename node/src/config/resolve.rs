@@ -39,6 +39,8 @@ pub enum Role {
 /// A validated node configuration.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
+    /// The TOML file the configuration came from, if any.
+    pub config_file: Option<PathBuf>,
     pub node_id: u64,
     pub data_dir: PathBuf,
     pub ssh_listen: SocketAddr,
@@ -156,6 +158,7 @@ impl NodeConfig {
         let secret_file = args.cluster_secret_file.or(file.cluster_secret_file);
         let single = peers.is_empty() && join.is_none();
         Ok(NodeConfig {
+            config_file: args.config.clone(),
             node_id,
             ssh_listen: addr(
                 "ssh-listen",

@@ -215,6 +215,12 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
             .authenticated
             .take()
             .ok_or(SshError::Client("auth without principal"))?;
+        let span = tracing::Span::current();
+        span.record("user", principal.user_name.as_str());
+        if let Some(p) = &principal.token_permit {
+            span.record("session", p.session_id);
+        }
+        tracing::info!(token = principal.token_permit.is_some(), "login accepted");
         let target = self.login.as_ref().and_then(|l| l.target.clone());
         let conn = Arc::new(Conn::new(
             Arc::clone(&self.shared),
