@@ -211,3 +211,39 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod dashboard_tests {
+    /// Every metric the shipped Grafana dashboard queries is one this module exports.
+    #[test]
+    fn the_dashboard_queries_only_exported_metrics() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dashboard =
+            std::fs::read_to_string(dir.join("../deploy/grafana-dashboard.json")).unwrap();
+        let source = std::fs::read_to_string(dir.join("src/metrics.rs")).unwrap();
+        let mut names = Vec::new();
+        let mut rest = dashboard.as_str();
+        while let Some(i) = rest.find("portunus_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            names.push(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+        assert!(names.len() > 10, "the dashboard queries metrics");
+        for name in names {
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            if base == "portunus_cluster" {
+                continue;
+            }
+            assert!(
+                source.contains(&format!("\"{base}\"")),
+                "dashboard uses unknown metric {base}"
+            );
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! A real HAProxy, configured from the example in `deploy/haproxy.cfg`, in front of three real
+//! nodes: token logins through it keep working while a node is killed with SIGKILL, and new
+//! connections go only to ready nodes (a draining node gets none).
+
+use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
+use portunus_tests::{free_tcp, wait_until, ProcCluster};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+const START: Duration = Duration::from_secs(30);
+const AK_ID: &str = "PTNhaproxytestkey";
+const AK_SECRET: &str = "haproxy-test-secret-0123456789";
+
+fn repo(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+fn echo_server() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut r = s.try_clone().unwrap();
+                let _ = std::io::copy(&mut r, &mut s);
+            });
+        }
+    });
+    port
+}
+
+/// The example configuration with this cluster's loopback addresses and plaintext APIs, plus
+/// a stats socket to watch server states.
+fn haproxy_config(c: &ProcCluster, ssh: u16, api: u16, socket: &Path) -> String {
+    let example = std::fs::read_to_string(repo("deploy/haproxy.cfg")).unwrap();
+    let mut out = example
+        .replacen(
+            "global\n",
+            &format!(
+                "global\n    stats socket {} mode 600 level admin\n",
+                socket.display()
+            ),
+            1,
+        )
+        .replace("bind :60022", &format!("bind 127.0.0.1:{ssh}"))
+        .replace("bind :8443", &format!("bind 127.0.0.1:{api}"))
+        .replace(" check-ssl verify none", "")
+        .replace(" ssl verify none", "");
+    for n in &c.nodes {
+        let host = format!("10.0.0.{}", n.id);
+        out = out
+            .replace(
+                &format!("{host}:60022 check port 8443"),
+                &format!("{} check port {}", n.ssh, n.api.port()),
+            )
+            .replace(&format!("{host}:8443"), &n.api.to_string());
+    }
+    out
+}
+
+/// Whether HAProxy currently considers SSH server `node{id}` up.
+fn haproxy_server_up(socket: &Path, id: u64) -> Option<bool> {
+    use std::os::unix::net::UnixStream;
+    let mut s = UnixStream::connect(socket).ok()?;
+    s.write_all(b"show servers state portunus_ssh_nodes\n")
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let name = format!("node{id}");
+    let line = out
+        .lines()
+        .find(|l| l.split_whitespace().nth(3) == Some(name.as_str()))?;
+    // Columns: be_id be_name srv_id srv_name srv_addr srv_op_state ...; 2 means running.
+    Some(line.split_whitespace().nth(5)? == "2")
+}
+
+struct Haproxy(Child);
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One full login through `port` with the token and a round trip through the tunnel.
+async fn login_and_echo(askpass: &Askpass, port: u16, user: &str, token: &str, echo: u16) -> bool {
+    let local = free_port();
+    let mut ssh = askpass.ssh(port, user, token);
+    ssh.args([
+        "-N",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-L",
+        &format!("{local}:127.0.0.1:{echo}"),
+    ]);
+    let Ok(mut child) = ssh.spawn() else {
+        return false;
+    };
+    let mut ok = false;
+    for _ in 0..200 {
+        if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", local)) {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut back = [0u8; 4];
+            ok = conn.write_all(b"ping").is_ok()
+                && conn.read_exact(&mut back).is_ok()
+                && &back == b"ping";
+            break;
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.kill().await;
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_through_haproxy_survive_a_killed_node_and_skip_a_draining_one() {
+    let check = Command::new("haproxy")
+        .args(["-c", "-q", "-f"])
+        .arg(repo("deploy/haproxy.cfg"))
+        .status()
+        .unwrap();
+    assert!(check.success(), "the example configuration is valid");
+
+    let mut c = ProcCluster::new(3).unwrap();
+    c.env = vec![
+        ("PORTUNUS_BOOTSTRAP_ACCESS_KEY_ID".into(), AK_ID.into()),
+        (
+            "PORTUNUS_BOOTSTRAP_ACCESS_KEY_SECRET".into(),
+            AK_SECRET.into(),
+        ),
+    ];
+    c.spawn_all().unwrap();
+    c.wait_stable(START).unwrap();
+    let nodes = &c.nodes;
+    wait_until("the first administrator", START, || {
+        nodes
+            .iter()
+            .any(|n| n.output().contains("administrator created"))
+    })
+    .unwrap();
+
+    let (ssh_port, api_port) = (free_tcp().port(), free_tcp().port());
+    let cfg = c.dir.path().join("haproxy.cfg");
+    let socket = c.dir.path().join("haproxy.sock");
+    std::fs::write(&cfg, haproxy_config(&c, ssh_port, api_port, &socket)).unwrap();
+    let _haproxy = Haproxy(
+        Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&cfg)
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(ssh_port).await;
+    let all_up = || (1..=3).all(|id| haproxy_server_up(&socket, id) == Some(true));
+    wait_until("HAProxy to see every node ready", START, all_up).unwrap();
+
+    // A token for a database (an echo server), obtained with the SDK through HAProxy's API port.
+    let echo = echo_server();
+    let out_file = c.dir.path().join("token.json");
+    let run = Command::new("python3")
+        .arg(repo("ops/tests/sdk_smoke.py"))
+        .env("PORTUNUS_API_ENDPOINT", format!("127.0.0.1:{api_port}"))
+        .env("PORTUNUS_AK_ID", AK_ID)
+        .env("PORTUNUS_AK_SECRET", AK_SECRET)
+        .env("PORTUNUS_SMOKE_DB_PORT", echo.to_string())
+        .env("PORTUNUS_SMOKE_OUT", &out_file)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let issued: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let (user, token) = (
+        issued["user"].as_str().unwrap().to_string(),
+        issued["token"].as_str().unwrap().to_string(),
+    );
+    let askpass = Askpass::new();
+
+    for i in 0..6 {
+        assert!(
+            login_and_echo(&askpass, ssh_port, &user, &token, echo).await,
+            "login {i} before the kill"
+        );
+    }
+    let leader = c.wait_stable(START).unwrap();
+    c.node(leader).kill();
+    for i in 0..9 {
+        assert!(
+            login_and_echo(&askpass, ssh_port, &user, &token, echo).await,
+            "login {i} after killing node {leader}"
+        );
+    }
+
+    // A draining node reports not-ready; HAProxy stops sending it new connections, so every
+    // login succeeds (a login reaching it would be refused as "draining").
+    let survivor = c.nodes.iter().find(|n| n.id != leader).unwrap().id;
+    let victim = &c.nodes[survivor as usize - 1];
+    // Hold a session on it so that its drain lasts (grace 5 s in tests).
+    let held_port = free_port();
+    let mut held = askpass.ssh(victim.ssh.port(), &user, &token);
+    held.args(["-N", "-L", &format!("{held_port}:127.0.0.1:{echo}")]);
+    let mut held = held.spawn().unwrap();
+    wait_listening(held_port).await;
+    let pid = victim.pid().unwrap();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    wait_until("the draining node reports not ready", START, || {
+        !victim.ready()
+    })
+    .unwrap();
+    wait_until("HAProxy to mark the draining node down", START, || {
+        haproxy_server_up(&socket, survivor) == Some(false)
+    })
+    .unwrap();
+    for i in 0..5 {
+        assert!(
+            login_and_echo(&askpass, ssh_port, &user, &token, echo).await,
+            "login {i} while node {survivor} drains"
+        );
+    }
+    let _ = held.kill().await;
+}
