@@ -1,37 +1,38 @@
-//! The node's audit sink: typed audit events appended as JSON lines, and session recordings
-//! (asciicast v2) written under the data directory.
+//! The node's audit sink: typed audit events appended as JSON lines under the data directory,
+//! and session recordings (asciicast v2) replicated to a majority of the cluster as blobs named
+//! `recording-<session id>.cast`, readable from every node.
 
 use portunus_proxy::gate::{AuditEvent, AuditSink, BoxFuture};
 use serde_json::json;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Mutex;
 
-/// Writes audit records under `<data dir>/audit/`.
+/// The blob name of a session's recording.
+pub fn recording_name(session_id: u64) -> String {
+    format!("recording-{session_id}.cast")
+}
+
+/// Writes audit events under `<data dir>/audit/` and replicates recordings.
 pub(crate) struct FileAudit {
-    dir: PathBuf,
+    replica: portunus_raft::Replica,
     events: Mutex<Option<std::fs::File>>,
 }
 
 impl FileAudit {
-    pub(crate) fn new(data_dir: &std::path::Path) -> std::io::Result<Self> {
+    pub(crate) fn new(
+        data_dir: &std::path::Path,
+        replica: portunus_raft::Replica,
+    ) -> std::io::Result<Self> {
         let dir = data_dir.join("audit");
-        std::fs::create_dir_all(dir.join("recordings"))?;
+        std::fs::create_dir_all(&dir)?;
         let events = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("events.jsonl"))?;
         Ok(FileAudit {
-            dir,
+            replica,
             events: Mutex::new(Some(events)),
         })
-    }
-
-    /// Where the recording of `session_id` is stored.
-    pub(crate) fn recording_path(&self, session_id: u64) -> PathBuf {
-        self.dir
-            .join("recordings")
-            .join(format!("{session_id}.cast"))
     }
 }
 
@@ -80,10 +81,13 @@ impl AuditSink for FileAudit {
     }
 
     fn recording(&self, session_id: u64, asciicast: Vec<u8>) -> BoxFuture<'_, ()> {
-        let path = self.recording_path(session_id);
         Box::pin(async move {
-            if let Err(e) = tokio::fs::write(&path, asciicast).await {
-                tracing::error!(session_id, error = %e, "storing a session recording failed");
+            let name = recording_name(session_id);
+            match self.replica.put_blob(&name, asciicast).await {
+                Ok(copies) => tracing::info!(session_id, copies, "session recording stored"),
+                Err(e) => {
+                    tracing::error!(session_id, error = %e, "storing a session recording failed")
+                }
             }
         })
     }

@@ -43,6 +43,11 @@ pub struct ClusterArgs {
 pub enum ClusterAction {
     /// Show members, leader and progress as JSON.
     Status,
+    /// Print a session's recording (asciicast v2), fetched from whichever node holds it.
+    Recording {
+        /// The session id.
+        session_id: u64,
+    },
     /// Remove a node from the cluster.
     RemoveNode {
         /// Id of the node to remove.
@@ -74,6 +79,22 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
         ClusterAction::Status => {
             let status = client.status(&args.via).await?;
             println!("{}", serde_json::to_string_pretty(&status)?);
+        }
+        ClusterAction::Recording { session_id } => {
+            let name = crate::audit::recording_name(session_id);
+            let status = client.status(&args.via).await?;
+            let mut found = None;
+            for n in &status.nodes {
+                if let Ok(Some(b)) = client.get_blob(&n.info.cluster_addr, &name).await {
+                    found = Some(b);
+                    break;
+                }
+            }
+            let bytes = found.ok_or_else(|| {
+                anyhow::anyhow!("no node holds a recording of session {session_id}")
+            })?;
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
         }
         ClusterAction::RemoveNode { node_id } => {
             client.remove_node(&args.via, node_id).await?;

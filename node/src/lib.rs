@@ -3,7 +3,7 @@
 //! the others. `main`, the tests and the benchmarks all start a node through [`start`].
 
 mod api_tls;
-mod audit;
+pub mod audit;
 mod backend;
 mod bootstrap;
 pub mod cli;
@@ -20,6 +20,6 @@ mod ssh;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-pub use bootstrap::AdminCredentials;
+pub use bootstrap::{hash_password, AdminCredentials};
 pub use config::{NodeConfig, Role, UpArgs};
 pub use running::{start, RunningNode};

@@ -30,8 +30,17 @@ impl NodeProbe for Probe {
         if self.shared.draining.load(Ordering::SeqCst) {
             return Readiness::not_ready("draining");
         }
-        if self.shared.epoch.load(Ordering::SeqCst) == 0 {
+        let epoch = self.shared.epoch.load(Ordering::SeqCst);
+        if epoch == 0 {
             return Readiness::not_ready("starting: not yet registered in the cluster");
+        }
+        let node_id = self.shared.node_id;
+        if self.replica.view().read(|s| s.node_epoch(node_id)) > epoch {
+            // The majority reclaimed this node's slots while it was cut off: its epoch is
+            // fenced, so every admission it proposes would be refused.
+            return Readiness::not_ready(
+                "fenced: this node's slots were reclaimed; it must register again",
+            );
         }
         if !self.shared.ssh_serving.load(Ordering::SeqCst) {
             return Readiness::not_ready("starting: the SSH gateway is not serving yet");

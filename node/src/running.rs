@@ -195,7 +195,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let ssh_task = match ssh_listener {
         Some(listener) => {
             let audit = Arc::new(
-                crate::audit::FileAudit::new(&config.data_dir)
+                crate::audit::FileAudit::new(&config.data_dir, replica.clone())
                     .context("opening the audit directory")?,
             );
             let task = crate::ssh::SshTask {
@@ -235,6 +235,11 @@ impl RunningNode {
             Some(rx) => rx.await.ok().flatten(),
             None => None,
         }
+    }
+
+    /// Seal a secret with the cluster key for `purpose` (see [`crate::seal::purpose`]).
+    pub fn seal(&self, purpose: &str, plain: &[u8]) -> anyhow::Result<portunus_model::Sealed> {
+        Ok(self.shared.sealer.seal(purpose, plain)?)
     }
 
     /// The session gate the data path uses on this node.

@@ -4,12 +4,12 @@
 //! refusal reaches the client.
 
 use portunus_model::{
-    AssetRef, Command, DbEngine, NewDatabase, NewDatabaseAccount, NewToken, NewUser, Principal,
-    Protocol, Response, TokenAccount,
+    AssetRef, Command, DbEngine, NewDatabase, NewDatabaseAccount, NewHost, NewHostAccount,
+    NewToken, NewUser, Principal, Protocol, Response, TokenAccount,
 };
 use portunus_node::testing::{created, three_nodes, wait_for};
 use portunus_node::RunningNode;
-use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
+use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass, Sshd};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -174,4 +174,102 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out
+}
+
+/// alice may log in to `web-01` (a real sshd) as root with the hosted private key.
+async fn shell_target(node: &RunningNode, sshd: &Sshd) {
+    let r = &node.replica;
+    let alice = NewUser {
+        name: "alice".into(),
+        password_hash: Some(portunus_node::hash_password("alice-Passw0rd")),
+        ..Default::default()
+    };
+    let user_id = created(r.propose(Command::CreateUser(alice)).await);
+    let host = NewHost {
+        name: "web-01".into(),
+        private_address: "127.0.0.1".into(),
+        ports: [(Protocol::Ssh, sshd.port)].into(),
+        ..Default::default()
+    };
+    let host_id = created(r.propose(Command::CreateHost(host)).await);
+    let key = node
+        .seal(
+            portunus_node::seal::purpose::HOST_PRIVATE_KEY,
+            sshd.client_key.as_bytes(),
+        )
+        .unwrap();
+    let account = NewHostAccount {
+        host_id,
+        name: "root".into(),
+        protocol: Protocol::Ssh,
+        password: None,
+        private_key: Some(key),
+        shared_key_id: None,
+        sftp_only: false,
+    };
+    let account_id = created(r.propose(Command::CreateHostAccount(account)).await);
+    let grant = Command::AttachHostAccounts {
+        principal: Principal::User(user_id),
+        host_id,
+        account_ids: [account_id].into(),
+    };
+    r.propose(grant).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shell_recording_outlives_the_node_that_served_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nodes, _) = three_nodes(dir.path()).await;
+    let sshd = Sshd::start().await;
+    shell_target(&nodes[0], &sshd).await;
+    let server = &nodes[1];
+    server.replica.read_linearizable(|_| ()).await.unwrap();
+    let askpass = Askpass::new();
+    let mut ssh = askpass.ssh(
+        server.ssh_addr.unwrap().port(),
+        "alice@root@web-01",
+        "alice-Passw0rd",
+    );
+    ssh.arg("-tt").stdin(std::process::Stdio::piped());
+    let mut child = ssh.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"echo recorded''-output; exit 4\n")
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let view = nodes[0].replica.view().clone();
+    wait_for("the shell session to close", WAIT, || {
+        view.read(|s| s.slots_in_use()) == 0
+    })
+    .await;
+    let session_id = view.read(|s| s.sessions().map(|x| x.id).max().unwrap());
+    let name = portunus_node::audit::recording_name(session_id);
+    let origin = nodes.remove(1);
+    let reader = nodes[1].replica.clone();
+    for _ in 0..500 {
+        if reader.get_blob(&name).await.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    origin.stop().await;
+    let cast =
+        String::from_utf8(reader.get_blob(&name).await.expect("recording readable")).unwrap();
+    let header: serde_json::Value = serde_json::from_str(cast.lines().next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2, "asciicast v2: {cast}");
+    assert!(cast.contains("recorded-output"), "{cast}");
+    for n in nodes {
+        n.stop().await;
+    }
 }

@@ -43,6 +43,22 @@ impl ClusterClient {
         }
     }
 
+    /// Fetch a blob (a session recording, say) from the node at `addr`.
+    pub async fn get_blob(&self, addr: &str, name: &str) -> Result<Option<Vec<u8>>, ReplicaError> {
+        match self
+            .call(
+                addr,
+                RpcRequest::GetBlob {
+                    name: name.to_string(),
+                },
+            )
+            .await?
+        {
+            RpcResponse::Blob(b) => Ok(b),
+            _ => Err(ReplicaError::Protocol("answer of the wrong kind".into())),
+        }
+    }
+
     /// Remove node `node_id` from the cluster, through the node at `addr`.
     pub async fn remove_node(&self, addr: &str, node_id: NodeId) -> Result<(), ReplicaError> {
         match self.call(addr, RpcRequest::Remove { node_id }).await? {

@@ -5,6 +5,7 @@
 // openraft's storage and network traits fix these (large) error types.
 #![allow(clippy::result_large_err)]
 
+mod blobs;
 mod client;
 pub mod codec;
 mod config;

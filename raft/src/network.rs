@@ -47,6 +47,15 @@ pub(crate) enum RpcRequest {
     Ping,
     /// The responder's view of the cluster.
     Status,
+    /// Store a copy of a blob.
+    PutBlob {
+        name: String,
+        data: Vec<u8>,
+    },
+    /// Return a blob if held.
+    GetBlob {
+        name: String,
+    },
 }
 
 /// Why a forwarded request was not served.
@@ -73,4 +82,6 @@ pub(crate) enum RpcResponse {
     Membership(Result<(), PeerRefusal>),
     Pong(NodeId),
     Status(Box<crate::ClusterStatus>),
+    BlobStored(Result<(), String>),
+    Blob(Option<Vec<u8>>),
 }

@@ -31,6 +31,7 @@ pub(crate) struct Inner {
     pub(crate) raft: Raft,
     pub(crate) peers: Peers,
     pub(crate) view: StateView,
+    pub(crate) blobs: crate::blobs::BlobDir,
     last_stamp: AtomicU64,
 }
 
@@ -101,6 +102,7 @@ impl Replica {
             raft,
             peers,
             view,
+            blobs: crate::blobs::BlobDir::new(&config.data_dir),
             last_stamp: AtomicU64::new(0),
         });
         tokio::spawn(crate::network::serve(endpoint.clone(), inner.clone()));
@@ -182,6 +184,64 @@ impl Replica {
     /// Remove a node from the cluster. Served by the leader.
     pub async fn remove_node(&self, node_id: NodeId) -> Result<(), ReplicaError> {
         self.inner.membership(RpcRequest::Remove { node_id }).await
+    }
+
+    /// Store an immutable blob (a session recording, say) on this node and copy it to every
+    /// member; succeeds once a majority of voters hold it. Returns how many members hold it.
+    pub async fn put_blob(&self, name: &str, data: Vec<u8>) -> Result<usize, ReplicaError> {
+        crate::blobs::check_name(name).map_err(|e| ReplicaError::Protocol(e.to_string()))?;
+        let status = self.status();
+        let voters = status.nodes.iter().filter(|n| n.voter).count().max(1);
+        let mut copies = 0;
+        if self.inner.blobs.put(name, &data).await.is_ok() {
+            copies += 1;
+        }
+        let peers: Vec<String> = status
+            .nodes
+            .iter()
+            .filter(|n| n.id != self.inner.id)
+            .map(|n| n.info.cluster_addr.clone())
+            .collect();
+        let req = RpcRequest::PutBlob {
+            name: name.to_string(),
+            data,
+        };
+        let calls = peers
+            .iter()
+            .map(|addr| self.inner.peers.call(addr, &req, Duration::from_secs(30)));
+        for answer in futures::future::join_all(calls).await {
+            if matches!(answer, Ok(RpcResponse::BlobStored(Ok(())))) {
+                copies += 1;
+            }
+        }
+        if copies * 2 > voters {
+            Ok(copies)
+        } else {
+            Err(ReplicaError::NoQuorum(format!(
+                "blob {name} stored on {copies} of {voters} voters, fewer than a majority"
+            )))
+        }
+    }
+
+    /// Read a blob from this node, or from any member that holds it.
+    pub async fn get_blob(&self, name: &str) -> Option<Vec<u8>> {
+        if let Some(b) = self.inner.blobs.get(name).await {
+            return Some(b);
+        }
+        let req = RpcRequest::GetBlob {
+            name: name.to_string(),
+        };
+        for n in self.status().nodes.iter().filter(|n| n.id != self.inner.id) {
+            let answer = self
+                .inner
+                .peers
+                .call(&n.info.cluster_addr, &req, Duration::from_secs(30))
+                .await;
+            if let Ok(RpcResponse::Blob(Some(b))) = answer {
+                return Some(b);
+            }
+        }
+        None
     }
 
     /// Whether another member answers a liveness probe within `ttl`.

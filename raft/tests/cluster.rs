@@ -351,3 +351,29 @@ async fn a_process_without_the_secret_is_refused() {
     assert!(bad.remove_node(&addr, 1).await.is_err(), "nor change it");
     assert_eq!(c.node(1).status().nodes.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_recording_stays_readable_after_its_node_dies() {
+    let mut c = Cluster::start(3, 5_000).await;
+    let recording = b"{\"version\": 2}\n[0.1, \"o\", \"hi\"]\n".to_vec();
+    let copies = c
+        .node(1)
+        .put_blob("recording-7.cast", recording.clone())
+        .await
+        .unwrap();
+    assert_eq!(copies, 3);
+    c.kill(1).await;
+    for id in [2, 3] {
+        assert_eq!(
+            c.node(id).get_blob("recording-7.cast").await,
+            Some(recording.clone())
+        );
+    }
+    assert!(c.node(2).get_blob("recording-8.cast").await.is_none());
+    c.kill(3).await;
+    let lonely = c.node(2).put_blob("recording-9.cast", b"x".to_vec()).await;
+    assert!(
+        matches!(lonely, Err(ReplicaError::NoQuorum(_))),
+        "{lonely:?}"
+    );
+}

@@ -53,6 +53,13 @@ impl Inner {
                 RpcResponse::Membership(self.membership(req).await.map_err(Into::into))
             }
             RpcRequest::Ping => RpcResponse::Pong(self.id),
+            RpcRequest::PutBlob { name, data } => RpcResponse::BlobStored(
+                self.blobs
+                    .put(&name, &data)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+            RpcRequest::GetBlob { name } => RpcResponse::Blob(self.blobs.get(&name).await),
             RpcRequest::Status => RpcResponse::Status(Box::new(
                 crate::ClusterStatus::from_metrics(&self.raft.metrics().borrow()),
             )),

@@ -11,6 +11,10 @@ pub struct NodeStatus {
     pub id: NodeId,
     pub info: NodeInfo,
     pub voter: bool,
+    /// A witness: a member that serves no sessions (it publishes no SSH or API address).
+    pub witness: bool,
+    /// The member's role in words: "witness" or "engine".
+    pub kind: String,
     /// Highest log index known replicated to it (reported by the leader only).
     pub matched_index: Option<u64>,
 }
@@ -30,6 +34,11 @@ pub struct ClusterStatus {
     /// On the leader: milliseconds since a quorum last acknowledged it.
     pub millis_since_quorum_ack: Option<u64>,
     pub nodes: Vec<NodeStatus>,
+}
+
+/// A member that publishes neither an SSH nor an API address serves no sessions: a witness.
+fn is_witness(info: &NodeInfo) -> bool {
+    info.ssh_addr.is_empty() && info.api_addr.is_empty()
 }
 
 impl ClusterStatus {
@@ -54,6 +63,13 @@ impl ClusterStatus {
                 id: *id,
                 info: info.clone(),
                 voter: voters.contains(id),
+                witness: is_witness(info),
+                kind: if is_witness(info) {
+                    "witness"
+                } else {
+                    "engine"
+                }
+                .to_string(),
                 matched_index: matched.get(id).copied().flatten(),
             })
             .collect();
