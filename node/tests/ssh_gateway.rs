@@ -273,3 +273,49 @@ async fn a_shell_recording_outlives_the_node_that_served_it() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_terminates_a_session_held_by_another_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let echo = echo_server().await;
+    let (_, token) = database_token(&nodes[0], echo).await;
+    let holder = &nodes[2];
+    holder.replica.read_linearizable(|_| ()).await.unwrap();
+    let askpass = Askpass::new();
+    let local = free_port();
+    let mut ssh = askpass.ssh(holder.ssh_addr.unwrap().port(), "alice", &token);
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{echo}")]);
+    let mut child = ssh.spawn().unwrap();
+    wait_listening(local).await;
+    let view = nodes[0].replica.view().clone();
+    wait_for("the session to open", WAIT, || {
+        view.read(|s| s.slots_in_use()) == 1
+    })
+    .await;
+    let session_id = view.read(|s| s.open_sessions().next().unwrap().id);
+
+    let asked = std::time::Instant::now();
+    nodes[0]
+        .replica
+        .propose(Command::RequestTermination { session_id })
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("client disconnected")
+        .unwrap();
+    eprintln!(
+        "session ended {:?} after the request (client exit {status})",
+        asked.elapsed()
+    );
+    wait_for("the slot to come back", WAIT, || {
+        view.read(|s| s.slots_in_use()) == 0
+    })
+    .await;
+    let reason = view.read(|s| s.session(session_id).and_then(|x| x.end_reason));
+    assert_eq!(reason, Some(portunus_model::EndReason::Terminated));
+    for n in nodes {
+        n.stop().await;
+    }
+}
