@@ -3,6 +3,7 @@
 use crate::config::{NodeConfig, UpArgs};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use portunus_model::{Command, Response, Role as KeyRole};
 use portunus_raft::tls::ClusterSecret;
 use portunus_raft::ClusterClient;
 use std::path::PathBuf;
@@ -45,6 +46,22 @@ pub enum ClusterAction {
     Status,
     /// Print a session's recording (asciicast v2), fetched from whichever node holds it.
     Recording {
+        /// The session id.
+        session_id: u64,
+    },
+    /// Create an AccessKey pair for the API; prints the secret once.
+    CreateAccessKey {
+        /// admin or auditor (operator keys belong to a user: create them through the API).
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// Free text kept with the key.
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// List the AccessKeys (never their secrets).
+    ListAccessKeys,
+    /// Ask the node holding a session to end it.
+    TerminateSession {
         /// The session id.
         session_id: u64,
     },
@@ -96,6 +113,22 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
             use std::io::Write;
             std::io::stdout().write_all(&bytes)?;
         }
+        ClusterAction::CreateAccessKey { role, comment } => {
+            create_access_key(&client, &args.via, &secret, &role, comment).await?;
+        }
+        ClusterAction::ListAccessKeys => {
+            let keys = client.access_keys(&args.via).await?;
+            println!("{}", serde_json::to_string_pretty(&keys)?);
+        }
+        ClusterAction::TerminateSession { session_id } => {
+            let r = client
+                .propose(&args.via, Command::RequestTermination { session_id })
+                .await?;
+            match r {
+                Response::Rejected(e) => anyhow::bail!("{e}"),
+                _ => println!("session {session_id}: termination requested"),
+            }
+        }
         ClusterAction::RemoveNode { node_id } => {
             client.remove_node(&args.via, node_id).await?;
             println!("node {node_id} removed from the cluster");
@@ -133,6 +166,43 @@ async fn reload_on_sighup(config: NodeConfig, reload: LogReload) {
             ),
         }
     }
+}
+
+async fn create_access_key(
+    client: &ClusterClient,
+    via: &str,
+    secret: &ClusterSecret,
+    role: &str,
+    comment: String,
+) -> anyhow::Result<()> {
+    let role = match role {
+        "admin" => KeyRole::Admin,
+        "auditor" => KeyRole::Auditor,
+        "operator" => anyhow::bail!(
+            "--role operator: operator keys belong to a user; create them through the API"
+        ),
+        other => anyhow::bail!("--role: '{other}' is neither admin nor auditor"),
+    };
+    let id = format!("PTN{}", crate::bootstrap::random_text(21));
+    let key_secret = crate::bootstrap::random_text(30);
+    let sealer = crate::seal::Sealer::new(secret);
+    let sealed = sealer.seal(
+        crate::seal::purpose::ACCESS_KEY_SECRET,
+        key_secret.as_bytes(),
+    )?;
+    let command = Command::CreateAccessKey {
+        access_key_id: id.clone(),
+        secret: sealed,
+        role,
+        user_id: None,
+        comment,
+    };
+    if let Response::Rejected(e) = client.propose(via, command).await? {
+        anyhow::bail!("{e}");
+    }
+    println!("access key id:     {id}");
+    println!("access key secret: {key_secret}");
+    Ok(())
 }
 
 /// Run `portunus up` until SIGTERM or Ctrl-C, then drain. SIGHUP re-reads the log filter.

@@ -59,6 +59,31 @@ impl ClusterClient {
         }
     }
 
+    /// Apply a command through the node at `addr` (forwarded to the leader). A rejection by
+    /// the state machine comes back as `Response::Rejected`.
+    pub async fn propose(
+        &self,
+        addr: &str,
+        command: portunus_model::Command,
+    ) -> Result<portunus_model::Response, ReplicaError> {
+        match self
+            .call(addr, RpcRequest::Propose { command, hops: 0 })
+            .await?
+        {
+            RpcResponse::Propose(r) => r.map_err(Into::into),
+            _ => Err(ReplicaError::Protocol("answer of the wrong kind".into())),
+        }
+    }
+
+    /// The AccessKeys of the cluster (ids, roles, state; never secrets), as the node at `addr`
+    /// sees them after a linearizable barrier.
+    pub async fn access_keys(&self, addr: &str) -> Result<Vec<crate::AccessKeyInfo>, ReplicaError> {
+        match self.call(addr, RpcRequest::AccessKeys).await? {
+            RpcResponse::AccessKeys(r) => r.map_err(Into::into),
+            _ => Err(ReplicaError::Protocol("answer of the wrong kind".into())),
+        }
+    }
+
     /// Remove node `node_id` from the cluster, through the node at `addr`.
     pub async fn remove_node(&self, addr: &str, node_id: NodeId) -> Result<(), ReplicaError> {
         match self.call(addr, RpcRequest::Remove { node_id }).await? {

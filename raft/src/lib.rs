@@ -24,6 +24,16 @@ pub use replica::{ClusterStatus, NodeStatus, Replica, StartError};
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
+/// An AccessKey as reported to operators: never its secret.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessKeyInfo {
+    pub access_key_id: String,
+    pub role: String,
+    pub user_id: Option<u64>,
+    pub enabled: bool,
+    pub comment: String,
+}
+
 /// A node's identity in the cluster.
 pub type NodeId = u64;
 

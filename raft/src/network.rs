@@ -56,6 +56,8 @@ pub(crate) enum RpcRequest {
     GetBlob {
         name: String,
     },
+    /// List the AccessKeys (without secrets).
+    AccessKeys,
 }
 
 /// Why a forwarded request was not served.
@@ -84,4 +86,5 @@ pub(crate) enum RpcResponse {
     Status(Box<crate::ClusterStatus>),
     BlobStored(Result<(), String>),
     Blob(Option<Vec<u8>>),
+    AccessKeys(Result<Vec<crate::AccessKeyInfo>, PeerRefusal>),
 }

@@ -60,6 +60,7 @@ impl Inner {
                     .map_err(|e| e.to_string()),
             ),
             RpcRequest::GetBlob { name } => RpcResponse::Blob(self.blobs.get(&name).await),
+            RpcRequest::AccessKeys => RpcResponse::AccessKeys(self.access_keys().await),
             RpcRequest::Status => RpcResponse::Status(Box::new(
                 crate::ClusterStatus::from_metrics(&self.raft.metrics().borrow()),
             )),
@@ -232,6 +233,24 @@ impl Inner {
             Ok(_) => Ok(()),
             Err(e) => Err(not_leader(&e).unwrap_or_else(|| PeerRefusal::Other(e.to_string()))),
         }
+    }
+
+    async fn access_keys(&self) -> Result<Vec<crate::AccessKeyInfo>, PeerRefusal> {
+        let index = self.read_index().await.map_err(PeerRefusal::from)?;
+        self.wait_applied(index, LEADER_WAIT)
+            .await
+            .map_err(PeerRefusal::from)?;
+        Ok(self.view.read(|s| {
+            s.access_keys()
+                .map(|k| crate::AccessKeyInfo {
+                    access_key_id: k.access_key_id.clone(),
+                    role: format!("{:?}", k.role),
+                    user_id: k.user_id,
+                    enabled: k.enabled,
+                    comment: k.comment.clone(),
+                })
+                .collect()
+        }))
     }
 
     /// Send a membership request to the leader, wherever it is.
