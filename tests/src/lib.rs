@@ -231,19 +231,53 @@ impl ProcCluster {
         self.relay.as_ref().expect("cluster made with_relay")
     }
 
-    /// `portunus cluster --via ADDR status`, parsed.
-    pub fn cli_status(&self, via: SocketAddr) -> Result<serde_json::Value> {
+    /// Wait until the leader (`leader`, a running node) has replicated its whole log to every
+    /// running node: a restarted node is then really back in the quorum.
+    pub fn wait_replicated(&self, leader: u64, within: Duration) -> Result<()> {
+        let via = self.nodes[leader as usize - 1].advertise;
+        let running: Vec<u64> = self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some() && n.id != leader)
+            .map(|n| n.id)
+            .collect();
+        wait_until(
+            "the leader to replicate to every running node",
+            within,
+            || {
+                let Ok(s) = self.cli_status(via) else {
+                    return false;
+                };
+                let last = s["last_log_index"].as_u64().unwrap_or(u64::MAX);
+                let members = s["nodes"].as_array().cloned().unwrap_or_default();
+                running.iter().all(|id| {
+                    members
+                        .iter()
+                        .any(|m| m["id"] == *id && m["matched_index"].as_u64() >= Some(last))
+                })
+            },
+        )
+    }
+
+    /// `portunus cluster --via ADDR ARGS...` with the cluster's secret; its standard output.
+    pub fn cli(&self, via: SocketAddr, args: &[&str]) -> Result<String> {
         let out = Command::new(portunus_bin())
-            .args(["cluster", "--via", &via.to_string(), "status"])
+            .args(["cluster", "--via", &via.to_string()])
+            .args(args)
             .env("PORTUNUS_CLUSTER_SECRET", &self.secret)
             .output()?;
         if !out.status.success() {
             bail!(
-                "cluster status failed: {}",
+                "portunus cluster {args:?} failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        Ok(serde_json::from_slice(&out.stdout)?)
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `portunus cluster --via ADDR status`, parsed.
+    pub fn cli_status(&self, via: SocketAddr) -> Result<serde_json::Value> {
+        Ok(serde_json::from_str(&self.cli(via, &["status"])?)?)
     }
 
     /// Node `id`.

@@ -1,0 +1,190 @@
+//! A fault-injecting UDP relay for the nodes' cluster (QUIC) traffic: every node is reached at
+//! a "front" address of the relay instead of its own socket, so the relay can cut a node off
+//! from every other node (both directions) and heal it, with no root rights and no namespaces.
+//!
+//! Addressing: node `i` listens on its real socket `S_i`; peers dial its front `F_i`. A datagram
+//! from any source `X` arriving at `F_i` leaves through a pair socket `P(i, X)` (made on first
+//! use) towards `S_i`, so node `i` sees one stable address per remote; what `S_i` sends back to
+//! `P(i, X)` leaves through `F_i` towards `X`, so the remote sees answers from the address it
+//! dialed. A node's outgoing datagrams come from its listening socket, so `X == S_j` identifies
+//! node `j`; other sources (a CLI, say) are relayed and never cut.
+
+use anyhow::{Context, Result};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const POLL: Duration = Duration::from_millis(50);
+
+struct Shared {
+    stop: AtomicBool,
+    cut: Mutex<BTreeSet<u64>>,
+    /// Real listening address of each node.
+    reals: BTreeMap<u64, SocketAddr>,
+    /// Which node owns a real address.
+    owners: HashMap<SocketAddr, u64>,
+    fronts: BTreeMap<u64, Arc<UdpSocket>>,
+    pairs: Mutex<HashMap<(u64, SocketAddr), Arc<UdpSocket>>>,
+    dropped: AtomicU64,
+}
+
+impl Shared {
+    /// Whether traffic between node `to` and the source owned by `from` is cut.
+    fn blocked(&self, to: u64, from: Option<u64>) -> bool {
+        let cut = self.cut.lock().expect("lock");
+        let blocked = cut.contains(&to) || from.is_some_and(|f| cut.contains(&f));
+        if blocked {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        blocked
+    }
+
+    fn pair(self: &Arc<Self>, node: u64, remote: SocketAddr) -> Result<Arc<UdpSocket>> {
+        let mut pairs = self.pairs.lock().expect("lock");
+        if let Some(p) = pairs.get(&(node, remote)) {
+            return Ok(p.clone());
+        }
+        let sock = Arc::new(UdpSocket::bind("127.0.0.1:0")?);
+        sock.set_read_timeout(Some(POLL))?;
+        pairs.insert((node, remote), sock.clone());
+        let shared = self.clone();
+        let back = sock.clone();
+        std::thread::spawn(move || shared.run_pair(node, remote, &back));
+        Ok(sock)
+    }
+
+    /// Front of `node`: datagrams from anyone towards the node.
+    fn run_front(self: Arc<Self>, node: u64) {
+        let front = self.fronts[&node].clone();
+        let real = self.reals[&node];
+        let mut buf = vec![0u8; 65_536];
+        while !self.stop.load(Ordering::Relaxed) {
+            let Ok((len, src)) = front.recv_from(&mut buf) else {
+                continue;
+            };
+            if self.blocked(node, self.owners.get(&src).copied()) {
+                continue;
+            }
+            if let Ok(pair) = self.pair(node, src) {
+                let _ = pair.send_to(&buf[..len], real);
+            }
+        }
+    }
+
+    /// Pair socket standing for `remote` before `node`: the node's answers go back to `remote`.
+    fn run_pair(self: Arc<Self>, node: u64, remote: SocketAddr, sock: &UdpSocket) {
+        let front = self.fronts[&node].clone();
+        let real = self.reals[&node];
+        let mut buf = vec![0u8; 65_536];
+        while !self.stop.load(Ordering::Relaxed) {
+            let Ok((len, src)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            if src != real || self.blocked(node, self.owners.get(&remote).copied()) {
+                continue;
+            }
+            let _ = front.send_to(&buf[..len], remote);
+        }
+    }
+}
+
+/// The relay; its threads stop when it is dropped.
+pub struct Relay {
+    shared: Arc<Shared>,
+}
+
+impl Relay {
+    /// Relay for nodes listening on `reals` (node id -> real cluster address).
+    pub fn new(reals: &BTreeMap<u64, SocketAddr>) -> Result<Relay> {
+        let mut fronts = BTreeMap::new();
+        for id in reals.keys() {
+            let sock = UdpSocket::bind("127.0.0.1:0").context("binding a relay front")?;
+            sock.set_read_timeout(Some(POLL))?;
+            fronts.insert(*id, Arc::new(sock));
+        }
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            cut: Mutex::default(),
+            owners: reals.iter().map(|(id, a)| (*a, *id)).collect(),
+            reals: reals.clone(),
+            fronts,
+            pairs: Mutex::default(),
+            dropped: AtomicU64::new(0),
+        });
+        for id in reals.keys() {
+            let s = shared.clone();
+            let id = *id;
+            std::thread::spawn(move || s.run_front(id));
+        }
+        Ok(Relay { shared })
+    }
+
+    /// The address peers use to reach node `id`.
+    pub fn front(&self, id: u64) -> SocketAddr {
+        self.shared.fronts[&id]
+            .local_addr()
+            .expect("bound socket has an address")
+    }
+
+    /// Cut node `id` off from every other node, both directions.
+    pub fn isolate(&self, id: u64) {
+        self.shared.cut.lock().expect("lock").insert(id);
+    }
+
+    /// Let node `id` talk to the others again.
+    pub fn heal(&self, id: u64) {
+        self.shared.cut.lock().expect("lock").remove(&id);
+    }
+
+    /// Datagrams dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn echo_once(sock: &UdpSocket) -> Option<SocketAddr> {
+        let mut buf = [0u8; 64];
+        let (len, src) = sock.recv_from(&mut buf).ok()?;
+        sock.send_to(&buf[..len], src).ok()?;
+        Some(src)
+    }
+
+    #[test]
+    fn relays_both_ways_and_cuts_an_isolated_node() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for s in [&a, &b] {
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+        }
+        let reals = BTreeMap::from([(1, a.local_addr().unwrap()), (2, b.local_addr().unwrap())]);
+        let relay = Relay::new(&reals).unwrap();
+        let roundtrip = |msg: &[u8]| {
+            a.send_to(msg, relay.front(2)).unwrap();
+            let seen = echo_once(&b)?;
+            let mut buf = [0u8; 64];
+            let (len, from) = a.recv_from(&mut buf).ok()?;
+            assert_eq!(from, relay.front(2), "answers come from the dialed address");
+            assert_ne!(seen, reals[&1], "the relay stands between the nodes");
+            Some(buf[..len].to_vec())
+        };
+        assert_eq!(roundtrip(b"ping").as_deref(), Some(&b"ping"[..]));
+        relay.isolate(1);
+        assert_eq!(roundtrip(b"lost"), None);
+        assert!(relay.dropped() > 0);
+        relay.heal(1);
+        assert_eq!(roundtrip(b"back").as_deref(), Some(&b"back"[..]));
+    }
+}
