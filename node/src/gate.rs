@@ -2,12 +2,10 @@
 //! logins (O&M tokens, passwords, public keys), authorization and concurrency slots when a
 //! session opens, the slot given back when it closes, termination requests.
 
-mod limiter;
 mod permit;
 mod refusal;
 
 use crate::running::NodeShared;
-use limiter::Limiter;
 use portunus_model::{Command, EndReason, Response};
 use portunus_proxy::gate::{
     AuthAttempt, BoxFuture, EndKind, Permit, Principal, Purpose, Refusal, RefusalKind, SessionGate,
@@ -19,14 +17,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Failed logins allowed per source address per minute.
-const MAX_FAILURES_PER_SOURCE: u32 = 20;
-
 pub(crate) struct Gate {
     replica: Replica,
     metrics: Arc<portunus_ops::Metrics>,
     shared: Arc<NodeShared>,
-    limiter: Limiter,
 }
 
 fn now_ms() -> u64 {
@@ -64,7 +58,6 @@ impl Gate {
             replica,
             metrics,
             shared,
-            limiter: Limiter::new(MAX_FAILURES_PER_SOURCE),
         }
     }
 
@@ -204,16 +197,8 @@ impl Gate {
         })
     }
 
+    /// Per-source rate limiting happens at the door, in the SSH gateway.
     async fn authenticate_inner(&self, attempt: AuthAttempt) -> Result<Principal, Refusal> {
-        let client = match &attempt {
-            AuthAttempt::Password { client, .. } | AuthAttempt::PublicKey { client, .. } => *client,
-        };
-        if !self.limiter.allowed(client.ip()) {
-            return Err(refusal(
-                RefusalKind::RateLimited,
-                "Too many failed logins from your address; wait a minute.",
-            ));
-        }
         let result = match attempt {
             AuthAttempt::Password {
                 user,
@@ -229,9 +214,6 @@ impl Gate {
         };
         if let Err(r) = &result {
             self.refused(r);
-            if r.kind == RefusalKind::BadCredentials {
-                self.limiter.failed(client.ip());
-            }
         }
         result
     }

@@ -152,6 +152,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     )));
     tasks.push(tokio::spawn(crate::duties::run(
         replica.clone(),
+        shared.clone(),
         stop_rx.clone(),
     )));
     if let Some(listener) = api_listener {

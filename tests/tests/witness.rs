@@ -318,8 +318,6 @@ async fn a_partitioned_engine_keeps_open_sessions_and_refuses_new_logins_with_no
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the gate to register again when its epoch was reclaimed (ARCHITECTURE.md, \
-            Partitions)"]
 async fn an_engine_whose_slots_were_reclaimed_serves_again_after_healing() {
     let (mut c, login) = two_engines_and_a_witness(true).await;
     let leader = c.wait_stable(START).unwrap();

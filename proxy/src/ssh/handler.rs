@@ -77,7 +77,11 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
                 Ok(())
             }
             Err(refusal) => {
-                self.shared.limiter.failed(ip);
+                // Only wrong credentials count: a refusal for want of quorum or slots must not
+                // lock an address out.
+                if refusal.kind == RefusalKind::BadCredentials {
+                    self.shared.limiter.failed(ip);
+                }
                 tracing::info!(user = %login.user, client = %self.client, kind = ?refusal.kind, "ssh: login refused");
                 Err(refusal)
             }
@@ -220,7 +224,6 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
         if let Some(p) = &principal.token_permit {
             span.record("session", p.session_id);
         }
-        tracing::info!(token = principal.token_permit.is_some(), "login accepted");
         let target = self.login.as_ref().and_then(|l| l.target.clone());
         let conn = Arc::new(Conn::new(
             Arc::clone(&self.shared),

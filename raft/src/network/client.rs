@@ -97,12 +97,17 @@ impl Peers {
                 reason: e.to_string(),
             })
         };
-        tokio::time::timeout(ttl, fut).await.unwrap_or_else(|_| {
+        let result = tokio::time::timeout(ttl, fut).await.unwrap_or_else(|_| {
             Err(CallError::Timeout {
                 addr: addr.to_string(),
                 ms: ttl.as_millis() as u64,
             })
-        })
+        });
+        if result.is_err() {
+            // A peer that restarted on the same address needs a new connection at once.
+            self.conns.lock().expect("lock").remove(addr);
+        }
+        result
     }
 }
 
