@@ -24,6 +24,7 @@
 
 mod config;
 mod conn;
+mod echo;
 mod error;
 mod handler;
 mod lease;

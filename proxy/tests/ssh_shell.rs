@@ -252,3 +252,66 @@ async fn changed_target_host_key_is_refused() {
     .await;
     assert_eq!(gw.gate.closes_of(session)[0].end, EndKind::Error);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_typed_without_echo_is_audited_as_hidden() {
+    let (gw, _sshd) = setup().await;
+    let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
+    ssh.arg("-tt").stdin(Stdio::piped());
+    let mut child = ssh.spawn().expect("spawn ssh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    stdin
+        .write_all(b"stty -echo; echo no-echo-now; read secret; stty echo; echo got-it\n")
+        .await
+        .expect("type");
+    // Type the secret only once the shell waits for it without echo.
+    tokio::time::timeout(WAIT, async {
+        while let Ok(Some(line)) = out.next_line().await {
+            if line.trim_end().ends_with("no-echo-now") && !line.contains("echo no-echo-now") {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("prompt");
+    stdin
+        .write_all(b"hunter2-very-secret\n")
+        .await
+        .expect("type");
+    tokio::time::timeout(WAIT, async {
+        while let Ok(Some(line)) = out.next_line().await {
+            if line.contains("got-it") && !line.contains("echo") {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("output");
+    stdin.write_all(b"exit\n").await.expect("type");
+    let _ = tokio::time::timeout(WAIT, child.wait()).await;
+    wait_until(WAIT, "the recording", || !gw.audit.recordings().is_empty()).await;
+    let lines: Vec<String> = gw
+        .audit
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEvent::Command { line, .. } => Some(line),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("stty -echo;")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l == "<hidden input>"), "{lines:?}");
+    assert!(
+        lines.iter().all(|l| !l.contains("hunter2")),
+        "a secret leaked: {lines:?}"
+    );
+    let (_, cast) = &gw.audit.recordings()[0];
+    assert!(
+        !String::from_utf8_lossy(cast).contains("hunter2"),
+        "nor into the recording"
+    );
+}

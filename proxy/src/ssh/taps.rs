@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::conn::Conn;
+use super::echo::EchoCheck;
 use super::lease::Lease;
 use super::recorder::{LineEditor, Recorder};
 use super::session::{PtyReq, Start};
@@ -18,6 +19,7 @@ pub(crate) struct Taps<A: AuditSink> {
     started: Instant,
     recorder: Option<Recorder>,
     commands: Option<LineEditor>,
+    echo: EchoCheck,
     sftp: Option<SftpAudit>,
 }
 
@@ -59,6 +61,7 @@ impl<A: AuditSink> Taps<A> {
             started: Instant::now(),
             recorder: None,
             commands: None,
+            echo: EchoCheck::default(),
             sftp: None,
         }
     }
@@ -96,18 +99,27 @@ impl<A: AuditSink> Taps<A> {
         }
         if let Some(editor) = self.commands.as_mut() {
             let at = self.started.elapsed().as_secs_f64();
-            for line in editor.feed(data) {
-                self.emit(AuditEvent::Command {
-                    session_id: self.session_id,
-                    at,
-                    line,
-                });
-            }
+            let lines = editor.feed(data);
+            let decided = self.echo.typed(at, lines);
+            self.emit_commands(decided);
+        }
+    }
+
+    fn emit_commands(&self, lines: Vec<(f64, String)>) {
+        for (at, line) in lines {
+            self.emit(AuditEvent::Command {
+                session_id: self.session_id,
+                at,
+                line,
+            });
         }
     }
 
     /// Bytes sent by the target (stdout and stderr).
     pub fn output(&mut self, data: &[u8]) {
+        if self.commands.is_some() {
+            self.echo.output(data);
+        }
         if let Some(sftp) = self.sftp.as_mut() {
             let ops = sftp.server(data);
             self.file_ops(ops);
@@ -133,6 +145,8 @@ impl<A: AuditSink> Taps<A> {
 
     /// Hands what was gathered to the audit sink.
     pub async fn finish(mut self) {
+        let pending = self.echo.finish();
+        self.emit_commands(pending);
         if let Some(mut sftp) = self.sftp.take() {
             self.file_ops(sftp.finish());
         }
