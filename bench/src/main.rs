@@ -1,6 +1,10 @@
-//! `portunus-bench`: runs one benchmark, prints its table and writes JSON + Markdown results.
+//! `portunus-bench`: runs one benchmark (or all of them), prints its table and writes JSON +
+//! Markdown results.
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use portunus_bench::{failover, forward, logins, memory, suite, tunnel, writes};
 
 #[derive(Debug, Parser)]
 #[command(name = "portunus-bench", about = "Portunus benchmark harness")]
@@ -12,7 +16,110 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Plain-TCP forwarding throughput and CPU cost: raw, copy relay, splice relay, HAProxy.
-    Forward(portunus_bench::forward::Args),
+    Forward(forward::Args),
+    /// iperf3 through `ssh -N -L`: one Portunus node vs stock sshd vs raw loopback.
+    Tunnel(tunnel::Args),
+    /// Full SSH logins per second: one node, a 3-node cluster, sshd.
+    Logins(logins::Args),
+    /// Replicated token issue/spend per second and latency at 1/16/256 clients; disk fsync.
+    Writes(writes::Args),
+    /// SIGKILL the leader under load: recovery time, failed spends, dropped sessions, reclaim.
+    Failover(failover::Args),
+    /// Node RSS per idle tunnel and per active shell session at 1/100/1000 sessions.
+    Memory(memory::Args),
+    /// Every benchmark with short settings; writes results/all.{json,md} as well.
+    All(AllArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct AllArgs {
+    /// Seconds per measured point where a benchmark takes a duration.
+    #[arg(long, default_value_t = 5)]
+    duration: u64,
+    /// Failover trials.
+    #[arg(long, default_value_t = 5)]
+    trials: usize,
+    /// Directory for the results.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let outcome = match command {
+        Command::Forward(a) => {
+            let report = forward::run(&a).await?;
+            (portunus_bench::forward_outcome(&report), a.out)
+        }
+        Command::Tunnel(a) => (tunnel::run(&a).await?, a.out),
+        Command::Logins(a) => (logins::run(&a).await?, a.out),
+        Command::Writes(a) => (writes::run(&a).await?, a.out),
+        Command::Failover(a) => (failover::run(&a).await?, a.out),
+        Command::Memory(a) => (memory::run(&a).await?, a.out),
+        Command::All(a) => return all(a).await,
+    };
+    suite::write(&outcome.1, &outcome.0)
+}
+
+async fn all(a: AllArgs) -> anyhow::Result<()> {
+    let out = a.out.clone();
+    let d = a.duration;
+    let mut outcomes = Vec::new();
+    let mut failures = Vec::new();
+    let mut keep = |name: &str, r: anyhow::Result<suite::Outcome>| match r {
+        Ok(o) => {
+            if let Err(e) = suite::write(&out, &o) {
+                failures.push((name.to_owned(), format!("{e:#}")));
+            }
+            outcomes.push(o);
+        }
+        Err(e) => {
+            eprintln!("{name} failed: {e:#}");
+            failures.push((name.to_owned(), format!("{e:#}")));
+        }
+    };
+    let fwd = forward::Args {
+        duration: d,
+        streams: 1,
+        out: out.clone(),
+    };
+    keep(
+        "forward",
+        forward::run(&fwd)
+            .await
+            .map(|r| portunus_bench::forward_outcome(&r)),
+    );
+    let t = tunnel::Args {
+        duration: d,
+        sessions: 4,
+        out: out.clone(),
+    };
+    keep("tunnel", tunnel::run(&t).await);
+    let l = logins::Args {
+        duration: d,
+        clients: 8,
+        out: out.clone(),
+    };
+    keep("logins", logins::run(&l).await);
+    let w = writes::Args {
+        duration: d.min(4),
+        clients: vec![1, 16, 256],
+        out: out.clone(),
+    };
+    keep("writes", writes::run(&w).await);
+    let f = failover::Args {
+        trials: a.trials,
+        sessions: 2,
+        clients: 4,
+        out: out.clone(),
+    };
+    keep("failover", failover::run(&f).await);
+    let m = memory::Args {
+        sessions: vec![1, 100, 1000],
+        shell_max: 1000,
+        out: out.clone(),
+    };
+    keep("memory", memory::run(&m).await);
+    suite::write_all(&a.out, &outcomes, &failures)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -20,7 +127,5 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match cli.command {
-        Command::Forward(args) => runtime.block_on(portunus_bench::forward::main(args)),
-    }
+    runtime.block_on(run(cli.command))
 }

@@ -1,0 +1,358 @@
+//! The `failover` benchmark, on three real `portunus` processes: under a steady load of token
+//! spends (full SSH logins with an O&M token, each a replicated SpendToken, sent round robin to
+//! the two followers) and with open tunnel sessions on every node, SIGKILL the leader. Per
+//! trial: time from the kill until a spend started after it succeeds, failed spends, tunnel
+//! sessions on the survivors that dropped, and time until the survivors report that only their
+//! own slots are in use (the leader reclaims a node's slots after 3 s of silence). The killed
+//! node is restarted (same id, same data) before the next trial.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::portunus::{Cluster, Token};
+use crate::stats::Latency;
+use crate::suite::{Goal, Outcome};
+use crate::{sshc, sys};
+
+/// Options of `portunus-bench failover`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Leader kills.
+    #[arg(long, default_value_t = 5)]
+    pub trials: usize,
+    /// Tunnel sessions held open on each node.
+    #[arg(long, default_value_t = 2)]
+    pub sessions: usize,
+    /// Concurrent spend loops.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Directory for failover.json and failover.md.
+    #[arg(long, default_value = "bench/results")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    pub killed: u64,
+    pub recovery_ms: f64,
+    pub spends_ok: usize,
+    pub spends_failed: usize,
+    pub survivor_sessions: usize,
+    pub survivor_sessions_dropped: usize,
+    pub reclaim_ms: Option<f64>,
+}
+
+/// Runs the benchmark.
+pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
+    let echo = sys::echo_server().await?;
+    let mut trials = Vec::new();
+    let mut rejoin = None;
+    for i in 0..args.trials {
+        // A fresh cluster per trial: every kill hits a cluster that has never failed before.
+        let mut cluster = Cluster::start(3).await?;
+        let token = cluster.db_token(echo.port()).await?;
+        let t = trial(&mut cluster, &token, echo, args).await?;
+        if i + 1 == args.trials {
+            rejoin = Some(restart(&mut cluster, t.killed).await);
+        }
+        trials.push(t);
+    }
+    Ok(outcome(args, trials, rejoin))
+}
+
+/// A held tunnel session pinging through its channel until told to stop.
+fn hold(
+    addr: SocketAddr,
+    token: &Token,
+    echo: SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<anyhow::Result<bool>> {
+    let (user, pw) = (token.user.clone(), token.token.clone());
+    tokio::spawn(async move {
+        let handle =
+            sshc::login(sshc::config(), addr, Some(sshc::next_source()), &user, &pw).await?;
+        let mut ch = sshc::open_tunnel(&handle, echo).await?;
+        sshc::echo(&mut ch, b"x").await?;
+        let mut dropped = false;
+        while !stop.load(Ordering::SeqCst) {
+            let ping = tokio::time::timeout(Duration::from_secs(3), sshc::echo(&mut ch, b"x"));
+            if !matches!(ping.await, Ok(Ok(()))) {
+                dropped = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop(handle);
+        Ok(dropped)
+    })
+}
+
+/// Slots in use cluster-wide, as node `api` reports it in /metrics.
+fn slots_in_use(api: SocketAddr) -> Option<u64> {
+    let (_, body) = portunus_tests::http_get(api, "/metrics").ok()?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("portunus_concurrency_slots_in_use "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+async fn trial(
+    cluster: &mut Cluster,
+    token: &Token,
+    echo: SocketAddr,
+    args: &Args,
+) -> anyhow::Result<Trial> {
+    let leader = cluster.leader;
+    let ssh = cluster.ssh_addrs();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i as u64 + 1 != leader).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut held = Vec::new();
+    for (i, addr) in ssh.iter().enumerate() {
+        for _ in 0..args.sessions {
+            let on_survivor = survivors.contains(&i);
+            held.push((on_survivor, hold(*addr, token, echo, Arc::clone(&stop))));
+        }
+    }
+    // Load: spends through the survivors, each attempt recorded as (start, end, ok).
+    let log: Arc<Mutex<Vec<(Instant, Instant, bool)>>> = Arc::default();
+    let load_stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for _ in 0..args.clients {
+        let targets: Vec<SocketAddr> = survivors.iter().map(|i| ssh[*i]).collect();
+        let (log, load_stop, next, token) =
+            (log.clone(), load_stop.clone(), next.clone(), token.clone());
+        load.push(tokio::spawn(async move {
+            let config = sshc::config();
+            while !load_stop.load(Ordering::SeqCst) {
+                let addr = targets[next.fetch_add(1, Ordering::SeqCst) % targets.len()];
+                let t = Instant::now();
+                let timeout = Duration::from_secs(2);
+                let r = sshc::login_and_forward(
+                    config.clone(),
+                    addr,
+                    Some(sshc::next_source()),
+                    &token.user,
+                    &token.token,
+                    echo,
+                    timeout,
+                )
+                .await;
+                let failed = r.is_err();
+                if failed {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                log.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((t, Instant::now(), !failed));
+            }
+        }));
+    }
+    // Probe: a fresh spend every 50 ms (5 s timeout), so recovery is not hidden behind
+    // attempts stuck on the dead leader.
+    {
+        let targets: Vec<SocketAddr> = survivors.iter().map(|i| ssh[*i]).collect();
+        let (log, load_stop, token) = (log.clone(), load_stop.clone(), token.clone());
+        load.push(tokio::spawn(async move {
+            let config = sshc::config();
+            let mut probes = Vec::new();
+            let mut n = 0usize;
+            while !load_stop.load(Ordering::SeqCst) {
+                let addr = targets[n % targets.len()];
+                n += 1;
+                let (log, token, config) = (log.clone(), token.clone(), config.clone());
+                probes.push(tokio::spawn(async move {
+                    let t = Instant::now();
+                    let timeout = Duration::from_secs(5);
+                    let r = sshc::login_and_forward(
+                        config,
+                        addr,
+                        Some(sshc::next_source()),
+                        &token.user,
+                        &token.token,
+                        echo,
+                        timeout,
+                    )
+                    .await;
+                    log.lock().unwrap_or_else(|e| e.into_inner()).push((
+                        t,
+                        Instant::now(),
+                        r.is_ok(),
+                    ));
+                }));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            for p in probes {
+                let _ = p.await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let killed_at = Instant::now();
+    cluster.procs.node(leader).kill();
+    // Recovery: a spend started after the kill succeeded.
+    let deadline = killed_at + Duration::from_secs(30);
+    let recovered = loop {
+        let first = log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(s, _, ok)| *ok && *s >= killed_at)
+            .map(|(_, e, _)| *e)
+            .min();
+        if let Some(end) = first {
+            break end;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no successful spend 30 s after the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    load_stop.store(true, Ordering::SeqCst);
+    for l in load {
+        let _ = l.await;
+    }
+    // Reclaim: only the survivors' held sessions remain in use.
+    let survivor_api = cluster.api_addrs()[survivors[0]];
+    let expected = (survivors.len() * args.sessions) as u64;
+    let mut reclaim_ms = None;
+    while killed_at.elapsed() < Duration::from_secs(20) {
+        if slots_in_use(survivor_api) == Some(expected) {
+            reclaim_ms = Some(killed_at.elapsed().as_secs_f64() * 1e3);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (mut survivor_sessions, mut dropped) = (0, 0);
+    for (on_survivor, h) in held {
+        let r = h.await.context("session task")?;
+        if on_survivor {
+            survivor_sessions += 1;
+            if !matches!(r, Ok(false)) {
+                dropped += 1;
+            }
+        }
+    }
+    let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let t = Trial {
+        killed: leader,
+        recovery_ms: (recovered - killed_at).as_secs_f64() * 1e3,
+        spends_ok: log.iter().filter(|l| l.2).count(),
+        spends_failed: log.iter().filter(|l| !l.2).count(),
+        survivor_sessions,
+        survivor_sessions_dropped: dropped,
+        reclaim_ms,
+    };
+    Ok(t)
+}
+
+/// Restarts the killed node (same id, same data); returns the seconds until the cluster was
+/// stable again, or None if it was not within 20 s.
+async fn restart(cluster: &mut Cluster, id: u64) -> Option<f64> {
+    let started = Instant::now();
+    cluster.procs.spawn(id, &[]).ok()?;
+    let procs = &mut cluster.procs;
+    let stable = tokio::task::block_in_place(|| procs.wait_stable(Duration::from_secs(20)));
+    stable.ok().map(|_| started.elapsed().as_secs_f64())
+}
+
+fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outcome {
+    let mut md = format!(
+        "3 real `portunus` processes; {} spend loops (SSH login with an O&M token + direct-tcpip, \
+         2 s timeout) round robin on the two followers, plus a probe spend every 50 ms (5 s timeout); clients connect from 250 loopback source IPs in turn (127.0.1.x); {} tunnel sessions held on every node; \
+         leader SIGKILLed; a fresh cluster per trial. {} trials.\n\n\
+         | Trial | Killed | Recovery ms | Spends OK | Failed | Survivor sessions | Dropped | Reclaim ms |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        args.clients,
+        args.sessions,
+        trials.len()
+    );
+    for (i, t) in trials.iter().enumerate() {
+        let reclaim = t
+            .reclaim_ms
+            .map_or("not seen".into(), |v| format!("{v:.0}"));
+        md.push_str(&format!(
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} |\n",
+            i + 1,
+            t.killed,
+            t.recovery_ms,
+            t.spends_ok,
+            t.spends_failed,
+            t.survivor_sessions,
+            t.survivor_sessions_dropped,
+            reclaim
+        ));
+    }
+    let rec: Vec<Duration> = trials
+        .iter()
+        .map(|t| Duration::from_secs_f64(t.recovery_ms / 1e3))
+        .collect();
+    let rec = Latency::of(&rec);
+    let recl: Vec<Duration> = trials
+        .iter()
+        .filter_map(|t| t.reclaim_ms)
+        .map(|v| Duration::from_secs_f64(v / 1e3))
+        .collect();
+    let recl = Latency::of(&recl);
+    let failed: usize = trials.iter().map(|t| t.spends_failed).sum();
+    let dropped: usize = trials.iter().map(|t| t.survivor_sessions_dropped).sum();
+    md.push_str(&format!(
+        "\nKill to first successful spend: p50 {:.0} ms, p99 {:.0} ms. Slots reclaimed: p50 {:.0} ms, \
+         p99 {:.0} ms ({} of {} trials). Failed spends in all: {failed}.\n",
+        rec.p50_ms, rec.p99_ms, recl.p50_ms, recl.p99_ms, recl.count, trials.len()
+    ));
+    let rejoined = match rejoin {
+        Some(Some(secs)) => format!("rejoined, cluster stable after {secs:.1} s"),
+        Some(None) => "did NOT rejoin: no stable cluster within 20 s".to_owned(),
+        None => "not tried".to_owned(),
+    };
+    md.push_str(&format!(
+        "Restart of the killed node (same id and data) after the last trial: {rejoined}.\n"
+    ));
+    let goals = vec![
+        Goal::new(
+            "failover",
+            "killed node restarts and rejoins (stable within 20 s)",
+            rejoined,
+            matches!(rejoin, Some(Some(_))),
+        ),
+        Goal::new(
+            "failover",
+            "leader kill to first successful write < 1 s at p99",
+            format!("p99 {:.0} ms", rec.p99_ms),
+            rec.p99_ms < 1000.0 && rec.count > 0,
+        ),
+        Goal::new(
+            "failover",
+            "zero dropped sessions on survivors",
+            format!("{dropped} dropped"),
+            dropped == 0,
+        ),
+        Goal::new(
+            "failover",
+            "dead node's slots reclaimed (3 s silence + probe)",
+            format!(
+                "{} of {} trials, p99 {:.0} ms",
+                recl.count,
+                trials.len(),
+                recl.p99_ms
+            ),
+            recl.count == trials.len(),
+        ),
+    ];
+    Outcome {
+        name: "failover",
+        markdown: md,
+        json: serde_json::json!({ "trials": trials, "recovery": rec, "reclaim": recl, "rejoin_secs": rejoin.flatten() }),
+        goals,
+    }
+}

@@ -1,0 +1,291 @@
+//! Real `portunus` processes for the benchmarks (through `portunus_tests::ProcCluster`), with a
+//! bootstrap Admin AccessKey, and the API calls that make a user, a database target and a token.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use portunus_tests::{wait_until, ProcCluster};
+
+use crate::api::Api;
+
+const START: Duration = Duration::from_secs(60);
+const CALL: Duration = Duration::from_secs(10);
+
+/// A running cluster of `portunus` processes and an Admin API client.
+pub(crate) struct Cluster {
+    pub(crate) procs: ProcCluster,
+    pub(crate) api: Api,
+    pub(crate) leader: u64,
+    next: u64,
+}
+
+/// A user and an O&M token (unlimited uses) for a database target at `127.0.0.1:port`.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    pub(crate) user: String,
+    pub(crate) token: String,
+}
+
+/// `$PORTUNUS_BIN`, else `portunus` beside this executable.
+fn set_binary() {
+    if std::env::var_os("PORTUNUS_BIN").is_none() {
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Into::into))
+        {
+            let dir: std::path::PathBuf = dir;
+            std::env::set_var("PORTUNUS_BIN", dir.join("portunus"));
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts `n` nodes (one is a single-node cluster) and waits for a leader and the admin.
+    pub(crate) async fn start(n: u64) -> anyhow::Result<Self> {
+        set_binary();
+        let mut procs = ProcCluster::new(n)?;
+        let api = Api {
+            key_id: "PTNbenchadminkey".into(),
+            secret: "bench-admin-secret-0123456789".into(),
+        };
+        procs.env = vec![
+            (
+                "PORTUNUS_BOOTSTRAP_ACCESS_KEY_ID".into(),
+                api.key_id.clone(),
+            ),
+            (
+                "PORTUNUS_BOOTSTRAP_ACCESS_KEY_SECRET".into(),
+                api.secret.clone(),
+            ),
+            ("PORTUNUS_LOG".into(), "warn".into()),
+        ];
+        procs.spawn_all()?;
+        let (leader, procs) = tokio::task::spawn_blocking(move || {
+            let leader = procs.wait_stable(START)?;
+            let nodes = &procs.nodes;
+            wait_until("the first administrator", START, || {
+                nodes
+                    .iter()
+                    .any(|n| n.output().contains("administrator created"))
+            })?;
+            anyhow::Ok((leader, procs))
+        })
+        .await??;
+        let cluster = Self {
+            procs,
+            api,
+            leader,
+            next: 0,
+        };
+        cluster.wait_api().await?;
+        Ok(cluster)
+    }
+
+    /// Waits until the bootstrap key is accepted by every node.
+    async fn wait_api(&self) -> anyhow::Result<()> {
+        for node in self.api_addrs() {
+            let deadline = tokio::time::Instant::now() + START;
+            loop {
+                let r = self.api.call(node, "ListUsers", &[], CALL).await;
+                match r {
+                    Ok(_) => break,
+                    Err(e) if tokio::time::Instant::now() > deadline => {
+                        return Err(e.context("API never accepted the bootstrap key"))
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn api_addrs(&self) -> Vec<SocketAddr> {
+        self.procs.nodes.iter().map(|n| n.api).collect()
+    }
+
+    pub(crate) fn ssh_addrs(&self) -> Vec<SocketAddr> {
+        self.procs.nodes.iter().map(|n| n.ssh).collect()
+    }
+
+    /// The pid of node `id` (found by its data directory in /proc/*/cmdline).
+    pub(crate) fn pid(&self, id: u64) -> anyhow::Result<u32> {
+        let dir = self.procs.nodes[id as usize - 1]
+            .data_dir
+            .to_string_lossy()
+            .to_string();
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            let is_node = args.contains(&dir.as_bytes())
+                && args.first().is_some_and(|a| a.ends_with(b"portunus"));
+            if is_node {
+                return Ok(pid);
+            }
+        }
+        anyhow::bail!("no process for node {id}")
+    }
+
+    async fn call(
+        &self,
+        action: &str,
+        params: &[(&str, String)],
+    ) -> anyhow::Result<serde_json::Value> {
+        let node = self.api_addrs()[0];
+        self.api.call(node, action, params, CALL).await
+    }
+
+    fn id(v: &serde_json::Value, field: &str) -> anyhow::Result<String> {
+        v[field]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no {field} in {v}"))
+    }
+
+    /// A new user authorized for a new MySQL database at `127.0.0.1:port`, and an O&M token
+    /// with no use limit (UseCount absent: the cluster default) for it.
+    pub(crate) async fn db_token(&mut self, port: u16) -> anyhow::Result<Token> {
+        self.next += 1;
+        let sfx = format!("{}-{}", port, self.next);
+        let db = self
+            .call(
+                "CreateDatabase",
+                &[
+                    ("DatabaseName", format!("target-{sfx}")),
+                    ("DatabaseType", "MySQL".into()),
+                    ("Source", "Local".into()),
+                    ("DatabasePort", port.to_string()),
+                    ("ActiveAddressType", "Private".into()),
+                    ("DatabasePrivateAddress", "127.0.0.1".into()),
+                ],
+            )
+            .await?;
+        let db = Self::id(&db, "DatabaseId")?;
+        let account = self
+            .call(
+                "CreateDatabaseAccount",
+                &[
+                    ("DatabaseId", db.clone()),
+                    ("DatabaseAccountName", "app".into()),
+                    ("Password", "pw".into()),
+                ],
+            )
+            .await?;
+        let account = Self::id(&account, "DatabaseAccountId")?;
+        let user_name = format!("bench-{sfx}");
+        let user = self.user(&user_name).await?;
+        self.call(
+            "AttachDatabaseAccountsToUser",
+            &[
+                ("UserId", user.clone()),
+                ("Databases.1.DatabaseId", db.clone()),
+                ("Databases.1.DatabaseAccountIds.1", account.clone()),
+            ],
+        )
+        .await?;
+        let token = self.issue("Database", &user, &db, &account, 0).await?;
+        Ok(Token {
+            user: user_name,
+            token,
+        })
+    }
+
+    /// A new user authorized for a new host reached over SSH at `127.0.0.1:port` with a hosted
+    /// password account, and an O&M token with no use limit for it.
+    pub(crate) async fn host_token(
+        &mut self,
+        port: u16,
+        account_name: &str,
+        password: &str,
+    ) -> anyhow::Result<Token> {
+        self.next += 1;
+        let sfx = format!("h{}-{}", port, self.next);
+        let host = self
+            .call(
+                "CreateHost",
+                &[
+                    ("HostName", format!("host-{sfx}")),
+                    ("Source", "Local".into()),
+                    ("OSType", "Linux".into()),
+                    ("ActiveAddressType", "Private".into()),
+                    ("HostPrivateAddress", "127.0.0.1".into()),
+                ],
+            )
+            .await?;
+        let host = Self::id(&host, "HostId")?;
+        self.call(
+            "ModifyHostsPort",
+            &[
+                ("HostIds", format!("[\"{host}\"]")),
+                ("ProtocolName", "SSH".into()),
+                ("Port", port.to_string()),
+            ],
+        )
+        .await?;
+        let account = self
+            .call(
+                "CreateHostAccount",
+                &[
+                    ("HostId", host.clone()),
+                    ("HostAccountName", account_name.into()),
+                    ("ProtocolName", "SSH".into()),
+                    ("Password", password.into()),
+                ],
+            )
+            .await?;
+        let account = Self::id(&account, "HostAccountId")?;
+        let user_name = format!("bench-{sfx}");
+        let user = self.user(&user_name).await?;
+        let hosts = format!("[{{\"HostId\":\"{host}\",\"HostAccountIds\":[\"{account}\"]}}]");
+        self.call(
+            "AttachHostAccountsToUser",
+            &[("UserId", user.clone()), ("Hosts", hosts)],
+        )
+        .await?;
+        let token = self.issue("Host", &user, &host, &account, 0).await?;
+        Ok(Token {
+            user: user_name,
+            token,
+        })
+    }
+
+    async fn user(&self, name: &str) -> anyhow::Result<String> {
+        let user = self
+            .call(
+                "CreateUser",
+                &[
+                    ("UserName", name.to_owned()),
+                    ("Source", "Local".into()),
+                    ("Password", "Passw0rd!bench".into()),
+                ],
+            )
+            .await?;
+        Self::id(&user, "UserId")
+    }
+
+    /// One GenerateAssetOperationToken call through node `node` (index); returns the token.
+    pub(crate) async fn issue(
+        &self,
+        asset_type: &str,
+        user: &str,
+        db: &str,
+        account: &str,
+        node: usize,
+    ) -> anyhow::Result<String> {
+        let addr = self.api_addrs()[node % self.procs.nodes.len()];
+        let params = [
+            ("AssetType", asset_type.to_owned()),
+            ("AssetId", db.to_owned()),
+            ("AssetAccountId", account.to_owned()),
+            ("UserId", user.to_owned()),
+        ];
+        let tok = self
+            .api
+            .call(addr, "GenerateAssetOperationToken", &params, CALL)
+            .await?;
+        Self::id(&tok["AssetOperationToken"], "Token")
+    }
+}
