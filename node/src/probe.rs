@@ -75,6 +75,10 @@ impl NodeProbe for Probe {
         m.raft_members
             .with_label_values(&["learner"])
             .set((status.nodes.len() - voters) as i64);
+        let witnesses = status.nodes.iter().filter(|n| n.witness).count();
+        m.raft_members
+            .with_label_values(&["witness"])
+            .set(witnesses as i64);
         m.raft_replication_lag.reset();
         if status.leader == Some(status.node_id) {
             for n in status.nodes.iter().filter(|n| n.id != status.node_id) {

@@ -139,6 +139,29 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
         "{err}"
     );
 
+    // Every node's exposition parses: `name{labels} value` lines and comments only.
+    for n in &nodes {
+        let body = scrape(n.api_addr.unwrap()).await;
+        let body = body
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        for line in body
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let (series, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {line}"));
+            assert!(series.starts_with("portunus_"), "{line}");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+        assert!(
+            body.contains("portunus_raft_is_leader"),
+            "node {}",
+            n.config.node_id
+        );
+    }
     // Node 2's metrics moved with what happened there.
     let text = scrape(second.api_addr.unwrap()).await;
     let value = |series: &str| -> f64 {

@@ -100,7 +100,7 @@ impl Metrics {
             raft_members: gauge_vec(
                 &r,
                 "portunus_raft_members",
-                "Cluster members by kind",
+                "Cluster members: voters, learners, and how many of them are witnesses",
                 &["kind"],
             ),
             node_ready: gauge(
