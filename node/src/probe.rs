@@ -66,6 +66,8 @@ impl NodeProbe for Probe {
         m.raft_applied_index.set(status.applied_index as i64);
         m.raft_snapshot_index.set(status.snapshot_index as i64);
         m.raft_purged_index.set(status.purged_index as i64);
+        m.raft_snapshot_bytes
+            .set(self.replica.view().snapshot_bytes() as i64);
         m.raft_log_entries
             .set(status.last_log_index.saturating_sub(status.purged_index) as i64);
         let voters = status.nodes.iter().filter(|n| n.voter).count();

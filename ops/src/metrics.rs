@@ -31,6 +31,7 @@ pub struct Metrics {
     pub forwarded_bytes_total: IntCounterVec,
     pub token_operations_total: IntCounterVec,
     pub raft_log_entries: IntGauge,
+    pub raft_snapshot_bytes: IntGauge,
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
@@ -176,6 +177,11 @@ impl Metrics {
                 &r,
                 "portunus_raft_log_entries",
                 "Raft log entries kept (not yet purged)",
+            ),
+            raft_snapshot_bytes: gauge(
+                &r,
+                "portunus_raft_snapshot_bytes",
+                "Size of the latest stored snapshot",
             ),
             registry: r,
         }

@@ -308,6 +308,10 @@ async fn a_node_added_after_the_log_was_purged_catches_up_by_snapshot() {
         status.snapshot_index > 0,
         "caught up by installing a snapshot: {status:?}"
     );
+    assert!(
+        newcomer.view().snapshot_bytes() > 0,
+        "the installed snapshot's size is known"
+    );
     assert_eq!(leader.status().nodes.iter().filter(|n| n.voter).count(), 4);
     newcomer.shutdown().await;
 }

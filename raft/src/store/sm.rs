@@ -13,6 +13,7 @@ use portunus_model::{Response, State, STATE_FORMAT_VERSION};
 use rocksdb::DB;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
@@ -40,6 +41,7 @@ struct StoredSnapshot {
 pub struct StateView {
     inner: Arc<RwLock<Applied>>,
     applied_rx: watch::Receiver<u64>,
+    snapshot_bytes: Arc<AtomicU64>,
 }
 
 impl StateView {
@@ -54,6 +56,11 @@ impl StateView {
         *self.applied_rx.borrow()
     }
 
+    /// Size of the latest stored snapshot, in bytes (0 before the first).
+    pub fn snapshot_bytes(&self) -> u64 {
+        self.snapshot_bytes.load(Ordering::Relaxed)
+    }
+
     /// A receiver that changes whenever an entry is applied or a snapshot installed.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.applied_rx.clone()
@@ -66,6 +73,7 @@ pub struct StateMachineStore {
     inner: Arc<RwLock<Applied>>,
     applied_tx: Arc<watch::Sender<u64>>,
     snapshot_seq: u64,
+    snapshot_bytes: Arc<AtomicU64>,
 }
 
 impl StateMachineStore {
@@ -73,9 +81,11 @@ impl StateMachineStore {
         let cf = db
             .cf_handle(CF_SNAPSHOT)
             .expect("column family created at open");
+        let mut size = 0;
         let applied = match db.get_cf(cf, KEY_SNAPSHOT) {
             Ok(Some(raw)) => {
                 let stored: StoredSnapshot = codec::decode(&raw)?;
+                size = stored.data.len() as u64;
                 codec::decode_versioned(STATE_FORMAT_VERSION, &stored.data)?
             }
             _ => Applied::default(),
@@ -87,6 +97,7 @@ impl StateMachineStore {
             inner: Arc::new(RwLock::new(applied)),
             applied_tx: Arc::new(applied_tx),
             snapshot_seq: 0,
+            snapshot_bytes: Arc::new(AtomicU64::new(size)),
         })
     }
 
@@ -95,6 +106,7 @@ impl StateMachineStore {
         StateView {
             inner: self.inner.clone(),
             applied_rx: self.applied_tx.subscribe(),
+            snapshot_bytes: self.snapshot_bytes.clone(),
         }
     }
 
@@ -115,7 +127,10 @@ impl StateMachineStore {
         let bytes = codec::encode(snap).map_err(|e| io_err(subject(), ErrorVerb::Write, e))?;
         self.db
             .put_cf_opt(cf, KEY_SNAPSHOT, bytes, &synced())
-            .map_err(|e| io_err(subject(), ErrorVerb::Write, e))
+            .map_err(|e| io_err(subject(), ErrorVerb::Write, e))?;
+        self.snapshot_bytes
+            .store(snap.data.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     fn publish(&self, index: Option<LogId<NodeId>>) {
@@ -190,6 +205,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             inner: self.inner.clone(),
             applied_tx: self.applied_tx.clone(),
             snapshot_seq: self.snapshot_seq + 1_000_000,
+            snapshot_bytes: self.snapshot_bytes.clone(),
         }
     }
 
