@@ -11,10 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portunus_model::{
-    AssetRef, Command, NewHost, NewHostAccount, NewToken, NewUser, Protocol, Response, TokenAccount,
-};
-use portunus_node::testing::{created, three_nodes};
+use portunus_model::{AssetRef, Command, NewToken, Protocol, Response, TokenAccount};
+use portunus_node::testing::{authorized_host_account, three_nodes};
 use portunus_node::RunningNode;
 use serde::Serialize;
 
@@ -101,34 +99,8 @@ struct Target {
 }
 
 async fn setup(node: &RunningNode) -> anyhow::Result<Target> {
-    let r = &node.replica;
-    let user = NewUser {
-        name: "bench-writer".into(),
-        ..Default::default()
-    };
-    let user_id = created(r.propose(Command::CreateUser(user)).await);
-    let host = NewHost {
-        name: "bench-host".into(),
-        private_address: "127.0.0.1".into(),
-        ..Default::default()
-    };
-    let host_id = created(r.propose(Command::CreateHost(host)).await);
-    let account = NewHostAccount {
-        host_id,
-        name: "root".into(),
-        protocol: Protocol::Ssh,
-        password: None,
-        private_key: None,
-        shared_key_id: None,
-        sftp_only: false,
-    };
-    let account_id = created(r.propose(Command::CreateHostAccount(account)).await);
-    let grant = Command::AttachHostAccounts {
-        principal: portunus_model::Principal::User(user_id),
-        host_id,
-        account_ids: [account_id].into(),
-    };
-    r.propose(grant).await?;
+    let (user_id, host_id, account_id) =
+        authorized_host_account(node, "bench-writer", "bench-host", "127.0.0.1").await;
     Ok(Target {
         user_id,
         host_id,

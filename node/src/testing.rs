@@ -69,3 +69,43 @@ pub fn created(r: Result<Response, ReplicaError>) -> u64 {
         other => panic!("expected Created, got {other:?}"),
     }
 }
+
+/// Create user `user`, host `host` at `address` with an SSH account `root`, and authorize the
+/// user for it; returns (user id, host id, account id).
+pub async fn authorized_host_account(
+    node: &RunningNode,
+    user: &str,
+    host: &str,
+    address: &str,
+) -> (u64, u64, u64) {
+    use portunus_model::{Command, NewHost, NewHostAccount, NewUser, Principal, Protocol};
+    let r = &node.replica;
+    let new_user = NewUser {
+        name: user.into(),
+        ..Default::default()
+    };
+    let user_id = created(r.propose(Command::CreateUser(new_user)).await);
+    let new_host = NewHost {
+        name: host.into(),
+        private_address: address.into(),
+        ..Default::default()
+    };
+    let host_id = created(r.propose(Command::CreateHost(new_host)).await);
+    let account = NewHostAccount {
+        host_id,
+        name: "root".into(),
+        protocol: Protocol::Ssh,
+        password: None,
+        private_key: None,
+        shared_key_id: None,
+        sftp_only: false,
+    };
+    let account_id = created(r.propose(Command::CreateHostAccount(account)).await);
+    let grant = Command::AttachHostAccounts {
+        principal: Principal::User(user_id),
+        host_id,
+        account_ids: [account_id].into(),
+    };
+    r.propose(grant).await.expect("authorize the user");
+    (user_id, host_id, account_id)
+}

@@ -3,10 +3,10 @@
 //! fenced so that it cannot use them when it comes back.
 
 use portunus_model::{
-    AssetRef, ClusterSettings, Command, EndReason, NewHost, NewHostAccount, NewToken, NewUser,
-    Protocol, Rejection, Response, TokenAccount,
+    AssetRef, ClusterSettings, Command, EndReason, NewToken, Protocol, Rejection, Response,
+    TokenAccount,
 };
-use portunus_node::testing::{created, node_config, three_nodes, wait_for};
+use portunus_node::testing::{authorized_host_account, node_config, three_nodes, wait_for};
 use portunus_node::RunningNode;
 use portunus_raft::ReplicaError;
 use std::time::{Duration, Instant};
@@ -14,35 +14,8 @@ use std::time::{Duration, Instant};
 /// Create a user with an authorized host account and `n` single-use tokens for it.
 async fn tokens(node: &RunningNode, n: u8) -> Vec<[u8; 32]> {
     let r = &node.replica;
-    let user_id = created(
-        r.propose(Command::CreateUser(NewUser {
-            name: "alice".into(),
-            ..Default::default()
-        }))
-        .await,
-    );
-    let host = NewHost {
-        name: "db-01".into(),
-        private_address: "10.0.0.9".into(),
-        ..Default::default()
-    };
-    let host_id = created(r.propose(Command::CreateHost(host)).await);
-    let account = NewHostAccount {
-        host_id,
-        name: "root".into(),
-        protocol: Protocol::Ssh,
-        password: None,
-        private_key: None,
-        shared_key_id: None,
-        sftp_only: false,
-    };
-    let account_id = created(r.propose(Command::CreateHostAccount(account)).await);
-    let grant = Command::AttachHostAccounts {
-        principal: portunus_model::Principal::User(user_id),
-        host_id,
-        account_ids: [account_id].into(),
-    };
-    r.propose(grant).await.unwrap();
+    let (user_id, host_id, account_id) =
+        authorized_host_account(node, "alice", "db-01", "10.0.0.9").await;
     let mut out = Vec::new();
     for i in 0..n {
         let token_hash = [i + 1; 32];
