@@ -43,6 +43,10 @@ async fn main() -> std::process::ExitCode {
             let _ = init_logging("warn", false);
             cli::cluster(args).await
         }
+        Commands::Admin(args) => {
+            let _ = init_logging("warn", false);
+            cli::admin::run(*args).await
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -12,7 +12,7 @@ mod nonce;
 mod openapi;
 mod params;
 mod sdk_actions;
-mod sign;
+pub(crate) mod sign;
 mod table;
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,12 @@
 //! Portunus's operations surface, served over HTTP by axum on every node: health for load
 //! balancers, Prometheus metrics, and (growing) the Bastionhost-compatible management API.
 //! It reaches the rest of the node only through its ports: [`NodeProbe`] (health, metrics)
-//! and [`Backend`] (the replicated state, for the API).
+//! and [`Backend`] (the replicated state, for the API). [`client`] is the other side: signed
+//! calls to the API, for the admin command line and the benchmarks.
 
 pub mod api;
 mod backend;
+pub mod client;
 mod health;
 mod metrics;
 mod server;

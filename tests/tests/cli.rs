@@ -1,7 +1,10 @@
 //! The operator's command line against a real node: AccessKeys created and listed with the
 //! cluster secret, then used by the official SDK with their role enforced; session termination.
+//! `portunus admin` (the API client) managing users, assets, grants and tokens, its errors, and
+//! the node's checks of signed requests (replay, tampering, clock, unknown action, parameters).
 
-use portunus_tests::{portunus_bin, ProcCluster};
+use portunus_tests::sdk::{admin_key_env, ADMIN_KEY_ID, ADMIN_KEY_SECRET};
+use portunus_tests::{portunus_bin, wait_until, ProcCluster};
 use std::process::Command;
 use std::time::Duration;
 
@@ -80,4 +83,490 @@ fn access_keys_from_the_command_line_work_with_the_sdk() {
     assert!(!ok && err.contains("--role"), "{err}");
     let (ok, _, err) = cli(&c, &["terminate-session", "424242"]);
     assert!(!ok && err.contains("424242"), "{err}");
+}
+
+/// `portunus admin ARGS...` with `env` (AccessKey variables), its endpoint node 1's API
+/// (`PORTUNUS_ENDPOINT`, which `--endpoint` overrides).
+fn admin_env(c: &ProcCluster, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    let endpoint = format!("http://{}", c.nodes[0].api);
+    let out = Command::new(portunus_bin())
+        .arg("admin")
+        .args(args)
+        .env_remove("PORTUNUS_ACCESS_KEY_ID")
+        .env_remove("PORTUNUS_ACCESS_KEY_SECRET")
+        .env_remove("PORTUNUS_DATA_DIR")
+        .env("PORTUNUS_ENDPOINT", endpoint)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// `portunus admin` with the first administrator's key read from node 1's data directory;
+/// panics unless it succeeds, returns its standard output.
+fn admin_ok(c: &ProcCluster, args: &[&str]) -> String {
+    let dir = c.nodes[0].data_dir.to_string_lossy().to_string();
+    let mut all = vec!["--data-dir", dir.as_str()];
+    all.extend_from_slice(args);
+    let (ok, out, err) = admin_env(c, &[], &all);
+    assert!(ok, "portunus admin {args:?} failed: {err}");
+    out
+}
+
+/// The id in a `created <what> <id>` line.
+fn created(out: &str) -> String {
+    out.split_whitespace()
+        .last()
+        .filter(|id| id.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no id in {out}"))
+        .to_string()
+}
+
+fn started_with_admin() -> ProcCluster {
+    let mut c = ProcCluster::new(1).unwrap();
+    c.env = admin_key_env();
+    c.spawn(1, &[]).unwrap();
+    c.wait_stable(START).unwrap();
+    let node = &c.nodes[0];
+    wait_until("the first administrator", START, || {
+        node.data_dir.join("admin-credentials.toml").exists()
+    })
+    .unwrap();
+    c
+}
+
+#[test]
+fn the_admin_command_line_manages_users_assets_grants_and_tokens() {
+    let c = started_with_admin();
+
+    let alice = created(&admin_ok(
+        &c,
+        &["user", "create", "alice", "--password", "Al1ce-pass!"],
+    ));
+    let users = admin_ok(&c, &["user", "list"]);
+    assert!(users.lines().next().unwrap().starts_with("ID"), "{users}");
+    assert!(
+        users.contains("alice") && users.contains("admin"),
+        "{users}"
+    );
+
+    let db = created(&admin_ok(
+        &c,
+        &[
+            "database",
+            "create",
+            "orders",
+            "--type",
+            "MySQL",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "3306",
+        ],
+    ));
+    let app = created(&admin_ok(
+        &c,
+        &[
+            "database",
+            "add-account",
+            "orders",
+            "app",
+            "--password",
+            "pw",
+        ],
+    ));
+    let host = created(&admin_ok(
+        &c,
+        &["host", "create", "web-01", "--address", "127.0.0.1"],
+    ));
+    created(&admin_ok(
+        &c,
+        &["host", "add-account", &host, "root", "--password", "pw"],
+    ));
+    assert!(admin_ok(&c, &["database", "accounts", &db]).contains("app"));
+    assert!(admin_ok(&c, &["host", "list"]).contains("web-01"));
+
+    // Names and ids are interchangeable.
+    admin_ok(
+        &c,
+        &["grant", "database", "alice", "orders", "--account", &app],
+    );
+    admin_ok(
+        &c,
+        &["grant", "host", &alice, "web-01", "--account", "root"],
+    );
+    let grants = admin_ok(&c, &["grant", "list", "alice"]);
+    for want in ["orders", "app", "web-01", "root"] {
+        assert!(grants.contains(want), "{want} not in {grants}");
+    }
+
+    let issued = admin_ok(
+        &c,
+        &[
+            "token",
+            "generate",
+            "--database",
+            "orders",
+            "--account",
+            "app",
+            "--user",
+            "alice",
+        ],
+    );
+    let field = |name: &str| {
+        issued
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in {issued}"))
+    };
+    let (token_id, token) = (field("token id:"), field("token:"));
+    assert_eq!(token.len(), 64, "{issued}");
+    admin_ok(&c, &["token", "renew", &token_id]);
+    let listed: serde_json::Value =
+        serde_json::from_str(&admin_ok(&c, &["--json", "token", "list", "alice"])).unwrap();
+    let tokens = listed.as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{listed}");
+    assert_eq!(tokens[0]["TokenId"], token_id.as_str());
+    assert_eq!(tokens[0]["AssetName"], "orders");
+    assert_eq!(tokens[0]["RenewCount"], 1);
+    assert!(
+        !listed.to_string().contains(&token),
+        "token text is never listed"
+    );
+    assert!(admin_ok(&c, &["token", "list", "alice"]).contains("orders"));
+
+    admin_ok(&c, &["user", "lock", "alice"]);
+    let users: serde_json::Value = serde_json::from_str(&admin_ok(
+        &c,
+        &["--json", "user", "list", "--name", "alice"],
+    ))
+    .unwrap();
+    assert_eq!(users[0]["UserState"][0], "Locked", "{users}");
+    admin_ok(&c, &["user", "unlock", "alice"]);
+
+    // The bootstrap key given explicitly (environment) acts as `admin`: with no --user the
+    // token is admin's, so admin needs the authorization.
+    admin_ok(
+        &c,
+        &["grant", "host", "admin", "web-01", "--account", "root"],
+    );
+    let key = [
+        ("PORTUNUS_ACCESS_KEY_ID", ADMIN_KEY_ID),
+        ("PORTUNUS_ACCESS_KEY_SECRET", ADMIN_KEY_SECRET),
+    ];
+    let (ok, out, err) = admin_env(
+        &c,
+        &key,
+        &["token", "generate", "--host", "web-01", "--account", "root"],
+    );
+    assert!(ok && out.contains("token:"), "{out}{err}");
+}
+
+#[test]
+fn admin_command_line_errors_are_clear_and_fail() {
+    let c = started_with_admin();
+    let fails = |env: &[(&str, &str)], args: &[&str], wants: &[&str]| {
+        let (ok, out, err) = admin_env(&c, env, args);
+        assert!(!ok, "{args:?} succeeded: {out}");
+        for w in wants {
+            assert!(err.contains(w), "{args:?}: '{w}' not in {err}");
+        }
+    };
+    let unknown = [
+        ("PORTUNUS_ACCESS_KEY_ID", "PTNnosuchkey"),
+        ("PORTUNUS_ACCESS_KEY_SECRET", "whatever"),
+    ];
+    fails(
+        &unknown,
+        &["user", "list"],
+        &["InvalidAccessKeyId.NotFound:"],
+    );
+    let wrong_secret = [
+        ("PORTUNUS_ACCESS_KEY_ID", ADMIN_KEY_ID),
+        ("PORTUNUS_ACCESS_KEY_SECRET", "not-the-secret"),
+    ];
+    fails(
+        &wrong_secret,
+        &["user", "list"],
+        &["SignatureDoesNotMatch:", "secret"],
+    );
+    fails(&[], &["user", "list"], &["no AccessKey", "--access-key-id"]);
+
+    let key = [
+        ("PORTUNUS_ACCESS_KEY_ID", ADMIN_KEY_ID),
+        ("PORTUNUS_ACCESS_KEY_SECRET", ADMIN_KEY_SECRET),
+    ];
+    fails(
+        &key,
+        &["call", "NoSuchAction"],
+        &["InvalidAction.NotFound:"],
+    );
+    fails(
+        &key,
+        &["call", "CreateUser", "UserName=bob"],
+        &["MissingParameter:", "\"Source\""],
+    );
+    fails(&key, &["call", "GetUser", "UserId=424242"], &["424242"]);
+    fails(&key, &["token", "renew", "424242"], &["424242"]);
+    fails(
+        &key,
+        &["grant", "list", "nobody"],
+        &["no user named 'nobody'"],
+    );
+    fails(
+        &key,
+        &[
+            "database",
+            "create",
+            "x",
+            "--type",
+            "Redis",
+            "--address",
+            "h",
+            "--port",
+            "1",
+        ],
+        &["InvalidParameter:", "DatabaseType"],
+    );
+    // A key that belongs to no user must name the token's user.
+    let out = c
+        .cli(
+            c.nodes[0].cluster,
+            &["create-access-key", "--role", "admin"],
+        )
+        .unwrap();
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap()
+    };
+    let (id, secret) = (field("access key id:"), field("access key secret:"));
+    let userless = [
+        ("PORTUNUS_ACCESS_KEY_ID", id.as_str()),
+        ("PORTUNUS_ACCESS_KEY_SECRET", secret.as_str()),
+    ];
+    let (ok, out, err) = admin_env(
+        &c,
+        &userless,
+        &["host", "create", "h1", "--address", "10.0.0.1"],
+    );
+    assert!(ok, "{err}");
+    let host = created(&out);
+    fails(
+        &userless,
+        &["token", "generate", "--host", &host, "--account", "root"],
+        &["Forbidden:", "UserId"],
+    );
+    // https without a trusted certificate is refused before anything is sent.
+    let https = format!("https://{}", c.nodes[0].api);
+    fails(
+        &key,
+        &["--endpoint", &https, "user", "list"],
+        &["--insecure", "--ca-file"],
+    );
+    // An https client against a plain-HTTP node says what to do.
+    fails(
+        &key,
+        &["--endpoint", &https, "--insecure", "user", "list"],
+        &["TLS", "http://"],
+    );
+}
+
+/// Requests signed like the SDK's, sent as they are or altered, to a real node.
+#[test]
+fn signed_requests_are_checked_by_a_real_node() {
+    use portunus_ops::client::{new_nonce, sign_request, Credentials};
+    use std::io::{Read, Write};
+    let c = started_with_admin();
+    let api = c.nodes[0].api;
+    let send = |query: &str, headers: &[(String, String)]| -> (u16, serde_json::Value) {
+        let mut s = std::net::TcpStream::connect(api).unwrap();
+        let mut req = format!("POST /?{query} HTTP/1.1\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("content-length: 0\r\nconnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let status = raw.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = raw.split_once("\r\n\r\n").unwrap().1;
+        (status, serde_json::from_str(body).unwrap_or_default())
+    };
+    let creds = Credentials {
+        access_key_id: ADMIN_KEY_ID.into(),
+        access_key_secret: ADMIN_KEY_SECRET.into(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let host = api.to_string();
+    let nonce = new_nonce();
+    let r = sign_request(
+        &creds,
+        &host,
+        "ListUsers",
+        &[("PageSize", "5")],
+        now,
+        &nonce,
+    )
+    .unwrap();
+    let (status, body) = send(&r.query, &r.headers);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Users"][0]["UserName"], "admin", "{body}");
+    // The same nonce again is a replay.
+    let (status, body) = send(&r.query, &r.headers);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("SignatureNonceUsed")),
+        "{body}"
+    );
+    // A parameter changed after signing.
+    let r = sign_request(
+        &creds,
+        &host,
+        "ListUsers",
+        &[("PageSize", "5")],
+        now,
+        &new_nonce(),
+    )
+    .unwrap();
+    let (status, body) = send(&r.query.replace('5', "6"), &r.headers);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (403, Some("SignatureDoesNotMatch")),
+        "{body}"
+    );
+    // Signed an hour ago.
+    let old = now - 3_600_000;
+    let r = sign_request(&creds, &host, "ListUsers", &[], old, &new_nonce()).unwrap();
+    let (_, body) = send(&r.query, &r.headers);
+    assert_eq!(body["Code"], "InvalidTimeStamp.Expired", "{body}");
+    // Unknown action, missing parameter, unknown entity.
+    for (action, params, code) in [
+        ("NoSuchAction", vec![], "InvalidAction.NotFound"),
+        ("GetUser", vec![], "MissingParameter"),
+        ("GetUser", vec![("UserId", "424242")], "OBJECT_NOT_FOUND"),
+    ] {
+        let r = sign_request(&creds, &host, action, &params, now, &new_nonce()).unwrap();
+        let (status, body) = send(&r.query, &r.headers);
+        assert_ne!(status, 200, "{body}");
+        assert_eq!(body["Code"], code, "{action}: {body}");
+        assert!(
+            body["Message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+}
+
+/// A node serving its API over https with its self-signed certificate (the default), killed
+/// when dropped.
+struct HttpsNode {
+    child: std::process::Child,
+    data_dir: std::path::PathBuf,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for HttpsNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn https_node() -> HttpsNode {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let api = portunus_tests::free_tcp();
+    let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
+    let child = Command::new(portunus_bin())
+        .arg("up")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["--cluster-listen", &portunus_tests::free_udp().to_string()])
+        .args(["--api-listen", &api.to_string()])
+        .args(["--ssh-listen", &portunus_tests::free_tcp().to_string()])
+        .env(
+            "PORTUNUS_CLUSTER_SECRET",
+            "https-test-cluster-secret-0123456789",
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let node = HttpsNode {
+        child,
+        data_dir,
+        endpoint: format!("https://{api}"),
+        _dir: dir,
+    };
+    let creds = node.data_dir.join("admin-credentials.toml");
+    wait_until("the first administrator", START, || creds.exists()).unwrap();
+    node
+}
+
+#[test]
+fn admin_over_https_trusts_the_node_certificate_only_when_told() {
+    let node = https_node();
+    let run = |args: &[&str]| {
+        let out = Command::new(portunus_bin())
+            .args(["admin", "--endpoint", &node.endpoint])
+            .args(args)
+            .env_remove("PORTUNUS_ACCESS_KEY_ID")
+            .env_remove("PORTUNUS_ACCESS_KEY_SECRET")
+            .env_remove("PORTUNUS_DATA_DIR")
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let dir = node.data_dir.to_string_lossy().to_string();
+    // --data-dir: the node's key and its pinned self-signed certificate.
+    let mut listed = (false, String::new(), String::new());
+    wait_until("the API over https", START, || {
+        listed = run(&["--data-dir", &dir, "user", "list"]);
+        listed.0
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", listed.2));
+    assert!(listed.1.contains("admin"), "{}", listed.1);
+
+    let text = std::fs::read_to_string(node.data_dir.join("admin-credentials.toml")).unwrap();
+    let value = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap()
+    };
+    let (id, secret) = (value("access_key_id"), value("access_key_secret"));
+    let key = ["--access-key-id", &id, "--access-key-secret", &secret];
+    let with = |extra: &[&str]| {
+        let mut args: Vec<&str> = key.to_vec();
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["host", "list"]);
+        run(&args)
+    };
+    let (ok, _, err) = with(&[]);
+    assert!(
+        !ok && err.contains("--insecure") && err.contains("--ca-file"),
+        "{err}"
+    );
+    let cert = node.data_dir.join("api-tls-cert.pem");
+    let (ok, out, err) = with(&["--ca-file", cert.to_str().unwrap()]);
+    assert!(ok && out.starts_with("ID"), "{err}");
+    let (ok, _, err) = with(&["--insecure"]);
+    assert!(ok, "{err}");
+    let system = "/etc/ssl/certs/ca-certificates.crt";
+    if std::path::Path::new(system).exists() {
+        let (ok, _, err) = with(&["--ca-file", system]);
+        assert!(
+            !ok && err.contains("TLS") && err.contains("--insecure"),
+            "{err}"
+        );
+    }
 }

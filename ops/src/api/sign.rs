@@ -139,7 +139,6 @@ pub fn string_to_sign(
 }
 
 /// HMAC-SHA256 of the string to sign, as lowercase hex (what the client sends).
-#[cfg(test)]
 pub fn sign(secret: &[u8], string_to_sign: &str) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
     hex::encode(hmac::sign(&key, string_to_sign.as_bytes()))
@@ -179,8 +178,8 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Formats unix milliseconds as `x-acs-date` (used by tests).
-#[cfg(test)]
+/// Formats unix milliseconds as `x-acs-date` (the inverse of [`parse_acs_date`]; used by the
+/// client side, [`crate::client`]).
 pub fn format_acs_date(ms: u64) -> String {
     let secs = i64::try_from(ms / 1000).unwrap_or(0);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

@@ -370,3 +370,42 @@ async fn openapi_document_matches_the_table() {
     names.dedup();
     assert_eq!(names.len(), n, "action names are unique");
 }
+
+/// A request as [`crate::client::sign_request`] builds it.
+fn client_request(secret: &str, action: &str, params: &[(&str, &str)]) -> HttpRequest<Body> {
+    let creds = crate::client::Credentials {
+        access_key_id: "admin".into(),
+        access_key_secret: secret.into(),
+    };
+    let nonce = crate::client::new_nonce();
+    let signed =
+        crate::client::sign_request(&creds, "api.test:443", action, params, now_ms(), &nonce)
+            .expect("signed");
+    let mut builder = HttpRequest::builder()
+        .method(Method::POST)
+        .uri(format!("/?{}", signed.query));
+    for (k, v) in &signed.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder.body(Body::empty()).expect("request")
+}
+
+#[tokio::test]
+async fn the_client_signer_is_accepted() {
+    let h = harness();
+    let odd = "web 1/ä*~+&=";
+    let params = [
+        ("HostName", odd),
+        ("Source", "Local"),
+        ("OSType", "Linux"),
+        ("ActiveAddressType", "Private"),
+        ("HostPrivateAddress", "10.0.0.1"),
+    ];
+    let (status, body) = send_raw(&h, client_request("admin-secret", "CreateHost", &params)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send_raw(&h, client_request("admin-secret", "ListHosts", &[])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Hosts"][0]["HostName"], odd, "{body}");
+    let wrong = send_raw(&h, client_request("other-secret", "ListHosts", &[])).await;
+    assert_error(&wrong, 403, "SignatureDoesNotMatch");
+}

@@ -1,8 +1,11 @@
 //! O&M tokens: GenerateAssetOperationToken (the token is random, returned once, stored only as
-//! its SHA-256) and RenewAssetOperationToken. Tokens act as the AccessKey's user; an Admin key
-//! with no user may name one with the Portunus extension parameter `UserId`.
+//! its SHA-256) and RenewAssetOperationToken. Tokens act as the AccessKey's user (what the
+//! official SDK relies on: its request has no user field); an Admin key may name another user
+//! with the Portunus extension parameter `UserId`, and must when it belongs to no user (keys made
+//! with `portunus cluster create-access-key`). ListAssetOperationTokens (a Portunus extension)
+//! lists a user's tokens, never their text.
 
-use crate::api::call::{done, one, Call};
+use crate::api::call::{done, one, page, Call};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::table::{action, opt, req, Action, Ty};
 use crate::api::views::parse_protocol;
@@ -41,6 +44,17 @@ pub static ACTIONS: &[Action] = &[
         "Renews an O&M token.",
         [req("TokenId", Ty::Id), opt("Token", Ty::Str),]
     ),
+    action!(
+        "ListAssetOperationTokens",
+        ForUser,
+        list,
+        "Lists a user's O&M tokens (Portunus extension; never the token text).",
+        [
+            req("UserId", Ty::Id),
+            opt("PageNumber", Ty::Int),
+            opt("PageSize", Ty::Int),
+        ]
+    ),
 ];
 
 /// The user the token is for.
@@ -49,7 +63,9 @@ pub fn acting_user(c: &Call) -> Result<u64, ApiError> {
         (Role::Admin, _, Some(u)) => Ok(u),
         (_, Some(u), _) => Ok(u),
         _ => Err(ApiError::Forbidden(
-            "this AccessKey acts as no user; Admin keys may pass UserId".to_string(),
+            "this AccessKey acts as no user: an Admin key must name the token's user with the \
+             UserId parameter"
+                .to_string(),
         )),
     }
 }
@@ -174,4 +190,63 @@ async fn renew(c: &Call) -> ApiResult {
     }
     c.propose(Command::RenewToken { token_id, user_id }).await?;
     Ok(done())
+}
+
+async fn list(c: &Call) -> ApiResult {
+    let user_id = c.p.id("UserId")?;
+    let paging = c.p.page()?;
+    let now = c.now_ms;
+    let rows = c
+        .read(|s| {
+            s.tokens_of_user(user_id)
+                .map(|t| token_row(s, t, now))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    let (items, total) = crate::api::params::paginate(rows, paging);
+    Ok(page("Tokens", items, total))
+}
+
+fn token_row(s: &State, t: &portunus_model::Token, now_ms: u64) -> serde_json::Value {
+    let (asset_type, asset_id, asset_name) = match t.asset {
+        AssetRef::Host(h) => ("Host", h, s.host(h).map(|h| h.name.clone())),
+        AssetRef::Database(d) => ("Database", d, s.database(d).map(|d| d.name.clone())),
+    };
+    let (account_id, account_name) = match &t.account {
+        TokenAccount::Hosted(id) => {
+            let name = match t.asset {
+                AssetRef::Host(_) => s.host_account(*id).map(|a| a.name.clone()),
+                AssetRef::Database(_) => s.database_account(*id).map(|a| a.name.clone()),
+            };
+            (id.to_string(), name.unwrap_or_default())
+        }
+        TokenAccount::Custom { name, .. } => (String::new(), name.clone()),
+    };
+    let state = if t.revoked {
+        "Revoked"
+    } else if now_ms >= t.expire_at_ms {
+        "Expired"
+    } else if t.has_count_limit && t.count_left == 0 {
+        "UsedUp"
+    } else {
+        "Normal"
+    };
+    json!({
+        "TokenId": t.id.to_string(),
+        "UserId": t.user_id.to_string(),
+        "AssetType": asset_type,
+        "AssetId": asset_id.to_string(),
+        "AssetName": asset_name.unwrap_or_default(),
+        "AssetAccountId": account_id,
+        "AssetAccountName": account_name,
+        "ProtocolName": t.protocol.api_name(),
+        "CreateTime": t.created_at_ms / 1000,
+        "ExpireTime": t.expire_at_ms / 1000,
+        "HasCountLimit": t.has_count_limit,
+        "CountLeft": t.count_left,
+        "RenewCount": t.renew_count,
+        "MaxRenewCount": t.max_renew_count,
+        "Uses": t.uses,
+        "State": state,
+    })
 }
