@@ -42,6 +42,8 @@ pub struct Row {
     pub rss_before_mib: f64,
     pub rss_with_mib: f64,
     pub kib_per_session: f64,
+    /// Why sessions did not open: "<count> x <error>", one entry per distinct error.
+    pub failures: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -90,7 +92,7 @@ async fn level(
     let before = sys::rss_bytes(pid)?;
     let stop = Arc::new(AtomicBool::new(false));
     let sem = Arc::new(tokio::sync::Semaphore::new(16));
-    let (opened_tx, mut opened_rx) = tokio::sync::mpsc::channel::<bool>(n);
+    let (opened_tx, mut opened_rx) = tokio::sync::mpsc::channel::<Result<(), String>>(n);
     let mut tasks = Vec::new();
     for _ in 0..n {
         let (token, stop, sem, tx) = (token.clone(), stop.clone(), sem.clone(), opened_tx.clone());
@@ -99,11 +101,18 @@ async fn level(
             let session =
                 tokio::time::timeout(Duration::from_secs(30), open(kind, node, &token, echo)).await;
             drop(permit);
-            let Ok(Ok((handle, mut ch))) = session else {
-                let _ = tx.send(false).await;
-                return;
+            let (handle, mut ch) = match session {
+                Ok(Ok(session)) => session,
+                Ok(Err(e)) => {
+                    let _ = tx.send(Err(format!("{e:#}"))).await;
+                    return;
+                }
+                Err(_) => {
+                    let _ = tx.send(Err("no session within 30 s".into())).await;
+                    return;
+                }
             };
-            let _ = tx.send(true).await;
+            let _ = tx.send(Ok(())).await;
             while !stop.load(Ordering::SeqCst) {
                 if kind == Kind::Shell {
                     let _ = ch.data(&b"echo portunus\n"[..]).await;
@@ -115,11 +124,22 @@ async fn level(
     }
     drop(opened_tx);
     let mut opened = 0;
+    let mut errors: Vec<(String, usize)> = Vec::new();
     for _ in 0..n {
         // Every task reports exactly once (it keeps its sender while it holds its session).
-        opened += usize::from(opened_rx.recv().await.unwrap_or(false));
+        match opened_rx.recv().await {
+            Some(Ok(())) => opened += 1,
+            Some(Err(e)) => match errors.iter_mut().find(|(seen, _)| *seen == e) {
+                Some((_, count)) => *count += 1,
+                None => errors.push((e, 1)),
+            },
+            None => {}
+        }
     }
     eprintln!("memory: {name}: {opened} of {n} sessions open");
+    for (e, count) in &errors {
+        eprintln!("memory: {name}: {count} failed: {e}");
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let with = sys::rss_bytes(pid)?;
     stop.store(true, Ordering::SeqCst);
@@ -134,6 +154,10 @@ async fn level(
         rss_before_mib: mib(before),
         rss_with_mib: mib(with),
         kib_per_session: (with as f64 - before as f64) / 1024.0 / opened.max(1) as f64,
+        failures: errors
+            .into_iter()
+            .map(|(e, count)| format!("{count} x {e}"))
+            .collect(),
     })
 }
 
@@ -209,6 +233,14 @@ fn outcome(rows: Vec<Row>) -> Outcome {
         md.push_str(&format!(
             "| {} | {} | {} | {:.1} | {:.1} | {:.0} |\n",
             r.kind, r.sessions, r.opened, r.rss_before_mib, r.rss_with_mib, r.kib_per_session
+        ));
+    }
+    for r in rows.iter().filter(|r| !r.failures.is_empty()) {
+        md.push_str(&format!(
+            "\nNot opened ({} sessions, {}): {}.\n",
+            r.kind,
+            r.sessions,
+            r.failures.join("; ")
         ));
     }
     let failed: usize = rows.iter().map(|r| r.sessions - r.opened).sum();

@@ -19,7 +19,7 @@ pub(crate) const PASSWORD: &str = "Bench-passw0rd-123";
 pub(crate) struct Sshd {
     pub(crate) addr: SocketAddr,
     pub(crate) key: PathBuf,
-    _child: Child,
+    child: Child,
     _dir: tempfile::TempDir,
 }
 
@@ -64,6 +64,11 @@ pub(crate) fn ensure_user() -> anyhow::Result<()> {
 }
 
 impl Sshd {
+    /// The pid of the listening sshd (its connections run in its children).
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub(crate) async fn start() -> anyhow::Result<Self> {
         ensure_user()?;
         let dir = tempfile::tempdir()?;
@@ -100,7 +105,7 @@ impl Sshd {
         Ok(Self {
             addr,
             key,
-            _child: child,
+            child,
             _dir: dir,
         })
     }

@@ -4,10 +4,15 @@
 use std::path::Path;
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// The benchmarks in the order `all` runs them (and `collect` puts them in `all.md`).
+pub const NAMES: [&str; 6] = [
+    "forward", "tunnel", "logins", "writes", "failover", "memory",
+];
 
 /// One goal of issue 6, checked in one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Goal {
     pub bench: String,
     pub goal: String,
@@ -102,4 +107,91 @@ pub fn write_all(
     )?;
     println!("{}", goals_table(&goals));
     Ok(())
+}
+
+/// Reads back what [`write`] wrote for `name`; None if that benchmark has no results in `out`.
+pub fn read(out: &Path, name: &'static str) -> anyhow::Result<Option<Outcome>> {
+    let json_path = out.join(format!("{name}.json"));
+    if !json_path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&json_path).with_context(|| format!("read {json_path:?}"))?;
+    let mut json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parse {json_path:?}"))?;
+    let goals: Vec<Goal> = serde_json::from_value(json["goals"].take())
+        .with_context(|| format!("{json_path:?}: goals"))?;
+    let md_path = out.join(format!("{name}.md"));
+    let md = std::fs::read_to_string(&md_path).with_context(|| format!("read {md_path:?}"))?;
+    // `write` appended the goals table after a blank line: the outcome's Markdown is before it.
+    let table = format!("\n{}", goals_table(&goals));
+    let markdown = match md.strip_suffix(&table) {
+        Some(before) if !goals.is_empty() => before.to_owned(),
+        _ => md,
+    };
+    Ok(Some(Outcome {
+        name,
+        markdown,
+        json: json["result"].take(),
+        goals,
+    }))
+}
+
+/// Rebuilds `<out>/all.{json,md}` from the latest `<out>/<name>.{json,md}` of every benchmark
+/// (for instance after rerunning one benchmark alone).
+pub fn collect(out: &Path) -> anyhow::Result<()> {
+    let mut outcomes = Vec::new();
+    let mut runs = Vec::new();
+    for name in NAMES {
+        match read(out, name)? {
+            Some(o) => {
+                let when = std::fs::metadata(out.join(format!("{name}.json")))
+                    .and_then(|m| m.modified())
+                    .map(utc)
+                    .unwrap_or_else(|_| "?".into());
+                runs.push(format!("{name} {when}"));
+                outcomes.push(o);
+            }
+            None => eprintln!("collect: no results for {name} in {out:?}"),
+        }
+    }
+    write_all(out, &outcomes, &[])?;
+    // Say that the tables come from separate runs.
+    let path = out.join("all.md");
+    let md = std::fs::read_to_string(&path)?;
+    let title = "# Portunus benchmark suite\n\n";
+    let note = format!(
+        "Collected (`portunus-bench collect`) from each benchmark's latest run, UTC: {}.\n\n",
+        runs.join(", ")
+    );
+    let md = match md.strip_prefix(title) {
+        Some(rest) => format!("{title}{note}{rest}"),
+        None => md,
+    };
+    std::fs::write(&path, md)?;
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a file time.
+fn utc(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rest / 3600,
+        (rest % 3600) / 60
+    )
 }

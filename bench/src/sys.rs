@@ -63,6 +63,29 @@ pub(crate) fn cpu_seconds(pid: Option<u32>) -> anyhow::Result<f64> {
     Ok(total as f64 / clock_ticks_per_second())
 }
 
+/// Like [`cpu_seconds`], plus the CPU of the children `pid` has waited for (cutime, cstime):
+/// for a forking server such as sshd, whose connections run in child processes.
+pub(crate) fn cpu_seconds_with_children(pid: u32) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let mut total = 0u64;
+    // utime, stime, cutime, cstime (fields 14-17 of proc(5)).
+    for i in 11..15 {
+        let field = fields.get(i).with_context(|| format!("{path}: short"))?;
+        total += field.parse::<u64>()?;
+    }
+    Ok(total as f64 / clock_ticks_per_second())
+}
+
+/// Whether process `pid` has no live child (all of its children exited and were reaped).
+pub(crate) fn has_no_children(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map(|c| c.trim().is_empty())
+        .unwrap_or(true)
+}
+
 fn clock_ticks_per_second() -> f64 {
     static TICKS: OnceLock<f64> = OnceLock::new();
     *TICKS.get_or_init(|| {

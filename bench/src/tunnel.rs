@@ -32,6 +32,13 @@ pub struct Args {
     /// Concurrent sessions in the multi-session runs.
     #[arg(long, default_value_t = 4)]
     pub sessions: usize,
+    /// Trials per cipher and session count, each an sshd run then a Portunus run; the table
+    /// shows the medians (the ratio is the median of the trials' ratios).
+    #[arg(long, default_value_t = 3)]
+    pub trials: usize,
+    /// Ciphers to measure, comma-separated (default: all three).
+    #[arg(long, value_delimiter = ',', default_values_t = CIPHERS.map(String::from))]
+    pub ciphers: Vec<String>,
     /// Directory for tunnel.json and tunnel.md.
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
@@ -46,11 +53,56 @@ pub struct Row {
     /// None: Portunus does not offer the cipher.
     pub portunus_gbps: Option<f64>,
     pub ratio: Option<f64>,
+    /// Portunus/sshd of each trial, in order.
+    pub trial_ratios: Vec<f64>,
+    /// CPU seconds of the server side (the sshd listener and its connection processes) per GiB.
+    pub sshd_cpu_s_per_gib: f64,
+    /// CPU seconds of the Portunus node process per GiB.
+    pub portunus_cpu_s_per_gib: Option<f64>,
+    /// CPU seconds of the `ssh -N -L` clients per GiB, towards sshd and towards Portunus.
+    pub client_cpu_s_per_gib_sshd: f64,
+    pub client_cpu_s_per_gib_portunus: Option<f64>,
+}
+
+/// What one run (or the sum of several) through sshd or Portunus measured.
+#[derive(Debug, Clone, Copy, Default)]
+struct Measured {
+    gbps: f64,
+    gib: f64,
+    server_cpu_s: f64,
+    client_cpu_s: f64,
+}
+
+impl Measured {
+    fn server_per_gib(&self) -> f64 {
+        self.server_cpu_s / self.gib.max(1e-9)
+    }
+
+    fn client_per_gib(&self) -> f64 {
+        self.client_cpu_s / self.gib.max(1e-9)
+    }
+
+    fn add(&mut self, other: &Measured) {
+        self.gib += other.gib;
+        self.server_cpu_s += other.server_cpu_s;
+        self.client_cpu_s += other.client_cpu_s;
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 enum Via<'a> {
     Sshd(&'a Sshd),
-    Portunus(SocketAddr, &'a [Token], &'a Askpass),
+    /// The node's SSH address and pid, a token per session.
+    Portunus(SocketAddr, u32, &'a [Token], &'a Askpass),
 }
 
 /// Runs the benchmark.
@@ -67,25 +119,47 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
         tokens.push(cluster.db_token(t.port()).await?);
     }
     let node = cluster.ssh_addrs()[0];
+    let node_pid = cluster.pid(1)?;
     let sshd = Sshd::start().await?;
     let askpass = Askpass::new();
     let mut rows = Vec::new();
     for sessions in [1, n] {
-        let raw = iperf_all(&targets[..sessions], args.duration).await?;
-        for cipher in CIPHERS {
-            let via_sshd = Via::Sshd(&sshd);
-            let sshd_gbps = through(&via_sshd, cipher, &targets[..sessions], args)
-                .await?
-                .context("sshd refused the cipher")?;
-            let via_p = Via::Portunus(node, &tokens, &askpass);
-            let portunus_gbps = through(&via_p, cipher, &targets[..sessions], args).await?;
+        let raw = iperf_all(&targets[..sessions], args.duration).await?.0;
+        for cipher in args.ciphers.iter().map(String::as_str) {
+            // sshd and Portunus alternate, so that a trial's ratio compares runs made under
+            // about the same load from whatever else shares the machine.
+            let (mut s_sum, mut p_sum) = (Measured::default(), Measured::default());
+            let (mut s_gbps, mut p_gbps, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            let mut offered = true;
+            for _ in 0..args.trials.max(1) {
+                let via_sshd = Via::Sshd(&sshd);
+                let s = through(&via_sshd, cipher, &targets[..sessions], args)
+                    .await?
+                    .context("sshd refused the cipher")?;
+                s_sum.add(&s);
+                s_gbps.push(s.gbps);
+                let via_p = Via::Portunus(node, node_pid, &tokens, &askpass);
+                let Some(p) = through(&via_p, cipher, &targets[..sessions], args).await? else {
+                    offered = false;
+                    break;
+                };
+                p_sum.add(&p);
+                p_gbps.push(p.gbps);
+                ratios.push(p.gbps / s.gbps);
+            }
+            let p = offered.then_some(p_sum);
             rows.push(Row {
                 cipher: cipher.into(),
                 sessions,
                 raw_gbps: raw,
-                sshd_gbps,
-                portunus_gbps,
-                ratio: portunus_gbps.map(|p| p / sshd_gbps),
+                sshd_gbps: median(&s_gbps),
+                portunus_gbps: offered.then(|| median(&p_gbps)),
+                ratio: offered.then(|| median(&ratios)),
+                trial_ratios: ratios,
+                sshd_cpu_s_per_gib: s_sum.server_per_gib(),
+                portunus_cpu_s_per_gib: p.map(|p| p.server_per_gib()),
+                client_cpu_s_per_gib_sshd: s_sum.client_per_gib(),
+                client_cpu_s_per_gib_portunus: p.map(|p| p.client_per_gib()),
             });
         }
     }
@@ -93,18 +167,37 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
     Ok(outcome(args, rows))
 }
 
-/// Sum of receiver throughput (Gbit/s) of one iperf3 client per target, run concurrently.
-async fn iperf_all(targets: &[SocketAddr], duration: u64) -> anyhow::Result<f64> {
+/// Sum of receiver throughput (Gbit/s) and of bytes received (GiB) of one iperf3 client per
+/// target, run concurrently.
+async fn iperf_all(targets: &[SocketAddr], duration: u64) -> anyhow::Result<(f64, f64)> {
     let mut set = tokio::task::JoinSet::new();
     for t in targets {
         let t = *t;
         set.spawn(async move { iperf::run_client(t, duration, 1).await });
     }
-    let mut bits = 0.0;
+    let (mut bits, mut bytes) = (0.0, 0u64);
     while let Some(r) = set.join_next().await {
-        bits += r??.bits_per_second;
+        let m = r??;
+        bits += m.bits_per_second;
+        bytes += m.bytes;
     }
-    Ok(bits / 1e9)
+    Ok((bits / 1e9, bytes as f64 / (1u64 << 30) as f64))
+}
+
+/// CPU seconds of the server side so far: the node process, or the sshd listener with the
+/// connection processes it has reaped (waits up to 10 s for them to end first).
+async fn server_cpu(via: &Via<'_>) -> anyhow::Result<f64> {
+    match via {
+        Via::Sshd(sshd) => {
+            let pid = sshd.pid().context("sshd exited")?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while !sys::has_no_children(pid) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            sys::cpu_seconds_with_children(pid)
+        }
+        Via::Portunus(_, pid, _, _) => sys::cpu_seconds(Some(*pid)),
+    }
 }
 
 /// Starts one `ssh -N -L` per target through `via`, runs iperf3 through all of them at once.
@@ -113,7 +206,8 @@ async fn through(
     cipher: &str,
     targets: &[SocketAddr],
     args: &Args,
-) -> anyhow::Result<Option<f64>> {
+) -> anyhow::Result<Option<Measured>> {
+    let cpu_before = server_cpu(via).await?;
     let mut children: Vec<Child> = Vec::new();
     let mut locals = Vec::new();
     for (i, target) in targets.iter().enumerate() {
@@ -121,7 +215,7 @@ async fn through(
         let forward = format!("{}:127.0.0.1:{}", local.port(), target.port());
         let mut cmd = match via {
             Via::Sshd(sshd) => sshd_client(sshd),
-            Via::Portunus(node, tokens, askpass) => {
+            Via::Portunus(node, _, tokens, askpass) => {
                 askpass.ssh(node.port(), &tokens[i].user, &tokens[i].token)
             }
         };
@@ -150,11 +244,22 @@ async fn through(
         }
         locals.push(local);
     }
-    let gbps = iperf_all(&locals, args.duration).await;
+    let measured = iperf_all(&locals, args.duration).await;
+    let mut client_cpu_s = 0.0;
     for mut c in children {
+        if let Some(pid) = c.id() {
+            client_cpu_s += sys::cpu_seconds(Some(pid)).unwrap_or(0.0);
+        }
         let _ = c.kill().await;
     }
-    gbps.map(Some)
+    let (gbps, gib) = measured?;
+    let server_cpu_s = server_cpu(via).await? - cpu_before;
+    Ok(Some(Measured {
+        gbps,
+        gib,
+        server_cpu_s,
+        client_cpu_s,
+    }))
 }
 
 fn sshd_client(sshd: &Sshd) -> Command {
@@ -177,26 +282,53 @@ fn sshd_client(sshd: &Sshd) -> Command {
 fn outcome(args: &Args, rows: Vec<Row>) -> Outcome {
     let mut md = format!(
         "iperf3 through `ssh -N -L` (OpenSSH client), {} s per run, one iperf3 stream per session; \
-         Portunus: one node, O&M token login; sshd: stock OpenSSH, key login as root.\n\n\
-         | Cipher | Sessions | raw Gbit/s | sshd Gbit/s | Portunus Gbit/s | Portunus/sshd |\n\
-         |---|---:|---:|---:|---:|---:|\n",
-        args.duration
+         Portunus: one node, O&M token login; sshd: stock OpenSSH, key login as root. {} \
+         trial(s) per row, sshd and Portunus alternating: Gbit/s are medians, Portunus/sshd the \
+         median of the trials' ratios (lowest-highest in parentheses). \
+         Server CPU-s/GiB: CPU seconds of the sshd listener and its connection processes, or of \
+         the Portunus node process, per GiB carried; client: of the `ssh` processes.\n\n\
+         | Cipher | Sessions | raw Gbit/s | sshd Gbit/s | Portunus Gbit/s | Portunus/sshd \
+         | server CPU-s/GiB sshd | server CPU-s/GiB Portunus | client CPU-s/GiB (sshd / Portunus) |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        args.duration,
+        args.trials.max(1)
     );
     let mut goals = Vec::new();
     for r in &rows {
         let (p, ratio) = match (r.portunus_gbps, r.ratio) {
+            (Some(p), Some(x)) if r.trial_ratios.len() > 1 => {
+                let lo = r.trial_ratios.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = r.trial_ratios.iter().copied().fold(0.0, f64::max);
+                (format!("{p:.2}"), format!("{x:.2}x ({lo:.2}-{hi:.2})"))
+            }
             (Some(p), Some(x)) => (format!("{p:.2}"), format!("{x:.2}x")),
             _ => ("cipher not offered".to_owned(), "-".to_owned()),
         };
+        let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
         md.push_str(&format!(
-            "| {} | {} | {:.2} | {:.2} | {p} | {ratio} |\n",
-            r.cipher, r.sessions, r.raw_gbps, r.sshd_gbps
+            "| {} | {} | {:.2} | {:.2} | {p} | {ratio} | {:.2} | {} | {:.2} / {} |\n",
+            r.cipher,
+            r.sessions,
+            r.raw_gbps,
+            r.sshd_gbps,
+            r.sshd_cpu_s_per_gib,
+            opt(r.portunus_cpu_s_per_gib),
+            r.client_cpu_s_per_gib_sshd,
+            opt(r.client_cpu_s_per_gib_portunus),
         ));
         let goal = format!(
             "Portunus >= 0.9x sshd ({}, {} session(s))",
             r.cipher, r.sessions
         );
         let measured = match r.ratio {
+            Some(x) if r.trial_ratios.len() > 1 => {
+                let lo = r.trial_ratios.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = r.trial_ratios.iter().copied().fold(0.0, f64::max);
+                format!(
+                    "{x:.2}x (median of {} trials, {lo:.2}-{hi:.2})",
+                    r.trial_ratios.len()
+                )
+            }
             Some(x) => format!("{x:.2}x"),
             None => "cipher not offered by Portunus".to_owned(),
         };

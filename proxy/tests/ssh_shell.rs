@@ -116,6 +116,35 @@ async fn exec_relays_stdout_stderr_and_status() {
     .await;
 }
 
+/// The bastion logs in to a target that only accepts aes128-gcm (its client side offers it
+/// too), for a client pinned to aes128-gcm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aes128_gcm_on_both_legs() {
+    let sshd = Sshd::start_with("Ciphers aes128-gcm@openssh.com\n").await;
+    let gate = FakeGate::new();
+    gate.add_user("alice", "alice-pw");
+    let target = Target {
+        asset_id: 1,
+        asset_name: "web-01".into(),
+        address: "127.0.0.1".into(),
+        port: sshd.port,
+        protocol: TargetProtocol::Ssh,
+        accounts: vec![(7, "root".into())],
+    };
+    gate.add_target(
+        target,
+        vec![permit("web-01", "root", sshd.port, key_credential(&sshd))],
+    );
+    let gw = Gateway::start(gate).await;
+    let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
+    ssh.args(["-c", "aes128-gcm@openssh.com", "echo gcm-ok"]);
+    let out = ssh.output().await.expect("run ssh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert!(stdout.contains("gcm-ok"), "stdout: {stdout}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_with_pty_forwards_the_terminal_size() {
     let (gw, _sshd) = setup().await;

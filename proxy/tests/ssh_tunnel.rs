@@ -104,6 +104,56 @@ async fn token_tunnel_relays_bytes_and_closes_the_session_once() {
     assert_eq!(gw.gate.closed_count(), 1);
 }
 
+/// Every cipher OpenSSH offers by default is accepted, aes128-gcm included (russh's own
+/// default list leaves it out), and the tunnel relays under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunnel_works_with_each_openssh_cipher() {
+    let echo = echo_server().await;
+    let gw = token_gateway(echo).await;
+    for cipher in [
+        "aes128-gcm@openssh.com",
+        "aes256-gcm@openssh.com",
+        "chacha20-poly1305@openssh.com",
+        "aes128-ctr",
+        "aes256-ctr",
+    ] {
+        let local = free_port();
+        let mut ssh = gw.ssh("alice", "tok-good");
+        ssh.args([
+            "-v",
+            "-c",
+            cipher,
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-L",
+            &format!("{local}:127.0.0.1:{echo}"),
+        ]);
+        let mut child = ssh.spawn().expect("spawn ssh");
+        wait_listening(local).await;
+        let mut conn = TcpStream::connect(("127.0.0.1", local))
+            .await
+            .expect("connect tunnel");
+        let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        let (mut r, mut w) = conn.split();
+        let send = async {
+            w.write_all(&payload).await.expect("write");
+            w.shutdown().await.expect("shutdown");
+        };
+        let mut back = Vec::new();
+        let (_, got) = tokio::join!(send, r.read_to_end(&mut back));
+        got.expect("read echo");
+        assert_eq!(back, payload, "relayed under {cipher}");
+        child.start_kill().expect("kill ssh");
+        let out = child.wait_with_output().await.expect("ssh output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("kex: server->client cipher: {cipher}")),
+            "{cipher} negotiated: {stderr}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tunnel_to_another_address_is_refused_with_a_reason() {
     let echo = echo_server().await;

@@ -1,20 +1,27 @@
 //! `direct-tcpip` channels (`ssh -L`): ask the gate, connect to the permitted address first,
 //! then accept the channel and relay it to the TCP connection with backpressure.
 
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
+use futures::FutureExt;
 use russh::server::{ChannelOpenHandle, Msg};
-use russh::{Channel, ChannelOpenFailure};
+use russh::{Channel, ChannelMsg, ChannelOpenFailure, ChannelReadHalf};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::conn::Conn;
 use crate::gate::{AuditEvent, AuditSink, Permit, SessionGate};
 
-/// Bytes read per direction before they are written on: each direction holds one buffer.
+/// Bytes read per direction before they are written on: each direction holds one buffer
+/// (target -> client), or at most this much of queued channel data (client -> target).
 const BUF: usize = 64 * 1024;
+
+/// SSH data packets written to the target in one vectored write, at most.
+const MAX_BATCH: usize = 16;
 
 /// Runs one tunnel channel to its end.
 pub(crate) async fn run<G: SessionGate, A: AuditSink>(
@@ -52,6 +59,7 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
         }
     };
     let _ = tcp.set_nodelay(true);
+    let id = channel.id();
     reply.accept().await;
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
     let count_up = |n: usize| {
@@ -67,6 +75,7 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
         () = lease.terminated() => {}
         () = conn.closed.cancelled() => {}
     }
+    let _ = conn.handle.close(id).await;
     conn.shared.audit.event(AuditEvent::Tunnel {
         session_id: lease.session_id(),
         host,
@@ -101,10 +110,10 @@ async fn relay(
     count_up: impl Fn(usize),
     count_down: impl Fn(usize),
 ) {
-    let (chan_r, chan_w) = tokio::io::split(channel.into_stream());
+    let (mut chan_r, chan_w) = channel.split();
     let (tcp_r, tcp_w) = tcp.into_split();
-    let up = pump(chan_r, tcp_w, count_up);
-    let down = pump(tcp_r, chan_w, count_down);
+    let up = up(&mut chan_r, tcp_w, count_up);
+    let down = pump(tcp_r, chan_w.make_writer(), count_down);
     tokio::pin!(up, down);
     let (mut up_done, mut down_done) = (false, false);
     while !(up_done && down_done) {
@@ -116,6 +125,77 @@ async fn relay(
             return;
         }
     }
+}
+
+/// Client -> target: writes the channel's data messages as they come, without copying them
+/// again, and whatever further messages are already queued with them in one vectored write
+/// (one syscall for several SSH packets when the target is slower than the client). Shuts the
+/// TCP side down at the channel's EOF. Returns false if a write failed.
+async fn up<W>(from: &mut ChannelReadHalf, mut to: W, count: impl Fn(usize)) -> bool
+where
+    W: AsyncWrite + Unpin,
+{
+    let mut batch: Vec<Bytes> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let mut end = match from.wait().await {
+            Some(ChannelMsg::Data { data }) => {
+                batch.push(data);
+                false
+            }
+            Some(ChannelMsg::Eof | ChannelMsg::Close) | None => true,
+            Some(_) => continue,
+        };
+        let mut queued: usize = batch.iter().map(Bytes::len).sum();
+        while !end && batch.len() < MAX_BATCH && queued < BUF {
+            match from.wait().now_or_never() {
+                Some(Some(ChannelMsg::Data { data })) => {
+                    queued += data.len();
+                    batch.push(data);
+                }
+                Some(Some(ChannelMsg::Eof | ChannelMsg::Close) | None) => end = true,
+                Some(Some(_)) => {}
+                None => break,
+            }
+        }
+        if write_all_bytes(&mut to, &mut batch).await.is_err() {
+            return false;
+        }
+        count(queued);
+        if end {
+            return to.shutdown().await.is_ok();
+        }
+    }
+}
+
+/// Writes every buffer of `bufs` (vectored), then empties it.
+async fn write_all_bytes<W>(to: &mut W, bufs: &mut Vec<Bytes>) -> std::io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    // An empty data message is legal; a write of nothing but empty buffers would return 0.
+    bufs.retain(|b| !b.is_empty());
+    let mut first = 0;
+    while first < bufs.len() {
+        let slices: Vec<IoSlice<'_>> = bufs[first..].iter().map(|b| IoSlice::new(b)).collect();
+        let mut written = to.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let Some(buf) = bufs.get_mut(first) else {
+                break;
+            };
+            if written >= buf.len() {
+                written -= buf.len();
+                first += 1;
+            } else {
+                buf.advance(written);
+                written = 0;
+            }
+        }
+    }
+    bufs.clear();
+    Ok(())
 }
 
 /// Copies `from` into `to` with one bounded buffer, counting; shuts `to` down at EOF.
@@ -138,4 +218,53 @@ where
         count(n);
     }
     to.shutdown().await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// Takes at most 7 bytes per write, and only from the first buffer of a vectored write.
+    struct Trickle(Vec<u8>);
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let n = buf.len().min(7);
+            self.0.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn short_vectored_writes_still_write_everything_in_order() {
+        let parts: Vec<Bytes> = [&b"first packet"[..], b"", b"x", b"the third, longer one"]
+            .iter()
+            .map(|p| Bytes::copy_from_slice(p))
+            .collect();
+        let mut bufs = parts.clone();
+        let mut out = Trickle(Vec::new());
+        write_all_bytes(&mut out, &mut bufs).await.expect("write");
+        assert!(bufs.is_empty());
+        assert_eq!(out.0, parts.concat());
+        let mut empty = vec![Bytes::new()];
+        write_all_bytes(&mut out, &mut empty)
+            .await
+            .expect("an empty message is no error");
+        assert_eq!(out.0, parts.concat());
+    }
 }

@@ -59,6 +59,12 @@ pub struct Sshd {
 
 impl Sshd {
     pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// Like [`Sshd::start`], with `extra` appended to its sshd_config (for example
+    /// `"Ciphers aes128-gcm@openssh.com\n"`).
+    pub async fn start_with(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let (host_key, _, _) = keygen(dir.path(), "sshd_host_key");
         let (_, client_key, client_pub) = keygen(dir.path(), "bastion_key");
@@ -73,7 +79,7 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nUsePAM no\n\
                  StrictModes no\nPermitRootLogin yes\nPubkeyAuthentication yes\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 AuthorizedKeysFile {}\nSubsystem sftp internal-sftp\nLogLevel ERROR\n",
+                 AuthorizedKeysFile {}\nSubsystem sftp internal-sftp\nLogLevel ERROR\n{extra}",
                 host_key.display(),
                 auth_keys.display()
             ),
