@@ -29,6 +29,15 @@ enum Command {
     Memory(memory::Args),
     /// Every benchmark with short settings; writes results/all.{json,md} as well.
     All(AllArgs),
+    /// Rebuilds results/all.{json,md} from the latest results/<bench>.{json,md} of each bench.
+    Collect(CollectArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct CollectArgs {
+    /// Directory of the results.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -56,6 +65,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Failover(a) => (failover::run(&a).await?, a.out),
         Command::Memory(a) => (memory::run(&a).await?, a.out),
         Command::All(a) => return all(a).await,
+        Command::Collect(a) => return suite::collect(&a.out),
     };
     suite::write(&outcome.1, &outcome.0)
 }
@@ -91,6 +101,8 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
     let t = tunnel::Args {
         duration: d,
         sessions: 4,
+        trials: 3,
+        ciphers: tunnel::CIPHERS.map(String::from).to_vec(),
         out: out.clone(),
     };
     keep("tunnel", tunnel::run(&t).await);

@@ -136,8 +136,8 @@ fn spend(node: &RunningNode, n: usize) -> Command {
     }
 }
 
-/// `clients` tasks proposing `next(node, i)` through node `i % 3` until `secs` pass or `next`
-/// has nothing more to propose.
+/// `clients` tasks proposing `next(node, i)` through node `i % 3` (its batcher, if any) until
+/// `secs` pass or `next` has nothing more to propose.
 async fn phase(nodes: &Arc<Vec<RunningNode>>, clients: usize, secs: u64, next: Next) -> Row {
     let end = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
@@ -150,7 +150,8 @@ async fn phase(nodes: &Arc<Vec<RunningNode>>, clients: usize, secs: u64, next: N
             while Instant::now() < end {
                 let Some(cmd) = next(node) else { break };
                 let t = Instant::now();
-                match node.replica.propose(cmd).await {
+                let answer = node.replica.propose(cmd).await;
+                match answer {
                     Ok(Response::TokenIssued(_) | Response::SessionOpened(_)) => {
                         ok.push(t.elapsed())
                     }
@@ -192,11 +193,15 @@ pub(crate) fn fsync_latency(dir: &Path, max: usize, within: Duration) -> anyhow:
 
 fn outcome(args: &Args, rows: Vec<Row>, fsync: Latency, plotted: bool) -> Outcome {
     let mut md = format!(
-        "Replicated writes on a 3-node in-process cluster (Replica::propose, RocksDB + fsync, \
+        "Replicated writes on a 3-node in-process cluster ({}, RocksDB + fsync, \
          QUIC on loopback), client i through node i % 3, {} s per point. Disk: 4 KiB write + \
          fdatasync p50 {:.3} ms, p99 {:.3} ms ({} samples, same run, same directory).\n\n\
          | Op | Clients | OK | Failed | Ops/s | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|---:|\n",
-        args.duration, fsync.p50_ms, fsync.p99_ms, fsync.count
+        "Replica::propose, which folds the commands waiting on a node into one log entry",
+        args.duration,
+        fsync.p50_ms,
+        fsync.p99_ms,
+        fsync.count
     );
     for r in &rows {
         md.push_str(&format!(

@@ -20,6 +20,13 @@ impl Probe {
     pub(crate) fn new(replica: Replica, shared: Arc<NodeShared>) -> Self {
         Probe { replica, shared }
     }
+
+    /// The replica's status with the commit index, which openraft's metrics lack.
+    fn status(&self) -> portunus_raft::ClusterStatus {
+        self.replica
+            .status()
+            .with_commit_index(self.replica.view().committed_index())
+    }
 }
 
 impl NodeProbe for Probe {
@@ -57,12 +64,14 @@ impl NodeProbe for Probe {
     }
 
     fn observe(&self, m: &Metrics) {
-        let status = self.replica.status();
+        let status = self.status();
         m.raft_is_leader
             .set((status.leader == Some(status.node_id)) as i64);
         m.raft_term.set(status.term as i64);
         m.raft_leader_id.set(status.leader.unwrap_or(0) as i64);
         m.raft_last_log_index.set(status.last_log_index as i64);
+        m.raft_commit_index
+            .set(status.commit_index.unwrap_or(0) as i64);
         m.raft_applied_index.set(status.applied_index as i64);
         m.raft_snapshot_index.set(status.snapshot_index as i64);
         m.raft_purged_index.set(status.purged_index as i64);
@@ -116,7 +125,7 @@ impl NodeProbe for Probe {
     }
 
     fn cluster_status(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self.replica.status()).unwrap_or_default();
+        let mut v = serde_json::to_value(self.status()).unwrap_or_default();
         v["ready"] = serde_json::to_value(self.readiness()).unwrap_or_default();
         v["epoch"] = self.shared.epoch.load(Ordering::SeqCst).into();
         v

@@ -93,6 +93,11 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
     second.replica.read_linearizable(|_| ()).await.unwrap();
     let ssh_port = second.ssh_addr.unwrap().port();
     wait_listening(ssh_port).await;
+    let commit_before = gauge(
+        &scrape(second.api_addr.unwrap()).await,
+        "portunus_raft_commit_index",
+    );
+    assert!(commit_before >= 1.0, "writes so far are committed");
     let askpass = Askpass::new();
 
     let local = free_port();
@@ -185,9 +190,25 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
     );
     assert!(value("portunus_forwarded_bytes_total{direction=\"up\"}") >= payload.len() as f64);
     assert!(value("portunus_raft_commit_seconds_count{outcome=\"applied\"}") >= 2.0);
+    // The commit index is its own gauge: it moved with the spend and the session's close,
+    // and never trails what was applied.
+    let committed = value("portunus_raft_commit_index ");
+    assert!(
+        committed > commit_before,
+        "{committed} after {commit_before}"
+    );
+    assert!(committed >= value("portunus_raft_applied_index "));
+    assert!(committed <= value("portunus_raft_last_log_index "));
     for n in nodes {
         n.stop().await;
     }
+}
+
+/// The value of an unlabelled gauge in an exposition.
+fn gauge(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
 async fn scrape(addr: std::net::SocketAddr) -> String {

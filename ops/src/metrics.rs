@@ -13,6 +13,7 @@ pub struct Metrics {
     pub raft_term: IntGauge,
     pub raft_leader_id: IntGauge,
     pub raft_last_log_index: IntGauge,
+    pub raft_commit_index: IntGauge,
     pub raft_applied_index: IntGauge,
     pub raft_snapshot_index: IntGauge,
     pub raft_purged_index: IntGauge,
@@ -85,6 +86,11 @@ impl Metrics {
                 "Id of the known leader, 0 if none",
             ),
             raft_last_log_index: gauge(&r, "portunus_raft_last_log_index", "Last Raft log index"),
+            raft_commit_index: gauge(
+                &r,
+                "portunus_raft_commit_index",
+                "Highest log index known committed (held by a majority)",
+            ),
             raft_applied_index: gauge(&r, "portunus_raft_applied_index", "Last applied log index"),
             raft_snapshot_index: gauge(
                 &r,

@@ -11,6 +11,7 @@ const TTL: Duration = Duration::from_secs(60);
 /// A client-only QUIC endpoint holding cluster credentials.
 pub struct ClusterClient {
     peers: Peers,
+    ids: crate::request_id::RequestIds,
 }
 
 impl ClusterClient {
@@ -25,6 +26,7 @@ impl ClusterClient {
         endpoint.set_default_client_config(tls.client_config()?);
         Ok(ClusterClient {
             peers: Peers::new(endpoint),
+            ids: crate::request_id::RequestIds::new(),
         })
     }
 
@@ -67,7 +69,14 @@ impl ClusterClient {
         command: portunus_model::Command,
     ) -> Result<portunus_model::Response, ReplicaError> {
         match self
-            .call(addr, RpcRequest::Propose { command, hops: 0 })
+            .call(
+                addr,
+                RpcRequest::Propose {
+                    command,
+                    id: self.ids.next(),
+                    hops: 0,
+                },
+            )
             .await?
         {
             RpcResponse::Propose(r) => r.map_err(Into::into),
@@ -80,6 +89,17 @@ impl ClusterClient {
     pub async fn access_keys(&self, addr: &str) -> Result<Vec<crate::AccessKeyInfo>, ReplicaError> {
         match self.call(addr, RpcRequest::AccessKeys).await? {
             RpcResponse::AccessKeys(r) => r.map_err(Into::into),
+            _ => Err(ReplicaError::Protocol("answer of the wrong kind".into())),
+        }
+    }
+
+    /// The cluster settings as the node at `addr` sees them after a linearizable barrier.
+    pub async fn settings(
+        &self,
+        addr: &str,
+    ) -> Result<portunus_model::ClusterSettings, ReplicaError> {
+        match self.call(addr, RpcRequest::Settings).await? {
+            RpcResponse::Settings(r) => r.map_err(Into::into),
             _ => Err(ReplicaError::Protocol("answer of the wrong kind".into())),
         }
     }

@@ -5,6 +5,7 @@
 // openraft's storage and network traits fix these (large) error types.
 #![allow(clippy::result_large_err)]
 
+mod batch;
 mod blobs;
 mod client;
 pub mod codec;
@@ -12,9 +13,11 @@ mod config;
 mod error;
 pub mod network;
 mod replica;
+mod request_id;
 pub mod store;
 pub mod tls;
 
+pub(crate) use batch::Batcher;
 pub use client::ClusterClient;
 pub use config::RaftConfig;
 pub use error::{ReplicaError, StoreOpenError};

@@ -15,7 +15,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use portunus_model::{Command, Response};
+use portunus_model::{Command, RequestId, Response};
 use serde::{Deserialize, Serialize};
 
 /// Largest message accepted on a stream (a snapshot chunk or a large append batch).
@@ -30,6 +30,8 @@ pub(crate) enum RpcRequest {
     /// A write forwarded to the node believed to be leader; it stamps the time.
     Propose {
         command: Command,
+        /// The same id on every re-send, so the command is applied once.
+        id: RequestId,
         hops: u8,
     },
     /// Ask the leader for a read point that makes a following local read linearizable.
@@ -43,8 +45,17 @@ pub(crate) enum RpcRequest {
     Remove {
         node_id: NodeId,
     },
+    /// Replace the addresses a member publishes (same cluster address).
+    SetInfo {
+        node_id: NodeId,
+        info: NodeInfo,
+    },
     /// Liveness probe; answered with the responder's id.
     Ping,
+    /// A member renews its session lease with the leader (see `Replica::renew_lease`).
+    Renew {
+        node_id: NodeId,
+    },
     /// The responder's view of the cluster.
     Status,
     /// Store a copy of a blob.
@@ -58,6 +69,8 @@ pub(crate) enum RpcRequest {
     },
     /// List the AccessKeys (without secrets).
     AccessKeys,
+    /// The cluster settings, read linearizably.
+    Settings,
 }
 
 /// Why a forwarded request was not served.
@@ -83,8 +96,10 @@ pub(crate) enum RpcResponse {
     ReadIndex(Result<u64, PeerRefusal>),
     Membership(Result<(), PeerRefusal>),
     Pong(NodeId),
+    Renewed(Result<(), PeerRefusal>),
     Status(Box<crate::ClusterStatus>),
     BlobStored(Result<(), String>),
     Blob(Option<Vec<u8>>),
     AccessKeys(Result<Vec<crate::AccessKeyInfo>, PeerRefusal>),
+    Settings(Result<portunus_model::ClusterSettings, PeerRefusal>),
 }

@@ -20,8 +20,15 @@ use std::time::{Duration, Instant};
 
 /// How long a proposal may wait for a leader before it is refused for want of quorum.
 const LEADER_WAIT: Duration = Duration::from_secs(2);
+/// How long a node without a leader keeps callers waiting for an election before it refuses
+/// them at once (elections take 250-450 ms plus a round trip).
+const LEADERLESS_GRACE: Duration = Duration::from_millis(1_000);
 /// How long a leader may go without hearing from a quorum before it refuses writes at once.
 const QUORUM_STALE_MS: u64 = 1_500;
+/// A leader grants lease renewals only while it heard from a majority this recently.
+const RENEW_QUORUM_MS: u64 = 750;
+/// How long a lease renewal may take before it counts as failed.
+const RENEW_TTL: Duration = Duration::from_millis(400);
 /// How many times a proposal may be forwarded between nodes.
 const MAX_HOPS: u8 = 3;
 
@@ -33,6 +40,19 @@ pub(crate) struct Inner {
     pub(crate) view: StateView,
     pub(crate) blobs: crate::blobs::BlobDir,
     last_stamp: AtomicU64,
+    ids: crate::request_id::RequestIds,
+    /// Since when this node has seen no leader (`None` while it sees one).
+    leaderless_since: std::sync::Mutex<Option<Instant>>,
+    /// While this node leads: when it took over and when each member last renewed its lease.
+    pub(crate) leases: std::sync::Mutex<Leases>,
+}
+
+/// The leader's record of session leases.
+#[derive(Default)]
+pub(crate) struct Leases {
+    /// When this node became leader (`None` while it does not lead).
+    leading_since: Option<Instant>,
+    pub(crate) renewed: std::collections::HashMap<NodeId, Instant>,
 }
 
 /// A running member of the cluster.
@@ -40,6 +60,8 @@ pub(crate) struct Inner {
 pub struct Replica {
     inner: Arc<Inner>,
     endpoint: quinn::Endpoint,
+    /// Folds the commands proposed concurrently on this node into one log entry.
+    batcher: crate::Batcher,
 }
 
 /// Starting a member failed.
@@ -104,9 +126,30 @@ impl Replica {
             view,
             blobs: crate::blobs::BlobDir::new(&config.data_dir),
             last_stamp: AtomicU64::new(0),
+            ids: crate::request_id::RequestIds::new(),
+            leaderless_since: std::sync::Mutex::new(Some(Instant::now())),
+            leases: std::sync::Mutex::default(),
         });
         tokio::spawn(crate::network::serve(endpoint.clone(), inner.clone()));
-        Ok(Replica { inner, endpoint })
+        tokio::spawn(watch_leader(Arc::downgrade(&inner)));
+        let batcher = {
+            let inner = inner.clone();
+            crate::Batcher::with(Arc::new(move |command| {
+                let inner = inner.clone();
+                Box::pin(async move {
+                    let id = inner.ids.next();
+                    match inner.propose(command, id, 0).await? {
+                        Response::Rejected(r) => Err(ReplicaError::Rejected(r)),
+                        other => Ok(other),
+                    }
+                })
+            }))
+        };
+        Ok(Replica {
+            inner,
+            endpoint,
+            batcher,
+        })
     }
 
     /// This node's id.
@@ -149,10 +192,7 @@ impl Replica {
     /// Propose a command; it is applied on every node once committed. A rejection by the state
     /// machine comes back as [`ReplicaError::Rejected`] and changed nothing.
     pub async fn propose(&self, command: Command) -> Result<Response, ReplicaError> {
-        match self.inner.propose(command, 0).await? {
-            Response::Rejected(r) => Err(ReplicaError::Rejected(r)),
-            other => Ok(other),
-        }
+        self.batcher.propose(command).await
     }
 
     /// Run `f` on a state that reflects every write acknowledged before this call started.
@@ -179,6 +219,19 @@ impl Replica {
         self.inner
             .membership(RpcRequest::Join { node_id, info })
             .await
+    }
+
+    /// Publish this node's addresses in the membership (the cluster's address book) through
+    /// the leader. Needed after a bootstrap with `--peers`: every initial member initialized
+    /// with its own map (its own addresses, only the cluster address of the others) and those
+    /// maps share log id 0, so views differ until a membership entry from the leader replaces
+    /// them. The cluster address itself cannot change this way.
+    pub async fn publish_info(&self, info: NodeInfo) -> Result<(), ReplicaError> {
+        let req = RpcRequest::SetInfo {
+            node_id: self.inner.id,
+            info,
+        };
+        self.inner.membership(req).await
     }
 
     /// Remove a node from the cluster. Served by the leader.
@@ -252,9 +305,53 @@ impl Replica {
         )
     }
 
+    /// Renew this node's session lease with the leader. Succeeds only when the leader answers
+    /// and has heard from a majority within the last 750 ms, so a caller that records the
+    /// time it *sent* each successful renewal knows a lower bound of the time the leader
+    /// last renewed it. Never waits for an election.
+    ///
+    /// The contract (used for concurrency slots): the leader reclaims a member's slots only
+    /// after [`Replica::lease_age`] exceeds some `R`; a member that stops its sessions once
+    /// its last successful renewal was *sent* more than `F < R - 0.75 s` ago never overlaps
+    /// with the sessions the majority admits on the reclaimed slots.
+    pub async fn renew_lease(&self) -> Result<(), ReplicaError> {
+        let leader = self.inner.raft.metrics().borrow().current_leader;
+        let Some(leader) = leader else {
+            return Err(ReplicaError::NoQuorum("no leader".into()));
+        };
+        if leader == self.inner.id {
+            return self.inner.leader_renew(self.inner.id).map_err(Into::into);
+        }
+        let addr = self.inner.leader_addr(leader).unwrap_or_default();
+        let req = RpcRequest::Renew {
+            node_id: self.inner.id,
+        };
+        match self.inner.peers.call(&addr, &req, RENEW_TTL).await {
+            Ok(RpcResponse::Renewed(r)) => r.map_err(Into::into),
+            Ok(_) => Err(ReplicaError::Protocol("answer of the wrong kind".into())),
+            Err(e) => Err(ReplicaError::NoQuorum(e.to_string())),
+        }
+    }
+
+    /// While this node leads: how long since `node_id` last renewed its lease, counting from
+    /// when this node took over if it has not renewed since (a new leader gives every member
+    /// a full lease). `None` when this node does not lead.
+    pub fn lease_age(&self, node_id: NodeId) -> Option<Duration> {
+        let leases = self.inner.leases.lock().expect("lock");
+        let since = leases.leading_since?;
+        let last = leases
+            .renewed
+            .get(&node_id)
+            .copied()
+            .unwrap_or(since)
+            .max(since);
+        Some(last.elapsed())
+    }
+
     /// A status report built from Raft metrics.
     pub fn status(&self) -> ClusterStatus {
         ClusterStatus::from_metrics(&self.inner.raft.metrics().borrow())
+            .with_commit_index(self.inner.view.committed_index())
     }
 
     /// A receiver that changes whenever the Raft metrics change.
@@ -280,22 +377,36 @@ impl Inner {
     }
 
     fn leader_addr(&self, leader: NodeId) -> Option<String> {
-        let m = self.raft.metrics().borrow().membership_config.clone();
-        m.membership()
-            .get_node(&leader)
-            .map(|n| n.cluster_addr.clone())
+        self.node_info(leader).map(|n| n.cluster_addr)
     }
 
-    /// Wait for a known leader, at most until `deadline`.
+    /// What member `id` publishes in the current membership.
+    pub(crate) fn node_info(&self, id: NodeId) -> Option<NodeInfo> {
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        m.membership().get_node(&id).cloned()
+    }
+
+    /// Wait for a known leader, at most until `deadline`. A node that has seen no leader for
+    /// longer than [`LEADERLESS_GRACE`] (an election normally takes well under that) is cut off
+    /// from the majority: it refuses at once instead of making every caller wait.
     async fn leader(&self, deadline: Instant) -> Result<NodeId, ReplicaError> {
         let mut rx = self.raft.metrics();
         loop {
             if let Some(l) = rx.borrow_and_update().current_leader {
                 return Ok(l);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let since = self
+                .leaderless_since
+                .lock()
+                .expect("lock")
+                .unwrap_or_else(Instant::now);
+            let until = deadline.min(since + LEADERLESS_GRACE);
+            let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() || tokio::time::timeout(left, rx.changed()).await.is_err() {
-                return Err(ReplicaError::NoQuorum("no leader elected".into()));
+                return Err(ReplicaError::NoQuorum(format!(
+                    "no leader elected for {} ms: this node cannot reach a majority",
+                    since.elapsed().as_millis()
+                )));
             }
         }
     }
@@ -309,6 +420,44 @@ impl Inner {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(ReplicaError::ShuttingDown),
             Err(_) => Err(ReplicaError::Timeout(within.as_millis() as u64)),
+        }
+    }
+}
+
+/// Keeps `leaderless_since` and the leader's lease table current from the Raft metrics; ends
+/// with the replica.
+async fn watch_leader(inner: std::sync::Weak<Inner>) {
+    let Some(mut rx) = inner.upgrade().map(|i| i.raft.metrics()) else {
+        return;
+    };
+    loop {
+        let leader = rx.borrow_and_update().current_leader;
+        let has_leader = leader.is_some();
+        {
+            let Some(inner) = inner.upgrade() else { return };
+            {
+                let mut leases = inner.leases.lock().expect("lock");
+                match (leader == Some(inner.id), leases.leading_since) {
+                    (true, None) => {
+                        leases.leading_since = Some(Instant::now());
+                        leases.renewed.clear();
+                    }
+                    (false, Some(_)) => {
+                        leases.leading_since = None;
+                        leases.renewed.clear();
+                    }
+                    _ => {}
+                }
+            }
+            let mut since = inner.leaderless_since.lock().expect("lock");
+            match (has_leader, *since) {
+                (true, _) => *since = None,
+                (false, None) => *since = Some(Instant::now()),
+                (false, Some(_)) => {}
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
         }
     }
 }

@@ -36,11 +36,15 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreOpenError>
         }
     })?;
     let db = Arc::new(db);
-    let sm = StateMachineStore::load(db.clone()).map_err(|e| StoreOpenError::Corrupt {
-        path: dir.display().to_string(),
-        reason: e.to_string(),
+    // The commit index, written by the log store and read through the state machine's view.
+    let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sm = StateMachineStore::load(db.clone(), committed.clone()).map_err(|e| {
+        StoreOpenError::Corrupt {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        }
     })?;
-    Ok((LogStore::new(db), sm))
+    Ok((LogStore::new(db, committed), sm))
 }
 
 /// Write options that make a write durable before it returns.

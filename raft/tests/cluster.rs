@@ -177,6 +177,39 @@ async fn writes_from_any_node_replicate_and_read_linearizably() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_all_commit_and_the_commit_index_follows() {
+    let c = Cluster::start(3, 5_000).await;
+    let before: Vec<u64> = (1..=3)
+        .map(|id| c.node(id).view().committed_index())
+        .collect();
+    // Many proposals in flight at once share fsyncs (group commit); each is still acknowledged
+    // only once committed, and answered exactly once.
+    let writes = (0..150u64).map(|i| c.node(1 + i % 3).propose(user(&format!("c{i}"))));
+    for r in futures::future::join_all(writes).await {
+        created(r);
+    }
+    let last = c
+        .running()
+        .map(|r| r.status().last_log_index)
+        .max()
+        .unwrap();
+    for id in 1..=3 {
+        let view = c.node(id).view().clone();
+        wait_until("the commit index to reach the last entry", || {
+            view.committed_index() >= last
+        })
+        .await;
+        assert!(
+            view.committed_index() > before[id as usize - 1],
+            "node {id}"
+        );
+        c.converge().await;
+        assert!(view.committed_index() >= view.applied_index(), "node {id}");
+        assert_eq!(view.read(|s| s.users().count()), 150, "node {id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_token_is_spent_exactly_once_across_the_cluster() {
     let c = Cluster::start(3, 5_000).await;
     let user_id = created(c.node(1).propose(user("alice")).await);
@@ -270,6 +303,66 @@ async fn losing_the_leader_loses_no_acknowledged_write_and_restart_recovers() {
             .view()
             .read(|s| s.users().map(|u| u.name.clone()).collect());
         assert_eq!(names.len(), 40, "node {id} holds all 40 users");
+    }
+}
+
+/// Writes forwarded from followers while the leader goes away are re-sent to the new leader
+/// with the same request id: each is applied at most once, and every acknowledged one is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_in_flight_when_the_leader_goes_are_applied_once() {
+    let mut c = Cluster::start(3, 5_000).await;
+    let old = c.wait_leader().await;
+    let followers: Vec<Replica> = (1..=3)
+        .filter(|i| *i != old)
+        .map(|i| c.node(i).clone())
+        .collect();
+    let mut writers = Vec::new();
+    for (w, node) in followers.into_iter().enumerate() {
+        writers.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut refused = 0;
+            for i in 0..60 {
+                let name = format!("w{w}-{i}");
+                match node.propose(user(&name)).await {
+                    Ok(Response::Created { .. }) => acked.push(name),
+                    Ok(other) => panic!("{name}: unexpected answer {other:?}"),
+                    Err(ReplicaError::Rejected(r)) => {
+                        panic!("{name} was applied twice (re-send rejected: {r})")
+                    }
+                    Err(_) => refused += 1,
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (acked, refused)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.kill(old).await;
+    let mut acked = Vec::new();
+    for w in writers {
+        let (a, refused) = w.await.unwrap();
+        assert!(refused < 60, "writes resumed after the election");
+        acked.extend(a);
+    }
+    c.restart(old).await;
+    c.converge().await;
+    for id in 1..=3 {
+        let names: Vec<String> = c
+            .node(id)
+            .view()
+            .read(|s| s.users().map(|u| u.name.clone()).collect());
+        let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(
+            unique.len(),
+            names.len(),
+            "node {id}: a write was applied twice"
+        );
+        for name in &acked {
+            assert!(
+                names.contains(name),
+                "node {id} lost acknowledged write {name}"
+            );
+        }
     }
 }
 

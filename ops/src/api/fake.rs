@@ -37,6 +37,7 @@ impl FakeBackend {
         let req = Request {
             now_ms: Self::now_ms(),
             command,
+            id: None,
         };
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.apply(&req)

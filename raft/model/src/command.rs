@@ -23,6 +23,18 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Request {
     pub now_ms: u64,
     pub command: Command,
+    /// Set by the proposing node so that a proposal re-sent after a lost answer (the leader
+    /// died or changed mid-call) is applied once: a second entry with the same id answers the
+    /// first one's response and changes nothing.
+    pub id: Option<RequestId>,
+}
+
+/// Identifies one proposal across re-sends: the proposing process and its sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestId {
+    /// Random per process start, so ids never repeat across restarts.
+    pub origin: u64,
+    pub seq: u64,
 }
 
 /// Every change the replicated state accepts.
@@ -362,4 +374,12 @@ pub enum Command {
     SetLdapSettings(Option<DirectorySettings>),
     SetAdSettings(Option<DirectorySettings>),
     SetTwoFactorSettings(TwoFactorSettings),
+
+    // ---- group commit
+    /// Several commands in one log entry, applied one after the other as if each were its own
+    /// entry (each checked and applied or refused on its own; the batch is not atomic). The
+    /// Raft core appends and fsyncs one entry at a time, so a node folds the commands proposed
+    /// concurrently into one entry. Answered with `Response::Batch`, one answer per command.
+    /// Batches do not nest.
+    Batch(Vec<Command>),
 }

@@ -22,7 +22,7 @@ pub mod token;
 pub mod user;
 
 pub use authz::{Principal, Rule, RuleSpec};
-pub use command::{Command, Request};
+pub use command::{Command, Request, RequestId};
 pub use common::{AssetRef, AssetSource, AssetType, Protocol, Validity};
 pub use database::{
     Database, DatabaseAccount, DatabaseAccountPatch, DatabasePatch, DbEngine, DomainKind,

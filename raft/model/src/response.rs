@@ -37,6 +37,8 @@ pub enum Response {
     Purged { count: u64 },
     /// The command was refused and changed nothing.
     Rejected(Rejection),
+    /// The answers to a `Command::Batch`, in its order.
+    Batch(Vec<Response>),
 }
 
 impl Response {

@@ -20,7 +20,7 @@ mod validate;
 mod tests;
 
 use crate::authz::{Principal, Rule};
-use crate::command::Request;
+use crate::command::{Command, Request, RequestId};
 use crate::database::{Database, DatabaseAccount, NetworkDomain};
 use crate::host::{Host, HostAccount, HostGroup, SharedKey};
 use crate::ids::*;
@@ -71,13 +71,64 @@ pub struct State {
     ldap: Option<DirectorySettings>,
     ad: Option<DirectorySettings>,
     two_factor: TwoFactorSettings,
+    /// Answers of recently applied requests that carried an id, for re-sends.
+    recent: BTreeMap<RequestId, (u64, Response)>,
+    /// The same ids ordered by when they were applied, for pruning.
+    recent_order: BTreeSet<(u64, RequestId)>,
 }
+
+/// How long the answer of an identified request is kept for a re-send. Longer than any
+/// proposal's whole retry budget.
+pub const DEDUP_WINDOW_MS: u64 = 120_000;
 
 impl State {
     /// Applies one request. Pure: the result depends only on `self` and `req`.
     pub fn apply(&mut self, req: &Request) -> Response {
+        self.forget_old_requests(req.now_ms);
+        if let Some(id) = req.id {
+            if let Some((_, answer)) = self.recent.get(&id) {
+                return answer.clone();
+            }
+        }
+        let answer = self.apply_once(req);
+        if let Some(id) = req.id {
+            self.recent.insert(id, (req.now_ms, answer.clone()));
+            self.recent_order.insert((req.now_ms, id));
+        }
+        answer
+    }
+
+    /// Drops remembered answers older than the dedup window.
+    fn forget_old_requests(&mut self, now: u64) {
+        let horizon = now.saturating_sub(DEDUP_WINDOW_MS);
+        while let Some(&(at, id)) = self.recent_order.first() {
+            if at >= horizon {
+                break;
+            }
+            self.recent_order.pop_first();
+            self.recent.remove(&id);
+        }
+    }
+
+    fn apply_once(&mut self, req: &Request) -> Response {
         let now = req.now_ms;
         let cmd = &req.command;
+        if let Command::Batch(cmds) = cmd {
+            let answers = cmds
+                .iter()
+                .map(|c| match c {
+                    Command::Batch(_) => {
+                        Response::Rejected(Rejection::invalid("command", "nested batch"))
+                    }
+                    c => self.apply_command(now, c),
+                })
+                .collect();
+            return Response::Batch(answers);
+        }
+        self.apply_command(now, cmd)
+    }
+
+    fn apply_command(&mut self, now: u64, cmd: &Command) -> Response {
         let handled = self
             .apply_users(now, cmd)
             .or_else(|| self.apply_public_keys(now, cmd))

@@ -1,12 +1,12 @@
 //! Serving requests: the leader-side work behind proposals, read points and membership
 //! changes, and the dispatch of every RPC that arrives from a peer.
 
-use super::{Inner, LEADER_WAIT, MAX_HOPS, QUORUM_STALE_MS};
+use super::{Inner, LEADER_WAIT, MAX_HOPS, QUORUM_STALE_MS, RENEW_QUORUM_MS};
 use crate::network::{PeerRefusal, RpcRequest, RpcResponse};
 use crate::{NodeId, ReplicaError};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::ChangeMembers;
-use portunus_model::{Command, Request, Response};
+use portunus_model::{Command, Request, RequestId, Response};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -45,14 +45,17 @@ impl Inner {
             RpcRequest::InstallSnapshot(r) => {
                 RpcResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
-            RpcRequest::Propose { command, hops } => {
-                RpcResponse::Propose(self.propose(command, hops).await.map_err(Into::into))
+            RpcRequest::Propose { command, id, hops } => {
+                RpcResponse::Propose(self.propose(command, id, hops).await.map_err(Into::into))
             }
             RpcRequest::ReadIndex => RpcResponse::ReadIndex(self.leader_read_index().await),
-            req @ (RpcRequest::Join { .. } | RpcRequest::Remove { .. }) => {
+            req @ (RpcRequest::Join { .. }
+            | RpcRequest::Remove { .. }
+            | RpcRequest::SetInfo { .. }) => {
                 RpcResponse::Membership(self.membership(req).await.map_err(Into::into))
             }
             RpcRequest::Ping => RpcResponse::Pong(self.id),
+            RpcRequest::Renew { node_id } => RpcResponse::Renewed(self.leader_renew(node_id)),
             RpcRequest::PutBlob { name, data } => RpcResponse::BlobStored(
                 self.blobs
                     .put(&name, &data)
@@ -61,10 +64,40 @@ impl Inner {
             ),
             RpcRequest::GetBlob { name } => RpcResponse::Blob(self.blobs.get(&name).await),
             RpcRequest::AccessKeys => RpcResponse::AccessKeys(self.access_keys().await),
+            RpcRequest::Settings => RpcResponse::Settings(self.settings().await),
             RpcRequest::Status => RpcResponse::Status(Box::new(
-                crate::ClusterStatus::from_metrics(&self.raft.metrics().borrow()),
+                crate::ClusterStatus::from_metrics(&self.raft.metrics().borrow())
+                    .with_commit_index(self.view.committed_index()),
             )),
         }
+    }
+
+    /// Record a lease renewal of `node_id`; only a leader that heard from a majority within
+    /// [`RENEW_QUORUM_MS`] grants one, so a member cut off with a stale leader cannot renew.
+    pub(crate) fn leader_renew(&self, node_id: NodeId) -> Result<(), PeerRefusal> {
+        let m = self.raft.metrics().borrow().clone();
+        if m.current_leader != Some(self.id) {
+            return Err(PeerRefusal::NotLeader {
+                leader: m.current_leader,
+            });
+        }
+        match m.millis_since_quorum_ack {
+            Some(ms) if ms <= RENEW_QUORUM_MS => {}
+            Some(ms) => {
+                return Err(PeerRefusal::NoQuorum(format!(
+                    "leader has not heard from a majority for {ms} ms"
+                )))
+            }
+            // A single voter is its own majority.
+            None if m.membership_config.membership().voter_ids().count() <= 1 => {}
+            None => return Err(PeerRefusal::NoQuorum("no majority heard yet".into())),
+        }
+        self.leases
+            .lock()
+            .expect("lock")
+            .renewed
+            .insert(node_id, Instant::now());
+        Ok(())
     }
 
     /// Fail at once when this node leads but has not heard from a quorum lately.
@@ -78,21 +111,26 @@ impl Inner {
         }
     }
 
-    /// Apply `command` through the leader, forwarding it when this node does not lead.
+    /// Apply `command` through the leader, forwarding it when this node does not lead. Every
+    /// attempt carries `id`, so re-sending after a lost answer (the leader died or changed
+    /// mid-call) cannot apply the command twice: the state machine answers a known id with
+    /// its first answer.
     pub(crate) async fn propose(
         &self,
         command: Command,
+        id: RequestId,
         hops: u8,
     ) -> Result<Response, ReplicaError> {
         let deadline = Instant::now() + LEADER_WAIT;
         loop {
             let leader = self.leader(deadline).await?;
             let step = if leader == self.id {
-                self.propose_here(&command, deadline).await?
+                self.propose_here(&command, id, deadline).await?
             } else if hops >= MAX_HOPS {
                 return Err(ReplicaError::NoQuorum("too many forwards".into()));
             } else {
-                self.propose_at(leader, &command, hops, deadline).await?
+                self.propose_at(leader, &command, id, hops, deadline)
+                    .await?
             };
             match step {
                 Step::Done(r) => return Ok(r),
@@ -107,27 +145,38 @@ impl Inner {
     async fn propose_here(
         &self,
         command: &Command,
+        id: RequestId,
         deadline: Instant,
     ) -> Result<Step<Response>, ReplicaError> {
         self.check_quorum_fresh()?;
         let req = Request {
             now_ms: self.stamp(),
             command: command.clone(),
+            id: Some(id),
         };
         let left = deadline.saturating_duration_since(Instant::now()) + LEADER_WAIT;
         match tokio::time::timeout(left, self.raft.client_write(req)).await {
             Err(_) => Err(ReplicaError::Timeout(left.as_millis() as u64)),
             Ok(Ok(resp)) => Ok(Step::Done(resp.data)),
+            // Lost leadership with the entry perhaps in the log: re-sending is safe (same id).
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Ok(Step::Retry),
             Ok(Err(RaftError::APIError(e))) => Err(ReplicaError::Protocol(e.to_string())),
             Ok(Err(RaftError::Fatal(_))) => Err(ReplicaError::ShuttingDown),
         }
     }
 
+    /// Resolves once this node no longer sees `leader` as the leader (it died, lost an
+    /// election or was cut off), or never while it stays leader.
+    async fn leader_gone(&self, leader: NodeId) {
+        let mut rx = self.raft.metrics();
+        let _ = rx.wait_for(|m| m.current_leader != Some(leader)).await;
+    }
+
     async fn propose_at(
         &self,
         leader: NodeId,
         command: &Command,
+        id: RequestId,
         hops: u8,
         deadline: Instant,
     ) -> Result<Step<Response>, ReplicaError> {
@@ -136,19 +185,30 @@ impl Inner {
         };
         let req = RpcRequest::Propose {
             command: command.clone(),
+            id,
             hops: hops + 1,
         };
         let ttl = deadline.saturating_duration_since(Instant::now()) + LEADER_WAIT;
-        match self.peers.call(&addr, &req, ttl).await {
+        let answer = tokio::select! {
+            answer = self.peers.call(&addr, &req, ttl) => answer,
+            // The leader died or moved while the call was out: send it again to the new one
+            // instead of waiting for the old one's answer that may never come.
+            () = self.leader_gone(leader) => return Ok(Step::Retry),
+        };
+        match answer {
             Ok(RpcResponse::Propose(Ok(r))) => Ok(Step::Done(r)),
             Ok(RpcResponse::Propose(Err(PeerRefusal::NotLeader { .. }))) => Ok(Step::Retry),
             Ok(RpcResponse::Propose(Err(e))) => Err(e.into()),
             Ok(_) => Err(ReplicaError::Protocol("answer of the wrong kind".into())),
             Err(crate::network::CallError::Timeout { ms, .. }) => Err(ReplicaError::Timeout(ms)),
-            // Not sent: safe to try again (the leader may have moved).
-            Err(crate::network::CallError::Unreachable { .. }) => Ok(Step::Retry),
-            // Perhaps applied: retrying could apply a command twice.
-            Err(e) => Err(ReplicaError::Unknown(e.to_string())),
+            Err(crate::network::CallError::Protocol { reason, .. }) => {
+                Err(ReplicaError::Protocol(reason))
+            }
+            // Not sent, or sent and the answer lost: either way re-sending is safe (same id).
+            Err(
+                crate::network::CallError::Unreachable { .. }
+                | crate::network::CallError::Lost { .. },
+            ) => Ok(Step::Retry),
         }
     }
 
@@ -227,12 +287,43 @@ impl Inner {
                     .change_membership(ChangeMembers::RemoveVoters(ids), false)
                     .await
             }
+            RpcRequest::SetInfo { node_id, info } => {
+                // Only the published service addresses may change: a different cluster
+                // address would make the others talk to another process.
+                let current = self.node_info(node_id);
+                match current {
+                    Some(c) if c.cluster_addr == info.cluster_addr => {}
+                    Some(c) => {
+                        return Err(PeerRefusal::Other(format!(
+                            "node {node_id} is known at cluster address {}, not {}",
+                            c.cluster_addr, info.cluster_addr
+                        )))
+                    }
+                    None => {
+                        return Err(PeerRefusal::Other(format!(
+                            "node {node_id} is not a member"
+                        )))
+                    }
+                }
+                let nodes = std::collections::BTreeMap::from([(node_id, info)]);
+                self.raft
+                    .change_membership(ChangeMembers::SetNodes(nodes), false)
+                    .await
+            }
             _ => return Err(PeerRefusal::Other("not a membership request".into())),
         };
         match result {
             Ok(_) => Ok(()),
             Err(e) => Err(not_leader(&e).unwrap_or_else(|| PeerRefusal::Other(e.to_string()))),
         }
+    }
+
+    async fn settings(&self) -> Result<portunus_model::ClusterSettings, PeerRefusal> {
+        let index = self.read_index().await.map_err(PeerRefusal::from)?;
+        self.wait_applied(index, LEADER_WAIT)
+            .await
+            .map_err(PeerRefusal::from)?;
+        Ok(self.view.read(|s| s.settings().clone()))
     }
 
     async fn access_keys(&self) -> Result<Vec<crate::AccessKeyInfo>, PeerRefusal> {

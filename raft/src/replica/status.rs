@@ -28,6 +28,9 @@ pub struct ClusterStatus {
     pub leader: Option<NodeId>,
     pub term: u64,
     pub last_log_index: u64,
+    /// Highest log index this node knows committed (a majority holds it), when reported:
+    /// openraft's metrics do not carry it, the log store does (see [`Self::with_commit_index`]).
+    pub commit_index: Option<u64>,
     pub applied_index: u64,
     pub snapshot_index: u64,
     pub purged_index: u64,
@@ -42,6 +45,13 @@ fn is_witness(info: &NodeInfo) -> bool {
 }
 
 impl ClusterStatus {
+    /// The same report with the commit index filled in (from
+    /// [`crate::store::StateView::committed_index`]).
+    pub fn with_commit_index(mut self, committed: u64) -> Self {
+        self.commit_index = Some(committed);
+        self
+    }
+
     pub(crate) fn from_metrics(m: &RaftMetrics<NodeId, NodeInfo>) -> Self {
         let role = match m.state {
             ServerState::Leader => "leader",
@@ -79,6 +89,7 @@ impl ClusterStatus {
             leader: m.current_leader,
             term: m.current_term,
             last_log_index: m.last_log_index.unwrap_or(0),
+            commit_index: None,
             applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
             snapshot_index: m.snapshot.map(|l| l.index).unwrap_or(0),
             purged_index: m.purged.map(|l| l.index).unwrap_or(0),

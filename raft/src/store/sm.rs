@@ -42,6 +42,7 @@ pub struct StateView {
     inner: Arc<RwLock<Applied>>,
     applied_rx: watch::Receiver<u64>,
     snapshot_bytes: Arc<AtomicU64>,
+    committed: Arc<AtomicU64>,
 }
 
 impl StateView {
@@ -54,6 +55,12 @@ impl StateView {
     /// Index of the last applied log entry (0 before any).
     pub fn applied_index(&self) -> u64 {
         *self.applied_rx.borrow()
+    }
+
+    /// Index of the last log entry this node knows committed (0 before any). It leads
+    /// [`Self::applied_index`] by the entries committed but not yet applied.
+    pub fn committed_index(&self) -> u64 {
+        self.committed.load(Ordering::Relaxed)
     }
 
     /// Size of the latest stored snapshot, in bytes (0 before the first).
@@ -74,10 +81,13 @@ pub struct StateMachineStore {
     applied_tx: Arc<watch::Sender<u64>>,
     snapshot_seq: u64,
     snapshot_bytes: Arc<AtomicU64>,
+    committed: Arc<AtomicU64>,
 }
 
 impl StateMachineStore {
-    pub(crate) fn load(db: Arc<DB>) -> Result<Self, codec::CodecError> {
+    /// Load the latest snapshot from `db`. `committed` is the commit index the log store keeps;
+    /// the state machine only passes it on to its views.
+    pub(crate) fn load(db: Arc<DB>, committed: Arc<AtomicU64>) -> Result<Self, codec::CodecError> {
         let cf = db
             .cf_handle(CF_SNAPSHOT)
             .expect("column family created at open");
@@ -98,6 +108,7 @@ impl StateMachineStore {
             applied_tx: Arc::new(applied_tx),
             snapshot_seq: 0,
             snapshot_bytes: Arc::new(AtomicU64::new(size)),
+            committed,
         })
     }
 
@@ -107,6 +118,7 @@ impl StateMachineStore {
             inner: self.inner.clone(),
             applied_rx: self.applied_tx.subscribe(),
             snapshot_bytes: self.snapshot_bytes.clone(),
+            committed: self.committed.clone(),
         }
     }
 
@@ -206,6 +218,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             applied_tx: self.applied_tx.clone(),
             snapshot_seq: self.snapshot_seq + 1_000_000,
             snapshot_bytes: self.snapshot_bytes.clone(),
+            committed: self.committed.clone(),
         }
     }
 

@@ -40,6 +40,7 @@ impl Fx {
         let req = Request {
             now_ms: self.now,
             command,
+            id: None,
         };
         let resp = self.st.apply(&req);
         self.log.push(req);

@@ -340,6 +340,7 @@ fn every_variant_is_handled_and_rejections_change_nothing() {
         let resp = st.apply(&Request {
             now_ms: fx.now,
             command: cmd.clone(),
+            id: None,
         });
         if let Response::Rejected(r) = &resp {
             assert_ne!(r, &Rejection::invalid("command", "not handled"), "{cmd:?}");

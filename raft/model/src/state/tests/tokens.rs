@@ -219,3 +219,42 @@ impl Fx {
         );
     }
 }
+
+#[test]
+fn resent_spend_with_the_same_id_spends_once_and_answers_the_same() {
+    use crate::command::{Request, RequestId};
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let epoch = fx.start_node(1);
+    fx.issue(u, h, a, 7, Some(2));
+    let id = RequestId { origin: 42, seq: 1 };
+    let send = |fx: &mut Fx| {
+        fx.st.apply(&Request {
+            now_ms: fx.now,
+            command: Fx::spend_cmd(7, 1, epoch),
+            id: Some(id),
+        })
+    };
+    let first = send(&mut fx);
+    fx.now += 1_000;
+    let again = send(&mut fx);
+    assert_eq!(
+        first, again,
+        "a re-send answers what the first apply answered"
+    );
+    assert!(matches!(first, Response::SessionOpened(_)), "{first:?}");
+    assert_eq!(
+        fx.st.slots_in_use(),
+        1,
+        "the re-send opened no second session"
+    );
+    // Another request (a new id) still spends the second use.
+    assert_eq!(fx.spend(7, 1, epoch).count_left, Some(0));
+    // Past the window the id is forgotten (the state does not grow without bound).
+    fx.now += crate::state::DEDUP_WINDOW_MS + 1;
+    fx.done(Command::UpdateSettings(fx.st.settings().clone()));
+    assert!(matches!(
+        send(&mut fx),
+        Response::Rejected(Rejection::TokenUsedUp)
+    ));
+}
