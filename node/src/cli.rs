@@ -1,4 +1,7 @@
-//! The `portunus` command line: `up` runs a node; `cluster` inspects and changes membership.
+//! The `portunus` command line: `up` runs a node; `cluster` inspects and changes membership;
+//! `admin` manages users, assets, authorizations and tokens through the API ([`admin`]).
+
+pub mod admin;
 
 use crate::config::{NodeConfig, UpArgs};
 use anyhow::Context;
@@ -24,6 +27,9 @@ pub enum Commands {
     Up(Box<UpArgs>),
     /// Inspect or change the cluster, through any node's cluster address.
     Cluster(ClusterArgs),
+    /// Manage users, hosts, databases, authorizations and O&M tokens through any node's API,
+    /// with an AccessKey.
+    Admin(Box<admin::AdminArgs>),
 }
 
 /// Options of `portunus cluster`.
@@ -70,6 +76,53 @@ pub enum ClusterAction {
         /// Id of the node to remove.
         node_id: u64,
     },
+    /// Show the cluster settings; with options, change those settings first.
+    Settings(SettingsArgs),
+}
+
+/// Cluster settings an operator changes from a shell (0 = unlimited / never).
+#[derive(clap::Args, Debug)]
+pub struct SettingsArgs {
+    /// Open O&M sessions allowed in the whole cluster.
+    #[arg(long)]
+    pub max_sessions_total: Option<u32>,
+    /// Open O&M sessions allowed per user.
+    #[arg(long)]
+    pub max_sessions_per_user: Option<u32>,
+    /// Consecutive failed logins that lock a user.
+    #[arg(long)]
+    pub login_lock_threshold: Option<u32>,
+    /// Idle sessions are closed after this many seconds.
+    #[arg(long)]
+    pub session_idle_timeout_secs: Option<u64>,
+}
+
+/// Read the settings, apply the changes asked for (if any) and print the result.
+async fn settings(client: &ClusterClient, via: &str, args: SettingsArgs) -> anyhow::Result<()> {
+    let mut s = client.settings(via).await?;
+    let before = s.clone();
+    if let Some(v) = args.max_sessions_total {
+        s.max_sessions_total = v;
+    }
+    if let Some(v) = args.max_sessions_per_user {
+        s.max_sessions_per_user = v;
+    }
+    if let Some(v) = args.login_lock_threshold {
+        s.login_lock_threshold = v;
+    }
+    if let Some(v) = args.session_idle_timeout_secs {
+        s.session_idle_timeout_secs = v;
+    }
+    if s != before {
+        if let Response::Rejected(e) = client
+            .propose(via, Command::UpdateSettings(s.clone()))
+            .await?
+        {
+            anyhow::bail!("{e}");
+        }
+    }
+    print!("{}", toml::to_string(&s)?);
+    Ok(())
 }
 
 fn secret_for_client(file: Option<&PathBuf>) -> anyhow::Result<ClusterSecret> {
@@ -133,6 +186,7 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
             client.remove_node(&args.via, node_id).await?;
             println!("node {node_id} removed from the cluster");
         }
+        ClusterAction::Settings(s) => settings(&client, &args.via, s).await?,
     }
     Ok(())
 }

@@ -1,21 +1,33 @@
-//! Background duties. The leader probes every member and reclaims the concurrency slots of a
-//! node that stopped answering (fenced by its epoch, so it cannot keep using them). Every node
-//! notices when its own epoch was fenced that way (it was cut off, then healed) and registers
-//! again, so that it serves new sessions by itself.
+//! Background duties around concurrency slots: the session lease and the reclaim of a silent
+//! node's slots.
+//!
+//! Every member renews its lease with the leader every [`RENEW_EVERY`]. The leader reclaims the
+//! slots of a member whose lease it has not renewed for [`RECLAIM_AFTER`] (fenced by the
+//! member's epoch, so it cannot keep using them). A member whose last successful renewal was
+//! *sent* more than [`SELF_FENCE_AFTER`] ago ends its own sessions when a concurrency limit is
+//! set: since the leader grants renewals only while it hears from a majority (within 750 ms),
+//! the member has stopped its sessions before the majority hands their slots to anyone else,
+//! so the limit holds even across a partition. Without a limit there is nothing to protect and
+//! open sessions keep running through a partition. A member whose epoch was fenced while it
+//! was cut off registers again once it is back, so it serves new sessions by itself.
 
 use crate::running::NodeShared;
 use portunus_model::{Command, Response};
 use portunus_raft::Replica;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// A node silent for this long loses its slots.
+/// A member whose lease the leader has not renewed for this long loses its slots.
 pub const RECLAIM_AFTER: Duration = Duration::from_secs(3);
-const PROBE_EVERY: Duration = Duration::from_millis(500);
-const PROBE_TTL: Duration = Duration::from_millis(400);
+/// A member that could not renew its lease for this long ends its sessions (when a limit is
+/// set). Must stay below `RECLAIM_AFTER` minus the leader's 750 ms quorum freshness.
+pub const SELF_FENCE_AFTER: Duration = Duration::from_millis(1_500);
+const RENEW_EVERY: Duration = Duration::from_millis(250);
+const RECLAIM_CHECK_EVERY: Duration = Duration::from_millis(500);
+const ORPHAN_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// Register again when the cluster fenced this node's epoch while it was cut off.
 async fn reregister_if_fenced(replica: &Replica, shared: &NodeShared) {
@@ -35,41 +47,136 @@ async fn reregister_if_fenced(replica: &Replica, shared: &NodeShared) {
     }
 }
 
+/// Whether a concurrency limit is set, i.e. whether an isolated node's sessions could push
+/// the cluster over it once their slots are reclaimed.
+fn limit_set(replica: &Replica) -> bool {
+    replica.view().read(|s| {
+        let settings = s.settings();
+        settings.max_sessions_total > 0 || settings.max_sessions_per_user > 0
+    })
+}
+
+/// Renews this node's lease and fences its sessions when the lease lapses.
+async fn keep_lease(replica: Replica, shared: Arc<NodeShared>, mut stop: watch::Receiver<bool>) {
+    let mut renewed: Option<Instant> = None;
+    let mut tick = tokio::time::interval(RENEW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let sent = Instant::now();
+        let lapsed = match replica.renew_lease().await {
+            Ok(()) => {
+                renewed = Some(sent);
+                false
+            }
+            Err(_) => renewed.is_none_or(|at| at.elapsed() > SELF_FENCE_AFTER),
+        };
+        let fence = lapsed && limit_set(&replica);
+        let was = shared.fenced.send_replace(fence);
+        if fence && !was {
+            tracing::warn!(
+                node_id = shared.node_id,
+                "lease lapsed (no majority reached for {} ms): ending this node's sessions \
+                 before the cluster reclaims their slots",
+                SELF_FENCE_AFTER.as_millis()
+            );
+        } else if was && !fence {
+            tracing::info!(node_id = shared.node_id, "lease renewed: serving again");
+        }
+    }
+}
+
+/// Sessions the replicated state shows open on this node (current epoch) that its gateway does
+/// not hold: a close that never got through (the cluster was unreachable for longer than its
+/// retries) or an admission that committed after its login had given up. Each holds a slot for
+/// nothing, so it is closed once it has been seen orphaned on two checks in a row (a session
+/// just admitted is noted by the gate a moment after its entry applies).
+async fn close_orphans(replica: &Replica, shared: &NodeShared, suspects: &mut HashSet<u64>) {
+    let epoch = shared.epoch.load(Ordering::SeqCst);
+    if epoch == 0 {
+        return;
+    }
+    let node_id = shared.node_id;
+    let open: Vec<u64> = replica.view().read(|s| {
+        s.sessions_of_node(node_id)
+            .into_iter()
+            .filter(|id| s.session(*id).is_some_and(|x| x.node_epoch == epoch))
+            .collect()
+    });
+    let orphans: HashSet<u64> = {
+        let live = shared.live.lock().expect("lock");
+        open.into_iter().filter(|id| !live.contains(id)).collect()
+    };
+    for &session_id in orphans.intersection(suspects) {
+        tracing::warn!(
+            session_id,
+            "closing a session the cluster shows open on this node but this node does not hold"
+        );
+        let close = Command::CloseSession {
+            session_id,
+            node_id,
+            node_epoch: epoch,
+            reason: portunus_model::EndReason::Error,
+            bytes_up: 0,
+            bytes_down: 0,
+        };
+        if let Err(e) = replica.propose(close).await {
+            tracing::debug!(session_id, error = %e, "closing an orphaned session failed; will retry");
+        }
+    }
+    *suspects = orphans;
+}
+
+/// Make sure the membership carries this node's own addresses (a `--peers` bootstrap
+/// recorded only the cluster addresses of the others); true once it does.
+async fn publish_info(replica: &Replica, shared: &NodeShared) -> bool {
+    match replica.publish_info(shared.info.clone()).await {
+        Ok(()) => {
+            tracing::debug!(node_id = shared.node_id, "published this node's addresses");
+            true
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "publishing this node's addresses failed; will retry");
+            false
+        }
+    }
+}
+
 pub(crate) async fn run(
     replica: Replica,
     shared: Arc<NodeShared>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut last_ok: HashMap<u64, Instant> = HashMap::new();
-    let mut tick = tokio::time::interval(PROBE_EVERY);
+    tokio::spawn(keep_lease(replica.clone(), shared.clone(), stop.clone()));
+    let mut tick = tokio::time::interval(RECLAIM_CHECK_EVERY);
+    let mut suspects = HashSet::new();
+    let mut published = false;
+    let mut last_orphan_check = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
         reregister_if_fenced(&replica, &shared).await;
+        if !published {
+            published = publish_info(&replica, &shared).await;
+        }
+        if last_orphan_check.elapsed() >= ORPHAN_CHECK_EVERY {
+            last_orphan_check = Instant::now();
+            close_orphans(&replica, &shared, &mut suspects).await;
+        }
         let status = replica.status();
         if status.leader != Some(status.node_id) {
-            last_ok.clear();
             continue;
         }
-        let peers: Vec<_> = status
-            .nodes
-            .into_iter()
-            .filter(|n| n.id != status.node_id)
-            .collect();
-        let probes = peers
-            .iter()
-            .map(|n| replica.ping(&n.info.cluster_addr, PROBE_TTL));
-        let answers = futures::future::join_all(probes).await;
-        let now = Instant::now();
-        for (node, alive) in peers.iter().zip(answers) {
-            let seen = last_ok.entry(node.id).or_insert(now);
-            if alive {
-                *seen = now;
-                continue;
-            }
-            if now.duration_since(*seen) < RECLAIM_AFTER {
+        for node in status.nodes.iter().filter(|n| n.id != status.node_id) {
+            let Some(age) = replica.lease_age(node.id) else {
+                break;
+            };
+            if age < RECLAIM_AFTER {
                 continue;
             }
             let holds = replica
@@ -78,7 +185,8 @@ pub(crate) async fn run(
             if holds {
                 tracing::warn!(
                     node = node.id,
-                    "node unreachable: reclaiming its concurrency slots"
+                    lease_age_ms = age.as_millis() as u64,
+                    "node's lease lapsed: reclaiming its concurrency slots"
                 );
                 if let Err(e) = replica
                     .propose(Command::ReclaimNode { node_id: node.id })

@@ -62,6 +62,11 @@ impl Gate {
     }
 
     /// Refuse new sessions while starting or draining.
+    /// Note a session this node now holds (see `duties::close_orphans`).
+    fn held(&self, session_id: u64) {
+        self.shared.live.lock().expect("lock").insert(session_id);
+    }
+
     fn admitting(&self) -> Result<u64, Refusal> {
         if self.shared.draining.load(Ordering::SeqCst) {
             return Err(refusal(
@@ -118,6 +123,7 @@ impl Gate {
         crate::metered::token_op(&self.metrics, "spend", spent.is_ok());
         Some(match spent {
             Ok(Response::SessionOpened(grant)) => {
+                self.held(grant.session_id);
                 self.permit_for(&grant, &owner.1).map(|p| Principal {
                     user_id: owner.0,
                     user_name: owner.1.clone(),
@@ -292,7 +298,10 @@ impl Gate {
         };
         let opened = crate::metered::propose(&self.replica, &self.metrics, open).await;
         let result = match opened {
-            Ok(Response::SessionOpened(grant)) => self.permit_for(&grant, &principal.user_name),
+            Ok(Response::SessionOpened(grant)) => {
+                self.held(grant.session_id);
+                self.permit_for(&grant, &principal.user_name)
+            }
             Ok(other) => Err(refusal(
                 RefusalKind::Internal,
                 format!("unexpected answer {other:?}"),
@@ -336,6 +345,7 @@ impl SessionGate for Gate {
 
     fn close(&self, session_id: u64, outcome: SessionOutcome) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            self.shared.live.lock().expect("lock").remove(&session_id);
             self.count_closed(session_id, &outcome);
             let reason = match outcome.end {
                 EndKind::Normal => EndReason::Normal,
@@ -385,15 +395,25 @@ impl SessionGate for Gate {
 
     fn terminated(&self, session_id: u64) -> BoxFuture<'static, ()> {
         let view = self.replica.view().clone();
+        let mut fenced = self.shared.fenced.subscribe();
         Box::pin(async move {
-            let mut rx = view.subscribe();
-            loop {
-                let ended = view.read(|s| {
-                    s.session(session_id)
-                        .is_some_and(|x| x.terminate_requested || x.ended_at_ms.is_some())
-                });
-                if ended || rx.changed().await.is_err() {
-                    return;
+            let ordered = async {
+                let mut rx = view.subscribe();
+                loop {
+                    let ended = view.read(|s| {
+                        s.session(session_id)
+                            .is_some_and(|x| x.terminate_requested || x.ended_at_ms.is_some())
+                    });
+                    if ended || rx.changed().await.is_err() {
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                () = ordered => {}
+                // The session lease lapsed: the majority is about to give this slot away.
+                _ = fenced.wait_for(|f| *f) => {
+                    tracing::warn!(session_id, "ending the session: this node lost its lease");
                 }
             }
         })

@@ -46,6 +46,13 @@ pub(crate) struct NodeShared {
     pub(crate) sealer: Sealer,
     /// Whether the SSH gateway accepts connections.
     pub(crate) ssh_serving: AtomicBool,
+    /// The session lease (see `duties`): true while this node has gone too long without
+    /// renewing it and so ends its sessions, whose slots the majority is about to reclaim.
+    pub(crate) fenced: tokio::sync::watch::Sender<bool>,
+    /// The addresses this node publishes in the membership.
+    pub(crate) info: NodeInfo,
+    /// Sessions the gateway holds on this node right now (admitted and not yet closed).
+    pub(crate) live: std::sync::Mutex<std::collections::HashSet<u64>>,
 }
 
 fn self_info(config: &NodeConfig, api: Option<SocketAddr>) -> NodeInfo {
@@ -130,7 +137,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .await
         .context("starting the replicated state")?;
     let cluster_addr = replica.local_addr();
-    establish_membership(&replica, &config, self_info(&config, api_addr)).await?;
+    let info = self_info(&config, api_addr);
+    establish_membership(&replica, &config, info.clone()).await?;
 
     let shared = Arc::new(NodeShared {
         node_id: config.node_id,
@@ -139,6 +147,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         epoch: AtomicU64::new(0),
         sealer: Sealer::new(&config.cluster_secret),
         ssh_serving: AtomicBool::new(false),
+        fenced: tokio::sync::watch::Sender::new(false),
+        live: std::sync::Mutex::default(),
+        info,
     });
     let metrics = Arc::new(portunus_ops::Metrics::new());
     let (stop_tx, stop_rx) = watch::channel(false);

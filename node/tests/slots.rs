@@ -155,3 +155,37 @@ async fn a_dead_nodes_slots_are_reclaimed_and_fenced() {
         n.stop().await;
     }
 }
+
+/// A session the replicated state shows open on a node whose gateway does not hold it (here
+/// admitted directly through the replica, as when a close never got through) is closed by that
+/// node, so its slot does not stay taken for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_its_node_does_not_hold_is_closed_and_its_slot_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let hashes = tokens(&nodes[0], 1).await;
+    let holder = &nodes[1];
+    let opened = holder.replica.propose(spend(holder, hashes[0])).await;
+    let Ok(Response::SessionOpened(grant)) = opened else {
+        panic!("{opened:?}")
+    };
+    let in_use = nodes[0]
+        .replica
+        .read_linearizable(|s| s.slots_in_use())
+        .await;
+    assert_eq!(in_use.unwrap(), 1);
+    let view = nodes[0].replica.view().clone();
+    let started = Instant::now();
+    wait_for(
+        "the orphaned session to be closed",
+        Duration::from_secs(30),
+        || view.read(|s| s.slots_in_use()) == 0,
+    )
+    .await;
+    eprintln!("orphaned session closed {:?} later", started.elapsed());
+    let reason = view.read(|s| s.session(grant.session_id).and_then(|x| x.end_reason));
+    assert_eq!(reason, Some(EndReason::Error));
+    for n in nodes {
+        n.stop().await;
+    }
+}

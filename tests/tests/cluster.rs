@@ -111,6 +111,24 @@ fn a_node_joins_with_one_command_and_can_be_removed() {
         c.spawn(id, &[]).unwrap();
     }
     c.wait_stable(START).unwrap();
+    // Bootstrapped from the same --peers list, each node knew only the others' cluster
+    // addresses; each publishes its own, so every view ends up with every engine's API.
+    for n in &c.nodes[..3] {
+        wait_until("every member's addresses in every view", START, || {
+            n.status().is_ok_and(|s| {
+                s["nodes"].as_array().is_some_and(|a| {
+                    a.len() == 3
+                        && a.iter().all(|m| {
+                            m["kind"] == "engine"
+                                && m["info"]["api_addr"]
+                                    .as_str()
+                                    .is_some_and(|x| !x.is_empty())
+                        })
+                })
+            })
+        })
+        .unwrap();
+    }
     let via = c.nodes[0].cluster.to_string();
     c.spawn_joining(4, &via).unwrap();
     let voters = |s: &serde_json::Value| {

@@ -338,3 +338,61 @@ async fn an_engine_whose_slots_were_reclaimed_serves_again_after_healing() {
     let took = login.first_success(cut_ssh, healed).await;
     eprintln!("healed: engine 1 served a login {took:?} after healing");
 }
+
+/// With a concurrency limit, the limit holds across a partition: the cut-off engine ends its
+/// session by itself (its lease lapses) before the majority gives the slot to someone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_limit_a_cut_off_engine_ends_its_sessions_before_the_majority_reuses_the_slot() {
+    let (mut c, login) = two_engines_and_a_witness(true).await;
+    let leader = c.wait_stable(START).unwrap();
+    let via = c.node(2).cluster;
+    let out = c
+        .cli(via, &["settings", "--max-sessions-total", "1"])
+        .unwrap();
+    assert!(out.contains("max_sessions_total = 1"), "{out}");
+    for n in c.nodes.iter().filter(|n| !n.witness) {
+        wait_until("the limit to reach every engine", START, || {
+            portunus_tests::http_get(n.api, "/metrics")
+                .is_ok_and(|(_, m)| m.contains("portunus_concurrency_slots_limit 1"))
+        })
+        .unwrap();
+    }
+    let open = login
+        .tunnel(c.node(1).ssh.port())
+        .await
+        .expect("a session on engine 1");
+    let other_ssh = c.node(2).ssh.port();
+    let refused = login.tunnel(other_ssh).await.err().expect("the limit is 1");
+    assert!(refused.contains("limit reached"), "{refused}");
+
+    isolate(&c, 1, leader);
+    // Watch the open session on engine 1 from a thread and note when it stops passing bytes.
+    let died = std::sync::Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let watcher = {
+        let died = died.clone();
+        let open = open.local_port();
+        std::thread::spawn(move || loop {
+            let alive = std::net::TcpStream::connect(("127.0.0.1", open)).is_ok_and(|mut s| {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                echo_through(&mut s, b"alive?")
+            });
+            if !alive {
+                *died.lock().unwrap() = Some(Instant::now());
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        })
+    };
+    let cut = Instant::now();
+    let took = login.first_success(other_ssh, cut).await;
+    let admitted = Instant::now();
+    let died_at = *died.lock().unwrap();
+    let died_at = died_at.expect("engine 1's session still ran when the majority reused its slot");
+    eprintln!(
+        "engine 1's session ended {:?} after the cut; the majority admitted a new one {took:?} \
+         after the cut",
+        died_at.duration_since(cut)
+    );
+    assert!(died_at < admitted);
+    watcher.join().unwrap();
+}

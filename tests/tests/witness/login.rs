@@ -25,6 +25,11 @@ pub struct Tunnel {
 }
 
 impl Tunnel {
+    /// The local end of the `-L` forward.
+    pub fn local_port(&self) -> u16 {
+        self.local
+    }
+
     /// A TCP connection through the tunnel to the echo server.
     pub fn connect(&self) -> std::io::Result<TcpStream> {
         let s = TcpStream::connect(("127.0.0.1", self.local))?;
