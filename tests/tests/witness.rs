@@ -284,9 +284,24 @@ async fn a_partitioned_engine_keeps_open_sessions_and_refuses_new_logins_with_no
         "open session keeps passing bytes"
     );
 
-    // The majority reclaimed the cut engine's slot (it held a session and was silent for
-    // longer than the reclaim delay): once healed, the engine learns it and ends the session,
-    // so the cluster-wide count is right again.
+    // The majority reclaims the cut engine's slot (it held a session and renewed no lease for
+    // longer than the reclaim delay, counted from the last renewal or from a new leader's
+    // election): once healed, the engine learns it and ends the session, so the cluster-wide
+    // count is right again.
+    let majority = &c.nodes[other as usize - 1];
+    wait_until(
+        "the majority to reclaim the cut engine's slot",
+        START,
+        || {
+            portunus_tests::http_get(majority.api, "/metrics")
+                .is_ok_and(|(_, m)| m.contains("portunus_concurrency_slots_in_use 0"))
+        },
+    )
+    .unwrap();
+    eprintln!(
+        "the majority reclaimed the slot {:?} after the cut",
+        isolated.elapsed()
+    );
     c.relay().heal(cut);
     let healed = Instant::now();
     wait_until(
