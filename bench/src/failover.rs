@@ -2,8 +2,11 @@
 //! spends (full SSH logins with an O&M token, each a replicated SpendToken, sent round robin to
 //! the two followers) and with open tunnel sessions on every node, SIGKILL the leader. Per
 //! trial: time from the kill until a spend started after it succeeds, failed spends, tunnel
-//! sessions on the survivors that dropped, and time until the survivors report that only their
-//! own slots are in use (the leader reclaims a node's slots after 3 s of silence). The killed
+//! sessions on the survivors that dropped, time until the survivors report that only their own
+//! slots are in use (the leader reclaims a node's slots after 3 s without a lease renewal), and
+//! acknowledged logins missing from the token's recorded uses after the kill (each acknowledged
+//! login is a committed spend; more uses than acknowledgements are spends whose login failed
+//! later, fewer would be a lost write). The killed
 //! node is restarted (same id, same data) before the next trial.
 
 use std::net::SocketAddr;
@@ -46,6 +49,13 @@ pub struct Trial {
     pub survivor_sessions: usize,
     pub survivor_sessions_dropped: usize,
     pub reclaim_ms: Option<f64>,
+    /// Logins acknowledged to their client (each a committed token spend): spend loops,
+    /// probes and held sessions, on every node including the killed one before the kill.
+    pub spends_acknowledged: usize,
+    /// The token's use count read from a survivor after the trial.
+    pub uses_recorded: u64,
+    /// Acknowledged spends missing from the recorded uses (must be 0).
+    pub acknowledged_lost: u64,
 }
 
 /// Runs the benchmark.
@@ -232,9 +242,12 @@ async fn trial(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.store(true, Ordering::SeqCst);
-    let (mut survivor_sessions, mut dropped) = (0, 0);
+    let (mut survivor_sessions, mut dropped, mut held_opened) = (0, 0, 0);
     for (on_survivor, h) in held {
         let r = h.await.context("session task")?;
+        if r.is_ok() {
+            held_opened += 1;
+        }
         if on_survivor {
             survivor_sessions += 1;
             if !matches!(r, Ok(false)) {
@@ -243,6 +256,8 @@ async fn trial(
         }
     }
     let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let spends_acknowledged = log.iter().filter(|l| l.2).count() + held_opened;
+    let uses_recorded = cluster.token_uses(&token.user_id, survivors[0]).await?;
     let t = Trial {
         killed: leader,
         recovery_ms: (recovered - killed_at).as_secs_f64() * 1e3,
@@ -251,6 +266,9 @@ async fn trial(
         survivor_sessions,
         survivor_sessions_dropped: dropped,
         reclaim_ms,
+        spends_acknowledged,
+        uses_recorded,
+        acknowledged_lost: (spends_acknowledged as u64).saturating_sub(uses_recorded),
     };
     Ok(t)
 }
@@ -270,8 +288,8 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
         "3 real `portunus` processes; {} spend loops (SSH login with an O&M token + direct-tcpip, \
          2 s timeout) round robin on the two followers, plus a probe spend every 50 ms (5 s timeout); clients connect from 250 loopback source IPs in turn (127.0.1.x); {} tunnel sessions held on every node; \
          leader SIGKILLed; a fresh cluster per trial. {} trials.\n\n\
-         | Trial | Killed | Recovery ms | Spends OK | Failed | Survivor sessions | Dropped | Reclaim ms |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | Trial | Killed | Recovery ms | Spends OK | Failed | Survivor sessions | Dropped | Reclaim ms | Acknowledged | Recorded | Lost |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         args.clients,
         args.sessions,
         trials.len()
@@ -281,7 +299,7 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
             .reclaim_ms
             .map_or("not seen".into(), |v| format!("{v:.0}"));
         md.push_str(&format!(
-            "| {} | {} | {:.0} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             i + 1,
             t.killed,
             t.recovery_ms,
@@ -289,7 +307,10 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
             t.spends_failed,
             t.survivor_sessions,
             t.survivor_sessions_dropped,
-            reclaim
+            reclaim,
+            t.spends_acknowledged,
+            t.uses_recorded,
+            t.acknowledged_lost
         ));
     }
     let rec: Vec<Duration> = trials
@@ -305,6 +326,8 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
     let recl = Latency::of(&recl);
     let failed: usize = trials.iter().map(|t| t.spends_failed).sum();
     let dropped: usize = trials.iter().map(|t| t.survivor_sessions_dropped).sum();
+    let lost: u64 = trials.iter().map(|t| t.acknowledged_lost).sum();
+    let acked: usize = trials.iter().map(|t| t.spends_acknowledged).sum();
     md.push_str(&format!(
         "\nKill to first successful spend: p50 {:.0} ms, p99 {:.0} ms. Slots reclaimed: p50 {:.0} ms, \
          p99 {:.0} ms ({} of {} trials). Failed spends in all: {failed}.\n",
@@ -339,7 +362,7 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
         ),
         Goal::new(
             "failover",
-            "dead node's slots reclaimed (3 s silence + probe)",
+            "dead node's slots reclaimed (3 s without a lease renewal)",
             format!(
                 "{} of {} trials, p99 {:.0} ms",
                 recl.count,
@@ -347,6 +370,12 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
                 recl.p99_ms
             ),
             recl.count == trials.len(),
+        ),
+        Goal::new(
+            "failover",
+            "zero acknowledged writes lost (token uses recorded >= logins acknowledged)",
+            format!("{lost} lost of {acked} acknowledged"),
+            lost == 0 && acked > 0,
         ),
     ];
     Outcome {

@@ -24,6 +24,8 @@ pub(crate) struct Cluster {
 #[derive(Debug, Clone)]
 pub(crate) struct Token {
     pub(crate) user: String,
+    /// The user's id, as the API names it.
+    pub(crate) user_id: String,
     pub(crate) token: String,
 }
 
@@ -189,6 +191,7 @@ impl Cluster {
         let token = self.issue("Database", &user, &db, &account, 0).await?;
         Ok(Token {
             user: user_name,
+            user_id: user,
             token,
         })
     }
@@ -248,6 +251,7 @@ impl Cluster {
         let token = self.issue("Host", &user, &host, &account, 0).await?;
         Ok(Token {
             user: user_name,
+            user_id: user,
             token,
         })
     }
@@ -264,6 +268,20 @@ impl Cluster {
             )
             .await?;
         Self::id(&user, "UserId")
+    }
+
+    /// How many times the token of `user_id` was spent, as node `node` (index) reads it.
+    pub(crate) async fn token_uses(&self, user_id: &str, node: usize) -> anyhow::Result<u64> {
+        let addr = self.api_addrs()[node % self.procs.nodes.len()];
+        let params = [("UserId", user_id.to_owned())];
+        let list = self
+            .api
+            .call(addr, "ListAssetOperationTokens", &params, CALL)
+            .await?;
+        list["Tokens"]
+            .as_array()
+            .and_then(|t| t.iter().map(|t| t["Uses"].as_u64()).sum::<Option<u64>>())
+            .with_context(|| format!("no token uses in {list}"))
     }
 
     /// One GenerateAssetOperationToken call through node `node` (index); returns the token.
