@@ -5,8 +5,10 @@ use crate::config::Role;
 use crate::running::NodeShared;
 use portunus_ops::{Metrics, NodeProbe, Readiness};
 use portunus_raft::Replica;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// How long a leader may go without a quorum acknowledgement and still call itself ready.
 const QUORUM_FRESH_MS: u64 = 1_500;
@@ -14,11 +16,69 @@ const QUORUM_FRESH_MS: u64 = 1_500;
 pub(crate) struct Probe {
     replica: Replica,
     shared: Arc<NodeShared>,
+    clock: Arc<LogClock>,
+}
+
+/// When recent log indexes first appeared in this node's log, so that a peer's lag can be told
+/// in seconds: the age of the oldest entry it does not hold yet.
+#[derive(Default)]
+struct LogClock {
+    seen: Mutex<VecDeque<(u64, Instant)>>,
+}
+
+/// Indexes remembered (one per Raft metrics change, so many entries apart under load).
+const LOG_CLOCK_LEN: usize = 4096;
+
+impl LogClock {
+    fn note(&self, last_log_index: u64) {
+        let mut seen = self.seen.lock().expect("lock");
+        if seen.back().is_some_and(|(i, _)| *i >= last_log_index) {
+            return;
+        }
+        if seen.len() == LOG_CLOCK_LEN {
+            seen.pop_front();
+        }
+        seen.push_back((last_log_index, Instant::now()));
+    }
+
+    /// Seconds since the first entry after `matched` appeared; 0 when nothing is missing.
+    fn lag_seconds(&self, matched: u64, last_log_index: u64) -> f64 {
+        if matched >= last_log_index {
+            return 0.0;
+        }
+        let seen = self.seen.lock().expect("lock");
+        // The first remembered index above `matched` appeared no later than entry matched+1
+        // would have been recorded; older than the window: the oldest remembered time.
+        let at = seen
+            .iter()
+            .find(|(i, _)| *i > matched)
+            .or(seen.front())
+            .map(|(_, t)| *t);
+        at.map_or(0.0, |t| t.elapsed().as_secs_f64())
+    }
+
+    /// Keep noting the last log index until the replica stops.
+    async fn run(self: Arc<Self>, replica: Replica) {
+        let mut rx = replica.watch_status();
+        loop {
+            let last = rx.borrow_and_update().last_log_index.unwrap_or(0);
+            self.note(last);
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 impl Probe {
     pub(crate) fn new(replica: Replica, shared: Arc<NodeShared>) -> Self {
-        Probe { replica, shared }
+        let clock = Arc::new(LogClock::default());
+        tokio::spawn(clock.clone().run(replica.clone()));
+        Probe {
+            replica,
+            shared,
+            clock,
+        }
     }
 
     /// The replica's status with the commit index, which openraft's metrics lack.
@@ -91,14 +151,18 @@ impl NodeProbe for Probe {
             .with_label_values(&["witness"])
             .set(witnesses as i64);
         m.raft_replication_lag.reset();
+        m.raft_replication_lag_seconds.reset();
         if status.leader == Some(status.node_id) {
             for n in status.nodes.iter().filter(|n| n.id != status.node_id) {
-                let lag = status
-                    .last_log_index
-                    .saturating_sub(n.matched_index.unwrap_or(0));
+                let matched = n.matched_index.unwrap_or(0);
+                let lag = status.last_log_index.saturating_sub(matched);
+                let peer = n.id.to_string();
                 m.raft_replication_lag
-                    .with_label_values(&[&n.id.to_string()])
+                    .with_label_values(&[&peer])
                     .set(lag as i64);
+                m.raft_replication_lag_seconds
+                    .with_label_values(&[&peer])
+                    .set(self.clock.lag_seconds(matched, status.last_log_index));
             }
         }
         m.node_ready.set(self.readiness().ready as i64);
@@ -129,5 +193,27 @@ impl NodeProbe for Probe {
         v["ready"] = serde_json::to_value(self.readiness()).unwrap_or_default();
         v["epoch"] = self.shared.epoch.load(Ordering::SeqCst).into();
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogClock;
+
+    #[test]
+    fn lag_is_zero_when_caught_up_and_grows_with_the_oldest_missing_entry() {
+        let clock = LogClock::default();
+        clock.note(10);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        clock.note(20);
+        assert_eq!(clock.lag_seconds(20, 20), 0.0);
+        let behind_old = clock.lag_seconds(5, 20);
+        let behind_new = clock.lag_seconds(15, 20);
+        assert!(behind_old >= 0.03, "{behind_old}");
+        assert!(behind_new < behind_old, "{behind_new} vs {behind_old}");
+        // An index noted twice, or going back, keeps the first time.
+        clock.note(20);
+        clock.note(3);
+        assert!(clock.lag_seconds(15, 20) >= behind_new);
     }
 }

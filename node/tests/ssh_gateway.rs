@@ -199,6 +199,17 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
     );
     assert!(committed >= value("portunus_raft_applied_index "));
     assert!(committed <= value("portunus_raft_last_log_index "));
+    // The leader tells each peer's lag in entries and in seconds.
+    let leader = nodes[0].replica.status().leader.unwrap();
+    let lead = nodes.iter().find(|n| n.config.node_id == leader).unwrap();
+    let text = scrape(lead.api_addr.unwrap()).await;
+    let lags: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("portunus_raft_replication_lag_seconds{peer="))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(lags.len(), 2, "one per peer:\n{text}");
+    assert!(lags.iter().all(|s| s.is_finite() && *s >= 0.0), "{lags:?}");
     for n in nodes {
         n.stop().await;
     }

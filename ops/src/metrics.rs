@@ -2,8 +2,8 @@
 //! units, `_total` counters); label values come from small fixed sets, never from user input.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric a node exports, registered in one registry.
@@ -18,6 +18,7 @@ pub struct Metrics {
     pub raft_snapshot_index: IntGauge,
     pub raft_purged_index: IntGauge,
     pub raft_replication_lag: IntGaugeVec,
+    pub raft_replication_lag_seconds: GaugeVec,
     pub raft_members: IntGaugeVec,
     pub node_ready: IntGauge,
     pub sessions_active: IntGaugeVec,
@@ -104,6 +105,19 @@ impl Metrics {
                 "On the leader: log entries each peer is behind",
                 &["peer"],
             ),
+            raft_replication_lag_seconds: {
+                let g = GaugeVec::new(
+                    Opts::new(
+                        "portunus_raft_replication_lag_seconds",
+                        "On the leader: age of the oldest log entry each peer does not hold yet \
+                         (0 when it holds them all)",
+                    ),
+                    &["peer"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             raft_members: gauge_vec(
                 &r,
                 "portunus_raft_members",
