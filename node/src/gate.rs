@@ -9,7 +9,7 @@ use crate::running::NodeShared;
 use portunus_model::{Command, EndReason, Response};
 use portunus_proxy::gate::{
     AuthAttempt, BoxFuture, EndKind, Permit, Principal, Purpose, Refusal, RefusalKind, SessionGate,
-    SessionOutcome, Target, TargetSpec,
+    SessionOutcome, Target, TargetSpec, TERMINATED_BY_ADMIN,
 };
 use portunus_raft::Replica;
 use refusal::{bad_credentials, from_replica, refusal};
@@ -22,6 +22,14 @@ pub(crate) struct Gate {
     metrics: Arc<portunus_ops::Metrics>,
     shared: Arc<NodeShared>,
 }
+
+/// Words shown when the cluster closed the session while this node was cut off from it.
+const RECLAIMED: &str = "session ended: the bastion cluster reclaimed this node's sessions while \
+     it was cut off; reconnect (another node may serve you)";
+/// Words shown when this node ends its sessions because it lost the majority.
+const LEASE_LAPSED: &str = "session ended: this bastion node lost contact with the cluster and \
+     must give its sessions back under the concurrency limit; reconnect (another node may serve \
+     you)";
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -393,7 +401,7 @@ impl SessionGate for Gate {
         })
     }
 
-    fn terminated(&self, session_id: u64) -> BoxFuture<'static, ()> {
+    fn terminated(&self, session_id: u64) -> BoxFuture<'static, String> {
         let view = self.replica.view().clone();
         let mut fenced = self.shared.fenced.subscribe();
         Box::pin(async move {
@@ -401,19 +409,30 @@ impl SessionGate for Gate {
                 let mut rx = view.subscribe();
                 loop {
                     let ended = view.read(|s| {
-                        s.session(session_id)
-                            .is_some_and(|x| x.terminate_requested || x.ended_at_ms.is_some())
+                        s.session(session_id).and_then(|x| {
+                            if x.terminate_requested {
+                                Some(TERMINATED_BY_ADMIN.to_string())
+                            } else if x.ended_at_ms.is_some() {
+                                Some(RECLAIMED.to_string())
+                            } else {
+                                None
+                            }
+                        })
                     });
-                    if ended || rx.changed().await.is_err() {
-                        return;
+                    if let Some(why) = ended {
+                        return why;
+                    }
+                    if rx.changed().await.is_err() {
+                        return TERMINATED_BY_ADMIN.to_string();
                     }
                 }
             };
             tokio::select! {
-                () = ordered => {}
+                why = ordered => why,
                 // The session lease lapsed: the majority is about to give this slot away.
                 _ = fenced.wait_for(|f| *f) => {
                     tracing::warn!(session_id, "ending the session: this node lost its lease");
+                    LEASE_LAPSED.to_string()
                 }
             }
         })

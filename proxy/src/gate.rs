@@ -185,9 +185,13 @@ pub trait SessionGate: Send + Sync + 'static {
         permit: &'a Permit,
         fingerprint: &'a str,
     ) -> BoxFuture<'a, Result<(), Refusal>>;
-    /// Resolves when an administrator asks to terminate this session.
-    fn terminated(&self, session_id: u64) -> BoxFuture<'static, ()>;
+    /// Resolves when this session must end — an administrator asked for it, or the node may no
+    /// longer hold it — with the words to show the engineer.
+    fn terminated(&self, session_id: u64) -> BoxFuture<'static, String>;
 }
+
+/// What an engineer is told when an administrator terminates the session.
+pub const TERMINATED_BY_ADMIN: &str = "session terminated by an administrator";
 
 /// One thing worth auditing, as a typed event.
 #[derive(Clone, Debug)]

@@ -222,9 +222,12 @@ impl SessionGate for FakeGate {
         })
     }
 
-    fn terminated(&self, session_id: u64) -> BoxFuture<'static, ()> {
+    fn terminated(&self, session_id: u64) -> BoxFuture<'static, String> {
         let notify = Arc::clone(lock(&self.terminations).entry(session_id).or_default());
-        Box::pin(async move { notify.notified().await })
+        Box::pin(async move {
+            notify.notified().await;
+            crate::gate::TERMINATED_BY_ADMIN.to_string()
+        })
     }
 }
 

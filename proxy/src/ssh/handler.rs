@@ -236,6 +236,7 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
         if let Some(lease) = &conn.token_lease {
             watch_token_termination(
                 lease.termination_token(),
+                lease.reason_cell(),
                 self.closed.clone(),
                 session.handle(),
             );
@@ -291,6 +292,7 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
 /// Disconnects the whole connection when its token session is terminated.
 fn watch_token_termination(
     terminated: CancellationToken,
+    reason: Arc<std::sync::OnceLock<String>>,
     closed: CancellationToken,
     handle: russh::server::Handle,
 ) {
@@ -298,7 +300,11 @@ fn watch_token_termination(
         tokio::select! {
             () = terminated.cancelled() => {
                 let _ = handle
-                    .disconnect(russh::Disconnect::ByApplication, "session terminated by an administrator".into(), "en".into())
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        super::lease::termination_words(&reason),
+                        "en".into(),
+                    )
                     .await;
                 closed.cancel();
             }

@@ -3,7 +3,7 @@
 //! once, when the last holder drops it — after a clean end, an error, a disconnect or a panic.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
@@ -17,7 +17,16 @@ pub struct Lease<G: SessionGate> {
     down: AtomicU64,
     end: AtomicU8,
     terminated: CancellationToken,
+    /// Why the session was ended, set just before `terminated` is cancelled.
+    reason: Arc<OnceLock<String>>,
     dropped: CancellationToken,
+}
+
+/// The reason in `cell`, or the administrator's words when none was given.
+pub fn termination_words(cell: &OnceLock<String>) -> String {
+    cell.get()
+        .cloned()
+        .unwrap_or_else(|| crate::gate::TERMINATED_BY_ADMIN.to_string())
 }
 
 const END_NORMAL: u8 = 0;
@@ -34,13 +43,18 @@ impl<G: SessionGate> Lease<G> {
             down: AtomicU64::new(0),
             end: AtomicU8::new(END_NORMAL),
             terminated: CancellationToken::new(),
+            reason: Arc::default(),
             dropped: CancellationToken::new(),
         });
         let watch = lease.gate.terminated(lease.permit.session_id);
         let (terminated, dropped) = (lease.terminated.clone(), lease.dropped.clone());
+        let reason = Arc::clone(&lease.reason);
         tokio::spawn(async move {
             tokio::select! {
-                () = watch => terminated.cancel(),
+                why = watch => {
+                    let _ = reason.set(why);
+                    terminated.cancel();
+                }
                 () = dropped.cancelled() => {}
             }
         });
@@ -76,6 +90,16 @@ impl<G: SessionGate> Lease<G> {
     /// Resolves when an administrator terminates the session.
     pub fn terminated(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
         self.terminated.cancelled()
+    }
+
+    /// Why the session was ended (once [`Self::terminated`] resolved).
+    pub fn termination_reason(&self) -> String {
+        termination_words(&self.reason)
+    }
+
+    /// The cell holding the termination reason, for tasks that cannot borrow the lease.
+    pub fn reason_cell(&self) -> Arc<OnceLock<String>> {
+        Arc::clone(&self.reason)
     }
 
     /// A token cancelled on termination, for tasks that cannot borrow the lease.

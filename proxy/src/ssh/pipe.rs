@@ -44,7 +44,7 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
     };
     abort_up.abort();
     if terminated {
-        let words = b"\r\nportunus: session terminated by an administrator\r\n".to_vec();
+        let words = format!("\r\nportunus: {}\r\n", lease.termination_reason()).into_bytes();
         let _ = conn.handle.extended_data(id, 1, words).await;
         let _ = conn.handle.exit_status_request(id, 143).await;
         let _ = conn.handle.eof(id).await;
