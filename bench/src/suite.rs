@@ -174,24 +174,11 @@ pub fn collect(out: &Path) -> anyhow::Result<()> {
 
 /// `YYYY-MM-DD HH:MM` (UTC) of a file time.
 fn utc(t: std::time::SystemTime) -> String {
-    let secs = t
+    let ms = t
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0);
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rest / 3600,
-        (rest % 3600) / 60
-    )
+    // `YYYY-MM-DDTHH:MM:SSZ` from the API's formatter, cut to the minute.
+    let full = portunus_ops::client::utc_text(ms);
+    format!("{} {}", &full[..10], &full[11..16])
 }

@@ -80,13 +80,6 @@ impl Probe {
             clock,
         }
     }
-
-    /// The replica's status with the commit index, which openraft's metrics lack.
-    fn status(&self) -> portunus_raft::ClusterStatus {
-        self.replica
-            .status()
-            .with_commit_index(self.replica.view().committed_index())
-    }
 }
 
 impl NodeProbe for Probe {
@@ -124,7 +117,7 @@ impl NodeProbe for Probe {
     }
 
     fn observe(&self, m: &Metrics) {
-        let status = self.status();
+        let status = self.replica.status();
         m.raft_is_leader
             .set((status.leader == Some(status.node_id)) as i64);
         m.raft_term.set(status.term as i64);
@@ -189,7 +182,7 @@ impl NodeProbe for Probe {
     }
 
     fn cluster_status(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self.status()).unwrap_or_default();
+        let mut v = serde_json::to_value(self.replica.status()).unwrap_or_default();
         v["ready"] = serde_json::to_value(self.readiness()).unwrap_or_default();
         v["epoch"] = self.shared.epoch.load(Ordering::SeqCst).into();
         v

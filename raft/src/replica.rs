@@ -200,9 +200,7 @@ impl Replica {
         &self,
         f: impl FnOnce(&State) -> T,
     ) -> Result<T, ReplicaError> {
-        let index = self.inner.read_index().await?;
-        self.inner.wait_applied(index, LEADER_WAIT).await?;
-        Ok(self.inner.view.read(f))
+        self.inner.read_current(f).await
     }
 
     /// Ask the cluster (through `via`, any member's cluster address) to add this node.
@@ -350,8 +348,7 @@ impl Replica {
 
     /// A status report built from Raft metrics.
     pub fn status(&self) -> ClusterStatus {
-        ClusterStatus::from_metrics(&self.inner.raft.metrics().borrow())
-            .with_commit_index(self.inner.view.committed_index())
+        self.inner.status()
     }
 
     /// A receiver that changes whenever the Raft metrics change.
@@ -409,6 +406,22 @@ impl Inner {
                 )));
             }
         }
+    }
+
+    /// This member's status, with the commit index its log store records.
+    pub(crate) fn status(&self) -> ClusterStatus {
+        ClusterStatus::from_metrics(&self.raft.metrics().borrow())
+            .with_commit_index(self.view.committed_index())
+    }
+
+    /// Run `f` on a state that reflects every write acknowledged before this call started.
+    pub(crate) async fn read_current<T>(
+        &self,
+        f: impl FnOnce(&State) -> T,
+    ) -> Result<T, ReplicaError> {
+        let index = self.read_index().await?;
+        self.wait_applied(index, LEADER_WAIT).await?;
+        Ok(self.view.read(f))
     }
 
     async fn wait_applied(&self, index: u64, within: Duration) -> Result<(), ReplicaError> {

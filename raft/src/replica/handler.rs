@@ -65,10 +65,7 @@ impl Inner {
             RpcRequest::GetBlob { name } => RpcResponse::Blob(self.blobs.get(&name).await),
             RpcRequest::AccessKeys => RpcResponse::AccessKeys(self.access_keys().await),
             RpcRequest::Settings => RpcResponse::Settings(self.settings().await),
-            RpcRequest::Status => RpcResponse::Status(Box::new(
-                crate::ClusterStatus::from_metrics(&self.raft.metrics().borrow())
-                    .with_commit_index(self.view.committed_index()),
-            )),
+            RpcRequest::Status => RpcResponse::Status(Box::new(self.status())),
         }
     }
 
@@ -319,19 +316,13 @@ impl Inner {
     }
 
     async fn settings(&self) -> Result<portunus_model::ClusterSettings, PeerRefusal> {
-        let index = self.read_index().await.map_err(PeerRefusal::from)?;
-        self.wait_applied(index, LEADER_WAIT)
+        self.read_current(|s| s.settings().clone())
             .await
-            .map_err(PeerRefusal::from)?;
-        Ok(self.view.read(|s| s.settings().clone()))
+            .map_err(PeerRefusal::from)
     }
 
     async fn access_keys(&self) -> Result<Vec<crate::AccessKeyInfo>, PeerRefusal> {
-        let index = self.read_index().await.map_err(PeerRefusal::from)?;
-        self.wait_applied(index, LEADER_WAIT)
-            .await
-            .map_err(PeerRefusal::from)?;
-        Ok(self.view.read(|s| {
+        self.read_current(|s| {
             s.access_keys()
                 .map(|k| crate::AccessKeyInfo {
                     access_key_id: k.access_key_id.clone(),
@@ -341,7 +332,9 @@ impl Inner {
                     comment: k.comment.clone(),
                 })
                 .collect()
-        }))
+        })
+        .await
+        .map_err(PeerRefusal::from)
     }
 
     /// Send a membership request to the leader, wherever it is.
