@@ -128,6 +128,7 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
     let m = memory::Args {
         sessions: vec![1, 100, 1000],
         shell_max: 1000,
+        footprint_writes: 20000,
         out: out.clone(),
     };
     keep("memory", memory::run(&m).await);

@@ -29,9 +29,24 @@ pub struct Args {
     /// Largest count measured for active shell sessions (each also costs a sshd process).
     #[arg(long, default_value_t = 1000)]
     pub shell_max: usize,
+    /// Writes made through the engines of the two-engines-plus-witness cluster before its
+    /// footprint is measured a second time (0: skip the footprint part).
+    #[arg(long, default_value_t = 20000)]
+    pub footprint_writes: usize,
     /// Directory for memory.json and memory.md.
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
+}
+
+/// Resident memory and data-dir size of one member of a two-engines-plus-witness cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Footprint {
+    pub node: u64,
+    pub kind: String,
+    pub rss_idle_mib: f64,
+    pub disk_idle_mib: f64,
+    pub rss_loaded_mib: f64,
+    pub disk_loaded_mib: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,7 +91,82 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
         }
     }
     drop(cluster);
-    Ok(outcome(rows))
+    let footprint = if args.footprint_writes > 0 {
+        footprint(args.footprint_writes).await?
+    } else {
+        Vec::new()
+    };
+    Ok(outcome(rows, footprint, args.footprint_writes))
+}
+
+/// Two engines and a witness: every member's RSS and data-dir size (allocated blocks) when idle
+/// after start-up, then after `writes` replicated writes (user groups created through the two
+/// engines, 16 at a time).
+async fn footprint(writes: usize) -> anyhow::Result<Vec<Footprint>> {
+    let cluster = Cluster::start_with_witness().await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle = members(&cluster)?;
+    let apis = cluster.api_addrs();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for client in 0..16 {
+        let (api, next, node) = (cluster.api.clone(), next.clone(), apis[client % apis.len()]);
+        tasks.push(tokio::spawn(async move {
+            let mut failed = 0usize;
+            loop {
+                let n = next.fetch_add(1, Ordering::SeqCst);
+                if n >= writes {
+                    return failed;
+                }
+                let params = [("UserGroupName", format!("footprint-{n}"))];
+                let r = api
+                    .call(node, "CreateUserGroup", &params, Duration::from_secs(10))
+                    .await;
+                failed += usize::from(r.is_err());
+            }
+        }));
+    }
+    let mut failed = 0;
+    for t in tasks {
+        failed += t.await?;
+    }
+    anyhow::ensure!(failed == 0, "{failed} of {writes} footprint writes failed");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let loaded = members(&cluster)?;
+    Ok(idle
+        .into_iter()
+        .zip(loaded)
+        .map(
+            |((node, kind, rss_idle, disk_idle), (_, _, rss, disk))| Footprint {
+                node,
+                kind,
+                rss_idle_mib: rss_idle,
+                disk_idle_mib: disk_idle,
+                rss_loaded_mib: rss,
+                disk_loaded_mib: disk,
+            },
+        )
+        .collect())
+}
+
+/// (id, kind, RSS MiB, data dir MiB) of every member.
+fn members(cluster: &Cluster) -> anyhow::Result<Vec<(u64, String, f64, f64)>> {
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    cluster
+        .procs
+        .nodes
+        .iter()
+        .map(|n| {
+            let kind = if n.witness { "witness" } else { "engine" };
+            let rss = sys::rss_bytes(cluster.pid(n.id)?)?;
+            Ok((
+                n.id,
+                kind.into(),
+                mib(rss),
+                mib(sys::disk_bytes(&n.data_dir)?),
+            ))
+        })
+        .collect()
 }
 
 async fn level(
@@ -221,7 +311,7 @@ async fn drain_until(
     }
 }
 
-fn outcome(rows: Vec<Row>) -> Outcome {
+fn outcome(rows: Vec<Row>, footprint: Vec<Footprint>, writes: usize) -> Outcome {
     let mut md = String::from(
         "RSS (VmRSS) of one `portunus` node process; sessions opened by russh clients with an \
          O&M token, 16 at a time. Idle tunnel: one direct-tcpip channel, silent. Active shell: \
@@ -244,16 +334,63 @@ fn outcome(rows: Vec<Row>) -> Outcome {
         ));
     }
     let failed: usize = rows.iter().map(|r| r.sessions - r.opened).sum();
-    let goals = vec![Goal::new(
+    let mut goals = vec![Goal::new(
         "memory",
         "every requested session opened",
         format!("{failed} not opened"),
         failed == 0,
     )];
+    if !footprint.is_empty() {
+        md.push_str(&format!(
+            "\nTwo engines and a witness (`--witness`), each a `portunus` process: RSS and data \
+             dir (allocated blocks) idle after start-up, then after {writes} replicated writes \
+             (CreateUserGroup through both engines, 16 at a time).\n\n\
+             | Node | Kind | RSS idle MiB | Disk idle MiB | RSS after MiB | Disk after MiB |\n\
+             |---:|---|---:|---:|---:|---:|\n"
+        ));
+        for f in &footprint {
+            md.push_str(&format!(
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+                f.node,
+                f.kind,
+                f.rss_idle_mib,
+                f.disk_idle_mib,
+                f.rss_loaded_mib,
+                f.disk_loaded_mib
+            ));
+        }
+        let max = |kind: &str, v: fn(&Footprint) -> f64| {
+            footprint
+                .iter()
+                .filter(|f| f.kind == kind)
+                .map(v)
+                .fold(0.0, f64::max)
+        };
+        let (w_rss, e_rss) = (
+            max("witness", |f| f.rss_loaded_mib),
+            max("engine", |f| f.rss_loaded_mib),
+        );
+        let (w_disk, e_disk) = (
+            max("witness", |f| f.disk_loaded_mib),
+            max("engine", |f| f.disk_loaded_mib),
+        );
+        goals.push(Goal::new(
+            "memory",
+            "witness RSS no larger than an engine's (after the writes)",
+            format!("witness {w_rss:.1} MiB, largest engine {e_rss:.1} MiB"),
+            w_rss > 0.0 && w_rss <= e_rss,
+        ));
+        goals.push(Goal::new(
+            "memory",
+            "witness data dir within 10% of an engine's (same log and snapshots)",
+            format!("witness {w_disk:.1} MiB, largest engine {e_disk:.1} MiB"),
+            w_disk > 0.0 && w_disk <= e_disk * 1.1,
+        ));
+    }
     Outcome {
         name: "memory",
         markdown: md,
-        json: serde_json::to_value(&rows).unwrap_or_default(),
+        json: serde_json::json!({ "sessions": rows, "footprint": footprint }),
         goals,
     }
 }

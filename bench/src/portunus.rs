@@ -45,6 +45,16 @@ fn set_binary() {
 impl Cluster {
     /// Starts `n` nodes (one is a single-node cluster) and waits for a leader and the admin.
     pub(crate) async fn start(n: u64) -> anyhow::Result<Self> {
+        Self::start_shaped(n, false).await
+    }
+
+    /// Two engines (nodes 1 and 2) and a witness (node 3): the engines start first, so that one
+    /// of them leads, as in a real two-engine deployment.
+    pub(crate) async fn start_with_witness() -> anyhow::Result<Self> {
+        Self::start_shaped(3, true).await
+    }
+
+    async fn start_shaped(n: u64, witness: bool) -> anyhow::Result<Self> {
         set_binary();
         let mut procs = ProcCluster::new(n)?;
         let api = Api {
@@ -62,9 +72,18 @@ impl Cluster {
             ),
             ("PORTUNUS_LOG".into(), "warn".into()),
         ];
-        procs.spawn_all()?;
+        if witness {
+            procs.spawn(1, &[])?;
+            procs.spawn(2, &[])?;
+        } else {
+            procs.spawn_all()?;
+        }
         let (leader, procs) = tokio::task::spawn_blocking(move || {
-            let leader = procs.wait_stable(START)?;
+            let mut leader = procs.wait_stable(START)?;
+            if witness {
+                procs.spawn(3, &["--witness"])?;
+                leader = procs.wait_stable(START)?;
+            }
             let nodes = &procs.nodes;
             wait_until("the first administrator", START, || {
                 nodes
@@ -102,12 +121,18 @@ impl Cluster {
         Ok(())
     }
 
+    /// The engines' API addresses (a witness serves no API).
     pub(crate) fn api_addrs(&self) -> Vec<SocketAddr> {
-        self.procs.nodes.iter().map(|n| n.api).collect()
+        self.engines().map(|n| n.api).collect()
     }
 
+    /// The engines' SSH addresses.
     pub(crate) fn ssh_addrs(&self) -> Vec<SocketAddr> {
-        self.procs.nodes.iter().map(|n| n.ssh).collect()
+        self.engines().map(|n| n.ssh).collect()
+    }
+
+    fn engines(&self) -> impl Iterator<Item = &portunus_tests::NodeProc> {
+        self.procs.nodes.iter().filter(|n| !n.witness)
     }
 
     /// The pid of node `id` (found by its data directory in /proc/*/cmdline).

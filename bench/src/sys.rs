@@ -111,6 +111,22 @@ pub(crate) fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
+/// Bytes allocated on disk under `dir` (what `du` counts: preallocated space included).
+pub(crate) fn disk_bytes(dir: &std::path::Path) -> anyhow::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {dir:?}"))? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            disk_bytes(&entry.path())?
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    Ok(total)
+}
+
 /// An echo server on a free loopback port, serving until the process ends.
 pub(crate) async fn echo_server() -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

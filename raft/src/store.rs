@@ -23,13 +23,10 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreOpenError>
         path: dir.display().to_string(),
         reason: e.to_string(),
     })?;
-    let mut opts = Options::default();
-    opts.create_if_missing(true);
-    opts.create_missing_column_families(true);
     let cfs = [CF_LOG, CF_META, CF_SNAPSHOT]
         .into_iter()
-        .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-    let db = DB::open_cf_descriptors(&opts, dir.join("raft"), cfs).map_err(|e| {
+        .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+    let db = DB::open_cf_descriptors(&db_options(), dir.join("raft"), cfs).map_err(|e| {
         StoreOpenError::Open {
             path: dir.display().to_string(),
             reason: e.to_string(),
@@ -45,6 +42,38 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreOpenError>
         }
     })?;
     Ok((LogStore::new(db, committed), sm))
+}
+
+/// Memtable size of the log column family (appends arrive here at the write rate).
+const LOG_WRITE_BUFFER: usize = 8 << 20;
+/// Memtable size of the small column families (vote, commit index, snapshots).
+const SMALL_WRITE_BUFFER: usize = 2 << 20;
+
+/// Database options sized for a small, append-mostly store. RocksDB's defaults (64 MiB
+/// memtables, whose size also sets how much each write-ahead log file preallocates, a 4 MiB
+/// manifest preallocation and up to 1000 kept info logs) made an empty data dir take 75 MiB on
+/// disk; these keep a fresh node, engine or witness, near 13 MiB (mostly the preallocated log).
+fn db_options() -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_write_buffer_size(SMALL_WRITE_BUFFER);
+    opts.set_db_write_buffer_size(LOG_WRITE_BUFFER + 2 * SMALL_WRITE_BUFFER);
+    opts.set_max_total_wal_size(4 * LOG_WRITE_BUFFER as u64);
+    opts.set_manifest_preallocation_size(256 << 10);
+    opts.set_keep_log_file_num(4);
+    opts.set_max_log_file_size(4 << 20);
+    opts
+}
+
+fn cf_options(name: &str) -> Options {
+    let mut opts = Options::default();
+    opts.set_write_buffer_size(if name == CF_LOG {
+        LOG_WRITE_BUFFER
+    } else {
+        SMALL_WRITE_BUFFER
+    });
+    opts
 }
 
 /// Write options that make a write durable before it returns.
