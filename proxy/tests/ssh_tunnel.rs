@@ -200,6 +200,40 @@ async fn expired_token_refusal_is_shown_to_the_user() {
     wait_until(WAIT, "no live session", || gw.handle.live_sessions() == 0).await;
 }
 
+/// Clients that only speak the password method (database tools' SSH tunnels) get the words in
+/// the disconnect message; the wrong-token answer stays a plain "Permission denied".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_only_clients_are_told_why_too() {
+    let echo = echo_server().await;
+    let gw = token_gateway(echo).await;
+    let local = free_port();
+    let run = |token: &'static str| {
+        let mut ssh = gw.ssh("alice", token);
+        ssh.args([
+            "-N",
+            "-o",
+            "PreferredAuthentications=password",
+            "-L",
+            &format!("{local}:127.0.0.1:{echo}"),
+        ]);
+        ssh.output()
+    };
+    let out = run("tok-old").await.expect("run ssh");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("token expired: request a new O&M token"),
+        "stderr: {stderr}"
+    );
+    let out = run("tok-wrong").await.expect("run ssh");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Permission denied"), "stderr: {stderr}");
+    assert!(!stderr.contains("expired"), "stderr: {stderr}");
+    assert!(gw.gate.opened_ids().is_empty(), "no session was opened");
+    wait_until(WAIT, "no live session", || gw.handle.live_sessions() == 0).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_stops_accepting_but_keeps_live_sessions() {
     let echo = echo_server().await;

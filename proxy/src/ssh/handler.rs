@@ -26,6 +26,10 @@ pub(crate) struct ConnHandler<G: SessionGate, A: AuditSink> {
     client: SocketAddr,
     login: Option<Login>,
     authenticated: Option<Principal>,
+    /// A refusal to tell a password or public-key client after its credentials were verified:
+    /// those methods carry no words, so authentication is accepted and the connection is then
+    /// closed with the refusal as the disconnect description (which clients show).
+    refused: Option<Refusal>,
     kbd_tries: u32,
     conn: Option<Arc<Conn<G, A>>>,
     closed: CancellationToken,
@@ -40,6 +44,7 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
             client,
             login: None,
             authenticated: None,
+            refused: None,
             kbd_tries: 0,
             conn: None,
             _close_on_drop: closed.clone().drop_guard(),
@@ -96,6 +101,30 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
         }
     }
 
+    /// The answer to a password or public-key attempt. A refusal that comes after the
+    /// credentials matched (token expired or used up, account locked, limit reached, no
+    /// quorum, ...) says nothing an attacker could not already tell, and is delivered in words
+    /// by accepting and then disconnecting; wrong credentials and rate limiting stay a plain
+    /// rejection.
+    fn answer(&mut self, checked: Result<(), Refusal>) -> Auth {
+        match checked {
+            Ok(()) => Auth::Accept,
+            Err(r)
+                if !matches!(
+                    r.kind,
+                    RefusalKind::BadCredentials | RefusalKind::RateLimited
+                ) =>
+            {
+                self.refused = Some(r);
+                Auth::Accept
+            }
+            Err(_) => Auth::Reject {
+                proceed_with_methods: Some(all_methods()),
+                partial_success: false,
+            },
+        }
+    }
+
     fn conn(&self) -> Option<Arc<Conn<G, A>>> {
         self.conn.clone()
     }
@@ -122,22 +151,14 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         let (client, password) = (self.client, Secret(password.to_owned()));
-        match self
+        let checked = self
             .check(user, |user| AuthAttempt::Password {
                 user,
                 password,
                 client,
             })
-            .await
-        {
-            Ok(()) => Ok(Auth::Accept),
-            // The password method cannot carry words; keyboard-interactive (tried first by
-            // OpenSSH) shows them.
-            Err(_) => Ok(Auth::Reject {
-                proceed_with_methods: Some(all_methods()),
-                partial_success: false,
-            }),
-        }
+            .await;
+        Ok(self.answer(checked))
     }
 
     async fn auth_publickey_offered(
@@ -158,17 +179,17 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
             return Ok(Auth::reject());
         };
         let client = self.client;
-        match self
+        let checked = self
             .check(user, |user| AuthAttempt::PublicKey {
                 user,
                 public_key,
                 client,
             })
-            .await
-        {
-            Ok(()) => Ok(Auth::Accept),
-            Err(_) => Ok(Auth::reject()),
-        }
+            .await;
+        Ok(match self.answer(checked) {
+            Auth::Reject { .. } => Auth::reject(),
+            accepted => accepted,
+        })
     }
 
     async fn auth_keyboard_interactive<'a>(
@@ -215,6 +236,13 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
     }
 
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        if let Some(refusal) = self.refused.take() {
+            // No connection state is made: every channel request is refused until the
+            // disconnect reaches the client.
+            let words = format!("Access denied: {}", refusal.message);
+            session.disconnect(russh::Disconnect::ByApplication, &words, "en")?;
+            return Ok(());
+        }
         let principal = self
             .authenticated
             .take()
