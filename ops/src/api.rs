@@ -122,7 +122,8 @@ async fn handle(State(ctx): State<Ctx>, req: Request) -> Response {
         .into_response()
 }
 
-/// Parses, authenticates, validates, authorizes and runs one call.
+/// Parses, authenticates, validates, authorizes, records the nonce cluster-wide and runs one
+/// call.
 async fn serve(
     ctx: &Ctx,
     req: Request,
@@ -150,7 +151,7 @@ async fn serve(
         headers: &parts.headers,
         body: &body,
     };
-    let caller = auth::authenticate(ctx.backend.as_ref(), &ctx.nonces, &signed, now)?;
+    let (caller, nonce) = auth::authenticate(ctx.backend.as_ref(), &ctx.nonces, &signed, now)?;
     let Some(action) = action else {
         return Err(ApiError::NotSupported(route));
     };
@@ -161,6 +162,9 @@ async fn serve(
             return Err(ApiError::InstanceNotFound);
         }
     }
+    // Only a correctly signed, valid and permitted call writes its nonce, and it does so before
+    // the action runs: a replay to any node is refused here.
+    auth::record_nonce(ctx.backend.as_ref(), &ctx.nonces, &nonce).await?;
     let call = Call {
         backend: ctx.backend.clone(),
         p: params,

@@ -1,7 +1,8 @@
 //! The operator's command line against a real node: AccessKeys created and listed with the
 //! cluster secret, then used by the official SDK with their role enforced; session termination.
 //! `portunus admin` (the API client) managing users, assets, grants and tokens, its errors, and
-//! the node's checks of signed requests (replay, tampering, clock, unknown action, parameters).
+//! the node's checks of signed requests (replay, also to another node of a cluster, tampering,
+//! clock, unknown action, parameters, body size).
 
 use portunus_tests::sdk::{admin_key_env, ADMIN_KEY_ID, ADMIN_KEY_SECRET};
 use portunus_tests::{portunus_bin, wait_until, ProcCluster};
@@ -375,35 +376,85 @@ fn admin_command_line_errors_are_clear_and_fail() {
     );
 }
 
+/// Sends `POST /?query` with these headers and `body` (a form body when not empty) to `api`
+/// over a fresh connection; returns the status and the JSON answer.
+fn send_raw(
+    api: std::net::SocketAddr,
+    query: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(api).unwrap();
+    let mut req = format!("POST /?{query} HTTP/1.1\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str("content-type: application/x-www-form-urlencoded\r\n");
+    }
+    req.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    s.write_all(req.as_bytes()).unwrap();
+    // The node may answer (and stop reading) before the whole body is sent.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw);
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {raw:?}"));
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn admin_creds() -> portunus_ops::client::Credentials {
+    portunus_ops::client::Credentials {
+        access_key_id: ADMIN_KEY_ID.into(),
+        access_key_secret: ADMIN_KEY_SECRET.into(),
+    }
+}
+
+/// `action` with `params`, signed now with a fresh nonce by the first administrator for `api`
+/// and sent there.
+fn signed_call(
+    api: std::net::SocketAddr,
+    action: &str,
+    params: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    use portunus_ops::client::{new_nonce, sign_request};
+    let r = sign_request(
+        &admin_creds(),
+        &api.to_string(),
+        action,
+        params,
+        now_ms(),
+        &new_nonce(),
+    )
+    .unwrap();
+    send_raw(api, &r.query, &r.headers, b"")
+}
+
 /// Requests signed like the SDK's, sent as they are or altered, to a real node.
 #[test]
 fn signed_requests_are_checked_by_a_real_node() {
-    use portunus_ops::client::{new_nonce, sign_request, Credentials};
-    use std::io::{Read, Write};
+    use portunus_ops::client::{new_nonce, sign_request};
     let c = started_with_admin();
     let api = c.nodes[0].api;
-    let send = |query: &str, headers: &[(String, String)]| -> (u16, serde_json::Value) {
-        let mut s = std::net::TcpStream::connect(api).unwrap();
-        let mut req = format!("POST /?{query} HTTP/1.1\r\n");
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("content-length: 0\r\nconnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).unwrap();
-        let status = raw.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let body = raw.split_once("\r\n\r\n").unwrap().1;
-        (status, serde_json::from_str(body).unwrap_or_default())
-    };
-    let creds = Credentials {
-        access_key_id: ADMIN_KEY_ID.into(),
-        access_key_secret: ADMIN_KEY_SECRET.into(),
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let send = |query: &str, headers: &[(String, String)]| send_raw(api, query, headers, b"");
+    let creds = admin_creds();
+    let now = now_ms();
     let host = api.to_string();
     let nonce = new_nonce();
     let r = sign_request(
@@ -460,6 +511,118 @@ fn signed_requests_are_checked_by_a_real_node() {
             body["Message"].as_str().is_some_and(|m| !m.is_empty()),
             "{body}"
         );
+    }
+    // Parameters of the wrong type, on a read and on a write: refused, nothing created.
+    let (status, body) = signed_call(api, "ListUsers", &[("PageSize", "abc")]);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("InvalidParameter")),
+        "{body}"
+    );
+    assert!(
+        body["Message"].as_str().unwrap().contains("PageSize"),
+        "{body}"
+    );
+    let wrong_type = [
+        ("UserName", "typo"),
+        ("Source", "Local"),
+        ("EffectiveStartTime", "tomorrow"),
+    ];
+    let (status, body) = signed_call(api, "CreateUser", &wrong_type);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("InvalidParameter")),
+        "{body}"
+    );
+    // A form body over the 1 MiB limit: refused before anything else, nothing created.
+    let r = sign_request(
+        &creds,
+        &host,
+        "CreateUserGroup",
+        &[],
+        now_ms(),
+        &new_nonce(),
+    )
+    .unwrap();
+    let mut big = b"UserGroupName=big&Comment=".to_vec();
+    big.resize(1024 * 1024 + 1, b'a');
+    let (status, body) = send_raw(api, &r.query, &r.headers, &big);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (413, Some("RequestBodyTooLarge")),
+        "{body}"
+    );
+    let (status, users) = signed_call(api, "ListUsers", &[]);
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(users["TotalCount"], 1, "only the administrator: {users}");
+    let (status, groups) = signed_call(api, "ListUserGroups", &[]);
+    assert_eq!(
+        (status, groups["TotalCount"].as_u64()),
+        (200, Some(0)),
+        "{groups}"
+    );
+}
+
+/// A signed request captured on its way to one node and replayed to the others: every node
+/// refuses it as the first node does, and it runs once.
+#[test]
+fn a_request_replayed_to_other_nodes_is_refused() {
+    use portunus_ops::client::{new_nonce, sign_request};
+    let mut c = ProcCluster::new(3).unwrap();
+    c.env = admin_key_env();
+    c.spawn_all().unwrap();
+    c.wait_stable(START).unwrap();
+    let apis: Vec<_> = c.nodes.iter().map(|n| n.api).collect();
+    // Every node knows the first administrator's key.
+    for api in &apis {
+        wait_until("the administrator key on every node", START, || {
+            signed_call(*api, "ListUsers", &[]).0 == 200
+        })
+        .unwrap();
+    }
+    let r = sign_request(
+        &admin_creds(),
+        &apis[0].to_string(),
+        "CreateUserGroup",
+        &[("UserGroupName", "once")],
+        now_ms(),
+        &new_nonce(),
+    )
+    .unwrap();
+    let (status, body) = send_raw(apis[0], &r.query, &r.headers, b"");
+    assert_eq!(status, 200, "{body}");
+    for api in [apis[1], apis[2], apis[0]] {
+        let (status, body) = send_raw(api, &r.query, &r.headers, b"");
+        assert_eq!(
+            (status, body["Code"].as_str()),
+            (400, Some("SignatureNonceUsed")),
+            "replayed to {api}: {body}"
+        );
+    }
+    // A read replayed elsewhere is refused too.
+    let read = sign_request(
+        &admin_creds(),
+        &apis[1].to_string(),
+        "ListUserGroups",
+        &[],
+        now_ms(),
+        &new_nonce(),
+    )
+    .unwrap();
+    let (status, body) = send_raw(apis[1], &read.query, &read.headers, b"");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send_raw(apis[2], &read.query, &read.headers, b"");
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("SignatureNonceUsed")),
+        "{body}"
+    );
+    // One group, seen from every node.
+    for api in &apis {
+        let (status, groups) = signed_call(*api, "ListUserGroups", &[]);
+        assert_eq!(status, 200, "{groups}");
+        assert_eq!(groups["TotalCount"], 1, "{api}: {groups}");
+        assert_eq!(groups["UserGroups"][0]["UserGroupName"], "once", "{groups}");
     }
 }
 

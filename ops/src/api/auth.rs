@@ -1,20 +1,29 @@
 //! Who is calling: the ACS3 signature checked against an enabled AccessKey of the replicated
 //! state (clock skew and nonce replay included), and what that key's role may do.
+//!
+//! Replay protection has two levels. This node's [`NonceCache`] refuses a nonce it has seen
+//! without a round trip; then [`record_nonce`] records the nonce in the replicated state
+//! (`Command::RecordNonce`), which refuses it if any node has seen it, so a signed request
+//! captured on the wire cannot be replayed to another node within its clock-skew window.
 
 use super::error::ApiError;
 use super::nonce::NonceCache;
 use super::params::Params;
 use super::sign;
 use super::table::Access;
-use crate::Backend;
+use crate::{Backend, BackendError};
 use axum::http::HeaderMap;
-use portunus_model::{Role, UserId};
+use portunus_model::{Command, NonceKey, Rejection, Role, UserId};
 
 /// Sealing purpose of AccessKey secrets.
 pub const ACCESS_KEY_PURPOSE: &str = "access key secret";
 
 /// Largest accepted difference between the request time and this node's clock.
 pub const MAX_SKEW_MS: u64 = 15 * 60 * 1000;
+
+/// How long the cluster remembers a nonce beyond its request's skew window, for nodes whose
+/// clocks disagree (the leader prunes with its own clock).
+pub const NONCE_CLOCK_MARGIN_MS: u64 = 60 * 1000;
 
 /// The authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +32,28 @@ pub struct Caller {
     pub role: Role,
     /// The user the key acts as (Operator keys always have one).
     pub user_id: Option<UserId>,
+}
+
+/// The nonce of a correctly signed request, checked against this node's memory and not yet
+/// recorded cluster-wide (see [`record_nonce`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenNonce {
+    /// The entry in this node's [`NonceCache`].
+    local: String,
+    /// The replicated form: see [`nonce_key`].
+    key: NonceKey,
+    /// When the request's timestamp alone refuses it, plus [`NONCE_CLOCK_MARGIN_MS`].
+    expires_ms: u64,
+}
+
+/// The form in which the replicated state remembers a nonce: the first 16 bytes of
+/// SHA-256(`"<AccessKeyId>\n<nonce>"`) (header values never contain a newline).
+pub fn nonce_key(access_key_id: &str, nonce: &str) -> NonceKey {
+    let text = format!("{access_key_id}\n{nonce}");
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest.as_ref()[..16]);
+    key
 }
 
 /// The parts of an HTTP request the signature covers.
@@ -43,13 +74,14 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Api
         ))
 }
 
-/// Verifies the request signature and returns the caller.
+/// Verifies the request signature, refuses a nonce this node has already seen, and returns
+/// the caller with the nonce to record cluster-wide before running the action.
 pub fn authenticate(
     backend: &dyn Backend,
     nonces: &NonceCache,
     req: &SignedParts<'_>,
     now_ms: u64,
-) -> Result<Caller, ApiError> {
+) -> Result<(Caller, SeenNonce), ApiError> {
     let auth_value = req
         .headers
         .get("authorization")
@@ -89,18 +121,49 @@ pub fn authenticate(
         return Err(ApiError::SignatureDoesNotMatch);
     }
     let remember_until = ts.max(now_ms) + MAX_SKEW_MS;
-    if !nonces.insert(
-        &format!("{}/{nonce}", key.access_key_id),
-        now_ms,
-        remember_until,
-    ) {
+    let local = format!("{}/{nonce}", key.access_key_id);
+    if !nonces.insert(&local, now_ms, remember_until) {
         return Err(ApiError::NonceUsed);
     }
-    Ok(Caller {
+    let seen = SeenNonce {
+        local,
+        key: nonce_key(&key.access_key_id, nonce),
+        expires_ms: ts + MAX_SKEW_MS + NONCE_CLOCK_MARGIN_MS,
+    };
+    let caller = Caller {
         access_key_id: key.access_key_id,
         role: key.role,
         user_id: key.user_id,
-    })
+    };
+    Ok((caller, seen))
+}
+
+/// Records the nonce in the replicated state: refused with [`ApiError::NonceUsed`] if any node
+/// has already recorded it. Without a quorum the call fails with [`ApiError::Unavailable`] and
+/// this node forgets the nonce, so that the identical request may be retried (the replicated
+/// record still refuses it if the failed proposal did commit).
+pub async fn record_nonce(
+    backend: &dyn Backend,
+    nonces: &NonceCache,
+    seen: &SeenNonce,
+) -> Result<(), ApiError> {
+    let command = Command::RecordNonce {
+        key: seen.key,
+        expires_ms: seen.expires_ms,
+    };
+    let refused = |r: Rejection| match r {
+        Rejection::NonceUsed => ApiError::NonceUsed,
+        other => ApiError::Rejected(other),
+    };
+    match backend.propose(command).await {
+        Ok(resp) => resp.into_result().map(|_| ()).map_err(refused),
+        Err(BackendError::Rejected(r)) => Err(refused(r)),
+        Err(e @ BackendError::Unavailable(_)) => {
+            nonces.remove(&seen.local);
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn lookup_key(
@@ -153,6 +216,15 @@ mod tests {
         p.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .expect("distinct");
         p
+    }
+
+    #[test]
+    fn nonce_keys_are_per_access_key_and_stable() {
+        let k = nonce_key("ak", "n1");
+        assert_eq!(k, nonce_key("ak", "n1"));
+        assert_ne!(k, nonce_key("ak", "n2"));
+        assert_ne!(k, nonce_key("other", "n1"));
+        assert_ne!(nonce_key("a/b", "c"), nonce_key("a", "b/c"));
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! Replay protection: a bounded, per-node memory of signature nonces seen recently.
+//! Replay protection, fast path: a bounded, per-node memory of signature nonces seen recently.
 //!
 //! A nonce is remembered until the clock-skew window of its request has passed, after which
-//! the timestamp check alone rejects a replay. The memory is per node: a request replayed to a
-//! different node within the window is not detected (documented limitation). When full, the
-//! oldest entries are forgotten first; only nonces of correctly signed requests are stored, so
-//! only holders of a valid AccessKey can fill it.
+//! the timestamp check alone rejects a replay. This memory only spares a round trip when a
+//! request is replayed to the same node; the authority is the replicated nonce table
+//! (`Command::RecordNonce`, see `auth::record_nonce`), which also catches a replay to another
+//! node. When full, the oldest entries are forgotten first (the replicated table still holds
+//! them); only nonces of correctly signed requests are stored, so only holders of a valid
+//! AccessKey can fill it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -55,6 +57,16 @@ impl NonceCache {
         inner.order.push_back((expires_ms, key.to_string()));
         true
     }
+
+    /// Forgets `key` (its request could not be recorded cluster-wide and was not served).
+    pub fn remove(&self, key: &str) {
+        let mut inner = match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Its entry in `order` stays until pruned; pruning skips entries whose expiry differs.
+        inner.expiry.remove(key);
+    }
 }
 
 #[cfg(test)]
@@ -71,5 +83,7 @@ mod tests {
         assert!(c.insert("c", 100, 200));
         let len = c.inner.lock().expect("lock").order.len();
         assert!(len <= 2);
+        c.remove("c");
+        assert!(c.insert("c", 100, 200));
     }
 }

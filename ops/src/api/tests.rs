@@ -1,4 +1,6 @@
-//! Router-level tests over the fake backend: signatures (tampering, expiry, replay), error JSON, RBAC, paging, no quorum, body limit and the OpenAPI document.
+//! Router-level tests over the fake backend: signatures (tampering, expiry, replay to the same
+//! and to another node), error JSON, RBAC, paging, no quorum, body limit and the OpenAPI
+//! document.
 
 use super::fake::FakeBackend;
 use super::sign::{self, format_acs_date, sha256_hex};
@@ -109,7 +111,11 @@ async fn send(h: &Harness, r: &Req<'_>) -> (u16, Value) {
 }
 
 async fn send_raw(h: &Harness, request: HttpRequest<Body>) -> (u16, Value) {
-    let resp = h.router.clone().oneshot(request).await.expect("infallible");
+    send_to(&h.router, request).await
+}
+
+async fn send_to(router: &Router, request: HttpRequest<Body>) -> (u16, Value) {
+    let resp = router.clone().oneshot(request).await.expect("infallible");
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
     (status, serde_json::from_slice(&bytes).expect("JSON body"))
@@ -161,6 +167,81 @@ async fn signature_failures_are_refused() {
         .body(Body::empty())
         .expect("request");
     assert_error(&send_raw(&h, unsigned).await, 400, "IncompleteSignature");
+}
+
+/// How many nonces the replicated state remembers.
+fn nonces_recorded(h: &Harness) -> usize {
+    let mut n = 0;
+    h.backend.read(&mut |s| n = s.nonces_remembered());
+    n
+}
+
+#[tokio::test]
+async fn a_replay_to_another_node_is_refused_and_changes_nothing() {
+    let h = harness();
+    // A second node: its own router and nonce memory, the same replicated state.
+    let other = api_router(h.backend.clone(), h.metrics.clone());
+    let create = req("CreateUserGroup", &[("UserGroupName", "g")]);
+    let (status, body) = send(&h, &create).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(nonces_recorded(&h), 1);
+    let replay = send_to(&other, build(&create).0).await;
+    assert_error(&replay, 400, "SignatureNonceUsed");
+    assert_error(&send(&h, &create).await, 400, "SignatureNonceUsed");
+    let (_, groups) = call(&h, "ListUserGroups", &[]).await;
+    assert_eq!(groups["TotalCount"], 1, "{groups}");
+
+    // Refused calls record nothing: bad signature, invalid parameter, forbidden.
+    let before = nonces_recorded(&h);
+    let mut wrong = req("ListHosts", &[]);
+    wrong.secret = "not-the-secret";
+    assert_error(&send(&h, &wrong).await, 403, "SignatureDoesNotMatch");
+    assert_error(
+        &call(&h, "ListUsers", &[("PageSize", "abc")]).await,
+        400,
+        "InvalidParameter",
+    );
+    let mut audit = req("CreateUserGroup", &[("UserGroupName", "h")]);
+    (audit.ak, audit.secret) = ("auditor", "auditor-secret");
+    assert_error(&send(&h, &audit).await, 403, "Forbidden");
+    assert_eq!(nonces_recorded(&h), before);
+
+    // A full replicated table throttles, and the action does not run.
+    for i in 0..portunus_model::state::MAX_NONCES - before {
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        let resp = h.backend.apply_now(portunus_model::Command::RecordNonce {
+            key,
+            expires_ms: now_ms() + 60_000,
+        });
+        assert!(resp.rejection().is_none(), "{resp:?}");
+    }
+    let full = send(&h, &req("CreateUserGroup", &[("UserGroupName", "full")])).await;
+    assert_error(&full, 429, "Throttling");
+    // (Read directly: a call would be throttled too.)
+    let mut groups = 0;
+    h.backend.read(&mut |s| groups = s.user_groups().count());
+    assert_eq!(groups, 1);
+}
+
+#[tokio::test]
+async fn without_quorum_a_call_may_be_retried_with_its_nonce() {
+    let h = harness();
+    let create = req("CreateUserGroup", &[("UserGroupName", "g")]);
+    h.backend
+        .unavailable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_error(&send(&h, &create).await, 503, "ServiceUnavailable");
+    h.backend
+        .unavailable
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(nonces_recorded(&h), 0);
+    // Nothing ran and nothing was recorded: the identical request may be sent again, once.
+    let (status, body) = send(&h, &create).await;
+    assert_eq!(status, 200, "{body}");
+    assert_error(&send(&h, &create).await, 400, "SignatureNonceUsed");
+    let (_, groups) = call(&h, "ListUserGroups", &[]).await;
+    assert_eq!(groups["TotalCount"], 1, "{groups}");
 }
 
 #[tokio::test]

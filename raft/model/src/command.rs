@@ -382,4 +382,16 @@ pub enum Command {
     /// concurrently into one entry. Answered with `Response::Batch`, one answer per command.
     /// Batches do not nest.
     Batch(Vec<Command>),
+
+    // ---- API replay protection
+    /// Remembers a signature nonce of a correctly signed API request until `expires_ms`, so
+    /// that the same request replayed to any node is refused (`Rejection::NonceUsed` while it
+    /// is remembered). An expiry more than `state::MAX_NONCE_TTL_MS` after the leader's time is
+    /// shortened to it. Refused with `Rejection::NonceTableFull` when the table holds
+    /// `state::MAX_NONCES` unexpired nonces. Kept after `Batch` so earlier variants keep their
+    /// encoding.
+    RecordNonce {
+        key: NonceKey,
+        expires_ms: u64,
+    },
 }

@@ -36,6 +36,9 @@ pub type SessionId = u64;
 pub type NodeId = u64;
 /// SHA-256 of an O&M token; the only form in which tokens are stored.
 pub type TokenHash = [u8; 32];
+/// A signature nonce of the management API as the state remembers it: the first 16 bytes of
+/// SHA-256 of `"<AccessKeyId>\n<nonce>"`, computed by the API (the model does no hashing).
+pub type NonceKey = [u8; 16];
 
 /// The kinds of entity a rejection can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

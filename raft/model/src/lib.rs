@@ -46,4 +46,5 @@ pub use token::{NewToken, Token, TokenAccount, TokenReceipt};
 pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, UserSource};
 
 /// Format tag the storage writes before the bincode-encoded [`State`] in snapshots.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+/// 2: the state remembers API signature nonces.
+pub const STATE_FORMAT_VERSION: u32 = 2;

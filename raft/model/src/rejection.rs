@@ -66,12 +66,22 @@ pub enum Rejection {
     },
     #[error("the host key of host {host_id} does not match the trusted fingerprint")]
     HostKeyMismatch { host_id: u64 },
+    #[error("the signature nonce has already been used")]
+    NonceUsed,
+    #[error(
+        "too many signed API requests within the replay window: the cluster already remembers \
+         {limit} signature nonces; retry later"
+    )]
+    NonceTableFull { limit: u32 },
 }
 
 impl Rejection {
     /// Whether the same command may succeed if retried later unchanged (a slot may free up).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Rejection::ConcurrencyLimit { .. })
+        matches!(
+            self,
+            Rejection::ConcurrencyLimit { .. } | Rejection::NonceTableFull { .. }
+        )
     }
 
     /// Bastionhost-style error code.
@@ -93,6 +103,8 @@ impl Rejection {
             Rejection::SessionClosed { .. } => "Session.Closed",
             Rejection::SessionNotOnNode { .. } => "Session.WrongNode",
             Rejection::HostKeyMismatch { .. } => "Host.KeyMismatch",
+            Rejection::NonceUsed => "SignatureNonceUsed",
+            Rejection::NonceTableFull { .. } => "Throttling",
         }
     }
 
@@ -101,8 +113,10 @@ impl Rejection {
         match self {
             Rejection::NotFound { .. } | Rejection::AccessKeyNotFound { .. } => 404,
             Rejection::AlreadyExists { .. } | Rejection::SessionClosed { .. } => 409,
-            Rejection::ConcurrencyLimit { .. } => 429,
-            Rejection::InvalidParameter { .. } | Rejection::TokenRenewLimit { .. } => 400,
+            Rejection::ConcurrencyLimit { .. } | Rejection::NonceTableFull { .. } => 429,
+            Rejection::InvalidParameter { .. }
+            | Rejection::TokenRenewLimit { .. }
+            | Rejection::NonceUsed => 400,
             Rejection::StaleNodeEpoch { .. } | Rejection::SessionNotOnNode { .. } => 409,
             _ => 403,
         }

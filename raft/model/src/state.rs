@@ -10,6 +10,7 @@ mod cascade;
 mod databases;
 mod grants;
 mod hosts;
+mod nonces;
 mod queries;
 mod sessions;
 mod tokens;
@@ -75,16 +76,23 @@ pub struct State {
     recent: BTreeMap<RequestId, (u64, Response)>,
     /// The same ids ordered by when they were applied, for pruning.
     recent_order: BTreeSet<(u64, RequestId)>,
+    /// Signature nonces of API requests, with when each may be forgotten (see `nonces`).
+    nonces: BTreeMap<NonceKey, u64>,
+    /// The same nonces ordered by expiry, for pruning.
+    nonce_order: BTreeSet<(u64, NonceKey)>,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
 /// proposal's whole retry budget.
 pub const DEDUP_WINDOW_MS: u64 = 120_000;
 
+pub use nonces::{MAX_NONCES, MAX_NONCE_TTL_MS};
+
 impl State {
     /// Applies one request. Pure: the result depends only on `self` and `req`.
     pub fn apply(&mut self, req: &Request) -> Response {
         self.forget_old_requests(req.now_ms);
+        self.forget_expired_nonces(req.now_ms);
         if let Some(id) = req.id {
             if let Some((_, answer)) = self.recent.get(&id) {
                 return answer.clone();
@@ -138,7 +146,8 @@ impl State {
             .or_else(|| self.apply_grants(now, cmd))
             .or_else(|| self.apply_tokens(now, cmd))
             .or_else(|| self.apply_sessions(now, cmd))
-            .or_else(|| self.apply_admin(now, cmd));
+            .or_else(|| self.apply_admin(now, cmd))
+            .or_else(|| self.apply_nonces(now, cmd));
         match handled {
             Some(Ok(resp)) => resp,
             Some(Err(rej)) => Response::Rejected(rej),

@@ -4,6 +4,7 @@ mod authz;
 mod codec;
 mod dispatch;
 mod lifecycle;
+mod nonces;
 mod sessions;
 mod tokens;
 

@@ -36,6 +36,10 @@ fn populated() -> Fx {
         resources: vec![crate::ResourceRef::Instance],
         tags: [("k".to_string(), "v".to_string())].into(),
     });
+    fx.run(Command::RecordNonce {
+        key: [9; 16],
+        expires_ms: fx.now + 60_000,
+    });
     fx
 }
 
@@ -47,7 +51,8 @@ fn populated_state_round_trips_through_bincode() {
     assert_eq!(back, fx.st);
     assert_eq!(back.slots_in_use(), 2);
     assert!(back.token_by_hash(&[1; 32]).is_some());
-    assert_eq!(STATE_FORMAT_VERSION, 1);
+    assert!(back.nonce_used(&[9; 16], fx.now));
+    assert_eq!(STATE_FORMAT_VERSION, 2);
 }
 
 #[test]

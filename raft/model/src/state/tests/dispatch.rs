@@ -309,6 +309,10 @@ fn tokens_sessions_admin() -> Vec<Command> {
         Command::SetLdapSettings(None),
         Command::SetAdSettings(Some(Default::default())),
         Command::SetTwoFactorSettings(Default::default()),
+        Command::RecordNonce {
+            key: [7; 16],
+            expires_ms: u64::MAX,
+        },
     ]
 }
 
@@ -333,7 +337,7 @@ fn every_variant_is_handled_and_rejections_change_nothing() {
                 .collect()
         })
         .collect();
-    assert_eq!(variants.len(), 82, "one sample per Command variant");
+    assert_eq!(variants.len(), 83, "one sample per Command variant");
     let mut rejected = 0;
     for cmd in all {
         let mut st = base.clone();
