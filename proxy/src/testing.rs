@@ -48,6 +48,8 @@ pub struct FakeGate {
     pub closed: Mutex<Vec<(u64, SessionOutcome)>>,
     /// Host keys trusted on first use.
     pub trusted: Mutex<Vec<String>>,
+    /// Every password (or token) the gate was asked to check, in order.
+    pub password_attempts: Mutex<Vec<String>>,
     terminations: Mutex<HashMap<u64, Arc<Notify>>>,
     next_id: AtomicU64,
 }
@@ -150,6 +152,7 @@ impl SessionGate for FakeGate {
         Box::pin(async move {
             match attempt {
                 AuthAttempt::Password { user, password, .. } => {
+                    lock(&self.password_attempts).push(password.0.clone());
                     if let Some(token) = lock(&self.tokens).get(&password.0).cloned() {
                         let mut permit = token?;
                         permit.session_id = self.new_session();

@@ -197,6 +197,12 @@ async fn expired_token_refusal_is_shown_to_the_user() {
         "stderr: {stderr}"
     );
     assert!(gw.gate.opened_ids().is_empty());
+    // One check: no second prompt for a refusal that would not change, and the reply to the
+    // final words is not taken for an (empty, wrong) password.
+    assert_eq!(
+        *gw.gate.password_attempts.lock().unwrap(),
+        vec!["tok-old".to_string()]
+    );
     wait_until(WAIT, "no live session", || gw.handle.live_sessions() == 0).await;
 }
 

@@ -76,6 +76,105 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
     Ok((code, body))
 }
 
+/// The sum of every sample of metric `name` in a Prometheus text exposition.
+pub fn metric_sum(exposition: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in exposition.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let series_name = series.split('{').next().unwrap_or_default();
+        if series_name == name {
+            if let Ok(v) = value.trim().parse::<f64>() {
+                found = Some(found.unwrap_or(0.0) + v);
+            }
+        }
+    }
+    found
+}
+
+/// What a `portunus admin` run printed, and whether it succeeded.
+#[derive(Clone, Debug)]
+pub struct AdminOutput {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+    /// How long the command ran.
+    pub took: Duration,
+}
+
+impl AdminOutput {
+    /// Its standard output when it succeeded, else an error with its error output.
+    pub fn into_result(self) -> Result<String> {
+        if self.ok {
+            Ok(self.stdout)
+        } else {
+            bail!("portunus admin failed: {}", self.stderr.trim())
+        }
+    }
+}
+
+/// How long one `portunus admin` run may take before it is killed (the client's own timeout
+/// for one API call is 30 s).
+pub const ADMIN_BOUND: Duration = Duration::from_secs(60);
+
+/// `portunus admin ARGS...` against the API at `api` (plain HTTP) with the Admin key of
+/// [`sdk::admin_key_env`] (clusters started with it in [`ProcCluster::env`]). Killed when it runs
+/// longer than [`ADMIN_BOUND`] (reported as a failure).
+pub fn admin_cli(api: SocketAddr, args: &[&str]) -> AdminOutput {
+    let started = Instant::now();
+    let run = || -> Result<AdminOutput> {
+        let mut out = tempfile::tempfile()?;
+        let mut err = tempfile::tempfile()?;
+        let mut child = Command::new(portunus_bin())
+            .arg("admin")
+            .args(["--endpoint", &format!("http://{api}")])
+            .args(args)
+            .env("PORTUNUS_ACCESS_KEY_ID", sdk::ADMIN_KEY_ID)
+            .env("PORTUNUS_ACCESS_KEY_SECRET", sdk::ADMIN_KEY_SECRET)
+            .env_remove("PORTUNUS_DATA_DIR")
+            .env_remove("PORTUNUS_ENDPOINT")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(err.try_clone()?)
+            .spawn()?;
+        let status = loop {
+            if let Some(s) = child.try_wait()? {
+                break Some(s);
+            }
+            if started.elapsed() > ADMIN_BOUND {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let read = |f: &mut std::fs::File| -> Result<String> {
+            use std::io::Seek;
+            f.rewind()?;
+            let mut s = String::new();
+            f.read_to_string(&mut s)?;
+            Ok(s)
+        };
+        let (stdout, mut stderr) = (read(&mut out)?, read(&mut err)?);
+        if status.is_none() {
+            stderr.push_str(&format!("\n(killed: still running after {ADMIN_BOUND:?})"));
+        }
+        Ok(AdminOutput {
+            ok: status.is_some_and(|s| s.success()),
+            stdout,
+            stderr,
+            took: started.elapsed(),
+        })
+    };
+    run().unwrap_or_else(|e| AdminOutput {
+        ok: false,
+        stdout: String::new(),
+        stderr: format!("running portunus admin: {e:#}"),
+        took: started.elapsed(),
+    })
+}
+
 /// One node process and its addresses.
 pub struct NodeProc {
     pub id: u64,
@@ -115,6 +214,22 @@ impl NodeProc {
     /// Everything the node printed (stdout and stderr) in its latest run.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The sum of every sample of metric `name` (all its label sets) in the node's `/metrics`;
+    /// None when the node does not answer or has no such metric.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let (code, body) = http_get(self.api, "/metrics").ok()?;
+        if code != 200 {
+            return None;
+        }
+        metric_sum(&body, name)
+    }
+
+    /// `portunus admin ARGS...` against this node's API with the test clusters' Admin key (see
+    /// [`admin_cli`]).
+    pub fn admin(&self, args: &[&str]) -> AdminOutput {
+        admin_cli(self.api, args)
     }
 
     /// The process id, while running.

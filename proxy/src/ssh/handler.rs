@@ -26,9 +26,10 @@ pub(crate) struct ConnHandler<G: SessionGate, A: AuditSink> {
     client: SocketAddr,
     login: Option<Login>,
     authenticated: Option<Principal>,
-    /// A refusal to tell a password or public-key client after its credentials were verified:
-    /// those methods carry no words, so authentication is accepted and the connection is then
-    /// closed with the refusal as the disconnect description (which clients show).
+    /// A refusal to tell the client after its credentials were verified: authentication is
+    /// accepted and the connection then closed with the refusal as the disconnect description,
+    /// which clients show (the password and public-key methods carry no words), so that the
+    /// client neither asks again nor falls back to another method.
     refused: Option<Refusal>,
     kbd_tries: u32,
     conn: Option<Arc<Conn<G, A>>>,
@@ -101,7 +102,7 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
         }
     }
 
-    /// The answer to a password or public-key attempt. A refusal that comes after the
+    /// The answer to a checked attempt (any method). A refusal that comes after the
     /// credentials matched (token expired or used up, account locked, limit reached, no
     /// quorum, ...) says nothing an attacker could not already tell, and is delivered in words
     /// by accepting and then disconnecting; wrong credentials and rate limiting stay a plain
@@ -201,6 +202,11 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
         let Some(mut response) = response else {
             return Ok(Self::password_prompt(String::new()));
         };
+        if self.kbd_tries > KBD_TRIES {
+            // The reply to the final words (shown with no prompt) carries no answer: it is not
+            // an attempt, and must not count as a wrong password.
+            return Ok(Auth::reject());
+        }
         let answer = response
             .next()
             .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -215,20 +221,27 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
             .await
         {
             Ok(()) => Ok(Auth::Accept),
+            Err(refusal)
+                if !matches!(
+                    refusal.kind,
+                    RefusalKind::BadCredentials | RefusalKind::RateLimited
+                ) =>
+            {
+                // The credentials matched; asking again would get the same answer (and the
+                // client would go on to the password method): say why and end the connection.
+                Ok(self.answer(Err(refusal)))
+            }
             Err(refusal) => {
                 self.kbd_tries += 1;
                 let words = format!("Access denied: {}", refusal.message);
                 if self.kbd_tries >= KBD_TRIES || refusal.kind == RefusalKind::RateLimited {
-                    // Show the words once more, with no prompt, then fail.
-                    if self.kbd_tries < KBD_TRIES + 1 {
-                        self.kbd_tries = KBD_TRIES + 1;
-                        return Ok(Auth::Partial {
-                            name: Cow::Borrowed(""),
-                            instructions: Cow::Owned(words),
-                            prompts: Cow::Owned(Vec::new()),
-                        });
-                    }
-                    return Ok(Auth::reject());
+                    // Show the words with no prompt; the client's empty reply ends it.
+                    self.kbd_tries = KBD_TRIES + 1;
+                    return Ok(Auth::Partial {
+                        name: Cow::Borrowed(""),
+                        instructions: Cow::Owned(words),
+                        prompts: Cow::Owned(Vec::new()),
+                    });
                 }
                 Ok(Self::password_prompt(words))
             }
