@@ -55,6 +55,12 @@ pub enum ClusterAction {
         /// The session id.
         session_id: u64,
     },
+    /// Print a closed session's audit events (command lines, file operations, tunnel records)
+    /// as JSON lines, fetched from whichever node holds them.
+    Events {
+        /// The session id.
+        session_id: u64,
+    },
     /// Create an AccessKey pair for the API; prints the secret once.
     CreateAccessKey {
         /// admin or auditor (operator keys belong to a user: create them through the API).
@@ -95,6 +101,9 @@ pub struct SettingsArgs {
     /// Idle sessions are closed after this many seconds.
     #[arg(long)]
     pub session_idle_timeout_secs: Option<u64>,
+    /// Uses of each new O&M token (each login spends one); 0 = unlimited within its validity.
+    #[arg(long)]
+    pub token_default_use_count: Option<u32>,
 }
 
 /// Read the settings, apply the changes asked for (if any) and print the result.
@@ -112,6 +121,9 @@ async fn settings(client: &ClusterClient, via: &str, args: SettingsArgs) -> anyh
     }
     if let Some(v) = args.session_idle_timeout_secs {
         s.session_idle_timeout_secs = v;
+    }
+    if let Some(v) = args.token_default_use_count {
+        s.token_default_use_count = v;
     }
     if s != before {
         if let Response::Rejected(e) = client
@@ -152,19 +164,16 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
         }
         ClusterAction::Recording { session_id } => {
             let name = crate::audit::recording_name(session_id);
-            let status = client.status(&args.via).await?;
-            let mut found = None;
-            for n in &status.nodes {
-                if let Ok(Some(b)) = client.get_blob(&n.info.cluster_addr, &name).await {
-                    found = Some(b);
-                    break;
-                }
-            }
-            let bytes = found.ok_or_else(|| {
-                anyhow::anyhow!("no node holds a recording of session {session_id}")
-            })?;
-            use std::io::Write;
-            std::io::stdout().write_all(&bytes)?;
+            let what = format!("a recording of session {session_id}");
+            print_blob(&client, &args.via, &name, &what).await?;
+        }
+        ClusterAction::Events { session_id } => {
+            let name = crate::audit::events_name(session_id);
+            let what = format!(
+                "audit events of session {session_id} (open sessions and sessions without \
+                 events have none)"
+            );
+            print_blob(&client, &args.via, &name, &what).await?;
         }
         ClusterAction::CreateAccessKey { role, comment } => {
             create_access_key(&client, &args.via, &secret, &role, comment).await?;
@@ -189,6 +198,24 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
         ClusterAction::Settings(s) => settings(&client, &args.via, s).await?,
     }
     Ok(())
+}
+
+/// Prints a replicated blob, fetched from the first member that holds it.
+async fn print_blob(
+    client: &ClusterClient,
+    via: &str,
+    name: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    let status = client.status(via).await?;
+    for n in &status.nodes {
+        if let Ok(Some(bytes)) = client.get_blob(&n.info.cluster_addr, name).await {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+            return Ok(());
+        }
+    }
+    anyhow::bail!("no node holds {what}")
 }
 
 /// Changes the log filter of the running process.

@@ -21,6 +21,8 @@ pub(crate) struct Gate {
     replica: Replica,
     metrics: Arc<portunus_ops::Metrics>,
     shared: Arc<NodeShared>,
+    /// Where a closed session's events are sealed (None on a node without SSH).
+    audit: Option<Arc<crate::audit::FileAudit>>,
 }
 
 /// Words shown when the cluster closed the session while this node was cut off from it.
@@ -61,11 +63,13 @@ impl Gate {
         replica: Replica,
         shared: Arc<NodeShared>,
         metrics: Arc<portunus_ops::Metrics>,
+        audit: Option<Arc<crate::audit::FileAudit>>,
     ) -> Self {
         Gate {
             replica,
             metrics,
             shared,
+            audit,
         }
     }
 
@@ -355,6 +359,9 @@ impl SessionGate for Gate {
         Box::pin(async move {
             self.shared.live.lock().expect("lock").remove(&session_id);
             self.count_closed(session_id, &outcome);
+            if let Some(audit) = &self.audit {
+                audit.seal(session_id).await;
+            }
             let reason = match outcome.end {
                 EndKind::Normal => EndReason::Normal,
                 EndKind::Terminated => EndReason::Terminated,

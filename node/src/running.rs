@@ -198,18 +198,22 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             }
         }));
     }
+    let audit = match ssh_listener {
+        Some(_) => Some(Arc::new(
+            crate::audit::FileAudit::new(&config.data_dir, replica.clone())
+                .context("opening the audit directory")?,
+        )),
+        None => None,
+    };
     let gate = Arc::new(crate::gate::Gate::new(
         replica.clone(),
         shared.clone(),
         metrics,
+        audit.clone(),
     ));
     let ssh = Arc::new(std::sync::Mutex::new(None));
-    let ssh_task = match ssh_listener {
-        Some(listener) => {
-            let audit = Arc::new(
-                crate::audit::FileAudit::new(&config.data_dir, replica.clone())
-                    .context("opening the audit directory")?,
-            );
+    let ssh_task = match (ssh_listener, audit) {
+        (Some(listener), Some(audit)) => {
             let task = crate::ssh::SshTask {
                 replica: replica.clone(),
                 shared: shared.clone(),
@@ -221,7 +225,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             };
             Some(tokio::spawn(task.run(stop_rx.clone())))
         }
-        None => None,
+        _ => None,
     };
     Ok(RunningNode {
         ssh,

@@ -312,8 +312,9 @@ async fn a_shell_recording_outlives_the_node_that_served_it() {
     let name = portunus_node::audit::recording_name(session_id);
     let origin = nodes.remove(1);
     let reader = nodes[1].replica.clone();
+    let events_name = portunus_node::audit::events_name(session_id);
     for _ in 0..500 {
-        if reader.get_blob(&name).await.is_some() {
+        if reader.get_blob(&name).await.is_some() && reader.get_blob(&events_name).await.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -324,6 +325,25 @@ async fn a_shell_recording_outlives_the_node_that_served_it() {
     let header: serde_json::Value = serde_json::from_str(cast.lines().next().unwrap()).unwrap();
     assert_eq!(header["version"], 2, "asciicast v2: {cast}");
     assert!(cast.contains("recorded-output"), "{cast}");
+    // The command line typed, replicated with the session's other audit events.
+    let events = reader
+        .get_blob(&portunus_node::audit::events_name(session_id))
+        .await
+        .expect("session events readable");
+    let events = String::from_utf8(events).unwrap();
+    let command = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["type"] == "command")
+        .unwrap_or_else(|| panic!("no command event: {events}"));
+    assert_eq!(command["session_id"], session_id, "{events}");
+    assert!(
+        command["line"]
+            .as_str()
+            .unwrap()
+            .contains("echo recorded''-output"),
+        "{events}"
+    );
     for n in nodes {
         n.stop().await;
     }
