@@ -289,6 +289,10 @@ async fn create_access_key(
 /// Run `portunus up` until SIGTERM or Ctrl-C, then drain. SIGHUP re-reads the log filter.
 pub async fn up(config: NodeConfig, reload: LogReload) -> anyhow::Result<()> {
     tokio::spawn(reload_on_sighup(config.clone(), reload));
+    // One SIGTERM listener for the whole run: a signal that arrives while no listener exists
+    // is lost (the default action is already replaced), and the node would never stop.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     let grace = Duration::from_secs(config.drain_grace_secs);
     let mut node = crate::start(config).await?;
     let c = &node.config;
@@ -325,20 +329,18 @@ pub async fn up(config: NodeConfig, reload: LogReload) -> anyhow::Result<()> {
             }
             println!("node {} registered in the cluster (epoch {})", node.config.node_id, node.epoch());
         }
-        _ = shutdown_signal() => {
+        _ = shutdown_signal(&mut term) => {
             node.drain_and_stop(grace).await;
             return Ok(());
         }
     }
-    shutdown_signal().await;
+    shutdown_signal(&mut term).await;
     println!("stopping: draining for up to {} s", grace.as_secs());
     node.drain_and_stop(grace).await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+async fn shutdown_signal(term: &mut tokio::signal::unix::Signal) {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}

@@ -5,7 +5,7 @@ mod file;
 mod resolve;
 
 pub use file::FileConfig;
-pub use resolve::{ConfigError, NodeConfig, Role};
+pub use resolve::{ConfigError, NodeConfig, Role, DEFAULT_SNAPSHOT_EVERY};
 
 use clap::Args;
 use std::path::PathBuf;
@@ -59,6 +59,10 @@ pub struct UpArgs {
     /// Seconds live sessions get to finish after SIGTERM. Default 30.
     #[arg(long, env = "PORTUNUS_DRAIN_GRACE_SECS")]
     pub drain_grace_secs: Option<u64>,
+    /// Build a Raft snapshot (and purge the log behind it) after this many log entries.
+    /// Default 5000; at least 20.
+    #[arg(long, env = "PORTUNUS_SNAPSHOT_EVERY")]
+    pub snapshot_every: Option<u64>,
     /// Log format: "human" (default) or "json".
     #[arg(long, env = "PORTUNUS_LOG_FORMAT")]
     pub log_format: Option<String>,

@@ -16,6 +16,9 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+/// Longest wait for one step of a drain or stop (a proposal, the Raft shutdown).
+const STEP_BOUND: Duration = Duration::from_secs(5);
+
 /// A node that is running. Dropping it does not stop it; call [`RunningNode::stop`].
 pub struct RunningNode {
     pub replica: Replica,
@@ -132,7 +135,11 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         Role::Witness => None,
     };
     let ssh_addr = ssh_listener.as_ref().map(|l| l.local_addr()).transpose()?;
-    let raft_config = RaftConfig::new(config.node_id, config.data_dir.clone());
+    let mut raft_config = RaftConfig::new(config.node_id, config.data_dir.clone());
+    // Keep a fifth of an interval behind each snapshot for slow followers, purge in small steps.
+    raft_config.snapshot_every = config.snapshot_every;
+    raft_config.keep_behind_snapshot = (config.snapshot_every / 5).min(1_000);
+    raft_config.purge_batch = (config.snapshot_every / 20).clamp(1, 256);
     let replica = Replica::start(raft_config, config.cluster_listen, &config.cluster_secret)
         .await
         .context("starting the replicated state")?;
@@ -296,8 +303,14 @@ impl RunningNode {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         if epoch > 0 {
-            // Gives back every slot this node still holds and closes its sessions.
-            let _ = self.replica.propose(Command::ReclaimNode { node_id }).await;
+            // Gives back every slot this node still holds and closes its sessions (bounded: a
+            // node without quorum still exits; the cluster reclaims the slots by lease then).
+            let reclaim = self.replica.propose(Command::ReclaimNode { node_id });
+            match tokio::time::timeout(STEP_BOUND, reclaim).await {
+                Ok(Ok(_)) => tracing::info!("slots given back"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "giving the slots back failed"),
+                Err(_) => tracing::warn!("giving the slots back timed out"),
+            }
         }
         self.stop().await;
     }
@@ -315,6 +328,11 @@ impl RunningNode {
         for t in self.tasks {
             let _ = t.await;
         }
-        self.replica.shutdown().await;
+        if tokio::time::timeout(STEP_BOUND, self.replica.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the replicated state did not shut down in time; exiting anyway");
+        }
     }
 }

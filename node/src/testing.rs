@@ -34,6 +34,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         api_tls_key: None,
         role: Role::Engine,
         drain_grace_secs: 1,
+        snapshot_every: crate::config::DEFAULT_SNAPSHOT_EVERY,
         log_json: false,
         log_filter: "warn".into(),
         ssh: Default::default(),

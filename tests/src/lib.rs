@@ -264,7 +264,14 @@ impl NodeProc {
             }
             if Instant::now() > end {
                 let _ = c.kill();
-                bail!("node {} did not exit within {within:?} of SIGTERM", self.id);
+                let out = self.output();
+                let tail: Vec<&str> = out.lines().rev().take(20).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                bail!(
+                    "node {} did not exit within {within:?} of SIGTERM; its last lines:\n{}",
+                    self.id,
+                    tail.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -208,4 +208,20 @@ fn bad_configuration_is_refused_naming_the_problem() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cluster secret"));
+
+    let out = std::process::Command::new(portunus_bin())
+        .args(["up", "--snapshot-every", "5"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--snapshot-every") && err.contains("at least 20"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("portunus-data").exists(),
+        "refused before touching the data dir"
+    );
 }

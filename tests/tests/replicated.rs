@@ -11,10 +11,9 @@
 //! recovery from disk (`cluster.rs`,
 //! `three_nodes_survive_sigkill_of_the_leader_and_recover_it_from_disk`); logins through the
 //! other engine when one dies, readiness and open sessions of a partitioned engine, and the
-//! limit across a partition with two engines and a witness (`witness.rs`). A follower catching
-//! up by snapshot after the log was purged is tested in-process (`raft/tests/cluster.rs`): the
-//! node has no option to lower its snapshot and purge thresholds (5 000 entries), so it is not
-//! exercised here.
+//! limit across a partition with two engines and a witness (`witness.rs`). A restarted node
+//! catching up by snapshot after the log was purged is tested here with a small snapshot
+//! interval (`--snapshot-every`); `raft/tests/cluster.rs` also covers it in-process.
 
 #[allow(dead_code)]
 #[path = "witness/login.rs"]
@@ -739,4 +738,64 @@ async fn restarting_every_node_keeps_users_assets_grants_and_tokens() {
         let mut conn = t.connect().unwrap();
         assert!(echo_through(&mut conn, b"after restart"));
     }
+}
+
+/// A follower killed while the cluster writes on, and restarted after the log behind its last
+/// entry was purged, catches up from a snapshot (small snapshot interval:
+/// `PORTUNUS_SNAPSHOT_EVERY=20`; every API call is at least two log entries, its nonce and its
+/// write).
+#[test]
+fn a_node_restarted_after_the_log_was_purged_catches_up_by_snapshot() {
+    let mut c = ProcCluster::new(3).unwrap();
+    c.env = admin_key_env();
+    c.env.push(("PORTUNUS_SNAPSHOT_EVERY".into(), "20".into()));
+    c.spawn_all().unwrap();
+    let leader = c.wait_stable(START).unwrap();
+    c.wait_replicated(leader, START).unwrap();
+    let status = |n: &NodeProc| n.status().unwrap_or_default();
+    let index = |v: &serde_json::Value, field: &str| v[field].as_u64().unwrap_or(0);
+    let writer = if leader == 1 { 2 } else { 1 };
+    let behind = (1..=3).find(|id| *id != leader && *id != writer).unwrap();
+    wait_until("the Admin key to work", START, || {
+        c.nodes[writer as usize - 1].admin(&["user", "list"]).ok
+    })
+    .unwrap();
+    let left_at = index(&status(&c.nodes[behind as usize - 1]), "last_log_index");
+    c.node(behind).kill();
+
+    let mut want = BTreeSet::new();
+    let w = &c.nodes[writer as usize - 1];
+    let l = &c.nodes[leader as usize - 1];
+    let mut n = 0;
+    // Write well past a few snapshot intervals, and until the leader has purged its log past
+    // where the killed node stopped.
+    while n < 60 || index(&status(l), "purged_index") <= left_at {
+        assert!(
+            n < 200,
+            "no purge past {left_at} after {n} writes: {}",
+            status(l)
+        );
+        let name = format!("while-away-{n}");
+        created(&ok(
+            w,
+            &["user", "create", &name, "--password", "Passw0rd!x"],
+        ));
+        want.insert(name);
+        n += 1;
+    }
+    let purged = index(&status(l), "purged_index");
+    eprintln!("{n} users written; leader purged its log up to {purged}, node {behind} stopped at {left_at}");
+
+    c.spawn(behind, &[]).unwrap();
+    let back = &c.nodes[behind as usize - 1];
+    wait_until("the restarted node to install a snapshot", START, || {
+        index(&status(back), "snapshot_index") > left_at
+    })
+    .unwrap();
+    let s = status(back);
+    assert!(
+        index(&s, "snapshot_index") >= purged.min(index(&s, "applied_index")),
+        "the restarted node's state came from a snapshot past the purge: {s}"
+    );
+    wait_listed(back, &want, SEEN);
 }

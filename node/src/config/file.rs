@@ -21,6 +21,7 @@ pub struct FileConfig {
     pub api_tls_key: Option<PathBuf>,
     pub witness: Option<bool>,
     pub drain_grace_secs: Option<u64>,
+    pub snapshot_every: Option<u64>,
     pub log_format: Option<String>,
     pub log: Option<String>,
     /// The `[ssh]` table: SSH gateway settings.

@@ -20,6 +20,9 @@ pub enum ConfigError {
     Secret(String),
 }
 
+/// Log entries between Raft snapshots unless configured.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 5_000;
+
 fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         option,
@@ -57,6 +60,8 @@ pub struct NodeConfig {
     pub api_tls_key: Option<PathBuf>,
     pub role: Role,
     pub drain_grace_secs: u64,
+    /// Log entries between Raft snapshots.
+    pub snapshot_every: u64,
     pub log_json: bool,
     pub log_filter: String,
     /// SSH gateway settings (the `[ssh]` table of the file; defaults otherwise).
@@ -111,6 +116,16 @@ impl NodeConfig {
             None => FileConfig::default(),
         };
         let node_id = args.node_id.or(file.node_id).unwrap_or(1);
+        let snapshot_every = args
+            .snapshot_every
+            .or(file.snapshot_every)
+            .unwrap_or(DEFAULT_SNAPSHOT_EVERY);
+        if snapshot_every < 20 {
+            return Err(invalid(
+                "--snapshot-every",
+                format!("{snapshot_every} is too small: at least 20 log entries between snapshots"),
+            ));
+        }
         if node_id == 0 {
             return Err(invalid("node-id", "node ids start at 1"));
         }
@@ -188,6 +203,7 @@ impl NodeConfig {
                 .drain_grace_secs
                 .or(file.drain_grace_secs)
                 .unwrap_or(30),
+            snapshot_every,
             log_json: log_format == "json",
             log_filter: args
                 .log
