@@ -187,6 +187,26 @@ fn the_admin_command_line_manages_users_assets_grants_and_tokens() {
     ));
     assert!(admin_ok(&c, &["database", "accounts", &db]).contains("app"));
     assert!(admin_ok(&c, &["host", "list"]).contains("web-01"));
+    // The trusted target host key: none before a first login, set and forgotten by the admin.
+    assert!(admin_ok(&c, &["host", "fingerprint", "web-01"]).contains("no trusted fingerprint"));
+    let fp = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+    let out = admin_ok(&c, &["host", "fingerprint", "web-01", "--set", fp]);
+    assert!(out.contains(fp), "{out}");
+    let dir = c.nodes[0].data_dir.to_string_lossy().to_string();
+    let bad = [
+        "--data-dir",
+        &dir,
+        "host",
+        "fingerprint",
+        "web-01",
+        "--set",
+        "SHA256:nope",
+    ];
+    let (ok, _, err) = admin_env(&c, &[], &bad);
+    assert!(!ok && err.contains("HostFingerPrint"), "{err}");
+    assert!(admin_ok(&c, &["host", "fingerprint", "web-01"]).contains(fp));
+    let out = admin_ok(&c, &["host", "fingerprint", "web-01", "--forget"]);
+    assert!(out.contains("no trusted fingerprint"), "{out}");
 
     // Names and ids are interchangeable.
     admin_ok(

@@ -181,6 +181,17 @@ pub enum HostCmd {
     },
     /// List a host's accounts.
     Accounts { host: String },
+    /// Show the SSH host key fingerprint the bastion trusts for a host; change or forget it
+    /// (after a legitimate key change on the host: the next login then trusts the new key).
+    Fingerprint {
+        host: String,
+        /// Trust this fingerprint (as `ssh-keygen -lf` prints it: SHA256:...).
+        #[arg(long, conflicts_with = "forget")]
+        set: Option<String>,
+        /// Forget the trusted fingerprint.
+        #[arg(long)]
+        forget: bool,
+    },
 }
 
 /// `portunus admin database ...`
@@ -841,6 +852,37 @@ async fn host(api: &Api, cmd: HostCmd, json: bool) -> anyhow::Result<()> {
             ]);
             let body = api.call("CreateHostAccount", &p).await?;
             show_created(&body, "host account", "HostAccountId", json)
+        }
+        HostCmd::Fingerprint { host, set, forget } => {
+            let id = api.host_id(&host).await?;
+            if set.is_some() || forget {
+                let p = params(&[("HostId", Some(&id)), ("HostFingerPrint", set.as_deref())]);
+                api.call("ModifyHostFingerPrint", &p).await?;
+            }
+            let body = api
+                .call("GetHost", &params(&[("HostId", Some(&id))]))
+                .await?;
+            let fp = body["Host"]["Protocols"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["ProtocolName"] == "SSH")
+                .and_then(|p| p["HostFingerPrint"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "HostId": id, "HostFingerPrint": fp })
+                );
+            } else if fp.is_empty() {
+                println!(
+                    "host {id}: no trusted fingerprint (the next login trusts the key it meets)"
+                );
+            } else {
+                println!("host {id}: {fp}");
+            }
+            Ok(())
         }
         HostCmd::Accounts { host } => {
             let id = api.host_id(&host).await?;

@@ -331,6 +331,47 @@ async fn hosts_paging_and_conflicts() {
 }
 
 #[tokio::test]
+async fn an_admin_replaces_or_forgets_a_hosts_trusted_fingerprint() {
+    let h = harness();
+    let host = create_host(&h, "web-01").await;
+    let shown = |body: &Value| {
+        body["Host"]["Protocols"][0]["HostFingerPrint"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string()
+    };
+    let fp = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+    let set = [("HostId", host.as_str()), ("HostFingerPrint", fp)];
+    assert_eq!(call(&h, "ModifyHostFingerPrint", &set).await.0, 200);
+    let (_, got) = call(&h, "GetHost", &[("HostId", &host)]).await;
+    assert_eq!(shown(&got), fp, "{got}");
+    for bad in ["47DEQpj8HBSa", "SHA256:short", "MD5:aa:bb"] {
+        let q = [("HostId", host.as_str()), ("HostFingerPrint", bad)];
+        let resp = call(&h, "ModifyHostFingerPrint", &q).await;
+        assert_error(&resp, 400, "InvalidParameter");
+        assert!(resp.1["Message"]
+            .as_str()
+            .unwrap()
+            .contains("HostFingerPrint"));
+    }
+    let (_, got) = call(&h, "GetHost", &[("HostId", &host)]).await;
+    assert_eq!(shown(&got), fp, "a refused change keeps the old value");
+    assert_eq!(
+        call(&h, "ModifyHostFingerPrint", &[("HostId", &host)])
+            .await
+            .0,
+        200
+    );
+    let (_, got) = call(&h, "GetHost", &[("HostId", &host)]).await;
+    assert_eq!(shown(&got), "", "forgotten: {got}");
+    assert_error(
+        &call(&h, "ModifyHostFingerPrint", &[("HostId", "999")]).await,
+        404,
+        "OBJECT_NOT_FOUND",
+    );
+}
+
+#[tokio::test]
 async fn roles_and_operator_tokens() {
     let h = harness();
     let hid = create_host(&h, "db-1").await;

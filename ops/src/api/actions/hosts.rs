@@ -1,5 +1,7 @@
 //! Host actions: CreateHost, GetHost, ListHosts, ModifyHost, DeleteHost and the batch
-//! ModifyHostsActiveAddressType / ModifyHostsPort.
+//! ModifyHostsActiveAddressType / ModifyHostsPort; ModifyHostFingerPrint (a Portunus extension)
+//! replaces or forgets the host key fingerprint the bastion trusts for a host (GetHost shows it
+//! as `HostFingerPrint`).
 
 use crate::api::call::{batch_entry, done, found, one, page, Call};
 use crate::api::error::{ApiError, ApiResult};
@@ -70,6 +72,14 @@ pub static ACTIONS: &[Action] = &[
         delete,
         "Deletes a host.",
         [req("HostId", Ty::Id)]
+    ),
+    action!(
+        "ModifyHostFingerPrint",
+        Write,
+        fingerprint,
+        "Sets the SSH host key fingerprint trusted for a host (Portunus extension); without \
+         HostFingerPrint, forgets it so that the next login trusts the key it meets.",
+        [req("HostId", Ty::Id), opt("HostFingerPrint", Ty::Str)]
     ),
     action!(
         "ModifyHostsActiveAddressType",
@@ -183,6 +193,40 @@ async fn delete(c: &Call) -> ApiResult {
     let host_id = c.p.id("HostId")?;
     c.propose(Command::DeleteHost { host_id }).await?;
     Ok(done())
+}
+
+async fn fingerprint(c: &Call) -> ApiResult {
+    let host_id = c.p.id("HostId")?;
+    let fingerprint = match c.p.opt("HostFingerPrint").filter(|f| !f.is_empty()) {
+        Some(f) => Some(parse_fingerprint(f)?),
+        None => None,
+    };
+    c.propose(Command::SetHostKey {
+        host_id,
+        fingerprint,
+    })
+    .await?;
+    Ok(done())
+}
+
+/// An OpenSSH SHA-256 fingerprint as `ssh-keygen -lf` prints it: `SHA256:` and 43 characters
+/// of unpadded base64.
+fn parse_fingerprint(f: &str) -> Result<String, ApiError> {
+    let ok = f.strip_prefix("SHA256:").is_some_and(|b64| {
+        b64.len() == 43
+            && b64
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    });
+    if ok {
+        Ok(f.to_string())
+    } else {
+        Err(ApiError::invalid(
+            "HostFingerPrint",
+            "expected an OpenSSH SHA-256 fingerprint such as `ssh-keygen -lf` prints \
+             (SHA256: followed by 43 base64 characters)",
+        ))
+    }
 }
 
 async fn active_address(c: &Call) -> ApiResult {
