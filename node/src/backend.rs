@@ -17,8 +17,10 @@ pub(crate) struct NodeBackend {
 fn backend_error(e: ReplicaError) -> BackendError {
     match e {
         ReplicaError::Rejected(r) => BackendError::Rejected(r),
-        ReplicaError::NoQuorum(m) => BackendError::Unavailable(m),
-        ReplicaError::Timeout(ms) => BackendError::Unavailable(format!("no answer within {ms} ms")),
+        ReplicaError::NoQuorum(m) => BackendError::Unavailable(format!("no quorum: {m}")),
+        ReplicaError::Timeout(ms) => {
+            BackendError::Unavailable(format!("no answer from the cluster within {ms} ms"))
+        }
         ReplicaError::ShuttingDown => {
             BackendError::Unavailable("this node is shutting down".into())
         }

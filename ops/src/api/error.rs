@@ -37,8 +37,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error(transparent)]
     Rejected(Rejection),
-    #[error("the cluster cannot serve this request right now, retry later")]
-    Unavailable,
+    /// No quorum, no answer in time, or the node is shutting down: the reason says which.
+    #[error("the cluster cannot serve this request right now ({0}); retry later")]
+    Unavailable(String),
     #[error("an internal error occurred")]
     Internal,
 }
@@ -72,7 +73,7 @@ impl ApiError {
             ApiError::InstanceNotFound => "InvalidInstanceId.NotFound",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Rejected(r) => r.code(),
-            ApiError::Unavailable => "ServiceUnavailable",
+            ApiError::Unavailable(_) => "ServiceUnavailable",
             ApiError::Internal => "InternalError",
         }
     }
@@ -87,7 +88,7 @@ impl ApiError {
             ApiError::Rejected(r) => {
                 StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -107,7 +108,7 @@ impl From<BackendError> for ApiError {
     fn from(e: BackendError) -> Self {
         match e {
             BackendError::Rejected(r) => ApiError::Rejected(r),
-            BackendError::Unavailable(_) => ApiError::Unavailable,
+            BackendError::Unavailable(why) => ApiError::Unavailable(why),
             BackendError::Internal(msg) => {
                 tracing::warn!(error = %msg, "API backend error");
                 ApiError::Internal
