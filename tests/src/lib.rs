@@ -93,6 +93,15 @@ pub fn metric_sum(exposition: &str, name: &str) -> Option<f64> {
     found
 }
 
+/// The id in the `created <what> <id>` line `portunus admin ... create` prints.
+pub fn created(out: &str) -> String {
+    out.split_whitespace()
+        .last()
+        .filter(|id| id.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no id in {out}"))
+        .to_string()
+}
+
 /// What a `portunus admin` run printed, and whether it succeeded.
 #[derive(Clone, Debug)]
 pub struct AdminOutput {

@@ -5,7 +5,7 @@
 //! clock, unknown action, parameters, body size).
 
 use portunus_tests::sdk::{admin_key_env, ADMIN_KEY_ID, ADMIN_KEY_SECRET};
-use portunus_tests::{portunus_bin, wait_until, ProcCluster};
+use portunus_tests::{created, portunus_bin, wait_until, ProcCluster};
 use std::process::Command;
 use std::time::Duration;
 
@@ -113,15 +113,6 @@ fn admin_ok(c: &ProcCluster, args: &[&str]) -> String {
     let (ok, out, err) = admin_env(c, &[], &all);
     assert!(ok, "portunus admin {args:?} failed: {err}");
     out
-}
-
-/// The id in a `created <what> <id>` line.
-fn created(out: &str) -> String {
-    out.split_whitespace()
-        .last()
-        .filter(|id| id.bytes().all(|b| b.is_ascii_digit()))
-        .unwrap_or_else(|| panic!("no id in {out}"))
-        .to_string()
 }
 
 fn started_with_admin() -> ProcCluster {

@@ -22,7 +22,7 @@ mod login;
 use login::{echo_through, Login, Tunnel};
 use portunus_proxy::testing::openssh::Askpass;
 use portunus_tests::sdk::{admin_key_env, echo_server};
-use portunus_tests::{wait_until, AdminOutput, NodeProc, ProcCluster};
+use portunus_tests::{created, wait_until, AdminOutput, NodeProc, ProcCluster};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,15 +64,6 @@ fn ok(n: &NodeProc, args: &[&str]) -> String {
         n.id
     );
     out.stdout
-}
-
-/// The id in a `created <what> <id>` line.
-fn created(out: &str) -> String {
-    out.split_whitespace()
-        .last()
-        .filter(|id| id.bytes().all(|b| b.is_ascii_digit()))
-        .unwrap_or_else(|| panic!("no id in {out}"))
-        .to_string()
 }
 
 /// A `name: value` line of the command line's output.
