@@ -1,8 +1,12 @@
 //! The node's audit sink: typed audit events appended as JSON lines under the data directory
 //! (`audit/events.jsonl`, this node's view), and, per session, replicated to a majority of the
-//! cluster as blobs readable from every node: the recording (asciicast v2) as
-//! `recording-<session id>.cast` and the session's events (command lines, file operations,
-//! tunnel records) as `events-<session id>.jsonl`, stored when the session closes.
+//! cluster as blobs readable from every node: the recording (asciicast v2) in parts stored while
+//! the session runs, `recording-<session id>.<part>.cast` (part 0 holds the header line; the
+//! parts put together in order are the recording), then, when the session ends, an end marker
+//! `recording-<session id>.end.json` (`{"parts": N}`) stored after the final part, so that a
+//! recording cut short (its node died mid-session) tells from a complete one; and the session's
+//! events (command lines, file operations, tunnel records) as `events-<session id>.jsonl`,
+//! stored when the session closes. [`read_recording`] puts a recording back together.
 
 use portunus_proxy::gate::{AuditEvent, AuditSink, BoxFuture};
 use serde_json::json;
@@ -14,9 +18,63 @@ use std::sync::Mutex;
 /// the node's local events file keeps everything).
 const MAX_SESSION_EVENTS: usize = 16 * 1024 * 1024;
 
-/// The blob name of a session's recording.
-pub fn recording_name(session_id: u64) -> String {
-    format!("recording-{session_id}.cast")
+/// The blob name of a part of a session's recording.
+pub fn recording_part_name(session_id: u64, index: u32) -> String {
+    format!("recording-{session_id}.{index}.cast")
+}
+
+/// The blob name of the end marker of a session's recording: `{"parts": N}`, stored after its
+/// final part.
+pub fn recording_end_name(session_id: u64) -> String {
+    format!("recording-{session_id}.end.json")
+}
+
+/// What [`read_recording`] found of a recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordingRead {
+    /// The parts found and written out, from 0 up to the first missing one.
+    pub parts: u32,
+    /// The part count stated by the end marker; None without one: the session is still open,
+    /// or the node that served it died before it ended.
+    pub expected: Option<u32>,
+}
+
+impl RecordingRead {
+    /// Whether the recording is whole: it ended, and every part is there.
+    pub fn complete(&self) -> bool {
+        self.expected == Some(self.parts)
+    }
+}
+
+/// Puts a session's recording (asciicast v2) back together from its blobs, fetched with `get`
+/// (blob name -> contents, None when no member holds it), writing the parts to `out` in order,
+/// one at a time, up to the first missing one. Whatever it finds is a valid asciicast prefix;
+/// the answer tells whether it is the whole recording.
+pub async fn read_recording<G, F, W>(
+    session_id: u64,
+    mut get: G,
+    out: &mut W,
+) -> std::io::Result<RecordingRead>
+where
+    G: FnMut(String) -> F,
+    F: std::future::Future<Output = Option<Vec<u8>>>,
+    W: Write,
+{
+    let expected = get(recording_end_name(session_id))
+        .await
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["parts"].as_u64())
+        .and_then(|n| u32::try_from(n).ok());
+    let mut parts = 0;
+    while expected.is_none_or(|n| parts < n) {
+        let Some(bytes) = get(recording_part_name(session_id, parts)).await else {
+            break;
+        };
+        out.write_all(&bytes)?;
+        parts += 1;
+    }
+    out.flush()?;
+    Ok(RecordingRead { parts, expected })
 }
 
 /// The blob name of a session's audit events (JSON lines).
@@ -128,15 +186,100 @@ impl AuditSink for FileAudit {
         }
     }
 
-    fn recording(&self, session_id: u64, asciicast: Vec<u8>) -> BoxFuture<'_, ()> {
+    fn recording_part(
+        &self,
+        session_id: u64,
+        index: u32,
+        part: Vec<u8>,
+        last: bool,
+    ) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let name = recording_name(session_id);
-            match self.replica.put_blob(&name, asciicast).await {
-                Ok(copies) => tracing::info!(session_id, copies, "session recording stored"),
+            let name = recording_part_name(session_id, index);
+            let bytes = part.len();
+            match self.replica.put_blob(&name, part).await {
+                Ok(copies) => {
+                    tracing::debug!(session_id, index, bytes, copies, "recording part stored")
+                }
+                Err(e) => tracing::error!(
+                    session_id, index, error = %e, "storing a session recording part failed"
+                ),
+            }
+            if !last {
+                return;
+            }
+            let end = json!({ "parts": index + 1 }).to_string().into_bytes();
+            match self
+                .replica
+                .put_blob(&recording_end_name(session_id), end)
+                .await
+            {
+                Ok(copies) => {
+                    tracing::info!(
+                        session_id,
+                        parts = index + 1,
+                        copies,
+                        "session recording stored"
+                    )
+                }
                 Err(e) => {
                     tracing::error!(session_id, error = %e, "storing a session recording failed")
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read(blobs: &HashMap<String, Vec<u8>>, id: u64) -> (String, RecordingRead) {
+        let mut out = Vec::new();
+        let read = read_recording(
+            id,
+            |name| async move { blobs.get(&name).cloned() },
+            &mut out,
+        )
+        .await
+        .unwrap();
+        (String::from_utf8(out).unwrap(), read)
+    }
+
+    #[tokio::test]
+    async fn recordings_are_put_back_together_complete_or_not() {
+        let mut blobs = HashMap::new();
+        blobs.insert(recording_part_name(7, 0), b"{\"version\":2}\n".to_vec());
+        blobs.insert(recording_part_name(7, 1), b"[0.1,\"o\",\"a\"]\n".to_vec());
+        let (text, r) = read(&blobs, 7).await;
+        assert_eq!(text, "{\"version\":2}\n[0.1,\"o\",\"a\"]\n");
+        assert_eq!(
+            r,
+            RecordingRead {
+                parts: 2,
+                expected: None
+            }
+        );
+        assert!(!r.complete(), "no end marker: cut short or still running");
+
+        blobs.insert(recording_part_name(7, 2), Vec::new());
+        blobs.insert(recording_end_name(7), b"{\"parts\":3}".to_vec());
+        let (text, r) = read(&blobs, 7).await;
+        assert!(r.complete(), "{r:?}");
+        assert!(text.ends_with("\"a\"]\n"));
+
+        blobs.remove(&recording_part_name(7, 1));
+        let (text, r) = read(&blobs, 7).await;
+        assert_eq!(text, "{\"version\":2}\n", "up to the first missing part");
+        assert_eq!(
+            r,
+            RecordingRead {
+                parts: 1,
+                expected: Some(3)
+            }
+        );
+        assert!(!r.complete());
+
+        let (text, r) = read(&blobs, 8).await;
+        assert_eq!((text.as_str(), r.parts, r.expected), ("", 0, None));
     }
 }

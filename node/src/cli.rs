@@ -50,7 +50,9 @@ pub struct ClusterArgs {
 pub enum ClusterAction {
     /// Show members, leader and progress as JSON.
     Status,
-    /// Print a session's recording (asciicast v2), fetched from whichever node holds it.
+    /// Print a session's recording (asciicast v2), its parts fetched from whichever node holds
+    /// them. A recording cut short (a session still open, or whose node died mid-session) is
+    /// printed as far as it goes, and the command then fails saying so.
     Recording {
         /// The session id.
         session_id: u64,
@@ -163,9 +165,32 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&status)?);
         }
         ClusterAction::Recording { session_id } => {
-            let name = crate::audit::recording_name(session_id);
-            let what = format!("a recording of session {session_id}");
-            print_blob(&client, &args.via, &name, &what).await?;
+            let status = client.status(&args.via).await?;
+            let addrs: Vec<String> = status
+                .nodes
+                .iter()
+                .map(|n| n.info.cluster_addr.clone())
+                .collect();
+            let (client, addrs) = (&client, &addrs);
+            let get = |name: String| async move { fetch_blob(client, addrs, &name).await };
+            let read =
+                crate::audit::read_recording(session_id, get, &mut std::io::stdout()).await?;
+            match (read.parts, read.expected) {
+                _ if read.complete() => {}
+                (0, None) => anyhow::bail!(
+                    "no node holds a recording of session {session_id} (only sessions with a \
+                     terminal are recorded)"
+                ),
+                (found, None) => anyhow::bail!(
+                    "the recording of session {session_id} has no end ({found} parts printed): \
+                     the session is still open, or the node that served it stopped before it \
+                     ended"
+                ),
+                (found, Some(parts)) => anyhow::bail!(
+                    "the recording of session {session_id} is incomplete: {found} of its \
+                     {parts} parts printed, no node holds part {found}"
+                ),
+            }
         }
         ClusterAction::Events { session_id } => {
             let name = crate::audit::events_name(session_id);
@@ -208,14 +233,27 @@ async fn print_blob(
     what: &str,
 ) -> anyhow::Result<()> {
     let status = client.status(via).await?;
-    for n in &status.nodes {
-        if let Ok(Some(bytes)) = client.get_blob(&n.info.cluster_addr, name).await {
-            use std::io::Write;
-            std::io::stdout().write_all(&bytes)?;
-            return Ok(());
-        }
+    let addrs: Vec<String> = status
+        .nodes
+        .iter()
+        .map(|n| n.info.cluster_addr.clone())
+        .collect();
+    if let Some(bytes) = fetch_blob(client, &addrs, name).await {
+        use std::io::Write;
+        std::io::stdout().write_all(&bytes)?;
+        return Ok(());
     }
     anyhow::bail!("no node holds {what}")
+}
+
+/// A replicated blob from the first of the members at `addrs` that holds it.
+async fn fetch_blob(client: &ClusterClient, addrs: &[String], name: &str) -> Option<Vec<u8>> {
+    for addr in addrs {
+        if let Ok(Some(bytes)) = client.get_blob(addr, name).await {
+            return Some(bytes);
+        }
+    }
+    None
 }
 
 /// Changes the log filter of the running process.

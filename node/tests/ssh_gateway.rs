@@ -309,19 +309,29 @@ async fn a_shell_recording_outlives_the_node_that_served_it() {
     })
     .await;
     let session_id = view.read(|s| s.sessions().map(|x| x.id).max().unwrap());
-    let name = portunus_node::audit::recording_name(session_id);
+    let end_name = portunus_node::audit::recording_end_name(session_id);
     let origin = nodes.remove(1);
     let reader = nodes[1].replica.clone();
     let events_name = portunus_node::audit::events_name(session_id);
     for _ in 0..500 {
-        if reader.get_blob(&name).await.is_some() && reader.get_blob(&events_name).await.is_some() {
+        if reader.get_blob(&end_name).await.is_some()
+            && reader.get_blob(&events_name).await.is_some()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     origin.stop().await;
-    let cast =
-        String::from_utf8(reader.get_blob(&name).await.expect("recording readable")).unwrap();
+    let mut cast = Vec::new();
+    let get = |name: String| {
+        let reader = reader.clone();
+        async move { reader.get_blob(&name).await }
+    };
+    let read = portunus_node::audit::read_recording(session_id, get, &mut cast)
+        .await
+        .unwrap();
+    assert!(read.complete(), "recording readable and whole: {read:?}");
+    let cast = String::from_utf8(cast).unwrap();
     let header: serde_json::Value = serde_json::from_str(cast.lines().next().unwrap()).unwrap();
     assert_eq!(header["version"], 2, "asciicast v2: {cast}");
     assert!(cast.contains("recorded-output"), "{cast}");

@@ -224,6 +224,17 @@ pub enum AuditEvent {
 pub trait AuditSink: Send + Sync + 'static {
     /// Record an event.
     fn event(&self, event: AuditEvent);
-    /// Store a finished recording (asciicast v2 text) of a session.
-    fn recording(&self, session_id: u64, asciicast: Vec<u8>) -> BoxFuture<'_, ()>;
+    /// Store a part of a session's recording (asciicast v2 text) while the session runs. Parts
+    /// are numbered from 0 and handed over in order, one at a time; each is made of whole lines
+    /// (part 0 starts with the header line), so their concatenation is the recording. `last`
+    /// marks the final part, handed over when the session ends (it may be empty); a recording
+    /// whose last part never came was cut short. The session's output waits for this future,
+    /// so a slow store slows the session instead of piling the recording up in memory.
+    fn recording_part(
+        &self,
+        session_id: u64,
+        index: u32,
+        part: Vec<u8>,
+        last: bool,
+    ) -> BoxFuture<'_, ()>;
 }

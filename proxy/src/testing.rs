@@ -234,11 +234,21 @@ impl SessionGate for FakeGate {
     }
 }
 
+/// A part of a recording, as the audit sink received it.
+#[derive(Clone, Debug)]
+pub struct RecordingPart {
+    pub session_id: u64,
+    pub index: u32,
+    pub bytes: Vec<u8>,
+    pub last: bool,
+}
+
 /// An audit sink that keeps everything.
 #[derive(Default)]
 pub struct MemoryAudit {
     pub events: Mutex<Vec<AuditEvent>>,
-    pub recordings: Mutex<Vec<(u64, Vec<u8>)>>,
+    /// Recording parts, in the order received.
+    pub parts: Mutex<Vec<RecordingPart>>,
 }
 
 impl MemoryAudit {
@@ -250,8 +260,31 @@ impl MemoryAudit {
         lock(&self.events).clone()
     }
 
+    /// The finished recordings (their last part received), each its parts put together, in
+    /// the order they finished.
     pub fn recordings(&self) -> Vec<(u64, Vec<u8>)> {
-        lock(&self.recordings).clone()
+        let parts = lock(&self.parts);
+        parts
+            .iter()
+            .filter(|p| p.last)
+            .map(|end| {
+                let whole = parts
+                    .iter()
+                    .filter(|p| p.session_id == end.session_id)
+                    .flat_map(|p| p.bytes.iter().copied())
+                    .collect();
+                (end.session_id, whole)
+            })
+            .collect()
+    }
+
+    /// The parts received of a session's recording, in the order received.
+    pub fn parts_of(&self, session_id: u64) -> Vec<RecordingPart> {
+        lock(&self.parts)
+            .iter()
+            .filter(|p| p.session_id == session_id)
+            .cloned()
+            .collect()
     }
 }
 
@@ -260,7 +293,20 @@ impl AuditSink for MemoryAudit {
         lock(&self.events).push(event);
     }
 
-    fn recording(&self, session_id: u64, asciicast: Vec<u8>) -> BoxFuture<'_, ()> {
-        Box::pin(async move { lock(&self.recordings).push((session_id, asciicast)) })
+    fn recording_part(
+        &self,
+        session_id: u64,
+        index: u32,
+        part: Vec<u8>,
+        last: bool,
+    ) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            lock(&self.parts).push(RecordingPart {
+                session_id,
+                index,
+                bytes: part,
+                last,
+            })
+        })
     }
 }

@@ -95,6 +95,93 @@ async fn shell_with_pty_relays_output_and_exit_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_recording_reaches_the_audit_in_parts_while_the_shell_runs() {
+    const XS: usize = 3_000_000; // about three parts of asciicast
+    let (gw, _sshd) = setup().await;
+    let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
+    ssh.arg("-tt").stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = ssh.spawn().expect("spawn ssh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    stdin
+        .write_all(
+            format!("head -c {XS} /dev/zero | tr '\\0' x; echo; echo done''-marker\n").as_bytes(),
+        )
+        .await
+        .expect("type");
+    let mut seen = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            use tokio::io::AsyncReadExt;
+            let n = stdout.read(&mut buf).await.expect("read");
+            assert!(n > 0, "ssh ended early");
+            seen.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&seen[seen.len().saturating_sub(200)..])
+                .contains("\ndone-marker")
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the output in time");
+    let session = gw.gate.opened_ids()[0];
+    // Streamed while the session runs: completed parts stored, the final one not yet.
+    wait_until(WAIT, "parts of the running session", || {
+        gw.audit.parts_of(session).len() >= 2
+    })
+    .await;
+    assert!(gw.audit.parts_of(session).iter().all(|p| !p.last));
+    assert!(gw.audit.recordings().is_empty(), "still running");
+
+    stdin.write_all(b"exit\n").await.expect("type");
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("in time")
+        .expect("ssh");
+    assert!(status.success());
+    wait_until(WAIT, "the final part", || !gw.audit.recordings().is_empty()).await;
+    let parts = gw.audit.parts_of(session);
+    assert!(parts.len() >= 3, "{} parts", parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        assert_eq!(part.index as usize, i, "handed over in order");
+        assert_eq!(
+            part.last,
+            i + 1 == parts.len(),
+            "last marks the final part only"
+        );
+        if !part.last {
+            assert!(
+                part.bytes.len() >= 1 << 20,
+                "part {i}: {} bytes",
+                part.bytes.len()
+            );
+        }
+        assert!(
+            part.bytes.is_empty() || part.bytes.ends_with(b"\n"),
+            "whole lines"
+        );
+    }
+    let (rec_session, cast) = gw.audit.recordings().remove(0);
+    assert_eq!(rec_session, session);
+    let cast = String::from_utf8(cast).expect("utf-8 cast");
+    let mut lines = cast.lines();
+    let header: serde_json::Value =
+        serde_json::from_str(lines.next().expect("header")).expect("json");
+    assert_eq!(header["version"], 2);
+    let mut output = String::new();
+    for line in lines {
+        let event: serde_json::Value = serde_json::from_str(line).expect("an asciicast event");
+        assert_eq!(event[1], "o", "{line}");
+        output.push_str(event[2].as_str().expect("text"));
+    }
+    let longest_run = output.split(|c| c != 'x').map(str::len).max().unwrap_or(0);
+    assert_eq!(longest_run, XS, "all the output, once");
+    assert!(output.contains("\ndone-marker"), "and what followed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_relays_stdout_stderr_and_status() {
     let (gw, _sshd) = setup().await;
     let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");

@@ -15,7 +15,8 @@ use crate::gate::{AuditSink, SessionGate};
 type TargetChannel = Channel<russh::client::Msg>;
 
 /// Relays until the target closes the channel, the client goes away or the session is
-/// terminated; then hands the recording and events to the audit sink.
+/// terminated; then hands the rest of the recording and the events to the audit sink. The
+/// recording's completed parts are handed off on the way, in [`down`].
 pub(crate) async fn run<G: SessionGate, A: AuditSink>(
     conn: &Arc<Conn<G, A>>,
     client: Channel<Msg>,
@@ -126,14 +127,26 @@ async fn down<G: SessionGate, A: AuditSink>(
     while let Some(msg) = from.wait().await {
         let sent = match msg {
             ChannelMsg::Data { data } => {
-                lock(taps).output(&data);
+                let stored = {
+                    let mut taps = lock(taps);
+                    taps.output(&data);
+                    taps.hand_off()
+                };
                 lease.add_down(data.len());
-                to.data_bytes(data).await
+                let sent = to.data_bytes(data).await;
+                recorded(stored).await;
+                sent
             }
             ChannelMsg::ExtendedData { data, ext } => {
-                lock(taps).stderr(&data);
+                let stored = {
+                    let mut taps = lock(taps);
+                    taps.stderr(&data);
+                    taps.hand_off()
+                };
                 lease.add_down(data.len());
-                to.extended_data_bytes(ext, data).await
+                let sent = to.extended_data_bytes(ext, data).await;
+                recorded(stored).await;
+                sent
             }
             ChannelMsg::ExitStatus { exit_status } => to.exit_status(exit_status).await,
             ChannelMsg::ExitSignal {
@@ -153,6 +166,14 @@ async fn down<G: SessionGate, A: AuditSink>(
         if sent.is_err() {
             break;
         }
+    }
+}
+
+/// Waits until the recording parts handed off are stored: the backpressure that keeps a
+/// session's recording from piling up in memory when storing is slower than its output.
+async fn recorded(stored: Option<tokio::sync::oneshot::Receiver<()>>) {
+    if let Some(stored) = stored {
+        let _ = stored.await;
     }
 }
 

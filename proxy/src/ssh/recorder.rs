@@ -5,13 +5,34 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-/// Recordings stop growing past this size (a marker line says so).
-const MAX_RECORDING: usize = 64 * 1024 * 1024;
+/// A recording is handed to the audit sink in parts of about this size (whole lines: a part ends
+/// with the line that reaches it), so that a session keeps only its current part in memory.
+pub(crate) const PART_BYTES: usize = 1024 * 1024;
 
-/// An asciicast v2 recording in memory.
+/// Recordings stop growing past this size (a marker line says so).
+const MAX_RECORDING: usize = 1024 * 1024 * 1024;
+
+/// A finished part of a recording: whole asciicast lines, numbered from 0 (the part with the
+/// header line).
+#[derive(Debug)]
+pub(crate) struct Part {
+    pub index: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// An asciicast v2 recording, kept in memory one part at a time.
 pub(crate) struct Recorder {
     start: Instant,
+    /// The current part.
     out: Vec<u8>,
+    /// Its index.
+    index: u32,
+    /// Parts completed and not yet taken with [`Recorder::take_ready`].
+    ready: Vec<Part>,
+    /// Bytes recorded so far, all parts included.
+    total: usize,
+    part_bytes: usize,
+    max_bytes: usize,
     /// Trailing bytes of an incomplete UTF-8 sequence, kept for the next chunk.
     partial: Vec<u8>,
     full: bool,
@@ -19,6 +40,17 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     pub fn new(cols: u32, rows: u32, term: &str) -> Self {
+        Self::with_limits(cols, rows, term, PART_BYTES, MAX_RECORDING)
+    }
+
+    /// A recorder with other part and total sizes (tests).
+    pub fn with_limits(
+        cols: u32,
+        rows: u32,
+        term: &str,
+        part_bytes: usize,
+        max_bytes: usize,
+    ) -> Self {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -27,14 +59,19 @@ impl Recorder {
             "version": 2, "width": cols.max(1), "height": rows.max(1), "timestamp": timestamp,
             "env": { "TERM": term },
         });
-        let mut out = header.to_string().into_bytes();
-        out.push(b'\n');
-        Self {
+        let mut rec = Self {
             start: Instant::now(),
-            out,
+            out: Vec::new(),
+            index: 0,
+            ready: Vec::new(),
+            total: 0,
+            part_bytes: part_bytes.max(1),
+            max_bytes,
             partial: Vec::new(),
             full: false,
-        }
+        };
+        rec.push_line(&header.to_string());
+        rec
     }
 
     /// Seconds since the start.
@@ -64,24 +101,47 @@ impl Recorder {
             return;
         }
         let line = json!([(self.elapsed() * 1e6).round() / 1e6, kind, text]).to_string();
-        if self.out.len() + line.len() > MAX_RECORDING {
+        if self.total + line.len() + 1 > self.max_bytes {
             self.full = true;
             let marker = json!([self.elapsed(), "o", "\r\n[recording truncated]\r\n"]).to_string();
-            self.out.extend_from_slice(marker.as_bytes());
-            self.out.push(b'\n');
+            self.push_line(&marker);
             return;
         }
-        self.out.extend_from_slice(line.as_bytes());
-        self.out.push(b'\n');
+        self.push_line(&line);
     }
 
-    /// The recording so far.
-    pub fn finish(mut self) -> Vec<u8> {
+    /// Appends a line to the current part; a part that reached its size is set aside.
+    fn push_line(&mut self, line: &str) {
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.push(b'\n');
+        self.total += line.len() + 1;
+        if self.out.len() >= self.part_bytes {
+            let bytes = std::mem::take(&mut self.out);
+            self.ready.push(Part {
+                index: self.index,
+                bytes,
+            });
+            self.index += 1;
+        }
+    }
+
+    /// The parts completed since the last call, in order.
+    pub fn take_ready(&mut self) -> Vec<Part> {
+        std::mem::take(&mut self.ready)
+    }
+
+    /// The parts not taken yet, the last one (possibly empty) being the final part.
+    pub fn finish(mut self) -> Vec<Part> {
         if !self.partial.is_empty() {
             let text = String::from_utf8_lossy(&std::mem::take(&mut self.partial)).into_owned();
             self.event("o", &text);
         }
-        self.out
+        let mut parts = std::mem::take(&mut self.ready);
+        parts.push(Part {
+            index: self.index,
+            bytes: self.out,
+        });
+        parts
     }
 }
 
@@ -180,13 +240,18 @@ mod tests {
         assert_eq!(ed.feed("echo héllo\r".as_bytes()), vec!["echo héllo"]);
     }
 
+    fn whole(parts: Vec<Part>) -> String {
+        String::from_utf8(parts.into_iter().flat_map(|p| p.bytes).collect()).unwrap()
+    }
+
     #[test]
     fn records_asciicast_v2() {
         let mut rec = Recorder::new(80, 24, "xterm");
         rec.output("h\u{e9}".as_bytes()[..2].as_ref());
         rec.output(&"h\u{e9}".as_bytes()[2..]);
         rec.resize(100, 30);
-        let text = String::from_utf8(rec.finish()).unwrap();
+        assert!(rec.take_ready().is_empty(), "one small part");
+        let text = whole(rec.finish());
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -198,5 +263,73 @@ mod tests {
         assert_eq!(lines[2][2], "\u{e9}");
         assert_eq!(lines[3][1], "r");
         assert_eq!(lines[3][2], "100x30");
+    }
+
+    #[test]
+    fn splits_into_parts_of_whole_lines() {
+        let mut rec = Recorder::with_limits(80, 24, "xterm", 200, usize::MAX);
+        let mut parts = Vec::new();
+        let mut expected = String::new();
+        for i in 0..100 {
+            // "é" split across chunks at every third step: the halves meet in one event.
+            let chunk = format!("line {i} \u{e9}\r\n");
+            let bytes = chunk.as_bytes();
+            if i % 3 == 0 {
+                let cut = bytes.len() - 3; // inside "é"
+                rec.output(&bytes[..cut]);
+                parts.extend(rec.take_ready());
+                rec.output(&bytes[cut..]);
+            } else {
+                rec.output(bytes);
+            }
+            parts.extend(rec.take_ready());
+            expected.push_str(&chunk);
+        }
+        rec.resize(100, 30);
+        parts.extend(rec.finish());
+        assert!(parts.len() > 3, "{} parts", parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            assert_eq!(part.index as usize, i, "in order");
+            let text = std::str::from_utf8(&part.bytes).expect("each part is UTF-8");
+            if i + 1 < parts.len() {
+                assert!(part.bytes.len() >= 200, "part {i} reached the size");
+            }
+            assert!(text.is_empty() || text.ends_with('\n'), "whole lines");
+            for (n, line) in text.lines().enumerate() {
+                let v: serde_json::Value = serde_json::from_str(line).expect("a whole JSON line");
+                assert_eq!(
+                    v.get("version").is_some(),
+                    i == 0 && n == 0,
+                    "header in part 0 only"
+                );
+            }
+        }
+        let text = whole(parts);
+        let mut output = String::new();
+        for line in text.lines().skip(1) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if v[1] == "o" {
+                output.push_str(v[2].as_str().unwrap());
+            }
+        }
+        assert_eq!(output, expected, "no \u{fffd}: UTF-8 sequences reassembled");
+        let last = text.lines().last().unwrap();
+        assert!(last.contains("\"r\",\"100x30\""), "{last}");
+    }
+
+    #[test]
+    fn stops_at_the_cap_with_a_marker() {
+        let mut rec = Recorder::with_limits(80, 24, "xterm", 100, 1000);
+        let mut parts = Vec::new();
+        for _ in 0..100 {
+            rec.output(b"0123456789012345678901234567890123456789");
+            parts.extend(rec.take_ready());
+        }
+        parts.extend(rec.finish());
+        let text = whole(parts);
+        assert!(text.len() <= 1000 + 100, "{}", text.len());
+        let last = text.lines().last().unwrap();
+        assert!(last.contains("[recording truncated]"), "{last}");
+        assert_eq!(text.matches("truncated").count(), 1);
     }
 }

@@ -1,5 +1,11 @@
 //! What the relay shows the audit: a shell's recording and command lines, an exec's command,
 //! SFTP file operations. Fed by [`super::pipe`] with the bytes of each direction.
+//!
+//! A recording reaches the audit sink in parts ([`super::recorder::PART_BYTES`] each) while the
+//! session runs: the target->client relay takes the completed parts with [`Taps::hand_off`] and
+//! waits until they are stored before relaying more output, so a session holds at most its
+//! current part and one being stored, and a slow store slows that session's output instead of
+//! growing memory. The final part goes with [`Taps::finish`].
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,7 +13,7 @@ use std::time::Instant;
 use super::conn::Conn;
 use super::echo::EchoCheck;
 use super::lease::Lease;
-use super::recorder::{LineEditor, Recorder};
+use super::recorder::{LineEditor, Part, Recorder};
 use super::session::{PtyReq, Start};
 use super::sftp::{FileOp, SftpAudit};
 use crate::gate::{AuditEvent, AuditSink, SessionGate};
@@ -21,6 +27,9 @@ pub(crate) struct Taps<A: AuditSink> {
     commands: Option<LineEditor>,
     echo: EchoCheck,
     sftp: Option<SftpAudit>,
+    /// The recording parts being stored (a task, so that they are stored in order even if the
+    /// relay that waits for them is dropped).
+    storing: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<A: AuditSink> Taps<A> {
@@ -63,6 +72,7 @@ impl<A: AuditSink> Taps<A> {
             commands: None,
             echo: EchoCheck::default(),
             sftp: None,
+            storing: None,
         }
     }
 
@@ -143,15 +153,52 @@ impl<A: AuditSink> Taps<A> {
         }
     }
 
-    /// Hands what was gathered to the audit sink.
+    /// Starts storing the recording parts completed so far (after those already being stored);
+    /// the receiver resolves once they are stored. None when no part is ready. Called under the
+    /// taps' lock, the receiver awaited outside it.
+    pub fn hand_off(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let parts = self.recorder.as_mut()?.take_ready();
+        if parts.is_empty() {
+            return None;
+        }
+        Some(self.store(parts, false))
+    }
+
+    /// Stores `parts` in a task that first waits for the parts being stored; with `ends`, the
+    /// last of them is the recording's final part.
+    fn store(&mut self, parts: Vec<Part>, ends: bool) -> tokio::sync::oneshot::Receiver<()> {
+        let (done, stored) = tokio::sync::oneshot::channel();
+        let Some(audit) = self.audit.clone() else {
+            let _ = done.send(());
+            return stored;
+        };
+        let session_id = self.session_id;
+        let before = self.storing.take();
+        self.storing = Some(tokio::spawn(async move {
+            if let Some(before) = before {
+                let _ = before.await;
+            }
+            let count = parts.len();
+            for (i, Part { index, bytes }) in parts.into_iter().enumerate() {
+                let last = ends && i + 1 == count;
+                audit.recording_part(session_id, index, bytes, last).await;
+            }
+            let _ = done.send(());
+        }));
+        stored
+    }
+
+    /// Hands what was gathered to the audit sink, the recording's final part included, and
+    /// waits until the recording is stored.
     pub async fn finish(mut self) {
         let pending = self.echo.finish();
         self.emit_commands(pending);
         if let Some(mut sftp) = self.sftp.take() {
             self.file_ops(sftp.finish());
         }
-        if let (Some(rec), Some(audit)) = (self.recorder.take(), self.audit.as_ref()) {
-            audit.recording(self.session_id, rec.finish()).await;
+        if let Some(rec) = self.recorder.take() {
+            // Stored after the parts being stored, so this waits for them too.
+            let _ = self.store(rec.finish(), true).await;
         }
     }
 }
