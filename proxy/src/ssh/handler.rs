@@ -32,6 +32,8 @@ pub(crate) struct ConnHandler<G: SessionGate, A: AuditSink> {
     /// client neither asks again nor falls back to another method.
     refused: Option<Refusal>,
     kbd_tries: u32,
+    /// The last keyboard-interactive answer was refused although its credentials matched.
+    kbd_refused: bool,
     conn: Option<Arc<Conn<G, A>>>,
     closed: CancellationToken,
     _close_on_drop: DropGuard,
@@ -47,6 +49,7 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
             authenticated: None,
             refused: None,
             kbd_tries: 0,
+            kbd_refused: false,
             conn: None,
             _close_on_drop: closed.clone().drop_guard(),
             closed,
@@ -204,8 +207,17 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
         };
         if self.kbd_tries > KBD_TRIES {
             // The reply to the final words (shown with no prompt) carries no answer: it is not
-            // an attempt, and must not count as a wrong password.
-            return Ok(Auth::reject());
+            // an attempt, and must not count as a wrong password. After a refusal of verified
+            // credentials no method is offered any more, so the client does not try its
+            // password again (another spend) through the password method.
+            return Ok(if std::mem::take(&mut self.kbd_refused) {
+                Auth::Reject {
+                    proceed_with_methods: Some(MethodSet::empty()),
+                    partial_success: false,
+                }
+            } else {
+                Auth::reject()
+            });
         }
         let answer = response
             .next()
@@ -227,9 +239,15 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
                     RefusalKind::BadCredentials | RefusalKind::RateLimited
                 ) =>
             {
-                // The credentials matched; asking again would get the same answer (and the
-                // client would go on to the password method): say why and end the connection.
-                Ok(self.answer(Err(refusal)))
+                // The credentials matched; asking again would get the same answer: say why,
+                // with no prompt, and end (see the top of this method).
+                self.kbd_tries = KBD_TRIES + 1;
+                self.kbd_refused = true;
+                Ok(Auth::Partial {
+                    name: Cow::Borrowed(""),
+                    instructions: Cow::Owned(format!("Access denied: {}", refusal.message)),
+                    prompts: Cow::Owned(Vec::new()),
+                })
             }
             Err(refusal) => {
                 self.kbd_tries += 1;
