@@ -34,6 +34,10 @@ pub(crate) struct ConnHandler<G: SessionGate, A: AuditSink> {
     kbd_tries: u32,
     /// The last keyboard-interactive answer was refused although its credentials matched.
     kbd_refused: bool,
+    /// The refusal's words were already shown in a keyboard-interactive prompt: a later
+    /// password attempt (OpenSSH falls back to it) is rejected plainly, not accepted to carry
+    /// the words in a disconnect (the client would open its forwards for a moment).
+    words_shown: bool,
     conn: Option<Arc<Conn<G, A>>>,
     closed: CancellationToken,
     _close_on_drop: DropGuard,
@@ -50,6 +54,7 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
             refused: None,
             kbd_tries: 0,
             kbd_refused: false,
+            words_shown: false,
             conn: None,
             _close_on_drop: closed.clone().drop_guard(),
             closed,
@@ -114,10 +119,11 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
         match checked {
             Ok(()) => Auth::Accept,
             Err(r)
-                if !matches!(
-                    r.kind,
-                    RefusalKind::BadCredentials | RefusalKind::RateLimited
-                ) =>
+                if !self.words_shown
+                    && !matches!(
+                        r.kind,
+                        RefusalKind::BadCredentials | RefusalKind::RateLimited
+                    ) =>
             {
                 self.refused = Some(r);
                 Auth::Accept
@@ -243,6 +249,7 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
                 // with no prompt, and end (see the top of this method).
                 self.kbd_tries = KBD_TRIES + 1;
                 self.kbd_refused = true;
+                self.words_shown = true;
                 Ok(Auth::Partial {
                     name: Cow::Borrowed(""),
                     instructions: Cow::Owned(format!("Access denied: {}", refusal.message)),
