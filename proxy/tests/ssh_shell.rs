@@ -12,6 +12,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 async fn setup() -> (Gateway, Sshd) {
     let sshd = Sshd::start().await;
+    (gateway_to(&sshd, None).await, sshd)
+}
+
+/// A gateway with user alice and host web-01 (account root, hosted key) on `sshd`, whose host
+/// key fingerprint is trusted as `fingerprint` when given (else on first use).
+async fn gateway_to(sshd: &Sshd, fingerprint: Option<&str>) -> Gateway {
     let gate = FakeGate::new();
     gate.add_user("alice", "alice-pw");
     let target = Target {
@@ -22,11 +28,10 @@ async fn setup() -> (Gateway, Sshd) {
         protocol: TargetProtocol::Ssh,
         accounts: vec![(7, "root".into())],
     };
-    gate.add_target(
-        target,
-        vec![permit("web-01", "root", sshd.port, key_credential(&sshd))],
-    );
-    (Gateway::start(gate).await, sshd)
+    let mut p = permit("web-01", "root", sshd.port, key_credential(sshd));
+    p.host_key_fingerprint = fingerprint.map(str::to_string);
+    gate.add_target(target, vec![p]);
+    Gateway::start(gate).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,21 +213,7 @@ async fn exec_relays_stdout_stderr_and_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aes128_gcm_on_both_legs() {
     let sshd = Sshd::start_with("Ciphers aes128-gcm@openssh.com\n").await;
-    let gate = FakeGate::new();
-    gate.add_user("alice", "alice-pw");
-    let target = Target {
-        asset_id: 1,
-        asset_name: "web-01".into(),
-        address: "127.0.0.1".into(),
-        port: sshd.port,
-        protocol: TargetProtocol::Ssh,
-        accounts: vec![(7, "root".into())],
-    };
-    gate.add_target(
-        target,
-        vec![permit("web-01", "root", sshd.port, key_credential(&sshd))],
-    );
-    let gw = Gateway::start(gate).await;
+    let gw = gateway_to(&sshd, None).await;
     let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
     ssh.args(["-c", "aes128-gcm@openssh.com", "echo gcm-ok"]);
     let out = ssh.output().await.expect("run ssh");
@@ -338,20 +329,8 @@ async fn terminating_a_shell_session_closes_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_target_host_key_is_refused() {
     let sshd = Sshd::start().await;
-    let gate = FakeGate::new();
-    gate.add_user("alice", "alice-pw");
-    let target = Target {
-        asset_id: 1,
-        asset_name: "web-01".into(),
-        address: "127.0.0.1".into(),
-        port: sshd.port,
-        protocol: TargetProtocol::Ssh,
-        accounts: vec![(7, "root".into())],
-    };
-    let mut p = permit("web-01", "root", sshd.port, key_credential(&sshd));
-    p.host_key_fingerprint = Some("SHA256:AAAAnotTheRightKeyAAAAAAAAAAAAAAAAAAAAAAAAA".into());
-    gate.add_target(target, vec![p]);
-    let gw = Gateway::start(gate).await;
+    let wrong = "SHA256:AAAAnotTheRightKeyAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let gw = gateway_to(&sshd, Some(wrong)).await;
     let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
     ssh.arg("true");
     let out = ssh.output().await.expect("ssh");
