@@ -7,14 +7,12 @@ use portunus_model::Response;
 use portunus_raft::tls::ClusterSecret;
 use portunus_raft::ReplicaError;
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// A free UDP port on loopback (see [`portunus_test_ports`]).
 pub fn free_udp() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    portunus_test_ports::free_addr()
 }
 
 pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>) -> NodeConfig {

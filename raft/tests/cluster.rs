@@ -7,7 +7,7 @@ use portunus_model::{
     TokenAccount,
 };
 use portunus_raft::tls::ClusterSecret;
-use portunus_raft::{ClusterClient, NodeInfo, RaftConfig, Replica, ReplicaError};
+use portunus_raft::{ClusterClient, NodeInfo, RaftConfig, Replica, ReplicaError, StartError};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,7 +57,7 @@ impl Cluster {
         };
         for id in 1..=n {
             let cfg = config(id, c.dirs[id as usize - 1].clone(), snapshot_every);
-            let r = Replica::start(cfg, "127.0.0.1:0".parse().unwrap(), &secret())
+            let r = Replica::start(cfg, portunus_test_ports::free_addr(), &secret())
                 .await
                 .unwrap();
             c.addrs.push(r.local_addr());
@@ -111,7 +111,18 @@ impl Cluster {
     async fn restart(&mut self, id: u64) {
         let cfg = config(id, self.dirs[id as usize - 1].clone(), self.snapshot_every);
         let addr = self.addrs[id as usize - 1];
-        let r = Replica::start(cfg, addr, &secret()).await.unwrap();
+        // In one process a stopped replica's UDP socket is released only once the QUIC
+        // endpoint's driver has drained its connections: retry the bind for a while.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let r = loop {
+            match Replica::start(cfg.clone(), addr, &secret()).await {
+                Ok(r) => break r,
+                Err(StartError::Listen { .. }) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("restart node {id}: {e}"),
+            }
+        };
         self.nodes[id as usize - 1] = Some(r);
     }
 

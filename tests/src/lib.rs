@@ -8,7 +8,7 @@ pub mod sdk;
 
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,20 +26,14 @@ pub fn portunus_bin() -> PathBuf {
     dir.join("portunus")
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback (see [`portunus_test_ports`]).
 pub fn free_tcp() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    portunus_test_ports::free_addr()
 }
 
-/// A free UDP port on loopback.
+/// A free UDP port on loopback (see [`portunus_test_ports`]).
 pub fn free_udp() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    portunus_test_ports::free_addr()
 }
 
 /// Poll `f` every 20 ms until it returns true, failing after `within`.

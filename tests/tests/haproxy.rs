@@ -2,12 +2,16 @@
 //! nodes: token logins through it keep working while a node is killed with SIGKILL, and new
 //! connections go only to ready nodes (a draining node gets none).
 
-use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
+use portunus_proxy::testing::openssh::{wait_listening, Askpass};
 use portunus_tests::{free_tcp, wait_until, ProcCluster};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
+
+#[allow(dead_code)] // shared with the witness tests, which use all of it
+#[path = "witness/login.rs"]
+mod login;
 
 const START: Duration = Duration::from_secs(30);
 const AK_ID: &str = "PTNhaproxytestkey";
@@ -85,39 +89,6 @@ impl Drop for Haproxy {
     }
 }
 
-/// One full login through `port` with the token and a round trip through the tunnel.
-async fn login_and_echo(askpass: &Askpass, port: u16, user: &str, token: &str, echo: u16) -> bool {
-    let local = free_port();
-    let mut ssh = askpass.ssh(port, user, token);
-    ssh.args([
-        "-N",
-        "-o",
-        "ExitOnForwardFailure=yes",
-        "-L",
-        &format!("{local}:127.0.0.1:{echo}"),
-    ]);
-    let Ok(mut child) = ssh.spawn() else {
-        return false;
-    };
-    let mut ok = false;
-    for _ in 0..200 {
-        if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", local)) {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut back = [0u8; 4];
-            ok = conn.write_all(b"ping").is_ok()
-                && conn.read_exact(&mut back).is_ok()
-                && &back == b"ping";
-            break;
-        }
-        if child.try_wait().ok().flatten().is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = child.kill().await;
-    ok
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_through_haproxy_survive_a_killed_node_and_skip_a_draining_one() {
     let check = Command::new("haproxy")
@@ -183,21 +154,24 @@ async fn logins_through_haproxy_survive_a_killed_node_and_skip_a_draining_one() 
         issued["user"].as_str().unwrap().to_string(),
         issued["token"].as_str().unwrap().to_string(),
     );
-    let askpass = Askpass::new();
+    let login = login::Login {
+        askpass: Askpass::new(),
+        user,
+        token,
+        echo,
+    };
 
     for i in 0..6 {
-        assert!(
-            login_and_echo(&askpass, ssh_port, &user, &token, echo).await,
-            "login {i} before the kill"
-        );
+        if let Err(e) = login.tunnel(ssh_port).await {
+            panic!("login {i} before the kill: {e}");
+        }
     }
     let leader = c.wait_stable(START).unwrap();
     c.node(leader).kill();
     for i in 0..9 {
-        assert!(
-            login_and_echo(&askpass, ssh_port, &user, &token, echo).await,
-            "login {i} after killing node {leader}"
-        );
+        if let Err(e) = login.tunnel(ssh_port).await {
+            panic!("login {i} after killing node {leader}: {e}");
+        }
     }
 
     // A draining node reports not-ready; HAProxy stops sending it new connections, so every
@@ -205,11 +179,10 @@ async fn logins_through_haproxy_survive_a_killed_node_and_skip_a_draining_one() 
     let survivor = c.nodes.iter().find(|n| n.id != leader).unwrap().id;
     let victim = &c.nodes[survivor as usize - 1];
     // Hold a session on it so that its drain lasts (grace 5 s in tests).
-    let held_port = free_port();
-    let mut held = askpass.ssh(victim.ssh.port(), &user, &token);
-    held.args(["-N", "-L", &format!("{held_port}:127.0.0.1:{echo}")]);
-    let mut held = held.spawn().unwrap();
-    wait_listening(held_port).await;
+    let held = login
+        .tunnel(victim.ssh.port())
+        .await
+        .unwrap_or_else(|e| panic!("a session held on node {survivor}: {e}"));
     let pid = victim.pid().unwrap();
     assert!(Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -225,10 +198,9 @@ async fn logins_through_haproxy_survive_a_killed_node_and_skip_a_draining_one() 
     })
     .unwrap();
     for i in 0..5 {
-        assert!(
-            login_and_echo(&askpass, ssh_port, &user, &token, echo).await,
-            "login {i} while node {survivor} drains"
-        );
+        if let Err(e) = login.tunnel(ssh_port).await {
+            panic!("login {i} while node {survivor} drains: {e}");
+        }
     }
-    let _ = held.kill().await;
+    drop(held);
 }

@@ -24,11 +24,7 @@ pub fn keygen(dir: &Path, name: &str) -> (PathBuf, String, String) {
     (path, private, public.trim().to_owned())
 }
 
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+pub use portunus_test_ports::free_port;
 
 /// Waits until something accepts TCP connections on `port`.
 pub async fn wait_listening(port: u16) {

@@ -1,0 +1,75 @@
+//! Loopback ports for tests that must name a port before something binds it (a node's
+//! `--peers` list, an `ssh -L` local end).
+//!
+//! A port bound on port 0 and released comes from the kernel's ephemeral range, where every
+//! outgoing connection and every client QUIC endpoint of every test process running in parallel
+//! also takes its port: one of them can take it before the test binds it ("address in use").
+//! These ports come from below that range instead (20000..32000, which Linux never hands out
+//! on its own), picked at random per process, checked free for both TCP and UDP, and never
+//! handed out twice by one process.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+const FIRST: u16 = 20_000;
+const COUNT: u16 = 12_000;
+
+/// A loopback port free for TCP and UDP right now, chosen outside the ephemeral range.
+pub fn free_port() -> u16 {
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let seed = u64::from(std::process::id()) << 32
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+    let _ = STATE.compare_exchange(0, seed | 1, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..10 * usize::from(COUNT) {
+        let port = FIRST
+            + (splitmix(STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst))
+                % u64::from(COUNT)) as u16;
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        let given = given.get_or_insert_with(HashSet::new);
+        if given.contains(&port) {
+            continue;
+        }
+        let free = TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            given.insert(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + COUNT)
+}
+
+/// [`free_port`] as a loopback address.
+pub fn free_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_below_the_ephemeral_range_bindable_and_distinct() {
+        let ports: Vec<u16> = (0..200).map(|_| free_port()).collect();
+        let distinct: HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+        for p in &ports {
+            assert!((FIRST..FIRST + COUNT).contains(p));
+        }
+        let p = free_port();
+        TcpListener::bind(("127.0.0.1", p)).expect("tcp");
+        UdpSocket::bind(("127.0.0.1", p)).expect("udp");
+    }
+}
