@@ -97,9 +97,18 @@ pub struct SettingsArgs {
     /// Open O&M sessions allowed per user.
     #[arg(long)]
     pub max_sessions_per_user: Option<u32>,
-    /// Consecutive failed logins that lock a user.
+    /// Wrong passwords (within the window) that lock a user's password logon for a while.
     #[arg(long)]
     pub login_lock_threshold: Option<u32>,
+    /// Seconds in which wrong passwords are counted, from the first.
+    #[arg(long)]
+    pub login_lock_window_secs: Option<u64>,
+    /// Seconds a first lockout lasts; each further lockout in a row doubles it.
+    #[arg(long)]
+    pub login_lock_secs: Option<u64>,
+    /// Longest lockout, in seconds.
+    #[arg(long)]
+    pub login_lock_max_secs: Option<u64>,
     /// Idle sessions are closed after this many seconds.
     #[arg(long)]
     pub session_idle_timeout_secs: Option<u64>,
@@ -120,6 +129,15 @@ async fn settings(client: &ClusterClient, via: &str, args: SettingsArgs) -> anyh
     }
     if let Some(v) = args.login_lock_threshold {
         s.login_lock_threshold = v;
+    }
+    if let Some(v) = args.login_lock_window_secs {
+        s.login_lock_window_secs = v;
+    }
+    if let Some(v) = args.login_lock_secs {
+        s.login_lock_secs = v;
+    }
+    if let Some(v) = args.login_lock_max_secs {
+        s.login_lock_max_secs = v;
     }
     if let Some(v) = args.session_idle_timeout_secs {
         s.session_idle_timeout_secs = v;
@@ -358,12 +376,12 @@ pub async fn up(config: NodeConfig, reload: LogReload) -> anyhow::Result<()> {
     tokio::select! {
         creds = node.registered() => {
             if let Some(creds) = creds {
-                println!("first start: administrator created (also in {}/admin-credentials.toml, mode 0600)",
-                    node.config.data_dir.display());
+                // The secrets go only to the file (mode 0600): standard output ends up in
+                // journals and terminals' scrollback.
+                println!("first start: administrator created; password and access key secret in {} (mode 0600)",
+                    node.config.data_dir.join("admin-credentials.toml").display());
                 println!("  user:              {}", creds.user);
-                println!("  password:          {}", creds.password);
                 println!("  access key id:     {}", creds.access_key_id);
-                println!("  access key secret: {}", creds.access_key_secret);
             }
             println!("node {} registered in the cluster (epoch {})", node.config.node_id, node.epoch());
         }

@@ -25,12 +25,23 @@ fn a_single_node_starts_with_defaults_and_creates_the_admin_once() {
     })
     .unwrap();
     let out = n.output();
-    assert!(out.contains("access key secret:"), "{out}");
     let creds = n.data_dir.join("admin-credentials.toml");
+    assert!(
+        out.contains(&creds.display().to_string()),
+        "the file is named: {out}"
+    );
     let mode = std::fs::metadata(&creds).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "credentials file is private");
-    let password = std::fs::read_to_string(&creds).unwrap();
-    let password = password
+    let text = std::fs::read_to_string(&creds).unwrap();
+    let field = |name: &str| {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split('"').nth(1).unwrap().to_string()
+    };
+    for secret in [field("password"), field("access_key_secret")] {
+        assert!(secret.len() >= 16, "a real secret in the file");
+        assert!(!out.contains(&secret), "a secret was printed: {out}");
+    }
+    let password = text
         .lines()
         .find(|l| l.starts_with("password"))
         .unwrap()

@@ -177,7 +177,8 @@ pub fn user(u: &User, now_ms: u64) -> Value {
         .iter()
         .map(|m| super::actions::users::method_name(*m))
         .collect();
-    let state = if u.locked {
+    // A temporary lockout after wrong passwords shows as Locked too (UnlockUsers ends it).
+    let state = if u.password_locked(now_ms) {
         "Locked"
     } else if !u.validity.contains(now_ms) {
         "Expired"

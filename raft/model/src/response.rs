@@ -31,7 +31,8 @@ pub enum Response {
     LoginRecorded {
         user_id: UserId,
         failed_logins: u32,
-        locked: bool,
+        /// Password logons are refused until then (an automatic lockout began or goes on).
+        locked_until_ms: Option<u64>,
     },
     /// Records were purged.
     Purged { count: u64 },

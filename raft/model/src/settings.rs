@@ -21,8 +21,15 @@ pub struct ClusterSettings {
     pub token_default_use_count: u32,
     /// Whether users may renew their own tokens.
     pub token_self_renew: bool,
-    /// Consecutive failed logons that lock a user; 0 = never lock.
+    /// Wrong passwords within `login_lock_window_secs` that lock a user's password logon;
+    /// 0 = never lock.
     pub login_lock_threshold: u32,
+    /// Window in which wrong passwords are counted (from the first one).
+    pub login_lock_window_secs: u64,
+    /// Length of a first automatic lockout; each further one in a row doubles it.
+    pub login_lock_secs: u64,
+    /// Longest automatic lockout.
+    pub login_lock_max_secs: u64,
     /// Idle sessions are closed after this long; 0 = never.
     pub session_idle_timeout_secs: u64,
 }
@@ -38,6 +45,9 @@ impl Default for ClusterSettings {
             token_default_use_count: 0,
             token_self_renew: true,
             login_lock_threshold: 5,
+            login_lock_window_secs: 900,
+            login_lock_secs: 300,
+            login_lock_max_secs: 3600,
             session_idle_timeout_secs: 1800,
         }
     }

@@ -54,8 +54,18 @@ pub struct User {
     pub source_user_id: String,
     /// Argon2 PHC string computed outside the model; `None` means no password logon.
     pub password_hash: Option<String>,
+    /// Locked by an administrator (LockUsers): no logon of any kind until unlocked.
     pub locked: bool,
+    /// Wrong passwords counted in the current window (see [`crate::ClusterSettings`]).
     pub failed_logins: u32,
+    /// When the current window of counted failures began.
+    pub failures_since_ms: Option<u64>,
+    /// Automatic lockouts in a row (each lasts twice the one before, up to the maximum);
+    /// reset by a successful logon or an administrator's unlock.
+    pub lockouts: u32,
+    /// Password logons are refused until then (automatic lockout). Public keys and O&M
+    /// tokens are not affected: a lockout guards the password alone.
+    pub password_locked_until_ms: Option<u64>,
     pub last_login_ms: Option<u64>,
     pub public_keys: BTreeMap<PublicKeyId, PublicKey>,
     pub two_factor: BTreeSet<TwoFactorMethod>,
@@ -98,4 +108,11 @@ pub struct UserGroup {
     pub comment: String,
     pub members: BTreeSet<UserId>,
     pub created_at_ms: u64,
+}
+
+impl User {
+    /// Is a password logon refused at `now_ms` (administrator's lock or automatic lockout)?
+    pub fn password_locked(&self, now_ms: u64) -> bool {
+        self.locked || self.password_locked_until_ms.is_some_and(|t| now_ms < t)
+    }
 }

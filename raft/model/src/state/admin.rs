@@ -90,6 +90,22 @@ impl State {
         if s.token_renew_secs == 0 {
             return Err(Rejection::invalid("token_renew_secs", "must be positive"));
         }
+        if s.login_lock_threshold > 0 {
+            for (name, v) in [
+                ("login_lock_window_secs", s.login_lock_window_secs),
+                ("login_lock_secs", s.login_lock_secs),
+            ] {
+                if v == 0 {
+                    return Err(Rejection::invalid(name, "must be positive"));
+                }
+            }
+            if s.login_lock_max_secs < s.login_lock_secs {
+                return Err(Rejection::invalid(
+                    "login_lock_max_secs",
+                    "must be at least login_lock_secs",
+                ));
+            }
+        }
         self.settings = s.clone();
         Ok(Response::Done)
     }

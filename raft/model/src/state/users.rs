@@ -21,7 +21,7 @@ impl State {
             } => self.with_user(*user_id, |u| u.password_hash = password_hash.clone()),
             Command::LockUsers { user_ids } => self.set_locked(user_ids, true),
             Command::UnlockUsers { user_ids } => self.set_locked(user_ids, false),
-            Command::RecordLoginFailure { user_id } => self.login_failure(*user_id),
+            Command::RecordLoginFailure { user_id } => self.login_failure(now, *user_id),
             Command::RecordLoginSuccess { user_id } => self.login_success(now, *user_id),
             Command::CreateUserGroup { name, comment } => {
                 self.create_user_group(now, name, comment)
@@ -97,6 +97,9 @@ impl State {
             password_hash: new.password_hash.clone(),
             locked: false,
             failed_logins: 0,
+            failures_since_ms: None,
+            lockouts: 0,
+            password_locked_until_ms: None,
             last_login_ms: None,
             public_keys: BTreeMap::new(),
             two_factor: new.two_factor.clone(),
@@ -144,43 +147,65 @@ impl State {
             if let Some(u) = self.users.get_mut(id) {
                 u.locked = locked;
                 if !locked {
-                    u.failed_logins = 0;
+                    clear_failures(u);
+                    u.lockouts = 0;
+                    u.password_locked_until_ms = None;
                 }
             }
         }
         Ok(Response::Done)
     }
 
-    fn login_failure(&mut self, id: UserId) -> Result<Response, Rejection> {
-        let threshold = self.settings.login_lock_threshold;
+    /// A wrong password. Failures are counted in a window that starts at the first one; the
+    /// threshold-th locks password logons for `login_lock_secs`, doubled for each lockout in a
+    /// row, up to `login_lock_max_secs`. Failures while locked are not counted (the gate does
+    /// not even check the password then), so an attacker cannot lengthen a lockout.
+    fn login_failure(&mut self, now: u64, id: UserId) -> Result<Response, Rejection> {
+        let s = &self.settings;
+        let (threshold, window_ms) = (s.login_lock_threshold, s.login_lock_window_secs * 1000);
+        let (base_ms, max_ms) = (s.login_lock_secs * 1000, s.login_lock_max_secs * 1000);
         let u = self
             .users
             .get_mut(&id)
             .ok_or(Rejection::not_found(EntityKind::User, id))?;
-        u.failed_logins = u.failed_logins.saturating_add(1);
-        if threshold > 0 && u.failed_logins >= threshold {
-            u.locked = true;
+        if !u.password_locked(now) {
+            if u.failures_since_ms
+                .is_none_or(|t| now.saturating_sub(t) >= window_ms)
+            {
+                u.failed_logins = 0;
+                u.failures_since_ms = Some(now);
+            }
+            u.failed_logins = u.failed_logins.saturating_add(1);
+            if threshold > 0 && u.failed_logins >= threshold {
+                let doubled = base_ms.saturating_mul(1u64 << u.lockouts.min(32));
+                u.password_locked_until_ms = Some(now.saturating_add(doubled.min(max_ms)));
+                u.lockouts = u.lockouts.saturating_add(1);
+                clear_failures(u);
+            }
         }
         Ok(Response::LoginRecorded {
             user_id: id,
             failed_logins: u.failed_logins,
-            locked: u.locked,
+            locked_until_ms: u.password_locked_until_ms.filter(|t| now < *t),
         })
     }
 
+    /// A successful logon ends the run of failures and lockouts.
     fn login_success(&mut self, now: u64, id: UserId) -> Result<Response, Rejection> {
         let u = found(&self.users, EntityKind::User, id)?;
         if u.locked {
             return Err(Rejection::UserLocked);
         }
         self.with_user(id, |u| {
-            u.failed_logins = 0;
+            clear_failures(u);
+            u.lockouts = 0;
+            u.password_locked_until_ms = None;
             u.last_login_ms = Some(now);
         })?;
         Ok(Response::LoginRecorded {
             user_id: id,
             failed_logins: 0,
-            locked: false,
+            locked_until_ms: None,
         })
     }
 
@@ -329,4 +354,9 @@ fn check_user_fields(
         return Err(Rejection::invalid("Mobile", "longer than 32 bytes"));
     }
     validate::text("Comment", comment)
+}
+
+fn clear_failures(u: &mut User) {
+    u.failed_logins = 0;
+    u.failures_since_ms = None;
 }

@@ -5,7 +5,7 @@ use crate::authz::{Principal, RuleSpec};
 use crate::command::Command;
 use crate::common::{AssetRef, Protocol, Validity};
 use crate::host::HostPatch;
-use crate::ids::EntityKind;
+use crate::ids::{EntityKind, UserId};
 use crate::rejection::Rejection;
 use crate::response::Response;
 use crate::sealed::Sealed;
@@ -54,33 +54,117 @@ fn ids_are_assigned_in_order() {
     assert_eq!(fx.st.host_by_name("web").map(|h| h.id), Some(2));
 }
 
+/// Records a wrong password and returns (failed logins, locked until).
+fn fail(fx: &mut Fx, u: UserId) -> (u32, Option<u64>) {
+    match fx.run(Command::RecordLoginFailure { user_id: u }) {
+        Response::LoginRecorded {
+            failed_logins,
+            locked_until_ms,
+            ..
+        } => (failed_logins, locked_until_ms),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn lock_settings(fx: &mut Fx) {
+    fx.settings(|s| {
+        s.login_lock_threshold = 3;
+        s.login_lock_window_secs = 600;
+        s.login_lock_secs = 60;
+        s.login_lock_max_secs = 200;
+    });
+}
+
 #[test]
-fn user_locks_after_threshold_failures() {
+fn wrong_passwords_lock_the_password_for_a_while_with_growing_back_off() {
     let mut fx = Fx::new();
     let u = fx.user("alice");
-    fx.settings(|s| s.login_lock_threshold = 3);
-    for n in 1..=3u32 {
-        match fx.run(Command::RecordLoginFailure { user_id: u }) {
-            Response::LoginRecorded {
-                failed_logins,
-                locked,
-                ..
-            } => {
-                assert_eq!(failed_logins, n);
-                assert_eq!(locked, n == 3);
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+    lock_settings(&mut fx);
+    assert_eq!(fail(&mut fx, u), (1, None));
+    assert_eq!(fail(&mut fx, u), (2, None));
+    let t0 = fx.now;
+    assert_eq!(
+        fail(&mut fx, u),
+        (0, Some(t0 + 60_000)),
+        "third failure locks"
+    );
+    let user = fx.st.user(u).cloned().expect("user");
+    assert!(user.password_locked(t0));
+    assert!(!user.locked, "not an administrator's lock");
+    assert!(
+        fx.st.check_user_active(u, t0).is_ok(),
+        "keys and tokens still work"
+    );
+
+    // Failures during the lockout are not counted and do not lengthen it.
+    fx.now += 30_000;
+    assert_eq!(fail(&mut fx, u), (0, Some(t0 + 60_000)));
+    fx.now = t0 + 60_000;
+    assert!(!fx.st.user(u).expect("user").password_locked(fx.now));
+
+    // The next lockout in a row lasts twice as long, then the maximum.
+    for _ in 0..2 {
+        fail(&mut fx, u);
     }
-    assert!(fx.st.user(u).is_some_and(|u| u.locked));
+    assert_eq!(fail(&mut fx, u).1, Some(fx.now + 120_000));
+    fx.now += 120_000;
+    for _ in 0..2 {
+        fail(&mut fx, u);
+    }
+    assert_eq!(fail(&mut fx, u).1, Some(fx.now + 200_000), "capped");
+
+    // An administrator unlocks early; the back-off starts again.
+    fx.done(Command::UnlockUsers { user_ids: vec![u] });
+    let user = fx.st.user(u).cloned().expect("user");
+    assert!(!user.password_locked(fx.now));
+    assert_eq!((user.failed_logins, user.lockouts), (0, 0));
+    for _ in 0..2 {
+        fail(&mut fx, u);
+    }
+    assert_eq!(fail(&mut fx, u).1, Some(fx.now + 60_000));
+}
+
+#[test]
+fn failures_outside_the_window_start_a_new_count() {
+    let mut fx = Fx::new();
+    let u = fx.user("alice");
+    lock_settings(&mut fx);
+    fail(&mut fx, u);
+    fail(&mut fx, u);
+    fx.now += 600_000;
+    assert_eq!(fail(&mut fx, u), (1, None), "the window began again");
+}
+
+#[test]
+fn an_administrators_lock_stays_until_unlocked() {
+    let mut fx = Fx::new();
+    let u = fx.user("alice");
+    fx.done(Command::LockUsers { user_ids: vec![u] });
+    fx.now += 86_400_000;
+    let user = fx.st.user(u).cloned().expect("user");
+    assert!(user.password_locked(fx.now));
+    assert_eq!(
+        fx.st.check_user_active(u, fx.now).err(),
+        Some(Rejection::UserLocked)
+    );
     assert_eq!(
         fx.reject(Command::RecordLoginSuccess { user_id: u }),
         Rejection::UserLocked
     );
     fx.done(Command::UnlockUsers { user_ids: vec![u] });
-    let user = fx.st.user(u).cloned().expect("user");
-    assert!(!user.locked);
-    assert_eq!(user.failed_logins, 0);
+    assert!(fx.st.check_user_active(u, fx.now).is_ok());
+}
+
+#[test]
+fn lock_settings_are_checked() {
+    let mut fx = Fx::new();
+    let mut s = fx.st.settings().clone();
+    s.login_lock_secs = 600;
+    s.login_lock_max_secs = 60;
+    assert!(matches!(
+        fx.reject(Command::UpdateSettings(s)),
+        Rejection::InvalidParameter { .. }
+    ));
 }
 
 #[test]
@@ -91,7 +175,7 @@ fn success_resets_the_failure_counter() {
     fx.run(Command::RecordLoginFailure { user_id: u });
     fx.run(Command::RecordLoginSuccess { user_id: u });
     let user = fx.st.user(u).cloned().expect("user");
-    assert_eq!(user.failed_logins, 0);
+    assert_eq!((user.failed_logins, user.failures_since_ms), (0, None));
     assert_eq!(user.last_login_ms, Some(fx.now));
 }
 
