@@ -149,6 +149,8 @@ pub enum EndKind {
     Normal,
     Terminated,
     Error,
+    /// Nothing crossed the session for the idle timeout.
+    Idle,
 }
 
 /// What the data path reports when it gives a session back.
@@ -188,6 +190,11 @@ pub trait SessionGate: Send + Sync + 'static {
     /// Resolves when this session must end — an administrator asked for it, or the node may no
     /// longer hold it — with the words to show the engineer.
     fn terminated(&self, session_id: u64) -> BoxFuture<'static, String>;
+    /// How long a session may pass no byte in either direction before it is ended; None =
+    /// forever. Read when a session opens.
+    fn idle_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// What an engineer is told when an administrator terminates the session.

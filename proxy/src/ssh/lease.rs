@@ -13,9 +13,7 @@ use crate::gate::{EndKind, Permit, SessionGate, SessionOutcome};
 pub struct Lease<G: SessionGate> {
     permit: Permit,
     gate: Arc<G>,
-    up: AtomicU64,
-    down: AtomicU64,
-    end: AtomicU8,
+    counts: Arc<Counts>,
     terminated: CancellationToken,
     /// Why the session was ended, set just before `terminated` is cancelled.
     reason: Arc<OnceLock<String>>,
@@ -32,6 +30,44 @@ pub fn termination_words(cell: &OnceLock<String>) -> String {
 const END_NORMAL: u8 = 0;
 const END_TERMINATED: u8 = 1;
 const END_ERROR: u8 = 2;
+const END_IDLE: u8 = 3;
+
+/// Bytes each way and how the session ended, shared with the lease's watcher.
+#[derive(Debug, Default)]
+struct Counts {
+    up: AtomicU64,
+    down: AtomicU64,
+    end: AtomicU8,
+}
+
+impl Counts {
+    fn moved(&self) -> u64 {
+        self.up
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.down.load(Ordering::Relaxed))
+    }
+}
+
+/// Resolves once `counts` has not moved for `limit` (never with no limit).
+async fn idle_for(counts: &Counts, limit: Option<std::time::Duration>) {
+    let Some(limit) = limit else {
+        return std::future::pending().await;
+    };
+    let step = (limit / 4).clamp(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(5),
+    );
+    let (mut seen, mut since) = (counts.moved(), tokio::time::Instant::now());
+    loop {
+        tokio::time::sleep(step).await;
+        let now = counts.moved();
+        if now != seen {
+            (seen, since) = (now, tokio::time::Instant::now());
+        } else if since.elapsed() >= limit {
+            return;
+        }
+    }
+}
 
 impl<G: SessionGate> Lease<G> {
     /// Takes over `permit`'s session and starts watching for its termination.
@@ -39,20 +75,28 @@ impl<G: SessionGate> Lease<G> {
         let lease = Arc::new(Self {
             permit,
             gate,
-            up: AtomicU64::new(0),
-            down: AtomicU64::new(0),
-            end: AtomicU8::new(END_NORMAL),
+            counts: Arc::default(),
             terminated: CancellationToken::new(),
             reason: Arc::default(),
             dropped: CancellationToken::new(),
         });
         let watch = lease.gate.terminated(lease.permit.session_id);
+        let idle = lease.gate.idle_timeout();
         let (terminated, dropped) = (lease.terminated.clone(), lease.dropped.clone());
         let reason = Arc::clone(&lease.reason);
+        let counts = Arc::clone(&lease.counts);
         tokio::spawn(async move {
             tokio::select! {
                 why = watch => {
                     let _ = reason.set(why);
+                    terminated.cancel();
+                }
+                () = idle_for(&counts, idle) => {
+                    let minutes = idle.map(|d| d.as_secs().div_ceil(60)).unwrap_or(0);
+                    let _ = reason.set(format!(
+                        "session ended: idle for {minutes} minute(s) (the bastion's idle timeout)"
+                    ));
+                    counts.end.store(END_IDLE, Ordering::Relaxed);
                     terminated.cancel();
                 }
                 () = dropped.cancelled() => {}
@@ -72,19 +116,22 @@ impl<G: SessionGate> Lease<G> {
 
     /// Counts bytes sent client -> target.
     pub fn add_up(&self, n: usize) {
-        self.up.fetch_add(n as u64, Ordering::Relaxed);
+        self.counts.up.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Counts bytes sent target -> client.
     pub fn add_down(&self, n: usize) {
-        self.down.fetch_add(n as u64, Ordering::Relaxed);
+        self.counts.down.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Marks the session as ended by an error (unless it was terminated).
     pub fn mark_error(&self) {
-        let _ =
-            self.end
-                .compare_exchange(END_NORMAL, END_ERROR, Ordering::Relaxed, Ordering::Relaxed);
+        let _ = self.counts.end.compare_exchange(
+            END_NORMAL,
+            END_ERROR,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     /// Resolves when an administrator terminates the session.
@@ -108,18 +155,17 @@ impl<G: SessionGate> Lease<G> {
     }
 
     fn outcome(&self) -> SessionOutcome {
-        let end = if self.terminated.is_cancelled() {
-            EndKind::Terminated
-        } else {
-            match self.end.load(Ordering::Relaxed) {
-                END_TERMINATED => EndKind::Terminated,
-                END_ERROR => EndKind::Error,
-                _ => EndKind::Normal,
-            }
+        let c = &self.counts;
+        let end = match c.end.load(Ordering::Relaxed) {
+            END_IDLE => EndKind::Idle,
+            _ if self.terminated.is_cancelled() => EndKind::Terminated,
+            END_TERMINATED => EndKind::Terminated,
+            END_ERROR => EndKind::Error,
+            _ => EndKind::Normal,
         };
         SessionOutcome {
-            bytes_up: self.up.load(Ordering::Relaxed),
-            bytes_down: self.down.load(Ordering::Relaxed),
+            bytes_up: c.up.load(Ordering::Relaxed),
+            bytes_down: c.down.load(Ordering::Relaxed),
             end,
         }
     }

@@ -192,6 +192,30 @@ impl State {
     }
 }
 
+impl State {
+    /// May this open session still run at `now_ms`? Its user must be active (not locked by an
+    /// administrator, inside its validity), its O&M token (if it came with one) neither revoked,
+    /// deleted nor expired, and its target still authorized. Access withdrawn after a session
+    /// opened ends it: every node asks this of the sessions it holds whenever the state changes
+    /// and once a second.
+    pub fn check_session_access(&self, id: SessionId, now_ms: u64) -> Result<(), Rejection> {
+        let s = found(&self.sessions, EntityKind::Session, id)?;
+        if let Some(token) = s.token_id {
+            let t = self.tokens.get(&token).ok_or(Rejection::TokenRevoked)?;
+            usable(t, now_ms)?;
+            return self.check_token_target(t.user_id, t.asset, &t.account, t.protocol, now_ms);
+        }
+        match &s.account {
+            SessionAccount::Hosted(a) => {
+                self.check_asset_access(s.user_id, s.asset, *a, s.protocol, now_ms)
+            }
+            SessionAccount::Custom(_) => {
+                self.check_asset_reachable(s.user_id, s.asset, s.protocol, now_ms)
+            }
+        }
+    }
+}
+
 /// Not revoked and not expired at `now`.
 fn usable(t: &Token, now: u64) -> Result<(), Rejection> {
     if t.revoked {
