@@ -23,6 +23,8 @@ pub(crate) struct Gate {
     shared: Arc<NodeShared>,
     /// Where a closed session's events are sealed (None on a node without SSH).
     audit: Option<Arc<crate::audit::FileAudit>>,
+    /// Turns for argon2 password checks (see [`Gate::verify_password`]).
+    password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 /// Words shown when the cluster closed the session while this node was cut off from it.
@@ -32,6 +34,20 @@ const RECLAIMED: &str = "session ended: the bastion cluster reclaimed this node'
 const LEASE_LAPSED: &str = "session ended: this bastion node lost contact with the cluster and \
      must give its sessions back under the concurrency limit; reconnect (another node may serve \
      you)";
+
+/// Words shown when a session ends because its access was withdrawn while it ran.
+fn withdrawn(why: &portunus_model::Rejection) -> String {
+    use portunus_model::Rejection as R;
+    let what = match why {
+        R::UserLocked => "your account was locked",
+        R::UserExpired => "your account is outside its validity period",
+        R::TokenExpired => "the O&M token expired",
+        R::TokenRevoked => "the O&M token was revoked",
+        R::NotFound { .. } => "the asset, account or user was removed",
+        _ => "your authorization for this asset was withdrawn",
+    };
+    format!("session ended: {what}")
+}
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -64,12 +80,14 @@ impl Gate {
         shared: Arc<NodeShared>,
         metrics: Arc<portunus_ops::Metrics>,
         audit: Option<Arc<crate::audit::FileAudit>>,
+        password_checks: usize,
     ) -> Self {
         Gate {
             replica,
             metrics,
             shared,
             audit,
+            password_checks: Arc::new(tokio::sync::Semaphore::new(password_checks.max(1))),
         }
     }
 
@@ -150,26 +168,47 @@ impl Gate {
         })
     }
 
+    /// A user's own password. The lock (an administrator's, or an automatic lockout after
+    /// wrong passwords) is checked before the password, and every failure gets the same plain
+    /// answer, so a lock never tells a guesser that a guess was right. Only the password is
+    /// locked: the user's public keys and O&M tokens keep working.
     async fn login_password(&self, login: &str, password: String) -> Result<Principal, Refusal> {
         let name = user_part(login).to_string();
+        let now = now_ms();
         let user = self.replica.view().read(|s| {
-            s.user_by_name(&name)
-                .map(|u| (u.id, u.password_hash.clone(), u.failed_logins))
+            s.user_by_name(&name).map(|u| {
+                let locked = u.password_locked(now);
+                (u.id, u.password_hash.clone(), u.failed_logins, locked)
+            })
         });
+        if let Some((user_id, _, _, true)) = user {
+            tracing::info!(
+                user_id,
+                "ssh: password logon refused: the password is locked"
+            );
+            return Err(bad_credentials());
+        }
         let hash = user.as_ref().and_then(|u| u.1.clone());
-        let ok = tokio::task::spawn_blocking(move || {
-            crate::bootstrap::verify_password(hash.as_deref(), &password)
-        })
-        .await
-        .unwrap_or(false);
-        let Some((user_id, _, failed)) = user else {
+        let ok = self.verify_password(hash, password).await?;
+        let Some((user_id, _, failed, _)) = user else {
             return Err(bad_credentials());
         };
         if !ok {
-            let _ = self
+            let recorded = self
                 .replica
                 .propose(Command::RecordLoginFailure { user_id })
                 .await;
+            if let Ok(Response::LoginRecorded {
+                locked_until_ms: Some(until),
+                ..
+            }) = recorded
+            {
+                tracing::warn!(
+                    user_id,
+                    locked_until_ms = until,
+                    "ssh: password logon locked after wrong passwords"
+                );
+            }
             return Err(bad_credentials());
         }
         self.check_active(user_id)?;
@@ -184,6 +223,28 @@ impl Gate {
             user_name: name,
             token_permit: None,
         })
+    }
+
+    /// Checks a password against its argon2 hash (a dummy hash when there is none, so that an
+    /// unknown user costs the same) off the async workers, a few at a time: each check takes
+    /// ~19 MiB and tens of milliseconds of CPU, so parallel guesses wait here instead of
+    /// exhausting the node.
+    async fn verify_password(
+        &self,
+        hash: Option<String>,
+        password: String,
+    ) -> Result<bool, Refusal> {
+        self.metrics.password_checks_waiting.inc();
+        let permit = self.password_checks.clone().acquire_owned().await;
+        self.metrics.password_checks_waiting.dec();
+        let permit =
+            permit.map_err(|_| refusal(RefusalKind::Internal, "the node is shutting down"))?;
+        let checked = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            crate::bootstrap::verify_password(hash.as_deref(), &password)
+        })
+        .await;
+        checked.map_err(|_| refusal(RefusalKind::Internal, "password check failed"))
     }
 
     fn check_active(&self, user_id: u64) -> Result<(), Refusal> {
@@ -366,6 +427,7 @@ impl SessionGate for Gate {
                 EndKind::Normal => EndReason::Normal,
                 EndKind::Terminated => EndReason::Terminated,
                 EndKind::Error => EndReason::Error,
+                EndKind::Idle => EndReason::Timeout,
             };
             let close = Command::CloseSession {
                 session_id,
@@ -408,29 +470,44 @@ impl SessionGate for Gate {
         })
     }
 
+    fn idle_timeout(&self) -> Option<std::time::Duration> {
+        let secs = self
+            .replica
+            .view()
+            .read(|s| s.settings().session_idle_timeout_secs);
+        (secs > 0).then(|| std::time::Duration::from_secs(secs))
+    }
+
     fn terminated(&self, session_id: u64) -> BoxFuture<'static, String> {
         let view = self.replica.view().clone();
         let mut fenced = self.shared.fenced.subscribe();
         Box::pin(async move {
             let ordered = async {
                 let mut rx = view.subscribe();
+                // Time alone can withdraw access (a token or a user's validity ends).
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     let ended = view.read(|s| {
-                        s.session(session_id).and_then(|x| {
-                            if x.terminate_requested {
-                                Some(TERMINATED_BY_ADMIN.to_string())
-                            } else if x.ended_at_ms.is_some() {
-                                Some(RECLAIMED.to_string())
-                            } else {
-                                None
-                            }
-                        })
+                        let x = s.session(session_id)?;
+                        if x.terminate_requested {
+                            return Some(TERMINATED_BY_ADMIN.to_string());
+                        }
+                        if x.ended_at_ms.is_some() {
+                            return Some(RECLAIMED.to_string());
+                        }
+                        s.check_session_access(session_id, now_ms())
+                            .err()
+                            .map(|r| withdrawn(&r))
                     });
                     if let Some(why) = ended {
                         return why;
                     }
-                    if rx.changed().await.is_err() {
-                        return TERMINATED_BY_ADMIN.to_string();
+                    tokio::select! {
+                        changed = rx.changed() => if changed.is_err() {
+                            return TERMINATED_BY_ADMIN.to_string();
+                        },
+                        _ = tick.tick() => {}
                     }
                 }
             };

@@ -159,6 +159,25 @@ impl NodeProbe for Probe {
             }
         }
         m.node_ready.set(self.readiness().ready as i64);
+        let gateway = self
+            .shared
+            .ssh_gateway
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(g) = gateway {
+            let s = g.preauth();
+            m.ssh_unauthenticated_connections
+                .set(s.unauthenticated as i64);
+            for (reason, value) in [
+                ("total_cap", s.refused_total),
+                ("address_cap", s.refused_per_address),
+                ("grace_time", s.grace_expired),
+            ] {
+                let c = m.ssh_preauth_cut_total.with_label_values(&[reason]);
+                c.inc_by(value.saturating_sub(c.get()));
+            }
+        }
         let node_id = self.shared.node_id;
         let (in_use, limit, mine) = self.replica.view().read(|s| {
             let mine: Vec<String> = s

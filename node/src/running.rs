@@ -33,7 +33,6 @@ pub struct RunningNode {
     pub(crate) shared: Arc<NodeShared>,
     admin: Option<oneshot::Receiver<Option<AdminCredentials>>>,
     gate: Arc<crate::gate::Gate>,
-    ssh: Arc<std::sync::Mutex<Option<portunus_proxy::ssh::GatewayHandle>>>,
     ssh_task: Option<JoinHandle<()>>,
     stop_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -56,6 +55,8 @@ pub(crate) struct NodeShared {
     pub(crate) info: NodeInfo,
     /// Sessions the gateway holds on this node right now (admitted and not yet closed).
     pub(crate) live: std::sync::Mutex<std::collections::HashSet<u64>>,
+    /// The running SSH gateway (None before it serves, and on a witness).
+    pub(crate) ssh_gateway: std::sync::Mutex<Option<portunus_proxy::ssh::GatewayHandle>>,
 }
 
 fn self_info(config: &NodeConfig, api: Option<SocketAddr>) -> NodeInfo {
@@ -157,6 +158,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         ssh_serving: AtomicBool::new(false),
         fenced: tokio::sync::watch::Sender::new(false),
         live: std::sync::Mutex::default(),
+        ssh_gateway: std::sync::Mutex::default(),
         info,
     });
     let metrics = Arc::new(portunus_ops::Metrics::new());
@@ -218,8 +220,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         shared.clone(),
         metrics,
         audit.clone(),
+        config.ssh.concurrent_password_checks,
     ));
-    let ssh = Arc::new(std::sync::Mutex::new(None));
     let ssh_task = match (ssh_listener, audit) {
         (Some(listener), Some(audit)) => {
             let task = crate::ssh::SshTask {
@@ -229,14 +231,13 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
                 audit,
                 listener,
                 settings: config.ssh.clone(),
-                handle: ssh.clone(),
+                proxy_protocol_from: config.proxy_protocol_from.clone(),
             };
             Some(tokio::spawn(task.run(stop_rx.clone())))
         }
         _ => None,
     };
     Ok(RunningNode {
-        ssh,
         ssh_task,
         ssh_addr,
         gate,
@@ -289,7 +290,12 @@ impl RunningNode {
         let node_id = self.shared.node_id;
         let epoch = self.epoch();
         let deadline = tokio::time::Instant::now() + grace;
-        let ssh = self.ssh.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let ssh = self
+            .shared
+            .ssh_gateway
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(h) = &ssh {
             h.drain();
         }

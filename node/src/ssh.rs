@@ -4,10 +4,10 @@
 use crate::audit::FileAudit;
 use crate::gate::Gate;
 use crate::running::NodeShared;
-use portunus_proxy::ssh::{GatewayHandle, SshConfig, SshGateway, SshSettings};
+use portunus_proxy::ssh::{SshConfig, SshGateway, SshSettings};
 use portunus_raft::Replica;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -19,7 +19,7 @@ pub(crate) struct SshTask {
     pub(crate) audit: Arc<FileAudit>,
     pub(crate) listener: TcpListener,
     pub(crate) settings: SshSettings,
-    pub(crate) handle: Arc<Mutex<Option<GatewayHandle>>>,
+    pub(crate) proxy_protocol_from: Vec<portunus_proxy::proxy_protocol::Cidr>,
 }
 
 impl SshTask {
@@ -44,8 +44,13 @@ impl SshTask {
         };
         let mut config = SshConfig::new(listen, key);
         config.settings = self.settings;
+        config.proxy_protocol_from = self.proxy_protocol_from;
         let gateway = SshGateway::from_listener(config, self.listener, self.gate, self.audit);
-        *self.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(gateway.handle());
+        *self
+            .shared
+            .ssh_gateway
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(gateway.handle());
         self.shared.ssh_serving.store(true, Ordering::SeqCst);
         tracing::info!(%listen, "SSH gateway serving");
         let shutdown = async move {

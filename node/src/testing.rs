@@ -31,6 +31,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         api_tls_cert: None,
         api_tls_key: None,
         role: Role::Engine,
+        proxy_protocol_from: Vec::new(),
         drain_grace_secs: 1,
         snapshot_every: crate::config::DEFAULT_SNAPSHOT_EVERY,
         log_json: false,

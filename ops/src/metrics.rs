@@ -30,6 +30,9 @@ pub struct Metrics {
     pub http_request_seconds: HistogramVec,
     pub sessions_total: IntCounterVec,
     pub login_failures_total: IntCounterVec,
+    pub password_checks_waiting: IntGauge,
+    pub ssh_unauthenticated_connections: IntGauge,
+    pub ssh_preauth_cut_total: IntCounterVec,
     pub forwarded_bytes_total: IntCounterVec,
     pub token_operations_total: IntCounterVec,
     pub raft_log_entries: IntGauge,
@@ -179,6 +182,24 @@ impl Metrics {
                 &r,
                 "portunus_login_failures_total",
                 "Refused SSH logins and session opens on this node, by reason",
+                &["reason"],
+            ),
+            password_checks_waiting: gauge(
+                &r,
+                "portunus_password_checks_waiting",
+                "Password logins waiting for a turn to check their password (argon2 runs a few \
+                 at a time)",
+            ),
+            ssh_unauthenticated_connections: gauge(
+                &r,
+                "portunus_ssh_unauthenticated_connections",
+                "SSH connections open on this node that have not logged in yet",
+            ),
+            ssh_preauth_cut_total: counter_vec(
+                &r,
+                "portunus_ssh_preauth_cut_total",
+                "SSH connections cut before login, by reason (total_cap, address_cap: refused at \
+                 connect; grace_time: no login in time)",
                 &["reason"],
             ),
             forwarded_bytes_total: counter_vec(

@@ -4,6 +4,8 @@
 //!   and a bounded user-space copy otherwise.
 //! - [`gate`] holds the ports through which the data path asks for decisions
 //!   ([`gate::SessionGate`]) and reports what it saw ([`gate::AuditSink`]).
+//! - [`proxy_protocol`] reads the PROXY v2 header a trusted load balancer puts in front of a
+//!   connection, so that limits and audit see the real client.
 //! - [`ssh`] is the SSH gateway (russh): logins, tunnels, shells, SFTP, recording.
 //! - `testing` (feature `test-util`) holds a fake gate and an in-memory audit sink.
 //! - [`relay`] is a tiny raw TCP relay listener built on [`forward`], used by tests and the
@@ -11,6 +13,7 @@
 
 pub mod forward;
 pub mod gate;
+pub mod proxy_protocol;
 pub mod relay;
 pub mod ssh;
 #[cfg(feature = "test-util")]

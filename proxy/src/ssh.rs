@@ -31,6 +31,7 @@ mod lease;
 mod login;
 mod menu;
 mod pipe;
+mod preauth;
 mod ratelimit;
 mod recorder;
 mod session;
@@ -53,9 +54,11 @@ use tokio_util::sync::CancellationToken;
 pub use config::{SshConfig, SshSettings};
 pub use error::SshError;
 pub use login::{Login, NamedTarget};
+pub use preauth::PreAuthStats;
 
 use crate::gate::{AuditSink, SessionGate};
 use handler::ConnHandler;
+use preauth::PreAuth;
 use ratelimit::AuthLimiter;
 
 /// What every connection of a gateway shares.
@@ -65,13 +68,15 @@ pub(crate) struct Shared<G: SessionGate, A: AuditSink> {
     pub client_config: Arc<russh::client::Config>,
     pub gate: Arc<G>,
     pub audit: Arc<A>,
-    pub limiter: AuthLimiter,
+    pub limiter: Arc<AuthLimiter>,
+    pub preauth: Arc<PreAuth>,
 }
 
 /// Live-connection bookkeeping, drain and shutdown signals.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct GatewayState {
     live: AtomicUsize,
+    preauth: Arc<PreAuth>,
     idle: Notify,
     drain: CancellationToken,
     stop: CancellationToken,
@@ -93,6 +98,11 @@ impl GatewayHandle {
     /// the last one ends.
     pub fn drain(&self) {
         self.state.drain.cancel();
+    }
+
+    /// Connections not logged in yet, and what the pre-login caps cut off.
+    pub fn preauth(&self) -> PreAuthStats {
+        self.state.preauth.stats()
     }
 
     pub fn is_draining(&self) -> bool {
@@ -157,10 +167,22 @@ impl<G: SessionGate, A: AuditSink> SshGateway<G, A> {
         audit: Arc<A>,
     ) -> Self {
         let s = &config.settings;
-        let limiter = AuthLimiter::new(
+        let limiter = Arc::new(AuthLimiter::new(
             s.auth_failures_per_ip,
+            s.auth_failures_per_user,
             Duration::from_secs(s.auth_failure_window_secs),
-        );
+        ));
+        let preauth = Arc::new(PreAuth::new(
+            s.max_unauthenticated,
+            s.max_unauthenticated_per_ip,
+        ));
+        let state = Arc::new(GatewayState {
+            live: AtomicUsize::new(0),
+            preauth: Arc::clone(&preauth),
+            idle: Notify::new(),
+            drain: CancellationToken::new(),
+            stop: CancellationToken::new(),
+        });
         let shared = Shared {
             server_config: config.russh(),
             client_config: config.russh_client(),
@@ -168,11 +190,12 @@ impl<G: SessionGate, A: AuditSink> SshGateway<G, A> {
             gate,
             audit,
             limiter,
+            preauth,
         };
         Self {
             shared: Arc::new(shared),
             listener,
-            state: Arc::default(),
+            state,
         }
     }
 
@@ -201,11 +224,11 @@ impl<G: SessionGate, A: AuditSink> SshGateway<G, A> {
                         let guard = LiveGuard::new(&self.state);
                         let span = tracing::info_span!(
                             "ssh_session",
-                            client = %peer,
+                            client = tracing::field::Empty,
                             user = tracing::field::Empty,
                             session = tracing::field::Empty,
                         );
-                        let conn = run_conn(Arc::clone(&self.shared), Arc::clone(&self.state), tcp, peer, guard);
+                        let conn = accept_conn(Arc::clone(&self.shared), Arc::clone(&self.state), tcp, peer, guard);
                         tokio::spawn(tracing::Instrument::instrument(conn, span));
                     }
                     Err(err) if is_transient(&err) => continue,
@@ -257,41 +280,103 @@ fn is_transient(err: &io::Error) -> bool {
         || err.raw_os_error() == Some(libc::ENFILE)
 }
 
-/// Runs one client connection to its end.
+/// Finds out who the client is (the PROXY header of a trusted load balancer, else the peer),
+/// takes a place among the connections not logged in yet, and runs the connection.
+async fn accept_conn<G: SessionGate, A: AuditSink>(
+    shared: Arc<Shared<G, A>>,
+    state: Arc<GatewayState>,
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    live: LiveGuard,
+) {
+    let client = if shared
+        .config
+        .proxy_protocol_from
+        .iter()
+        .any(|c| c.contains(peer.ip()))
+    {
+        let within = Duration::from_secs(shared.config.settings.login_grace_secs.max(1));
+        match crate::proxy_protocol::read_header(&mut tcp, peer, within).await {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::warn!(balancer = %peer, error = %err, "ssh: connection from a trusted load balancer refused");
+                return;
+            }
+        }
+    } else {
+        peer
+    };
+    tracing::Span::current().record("client", tracing::field::display(client));
+    let slot = match shared.preauth.admit(client.ip()) {
+        Ok(slot) => slot,
+        Err(why) => {
+            tracing::info!(%client, cap = ?why, "ssh: connection refused: too many connections waiting to log in");
+            return;
+        }
+    };
+    run_conn(shared, state, tcp, client, slot, live).await;
+}
+
+/// Runs one client connection to its end. A connection that has not logged in within the
+/// login grace time is disconnected.
 async fn run_conn<G: SessionGate, A: AuditSink>(
     shared: Arc<Shared<G, A>>,
     state: Arc<GatewayState>,
     tcp: TcpStream,
     peer: SocketAddr,
+    slot: preauth::PreAuthSlot,
     _live: LiveGuard,
 ) {
     let _ = tcp.set_nodelay(true);
-    let handler = ConnHandler::new(Arc::clone(&shared), peer);
+    let logged_in = CancellationToken::new();
+    let grace = Duration::from_secs(shared.config.settings.login_grace_secs.max(1));
+    let handler = ConnHandler::new(Arc::clone(&shared), peer, slot, logged_in.clone());
     let config = Arc::clone(&shared.server_config);
-    let session = match tokio::time::timeout(
-        Duration::from_secs(30),
-        russh::server::run_stream(config, tcp, handler),
-    )
-    .await
-    {
-        Ok(Ok(session)) => session,
-        Ok(Err(err)) => {
-            tracing::debug!(%peer, error = %err, "ssh: handshake failed");
-            return;
-        }
-        Err(_) => return,
-    };
+    let session =
+        match tokio::time::timeout(grace, russh::server::run_stream(config, tcp, handler)).await {
+            Ok(Ok(session)) => session,
+            Ok(Err(err)) => {
+                tracing::debug!(%peer, error = %err, "ssh: handshake failed");
+                return;
+            }
+            Err(_) => {
+                shared
+                    .preauth
+                    .counters
+                    .grace_expired
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%peer, "ssh: no login within the grace time; disconnected");
+                return;
+            }
+        };
     let handle = session.handle();
     tokio::pin!(session);
-    tokio::select! {
-        result = &mut session => {
-            if let Err(err) = result {
-                tracing::debug!(%peer, error = %err, "ssh: connection ended with an error");
+    let grace = tokio::time::sleep(grace);
+    tokio::pin!(grace);
+    let mut waiting_login = true;
+    loop {
+        tokio::select! {
+            result = &mut session => {
+                if let Err(err) = result {
+                    tracing::debug!(%peer, error = %err, "ssh: connection ended with an error");
+                }
+                return;
             }
-        }
-        () = state.stop.cancelled() => {
-            let _ = handle.disconnect(russh::Disconnect::ByApplication, "the bastion is shutting down".into(), "en".into()).await;
-            let _ = tokio::time::timeout(Duration::from_secs(2), session).await;
+            () = &mut grace, if waiting_login => {
+                waiting_login = false;
+                if !logged_in.is_cancelled() {
+                    shared.preauth.counters.grace_expired.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%peer, "ssh: no login within the grace time; disconnected");
+                    let _ = handle.disconnect(russh::Disconnect::ByApplication, "login grace time exceeded".into(), "en".into()).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(2), &mut session).await;
+                    return;
+                }
+            }
+            () = state.stop.cancelled() => {
+                let _ = handle.disconnect(russh::Disconnect::ByApplication, "the bastion is shutting down".into(), "en".into()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), &mut session).await;
+                return;
+            }
         }
     }
 }

@@ -35,10 +35,19 @@ fn echo_server() -> u16 {
     port
 }
 
+/// The address HAProxy connects to the nodes from (the nodes trust its PROXY headers).
+const HAPROXY_SOURCE: &str = "127.0.0.2";
+const CA_FILE: &str = "/etc/portunus/api-ca.pem";
+
 /// The example configuration with this cluster's loopback addresses and plaintext APIs, plus
-/// a stats socket to watch server states.
+/// a stats socket to watch server states; HAProxy connects to the SSH ports from
+/// [`HAPROXY_SOURCE`].
 fn haproxy_config(c: &ProcCluster, ssh: u16, api: u16, socket: &Path) -> String {
     let example = std::fs::read_to_string(repo("deploy/haproxy.cfg")).unwrap();
+    assert!(
+        example.contains("send-proxy-v2"),
+        "the SSH servers get PROXY headers"
+    );
     let mut out = example
         .replacen(
             "global\n",
@@ -50,8 +59,13 @@ fn haproxy_config(c: &ProcCluster, ssh: u16, api: u16, socket: &Path) -> String 
         )
         .replace("bind :60022", &format!("bind 127.0.0.1:{ssh}"))
         .replace("bind :8443", &format!("bind 127.0.0.1:{api}"))
-        .replace(" check-ssl verify none", "")
-        .replace(" ssl verify none", "");
+        .replace(&format!(" check-ssl verify required ca-file {CA_FILE}"), "")
+        .replace(&format!(" ssl verify required ca-file {CA_FILE}"), "")
+        .replace(
+            "    balance leastconn\n",
+            &format!("    balance leastconn\n    source {HAPROXY_SOURCE}\n"),
+        );
+    assert!(!out.contains(CA_FILE), "every TLS word was replaced");
     for n in &c.nodes {
         let host = format!("10.0.0.{}", n.id);
         out = out
@@ -91,15 +105,21 @@ impl Drop for Haproxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_through_haproxy_survive_a_killed_node_and_skip_a_draining_one() {
+    let mut c = ProcCluster::new(3).unwrap();
+    // The example as it is, with a CA file that exists here.
+    let example = std::fs::read_to_string(repo("deploy/haproxy.cfg")).unwrap();
+    let checked = c.dir.path().join("example.cfg");
+    let ca = "/etc/ssl/certs/ca-certificates.crt";
+    std::fs::write(&checked, example.replace(CA_FILE, ca)).unwrap();
     let check = Command::new("haproxy")
         .args(["-c", "-q", "-f"])
-        .arg(repo("deploy/haproxy.cfg"))
+        .arg(&checked)
         .status()
         .unwrap();
     assert!(check.success(), "the example configuration is valid");
 
-    let mut c = ProcCluster::new(3).unwrap();
     c.env = vec![
+        ("PORTUNUS_PROXY_PROTOCOL_FROM".into(), HAPROXY_SOURCE.into()),
         ("PORTUNUS_BOOTSTRAP_ACCESS_KEY_ID".into(), AK_ID.into()),
         (
             "PORTUNUS_BOOTSTRAP_ACCESS_KEY_SECRET".into(),
@@ -203,4 +223,121 @@ async fn logins_through_haproxy_survive_a_killed_node_and_skip_a_draining_one() 
         }
     }
     drop(held);
+}
+
+/// Runs `ssh ... true` from `source` through `port`; whether authentication succeeded (the
+/// gateway then speaks), from the client's error output.
+async fn logs_in_from(askpass: &Askpass, source: &str, port: u16, user: &str, pw: &str) -> bool {
+    let out = askpass
+        .ssh(port, user, pw)
+        .args([
+            "-b",
+            source,
+            "-o",
+            "PreferredAuthentications=password",
+            "true",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("Permission denied") {
+        return false;
+    }
+    assert!(err.contains("portunus:"), "unexpected client output: {err}");
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_haproxy_limits_and_logs_see_the_real_client() {
+    let mut c = ProcCluster::new(1).unwrap();
+    c.env = vec![
+        ("PORTUNUS_PROXY_PROTOCOL_FROM".into(), HAPROXY_SOURCE.into()),
+        ("PORTUNUS_BOOTSTRAP_ACCESS_KEY_ID".into(), AK_ID.into()),
+        (
+            "PORTUNUS_BOOTSTRAP_ACCESS_KEY_SECRET".into(),
+            AK_SECRET.into(),
+        ),
+    ];
+    c.spawn_all().unwrap();
+    c.wait_stable(START).unwrap();
+    let (ssh_port, api_port) = (free_tcp().port(), free_tcp().port());
+    let cfg = c.dir.path().join("haproxy.cfg");
+    let socket = c.dir.path().join("haproxy.sock");
+    let one_node: String = haproxy_config(&c, ssh_port, api_port, &socket)
+        .lines()
+        .filter(|l| !l.contains("10.0.0."))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&cfg, one_node).unwrap();
+    let _haproxy = Haproxy(
+        Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&cfg)
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(ssh_port).await;
+    wait_until("HAProxy to see the node ready", START, || {
+        haproxy_server_up(&socket, 1) == Some(true)
+    })
+    .unwrap();
+    wait_until("the first administrator", START, || {
+        c.nodes[0].output().contains("administrator created")
+    })
+    .unwrap();
+    let echo = echo_server();
+    let out_file = c.dir.path().join("token.json");
+    let run = Command::new("python3")
+        .arg(repo("ops/tests/sdk_smoke.py"))
+        .env("PORTUNUS_API_ENDPOINT", format!("127.0.0.1:{api_port}"))
+        .env("PORTUNUS_AK_ID", AK_ID)
+        .env("PORTUNUS_AK_SECRET", AK_SECRET)
+        .env("PORTUNUS_SMOKE_DB_PORT", echo.to_string())
+        .env("PORTUNUS_SMOKE_OUT", &out_file)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let issued: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let (user, token) = (
+        issued["user"].as_str().unwrap(),
+        issued["token"].as_str().unwrap(),
+    );
+    let askpass = Askpass::new();
+
+    // A guesser at 127.0.0.4 uses up its address's allowance of failed logins (20 a minute)...
+    for i in 0..21 {
+        let name = format!("guess{i}");
+        assert!(!logs_in_from(&askpass, "127.0.0.4", ssh_port, &name, "wrong").await);
+    }
+    let node = &c.nodes[0];
+    wait_until("the guesser to be rate limited", START, || {
+        node.output()
+            .lines()
+            .any(|l| l.contains("rate limited") && l.contains("127.0.0.4:"))
+    })
+    .unwrap();
+    // ...while an engineer at 127.0.0.3, behind the same HAProxy, logs in.
+    assert!(
+        logs_in_from(&askpass, "127.0.0.3", ssh_port, user, token).await,
+        "the engineer is not shut out by another client's failures"
+    );
+    let logged = node.output();
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.contains("login accepted") && l.contains("127.0.0.3:")),
+        "the node logs the engineer's own address:\n{logged}"
+    );
+    assert!(
+        !logged
+            .lines()
+            .any(|l| l.contains("login") && l.contains(&format!("{HAPROXY_SOURCE}:"))),
+        "no login is attributed to HAProxy's address:\n{logged}"
+    );
 }

@@ -19,6 +19,7 @@ pub struct FileConfig {
     pub api_plaintext: Option<bool>,
     pub api_tls_cert: Option<PathBuf>,
     pub api_tls_key: Option<PathBuf>,
+    pub proxy_protocol_from: Option<String>,
     pub witness: Option<bool>,
     pub drain_grace_secs: Option<u64>,
     pub snapshot_every: Option<u64>,

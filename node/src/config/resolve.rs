@@ -59,6 +59,8 @@ pub struct NodeConfig {
     pub api_tls_cert: Option<PathBuf>,
     pub api_tls_key: Option<PathBuf>,
     pub role: Role,
+    /// Load balancers whose SSH connections carry a PROXY v2 header (`--proxy-protocol-from`).
+    pub proxy_protocol_from: Vec<portunus_proxy::proxy_protocol::Cidr>,
     pub drain_grace_secs: u64,
     /// Log entries between Raft snapshots.
     pub snapshot_every: u64,
@@ -170,6 +172,11 @@ impl NodeConfig {
                 format!("'{log_format}' is neither human nor json"),
             ));
         }
+        let proxy_protocol_from = match args.proxy_protocol_from.or(file.proxy_protocol_from) {
+            Some(text) => portunus_proxy::proxy_protocol::Cidr::parse_list(&text)
+                .map_err(|e| invalid("proxy-protocol-from", e))?,
+            None => Vec::new(),
+        };
         let secret_file = args.cluster_secret_file.or(file.cluster_secret_file);
         let single = peers.is_empty() && join.is_none();
         Ok(NodeConfig {
@@ -199,6 +206,7 @@ impl NodeConfig {
             } else {
                 Role::Engine
             },
+            proxy_protocol_from,
             drain_grace_secs: args
                 .drain_grace_secs
                 .or(file.drain_grace_secs)

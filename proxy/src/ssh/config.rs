@@ -29,8 +29,11 @@ pub struct SshSettings {
     /// cores with the bastion, 8 MiB cost the clients up to a quarter more CPU per byte than
     /// 2 MiB (bench `tunnel`).
     pub window_size: u32,
-    /// Failed logins allowed per client IP within `auth_failure_window_secs`.
+    /// Login attempts (failed within `auth_failure_window_secs`, or in flight) allowed per
+    /// client IP; 0 = no limit.
     pub auth_failures_per_ip: u32,
+    /// The same per user name, from any address (a spread-out guesser); 0 = no limit.
+    pub auth_failures_per_user: u32,
     /// The window over which failed logins are counted.
     pub auth_failure_window_secs: u64,
     /// Shown before authentication (SSH banner), if set.
@@ -39,6 +42,18 @@ pub struct SshSettings {
     pub target_connect_timeout_secs: u64,
     /// Keep shell recordings (asciicast v2) and hand them to the audit sink.
     pub record_sessions: bool,
+    /// Seconds a connection has to log in before it is disconnected (OpenSSH's
+    /// `LoginGraceTime`, 120 s by default there).
+    pub login_grace_secs: u64,
+    /// Connections not yet logged in, in total; more are closed at once (as OpenSSH's
+    /// `MaxStartups`). 0 = no cap.
+    pub max_unauthenticated: usize,
+    /// Connections not yet logged in from one client address (as OpenSSH's
+    /// `PerSourceMaxStartups`). 0 = no cap.
+    pub max_unauthenticated_per_ip: usize,
+    /// Password checks (argon2, ~19 MiB and tens of milliseconds of CPU each) run at once;
+    /// further attempts wait their turn.
+    pub concurrent_password_checks: usize,
 }
 
 impl Default for SshSettings {
@@ -49,10 +64,15 @@ impl Default for SshSettings {
             max_packet_size: 256 * 1024,
             window_size: 2 * 1024 * 1024,
             auth_failures_per_ip: 20,
+            auth_failures_per_user: 20,
             auth_failure_window_secs: 60,
             login_banner: None,
             target_connect_timeout_secs: 15,
             record_sessions: true,
+            login_grace_secs: 60,
+            max_unauthenticated: 128,
+            max_unauthenticated_per_ip: 32,
+            concurrent_password_checks: 2,
         }
     }
 }
@@ -85,6 +105,9 @@ pub struct SshConfig {
     /// The host key, the same on every node so that clients see one bastion.
     pub host_key: PrivateKey,
     pub settings: SshSettings,
+    /// Load balancers whose connections start with a PROXY v2 header naming the real client
+    /// (`--proxy-protocol-from`); empty = none, every peer address is the client's.
+    pub proxy_protocol_from: Vec<crate::proxy_protocol::Cidr>,
 }
 
 impl std::fmt::Debug for SshConfig {
@@ -93,6 +116,7 @@ impl std::fmt::Debug for SshConfig {
             .field("listen", &self.listen)
             .field("host_key", &"<secret>")
             .field("settings", &self.settings)
+            .field("proxy_protocol_from", &self.proxy_protocol_from)
             .finish()
     }
 }
@@ -104,6 +128,7 @@ impl SshConfig {
             listen,
             host_key,
             settings: SshSettings::default(),
+            proxy_protocol_from: Vec::new(),
         }
     }
 

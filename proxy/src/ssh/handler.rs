@@ -14,6 +14,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::conn::Conn;
 use super::error::{HandlerError, SshError};
 use super::login::Login;
+use super::ratelimit::Limited;
 use super::{session, tunnel, Shared};
 use crate::gate::{AuditSink, AuthAttempt, Principal, Refusal, RefusalKind, Secret, SessionGate};
 
@@ -39,12 +40,21 @@ pub(crate) struct ConnHandler<G: SessionGate, A: AuditSink> {
     /// the words in a disconnect (the client would open its forwards for a moment).
     words_shown: bool,
     conn: Option<Arc<Conn<G, A>>>,
+    /// This connection's place among those not logged in (see `preauth`), given back at login.
+    preauth: Option<super::preauth::PreAuthSlot>,
+    /// Cancelled once the connection has logged in (ends its login grace time).
+    logged_in: CancellationToken,
     closed: CancellationToken,
     _close_on_drop: DropGuard,
 }
 
 impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
-    pub fn new(shared: Arc<Shared<G, A>>, client: SocketAddr) -> Self {
+    pub fn new(
+        shared: Arc<Shared<G, A>>,
+        client: SocketAddr,
+        preauth: super::preauth::PreAuthSlot,
+        logged_in: CancellationToken,
+    ) -> Self {
         let closed = CancellationToken::new();
         Self {
             shared,
@@ -56,6 +66,8 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
             kbd_refused: false,
             words_shown: false,
             conn: None,
+            preauth: Some(preauth),
+            logged_in,
             _close_on_drop: closed.clone().drop_guard(),
             closed,
         }
@@ -65,23 +77,31 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
     async fn check(
         &mut self,
         user: &str,
-        attempt: impl FnOnce(String) -> AuthAttempt,
+        attempt_of: impl FnOnce(String) -> AuthAttempt,
     ) -> Result<(), Refusal> {
         let login = Login::parse(user).map_err(|msg| Refusal {
             kind: RefusalKind::BadCredentials,
             message: msg.into(),
         })?;
         let ip = self.client.ip();
-        if !self.shared.limiter.allows(ip) {
-            return Err(Refusal {
-                kind: RefusalKind::RateLimited,
-                message: "too many failed logins from your address; try again later".into(),
-            });
-        }
+        let attempt = match self.shared.limiter.begin(ip, &login.user) {
+            Ok(a) => a,
+            Err(which) => {
+                let message = match which {
+                    Limited::Address => "too many failed logins from your address; try again later",
+                    Limited::User => "too many failed logins for this user; try again later",
+                };
+                tracing::warn!(user = %login.user, client = %self.client, limit = ?which, "ssh: login attempt refused: rate limited");
+                return Err(Refusal {
+                    kind: RefusalKind::RateLimited,
+                    message: message.into(),
+                });
+            }
+        };
         match self
             .shared
             .gate
-            .authenticate(attempt(login.user.clone()))
+            .authenticate(attempt_of(login.user.clone()))
             .await
         {
             Ok(principal) => {
@@ -94,7 +114,7 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
                 // Only wrong credentials count: a refusal for want of quorum or slots must not
                 // lock an address out.
                 if refusal.kind == RefusalKind::BadCredentials {
-                    self.shared.limiter.failed(ip);
+                    attempt.failed();
                 }
                 tracing::info!(user = %login.user, client = %self.client, kind = ?refusal.kind, "ssh: login refused");
                 Err(refusal)
@@ -285,6 +305,8 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
             .authenticated
             .take()
             .ok_or(SshError::Client("auth without principal"))?;
+        self.preauth = None;
+        self.logged_in.cancel();
         let span = tracing::Span::current();
         span.record("user", principal.user_name.as_str());
         if let Some(p) = &principal.token_permit {
