@@ -3,7 +3,7 @@
 
 use crate::seal::{purpose, Sealer};
 use portunus_model::{AssetRef, DbEngine, Protocol, SessionAccount, SessionGrant, State};
-use portunus_proxy::gate::{Permit, Secret, Target, TargetCredential, TargetProtocol};
+use portunus_proxy::gate::{AssetKind, Permit, Secret, Target, TargetCredential, TargetProtocol};
 
 fn unseal(sealer: &Sealer, purpose: &str, sealed: &portunus_model::Sealed) -> Option<Secret> {
     let plain = sealer.open(purpose, sealed).ok()?;
@@ -34,6 +34,7 @@ pub(crate) fn from_grant(
         user_name: user_name.to_string(),
         asset_id: 0,
         asset_name: String::new(),
+        kind: AssetKind::Host,
         address: String::new(),
         port: 0,
         protocol: TargetProtocol::Ssh,
@@ -61,6 +62,7 @@ pub(crate) fn from_grant(
             let d = s.database(id)?;
             permit.asset_id = id;
             permit.asset_name = d.name.clone();
+            permit.kind = AssetKind::Database;
             permit.address = d.address.clone();
             permit.port = d.port;
             permit.protocol = engine_protocol(d.engine);

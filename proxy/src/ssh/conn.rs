@@ -56,14 +56,19 @@ impl<G: SessionGate, A: AuditSink> Conn<G, A> {
     }
 
     /// The session a `-L` tunnel to `host:port` runs under: the token's when it matches, else
-    /// one opened with the gate (once per distinct target on this connection).
+    /// one opened with the gate (once per distinct target on this connection). Refused unless
+    /// the permit is for a database (see [`crate::gate::Permit::tunnel_refusal`]).
     pub async fn tunnel_lease(&self, host: &str, port: u16) -> Result<Arc<Lease<G>>, Refusal> {
         if let Some(lease) = &self.token_lease {
             let p = lease.permit();
             if (p.address.eq_ignore_ascii_case(host) || p.asset_name.eq_ignore_ascii_case(host))
                 && p.port == port
             {
-                return Ok(Arc::clone(lease));
+                // A token for a host account opens a recorded shell, never a raw tunnel.
+                return match p.tunnel_refusal() {
+                    None => Ok(Arc::clone(lease)),
+                    Some(refusal) => Err(refusal),
+                };
             }
             return Err(Refusal {
                 kind: RefusalKind::NotAuthorized,
@@ -90,7 +95,14 @@ impl<G: SessionGate, A: AuditSink> Conn<G, A> {
             .gate
             .open(&self.principal, spec, purpose, self.client)
             .await?;
+        // Decided on what the gate says the target is, whatever the port: the session the gate
+        // opened for a host is given back at once (the lease drops).
+        let refusal = permit.tunnel_refusal();
         let lease = Lease::new(permit, Arc::clone(&self.shared.gate));
+        if let Some(refusal) = refusal {
+            lease.mark_error();
+            return Err(refusal);
+        }
         tunnels.insert((host.to_owned(), port), Arc::clone(&lease));
         Ok(lease)
     }
