@@ -232,11 +232,13 @@ pub const TERMINATED_BY_ADMIN: &str = "session terminated by an administrator";
 /// One thing worth auditing, as a typed event.
 #[derive(Clone, Debug)]
 pub enum AuditEvent {
-    /// A command line typed in a shell session, with its time offset in seconds.
+    /// A command line typed in a shell session (or an exec's command), with its time offset
+    /// in seconds and how it came.
     Command {
         session_id: u64,
         at: f64,
         line: String,
+        input: CommandInput,
     },
     /// An SFTP operation.
     FileOp {
@@ -254,6 +256,20 @@ pub enum AuditEvent {
         bytes_up: u64,
         bytes_down: u64,
     },
+}
+
+/// How a command line reached the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandInput {
+    /// The command of an `exec` request.
+    Exec,
+    /// Typed in a shell, and shown back by the target's echo.
+    Echoed,
+    /// Typed in a shell while the terminal did not echo it (after `stty -echo`, or in a shell
+    /// without a PTY): audited as the shell received it.
+    WithoutEcho,
+    /// Typed right after a password prompt (given here): the line is masked.
+    AtPasswordPrompt { prompt: String },
 }
 
 /// Where recordings and audit events go. Implemented by the node.
