@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,8 @@ pub(crate) struct Conn<G: SessionGate, A: AuditSink> {
     pub target: Option<NamedTarget>,
     /// The token's session, opened by the gate at login.
     pub token_lease: Option<Arc<Lease<G>>>,
+    /// The token's session has had its recorded shell or command.
+    token_recorded: AtomicBool,
     /// Tunnel sessions by requested host and port, one per distinct target.
     tunnels: tokio::sync::Mutex<Tunnels<G>>,
     /// Cancelled when the connection ends: every channel task stops.
@@ -49,6 +52,7 @@ impl<G: SessionGate, A: AuditSink> Conn<G, A> {
             principal,
             target,
             token_lease,
+            token_recorded: AtomicBool::new(false),
             tunnels: tokio::sync::Mutex::new(HashMap::new()),
             closed,
             handle,
@@ -105,6 +109,27 @@ impl<G: SessionGate, A: AuditSink> Conn<G, A> {
         }
         tunnels.insert((host.to_owned(), port), Arc::clone(&lease));
         Ok(lease)
+    }
+
+    /// Whether a recorded channel (shell or exec) may run under `lease`. A session has one
+    /// recording, so the token's session, which every channel of a token login shares, allows
+    /// one: a second would write the same recording parts over the first one's.
+    pub fn may_record(&self, lease: &Arc<Lease<G>>) -> Result<(), Refusal> {
+        let Some(token) = self.token_lease.as_ref().filter(|t| Arc::ptr_eq(t, lease)) else {
+            return Ok(());
+        };
+        if self.token_recorded.swap(true, Ordering::SeqCst) {
+            return Err(Refusal {
+                kind: RefusalKind::NotAuthorized,
+                message: format!(
+                    "this O&M token's session on {}@{} already ran its shell or command; \
+                     log in again for another",
+                    token.permit().account_name,
+                    token.permit().asset_name
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The session a shell, command or SFTP channel runs under, for an explicit target.
