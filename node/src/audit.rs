@@ -8,7 +8,7 @@
 //! events (command lines, file operations, tunnel records) as `events-<session id>.jsonl`,
 //! stored when the session closes. [`read_recording`] puts a recording back together.
 
-use portunus_proxy::gate::{AuditEvent, AuditSink, BoxFuture};
+use portunus_proxy::gate::{AuditEvent, AuditSink, BoxFuture, CommandInput};
 use serde_json::json;
 use std::collections::HashMap;
 use std::io::Write;
@@ -139,8 +139,21 @@ fn event_json(event: &AuditEvent) -> serde_json::Value {
             session_id,
             at,
             line,
+            input,
         } => {
-            json!({"type": "command", "session_id": session_id, "at": at, "line": line})
+            let mut event =
+                json!({"type": "command", "session_id": session_id, "at": at, "line": line});
+            let how = match input {
+                CommandInput::Exec => "exec",
+                CommandInput::Echoed => "echoed",
+                CommandInput::WithoutEcho => "without_echo",
+                CommandInput::AtPasswordPrompt { prompt } => {
+                    event["prompt"] = json!(prompt);
+                    "at_password_prompt"
+                }
+            };
+            event["input"] = json!(how);
+            event
         }
         AuditEvent::FileOp {
             session_id,

@@ -6,10 +6,10 @@ mod permit;
 mod refusal;
 
 use crate::running::NodeShared;
-use portunus_model::{Command, EndReason, Response};
+use portunus_model::{AssetRef, Command, EndReason, Response};
 use portunus_proxy::gate::{
-    AuthAttempt, BoxFuture, EndKind, Permit, Principal, Purpose, Refusal, RefusalKind, SessionGate,
-    SessionOutcome, Target, TargetSpec, TERMINATED_BY_ADMIN,
+    host_tunnel_refusal, AuthAttempt, BoxFuture, EndKind, Permit, Principal, Purpose, Refusal,
+    RefusalKind, SessionGate, SessionOutcome, Target, TargetSpec, TERMINATED_BY_ADMIN,
 };
 use portunus_raft::Replica;
 use refusal::{bad_credentials, from_replica, refusal};
@@ -340,6 +340,7 @@ impl Gate {
         &self,
         principal: &Principal,
         spec: TargetSpec,
+        purpose: Purpose,
         client: SocketAddr,
     ) -> Result<Permit, Refusal> {
         if let Some(p) = &principal.token_permit {
@@ -360,6 +361,16 @@ impl Gate {
             .view()
             .read(|s| permit::resolve(s, principal.user_id, now_ms(), &spec))
             .ok_or_else(|| refusal::from_rejection(&portunus_model::Rejection::NotAuthorized))?;
+        if let (Purpose::Tunnel { .. }, AssetRef::Host(id)) = (&purpose, &asset) {
+            // Refused before a session is opened; the data path checks the permit again.
+            let name = self
+                .replica
+                .view()
+                .read(|s| s.host(*id).map(|h| h.name.clone()));
+            let refused = host_tunnel_refusal(name.as_deref().unwrap_or("this asset"));
+            self.refused(&refused);
+            return Err(refused);
+        }
         let open = Command::OpenSession {
             user_id: principal.user_id,
             asset,
@@ -410,10 +421,10 @@ impl SessionGate for Gate {
         &'a self,
         principal: &'a Principal,
         target: TargetSpec,
-        _purpose: Purpose,
+        purpose: Purpose,
         client: SocketAddr,
     ) -> BoxFuture<'a, Result<Permit, Refusal>> {
-        Box::pin(self.open_inner(principal, target, client))
+        Box::pin(self.open_inner(principal, target, purpose, client))
     }
 
     fn close(&self, session_id: u64, outcome: SessionOutcome) -> BoxFuture<'_, ()> {

@@ -404,3 +404,46 @@ async fn an_admin_terminates_a_session_held_by_another_node() {
         n.stop().await;
     }
 }
+
+/// An engineer authorized on a host reaches it through the recorded shell only: a `-L` tunnel
+/// to its sshd is refused by the gate before any session opens, with the reason shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tunnel_to_an_authorized_host_is_refused_before_a_session_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let sshd = Sshd::start().await;
+    shell_target(&nodes[0], &sshd).await;
+    let node = &nodes[1];
+    node.replica.read_linearizable(|_| ()).await.unwrap();
+    let askpass = Askpass::new();
+    let local = free_port();
+    let mut ssh = askpass.ssh(node.ssh_addr.unwrap().port(), "alice", "alice-Passw0rd");
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{}", sshd.port)]);
+    let mut child = ssh.spawn().unwrap();
+    wait_listening(local).await;
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", local))
+        .await
+        .unwrap();
+    let mut carried = Vec::new();
+    tokio::time::timeout(WAIT, conn.read_to_end(&mut carried))
+        .await
+        .expect("the refused tunnel is closed")
+        .unwrap();
+    assert!(
+        carried.is_empty(),
+        "the host's sshd answered: {:?}",
+        String::from_utf8_lossy(&carried)
+    );
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("web-01 is a host: tunnels through the bastion reach databases only"),
+        "{stderr}"
+    );
+    let opened = node.replica.view().read(|s| s.sessions().count());
+    assert_eq!(opened, 0, "no session was opened for the refused tunnel");
+    for n in nodes {
+        n.stop().await;
+    }
+}

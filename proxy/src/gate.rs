@@ -30,6 +30,16 @@ pub enum TargetProtocol {
     Other,
 }
 
+/// What kind of asset a permit opens: it decides what a session may do there. A host is
+/// reached through the gateway's recorded shell, exec and SFTP only, never through a raw
+/// `-L` tunnel (that would be an unrecorded login past every control); a database is reached
+/// through a tunnel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssetKind {
+    Host,
+    Database,
+}
+
 /// What the engineer wants to do with a target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Purpose {
@@ -97,6 +107,8 @@ pub struct Permit {
     pub user_name: String,
     pub asset_id: u64,
     pub asset_name: String,
+    /// Whether the asset is a host or a database.
+    pub kind: AssetKind,
     pub address: String,
     pub port: u16,
     pub protocol: TargetProtocol,
@@ -105,6 +117,30 @@ pub struct Permit {
     pub sftp_only: bool,
     /// The trusted host key fingerprint of the target (`SHA256:...`), None until first use.
     pub host_key_fingerprint: Option<String>,
+}
+
+impl Permit {
+    /// Why a `-L` tunnel may not run under this permit, in words for the engineer; None when
+    /// it may. Only databases are reached through tunnels: a tunnel to a host's SSH or RDP
+    /// port would be a login that is neither recorded nor audited, past "SFTP only" and every
+    /// other control of the gateway.
+    pub fn tunnel_refusal(&self) -> Option<Refusal> {
+        match self.kind {
+            AssetKind::Database => None,
+            AssetKind::Host => Some(host_tunnel_refusal(&self.asset_name)),
+        }
+    }
+}
+
+/// The refusal of a `-L` tunnel to the host `asset`.
+pub fn host_tunnel_refusal(asset: &str) -> Refusal {
+    Refusal {
+        kind: RefusalKind::NotAuthorized,
+        message: format!(
+            "{asset} is a host: tunnels through the bastion reach databases only; \
+             log in to it through the bastion (ssh user@account@{asset}@bastion) for a recorded session"
+        ),
+    }
 }
 
 /// A target listed in the menu.
@@ -203,11 +239,13 @@ pub const TERMINATED_BY_ADMIN: &str = "session terminated by an administrator";
 /// One thing worth auditing, as a typed event.
 #[derive(Clone, Debug)]
 pub enum AuditEvent {
-    /// A command line typed in a shell session, with its time offset in seconds.
+    /// A command line typed in a shell session (or an exec's command), with its time offset
+    /// in seconds and how it came.
     Command {
         session_id: u64,
         at: f64,
         line: String,
+        input: CommandInput,
     },
     /// An SFTP operation.
     FileOp {
@@ -225,6 +263,20 @@ pub enum AuditEvent {
         bytes_up: u64,
         bytes_down: u64,
     },
+}
+
+/// How a command line reached the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandInput {
+    /// The command of an `exec` request.
+    Exec,
+    /// Typed in a shell, and shown back by the target's echo.
+    Echoed,
+    /// Typed in a shell while the terminal did not echo it (after `stty -echo`, or in a shell
+    /// without a PTY): audited as the shell received it.
+    WithoutEcho,
+    /// Typed right after a password prompt (given here): the line is masked.
+    AtPasswordPrompt { prompt: String },
 }
 
 /// Where recordings and audit events go. Implemented by the node.

@@ -1,5 +1,6 @@
-//! Window changes reach the target's terminal, and the recording sees them; driven by a russh
-//! client so the terminal size can be changed mid-session.
+//! Driven by a russh client, which can change the terminal size mid-session and open several
+//! channels on one connection: window changes reach the target's terminal and the recording;
+//! a token session's single recording is not overwritten by a second channel.
 
 #[path = "support/env.rs"]
 mod env;
@@ -98,4 +99,60 @@ async fn window_change_reaches_the_target_and_the_recording() {
         "{header}"
     );
     assert!(cast.contains("\"r\",\"120x40\""), "{cast}");
+}
+
+/// Runs `command` on a new session channel; returns (output, exit status).
+async fn exec(session: &client::Handle<TrustAll>, command: &str) -> (String, Option<u32>) {
+    let mut channel = session.channel_open_session().await.expect("session");
+    channel.exec(true, command).await.expect("exec");
+    let (mut out, mut status) = (String::new(), None);
+    while let Some(msg) = tokio::time::timeout(WAIT, channel.wait())
+        .await
+        .expect("in time")
+    {
+        match msg {
+            ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                out.push_str(&String::from_utf8_lossy(&data))
+            }
+            ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            _ => {}
+        }
+    }
+    (out, status)
+}
+
+/// Every channel of a token login shares the token's session, which has one recording: a
+/// second shell or command is refused rather than written over the first one's recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_session_records_one_command_and_refuses_a_second() {
+    let sshd = Sshd::start().await;
+    let gate = FakeGate::new();
+    gate.add_token(
+        "tok-host",
+        Ok(permit("web-01", "root", sshd.port, key_credential(&sshd))),
+    );
+    let gw = Gateway::start(gate).await;
+    let config = Arc::new(client::Config::default());
+    let mut session = client::connect(config, gw.addr, TrustAll)
+        .await
+        .expect("connect");
+    let auth = session
+        .authenticate_password("alice", "tok-host")
+        .await
+        .expect("auth");
+    assert!(auth.success());
+    let (out, status) = exec(&session, "echo first-$((1+1))").await;
+    assert!(out.contains("first-2"), "{out}");
+    assert_eq!(status, Some(0));
+    let (out, status) = exec(&session, "echo second-$((1+2))").await;
+    assert!(!out.contains("second-3"), "{out}");
+    assert!(out.contains("already ran its shell or command"), "{out}");
+    assert_eq!(status, Some(1));
+    wait_until(WAIT, "the recording", || !gw.audit.recordings().is_empty()).await;
+    let recordings = gw.audit.recordings();
+    assert_eq!(recordings.len(), 1, "one recording for the session");
+    let cast = String::from_utf8_lossy(&recordings[0].1).into_owned();
+    assert!(cast.contains("first-2"), "{cast}");
+    let session_id = gw.gate.opened_ids()[0];
+    assert_eq!(gw.audit.parts_of(session_id).len(), 1, "written once");
 }

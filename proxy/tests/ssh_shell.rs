@@ -6,7 +6,7 @@ mod env;
 use std::process::Stdio;
 
 use env::{key_credential, permit, Gateway, Sshd, WAIT};
-use portunus_proxy::gate::{AuditEvent, EndKind, Target, TargetProtocol};
+use portunus_proxy::gate::{AuditEvent, CommandInput, EndKind, Target, TargetProtocol};
 use portunus_proxy::testing::{wait_until, FakeGate};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -178,8 +178,10 @@ async fn a_long_recording_reaches_the_audit_in_parts_while_the_shell_runs() {
     let mut output = String::new();
     for line in lines {
         let event: serde_json::Value = serde_json::from_str(line).expect("an asciicast event");
-        assert_eq!(event[1], "o", "{line}");
-        output.push_str(event[2].as_str().expect("text"));
+        assert!(event[1] == "o" || event[1] == "i", "{line}");
+        if event[1] == "o" {
+            output.push_str(event[2].as_str().expect("text"));
+        }
     }
     let longest_run = output.split(|c| c != 'x').map(str::len).max().unwrap_or(0);
     assert_eq!(longest_run, XS, "all the output, once");
@@ -348,65 +350,207 @@ async fn changed_target_host_key_is_refused() {
     assert_eq!(gw.gate.closes_of(session)[0].end, EndKind::Error);
 }
 
+/// Reads the child's output until it contains `needle` (after `seen`, which keeps everything).
+async fn wait_for(out: &mut tokio::process::ChildStdout, seen: &mut Vec<u8>, needle: &str) {
+    use tokio::io::AsyncReadExt;
+    let from = seen.len();
+    tokio::time::timeout(WAIT, async {
+        let mut buf = vec![0; 16 * 1024];
+        while !String::from_utf8_lossy(&seen[from..]).contains(needle) {
+            let n = out.read(&mut buf).await.expect("read");
+            assert!(
+                n > 0,
+                "output ended before {needle:?}: {}",
+                String::from_utf8_lossy(seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} in {}", String::from_utf8_lossy(seen)));
+}
+
+/// The command events of the audit: (line, how it came).
+fn commands(gw: &Gateway) -> Vec<(String, CommandInput)> {
+    gw.audit
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEvent::Command { line, input, .. } => Some((line, input)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The events of kind `kind` ("o", "i", "r") of a recording, their text.
+fn cast_events(cast: &str, kind: &str) -> Vec<String> {
+    cast.lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("an asciicast event"))
+        .filter(|e| e[1] == kind)
+        .map(|e| e[2].as_str().expect("text").to_string())
+        .collect()
+}
+
+/// `stty -echo` no longer hides what the shell receives: the command is audited in clear (and
+/// marked as typed without echo). What is typed at a password prompt stays masked, in the
+/// audit and in the recording's input, even when the shell prompt contains the secret.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn input_typed_without_echo_is_audited_as_hidden() {
+async fn input_without_echo_is_audited_in_clear_except_at_a_password_prompt() {
     let (gw, _sshd) = setup().await;
     let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
     ssh.arg("-tt").stdin(Stdio::piped());
     let mut child = ssh.spawn().expect("spawn ssh");
     let mut stdin = child.stdin.take().expect("stdin");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut out = child.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    // A shell prompt that contains the secret typed later: [root@vm ~]#
     stdin
-        .write_all(b"stty -echo; echo no-echo-now; read secret; stty echo; echo got-it\n")
+        .write_all(b"v=vm; PS1=\"[root@$v \\W]# \"; stty -echo; echo mark''-1\n")
         .await
         .expect("type");
-    // Type the secret only once the shell waits for it without echo.
-    tokio::time::timeout(WAIT, async {
-        while let Ok(Some(line)) = out.next_line().await {
-            if line.trim_end().ends_with("no-echo-now") && !line.contains("echo no-echo-now") {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("prompt");
+    wait_for(&mut out, &mut seen, "mark-1").await;
     stdin
-        .write_all(b"hunter2-very-secret\n")
+        .write_all(b"echo after-stty-$((6*7))\n")
         .await
         .expect("type");
-    tokio::time::timeout(WAIT, async {
-        while let Ok(Some(line)) = out.next_line().await {
-            if line.contains("got-it") && !line.contains("echo") {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("output");
+    wait_for(&mut out, &mut seen, "after-stty-42").await;
+    stdin
+        .write_all(b"read -s -p '[sudo] password for root: ' pw; echo; echo len-${#pw}\n")
+        .await
+        .expect("type");
+    wait_for(&mut out, &mut seen, "password for root: ").await;
+    stdin.write_all(b"root@vm\n").await.expect("type");
+    wait_for(&mut out, &mut seen, "len-7").await;
     stdin.write_all(b"exit\n").await.expect("type");
-    let _ = tokio::time::timeout(WAIT, child.wait()).await;
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("in time")
+        .expect("ssh");
+    assert!(status.success());
     wait_until(WAIT, "the recording", || !gw.audit.recordings().is_empty()).await;
-    let lines: Vec<String> = gw
-        .audit
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            AuditEvent::Command { line, .. } => Some(line),
-            _ => None,
-        })
-        .collect();
+    let lines = commands(&gw);
     assert!(
-        lines.iter().any(|l| l.starts_with("stty -echo;")),
+        lines.contains(&(
+            "echo after-stty-$((6*7))".to_string(),
+            CommandInput::WithoutEcho
+        )),
         "{lines:?}"
     );
-    assert!(lines.iter().any(|l| l == "<hidden input>"), "{lines:?}");
+    let masked: Vec<_> = lines
+        .iter()
+        .filter(|(_, how)| matches!(how, CommandInput::AtPasswordPrompt { .. }))
+        .collect();
+    assert_eq!(masked.len(), 1, "{lines:?}");
+    assert_eq!(masked[0].0, "<hidden input>");
     assert!(
-        lines.iter().all(|l| !l.contains("hunter2")),
+        matches!(&masked[0].1, CommandInput::AtPasswordPrompt { prompt }
+            if prompt.ends_with("[sudo] password for root:")),
+        "{masked:?}"
+    );
+    assert!(
+        lines.iter().all(|(l, _)| !l.contains("root@vm")),
         "a secret leaked: {lines:?}"
     );
-    let (_, cast) = &gw.audit.recordings()[0];
+    let (_, cast) = gw.audit.recordings().remove(0);
+    let cast = String::from_utf8(cast).expect("utf-8");
+    let typed = cast_events(&cast, "i").concat();
+    assert!(typed.contains("echo after-stty-$((6*7))"), "{typed:?}");
     assert!(
-        !String::from_utf8_lossy(cast).contains("hunter2"),
-        "nor into the recording"
+        !typed.contains("root@vm"),
+        "nor into the recording: {typed:?}"
+    );
+    assert!(
+        typed.contains("*******"),
+        "the secret's keys masked: {typed:?}"
+    );
+    drop(stdin);
+}
+
+/// `ssh -T` (no PTY) gives a recorded shell: output and input in the recording (80x24), the
+/// commands audited in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_without_a_pty_is_recorded() {
+    let (gw, _sshd) = setup().await;
+    let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
+    ssh.arg("-T").stdin(Stdio::piped());
+    let mut child = ssh.spawn().expect("spawn ssh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    stdin
+        .write_all(b"echo no-p''ty-$((40+2))\n")
+        .await
+        .expect("type");
+    wait_for(&mut out, &mut seen, "no-pty-42").await;
+    stdin.write_all(b"exit 6\n").await.expect("type");
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("in time")
+        .expect("ssh");
+    assert_eq!(status.code(), Some(6));
+    let session = gw.gate.opened_ids()[0];
+    wait_until(WAIT, "the recording", || !gw.audit.recordings().is_empty()).await;
+    let (rec_session, cast) = gw.audit.recordings().remove(0);
+    assert_eq!(rec_session, session);
+    let cast = String::from_utf8(cast).expect("utf-8");
+    let header: serde_json::Value =
+        serde_json::from_str(cast.lines().next().expect("header")).expect("json");
+    assert_eq!(
+        (
+            header["version"].clone(),
+            header["width"].clone(),
+            header["height"].clone()
+        ),
+        (2.into(), 80.into(), 24.into())
+    );
+    assert!(
+        cast_events(&cast, "o").concat().contains("no-pty-42"),
+        "{cast}"
+    );
+    assert_eq!(
+        cast_events(&cast, "i").concat(),
+        "echo no-p''ty-$((40+2))\nexit 6\n"
+    );
+    let lines = commands(&gw);
+    assert!(
+        lines.contains(&(
+            "echo no-p''ty-$((40+2))".to_string(),
+            CommandInput::WithoutEcho
+        )),
+        "{lines:?}"
+    );
+}
+
+/// An exec's output and input are recorded too; its command is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_is_recorded() {
+    let (gw, _sshd) = setup().await;
+    let mut ssh = gw.ssh("alice@root@web-01", "alice-pw");
+    ssh.arg("read x; echo got-$x; echo to-std''err >&2")
+        .stdin(Stdio::piped());
+    let mut child = ssh.spawn().expect("spawn ssh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"piped-in\n").await.expect("write");
+    drop(stdin);
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("in time")
+        .expect("ssh");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("got-piped-in"));
+    wait_until(WAIT, "the recording", || !gw.audit.recordings().is_empty()).await;
+    let (_, cast) = gw.audit.recordings().remove(0);
+    let cast = String::from_utf8(cast).expect("utf-8");
+    let shown = cast_events(&cast, "o").concat();
+    assert!(shown.contains("got-piped-in"), "{cast}");
+    assert!(shown.contains("to-stderr"), "stderr recorded: {cast}");
+    assert_eq!(cast_events(&cast, "i").concat(), "piped-in\n");
+    assert_eq!(
+        commands(&gw),
+        vec![(
+            "read x; echo got-$x; echo to-std''err >&2".to_string(),
+            CommandInput::Exec
+        )]
     );
 }

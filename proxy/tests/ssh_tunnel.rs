@@ -5,8 +5,10 @@ mod env;
 
 use std::sync::Arc;
 
-use env::{free_port, permit, wait_listening, Gateway, WAIT};
-use portunus_proxy::gate::{AuditEvent, EndKind, Refusal, RefusalKind, TargetCredential};
+use env::{
+    database_permit, free_port, key_credential, permit, wait_listening, Gateway, Sshd, WAIT,
+};
+use portunus_proxy::gate::{AuditEvent, EndKind, Refusal, RefusalKind, Target, TargetProtocol};
 use portunus_proxy::testing::{wait_until, FakeGate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,10 +30,7 @@ async fn echo_server() -> u16 {
 
 async fn token_gateway(echo_port: u16) -> Gateway {
     let gate = FakeGate::new();
-    gate.add_token(
-        "tok-good",
-        Ok(permit("db-01", "app", echo_port, TargetCredential::None)),
-    );
+    gate.add_token("tok-good", Ok(database_permit("db-01", "app", echo_port)));
     let expired = Refusal {
         kind: RefusalKind::TokenExpired,
         message: "token expired: request a new O&M token".into(),
@@ -302,4 +301,120 @@ async fn terminating_a_token_session_disconnects_the_client() {
     .await;
     assert_eq!(gw.gate.closes_of(session)[0].end, EndKind::Terminated);
     wait_until(WAIT, "no live session", || gw.handle.live_sessions() == 0).await;
+}
+
+/// Reads what a tunnel connection carries until the gateway closes it.
+async fn carried(local: u16) -> Vec<u8> {
+    let mut conn = TcpStream::connect(("127.0.0.1", local))
+        .await
+        .expect("connect tunnel");
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(WAIT, conn.read_to_end(&mut buf))
+        .await
+        .expect("the refused tunnel is closed");
+    buf
+}
+
+/// A token for a host account opens a recorded shell, not a raw tunnel to the host's sshd:
+/// that would be an unrecorded login past every control of the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_token_opens_no_tunnel_to_the_host() {
+    let sshd = Sshd::start().await;
+    let gate = FakeGate::new();
+    gate.add_token(
+        "tok-host",
+        Ok(permit("web-01", "root", sshd.port, key_credential(&sshd))),
+    );
+    let gw = Gateway::start(gate).await;
+    let local = free_port();
+    let mut ssh = gw.ssh("alice", "tok-host");
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{}", sshd.port)]);
+    let mut child = ssh.spawn().expect("spawn ssh");
+    wait_listening(local).await;
+    let buf = carried(local).await;
+    assert!(
+        buf.is_empty(),
+        "the target's sshd answered through the tunnel: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    child.start_kill().expect("kill ssh");
+    let out = child.wait_with_output().await.expect("ssh output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("web-01 is a host: tunnels through the bastion reach databases only"),
+        "reason shown to the user: {stderr}"
+    );
+    assert!(
+        !gw.audit
+            .events()
+            .iter()
+            .any(|e| matches!(e, AuditEvent::Tunnel { .. })),
+        "no tunnel ran"
+    );
+}
+
+/// With his own credentials an engineer reaches an authorized database through a tunnel, but
+/// not an authorized host's sshd: the gate's permit says what the target is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_tunnels_to_a_database_but_not_to_a_host() {
+    let sshd = Sshd::start().await;
+    let echo = echo_server().await;
+    let gate = FakeGate::new();
+    gate.add_user("alice", "alice-pw");
+    let host = Target {
+        asset_id: 1,
+        asset_name: "web-01".into(),
+        address: "127.0.0.1".into(),
+        port: sshd.port,
+        protocol: TargetProtocol::Ssh,
+        accounts: vec![(7, "root".into())],
+    };
+    gate.add_target(
+        host,
+        vec![permit("web-01", "root", sshd.port, key_credential(&sshd))],
+    );
+    let mut db = database_permit("db-01", "app", echo);
+    db.asset_id = 2;
+    let database = Target {
+        asset_id: 2,
+        asset_name: "db-01".into(),
+        address: "127.0.0.1".into(),
+        port: echo,
+        protocol: TargetProtocol::MySql,
+        accounts: vec![(8, "app".into())],
+    };
+    gate.add_target(database, vec![db]);
+    let gw = Gateway::start(gate).await;
+    let (to_host, to_db) = (free_port(), free_port());
+    let mut ssh = gw.ssh("alice", "alice-pw");
+    ssh.args(["-N", "-L", &format!("{to_host}:127.0.0.1:{}", sshd.port)])
+        .args(["-L", &format!("{to_db}:127.0.0.1:{echo}")]);
+    let mut child = ssh.spawn().expect("spawn ssh");
+    wait_listening(to_db).await;
+    let mut conn = TcpStream::connect(("127.0.0.1", to_db))
+        .await
+        .expect("connect tunnel");
+    conn.write_all(b"ping").await.expect("write");
+    let mut back = [0u8; 4];
+    conn.read_exact(&mut back).await.expect("echo");
+    assert_eq!(&back, b"ping", "the database tunnel works");
+    let buf = carried(to_host).await;
+    assert!(
+        buf.is_empty(),
+        "the host's sshd answered through the tunnel: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    child.start_kill().expect("kill ssh");
+    let out = child.wait_with_output().await.expect("ssh output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("web-01 is a host: tunnels through the bastion reach databases only"),
+        "reason shown to the user: {stderr}"
+    );
+    // Every session the gate opened (the host's, refused, included) is given back.
+    wait_until(WAIT, "sessions closed", || {
+        let opened = gw.gate.opened_ids();
+        !opened.is_empty() && opened.iter().all(|id| gw.gate.closes_of(*id).len() == 1)
+    })
+    .await;
 }

@@ -3,7 +3,7 @@
 
 use crate::seal::{purpose, Sealer};
 use portunus_model::{AssetRef, DbEngine, Protocol, SessionAccount, SessionGrant, State};
-use portunus_proxy::gate::{Permit, Secret, Target, TargetCredential, TargetProtocol};
+use portunus_proxy::gate::{AssetKind, Permit, Secret, Target, TargetCredential, TargetProtocol};
 
 fn unseal(sealer: &Sealer, purpose: &str, sealed: &portunus_model::Sealed) -> Option<Secret> {
     let plain = sealer.open(purpose, sealed).ok()?;
@@ -34,6 +34,7 @@ pub(crate) fn from_grant(
         user_name: user_name.to_string(),
         asset_id: 0,
         asset_name: String::new(),
+        kind: AssetKind::Host,
         address: String::new(),
         port: 0,
         protocol: TargetProtocol::Ssh,
@@ -61,6 +62,7 @@ pub(crate) fn from_grant(
             let d = s.database(id)?;
             permit.asset_id = id;
             permit.asset_name = d.name.clone();
+            permit.kind = AssetKind::Database;
             permit.address = d.address.clone();
             permit.port = d.port;
             permit.protocol = engine_protocol(d.engine);
@@ -176,9 +178,11 @@ pub(crate) fn resolve(
             (t, t.accounts.iter().find(|(id, _)| id == account_id)?.0)
         }
         T::Address { host, port } => {
+            // Tunnels reach databases: a database at this address wins over a host there.
             let t = menu
                 .iter()
-                .find(|t| &t.address == host && t.port == *port)?;
+                .filter(|t| &t.address == host && t.port == *port)
+                .min_by_key(|t| t.protocol == TargetProtocol::Ssh)?;
             (t, t.accounts.first()?.0)
         }
     };
@@ -196,4 +200,120 @@ pub(crate) fn resolve(
         }
     };
     Some((asset, account, protocol))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portunus_model::{
+        Command, NewDatabase, NewDatabaseAccount, NewHost, NewHostAccount, NewUser, Principal,
+        Request, Response,
+    };
+    use portunus_proxy::gate::TargetSpec;
+
+    fn apply(s: &mut State, command: Command) -> u64 {
+        let req = Request {
+            now_ms: 1,
+            command,
+            id: None,
+        };
+        match s.apply(&req) {
+            Response::Created { id } => id,
+            other => panic!("expected Created, got {other:?}"),
+        }
+    }
+
+    /// alice may reach host `web` (SSH on 10.0.0.9:`host_port`) and database `db`
+    /// (10.0.0.9:3306); returns her id.
+    fn host_and_database(s: &mut State, host_port: u16) -> u64 {
+        let user = NewUser {
+            name: "alice".into(),
+            ..Default::default()
+        };
+        let user_id = apply(s, Command::CreateUser(user));
+        let host = NewHost {
+            name: "web".into(),
+            private_address: "10.0.0.9".into(),
+            ports: [(Protocol::Ssh, host_port)].into(),
+            ..Default::default()
+        };
+        let host_id = apply(s, Command::CreateHost(host));
+        let account = NewHostAccount {
+            host_id,
+            name: "root".into(),
+            protocol: Protocol::Ssh,
+            password: None,
+            private_key: None,
+            shared_key_id: None,
+            sftp_only: false,
+        };
+        let account_id = apply(s, Command::CreateHostAccount(account));
+        let grant = Command::AttachHostAccounts {
+            principal: Principal::User(user_id),
+            host_id,
+            account_ids: [account_id].into(),
+        };
+        assert!(matches!(
+            s.apply(&Request {
+                now_ms: 1,
+                command: grant,
+                id: None
+            }),
+            Response::Done
+        ));
+        let db = NewDatabase {
+            name: "db".into(),
+            engine: DbEngine::MySql,
+            address: "10.0.0.9".into(),
+            port: 3306,
+            source: Default::default(),
+            source_instance_id: String::new(),
+            comment: String::new(),
+            network_domain_id: None,
+        };
+        let database_id = apply(s, Command::CreateDatabase(db));
+        let account = NewDatabaseAccount {
+            database_id,
+            name: "app".into(),
+            password: None,
+            comment: String::new(),
+        };
+        let account_id = apply(s, Command::CreateDatabaseAccount(account));
+        let grant = Command::AttachDatabaseAccounts {
+            principal: Principal::User(user_id),
+            database_id,
+            account_ids: [account_id].into(),
+        };
+        assert!(matches!(
+            s.apply(&Request {
+                now_ms: 1,
+                command: grant,
+                id: None
+            }),
+            Response::Done
+        ));
+        user_id
+    }
+
+    fn at(port: u16) -> TargetSpec {
+        TargetSpec::Address {
+            host: "10.0.0.9".into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn a_tunnel_address_resolves_to_the_database_there_before_a_host() {
+        let mut s = State::default();
+        // The host's SSH port is the database's port: the database is meant.
+        let alice = host_and_database(&mut s, 3306);
+        let (asset, _, protocol) = resolve(&s, alice, 2, &at(3306)).expect("resolved");
+        assert!(matches!(asset, AssetRef::Database(_)), "{asset:?}");
+        assert_eq!(protocol, Protocol::MySql);
+        // A host alone at an address resolves to it (and the gate refuses the tunnel).
+        let mut s = State::default();
+        let alice = host_and_database(&mut s, 22);
+        let (asset, _, _) = resolve(&s, alice, 2, &at(22)).expect("resolved");
+        assert!(matches!(asset, AssetRef::Host(_)), "{asset:?}");
+    }
 }

@@ -213,6 +213,7 @@ mod tests {
             user_name: "alice".into(),
             asset_id: 1,
             asset_name: "a".into(),
+            kind: crate::gate::AssetKind::Database,
             address: "127.0.0.1".into(),
             port: 1,
             protocol: TargetProtocol::Other,

@@ -16,7 +16,8 @@ type TargetChannel = Channel<russh::client::Msg>;
 
 /// Relays until the target closes the channel, the client goes away or the session is
 /// terminated; then hands the rest of the recording and the events to the audit sink. The
-/// recording's completed parts are handed off on the way, in [`down`].
+/// recording's completed parts are handed off on the way, by whichever direction completed
+/// them ([`up`] records the input, [`down`] the output), which waits until they are stored.
 pub(crate) async fn run<G: SessionGate, A: AuditSink>(
     conn: &Arc<Conn<G, A>>,
     client: Channel<Msg>,
@@ -70,9 +71,15 @@ async fn up<G: SessionGate, A: AuditSink>(
     while let Some(msg) = from.wait().await {
         let sent = match msg {
             ChannelMsg::Data { data } => {
-                lock(&taps).input(&data);
+                let stored = {
+                    let mut taps = lock(&taps);
+                    taps.input(&data);
+                    taps.hand_off()
+                };
                 lease.add_up(data.len());
-                to.data_bytes(data).await
+                let sent = to.data_bytes(data).await;
+                recorded(stored).await;
+                sent
             }
             ChannelMsg::Eof => to.eof().await,
             ChannelMsg::WindowChange {
@@ -170,7 +177,7 @@ async fn down<G: SessionGate, A: AuditSink>(
 }
 
 /// Waits until the recording parts handed off are stored: the backpressure that keeps a
-/// session's recording from piling up in memory when storing is slower than its output.
+/// session's recording from piling up in memory when storing is slower than its traffic.
 async fn recorded(stored: Option<tokio::sync::oneshot::Receiver<()>>) {
     if let Some(stored) = stored {
         let _ = stored.await;

@@ -1,5 +1,6 @@
-//! Shell recording as asciicast v2 (a JSON header line, then `[time, "o", text]` output and
-//! `[time, "r", "COLSxROWS"]` resize events), and command lines rebuilt from the keystrokes.
+//! Session recording as asciicast v2 (a JSON header line, then `[time, "o", text]` output,
+//! `[time, "i", text]` input and `[time, "r", "COLSxROWS"]` resize events), and command lines
+//! rebuilt from the keystrokes.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,6 +12,16 @@ pub(crate) const PART_BYTES: usize = 1024 * 1024;
 
 /// Recordings stop growing past this size (a marker line says so).
 const MAX_RECORDING: usize = 1024 * 1024 * 1024;
+
+/// The terminal size written in the header of a session without a PTY.
+pub(crate) const DEFAULT_SIZE: (u32, u32) = (80, 24);
+
+/// A command line is kept up to this many bytes; the rest is dropped and the line is audited
+/// with [`TRUNCATED`] at its end, so that a line without a newline cannot grow the node.
+pub(crate) const MAX_LINE: usize = 16 * 1024;
+
+/// Appended to a command line cut at [`MAX_LINE`].
+pub(crate) const TRUNCATED: &str = " [line truncated]";
 
 /// A finished part of a recording: whole asciicast lines, numbered from 0 (the part with the
 /// header line).
@@ -33,13 +44,16 @@ pub(crate) struct Recorder {
     total: usize,
     part_bytes: usize,
     max_bytes: usize,
-    /// Trailing bytes of an incomplete UTF-8 sequence, kept for the next chunk.
+    /// Trailing bytes of an incomplete UTF-8 sequence, kept for the next chunk: of the output
+    /// and of the input.
     partial: Vec<u8>,
+    partial_in: Vec<u8>,
     full: bool,
 }
 
 impl Recorder {
-    pub fn new(cols: u32, rows: u32, term: &str) -> Self {
+    /// A recorder for a terminal of this size; `term` is None for a session without a PTY.
+    pub fn new(cols: u32, rows: u32, term: Option<&str>) -> Self {
         Self::with_limits(cols, rows, term, PART_BYTES, MAX_RECORDING)
     }
 
@@ -47,7 +61,7 @@ impl Recorder {
     pub fn with_limits(
         cols: u32,
         rows: u32,
-        term: &str,
+        term: Option<&str>,
         part_bytes: usize,
         max_bytes: usize,
     ) -> Self {
@@ -55,9 +69,13 @@ impl Recorder {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        let env = match term {
+            Some(term) => json!({ "TERM": term }),
+            None => json!({}),
+        };
         let header = json!({
             "version": 2, "width": cols.max(1), "height": rows.max(1), "timestamp": timestamp,
-            "env": { "TERM": term },
+            "env": env,
         });
         let mut rec = Self {
             start: Instant::now(),
@@ -68,6 +86,7 @@ impl Recorder {
             part_bytes: part_bytes.max(1),
             max_bytes,
             partial: Vec::new(),
+            partial_in: Vec::new(),
             full: false,
         };
         rec.push_line(&header.to_string());
@@ -81,13 +100,25 @@ impl Recorder {
 
     /// Terminal output.
     pub fn output(&mut self, data: &[u8]) {
-        self.partial.extend_from_slice(data);
-        let cut = utf8_boundary(&self.partial);
-        let rest = self.partial.split_off(cut);
-        let text = String::from_utf8_lossy(&self.partial).into_owned();
-        self.partial = rest;
-        if !text.is_empty() {
+        if let Some(text) = whole_chars(&mut self.partial, data) {
             self.event("o", &text);
+        }
+    }
+
+    /// What the client typed (or piped). With `masked` (typed at a password prompt), every
+    /// printable character is recorded as `*`; control characters (Enter, backspace) stay.
+    pub fn input(&mut self, data: &[u8], masked: bool) {
+        let Some(text) = whole_chars(&mut self.partial_in, data) else {
+            return;
+        };
+        if masked {
+            let hidden: String = text
+                .chars()
+                .map(|c| if c.is_control() { c } else { '*' })
+                .collect();
+            self.event("i", &hidden);
+        } else {
+            self.event("i", &text);
         }
     }
 
@@ -136,6 +167,10 @@ impl Recorder {
             let text = String::from_utf8_lossy(&std::mem::take(&mut self.partial)).into_owned();
             self.event("o", &text);
         }
+        if !self.partial_in.is_empty() {
+            let text = String::from_utf8_lossy(&std::mem::take(&mut self.partial_in)).into_owned();
+            self.event("i", &text);
+        }
         let mut parts = std::mem::take(&mut self.ready);
         parts.push(Part {
             index: self.index,
@@ -143,6 +178,17 @@ impl Recorder {
         });
         parts
     }
+}
+
+/// Appends `data` to `partial` and takes the text made of whole UTF-8 sequences (invalid bytes
+/// replaced), keeping an incomplete trailing sequence for the next chunk; None if empty.
+fn whole_chars(partial: &mut Vec<u8>, data: &[u8]) -> Option<String> {
+    partial.extend_from_slice(data);
+    let cut = utf8_boundary(partial);
+    let rest = partial.split_off(cut);
+    let text = String::from_utf8_lossy(partial).into_owned();
+    *partial = rest;
+    (!text.is_empty()).then_some(text)
 }
 
 /// The length of the longest prefix of `b` that does not end inside a UTF-8 sequence.
@@ -165,12 +211,16 @@ fn utf8_boundary(b: &[u8]) -> usize {
 }
 
 /// Rebuilds command lines from keystrokes: printable characters, backspace, Ctrl-U, Ctrl-W,
-/// Ctrl-C; escape sequences (arrows) and tab are ignored; Enter ends a line.
+/// Ctrl-C; escape sequences (arrows) and tab are ignored; Enter ends a line. A line keeps at
+/// most [`MAX_LINE`] bytes: what is typed beyond is dropped, and the line ends with
+/// [`TRUNCATED`].
 #[derive(Default)]
 pub(crate) struct LineEditor {
     line: String,
     escape: Escape,
     utf8: Vec<u8>,
+    /// Bytes were dropped from the current line.
+    cut: bool,
 }
 
 #[derive(Default, PartialEq, Eq)]
@@ -183,37 +233,58 @@ enum Escape {
 
 impl LineEditor {
     /// Feeds keystrokes; returns the lines completed by Enter (empty lines skipped).
+    #[cfg(test)]
     pub fn feed(&mut self, data: &[u8]) -> Vec<String> {
-        let mut lines = Vec::new();
-        for &b in data {
-            match (&self.escape, b) {
-                (Escape::Start, b'[' | b'O') => self.escape = Escape::Csi,
-                (Escape::Start, _) => self.escape = Escape::None,
-                (Escape::Csi, 0x40..=0x7e) => self.escape = Escape::None,
-                (Escape::Csi, _) => {}
-                (Escape::None, 0x1b) => self.escape = Escape::Start,
-                (Escape::None, b'\r' | b'\n') => {
-                    let line = std::mem::take(&mut self.line);
-                    if !line.trim().is_empty() {
-                        lines.push(line.trim().to_owned());
-                    }
+        data.iter()
+            .filter_map(|&b| self.feed_byte(b))
+            .filter(|line| !line.is_empty())
+            .collect()
+    }
+
+    /// True before the first keystroke of a line (nothing kept, no escape sequence begun).
+    pub fn at_start(&self) -> bool {
+        self.line.is_empty() && !self.cut && self.utf8.is_empty() && self.escape == Escape::None
+    }
+
+    /// Feeds one keystroke byte; returns the line it completed (trimmed, maybe empty) at Enter.
+    pub fn feed_byte(&mut self, b: u8) -> Option<String> {
+        match (&self.escape, b) {
+            (Escape::Start, b'[' | b'O') => self.escape = Escape::Csi,
+            (Escape::Start, _) => self.escape = Escape::None,
+            (Escape::Csi, 0x40..=0x7e) => self.escape = Escape::None,
+            (Escape::Csi, _) => {}
+            (Escape::None, 0x1b) => self.escape = Escape::Start,
+            (Escape::None, b'\r' | b'\n') => {
+                let mut line = std::mem::take(&mut self.line).trim().to_owned();
+                if std::mem::take(&mut self.cut) {
+                    line.push_str(TRUNCATED);
                 }
-                (Escape::None, 0x7f | 0x08) => {
-                    self.line.pop();
-                }
-                (Escape::None, 0x15 | 0x03) => self.line.clear(),
-                (Escape::None, 0x17) => {
-                    let kept = self.line.trim_end().rfind(' ').map(|i| i + 1).unwrap_or(0);
-                    self.line.truncate(kept);
-                }
-                (Escape::None, b) if b >= 0x20 => self.push_byte(b),
-                _ => {}
+                self.utf8.clear();
+                return Some(line);
             }
+            (Escape::None, 0x7f | 0x08) => {
+                self.line.pop();
+            }
+            (Escape::None, 0x15 | 0x03) => {
+                self.line.clear();
+                self.cut = false;
+            }
+            (Escape::None, 0x17) => {
+                let kept = self.line.trim_end().rfind(' ').map(|i| i + 1).unwrap_or(0);
+                self.line.truncate(kept);
+            }
+            (Escape::None, b) if b >= 0x20 => self.push_byte(b),
+            _ => {}
         }
-        lines
+        None
     }
 
     fn push_byte(&mut self, b: u8) {
+        if self.line.len() + self.utf8.len() >= MAX_LINE {
+            self.cut = true;
+            self.utf8.clear();
+            return;
+        }
         self.utf8.push(b);
         match std::str::from_utf8(&self.utf8) {
             Ok(s) => {
@@ -240,13 +311,38 @@ mod tests {
         assert_eq!(ed.feed("echo héllo\r".as_bytes()), vec!["echo héllo"]);
     }
 
+    #[test]
+    fn an_endless_line_is_capped_and_audited_truncated() {
+        let mut ed = LineEditor::default();
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..64 {
+            assert!(ed.feed(&chunk).is_empty());
+            assert!(ed.line.len() <= MAX_LINE, "{} bytes kept", ed.line.len());
+        }
+        let lines = ed.feed(b"\r");
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        assert!(line.ends_with(TRUNCATED), "{}", &line[line.len() - 40..]);
+        assert_eq!(line.len(), MAX_LINE + TRUNCATED.len());
+        assert!(line[..MAX_LINE].bytes().all(|b| b == b'a'));
+        // The next line starts afresh, and a cut in the middle of a UTF-8 sequence keeps
+        // whole characters only.
+        assert!(ed.at_start());
+        assert_eq!(ed.feed(b"ls\r"), vec!["ls"]);
+        let mut long = vec![b'x'; MAX_LINE - 1];
+        long.extend_from_slice("é\r".as_bytes());
+        let line = ed.feed(&long).remove(0);
+        assert!(line.ends_with(TRUNCATED) && !line.contains('\u{fffd}'));
+        assert_eq!(line.len(), MAX_LINE - 1 + TRUNCATED.len());
+    }
+
     fn whole(parts: Vec<Part>) -> String {
         String::from_utf8(parts.into_iter().flat_map(|p| p.bytes).collect()).unwrap()
     }
 
     #[test]
     fn records_asciicast_v2() {
-        let mut rec = Recorder::new(80, 24, "xterm");
+        let mut rec = Recorder::new(80, 24, Some("xterm"));
         rec.output("h\u{e9}".as_bytes()[..2].as_ref());
         rec.output(&"h\u{e9}".as_bytes()[2..]);
         rec.resize(100, 30);
@@ -266,8 +362,41 @@ mod tests {
     }
 
     #[test]
+    fn records_input_masked_at_a_password_prompt_and_sessions_without_a_pty() {
+        let mut rec = Recorder::new(DEFAULT_SIZE.0, DEFAULT_SIZE.1, None);
+        rec.output(b"Password: ");
+        rec.input(b"s3cret\r", true);
+        rec.input("ls \u{e9}".as_bytes(), false);
+        let text = whole(rec.finish());
+        assert!(!text.contains("s3cret"), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["width"], 80);
+        assert_eq!(lines[0]["height"], 24);
+        assert_eq!(
+            lines[0]["env"],
+            serde_json::json!({}),
+            "no TERM without a PTY"
+        );
+        assert_eq!(
+            (&lines[1][1], &lines[1][2]),
+            (&"o".into(), &"Password: ".into())
+        );
+        assert_eq!(
+            (&lines[2][1], &lines[2][2]),
+            (&"i".into(), &"******\r".into())
+        );
+        assert_eq!(
+            (&lines[3][1], &lines[3][2]),
+            (&"i".into(), &"ls \u{e9}".into())
+        );
+    }
+
+    #[test]
     fn splits_into_parts_of_whole_lines() {
-        let mut rec = Recorder::with_limits(80, 24, "xterm", 200, usize::MAX);
+        let mut rec = Recorder::with_limits(80, 24, Some("xterm"), 200, usize::MAX);
         let mut parts = Vec::new();
         let mut expected = String::new();
         for i in 0..100 {
@@ -319,7 +448,7 @@ mod tests {
 
     #[test]
     fn stops_at_the_cap_with_a_marker() {
-        let mut rec = Recorder::with_limits(80, 24, "xterm", 100, 1000);
+        let mut rec = Recorder::with_limits(80, 24, Some("xterm"), 100, 1000);
         let mut parts = Vec::new();
         for _ in 0..100 {
             rec.output(b"0123456789012345678901234567890123456789");

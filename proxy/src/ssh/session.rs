@@ -170,6 +170,9 @@ async fn serve<G: SessionGate, A: AuditSink>(
         }
         .into());
     }
+    if matches!(start, Start::Shell | Start::Exec(_)) {
+        conn.may_record(&lease)?;
+    }
     let shared = &conn.shared;
     let timeout = Duration::from_secs(shared.config.settings.target_connect_timeout_secs.max(1));
     let target = upstream::connect(

@@ -1,22 +1,24 @@
-//! What the relay shows the audit: a shell's recording and command lines, an exec's command,
-//! SFTP file operations. Fed by [`super::pipe`] with the bytes of each direction.
+//! What the relay shows the audit: the recording of every shell and exec, with or without a
+//! PTY (output and input; input typed at a password prompt masked), a shell's command lines,
+//! an exec's command, SFTP file operations. Fed by [`super::pipe`] with the bytes of each
+//! direction.
 //!
 //! A recording reaches the audit sink in parts ([`super::recorder::PART_BYTES`] each) while the
-//! session runs: the target->client relay takes the completed parts with [`Taps::hand_off`] and
-//! waits until they are stored before relaying more output, so a session holds at most its
-//! current part and one being stored, and a slow store slows that session's output instead of
+//! session runs: the relay direction that completed a part (output or input) takes it with
+//! [`Taps::hand_off`] and waits until it is stored before relaying more, so a session holds at
+//! most its current part and those being stored, and a slow store slows that session instead of
 //! growing memory. The final part goes with [`Taps::finish`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::conn::Conn;
-use super::echo::EchoCheck;
+use super::echo::{Decided, InputAudit};
 use super::lease::Lease;
-use super::recorder::{LineEditor, Part, Recorder};
+use super::recorder::{Part, Recorder, DEFAULT_SIZE};
 use super::session::{PtyReq, Start};
 use super::sftp::{FileOp, SftpAudit};
-use crate::gate::{AuditEvent, AuditSink, SessionGate};
+use crate::gate::{AuditEvent, AuditSink, CommandInput, SessionGate};
 
 /// The audit taps of one session channel.
 pub(crate) struct Taps<A: AuditSink> {
@@ -24,8 +26,8 @@ pub(crate) struct Taps<A: AuditSink> {
     session_id: u64,
     started: Instant,
     recorder: Option<Recorder>,
-    commands: Option<LineEditor>,
-    echo: EchoCheck,
+    /// Command lines and the password-prompt position (shells and execs).
+    lines: Option<InputAudit>,
     sftp: Option<SftpAudit>,
     /// The recording parts being stored (a task, so that they are stored in order even if the
     /// relay that waits for them is dropped).
@@ -51,13 +53,18 @@ impl<A: AuditSink> Taps<A> {
                     session_id: taps.session_id,
                     at: 0.0,
                     line,
+                    input: CommandInput::Exec,
                 });
+                taps.lines = Some(InputAudit::exec());
             }
-            Start::Shell => taps.commands = Some(LineEditor::default()),
+            Start::Shell => taps.lines = Some(InputAudit::shell()),
             Start::Gone => {}
         }
-        if let (Some(p), true, false) = (pty, record, *start == Start::Sftp) {
-            taps.recorder = Some(Recorder::new(p.cols, p.rows, &p.term));
+        if record && matches!(start, Start::Shell | Start::Exec(_)) {
+            taps.recorder = Some(match pty {
+                Some(p) => Recorder::new(p.cols, p.rows, Some(&p.term)),
+                None => Recorder::new(DEFAULT_SIZE.0, DEFAULT_SIZE.1, None),
+            });
         }
         taps
     }
@@ -69,8 +76,7 @@ impl<A: AuditSink> Taps<A> {
             session_id: 0,
             started: Instant::now(),
             recorder: None,
-            commands: None,
-            echo: EchoCheck::default(),
+            lines: None,
             sftp: None,
             storing: None,
         }
@@ -101,46 +107,55 @@ impl<A: AuditSink> Taps<A> {
         }
     }
 
-    /// Bytes typed by the client.
+    /// Bytes typed (or piped) by the client.
     pub fn input(&mut self, data: &[u8]) {
         if let Some(sftp) = self.sftp.as_mut() {
             let ops = sftp.client(data);
             self.file_ops(ops);
         }
-        if let Some(editor) = self.commands.as_mut() {
+        let mut secret = false;
+        if let Some(lines) = self.lines.as_mut() {
             let at = self.started.elapsed().as_secs_f64();
-            let lines = editor.feed(data);
-            let decided = self.echo.typed(at, lines);
+            let decided;
+            (decided, secret) = lines.typed(at, data);
             self.emit_commands(decided);
+        }
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.input(data, secret);
         }
     }
 
-    fn emit_commands(&self, lines: Vec<(f64, String)>) {
-        for (at, line) in lines {
+    fn emit_commands(&self, lines: Vec<Decided>) {
+        for Decided { at, line, input } in lines {
             self.emit(AuditEvent::Command {
                 session_id: self.session_id,
                 at,
                 line,
+                input,
             });
         }
     }
 
-    /// Bytes sent by the target (stdout and stderr).
+    /// Bytes sent by the target (stdout).
     pub fn output(&mut self, data: &[u8]) {
-        if self.commands.is_some() {
-            self.echo.output(data);
-        }
         if let Some(sftp) = self.sftp.as_mut() {
             let ops = sftp.server(data);
             self.file_ops(ops);
         }
-        if let Some(rec) = self.recorder.as_mut() {
-            rec.output(data);
-        }
+        self.shown(data);
     }
 
-    /// Extended data (stderr) from the target: recorded, never parsed as SFTP.
+    /// Extended data (stderr) from the target: shown like stdout, never parsed as SFTP.
     pub fn stderr(&mut self, data: &[u8]) {
+        self.shown(data);
+    }
+
+    /// What the engineer's terminal shows: recorded, and followed for the command audit.
+    fn shown(&mut self, data: &[u8]) {
+        if let Some(lines) = self.lines.as_mut() {
+            let decided = lines.output(data);
+            self.emit_commands(decided);
+        }
         if let Some(rec) = self.recorder.as_mut() {
             rec.output(data);
         }
@@ -191,8 +206,9 @@ impl<A: AuditSink> Taps<A> {
     /// Hands what was gathered to the audit sink, the recording's final part included, and
     /// waits until the recording is stored.
     pub async fn finish(mut self) {
-        let pending = self.echo.finish();
-        self.emit_commands(pending);
+        if let Some(mut lines) = self.lines.take() {
+            self.emit_commands(lines.finish());
+        }
         if let Some(mut sftp) = self.sftp.take() {
             self.file_ops(sftp.finish());
         }

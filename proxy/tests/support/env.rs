@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use portunus_proxy::gate::{Permit, Secret, TargetCredential, TargetProtocol};
+use portunus_proxy::gate::{AssetKind, Permit, Secret, TargetCredential, TargetProtocol};
 use portunus_proxy::ssh::{GatewayHandle, SshConfig, SshGateway};
 use portunus_proxy::testing::{FakeGate, MemoryAudit};
 use tempfile::TempDir;
@@ -60,13 +60,14 @@ impl Gateway {
     }
 }
 
-/// A permit template (session id filled in by the gate).
+/// A permit template for a host (session id filled in by the gate).
 pub fn permit(asset: &str, account: &str, port: u16, credential: TargetCredential) -> Permit {
     Permit {
         session_id: 0,
         user_name: "alice".into(),
         asset_id: 1,
         asset_name: asset.into(),
+        kind: AssetKind::Host,
         address: "127.0.0.1".into(),
         port,
         protocol: TargetProtocol::Ssh,
@@ -74,6 +75,15 @@ pub fn permit(asset: &str, account: &str, port: u16, credential: TargetCredentia
         credential,
         sftp_only: false,
         host_key_fingerprint: None,
+    }
+}
+
+/// A permit template for a database listening on `port`.
+pub fn database_permit(asset: &str, account: &str, port: u16) -> Permit {
+    Permit {
+        kind: AssetKind::Database,
+        protocol: TargetProtocol::MySql,
+        ..permit(asset, account, port, TargetCredential::None)
     }
 }
 
