@@ -90,6 +90,7 @@ pub fn authenticate(
             "the Authorization header is missing",
         ))?;
     let auth = sign::parse_authorization(auth_value)?;
+    sign::check_coverage(req.headers, &auth)?;
     let date = header(req.headers, "x-acs-date")?;
     let ts = sign::parse_acs_date(date).ok_or(ApiError::TimestampExpired)?;
     if ts.abs_diff(now_ms) > MAX_SKEW_MS {
@@ -105,10 +106,6 @@ pub fn authenticate(
             "the signature nonce is malformed",
         ));
     }
-    let key = lookup_key(backend, &auth.access_key_id)?;
-    let secret = backend
-        .unseal(ACCESS_KEY_PURPOSE, &key.secret)
-        .map_err(|_| ApiError::Internal)?;
     let sts = sign::string_to_sign(
         req.method,
         req.path,
@@ -117,9 +114,20 @@ pub fn authenticate(
         &auth,
         &payload,
     )?;
-    if !sign::verify(&secret, &sts, &auth.signature) {
-        return Err(ApiError::SignatureDoesNotMatch);
-    }
+    // An unknown or disabled key is checked against a secret nobody has, so that it costs the
+    // same HMAC and gets the same answer as a wrong signature.
+    let key = lookup_key(backend, &auth.access_key_id);
+    let secret = match &key {
+        Some(k) => backend
+            .unseal(ACCESS_KEY_PURPOSE, &k.secret)
+            .map_err(|_| ApiError::Internal)?,
+        None => unknown_key_secret(),
+    };
+    let verified = sign::verify(&secret, &sts, &auth.signature);
+    let key = match key {
+        Some(k) if verified => k,
+        _ => return Err(ApiError::SignatureDoesNotMatch),
+    };
     let remember_until = ts.max(now_ms) + MAX_SKEW_MS;
     let local = format!("{}/{nonce}", key.access_key_id);
     if !nonces.insert(&local, now_ms, remember_until) {
@@ -166,16 +174,24 @@ pub async fn record_nonce(
     }
 }
 
-fn lookup_key(
-    backend: &dyn Backend,
-    access_key_id: &str,
-) -> Result<portunus_model::AccessKey, ApiError> {
+/// The enabled AccessKey with this id, if any.
+fn lookup_key(backend: &dyn Backend, access_key_id: &str) -> Option<portunus_model::AccessKey> {
     let mut found = None;
     backend.read(&mut |s| found = s.access_key(access_key_id).cloned());
-    match found {
-        Some(k) if k.enabled => Ok(k),
-        _ => Err(ApiError::InvalidAccessKey),
-    }
+    found.filter(|k| k.enabled)
+}
+
+/// A random secret, the same for the life of the process, that no AccessKey has.
+fn unknown_key_secret() -> Vec<u8> {
+    static SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    SECRET
+        .get_or_init(|| {
+            let mut b = [0u8; 32];
+            // Only its cost matters: an unknown key is refused whatever the HMAC says.
+            let _ = aws_lc_rs::rand::fill(&mut b);
+            b
+        })
+        .to_vec()
 }
 
 /// Whether `caller` may run an action of this access class with these parameters.

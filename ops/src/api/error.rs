@@ -21,10 +21,10 @@ pub enum ApiError {
     NotSupported(&'static str),
     #[error("the request is not signed correctly: {0}")]
     IncompleteSignature(&'static str),
-    #[error("the request signature does not conform to the ACS3-HMAC-SHA256 standard")]
+    /// An unknown or disabled AccessKeyId and a wrong signature get this one answer, so that
+    /// no caller learns which AccessKeyIds exist.
+    #[error("the AccessKeyId or the signature is not valid")]
     SignatureDoesNotMatch,
-    #[error("the specified AccessKeyId is not found or is disabled")]
-    InvalidAccessKey,
     #[error("the request timestamp is missing, malformed or outside the allowed clock skew")]
     TimestampExpired,
     #[error("the signature nonce has already been used")]
@@ -66,7 +66,6 @@ impl ApiError {
             ApiError::NotSupported(_) => "OperationNotSupported",
             ApiError::IncompleteSignature(_) => "IncompleteSignature",
             ApiError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
-            ApiError::InvalidAccessKey => "InvalidAccessKeyId.NotFound",
             ApiError::TimestampExpired => "InvalidTimeStamp.Expired",
             ApiError::NonceUsed => "SignatureNonceUsed",
             ApiError::BodyTooLarge(_) => "RequestBodyTooLarge",
@@ -82,7 +81,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidAction | ApiError::InstanceNotFound => StatusCode::NOT_FOUND,
-            ApiError::InvalidAccessKey | ApiError::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
+            ApiError::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Rejected(r) => {

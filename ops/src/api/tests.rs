@@ -11,6 +11,8 @@ use portunus_model::Role;
 use serde_json::Value;
 use tower::ServiceExt;
 
+mod hardening;
+
 const INSTANCE: &str = "portunus-test";
 
 struct Harness {
@@ -41,6 +43,8 @@ struct Req<'a> {
     date_ms: u64,
     nonce: String,
     body: Vec<u8>,
+    /// Sent (and signed) when set.
+    content_type: Option<&'a str>,
 }
 
 fn req<'a>(action: &'a str, query: &[(&'a str, &str)]) -> Req<'a> {
@@ -54,6 +58,7 @@ fn req<'a>(action: &'a str, query: &[(&'a str, &str)]) -> Req<'a> {
         date_ms: now_ms(),
         nonce: hex::encode(nonce),
         body: Vec::new(),
+        content_type: None,
     }
 }
 
@@ -71,6 +76,9 @@ fn build(r: &Req<'_>) -> (HttpRequest<Body>, String) {
     put("x-acs-date", format_acs_date(r.date_ms));
     put("x-acs-signature-nonce", r.nonce.clone());
     put("x-acs-content-sha256", sha256_hex(&r.body));
+    if let Some(ct) = r.content_type {
+        put("content-type", ct.into());
+    }
     let signed: Vec<String> = {
         let mut names: Vec<String> = headers.keys().map(|k| k.as_str().to_string()).collect();
         names.sort();
@@ -154,10 +162,14 @@ async fn signature_failures_are_refused() {
 
     let mut unknown = req("ListHosts", &[]);
     unknown.ak = "nobody";
-    assert_error(
-        &send(&h, &unknown).await,
-        403,
-        "InvalidAccessKeyId.NotFound",
+    let unknown = send(&h, &unknown).await;
+    assert_error(&unknown, 403, "SignatureDoesNotMatch");
+    // The same answer as a wrong secret: nothing tells which AccessKeyIds exist.
+    let wrong = send(&h, &wrong).await;
+    assert_eq!(unknown.1["Message"], wrong.1["Message"]);
+    assert_eq!(
+        unknown.1["Message"],
+        "the AccessKeyId or the signature is not valid"
     );
 
     let unsigned = HttpRequest::builder()
