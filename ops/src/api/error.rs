@@ -25,7 +25,10 @@ pub enum ApiError {
     /// no caller learns which AccessKeyIds exist.
     #[error("the AccessKeyId or the signature is not valid")]
     SignatureDoesNotMatch,
-    #[error("the request timestamp is missing, malformed or outside the allowed clock skew")]
+    #[error(
+        "the request timestamp (x-acs-date) is malformed, more than 15 minutes old or more than \
+         5 minutes ahead of the server's clock"
+    )]
     TimestampExpired,
     #[error("the signature nonce has already been used")]
     NonceUsed,
