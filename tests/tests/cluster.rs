@@ -56,7 +56,7 @@ fn a_single_node_starts_with_defaults_and_creates_the_admin_once() {
         after.contains(&password),
         "credentials file untouched by a restart"
     );
-    let (code, metrics) = http_get(n.api, "/metrics").unwrap();
+    let (code, metrics) = http_get(n.metrics, "/metrics").unwrap();
     assert_eq!(code, 200);
     assert!(metrics.contains("portunus_raft_is_leader 1"), "{metrics}");
 }

@@ -32,8 +32,10 @@ pub enum ApiError {
     TimestampExpired,
     #[error("the signature nonce has already been used")]
     NonceUsed,
-    #[error("the request body exceeds {0} bytes")]
-    BodyTooLarge(usize),
+    #[error("the request body{} exceeds the limit of {limit} bytes", length.map(|n| format!(" ({n} bytes)")).unwrap_or_default())]
+    BodyTooLarge { length: Option<u64>, limit: usize },
+    #[error("the request body was not received within {0} seconds")]
+    BodyTimeout(u64),
     #[error("the specified instance does not exist")]
     InstanceNotFound,
     #[error("{0}")]
@@ -71,7 +73,8 @@ impl ApiError {
             ApiError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             ApiError::TimestampExpired => "InvalidTimeStamp.Expired",
             ApiError::NonceUsed => "SignatureNonceUsed",
-            ApiError::BodyTooLarge(_) => "RequestBodyTooLarge",
+            ApiError::BodyTooLarge { .. } => "RequestBodyTooLarge",
+            ApiError::BodyTimeout(_) => "RequestTimeout",
             ApiError::InstanceNotFound => "InvalidInstanceId.NotFound",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Rejected(r) => r.code(),
@@ -86,7 +89,8 @@ impl ApiError {
             ApiError::InvalidAction | ApiError::InstanceNotFound => StatusCode::NOT_FOUND,
             ApiError::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Rejected(r) => {
                 StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
             }

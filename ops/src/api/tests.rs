@@ -461,7 +461,7 @@ async fn no_quorum_and_body_limit() {
         .unavailable
         .store(false, std::sync::atomic::Ordering::SeqCst);
     let mut big = req("ListHosts", &[]);
-    big.body = vec![b'a'; MAX_BODY_BYTES + 1];
+    big.body = vec![b'a'; ApiSettings::default().max_body_bytes + 1];
     assert_error(&send(&h, &big).await, 413, "RequestBodyTooLarge");
 }
 
