@@ -17,4 +17,4 @@ pub use backend::{Backend, BackendError, BoxFuture};
 pub use health::{NodeProbe, Readiness};
 pub use limits::{ApiSettings, CutOff};
 pub use metrics::Metrics;
-pub use server::{health_router, operator_router, router, serve};
+pub use server::{health_router, operator_router, serve};

@@ -51,11 +51,6 @@ pub fn operator_router(probe: Arc<dyn NodeProbe>, metrics: Arc<Metrics>) -> Rout
         .merge(health_router(probe, metrics))
 }
 
-/// Every route of one node on one listener (health, metrics, status): the operator's router.
-pub fn router(probe: Arc<dyn NodeProbe>, metrics: Arc<Metrics>) -> Router {
-    operator_router(probe, metrics)
-}
-
 async fn readyz(State(ctx): State<Ctx>) -> Response {
     let r = ctx.probe.readiness();
     let code = if r.ready {
