@@ -186,8 +186,13 @@ impl Conn {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let mut b = hyper::server::conn::http1::Builder::new();
+        // hyper's default read buffer (about 400 KiB) times max_connections is what slow
+        // senders of big headers could hold; 64 KiB is plenty for the API's headers (431
+        // beyond).
         b.timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_timeout());
+            .header_read_timeout(self.limits.header_timeout())
+            .max_header_size(64 * 1024)
+            .max_buf_size(64 * 1024);
         let result = drive!(
             b.serve_connection(TokioIo::new(io), self.service.clone()),
             self.stop.clone()

@@ -248,6 +248,18 @@ async fn connections_beyond_the_limit_are_closed_at_once() {
 }
 
 #[tokio::test]
+async fn oversized_headers_are_refused() {
+    let (addr, _) = start(limits(), None).await;
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let big = "a".repeat(100 * 1024);
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: api\r\nx-junk: {big}\r\n\r\n");
+    // The server may close while we are still writing.
+    let _ = s.write_all(request.as_bytes()).await;
+    let answer = until_closed(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+}
+
+#[tokio::test]
 async fn the_metric_of_cut_offs_is_exported_with_every_reason() {
     let text = Metrics::new().render();
     for reason in crate::CutOff::ALL {
