@@ -103,9 +103,9 @@ fn hold(
     })
 }
 
-/// Slots in use cluster-wide, as node `api` reports it in /metrics.
-fn slots_in_use(api: SocketAddr) -> Option<u64> {
-    let (_, body) = portunus_tests::http_get(api, "/metrics").ok()?;
+/// Slots in use cluster-wide, as the node whose metrics listener is `metrics` reports it.
+fn slots_in_use(metrics: SocketAddr) -> Option<u64> {
+    let (_, body) = portunus_tests::http_get(metrics, "/metrics").ok()?;
     body.lines()
         .find_map(|l| l.strip_prefix("portunus_concurrency_slots_in_use "))
         .and_then(|v| v.trim().parse::<f64>().ok())
@@ -231,11 +231,11 @@ async fn trial(
         let _ = l.await;
     }
     // Reclaim: only the survivors' held sessions remain in use.
-    let survivor_api = cluster.api_addrs()[survivors[0]];
+    let survivor_metrics = cluster.metrics_addrs()[survivors[0]];
     let expected = (survivors.len() * args.sessions) as u64;
     let mut reclaim_ms = None;
     while killed_at.elapsed() < Duration::from_secs(20) {
-        if slots_in_use(survivor_api) == Some(expected) {
+        if slots_in_use(survivor_metrics) == Some(expected) {
             reclaim_ms = Some(killed_at.elapsed().as_secs_f64() * 1e3);
             break;
         }

@@ -126,6 +126,11 @@ impl Cluster {
         self.engines().map(|n| n.api).collect()
     }
 
+    /// Where the engines serve `/metrics` (`--metrics-listen`).
+    pub(crate) fn metrics_addrs(&self) -> Vec<SocketAddr> {
+        self.engines().map(|n| n.metrics).collect()
+    }
+
     /// The engines' SSH addresses.
     pub(crate) fn ssh_addrs(&self) -> Vec<SocketAddr> {
         self.engines().map(|n| n.ssh).collect()

@@ -371,7 +371,14 @@ pub async fn up(config: NodeConfig, reload: LogReload) -> anyhow::Result<()> {
     }
     if let Some(api) = node.api_addr {
         let scheme = if c.api_plaintext { "http" } else { "https" };
-        println!("  api:      {scheme}://{api}  (/healthz /readyz /metrics /v1/status)");
+        let extra = match c.metrics_listen {
+            crate::config::MetricsListen::Api => " /metrics /v1/status",
+            _ => "",
+        };
+        println!("  api:      {scheme}://{api}  (/healthz /readyz{extra})");
+    }
+    if let Some(m) = node.metrics_addr {
+        println!("  metrics:  http://{m}  (/metrics /v1/status)");
     }
     tokio::select! {
         creds = node.registered() => {

@@ -5,7 +5,7 @@ mod file;
 mod resolve;
 
 pub use file::FileConfig;
-pub use resolve::{ConfigError, NodeConfig, Role, DEFAULT_SNAPSHOT_EVERY};
+pub use resolve::{ConfigError, MetricsListen, NodeConfig, Role, DEFAULT_SNAPSHOT_EVERY};
 
 use clap::Args;
 use std::path::PathBuf;
@@ -29,6 +29,10 @@ pub struct UpArgs {
     /// API and portal listen address. Default 0.0.0.0:8443.
     #[arg(long, env = "PORTUNUS_API_LISTEN")]
     pub api_listen: Option<String>,
+    /// Where /metrics and /v1/status are served: IP:port (default 127.0.0.1:9464), "api" (on
+    /// the API port, to anyone who reaches it) or "off".
+    #[arg(long, env = "PORTUNUS_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// Node-to-node QUIC listen address (UDP). Default 0.0.0.0:7070.
     #[arg(long, env = "PORTUNUS_CLUSTER_LISTEN")]
     pub cluster_listen: Option<String>,

@@ -11,6 +11,7 @@ pub mod config;
 mod duties;
 mod gate;
 mod host_key;
+mod http;
 mod identity;
 mod metered;
 mod probe;

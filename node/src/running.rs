@@ -25,6 +25,9 @@ pub struct RunningNode {
     pub config: NodeConfig,
     /// Where the API listens (None on a witness).
     pub api_addr: Option<SocketAddr>,
+    /// Where `/metrics` and `/v1/status` are served on their own listener (`--metrics-listen`;
+    /// None on a witness, or when they are off or on the API port).
+    pub metrics_addr: Option<SocketAddr>,
     /// Where the cluster endpoint listens.
     pub cluster_addr: SocketAddr,
     /// Where the SSH gateway listens (None on a witness).
@@ -119,15 +122,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     crate::identity::check_or_record(&config.data_dir, config.node_id, &config.cluster_secret)?;
-    let api_listener = match config.role {
-        Role::Engine => Some(
-            tokio::net::TcpListener::bind(config.api_listen)
-                .await
-                .with_context(|| format!("binding the API on {}", config.api_listen))?,
-        ),
-        Role::Witness => None,
-    };
-    let api_addr = api_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let http = crate::http::Listeners::bind(&config).await?;
+    let api_addr = http.api_addr()?;
+    let metrics_addr = http.metrics_addr()?;
     let ssh_listener = match config.role {
         Role::Engine => Some(
             tokio::net::TcpListener::bind(config.ssh_listen)
@@ -176,7 +173,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         shared.clone(),
         stop_rx.clone(),
     )));
-    if let Some(listener) = api_listener {
+    {
         let probe = Arc::new(Probe::new(replica.clone(), shared.clone()));
         let backend = Arc::new(crate::backend::NodeBackend {
             replica: replica.clone(),
@@ -184,29 +181,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             shared: shared.clone(),
             instance_id: crate::backend::instance_id(&config.cluster_secret),
         });
-        let router = portunus_ops::router(probe, metrics.clone())
-            .merge(portunus_ops::api_router(backend, metrics.clone()));
-        let tls = match config.api_plaintext {
-            true => None,
-            false => Some(crate::api_tls::server_config(
-                &config.data_dir,
-                config.api_tls_cert.as_deref(),
-                config.api_tls_key.as_deref(),
-            )?),
-        };
-        let mut stop = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            let served = match tls {
-                Some(tls) => portunus_ops::serve_tls(listener, router, tls, shutdown).await,
-                None => portunus_ops::serve(listener, router, shutdown).await,
-            };
-            if let Err(e) = served {
-                tracing::error!(error = %e, "API server failed");
-            }
-        }));
+        tasks.extend(http.spawn(&config, probe, backend, metrics.clone(), &stop_rx)?);
     }
     let audit = match ssh_listener {
         Some(_) => Some(Arc::new(
@@ -244,6 +219,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         replica,
         config,
         api_addr,
+        metrics_addr,
         cluster_addr,
         shared,
         admin: Some(admin_rx),

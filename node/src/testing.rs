@@ -22,6 +22,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         data_dir: dir.join(format!("n{id}")),
         ssh_listen: "127.0.0.1:0".parse().unwrap(),
         api_listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: crate::config::MetricsListen::At("127.0.0.1:0".parse().unwrap()),
         cluster_listen: peers[&id].parse().unwrap(),
         cluster_advertise: peers[&id].clone(),
         peers: peers.clone(),
@@ -37,6 +38,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         log_json: false,
         log_filter: "warn".into(),
         ssh: Default::default(),
+        api: Default::default(),
     }
 }
 

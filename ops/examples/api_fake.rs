@@ -7,7 +7,7 @@
 
 use portunus_model::Role;
 use portunus_ops::api::fake::FakeBackend;
-use portunus_ops::{api_router, serve, Metrics};
+use portunus_ops::{api_router, serve, ApiSettings, Metrics};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -23,6 +23,16 @@ async fn main() -> std::io::Result<()> {
     println!(
         "PORTUNUS_API_ENDPOINT={local} PORTUNUS_AK_ID=fake-admin PORTUNUS_AK_SECRET=fake-admin-secret"
     );
-    let router = api_router(backend, Arc::new(Metrics::new()));
-    serve(listener, router, std::future::pending()).await
+    let metrics = Arc::new(Metrics::new());
+    let router = api_router(backend, metrics.clone());
+    let limits = ApiSettings::default();
+    serve(
+        listener,
+        router,
+        None,
+        &limits,
+        metrics,
+        std::future::pending(),
+    )
+    .await
 }

@@ -16,9 +16,11 @@ pub(crate) mod sign;
 mod table;
 #[cfg(test)]
 mod tests;
+pub(crate) mod throttle_log;
 mod views;
 
-use crate::{Backend, Metrics};
+use crate::limits::CutOff;
+use crate::{ApiSettings, Backend, Metrics};
 use auth::SignedParts;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -37,22 +39,38 @@ pub use auth::ACCESS_KEY_PURPOSE;
 
 /// The API version served.
 pub const API_VERSION: &str = "2019-12-09";
-/// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Clone)]
 struct Ctx {
     backend: Arc<dyn Backend>,
     metrics: Arc<Metrics>,
     nonces: Arc<NonceCache>,
+    limits: Arc<ApiSettings>,
+    /// One permit per request receiving a body (`max_bodies_in_flight`).
+    bodies: Arc<tokio::sync::Semaphore>,
+    /// Warnings about throttled calls.
+    throttled: Arc<throttle_log::ThrottleLog>,
 }
 
-/// The API router: `/` (every action) and `/openapi.json`; merge it with [`crate::router`].
+/// The API router with the default [`ApiSettings`]: see [`api_router_with`].
 pub fn api_router(backend: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Router {
+    api_router_with(backend, metrics, &ApiSettings::default())
+}
+
+/// The API router: `/` (every action) and `/openapi.json`; merge it with
+/// [`crate::health_router`]. Request bodies are read within `limits`.
+pub fn api_router_with(
+    backend: Arc<dyn Backend>,
+    metrics: Arc<Metrics>,
+    limits: &ApiSettings,
+) -> Router {
     let ctx = Ctx {
         backend,
         metrics,
         nonces: Arc::new(NonceCache::new(nonce::DEFAULT_CAPACITY)),
+        limits: Arc::new(limits.clone()),
+        bodies: Arc::new(tokio::sync::Semaphore::new(limits.max_bodies_in_flight)),
+        throttled: Arc::default(),
     };
     Router::new()
         .route("/", any(handle))
@@ -94,7 +112,8 @@ async fn handle(State(ctx): State<Ctx>, req: Request) -> Response {
     let started = Instant::now();
     let rid = request_id();
     let mut route = "unknown";
-    let result = serve(&ctx, req, &mut route).await;
+    let mut caller = None;
+    let result = serve(&ctx, req, &mut route, &mut caller).await;
     let (status, body) = match result {
         Ok(mut body) => {
             body.insert("RequestId".into(), rid.clone().into());
@@ -102,6 +121,17 @@ async fn handle(State(ctx): State<Ctx>, req: Request) -> Response {
         }
         Err(e) => {
             tracing::debug!(action = route, code = e.code(), "API call failed");
+            if e.status() == StatusCode::TOO_MANY_REQUESTS {
+                if let Some(unlogged) = ctx.throttled.admit(Instant::now()) {
+                    tracing::warn!(
+                        access_key_id = caller.as_deref().unwrap_or("-"),
+                        action = route,
+                        reason = %e,
+                        others_since_last_warning = unlogged,
+                        "API call throttled"
+                    );
+                }
+            }
             (e.status(), e.body(&rid))
         }
     };
@@ -128,9 +158,10 @@ async fn serve(
     ctx: &Ctx,
     req: Request,
     route: &mut &'static str,
+    who: &mut Option<String>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
     let (parts, body) = req.into_parts();
-    let body = read_body(body).await?;
+    let body = read_body(ctx, &parts.headers, body).await?;
     let raw_query = parts.uri.query().unwrap_or("");
     let params = parse_params(raw_query, &parts.headers, &body)?;
     let name = action_name(&parts.headers, &params)?;
@@ -152,6 +183,7 @@ async fn serve(
         body: &body,
     };
     let (caller, nonce) = auth::authenticate(ctx.backend.as_ref(), &ctx.nonces, &signed, now)?;
+    *who = Some(caller.access_key_id.clone());
     let Some(action) = action else {
         return Err(ApiError::NotSupported(route));
     };
@@ -174,11 +206,51 @@ async fn serve(
     (action.handler)(&call).await
 }
 
-async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
-    to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|_| ApiError::BodyTooLarge(MAX_BODY_BYTES))
+/// Reads the request body within the limits: a `Content-Length` over `max_body_bytes` is
+/// refused before any byte is read; the body must arrive within `body_timeout_secs`; at most
+/// `max_bodies_in_flight` requests receive a body at once.
+async fn read_body(ctx: &Ctx, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let limit = ctx.limits.max_body_bytes;
+    let cut = |why: CutOff| crate::limits::record_cut(&ctx.metrics, why, None);
+    let declared = match headers.get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::invalid("Content-Length", "not a number of bytes"))?,
+        ),
+    };
+    if let Some(length) = declared.filter(|n| *n > limit as u64) {
+        cut(CutOff::BodyTooLarge);
+        return Err(ApiError::BodyTooLarge {
+            length: Some(length),
+            limit,
+        });
+    }
+    if axum::body::HttpBody::size_hint(&body).exact() == Some(0) {
+        return Ok(Vec::new());
+    }
+    let Ok(_permit) = ctx.bodies.try_acquire() else {
+        cut(CutOff::BodiesInFlight);
+        return Err(ApiError::Unavailable(
+            "too many requests are sending a body to this node".into(),
+        ));
+    };
+    match tokio::time::timeout(ctx.limits.body_timeout(), to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+        Ok(Err(_)) => {
+            cut(CutOff::BodyTooLarge);
+            Err(ApiError::BodyTooLarge {
+                length: None,
+                limit,
+            })
+        }
+        Err(_) => {
+            cut(CutOff::BodyTimeout);
+            Err(ApiError::BodyTimeout(ctx.limits.body_timeout_secs))
+        }
+    }
 }
 
 fn parse_params(raw_query: &str, headers: &HeaderMap, body: &[u8]) -> Result<Params, ApiError> {

@@ -8,11 +8,13 @@ pub mod api;
 mod backend;
 pub mod client;
 mod health;
+mod limits;
 mod metrics;
 mod server;
 
-pub use api::api_router;
+pub use api::{api_router, api_router_with};
 pub use backend::{Backend, BackendError, BoxFuture};
 pub use health::{NodeProbe, Readiness};
+pub use limits::{ApiSettings, CutOff};
 pub use metrics::Metrics;
-pub use server::{router, serve, serve_tls};
+pub use server::{health_router, operator_router, serve};

@@ -28,6 +28,7 @@ pub struct Metrics {
     pub proposal_seconds: HistogramVec,
     pub http_requests_total: IntCounterVec,
     pub http_request_seconds: HistogramVec,
+    pub api_cut_off_total: IntCounterVec,
     pub sessions_total: IntCounterVec,
     pub login_failures_total: IntCounterVec,
     pub password_checks_waiting: IntGauge,
@@ -172,6 +173,20 @@ impl Metrics {
                 "HTTP request latency by route",
                 &["route"],
             ),
+            api_cut_off_total: {
+                let c = counter_vec(
+                    &r,
+                    "portunus_api_cut_off_total",
+                    "API clients cut off before their request was served, by reason (TLS \
+                     handshake, header or body timeout, body too large, connection or body \
+                     upload limit)",
+                    &["reason"],
+                );
+                for why in crate::limits::CutOff::ALL {
+                    c.with_label_values(&[why.label()]);
+                }
+                c
+            },
             sessions_total: counter_vec(
                 &r,
                 "portunus_sessions_total",

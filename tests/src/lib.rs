@@ -183,6 +183,8 @@ pub struct NodeProc {
     pub id: u64,
     pub data_dir: PathBuf,
     pub api: SocketAddr,
+    /// Where `/metrics` and `/v1/status` are served (`--metrics-listen`).
+    pub metrics: SocketAddr,
     pub ssh: SocketAddr,
     pub cluster: SocketAddr,
     /// Address the other nodes use to reach this one (the relay's front when there is one).
@@ -197,7 +199,7 @@ pub struct NodeProc {
 impl NodeProc {
     /// The node's `/v1/status` as JSON.
     pub fn status(&self) -> Result<serde_json::Value> {
-        let (code, body) = http_get(self.api, "/v1/status")?;
+        let (code, body) = http_get(self.metrics, "/v1/status")?;
         if code != 200 {
             bail!("status answered {code}");
         }
@@ -222,7 +224,7 @@ impl NodeProc {
     /// The sum of every sample of metric `name` (all its label sets) in the node's `/metrics`;
     /// None when the node does not answer or has no such metric.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        let (code, body) = http_get(self.api, "/metrics").ok()?;
+        let (code, body) = http_get(self.metrics, "/metrics").ok()?;
         if code != 200 {
             return None;
         }
@@ -310,6 +312,7 @@ impl ProcCluster {
                 id,
                 data_dir: dir.path().join(format!("node{id}")),
                 api: free_tcp(),
+                metrics: free_tcp(),
                 ssh: free_tcp(),
                 cluster,
                 advertise: cluster,
@@ -453,6 +456,7 @@ impl ProcCluster {
             .args(["--cluster-listen", &n.cluster.to_string()])
             .args(["--cluster-advertise", &n.advertise.to_string()])
             .args(["--api-listen", &n.api.to_string()])
+            .args(["--metrics-listen", &n.metrics.to_string()])
             .args(["--ssh-listen", &n.ssh.to_string()])
             .arg("--api-plaintext")
             .args(["--drain-grace-secs", "5"])

@@ -293,7 +293,7 @@ fn admin_command_line_errors_are_clear_and_fail() {
     fails(
         &unknown,
         &["user", "list"],
-        &["InvalidAccessKeyId.NotFound:"],
+        &["SignatureDoesNotMatch:", "AccessKey id and secret"],
     );
     let wrong_secret = [
         ("PORTUNUS_ACCESS_KEY_ID", ADMIN_KEY_ID),
@@ -302,7 +302,7 @@ fn admin_command_line_errors_are_clear_and_fail() {
     fails(
         &wrong_secret,
         &["user", "list"],
-        &["SignatureDoesNotMatch:", "secret"],
+        &["SignatureDoesNotMatch:", "AccessKey id and secret"],
     );
     fails(&[], &["user", "list"], &["no AccessKey", "--access-key-id"]);
 

@@ -67,9 +67,24 @@ fn a_single_node_starts_with_defaults_and_creates_the_admin_once() {
         after.contains(&password),
         "credentials file untouched by a restart"
     );
-    let (code, metrics) = http_get(n.api, "/metrics").unwrap();
+    let (code, metrics) = http_get(n.metrics, "/metrics").unwrap();
     assert_eq!(code, 200);
     assert!(metrics.contains("portunus_raft_is_leader 1"), "{metrics}");
+    assert!(
+        metrics.contains("portunus_api_cut_off_total{reason=\"body_timeout\"} 0"),
+        "{metrics}"
+    );
+    // The API port serves health to anyone, not the cluster's layout or load.
+    assert_eq!(http_get(n.api, "/healthz").unwrap().0, 200);
+    assert_eq!(http_get(n.api, "/readyz").unwrap().0, 200);
+    for hidden in ["/metrics", "/v1/status"] {
+        assert_eq!(
+            http_get(n.api, hidden).unwrap().0,
+            404,
+            "{hidden} on the API port"
+        );
+    }
+    assert_eq!(http_get(n.metrics, "/v1/status").unwrap().0, 200);
 }
 
 #[test]

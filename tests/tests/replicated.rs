@@ -577,7 +577,7 @@ async fn a_session_limit_holds_across_nodes_and_a_killed_nodes_slots_come_back()
     }
     let (login, _) = database_login(&c);
     let login = Arc::new(login);
-    let watch = SlotWatch::start(c.nodes.iter().map(|n| n.api).collect());
+    let watch = SlotWatch::start(c.nodes.iter().map(|n| n.metrics).collect());
 
     // Nine logins at once, three through each node: exactly the limit is admitted.
     let results = logins_at_once(&c, &login, &[1, 2, 3], 3).await;

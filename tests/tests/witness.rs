@@ -293,7 +293,7 @@ async fn a_partitioned_engine_keeps_open_sessions_and_refuses_new_logins_with_no
         "the majority to reclaim the cut engine's slot",
         START,
         || {
-            portunus_tests::http_get(majority.api, "/metrics")
+            portunus_tests::http_get(majority.metrics, "/metrics")
                 .is_ok_and(|(_, m)| m.contains("portunus_concurrency_slots_in_use 0"))
         },
     )
@@ -345,7 +345,7 @@ async fn an_engine_whose_slots_were_reclaimed_serves_again_after_healing() {
     // Wait on the majority side until engine 1's slot is reclaimed.
     let n2 = &c.nodes[1];
     wait_until("the majority to reclaim engine 1's slot", START, || {
-        portunus_tests::http_get(n2.api, "/metrics")
+        portunus_tests::http_get(n2.metrics, "/metrics")
             .is_ok_and(|(_, m)| m.contains("portunus_concurrency_slots_in_use 0"))
     })
     .unwrap();
@@ -367,7 +367,7 @@ async fn with_a_limit_a_cut_off_engine_ends_its_sessions_before_the_majority_reu
     assert!(out.contains("max_sessions_total = 1"), "{out}");
     for n in c.nodes.iter().filter(|n| !n.witness) {
         wait_until("the limit to reach every engine", START, || {
-            portunus_tests::http_get(n.api, "/metrics")
+            portunus_tests::http_get(n.metrics, "/metrics")
                 .is_ok_and(|(_, m)| m.contains("portunus_concurrency_slots_limit 1"))
         })
         .unwrap();

@@ -430,8 +430,7 @@ impl Api {
         match e {
             ClientError::Api { ref code, .. } => {
                 let hint = match code.as_str() {
-                    "InvalidAccessKeyId.NotFound" => " (check the AccessKey id)",
-                    "SignatureDoesNotMatch" => " (check the AccessKey secret)",
+                    "SignatureDoesNotMatch" => " (check the AccessKey id and secret)",
                     "InvalidTimeStamp.Expired" => " (check this machine's clock)",
                     _ => "",
                 };

@@ -11,6 +11,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub ssh_listen: Option<String>,
     pub api_listen: Option<String>,
+    pub metrics_listen: Option<String>,
     pub cluster_listen: Option<String>,
     pub cluster_advertise: Option<String>,
     pub peers: Option<String>,
@@ -25,6 +26,8 @@ pub struct FileConfig {
     pub snapshot_every: Option<u64>,
     pub log_format: Option<String>,
     pub log: Option<String>,
+    /// The `[api]` table: limits of the API listener.
+    pub api: Option<portunus_ops::ApiSettings>,
     /// The `[ssh]` table: SSH gateway settings.
     pub ssh: Option<portunus_proxy::ssh::SshSettings>,
 }

@@ -39,6 +39,43 @@ pub enum Role {
     Witness,
 }
 
+/// Where a node serves `/metrics` and `/v1/status`, which tell the cluster's layout and load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsListen {
+    /// Their own listener (plain HTTP), for the operator's network or loopback.
+    At(SocketAddr),
+    /// On the API port, to anyone who can reach it (the behaviour before this option).
+    Api,
+    /// Not served.
+    Off,
+}
+
+/// Default of `--metrics-listen`: loopback only (9464, the Prometheus exporter port of
+/// OpenTelemetry).
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+fn metrics_listen(value: Option<String>) -> Result<MetricsListen, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        Some("api") => Ok(MetricsListen::Api),
+        Some("off") => Ok(MetricsListen::Off),
+        other => addr(
+            "metrics-listen",
+            other.map(str::to_string),
+            DEFAULT_METRICS_LISTEN,
+        )
+        .map(MetricsListen::At)
+        .map_err(|_| {
+            invalid(
+                "metrics-listen",
+                format!(
+                    "'{}' is neither an IP:port address nor \"api\" or \"off\"",
+                    other.unwrap_or_default()
+                ),
+            )
+        }),
+    }
+}
+
 /// A validated node configuration.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -48,6 +85,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     pub ssh_listen: SocketAddr,
     pub api_listen: SocketAddr,
+    /// Where `/metrics` and `/v1/status` are served.
+    pub metrics_listen: MetricsListen,
     pub cluster_listen: SocketAddr,
     /// Address peers use to reach this node's cluster endpoint.
     pub cluster_advertise: String,
@@ -68,6 +107,8 @@ pub struct NodeConfig {
     pub log_filter: String,
     /// SSH gateway settings (the `[ssh]` table of the file; defaults otherwise).
     pub ssh: portunus_proxy::ssh::SshSettings,
+    /// Limits of the API listener (the `[api]` table of the file; defaults otherwise).
+    pub api: portunus_ops::ApiSettings,
 }
 
 fn addr(
@@ -178,6 +219,15 @@ impl NodeConfig {
             None => Vec::new(),
         };
         let secret_file = args.cluster_secret_file.or(file.cluster_secret_file);
+        let api = file.api.unwrap_or_default();
+        api.validate().map_err(|e| ConfigError::File {
+            path: args
+                .config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            reason: e,
+        })?;
         let single = peers.is_empty() && join.is_none();
         Ok(NodeConfig {
             config_file: args.config.clone(),
@@ -192,6 +242,7 @@ impl NodeConfig {
                 args.api_listen.or(file.api_listen),
                 "0.0.0.0:8443",
             )?,
+            metrics_listen: metrics_listen(args.metrics_listen.or(file.metrics_listen))?,
             cluster_listen,
             cluster_advertise,
             cluster_secret: load_secret(secret_file.as_deref(), &data_dir, single)?,
@@ -218,6 +269,7 @@ impl NodeConfig {
                 .or(file.log)
                 .unwrap_or_else(|| "info,openraft=warn".into()),
             ssh: file.ssh.unwrap_or_default(),
+            api,
         })
     }
 }
@@ -318,5 +370,32 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(a.ssh_listen.port(), 60022);
         assert_eq!(a.api_listen.port(), 8443);
+        assert_eq!(
+            a.metrics_listen,
+            MetricsListen::At("127.0.0.1:9464".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn metrics_listen_takes_an_address_api_or_off() {
+        assert_eq!(
+            metrics_listen(Some("api".into())).unwrap(),
+            MetricsListen::Api
+        );
+        assert_eq!(
+            metrics_listen(Some("off".into())).unwrap(),
+            MetricsListen::Off
+        );
+        assert_eq!(
+            metrics_listen(Some("10.0.0.1:9100".into())).unwrap(),
+            MetricsListen::At("10.0.0.1:9100".parse().unwrap())
+        );
+        let err = metrics_listen(Some("everywhere".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("metrics-listen") && err.contains("everywhere"),
+            "{err}"
+        );
     }
 }

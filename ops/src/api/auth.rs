@@ -18,12 +18,12 @@ use portunus_model::{Command, NonceKey, Rejection, Role, UserId};
 /// Sealing purpose of AccessKey secrets.
 pub const ACCESS_KEY_PURPOSE: &str = "access key secret";
 
-/// Largest accepted difference between the request time and this node's clock.
-pub const MAX_SKEW_MS: u64 = 15 * 60 * 1000;
-
-/// How long the cluster remembers a nonce beyond its request's skew window, for nodes whose
-/// clocks disagree (the leader prunes with its own clock).
-pub const NONCE_CLOCK_MARGIN_MS: u64 = 60 * 1000;
+/// How old a request may be (its `x-acs-date` behind this node's clock).
+pub use portunus_model::state::MAX_REQUEST_AGE_MS;
+/// How far ahead of this node's clock a request may be dated: less than it may be old, since
+/// the cluster keeps a nonce until its request is too old, and a far future date would keep it
+/// (and count it against its key's share) for longer.
+pub use portunus_model::state::MAX_REQUEST_LEAD_MS;
 
 /// The authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,8 +42,10 @@ pub struct SeenNonce {
     local: String,
     /// The replicated form: see [`nonce_key`].
     key: NonceKey,
-    /// When the request's timestamp alone refuses it, plus [`NONCE_CLOCK_MARGIN_MS`].
-    expires_ms: u64,
+    /// The AccessKey that signed the request (whose share of the nonce table it uses).
+    access_key_id: String,
+    /// The request's `x-acs-date`: the cluster keeps the nonce as long as a node may accept it.
+    request_ms: u64,
 }
 
 /// The form in which the replicated state remembers a nonce: the first 16 bytes of
@@ -90,9 +92,12 @@ pub fn authenticate(
             "the Authorization header is missing",
         ))?;
     let auth = sign::parse_authorization(auth_value)?;
+    sign::check_coverage(req.headers, &auth)?;
     let date = header(req.headers, "x-acs-date")?;
     let ts = sign::parse_acs_date(date).ok_or(ApiError::TimestampExpired)?;
-    if ts.abs_diff(now_ms) > MAX_SKEW_MS {
+    if ts.saturating_add(MAX_REQUEST_AGE_MS) < now_ms
+        || ts > now_ms.saturating_add(MAX_REQUEST_LEAD_MS)
+    {
         return Err(ApiError::TimestampExpired);
     }
     let payload = sign::sha256_hex(req.body);
@@ -105,10 +110,6 @@ pub fn authenticate(
             "the signature nonce is malformed",
         ));
     }
-    let key = lookup_key(backend, &auth.access_key_id)?;
-    let secret = backend
-        .unseal(ACCESS_KEY_PURPOSE, &key.secret)
-        .map_err(|_| ApiError::Internal)?;
     let sts = sign::string_to_sign(
         req.method,
         req.path,
@@ -117,10 +118,22 @@ pub fn authenticate(
         &auth,
         &payload,
     )?;
-    if !sign::verify(&secret, &sts, &auth.signature) {
-        return Err(ApiError::SignatureDoesNotMatch);
-    }
-    let remember_until = ts.max(now_ms) + MAX_SKEW_MS;
+    // An unknown or disabled key is checked against a secret nobody has, so that it costs the
+    // same HMAC and gets the same answer as a wrong signature.
+    let key = lookup_key(backend, &auth.access_key_id);
+    let secret = match &key {
+        Some(k) => backend
+            .unseal(ACCESS_KEY_PURPOSE, &k.secret)
+            .map_err(|_| ApiError::Internal)?,
+        None => unknown_key_secret(),
+    };
+    let verified = sign::verify(&secret, &sts, &auth.signature);
+    let key = match key {
+        Some(k) if verified => k,
+        _ => return Err(ApiError::SignatureDoesNotMatch),
+    };
+    // This node accepts the date until it is MAX_REQUEST_AGE_MS old.
+    let remember_until = ts + MAX_REQUEST_AGE_MS;
     let local = format!("{}/{nonce}", key.access_key_id);
     if !nonces.insert(&local, now_ms, remember_until) {
         return Err(ApiError::NonceUsed);
@@ -128,7 +141,8 @@ pub fn authenticate(
     let seen = SeenNonce {
         local,
         key: nonce_key(&key.access_key_id, nonce),
-        expires_ms: ts + MAX_SKEW_MS + NONCE_CLOCK_MARGIN_MS,
+        access_key_id: key.access_key_id.clone(),
+        request_ms: ts,
     };
     let caller = Caller {
         access_key_id: key.access_key_id,
@@ -148,11 +162,14 @@ pub async fn record_nonce(
     seen: &SeenNonce,
 ) -> Result<(), ApiError> {
     let command = Command::RecordNonce {
+        access_key_id: seen.access_key_id.clone(),
         key: seen.key,
-        expires_ms: seen.expires_ms,
+        request_ms: seen.request_ms,
     };
     let refused = |r: Rejection| match r {
         Rejection::NonceUsed => ApiError::NonceUsed,
+        // Deleted or disabled since it was checked: the same answer as any unknown key.
+        Rejection::AccessKeyNotFound { .. } => ApiError::SignatureDoesNotMatch,
         other => ApiError::Rejected(other),
     };
     match backend.propose(command).await {
@@ -166,16 +183,24 @@ pub async fn record_nonce(
     }
 }
 
-fn lookup_key(
-    backend: &dyn Backend,
-    access_key_id: &str,
-) -> Result<portunus_model::AccessKey, ApiError> {
+/// The enabled AccessKey with this id, if any.
+fn lookup_key(backend: &dyn Backend, access_key_id: &str) -> Option<portunus_model::AccessKey> {
     let mut found = None;
     backend.read(&mut |s| found = s.access_key(access_key_id).cloned());
-    match found {
-        Some(k) if k.enabled => Ok(k),
-        _ => Err(ApiError::InvalidAccessKey),
-    }
+    found.filter(|k| k.enabled)
+}
+
+/// A random secret, the same for the life of the process, that no AccessKey has.
+fn unknown_key_secret() -> Vec<u8> {
+    static SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    SECRET
+        .get_or_init(|| {
+            let mut b = [0u8; 32];
+            // Only its cost matters: an unknown key is refused whatever the HMAC says.
+            let _ = aws_lc_rs::rand::fill(&mut b);
+            b
+        })
+        .to_vec()
 }
 
 /// Whether `caller` may run an action of this access class with these parameters.

@@ -21,16 +21,21 @@ pub enum ApiError {
     NotSupported(&'static str),
     #[error("the request is not signed correctly: {0}")]
     IncompleteSignature(&'static str),
-    #[error("the request signature does not conform to the ACS3-HMAC-SHA256 standard")]
+    /// An unknown or disabled AccessKeyId and a wrong signature get this one answer, so that
+    /// no caller learns which AccessKeyIds exist.
+    #[error("the AccessKeyId or the signature is not valid")]
     SignatureDoesNotMatch,
-    #[error("the specified AccessKeyId is not found or is disabled")]
-    InvalidAccessKey,
-    #[error("the request timestamp is missing, malformed or outside the allowed clock skew")]
+    #[error(
+        "the request timestamp (x-acs-date) is malformed, more than 15 minutes old or more than \
+         5 minutes ahead of the server's clock"
+    )]
     TimestampExpired,
     #[error("the signature nonce has already been used")]
     NonceUsed,
-    #[error("the request body exceeds {0} bytes")]
-    BodyTooLarge(usize),
+    #[error("the request body{} exceeds the limit of {limit} bytes", length.map(|n| format!(" ({n} bytes)")).unwrap_or_default())]
+    BodyTooLarge { length: Option<u64>, limit: usize },
+    #[error("the request body was not received within {0} seconds")]
+    BodyTimeout(u64),
     #[error("the specified instance does not exist")]
     InstanceNotFound,
     #[error("{0}")]
@@ -66,10 +71,10 @@ impl ApiError {
             ApiError::NotSupported(_) => "OperationNotSupported",
             ApiError::IncompleteSignature(_) => "IncompleteSignature",
             ApiError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
-            ApiError::InvalidAccessKey => "InvalidAccessKeyId.NotFound",
             ApiError::TimestampExpired => "InvalidTimeStamp.Expired",
             ApiError::NonceUsed => "SignatureNonceUsed",
-            ApiError::BodyTooLarge(_) => "RequestBodyTooLarge",
+            ApiError::BodyTooLarge { .. } => "RequestBodyTooLarge",
+            ApiError::BodyTimeout(_) => "RequestTimeout",
             ApiError::InstanceNotFound => "InvalidInstanceId.NotFound",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Rejected(r) => r.code(),
@@ -82,9 +87,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidAction | ApiError::InstanceNotFound => StatusCode::NOT_FOUND,
-            ApiError::InvalidAccessKey | ApiError::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
+            ApiError::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Rejected(r) => {
                 StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
             }

@@ -82,21 +82,44 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, ApiError> {
     })
 }
 
+/// Headers that change how the request is read and so must be signed whenever they are sent:
+/// `content-type` decides whether the body is read as parameters (the official SDK signs every
+/// header it sends, `content-type` included when it sends a form body).
+const SIGNED_WHEN_PRESENT: [&str; 1] = ["content-type"];
+
+/// Refuses a request that carries a header of [`SIGNED_WHEN_PRESENT`] outside the signature.
+pub fn check_coverage(headers: &HeaderMap, auth: &Authorization) -> Result<(), ApiError> {
+    for name in SIGNED_WHEN_PRESENT {
+        if headers.contains_key(name) && !auth.signed_headers.iter().any(|h| h == name) {
+            return Err(ApiError::IncompleteSignature(
+                "the content-type header must be signed when it is sent",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(digest::digest(&digest::SHA256, data))
 }
 
-/// The canonical query string: decoded pairs re-encoded per RFC 3986, sorted by name.
+/// The canonical query string: decoded pairs with names and values re-encoded per RFC 3986,
+/// sorted by name. Encoding the names matters: otherwise `A%3D%26B=1` (one parameter named
+/// `A=&B`) and `A=&B=1` (two parameters) would share one canonical form, and a signature for
+/// one would be accepted for the other. (The official SDK sends only names made of unreserved
+/// characters, which encode to themselves.)
 pub fn canonical_query(raw_query: &str) -> String {
     let mut pairs: Vec<(String, String)> = form_urlencoded::parse(raw_query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .map(|(k, v)| {
+            (
+                utf8_percent_encode(&k, RFC3986).to_string(),
+                utf8_percent_encode(&v, RFC3986).to_string(),
+            )
+        })
         .collect();
     pairs.sort();
-    let encoded: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, RFC3986)))
-        .collect();
+    let encoded: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
     encoded.join("&")
 }
 
@@ -243,5 +266,66 @@ mod tests {
             Some(1_795_614_000_000)
         );
         assert_eq!(format_acs_date(1_795_614_000_000), "2026-11-25T13:40:00Z");
+    }
+
+    #[test]
+    fn parameter_names_are_encoded_in_the_canonical_query() {
+        // One parameter named "A=&PageSize" is not two parameters A and PageSize.
+        let one = super::canonical_query("A%3D%26PageSize=1");
+        let two = super::canonical_query("A=&PageSize=1");
+        assert_eq!(one, "A%3D%26PageSize=1");
+        assert_eq!(two, "A=&PageSize=1");
+        assert_ne!(one, two);
+        // Names and values alike: '+' is a space in the form encoding, '~' stays.
+        assert_eq!(
+            super::canonical_query("b~+x=1+2&a=%2A"),
+            "a=%2A&b~%20x=1%202"
+        );
+    }
+
+    fn sdk_form_request() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (k, v) in [
+            ("host", "127.0.0.1:18080"),
+            ("x-acs-version", "2019-12-09"),
+            ("x-acs-action", "GetAutoOpsTask"),
+            ("user-agent", "AlibabaCloud (Linux) Python/3.11"),
+            ("x-acs-date", "2026-11-25T13:40:00Z"),
+            ("x-acs-signature-nonce", "fedcba9876543210"),
+            ("accept", "application/json"),
+            ("content-type", "application/x-www-form-urlencoded"),
+            (
+                "x-acs-content-sha256",
+                "335ff537f2171ea17502ba472652aa6e4559ba5e6fda5d080f700f1ad3a6fce6",
+            ),
+        ] {
+            headers.insert(k, HeaderValue::from_static(v));
+        }
+        headers
+    }
+
+    #[test]
+    fn the_sdk_signs_content_type_with_a_form_body_and_it_must_be_signed() {
+        // Computed with alibabacloud_tea_openapi.utils.Utils.get_authorization (SDK 0.4.6): the
+        // SDK signs every header it sends, content-type included when it sends a form body.
+        let raw_query = "InstanceId=portunus-fake&RegionId=cn-hangzhou";
+        let body = b"TaskId=42&Note=a%20b";
+        let headers = sdk_form_request();
+        let auth = super::parse_authorization("ACS3-HMAC-SHA256 Credential=test-ak,SignedHeaders=accept;content-type;host;user-agent;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=7a39c296888cb4005acde4e78b88e342634cfa05ddf0d422e57636ebc4aa4d27").expect("parse");
+        assert!(super::check_coverage(&headers, &auth).is_ok());
+        let payload = sha256_hex(body);
+        let sts =
+            super::string_to_sign("POST", "/", raw_query, &headers, &auth, &payload).expect("sts");
+        assert!(super::verify(b"test-secret", &sts, &auth.signature));
+
+        // The same request with content-type left out of the signed headers is refused.
+        let unsigned = super::parse_authorization("ACS3-HMAC-SHA256 Credential=test-ak,SignedHeaders=accept;host;user-agent;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=7a39c296888cb4005acde4e78b88e342634cfa05ddf0d422e57636ebc4aa4d27").expect("parse");
+        let e = super::check_coverage(&headers, &unsigned).unwrap_err();
+        assert_eq!(e.code(), "IncompleteSignature");
+        assert!(e.to_string().contains("content-type"), "{e}");
+        // Without a content-type header there is nothing to cover.
+        let mut bare = headers.clone();
+        bare.remove("content-type");
+        assert!(super::check_coverage(&bare, &unsigned).is_ok());
     }
 }

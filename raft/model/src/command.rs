@@ -384,14 +384,16 @@ pub enum Command {
     Batch(Vec<Command>),
 
     // ---- API replay protection
-    /// Remembers a signature nonce of a correctly signed API request until `expires_ms`, so
+    /// Remembers a signature nonce of a correctly signed API request, signed by
+    /// `access_key_id` and dated `request_ms`, for as long as a node may accept that date, so
     /// that the same request replayed to any node is refused (`Rejection::NonceUsed` while it
-    /// is remembered). An expiry more than `state::MAX_NONCE_TTL_MS` after the leader's time is
-    /// shortened to it. Refused with `Rejection::NonceTableFull` when the table holds
-    /// `state::MAX_NONCES` unexpired nonces. Kept after `Batch` so earlier variants keep their
-    /// encoding.
+    /// is remembered). Refused when the key is unknown or disabled, when the date is too far
+    /// ahead of the leader's clock, and (retryable, `NonceQuotaExceeded`/`NonceTableFull`) when
+    /// the key's share, the non-Admin share or the whole table is full (see `state::nonces`).
+    /// Kept after `Batch` so earlier variants keep their encoding.
     RecordNonce {
+        access_key_id: String,
         key: NonceKey,
-        expires_ms: u64,
+        request_ms: u64,
     },
 }

@@ -47,4 +47,5 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 
 /// Format tag the storage writes before the bincode-encoded [`State`] in snapshots.
 /// 2: the state remembers API signature nonces.
-pub const STATE_FORMAT_VERSION: u32 = 2;
+/// 3: each remembered nonce names its AccessKey (per-key quotas).
+pub const STATE_FORMAT_VERSION: u32 = 3;

@@ -73,6 +73,11 @@ pub enum Rejection {
          {limit} signature nonces; retry later"
     )]
     NonceTableFull { limit: u32 },
+    #[error(
+        "too many signed API requests within the replay window with this AccessKey: it already \
+         holds its share of {limit} signature nonces; retry later"
+    )]
+    NonceQuotaExceeded { limit: u32 },
 }
 
 impl Rejection {
@@ -80,7 +85,9 @@ impl Rejection {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Rejection::ConcurrencyLimit { .. } | Rejection::NonceTableFull { .. }
+            Rejection::ConcurrencyLimit { .. }
+                | Rejection::NonceTableFull { .. }
+                | Rejection::NonceQuotaExceeded { .. }
         )
     }
 
@@ -104,7 +111,7 @@ impl Rejection {
             Rejection::SessionNotOnNode { .. } => "Session.WrongNode",
             Rejection::HostKeyMismatch { .. } => "Host.KeyMismatch",
             Rejection::NonceUsed => "SignatureNonceUsed",
-            Rejection::NonceTableFull { .. } => "Throttling",
+            Rejection::NonceTableFull { .. } | Rejection::NonceQuotaExceeded { .. } => "Throttling",
         }
     }
 
@@ -113,7 +120,9 @@ impl Rejection {
         match self {
             Rejection::NotFound { .. } | Rejection::AccessKeyNotFound { .. } => 404,
             Rejection::AlreadyExists { .. } | Rejection::SessionClosed { .. } => 409,
-            Rejection::ConcurrencyLimit { .. } | Rejection::NonceTableFull { .. } => 429,
+            Rejection::ConcurrencyLimit { .. }
+            | Rejection::NonceTableFull { .. }
+            | Rejection::NonceQuotaExceeded { .. } => 429,
             Rejection::InvalidParameter { .. }
             | Rejection::TokenRenewLimit { .. }
             | Rejection::NonceUsed => 400,

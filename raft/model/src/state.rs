@@ -76,17 +76,19 @@ pub struct State {
     recent: BTreeMap<RequestId, (u64, Response)>,
     /// The same ids ordered by when they were applied, for pruning.
     recent_order: BTreeSet<(u64, RequestId)>,
-    /// Signature nonces of API requests, with when each may be forgotten (see `nonces`).
-    nonces: BTreeMap<NonceKey, u64>,
-    /// The same nonces ordered by expiry, for pruning.
-    nonce_order: BTreeSet<(u64, NonceKey)>,
+    /// Signature nonces of API requests, with when each may be forgotten and whose they are
+    /// (see `nonces`).
+    nonces: nonces::NonceTable,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
 /// proposal's whole retry budget.
 pub const DEDUP_WINDOW_MS: u64 = 120_000;
 
-pub use nonces::{MAX_NONCES, MAX_NONCE_TTL_MS};
+pub use nonces::{
+    ADMIN_RESERVED_NONCES, MAX_NONCES, MAX_NONCES_PER_KEY, MAX_NONCE_TTL_MS, MAX_REQUEST_AGE_MS,
+    MAX_REQUEST_LEAD_MS, NONCE_CLOCK_MARGIN_MS,
+};
 
 impl State {
     /// Applies one request. Pure: the result depends only on `self` and `req`.

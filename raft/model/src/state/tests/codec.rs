@@ -36,10 +36,19 @@ fn populated() -> Fx {
         resources: vec![crate::ResourceRef::Instance],
         tags: [("k".to_string(), "v".to_string())].into(),
     });
-    fx.run(Command::RecordNonce {
-        key: [9; 16],
-        expires_ms: fx.now + 60_000,
+    fx.run(Command::CreateAccessKey {
+        access_key_id: "AK".into(),
+        secret: crate::Sealed(vec![4, 5, 6]),
+        role: crate::Role::Auditor,
+        user_id: None,
+        comment: String::new(),
     });
+    let recorded = fx.run(Command::RecordNonce {
+        access_key_id: "AK".into(),
+        key: [9; 16],
+        request_ms: fx.now,
+    });
+    assert_eq!(recorded, crate::Response::Done);
     fx
 }
 
@@ -52,7 +61,8 @@ fn populated_state_round_trips_through_bincode() {
     assert_eq!(back.slots_in_use(), 2);
     assert!(back.token_by_hash(&[1; 32]).is_some());
     assert!(back.nonce_used(&[9; 16], fx.now));
-    assert_eq!(STATE_FORMAT_VERSION, 2);
+    assert_eq!(back.nonces_held_by("AK"), 1);
+    assert_eq!(STATE_FORMAT_VERSION, 3);
 }
 
 #[test]

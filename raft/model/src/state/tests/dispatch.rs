@@ -310,8 +310,9 @@ fn tokens_sessions_admin() -> Vec<Command> {
         Command::SetAdSettings(Some(Default::default())),
         Command::SetTwoFactorSettings(Default::default()),
         Command::RecordNonce {
+            access_key_id: "none".into(),
             key: [7; 16],
-            expires_ms: u64::MAX,
+            request_ms: u64::MAX,
         },
     ]
 }

@@ -1,0 +1,115 @@
+//! The node's HTTP listeners: the API (with `/healthz` and `/readyz` for load balancers) and
+//! the operator's listener (`/metrics`, `/v1/status`), bound before anything else starts and
+//! served by `portunus_ops` within the `[api]` limits.
+
+use crate::config::{MetricsListen, NodeConfig, Role};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The bound listeners of an engine (none on a witness).
+pub(crate) struct Listeners {
+    api: Option<TcpListener>,
+    operator: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the API and, when configured, the operator's listener.
+    pub(crate) async fn bind(config: &NodeConfig) -> anyhow::Result<Listeners> {
+        if config.role == Role::Witness {
+            return Ok(Listeners {
+                api: None,
+                operator: None,
+            });
+        }
+        let api = TcpListener::bind(config.api_listen)
+            .await
+            .with_context(|| format!("binding the API on {}", config.api_listen))?;
+        let operator = match config.metrics_listen {
+            MetricsListen::At(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding --metrics-listen on {addr}"))?,
+            ),
+            MetricsListen::Api | MetricsListen::Off => None,
+        };
+        Ok(Listeners {
+            api: Some(api),
+            operator,
+        })
+    }
+
+    pub(crate) fn api_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.api.as_ref().map(|l| l.local_addr()).transpose()
+    }
+
+    pub(crate) fn metrics_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.operator.as_ref().map(|l| l.local_addr()).transpose()
+    }
+
+    /// Serves both listeners until `stop` turns true.
+    pub(crate) fn spawn(
+        self,
+        config: &NodeConfig,
+        probe: Arc<dyn portunus_ops::NodeProbe>,
+        backend: Arc<dyn portunus_ops::Backend>,
+        metrics: Arc<portunus_ops::Metrics>,
+        stop: &watch::Receiver<bool>,
+    ) -> anyhow::Result<Vec<JoinHandle<()>>> {
+        let mut tasks = Vec::new();
+        let Some(api) = self.api else {
+            return Ok(tasks);
+        };
+        let mut router = portunus_ops::health_router(probe.clone(), metrics.clone()).merge(
+            portunus_ops::api_router_with(backend, metrics.clone(), &config.api),
+        );
+        if config.metrics_listen == MetricsListen::Api {
+            router = router.merge(portunus_ops::operator_router(
+                probe.clone(),
+                metrics.clone(),
+            ));
+        }
+        let tls = match config.api_plaintext {
+            true => None,
+            false => Some(crate::api_tls::server_config(
+                &config.data_dir,
+                config.api_tls_cert.as_deref(),
+                config.api_tls_key.as_deref(),
+            )?),
+        };
+        tasks.push(serve("API", api, router, tls, config, &metrics, stop));
+        if let Some(operator) = self.operator {
+            let router = portunus_ops::operator_router(probe, metrics.clone());
+            tasks.push(serve(
+                "metrics", operator, router, None, config, &metrics, stop,
+            ));
+        }
+        Ok(tasks)
+    }
+}
+
+fn serve(
+    what: &'static str,
+    listener: TcpListener,
+    router: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    config: &NodeConfig,
+    metrics: &Arc<portunus_ops::Metrics>,
+    stop: &watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let limits = config.api.clone();
+    let metrics = metrics.clone();
+    let mut stop = stop.clone();
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let served = portunus_ops::serve(listener, router, tls, &limits, metrics, shutdown).await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "{what} server failed");
+        }
+    })
+}
