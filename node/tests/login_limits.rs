@@ -330,8 +330,7 @@ async fn connections_that_do_not_log_in_are_capped_and_cut_after_the_grace_time(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let api = node.api_addr.unwrap();
-    let text = scrape(api).await;
+    let text = scrape(node.metrics_addr.expect("a metrics listener")).await;
     assert!(
         counter(
             &text,

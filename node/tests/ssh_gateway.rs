@@ -94,7 +94,7 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
     let ssh_port = second.ssh_addr.unwrap().port();
     wait_listening(ssh_port).await;
     let commit_before = gauge(
-        &scrape(second.api_addr.unwrap()).await,
+        &scrape(second.metrics_addr.unwrap()).await,
         "portunus_raft_commit_index",
     );
     assert!(commit_before >= 1.0, "writes so far are committed");
@@ -146,7 +146,7 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
 
     // Every node's exposition parses: `name{labels} value` lines and comments only.
     for n in &nodes {
-        let body = scrape(n.api_addr.unwrap()).await;
+        let body = scrape(n.metrics_addr.unwrap()).await;
         let body = body
             .split_once("\r\n\r\n")
             .map(|(_, b)| b.to_string())
@@ -168,7 +168,7 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
         );
     }
     // Node 2's metrics moved with what happened there.
-    let text = scrape(second.api_addr.unwrap()).await;
+    let text = scrape(second.metrics_addr.unwrap()).await;
     let value = |series: &str| -> f64 {
         text.lines()
             .find(|l| l.starts_with(series))
@@ -202,7 +202,7 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
     // The leader tells each peer's lag in entries and in seconds.
     let leader = nodes[0].replica.status().leader.unwrap();
     let lead = nodes.iter().find(|n| n.config.node_id == leader).unwrap();
-    let text = scrape(lead.api_addr.unwrap()).await;
+    let text = scrape(lead.metrics_addr.unwrap()).await;
     let lags: Vec<f64> = text
         .lines()
         .filter(|l| l.starts_with("portunus_raft_replication_lag_seconds{peer="))
