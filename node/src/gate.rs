@@ -8,8 +8,9 @@ mod refusal;
 use crate::running::NodeShared;
 use portunus_model::{AssetRef, Command, EndReason, Response};
 use portunus_proxy::gate::{
-    host_tunnel_refusal, AuthAttempt, BoxFuture, EndKind, Permit, Principal, Purpose, Refusal,
-    RefusalKind, SessionGate, SessionOutcome, Target, TargetSpec, TERMINATED_BY_ADMIN,
+    host_tunnel_refusal, Admission, AuthAttempt, BoxFuture, Closer, EndKind, Permit, Principal,
+    Purpose, Refusal, RefusalKind, SessionGate, SessionOutcome, Target, TargetSpec,
+    TERMINATED_BY_ADMIN,
 };
 use portunus_raft::Replica;
 use refusal::{bad_credentials, from_replica, refusal};
@@ -21,8 +22,8 @@ pub(crate) struct Gate {
     replica: Replica,
     metrics: Arc<portunus_ops::Metrics>,
     shared: Arc<NodeShared>,
-    /// Where a closed session's events are sealed (None on a node without SSH).
-    audit: Option<Arc<crate::audit::FileAudit>>,
+    /// Gives admitted sessions back (each [`Admission`] holds it).
+    closing: Arc<Closing>,
     /// Turns for argon2 password checks (see [`Gate::verify_password`]).
     password_checks: Arc<tokio::sync::Semaphore>,
 }
@@ -82,19 +83,47 @@ impl Gate {
         audit: Option<Arc<crate::audit::FileAudit>>,
         password_checks: usize,
     ) -> Self {
+        let closing = Arc::new(Closing {
+            replica: replica.clone(),
+            metrics: metrics.clone(),
+            shared: shared.clone(),
+            audit,
+        });
         Gate {
             replica,
             metrics,
             shared,
-            audit,
+            closing,
             password_checks: Arc::new(tokio::sync::Semaphore::new(password_checks.max(1))),
         }
     }
 
-    /// Refuse new sessions while starting or draining.
-    /// Note a session this node now holds (see `duties::close_orphans`).
-    fn held(&self, session_id: u64) {
-        self.shared.live.lock().expect("lock").insert(session_id);
+    /// Makes the admission of a session the state machine just opened: from here on the
+    /// session is held by this node (see `duties::close_orphans`) until the admission gives it
+    /// back, whatever path that takes. If the permit cannot be built (the asset vanished in the
+    /// meantime) the session is given back at once.
+    fn admit(
+        &self,
+        grant: &portunus_model::SessionGrant,
+        user: &str,
+    ) -> Result<Admission, Refusal> {
+        let id = grant.session_id;
+        self.shared.live.lock().expect("lock").insert(id);
+        let closing = Arc::clone(&self.closing);
+        let closer: Closer =
+            Box::new(move |outcome| Box::pin(async move { closing.close(id, outcome).await }));
+        match self.permit_for(grant, user) {
+            Ok(permit) => Ok(Admission::new(permit, closer)),
+            Err(r) => {
+                let failed = SessionOutcome {
+                    bytes_up: 0,
+                    bytes_down: 0,
+                    end: EndKind::Error,
+                };
+                tokio::spawn(closer(failed));
+                Err(r)
+            }
+        }
     }
 
     fn admitting(&self) -> Result<u64, Refusal> {
@@ -152,14 +181,11 @@ impl Gate {
         let spent = crate::metered::propose(&self.replica, &self.metrics, spend).await;
         crate::metered::token_op(&self.metrics, "spend", spent.is_ok());
         Some(match spent {
-            Ok(Response::SessionOpened(grant)) => {
-                self.held(grant.session_id);
-                self.permit_for(&grant, &owner.1).map(|p| Principal {
-                    user_id: owner.0,
-                    user_name: owner.1.clone(),
-                    token_permit: Some(p),
-                })
-            }
+            Ok(Response::SessionOpened(grant)) => self.admit(&grant, &owner.1).map(|a| Principal {
+                user_id: owner.0,
+                user_name: owner.1.clone(),
+                token: Some(a),
+            }),
             Ok(other) => Err(refusal(
                 RefusalKind::Internal,
                 format!("unexpected answer {other:?}"),
@@ -221,7 +247,7 @@ impl Gate {
         Ok(Principal {
             user_id,
             user_name: name,
-            token_permit: None,
+            token: None,
         })
     }
 
@@ -272,7 +298,7 @@ impl Gate {
         Ok(Principal {
             user_id,
             user_name: name,
-            token_permit: None,
+            token: None,
         })
     }
 
@@ -305,55 +331,20 @@ impl Gate {
             .inc();
     }
 
-    fn count_closed(&self, session_id: u64, outcome: &SessionOutcome) {
-        let protocol = self
-            .replica
-            .view()
-            .read(|s| {
-                s.session(session_id)
-                    .map(|x| x.protocol.to_string().to_lowercase())
-            })
-            .unwrap_or_else(|| "unknown".into());
-        let end = format!("{:?}", outcome.end).to_lowercase();
-        self.metrics
-            .sessions_total
-            .with_label_values(&[&protocol, &end])
-            .inc();
-        let bytes = &self.metrics.forwarded_bytes_total;
-        bytes.with_label_values(&["up"]).inc_by(outcome.bytes_up);
-        bytes
-            .with_label_values(&["down"])
-            .inc_by(outcome.bytes_down);
-    }
-
-    fn token_matches(permit: &Permit, spec: &TargetSpec) -> bool {
-        match spec {
-            TargetSpec::Address { host, port } => &permit.address == host && permit.port == *port,
-            TargetSpec::Named { asset, account } => {
-                &permit.asset_name == asset && &permit.account_name == account
-            }
-            TargetSpec::Ids { asset_id, .. } => permit.asset_id == *asset_id,
-        }
-    }
-
     async fn open_inner(
         &self,
         principal: &Principal,
         spec: TargetSpec,
         purpose: Purpose,
         client: SocketAddr,
-    ) -> Result<Permit, Refusal> {
-        if let Some(p) = &principal.token_permit {
-            return match Self::token_matches(p, &spec) {
-                true => Ok(p.clone()),
-                false => Err(refusal(
-                    RefusalKind::NotAuthorized,
-                    format!(
-                        "This O&M token is for {} ({}:{}) only.",
-                        p.asset_name, p.address, p.port
-                    ),
-                )),
-            };
+    ) -> Result<Admission, Refusal> {
+        if principal.token.is_some() {
+            // The data path serves a token login with the session its login opened
+            // (`Principal::token`), never a second one.
+            return Err(refusal(
+                RefusalKind::NotAuthorized,
+                "This O&M token opens its own session only; log in again for another target.",
+            ));
         }
         let epoch = self.admitting()?;
         let (asset, account_id, protocol) = self
@@ -382,10 +373,7 @@ impl Gate {
         };
         let opened = crate::metered::propose(&self.replica, &self.metrics, open).await;
         let result = match opened {
-            Ok(Response::SessionOpened(grant)) => {
-                self.held(grant.session_id);
-                self.permit_for(&grant, &principal.user_name)
-            }
+            Ok(Response::SessionOpened(grant)) => self.admit(&grant, &principal.user_name),
             Ok(other) => Err(refusal(
                 RefusalKind::Internal,
                 format!("unexpected answer {other:?}"),
@@ -396,6 +384,72 @@ impl Gate {
             self.refused(r);
         }
         result
+    }
+}
+
+/// Gives sessions back: what every [`Admission`] of this node runs when its session ends.
+struct Closing {
+    replica: Replica,
+    metrics: Arc<portunus_ops::Metrics>,
+    shared: Arc<NodeShared>,
+    /// Where a closed session's events are sealed (None on a node without SSH).
+    audit: Option<Arc<crate::audit::FileAudit>>,
+}
+
+impl Closing {
+    fn count_closed(&self, session_id: u64, outcome: &SessionOutcome) {
+        let protocol = self
+            .replica
+            .view()
+            .read(|s| {
+                s.session(session_id)
+                    .map(|x| x.protocol.to_string().to_lowercase())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let end = format!("{:?}", outcome.end).to_lowercase();
+        self.metrics
+            .sessions_total
+            .with_label_values(&[&protocol, &end])
+            .inc();
+        let bytes = &self.metrics.forwarded_bytes_total;
+        bytes.with_label_values(&["up"]).inc_by(outcome.bytes_up);
+        bytes
+            .with_label_values(&["down"])
+            .inc_by(outcome.bytes_down);
+    }
+
+    async fn close(&self, session_id: u64, outcome: SessionOutcome) {
+        self.shared.live.lock().expect("lock").remove(&session_id);
+        self.count_closed(session_id, &outcome);
+        if let Some(audit) = &self.audit {
+            audit.seal(session_id).await;
+        }
+        let reason = match outcome.end {
+            EndKind::Normal => EndReason::Normal,
+            EndKind::Terminated => EndReason::Terminated,
+            EndKind::Error => EndReason::Error,
+            EndKind::Idle => EndReason::Timeout,
+        };
+        let close = Command::CloseSession {
+            session_id,
+            node_id: self.shared.node_id,
+            node_epoch: self.shared.epoch.load(Ordering::SeqCst),
+            reason,
+            bytes_up: outcome.bytes_up,
+            bytes_down: outcome.bytes_down,
+        };
+        for _ in 0..20 {
+            match crate::metered::propose(&self.replica, &self.metrics, close.clone()).await {
+                Err(e) if e.is_retryable() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await
+                }
+                Err(e) => {
+                    tracing::debug!(session_id, error = %e, "closing session");
+                    return;
+                }
+                Ok(_) => return,
+            }
+        }
     }
 }
 
@@ -423,44 +477,8 @@ impl SessionGate for Gate {
         target: TargetSpec,
         purpose: Purpose,
         client: SocketAddr,
-    ) -> BoxFuture<'a, Result<Permit, Refusal>> {
+    ) -> BoxFuture<'a, Result<Admission, Refusal>> {
         Box::pin(self.open_inner(principal, target, purpose, client))
-    }
-
-    fn close(&self, session_id: u64, outcome: SessionOutcome) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            self.shared.live.lock().expect("lock").remove(&session_id);
-            self.count_closed(session_id, &outcome);
-            if let Some(audit) = &self.audit {
-                audit.seal(session_id).await;
-            }
-            let reason = match outcome.end {
-                EndKind::Normal => EndReason::Normal,
-                EndKind::Terminated => EndReason::Terminated,
-                EndKind::Error => EndReason::Error,
-                EndKind::Idle => EndReason::Timeout,
-            };
-            let close = Command::CloseSession {
-                session_id,
-                node_id: self.shared.node_id,
-                node_epoch: self.shared.epoch.load(Ordering::SeqCst),
-                reason,
-                bytes_up: outcome.bytes_up,
-                bytes_down: outcome.bytes_down,
-            };
-            for _ in 0..20 {
-                match crate::metered::propose(&self.replica, &self.metrics, close.clone()).await {
-                    Err(e) if e.is_retryable() => {
-                        tokio::time::sleep(std::time::Duration::from_millis(250)).await
-                    }
-                    Err(e) => {
-                        tracing::debug!(session_id, error = %e, "closing session");
-                        return;
-                    }
-                    Ok(_) => return,
-                }
-            }
-        })
     }
 
     fn trust_host_key<'a>(

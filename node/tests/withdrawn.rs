@@ -225,3 +225,33 @@ async fn an_idle_session_ends_after_the_idle_timeout() {
         .read(|s| s.sessions().map(|x| x.end_reason).collect::<Vec<_>>());
     assert_eq!(reason, vec![Some(portunus_model::EndReason::Timeout)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_abandoned_after_its_token_was_spent_gives_the_slot_back() {
+    use portunus_proxy::gate::{AuthAttempt, Secret};
+    let fx = Fixture::new().await;
+    let token = fx.token("abandoned", 600).await;
+    let gate = fx.node.session_gate();
+    let attempt = AuthAttempt::Password {
+        user: "alice".into(),
+        password: Secret(token),
+        client: "127.0.0.1:40000".parse().unwrap(),
+    };
+    // The gate spent the token and admitted the session, as during an SSH login...
+    let principal = gate.authenticate(attempt).await.expect("the token logs in");
+    let admitted = principal.token.as_ref().expect("a token login's session");
+    assert_eq!(admitted.permit().asset_name, "orders");
+    assert_eq!(fx.open_sessions(), 1);
+    // ...and the client goes away before the connection takes the session over.
+    drop(principal);
+    wait_for("the abandoned session to be given back", WAIT, || {
+        fx.open_sessions() == 0
+    })
+    .await;
+    let ends = fx
+        .node
+        .replica
+        .view()
+        .read(|s| s.sessions().map(|x| x.end_reason).collect::<Vec<_>>());
+    assert_eq!(ends, vec![Some(portunus_model::EndReason::Error)]);
+}

@@ -80,13 +80,15 @@ pub enum AuthAttempt {
 }
 
 /// Someone the gate authenticated. Only a gate implementation constructs one.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Principal {
     pub user_id: u64,
     pub user_name: String,
     /// Set when the login was an O&M token: the session was opened (slot taken, use spent) at
-    /// login, and the principal may reach only this target.
-    pub token_permit: Option<Permit>,
+    /// login, and the principal may reach only what this admission admits. Dropping the
+    /// principal before the connection takes it (a client gone before its login completed)
+    /// gives the session back.
+    pub token: Option<Admission>,
 }
 
 /// The credential the bastion injects into the target login.
@@ -99,14 +101,16 @@ pub enum TargetCredential {
     None,
 }
 
-/// Permission to open one session to one target: the proof the data path needs to connect. It
-/// carries the session's id; the session must be given back with [`SessionGate::close`].
+/// What an admitted session may reach and how: the target's address, the account and the
+/// credential to inject. Only an [`Admission`] carries one to the data path.
 #[derive(Clone, Debug)]
 pub struct Permit {
     pub session_id: u64,
     pub user_name: String,
     pub asset_id: u64,
     pub asset_name: String,
+    /// The hosted account's id; None for a custom account carried by an O&M token.
+    pub account_id: Option<u64>,
     /// Whether the asset is a host or a database.
     pub kind: AssetKind,
     pub address: String,
@@ -120,6 +124,26 @@ pub struct Permit {
 }
 
 impl Permit {
+    /// Does this permit cover `spec`? The one matcher deciding whether a session serves a
+    /// target asked for by address (a `-L` tunnel: the asset's address or name, and its port),
+    /// by names (`user@account@asset`) or by ids (the menu).
+    pub fn admits(&self, spec: &TargetSpec) -> bool {
+        match spec {
+            TargetSpec::Address { host, port } => {
+                (self.address.eq_ignore_ascii_case(host)
+                    || self.asset_name.eq_ignore_ascii_case(host))
+                    && self.port == *port
+            }
+            TargetSpec::Named { asset, account } => {
+                self.asset_name == *asset && self.account_name == *account
+            }
+            TargetSpec::Ids {
+                asset_id,
+                account_id,
+            } => self.asset_id == *asset_id && self.account_id == Some(*account_id),
+        }
+    }
+
     /// Why a `-L` tunnel may not run under this permit, in words for the engineer; None when
     /// it may. Only databases are reached through tunnels: a tunnel to a host's SSH or RDP
     /// port would be a login that is neither recorded nor audited, past "SFTP only" and every
@@ -206,17 +230,15 @@ pub trait SessionGate: Send + Sync + 'static {
         &'a self,
         principal: &'a Principal,
     ) -> BoxFuture<'a, Result<Vec<Target>, Refusal>>;
-    /// Open a session to a target: checks authorization and takes a concurrency slot. For a
-    /// token principal, returns its permit if the target matches the token's asset.
+    /// Open a session to a target: checks authorization and takes a concurrency slot. A token
+    /// principal's only session is the one its login opened ([`Principal::token`]).
     fn open<'a>(
         &'a self,
         principal: &'a Principal,
         target: TargetSpec,
         purpose: Purpose,
         client: SocketAddr,
-    ) -> BoxFuture<'a, Result<Permit, Refusal>>;
-    /// Give a session back (frees its slot) with what was observed.
-    fn close(&self, session_id: u64, outcome: SessionOutcome) -> BoxFuture<'_, ()>;
+    ) -> BoxFuture<'a, Result<Admission, Refusal>>;
     /// Record a target's host key on first use; refuses a key different from the trusted one.
     fn trust_host_key<'a>(
         &'a self,
@@ -230,6 +252,90 @@ pub trait SessionGate: Send + Sync + 'static {
     /// forever. Read when a session opens.
     fn idle_timeout(&self) -> Option<std::time::Duration> {
         None
+    }
+}
+
+/// Gives an admitted session back: given what the session did, the work that records it.
+pub type Closer = Box<dyn FnOnce(SessionOutcome) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// An admitted session: the only proof the data path accepts to connect to a target. A
+/// [`SessionGate`] makes it when it admits a session (its slot taken, its token use spent). It
+/// is not `Clone` — there is one per session — and it gives the session back exactly once:
+/// through [`Admission::close`] with what the session did, or, dropped on any other path (an
+/// error before the target was reached, a client gone before its login completed), as an error
+/// with nothing relayed. So no path can leave a slot held by a session nobody runs.
+pub struct Admission {
+    permit: Permit,
+    closer: Option<Closer>,
+}
+
+impl Admission {
+    /// For gate implementations: `closer` runs once, when the session ends.
+    pub fn new(permit: Permit, closer: Closer) -> Self {
+        Self {
+            permit,
+            closer: Some(closer),
+        }
+    }
+
+    pub fn permit(&self) -> &Permit {
+        &self.permit
+    }
+
+    pub fn session_id(&self) -> u64 {
+        self.permit.session_id
+    }
+
+    /// Does this session serve `spec`? (See [`Permit::admits`].)
+    pub fn admits(&self, spec: &TargetSpec) -> bool {
+        self.permit.admits(spec)
+    }
+
+    /// Gives the session back with what it did.
+    pub fn close(mut self, outcome: SessionOutcome) {
+        self.give_back(outcome);
+    }
+
+    fn give_back(&mut self, outcome: SessionOutcome) {
+        let Some(closer) = self.closer.take() else {
+            return;
+        };
+        let work = closer(outcome);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(work);
+            }
+            Err(_) => {
+                // No runtime (process teardown): run it on a throwaway one.
+                std::thread::spawn(move || {
+                    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        rt.block_on(work);
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.give_back(SessionOutcome {
+            bytes_up: 0,
+            bytes_down: 0,
+            end: EndKind::Error,
+        });
+    }
+}
+
+impl fmt::Debug for Admission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admission")
+            .field("session_id", &self.permit.session_id)
+            .field("asset", &self.permit.asset_name)
+            .finish()
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::gate::{
-    AuditEvent, AuditSink, AuthAttempt, BoxFuture, Permit, Principal, Purpose, Refusal,
+    Admission, AuditEvent, AuditSink, AuthAttempt, BoxFuture, Permit, Principal, Purpose, Refusal,
     RefusalKind, SessionGate, SessionOutcome, Target, TargetSpec,
 };
 
@@ -45,7 +45,7 @@ pub struct FakeGate {
     pub targets: Mutex<Vec<(Target, Vec<Permit>)>>,
     /// Sessions opened (ids) and closed (with outcome).
     pub opened: Mutex<Vec<u64>>,
-    pub closed: Mutex<Vec<(u64, SessionOutcome)>>,
+    pub closed: Arc<Mutex<Vec<(u64, SessionOutcome)>>>,
     /// Host keys trusted on first use.
     pub trusted: Mutex<Vec<String>>,
     /// Every password (or token) the gate was asked to check, in order.
@@ -66,6 +66,15 @@ impl FakeGate {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         lock(&self.opened).push(id);
         id
+    }
+
+    /// Admits `permit`'s session as the node's gate would: its close is recorded here.
+    pub fn admit(&self, permit: Permit) -> Admission {
+        let (closed, id) = (Arc::clone(&self.closed), permit.session_id);
+        Admission::new(
+            permit,
+            Box::new(move |outcome| Box::pin(async move { lock(&closed).push((id, outcome)) })),
+        )
     }
 
     pub fn add_user(&self, user: &str, password: &str) {
@@ -103,11 +112,11 @@ impl FakeGate {
         notify.notify_one();
     }
 
-    fn principal(user: &str, token_permit: Option<Permit>) -> Principal {
+    fn principal(user: &str, token: Option<Admission>) -> Principal {
         Principal {
             user_id: 1,
             user_name: user.into(),
-            token_permit,
+            token,
         }
     }
 
@@ -156,7 +165,7 @@ impl SessionGate for FakeGate {
                     if let Some(token) = lock(&self.tokens).get(&password.0).cloned() {
                         let mut permit = token?;
                         permit.session_id = self.new_session();
-                        return Ok(Self::principal(&user, Some(permit)));
+                        return Ok(Self::principal(&user, Some(self.admit(permit))));
                     }
                     match lock(&self.passwords).get(&user) {
                         Some(p) if *p == password.0 => Ok(Self::principal(&user, None)),
@@ -197,7 +206,7 @@ impl SessionGate for FakeGate {
         target: TargetSpec,
         _purpose: Purpose,
         _client: SocketAddr,
-    ) -> BoxFuture<'a, Result<Permit, Refusal>> {
+    ) -> BoxFuture<'a, Result<Admission, Refusal>> {
         Box::pin(async move {
             let mut permit = self.find(&target).ok_or_else(|| {
                 Self::refuse(
@@ -206,12 +215,8 @@ impl SessionGate for FakeGate {
                 )
             })?;
             permit.session_id = self.new_session();
-            Ok(permit)
+            Ok(self.admit(permit))
         })
-    }
-
-    fn close(&self, session_id: u64, outcome: SessionOutcome) -> BoxFuture<'_, ()> {
-        Box::pin(async move { lock(&self.closed).push((session_id, outcome)) })
     }
 
     fn trust_host_key<'a>(

@@ -34,6 +34,10 @@ pub(crate) fn from_grant(
         user_name: user_name.to_string(),
         asset_id: 0,
         asset_name: String::new(),
+        account_id: match &grant.account {
+            SessionAccount::Hosted(a) => Some(*a),
+            SessionAccount::Custom(_) => None,
+        },
         kind: AssetKind::Host,
         address: String::new(),
         port: 0,

@@ -37,15 +37,15 @@ impl<G: SessionGate, A: AuditSink> Conn<G, A> {
     pub fn new(
         shared: Arc<Shared<G, A>>,
         client: SocketAddr,
-        principal: Principal,
+        mut principal: Principal,
         target: Option<NamedTarget>,
         closed: CancellationToken,
         handle: russh::server::Handle,
     ) -> Self {
         let token_lease = principal
-            .token_permit
-            .clone()
-            .map(|permit| Lease::new(permit, Arc::clone(&shared.gate)));
+            .token
+            .take()
+            .map(|admission| Lease::new(admission, Arc::clone(&shared.gate)));
         Self {
             shared,
             client,
@@ -65,9 +65,11 @@ impl<G: SessionGate, A: AuditSink> Conn<G, A> {
     pub async fn tunnel_lease(&self, host: &str, port: u16) -> Result<Arc<Lease<G>>, Refusal> {
         if let Some(lease) = &self.token_lease {
             let p = lease.permit();
-            if (p.address.eq_ignore_ascii_case(host) || p.asset_name.eq_ignore_ascii_case(host))
-                && p.port == port
-            {
+            let spec = TargetSpec::Address {
+                host: host.into(),
+                port,
+            };
+            if p.admits(&spec) {
                 // A token for a host account opens a recorded shell, never a raw tunnel.
                 return match p.tunnel_refusal() {
                     None => Ok(Arc::clone(lease)),
@@ -94,15 +96,15 @@ impl<G: SessionGate, A: AuditSink> Conn<G, A> {
             host: host.into(),
             port,
         };
-        let permit = self
+        let admission = self
             .shared
             .gate
             .open(&self.principal, spec, purpose, self.client)
             .await?;
         // Decided on what the gate says the target is, whatever the port: the session the gate
         // opened for a host is given back at once (the lease drops).
-        let refusal = permit.tunnel_refusal();
-        let lease = Lease::new(permit, Arc::clone(&self.shared.gate));
+        let refusal = admission.permit().tunnel_refusal();
+        let lease = Lease::new(admission, Arc::clone(&self.shared.gate));
         if let Some(refusal) = refusal {
             lease.mark_error();
             return Err(refusal);
@@ -140,14 +142,7 @@ impl<G: SessionGate, A: AuditSink> Conn<G, A> {
     ) -> Result<Arc<Lease<G>>, Refusal> {
         if let Some(lease) = &self.token_lease {
             let p = lease.permit();
-            let matches = match &spec {
-                TargetSpec::Named { asset, account } => {
-                    *asset == p.asset_name && *account == p.account_name
-                }
-                TargetSpec::Ids { asset_id, .. } => *asset_id == p.asset_id,
-                TargetSpec::Address { host, port } => *host == p.address && *port == p.port,
-            };
-            return if matches {
+            return if p.admits(&spec) {
                 Ok(Arc::clone(lease))
             } else {
                 Err(Refusal {
@@ -159,11 +154,11 @@ impl<G: SessionGate, A: AuditSink> Conn<G, A> {
                 })
             };
         }
-        let permit = self
+        let admission = self
             .shared
             .gate
             .open(&self.principal, spec, purpose, self.client)
             .await?;
-        Ok(Lease::new(permit, Arc::clone(&self.shared.gate)))
+        Ok(Lease::new(admission, Arc::clone(&self.shared.gate)))
     }
 }

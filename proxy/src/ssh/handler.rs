@@ -309,8 +309,8 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
         self.logged_in.cancel();
         let span = tracing::Span::current();
         span.record("user", principal.user_name.as_str());
-        if let Some(p) = &principal.token_permit {
-            span.record("session", p.session_id);
+        if let Some(p) = &principal.token {
+            span.record("session", p.session_id());
         }
         let target = self.login.as_ref().and_then(|l| l.target.clone());
         let conn = Arc::new(Conn::new(

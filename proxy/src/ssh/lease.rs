@@ -1,18 +1,21 @@
-//! A session lease: the data path's hold on one gate session. It counts bytes, watches for an
-//! administrator's termination and gives the session back with [`SessionGate::close`] exactly
-//! once, when the last holder drops it — after a clean end, an error, a disconnect or a panic.
+//! A session lease: the data path's hold on one admitted session. It counts bytes, watches for
+//! the session's end (termination, withdrawn access, idle timeout) and gives the session back
+//! through its [`Admission`] exactly once, when the last holder drops it — after a clean end,
+//! an error, a disconnect or a panic.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::gate::{EndKind, Permit, SessionGate, SessionOutcome};
+use crate::gate::{Admission, EndKind, Permit, SessionGate, SessionOutcome};
 
 /// One gate session held by the data path. Share it as `Arc<Lease<G>>`.
 pub struct Lease<G: SessionGate> {
+    /// Taken only when the lease is dropped.
+    admission: Option<Admission>,
     permit: Permit,
-    gate: Arc<G>,
+    _gate: std::marker::PhantomData<fn() -> G>,
     counts: Arc<Counts>,
     terminated: CancellationToken,
     /// Why the session was ended, set just before `terminated` is cancelled.
@@ -70,18 +73,20 @@ async fn idle_for(counts: &Counts, limit: Option<std::time::Duration>) {
 }
 
 impl<G: SessionGate> Lease<G> {
-    /// Takes over `permit`'s session and starts watching for its termination.
-    pub fn new(permit: Permit, gate: Arc<G>) -> Arc<Self> {
+    /// Takes over an admitted session and starts watching for its end.
+    pub fn new(admission: Admission, gate: Arc<G>) -> Arc<Self> {
+        let permit = admission.permit().clone();
+        let watch = gate.terminated(permit.session_id);
+        let idle = gate.idle_timeout();
         let lease = Arc::new(Self {
+            admission: Some(admission),
             permit,
-            gate,
+            _gate: std::marker::PhantomData,
             counts: Arc::default(),
             terminated: CancellationToken::new(),
             reason: Arc::default(),
             dropped: CancellationToken::new(),
         });
-        let watch = lease.gate.terminated(lease.permit.session_id);
-        let idle = lease.gate.idle_timeout();
         let (terminated, dropped) = (lease.terminated.clone(), lease.dropped.clone());
         let reason = Arc::clone(&lease.reason);
         let counts = Arc::clone(&lease.counts);
@@ -174,27 +179,14 @@ impl<G: SessionGate> Lease<G> {
 impl<G: SessionGate> Drop for Lease<G> {
     fn drop(&mut self) {
         self.dropped.cancel();
-        let (gate, id, outcome) = (
-            Arc::clone(&self.gate),
-            self.permit.session_id,
-            self.outcome(),
+        let outcome = self.outcome();
+        tracing::debug!(
+            session_id = self.permit.session_id,
+            ?outcome,
+            "ssh: session given back"
         );
-        tracing::debug!(session_id = id, ?outcome, "ssh: session given back");
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn(async move { gate.close(id, outcome).await });
-            }
-            Err(_) => {
-                // No runtime (process teardown): run the close on a throwaway one.
-                std::thread::spawn(move || {
-                    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        rt.block_on(gate.close(id, outcome));
-                    }
-                });
-            }
+        if let Some(admission) = self.admission.take() {
+            admission.close(outcome);
         }
     }
 }
@@ -213,6 +205,7 @@ mod tests {
             user_name: "alice".into(),
             asset_id: 1,
             asset_name: "a".into(),
+            account_id: Some(1),
             kind: crate::gate::AssetKind::Database,
             address: "127.0.0.1".into(),
             port: 1,
@@ -227,7 +220,7 @@ mod tests {
     #[tokio::test]
     async fn closes_once_when_the_last_holder_panics() {
         let gate = FakeGate::new();
-        let lease = Lease::new(permit(7), Arc::clone(&gate));
+        let lease = Lease::new(gate.admit(permit(7)), Arc::clone(&gate));
         lease.add_up(5);
         let held = Arc::clone(&lease);
         let task = tokio::spawn(async move {
@@ -249,7 +242,7 @@ mod tests {
     #[tokio::test]
     async fn termination_is_observed_and_reported() {
         let gate = FakeGate::new();
-        let lease = Lease::new(permit(9), Arc::clone(&gate));
+        let lease = Lease::new(gate.admit(permit(9)), Arc::clone(&gate));
         gate.terminate(9);
         tokio::time::timeout(Duration::from_secs(5), lease.terminated())
             .await
@@ -257,5 +250,16 @@ mod tests {
         drop(lease);
         wait_until(Duration::from_secs(5), "close", || gate.closed_count() == 1).await;
         assert_eq!(gate.closes_of(9)[0].end, EndKind::Terminated);
+    }
+
+    #[tokio::test]
+    async fn an_admission_dropped_unused_gives_its_session_back_once() {
+        let gate = FakeGate::new();
+        let admission = gate.admit(permit(11));
+        drop(admission);
+        wait_until(Duration::from_secs(5), "close", || gate.closed_count() == 1).await;
+        assert_eq!(gate.closes_of(11)[0].end, EndKind::Error);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(gate.closed_count(), 1, "given back once");
     }
 }

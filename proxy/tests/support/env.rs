@@ -67,6 +67,7 @@ pub fn permit(asset: &str, account: &str, port: u16, credential: TargetCredentia
         user_name: "alice".into(),
         asset_id: 1,
         asset_name: asset.into(),
+        account_id: None,
         kind: AssetKind::Host,
         address: "127.0.0.1".into(),
         port,
