@@ -71,8 +71,8 @@ mod tests {
     #[test]
     fn recorded_once_then_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let a = ClusterSecret::new("first-cluster-secret-0123456789").unwrap();
-        let b = ClusterSecret::new("other-cluster-secret-0123456789").unwrap();
+        let a = ClusterSecret::new("first-cluster-secret-0123456789-ABCDEF").unwrap();
+        let b = ClusterSecret::new("other-cluster-secret-0123456789-ABCDEF").unwrap();
         check_or_record(dir.path(), 2, &a).unwrap();
         check_or_record(dir.path(), 2, &a).unwrap();
         let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();

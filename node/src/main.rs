@@ -32,13 +32,18 @@ async fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
-        Commands::Up(args) => match NodeConfig::resolve(*args) {
-            Ok(config) => {
-                let reload = init_logging(&config.log_filter, config.log_json);
-                cli::up(config, reload).await
+        Commands::Up(args) => {
+            // Everything the node writes (the replicated store, recordings, audit files,
+            // generated secrets) is for its own user alone, whatever umask it was started with.
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+            match NodeConfig::resolve(*args) {
+                Ok(config) => {
+                    let reload = init_logging(&config.log_filter, config.log_json);
+                    cli::up(config, reload).await
+                }
+                Err(e) => Err(e.into()),
             }
-            Err(e) => Err(e.into()),
-        },
+        }
         Commands::Cluster(args) => {
             let _ = init_logging("warn", false);
             cli::cluster(args).await

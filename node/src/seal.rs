@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_purpose_binding() {
-        let s = sealer("cluster-secret-number-one");
+        let s = sealer("cluster-secret-number-one-0123456789");
         let sealed = s.seal("host account password", b"hunter2").unwrap();
         assert!(!sealed.0.windows(7).any(|w| w == b"hunter2"));
         assert_eq!(
@@ -95,9 +95,9 @@ mod tests {
 
     #[test]
     fn other_cluster_and_tampering_refused() {
-        let s = sealer("cluster-secret-number-one");
+        let s = sealer("cluster-secret-number-one-0123456789");
         let mut sealed = s.seal("p", b"x").unwrap();
-        assert!(sealer("cluster-secret-number-two")
+        assert!(sealer("cluster-secret-number-two-0123456789")
             .open("p", &sealed)
             .is_err());
         let last = sealed.0.len() - 1;

@@ -27,7 +27,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         cluster_advertise: peers[&id].clone(),
         peers: peers.clone(),
         join: None,
-        cluster_secret: ClusterSecret::new("slots-test-cluster-secret-000").unwrap(),
+        cluster_secret: ClusterSecret::new("slots-test-cluster-secret-0123456789-ABCDEF").unwrap(),
         api_plaintext: true,
         api_tls_cert: None,
         api_tls_key: None,

@@ -16,7 +16,13 @@ use std::sync::Arc;
 /// Server name every node presents and checks; the CA, not the name, is what authenticates.
 pub const CLUSTER_SERVER_NAME: &str = "portunus-cluster";
 const ALPN: &[u8] = b"portunus-raft/1";
-const MIN_SECRET_LEN: usize = 16;
+/// A cluster secret is at least this long (base64 of 32 random bytes is 44)...
+const MIN_SECRET_LEN: usize = 32;
+/// ...and holds at least this many distinct bytes (hex of random bytes has 16, base64 about 30),
+/// so that "aaaa..." or a short word repeated is refused.
+const MIN_DISTINCT_BYTES: usize = 12;
+/// How the error tells an operator to make a good secret.
+const GENERATE: &str = "generate one with `openssl rand -base64 32`";
 
 /// The secret shared by all nodes of a cluster. `Debug` never prints it.
 #[derive(Clone)]
@@ -31,8 +37,12 @@ impl fmt::Debug for ClusterSecret {
 /// The cluster credentials could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("the cluster secret is too short: at least {MIN_SECRET_LEN} bytes are needed")]
+    #[error(
+        "the cluster secret is too short: at least {MIN_SECRET_LEN} bytes are needed; {GENERATE}"
+    )]
     SecretTooShort,
+    #[error("the cluster secret is too weak: it repeats a few characters (at least {MIN_DISTINCT_BYTES} different ones are needed); {GENERATE}")]
+    SecretTooWeak,
     #[error("cannot build cluster certificates: {0}")]
     Build(String),
 }
@@ -50,6 +60,13 @@ impl ClusterSecret {
         }
         if bytes.len() < MIN_SECRET_LEN {
             return Err(TlsError::SecretTooShort);
+        }
+        let distinct = bytes
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        if distinct < MIN_DISTINCT_BYTES {
+            return Err(TlsError::SecretTooWeak);
         }
         Ok(ClusterSecret(bytes))
     }
@@ -186,25 +203,46 @@ fn transport() -> Arc<quinn::TransportConfig> {
 mod tests {
     use super::*;
 
+    const TEST_SECRET: &str = "a-long-enough-cluster-secret-0123456789";
+
     #[test]
     fn short_secret_refused_and_debug_hides_it() {
         assert!(matches!(
             ClusterSecret::new("short"),
             Err(TlsError::SecretTooShort)
         ));
-        let s = ClusterSecret::new("a-long-enough-cluster-secret").unwrap();
+        assert!(matches!(
+            ClusterSecret::new("0123456789abcdef0123456789abcde"),
+            Err(TlsError::SecretTooShort)
+        ));
+        assert!(matches!(
+            ClusterSecret::new("ab".repeat(40)),
+            Err(TlsError::SecretTooWeak)
+        ));
+        assert!(matches!(
+            ClusterSecret::new("password".repeat(5)),
+            Err(TlsError::SecretTooWeak)
+        ));
+        let err = ClusterSecret::new("x".repeat(64)).unwrap_err().to_string();
+        assert!(err.contains("openssl rand -base64 32"), "{err}");
+        // Hex and base64 of 32 random bytes pass.
+        ClusterSecret::new("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+            .unwrap();
+        ClusterSecret::new("q83vEjRWeJq8rN7wEjRWeJq83vASNFZ4mrze8BI0Vng=").unwrap();
+        let s = ClusterSecret::new(TEST_SECRET).unwrap();
         assert!(!format!("{s:?}").contains("long-enough"));
     }
 
     #[test]
     fn same_secret_same_ca_different_leaves() {
-        let s = ClusterSecret::new("a-long-enough-cluster-secret").unwrap();
+        let s = ClusterSecret::new(TEST_SECRET).unwrap();
         let a = ClusterTls::new(&s).unwrap();
         let b = ClusterTls::new(&s).unwrap();
         assert_eq!(a.ca, b.ca, "the CA is derived from the secret alone");
         assert_ne!(a.leaf, b.leaf, "each process signs its own leaf");
         let other =
-            ClusterTls::new(&ClusterSecret::new("another-cluster-secret!!").unwrap()).unwrap();
+            ClusterTls::new(&ClusterSecret::new("another-cluster-secret-0123456789-XYZ").unwrap())
+                .unwrap();
         assert_ne!(a.ca, other.ca);
     }
 }

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const SECRET: &str = "test-cluster-secret-0123456789";
+const SECRET: &str = "test-cluster-secret-0123456789-ABCDEFGH";
 
 fn secret() -> ClusterSecret {
     ClusterSecret::new(SECRET).unwrap()
@@ -451,7 +451,8 @@ async fn a_process_without_the_secret_is_refused() {
     let good = ClusterClient::new(&secret()).unwrap();
     assert_eq!(good.status(&addr).await.unwrap().node_id, 1);
     let bad =
-        ClusterClient::new(&ClusterSecret::new("some-other-secret-0123456789").unwrap()).unwrap();
+        ClusterClient::new(&ClusterSecret::new("some-other-secret-0123456789-ABCDEFGH").unwrap())
+            .unwrap();
     assert!(
         bad.status(&addr).await.is_err(),
         "a stranger must not read cluster state"

@@ -300,6 +300,9 @@ pub struct ProcCluster {
     pub env: Vec<(String, String)>,
     /// The relay between the nodes, when made with [`ProcCluster::with_relay`].
     pub relay: Option<relay::Relay>,
+    /// Start nodes under this umask (through `sh -c 'umask ..; exec ..'`) instead of the
+    /// test's own.
+    pub umask: Option<u32>,
 }
 
 impl ProcCluster {
@@ -328,6 +331,7 @@ impl ProcCluster {
             peers: None,
             env: Vec::new(),
             relay: None,
+            umask: None,
             nodes,
         };
         let all: Vec<u64> = (1..=n).collect();
@@ -444,11 +448,21 @@ impl ProcCluster {
     fn spawn_with(&mut self, id: u64, peers: Option<String>, extra: &[&str]) -> Result<()> {
         let secret = self.secret.clone();
         let env = self.env.clone();
+        let umask = self.umask;
         let n = self.node(id);
         n.starts += 1;
         n.witness = extra.contains(&"--witness");
         let log = std::fs::File::create(&n.log)?;
-        let mut cmd = Command::new(portunus_bin());
+        let mut cmd = match umask {
+            Some(mask) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("umask {mask:03o}; exec \"$0\" \"$@\""))
+                    .arg(portunus_bin());
+                sh
+            }
+            None => Command::new(portunus_bin()),
+        };
         cmd.arg("up")
             .args(["--node-id", &id.to_string()])
             .arg("--data-dir")

@@ -214,7 +214,10 @@ fn bad_configuration_is_refused_naming_the_problem() {
             "--peers",
             "1=127.0.0.1:1,2=127.0.0.1:2",
         ])
-        .env("PORTUNUS_CLUSTER_SECRET", "0123456789abcdef0123")
+        .env(
+            "PORTUNUS_CLUSTER_SECRET",
+            "0123456789abcdef0123456789abcdef-XYZ",
+        )
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -234,6 +237,22 @@ fn bad_configuration_is_refused_naming_the_problem() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cluster secret"));
+
+    for weak in ["short-secret-0123", &"ab".repeat(30)] {
+        let out = std::process::Command::new(portunus_bin())
+            .args(["up", "--data-dir"])
+            .arg(dir.path().join("weak"))
+            .env("PORTUNUS_CLUSTER_SECRET", weak)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "weak secret accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("PORTUNUS_CLUSTER_SECRET") && err.contains("openssl rand -base64 32"),
+            "{err}"
+        );
+        assert!(!err.contains(weak), "secret echoed: {err}");
+    }
 
     let out = std::process::Command::new(portunus_bin())
         .args(["up", "--snapshot-every", "5"])
@@ -264,7 +283,7 @@ fn a_data_dir_is_refused_to_another_cluster_or_another_node() {
     c.node(1).kill();
 
     let own = c.secret.clone();
-    c.secret = "another-cluster-secret-0123456789".into();
+    c.secret = "another-cluster-secret-0123456789-XYZ".into();
     c.spawn(1, &[]).unwrap();
     let n = c.node(1);
     wait_until("the start with another secret to fail", START, || {

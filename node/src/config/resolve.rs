@@ -290,13 +290,15 @@ fn load_secret(
     single: bool,
 ) -> Result<ClusterSecret, ConfigError> {
     if let Ok(value) = std::env::var("PORTUNUS_CLUSTER_SECRET") {
-        return ClusterSecret::new(value).map_err(|e| ConfigError::Secret(e.to_string()));
+        return ClusterSecret::new(value)
+            .map_err(|e| ConfigError::Secret(format!("PORTUNUS_CLUSTER_SECRET: {e}")));
     }
     if let Some(path) = file {
         let bytes = std::fs::read(path)
             .map_err(|e| ConfigError::Secret(format!("cannot read {}: {e}", path.display())))?;
-        return ClusterSecret::new(bytes)
-            .map_err(|e| ConfigError::Secret(format!("{}: {e}", path.display())));
+        return ClusterSecret::new(bytes).map_err(|e| {
+            ConfigError::Secret(format!("--cluster-secret-file {}: {e}", path.display()))
+        });
     }
     if !single {
         return Err(ConfigError::Secret(
