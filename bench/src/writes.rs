@@ -116,6 +116,7 @@ fn hash(n: usize) -> [u8; 32] {
 
 fn token(t: &Target, n: usize) -> NewToken {
     NewToken {
+        issued_by: None,
         token_hash: hash(n),
         user_id: t.user_id,
         asset: AssetRef::Host(t.host_id),

@@ -20,6 +20,7 @@ async fn tokens(node: &RunningNode, n: u8) -> Vec<[u8; 32]> {
     for i in 0..n {
         let token_hash = [i + 1; 32];
         let t = NewToken {
+            issued_by: None,
             token_hash,
             user_id,
             asset: AssetRef::Host(host_id),

@@ -68,6 +68,7 @@ async fn database_token(node: &RunningNode, port: u16) -> (u64, String) {
         .try_into()
         .unwrap();
     let issue = NewToken {
+        issued_by: None,
         token_hash: hash,
         user_id,
         asset: AssetRef::Database(database_id),

@@ -109,6 +109,7 @@ impl Fixture {
                 .try_into()
                 .unwrap();
         let issue = NewToken {
+            issued_by: None,
             token_hash: hash,
             user_id: self.user_id,
             asset: AssetRef::Database(self.database_id),

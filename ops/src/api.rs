@@ -17,13 +17,14 @@ mod table;
 #[cfg(test)]
 mod tests;
 pub(crate) mod throttle_log;
+mod trail;
 mod views;
 
 use crate::limits::CutOff;
 use crate::{ApiSettings, Backend, Metrics};
 use auth::SignedParts;
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -32,6 +33,7 @@ use call::Call;
 use error::ApiError;
 use nonce::NonceCache;
 use params::Params;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -160,6 +162,10 @@ async fn serve(
     route: &mut &'static str,
     who: &mut Option<String>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let source = match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => peer.to_string(),
+        None => "unknown".to_string(),
+    };
     let (parts, body) = req.into_parts();
     let body = read_body(ctx, &parts.headers, body).await?;
     let raw_query = parts.uri.query().unwrap_or("");
@@ -203,7 +209,14 @@ async fn serve(
         caller,
         now_ms: now,
     };
-    (action.handler)(&call).await
+    let result = (action.handler)(&call).await;
+    // Every call that may change the state leaves an entry in the admin audit trail, whatever
+    // its outcome (see ARCHITECTURE.md, "Admin audit trail").
+    if action.changes_state() {
+        let backend = ctx.backend.as_ref();
+        trail::record(backend, action, &call.caller, &source, &call.p, &result).await;
+    }
+    result
 }
 
 /// Reads the request body within the limits: a `Content-Length` over `max_body_bytes` is

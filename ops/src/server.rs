@@ -113,7 +113,12 @@ pub async fn serve(
             peer,
             limits: limits.clone(),
             metrics: metrics.clone(),
-            service: TowerToHyperService::new(router.clone()),
+            // The API's handlers see the peer address (the admin audit trail records it).
+            service: TowerToHyperService::new(
+                router
+                    .clone()
+                    .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+            ),
             stop: stop_rx.clone(),
         };
         let acceptor = acceptor.clone();

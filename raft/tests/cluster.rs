@@ -256,6 +256,7 @@ async fn a_token_is_spent_exactly_once_across_the_cluster() {
     let issued = c
         .node(1)
         .propose(Command::IssueToken(NewToken {
+            issued_by: None,
             token_hash,
             user_id,
             asset: AssetRef::Host(host_id),

@@ -1,5 +1,6 @@
 //! The served actions, one module per area; [`all`] is the action table.
 
+pub mod admin_audit;
 pub mod databases;
 pub mod domains;
 pub mod grant_lists;
@@ -40,6 +41,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         settings::ACTIONS,
         tags::ACTIONS,
         instance::ACTIONS,
+        admin_audit::ACTIONS,
     ]
     .into_iter()
     .flatten()

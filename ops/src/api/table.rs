@@ -41,6 +41,19 @@ pub struct ParamSpec {
     pub name: &'static str,
     pub ty: Ty,
     pub required: bool,
+    /// A secret (password, private key, token, passphrase): the admin audit trail records
+    /// that it was given, never its value.
+    pub secret: bool,
+}
+
+impl ParamSpec {
+    /// The same parameter, marked secret.
+    pub const fn secret(self) -> Self {
+        ParamSpec {
+            secret: true,
+            ..self
+        }
+    }
 }
 
 /// A required parameter.
@@ -49,6 +62,7 @@ pub const fn req(name: &'static str, ty: Ty) -> ParamSpec {
         name,
         ty,
         required: true,
+        secret: false,
     }
 }
 
@@ -58,6 +72,7 @@ pub const fn opt(name: &'static str, ty: Ty) -> ParamSpec {
         name,
         ty,
         required: false,
+        secret: false,
     }
 }
 
@@ -71,6 +86,19 @@ pub struct Action {
     pub params: &'static [ParamSpec],
     pub handler: Handler,
     pub summary: &'static str,
+}
+
+impl Action {
+    /// Whether a call may change the state, and so leaves an entry in the admin audit trail:
+    /// every `Write` action, and the `Token` actions that are not listings (issuing and
+    /// renewing tokens).
+    pub fn changes_state(&self) -> bool {
+        match self.access {
+            Access::Write => true,
+            Access::Token => !self.name.starts_with("List"),
+            Access::Read | Access::ForUser => false,
+        }
+    }
 }
 
 /// Builds an [`Action`] from a handler `async fn(&Call) -> ApiResult`.

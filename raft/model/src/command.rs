@@ -1,5 +1,6 @@
 //! Requests and commands: everything that can change the replicated state.
 
+use crate::admin_audit::AdminAuditRecord;
 use crate::authz::{Principal, RuleSpec};
 use crate::common::{AssetRef, Protocol};
 use crate::database::{
@@ -396,4 +397,9 @@ pub enum Command {
         key: NonceKey,
         request_ms: u64,
     },
+
+    // ---- administrative audit trail
+    /// Appends one entry to the hash-chained admin audit log (see `admin_audit`), stamped with
+    /// the leader's time. Never refused. Kept last so earlier variants keep their encoding.
+    RecordAdminAudit(AdminAuditRecord),
 }

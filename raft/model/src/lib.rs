@@ -6,6 +6,7 @@
 //! hashed (passwords as argon2 PHC strings, tokens as SHA-256 digests); the model never sees them
 //! in the clear.
 
+pub mod admin_audit;
 pub mod authz;
 pub mod command;
 pub mod common;
@@ -21,6 +22,9 @@ pub mod state;
 pub mod token;
 pub mod user;
 
+pub use admin_audit::{
+    AdminAuditEntry, AdminAuditLog, AdminAuditRecord, AuditHash, ChainBreak, ADMIN_AUDIT_RETENTION,
+};
 pub use authz::{Principal, Rule, RuleSpec};
 pub use command::{Command, Request, RequestId};
 pub use common::{AssetRef, AssetSource, AssetType, Protocol, Validity};
@@ -42,10 +46,11 @@ pub use settings::{
     TwoFactorSettings,
 };
 pub use state::State;
-pub use token::{NewToken, Token, TokenAccount, TokenReceipt};
+pub use token::{NewToken, Token, TokenAccount, TokenIssuer, TokenReceipt};
 pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, UserSource};
 
 /// Format tag the storage writes before the bincode-encoded [`State`] in snapshots.
 /// 2: the state remembers API signature nonces.
 /// 3: each remembered nonce names its AccessKey (per-key quotas).
-pub const STATE_FORMAT_VERSION: u32 = 3;
+/// 4: the hash-chained admin audit log.
+pub const STATE_FORMAT_VERSION: u32 = 4;

@@ -5,6 +5,7 @@
 
 mod access;
 mod admin;
+mod admin_audit;
 mod asset_groups;
 mod cascade;
 mod databases;
@@ -79,6 +80,8 @@ pub struct State {
     /// Signature nonces of API requests, with when each may be forgotten and whose they are
     /// (see `nonces`).
     nonces: nonces::NonceTable,
+    /// The hash-chained trail of administrative API calls.
+    admin_audit: crate::admin_audit::AdminAuditLog,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
@@ -149,7 +152,8 @@ impl State {
             .or_else(|| self.apply_tokens(now, cmd))
             .or_else(|| self.apply_sessions(now, cmd))
             .or_else(|| self.apply_admin(now, cmd))
-            .or_else(|| self.apply_nonces(now, cmd));
+            .or_else(|| self.apply_nonces(now, cmd))
+            .or_else(|| self.apply_admin_audit(now, cmd));
         match handled {
             Some(Ok(resp)) => resp,
             Some(Err(rej)) => Response::Rejected(rej),

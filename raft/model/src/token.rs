@@ -36,6 +36,15 @@ pub struct Token {
     pub revoked: bool,
     /// Successful spends so far.
     pub uses: u32,
+    /// Who issued the token (the API caller), when it came through the API.
+    pub issued_by: Option<TokenIssuer>,
+}
+
+/// Who issued a token: the AccessKey that signed the request and the user it acts as.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenIssuer {
+    pub access_key_id: String,
+    pub user_id: Option<UserId>,
 }
 
 impl Token {
@@ -64,6 +73,8 @@ pub struct NewToken {
     pub validity_secs: Option<u64>,
     /// Number of uses; `None` takes the cluster default, `Some(0)` means unlimited.
     pub use_count: Option<u32>,
+    /// Who issues it (recorded on the token).
+    pub issued_by: Option<TokenIssuer>,
 }
 
 /// What the API returns about a token (CountLeft, ExpireTime, HasCountLimit, ...).

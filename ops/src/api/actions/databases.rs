@@ -84,7 +84,7 @@ pub static ACTIONS: &[Action] = &[
         [
             req("DatabaseId", Ty::Id),
             req("DatabaseAccountName", Ty::Str),
-            opt("Password", Ty::Str),
+            opt("Password", Ty::Str).secret(),
             opt("DatabaseSchema", Ty::Str),
             opt("LoginAttribute", Ty::Str),
         ]
@@ -116,7 +116,7 @@ pub static ACTIONS: &[Action] = &[
         [
             req("DatabaseAccountId", Ty::Id),
             opt("DatabaseAccountName", Ty::Str),
-            opt("Password", Ty::Str),
+            opt("Password", Ty::Str).secret(),
             opt("DatabaseSchema", Ty::Str),
         ]
     ),

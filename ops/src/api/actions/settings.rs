@@ -18,7 +18,7 @@ const DIR: [ParamSpec; 11] = [
     req("Account", Ty::Str),
     opt("StandbyServer", Ty::Str),
     opt("IsSSL", Ty::Bool),
-    opt("Password", Ty::Str),
+    opt("Password", Ty::Str).secret(),
     opt("Filter", Ty::Str),
     opt("NameMapping", Ty::Str),
     opt("EmailMapping", Ty::Str),

@@ -21,8 +21,8 @@ pub static ACTIONS: &[Action] = &[
         "Adds a shared private key.",
         [
             req("HostShareKeyName", Ty::Str),
-            req("PrivateKey", Ty::Str),
-            opt("PassPhrase", Ty::Str),
+            req("PrivateKey", Ty::Str).secret(),
+            opt("PassPhrase", Ty::Str).secret(),
         ]
     ),
     action!(
@@ -47,8 +47,8 @@ pub static ACTIONS: &[Action] = &[
         [
             req("HostShareKeyId", Ty::Id),
             opt("HostShareKeyName", Ty::Str),
-            opt("PrivateKey", Ty::Str),
-            opt("PassPhrase", Ty::Str),
+            opt("PrivateKey", Ty::Str).secret(),
+            opt("PassPhrase", Ty::Str).secret(),
         ]
     ),
     action!(

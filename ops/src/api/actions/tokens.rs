@@ -10,7 +10,9 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::api::table::{action, opt, req, Action, Ty};
 use crate::api::views::parse_protocol;
 use aws_lc_rs::digest;
-use portunus_model::{AssetRef, Command, NewToken, Protocol, Response, Role, State, TokenAccount};
+use portunus_model::{
+    AssetRef, Command, NewToken, Protocol, Response, Role, State, TokenAccount, TokenIssuer,
+};
 use serde_json::json;
 
 /// Sealing purpose of a custom account's password carried by a token.
@@ -27,7 +29,7 @@ pub static ACTIONS: &[Action] = &[
             req("AssetId", Ty::Id),
             opt("AssetAccountId", Ty::Id),
             opt("AssetAccountName", Ty::Str),
-            opt("AssetAccountPassword", Ty::Str),
+            opt("AssetAccountPassword", Ty::Str).secret(),
             opt("AssetAccountProtocolName", Ty::Str),
             opt("DatabaseSchema", Ty::Str),
             opt("LoginAttribute", Ty::Str),
@@ -42,7 +44,7 @@ pub static ACTIONS: &[Action] = &[
         Token,
         renew,
         "Renews an O&M token.",
-        [req("TokenId", Ty::Id), opt("Token", Ty::Str),]
+        [req("TokenId", Ty::Id), opt("Token", Ty::Str).secret(),]
     ),
     action!(
         "ListAssetOperationTokens",
@@ -148,6 +150,10 @@ async fn generate(c: &Call) -> ApiResult {
     };
     let (token, token_hash) = new_token()?;
     let new = NewToken {
+        issued_by: Some(TokenIssuer {
+            access_key_id: c.caller.access_key_id.clone(),
+            user_id: c.caller.user_id,
+        }),
         token_hash,
         user_id,
         asset,
@@ -248,5 +254,7 @@ fn token_row(s: &State, t: &portunus_model::Token, now_ms: u64) -> serde_json::V
         "MaxRenewCount": t.max_renew_count,
         "Uses": t.uses,
         "State": state,
+        "IssuedByAccessKeyId": t.issued_by.as_ref().map(|i| i.access_key_id.clone()).unwrap_or_default(),
+        "IssuedByUserId": t.issued_by.as_ref().and_then(|i| i.user_id).map(|u| u.to_string()).unwrap_or_default(),
     })
 }

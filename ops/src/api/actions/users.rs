@@ -17,7 +17,7 @@ pub static ACTIONS: &[Action] = &[
         [
             req("UserName", Ty::Str),
             req("Source", Ty::Str),
-            opt("Password", Ty::Str),
+            opt("Password", Ty::Str).secret(),
             opt("DisplayName", Ty::Str),
             opt("Email", Ty::Str),
             opt("Mobile", Ty::Str),
@@ -64,7 +64,7 @@ pub static ACTIONS: &[Action] = &[
         "Changes a user.",
         [
             req("UserId", Ty::Id),
-            opt("Password", Ty::Str),
+            opt("Password", Ty::Str).secret(),
             opt("DisplayName", Ty::Str),
             opt("Email", Ty::Str),
             opt("Mobile", Ty::Str),

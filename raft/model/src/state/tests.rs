@@ -153,6 +153,7 @@ impl Fx {
         uses: Option<u32>,
     ) -> TokenReceipt {
         let r = self.run(Command::IssueToken(NewToken {
+            issued_by: None,
             token_hash: [hash; 32],
             user_id: user,
             asset: AssetRef::Host(host),

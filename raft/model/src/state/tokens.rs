@@ -97,6 +97,7 @@ impl State {
             max_renew_count: self.settings.token_max_renew_count,
             revoked: false,
             uses: 0,
+            issued_by: new.issued_by.clone(),
         };
         let receipt = token.receipt();
         self.token_index.insert(token.hash, id);

@@ -247,6 +247,7 @@ fn databases_and_grants() -> Vec<Command> {
 fn tokens_sessions_admin() -> Vec<Command> {
     vec![
         Command::IssueToken(NewToken {
+            issued_by: None,
             token_hash: [1; 32],
             user_id: 1,
             asset: AssetRef::Host(2),

@@ -357,6 +357,7 @@ fn custom_account_token_needs_host_grant() {
     let (u, h, _) = fx.granted("alice");
     let e = fx.start_node(1);
     let r = fx.run(Command::IssueToken(crate::token::NewToken {
+        issued_by: None,
         token_hash: [4; 32],
         user_id: u,
         asset: AssetRef::Host(h),
