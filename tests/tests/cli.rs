@@ -744,3 +744,141 @@ fn admin_over_https_trusts_the_node_certificate_only_when_told() {
         );
     }
 }
+
+/// Administrative calls leave the hash-chained trail: a raw signed CreateUser with a password
+/// and a token issued for another user appear with the caller's key, source address and result,
+/// without the password, the account password or the token; a refused call is recorded with
+/// its error code; `portunus admin audit verify` walks the chain.
+#[test]
+fn administrative_calls_leave_a_verifiable_trail_without_secrets() {
+    let c = started_with_admin();
+    let api = c.nodes[0].api;
+    let password = "Tr41l-Us3r-S3cret!";
+    let account_password = "H0st-Acc0unt-S3cret";
+    let create = [
+        ("UserName", "carol"),
+        ("Source", "Local"),
+        ("Password", password),
+    ];
+    let (status, body) = signed_call(api, "CreateUser", &create);
+    assert_eq!(status, 200, "{body}");
+    let carol = body["UserId"].as_str().unwrap().to_string();
+    let (status, body) = signed_call(api, "CreateUser", &create);
+    assert_ne!(status, 200, "a second carol: {body}");
+    let refused_code = body["Code"].as_str().unwrap().to_string();
+
+    admin_ok(&c, &["host", "create", "web-01", "--address", "127.0.0.1"]);
+    created(&admin_ok(
+        &c,
+        &[
+            "host",
+            "add-account",
+            "web-01",
+            "root",
+            "--password",
+            account_password,
+        ],
+    ));
+    admin_ok(
+        &c,
+        &["grant", "host", "carol", "web-01", "--account", "root"],
+    );
+    let issued = admin_ok(
+        &c,
+        &[
+            "token",
+            "generate",
+            "--host",
+            "web-01",
+            "--account",
+            "root",
+            "--user",
+            "carol",
+        ],
+    );
+    let token = issued
+        .lines()
+        .find_map(|l| l.strip_prefix("token:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no token in {issued}"));
+    assert_eq!(token.len(), 64, "{issued}");
+
+    let text = admin_ok(&c, &["--json", "audit", "list"]);
+    for secret in [password, account_password, token.as_str()] {
+        assert!(!text.contains(secret), "a secret is in the trail: {text}");
+    }
+    let trail: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entries = trail.as_array().unwrap();
+    let of = |action: &str| -> Vec<&serde_json::Value> {
+        entries
+            .iter()
+            .filter(|e| e["ActionName"] == action)
+            .collect()
+    };
+    let creates = of("CreateUser");
+    assert_eq!(creates.len(), 2, "{trail}");
+    // Newest first: the refused one, then the one that created carol.
+    let (refused, done) = (creates[0], creates[1]);
+    assert_eq!(done["Result"], "OK", "{done}");
+    assert_eq!(refused["Result"], refused_code.as_str(), "{refused}");
+    assert_eq!(done["AccessKeyId"], ADMIN_KEY_ID, "{done}");
+    assert_eq!(done["Role"], "Admin", "{done}");
+    assert!(
+        done["Source"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{done}"
+    );
+    assert_eq!(done["Parameters"]["UserName"], "carol", "{done}");
+    assert_eq!(done["Parameters"]["Password"], "<redacted>", "{done}");
+    assert!(done["Time"].as_u64().unwrap() > 0, "{done}");
+
+    let tokens = of("GenerateAssetOperationToken");
+    assert_eq!(tokens.len(), 1, "{trail}");
+    let t = tokens[0];
+    assert_eq!(t["Result"], "OK", "{t}");
+    assert_eq!(t["Parameters"]["UserId"], carol.as_str(), "{t}");
+    let issuer = t["AccessKeyId"].as_str().unwrap();
+    assert!(!issuer.is_empty(), "{t}");
+    let accounts = of("CreateHostAccount");
+    assert_eq!(accounts.len(), 1, "{trail}");
+    assert_eq!(accounts[0]["Parameters"]["Password"], "<redacted>");
+    // Sequence numbers count down by one, newest first: nothing is missing.
+    let seqs: Vec<u64> = entries.iter().map(|e| e["Seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] == w[1] + 1), "{seqs:?}");
+    assert!(entries.iter().all(|e| e["ActionName"] != "ListHosts"));
+
+    // The token records who issued it.
+    let listed: serde_json::Value =
+        serde_json::from_str(&admin_ok(&c, &["--json", "token", "list", "carol"])).unwrap();
+    assert_eq!(listed[0]["IssuedByAccessKeyId"], issuer, "{listed}");
+
+    // Filters.
+    let only: serde_json::Value = serde_json::from_str(&admin_ok(
+        &c,
+        &["--json", "audit", "list", "--action", "CreateUser"],
+    ))
+    .unwrap();
+    assert_eq!(only.as_array().unwrap().len(), 2, "{only}");
+
+    let verified = admin_ok(&c, &["audit", "verify"]);
+    assert!(
+        verified.contains("the admin audit chain verifies"),
+        "{verified}"
+    );
+    let n = entries.len();
+    assert!(
+        verified.contains(&format!("recomputed {n} entries")),
+        "{verified}"
+    );
+    // A head noted now stays in the chain as it grows; one that never was is refused.
+    let noted: serde_json::Value =
+        serde_json::from_str(&admin_ok(&c, &["--json", "audit", "verify"])).unwrap();
+    let noted = noted["Head"].as_str().unwrap().to_string();
+    admin_ok(&c, &["user", "create", "dave", "--password", "D4ve-pass!x"]);
+    admin_ok(&c, &["audit", "verify", "--head", &noted]);
+    let forged = "ab".repeat(32);
+    let dir = c.nodes[0].data_dir.to_string_lossy().to_string();
+    let args = ["--data-dir", &dir, "audit", "verify", "--head", &forged];
+    let (ok, _, refused) = admin_env(&c, &[], &args);
+    assert!(!ok, "a forged head verified");
+    assert!(refused.contains("is not in the chain"), "{refused}");
+}

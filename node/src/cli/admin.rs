@@ -22,6 +22,8 @@ macro_rules! say {
     }};
 }
 
+mod audit;
+
 /// The API endpoint used when none is given: a node's default listen address on this machine.
 pub const DEFAULT_ENDPOINT: &str = "https://127.0.0.1:8443";
 
@@ -78,6 +80,9 @@ pub enum AdminCommand {
     /// O&M tokens: one-off passwords for a user to reach an asset account.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// The trail of administrative API calls (Admin or Auditor key).
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
     /// Any API action: `call ListHosts PageSize=50` (prints the JSON answer).
     Call {
         /// The action name, as in the Bastionhost API reference or /openapi.json.
@@ -313,6 +318,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Database(c) => database(&api, c, json).await,
         AdminCommand::Grant(c) => grant(&api, c, json).await,
         AdminCommand::Token(c) => token(&api, c, json).await,
+        AdminCommand::Audit(c) => audit::audit(&api, c, json).await,
         AdminCommand::Call { action, params } => {
             let mut pairs = Vec::new();
             for p in &params {
