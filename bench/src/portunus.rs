@@ -177,7 +177,7 @@ impl Cluster {
             .with_context(|| format!("no {field} in {v}"))
     }
 
-    /// A new user authorized for a new MySQL database at `127.0.0.1:port`, and an O&M token
+    /// A new user authorized for a new SQL Server database (relayed as plain bytes) at `127.0.0.1:port`, and an O&M token
     /// with no use limit (UseCount absent: the cluster default) for it.
     pub(crate) async fn db_token(&mut self, port: u16) -> anyhow::Result<Token> {
         self.next += 1;
@@ -187,7 +187,7 @@ impl Cluster {
                 "CreateDatabase",
                 &[
                     ("DatabaseName", format!("target-{sfx}")),
-                    ("DatabaseType", "MySQL".into()),
+                    ("DatabaseType", "SQLServer".into()),
                     ("Source", "Local".into()),
                     ("DatabasePort", port.to_string()),
                     ("ActiveAddressType", "Private".into()),

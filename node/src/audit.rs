@@ -129,6 +129,7 @@ fn session_of(event: &AuditEvent) -> u64 {
     match event {
         AuditEvent::Command { session_id, .. }
         | AuditEvent::FileOp { session_id, .. }
+        | AuditEvent::Statement { session_id, .. }
         | AuditEvent::Tunnel { session_id, .. } => *session_id,
     }
 }
@@ -165,6 +166,11 @@ fn event_json(event: &AuditEvent) -> serde_json::Value {
             "type": "file", "session_id": session_id, "op": op, "path": path,
             "target_path": target_path, "bytes": bytes
         }),
+        AuditEvent::Statement {
+            session_id,
+            account,
+            statement,
+        } => statement_json(*session_id, account, statement),
         AuditEvent::Tunnel {
             session_id,
             host,
@@ -176,6 +182,41 @@ fn event_json(event: &AuditEvent) -> serde_json::Value {
             "bytes_up": bytes_up, "bytes_down": bytes_down
         }),
     }
+}
+
+/// A database statement as an audit line: what ran, as which account, how it ended, how long
+/// it took.
+fn statement_json(
+    session_id: u64,
+    account: &str,
+    s: &portunus_proxy::db::Statement,
+) -> serde_json::Value {
+    use portunus_proxy::db::Outcome;
+    let mut event = json!({
+        "type": "statement", "session_id": session_id, "account": account, "kind": s.kind,
+        "text": s.text, "duration_ms": s.duration.as_secs_f64() * 1000.0,
+    });
+    if !s.params.is_empty() {
+        event["params"] = json!(s.params);
+    }
+    match &s.outcome {
+        Outcome::Ok { affected, rows } => {
+            event["result"] = json!("ok");
+            event["affected_rows"] = json!(affected);
+            event["rows"] = json!(rows);
+        }
+        Outcome::Error { code, message } => {
+            event["result"] = json!("error");
+            event["error_code"] = json!(code);
+            event["error"] = json!(message);
+        }
+        Outcome::Refused { reason } => {
+            event["result"] = json!("refused");
+            event["error"] = json!(reason);
+        }
+        Outcome::Cut => event["result"] = json!("cut"),
+    }
+    event
 }
 
 impl AuditSink for FileAudit {

@@ -111,3 +111,95 @@ pub async fn authorized_host_account(
     r.propose(grant).await.expect("authorize the user");
     (user_id, host_id, account_id)
 }
+
+/// What [`database_token`] sets up.
+pub struct DatabaseAccess<'a> {
+    /// The user, created unless a user of this name exists.
+    pub user: &'a str,
+    pub database: &'a str,
+    pub engine: portunus_model::DbEngine,
+    pub port: u16,
+    pub account: &'a str,
+    /// The hosted password of the account; None: not hosted.
+    pub password: Option<&'a str>,
+    /// Logins the token allows (None: no limit).
+    pub uses: Option<u32>,
+    /// The token's clear text.
+    pub token: &'a str,
+}
+
+/// Creates (or reuses) the user, the database at 127.0.0.1:`port` and its account, authorizes
+/// the user, and issues a token for it; returns (user id, database id).
+pub async fn database_token(node: &RunningNode, a: DatabaseAccess<'_>) -> (u64, u64) {
+    use portunus_model::{
+        AssetRef, Command, NewDatabase, NewDatabaseAccount, NewToken, NewUser, Principal,
+        TokenAccount,
+    };
+    let r = &node.replica;
+    let existing = r.view().read(|s| s.user_by_name(a.user).map(|u| u.id));
+    let user_id = match existing {
+        Some(id) => id,
+        None => {
+            let user = NewUser {
+                name: a.user.into(),
+                ..Default::default()
+            };
+            created(r.propose(Command::CreateUser(user)).await)
+        }
+    };
+    let existing = r
+        .view()
+        .read(|s| s.databases().find(|d| d.name == a.database).map(|d| d.id));
+    let database_id = match existing {
+        Some(id) => id,
+        None => {
+            let db = NewDatabase {
+                name: a.database.into(),
+                engine: a.engine,
+                address: "127.0.0.1".into(),
+                port: a.port,
+                source: Default::default(),
+                source_instance_id: String::new(),
+                comment: String::new(),
+                network_domain_id: None,
+            };
+            created(r.propose(Command::CreateDatabase(db)).await)
+        }
+    };
+    let password = a.password.map(|p| {
+        node.seal(crate::seal::purpose::DATABASE_PASSWORD, p.as_bytes())
+            .expect("seal")
+    });
+    let account = NewDatabaseAccount {
+        database_id,
+        name: a.account.into(),
+        password,
+        comment: String::new(),
+    };
+    let account_id = created(r.propose(Command::CreateDatabaseAccount(account)).await);
+    let grant = Command::AttachDatabaseAccounts {
+        principal: Principal::User(user_id),
+        database_id,
+        account_ids: [account_id].into(),
+    };
+    r.propose(grant).await.expect("authorize the user");
+    let hash: [u8; 32] = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, a.token.as_bytes())
+        .as_ref()
+        .try_into()
+        .expect("a SHA-256");
+    let issue = NewToken {
+        issued_by: None,
+        token_hash: hash,
+        user_id,
+        asset: AssetRef::Database(database_id),
+        account: TokenAccount::Hosted(account_id),
+        protocol: a.engine.protocol(),
+        validity_secs: Some(600),
+        use_count: a.uses,
+    };
+    match r.propose(Command::IssueToken(issue)).await {
+        Ok(portunus_model::Response::TokenIssued(_)) => {}
+        other => panic!("issuing a token: {other:?}"),
+    }
+    (user_id, database_id)
+}

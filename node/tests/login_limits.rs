@@ -114,7 +114,7 @@ async fn alice(node: &RunningNode, public_key: &str) -> (u64, String) {
     created(r.propose(key).await);
     let db = NewDatabase {
         name: "orders".into(),
-        engine: DbEngine::MySql,
+        engine: DbEngine::SqlServer,
         address: "127.0.0.1".into(),
         port: free_port(),
         source: Default::default(),
@@ -143,7 +143,7 @@ async fn alice(node: &RunningNode, public_key: &str) -> (u64, String) {
         user_id,
         asset: AssetRef::Database(database_id),
         account: TokenAccount::Hosted(account_id),
-        protocol: Protocol::MySql,
+        protocol: Protocol::SqlServer,
         validity_secs: Some(600),
         use_count: Some(10),
     };

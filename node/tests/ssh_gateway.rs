@@ -40,7 +40,7 @@ async fn database_token(node: &RunningNode, port: u16) -> (u64, String) {
     let user_id = created(r.propose(Command::CreateUser(alice)).await);
     let db = NewDatabase {
         name: "orders".into(),
-        engine: DbEngine::MySql,
+        engine: DbEngine::SqlServer,
         address: "127.0.0.1".into(),
         port,
         source: Default::default(),
@@ -73,7 +73,7 @@ async fn database_token(node: &RunningNode, port: u16) -> (u64, String) {
         user_id,
         asset: AssetRef::Database(database_id),
         account: TokenAccount::Hosted(account_id),
-        protocol: Protocol::MySql,
+        protocol: Protocol::SqlServer,
         validity_secs: Some(600),
         use_count: Some(1),
     };
@@ -186,7 +186,7 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
     );
     assert!(value("portunus_login_failures_total{reason=\"tokenusedup\"}") >= 1.0);
     assert_eq!(
-        value("portunus_sessions_total{outcome=\"normal\",protocol=\"mysql\"}"),
+        value("portunus_sessions_total{outcome=\"normal\",protocol=\"sqlserver\"}"),
         1.0
     );
     assert!(value("portunus_forwarded_bytes_total{direction=\"up\"}") >= payload.len() as f64);

@@ -58,7 +58,7 @@ impl Fixture {
         let user_id = created(r.propose(Command::CreateUser(alice)).await);
         let db = NewDatabase {
             name: "orders".into(),
-            engine: DbEngine::MySql,
+            engine: DbEngine::SqlServer,
             address: "127.0.0.1".into(),
             port: echo,
             source: Default::default(),
@@ -114,7 +114,7 @@ impl Fixture {
             user_id: self.user_id,
             asset: AssetRef::Database(self.database_id),
             account: TokenAccount::Hosted(self.account_id),
-            protocol: Protocol::MySql,
+            protocol: Protocol::SqlServer,
             validity_secs: Some(secs),
             use_count: None,
         };

@@ -361,6 +361,13 @@ pub enum AuditEvent {
         target_path: Option<String>,
         bytes: u64,
     },
+    /// A database statement of a session the gateway speaks the protocol of.
+    Statement {
+        session_id: u64,
+        /// The database account the session is logged in as.
+        account: String,
+        statement: portunus_db::Statement,
+    },
     /// A tunnel connection inside a session.
     Tunnel {
         session_id: u64,

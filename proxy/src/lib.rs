@@ -6,11 +6,14 @@
 //!   ([`gate::SessionGate`]) and reports what it saw ([`gate::AuditSink`]).
 //! - [`proxy_protocol`] reads the PROXY v2 header a trusted load balancer puts in front of a
 //!   connection, so that limits and audit see the real client.
+//! - [`db`] joins the database gateway (`portunus-db`: MySQL spoken by the bastion, hosted
+//!   credentials injected, statements audited) to the gate and the audit sink.
 //! - [`ssh`] is the SSH gateway (russh): logins, tunnels, shells, SFTP, recording.
 //! - `testing` (feature `test-util`) holds a fake gate and an in-memory audit sink.
 //! - [`relay`] is a tiny raw TCP relay listener built on [`forward`], used by tests and the
 //!   benchmark harness.
 
+pub mod db;
 pub mod forward;
 pub mod gate;
 pub mod proxy_protocol;

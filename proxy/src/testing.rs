@@ -1,6 +1,7 @@
 //! Fakes for tests (feature `test-util`): an in-memory [`SessionGate`] with users, O&M tokens
 //! and targets, and an [`AuditSink`] that keeps everything, both observable by the test.
 
+pub mod mariadb;
 pub mod openssh;
 
 use std::collections::HashMap;

@@ -320,7 +320,7 @@ fn a_cut_off_minority_cannot_commit_and_everything_converges_after_healing() {
     }
 }
 
-/// A user `eng` authorized on a MySQL "database" (an echo server) and an O&M token for it,
+/// A user `eng` authorized on a SQL Server "database" (an echo server, relayed as bytes) and an O&M token for it,
 /// made through node 1; the token is listed through every node before this returns.
 fn database_login(c: &ProcCluster) -> (Login, String) {
     let n = &c.nodes[0];
@@ -334,7 +334,7 @@ fn database_login(c: &ProcCluster) -> (Login, String) {
             "create",
             "echo",
             "--type",
-            "MySQL",
+            "SQLServer",
             "--address",
             "127.0.0.1",
             "--port",

@@ -70,8 +70,24 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
         lease.add_down(n);
         down.fetch_add(n as u64, Ordering::Relaxed);
     };
+    let spoken = crate::db::spoken(lease.permit());
+    let session = async {
+        if spoken {
+            let client = crate::db::Counted {
+                inner: channel.into_stream(),
+                on_read: &count_up,
+                on_write: &count_down,
+            };
+            let audit = conn.shared.audit.clone();
+            if let Err(e) = crate::db::run_mysql(client, tcp, lease.permit(), audit).await {
+                tracing::info!(session_id = lease.session_id(), error = %e, "ssh: database session ended");
+            }
+        } else {
+            relay(channel, tcp, &count_up, &count_down).await;
+        }
+    };
     tokio::select! {
-        () = relay(channel, tcp, count_up, count_down) => {}
+        () = session => {}
         () = lease.terminated() => {}
         () = conn.closed.cancelled() => {}
     }

@@ -1,0 +1,271 @@
+//! The MySQL gateway with real parts: a MariaDB server, the OpenSSH client's `-L` tunnel through
+//! an in-process cluster, and the `mariadb` command-line client and mysql-connector-python's
+//! server-side prepared statements as the engineer's tools. The hosted password is injected
+//! (the engineer types none and never sees it), the client must log in as the session's
+//! account, an account that is not hosted takes the engineer's own password, and every
+//! statement is audited under the engineer's session, readable from another node.
+
+use portunus_model::DbEngine;
+use portunus_node::testing::{database_token, three_nodes, wait_for, DatabaseAccess};
+use portunus_node::RunningNode;
+use portunus_proxy::testing::mariadb::MariaDb;
+use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
+use std::time::Duration;
+use tokio::process::Command;
+
+const WAIT: Duration = Duration::from_secs(30);
+const HOSTED_PASSWORD: &str = "Ho5ted-db-Passw0rd";
+const OWN_PASSWORD: &str = "Dev-0wn-Passw0rd";
+
+/// `mariadb` through the tunnel's local port; (success, stdout, stderr).
+async fn mariadb(
+    port: u16,
+    user: &str,
+    password: Option<&str>,
+    sql: &str,
+) -> (bool, String, String) {
+    let mut cmd = Command::new("mariadb");
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-P",
+        &port.to_string(),
+        "-u",
+        user,
+        "-N",
+        "-B",
+        "--skip-ssl",
+    ]);
+    if let Some(p) = password {
+        cmd.arg(format!("-p{p}"));
+    }
+    let out = cmd.args(["-e", sql]).output().await.expect("run mariadb");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// The session's audit events, once its node has stored them, read through `reader`.
+async fn session_events(reader: &RunningNode, session_id: u64) -> Vec<serde_json::Value> {
+    let name = portunus_node::audit::events_name(session_id);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(bytes) = reader.replica.get_blob(&name).await {
+            let text = String::from_utf8(bytes).expect("JSON lines");
+            return text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("an event"))
+                .collect();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no events for session {session_id}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statements_run_with_the_hosted_password_and_are_audited_under_the_engineer() {
+    let db = MariaDb::start().await;
+    db.root(&format!(
+        "CREATE DATABASE shop; CREATE USER 'app'@'%' IDENTIFIED BY '{HOSTED_PASSWORD}'; \
+         GRANT ALL ON shop.* TO 'app'@'%'; \
+         CREATE USER 'dev'@'%' IDENTIFIED BY '{OWN_PASSWORD}'; GRANT SELECT ON shop.* TO 'dev'@'%';"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-mysql-Gw7rT2kP9xQ4";
+    database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "alice",
+            database: "orders",
+            engine: DbEngine::MySql,
+            port: db.port,
+            account: "app",
+            password: Some(HOSTED_PASSWORD),
+            uses: Some(1),
+            token,
+        },
+    )
+    .await;
+    let serving = &nodes[1];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let ssh_port = serving.ssh_addr.unwrap().port();
+    wait_listening(ssh_port).await;
+    let askpass = Askpass::new();
+    let local = free_port();
+    let mut ssh = askpass.ssh(ssh_port, "alice", token);
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{}", db.port)]);
+    let mut tunnel = ssh.spawn().unwrap();
+    wait_listening(local).await;
+
+    // No password typed: the bastion logs in with the hosted one.
+    let (ok, out, err) = mariadb(
+        local,
+        "app",
+        None,
+        "CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(40)); \
+         INSERT INTO shop.items VALUES (1, 'bolt'), (2, 'nut'), (3, 'gear'); \
+         SELECT name FROM shop.items WHERE id >= 2 ORDER BY id; SELECT CURRENT_USER();",
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "nut\ngear\napp@%\n");
+    // A typed password is ignored, not checked: the engineer's proof is the token.
+    let (ok, out, err) = mariadb(
+        local,
+        "app",
+        Some("whatever"),
+        "SELECT COUNT(*) FROM shop.items",
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "3\n");
+    // Errors come back as the database's own.
+    let (ok, _, err) = mariadb(local, "app", None, "SELECT * FROM shop.nothing").await;
+    assert!(!ok);
+    assert!(
+        err.contains("1146") && err.contains("doesn't exist"),
+        "{err}"
+    );
+    // Another account name is refused, in the client's own words.
+    let (ok, _, err) = mariadb(local, "root", None, "SELECT 1").await;
+    assert!(!ok);
+    assert!(
+        err.contains("this session is for the database account 'app', not 'root'"),
+        "{err}"
+    );
+
+    // Server-side prepared statements (binary protocol) from mysql-connector-python.
+    let script = format!(
+        "import mysql.connector\n\
+         c = mysql.connector.connect(host='127.0.0.1', port={local}, user='app', password='', \
+         database='shop', use_pure=True, ssl_disabled=True)\n\
+         cur = c.cursor(prepared=True)\n\
+         cur.execute('UPDATE items SET name = %s WHERE id = %s', ('washer', 3))\n\
+         c.commit()\n\
+         cur.execute('SELECT name FROM items WHERE id = %s', (3,))\n\
+         print(cur.fetchall()[0][0])\n\
+         c.close()\n"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "washer\n");
+
+    let session_id = serving
+        .replica
+        .view()
+        .read(|s| s.open_sessions().map(|x| x.id).next())
+        .expect("the tunnel's session is open");
+    tunnel.kill().await.unwrap();
+    let view = nodes[2].replica.view().clone();
+    wait_for("the session to close", WAIT, || {
+        view.read(|s| s.slots_in_use()) == 0
+    })
+    .await;
+
+    // The statements, read through another node.
+    let events = session_events(&nodes[2], session_id).await;
+    let statements: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["type"] == "statement").collect();
+    let find = |text: &str| -> &serde_json::Value {
+        statements
+            .iter()
+            .find(|e| e["text"].as_str().is_some_and(|t| t.contains(text)))
+            .unwrap_or_else(|| panic!("no statement with {text:?} in {statements:#?}"))
+    };
+    let insert = find("INSERT INTO shop.items");
+    assert_eq!(insert["account"], "app");
+    assert_eq!(insert["result"], "ok");
+    assert_eq!(insert["affected_rows"], 3, "{insert}");
+    let select = find("SELECT name FROM shop.items WHERE id >= 2");
+    assert_eq!(select["rows"], 2, "{select}");
+    let missing = find("shop.nothing");
+    assert_eq!(missing["result"], "error");
+    assert_eq!(missing["error_code"], 1146);
+    let update = statements
+        .iter()
+        .find(|e| e["kind"] == "execute" && e["text"] == "UPDATE items SET name = ? WHERE id = ?")
+        .unwrap_or_else(|| panic!("no prepared UPDATE in {statements:#?}"));
+    assert_eq!(
+        update["params"],
+        serde_json::json!(["'washer'", "3"]),
+        "{update}"
+    );
+    assert_eq!(update["affected_rows"], 1);
+    let fetch = statements
+        .iter()
+        .find(|e| e["kind"] == "execute" && e["text"] == "SELECT name FROM items WHERE id = ?")
+        .unwrap_or_else(|| panic!("no prepared SELECT in {statements:#?}"));
+    assert_eq!(fetch["rows"], 1, "{fetch}");
+    assert!(statements
+        .iter()
+        .all(|e| e["duration_ms"].as_f64().is_some()));
+    let all = serde_json::to_string(&events).unwrap();
+    assert!(
+        !all.contains(HOSTED_PASSWORD),
+        "the hosted password is in the audit"
+    );
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_without_a_hosted_password_takes_the_engineers_own() {
+    let db = MariaDb::start().await;
+    db.root(&format!(
+        "CREATE DATABASE shop; CREATE USER 'dev'@'%' IDENTIFIED BY '{OWN_PASSWORD}'; \
+         GRANT SELECT ON shop.* TO 'dev'@'%';"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-mysql-Own8pW3vR6zL";
+    database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "bob",
+            database: "orders",
+            engine: DbEngine::MySql,
+            port: db.port,
+            account: "dev",
+            password: None,
+            uses: Some(1),
+            token,
+        },
+    )
+    .await;
+    let node = &nodes[0];
+    let ssh_port = node.ssh_addr.unwrap().port();
+    wait_listening(ssh_port).await;
+    let askpass = Askpass::new();
+    let local = free_port();
+    let mut ssh = askpass.ssh(ssh_port, "bob", token);
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{}", db.port)]);
+    let mut tunnel = ssh.spawn().unwrap();
+    wait_listening(local).await;
+    let (ok, out, err) = mariadb(local, "dev", Some(OWN_PASSWORD), "SELECT CURRENT_USER()").await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "dev@%\n");
+    let (ok, _, err) = mariadb(local, "dev", Some("not-it"), "SELECT 1").await;
+    assert!(!ok);
+    assert!(
+        err.contains("1045") && err.contains("Access denied for user 'dev'"),
+        "{err}"
+    );
+    tunnel.kill().await.unwrap();
+    for n in nodes {
+        n.stop().await;
+    }
+}

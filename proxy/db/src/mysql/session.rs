@@ -1,0 +1,398 @@
+//! The async driver of one MySQL session: the login on both sides, then each client request
+//! relayed, its answer forwarded as it comes (scanned, not decoded), and the statement audited.
+//!
+//! With a hosted password the gateway greets the client itself, accepts whatever password the
+//! client sends (the engineer already proved who he is to the bastion) and logs in to the target
+//! with the hosted password ([`super::auth`]). Without one, the target's greeting and the whole
+//! authentication exchange are relayed unchanged (the engineer types the database password),
+//! with only the capabilities trimmed to what the gateway follows. Either way the client must
+//! log in as the session's database account.
+
+mod io;
+
+use super::auth::{AuthError, Next, TargetAuth};
+use super::command::{Answer, Request, Statements, COM_QUIT};
+use super::handshake::{
+    Greeting, Response, CLIENT_DEPRECATE_EOF, PASSED_CAPABILITIES, REQUIRED_CAPABILITIES,
+};
+use super::scan::{Progress, Scan};
+use super::wire::{err_payload, WireError};
+use crate::{Login, Outcome, Statement, StatementSink};
+use io::Side;
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// The longest client request the gateway reads (the target's own limit is usually lower).
+pub const MAX_REQUEST: usize = 64 << 20;
+
+/// Why a session ended other than by the client's `COM_QUIT` or hang-up.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Wire(#[from] WireError),
+    #[error("{0}")]
+    Greeting(#[from] super::handshake::GreetingError),
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+    #[error("the client {0}")]
+    Client(String),
+    #[error("the database closed the connection")]
+    TargetClosed,
+}
+
+/// Runs a session between `client` and `target` until either side ends it.
+pub async fn run<C, T>(
+    client: C,
+    target: T,
+    login: &Login,
+    sink: &dyn StatementSink,
+) -> Result<(), SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut client = Side::new(client);
+    let mut target = Side::new(target);
+    let caps = match login_both(&mut client, &mut target, login).await {
+        Ok(caps) => caps,
+        Err(e) => {
+            tracing::info!(error = %e, account = %login.account, "mysql: login failed");
+            return Err(e);
+        }
+    };
+    relay(
+        &mut client,
+        &mut target,
+        caps & CLIENT_DEPRECATE_EOF != 0,
+        sink,
+    )
+    .await
+}
+
+/// Both logins; the capabilities in force afterwards.
+async fn login_both<C, T>(
+    client: &mut Side<C>,
+    target: &mut Side<T>,
+    login: &Login,
+) -> Result<u32, SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some((_, greeting)) = target.read_packet(MAX_REQUEST).await? else {
+        return Err(SessionError::TargetClosed);
+    };
+    let greeting = match Greeting::parse(&greeting) {
+        Ok(g) => g,
+        Err(e) => {
+            refuse(client, 0, 2013, "HY000", &e.to_string()).await;
+            return Err(e.into());
+        }
+    };
+    if greeting.capabilities & REQUIRED_CAPABILITIES != REQUIRED_CAPABILITIES {
+        let why = "the database does not speak protocol 4.1 with secure authentication";
+        refuse(client, 0, 2013, "HY000", why).await;
+        return Err(SessionError::Client(why.into()));
+    }
+    let offered = greeting.capabilities & PASSED_CAPABILITIES;
+    let ours = Greeting {
+        capabilities: offered,
+        scramble: match &login.password {
+            Some(_) => scramble(),
+            None => greeting.scramble.clone(),
+        },
+        auth_plugin: match &login.password {
+            Some(_) => b"mysql_native_password".to_vec(),
+            None => greeting.auth_plugin.clone(),
+        },
+        ..greeting.clone()
+    };
+    client.write_packet(&ours.build(), 0).await?;
+    let Some((seq, answer)) = client.read_packet(MAX_REQUEST).await? else {
+        return Err(SessionError::Client("left during the login".into()));
+    };
+    if Response::is_ssl_request(&answer) {
+        let why = "asked for TLS, which this port does not offer (the SSH tunnel encrypts it)";
+        refuse(client, seq.wrapping_add(1), 1045, "08004", "TLS is not offered here: connect without SSL (--ssl-mode=DISABLED); the SSH tunnel encrypts the connection").await;
+        return Err(SessionError::Client(why.into()));
+    }
+    let mut response = Response::parse(&answer)?;
+    if !response.user.is_empty() && response.user != login.account.as_bytes() {
+        let message = format!(
+            "Access denied: this session is for the database account '{}', not '{}'",
+            login.account,
+            String::from_utf8_lossy(&response.user)
+        );
+        refuse(client, seq.wrapping_add(1), 1045, "28000", &message).await;
+        return Err(SessionError::Client(message));
+    }
+    let caps = response.capabilities & offered | REQUIRED_CAPABILITIES;
+    response.capabilities = caps;
+    response.user = login.account.as_bytes().to_vec();
+    if response.database.is_none() {
+        response.database = login
+            .default_database
+            .as_ref()
+            .map(|d| d.as_bytes().to_vec());
+    }
+    match &login.password {
+        Some(password) => {
+            let mut auth = TargetAuth::new(
+                password.clone(),
+                &greeting.auth_plugin,
+                &greeting.scramble,
+                false,
+            );
+            response.auth = match auth.response() {
+                Ok(a) => a,
+                Err(e) => {
+                    refuse(
+                        client,
+                        seq.wrapping_add(1),
+                        1045,
+                        "28000",
+                        &target_login_words(&login.account, &e),
+                    )
+                    .await;
+                    return Err(e.into());
+                }
+            };
+            response.auth_plugin = Some(auth.plugin().to_vec());
+            hosted_login(
+                client,
+                target,
+                &mut auth,
+                response,
+                seq.wrapping_add(1),
+                &login.account,
+            )
+            .await?;
+        }
+        None => relay_login(client, target, response).await?,
+    }
+    Ok(caps)
+}
+
+/// The target login with the hosted password, then the client's OK (sequence `client_seq`).
+async fn hosted_login<C, T>(
+    client: &mut Side<C>,
+    target: &mut Side<T>,
+    auth: &mut TargetAuth,
+    response: Response,
+    client_seq: u8,
+    account: &str,
+) -> Result<(), SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut seq = target.write_packet(&response.build(), 1).await?;
+    loop {
+        let Some((s, p)) = target.read_packet(MAX_REQUEST).await? else {
+            return Err(SessionError::TargetClosed);
+        };
+        match auth.on_packet(&p) {
+            Ok(Next::Send(data)) => seq = target.write_packet(&data, s.wrapping_add(1)).await?,
+            Ok(Next::Read) => {}
+            Ok(Next::Done(ok)) => {
+                client.write_packet(&ok, client_seq).await?;
+                let _ = seq;
+                return Ok(());
+            }
+            Err(e) => {
+                refuse(
+                    client,
+                    client_seq,
+                    1045,
+                    "28000",
+                    &target_login_words(account, &e),
+                )
+                .await;
+                return Err(e.into());
+            }
+        }
+    }
+}
+
+/// What the engineer reads when the bastion's login to the target fails.
+fn target_login_words(account: &str, e: &AuthError) -> String {
+    format!("Access denied: the bastion could not log in to the database as '{account}' with the hosted credential: {e}")
+}
+
+/// The client's own login relayed: the login, then every packet of the exchange either way
+/// until the target's OK or ERR, which is relayed too.
+async fn relay_login<C, T>(
+    client: &mut Side<C>,
+    target: &mut Side<T>,
+    response: Response,
+) -> Result<(), SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    target.write_packet(&response.build(), 1).await?;
+    loop {
+        let Some((s, p)) = target.read_packet(MAX_REQUEST).await? else {
+            return Err(SessionError::TargetClosed);
+        };
+        client.write_packet(&p, s).await?;
+        match p.first() {
+            Some(0x00) => return Ok(()),
+            Some(0xff) => {
+                let (code, message) = super::wire::parse_err(&p);
+                return Err(AuthError::Refused { code, message }.into());
+            }
+            // caching_sha2's "fast path succeeded": the OK follows from the target.
+            Some(0x01) if p.as_slice() == [1, 3] => continue,
+            _ => {}
+        }
+        let Some((s, p)) = client.read_packet(MAX_REQUEST).await? else {
+            return Err(SessionError::Client("left during the login".into()));
+        };
+        target.write_packet(&p, s).await?;
+    }
+}
+
+/// The command phase.
+async fn relay<C, T>(
+    client: &mut Side<C>,
+    target: &mut Side<T>,
+    deprecate_eof: bool,
+    sink: &dyn StatementSink,
+) -> Result<(), SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut statements = Statements::default();
+    loop {
+        let Some((seq, payload)) = client.read_packet(MAX_REQUEST).await? else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let request = match statements.decode(&payload) {
+            Ok(r) => r,
+            Err(e) => {
+                let message = format!("the bastion could not read this command: {e}");
+                refuse(client, seq.wrapping_add(1), 1835, "08S01", &message).await;
+                return Err(e.into());
+            }
+        };
+        if request.command == COM_QUIT {
+            target.write_packet(&payload, seq).await?;
+            return Ok(());
+        }
+        if let Some(reason) = request.refusal {
+            refuse(client, seq.wrapping_add(1), 1227, "42000", reason).await;
+            audit(
+                sink,
+                &request,
+                Outcome::Refused {
+                    reason: reason.into(),
+                },
+                started,
+            );
+            continue;
+        }
+        target.write_packet(&payload, seq).await?;
+        if request.answer == Answer::None {
+            continue;
+        }
+        let mut scan = Scan::new(request.answer, deprecate_eof);
+        let outcome = match forward_answer(client, target, &mut scan).await {
+            Ok(()) => {
+                let t = scan.tally();
+                match &t.error {
+                    Some((code, message)) => Outcome::Error {
+                        code: *code,
+                        message: message.clone(),
+                    },
+                    None => Outcome::Ok {
+                        affected: t.affected,
+                        rows: t.rows,
+                    },
+                }
+            }
+            Err(e) => {
+                audit(sink, &request, Outcome::Cut, started);
+                return Err(e);
+            }
+        };
+        if request.answer == Answer::Prepare {
+            statements.prepared(scan.tally().prepared);
+        }
+        audit(sink, &request, outcome, started);
+    }
+}
+
+/// Forwards the target's answer to the client as it comes, up to its end.
+async fn forward_answer<C, T>(
+    client: &mut Side<C>,
+    target: &mut Side<T>,
+    scan: &mut Scan,
+) -> Result<(), SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        if target.buffered().is_empty() && target.fill().await? == 0 {
+            return Err(SessionError::TargetClosed);
+        }
+        let (n, progress) = scan.feed(target.buffered())?;
+        client.write_raw(&target.buffered()[..n]).await?;
+        target.consume(n);
+        match progress {
+            Progress::More => {}
+            Progress::Done => return Ok(()),
+            Progress::LocalInfile(_) => {
+                // The client's file, packet by packet, up to its empty packet.
+                loop {
+                    let Some((s, p)) = client.read_packet(MAX_REQUEST).await? else {
+                        return Err(SessionError::Client(
+                            "left while sending a local file".into(),
+                        ));
+                    };
+                    target.write_packet(&p, s).await?;
+                    if p.is_empty() {
+                        break;
+                    }
+                }
+                scan.resume();
+            }
+        }
+    }
+}
+
+fn audit(sink: &dyn StatementSink, request: &Request, outcome: Outcome, started: Instant) {
+    let Some(kind) = request.kind else { return };
+    sink.statement(Statement {
+        kind,
+        text: request.text.clone(),
+        params: request.params.clone(),
+        outcome,
+        duration: started.elapsed(),
+    });
+}
+
+/// Sends the client an ERR packet; a client already gone is no further error.
+async fn refuse<C>(client: &mut Side<C>, seq: u8, code: u16, state: &str, message: &str)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = client
+        .write_packet(&err_payload(code, state, message), seq)
+        .await;
+}
+
+/// A fresh 20-byte scramble of printable characters, as servers send.
+fn scramble() -> Vec<u8> {
+    let mut b = [0u8; 20];
+    if aws_lc_rs::rand::fill(&mut b).is_err() {
+        // The scramble only salts a password the gateway does not check; any value serves.
+        b = [b'x'; 20];
+    }
+    b.iter().map(|x| 33 + x % 94).collect()
+}

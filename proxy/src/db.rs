@@ -1,0 +1,118 @@
+//! Database sessions: a connection to a MySQL database asset is not relayed as bytes but spoken
+//! by the gateway (`portunus-db`), so that the hosted credential is injected at the target
+//! login and every statement is audited under the engineer's session. Databases of other
+//! engines are relayed as plain bytes.
+
+pub use portunus_db::{Outcome, Statement};
+
+use crate::gate::{AuditEvent, AuditSink, Permit, TargetCredential, TargetProtocol};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Whether the gateway speaks this permit's protocol (otherwise the bytes are relayed).
+pub fn spoken(permit: &Permit) -> bool {
+    permit.protocol == TargetProtocol::MySql
+}
+
+/// The target login of a session under `permit`.
+pub fn login_of(permit: &Permit, default_database: Option<String>) -> portunus_db::Login {
+    portunus_db::Login {
+        account: permit.account_name.clone(),
+        password: match &permit.credential {
+            TargetCredential::Password(p) => Some(portunus_db::Secret(p.0.clone())),
+            _ => None,
+        },
+        default_database,
+    }
+}
+
+/// Hands a session's statements to the audit sink.
+pub struct Statements<A: AuditSink> {
+    pub audit: Arc<A>,
+    pub session_id: u64,
+    pub account: String,
+}
+
+impl<A: AuditSink> portunus_db::StatementSink for Statements<A> {
+    fn statement(&self, statement: Statement) {
+        self.audit.event(AuditEvent::Statement {
+            session_id: self.session_id,
+            account: self.account.clone(),
+            statement,
+        });
+    }
+}
+
+/// Runs a MySQL session between `client` and the connected `target` to its end.
+pub async fn run_mysql<C, T, A>(
+    client: C,
+    target: T,
+    permit: &Permit,
+    audit: Arc<A>,
+) -> Result<(), portunus_db::mysql::session::SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+    A: AuditSink,
+{
+    let login = login_of(permit, None);
+    let sink = Statements {
+        audit,
+        session_id: permit.session_id,
+        account: permit.account_name.clone(),
+    };
+    portunus_db::mysql::session::run(client, target, &login, &sink).await
+}
+
+/// A stream that counts what is read from it and written to it.
+pub struct Counted<S, R: Fn(usize), W: Fn(usize)> {
+    pub inner: S,
+    pub on_read: R,
+    pub on_write: W,
+}
+
+impl<S: AsyncRead + Unpin, R: Fn(usize) + Unpin, W: Fn(usize) + Unpin> AsyncRead
+    for Counted<S, R, W>
+{
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            (this.on_read)(buf.filled().len() - before);
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin, R: Fn(usize) + Unpin, W: Fn(usize) + Unpin> AsyncWrite
+    for Counted<S, R, W>
+{
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            (this.on_write)(n);
+        }
+        r
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}

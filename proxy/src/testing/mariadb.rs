@@ -1,0 +1,87 @@
+//! A real MariaDB server for tests (feature `test-util`): `mariadb-install-db` into a temporary
+//! directory, `mariadbd` on a free loopback port, accounts made through its socket as root.
+
+use super::openssh::{free_port, wait_listening};
+use std::path::PathBuf;
+use std::process::Stdio;
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+
+/// A MariaDB server, stopped when dropped.
+pub struct MariaDb {
+    pub port: u16,
+    socket: PathBuf,
+    _child: Child,
+    _dir: TempDir,
+}
+
+impl MariaDb {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let out = Command::new("mariadb-install-db")
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--skip-test-db",
+                "--auth-root-authentication-method=socket",
+            ])
+            .arg(format!("--datadir={}", data.display()))
+            .output()
+            .await
+            .expect("run mariadb-install-db (Debian package mariadb-server)");
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let socket = dir.path().join("mysqld.sock");
+        let child = Command::new("mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!(
+                "--pid-file={}",
+                dir.path().join("mysqld.pid").display()
+            ))
+            .arg(format!("--port={port}"))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--user=root",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=32M",
+                "--skip-log-bin",
+                "--log-warnings=0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start mariadbd");
+        wait_listening(port).await;
+        MariaDb {
+            port,
+            socket,
+            _child: child,
+            _dir: dir,
+        }
+    }
+
+    /// Runs SQL as root through the server's socket; panics unless it succeeds; returns the
+    /// output (tab-separated, no column names).
+    pub async fn root(&self, sql: &str) -> String {
+        let out = Command::new("mariadb")
+            .arg(format!("--socket={}", self.socket.display()))
+            .args(["-uroot", "-N", "-B", "-e", sql])
+            .output()
+            .await
+            .expect("run the mariadb client");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
