@@ -76,6 +76,11 @@ impl Backend for NodeBackend {
         crate::bootstrap::hash_password(password)
     }
 
+    fn session_events(&self, session_id: u64) -> BoxFuture<'_, Option<Vec<u8>>> {
+        let name = crate::audit::events_name(session_id);
+        Box::pin(async move { self.replica.get_blob(&name).await })
+    }
+
     fn instance_id(&self) -> String {
         self.instance_id.clone()
     }

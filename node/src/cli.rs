@@ -115,6 +115,10 @@ pub struct SettingsArgs {
     /// Uses of each new O&M token (each login spends one); 0 = unlimited within its validity.
     #[arg(long)]
     pub token_default_use_count: Option<u32>,
+    /// Whether a statement the database gateway cannot read passes when SQL rules apply
+    /// (default false: it is refused).
+    #[arg(long)]
+    pub sql_allow_unreadable: Option<bool>,
 }
 
 /// Read the settings, apply the changes asked for (if any) and print the result.
@@ -123,6 +127,9 @@ async fn settings(client: &ClusterClient, via: &str, args: SettingsArgs) -> anyh
     let before = s.clone();
     if let Some(v) = args.max_sessions_total {
         s.max_sessions_total = v;
+    }
+    if let Some(v) = args.sql_allow_unreadable {
+        s.sql_allow_unreadable = v;
     }
     if let Some(v) = args.max_sessions_per_user {
         s.max_sessions_per_user = v;

@@ -37,6 +37,9 @@ pub trait Backend: Send + Sync + 'static {
     fn unseal(&self, purpose: &str, sealed: &Sealed) -> Result<Vec<u8>, BackendError>;
     /// Hash a user password for storage (argon2id PHC string).
     fn hash_password(&self, password: &str) -> String;
+    /// A closed session's audit events (JSON lines) from any member holding them; None when
+    /// no member does (the session is open, had no events, or its copies are lost).
+    fn session_events(&self, session_id: u64) -> BoxFuture<'_, Option<Vec<u8>>>;
     /// The cluster's instance id (what the API calls `InstanceId`).
     fn instance_id(&self) -> String;
 }

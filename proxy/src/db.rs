@@ -3,6 +3,7 @@
 //! login and every statement is audited under the engineer's session. Databases of other
 //! engines are relayed as plain bytes.
 
+pub use portunus_db::sql::rules::{Matcher, RuleSpec};
 pub use portunus_db::{Outcome, Statement};
 
 use crate::gate::{AuditEvent, AuditSink, Permit, TargetCredential, TargetProtocol};
@@ -26,6 +27,8 @@ pub fn login_of(permit: &Permit, default_database: Option<String>) -> portunus_d
             _ => None,
         },
         default_database,
+        rules: permit.sql_rules.clone(),
+        allow_unreadable: permit.sql_allow_unreadable,
     }
 }
 
@@ -58,7 +61,7 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
     A: AuditSink,
 {
-    let login = login_of(permit, None);
+    let login = login_of(permit, permit.default_database.clone());
     let sink = Statements {
         audit,
         session_id: permit.session_id,

@@ -121,6 +121,12 @@ pub struct Permit {
     pub sftp_only: bool,
     /// The trusted host key fingerprint of the target (`SHA256:...`), None until first use.
     pub host_key_fingerprint: Option<String>,
+    /// The database gateway's SQL rules for this session (databases only).
+    pub sql_rules: Vec<portunus_db::sql::rules::RuleSpec>,
+    /// Whether statements the gateway cannot read pass when rules apply.
+    pub sql_allow_unreadable: bool,
+    /// The database to select when the client names none (an O&M token's schema).
+    pub default_database: Option<String>,
 }
 
 impl Permit {

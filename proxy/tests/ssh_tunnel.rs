@@ -380,7 +380,7 @@ async fn a_user_tunnels_to_a_database_but_not_to_a_host() {
         asset_name: "db-01".into(),
         address: "127.0.0.1".into(),
         port: echo,
-        protocol: TargetProtocol::MySql,
+        protocol: TargetProtocol::Other,
         accounts: vec![(8, "app".into())],
     };
     gate.add_target(database, vec![db]);

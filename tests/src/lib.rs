@@ -237,6 +237,17 @@ impl NodeProc {
         admin_cli(self.api, args)
     }
 
+    /// `portunus admin ARGS...` that must succeed; its standard output.
+    pub fn admin_ok(&self, args: &[&str]) -> String {
+        let out = self.admin(args);
+        assert!(
+            out.ok,
+            "portunus admin {args:?} through node {}: {out:?}",
+            self.id
+        );
+        out.stdout
+    }
+
     /// The process id, while running.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
@@ -492,6 +503,22 @@ impl ProcCluster {
     }
 
     /// Start every node.
+    /// `n` nodes started with the test Admin key ([`sdk::admin_key_env`]), stable, the key
+    /// usable through each.
+    pub fn with_admin(n: u64, within: Duration) -> Result<Self> {
+        let mut c = ProcCluster::new(n)?;
+        c.env = sdk::admin_key_env();
+        c.spawn_all()?;
+        let leader = c.wait_stable(within)?;
+        c.wait_replicated(leader, within)?;
+        for node in &c.nodes {
+            wait_until("the Admin key to work through every node", within, || {
+                node.admin(&["user", "list"]).ok
+            })?;
+        }
+        Ok(c)
+    }
+
     pub fn spawn_all(&mut self) -> Result<()> {
         for id in 1..=self.nodes.len() as u64 {
             self.spawn(id, &[])?;

@@ -23,6 +23,8 @@ macro_rules! say {
 }
 
 mod audit;
+mod session;
+mod sql_rule;
 
 /// The API endpoint used when none is given: a node's default listen address on this machine.
 pub const DEFAULT_ENDPOINT: &str = "https://127.0.0.1:8443";
@@ -83,6 +85,12 @@ pub enum AdminCommand {
     /// The trail of administrative API calls (Admin or Auditor key).
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// Sessions and what they did (Admin or Auditor key).
+    #[command(subcommand)]
+    Session(session::SessionCmd),
+    /// SQL rules: statements the database gateway refuses.
+    #[command(subcommand)]
+    SqlRule(sql_rule::SqlRuleCmd),
     /// Any API action: `call ListHosts PageSize=50` (prints the JSON answer).
     Call {
         /// The action name, as in the Bastionhost API reference or /openapi.json.
@@ -319,6 +327,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Grant(c) => grant(&api, c, json).await,
         AdminCommand::Token(c) => token(&api, c, json).await,
         AdminCommand::Audit(c) => audit::audit(&api, c, json).await,
+        AdminCommand::Session(c) => session::session(&api, c, json).await,
+        AdminCommand::SqlRule(c) => sql_rule::sql_rule(&api, c, json).await,
         AdminCommand::Call { action, params } => {
             let mut pairs = Vec::new();
             for p in &params {

@@ -46,6 +46,9 @@ pub(crate) fn from_grant(
         credential: TargetCredential::None,
         sftp_only: false,
         host_key_fingerprint: None,
+        sql_rules: Vec::new(),
+        sql_allow_unreadable: false,
+        default_database: None,
     };
     match grant.asset {
         AssetRef::Host(id) => {
@@ -70,6 +73,12 @@ pub(crate) fn from_grant(
             permit.address = d.address.clone();
             permit.port = d.port;
             permit.protocol = engine_protocol(d.engine);
+            permit.sql_rules = s
+                .sql_rules_for(id, grant.user_id)
+                .into_iter()
+                .map(sql_rule)
+                .collect();
+            permit.sql_allow_unreadable = s.settings().sql_allow_unreadable;
             if let SessionAccount::Hosted(a) = &grant.account {
                 let acc = s.database_account(*a)?;
                 permit.account_name = acc.name.clone();
@@ -96,6 +105,21 @@ pub(crate) fn from_grant(
         }
     }
     Some(permit)
+}
+
+/// A stored SQL rule as the gateway takes it.
+fn sql_rule(r: &portunus_model::SqlRule) -> portunus_proxy::db::RuleSpec {
+    use portunus_model::SqlMatcher as M;
+    use portunus_proxy::db::Matcher;
+    portunus_proxy::db::RuleSpec {
+        name: r.spec.name.clone(),
+        matcher: match &r.spec.matcher {
+            M::Verbs(v) => Matcher::Verbs(v.clone()),
+            M::WithoutWhere => Matcher::WithoutWhere,
+            M::Tables(t) => Matcher::Tables(t.clone()),
+            M::Regex(x) => Matcher::Regex(x.clone()),
+        },
+    }
 }
 
 fn host_credential(

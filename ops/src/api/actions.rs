@@ -11,8 +11,10 @@ pub mod hosts;
 pub mod instance;
 pub mod operations;
 pub mod rules;
+pub mod sessions;
 pub mod settings;
 pub mod shared_keys;
+pub mod sql_rules;
 pub mod tags;
 pub mod tokens;
 pub mod user_groups;
@@ -42,6 +44,8 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         tags::ACTIONS,
         instance::ACTIONS,
         admin_audit::ACTIONS,
+        sessions::ACTIONS,
+        sql_rules::ACTIONS,
     ]
     .into_iter()
     .flatten()

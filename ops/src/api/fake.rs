@@ -110,6 +110,11 @@ impl Backend for FakeBackend {
         format!("$fake${}", password.len())
     }
 
+    fn session_events(&self, _session_id: u64) -> BoxFuture<'_, Option<Vec<u8>>> {
+        // The fake stores no session blobs.
+        Box::pin(async { None })
+    }
+
     fn instance_id(&self) -> String {
         self.instance_id.clone()
     }

@@ -8,6 +8,7 @@
 //! ([`Login`]) and a [`StatementSink`] for what it observed.
 
 pub mod mysql;
+pub mod sql;
 mod statement;
 
 pub use statement::{Outcome, Statement, StatementSink};
@@ -34,4 +35,8 @@ pub struct Login {
     pub password: Option<Secret>,
     /// The database to select when the client names none (an O&M token's schema).
     pub default_database: Option<String>,
+    /// SQL rules: statements refused before they reach the database.
+    pub rules: Vec<sql::rules::RuleSpec>,
+    /// Whether statements the gateway cannot read pass when rules apply.
+    pub allow_unreadable: bool,
 }

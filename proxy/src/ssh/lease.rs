@@ -214,6 +214,9 @@ mod tests {
             credential: crate::gate::TargetCredential::None,
             sftp_only: false,
             host_key_fingerprint: None,
+            sql_rules: Vec::new(),
+            sql_allow_unreadable: false,
+            default_database: None,
         }
     }
 

@@ -76,6 +76,9 @@ pub fn permit(asset: &str, account: &str, port: u16, credential: TargetCredentia
         credential,
         sftp_only: false,
         host_key_fingerprint: None,
+        sql_rules: Vec::new(),
+        sql_allow_unreadable: false,
+        default_database: None,
     }
 }
 
@@ -83,7 +86,7 @@ pub fn permit(asset: &str, account: &str, port: u16, credential: TargetCredentia
 pub fn database_permit(asset: &str, account: &str, port: u16) -> Permit {
     Permit {
         kind: AssetKind::Database,
-        protocol: TargetProtocol::MySql,
+        protocol: TargetProtocol::Other,
         ..permit(asset, account, port, TargetCredential::None)
     }
 }

@@ -14,6 +14,7 @@ use crate::session::EndReason;
 use crate::settings::{
     ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef, Role, TwoFactorSettings,
 };
+use crate::sql_rule::SqlRuleSpec;
 use crate::token::NewToken;
 use crate::user::{NewUser, UserPatch};
 use serde::{Deserialize, Serialize};
@@ -402,4 +403,14 @@ pub enum Command {
     /// Appends one entry to the hash-chained admin audit log (see `admin_audit`), stamped with
     /// the leader's time. Never refused. Kept last so earlier variants keep their encoding.
     RecordAdminAudit(AdminAuditRecord),
+
+    // ---- SQL rules of the database gateway
+    CreateSqlRule(SqlRuleSpec),
+    UpdateSqlRule {
+        rule_id: SqlRuleId,
+        spec: SqlRuleSpec,
+    },
+    DeleteSqlRule {
+        rule_id: SqlRuleId,
+    },
 }

@@ -28,6 +28,8 @@ pub type DatabaseAccountId = u64;
 pub type NetworkDomainId = u64;
 /// An authorization rule.
 pub type RuleId = u64;
+/// A SQL rule of the database gateway.
+pub type SqlRuleId = u64;
 /// An O&M token.
 pub type TokenId = u64;
 /// A session (one connection to an asset through a node).
@@ -59,6 +61,7 @@ pub enum EntityKind {
     AccessKey,
     Node,
     Authorization,
+    SqlRule,
 }
 
 impl EntityKind {
@@ -81,6 +84,7 @@ impl EntityKind {
             EntityKind::AccessKey => "access key",
             EntityKind::Node => "node",
             EntityKind::Authorization => "authorization",
+            EntityKind::SqlRule => "SQL rule",
         }
     }
 }

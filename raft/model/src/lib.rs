@@ -18,6 +18,7 @@ pub mod response;
 pub mod sealed;
 pub mod session;
 pub mod settings;
+pub mod sql_rule;
 pub mod state;
 pub mod token;
 pub mod user;
@@ -45,6 +46,7 @@ pub use settings::{
     AccessKey, ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef, Role,
     TwoFactorSettings,
 };
+pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
 pub use state::State;
 pub use token::{NewToken, Token, TokenAccount, TokenIssuer, TokenReceipt};
 pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, UserSource};

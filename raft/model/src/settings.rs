@@ -32,6 +32,9 @@ pub struct ClusterSettings {
     pub login_lock_max_secs: u64,
     /// Idle sessions are closed after this long; 0 = never.
     pub session_idle_timeout_secs: u64,
+    /// Whether a statement the database gateway cannot read (an unterminated quote or comment)
+    /// passes when SQL rules apply to the session; by default it is refused.
+    pub sql_allow_unreadable: bool,
 }
 
 impl Default for ClusterSettings {
@@ -49,6 +52,7 @@ impl Default for ClusterSettings {
             login_lock_secs: 300,
             login_lock_max_secs: 3600,
             session_idle_timeout_secs: 1800,
+            sql_allow_unreadable: false,
         }
     }
 }

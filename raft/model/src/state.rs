@@ -14,6 +14,7 @@ mod hosts;
 mod nonces;
 mod queries;
 mod sessions;
+mod sql_rules;
 mod tokens;
 mod users;
 mod validate;
@@ -82,6 +83,8 @@ pub struct State {
     nonces: nonces::NonceTable,
     /// The hash-chained trail of administrative API calls.
     admin_audit: crate::admin_audit::AdminAuditLog,
+    /// SQL rules of the database gateway.
+    sql_rules: BTreeMap<SqlRuleId, crate::sql_rule::SqlRule>,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
@@ -153,7 +156,8 @@ impl State {
             .or_else(|| self.apply_sessions(now, cmd))
             .or_else(|| self.apply_admin(now, cmd))
             .or_else(|| self.apply_nonces(now, cmd))
-            .or_else(|| self.apply_admin_audit(now, cmd));
+            .or_else(|| self.apply_admin_audit(now, cmd))
+            .or_else(|| self.apply_sql_rules(now, cmd));
         match handled {
             Some(Ok(resp)) => resp,
             Some(Err(rej)) => Response::Rejected(rej),

@@ -11,12 +11,15 @@
 mod io;
 
 use super::auth::{AuthError, Next, TargetAuth};
-use super::command::{Answer, Request, Statements, COM_QUIT};
+use super::command::{
+    Answer, Request, Statements, COM_INIT_DB, COM_QUERY, COM_QUIT, COM_STMT_PREPARE,
+};
 use super::handshake::{
     Greeting, Response, CLIENT_DEPRECATE_EOF, PASSED_CAPABILITIES, REQUIRED_CAPABILITIES,
 };
 use super::scan::{Progress, Scan};
 use super::wire::{err_payload, WireError};
+use crate::sql::rules::Rules;
 use crate::{Login, Outcome, Statement, StatementSink};
 use io::Side;
 use std::time::Instant;
@@ -24,6 +27,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The longest client request the gateway reads (the target's own limit is usually lower).
 pub const MAX_REQUEST: usize = 64 << 20;
+
+/// How long both logins together may take: a target that never greets (it is not a MySQL
+/// server) or a client that never answers does not hold a session open.
+pub const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Why a session ended other than by the client's `COM_QUIT` or hang-up.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +47,8 @@ pub enum SessionError {
     Client(String),
     #[error("the database closed the connection")]
     TargetClosed,
+    #[error("the login did not complete within {0:?}")]
+    LoginTimeout(std::time::Duration),
 }
 
 /// Runs a session between `client` and `target` until either side ends it.
@@ -55,28 +64,68 @@ where
 {
     let mut client = Side::new(client);
     let mut target = Side::new(target);
-    let caps = match login_both(&mut client, &mut target, login).await {
-        Ok(caps) => caps,
-        Err(e) => {
+    let logged_in =
+        tokio::time::timeout(LOGIN_TIMEOUT, login_both(&mut client, &mut target, login));
+    let (caps, database) = match logged_in.await {
+        Ok(Ok(done)) => done,
+        Err(_) => {
+            let words = "the database did not complete the login in time (is it a MySQL server?)";
+            refuse(&mut client, 0, 2013, "HY000", words).await;
+            return Err(SessionError::LoginTimeout(LOGIN_TIMEOUT));
+        }
+        Ok(Err(e)) => {
             tracing::info!(error = %e, account = %login.account, "mysql: login failed");
             return Err(e);
         }
     };
-    relay(
-        &mut client,
-        &mut target,
-        caps & CLIENT_DEPRECATE_EOF != 0,
-        sink,
-    )
-    .await
+    let mut guard = Guard {
+        rules: Rules::new(&login.rules, login.allow_unreadable),
+        database,
+    };
+    let deprecate_eof = caps & CLIENT_DEPRECATE_EOF != 0;
+    relay(&mut client, &mut target, deprecate_eof, &mut guard, sink).await
 }
 
-/// Both logins; the capabilities in force afterwards.
+/// The session's SQL rules and its current database (for unqualified table names).
+struct Guard {
+    rules: Rules,
+    database: Option<String>,
+}
+
+impl Guard {
+    /// Why the request may not run, if it may not.
+    fn check(&self, request: &Request) -> Option<String> {
+        let sql = match request.command {
+            COM_QUERY | COM_STMT_PREPARE => request.text.as_str(),
+            _ => return None,
+        };
+        let blocked = self.rules.check(sql, self.database.as_deref()).err()?;
+        Some(format!("rule '{}': {}", blocked.rule, blocked.reason))
+    }
+
+    /// Follows the current database through `USE` and `COM_INIT_DB` that succeeded.
+    fn follow(&mut self, request: &Request) {
+        let db = match request.command {
+            COM_INIT_DB => Some(request.text.trim().to_string()),
+            COM_QUERY => {
+                let t = request.text.trim().trim_end_matches(';').trim();
+                let word = t.get(..4).filter(|w| w.eq_ignore_ascii_case("use "));
+                word.map(|_| t[4..].trim().trim_matches('`').to_string())
+            }
+            _ => None,
+        };
+        if let Some(db) = db.filter(|d| !d.is_empty()) {
+            self.database = Some(db);
+        }
+    }
+}
+
+/// Both logins; the capabilities in force afterwards and the database selected.
 async fn login_both<C, T>(
     client: &mut Side<C>,
     target: &mut Side<T>,
     login: &Login,
-) -> Result<u32, SessionError>
+) -> Result<(u32, Option<String>), SessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
     T: AsyncRead + AsyncWrite + Unpin,
@@ -137,6 +186,7 @@ where
             .as_ref()
             .map(|d| d.as_bytes().to_vec());
     }
+    let database = (response.database.as_ref()).map(|d| String::from_utf8_lossy(d).into_owned());
     match &login.password {
         Some(password) => {
             let mut auth = TargetAuth::new(
@@ -172,7 +222,7 @@ where
         }
         None => relay_login(client, target, response).await?,
     }
-    Ok(caps)
+    Ok((caps, database))
 }
 
 /// The target login with the hosted password, then the client's OK (sequence `client_seq`).
@@ -260,6 +310,7 @@ async fn relay<C, T>(
     client: &mut Side<C>,
     target: &mut Side<T>,
     deprecate_eof: bool,
+    guard: &mut Guard,
     sink: &dyn StatementSink,
 ) -> Result<(), SessionError>
 where
@@ -296,6 +347,12 @@ where
             );
             continue;
         }
+        if let Some(reason) = guard.check(&request) {
+            let words = format!("Statement blocked by the bastion's SQL {reason}");
+            refuse(client, seq.wrapping_add(1), 1227, "42000", &words).await;
+            audit(sink, &request, Outcome::Refused { reason }, started);
+            continue;
+        }
         target.write_packet(&payload, seq).await?;
         if request.answer == Answer::None {
             continue;
@@ -322,6 +379,9 @@ where
         };
         if request.answer == Answer::Prepare {
             statements.prepared(scan.tally().prepared);
+        }
+        if matches!(outcome, Outcome::Ok { .. }) {
+            guard.follow(&request);
         }
         audit(sink, &request, outcome, started);
     }

@@ -1,0 +1,119 @@
+//! `portunus admin session list|events`: session audit through the API (an Admin or Auditor
+//! key): who reached what, from where, through which node; and what each session did.
+
+use super::{params, print_json, show_list, Api};
+use clap::Subcommand;
+use serde_json::Value;
+
+/// `portunus admin session ...`
+#[derive(Subcommand, Debug)]
+pub enum SessionCmd {
+    /// List sessions, newest first.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        /// Host or database name.
+        #[arg(long)]
+        asset: Option<String>,
+        /// SSH, MySQL, PostgreSQL, SQLServer, Oracle.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Open or Closed.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// A closed session's audit events: command lines, file operations, tunnels, database
+    /// statements.
+    Events {
+        session_id: u64,
+        /// Only one kind: command, file, tunnel or statement.
+        #[arg(long = "type")]
+        kind: Option<String>,
+    },
+}
+
+pub(super) async fn session(api: &Api, cmd: SessionCmd, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        SessionCmd::List {
+            user,
+            asset,
+            protocol,
+            state,
+        } => {
+            let p = params(&[
+                ("UserName", user.as_deref()),
+                ("AssetName", asset.as_deref()),
+                ("Protocol", protocol.as_deref()),
+                ("State", state.as_deref()),
+            ]);
+            let mut items = api.all("ListSessions", "Sessions", &p).await?;
+            for i in &mut items {
+                let at = i["StartTime"].as_u64().unwrap_or(0);
+                i["Started"] = portunus_ops::client::utc_text(at).into();
+            }
+            let columns = [
+                ("ID", "SessionId"),
+                ("USER", "UserName"),
+                ("ASSET", "AssetName"),
+                ("ACCOUNT", "AccountName"),
+                ("PROTOCOL", "Protocol"),
+                ("NODE", "NodeId"),
+                ("CLIENT", "ClientAddress"),
+                ("STARTED", "Started"),
+                ("STATE", "State"),
+                ("END", "EndReason"),
+            ];
+            show_list(items, &columns, json)
+        }
+        SessionCmd::Events { session_id, kind } => {
+            let id = session_id.to_string();
+            let p = params(&[("SessionId", Some(&id)), ("EventType", kind.as_deref())]);
+            let items = api.all("ListSessionEvents", "Events", &p).await?;
+            if json {
+                return print_json(&Value::Array(items));
+            }
+            if items.is_empty() {
+                say!("no events for session {session_id} (open sessions have none yet)");
+            }
+            for e in &items {
+                say!("{}", event_line(e));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One event in a line.
+fn event_line(e: &Value) -> String {
+    let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+    match e["type"].as_str() {
+        Some("statement") => {
+            let result = match s("result").as_str() {
+                "ok" => format!("ok, {} affected, {} rows", e["affected_rows"], e["rows"]),
+                "error" => format!("error {}: {}", e["error_code"], s("error")),
+                other => format!("{other}: {}", s("error")),
+            };
+            let params = match e["params"].as_array() {
+                Some(p) => format!(
+                    " [{}]",
+                    p.iter()
+                        .map(|v| v.as_str().unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => String::new(),
+            };
+            format!(
+                "{} {} as {}: {}{params} -> {result} ({:.1} ms)",
+                s("type"),
+                s("kind"),
+                s("account"),
+                s("text"),
+                e["duration_ms"].as_f64().unwrap_or(0.0)
+            )
+        }
+        Some("command") => format!("command ({}): {}", s("input"), s("line")),
+        Some("file") => format!("file {} {} ({} bytes)", s("op"), s("path"), e["bytes"]),
+        _ => e.to_string(),
+    }
+}

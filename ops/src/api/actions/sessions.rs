@@ -1,0 +1,179 @@
+//! Session audit (Portunus extensions): ListSessions — every session the cluster admitted, open
+//! or closed, with who, what, where from, through which node, how it ended — and
+//! ListSessionEvents — a session's command lines, file operations, tunnels and database
+//! statements, read from the copy replicated when the session closed (any node serves it).
+//! Admin and Auditor keys.
+
+use crate::api::call::{found, page, Call};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::params::paginate;
+use crate::api::table::{action, opt, req, Action, Ty};
+use portunus_model::{AssetRef, EntityKind, Session, SessionAccount, State};
+use serde_json::{json, Value};
+
+pub static ACTIONS: &[Action] = &[
+    action!(
+        "ListSessions",
+        Read,
+        list,
+        "Lists sessions, newest first (Portunus extension): user, asset, account, protocol, \
+         serving node, client address, start and end (unix milliseconds), end reason, bytes. \
+         State is Open or Closed; StartTime/EndTime bound the start (inclusive).",
+        [
+            opt("UserName", Ty::Str),
+            opt("AssetName", Ty::Str),
+            opt("AccountName", Ty::Str),
+            opt("Protocol", Ty::Str),
+            opt("State", Ty::Str),
+            opt("NodeId", Ty::Id),
+            opt("ClientAddress", Ty::Str),
+            opt("StartTime", Ty::Int),
+            opt("EndTime", Ty::Int),
+            opt("PageNumber", Ty::Int),
+            opt("PageSize", Ty::Int),
+        ]
+    ),
+    action!(
+        "ListSessionEvents",
+        Read,
+        events,
+        "Lists a closed session's audit events in order (Portunus extension): `command` \
+         lines, `file` operations, `tunnel` connections and database `statement`s (text, bound \
+         parameters, result, rows, duration). EventType keeps one kind.",
+        [
+            req("SessionId", Ty::Id),
+            opt("EventType", Ty::Str),
+            opt("PageNumber", Ty::Int),
+            opt("PageSize", Ty::Int),
+        ]
+    ),
+];
+
+/// The API view of a session.
+pub fn view(s: &State, x: &Session) -> Value {
+    let (kind, asset) = match x.asset {
+        AssetRef::Host(id) => ("Host", s.host(id).map(|h| h.name.clone())),
+        AssetRef::Database(id) => ("Database", s.database(id).map(|d| d.name.clone())),
+    };
+    let account = match (&x.account, x.asset) {
+        (SessionAccount::Custom(name), _) => Some(name.clone()),
+        (SessionAccount::Hosted(a), AssetRef::Host(_)) => {
+            s.host_account(*a).map(|a| a.name.clone())
+        }
+        (SessionAccount::Hosted(a), AssetRef::Database(_)) => {
+            s.database_account(*a).map(|a| a.name.clone())
+        }
+    };
+    let asset_id = match x.asset {
+        AssetRef::Host(id) | AssetRef::Database(id) => id,
+    };
+    json!({
+        "SessionId": x.id.to_string(),
+        "UserId": x.user_id.to_string(),
+        "UserName": s.user(x.user_id).map(|u| u.name.clone()).unwrap_or_default(),
+        "AssetType": kind,
+        "AssetId": asset_id.to_string(),
+        "AssetName": asset.unwrap_or_default(),
+        "AccountName": account.unwrap_or_default(),
+        "Protocol": x.protocol.to_string(),
+        "NodeId": x.node_id.to_string(),
+        "ClientAddress": x.client_addr,
+        "StartTime": x.started_at_ms,
+        "EndTime": x.ended_at_ms,
+        "State": if x.is_open() { "Open" } else { "Closed" },
+        "EndReason": x.end_reason.map(|r| format!("{r:?}")),
+        "BytesUp": x.bytes_up,
+        "BytesDown": x.bytes_down,
+        "TokenId": x.token_id.map(|t| t.to_string()),
+    })
+}
+
+async fn list(c: &Call) -> ApiResult {
+    let paging = c.p.page()?;
+    let state = c.p.opt("State");
+    if let Some(v) = state {
+        if !matches!(v, "Open" | "Closed") {
+            return Err(ApiError::invalid("State", "expected Open or Closed"));
+        }
+    }
+    let node: Option<u64> = c.p.num("NodeId")?;
+    let (start, end): (Option<u64>, Option<u64>) = (c.p.num("StartTime")?, c.p.num("EndTime")?);
+    let text = |k: &str| c.p.opt(k).map(str::to_string);
+    let (user, asset, account, protocol, client) = (
+        text("UserName"),
+        text("AssetName"),
+        text("AccountName"),
+        text("Protocol"),
+        text("ClientAddress"),
+    );
+    let (items, total) = c
+        .read(|s| {
+            let mut rows: Vec<&Session> = s.sessions().collect();
+            rows.sort_by_key(|x| std::cmp::Reverse(x.id));
+            let rows: Vec<Value> = rows
+                .into_iter()
+                .filter(|x| node.is_none_or(|n| x.node_id == n))
+                .filter(|x| start.is_none_or(|t| x.started_at_ms >= t))
+                .filter(|x| end.is_none_or(|t| x.started_at_ms <= t))
+                .filter(|x| state.is_none_or(|v| (v == "Open") == x.is_open()))
+                .filter(|x| {
+                    client
+                        .as_deref()
+                        .is_none_or(|a| x.client_addr.starts_with(a))
+                })
+                .map(|x| view(s, x))
+                .filter(|v| {
+                    let is = |k: &str, want: &Option<String>| {
+                        want.as_deref().is_none_or(|w| {
+                            v[k].as_str().is_some_and(|x| x.eq_ignore_ascii_case(w))
+                        })
+                    };
+                    is("UserName", &user)
+                        && is("AssetName", &asset)
+                        && is("AccountName", &account)
+                        && is("Protocol", &protocol)
+                })
+                .collect();
+            paginate(rows, paging)
+        })
+        .await?;
+    Ok(page("Sessions", items, total))
+}
+
+async fn events(c: &Call) -> ApiResult {
+    let id: u64 = c.p.id("SessionId")?;
+    let paging = c.p.page()?;
+    let kind = c.p.opt("EventType").map(str::to_string);
+    if let Some(k) = &kind {
+        if !matches!(k.as_str(), "command" | "file" | "tunnel" | "statement") {
+            return Err(ApiError::invalid(
+                "EventType",
+                "expected command, file, tunnel or statement",
+            ));
+        }
+    }
+    let open = c.read(|s| s.session(id).map(Session::is_open)).await?;
+    let open = found(open, EntityKind::Session, id)?;
+    let Some(bytes) = c.backend.session_events(id).await else {
+        let words = if open {
+            "the session is still open: its events are stored when it closes"
+        } else {
+            "no member of the cluster holds events of this session (it had none)"
+        };
+        return Ok(page_with_note(Vec::new(), 0, words));
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| kind.as_deref().is_none_or(|k| e["type"] == k))
+        .collect();
+    let (items, total) = paginate(events, paging);
+    Ok(page("Events", items, total))
+}
+
+fn page_with_note(items: Vec<Value>, total: usize, note: &str) -> serde_json::Map<String, Value> {
+    let mut m = page("Events", items, total);
+    m.insert("Note".into(), note.into());
+    m
+}
