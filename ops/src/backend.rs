@@ -35,6 +35,10 @@ pub trait Backend: Send + Sync + 'static {
     fn seal(&self, purpose: &str, plain: &[u8]) -> Result<Sealed, BackendError>;
     /// Decrypt a sealed secret.
     fn unseal(&self, purpose: &str, sealed: &Sealed) -> Result<Vec<u8>, BackendError>;
+    /// The same secret sealed under the current sealing key; None when it already is.
+    fn reseal(&self, purpose: &str, sealed: &Sealed) -> Result<Option<Sealed>, BackendError>;
+    /// The id of the sealing key new values are sealed under (None without one).
+    fn seal_key_id(&self) -> Option<String>;
     /// Hash a user password for storage (argon2id PHC string).
     fn hash_password(&self, password: &str) -> String;
     /// The cluster's instance id (what the API calls `InstanceId`).

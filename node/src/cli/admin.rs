@@ -23,6 +23,7 @@ macro_rules! say {
 }
 
 mod audit;
+mod secrets;
 
 /// The API endpoint used when none is given: a node's default listen address on this machine.
 pub const DEFAULT_ENDPOINT: &str = "https://127.0.0.1:8443";
@@ -83,6 +84,9 @@ pub enum AdminCommand {
     /// The trail of administrative API calls (Admin or Auditor key).
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// The stored secrets: re-seal them after a sealing key rotation (Admin key).
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCmd),
     /// Any API action: `call ListHosts PageSize=50` (prints the JSON answer).
     Call {
         /// The action name, as in the Bastionhost API reference or /openapi.json.
@@ -319,6 +323,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Grant(c) => grant(&api, c, json).await,
         AdminCommand::Token(c) => token(&api, c, json).await,
         AdminCommand::Audit(c) => audit::audit(&api, c, json).await,
+        AdminCommand::Secrets(c) => secrets::secrets(&api, c, json).await,
         AdminCommand::Call { action, params } => {
             let mut pairs = Vec::new();
             for p in &params {

@@ -11,6 +11,7 @@ pub mod hosts;
 pub mod instance;
 pub mod operations;
 pub mod rules;
+pub mod secrets;
 pub mod settings;
 pub mod shared_keys;
 pub mod tags;
@@ -42,6 +43,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         tags::ACTIONS,
         instance::ACTIONS,
         admin_audit::ACTIONS,
+        secrets::ACTIONS,
     ]
     .into_iter()
     .flatten()

@@ -402,4 +402,16 @@ pub enum Command {
     /// Appends one entry to the hash-chained admin audit log (see `admin_audit`), stamped with
     /// the leader's time. Never refused. Kept last so earlier variants keep their encoding.
     RecordAdminAudit(AdminAuditRecord),
+
+    // ---- sealing key rotation and instance identity
+    /// Replaces sealed values with the same secrets sealed under the current sealing key, each
+    /// only while the state still holds the old ciphertext at its place (a value changed or
+    /// removed since it was read is left alone). Answered with `Response::Resealed`.
+    Reseal(Vec<crate::sealed::Resealed>),
+    /// Names the instance (the API's `InstanceId`) unless it already has a name; proposed with
+    /// a random name by every node as it starts, so the first one wins and all agree. Answered
+    /// with `Response::InstanceId` carrying the name in force.
+    EnsureInstanceId {
+        instance_id: String,
+    },
 }

@@ -13,6 +13,7 @@ mod grants;
 mod hosts;
 mod nonces;
 mod queries;
+mod reseal;
 mod sessions;
 mod tokens;
 mod users;
@@ -82,6 +83,8 @@ pub struct State {
     nonces: nonces::NonceTable,
     /// The hash-chained trail of administrative API calls.
     admin_audit: crate::admin_audit::AdminAuditLog,
+    /// The instance's name, random, chosen once by the first node to start.
+    instance_id: Option<String>,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
@@ -153,7 +156,8 @@ impl State {
             .or_else(|| self.apply_sessions(now, cmd))
             .or_else(|| self.apply_admin(now, cmd))
             .or_else(|| self.apply_nonces(now, cmd))
-            .or_else(|| self.apply_admin_audit(now, cmd));
+            .or_else(|| self.apply_admin_audit(now, cmd))
+            .or_else(|| self.apply_reseal(cmd));
         match handled {
             Some(Ok(resp)) => resp,
             Some(Err(rej)) => Response::Rejected(rej),

@@ -9,8 +9,8 @@ use crate::api::views::{self, parse_protocol};
 use portunus_model::{Command, CredentialKind, EntityKind, HostAccountPatch, NewHostAccount};
 
 /// Sealing purposes of host account credentials.
-pub const PASSWORD_PURPOSE: &str = "host account password";
-pub const PRIVATE_KEY_PURPOSE: &str = "host account private key";
+pub const PASSWORD_PURPOSE: &str = portunus_model::seal_purpose::HOST_PASSWORD;
+pub const PRIVATE_KEY_PURPOSE: &str = portunus_model::seal_purpose::HOST_PRIVATE_KEY;
 
 pub static ACTIONS: &[Action] = &[
     action!(
