@@ -82,6 +82,17 @@ impl Backend for NodeBackend {
         self.shared.sealer.current_id()
     }
 
+    fn verify_host_account(
+        &self,
+        account_id: u64,
+    ) -> BoxFuture<'_, Result<portunus_ops::HostAccountCheck, BackendError>> {
+        Box::pin(crate::verify::host_account(
+            &self.replica,
+            &self.shared,
+            account_id,
+        ))
+    }
+
     fn hash_password(&self, password: &str) -> String {
         crate::bootstrap::hash_password(password)
     }

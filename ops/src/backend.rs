@@ -22,6 +22,20 @@ pub enum BackendError {
     Internal(String),
 }
 
+/// The result of checking a host account from the bastion (`VerifyHostAccount`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostAccountCheck {
+    /// `OK`, `Unreachable`, `HostKeyMismatch`, `HostKeyNotPinned`, `NoCredential`,
+    /// `CredentialUnusable` or `AuthRefused`.
+    pub result: &'static str,
+    /// What happened, in words for the administrator (never a secret).
+    pub message: String,
+    /// The fingerprint pinned for the host, if any.
+    pub pinned_fingerprint: Option<String>,
+    /// The fingerprint the host presented, if it answered.
+    pub seen_fingerprint: Option<String>,
+}
+
 /// What the API needs from the node.
 pub trait Backend: Send + Sync + 'static {
     /// Apply a command through the replicated log (from any node).
@@ -43,4 +57,17 @@ pub trait Backend: Send + Sync + 'static {
     fn hash_password(&self, password: &str) -> String;
     /// The cluster's instance id (what the API calls `InstanceId`).
     fn instance_id(&self) -> String;
+    /// Connects to a host account's host as a login would: checks its key against the pinned
+    /// fingerprint (trusting none), then tries the hosted credential.
+    fn verify_host_account(
+        &self,
+        account_id: u64,
+    ) -> BoxFuture<'_, Result<HostAccountCheck, BackendError>> {
+        let _ = account_id;
+        Box::pin(async {
+            Err(BackendError::Internal(
+                "this backend cannot reach hosts".into(),
+            ))
+        })
+    }
 }

@@ -23,6 +23,7 @@ macro_rules! say {
 }
 
 mod audit;
+mod host_verify;
 mod secrets;
 
 /// The API endpoint used when none is given: a node's default listen address on this machine.
@@ -167,6 +168,11 @@ pub enum HostCmd {
         os: String,
         #[arg(long)]
         comment: Option<String>,
+        /// Pin the host's SSH key from the start (`ssh-keygen -lf` of its host key:
+        /// SHA256:...): no hosted credential is ever sent to a host with another key.
+        /// Without it, the first login trusts the key it meets.
+        #[arg(long)]
+        fingerprint: Option<String>,
     },
     /// List hosts.
     List {
@@ -200,6 +206,15 @@ pub enum HostCmd {
         /// Forget the trusted fingerprint.
         #[arg(long)]
         forget: bool,
+    },
+    /// Check a host's SSH accounts from the bastion as a login would: the host key against
+    /// the pinned fingerprint (no credential goes to a host that does not match), then the
+    /// hosted credential. Says why each failed; fails when any did.
+    Verify {
+        host: String,
+        /// Only this account (id or name); default every SSH account of the host.
+        #[arg(long)]
+        account: Option<String>,
     },
 }
 
@@ -808,6 +823,7 @@ async fn host(api: &Api, cmd: HostCmd, json: bool) -> anyhow::Result<()> {
             address,
             os,
             comment,
+            fingerprint,
         } => {
             let p = params(&[
                 ("HostName", Some(&name)),
@@ -816,6 +832,7 @@ async fn host(api: &Api, cmd: HostCmd, json: bool) -> anyhow::Result<()> {
                 ("ActiveAddressType", Some("Private")),
                 ("HostPrivateAddress", Some(&address)),
                 ("Comment", comment.as_deref()),
+                ("HostFingerPrint", fingerprint.as_deref()),
             ]);
             let body = api.call("CreateHost", &p).await?;
             show_created(&body, "host", "HostId", json)
@@ -893,6 +910,9 @@ async fn host(api: &Api, cmd: HostCmd, json: bool) -> anyhow::Result<()> {
                 println!("host {id}: {fp}");
             }
             Ok(())
+        }
+        HostCmd::Verify { host, account } => {
+            host_verify::verify(api, &host, account.as_deref(), json).await
         }
         HostCmd::Accounts { host } => {
             let id = api.host_id(&host).await?;

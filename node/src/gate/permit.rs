@@ -105,7 +105,7 @@ pub(crate) fn from_grant(
     Some(permit)
 }
 
-fn host_credential(
+pub(crate) fn host_credential(
     s: &State,
     sealer: &Sealer,
     acc: &portunus_model::HostAccount,
