@@ -139,6 +139,22 @@ async fn a_hosted_key_survives_a_sealing_key_rotation() {
     assert!(seen.contains("opened-with-the-new-key-alone"), "{seen}");
     assert_eq!(instance_id(n1), first_instance, "the InstanceId is kept");
 
+    // `cluster create-access-key` seals the new key's secret itself: without the sealing key
+    // it says which option is missing.
+    let missing = c.dir.path().join("no-such-key");
+    let out = std::process::Command::new(portunus_tests::portunus_bin())
+        .args(["cluster", "--via", &c.nodes[0].cluster.to_string()])
+        .args(["create-access-key", "--seal-key-file"])
+        .arg(&missing)
+        .env("PORTUNUS_CLUSTER_SECRET", &c.secret)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--seal-key-file"),
+        "{err}"
+    );
+
     // The old key alone no longer opens them: the node refuses to start, naming the key.
     c.node(1).terminate(START).expect("a clean stop");
     c.spawn(1, &["--seal-key-file", old]).unwrap();
