@@ -176,8 +176,13 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .context("starting the replicated state")?;
     let cluster_addr = replica.local_addr();
     let info = self_info(&config, api_addr);
+    // A node that was a member before (a restart) holds the cluster's secrets already: its keys
+    // must open them. A new member has nothing to check yet, nor a quorum to wait for.
+    let restarted = replica.is_initialized().await;
     establish_membership(&replica, &config, info.clone()).await?;
-    check_sealing_key(&replica, &config).await?;
+    if restarted {
+        check_sealing_key(&replica, &config).await?;
+    }
 
     let shared = Arc::new(NodeShared {
         node_id: config.node_id,
