@@ -187,3 +187,89 @@ fn the_instance_id_is_random_per_cluster() {
     // Same cluster secret, same sealing key: only randomness tells the two instances apart.
     assert_ne!(ids[0], ids[1]);
 }
+
+/// Three nodes rotate one by one; a re-seal through one node reaches every node through the
+/// log, so each then serves the hosted key with the new sealing key alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_rotation_on_three_nodes() {
+    let sshd = Sshd::start().await;
+    let mut c = ProcCluster::new(3).unwrap();
+    c.env = admin_key_env();
+    c.spawn_all().unwrap();
+    let leader = c.wait_stable(START).unwrap();
+    c.wait_replicated(leader, START).unwrap();
+    let n1 = &c.nodes[0];
+    wait_until("the Admin key to work", START, || {
+        n1.admin(&["user", "list"]).ok
+    })
+    .unwrap();
+    ok(
+        n1,
+        &["user", "create", "alice", "--password", "alice-Passw0rd"],
+    );
+    let host = created(&ok(
+        n1,
+        &["host", "create", "web-01", "--address", "127.0.0.1"],
+    ));
+    ok(
+        n1,
+        &[
+            "call",
+            "ModifyHostsPort",
+            &format!("HostIds=[{host}]"),
+            "ProtocolName=SSH",
+            &format!("Port={}", sshd.port),
+        ],
+    );
+    let target_key = c.dir.path().join("target_key");
+    std::fs::write(&target_key, &sshd.client_key).unwrap();
+    let key_path = target_key.to_str().unwrap();
+    ok(
+        n1,
+        &[
+            "host",
+            "add-account",
+            "web-01",
+            "root",
+            "--private-key-file",
+            key_path,
+        ],
+    );
+    ok(
+        n1,
+        &["grant", "host", "alice", "web-01", "--account", "root"],
+    );
+
+    let old_key = c.seal_key_file.clone();
+    let new_key = c.dir.path().join("seal-key-2");
+    std::fs::write(&new_key, "yq7n0nYb1m4cX0uU0m1m1Xv3N8dQ6C4b1H3Zr8l2p0Q=\n").unwrap();
+    let (old, new) = (old_key.to_str().unwrap(), new_key.to_str().unwrap());
+    let askpass = Askpass::new();
+    for (flags, word) in [
+        (
+            vec!["--seal-key-file", new, "--previous-seal-key-file", old],
+            "rotating",
+        ),
+        (vec!["--seal-key-file", new], "new-key-alone"),
+    ] {
+        if flags.len() == 2 {
+            let out = ok(&c.nodes[2], &["secrets", "reseal"]);
+            assert!(out.contains("remaining 0"), "{out}");
+        }
+        for id in 1..=3 {
+            c.node(id).terminate(START).expect("a clean stop");
+            c.spawn(id, &flags).unwrap();
+            let leader = c.wait_stable(START).unwrap();
+            c.wait_replicated(leader, START).unwrap();
+        }
+        for n in &c.nodes {
+            wait_until("the Admin key to work", START, || {
+                n.admin(&["user", "list"]).ok
+            })
+            .unwrap();
+            let said = format!("{word}-on-node-{}", n.id);
+            let seen = echo_through(n, &askpass, &said).await;
+            assert!(seen.contains(&said), "node {}: {seen}", n.id);
+        }
+    }
+}
