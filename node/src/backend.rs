@@ -1,5 +1,5 @@
 //! The node's implementation of the API's `Backend` port: the replicated state through this
-//! node's Raft member, and the cluster's sealing key.
+//! node's Raft member, and the cluster's sealing keys.
 
 use crate::running::NodeShared;
 use portunus_model::{Command, Response, Sealed, State};
@@ -11,7 +11,6 @@ pub(crate) struct NodeBackend {
     pub(crate) replica: Replica,
     pub(crate) metrics: Arc<portunus_ops::Metrics>,
     pub(crate) shared: Arc<NodeShared>,
-    pub(crate) instance_id: String,
 }
 
 fn backend_error(e: ReplicaError) -> BackendError {
@@ -72,6 +71,28 @@ impl Backend for NodeBackend {
             .map_err(|e| BackendError::Internal(e.to_string()))
     }
 
+    fn reseal(&self, purpose: &str, sealed: &Sealed) -> Result<Option<Sealed>, BackendError> {
+        self.shared
+            .sealer
+            .reseal(purpose, sealed)
+            .map_err(|e| BackendError::Internal(e.to_string()))
+    }
+
+    fn seal_key_id(&self) -> Option<String> {
+        self.shared.sealer.current_id()
+    }
+
+    fn verify_host_account(
+        &self,
+        account_id: u64,
+    ) -> BoxFuture<'_, Result<portunus_ops::HostAccountCheck, BackendError>> {
+        Box::pin(crate::verify::host_account(
+            &self.replica,
+            &self.shared,
+            account_id,
+        ))
+    }
+
     fn hash_password(&self, password: &str) -> String {
         crate::bootstrap::hash_password(password)
     }
@@ -82,15 +103,23 @@ impl Backend for NodeBackend {
     }
 
     fn instance_id(&self) -> String {
-        self.instance_id.clone()
+        // Named by the first node moments after the cluster's first start (see
+        // `bootstrap::register`); until then no `InstanceId` a caller gives matches.
+        match self
+            .replica
+            .view()
+            .read(|s| s.instance_id().map(str::to_string))
+        {
+            Some(id) => id,
+            None => String::from("<instance not yet named>"),
+        }
     }
 }
 
-/// The cluster's instance id (what the API calls `InstanceId`): derived from the cluster
-/// secret, so every node names the same instance without coordination.
-pub(crate) fn instance_id(secret: &portunus_raft::tls::ClusterSecret) -> String {
-    format!(
-        "portunus-{}",
-        hex::encode(&secret.derive("instance id")[..6])
-    )
+/// A new random instance id (what the API calls `InstanceId`), in the format of the
+/// Bastionhost's own: a prefix and 12 hex digits. Nothing secret goes into it.
+pub(crate) fn random_instance_id() -> anyhow::Result<String> {
+    let mut raw = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut raw).map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    Ok(format!("portunus-{}", hex::encode(raw)))
 }

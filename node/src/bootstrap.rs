@@ -3,6 +3,7 @@
 
 use crate::config::{NodeConfig, Role};
 use crate::running::NodeShared;
+use anyhow::Context;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use portunus_model::{Command, NewUser, Rejection, Response, Role as KeyRole, UserSource};
 use portunus_raft::{Replica, ReplicaError};
@@ -86,6 +87,23 @@ pub(crate) async fn register(
             return;
         }
     }
+    let instance_id = match crate::backend::random_instance_id() {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, "naming the instance failed");
+            return;
+        }
+    };
+    match propose_retrying(&replica, Command::EnsureInstanceId { instance_id }).await {
+        Ok(Response::InstanceId { instance_id }) => {
+            tracing::info!(%instance_id, "instance");
+            let _ = shared.instance_id.set(instance_id);
+        }
+        other => {
+            tracing::error!(?other, "naming the instance failed");
+            return;
+        }
+    }
     let creds = match shared.role {
         Role::Engine => match create_admin(&replica, &shared, &config).await {
             Ok(c) => c,
@@ -149,7 +167,10 @@ async fn create_admin(
     };
     let text = format!(
         "instance_id = \"{}\"\nuser = \"{}\"\npassword = \"{}\"\naccess_key_id = \"{}\"\naccess_key_secret = \"{}\"\n",
-        crate::backend::instance_id(&config.cluster_secret),
+        shared
+            .instance_id
+            .get()
+            .context("the instance has no name yet")?,
         creds.user,
         creds.password,
         creds.access_key_id,

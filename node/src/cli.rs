@@ -63,8 +63,13 @@ pub enum ClusterAction {
         /// The session id.
         session_id: u64,
     },
-    /// Create an AccessKey pair for the API; prints the secret once.
+    /// Create an AccessKey pair for the API; prints the secret once. Its secret is sealed here
+    /// with the cluster's sealing key (the cluster secret alone cannot do it).
     CreateAccessKey {
+        /// The cluster's sealing key file (as the nodes' --seal-key-file). Default:
+        /// portunus-data.seal-key, where a single node started here keeps it.
+        #[arg(long, env = "PORTUNUS_SEAL_KEY_FILE")]
+        seal_key_file: Option<PathBuf>,
         /// admin or auditor (operator keys belong to a user: create them through the API).
         #[arg(long, default_value = "admin")]
         role: String,
@@ -180,6 +185,25 @@ fn secret_for_client(file: Option<&PathBuf>) -> anyhow::Result<ClusterSecret> {
     Ok(ClusterSecret::new(bytes)?)
 }
 
+/// The sealing key of `cluster create-access-key`: the file given, else where a single node
+/// started in this directory keeps it.
+fn sealer_for_client(file: Option<PathBuf>) -> anyhow::Result<crate::seal::Sealer> {
+    let path = match file {
+        Some(p) => p,
+        None => crate::config::default_seal_key_path(std::path::Path::new("portunus-data"))
+            .context("no default sealing key path")?,
+    };
+    let text = std::fs::read(&path).with_context(|| {
+        format!(
+            "--seal-key-file {}: cannot read the cluster's sealing key",
+            path.display()
+        )
+    })?;
+    let key = crate::seal::SealKey::parse(&text)
+        .with_context(|| format!("--seal-key-file {}", path.display()))?;
+    Ok(crate::seal::Sealer::new(key, Vec::new()))
+}
+
 /// Run `portunus cluster ...`.
 pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
     let secret = secret_for_client(args.cluster_secret_file.as_ref())?;
@@ -225,8 +249,13 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
             );
             print_blob(&client, &args.via, &name, &what).await?;
         }
-        ClusterAction::CreateAccessKey { role, comment } => {
-            create_access_key(&client, &args.via, &secret, &role, comment).await?;
+        ClusterAction::CreateAccessKey {
+            role,
+            comment,
+            seal_key_file,
+        } => {
+            let sealer = sealer_for_client(seal_key_file)?;
+            create_access_key(&client, &args.via, &sealer, &role, comment).await?;
         }
         ClusterAction::ListAccessKeys => {
             let keys = client.access_keys(&args.via).await?;
@@ -315,7 +344,7 @@ async fn reload_on_sighup(config: NodeConfig, reload: LogReload) {
 async fn create_access_key(
     client: &ClusterClient,
     via: &str,
-    secret: &ClusterSecret,
+    sealer: &crate::seal::Sealer,
     role: &str,
     comment: String,
 ) -> anyhow::Result<()> {
@@ -329,7 +358,6 @@ async fn create_access_key(
     };
     let id = format!("PTN{}", crate::bootstrap::random_text(21));
     let key_secret = crate::bootstrap::random_text(30);
-    let sealer = crate::seal::Sealer::new(secret);
     let sealed = sealer.seal(
         crate::seal::purpose::ACCESS_KEY_SECRET,
         key_secret.as_bytes(),
@@ -359,12 +387,7 @@ pub async fn up(config: NodeConfig, reload: LogReload) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.drain_grace_secs);
     let mut node = crate::start(config).await?;
     let c = &node.config;
-    println!(
-        "portunus node {} ({:?}), instance {}",
-        c.node_id,
-        c.role,
-        node.instance_id()
-    );
+    println!("portunus node {} ({:?})", c.node_id, c.role);
     println!("  data:     {}", c.data_dir.display());
     println!(
         "  cluster:  {} (QUIC, advertised as {})",
@@ -398,6 +421,9 @@ pub async fn up(config: NodeConfig, reload: LogReload) -> anyhow::Result<()> {
                 println!("  access key id:     {}", creds.access_key_id);
             }
             println!("node {} registered in the cluster (epoch {})", node.config.node_id, node.epoch());
+            if let Some(id) = node.instance_id() {
+                println!("  instance: {id}");
+            }
         }
         _ = shutdown_signal(&mut term) => {
             node.drain_and_stop(grace).await;

@@ -3,9 +3,11 @@
 
 mod file;
 mod resolve;
+mod seal_keys;
 
 pub use file::FileConfig;
 pub use resolve::{ConfigError, MetricsListen, NodeConfig, Role, DEFAULT_SNAPSHOT_EVERY};
+pub use seal_keys::default_seal_key_path;
 
 use clap::Args;
 use std::path::PathBuf;
@@ -48,6 +50,17 @@ pub struct UpArgs {
     /// File holding the cluster secret shared by all nodes (or set PORTUNUS_CLUSTER_SECRET).
     #[arg(long, env = "PORTUNUS_CLUSTER_SECRET_FILE")]
     pub cluster_secret_file: Option<PathBuf>,
+    /// File holding the sealing key (base64 of 32 random bytes; `openssl rand -base64 32`) that
+    /// encrypts hosted passwords and keys; the same key on every node except witnesses, which
+    /// never need it. Keep it outside the data directory. Default for a single node:
+    /// `<data dir>.seal-key` beside the data directory, generated on its first start.
+    #[arg(long, env = "PORTUNUS_SEAL_KEY_FILE")]
+    pub seal_key_file: Option<PathBuf>,
+    /// Former sealing keys (files, comma-separated) still accepted to open values sealed before
+    /// a rotation; new values are sealed with --seal-key-file. Drop them once
+    /// `portunus admin secrets reseal` has run.
+    #[arg(long, env = "PORTUNUS_PREVIOUS_SEAL_KEY_FILE")]
+    pub previous_seal_key_file: Option<String>,
     /// PEM certificate chain for the HTTPS API (default: self-signed, generated on first start).
     #[arg(long, env = "PORTUNUS_API_TLS_CERT")]
     pub api_tls_cert: Option<PathBuf>,
@@ -57,8 +70,8 @@ pub struct UpArgs {
     /// Serve the API as plain HTTP (behind a TLS-terminating load balancer, or in tests).
     #[arg(long, env = "PORTUNUS_API_PLAINTEXT")]
     pub api_plaintext: bool,
-    /// Load balancers (IP or CIDR, comma-separated) whose connections to the SSH port start
-    /// with a PROXY v2 header naming the real client (HAProxy `send-proxy-v2`). Their
+    /// Load balancers (IP or CIDR, comma-separated) whose connections to the SSH and API ports
+    /// start with a PROXY v2 header naming the real client (HAProxy `send-proxy-v2`). Their
     /// connections must carry the header; nobody else's may. Default: none.
     #[arg(long, env = "PORTUNUS_PROXY_PROTOCOL_FROM")]
     pub proxy_protocol_from: Option<String>,

@@ -2,7 +2,7 @@
 //! logins (O&M tokens, passwords, public keys), authorization and concurrency slots when a
 //! session opens, the slot given back when it closes, termination requests.
 
-mod permit;
+pub(crate) mod permit;
 mod refusal;
 
 use crate::running::NodeShared;

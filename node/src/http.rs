@@ -80,34 +80,60 @@ impl Listeners {
                 config.api_tls_key.as_deref(),
             )?),
         };
-        tasks.push(serve("API", api, router, tls, config, &metrics, stop));
+        let front = Front {
+            tls,
+            proxy_from: config.proxy_protocol_from.clone(),
+        };
+        tasks.push(serve("API", api, router, front, config, &metrics, stop));
         if let Some(operator) = self.operator {
+            // The operator's listener is reached directly, never through the balancer.
             let router = portunus_ops::operator_router(probe, metrics.clone());
+            let front = Front {
+                tls: None,
+                proxy_from: Vec::new(),
+            };
             tasks.push(serve(
-                "metrics", operator, router, None, config, &metrics, stop,
+                "metrics", operator, router, front, config, &metrics, stop,
             ));
         }
         Ok(tasks)
     }
 }
 
+/// How a listener meets its clients: TLS or not, and which load balancers put a PROXY v2 header
+/// in front of their connections.
+struct Front {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    proxy_from: Vec<portunus_proxy_protocol::Cidr>,
+}
+
 fn serve(
     what: &'static str,
     listener: TcpListener,
     router: axum::Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    front: Front,
     config: &NodeConfig,
     metrics: &Arc<portunus_ops::Metrics>,
     stop: &watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let limits = config.api.clone();
+    let Front { tls, proxy_from } = front;
     let metrics = metrics.clone();
     let mut stop = stop.clone();
     tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        let served = portunus_ops::serve(listener, router, tls, &limits, metrics, shutdown).await;
+        let served = portunus_ops::serve(
+            listener,
+            router,
+            tls,
+            &limits,
+            &proxy_from,
+            metrics,
+            shutdown,
+        )
+        .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "{what} server failed");
         }

@@ -21,6 +21,7 @@ pub mod secret_file;
 mod ssh;
 #[cfg(feature = "test-util")]
 pub mod testing;
+mod verify;
 
 pub use bootstrap::{hash_password, AdminCredentials};
 pub use config::{NodeConfig, Role, UpArgs};

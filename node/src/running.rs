@@ -4,7 +4,6 @@
 use crate::bootstrap::{self, AdminCredentials};
 use crate::config::{NodeConfig, Role};
 use crate::probe::Probe;
-use crate::seal::Sealer;
 use anyhow::Context;
 use portunus_model::Command;
 use portunus_raft::{NodeInfo, RaftConfig, Replica};
@@ -48,7 +47,9 @@ pub(crate) struct NodeShared {
     pub(crate) draining: AtomicBool,
     /// This node's epoch once `NodeStarted` was applied (0 before).
     pub(crate) epoch: AtomicU64,
-    pub(crate) sealer: Sealer,
+    pub(crate) sealer: Arc<crate::seal::Sealer>,
+    /// The instance's name, once this node's registration learnt it.
+    pub(crate) instance_id: std::sync::OnceLock<String>,
     /// Whether the SSH gateway accepts connections.
     pub(crate) ssh_serving: AtomicBool,
     /// The session lease (see `duties`): true while this node has gone too long without
@@ -117,6 +118,37 @@ async fn establish_membership(
         .context("initializing the cluster")
 }
 
+/// Refuses to run an engine whose sealing keys do not open the cluster's secrets (its SSH host
+/// key stands for them all), with words saying which key is missing. The state is read once
+/// this node has caught up with the cluster; without a quorum within [`STEP_BOUND`] the check
+/// is left to the SSH gateway, which then logs the same words and does not start.
+async fn check_sealing_key(replica: &Replica, config: &NodeConfig) -> anyhow::Result<()> {
+    if config.role == Role::Witness {
+        return Ok(());
+    }
+    let read = replica.read_linearizable(|s| s.ssh_host_key().cloned());
+    let sealed = match tokio::time::timeout(STEP_BOUND * 2, read).await {
+        Ok(Ok(sealed)) => sealed,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "sealing key not checked at start");
+            return Ok(());
+        }
+        Err(_) => {
+            tracing::warn!("sealing key not checked at start: the cluster did not answer");
+            return Ok(());
+        }
+    };
+    if let Some(sealed) = sealed {
+        config
+            .sealer
+            .open(crate::seal::purpose::SSH_HOST_KEY, &sealed)
+            .map_err(|e| {
+                anyhow::anyhow!("the sealing key does not open this cluster's secrets: {e}")
+            })?;
+    }
+    Ok(())
+}
+
 /// Start a node: open its store, take its place in the cluster, bind its listeners.
 pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     std::fs::create_dir_all(&config.data_dir)
@@ -144,14 +176,21 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .context("starting the replicated state")?;
     let cluster_addr = replica.local_addr();
     let info = self_info(&config, api_addr);
+    // A node that was a member before (a restart) holds the cluster's secrets already: its keys
+    // must open them. A new member has nothing to check yet, nor a quorum to wait for.
+    let restarted = replica.is_initialized().await;
     establish_membership(&replica, &config, info.clone()).await?;
+    if restarted {
+        check_sealing_key(&replica, &config).await?;
+    }
 
     let shared = Arc::new(NodeShared {
         node_id: config.node_id,
         role: config.role,
         draining: AtomicBool::new(false),
         epoch: AtomicU64::new(0),
-        sealer: Sealer::new(&config.cluster_secret),
+        sealer: config.sealer.clone(),
+        instance_id: std::sync::OnceLock::new(),
         ssh_serving: AtomicBool::new(false),
         fenced: tokio::sync::watch::Sender::new(false),
         live: std::sync::Mutex::default(),
@@ -179,7 +218,6 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             replica: replica.clone(),
             metrics: metrics.clone(),
             shared: shared.clone(),
-            instance_id: crate::backend::instance_id(&config.cluster_secret),
         });
         tasks.extend(http.spawn(&config, probe, backend, metrics.clone(), &stop_rx)?);
     }
@@ -248,9 +286,15 @@ impl RunningNode {
         self.gate.clone()
     }
 
-    /// The cluster's instance id, the `InstanceId` of every API call.
-    pub fn instance_id(&self) -> String {
-        crate::backend::instance_id(&self.config.cluster_secret)
+    /// The cluster's instance id, the `InstanceId` of every API call: random, chosen by the
+    /// first node to start (None until that is applied here).
+    pub fn instance_id(&self) -> Option<String> {
+        if let Some(id) = self.shared.instance_id.get() {
+            return Some(id.clone());
+        }
+        self.replica
+            .view()
+            .read(|s| s.instance_id().map(str::to_string))
     }
 
     /// This node's epoch (0 until it is registered).

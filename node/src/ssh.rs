@@ -19,7 +19,7 @@ pub(crate) struct SshTask {
     pub(crate) audit: Arc<FileAudit>,
     pub(crate) listener: TcpListener,
     pub(crate) settings: SshSettings,
-    pub(crate) proxy_protocol_from: Vec<portunus_proxy::proxy_protocol::Cidr>,
+    pub(crate) proxy_protocol_from: Vec<portunus_proxy_protocol::Cidr>,
 }
 
 impl SshTask {

@@ -15,6 +15,15 @@ pub fn free_udp() -> SocketAddr {
     portunus_test_ports::free_addr()
 }
 
+/// The sealing key of in-process test clusters (a test fixture, never used elsewhere).
+pub const TEST_SEAL_KEY: &str = "p8SDiq/N+jLkkIwd77hmC5vU3h39v3gdu9Zxr/d4Tj0=";
+
+/// A sealer holding [`TEST_SEAL_KEY`].
+pub fn test_sealer() -> std::sync::Arc<crate::seal::Sealer> {
+    let key = crate::seal::SealKey::parse(TEST_SEAL_KEY.as_bytes()).expect("a valid test key");
+    std::sync::Arc::new(crate::seal::Sealer::new(key, Vec::new()))
+}
+
 pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>) -> NodeConfig {
     NodeConfig {
         config_file: None,
@@ -28,6 +37,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         peers: peers.clone(),
         join: None,
         cluster_secret: ClusterSecret::new("slots-test-cluster-secret-0123456789-ABCDEF").unwrap(),
+        sealer: test_sealer(),
         api_plaintext: true,
         api_tls_cert: None,
         api_tls_key: None,

@@ -22,6 +22,20 @@ pub enum BackendError {
     Internal(String),
 }
 
+/// The result of checking a host account from the bastion (`VerifyHostAccount`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostAccountCheck {
+    /// `OK`, `Unreachable`, `HostKeyMismatch`, `HostKeyNotPinned`, `NoCredential`,
+    /// `CredentialUnusable` or `AuthRefused`.
+    pub result: &'static str,
+    /// What happened, in words for the administrator (never a secret).
+    pub message: String,
+    /// The fingerprint pinned for the host, if any.
+    pub pinned_fingerprint: Option<String>,
+    /// The fingerprint the host presented, if it answered.
+    pub seen_fingerprint: Option<String>,
+}
+
 /// What the API needs from the node.
 pub trait Backend: Send + Sync + 'static {
     /// Apply a command through the replicated log (from any node).
@@ -35,6 +49,10 @@ pub trait Backend: Send + Sync + 'static {
     fn seal(&self, purpose: &str, plain: &[u8]) -> Result<Sealed, BackendError>;
     /// Decrypt a sealed secret.
     fn unseal(&self, purpose: &str, sealed: &Sealed) -> Result<Vec<u8>, BackendError>;
+    /// The same secret sealed under the current sealing key; None when it already is.
+    fn reseal(&self, purpose: &str, sealed: &Sealed) -> Result<Option<Sealed>, BackendError>;
+    /// The id of the sealing key new values are sealed under (None without one).
+    fn seal_key_id(&self) -> Option<String>;
     /// Hash a user password for storage (argon2id PHC string).
     fn hash_password(&self, password: &str) -> String;
     /// A closed session's audit events (JSON lines) from any member holding them; None when
@@ -42,4 +60,17 @@ pub trait Backend: Send + Sync + 'static {
     fn session_events(&self, session_id: u64) -> BoxFuture<'_, Option<Vec<u8>>>;
     /// The cluster's instance id (what the API calls `InstanceId`).
     fn instance_id(&self) -> String;
+    /// Connects to a host account's host as a login would: checks its key against the pinned
+    /// fingerprint (trusting none), then tries the hosted credential.
+    fn verify_host_account(
+        &self,
+        account_id: u64,
+    ) -> BoxFuture<'_, Result<HostAccountCheck, BackendError>> {
+        let _ = account_id;
+        Box::pin(async {
+            Err(BackendError::Internal(
+                "this backend cannot reach hosts".into(),
+            ))
+        })
+    }
 }

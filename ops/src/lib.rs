@@ -13,7 +13,7 @@ mod metrics;
 mod server;
 
 pub use api::{api_router, api_router_with};
-pub use backend::{Backend, BackendError, BoxFuture};
+pub use backend::{Backend, BackendError, BoxFuture, HostAccountCheck};
 pub use health::{NodeProbe, Readiness};
 pub use limits::{ApiSettings, CutOff};
 pub use metrics::Metrics;

@@ -4,6 +4,10 @@
 //!
 //! The loop picks the protocol itself (ALPN on TLS, HTTP/1.1 on plain TCP) rather than sniffing
 //! the first bytes, so that a client that sends nothing is on the header timer from the start.
+//!
+//! Connections from trusted load balancers (`proxy_from`) start with a PROXY v2 header naming
+//! the real client, read before TLS with the SSH gateway's parser: the admin audit trail, the
+//! logs and the cut-off records then name the client, not the balancer.
 
 use crate::limits::{ApiSettings, CutOff};
 use crate::{Metrics, NodeProbe};
@@ -14,6 +18,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use portunus_proxy_protocol::Cidr;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,16 +83,20 @@ async fn status(State(ctx): State<Ctx>) -> Json<serde_json::Value> {
 }
 
 /// Serves `router` on an already bound listener until `shutdown` resolves: over TLS when `tls`
-/// is given, within `limits`, counting cut-off clients in `metrics`. On shutdown, open
-/// connections finish their request in progress (for at most the header and body timeouts).
+/// is given, within `limits`, counting cut-off clients in `metrics`. Connections from
+/// `proxy_from` must start with a PROXY v2 header, whose client address then stands for the
+/// peer's. On shutdown, open connections finish their request in progress (for at most the
+/// header and body timeouts).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: &ApiSettings,
+    proxy_from: &[Cidr],
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let proxy_from: Arc<[Cidr]> = proxy_from.into();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -109,21 +118,24 @@ pub async fn serve(
             cut(&metrics, CutOff::ConnectionLimit, peer);
             continue;
         };
-        let conn = Conn {
-            peer,
-            limits: limits.clone(),
-            metrics: metrics.clone(),
-            // The API's handlers see the peer address (the admin audit trail records it).
-            service: TowerToHyperService::new(
-                router
-                    .clone()
-                    .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
-            ),
-            stop: stop_rx.clone(),
-        };
-        let acceptor = acceptor.clone();
+        let (limits, metrics, router) = (limits.clone(), metrics.clone(), router.clone());
+        let (acceptor, stop, proxy_from) = (acceptor.clone(), stop_rx.clone(), proxy_from.clone());
         tokio::spawn(async move {
             let _slot = slot;
+            let mut tcp = tcp;
+            let Some(client) = client_of(&mut tcp, peer, &proxy_from, &limits).await else {
+                return;
+            };
+            let conn = Conn {
+                peer: client,
+                limits,
+                metrics,
+                // The API's handlers see the client address (the admin audit trail records it).
+                service: TowerToHyperService::new(
+                    router.layer(axum::Extension(axum::extract::ConnectInfo(client))),
+                ),
+                stop,
+            };
             conn.run(tcp, acceptor).await;
         });
     }
@@ -132,6 +144,27 @@ pub async fn serve(
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(grace, slots.acquire_many(all)).await;
     Ok(())
+}
+
+/// The client a connection speaks for: the peer itself, or for a trusted load balancer the
+/// client its PROXY v2 header names (None, connection dropped, when that header is missing or
+/// malformed: a trusted balancer must always send one).
+async fn client_of(
+    tcp: &mut tokio::net::TcpStream,
+    peer: SocketAddr,
+    proxy_from: &[Cidr],
+    limits: &ApiSettings,
+) -> Option<SocketAddr> {
+    if !proxy_from.iter().any(|c| c.contains(peer.ip())) {
+        return Some(peer);
+    }
+    match portunus_proxy_protocol::read_header(tcp, peer, limits.header_timeout()).await {
+        Ok(client) => Some(client),
+        Err(e) => {
+            tracing::warn!(balancer = %peer, error = %e, "API: connection from a trusted load balancer refused");
+            None
+        }
+    }
 }
 
 fn cut(metrics: &Metrics, why: CutOff, peer: SocketAddr) {

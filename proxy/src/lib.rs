@@ -16,7 +16,8 @@
 pub mod db;
 pub mod forward;
 pub mod gate;
-pub mod proxy_protocol;
+/// The PROXY v2 header, from its own crate (the API listener reads it too).
+pub use portunus_proxy_protocol as proxy_protocol;
 pub mod relay;
 pub mod ssh;
 #[cfg(feature = "test-util")]

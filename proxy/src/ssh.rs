@@ -39,6 +39,7 @@ mod sftp;
 mod taps;
 mod tunnel;
 mod upstream;
+pub mod verify;
 
 use std::future::Future;
 use std::io;

@@ -300,11 +300,17 @@ impl Drop for NodeProc {
     }
 }
 
+/// The sealing key of process test clusters (a test fixture).
+pub const SEAL_KEY: &str = "EDI3/V9jrUtF2nUev0ebL6Wk2/ZlWz6S1PXUQcKLiC0=\n";
+
 /// A set of node processes sharing a cluster secret.
 pub struct ProcCluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<NodeProc>,
     pub secret: String,
+    /// The sealing key file every engine started from now on is given (through
+    /// PORTUNUS_SEAL_KEY_FILE; witnesses get none), outside every data directory.
+    pub seal_key_file: PathBuf,
     /// The `--peers` list given to nodes started with [`ProcCluster::spawn`] (None: single node).
     pub peers: Option<String>,
     /// Extra environment variables for every node started from now on.
@@ -320,6 +326,8 @@ impl ProcCluster {
     /// Lay out `n` nodes (ids 1..=n) with fresh ports; nothing is started.
     pub fn new(n: u64) -> Result<Self> {
         let dir = tempfile::tempdir()?;
+        let seal_key_file = dir.path().join("seal-key");
+        std::fs::write(&seal_key_file, SEAL_KEY)?;
         let nodes: Vec<NodeProc> = (1..=n)
             .map(|id| (id, free_udp()))
             .map(|(id, cluster)| NodeProc {
@@ -339,6 +347,7 @@ impl ProcCluster {
         let mut c = ProcCluster {
             dir,
             secret: "process-test-cluster-secret-0123456789".into(),
+            seal_key_file,
             peers: None,
             env: Vec::new(),
             relay: None,
@@ -408,6 +417,7 @@ impl ProcCluster {
             .args(["cluster", "--via", &via.to_string()])
             .args(args)
             .env("PORTUNUS_CLUSTER_SECRET", &self.secret)
+            .env("PORTUNUS_SEAL_KEY_FILE", &self.seal_key_file)
             .output()?;
         if !out.status.success() {
             bail!(
@@ -458,6 +468,7 @@ impl ProcCluster {
 
     fn spawn_with(&mut self, id: u64, peers: Option<String>, extra: &[&str]) -> Result<()> {
         let secret = self.secret.clone();
+        let seal_key_file = self.seal_key_file.clone();
         let env = self.env.clone();
         let umask = self.umask;
         let n = self.node(id);
@@ -474,6 +485,9 @@ impl ProcCluster {
             }
             None => Command::new(portunus_bin()),
         };
+        if !n.witness {
+            cmd.env("PORTUNUS_SEAL_KEY_FILE", seal_key_file);
+        }
         cmd.arg("up")
             .args(["--node-id", &id.to_string()])
             .arg("--data-dir")
@@ -495,6 +509,7 @@ impl ProcCluster {
         if let Some(p) = peers {
             cmd.args(["--peers", &p]);
         }
+
         n.child = Some(
             cmd.spawn()
                 .with_context(|| format!("spawning {}", portunus_bin().display()))?,

@@ -16,6 +16,7 @@ fn cli(c: &ProcCluster, args: &[&str]) -> (bool, String, String) {
         .args(["cluster", "--via", &c.nodes[0].cluster.to_string()])
         .args(args)
         .env("PORTUNUS_CLUSTER_SECRET", &c.secret)
+        .env("PORTUNUS_SEAL_KEY_FILE", &c.seal_key_file)
         .output()
         .unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();

@@ -1,9 +1,10 @@
 //! A real HAProxy, configured from the example in `deploy/haproxy.cfg`, in front of three real
 //! nodes: token logins through it keep working while a node is killed with SIGKILL, and new
-//! connections go only to ready nodes (a draining node gets none).
+//! connections go only to ready nodes (a draining node gets none). Behind it, SSH limits and
+//! logs and the API's admin audit trail see the real client (PROXY v2 on both ports).
 
 use portunus_proxy::testing::openssh::{wait_listening, Askpass};
-use portunus_tests::{free_tcp, wait_until, ProcCluster};
+use portunus_tests::{free_tcp, portunus_bin, wait_until, ProcCluster};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command};
@@ -40,7 +41,7 @@ const HAPROXY_SOURCE: &str = "127.0.0.2";
 const CA_FILE: &str = "/etc/portunus/api-ca.pem";
 
 /// The example configuration with this cluster's loopback addresses and plaintext APIs, plus
-/// a stats socket to watch server states; HAProxy connects to the SSH ports from
+/// a stats socket to watch server states; HAProxy connects to the SSH and API ports from
 /// [`HAPROXY_SOURCE`].
 fn haproxy_config(c: &ProcCluster, ssh: u16, api: u16, socket: &Path) -> String {
     let example = std::fs::read_to_string(repo("deploy/haproxy.cfg")).unwrap();
@@ -64,7 +65,19 @@ fn haproxy_config(c: &ProcCluster, ssh: u16, api: u16, socket: &Path) -> String 
         .replace(
             "    balance leastconn\n",
             &format!("    balance leastconn\n    source {HAPROXY_SOURCE}\n"),
+        )
+        .replace(
+            "    balance roundrobin\n",
+            &format!("    balance roundrobin\n    source {HAPROXY_SOURCE}\n"),
         );
+    let servers: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("server "))
+        .collect();
+    assert!(
+        servers.len() == 6 && servers.iter().all(|l| l.contains("send-proxy-v2")),
+        "both the SSH and the API servers get PROXY headers: {servers:?}"
+    );
     assert!(!out.contains(CA_FILE), "every TLS word was replaced");
     for n in &c.nodes {
         let host = format!("10.0.0.{}", n.id);
@@ -339,5 +352,31 @@ async fn behind_haproxy_limits_and_logs_see_the_real_client() {
             .lines()
             .any(|l| l.contains("login") && l.contains(&format!("{HAPROXY_SOURCE}:"))),
         "no login is attributed to HAProxy's address:\n{logged}"
+    );
+
+    // The SDK's calls went through HAProxy's API port: the admin audit trail names the SDK's
+    // own address (127.0.0.1), never HAProxy's.
+    let out = Command::new(portunus_bin())
+        .args(["admin", "--json", "--endpoint"])
+        .arg(format!("http://{}", node.api))
+        .args(["--access-key-id", AK_ID, "--access-key-secret", AK_SECRET])
+        .args(["audit", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let trail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sources: Vec<&str> = trail
+        .as_array()
+        .expect("a list of entries")
+        .iter()
+        .map(|e| e["Source"].as_str().expect("a source address"))
+        .collect();
+    assert!(
+        sources.len() >= 5,
+        "the smoke scenario's calls are in the trail: {sources:?}"
+    );
+    assert!(
+        sources.iter().all(|s| s.starts_with("127.0.0.1:")),
+        "every call is attributed to the SDK's address, none to HAProxy's: {sources:?}"
     );
 }

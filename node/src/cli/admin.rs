@@ -23,6 +23,8 @@ macro_rules! say {
 }
 
 mod audit;
+mod host_verify;
+mod secrets;
 mod session;
 mod sql_rule;
 
@@ -91,6 +93,9 @@ pub enum AdminCommand {
     /// SQL rules: statements the database gateway refuses.
     #[command(subcommand)]
     SqlRule(sql_rule::SqlRuleCmd),
+    /// The stored secrets: re-seal them after a sealing key rotation (Admin key).
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCmd),
     /// Any API action: `call ListHosts PageSize=50` (prints the JSON answer).
     Call {
         /// The action name, as in the Bastionhost API reference or /openapi.json.
@@ -171,6 +176,11 @@ pub enum HostCmd {
         os: String,
         #[arg(long)]
         comment: Option<String>,
+        /// Pin the host's SSH key from the start (`ssh-keygen -lf` of its host key:
+        /// SHA256:...): no hosted credential is ever sent to a host with another key.
+        /// Without it, the first login trusts the key it meets.
+        #[arg(long)]
+        fingerprint: Option<String>,
     },
     /// List hosts.
     List {
@@ -204,6 +214,15 @@ pub enum HostCmd {
         /// Forget the trusted fingerprint.
         #[arg(long)]
         forget: bool,
+    },
+    /// Check a host's SSH accounts from the bastion as a login would: the host key against
+    /// the pinned fingerprint (no credential goes to a host that does not match), then the
+    /// hosted credential. Says why each failed; fails when any did.
+    Verify {
+        host: String,
+        /// Only this account (id or name); default every SSH account of the host.
+        #[arg(long)]
+        account: Option<String>,
     },
 }
 
@@ -329,6 +348,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Audit(c) => audit::audit(&api, c, json).await,
         AdminCommand::Session(c) => session::session(&api, c, json).await,
         AdminCommand::SqlRule(c) => sql_rule::sql_rule(&api, c, json).await,
+        AdminCommand::Secrets(c) => secrets::secrets(&api, c, json).await,
         AdminCommand::Call { action, params } => {
             let mut pairs = Vec::new();
             for p in &params {
@@ -813,6 +833,7 @@ async fn host(api: &Api, cmd: HostCmd, json: bool) -> anyhow::Result<()> {
             address,
             os,
             comment,
+            fingerprint,
         } => {
             let p = params(&[
                 ("HostName", Some(&name)),
@@ -821,6 +842,7 @@ async fn host(api: &Api, cmd: HostCmd, json: bool) -> anyhow::Result<()> {
                 ("ActiveAddressType", Some("Private")),
                 ("HostPrivateAddress", Some(&address)),
                 ("Comment", comment.as_deref()),
+                ("HostFingerPrint", fingerprint.as_deref()),
             ]);
             let body = api.call("CreateHost", &p).await?;
             show_created(&body, "host", "HostId", json)
@@ -898,6 +920,9 @@ async fn host(api: &Api, cmd: HostCmd, json: bool) -> anyhow::Result<()> {
                 println!("host {id}: {fp}");
             }
             Ok(())
+        }
+        HostCmd::Verify { host, account } => {
+            host_verify::verify(api, &host, account.as_deref(), json).await
         }
         HostCmd::Accounts { host } => {
             let id = api.host_id(&host).await?;

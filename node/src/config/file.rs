@@ -17,6 +17,8 @@ pub struct FileConfig {
     pub peers: Option<String>,
     pub join: Option<String>,
     pub cluster_secret_file: Option<PathBuf>,
+    pub seal_key_file: Option<PathBuf>,
+    pub previous_seal_key_file: Option<String>,
     pub api_plaintext: Option<bool>,
     pub api_tls_cert: Option<PathBuf>,
     pub api_tls_key: Option<PathBuf>,

@@ -18,6 +18,8 @@ pub enum ConfigError {
     },
     #[error("cluster secret: {0}")]
     Secret(String),
+    #[error("sealing key: {0}")]
+    SealKey(String),
 }
 
 /// Log entries between Raft snapshots unless configured.
@@ -94,12 +96,14 @@ pub struct NodeConfig {
     pub peers: BTreeMap<u64, String>,
     pub join: Option<String>,
     pub cluster_secret: ClusterSecret,
+    /// The sealing keys (none on a witness).
+    pub sealer: std::sync::Arc<crate::seal::Sealer>,
     pub api_plaintext: bool,
     pub api_tls_cert: Option<PathBuf>,
     pub api_tls_key: Option<PathBuf>,
     pub role: Role,
     /// Load balancers whose SSH connections carry a PROXY v2 header (`--proxy-protocol-from`).
-    pub proxy_protocol_from: Vec<portunus_proxy::proxy_protocol::Cidr>,
+    pub proxy_protocol_from: Vec<portunus_proxy_protocol::Cidr>,
     pub drain_grace_secs: u64,
     /// Log entries between Raft snapshots.
     pub snapshot_every: u64,
@@ -214,7 +218,7 @@ impl NodeConfig {
             ));
         }
         let proxy_protocol_from = match args.proxy_protocol_from.or(file.proxy_protocol_from) {
-            Some(text) => portunus_proxy::proxy_protocol::Cidr::parse_list(&text)
+            Some(text) => portunus_proxy_protocol::Cidr::parse_list(&text)
                 .map_err(|e| invalid("proxy-protocol-from", e))?,
             None => Vec::new(),
         };
@@ -229,6 +233,19 @@ impl NodeConfig {
             reason: e,
         })?;
         let single = peers.is_empty() && join.is_none();
+        let role = if args.witness || file.witness.unwrap_or(false) {
+            Role::Witness
+        } else {
+            Role::Engine
+        };
+        let cluster_secret = load_secret(secret_file.as_deref(), &data_dir, single)?;
+        let sealer = super::seal_keys::load(
+            args.seal_key_file.or(file.seal_key_file),
+            args.previous_seal_key_file.or(file.previous_seal_key_file),
+            &data_dir,
+            single,
+            role,
+        )?;
         Ok(NodeConfig {
             config_file: args.config.clone(),
             node_id,
@@ -245,18 +262,15 @@ impl NodeConfig {
             metrics_listen: metrics_listen(args.metrics_listen.or(file.metrics_listen))?,
             cluster_listen,
             cluster_advertise,
-            cluster_secret: load_secret(secret_file.as_deref(), &data_dir, single)?,
+            cluster_secret,
+            sealer: std::sync::Arc::new(sealer),
             data_dir,
             peers,
             join,
             api_plaintext: args.api_plaintext || file.api_plaintext.unwrap_or(false),
             api_tls_cert: args.api_tls_cert.or(file.api_tls_cert),
             api_tls_key: args.api_tls_key.or(file.api_tls_key),
-            role: if args.witness || file.witness.unwrap_or(false) {
-                Role::Witness
-            } else {
-                Role::Engine
-            },
+            role,
             proxy_protocol_from,
             drain_grace_secs: args
                 .drain_grace_secs
@@ -356,16 +370,18 @@ mod tests {
 
     #[test]
     fn single_node_generates_a_private_secret_once() {
-        let dir = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let dir = dir.as_path();
         let args = UpArgs {
-            data_dir: Some(dir.path().into()),
+            data_dir: Some(dir.into()),
             ..Default::default()
         };
         let a = NodeConfig::resolve(args.clone()).unwrap();
         let b = NodeConfig::resolve(args).unwrap();
         assert_eq!(a.cluster_secret.derive("x"), b.cluster_secret.derive("x"));
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("cluster-secret"))
+        let mode = std::fs::metadata(dir.join("cluster-secret"))
             .unwrap()
             .permissions()
             .mode();

@@ -5,12 +5,19 @@ use crate::seal::{purpose, Sealer};
 use portunus_model::{AssetRef, DbEngine, Protocol, SessionAccount, SessionGrant, State};
 use portunus_proxy::gate::{AssetKind, Permit, Secret, Target, TargetCredential, TargetProtocol};
 
+/// The hosted secret in the clear, for the data path only. A value this node cannot open is
+/// logged (why, never the value) and the session goes on without it.
 fn unseal(sealer: &Sealer, purpose: &str, sealed: &portunus_model::Sealed) -> Option<Secret> {
-    let plain = sealer.open(purpose, sealed).ok()?;
-    String::from_utf8(plain).ok().map(Secret)
+    match sealer.open(purpose, sealed) {
+        Ok(plain) => String::from_utf8(plain).ok().map(Secret),
+        Err(e) => {
+            tracing::error!(purpose, error = %e, "a hosted credential cannot be opened");
+            None
+        }
+    }
 }
 
-fn host_port(h: &portunus_model::Host) -> u16 {
+pub(crate) fn host_port(h: &portunus_model::Host) -> u16 {
     h.ports.get(&Protocol::Ssh).copied().unwrap_or(22)
 }
 
@@ -122,7 +129,7 @@ fn sql_rule(r: &portunus_model::SqlRule) -> portunus_proxy::db::RuleSpec {
     }
 }
 
-fn host_credential(
+pub(crate) fn host_credential(
     s: &State,
     sealer: &Sealer,
     acc: &portunus_model::HostAccount,

@@ -11,6 +11,7 @@ pub mod hosts;
 pub mod instance;
 pub mod operations;
 pub mod rules;
+pub mod secrets;
 pub mod sessions;
 pub mod settings;
 pub mod shared_keys;
@@ -46,6 +47,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         admin_audit::ACTIONS,
         sessions::ACTIONS,
         sql_rules::ACTIONS,
+        secrets::ACTIONS,
     ]
     .into_iter()
     .flatten()

@@ -16,7 +16,7 @@ use axum::http::HeaderMap;
 use portunus_model::{Command, NonceKey, Rejection, Role, UserId};
 
 /// Sealing purpose of AccessKey secrets.
-pub const ACCESS_KEY_PURPOSE: &str = "access key secret";
+pub const ACCESS_KEY_PURPOSE: &str = portunus_model::seal_purpose::ACCESS_KEY_SECRET;
 
 /// How old a request may be (its `x-acs-date` behind this node's clock).
 pub use portunus_model::state::MAX_REQUEST_AGE_MS;

@@ -106,6 +106,14 @@ impl Backend for FakeBackend {
             .ok_or_else(|| BackendError::Internal("sealed for another purpose".into()))
     }
 
+    fn reseal(&self, purpose: &str, sealed: &Sealed) -> Result<Option<Sealed>, BackendError> {
+        self.unseal(purpose, sealed).map(|_| None)
+    }
+
+    fn seal_key_id(&self) -> Option<String> {
+        Some("fake".into())
+    }
+
     fn hash_password(&self, password: &str) -> String {
         format!("$fake${}", password.len())
     }

@@ -59,7 +59,16 @@ async fn start(
     let addr = listener.local_addr().expect("addr");
     let m = metrics.clone();
     tokio::spawn(async move {
-        super::serve(listener, router, tls, &limits, m, std::future::pending()).await
+        super::serve(
+            listener,
+            router,
+            tls,
+            &limits,
+            &[],
+            m,
+            std::future::pending(),
+        )
+        .await
     });
     (addr, metrics)
 }
@@ -269,4 +278,66 @@ async fn the_metric_of_cut_offs_is_exported_with_every_reason() {
         );
         assert!(text.contains(&line), "{line} missing");
     }
+}
+
+/// A PROXY v2 header for a TCP/IPv4 connection from `client` to 192.0.2.1:8443.
+fn proxy_v2(client: SocketAddr) -> Vec<u8> {
+    let SocketAddr::V4(c) = client else {
+        panic!("an IPv4 client")
+    };
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.extend([0x21, 0x11, 0, 12]);
+    h.extend(c.ip().octets());
+    h.extend([192, 0, 2, 1]);
+    h.extend(c.port().to_be_bytes());
+    h.extend(8443u16.to_be_bytes());
+    h
+}
+
+#[tokio::test]
+async fn a_trusted_balancer_names_the_client_and_must_send_the_header() {
+    use axum::extract::ConnectInfo;
+    let router = axum::Router::new().route(
+        "/whoami",
+        axum::routing::get(
+            |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let trusted = [portunus_proxy_protocol::Cidr::parse("127.0.0.1").expect("a range")];
+    let metrics = Arc::new(Metrics::new());
+    tokio::spawn(async move {
+        let limits = limits();
+        super::serve(
+            listener,
+            router,
+            None,
+            &limits,
+            &trusted,
+            metrics,
+            std::future::pending(),
+        )
+        .await
+    });
+    let request = b"GET /whoami HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(&proxy_v2("198.51.100.7:40000".parse().expect("addr")))
+        .await
+        .expect("header");
+    s.write_all(request).await.expect("request");
+    let answer = until_closed(&mut s).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("198.51.100.7:40000"),
+        "{answer}"
+    );
+
+    // From the trusted address, a request without the header is not served.
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request).await.expect("request");
+    let answer = until_closed(&mut s).await;
+    assert_eq!(answer, "", "no answer without a PROXY header");
 }

@@ -90,7 +90,7 @@ const CIPHERS: &[cipher::Name] = &[
 ];
 
 /// russh's default algorithm preferences with [`CIPHERS`].
-fn preferred() -> Preferred {
+pub(crate) fn preferred() -> Preferred {
     Preferred {
         cipher: Cow::Borrowed(CIPHERS),
         ..Preferred::default()

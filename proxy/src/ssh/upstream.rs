@@ -44,7 +44,8 @@ impl<G: SessionGate> client::Handler for HostKeyCheck<G> {
                 self.refuse(
                     RefusalKind::HostKeyMismatch,
                     format!(
-                        "the host key of {} changed ({seen}); ask an administrator",
+                        "the host key of {} changed ({seen}), it is not the pinned one; \
+                         no credential was sent; ask an administrator",
                         self.permit.asset_name
                     ),
                 );

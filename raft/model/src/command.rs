@@ -413,4 +413,16 @@ pub enum Command {
     DeleteSqlRule {
         rule_id: SqlRuleId,
     },
+
+    // ---- sealing key rotation and instance identity
+    /// Replaces sealed values with the same secrets sealed under the current sealing key, each
+    /// only while the state still holds the old ciphertext at its place (a value changed or
+    /// removed since it was read is left alone). Answered with `Response::Resealed`.
+    Reseal(Vec<crate::sealed::Resealed>),
+    /// Names the instance (the API's `InstanceId`) unless it already has a name; proposed with
+    /// a random name by every node as it starts, so the first one wins and all agree. Answered
+    /// with `Response::InstanceId` carrying the name in force.
+    EnsureInstanceId {
+        instance_id: String,
+    },
 }

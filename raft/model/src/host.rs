@@ -76,6 +76,9 @@ pub struct NewHost {
     pub comment: String,
     pub ports: BTreeMap<Protocol, u16>,
     pub network_domain_id: Option<NetworkDomainId>,
+    /// The SSH host key fingerprint (`SHA256:...`) pinned from the start, so the first login
+    /// does not trust whatever key answers; None: trusted on first use.
+    pub host_key_fingerprint: Option<String>,
 }
 
 /// Fields of a host to change; `None` leaves a field as it is.

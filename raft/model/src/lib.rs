@@ -40,7 +40,7 @@ pub use host::{
 pub use ids::*;
 pub use rejection::{LimitScope, Rejection};
 pub use response::Response;
-pub use sealed::Sealed;
+pub use sealed::{purpose as seal_purpose, Resealed, Sealed, SealedAt};
 pub use session::{EndReason, Session, SessionAccount, SessionGrant};
 pub use settings::{
     AccessKey, ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef, Role,
@@ -55,4 +55,5 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 /// 2: the state remembers API signature nonces.
 /// 3: each remembered nonce names its AccessKey (per-key quotas).
 /// 4: the hash-chained admin audit log.
-pub const STATE_FORMAT_VERSION: u32 = 4;
+/// 5: the instance's random name.
+pub const STATE_FORMAT_VERSION: u32 = 5;

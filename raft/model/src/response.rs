@@ -40,6 +40,14 @@ pub enum Response {
     Rejected(Rejection),
     /// The answers to a `Command::Batch`, in its order.
     Batch(Vec<Response>),
+    /// Sealed values replaced by `Command::Reseal`, and those left alone because they changed
+    /// meanwhile.
+    Resealed {
+        replaced: u64,
+        changed_meanwhile: u64,
+    },
+    /// The instance's name (`Command::EnsureInstanceId`).
+    InstanceId { instance_id: String },
 }
 
 impl Response {

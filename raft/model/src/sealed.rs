@@ -1,4 +1,6 @@
-//! Opaque ciphertext of a credential sealed with the cluster key outside the model.
+//! Opaque ciphertext of a credential sealed outside the model, the purposes a sealed value is
+//! bound to, and where each sealed value lives in the state ([`SealedAt`]), so that a re-seal
+//! after a key rotation can name every one of them.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -12,6 +14,67 @@ impl fmt::Debug for Sealed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<sealed>")
     }
+}
+
+/// The sealing purposes, one per kind of hosted secret, bound as associated data so that a
+/// sealed value cannot be moved to another field. One home for the node and the API.
+pub mod purpose {
+    pub const HOST_PASSWORD: &str = "host account password";
+    pub const HOST_PRIVATE_KEY: &str = "host account private key";
+    pub const SHARED_KEY: &str = "shared private key";
+    pub const DATABASE_PASSWORD: &str = "database account password";
+    pub const TOKEN_ACCOUNT_PASSWORD: &str = "token custom account password";
+    pub const SSH_HOST_KEY: &str = "ssh host key";
+    pub const ACCESS_KEY_SECRET: &str = "access key secret";
+    pub const DIRECTORY_BIND_PASSWORD: &str = "directory bind password";
+    pub const NETWORK_PROXY_PASSWORD: &str = "network proxy password";
+}
+
+/// Where a sealed value is kept in the state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SealedAt {
+    HostAccountPassword(u64),
+    HostAccountPrivateKey(u64),
+    SharedKey(u64),
+    DatabaseAccountPassword(u64),
+    TokenAccountPassword(u64),
+    SshHostKey,
+    AccessKeySecret(String),
+    LdapBindPassword,
+    AdBindPassword,
+    /// The password of proxy number `index` of a network domain.
+    NetworkProxyPassword {
+        domain: u64,
+        index: u32,
+    },
+}
+
+impl SealedAt {
+    /// The purpose the value at this place is sealed for.
+    pub fn purpose(&self) -> &'static str {
+        match self {
+            SealedAt::HostAccountPassword(_) => purpose::HOST_PASSWORD,
+            SealedAt::HostAccountPrivateKey(_) => purpose::HOST_PRIVATE_KEY,
+            SealedAt::SharedKey(_) => purpose::SHARED_KEY,
+            SealedAt::DatabaseAccountPassword(_) => purpose::DATABASE_PASSWORD,
+            SealedAt::TokenAccountPassword(_) => purpose::TOKEN_ACCOUNT_PASSWORD,
+            SealedAt::SshHostKey => purpose::SSH_HOST_KEY,
+            SealedAt::AccessKeySecret(_) => purpose::ACCESS_KEY_SECRET,
+            SealedAt::LdapBindPassword | SealedAt::AdBindPassword => {
+                purpose::DIRECTORY_BIND_PASSWORD
+            }
+            SealedAt::NetworkProxyPassword { .. } => purpose::NETWORK_PROXY_PASSWORD,
+        }
+    }
+}
+
+/// One value sealed again: replaced only while the state still holds `old` there, so that a
+/// value changed meanwhile is never overwritten with an older secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resealed {
+    pub at: SealedAt,
+    pub old: Sealed,
+    pub new: Sealed,
 }
 
 #[cfg(test)]

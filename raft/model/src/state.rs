@@ -13,6 +13,7 @@ mod grants;
 mod hosts;
 mod nonces;
 mod queries;
+mod reseal;
 mod sessions;
 mod sql_rules;
 mod tokens;
@@ -85,6 +86,8 @@ pub struct State {
     admin_audit: crate::admin_audit::AdminAuditLog,
     /// SQL rules of the database gateway.
     sql_rules: BTreeMap<SqlRuleId, crate::sql_rule::SqlRule>,
+    /// The instance's name, random, chosen once by the first node to start.
+    instance_id: Option<String>,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
@@ -157,7 +160,8 @@ impl State {
             .or_else(|| self.apply_admin(now, cmd))
             .or_else(|| self.apply_nonces(now, cmd))
             .or_else(|| self.apply_admin_audit(now, cmd))
-            .or_else(|| self.apply_sql_rules(now, cmd));
+            .or_else(|| self.apply_sql_rules(now, cmd))
+            .or_else(|| self.apply_reseal(cmd));
         match handled {
             Some(Ok(resp)) => resp,
             Some(Err(rej)) => Response::Rejected(rej),

@@ -13,7 +13,7 @@ use portunus_model::{
 use serde_json::{json, Value};
 
 /// Sealing purpose of database account passwords.
-pub const PASSWORD_PURPOSE: &str = "database account password";
+pub const PASSWORD_PURPOSE: &str = portunus_model::seal_purpose::DATABASE_PASSWORD;
 
 pub static ACTIONS: &[Action] = &[
     action!(

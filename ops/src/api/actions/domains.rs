@@ -10,8 +10,8 @@ use portunus_model::{
 };
 use serde_json::{json, Value};
 
-/// Sealing purpose of network proxy passwords (not in the node's list yet; only AAD).
-pub const PROXY_PASSWORD_PURPOSE: &str = "network proxy password";
+/// Sealing purpose of network proxy passwords.
+pub const PROXY_PASSWORD_PURPOSE: &str = portunus_model::seal_purpose::NETWORK_PROXY_PASSWORD;
 
 pub static ACTIONS: &[Action] = &[
     action!(

@@ -1,5 +1,6 @@
 //! Host account actions: Create/Get/List/Modify/DeleteHostAccount and
 //! ResetHostAccountCredential. Passwords and private keys are sealed before they are proposed.
+//! VerifyHostAccount (a Portunus extension) checks an account from the bastion.
 
 use crate::api::call::{done, found, one, page, Call};
 use crate::api::error::{ApiError, ApiResult};
@@ -9,8 +10,8 @@ use crate::api::views::{self, parse_protocol};
 use portunus_model::{Command, CredentialKind, EntityKind, HostAccountPatch, NewHostAccount};
 
 /// Sealing purposes of host account credentials.
-pub const PASSWORD_PURPOSE: &str = "host account password";
-pub const PRIVATE_KEY_PURPOSE: &str = "host account private key";
+pub const PASSWORD_PURPOSE: &str = portunus_model::seal_purpose::HOST_PASSWORD;
+pub const PRIVATE_KEY_PURPOSE: &str = portunus_model::seal_purpose::HOST_PRIVATE_KEY;
 
 pub static ACTIONS: &[Action] = &[
     action!(
@@ -29,6 +30,17 @@ pub static ACTIONS: &[Action] = &[
             opt("PrivilegeType", Ty::Str),
             opt("RotationMode", Ty::Str),
         ]
+    ),
+    action!(
+        "VerifyHostAccount",
+        Write,
+        verify,
+        "Checks an SSH host account from the bastion as a login would (Portunus extension): \
+         connects to its host, compares the host key with the pinned fingerprint (trusting no \
+         new key, and sending no credential to a host that does not match), then tries the \
+         hosted credential. Result: OK, Unreachable, HostKeyMismatch, HostKeyNotPinned, \
+         NoCredential, CredentialUnusable or AuthRefused, with a Message saying why.",
+        [req("HostAccountId", Ty::Id)]
     ),
     action!(
         "GetHostAccount",
@@ -202,4 +214,21 @@ async fn reset(c: &Call) -> ApiResult {
     c.propose(Command::ResetHostAccountCredential { account_id, kind })
         .await?;
     Ok(done())
+}
+
+async fn verify(c: &Call) -> ApiResult {
+    let id = c.p.id("HostAccountId")?;
+    let check = c.backend.verify_host_account(id).await?;
+    let mut m = one("HostAccountId", id.to_string());
+    m.insert("Result".into(), check.result.into());
+    m.insert("Message".into(), check.message.into());
+    m.insert(
+        "PinnedHostFingerPrint".into(),
+        check.pinned_fingerprint.unwrap_or_default().into(),
+    );
+    m.insert(
+        "HostFingerPrint".into(),
+        check.seen_fingerprint.unwrap_or_default().into(),
+    );
+    Ok(m)
 }

@@ -15,7 +15,10 @@ pub static ACTIONS: &[Action] = &[
         "CreateHost",
         Write,
         create,
-        "Adds a host.",
+        "Adds a host. HostFingerPrint (a Portunus extension: the OpenSSH SHA-256 fingerprint \
+         of the host's SSH key, as `ssh-keygen -lf` prints it) pins the key from the start: no \
+         hosted credential is sent to a host presenting another key. Without it the first login \
+         trusts the key it meets.",
         [
             req("HostName", Ty::Str),
             req("Source", Ty::Str),
@@ -26,6 +29,7 @@ pub static ACTIONS: &[Action] = &[
             opt("Comment", Ty::Str),
             opt("SourceInstanceId", Ty::Str),
             opt("NetworkDomainId", Ty::Id),
+            opt("HostFingerPrint", Ty::Str),
         ]
     ),
     action!(
@@ -117,6 +121,10 @@ async fn create(c: &Call) -> ApiResult {
         comment: p.string("Comment").unwrap_or_default(),
         ports: Default::default(),
         network_domain_id: p.opt_id("NetworkDomainId")?,
+        host_key_fingerprint: match p.opt("HostFingerPrint").filter(|f| !f.is_empty()) {
+            Some(f) => Some(parse_fingerprint(f)?),
+            None => None,
+        },
     };
     let id = c.create(Command::CreateHost(new)).await?;
     Ok(one("HostId", id.to_string()))

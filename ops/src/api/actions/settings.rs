@@ -7,9 +7,8 @@ use crate::api::table::{action, opt, req, Action, ParamSpec, Ty};
 use portunus_model::{Command, DirectorySettings, TwoFactorSettings};
 use serde_json::json;
 
-/// Sealing purpose of the directory bind password (not in the node's list yet; the purpose is
-/// only associated data, so any stable string works).
-pub const DIRECTORY_PASSWORD_PURPOSE: &str = "directory bind password";
+/// Sealing purpose of the directory bind password.
+pub const DIRECTORY_PASSWORD_PURPOSE: &str = portunus_model::seal_purpose::DIRECTORY_BIND_PASSWORD;
 
 const DIR: [ParamSpec; 11] = [
     req("Server", Ty::Str),

@@ -11,7 +11,7 @@ use portunus_model::{Command, EntityKind, HostAccount, SharedKey, State};
 use serde_json::{json, Value};
 
 /// Sealing purpose of shared private keys.
-pub const PURPOSE: &str = "shared private key";
+pub const PURPOSE: &str = portunus_model::seal_purpose::SHARED_KEY;
 
 pub static ACTIONS: &[Action] = &[
     action!(

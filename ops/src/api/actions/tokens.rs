@@ -16,7 +16,7 @@ use portunus_model::{
 use serde_json::json;
 
 /// Sealing purpose of a custom account's password carried by a token.
-pub const CUSTOM_PASSWORD_PURPOSE: &str = "token custom account password";
+pub const CUSTOM_PASSWORD_PURPOSE: &str = portunus_model::seal_purpose::TOKEN_ACCOUNT_PASSWORD;
 
 pub static ACTIONS: &[Action] = &[
     action!(

@@ -66,6 +66,9 @@ impl State {
         validate::name("HostName", &new.name)?;
         check_addresses(&new.private_address, &new.public_address)?;
         validate::text("Comment", &new.comment)?;
+        if let Some(fp) = &new.host_key_fingerprint {
+            validate::text("HostFingerPrint", fp)?;
+        }
         for (proto, port) in &new.ports {
             check_host_port(*proto, *port)?;
         }
@@ -90,6 +93,9 @@ impl State {
             created_at_ms: now,
         };
         self.hosts.insert(id, host);
+        if let Some(fp) = &new.host_key_fingerprint {
+            self.host_key_fingerprints.insert(id, fp.clone());
+        }
         Ok(Response::Created { id })
     }
 

@@ -4,7 +4,8 @@
 //! forged address.
 //!
 //! [`decode`] is a pure function over the bytes received so far; [`read_header`] reads a
-//! header from a socket with it.
+//! header from a socket with it. A crate of its own so that the SSH gateway (`proxy`) and the
+//! API listener (`ops`), which never depend on each other, share one parser.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
