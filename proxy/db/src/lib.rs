@@ -8,6 +8,7 @@
 //! ([`Login`]) and a [`StatementSink`] for what it observed.
 
 pub mod mysql;
+pub mod pg;
 pub mod sql;
 mod statement;
 
