@@ -13,7 +13,7 @@
 mod lex;
 pub mod rules;
 
-pub use lex::{split, Token};
+pub use lex::{split, split_in, Dialect, Token};
 
 /// A statement's shape.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,7 +37,12 @@ pub enum Unreadable {
 
 /// The shape of one statement (no top-level `;` inside).
 pub fn shape(statement: &str) -> Result<Shape, Unreadable> {
-    let tokens = lex::tokens(statement)?;
+    shape_in(statement, Dialect::MySql)
+}
+
+/// [`shape`] in a given dialect.
+pub fn shape_in(statement: &str, dialect: Dialect) -> Result<Shape, Unreadable> {
+    let tokens = lex::tokens(statement, dialect)?;
     let mut shape = Shape::default();
     let (mut depth, mut in_with) = (0i32, false);
     for (i, t) in tokens.iter().enumerate() {

@@ -1,6 +1,11 @@
 //! The tokenizer: words, quoted identifiers, punctuation that matters (parentheses, dots,
 //! commas); strings, numbers, operators and comments dropped. MySQL's executable comments
 //! (`/*! ... */`, `/*!50001 ... */`, MariaDB's `/*M! ... */`) are read as code.
+//!
+//! The dialect matters where the two languages disagree on what is quoted or commented: MySQL
+//! escapes with a backslash in every string, quotes identifiers with backticks and comments
+//! with `#`; PostgreSQL (with `standard_conforming_strings`, on by default since 9.1) escapes
+//! only in `E'...'` strings, reads `#` and backticks as operators and nests block comments.
 
 use super::Unreadable;
 
@@ -16,9 +21,9 @@ pub enum Token {
 }
 
 /// The tokens of one statement.
-pub(super) fn tokens(sql: &str) -> Result<Vec<Token>, Unreadable> {
+pub(super) fn tokens(sql: &str, dialect: Dialect) -> Result<Vec<Token>, Unreadable> {
     let mut out = Vec::new();
-    walk(sql, |piece| {
+    walk(sql, dialect, |piece| {
         if let Piece::Token(t) = piece {
             out.push(t);
         }
@@ -29,8 +34,13 @@ pub(super) fn tokens(sql: &str) -> Result<Vec<Token>, Unreadable> {
 /// The statements of a request, split at top-level `;` (text between them trimmed; empty ones
 /// dropped). An unterminated quote or comment makes the whole request unreadable.
 pub fn split(sql: &str) -> Result<Vec<&str>, Unreadable> {
+    split_in(sql, Dialect::MySql)
+}
+
+/// [`split`] in a given dialect.
+pub fn split_in(sql: &str, dialect: Dialect) -> Result<Vec<&str>, Unreadable> {
     let mut cuts = Vec::new();
-    walk(sql, |piece| {
+    walk(sql, dialect, |piece| {
         if let Piece::Semicolon(at) = piece {
             cuts.push(at);
         }
@@ -52,7 +62,16 @@ enum Piece {
     Semicolon(usize),
 }
 
-fn walk(sql: &str, mut emit: impl FnMut(Piece)) -> Result<(), Unreadable> {
+/// Which SQL the text is written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialect {
+    #[default]
+    MySql,
+    PostgreSql,
+}
+
+fn walk(sql: &str, dialect: Dialect, mut emit: impl FnMut(Piece)) -> Result<(), Unreadable> {
+    let pg = dialect == Dialect::PostgreSql;
     let b = sql.as_bytes();
     let mut i = 0;
     // Inside an executable comment: its closing `*/` is skipped as code ends.
@@ -65,7 +84,8 @@ fn walk(sql: &str, mut emit: impl FnMut(Piece)) -> Result<(), Unreadable> {
             {
                 i = line_end(b, i);
             }
-            b'#' => i = line_end(b, i),
+            b'#' if !pg => i = line_end(b, i),
+            b'/' if pg && b.get(i + 1) == Some(&b'*') => i = nested_comment_end(b, i)?,
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 let exec = b.get(i + 2) == Some(&b'!')
                     || (b.get(i + 2) == Some(&b'M') && b.get(i + 3) == Some(&b'!'));
@@ -86,8 +106,10 @@ fn walk(sql: &str, mut emit: impl FnMut(Piece)) -> Result<(), Unreadable> {
                 executable -= 1;
                 i += 2;
             }
+            b'`' if pg => i += 1,
             b'\'' | b'"' | b'`' => {
-                let end = quoted_end(b, i)?;
+                let escapes = !pg || (c == b'\'' && escape_string(b, i));
+                let end = quoted_end(b, i, escapes)?;
                 if c != b'\'' {
                     let inner = &sql[i + 1..end];
                     let doubled = if c == b'`' { "``" } else { "\"\"" };
@@ -168,13 +190,13 @@ fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .map(|p| from + p)
 }
 
-/// The index of the quote closing the one at `start` (doubled quotes and, in strings,
-/// backslash escapes stay inside).
-fn quoted_end(b: &[u8], start: usize) -> Result<usize, Unreadable> {
+/// The index of the quote closing the one at `start` (doubled quotes and, in strings with
+/// `escapes`, backslash escapes stay inside).
+fn quoted_end(b: &[u8], start: usize, escapes: bool) -> Result<usize, Unreadable> {
     let q = b[start];
     let mut i = start + 1;
     while i < b.len() {
-        if b[i] == b'\\' && q != b'`' {
+        if escapes && b[i] == b'\\' && q != b'`' {
             i += 2;
             continue;
         }
@@ -200,4 +222,33 @@ fn dollar_tag(b: &[u8], start: usize) -> Option<usize> {
         i += 1;
     }
     (b.get(i) == Some(&b'$')).then_some(i)
+}
+
+/// Whether the quote at `start` opens a PostgreSQL escape string (`E'...'`, not `xE'...'`).
+fn escape_string(b: &[u8], start: usize) -> bool {
+    start >= 1
+        && b[start - 1].eq_ignore_ascii_case(&b'e')
+        && (start < 2 || !(b[start - 2].is_ascii_alphanumeric() || b[start - 2] == b'_'))
+}
+
+/// The index after the end of a PostgreSQL block comment opening at `start` (they nest).
+fn nested_comment_end(b: &[u8], start: usize) -> Result<usize, Unreadable> {
+    let (mut depth, mut i) = (0usize, start);
+    while i + 1 < b.len() {
+        match (b[i], b[i + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                i += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return Ok(i);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Err(Unreadable::Unterminated)
 }

@@ -6,7 +6,7 @@
 //! A statement the tokenizer cannot read (an unterminated quote or comment) is refused when
 //! rules apply, unless the rules say otherwise ([`Rules::allow_unreadable`]).
 
-use super::{shape, split, Shape};
+use super::{shape_in, split_in, Dialect, Shape};
 
 /// One rule as stored and handed to the gateway (plain data).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +47,7 @@ enum Compiled {
 pub struct Rules {
     rules: Vec<(String, Compiled)>,
     allow_unreadable: bool,
+    dialect: Dialect,
 }
 
 impl Rules {
@@ -82,7 +83,13 @@ impl Rules {
         Rules {
             rules,
             allow_unreadable,
+            dialect: Dialect::MySql,
         }
+    }
+
+    /// The same rules reading statements in `dialect` (MySQL unless told).
+    pub fn in_dialect(self, dialect: Dialect) -> Rules {
+        Rules { dialect, ..self }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -109,12 +116,12 @@ impl Rules {
                 reason: format!("the bastion cannot read this statement ({what}), and rules apply to this database"),
             })
         };
-        let statements = match split(sql) {
+        let statements = match split_in(sql, self.dialect) {
             Ok(s) => s,
             Err(e) => return unreadable(e.to_string()),
         };
         for statement in statements {
-            let shape = match shape(statement) {
+            let shape = match shape_in(statement, self.dialect) {
                 Ok(s) => s,
                 Err(e) => return unreadable(e.to_string()),
             };

@@ -124,3 +124,39 @@ fn globs() {
     assert!(glob_match("*", ""));
     assert!(!glob_match("a", "ab"));
 }
+
+#[test]
+fn postgresql_strings_keep_backslashes_and_comments_nest() {
+    let pg = super::Dialect::PostgreSql;
+    // With standard_conforming_strings 'C:\' is a whole string; MySQL reads it as unterminated.
+    assert_eq!(
+        split_in(r"SELECT 'C:\'; DROP TABLE t", pg).unwrap(),
+        [r"SELECT 'C:\'", "DROP TABLE t"]
+    );
+    assert!(split(r"SELECT 'C:\'; DROP TABLE t").is_err());
+    // E'' strings escape.
+    assert_eq!(
+        split_in(r"SELECT E'it\'s;'; SELECT 2", pg).unwrap(),
+        [r"SELECT E'it\'s;'", "SELECT 2"]
+    );
+    assert_eq!(
+        split_in("SELECT 1 /* a /* b; */ c; */; DROP TABLE t", pg).unwrap(),
+        ["SELECT 1 /* a /* b; */ c; */", "DROP TABLE t"]
+    );
+    assert!(split_in("SELECT 1 /* a /* b */", pg).is_err());
+    // '#' is an operator, not a comment.
+    assert_eq!(
+        split_in("SELECT 1 # 2; DROP TABLE t", pg).unwrap(),
+        ["SELECT 1 # 2", "DROP TABLE t"]
+    );
+    let rules = Rules::new(
+        &[RuleSpec {
+            name: "no-drop".into(),
+            matcher: Matcher::Verbs(vec!["DROP".into()]),
+        }],
+        false,
+    )
+    .in_dialect(pg);
+    assert!(rules.check(r"SELECT 'C:\'; DROP TABLE t", None).is_err());
+    assert!(rules.check(r"SELECT 'C:\'", None).is_ok());
+}
