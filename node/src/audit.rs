@@ -210,6 +210,11 @@ fn statement_json(
             event["error_code"] = json!(code);
             event["error"] = json!(message);
         }
+        Outcome::SqlError { sqlstate, message } => {
+            event["result"] = json!("error");
+            event["sqlstate"] = json!(sqlstate);
+            event["error"] = json!(message);
+        }
         Outcome::Refused { reason } => {
             event["result"] = json!("refused");
             event["error"] = json!(reason);

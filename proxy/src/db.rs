@@ -1,7 +1,7 @@
-//! Database sessions: a connection to a MySQL database asset is not relayed as bytes but spoken
-//! by the gateway (`portunus-db`), so that the hosted credential is injected at the target
-//! login and every statement is audited under the engineer's session. Databases of other
-//! engines are relayed as plain bytes.
+//! Database sessions: a connection to a MySQL or PostgreSQL database asset is not relayed as
+//! bytes but spoken by the gateway (`portunus-db`), so that the hosted credential is injected
+//! at the target login and every statement is audited under the engineer's session. Databases
+//! of other engines are relayed as plain bytes.
 
 pub use portunus_db::sql::rules::{Matcher, RuleSpec};
 pub use portunus_db::{Outcome, Statement};
@@ -15,7 +15,37 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Whether the gateway speaks this permit's protocol (otherwise the bytes are relayed).
 pub fn spoken(permit: &Permit) -> bool {
-    permit.protocol == TargetProtocol::MySql
+    matches!(
+        permit.protocol,
+        TargetProtocol::MySql | TargetProtocol::PostgreSql
+    )
+}
+
+/// Why a database session ended early, whichever protocol it spoke.
+#[derive(Debug, thiserror::Error)]
+pub enum DbSessionError {
+    #[error("mysql: {0}")]
+    MySql(#[from] portunus_db::mysql::session::SessionError),
+    #[error("postgres: {0}")]
+    Postgres(#[from] portunus_db::pg::session::SessionError),
+}
+
+/// Runs the session in the permit's protocol (one that [`spoken`] accepts).
+pub async fn run<C, T, A>(
+    client: C,
+    target: T,
+    permit: &Permit,
+    audit: Arc<A>,
+) -> Result<(), DbSessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+    A: AuditSink,
+{
+    match permit.protocol {
+        TargetProtocol::PostgreSql => Ok(run_postgres(client, target, permit, audit).await?),
+        _ => Ok(run_mysql(client, target, permit, audit).await?),
+    }
 }
 
 /// The target login of a session under `permit`.
@@ -68,6 +98,27 @@ where
         account: permit.account_name.clone(),
     };
     portunus_db::mysql::session::run(client, target, &login, &sink).await
+}
+
+/// Runs a PostgreSQL session between `client` and the connected `target` to its end.
+pub async fn run_postgres<C, T, A>(
+    client: C,
+    target: T,
+    permit: &Permit,
+    audit: Arc<A>,
+) -> Result<(), portunus_db::pg::session::SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+    A: AuditSink,
+{
+    let login = login_of(permit, permit.default_database.clone());
+    let sink = Statements {
+        audit,
+        session_id: permit.session_id,
+        account: permit.account_name.clone(),
+    };
+    portunus_db::pg::session::run(client, target, &login, &sink).await
 }
 
 /// A stream that counts what is read from it and written to it.

@@ -6,7 +6,7 @@
 //!   ([`gate::SessionGate`]) and reports what it saw ([`gate::AuditSink`]).
 //! - [`proxy_protocol`] reads the PROXY v2 header a trusted load balancer puts in front of a
 //!   connection, so that limits and audit see the real client.
-//! - [`db`] joins the database gateway (`portunus-db`: MySQL spoken by the bastion, hosted
+//! - [`db`] joins the database gateway (`portunus-db`: MySQL and PostgreSQL spoken by the bastion, hosted
 //!   credentials injected, statements audited) to the gate and the audit sink.
 //! - [`ssh`] is the SSH gateway (russh): logins, tunnels, shells, SFTP, recording.
 //! - `testing` (feature `test-util`) holds a fake gate and an in-memory audit sink.

@@ -3,6 +3,7 @@
 
 pub mod mariadb;
 pub mod openssh;
+pub mod postgres;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

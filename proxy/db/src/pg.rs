@@ -13,5 +13,6 @@ pub mod auth;
 pub mod frontend;
 pub mod scan;
 pub mod scram;
+pub mod session;
 
 pub mod wire;

@@ -9,8 +9,10 @@ pub enum Outcome {
     /// Succeeded: rows changed (`affected`) and rows returned (`rows`), summed over every
     /// result of a multi-statement or multi-result call.
     Ok { affected: u64, rows: u64 },
-    /// The target answered with an error.
+    /// The target answered with an error (MySQL: its error number).
     Error { code: u16, message: String },
+    /// The target answered with an error identified by its SQLSTATE (PostgreSQL: `42P01`).
+    SqlError { sqlstate: String, message: String },
     /// The gateway refused it (a rule, or a command the gateway does not relay); never sent.
     Refused { reason: String },
     /// The connection ended before the answer did.

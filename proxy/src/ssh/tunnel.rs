@@ -79,7 +79,7 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
                 on_write: &count_down,
             };
             let audit = conn.shared.audit.clone();
-            if let Err(e) = crate::db::run_mysql(client, tcp, lease.permit(), audit).await {
+            if let Err(e) = crate::db::run(client, tcp, lease.permit(), audit).await {
                 tracing::info!(session_id = lease.session_id(), error = %e, "ssh: database session ended");
             }
         } else {

@@ -90,6 +90,9 @@ fn event_line(e: &Value) -> String {
         Some("statement") => {
             let result = match s("result").as_str() {
                 "ok" => format!("ok, {} affected, {} rows", e["affected_rows"], e["rows"]),
+                "error" if e["sqlstate"].is_string() => {
+                    format!("error {}: {}", s("sqlstate"), s("error"))
+                }
                 "error" => format!("error {}: {}", e["error_code"], s("error")),
                 other => format!("{other}: {}", s("error")),
             };

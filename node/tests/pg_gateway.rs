@@ -1,0 +1,298 @@
+//! The PostgreSQL gateway with real parts: a PostgreSQL 15 server, the OpenSSH client's `-L`
+//! tunnel through an in-process cluster, and `psql` and psycopg 3's server-side prepared
+//! statements as the engineer's tools. The hosted password is injected by SCRAM-SHA-256 (the
+//! engineer types none), the client must log in as the session's account, an MD5 account that
+//! is not hosted takes the engineer's own password, a SQL rule refuses `DROP` in the client's
+//! own protocol while the session goes on, COPY flows both ways, and every statement is
+//! audited under the engineer's session, readable from another node.
+
+use portunus_model::{Command as Cmd, DbEngine, SqlMatcher, SqlRuleSpec};
+use portunus_node::testing::{database_token, three_nodes, wait_for, DatabaseAccess};
+use portunus_node::RunningNode;
+use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
+use portunus_proxy::testing::postgres::Postgres;
+use std::time::Duration;
+use tokio::process::Command;
+
+const WAIT: Duration = Duration::from_secs(30);
+const HOSTED_PASSWORD: &str = "Ho5ted-pg-Passw0rd";
+const OWN_PASSWORD: &str = "Dev-0wn-pg-Passw0rd";
+
+/// `psql` through the tunnel's local port; (success, stdout, stderr).
+async fn psql(
+    port: u16,
+    user: &str,
+    password: Option<&str>,
+    args: &[&str],
+) -> (bool, String, String) {
+    let mut cmd = Command::new("psql");
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user, "-d", "shop"])
+        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-w"])
+        .env("PGSSLMODE", "prefer")
+        .env_remove("PGPASSWORD");
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let out = cmd.args(args).output().await.expect("run psql");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// The session's audit events, once its node has stored them, read through `reader`.
+async fn session_events(reader: &RunningNode, session_id: u64) -> Vec<serde_json::Value> {
+    let name = portunus_node::audit::events_name(session_id);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(bytes) = reader.replica.get_blob(&name).await {
+            let text = String::from_utf8(bytes).expect("JSON lines");
+            return text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("an event"))
+                .collect();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no events for session {session_id}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A tunnel to the database through `node` with `token`; the ssh child and the local port.
+async fn tunnel(
+    node: &RunningNode,
+    user: &str,
+    token: &str,
+    db_port: u16,
+) -> (tokio::process::Child, u16, Askpass) {
+    let ssh_port = node.ssh_addr.unwrap().port();
+    wait_listening(ssh_port).await;
+    let askpass = Askpass::new();
+    let local = free_port();
+    let mut ssh = askpass.ssh(ssh_port, user, token);
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{db_port}")]);
+    let child = ssh.spawn().unwrap();
+    wait_listening(local).await;
+    (child, local, askpass)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hosted_scram_login_rules_copy_and_prepared_statements_are_audited() {
+    let db = Postgres::start(&[]).await;
+    db.superuser("postgres", "CREATE DATABASE shop").await;
+    db.superuser(
+        "shop",
+        &format!("CREATE USER app PASSWORD '{HOSTED_PASSWORD}'; GRANT ALL ON SCHEMA public TO app"),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-pg-Gw7rT2kP9xQ4";
+    let (_, database_id) = database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "alice",
+            database: "orders",
+            engine: DbEngine::PostgreSql,
+            port: db.port,
+            account: "app",
+            password: Some(HOSTED_PASSWORD),
+            uses: Some(1),
+            token,
+        },
+    )
+    .await;
+    let rule = SqlRuleSpec {
+        name: "no-drop".into(),
+        comment: String::new(),
+        enabled: true,
+        matcher: SqlMatcher::Verbs(vec!["DROP".into()]),
+        databases: [database_id].into(),
+        users: Default::default(),
+        user_groups: Default::default(),
+    };
+    nodes[0]
+        .replica
+        .propose(Cmd::CreateSqlRule(rule))
+        .await
+        .expect("create the rule");
+    let serving = &nodes[1];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let (mut ssh, local, _askpass) = tunnel(serving, "alice", token, db.port).await;
+
+    // No password typed (psql -w would fail if one were asked): the hosted one is used.
+    let (ok, out, err) = psql(
+        local,
+        "app",
+        None,
+        &[
+            "-c",
+            "CREATE TABLE items (id int PRIMARY KEY, name text); \
+             INSERT INTO items VALUES (1, 'bolt'), (2, 'nut'), (3, 'gear');",
+            "-c",
+            "SELECT name FROM items WHERE id >= 2 ORDER BY id",
+            "-c",
+            "SELECT current_user",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "nut\ngear\napp\n");
+    // Errors come back as the database's own.
+    let (ok, _, err) = psql(local, "app", None, &["-c", "SELECT * FROM nothing"]).await;
+    assert!(!ok);
+    assert!(err.contains("relation \"nothing\" does not exist"), "{err}");
+    // Another account name is refused.
+    let (ok, _, err) = psql(local, "postgres", None, &["-c", "SELECT 1"]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("this session is for the database account 'app', not 'postgres'"),
+        "{err}"
+    );
+    // A DROP is refused by the rule; the session goes on.
+    let (ok, out, err) = psql(
+        local,
+        "app",
+        None,
+        &["-v", "ON_ERROR_STOP=0", "-c", "DROP TABLE items", "-c", "SELECT count(*) FROM items"],
+    )
+    .await;
+    assert!(
+        err.contains("Statement blocked by the bastion's SQL rule 'no-drop': DROP is not allowed"),
+        "{err}"
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "3\n");
+    // COPY in and out through psql's \copy.
+    let csv = dir.path().join("in.csv");
+    std::fs::write(&csv, "4,washer\n5,spring\n").unwrap();
+    let out_csv = dir.path().join("out.csv");
+    let (ok, _, err) = psql(
+        local,
+        "app",
+        None,
+        &[
+            "-c",
+            &format!("\\copy items FROM '{}' WITH (FORMAT csv)", csv.display()),
+            "-c",
+            &format!("\\copy (SELECT * FROM items ORDER BY id) TO '{}' WITH (FORMAT csv)", out_csv.display()),
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&out_csv).unwrap(),
+        "1,bolt\n2,nut\n3,gear\n4,washer\n5,spring\n"
+    );
+
+    // Server-side prepared statements (extended protocol) from psycopg 3; a refused DROP
+    // through the extended protocol leaves the connection usable.
+    let script = format!(
+        "import psycopg\n\
+         c = psycopg.connect(host='127.0.0.1', port={local}, user='app', dbname='shop', \
+         sslmode='disable', autocommit=True)\n\
+         for _ in range(2):\n\
+         \x20   c.execute('UPDATE items SET name = %s WHERE id = %s', ('gasket', 3), prepare=True)\n\
+         print(c.execute('SELECT name FROM items WHERE id = %s', (3,), prepare=True).fetchone()[0])\n\
+         try:\n\
+         \x20   c.execute('DROP TABLE items', prepare=True)\n\
+         except psycopg.Error as e:\n\
+         \x20   print(e.sqlstate)\n\
+         print(c.execute('SELECT count(*) FROM items').fetchone()[0])\n\
+         c.close()\n"
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "gasket\n42501\n5\n");
+
+    let session_id = serving
+        .replica
+        .view()
+        .read(|s| s.open_sessions().map(|x| x.id).next())
+        .expect("the tunnel's session is open");
+    ssh.kill().await.unwrap();
+    let view = nodes[2].replica.view().clone();
+    wait_for("the session to close", WAIT, || view.read(|s| s.slots_in_use()) == 0).await;
+
+    let events = session_events(&nodes[2], session_id).await;
+    let statements: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["type"] == "statement").collect();
+    let find = |kind: &str, text: &str| -> &serde_json::Value {
+        statements
+            .iter()
+            .find(|e| e["kind"] == kind && e["text"].as_str().is_some_and(|t| t.contains(text)))
+            .unwrap_or_else(|| panic!("no {kind} with {text:?} in {statements:#?}"))
+    };
+    let insert = find("query", "INSERT INTO items");
+    assert_eq!(insert["account"], "app");
+    assert_eq!(insert["result"], "ok");
+    assert_eq!(insert["affected_rows"], 3, "{insert}");
+    let select = find("query", "SELECT name FROM items WHERE id >= 2");
+    assert_eq!(select["rows"], 2, "{select}");
+    let missing = find("query", "FROM nothing");
+    assert_eq!(missing["result"], "error");
+    assert_eq!(missing["sqlstate"], "42P01");
+    let drop = find("query", "DROP TABLE items");
+    assert_eq!(drop["result"], "refused", "{drop}");
+    let drop = find("prepare", "DROP TABLE items");
+    assert_eq!(drop["result"], "refused", "{drop}");
+    let copy_in = find("query", "FROM STDIN");
+    assert_eq!(copy_in["affected_rows"], 2, "{copy_in}");
+    let copy_out = find("query", "TO STDOUT");
+    assert_eq!(copy_out["rows"], 5, "{copy_out}");
+    let update = statements
+        .iter()
+        .filter(|e| e["kind"] == "execute" && e["text"] == "UPDATE items SET name = $1 WHERE id = $2")
+        .collect::<Vec<_>>();
+    assert_eq!(update.len(), 2, "{statements:#?}");
+    assert_eq!(update[1]["affected_rows"], 1);
+    let params = update[1]["params"].as_array().expect("params");
+    assert_eq!(params[0], "'gasket'", "{params:?}");
+    assert!(params[1] == "3" || params[1] == "'3'", "{params:?}");
+    let all = serde_json::to_string(&events).unwrap();
+    assert!(!all.contains(HOSTED_PASSWORD), "the hosted password is in the audit");
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_md5_account_without_a_hosted_password_takes_the_engineers_own() {
+    let db = Postgres::start(&["dev"]).await;
+    db.superuser("postgres", "CREATE DATABASE shop").await;
+    db.superuser(
+        "shop",
+        &format!("SET password_encryption = 'md5'; CREATE USER dev PASSWORD '{OWN_PASSWORD}'"),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-pg-Own8pW3vR6zL";
+    database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "bob",
+            database: "orders",
+            engine: DbEngine::PostgreSql,
+            port: db.port,
+            account: "dev",
+            password: None,
+            uses: Some(1),
+            token,
+        },
+    )
+    .await;
+    let (mut ssh, local, _askpass) = tunnel(&nodes[0], "bob", token, db.port).await;
+    let (ok, out, err) = psql(local, "dev", Some(OWN_PASSWORD), &["-c", "SELECT current_user"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "dev\n");
+    let (ok, _, err) = psql(local, "dev", Some("not-it"), &["-c", "SELECT 1"]).await;
+    assert!(!ok);
+    assert!(err.contains("password authentication failed for user \"dev\""), "{err}");
+    let (ok, _, err) = psql(local, "dev", None, &["-c", "SELECT 1"]).await;
+    assert!(!ok, "no password, no login: {err}");
+    ssh.kill().await.unwrap();
+    for n in nodes {
+        n.stop().await;
+    }
+}

@@ -1,0 +1,254 @@
+//! The async driver of one PostgreSQL session: the login on both sides, then the client's
+//! messages relayed to the target (checked against the SQL rules) while the target's replies
+//! flow back as they come, each statement audited when its reply ends.
+//!
+//! The client is refused TLS (`N` to SSLRequest and GSSENCRequest: the SSH tunnel encrypts)
+//! and replication connections, and must log in as the session's database account. With a
+//! hosted password the gateway tells the client `AuthenticationOk` itself (the engineer proved
+//! who he is to the bastion; no password is asked) and answers the target's password request
+//! ([`super::auth`]). Without one, the authentication exchange is relayed unchanged.
+
+mod io;
+mod pending;
+mod relay;
+
+use super::auth::{AuthError, Next, Request, TargetAuth};
+use super::wire::{self, message, Startup, WireError, PROTOCOL_3};
+use crate::{Login, StatementSink};
+use io::{send, Side};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// The longest client message the gateway reads (PostgreSQL's own limit is 1 GiB).
+pub const MAX_REQUEST: usize = 64 << 20;
+
+/// How long both logins together may take.
+pub const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Why a session ended other than by the client's Terminate or hang-up.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Wire(#[from] WireError),
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+    #[error("the client {0}")]
+    Client(String),
+    #[error("the database closed the connection")]
+    TargetClosed,
+    #[error("the login did not complete within {0:?}")]
+    LoginTimeout(std::time::Duration),
+}
+
+/// Runs a session between `client` and `target` until either side ends it.
+pub async fn run<C, T>(
+    client: C,
+    target: T,
+    login: &Login,
+    sink: &dyn StatementSink,
+) -> Result<(), SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let (client_r, mut client_w) = tokio::io::split(client);
+    let (target_r, mut target_w) = tokio::io::split(target);
+    let (mut client_r, mut target_r) = (Side::new(client_r), Side::new(target_r));
+    let logged_in = tokio::time::timeout(
+        LOGIN_TIMEOUT,
+        login_both(
+            &mut client_r,
+            &mut client_w,
+            &mut target_r,
+            &mut target_w,
+            login,
+        ),
+    );
+    let database = match logged_in.await {
+        Ok(Ok(Some(database))) => database,
+        Ok(Ok(None)) => return Ok(()),
+        Err(_) => {
+            let words = "the database did not complete the login in time (is it a PostgreSQL server?)";
+            let _ = send(&mut client_w, &wire::fatal("08006", words)).await;
+            return Err(SessionError::LoginTimeout(LOGIN_TIMEOUT));
+        }
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, account = %login.account, "postgres: login failed");
+            return Err(e);
+        }
+    };
+    let guard = relay::Guard::new(login, database);
+    relay::relay(client_r, client_w, target_r, target_w, &guard, sink).await
+}
+
+/// Both logins; the database the session uses, or None when the client only cancelled a
+/// query (its cancel request was passed on).
+async fn login_both<CR, CW, TR, TW>(
+    client: &mut Side<CR>,
+    client_w: &mut CW,
+    target: &mut Side<TR>,
+    target_w: &mut TW,
+    login: &Login,
+) -> Result<Option<String>, SessionError>
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    TR: AsyncRead + Unpin,
+    TW: AsyncWrite + Unpin,
+{
+    let startup = loop {
+        let Some(body) = client.read_startup().await? else {
+            return Err(SessionError::Client("left before logging in".into()));
+        };
+        match Startup::parse(&body)? {
+            // No TLS here: the SSH tunnel encrypts; the client goes on in the clear.
+            Startup::Ssl | Startup::GssEnc => send(client_w, b"N").await?,
+            cancel @ Startup::Cancel { .. } => {
+                send(target_w, &cancel.build()).await?;
+                return Ok(None);
+            }
+            s => break s,
+        }
+    };
+    let Startup::Startup { version, params } = &startup else {
+        return Err(WireError::Malformed("a startup packet").into());
+    };
+    if version >> 16 != 3 {
+        let words = format!("unsupported frontend protocol {}.{}: the bastion speaks 3.0", version >> 16, version & 0xffff);
+        return refuse(client_w, "0A000", words).await;
+    }
+    let replication = startup.param("replication").unwrap_or("false");
+    if !matches!(replication, "false" | "off" | "0" | "no") {
+        let words = "replication connections are not relayed by the bastion".to_string();
+        return refuse(client_w, "0A000", words).await;
+    }
+    match startup.param("user") {
+        Some(u) if u == login.account => {}
+        Some(u) => {
+            let words = format!(
+                "Access denied: this session is for the database account '{}', not '{u}'",
+                login.account
+            );
+            return refuse(client_w, "28000", words).await;
+        }
+        None => {
+            let words = "no PostgreSQL user name specified in startup packet".to_string();
+            return refuse(client_w, "28000", words).await;
+        }
+    }
+    let database = (startup.param("database").map(str::to_string))
+        .or_else(|| login.default_database.clone())
+        .unwrap_or_else(|| login.account.clone());
+    // The bastion speaks 3.0: newer minor versions and protocol options are declined.
+    let options: Vec<&String> = params.iter().map(|(n, _)| n).filter(|n| n.starts_with("_pq_.")).collect();
+    if *version != PROTOCOL_3 {
+        let mut body = 0i32.to_be_bytes().to_vec();
+        body.extend_from_slice(&(options.len() as i32).to_be_bytes());
+        for o in &options {
+            body.extend_from_slice(o.as_bytes());
+            body.push(0);
+        }
+        send(client_w, &message(b'v', &body)).await?;
+    }
+    let mut forwarded: Vec<(String, String)> = params
+        .iter()
+        .filter(|(n, _)| !n.starts_with("_pq_.") && n != "database")
+        .cloned()
+        .collect();
+    forwarded.push(("database".into(), database.clone()));
+    let ours = Startup::Startup {
+        version: PROTOCOL_3,
+        params: forwarded,
+    };
+    send(target_w, &ours.build()).await?;
+    match &login.password {
+        Some(password) => {
+            let mut auth = TargetAuth::new(&login.account, password.clone());
+            if let Err(e) = hosted_login(target, target_w, &mut auth).await {
+                let words = format!("Access denied: the bastion could not log in to the database as '{}' with the hosted credential: {e}", login.account);
+                let _ = send(client_w, &wire::fatal("28000", &words)).await;
+                return Err(e);
+            }
+            send(client_w, &wire::auth_ok()).await?;
+        }
+        None => relay_login(client, client_w, target, target_w).await?,
+    }
+    Ok(Some(database))
+}
+
+/// The target login with the hosted password, up to its AuthenticationOk.
+async fn hosted_login<TR, TW>(
+    target: &mut Side<TR>,
+    target_w: &mut TW,
+    auth: &mut TargetAuth,
+) -> Result<(), SessionError>
+where
+    TR: AsyncRead + Unpin,
+    TW: AsyncWrite + Unpin,
+{
+    loop {
+        let Some((tag, body)) = target.read_message(MAX_REQUEST).await? else {
+            return Err(SessionError::TargetClosed);
+        };
+        // A newer server's answer to protocol options: nothing to do at 3.0.
+        if tag == b'v' {
+            continue;
+        }
+        match auth.on_message(tag, &body)? {
+            Next::Send(bytes) => send(target_w, &bytes).await?,
+            Next::Read => {}
+            Next::Done => return Ok(()),
+        }
+    }
+}
+
+/// The client's own login relayed: each request of the target to the client, each answer
+/// back, up to the target's AuthenticationOk (relayed too) or error.
+async fn relay_login<CR, CW, TR, TW>(
+    client: &mut Side<CR>,
+    client_w: &mut CW,
+    target: &mut Side<TR>,
+    target_w: &mut TW,
+) -> Result<(), SessionError>
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    TR: AsyncRead + Unpin,
+    TW: AsyncWrite + Unpin,
+{
+    loop {
+        let Some((tag, body)) = target.read_message(MAX_REQUEST).await? else {
+            return Err(SessionError::TargetClosed);
+        };
+        send(client_w, &message(tag, &body)).await?;
+        let answer_wanted = match tag {
+            b'R' => match Request::parse(&body)? {
+                Request::Ok => return Ok(()),
+                Request::SaslFinal(_) => false,
+                _ => true,
+            },
+            b'E' => {
+                let fields = wire::Fields::parse(&body)?;
+                return Err(AuthError::Refused(fields).into());
+            }
+            _ => false,
+        };
+        if answer_wanted {
+            let Some((tag, body)) = client.read_message(MAX_REQUEST).await? else {
+                return Err(SessionError::Client("left during the login".into()));
+            };
+            send(target_w, &message(tag, &body)).await?;
+        }
+    }
+}
+
+/// Tells the client why its login is refused (a FATAL error), and ends the session.
+async fn refuse<W: AsyncWrite + Unpin, X>(
+    client_w: &mut W,
+    code: &str,
+    words: String,
+) -> Result<X, SessionError> {
+    let _ = send(client_w, &wire::fatal(code, &words)).await;
+    Err(SessionError::Client(words))
+}

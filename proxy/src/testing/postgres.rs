@@ -1,0 +1,111 @@
+//! A real PostgreSQL 15 server for tests (feature `test-util`): `initdb` into a temporary
+//! directory and `postgres` on a free loopback port, both run as the system user `postgres`
+//! (PostgreSQL refuses to run as root). TCP logins use SCRAM-SHA-256, or MD5 for the users
+//! named at start; the superuser `postgres` needs no password on the server's socket.
+
+use super::openssh::{free_port, wait_listening};
+use std::process::Stdio;
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A PostgreSQL server, stopped when dropped.
+pub struct Postgres {
+    pub port: u16,
+    dir: TempDir,
+    _child: Child,
+}
+
+/// The system user `postgres`: uid and gid.
+fn postgres_user() -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let out = std::process::Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .expect("run id");
+        assert!(out.status.success(), "no system user 'postgres' (Debian package postgresql-15)");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a numeric id")
+    };
+    (id("-u"), id("-g"))
+}
+
+impl Postgres {
+    /// Starts a server whose `md5_users` log in over TCP with MD5 (others with SCRAM).
+    pub async fn start(md5_users: &[&str]) -> Self {
+        let (uid, gid) = postgres_user();
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown the tempdir");
+        let data = dir.path().join("data");
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, "superuser-Passw0rd\n").expect("write the password file");
+        std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid)).expect("chown");
+        let out = Command::new(format!("{BIN}/initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "-E", "UTF8", "--no-sync", "--auth-local=trust"])
+            .args(["--auth-host=scram-sha-256"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .uid(uid)
+            .gid(gid)
+            .current_dir(dir.path())
+            .output()
+            .await
+            .expect("run initdb (Debian package postgresql-15)");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut hba = String::from("local all postgres trust\n");
+        for u in md5_users {
+            hba.push_str(&format!("host all {u} 127.0.0.1/32 md5\n"));
+        }
+        hba.push_str("host all all 127.0.0.1/32 scram-sha-256\n");
+        std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+        let port = free_port();
+        let child = Command::new(format!("{BIN}/postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", dir.path().display()))
+            .args(["-c", "fsync=off", "-c", "shared_buffers=16MB"])
+            .uid(uid)
+            .gid(gid)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start postgres");
+        wait_listening(port).await;
+        Postgres {
+            port,
+            dir,
+            _child: child,
+        }
+    }
+
+    /// Runs SQL as the superuser through the server's socket in `database`; panics unless it
+    /// succeeds; returns the output (unaligned, tuples only).
+    pub async fn superuser(&self, database: &str, sql: &str) -> String {
+        let out = Command::new(format!("{BIN}/psql"))
+            .arg("-h")
+            .arg(self.dir.path())
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", database])
+            .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .output()
+            .await
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
