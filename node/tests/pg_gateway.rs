@@ -26,10 +26,19 @@ async fn psql(
     args: &[&str],
 ) -> (bool, String, String) {
     let mut cmd = Command::new("psql");
-    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user, "-d", "shop"])
-        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-w"])
-        .env("PGSSLMODE", "prefer")
-        .env_remove("PGPASSWORD");
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-U",
+        user,
+        "-d",
+        "shop",
+    ])
+    .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-w"])
+    .env("PGSSLMODE", "prefer")
+    .env_remove("PGPASSWORD");
     if let Some(p) = password {
         cmd.env("PGPASSWORD", p);
     }
@@ -154,7 +163,14 @@ async fn hosted_scram_login_rules_copy_and_prepared_statements_are_audited() {
         local,
         "app",
         None,
-        &["-v", "ON_ERROR_STOP=0", "-c", "DROP TABLE items", "-c", "SELECT count(*) FROM items"],
+        &[
+            "-v",
+            "ON_ERROR_STOP=0",
+            "-c",
+            "DROP TABLE items",
+            "-c",
+            "SELECT count(*) FROM items",
+        ],
     )
     .await;
     assert!(
@@ -175,7 +191,10 @@ async fn hosted_scram_login_rules_copy_and_prepared_statements_are_audited() {
             "-c",
             &format!("\\copy items FROM '{}' WITH (FORMAT csv)", csv.display()),
             "-c",
-            &format!("\\copy (SELECT * FROM items ORDER BY id) TO '{}' WITH (FORMAT csv)", out_csv.display()),
+            &format!(
+                "\\copy (SELECT * FROM items ORDER BY id) TO '{}' WITH (FORMAT csv)",
+                out_csv.display()
+            ),
         ],
     )
     .await;
@@ -201,8 +220,16 @@ async fn hosted_scram_login_rules_copy_and_prepared_statements_are_audited() {
          print(c.execute('SELECT count(*) FROM items').fetchone()[0])\n\
          c.close()\n"
     );
-    let out = Command::new("python3").args(["-c", &script]).output().await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "gasket\n42501\n5\n");
 
     let session_id = serving
@@ -212,7 +239,10 @@ async fn hosted_scram_login_rules_copy_and_prepared_statements_are_audited() {
         .expect("the tunnel's session is open");
     ssh.kill().await.unwrap();
     let view = nodes[2].replica.view().clone();
-    wait_for("the session to close", WAIT, || view.read(|s| s.slots_in_use()) == 0).await;
+    wait_for("the session to close", WAIT, || {
+        view.read(|s| s.slots_in_use()) == 0
+    })
+    .await;
 
     let events = session_events(&nodes[2], session_id).await;
     let statements: Vec<&serde_json::Value> =
@@ -242,7 +272,9 @@ async fn hosted_scram_login_rules_copy_and_prepared_statements_are_audited() {
     assert_eq!(copy_out["rows"], 5, "{copy_out}");
     let update = statements
         .iter()
-        .filter(|e| e["kind"] == "execute" && e["text"] == "UPDATE items SET name = $1 WHERE id = $2")
+        .filter(|e| {
+            e["kind"] == "execute" && e["text"] == "UPDATE items SET name = $1 WHERE id = $2"
+        })
         .collect::<Vec<_>>();
     assert_eq!(update.len(), 2, "{statements:#?}");
     assert_eq!(update[1]["affected_rows"], 1);
@@ -250,7 +282,10 @@ async fn hosted_scram_login_rules_copy_and_prepared_statements_are_audited() {
     assert_eq!(params[0], "'gasket'", "{params:?}");
     assert!(params[1] == "3" || params[1] == "'3'", "{params:?}");
     let all = serde_json::to_string(&events).unwrap();
-    assert!(!all.contains(HOSTED_PASSWORD), "the hosted password is in the audit");
+    assert!(
+        !all.contains(HOSTED_PASSWORD),
+        "the hosted password is in the audit"
+    );
     for n in nodes {
         n.stop().await;
     }
@@ -283,12 +318,21 @@ async fn an_md5_account_without_a_hosted_password_takes_the_engineers_own() {
     )
     .await;
     let (mut ssh, local, _askpass) = tunnel(&nodes[0], "bob", token, db.port).await;
-    let (ok, out, err) = psql(local, "dev", Some(OWN_PASSWORD), &["-c", "SELECT current_user"]).await;
+    let (ok, out, err) = psql(
+        local,
+        "dev",
+        Some(OWN_PASSWORD),
+        &["-c", "SELECT current_user"],
+    )
+    .await;
     assert!(ok, "{err}");
     assert_eq!(out, "dev\n");
     let (ok, _, err) = psql(local, "dev", Some("not-it"), &["-c", "SELECT 1"]).await;
     assert!(!ok);
-    assert!(err.contains("password authentication failed for user \"dev\""), "{err}");
+    assert!(
+        err.contains("password authentication failed for user \"dev\""),
+        "{err}"
+    );
     let (ok, _, err) = psql(local, "dev", None, &["-c", "SELECT 1"]).await;
     assert!(!ok, "no password, no login: {err}");
     ssh.kill().await.unwrap();

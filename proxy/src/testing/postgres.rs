@@ -24,7 +24,10 @@ fn postgres_user() -> (u32, u32) {
             .args([flag, "postgres"])
             .output()
             .expect("run id");
-        assert!(out.status.success(), "no system user 'postgres' (Debian package postgresql-15)");
+        assert!(
+            out.status.success(),
+            "no system user 'postgres' (Debian package postgresql-15)"
+        );
         String::from_utf8_lossy(&out.stdout)
             .trim()
             .parse()
@@ -46,7 +49,14 @@ impl Postgres {
         let out = Command::new(format!("{BIN}/initdb"))
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "-E", "UTF8", "--no-sync", "--auth-local=trust"])
+            .args([
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--auth-local=trust",
+            ])
             .args(["--auth-host=scram-sha-256"])
             .arg(format!("--pwfile={}", pwfile.display()))
             .uid(uid)
@@ -96,7 +106,14 @@ impl Postgres {
         let out = Command::new(format!("{BIN}/psql"))
             .arg("-h")
             .arg(self.dir.path())
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", database])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+            ])
             .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
             .output()
             .await

@@ -13,8 +13,12 @@ use crate::Secret;
 pub enum Request {
     Ok,
     Cleartext,
-    Md5 { salt: [u8; 4] },
-    Sasl { mechanisms: Vec<String> },
+    Md5 {
+        salt: [u8; 4],
+    },
+    Sasl {
+        mechanisms: Vec<String>,
+    },
     SaslContinue(Vec<u8>),
     SaslFinal(Vec<u8>),
     /// Another method, by its code (2 Kerberos, 7 GSS, 9 SSPI...).

@@ -113,8 +113,11 @@ impl Client {
             .collect();
         let server_key = hmac::sign(&salted_key, b"Server Key");
         let server_key = hmac::Key::new(hmac::HMAC_SHA256, server_key.as_ref());
-        self.server_signature =
-            Some(hmac::sign(&server_key, auth_message.as_bytes()).as_ref().to_vec());
+        self.server_signature = Some(
+            hmac::sign(&server_key, auth_message.as_bytes())
+                .as_ref()
+                .to_vec(),
+        );
         Ok(format!("{without_proof},p={}", B64.encode(proof)))
     }
 
@@ -132,7 +135,10 @@ impl Client {
         let v = B64
             .decode(v)
             .map_err(|_| ScramError::Malformed("the verifier is not base64"))?;
-        let expected = self.server_signature.as_ref().ok_or(ScramError::Signature)?;
+        let expected = self
+            .server_signature
+            .as_ref()
+            .ok_or(ScramError::Signature)?;
         // Not secret: the signature proves the server; comparing it leaks nothing of ours.
         if &v != expected {
             return Err(ScramError::Signature);
@@ -155,13 +161,13 @@ mod tests {
         let mut c = Client::with_nonce("pencil", NONCE);
         assert_eq!(c.first(), "n,,n=,r=rOprNGfwEbeRWgbNEkqO");
         let last = c.last(SERVER_FIRST.as_bytes()).unwrap();
-        assert!(last.starts_with(
-            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p="
-        ));
+        assert!(last.starts_with("c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p="));
         // The signature over an auth message with "n=" (not "n=user") differs from the RFC's;
         // recompute it the long way to check `verify`.
         let good = c.server_signature.clone().unwrap();
-        assert!(c.verify(format!("v={}", B64.encode(&good)).as_bytes()).is_ok());
+        assert!(c
+            .verify(format!("v={}", B64.encode(&good)).as_bytes())
+            .is_ok());
         let mut bad = good;
         bad[0] ^= 1;
         assert_eq!(
@@ -201,6 +207,9 @@ mod tests {
             c.last(hostile.as_bytes()),
             Err(ScramError::Iterations(4_000_000_000))
         );
-        assert!(c.verify(b"v=AAAA").is_err(), "no signature before the proof");
+        assert!(
+            c.verify(b"v=AAAA").is_err(),
+            "no signature before the proof"
+        );
     }
 }

@@ -69,7 +69,8 @@ where
         Ok(Ok(Some(database))) => database,
         Ok(Ok(None)) => return Ok(()),
         Err(_) => {
-            let words = "the database did not complete the login in time (is it a PostgreSQL server?)";
+            let words =
+                "the database did not complete the login in time (is it a PostgreSQL server?)";
             let _ = send(&mut client_w, &wire::fatal("08006", words)).await;
             return Err(SessionError::LoginTimeout(LOGIN_TIMEOUT));
         }
@@ -115,7 +116,11 @@ where
         return Err(WireError::Malformed("a startup packet").into());
     };
     if version >> 16 != 3 {
-        let words = format!("unsupported frontend protocol {}.{}: the bastion speaks 3.0", version >> 16, version & 0xffff);
+        let words = format!(
+            "unsupported frontend protocol {}.{}: the bastion speaks 3.0",
+            version >> 16,
+            version & 0xffff
+        );
         return refuse(client_w, "0A000", words).await;
     }
     let replication = startup.param("replication").unwrap_or("false");
@@ -141,7 +146,11 @@ where
         .or_else(|| login.default_database.clone())
         .unwrap_or_else(|| login.account.clone());
     // The bastion speaks 3.0: newer minor versions and protocol options are declined.
-    let options: Vec<&String> = params.iter().map(|(n, _)| n).filter(|n| n.starts_with("_pq_.")).collect();
+    let options: Vec<&String> = params
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.starts_with("_pq_."))
+        .collect();
     if *version != PROTOCOL_3 {
         let mut body = 0i32.to_be_bytes().to_vec();
         body.extend_from_slice(&(options.len() as i32).to_be_bytes());

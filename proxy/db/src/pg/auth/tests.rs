@@ -12,7 +12,10 @@ fn auth() -> TargetAuth {
 
 #[test]
 fn trust_is_done_at_once() {
-    assert_eq!(auth().on_message(b'R', &request(0, b"")).unwrap(), Next::Done);
+    assert_eq!(
+        auth().on_message(b'R', &request(0, b"")).unwrap(),
+        Next::Done
+    );
 }
 
 #[test]
@@ -60,9 +63,16 @@ fn a_sasl_continue_before_the_start_is_unexpected() {
 #[test]
 fn errors_and_other_methods_are_errors_with_words() {
     let e = auth()
-        .on_message(b'E', &super::super::wire::fatal("28P01", "password authentication failed")[5..])
+        .on_message(
+            b'E',
+            &super::super::wire::fatal("28P01", "password authentication failed")[5..],
+        )
         .unwrap_err();
-    assert!(e.to_string().contains("28P01 password authentication failed"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("28P01 password authentication failed"),
+        "{e}"
+    );
     assert!(matches!(
         auth().on_message(b'R', &request(7, b"")),
         Err(AuthError::Unsupported(_))

@@ -49,7 +49,11 @@ fn replies_come_in_order_with_rows_counted_whatever_the_chunking() {
         (Reply::Ready(b'T'), 0),
     ];
     for step in [1, 2, 3, 7, 64, data.len()] {
-        assert_eq!(replies(&mut Scan::new(), &data, step), expected, "step {step}");
+        assert_eq!(
+            replies(&mut Scan::new(), &data, step),
+            expected,
+            "step {step}"
+        );
     }
 }
 

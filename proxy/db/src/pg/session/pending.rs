@@ -76,7 +76,10 @@ pub(super) enum Expect {
     /// A simple query: results up to ReadyForQuery.
     Query(Audit),
     /// Parse: audited when the statement is named, or when it fails.
-    Parse { audit: Audit, named: bool },
+    Parse {
+        audit: Audit,
+        named: bool,
+    },
     Bind(Audit),
     Execute(Audit),
     Describe,

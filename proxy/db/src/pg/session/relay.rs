@@ -143,7 +143,11 @@ where
                 statement,
                 params,
             } => {
-                let (text, types) = names.statements.get(&statement).cloned().unwrap_or_default();
+                let (text, types) = names
+                    .statements
+                    .get(&statement)
+                    .cloned()
+                    .unwrap_or_default();
                 let shown: Vec<String> = (params.iter().enumerate())
                     .map(|(i, p)| render(p, types.get(i).copied().unwrap_or(0)))
                     .collect();

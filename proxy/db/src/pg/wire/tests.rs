@@ -4,10 +4,16 @@ use super::*;
 fn a_startup_packet_round_trips_and_names_its_parameters() {
     let s = Startup::Startup {
         version: PROTOCOL_3,
-        params: vec![("user".into(), "app".into()), ("database".into(), "shop".into())],
+        params: vec![
+            ("user".into(), "app".into()),
+            ("database".into(), "shop".into()),
+        ],
     };
     let bytes = s.build();
-    assert_eq!(bytes.len(), u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize);
+    assert_eq!(
+        bytes.len(),
+        u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize
+    );
     let back = Startup::parse(&bytes[4..]).unwrap();
     assert_eq!(back, s);
     assert_eq!(back.param("database"), Some("shop"));

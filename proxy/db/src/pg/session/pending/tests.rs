@@ -102,7 +102,10 @@ fn refusals_wait_their_turn_and_are_not_sent_while_skipping() {
         reason: "rule".into(),
     };
     p.push(refusal());
-    assert!(p.injections(&sink).is_empty(), "the query is answered first");
+    assert!(
+        p.injections(&sink).is_empty(),
+        "the query is answered first"
+    );
     p.on_reply(Reply::Complete("SELECT 1".into()), 1, &sink);
     p.on_reply(Reply::Ready(b'I'), 0, &sink);
     assert_eq!(p.injections(&sink), b"E!");
@@ -135,7 +138,19 @@ fn suspended_portals_count_their_rows_and_a_cut_reports_what_waited() {
     p.push(Expect::Query(audit("query", "SELECT pg_sleep(9)")));
     p.cut(&sink);
     let o = sink.outcomes();
-    assert_eq!(o[0].2, Outcome::Ok { affected: 0, rows: 5 });
-    assert_eq!(o[1].2, Outcome::Ok { affected: 0, rows: 4 });
+    assert_eq!(
+        o[0].2,
+        Outcome::Ok {
+            affected: 0,
+            rows: 5
+        }
+    );
+    assert_eq!(
+        o[1].2,
+        Outcome::Ok {
+            affected: 0,
+            rows: 4
+        }
+    );
     assert_eq!(o[2].2, Outcome::Cut);
 }
