@@ -146,7 +146,8 @@ async fn hosted_scram_login_rules_copy_and_prepared_statements_are_audited() {
     )
     .await;
     assert!(ok, "{err}");
-    assert_eq!(out, "nut\ngear\napp\n");
+    // psql -At still prints each command's tag (no -q): the statements' own answers.
+    assert_eq!(out, "CREATE TABLE\nINSERT 0 3\nnut\ngear\napp\n");
     // Errors come back as the database's own.
     let (ok, _, err) = psql(local, "app", None, &["-c", "SELECT * FROM nothing"]).await;
     assert!(!ok);

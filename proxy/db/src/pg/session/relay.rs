@@ -209,6 +209,9 @@ where
 {
     let mut scan = Scan::new();
     let mut open = true;
+    // What the target sent with its AuthenticationOk (ParameterStatus, BackendKeyData,
+    // ReadyForQuery) may already be buffered by the login: forwarded before waiting for more.
+    forward(&mut target, &mut client, &mut scan, pending, sink).await?;
     loop {
         tokio::select! {
             e = queue.recv(), if open => match e {
