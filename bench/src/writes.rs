@@ -116,6 +116,8 @@ fn hash(n: usize) -> [u8; 32] {
 
 fn token(t: &Target, n: usize) -> NewToken {
     NewToken {
+        database_schema: None,
+        mysql_native: None,
         issued_by: None,
         token_hash: hash(n),
         user_id: t.user_id,

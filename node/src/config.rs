@@ -28,6 +28,10 @@ pub struct UpArgs {
     /// SSH O&M listen address. Default 0.0.0.0:60022.
     #[arg(long, env = "PORTUNUS_SSH_LISTEN")]
     pub ssh_listen: Option<String>,
+    /// Native MySQL gateway listen address (clients log in with their user name and an O&M
+    /// token as password), or "off". Default 0.0.0.0:33306.
+    #[arg(long, env = "PORTUNUS_MYSQL_LISTEN")]
+    pub mysql_listen: Option<String>,
     /// API and portal listen address. Default 0.0.0.0:8443.
     #[arg(long, env = "PORTUNUS_API_LISTEN")]
     pub api_listen: Option<String>,

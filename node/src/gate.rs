@@ -167,10 +167,45 @@ impl Gate {
         if owner.1 != user_part(login) {
             return Some(Err(bad_credentials()));
         }
-        let epoch = match self.admitting() {
-            Ok(e) => e,
-            Err(r) => return Some(Err(r)),
-        };
+        Some(self.spend_token(hash, owner, client).await)
+    }
+
+    /// A MySQL client on the native port: its `mysql_native_password` answer is checked
+    /// against the stored SHA1(SHA1(token)) of each live MySQL token of the user; the one that
+    /// matches is spent like a token typed as a password. Every failure answers the same.
+    async fn login_mysql_native(
+        &self,
+        login: &str,
+        scramble: &[u8],
+        answer: &[u8],
+        client: SocketAddr,
+    ) -> Result<Principal, Refusal> {
+        let now = now_ms();
+        let found = self.replica.view().read(|s| {
+            let user = s.user_by_name(login)?;
+            let token = s.tokens_of_user(user.id).find(|t| {
+                !t.revoked
+                    && t.expire_at_ms > now
+                    && t.mysql_native.is_some_and(|stored| {
+                        portunus_proxy::db::native_password_matches(&stored, scramble, answer)
+                    })
+            })?;
+            Some((token.hash, (user.id, user.name.clone())))
+        });
+        match found {
+            Some((hash, owner)) => self.spend_token(hash, owner, client).await,
+            None => Err(bad_credentials()),
+        }
+    }
+
+    /// Spends the token `hash` of `owner` (id, name): its session opens here.
+    async fn spend_token(
+        &self,
+        hash: [u8; 32],
+        owner: (u64, String),
+        client: SocketAddr,
+    ) -> Result<Principal, Refusal> {
+        let epoch = self.admitting()?;
         let spend = Command::SpendToken {
             token_hash: hash,
             node_id: self.shared.node_id,
@@ -180,7 +215,7 @@ impl Gate {
         };
         let spent = crate::metered::propose(&self.replica, &self.metrics, spend).await;
         crate::metered::token_op(&self.metrics, "spend", spent.is_ok());
-        Some(match spent {
+        match spent {
             Ok(Response::SessionOpened(grant)) => self.admit(&grant, &owner.1).map(|a| Principal {
                 user_id: owner.0,
                 user_name: owner.1.clone(),
@@ -191,7 +226,7 @@ impl Gate {
                 format!("unexpected answer {other:?}"),
             )),
             Err(e) => Err(from_replica(&e)),
-        })
+        }
     }
 
     /// A user's own password. The lock (an administrator's, or an automatic lockout after
@@ -313,6 +348,15 @@ impl Gate {
                 Some(r) => r,
                 None => self.login_password(&user, password.0).await,
             },
+            AuthAttempt::MySqlNative {
+                user,
+                scramble,
+                answer,
+                client,
+            } => {
+                self.login_mysql_native(&user, &scramble, &answer, client)
+                    .await
+            }
             AuthAttempt::PublicKey {
                 user, public_key, ..
             } => self.login_key(&user, &public_key),

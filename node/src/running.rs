@@ -31,6 +31,8 @@ pub struct RunningNode {
     pub cluster_addr: SocketAddr,
     /// Where the SSH gateway listens (None on a witness).
     pub ssh_addr: Option<SocketAddr>,
+    /// The native MySQL gateway's address (None on a witness or when off).
+    pub mysql_addr: Option<SocketAddr>,
     /// Node-local facts shared with the probe and duties.
     pub(crate) shared: Arc<NodeShared>,
     admin: Option<oneshot::Receiver<Option<AdminCredentials>>>,
@@ -166,6 +168,18 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         Role::Witness => None,
     };
     let ssh_addr = ssh_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let mysql_listener = match (config.role, config.mysql_listen) {
+        (Role::Engine, Some(at)) => {
+            Some(tokio::net::TcpListener::bind(at).await.with_context(|| {
+                format!("binding the MySQL port on {at} (--mysql-listen; \"off\" turns it off)")
+            })?)
+        }
+        _ => None,
+    };
+    let mysql_addr = mysql_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
     let mut raft_config = RaftConfig::new(config.node_id, config.data_dir.clone());
     // Keep a fifth of an interval behind each snapshot for slow followers, purge in small steps.
     raft_config.snapshot_every = config.snapshot_every;
@@ -235,6 +249,23 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         audit.clone(),
         config.ssh.concurrent_password_checks,
     ));
+    if let (Some(listener), Some(audit)) = (mysql_listener, audit.clone()) {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut rx = stop_rx.clone();
+        let cancel = stop.clone();
+        tokio::spawn(async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+            cancel.cancel();
+        });
+        let timeout = Duration::from_secs(config.ssh.target_connect_timeout_secs.max(1));
+        tasks.push(tokio::spawn(portunus_proxy::db::native::serve_mysql(
+            listener,
+            gate.clone(),
+            audit,
+            timeout,
+            stop,
+        )));
+    }
     let ssh_task = match (ssh_listener, audit) {
         (Some(listener), Some(audit)) => {
             let task = crate::ssh::SshTask {
@@ -253,6 +284,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     Ok(RunningNode {
         ssh_task,
         ssh_addr,
+        mysql_addr,
         gate,
         replica,
         config,

@@ -30,6 +30,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         node_id: id,
         data_dir: dir.join(format!("n{id}")),
         ssh_listen: "127.0.0.1:0".parse().unwrap(),
+        mysql_listen: Some("127.0.0.1:0".parse().unwrap()),
         api_listen: "127.0.0.1:0".parse().unwrap(),
         metrics_listen: crate::config::MetricsListen::At("127.0.0.1:0".parse().unwrap()),
         cluster_listen: peers[&id].parse().unwrap(),
@@ -123,6 +124,7 @@ pub async fn authorized_host_account(
 }
 
 /// What [`database_token`] sets up.
+#[derive(Clone, Copy)]
 pub struct DatabaseAccess<'a> {
     /// The user, created unless a user of this name exists.
     pub user: &'a str,
@@ -198,6 +200,15 @@ pub async fn database_token(node: &RunningNode, a: DatabaseAccess<'_>) -> (u64, 
         .try_into()
         .expect("a SHA-256");
     let issue = NewToken {
+        database_schema: None,
+        mysql_native: (a.engine == portunus_model::DbEngine::MySql).then(|| {
+            let sha1 = |b: &[u8]| {
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, b)
+            };
+            let mut out = [0u8; 20];
+            out.copy_from_slice(sha1(sha1(a.token.as_bytes()).as_ref()).as_ref());
+            out
+        }),
         issued_by: None,
         token_hash: hash,
         user_id,

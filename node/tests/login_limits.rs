@@ -138,6 +138,8 @@ async fn alice(node: &RunningNode, public_key: &str) -> (u64, String) {
     r.propose(grant).await.expect("grant");
     let token = "tok-lockout-Wq7s9Xk2".to_string();
     let issue = NewToken {
+        database_schema: None,
+        mysql_native: None,
         issued_by: None,
         token_hash: sha256(&token),
         user_id,

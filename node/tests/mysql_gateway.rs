@@ -269,3 +269,112 @@ async fn an_account_without_a_hosted_password_takes_the_engineers_own() {
         n.stop().await;
     }
 }
+
+/// `mariadb` straight to a node's native MySQL port, logging in as `user` with `password`.
+async fn native(port: u16, user: &str, password: &str, sql: &str) -> (bool, String, String) {
+    let out = Command::new("mariadb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+            "-u",
+            user,
+            "-N",
+            "-B",
+            "--skip-ssl",
+        ])
+        .arg(format!("-p{password}"))
+        .args(["-e", sql])
+        .output()
+        .await
+        .expect("run mariadb");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_native_port_takes_a_user_and_token_and_spends_the_token_once() {
+    let db = MariaDb::start().await;
+    db.root(&format!(
+        "CREATE DATABASE shop; CREATE USER 'app'@'%' IDENTIFIED BY '{HOSTED_PASSWORD}'; \
+         GRANT ALL ON shop.* TO 'app'@'%'; CREATE TABLE shop.t (a INT); \
+         INSERT INTO shop.t VALUES (7);"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-native-Qm4zX8rT2wP6";
+    let hosted = DatabaseAccess {
+        user: "carol",
+        database: "orders",
+        engine: DbEngine::MySql,
+        port: db.port,
+        account: "app",
+        password: Some(HOSTED_PASSWORD),
+        uses: Some(1),
+        token,
+    };
+    database_token(&nodes[0], hosted).await;
+    let own = "tok-native-own-Hs5kD9vB";
+    database_token(
+        &nodes[0],
+        DatabaseAccess {
+            account: "dev",
+            password: None,
+            token: own,
+            ..hosted
+        },
+    )
+    .await;
+    let serving = &nodes[2];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving
+        .mysql_addr
+        .expect("the MySQL port is on by default")
+        .port();
+    wait_listening(port).await;
+
+    // A wrong token and a wrong user get the same refusal; nothing is spent.
+    let (ok, _, err) = native(port, "carol", "not-the-token", "SELECT 1").await;
+    assert!(
+        !ok && err.contains("1045") && err.contains("Access denied"),
+        "{err}"
+    );
+    let (ok, _, err) = native(port, "mallory", token, "SELECT 1").await;
+    assert!(!ok && err.contains("Access denied"), "{err}");
+    // The token logs in to the database with the hosted password.
+    let (ok, out, err) = native(port, "carol", token, "SELECT a, CURRENT_USER() FROM shop.t").await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "7\tapp@%\n");
+    // It had one use.
+    let (ok, _, err) = native(port, "carol", token, "SELECT 1").await;
+    assert!(!ok && err.contains("Access denied"), "{err}");
+    // An account without a hosted password cannot be reached here: the client typed no
+    // database password.
+    let (ok, _, err) = native(port, "carol", own, "SELECT 1").await;
+    assert!(!ok && err.contains("no hosted password"), "{err}");
+
+    let view = nodes[0].replica.view().clone();
+    wait_for("the sessions to close", WAIT, || {
+        view.read(|s| s.slots_in_use()) == 0
+    })
+    .await;
+    let session_id = view
+        .read(|s| {
+            s.sessions()
+                .find(|x| x.node_id == 3 && x.bytes_down > 0)
+                .map(|x| x.id)
+        })
+        .expect("the native session is recorded with its bytes");
+    let events = session_events(&nodes[1], session_id).await;
+    assert!(
+        events.iter().any(|e| e["type"] == "statement"
+            && e["text"] == "SELECT a, CURRENT_USER() FROM shop.t"
+            && e["rows"] == 1),
+        "{events:#?}"
+    );
+    for n in nodes {
+        n.stop().await;
+    }
+}

@@ -20,6 +20,8 @@ async fn tokens(node: &RunningNode, n: u8) -> Vec<[u8; 32]> {
     for i in 0..n {
         let token_hash = [i + 1; 32];
         let t = NewToken {
+            database_schema: None,
+            mysql_native: None,
             issued_by: None,
             token_hash,
             user_id,

@@ -68,6 +68,8 @@ async fn database_token(node: &RunningNode, port: u16) -> (u64, String) {
         .try_into()
         .unwrap();
     let issue = NewToken {
+        database_schema: None,
+        mysql_native: None,
         issued_by: None,
         token_hash: hash,
         user_id,

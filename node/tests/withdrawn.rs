@@ -109,6 +109,8 @@ impl Fixture {
                 .try_into()
                 .unwrap();
         let issue = NewToken {
+            database_schema: None,
+            mysql_native: None,
             issued_by: None,
             token_hash: hash,
             user_id: self.user_id,

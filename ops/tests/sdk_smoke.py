@@ -59,7 +59,7 @@ def database_token_for_ssh(c, iid, sfx, port, out_path):
     """A database at 127.0.0.1:port, a user authorized for it, and a token written to out_path
     for the caller to use over SSH through another node."""
     db = check(c.create_database(m.CreateDatabaseRequest(
-        instance_id=iid, database_name=f"echo-{sfx}", database_type="MySQL", source="Local",
+        instance_id=iid, database_name=f"echo-{sfx}", database_type="SQLServer", source="Local",
         database_port=int(port), active_address_type="Private",
         database_private_address="127.0.0.1")), m.CreateDatabaseResponseBody)
     da = check(c.create_database_account(m.CreateDatabaseAccountRequest(

@@ -3,6 +3,9 @@
 //! at the target login and every statement is audited under the engineer's session. Databases
 //! of other engines are relayed as plain bytes.
 
+pub mod native;
+
+pub use portunus_db::mysql::auth::native_password_matches;
 pub use portunus_db::sql::rules::{Matcher, RuleSpec};
 pub use portunus_db::{Outcome, Statement};
 

@@ -71,6 +71,16 @@ pub enum AuthAttempt {
         password: Secret,
         client: SocketAddr,
     },
+    /// A MySQL client's `mysql_native_password` answer to the gateway's `scramble` on the
+    /// native MySQL port: only an O&M token of a MySQL database can match it (the gate checks
+    /// it against the tokens' stored SHA1(SHA1(token))).
+    MySqlNative {
+        user: String,
+        scramble: Vec<u8>,
+        /// Useless once the scramble is spent, so not a secret to guard.
+        answer: Vec<u8>,
+        client: SocketAddr,
+    },
     /// A public key the client proved it holds, in OpenSSH `authorized_keys` form.
     PublicKey {
         user: String,

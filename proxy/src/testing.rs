@@ -177,6 +177,29 @@ impl SessionGate for FakeGate {
                         )),
                     }
                 }
+                AuthAttempt::MySqlNative {
+                    user,
+                    scramble,
+                    answer,
+                    ..
+                } => {
+                    let matched = lock(&self.tokens).iter().find_map(|(token, permit)| {
+                        let ours =
+                            portunus_db::mysql::auth::native_password(token.as_bytes(), &scramble);
+                        (ours == answer).then(|| permit.clone())
+                    });
+                    match matched {
+                        Some(permit) => {
+                            let mut permit = permit?;
+                            permit.session_id = self.new_session();
+                            Ok(Self::principal(&user, Some(self.admit(permit))))
+                        }
+                        None => Err(Self::refuse(
+                            RefusalKind::BadCredentials,
+                            "wrong user name or token",
+                        )),
+                    }
+                }
                 AuthAttempt::PublicKey {
                     user, public_key, ..
                 } => {

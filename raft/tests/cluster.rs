@@ -256,6 +256,8 @@ async fn a_token_is_spent_exactly_once_across_the_cluster() {
     let issued = c
         .node(1)
         .propose(Command::IssueToken(NewToken {
+            database_schema: None,
+            mysql_native: None,
             issued_by: None,
             token_hash,
             user_id,

@@ -186,6 +186,8 @@ pub struct NodeProc {
     /// Where `/metrics` and `/v1/status` are served (`--metrics-listen`).
     pub metrics: SocketAddr,
     pub ssh: SocketAddr,
+    /// The native MySQL gateway (`--mysql-listen`).
+    pub mysql: SocketAddr,
     pub cluster: SocketAddr,
     /// Address the other nodes use to reach this one (the relay's front when there is one).
     pub advertise: SocketAddr,
@@ -336,6 +338,7 @@ impl ProcCluster {
                 api: free_tcp(),
                 metrics: free_tcp(),
                 ssh: free_tcp(),
+                mysql: free_tcp(),
                 cluster,
                 advertise: cluster,
                 witness: false,
@@ -497,6 +500,7 @@ impl ProcCluster {
             .args(["--api-listen", &n.api.to_string()])
             .args(["--metrics-listen", &n.metrics.to_string()])
             .args(["--ssh-listen", &n.ssh.to_string()])
+            .args(["--mysql-listen", &n.mysql.to_string()])
             .arg("--api-plaintext")
             .args(["--drain-grace-secs", "5"])
             .args(extra)

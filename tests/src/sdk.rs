@@ -46,7 +46,8 @@ fn sdk_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/tests/sdk_smoke.py")
 }
 
-/// A user and an O&M token (unlimited uses, valid for an hour) for a MySQL database at
+/// A user and an O&M token (unlimited uses, valid for an hour) for a SQL Server database (an echo
+/// server: SQL Server is relayed as plain bytes) at
 /// `127.0.0.1:db_port`, made through the SDK against `endpoints`. Returns (user, token).
 pub fn database_token(
     endpoints: &[SocketAddr],

@@ -666,6 +666,7 @@ fn https_node() -> HttpsNode {
         .args(["--cluster-listen", &portunus_tests::free_udp().to_string()])
         .args(["--api-listen", &api.to_string()])
         .args(["--ssh-listen", &portunus_tests::free_tcp().to_string()])
+        .args(["--mysql-listen", "off"])
         .env(
             "PORTUNUS_CLUSTER_SECRET",
             "https-test-cluster-secret-0123456789",

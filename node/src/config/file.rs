@@ -10,6 +10,7 @@ pub struct FileConfig {
     pub node_id: Option<u64>,
     pub data_dir: Option<PathBuf>,
     pub ssh_listen: Option<String>,
+    pub mysql_listen: Option<String>,
     pub api_listen: Option<String>,
     pub metrics_listen: Option<String>,
     pub cluster_listen: Option<String>,

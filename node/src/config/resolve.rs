@@ -52,6 +52,9 @@ pub enum MetricsListen {
     Off,
 }
 
+/// Default of `--mysql-listen`.
+pub const DEFAULT_MYSQL_LISTEN: &str = "0.0.0.0:33306";
+
 /// Default of `--metrics-listen`: loopback only (9464, the Prometheus exporter port of
 /// OpenTelemetry).
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
@@ -86,6 +89,8 @@ pub struct NodeConfig {
     pub node_id: u64,
     pub data_dir: PathBuf,
     pub ssh_listen: SocketAddr,
+    /// The native MySQL gateway's address; None when off.
+    pub mysql_listen: Option<SocketAddr>,
     pub api_listen: SocketAddr,
     /// Where `/metrics` and `/v1/status` are served.
     pub metrics_listen: MetricsListen,
@@ -254,6 +259,19 @@ impl NodeConfig {
                 args.ssh_listen.or(file.ssh_listen),
                 "0.0.0.0:60022",
             )?,
+            mysql_listen: match args
+                .mysql_listen
+                .or(file.mysql_listen)
+                .as_deref()
+                .map(str::trim)
+            {
+                Some("off") => None,
+                other => Some(addr(
+                    "mysql-listen",
+                    other.map(str::to_string),
+                    DEFAULT_MYSQL_LISTEN,
+                )?),
+            },
             api_listen: addr(
                 "api-listen",
                 args.api_listen.or(file.api_listen),

@@ -99,6 +99,9 @@ pub(crate) fn from_grant(
             }
         }
     }
+    if let Some(t) = grant.token_id.and_then(|t| s.token(t)) {
+        permit.default_database = t.database_schema.clone();
+    }
     if let SessionAccount::Custom(name) = &grant.account {
         permit.account_name = name.clone();
         let token = grant.token_id.and_then(|t| s.token(t));

@@ -38,6 +38,11 @@ pub struct Token {
     pub uses: u32,
     /// Who issued the token (the API caller), when it came through the API.
     pub issued_by: Option<TokenIssuer>,
+    /// The database selected when the client names none (`DatabaseSchema`).
+    pub database_schema: Option<String>,
+    /// SHA1(SHA1(token)), for MySQL clients logging in to the gateway's native port with
+    /// `mysql_native_password` (which never sends the token itself). Only on MySQL tokens.
+    pub mysql_native: Option<[u8; 20]>,
 }
 
 /// Who issued a token: the AccessKey that signed the request and the user it acts as.
@@ -75,6 +80,10 @@ pub struct NewToken {
     pub use_count: Option<u32>,
     /// Who issues it (recorded on the token).
     pub issued_by: Option<TokenIssuer>,
+    /// See [`Token::database_schema`].
+    pub database_schema: Option<String>,
+    /// See [`Token::mysql_native`].
+    pub mysql_native: Option<[u8; 20]>,
 }
 
 /// What the API returns about a token (CountLeft, ExpireTime, HasCountLimit, ...).

@@ -80,6 +80,15 @@ pub fn new_token() -> Result<(String, [u8; 32]), ApiError> {
     Ok((token.clone(), token_hash(&token)))
 }
 
+/// SHA1(SHA1(token)): what a MySQL server stores to check `mysql_native_password` answers,
+/// kept on MySQL tokens so that the gateway's native MySQL port can check a token it never sees.
+pub fn mysql_native_hash(token: &str) -> [u8; 20] {
+    let sha1 = |b: &[u8]| digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, b);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(sha1(sha1(token.as_bytes()).as_ref()).as_ref());
+    out
+}
+
 /// The stored form of a token: SHA-256 of its text.
 pub fn token_hash(token: &str) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, token.as_bytes());
@@ -149,7 +158,10 @@ async fn generate(c: &Call) -> ApiResult {
         (None, None) => Protocol::Ssh,
     };
     let (token, token_hash) = new_token()?;
+    let mysql = protocol == Protocol::MySql;
     let new = NewToken {
+        database_schema: c.p.string("DatabaseSchema").filter(|s| !s.is_empty()),
+        mysql_native: mysql.then(|| mysql_native_hash(&token)),
         issued_by: Some(TokenIssuer {
             access_key_id: c.caller.access_key_id.clone(),
             user_id: c.caller.user_id,

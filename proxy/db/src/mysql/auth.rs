@@ -57,6 +57,21 @@ pub fn native_password(password: &[u8], scramble: &[u8]) -> Vec<u8> {
     xor(stage1.as_ref(), mixed.as_ref())
 }
 
+/// Checks a `mysql_native_password` answer against the stored SHA1(SHA1(password)), as a
+/// server does: SHA1(answer XOR SHA1(scramble + stored)) must be the stored value.
+pub fn native_password_matches(stored: &[u8; 20], scramble: &[u8], answer: &[u8]) -> bool {
+    if answer.len() != 20 {
+        return false;
+    }
+    let mut c = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
+    c.update(&scramble[..scramble.len().min(20)]);
+    c.update(stored);
+    let mixed = c.finish();
+    let stage1 = xor(answer, mixed.as_ref());
+    let check = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &stage1);
+    check.as_ref() == stored
+}
+
 /// `caching_sha2_password`'s scramble: SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + scramble).
 pub fn caching_sha2(password: &[u8], scramble: &[u8]) -> Vec<u8> {
     if password.is_empty() {
@@ -233,6 +248,23 @@ mod tests {
             "746ebe205d56a0707acb3e796e834e0dd7b1d61743b26bd5202c7a623230c7c9"
         );
         assert!(native_password(b"", &scramble).is_empty());
+    }
+
+    #[test]
+    fn a_native_answer_checks_against_the_stored_double_sha1() {
+        let sha1 = |b: &[u8]| digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, b);
+        let mut stored = [0u8; 20];
+        stored.copy_from_slice(sha1(sha1(b"tok3n").as_ref()).as_ref());
+        let scramble: Vec<u8> = (40..60).collect();
+        let answer = native_password(b"tok3n", &scramble);
+        assert!(native_password_matches(&stored, &scramble, &answer));
+        assert!(!native_password_matches(
+            &stored,
+            &scramble,
+            &native_password(b"tok3m", &scramble)
+        ));
+        assert!(!native_password_matches(&stored, &[1; 20], &answer));
+        assert!(!native_password_matches(&stored, &scramble, &[]));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! log in as the session's database account.
 
 mod io;
+pub mod native;
 
 use super::auth::{AuthError, Next, TargetAuth};
 use super::command::{

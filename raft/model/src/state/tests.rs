@@ -153,6 +153,8 @@ impl Fx {
         uses: Option<u32>,
     ) -> TokenReceipt {
         let r = self.run(Command::IssueToken(NewToken {
+            database_schema: None,
+            mysql_native: None,
             issued_by: None,
             token_hash: [hash; 32],
             user_id: user,

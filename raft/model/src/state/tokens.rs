@@ -98,6 +98,8 @@ impl State {
             revoked: false,
             uses: 0,
             issued_by: new.issued_by.clone(),
+            database_schema: new.database_schema.clone(),
+            mysql_native: new.mysql_native,
         };
         let receipt = token.receipt();
         self.token_index.insert(token.hash, id);

@@ -247,6 +247,8 @@ fn databases_and_grants() -> Vec<Command> {
 fn tokens_sessions_admin() -> Vec<Command> {
     vec![
         Command::IssueToken(NewToken {
+            database_schema: None,
+            mysql_native: None,
             issued_by: None,
             token_hash: [1; 32],
             user_id: 1,

@@ -357,6 +357,8 @@ fn custom_account_token_needs_host_grant() {
     let (u, h, _) = fx.granted("alice");
     let e = fx.start_node(1);
     let r = fx.run(Command::IssueToken(crate::token::NewToken {
+        database_schema: None,
+        mysql_native: None,
         issued_by: None,
         token_hash: [4; 32],
         user_id: u,

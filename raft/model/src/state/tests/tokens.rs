@@ -174,6 +174,8 @@ fn token_needs_authorization_and_a_fresh_hash() {
     let bob = fx.user("bob");
     let cmd = |user, hash| {
         Command::IssueToken(crate::token::NewToken {
+            database_schema: None,
+            mysql_native: None,
             issued_by: None,
             token_hash: [hash; 32],
             user_id: user,

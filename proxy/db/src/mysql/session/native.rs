@@ -1,0 +1,196 @@
+//! The native MySQL port: the gateway greets the client itself (it does not know the target
+//! until the client has logged in), reads the login — the user name and the
+//! `mysql_native_password` answer made from an O&M token — and hands them to the caller to
+//! check. With a session admitted, [`Greeted::serve`] logs in to the target with the hosted
+//! password and relays as on a tunnel.
+//!
+//! The gateway offers the client only capabilities whose wire format does not depend on the
+//! target it will reach (no `CLIENT_DEPRECATE_EOF`, no session tracking), so the target login
+//! takes the client's capabilities as they are.
+
+use super::io::Side;
+use super::{hosted_login, refuse, relay, scramble, target_login_words, Guard, SessionError};
+use super::{LOGIN_TIMEOUT, MAX_REQUEST};
+use crate::mysql::auth::TargetAuth;
+use crate::mysql::handshake::{
+    Greeting, Response, CLIENT_DEPRECATE_EOF, PASSED_CAPABILITIES, REQUIRED_CAPABILITIES,
+};
+use crate::sql::rules::Rules;
+use crate::{Login, StatementSink};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Capabilities offered on the native port.
+pub const NATIVE_CAPABILITIES: u32 = PASSED_CAPABILITIES & !CLIENT_DEPRECATE_EOF & !(1 << 23);
+
+/// The version the gateway greets with.
+const SERVER_VERSION: &[u8] = b"5.7.99-Portunus";
+
+/// A client greeted on the native port, its login read and not yet answered.
+pub struct Greeted<C> {
+    client: Side<C>,
+    /// The user name the client gave.
+    pub user: String,
+    /// The scramble the gateway sent.
+    pub scramble: Vec<u8>,
+    /// The client's `mysql_native_password` answer.
+    pub answer: Vec<u8>,
+    response: Response,
+    /// Sequence number of the gateway's next packet to the client.
+    seq: u8,
+}
+
+/// Greets a client and reads its login, switching it to `mysql_native_password` if it chose
+/// another method. Fails (after telling the client) on TLS requests and malformed logins.
+pub async fn greet<C>(client: C, connection_id: u32) -> Result<Greeted<C>, SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(LOGIN_TIMEOUT, greet_inner(client, connection_id)).await {
+        Ok(r) => r,
+        Err(_) => Err(SessionError::LoginTimeout(LOGIN_TIMEOUT)),
+    }
+}
+
+async fn greet_inner<C>(client: C, connection_id: u32) -> Result<Greeted<C>, SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut client = Side::new(client);
+    let scramble = scramble();
+    let greeting = Greeting {
+        server_version: SERVER_VERSION.to_vec(),
+        connection_id,
+        scramble: scramble.clone(),
+        capabilities: NATIVE_CAPABILITIES,
+        charset: 45, // utf8mb4_general_ci
+        status: 2,   // autocommit
+        auth_plugin: b"mysql_native_password".to_vec(),
+    };
+    client.write_packet(&greeting.build(), 0).await?;
+    let Some((seq, answer)) = client.read_packet(MAX_REQUEST).await? else {
+        return Err(SessionError::Client("left before logging in".into()));
+    };
+    if Response::is_ssl_request(&answer) {
+        let words = "TLS is not offered on this port yet: connect without SSL (--ssl-mode=DISABLED), or through the SSH tunnel";
+        refuse(&mut client, seq.wrapping_add(1), 1045, "08004", words).await;
+        return Err(SessionError::Client("asked for TLS".into()));
+    }
+    let mut response = Response::parse(&answer)?;
+    let mut seq = seq.wrapping_add(1);
+    let native = response
+        .auth_plugin
+        .as_deref()
+        .is_none_or(|p| p == b"mysql_native_password");
+    if !native {
+        // AuthSwitchRequest: 0xfe, the method, the scramble (NUL-terminated).
+        let mut switch = vec![0xfe];
+        switch.extend_from_slice(b"mysql_native_password\0");
+        switch.extend_from_slice(&scramble);
+        switch.push(0);
+        client.write_packet(&switch, seq).await?;
+        let Some((s, again)) = client.read_packet(MAX_REQUEST).await? else {
+            return Err(SessionError::Client("left during the login".into()));
+        };
+        response.auth = again;
+        seq = s.wrapping_add(1);
+    }
+    let user = String::from_utf8_lossy(&response.user).into_owned();
+    Ok(Greeted {
+        client,
+        user,
+        scramble,
+        answer: response.auth.clone(),
+        response,
+        seq,
+    })
+}
+
+impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
+    /// Refuses the login with `message` (ERR 1045, as a wrong password).
+    pub async fn refuse(mut self, message: &str) {
+        refuse(&mut self.client, self.seq, 1045, "28000", message).await;
+    }
+
+    /// Logs in to `target` as `login` says (a hosted password is required here: the client
+    /// never typed the database's) and relays the session to its end.
+    pub async fn serve<T>(
+        mut self,
+        target: T,
+        login: &Login,
+        sink: &dyn StatementSink,
+    ) -> Result<(), SessionError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+    {
+        let Some(password) = login.password.clone() else {
+            let words = format!(
+                "The database account '{}' has no hosted password: on this port the bastion logs in for you, so use the SSH tunnel to type your own",
+                login.account
+            );
+            refuse(&mut self.client, self.seq, 1045, "28000", &words).await;
+            return Err(SessionError::Client(words));
+        };
+        let mut target = Side::new(target);
+        let Some((_, greeting)) = target.read_packet(MAX_REQUEST).await? else {
+            return Err(SessionError::TargetClosed);
+        };
+        let greeting = match Greeting::parse(&greeting) {
+            Ok(g) => g,
+            Err(e) => {
+                refuse(&mut self.client, self.seq, 2013, "HY000", &e.to_string()).await;
+                return Err(e.into());
+            }
+        };
+        let caps = self.response.capabilities & NATIVE_CAPABILITIES;
+        let missing = caps & !greeting.capabilities & !1;
+        if greeting.capabilities & REQUIRED_CAPABILITIES != REQUIRED_CAPABILITIES {
+            let words = "the database does not speak protocol 4.1 with secure authentication";
+            refuse(&mut self.client, self.seq, 2013, "HY000", words).await;
+            return Err(SessionError::Client(words.into()));
+        }
+        let mut response = self.response.clone();
+        response.capabilities = caps & greeting.capabilities | REQUIRED_CAPABILITIES;
+        if missing != 0 {
+            tracing::debug!(
+                missing = format!("{missing:#x}"),
+                "mysql: the target lacks capabilities the client took"
+            );
+        }
+        response.user = login.account.as_bytes().to_vec();
+        if response.database.is_none() {
+            response.database = login
+                .default_database
+                .as_ref()
+                .map(|d| d.as_bytes().to_vec());
+        }
+        let database = response
+            .database
+            .as_ref()
+            .map(|d| String::from_utf8_lossy(d).into_owned());
+        let mut auth = TargetAuth::new(password, &greeting.auth_plugin, &greeting.scramble, false);
+        response.auth = match auth.response() {
+            Ok(a) => a,
+            Err(e) => {
+                let words = target_login_words(&login.account, &e);
+                refuse(&mut self.client, self.seq, 1045, "28000", &words).await;
+                return Err(e.into());
+            }
+        };
+        response.auth_plugin = Some(auth.plugin().to_vec());
+        let account = login.account.clone();
+        hosted_login(
+            &mut self.client,
+            &mut target,
+            &mut auth,
+            response,
+            self.seq,
+            &account,
+        )
+        .await?;
+        let mut guard = Guard {
+            rules: Rules::new(&login.rules, login.allow_unreadable),
+            database,
+        };
+        relay(&mut self.client, &mut target, false, &mut guard, sink).await
+    }
+}
