@@ -20,4 +20,4 @@ need_debs() {
 }
 
 BUILD_DEBS=(libclang-dev clang pkg-config)
-TEST_DEBS=(openssh-server openssh-client iperf3 haproxy iproute2 socat mariadb-server mariadb-client postgresql-15 postgresql-client-15)
+TEST_DEBS=(openssh-server openssh-client iperf3 haproxy iproute2 socat mariadb-server mariadb-client postgresql-15 postgresql-client-15 openjdk-17-jdk-headless libmariadb-java libpostgresql-jdbc-java)
