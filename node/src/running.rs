@@ -282,6 +282,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             audit,
             connect_timeout: Duration::from_secs(config.ssh.target_connect_timeout_secs.max(1)),
             tls: database_tls,
+            proxy_from: Arc::new(config.proxy_protocol_from.clone()),
         };
         if let Some(listener) = mysql_listener {
             tasks.push(tokio::spawn(portunus_proxy::db::native::serve_mysql(
