@@ -465,9 +465,10 @@ impl Closing {
     async fn close(&self, session_id: u64, outcome: SessionOutcome) {
         self.shared.live.lock().expect("lock").remove(&session_id);
         self.count_closed(session_id, &outcome);
-        if let Some(audit) = &self.audit {
-            audit.seal(session_id).await;
-        }
+        let events = match &self.audit {
+            Some(audit) => Some(audit.seal(session_id).await),
+            None => None,
+        };
         let reason = match outcome.end {
             EndKind::Normal => EndReason::Normal,
             EndKind::Terminated => EndReason::Terminated,
@@ -481,6 +482,7 @@ impl Closing {
             reason,
             bytes_up: outcome.bytes_up,
             bytes_down: outcome.bytes_down,
+            events,
         };
         for _ in 0..20 {
             match crate::metered::propose(&self.replica, &self.metrics, close.clone()).await {

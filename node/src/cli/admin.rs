@@ -26,6 +26,7 @@ mod audit;
 mod host_verify;
 mod secrets;
 mod session;
+mod session_verify;
 mod sql_rule;
 
 /// The API endpoint used when none is given: a node's default listen address on this machine.
