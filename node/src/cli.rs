@@ -124,6 +124,11 @@ pub struct SettingsArgs {
     /// (default false: it is refused).
     #[arg(long)]
     pub sql_allow_unreadable: Option<bool>,
+    /// Whether a host's SSH key must be pinned (at creation, or with `portunus admin host
+    /// fingerprint HOST --set ...`) before the bastion sends it a credential; by default
+    /// (false) the first key a host presents is trusted and pinned.
+    #[arg(long)]
+    pub require_host_key_pins: Option<bool>,
 }
 
 /// Read the settings, apply the changes asked for (if any) and print the result.
@@ -135,6 +140,9 @@ async fn settings(client: &ClusterClient, via: &str, args: SettingsArgs) -> anyh
     }
     if let Some(v) = args.sql_allow_unreadable {
         s.sql_allow_unreadable = v;
+    }
+    if let Some(v) = args.require_host_key_pins {
+        s.require_host_key_pins = v;
     }
     if let Some(v) = args.max_sessions_per_user {
         s.max_sessions_per_user = v;

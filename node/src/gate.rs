@@ -533,6 +533,26 @@ impl SessionGate for Gate {
         fingerprint: &'a str,
     ) -> BoxFuture<'a, Result<(), Refusal>> {
         Box::pin(async move {
+            let required = self
+                .replica
+                .view()
+                .read(|s| s.settings().require_host_key_pins);
+            if required {
+                let host = &permit.asset_name;
+                tracing::warn!(%host, presented = %fingerprint, "ssh: host key not pinned, and pins are required");
+                let refusal = refusal(
+                    RefusalKind::HostKeyMismatch,
+                    format!(
+                        "{host} has no pinned host key and this bastion requires one; no \
+                         credential was sent. An administrator checks the key on the host \
+                         (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub; it presented \
+                         {fingerprint}) and pins it: portunus admin host fingerprint {host} \
+                         --set SHA256:..."
+                    ),
+                );
+                self.refused(&refusal);
+                return Err(refusal);
+            }
             let cmd = Command::TrustHostKey {
                 host_id: permit.asset_id,
                 fingerprint: fingerprint.to_string(),

@@ -915,7 +915,8 @@ async fn host(api: &Api, cmd: HostCmd, json: bool) -> anyhow::Result<()> {
                 );
             } else if fp.is_empty() {
                 println!(
-                    "host {id}: no trusted fingerprint (the next login trusts the key it meets)"
+                    "host {id}: no trusted fingerprint (the next login trusts the key it meets, \
+                     unless the cluster requires pinned host keys)"
                 );
             } else {
                 println!("host {id}: {fp}");

@@ -58,5 +58,6 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 /// 3: each remembered nonce names its AccessKey (per-key quotas).
 /// 4: the hash-chained admin audit log.
 /// 5: the instance's random name.
-/// 6: the session trail (closed sessions hash-chained, with their events' digests).
+/// 6: the session trail (closed sessions hash-chained, with their events' digests); the
+///    setting that requires pinned host keys.
 pub const STATE_FORMAT_VERSION: u32 = 6;

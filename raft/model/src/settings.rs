@@ -35,6 +35,9 @@ pub struct ClusterSettings {
     /// Whether a statement the database gateway cannot read (an unterminated quote or comment)
     /// passes when SQL rules apply to the session; by default it is refused.
     pub sql_allow_unreadable: bool,
+    /// Whether a host's SSH key must be pinned before the bastion logs in to it; by default
+    /// (false) the first key a host presents is trusted and pinned.
+    pub require_host_key_pins: bool,
 }
 
 impl Default for ClusterSettings {
@@ -53,6 +56,7 @@ impl Default for ClusterSettings {
             login_lock_max_secs: 3600,
             session_idle_timeout_secs: 1800,
             sql_allow_unreadable: false,
+            require_host_key_pins: false,
         }
     }
 }
