@@ -120,6 +120,13 @@ async fn sighup_reloads_the_sealing_keys_and_keeps_them_on_a_bad_file() {
     );
     let askpass = Askpass::new();
     echo_through(n1, &askpass, "before-any-reload").await;
+    let log = n1.output();
+    let started = log
+        .lines()
+        .find(|l| l.contains("sealing keys current="))
+        .expect("the key ids logged at start");
+    let old_id = field(started, "current");
+    let new_id_as_previous = field(started, "previous");
 
     // A bad file: refused, named, and the node keeps its keys.
     std::fs::write(&current, "not a key\n").unwrap();
@@ -128,8 +135,8 @@ async fn sighup_reloads_the_sealing_keys_and_keeps_them_on_a_bad_file() {
         refused.contains(cur) && refused.contains("not base64"),
         "{refused}"
     );
-    let old_id = field(&refused, "keeping");
-    assert_eq!(old_id.len(), 16, "{refused}");
+    assert_eq!(field(&refused, "keeping"), old_id, "{refused}");
+    assert_eq!(old_id.len(), 16, "{started}");
     echo_through(n1, &askpass, "after-a-bad-file").await;
     let out = ok(n1, &["secrets", "reseal"]);
     assert!(
@@ -143,6 +150,11 @@ async fn sighup_reloads_the_sealing_keys_and_keeps_them_on_a_bad_file() {
     let reloaded = hup_and_wait(n1, "sealing keys reloaded");
     let new_id = field(&reloaded, "current");
     assert!(new_id.len() == 16 && new_id != old_id, "{reloaded}");
+    assert_eq!(
+        new_id_as_previous,
+        format!("[\"{new_id}\"]"),
+        "the new key is the one given as previous at start"
+    );
     assert!(
         reloaded.contains(&format!("previous=[\"{old_id}\"]")),
         "{reloaded}"
