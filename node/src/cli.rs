@@ -332,7 +332,7 @@ fn reread_log_filter(config: &NodeConfig) -> Option<String> {
     Some(text.trim().to_string())
 }
 
-/// On SIGHUP: the log filter, then the sealing keys (once the node runs: `replica` is set).
+/// On SIGHUP: the sealing keys (once the node runs: `replica` is set), then the log filter.
 async fn reload_on_sighup(
     config: NodeConfig,
     reload: LogReload,
