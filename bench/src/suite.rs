@@ -70,7 +70,12 @@ pub fn write(out: &Path, outcome: &Outcome) -> anyhow::Result<()> {
         md.push('\n');
         md.push_str(&goals_table(&outcome.goals));
     }
-    let json = serde_json::json!({ "result": outcome.json, "goals": outcome.goals });
+    let json = serde_json::json!({
+        "result": outcome.json,
+        "goals": outcome.goals,
+        "ran_at": utc(std::time::SystemTime::now()),
+        "commit": commit(),
+    });
     std::fs::write(
         out.join(format!("{}.json", outcome.name)),
         serde_json::to_string_pretty(&json)? + "\n",
@@ -145,11 +150,7 @@ pub fn collect(out: &Path) -> anyhow::Result<()> {
     for name in NAMES {
         match read(out, name)? {
             Some(o) => {
-                let when = std::fs::metadata(out.join(format!("{name}.json")))
-                    .and_then(|m| m.modified())
-                    .map(utc)
-                    .unwrap_or_else(|_| "?".into());
-                runs.push(format!("{name} {when}"));
+                runs.push(format!("{name} {}", when_run(out, name)));
                 outcomes.push(o);
             }
             None => eprintln!("collect: no results for {name} in {out:?}"),
@@ -170,6 +171,45 @@ pub fn collect(out: &Path) -> anyhow::Result<()> {
     };
     std::fs::write(&path, md)?;
     Ok(())
+}
+
+/// The commit the benchmarks run on (`git rev-parse --short HEAD`, `-dirty` when tracked files
+/// differ from it), or None outside a git checkout.
+fn commit() -> Option<String> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"])?;
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{head}-dirty") } else { head })
+}
+
+/// When (and on which commit) `<out>/<name>.json` was measured: as it says, else the file's
+/// time (results written before the run time was recorded; a checkout resets it).
+fn when_run(out: &Path, name: &str) -> String {
+    let path = out.join(format!("{name}.json"));
+    let json: Option<serde_json::Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let recorded = json
+        .as_ref()
+        .and_then(|j| j["ran_at"].as_str().map(str::to_string));
+    let when = recorded.unwrap_or_else(|| {
+        std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map(utc)
+            .unwrap_or_else(|_| "?".into())
+    });
+    match json.as_ref().and_then(|j| j["commit"].as_str()) {
+        Some(c) => format!("{when} (commit {c})"),
+        None => when,
+    }
 }
 
 /// `YYYY-MM-DD HH:MM` (UTC) of a file time.

@@ -7,7 +7,7 @@ mod seal_keys;
 
 pub use file::FileConfig;
 pub use resolve::{ConfigError, MetricsListen, NodeConfig, Role, DEFAULT_SNAPSHOT_EVERY};
-pub use seal_keys::default_seal_key_path;
+pub use seal_keys::{default_seal_key_path, SealKeySource};
 
 use clap::Args;
 use std::path::PathBuf;

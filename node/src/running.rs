@@ -214,6 +214,13 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     // must open them. A new member has nothing to check yet, nor a quorum to wait for.
     let restarted = replica.is_initialized().await;
     establish_membership(&replica, &config, info.clone()).await?;
+    if config.role != Role::Witness {
+        tracing::info!(
+            current = %config.sealer.current_id().unwrap_or_default(),
+            previous = ?config.sealer.previous_ids(),
+            "sealing keys"
+        );
+    }
     if restarted {
         check_sealing_key(&replica, &config).await?;
     }

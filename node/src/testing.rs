@@ -40,6 +40,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         join: None,
         cluster_secret: ClusterSecret::new("slots-test-cluster-secret-0123456789-ABCDEF").unwrap(),
         sealer: test_sealer(),
+        seal_keys: Default::default(),
         api_plaintext: true,
         api_tls_cert: None,
         api_tls_key: None,
