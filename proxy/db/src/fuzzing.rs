@@ -61,7 +61,7 @@ pub fn mysql_server(data: &[u8]) {
         Answer::Single,
     ] {
         for deprecate_eof in [false, true] {
-            let mut scan = crate::mysql::scan::Scan::new(answer.clone(), deprecate_eof);
+            let mut scan = crate::mysql::scan::Scan::new(answer, deprecate_eof);
             let mut at = 0;
             while at < data.len() {
                 match scan.feed(&data[at..]) {
