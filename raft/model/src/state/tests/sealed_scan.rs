@@ -157,6 +157,7 @@ fn populated() -> Fx {
     let issued = fx.run(Command::IssueToken(NewToken {
         database_schema: None,
         mysql_native: None,
+        pg_scram: None,
         issued_by: None,
         token_hash: [7; 32],
         user_id: alice,
