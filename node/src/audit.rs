@@ -5,8 +5,12 @@
 //! parts put together in order are the recording), then, when the session ends, an end marker
 //! `recording-<session id>.end.json` (`{"parts": N}`) stored after the final part, so that a
 //! recording cut short (its node died mid-session) tells from a complete one; and the session's
-//! events (command lines, file operations, tunnel records) as `events-<session id>.jsonl`,
-//! stored when the session closes. [`read_recording`] puts a recording back together.
+//! events (command lines, file operations, tunnel records, SQL statements) as
+//! `events-<session id>.jsonl`, stored while the session runs (the blob is replaced by a longer
+//! one every few seconds when events were added, see [`FileAudit::flush_open`]) and for the last
+//! time, complete, when the session closes; so the statements of a session whose node dies
+//! mid-session are readable up to the last few seconds. [`read_recording`] puts a recording
+//! back together.
 //!
 //! The events of a session are hash-chained as they are kept (`portunus_model::EventsDigest`,
 //! over each line's exact bytes); [`FileAudit::seal`] gives the digest to the session's closing
@@ -18,6 +22,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// A session's events kept for its blob stop growing past this size (a marker line says so;
 /// the node's local events file keeps everything).
@@ -90,18 +95,33 @@ pub fn events_name(session_id: u64) -> String {
     format!("events-{session_id}.jsonl")
 }
 
+/// How often the events of open sessions are looked at for storing.
+pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(2);
+
+/// An open session's events blob is stored again at most every [`FLUSH_EVERY`], and, unless
+/// this long passed, only when it grew by an eighth since it was last stored (so that a long
+/// session's events are not copied over and over: the bytes stored stay proportional to the
+/// events).
+const FLUSH_AT_LEAST_EVERY: Duration = Duration::from_secs(30);
+
 /// Writes audit events under `<data dir>/audit/` and replicates recordings.
 pub(crate) struct FileAudit {
     replica: portunus_raft::Replica,
     events: Mutex<Option<std::fs::File>>,
-    /// Events of open sessions, replicated as one blob when the session closes.
+    /// Events of open sessions, replicated while they run and when they close.
     pending: Mutex<HashMap<u64, Pending>>,
+    /// Held while a session's events blob is stored, so that an open session's partial blob
+    /// never lands after its complete one.
+    storing: tokio::sync::Mutex<()>,
 }
 
 /// The kept events of an open session and their chain.
 struct Pending {
     lines: Vec<u8>,
     digest: EventsDigest,
+    /// How many bytes of `lines` were stored, and when.
+    stored: usize,
+    stored_at: Instant,
 }
 
 impl Pending {
@@ -109,7 +129,18 @@ impl Pending {
         Pending {
             lines: Vec::new(),
             digest: EventsDigest::start(session_id),
+            stored: 0,
+            stored_at: Instant::now(),
         }
+    }
+
+    /// Whether the events should be stored again now.
+    fn due(&self, now: Instant) -> bool {
+        let added = self.lines.len() - self.stored;
+        let since = now.duration_since(self.stored_at);
+        added > 0
+            && since >= FLUSH_EVERY
+            && (added * 8 >= self.lines.len() || since >= FLUSH_AT_LEAST_EVERY)
     }
 
     /// Keeps one line (without its newline) and links it into the chain.
@@ -135,13 +166,58 @@ impl FileAudit {
             replica,
             events: Mutex::new(Some(events)),
             pending: Mutex::new(HashMap::new()),
+            storing: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Stores the events of open sessions that grew (see [`Pending::due`]), replacing their
+    /// blobs with longer ones. Called every [`FLUSH_EVERY`] by [`FileAudit::run`].
+    pub(crate) async fn flush_open(&self) {
+        let _storing = self.storing.lock().await;
+        let now = Instant::now();
+        let due: Vec<(u64, Vec<u8>)> = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending
+                .iter_mut()
+                .filter(|(_, p)| p.due(now))
+                .map(|(id, p)| {
+                    p.stored = p.lines.len();
+                    p.stored_at = now;
+                    (*id, p.lines.clone())
+                })
+                .collect()
+        };
+        for (session_id, lines) in due {
+            if let Err(e) = self.replica.put_blob(&events_name(session_id), lines).await {
+                tracing::warn!(session_id, error = %e, "storing an open session's events failed");
+            }
+        }
+    }
+
+    /// Stores open sessions' events every [`FLUSH_EVERY`] until `stop`.
+    pub(crate) async fn run(
+        self: std::sync::Arc<Self>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.flush_open().await,
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Replicates the events of a closed session (if it had any) to a majority; returns the
     /// digest of its event chain, for the closing record (whether or not storing succeeded:
     /// a lost blob must show as missing, not as a session without events).
     pub(crate) async fn seal(&self, session_id: u64) -> EventsDigest {
+        let _storing = self.storing.lock().await;
         let pending = self
             .pending
             .lock()

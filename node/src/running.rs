@@ -269,6 +269,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         )),
         None => None,
     };
+    if let Some(audit) = &audit {
+        tasks.push(tokio::spawn(audit.clone().run(stop_rx.clone())));
+    }
     let gate = Arc::new(crate::gate::Gate::new(
         replica.clone(),
         shared.clone(),

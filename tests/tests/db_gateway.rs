@@ -3,7 +3,8 @@
 //! tunnel and the `mariadb` client. SQL rules made through the API refuse `DROP TABLE` and a
 //! `DELETE` without `WHERE` with the database's own error (whatever else shares the request),
 //! the session continues, and the statements — run and refused — are listed under the
-//! engineer's session through another node after the node that served it is SIGKILLed.
+//! engineer's session through another node after the node that served it is SIGKILLed with
+//! the session still open (they are stored while it runs).
 
 use portunus_proxy::testing::mariadb::MariaDb;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
@@ -154,36 +155,34 @@ async fn sql_rules_refuse_statements_and_the_audit_outlives_the_serving_node() {
         "the table is still there"
     );
 
-    tunnel.kill().await.unwrap();
+    // The session is still open: its statements are stored while it runs, so they outlive its
+    // node. Node 2 is killed with the session open.
     let n3 = &c.nodes[2];
     let mut session = String::new();
-    wait_until("the session to close", START, || {
-        let out = n3.admin(&[
-            "--json", "session", "list", "--user", "alice", "--state", "Closed",
-        ]);
-        let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
-        match rows.as_array().and_then(|r| r.first()) {
-            Some(r) => {
-                assert_eq!(r["AssetName"], "orders", "{r}");
-                assert_eq!(r["AccountName"], "app", "{r}");
-                assert_eq!(r["Protocol"], "MySQL", "{r}");
-                assert_eq!(r["NodeId"], "2", "{r}");
-                session = r["SessionId"].as_str().unwrap().to_string();
-                true
-            }
-            None => false,
-        }
-    })
-    .unwrap();
-    // The events are stored when the session closes; wait for them, then kill the node.
-    wait_until("the session's events to be stored", START, || {
-        let out = n3.admin(&["--json", "session", "events", &session]);
-        out.ok && out.stdout.contains("statement")
+    wait_until("the session's statements to be stored", START, || {
+        let out = n3.admin(&["--json", "session", "list", "--user", "alice"]);
+        let Ok(rows) = serde_json::from_str::<serde_json::Value>(&out.stdout) else {
+            return false;
+        };
+        let Some(r) = rows.as_array().and_then(|r| r.first()) else {
+            return false;
+        };
+        assert_eq!(r["AssetName"], "orders", "{r}");
+        assert_eq!(r["AccountName"], "app", "{r}");
+        assert_eq!(r["Protocol"], "MySQL", "{r}");
+        assert_eq!(r["NodeId"], "2", "{r}");
+        session = r["SessionId"].as_str().unwrap().to_string();
+        let events = n3.admin(&["--json", "session", "events", &session]);
+        events.ok
+            && events
+                .stdout
+                .contains("DELETE FROM shop.items WHERE id = 1")
     })
     .unwrap();
     c.nodes[1].kill();
-
+    tunnel.kill().await.unwrap();
     let n3 = &c.nodes[2];
+
     let out = n3.admin_ok(&[
         "--json",
         "session",
