@@ -7,8 +7,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 /// The benchmarks in the order `all` runs them (and `collect` puts them in `all.md`).
-pub const NAMES: [&str; 6] = [
-    "forward", "tunnel", "logins", "writes", "failover", "memory",
+pub const NAMES: [&str; 7] = [
+    "forward", "tunnel", "logins", "writes", "failover", "memory", "db",
 ];
 
 /// One goal of issue 6, checked in one run.
@@ -62,15 +62,57 @@ pub fn goals_table(goals: &[Goal]) -> String {
     md
 }
 
-/// Writes `<out>/<name>.json` and `<out>/<name>.md` and prints the Markdown.
+/// The commit the benchmark binary measures: `git describe`-like text of the checkout it runs
+/// in (`HEAD`, with `+dirty` when tracked files outside `bench/results` differ from it), or
+/// `unknown` outside a git checkout.
+pub fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let Some(head) = git(&["rev-parse", "--short=12", "HEAD"]) else {
+        return "unknown".into();
+    };
+    let changes = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!bench/results",
+    ]);
+    match changes {
+        Some(c) if c.is_empty() => head,
+        _ => format!("{head}+dirty"),
+    }
+}
+
+/// The line that says what a result was measured on.
+fn measured_on(commit: &str) -> String {
+    let now = std::time::SystemTime::now();
+    format!("Measured on commit `{commit}`, {} UTC.\n\n", utc(now))
+}
+
+/// Writes `<out>/<name>.json` and `<out>/<name>.md` (each saying the commit measured) and
+/// prints the Markdown.
 pub fn write(out: &Path, outcome: &Outcome) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("create {out:?}"))?;
-    let mut md = outcome.markdown.clone();
+    let commit = commit();
+    let mut md = measured_on(&commit);
+    md.push_str(&outcome.markdown);
     if !outcome.goals.is_empty() {
         md.push('\n');
         md.push_str(&goals_table(&outcome.goals));
     }
-    let json = serde_json::json!({ "result": outcome.json, "goals": outcome.goals });
+    let json = serde_json::json!({
+        "commit": commit,
+        "result": outcome.json,
+        "goals": outcome.goals,
+    });
     std::fs::write(
         out.join(format!("{}.json", outcome.name)),
         serde_json::to_string_pretty(&json)? + "\n",
@@ -87,7 +129,9 @@ pub fn write_all(
     failures: &[(String, String)],
 ) -> anyhow::Result<()> {
     let goals: Vec<Goal> = outcomes.iter().flat_map(|o| o.goals.clone()).collect();
-    let mut md = String::from("# Portunus benchmark suite\n\n## Goals\n\n");
+    let mut md = String::from("# Portunus benchmark suite\n\n");
+    md.push_str(&measured_on(&commit()));
+    md.push_str("## Goals\n\n");
     md.push_str(&goals_table(&goals));
     for (name, err) in failures {
         md.push_str(&format!("\n**{name} did not complete:** {err}\n"));
@@ -97,6 +141,7 @@ pub fn write_all(
     }
     std::fs::write(out.join("all.md"), &md)?;
     let json = serde_json::json!({
+        "commit": commit(),
         "goals": goals,
         "failures": failures,
         "results": outcomes.iter().map(|o| (o.name.to_string(), o.json.clone())).collect::<serde_json::Map<_, _>>(),
@@ -149,7 +194,12 @@ pub fn collect(out: &Path) -> anyhow::Result<()> {
                     .and_then(|m| m.modified())
                     .map(utc)
                     .unwrap_or_else(|_| "?".into());
-                runs.push(format!("{name} {when}"));
+                let commit = std::fs::read_to_string(out.join(format!("{name}.json")))
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .and_then(|v| v["commit"].as_str().map(str::to_owned))
+                    .map_or(String::new(), |c| format!(" (commit {c})"));
+                runs.push(format!("{name} {when}{commit}"));
                 outcomes.push(o);
             }
             None => eprintln!("collect: no results for {name} in {out:?}"),
@@ -165,7 +215,14 @@ pub fn collect(out: &Path) -> anyhow::Result<()> {
         runs.join(", ")
     );
     let md = match md.strip_prefix(title) {
-        Some(rest) => format!("{title}{note}{rest}"),
+        Some(rest) => {
+            // The collecting run's own "Measured on" line does not apply: each table has its.
+            let rest = match rest.strip_prefix("Measured on commit") {
+                Some(r) => r.split_once("\n\n").map_or(r, |x| x.1),
+                None => rest,
+            };
+            format!("{title}{note}{rest}")
+        }
         None => md,
     };
     std::fs::write(&path, md)?;
