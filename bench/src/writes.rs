@@ -118,6 +118,7 @@ fn token(t: &Target, n: usize) -> NewToken {
     NewToken {
         database_schema: None,
         mysql_native: None,
+        pg_scram: None,
         issued_by: None,
         token_hash: hash(n),
         user_id: t.user_id,

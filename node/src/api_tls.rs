@@ -13,25 +13,54 @@ pub fn server_config(
     cert: Option<&Path>,
     key: Option<&Path>,
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let mut config = certified(data_dir, cert, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The TLS server configuration of the native database ports: their own certificate when
+/// given, else the API's (the operator's, or the self-signed one).
+pub fn database_config(
+    config: &crate::config::NodeConfig,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let (cert, key) = match (&config.database_tls_cert, &config.database_tls_key) {
+        (Some(c), Some(k)) => (Some(c.as_path()), Some(k.as_path())),
+        (None, None) => (
+            config.api_tls_cert.as_deref(),
+            config.api_tls_key.as_deref(),
+        ),
+        _ => anyhow::bail!("--database-tls-cert and --database-tls-key must be given together"),
+    };
+    Ok(Arc::new(certified(&config.data_dir, cert, key)?))
+}
+
+fn certified(
+    data_dir: &Path,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> anyhow::Result<rustls::ServerConfig> {
     let (cert_path, key_path) = match (cert, key) {
         (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf()),
         (None, None) => ensure_self_signed(data_dir)?,
-        _ => anyhow::bail!("--api-tls-cert and --api-tls-key must be given together"),
+        _ => anyhow::bail!("a TLS certificate and its key must be given together (--api-tls-cert and --api-tls-key)"),
     };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .with_context(|| format!("reading API certificate {}", cert_path.display()))?
+        .with_context(|| format!("reading certificate {}", cert_path.display()))?
         .collect::<Result<_, _>>()
-        .with_context(|| format!("parsing API certificate {}", cert_path.display()))?;
+        .with_context(|| format!("parsing certificate {}", cert_path.display()))?;
     let key = PrivateKeyDer::from_pem_file(&key_path)
-        .with_context(|| format!("reading API key {}", key_path.display()))?;
+        .with_context(|| format!("reading private key {}", key_path.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .context("API certificate and key do not match")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+        .with_context(|| {
+            format!(
+                "the certificate {} and its key do not match",
+                cert_path.display()
+            )
+        })
 }
 
 fn ensure_self_signed(data_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {

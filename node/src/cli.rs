@@ -124,6 +124,10 @@ pub struct SettingsArgs {
     /// (default false: it is refused).
     #[arg(long)]
     pub sql_allow_unreadable: Option<bool>,
+    /// Whether the native MySQL and PostgreSQL ports refuse clients that do not use TLS
+    /// (default false).
+    #[arg(long)]
+    pub database_require_tls: Option<bool>,
 }
 
 /// Read the settings, apply the changes asked for (if any) and print the result.
@@ -135,6 +139,9 @@ async fn settings(client: &ClusterClient, via: &str, args: SettingsArgs) -> anyh
     }
     if let Some(v) = args.sql_allow_unreadable {
         s.sql_allow_unreadable = v;
+    }
+    if let Some(v) = args.database_require_tls {
+        s.database_require_tls = v;
     }
     if let Some(v) = args.max_sessions_per_user {
         s.max_sessions_per_user = v;

@@ -32,6 +32,10 @@ pub struct UpArgs {
     /// token as password), or "off". Default 0.0.0.0:33306.
     #[arg(long, env = "PORTUNUS_MYSQL_LISTEN")]
     pub mysql_listen: Option<String>,
+    /// Native PostgreSQL gateway listen address (clients log in with their user name and an
+    /// O&M token as password, by SCRAM-SHA-256), or "off". Default 0.0.0.0:35432.
+    #[arg(long, env = "PORTUNUS_POSTGRES_LISTEN")]
+    pub postgres_listen: Option<String>,
     /// API and portal listen address. Default 0.0.0.0:8443.
     #[arg(long, env = "PORTUNUS_API_LISTEN")]
     pub api_listen: Option<String>,
@@ -71,6 +75,13 @@ pub struct UpArgs {
     /// PEM private key for the HTTPS API.
     #[arg(long, env = "PORTUNUS_API_TLS_KEY")]
     pub api_tls_key: Option<PathBuf>,
+    /// PEM certificate chain offered by the native MySQL and PostgreSQL ports to clients that
+    /// switch to TLS (default: the API's certificate).
+    #[arg(long, env = "PORTUNUS_DATABASE_TLS_CERT")]
+    pub database_tls_cert: Option<PathBuf>,
+    /// PEM private key for --database-tls-cert.
+    #[arg(long, env = "PORTUNUS_DATABASE_TLS_KEY")]
+    pub database_tls_key: Option<PathBuf>,
     /// Serve the API as plain HTTP (behind a TLS-terminating load balancer, or in tests).
     #[arg(long, env = "PORTUNUS_API_PLAINTEXT")]
     pub api_plaintext: bool,

@@ -198,6 +198,37 @@ impl Gate {
         }
     }
 
+    /// A PostgreSQL client on the native port: its SCRAM proof is checked against the stored
+    /// verifier of each live PostgreSQL token of the user; the one that matches is spent like
+    /// a token typed as a password, and its verifier signs the server's answer.
+    async fn login_pg_scram(
+        &self,
+        login: &str,
+        proof: &portunus_proxy::db::ClientProof,
+        client: SocketAddr,
+    ) -> Result<Principal, Refusal> {
+        let now = now_ms();
+        let found = self.replica.view().read(|s| {
+            let user = s.user_by_name(login)?;
+            s.tokens_of_user(user.id).find_map(|t| {
+                let stored = t.pg_scram.filter(|_| !t.revoked && t.expire_at_ms > now)?;
+                let v = portunus_proxy::db::ScramVerifier {
+                    stored_key: stored.stored_key,
+                    server_key: stored.server_key,
+                };
+                proof
+                    .matches(&v)
+                    .then(|| (t.hash, (user.id, user.name.clone()), proof.server_final(&v)))
+            })
+        });
+        let Some((hash, owner, server_final)) = found else {
+            return Err(bad_credentials());
+        };
+        let mut principal = self.spend_token(hash, owner, client).await?;
+        principal.server_proof = Some(server_final);
+        Ok(principal)
+    }
+
     /// Spends the token `hash` of `owner` (id, name): its session opens here.
     async fn spend_token(
         &self,
@@ -220,6 +251,7 @@ impl Gate {
                 user_id: owner.0,
                 user_name: owner.1.clone(),
                 token: Some(a),
+                server_proof: None,
             }),
             Ok(other) => Err(refusal(
                 RefusalKind::Internal,
@@ -283,6 +315,7 @@ impl Gate {
             user_id,
             user_name: name,
             token: None,
+            server_proof: None,
         })
     }
 
@@ -334,6 +367,7 @@ impl Gate {
             user_id,
             user_name: name,
             token: None,
+            server_proof: None,
         })
     }
 
@@ -357,6 +391,11 @@ impl Gate {
                 self.login_mysql_native(&user, &scramble, &answer, client)
                     .await
             }
+            AuthAttempt::PgScram {
+                user,
+                proof,
+                client,
+            } => self.login_pg_scram(&user, &proof, client).await,
             AuthAttempt::PublicKey {
                 user, public_key, ..
             } => self.login_key(&user, &public_key),
@@ -541,6 +580,10 @@ impl SessionGate for Gate {
                 .map(|_| ())
                 .map_err(|e| from_replica(&e))
         })
+    }
+
+    fn database_tls_required(&self) -> bool {
+        (self.replica.view()).read(|s| s.settings().database_require_tls)
     }
 
     fn idle_timeout(&self) -> Option<std::time::Duration> {

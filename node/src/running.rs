@@ -33,6 +33,8 @@ pub struct RunningNode {
     pub ssh_addr: Option<SocketAddr>,
     /// The native MySQL gateway's address (None on a witness or when off).
     pub mysql_addr: Option<SocketAddr>,
+    /// The native PostgreSQL port, when on.
+    pub postgres_addr: Option<SocketAddr>,
     /// Node-local facts shared with the probe and duties.
     pub(crate) shared: Arc<NodeShared>,
     admin: Option<oneshot::Receiver<Option<AdminCredentials>>>,
@@ -180,6 +182,24 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .as_ref()
         .map(|l| l.local_addr())
         .transpose()?;
+    let postgres_listener = match (config.role, config.postgres_listen) {
+        (Role::Engine, Some(at)) => {
+            Some(tokio::net::TcpListener::bind(at).await.with_context(|| {
+                format!(
+                    "binding the PostgreSQL port on {at} (--postgres-listen; \"off\" turns it off)"
+                )
+            })?)
+        }
+        _ => None,
+    };
+    let postgres_addr = postgres_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
+    let database_tls = match (&mysql_listener, &postgres_listener) {
+        (None, None) => None,
+        _ => Some(crate::api_tls::database_config(&config)?),
+    };
     let mut raft_config = RaftConfig::new(config.node_id, config.data_dir.clone());
     // Keep a fifth of an interval behind each snapshot for slow followers, purge in small steps.
     raft_config.snapshot_every = config.snapshot_every;
@@ -249,7 +269,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         audit.clone(),
         config.ssh.concurrent_password_checks,
     ));
-    if let (Some(listener), Some(audit)) = (mysql_listener, audit.clone()) {
+    if let Some(audit) = audit.clone() {
         let stop = tokio_util::sync::CancellationToken::new();
         let mut rx = stop_rx.clone();
         let cancel = stop.clone();
@@ -257,14 +277,24 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             let _ = rx.wait_for(|stopping| *stopping).await;
             cancel.cancel();
         });
-        let timeout = Duration::from_secs(config.ssh.target_connect_timeout_secs.max(1));
-        tasks.push(tokio::spawn(portunus_proxy::db::native::serve_mysql(
-            listener,
-            gate.clone(),
+        let port = portunus_proxy::db::native::NativePort {
+            gate: gate.clone(),
             audit,
-            timeout,
-            stop,
-        )));
+            connect_timeout: Duration::from_secs(config.ssh.target_connect_timeout_secs.max(1)),
+            tls: database_tls,
+        };
+        if let Some(listener) = mysql_listener {
+            tasks.push(tokio::spawn(portunus_proxy::db::native::serve_mysql(
+                listener,
+                port.clone(),
+                stop.clone(),
+            )));
+        }
+        if let Some(listener) = postgres_listener {
+            tasks.push(tokio::spawn(portunus_proxy::db::native::serve_postgres(
+                listener, port, stop,
+            )));
+        }
     }
     let ssh_task = match (ssh_listener, audit) {
         (Some(listener), Some(audit)) => {
@@ -285,6 +315,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         ssh_task,
         ssh_addr,
         mysql_addr,
+        postgres_addr,
         gate,
         replica,
         config,

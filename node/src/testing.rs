@@ -31,6 +31,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         data_dir: dir.join(format!("n{id}")),
         ssh_listen: "127.0.0.1:0".parse().unwrap(),
         mysql_listen: Some("127.0.0.1:0".parse().unwrap()),
+        postgres_listen: Some("127.0.0.1:0".parse().unwrap()),
         api_listen: "127.0.0.1:0".parse().unwrap(),
         metrics_listen: crate::config::MetricsListen::At("127.0.0.1:0".parse().unwrap()),
         cluster_listen: peers[&id].parse().unwrap(),
@@ -42,6 +43,8 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         api_plaintext: true,
         api_tls_cert: None,
         api_tls_key: None,
+        database_tls_cert: None,
+        database_tls_key: None,
         role: Role::Engine,
         proxy_protocol_from: Vec::new(),
         drain_grace_secs: 1,
@@ -208,6 +211,13 @@ pub async fn database_token(node: &RunningNode, a: DatabaseAccess<'_>) -> (u64, 
             let mut out = [0u8; 20];
             out.copy_from_slice(sha1(sha1(a.token.as_bytes()).as_ref()).as_ref());
             out
+        }),
+        pg_scram: (a.engine == portunus_model::DbEngine::PostgreSql).then(|| {
+            let v = portunus_proxy::db::token_verifier(a.user, a.token);
+            portunus_model::ScramVerifier {
+                stored_key: v.stored_key,
+                server_key: v.server_key,
+            }
         }),
         issued_by: None,
         token_hash: hash,

@@ -140,6 +140,7 @@ async fn alice(node: &RunningNode, public_key: &str) -> (u64, String) {
     let issue = NewToken {
         database_schema: None,
         mysql_native: None,
+        pg_scram: None,
         issued_by: None,
         token_hash: sha256(&token),
         user_id,

@@ -378,3 +378,82 @@ async fn the_native_port_takes_a_user_and_token_and_spends_the_token_once() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_native_port_offers_tls_and_can_require_it() {
+    let db = MariaDb::start().await;
+    db.root(&format!(
+        "CREATE DATABASE shop; CREATE USER 'app'@'%' IDENTIFIED BY '{HOSTED_PASSWORD}'; \
+         GRANT ALL ON shop.* TO 'app'@'%';"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-native-tls-Vb3nM8qL";
+    database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "dave",
+            database: "orders",
+            engine: DbEngine::MySql,
+            port: db.port,
+            account: "app",
+            password: Some(HOSTED_PASSWORD),
+            uses: None,
+            token,
+        },
+    )
+    .await;
+    let serving = &nodes[1];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving.mysql_addr.expect("the MySQL port").port();
+    wait_listening(port).await;
+    let with_tls = |tls: bool| {
+        let mut cmd = Command::new("mariadb");
+        cmd.args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", "dave"])
+            .arg(format!("-p{token}"))
+            .arg(if tls { "--ssl" } else { "--skip-ssl" })
+            .args(["-e", "status"]);
+        cmd
+    };
+    // TLS is offered with the node's certificate: the client reports its cipher.
+    let out = with_tls(true).output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Cipher in use is"), "{text}");
+    let out = with_tls(false).output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("SSL:\t\t\tNot in use"), "{text}");
+
+    // Required: a client without TLS is told why, before its token is checked.
+    let mut settings = nodes[0].replica.view().read(|s| s.settings().clone());
+    settings.database_require_tls = true;
+    nodes[0]
+        .replica
+        .propose(portunus_model::Command::UpdateSettings(settings))
+        .await
+        .expect("require TLS");
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let out = with_tls(false).output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("requires TLS on its MySQL port"), "{err}");
+    let out = with_tls(true).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for n in nodes {
+        n.stop().await;
+    }
+}

@@ -341,3 +341,197 @@ async fn an_md5_account_without_a_hosted_password_takes_the_engineers_own() {
         n.stop().await;
     }
 }
+
+/// `psql` straight to a node's native PostgreSQL port as bastion user `user` with `token`;
+/// (success, stdout, stderr).
+async fn native(
+    port: u16,
+    user: &str,
+    token: &str,
+    sslmode: &str,
+    args: &[&str],
+) -> (bool, String, String) {
+    let conninfo = format!("host=127.0.0.1 port={port} user={user} dbname=shop sslmode={sslmode}");
+    let out = Command::new("psql")
+        .arg(conninfo)
+        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-w"])
+        .env("PGPASSWORD", token)
+        .args(args)
+        .output()
+        .await
+        .expect("run psql");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_native_port_logs_in_by_scram_with_tls_rules_cancel_and_audit() {
+    let db = Postgres::start(&[]).await;
+    db.superuser("postgres", "CREATE DATABASE shop").await;
+    db.superuser(
+        "shop",
+        &format!("CREATE USER app PASSWORD '{HOSTED_PASSWORD}'; GRANT ALL ON SCHEMA public TO app"),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-pg-native-Zx5cV8bN3m";
+    let (_, database_id) = database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "erin",
+            database: "orders",
+            engine: DbEngine::PostgreSql,
+            port: db.port,
+            account: "app",
+            password: Some(HOSTED_PASSWORD),
+            uses: None,
+            token,
+        },
+    )
+    .await;
+    let rule = SqlRuleSpec {
+        name: "no-drop".into(),
+        comment: String::new(),
+        enabled: true,
+        matcher: SqlMatcher::Verbs(vec!["DROP".into()]),
+        databases: [database_id].into(),
+        users: Default::default(),
+        user_groups: Default::default(),
+    };
+    nodes[0]
+        .replica
+        .propose(Cmd::CreateSqlRule(rule))
+        .await
+        .expect("create the rule");
+    let serving = &nodes[1];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving.postgres_addr.expect("the PostgreSQL port").port();
+    wait_listening(port).await;
+
+    // A wrong token and an unknown user get the same refusal.
+    for (user, secret) in [("erin", "not-the-token"), ("mallory", token)] {
+        let (ok, _, err) = native(port, user, secret, "require", &["-c", "SELECT 1"]).await;
+        assert!(!ok);
+        assert!(
+            err.contains(&format!(
+                "password authentication failed for user \"{user}\""
+            )),
+            "{err}"
+        );
+    }
+    // Over TLS (sslmode=require fails unless the bastion switches to TLS), as the account.
+    let (ok, out, err) = native(
+        port,
+        "erin",
+        token,
+        "require",
+        &[
+            "-c",
+            "CREATE TABLE items (id int PRIMARY KEY, name text)",
+            "-c",
+            "INSERT INTO items VALUES (1, 'bolt'), (2, 'nut')",
+            "-c",
+            "SELECT current_user, current_database()",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "CREATE TABLE\nINSERT 0 2\napp|shop\n");
+    // Rules apply here as through the tunnel.
+    let (ok, _, err) = native(port, "erin", token, "disable", &["-c", "DROP TABLE items"]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("Statement blocked by the bastion's SQL rule 'no-drop'"),
+        "{err}"
+    );
+
+    // A cancel (a new connection carrying only the backend's key) reaches the database.
+    let sleeper = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=erin dbname=shop sslmode=prefer"
+        ))
+        .args(["-X", "-At", "-w", "-c", "SELECT pg_sleep(60)"])
+        .env("PGPASSWORD", token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    loop {
+        let running = db
+            .superuser(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'",
+            )
+            .await;
+        if running.trim() == "1" {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 300, "the sleep never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = sleeper.id().unwrap().to_string();
+    let sent = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success(), "kill -INT psql");
+    let out = tokio::time::timeout(WAIT, sleeper.wait_with_output())
+        .await
+        .expect("the cancelled query ends")
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("canceling statement due to user request"),
+        "{err}"
+    );
+
+    // TLS required: a client without it is told why; with it, it logs in.
+    let mut settings = nodes[0].replica.view().read(|s| s.settings().clone());
+    settings.database_require_tls = true;
+    nodes[0]
+        .replica
+        .propose(Cmd::UpdateSettings(settings))
+        .await
+        .expect("require TLS");
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let (ok, _, err) = native(port, "erin", token, "disable", &["-c", "SELECT 1"]).await;
+    assert!(!ok);
+    assert!(err.contains("requires TLS on its PostgreSQL port"), "{err}");
+    let (ok, out, err) = native(port, "erin", token, "require", &["-c", "SELECT 2"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "2\n");
+
+    // The statements are audited under the engineer's sessions, readable from another node.
+    let view = nodes[2].replica.view().clone();
+    wait_for("the sessions to close", WAIT, || {
+        view.read(|s| s.slots_in_use()) == 0
+    })
+    .await;
+    let session_id = view
+        .read(|s| {
+            s.sessions()
+                .filter(|x| x.node_id == 2 && x.bytes_down > 0)
+                .map(|x| x.id)
+                .min()
+        })
+        .expect("the native sessions are recorded");
+    let events = session_events(&nodes[2], session_id).await;
+    let insert = events
+        .iter()
+        .find(|e| {
+            e["type"] == "statement"
+                && e["text"] == "INSERT INTO items VALUES (1, 'bolt'), (2, 'nut')"
+        })
+        .unwrap_or_else(|| panic!("no insert in {events:#?}"));
+    assert_eq!(insert["affected_rows"], 2, "{insert}");
+    assert_eq!(insert["account"], "app");
+    let all = serde_json::to_string(&events).unwrap();
+    assert!(!all.contains(HOSTED_PASSWORD) && !all.contains(token));
+    for n in nodes {
+        n.stop().await;
+    }
+}

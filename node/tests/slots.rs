@@ -22,6 +22,7 @@ async fn tokens(node: &RunningNode, n: u8) -> Vec<[u8; 32]> {
         let t = NewToken {
             database_schema: None,
             mysql_native: None,
+            pg_scram: None,
             issued_by: None,
             token_hash,
             user_id,

@@ -70,6 +70,7 @@ async fn database_token(node: &RunningNode, port: u16) -> (u64, String) {
     let issue = NewToken {
         database_schema: None,
         mysql_native: None,
+        pg_scram: None,
         issued_by: None,
         token_hash: hash,
         user_id,

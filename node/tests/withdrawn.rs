@@ -111,6 +111,7 @@ impl Fixture {
         let issue = NewToken {
             database_schema: None,
             mysql_native: None,
+            pg_scram: None,
             issued_by: None,
             token_hash: hash,
             user_id: self.user_id,

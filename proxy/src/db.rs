@@ -6,6 +6,7 @@
 pub mod native;
 
 pub use portunus_db::mysql::auth::native_password_matches;
+pub use portunus_db::pg::scram::{token_verifier, ClientProof, Verifier as ScramVerifier};
 pub use portunus_db::sql::rules::{Matcher, RuleSpec};
 pub use portunus_db::{Outcome, Statement};
 

@@ -81,6 +81,15 @@ pub enum AuthAttempt {
         answer: Vec<u8>,
         client: SocketAddr,
     },
+    /// A PostgreSQL client's SCRAM-SHA-256 proof on the native PostgreSQL port: only an O&M
+    /// token of a PostgreSQL database can match it (the gate checks it against the tokens'
+    /// stored verifiers and answers with the server's proof).
+    PgScram {
+        user: String,
+        /// Useless once the exchange is over, so not a secret to guard.
+        proof: crate::db::ClientProof,
+        client: SocketAddr,
+    },
     /// A public key the client proved it holds, in OpenSSH `authorized_keys` form.
     PublicKey {
         user: String,
@@ -99,6 +108,9 @@ pub struct Principal {
     /// principal before the connection takes it (a client gone before its login completed)
     /// gives the session back.
     pub token: Option<Admission>,
+    /// After a SCRAM login ([`AuthAttempt::PgScram`]): the server-final message proving to the
+    /// client that the bastion held the token's verifier.
+    pub server_proof: Option<String>,
 }
 
 /// The credential the bastion injects into the target login.
@@ -268,6 +280,10 @@ pub trait SessionGate: Send + Sync + 'static {
     /// forever. Read when a session opens.
     fn idle_timeout(&self) -> Option<std::time::Duration> {
         None
+    }
+    /// Whether the native database ports refuse logins without TLS. Read per connection.
+    fn database_tls_required(&self) -> bool {
+        false
     }
 }
 

@@ -119,6 +119,7 @@ impl FakeGate {
             user_id: 1,
             user_name: user.into(),
             token,
+            server_proof: None,
         }
     }
 
@@ -193,6 +194,27 @@ impl SessionGate for FakeGate {
                             let mut permit = permit?;
                             permit.session_id = self.new_session();
                             Ok(Self::principal(&user, Some(self.admit(permit))))
+                        }
+                        None => Err(Self::refuse(
+                            RefusalKind::BadCredentials,
+                            "wrong user name or token",
+                        )),
+                    }
+                }
+                AuthAttempt::PgScram { user, proof, .. } => {
+                    let matched = lock(&self.tokens).iter().find_map(|(token, permit)| {
+                        let v = crate::db::token_verifier(&user, token);
+                        proof
+                            .matches(&v)
+                            .then(|| (permit.clone(), proof.server_final(&v)))
+                    });
+                    match matched {
+                        Some((permit, server_final)) => {
+                            let mut permit = permit?;
+                            permit.session_id = self.new_session();
+                            let mut p = Self::principal(&user, Some(self.admit(permit)));
+                            p.server_proof = Some(server_final);
+                            Ok(p)
                         }
                         None => Err(Self::refuse(
                             RefusalKind::BadCredentials,

@@ -258,6 +258,7 @@ async fn a_token_is_spent_exactly_once_across_the_cluster() {
         .propose(Command::IssueToken(NewToken {
             database_schema: None,
             mysql_native: None,
+            pg_scram: None,
             issued_by: None,
             token_hash,
             user_id,

@@ -188,6 +188,8 @@ pub struct NodeProc {
     pub ssh: SocketAddr,
     /// The native MySQL gateway (`--mysql-listen`).
     pub mysql: SocketAddr,
+    /// The native PostgreSQL gateway (`--postgres-listen`).
+    pub postgres: SocketAddr,
     pub cluster: SocketAddr,
     /// Address the other nodes use to reach this one (the relay's front when there is one).
     pub advertise: SocketAddr,
@@ -339,6 +341,7 @@ impl ProcCluster {
                 metrics: free_tcp(),
                 ssh: free_tcp(),
                 mysql: free_tcp(),
+                postgres: free_tcp(),
                 cluster,
                 advertise: cluster,
                 witness: false,
@@ -501,6 +504,7 @@ impl ProcCluster {
             .args(["--metrics-listen", &n.metrics.to_string()])
             .args(["--ssh-listen", &n.ssh.to_string()])
             .args(["--mysql-listen", &n.mysql.to_string()])
+            .args(["--postgres-listen", &n.postgres.to_string()])
             .arg("--api-plaintext")
             .args(["--drain-grace-secs", "5"])
             .args(extra)

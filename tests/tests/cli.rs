@@ -667,6 +667,7 @@ fn https_node() -> HttpsNode {
         .args(["--api-listen", &api.to_string()])
         .args(["--ssh-listen", &portunus_tests::free_tcp().to_string()])
         .args(["--mysql-listen", "off"])
+        .args(["--postgres-listen", "off"])
         .env(
             "PORTUNUS_CLUSTER_SECRET",
             "https-test-cluster-secret-0123456789",

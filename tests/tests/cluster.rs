@@ -305,6 +305,7 @@ fn a_data_dir_is_refused_to_another_cluster_or_another_node() {
         .args(["--api-listen", &n.api.to_string()])
         .args(["--ssh-listen", &n.ssh.to_string()])
         .args(["--mysql-listen", "off"])
+        .args(["--postgres-listen", "off"])
         .args(["--cluster-listen", &n.cluster.to_string()])
         .env("PORTUNUS_CLUSTER_SECRET", &own)
         .env("PORTUNUS_SEAL_KEY_FILE", &c.seal_key_file)

@@ -55,6 +55,9 @@ pub enum MetricsListen {
 /// Default of `--mysql-listen`.
 pub const DEFAULT_MYSQL_LISTEN: &str = "0.0.0.0:33306";
 
+/// Default of `--postgres-listen`.
+pub const DEFAULT_POSTGRES_LISTEN: &str = "0.0.0.0:35432";
+
 /// Default of `--metrics-listen`: loopback only (9464, the Prometheus exporter port of
 /// OpenTelemetry).
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
@@ -91,6 +94,8 @@ pub struct NodeConfig {
     pub ssh_listen: SocketAddr,
     /// The native MySQL gateway's address; None when off.
     pub mysql_listen: Option<SocketAddr>,
+    /// The native PostgreSQL gateway's address; None when off.
+    pub postgres_listen: Option<SocketAddr>,
     pub api_listen: SocketAddr,
     /// Where `/metrics` and `/v1/status` are served.
     pub metrics_listen: MetricsListen,
@@ -106,6 +111,9 @@ pub struct NodeConfig {
     pub api_plaintext: bool,
     pub api_tls_cert: Option<PathBuf>,
     pub api_tls_key: Option<PathBuf>,
+    /// Certificate and key of the native database ports (None: the API's).
+    pub database_tls_cert: Option<PathBuf>,
+    pub database_tls_key: Option<PathBuf>,
     pub role: Role,
     /// Load balancers whose SSH connections carry a PROXY v2 header (`--proxy-protocol-from`).
     pub proxy_protocol_from: Vec<portunus_proxy_protocol::Cidr>,
@@ -128,6 +136,18 @@ fn addr(
     let text = value.unwrap_or_else(|| default.to_string());
     text.parse()
         .map_err(|_| invalid(option, format!("'{text}' is not an IP:port address")))
+}
+
+/// An address that may be "off" (None).
+fn optional_addr(
+    option: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        Some("off") => Ok(None),
+        other => addr(option, other.map(str::to_string), default).map(Some),
+    }
 }
 
 /// Parse `1=host:port,2=host:port`.
@@ -259,19 +279,16 @@ impl NodeConfig {
                 args.ssh_listen.or(file.ssh_listen),
                 "0.0.0.0:60022",
             )?,
-            mysql_listen: match args
-                .mysql_listen
-                .or(file.mysql_listen)
-                .as_deref()
-                .map(str::trim)
-            {
-                Some("off") => None,
-                other => Some(addr(
-                    "mysql-listen",
-                    other.map(str::to_string),
-                    DEFAULT_MYSQL_LISTEN,
-                )?),
-            },
+            mysql_listen: optional_addr(
+                "mysql-listen",
+                args.mysql_listen.or(file.mysql_listen),
+                DEFAULT_MYSQL_LISTEN,
+            )?,
+            postgres_listen: optional_addr(
+                "postgres-listen",
+                args.postgres_listen.or(file.postgres_listen),
+                DEFAULT_POSTGRES_LISTEN,
+            )?,
             api_listen: addr(
                 "api-listen",
                 args.api_listen.or(file.api_listen),
@@ -288,6 +305,8 @@ impl NodeConfig {
             api_plaintext: args.api_plaintext || file.api_plaintext.unwrap_or(false),
             api_tls_cert: args.api_tls_cert.or(file.api_tls_cert),
             api_tls_key: args.api_tls_key.or(file.api_tls_key),
+            database_tls_cert: args.database_tls_cert.or(file.database_tls_cert),
+            database_tls_key: args.database_tls_key.or(file.database_tls_key),
             role,
             proxy_protocol_from,
             drain_grace_secs: args

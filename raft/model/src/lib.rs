@@ -48,7 +48,7 @@ pub use settings::{
 };
 pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
 pub use state::State;
-pub use token::{NewToken, Token, TokenAccount, TokenIssuer, TokenReceipt};
+pub use token::{NewToken, ScramVerifier, Token, TokenAccount, TokenIssuer, TokenReceipt};
 pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, UserSource};
 
 /// Format tag the storage writes before the bincode-encoded [`State`] in snapshots.
@@ -56,4 +56,5 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 /// 3: each remembered nonce names its AccessKey (per-key quotas).
 /// 4: the hash-chained admin audit log.
 /// 5: the instance's random name.
-pub const STATE_FORMAT_VERSION: u32 = 5;
+/// 6: O&M tokens of PostgreSQL databases keep a SCRAM verifier (the native PostgreSQL port).
+pub const STATE_FORMAT_VERSION: u32 = 6;

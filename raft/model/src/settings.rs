@@ -35,6 +35,9 @@ pub struct ClusterSettings {
     /// Whether a statement the database gateway cannot read (an unterminated quote or comment)
     /// passes when SQL rules apply to the session; by default it is refused.
     pub sql_allow_unreadable: bool,
+    /// Whether the native database ports refuse clients that do not switch to TLS (MySQL SSL,
+    /// PostgreSQL SSLRequest). Off by default: neither port's login sends the token itself.
+    pub database_require_tls: bool,
 }
 
 impl Default for ClusterSettings {
@@ -53,6 +56,7 @@ impl Default for ClusterSettings {
             login_lock_max_secs: 3600,
             session_idle_timeout_secs: 1800,
             sql_allow_unreadable: false,
+            database_require_tls: false,
         }
     }
 }

@@ -43,6 +43,17 @@ pub struct Token {
     /// SHA1(SHA1(token)), for MySQL clients logging in to the gateway's native port with
     /// `mysql_native_password` (which never sends the token itself). Only on MySQL tokens.
     pub mysql_native: Option<[u8; 20]>,
+    /// The SCRAM-SHA-256 verifier of the token, for PostgreSQL clients logging in to the
+    /// gateway's native port (the token never crosses the network). Only on PostgreSQL tokens.
+    pub pg_scram: Option<ScramVerifier>,
+}
+
+/// What checks a SCRAM-SHA-256 login without the password (RFC 5802's StoredKey and
+/// ServerKey); the salt and iteration count are fixed by the gateway per user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramVerifier {
+    pub stored_key: [u8; 32],
+    pub server_key: [u8; 32],
 }
 
 /// Who issued a token: the AccessKey that signed the request and the user it acts as.
@@ -84,6 +95,8 @@ pub struct NewToken {
     pub database_schema: Option<String>,
     /// See [`Token::mysql_native`].
     pub mysql_native: Option<[u8; 20]>,
+    /// See [`Token::pg_scram`].
+    pub pg_scram: Option<ScramVerifier>,
 }
 
 /// What the API returns about a token (CountLeft, ExpireTime, HasCountLimit, ...).

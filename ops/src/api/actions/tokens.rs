@@ -11,7 +11,8 @@ use crate::api::table::{action, opt, req, Action, Ty};
 use crate::api::views::parse_protocol;
 use aws_lc_rs::digest;
 use portunus_model::{
-    AssetRef, Command, NewToken, Protocol, Response, Role, State, TokenAccount, TokenIssuer,
+    AssetRef, Command, NewToken, Protocol, Response, Role, ScramVerifier, State, TokenAccount,
+    TokenIssuer,
 };
 use serde_json::json;
 
@@ -159,9 +160,25 @@ async fn generate(c: &Call) -> ApiResult {
     };
     let (token, token_hash) = new_token()?;
     let mysql = protocol == Protocol::MySql;
+    let pg_scram = match protocol {
+        Protocol::PostgreSql => {
+            let name = c
+                .read(move |s| s.user(user_id).map(|u| u.name.clone()))
+                .await?;
+            let name =
+                name.ok_or_else(|| ApiError::invalid("UserId", "the user does not exist"))?;
+            let v = portunus_db::pg::scram::token_verifier(&name, &token);
+            Some(ScramVerifier {
+                stored_key: v.stored_key,
+                server_key: v.server_key,
+            })
+        }
+        _ => None,
+    };
     let new = NewToken {
         database_schema: c.p.string("DatabaseSchema").filter(|s| !s.is_empty()),
         mysql_native: mysql.then(|| mysql_native_hash(&token)),
+        pg_scram,
         issued_by: Some(TokenIssuer {
             access_key_id: c.caller.access_key_id.clone(),
             user_id: c.caller.user_id,

@@ -9,6 +9,7 @@
 //! ([`super::auth`]). Without one, the authentication exchange is relayed unchanged.
 
 mod io;
+pub mod native;
 mod pending;
 mod relay;
 
@@ -80,7 +81,7 @@ where
         }
     };
     let guard = relay::Guard::new(login, database);
-    relay::relay(client_r, client_w, target_r, target_w, &guard, sink).await
+    relay::relay(client_r, client_w, target_r, target_w, &guard, false, sink).await
 }
 
 /// Both logins; the database the session uses, or None when the client only cancelled a
@@ -115,17 +116,7 @@ where
     let Startup::Startup { version, params } = &startup else {
         return Err(WireError::Malformed("a startup packet").into());
     };
-    if version >> 16 != 3 {
-        let words = format!(
-            "unsupported frontend protocol {}.{}: the bastion speaks 3.0",
-            version >> 16,
-            version & 0xffff
-        );
-        return refuse(client_w, "0A000", words).await;
-    }
-    let replication = startup.param("replication").unwrap_or("false");
-    if !matches!(replication, "false" | "off" | "0" | "no") {
-        let words = "replication connections are not relayed by the bastion".to_string();
+    if let Some(words) = startup_refusal(&startup) {
         return refuse(client_w, "0A000", words).await;
     }
     match startup.param("user") {
@@ -145,49 +136,102 @@ where
     let database = (startup.param("database").map(str::to_string))
         .or_else(|| login.default_database.clone())
         .unwrap_or_else(|| login.account.clone());
-    // The bastion speaks 3.0: newer minor versions and protocol options are declined.
-    let options: Vec<&String> = params
-        .iter()
-        .map(|(n, _)| n)
-        .filter(|n| n.starts_with("_pq_."))
-        .collect();
-    if *version != PROTOCOL_3 {
-        let mut body = 0i32.to_be_bytes().to_vec();
-        body.extend_from_slice(&(options.len() as i32).to_be_bytes());
-        for o in &options {
-            body.extend_from_slice(o.as_bytes());
-            body.push(0);
-        }
-        send(client_w, &message(b'v', &body)).await?;
-    }
-    let mut forwarded: Vec<(String, String)> = params
-        .iter()
-        .filter(|(n, _)| !n.starts_with("_pq_.") && n != "database")
-        .cloned()
-        .collect();
-    forwarded.push(("database".into(), database.clone()));
-    let ours = Startup::Startup {
-        version: PROTOCOL_3,
-        params: forwarded,
-    };
-    send(target_w, &ours.build()).await?;
+    negotiate(client_w, *version, params).await?;
+    send(target_w, &target_startup(params, &login.account, &database)).await?;
     match &login.password {
-        Some(password) => {
-            let mut auth = TargetAuth::new(&login.account, password.clone());
-            if let Err(e) = hosted_login(target, target_w, &mut auth).await {
-                let words = format!("Access denied: the bastion could not log in to the database as '{}' with the hosted credential: {e}", login.account);
-                let _ = send(client_w, &wire::fatal("28000", &words)).await;
-                return Err(e);
-            }
-            send(client_w, &wire::auth_ok()).await?;
-        }
+        Some(password) => hosted_login(target, target_w, client_w, login, password).await?,
         None => relay_login(client, client_w, target, target_w).await?,
     }
     Ok(Some(database))
 }
 
+/// Why a startup packet is refused on either port (SQLSTATE 0A000), if it is.
+fn startup_refusal(startup: &Startup) -> Option<String> {
+    let Startup::Startup { version, .. } = startup else {
+        return Some("expected a startup packet".into());
+    };
+    if version >> 16 != 3 {
+        return Some(format!(
+            "unsupported frontend protocol {}.{}: the bastion speaks 3.0",
+            version >> 16,
+            version & 0xffff
+        ));
+    }
+    let replication = startup.param("replication").unwrap_or("false");
+    if !matches!(replication, "false" | "off" | "0" | "no") {
+        return Some("replication connections are not relayed by the bastion".into());
+    }
+    None
+}
+
+/// The bastion speaks 3.0: a newer minor version and protocol options (`_pq_.`) are declined
+/// with NegotiateProtocolVersion.
+async fn negotiate<W: AsyncWrite + Unpin>(
+    client_w: &mut W,
+    version: i32,
+    params: &[(String, String)],
+) -> std::io::Result<()> {
+    if version == PROTOCOL_3 {
+        return Ok(());
+    }
+    let options: Vec<&String> = params
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.starts_with("_pq_."))
+        .collect();
+    let mut body = 0i32.to_be_bytes().to_vec();
+    body.extend_from_slice(&(options.len() as i32).to_be_bytes());
+    for o in &options {
+        body.extend_from_slice(o.as_bytes());
+        body.push(0);
+    }
+    send(client_w, &message(b'v', &body)).await
+}
+
+/// The target's startup packet: the client's parameters, as `account` on `database`.
+fn target_startup(params: &[(String, String)], account: &str, database: &str) -> Vec<u8> {
+    let mut forwarded = vec![
+        ("user".to_string(), account.to_string()),
+        ("database".to_string(), database.to_string()),
+    ];
+    forwarded.extend(
+        params
+            .iter()
+            .filter(|(n, _)| !n.starts_with("_pq_.") && n != "database" && n != "user")
+            .cloned(),
+    );
+    Startup::Startup {
+        version: PROTOCOL_3,
+        params: forwarded,
+    }
+    .build()
+}
+
+/// The target login with the hosted password; the client is told AuthenticationOk when it
+/// succeeds and why not (FATAL) when it fails.
+async fn hosted_login<TR, TW, CW>(
+    target: &mut Side<TR>,
+    target_w: &mut TW,
+    client_w: &mut CW,
+    login: &Login,
+    password: &crate::Secret,
+) -> Result<(), SessionError>
+where
+    TR: AsyncRead + Unpin,
+    TW: AsyncWrite + Unpin,
+    CW: AsyncWrite + Unpin,
+{
+    let mut auth = TargetAuth::new(&login.account, password.clone());
+    if let Err(e) = target_auth(target, target_w, &mut auth).await {
+        let words = format!("Access denied: the bastion could not log in to the database as '{}' with the hosted credential: {e}", login.account);
+        let _ = send(client_w, &wire::fatal("28000", &words)).await;
+        return Err(e);
+    }
+    Ok(send(client_w, &wire::auth_ok()).await?)
+}
+
 /// The target login with the hosted password, up to its AuthenticationOk.
-async fn hosted_login<TR, TW>(
+async fn target_auth<TR, TW>(
     target: &mut Side<TR>,
     target_w: &mut TW,
     auth: &mut TargetAuth,

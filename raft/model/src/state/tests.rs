@@ -155,6 +155,7 @@ impl Fx {
         let r = self.run(Command::IssueToken(NewToken {
             database_schema: None,
             mysql_native: None,
+            pg_scram: None,
             issued_by: None,
             token_hash: [hash; 32],
             user_id: user,

@@ -100,6 +100,7 @@ impl State {
             issued_by: new.issued_by.clone(),
             database_schema: new.database_schema.clone(),
             mysql_native: new.mysql_native,
+            pg_scram: new.pg_scram,
         };
         let receipt = token.receipt();
         self.token_index.insert(token.hash, id);

@@ -22,6 +22,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Side<S> {
         }
     }
 
+    /// The stream, when nothing read from it is left unconsumed.
+    pub(super) fn into_unread(self) -> Option<S> {
+        self.buffered().is_empty().then_some(self.io)
+    }
+
     /// Bytes read and not yet consumed.
     pub(super) fn buffered(&self) -> &[u8] {
         &self.buf[self.start..]

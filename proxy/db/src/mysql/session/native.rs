@@ -13,7 +13,8 @@ use super::{hosted_login, refuse, relay, scramble, target_login_words, Guard, Se
 use super::{LOGIN_TIMEOUT, MAX_REQUEST};
 use crate::mysql::auth::TargetAuth;
 use crate::mysql::handshake::{
-    Greeting, Response, CLIENT_DEPRECATE_EOF, PASSED_CAPABILITIES, REQUIRED_CAPABILITIES,
+    Greeting, Response, CLIENT_DEPRECATE_EOF, CLIENT_SSL, PASSED_CAPABILITIES,
+    REQUIRED_CAPABILITIES,
 };
 use crate::sql::rules::Rules;
 use crate::{Login, StatementSink};
@@ -39,29 +40,80 @@ pub struct Greeted<C> {
     seq: u8,
 }
 
+/// TLS on the native port, as far as [`greet`] is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tls {
+    /// Whether the gateway can run a TLS handshake (it then offers `CLIENT_SSL`).
+    pub offered: bool,
+    /// Whether a login without TLS is refused.
+    pub required: bool,
+}
+
+/// What a greeted client answered.
+pub enum Greet<C> {
+    /// It asked for TLS: the caller runs the handshake on `stream` and calls [`resume`].
+    Tls { stream: C, resume: Resume },
+    /// Its login, to check.
+    Login(Box<Greeted<C>>),
+}
+
+/// Where a login stands while the client's TLS handshake runs.
+pub struct Resume {
+    scramble: Vec<u8>,
+    /// Sequence number of the client's next packet.
+    seq: u8,
+}
+
 /// Greets a client and reads its login, switching it to `mysql_native_password` if it chose
-/// another method. Fails (after telling the client) on TLS requests and malformed logins.
-pub async fn greet<C>(client: C, connection_id: u32) -> Result<Greeted<C>, SessionError>
+/// another method. Fails (after telling the client) on malformed logins, and on logins without
+/// TLS when TLS is required.
+pub async fn greet<C>(client: C, connection_id: u32, tls: Tls) -> Result<Greet<C>, SessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    match tokio::time::timeout(LOGIN_TIMEOUT, greet_inner(client, connection_id)).await {
+    match tokio::time::timeout(LOGIN_TIMEOUT, greet_inner(client, connection_id, tls)).await {
         Ok(r) => r,
         Err(_) => Err(SessionError::LoginTimeout(LOGIN_TIMEOUT)),
     }
 }
 
-async fn greet_inner<C>(client: C, connection_id: u32) -> Result<Greeted<C>, SessionError>
+/// Reads the login a client sends over TLS after [`Greet::Tls`].
+pub async fn resume<C>(client: C, resume: Resume) -> Result<Greeted<C>, SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut client = Side::new(client);
+    let login = async {
+        let Some((seq, answer)) = client.read_packet(MAX_REQUEST).await? else {
+            return Err(SessionError::Client("left during the TLS login".into()));
+        };
+        if seq != resume.seq {
+            return Err(SessionError::Client(format!(
+                "sent its login as packet {seq}, expected {}",
+                resume.seq
+            )));
+        }
+        read_login(&mut client, resume.scramble, seq, answer).await
+    };
+    let (response, seq, scramble) = match tokio::time::timeout(LOGIN_TIMEOUT, login).await {
+        Ok(r) => r?,
+        Err(_) => return Err(SessionError::LoginTimeout(LOGIN_TIMEOUT)),
+    };
+    Ok(greeted(client, response, seq, scramble))
+}
+
+async fn greet_inner<C>(client: C, connection_id: u32, tls: Tls) -> Result<Greet<C>, SessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
     let mut client = Side::new(client);
     let scramble = scramble();
+    let ssl = if tls.offered { CLIENT_SSL } else { 0 };
     let greeting = Greeting {
         server_version: SERVER_VERSION.to_vec(),
         connection_id,
         scramble: scramble.clone(),
-        capabilities: NATIVE_CAPABILITIES,
+        capabilities: NATIVE_CAPABILITIES | ssl,
         charset: 45, // utf8mb4_general_ci
         status: 2,   // autocommit
         auth_plugin: b"mysql_native_password".to_vec(),
@@ -71,10 +123,47 @@ where
         return Err(SessionError::Client("left before logging in".into()));
     };
     if Response::is_ssl_request(&answer) {
-        let words = "TLS is not offered on this port yet: connect without SSL (--ssl-mode=DISABLED), or through the SSH tunnel";
-        refuse(&mut client, seq.wrapping_add(1), 1045, "08004", words).await;
-        return Err(SessionError::Client("asked for TLS".into()));
+        if !tls.offered {
+            let words =
+                "TLS is not offered on this port: connect without SSL, or through the SSH tunnel";
+            refuse(&mut client, seq.wrapping_add(1), 1045, "08004", words).await;
+            return Err(SessionError::Client("asked for TLS".into()));
+        }
+        // Bytes sent before the handshake would be read as if protected by it.
+        let Some(stream) = client.into_unread() else {
+            return Err(SessionError::Client(
+                "sent data after its SSL request before the TLS handshake".into(),
+            ));
+        };
+        let resume = Resume {
+            scramble,
+            seq: seq.wrapping_add(1),
+        };
+        return Ok(Greet::Tls { stream, resume });
     }
+    if tls.required {
+        let words = "this bastion requires TLS on its MySQL port: connect with --ssl-mode=REQUIRED (or VERIFY_CA)";
+        refuse(&mut client, seq.wrapping_add(1), 1045, "08004", words).await;
+        return Err(SessionError::Client("did not use TLS".into()));
+    }
+    let (response, seq, scramble) = read_login(&mut client, scramble, seq, answer).await?;
+    Ok(Greet::Login(Box::new(greeted(
+        client, response, seq, scramble,
+    ))))
+}
+
+/// The client's login from its HandshakeResponse (`answer`, packet `seq`), with its answer to
+/// an AuthSwitchRequest when it chose another method than `mysql_native_password`; and the
+/// sequence number of the gateway's next packet.
+async fn read_login<C>(
+    client: &mut Side<C>,
+    scramble: Vec<u8>,
+    seq: u8,
+    answer: Vec<u8>,
+) -> Result<(Response, u8, Vec<u8>), SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
     let mut response = Response::parse(&answer)?;
     let mut seq = seq.wrapping_add(1);
     let native = response
@@ -94,15 +183,18 @@ where
         response.auth = again;
         seq = s.wrapping_add(1);
     }
-    let user = String::from_utf8_lossy(&response.user).into_owned();
-    Ok(Greeted {
+    Ok((response, seq, scramble))
+}
+
+fn greeted<C>(client: Side<C>, response: Response, seq: u8, scramble: Vec<u8>) -> Greeted<C> {
+    Greeted {
         client,
-        user,
+        user: String::from_utf8_lossy(&response.user).into_owned(),
         scramble,
         answer: response.auth.clone(),
         response,
         seq,
-    })
+    }
 }
 
 impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {

@@ -22,6 +22,24 @@ impl<R: AsyncRead + Unpin> Side<R> {
         }
     }
 
+    /// A side whose first bytes were already read (`buffered`).
+    pub(super) fn with_buffered(io: R, buffered: Vec<u8>) -> Self {
+        let mut side = Side::new(io);
+        side.buf.extend_from_slice(&buffered);
+        side
+    }
+
+    /// The stream, for writing to it.
+    pub(super) fn get_mut(&mut self) -> &mut R {
+        &mut self.io
+    }
+
+    /// The stream and the bytes read from it and not yet consumed.
+    pub(super) fn into_parts(self) -> (R, Vec<u8>) {
+        let rest = self.buffered().to_vec();
+        (self.io, rest)
+    }
+
     pub(super) fn buffered(&self) -> &[u8] {
         &self.buf[self.start..]
     }

@@ -41,13 +41,15 @@ impl Guard {
     }
 }
 
-/// Relays until either side ends the session.
+/// Relays until either side ends the session. `started`: the target's messages up to its
+/// first ReadyForQuery were relayed already.
 pub(super) async fn relay<CR, CW, TR, TW>(
     client_r: Side<CR>,
     client_w: CW,
     target_r: Side<TR>,
     target_w: TW,
     guard: &Guard,
+    started: bool,
     sink: &dyn StatementSink,
 ) -> Result<(), SessionError>
 where
@@ -58,7 +60,9 @@ where
 {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut pending = Pending::default();
-    pending.push(Expect::Start);
+    if !started {
+        pending.push(Expect::Start);
+    }
     let result = tokio::select! {
         r = up(client_r, target_w, guard, tx) => r,
         r = down(target_r, client_w, &mut pending, rx, sink) => r,

@@ -249,6 +249,7 @@ fn tokens_sessions_admin() -> Vec<Command> {
         Command::IssueToken(NewToken {
             database_schema: None,
             mysql_native: None,
+            pg_scram: None,
             issued_by: None,
             token_hash: [1; 32],
             user_id: 1,

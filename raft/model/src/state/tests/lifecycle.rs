@@ -359,6 +359,7 @@ fn custom_account_token_needs_host_grant() {
     let r = fx.run(Command::IssueToken(crate::token::NewToken {
         database_schema: None,
         mysql_native: None,
+        pg_scram: None,
         issued_by: None,
         token_hash: [4; 32],
         user_id: u,

@@ -176,6 +176,7 @@ fn token_needs_authorization_and_a_fresh_hash() {
         Command::IssueToken(crate::token::NewToken {
             database_schema: None,
             mysql_native: None,
+            pg_scram: None,
             issued_by: None,
             token_hash: [hash; 32],
             user_id: user,
