@@ -95,7 +95,6 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
         logs: logs.path(),
     };
     let mut rows = Vec::new();
-    let mut notes = Vec::new();
     let mut mysql_legs = None;
     for engine in &args.engines {
         let port = match engine {
@@ -103,9 +102,6 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
             Engine::Postgres => postgres.as_ref().map_or(0, |p| p.port),
         };
         let legs = setup::legs(*engine, port, &mut cluster, &askpass, cipher).await?;
-        if let Some(m) = legs.missing {
-            notes.push(format!("{}, native port: {m}", engine.label()));
-        }
         rows.extend(oltp::run(&legs, node_pid, &plan).await);
         if *engine == Engine::Mysql {
             mysql_legs = Some(legs);
@@ -114,8 +110,14 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
     let bulk_query = bulk::query(args.bulk_gib, args.bulk_row_bytes);
     let bulk = match (&mysql_legs, args.bulk_gib > 0.0) {
         (Some(legs), true) => {
-            let native = legs.native.as_ref().unwrap_or(&legs.direct);
-            bulk::run(&legs.direct, native, node_pid, &bulk_query, args.trials).await?
+            bulk::run(
+                &legs.direct,
+                &legs.native,
+                node_pid,
+                &bulk_query,
+                args.trials,
+            )
+            .await?
         }
         _ => Vec::new(),
     };
@@ -139,7 +141,6 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
         bulk_query,
         bulk,
         idle,
-        notes,
     };
     Ok(report.outcome())
 }

@@ -20,8 +20,6 @@ pub struct Report {
     pub bulk_query: String,
     pub bulk: Vec<BulkRow>,
     pub idle: Vec<IdleRow>,
-    /// Paths not measured and why.
-    pub notes: Vec<String>,
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -105,9 +103,6 @@ impl Report {
                 i.path,
                 i.failures.join("; ")
             ));
-        }
-        for n in &self.notes {
-            md.push_str(&format!("\nNot measured: {n}.\n"));
         }
         md
     }

@@ -77,24 +77,21 @@ impl Engine {
 pub(crate) struct Legs {
     pub(crate) engine: Engine,
     pub(crate) direct: Endpoint,
-    /// None while the node has no native port for this engine (the reason is in `missing`).
-    pub(crate) native: Option<Endpoint>,
+    pub(crate) native: Endpoint,
     pub(crate) tunnel: Endpoint,
     pub(crate) haproxy: Endpoint,
     pub(crate) haproxy_pid: Option<u32>,
-    /// Why a path is not measured.
-    pub(crate) missing: Option<&'static str>,
     _haproxy: Haproxy,
     _ssh: Child,
 }
 
 impl Legs {
-    pub(crate) fn endpoint(&self, via: Via) -> Option<&Endpoint> {
+    pub(crate) fn endpoint(&self, via: Via) -> &Endpoint {
         match via {
-            Via::Direct => Some(&self.direct),
-            Via::Native => self.native.as_ref(),
-            Via::Tunnel => Some(&self.tunnel),
-            Via::Haproxy => Some(&self.haproxy),
+            Via::Direct => &self.direct,
+            Via::Native => &self.native,
+            Via::Tunnel => &self.tunnel,
+            Via::Haproxy => &self.haproxy,
         }
     }
 
@@ -167,22 +164,14 @@ pub(crate) async fn legs(
     };
     let token = cluster.database_token(&asset).await?;
     let node = &cluster.procs.nodes[0];
-    let (native, missing) = match engine {
-        Engine::Mysql => (
-            Some(Endpoint {
-                addr: node.mysql,
-                user: token.user.clone(),
-                password: token.token.clone(),
-                database: DATABASE.into(),
-            }),
-            None,
-        ),
-        // The native PostgreSQL port is not on this commit yet: once `portunus up` has it,
-        // its address goes here as for MySQL (bastion user, token as the password).
-        Engine::Postgres => (
-            None,
-            Some("no native PostgreSQL port on this commit (being built on main)"),
-        ),
+    let native = Endpoint {
+        addr: match engine {
+            Engine::Mysql => node.mysql,
+            Engine::Postgres => node.postgres,
+        },
+        user: token.user.clone(),
+        password: token.token.clone(),
+        database: DATABASE.into(),
     };
     let (ssh, local) = tunnel(node.ssh, &token, port, askpass, cipher).await?;
     let target = SocketAddr::from(([127, 0, 0, 1], port));
@@ -202,7 +191,6 @@ pub(crate) async fn legs(
             ..direct(port)
         },
         haproxy_pid: haproxy.pid(),
-        missing,
         _haproxy: haproxy,
         _ssh: ssh,
     })
