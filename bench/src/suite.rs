@@ -110,6 +110,7 @@ pub fn write(out: &Path, outcome: &Outcome) -> anyhow::Result<()> {
     }
     let json = serde_json::json!({
         "commit": commit,
+        "measured_at": utc(std::time::SystemTime::now()),
         "result": outcome.json,
         "goals": outcome.goals,
     });
@@ -190,14 +191,18 @@ pub fn collect(out: &Path) -> anyhow::Result<()> {
     for name in NAMES {
         match read(out, name)? {
             Some(o) => {
-                let when = std::fs::metadata(out.join(format!("{name}.json")))
-                    .and_then(|m| m.modified())
-                    .map(utc)
-                    .unwrap_or_else(|_| "?".into());
-                let commit = std::fs::read_to_string(out.join(format!("{name}.json")))
-                    .ok()
-                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                    .and_then(|v| v["commit"].as_str().map(str::to_owned))
+                let json: serde_json::Value =
+                    std::fs::read_to_string(out.join(format!("{name}.json")))
+                        .ok()
+                        .and_then(|t| serde_json::from_str(&t).ok())
+                        .unwrap_or_default();
+                let when = json["measured_at"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or_else(|| committed_at(&out.join(format!("{name}.json"))))
+                    .unwrap_or_else(|| "?".into());
+                let commit = json["commit"]
+                    .as_str()
                     .map_or(String::new(), |c| format!(" (commit {c})"));
                 runs.push(format!("{name} {when}{commit}"));
                 outcomes.push(o);
@@ -229,7 +234,21 @@ pub fn collect(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `YYYY-MM-DD HH:MM` (UTC) of a file time.
+/// `YYYY-MM-DD HH:MM` (UTC) of the last commit that changed `path` (results written before
+/// they recorded their own time): a checkout's file times say when it was checked out.
+fn committed_at(path: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct", "--"])
+        .arg(path)
+        .output()
+        .ok()?;
+    let secs: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some(utc(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+    ))
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a time.
 fn utc(t: std::time::SystemTime) -> String {
     let ms = t
         .duration_since(std::time::UNIX_EPOCH)

@@ -68,10 +68,12 @@ impl Report {
         }
         md.push_str(&format!(
             "\nLarge result set, MariaDB: `{}` read by the bench's own client (answers drained \
-             without decoding rows); CPU seconds of the node or HAProxy process.\n\n\
+             without decoding rows), once per path in each of the {} trial(s), the paths in \
+             turn; GiB, rows, seconds and CPU seconds (of the node or HAProxy process) are \
+             summed over the trials.\n\n\
              | Path | GiB | Rows | Seconds | GiB/s | middle CPU-s | CPU-s per GiB |\n\
              |---|---:|---:|---:|---:|---:|---:|\n",
-            self.bulk_query
+            self.bulk_query, self.trials
         ));
         for b in &self.bulk {
             md.push_str(&format!(
