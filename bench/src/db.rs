@@ -10,6 +10,7 @@ mod idle;
 mod load;
 mod mysql;
 mod oltp;
+mod pg;
 mod report;
 mod setup;
 
@@ -95,7 +96,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
         logs: logs.path(),
     };
     let mut rows = Vec::new();
-    let mut mysql_legs = None;
+    let mut bulk_queries = Vec::new();
+    let mut bulk = Vec::new();
     for engine in &args.engines {
         let port = match engine {
             Engine::Mysql => mariadb.port,
@@ -103,25 +105,20 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
         };
         let legs = setup::legs(*engine, port, &mut cluster, &askpass, cipher).await?;
         rows.extend(oltp::run(&legs, node_pid, &plan).await);
-        if *engine == Engine::Mysql {
-            mysql_legs = Some(legs);
-        }
-    }
-    let bulk_query = bulk::query(args.bulk_gib, args.bulk_row_bytes);
-    let bulk = match (&mysql_legs, args.bulk_gib > 0.0) {
-        (Some(legs), true) => {
-            bulk::run(
+        if args.bulk_gib > 0.0 {
+            let sql = bulk::query(*engine, args.bulk_gib, args.bulk_row_bytes);
+            let measured = bulk::run(
+                *engine,
                 &legs.direct,
                 &legs.native,
                 node_pid,
-                &bulk_query,
+                &sql,
                 args.trials,
-            )
-            .await?
+            );
+            bulk.extend(measured.await?);
+            bulk_queries.push((*engine, sql));
         }
-        _ => Vec::new(),
-    };
-    drop(mysql_legs);
+    }
     drop(cluster);
     let idle = if args.idle_sessions > 0 {
         idle_sessions(mariadb.port, args.idle_sessions, &askpass, cipher).await?
@@ -138,7 +135,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
         trials: args.trials.max(1),
         setup,
         rows,
-        bulk_query,
+        bulk_queries,
         bulk,
         idle,
     };
