@@ -62,38 +62,10 @@ pub fn goals_table(goals: &[Goal]) -> String {
     md
 }
 
-/// The commit the benchmark binary measures: `git describe`-like text of the checkout it runs
-/// in (`HEAD`, with `+dirty` when tracked files outside `bench/results` differ from it), or
-/// `unknown` outside a git checkout.
-pub fn commit() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let Some(head) = git(&["rev-parse", "--short=12", "HEAD"]) else {
-        return "unknown".into();
-    };
-    let changes = git(&[
-        "status",
-        "--porcelain",
-        "--untracked-files=no",
-        "--",
-        ".",
-        ":!bench/results",
-    ]);
-    match changes {
-        Some(c) if c.is_empty() => head,
-        _ => format!("{head}+dirty"),
-    }
-}
-
 /// The line that says what a result was measured on.
-fn measured_on(commit: &str) -> String {
+fn measured_on(commit: Option<&str>) -> String {
     let now = std::time::SystemTime::now();
+    let commit = commit.unwrap_or("unknown");
     format!("Measured on commit `{commit}`, {} UTC.\n\n", utc(now))
 }
 
@@ -102,17 +74,17 @@ fn measured_on(commit: &str) -> String {
 pub fn write(out: &Path, outcome: &Outcome) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("create {out:?}"))?;
     let commit = commit();
-    let mut md = measured_on(&commit);
+    let mut md = measured_on(commit.as_deref());
     md.push_str(&outcome.markdown);
     if !outcome.goals.is_empty() {
         md.push('\n');
         md.push_str(&goals_table(&outcome.goals));
     }
     let json = serde_json::json!({
-        "commit": commit,
-        "measured_at": utc(std::time::SystemTime::now()),
         "result": outcome.json,
         "goals": outcome.goals,
+        "ran_at": utc(std::time::SystemTime::now()),
+        "commit": commit,
     });
     std::fs::write(
         out.join(format!("{}.json", outcome.name)),
@@ -131,7 +103,7 @@ pub fn write_all(
 ) -> anyhow::Result<()> {
     let goals: Vec<Goal> = outcomes.iter().flat_map(|o| o.goals.clone()).collect();
     let mut md = String::from("# Portunus benchmark suite\n\n");
-    md.push_str(&measured_on(&commit()));
+    md.push_str(&measured_on(commit().as_deref()));
     md.push_str("## Goals\n\n");
     md.push_str(&goals_table(&goals));
     for (name, err) in failures {
@@ -191,20 +163,7 @@ pub fn collect(out: &Path) -> anyhow::Result<()> {
     for name in NAMES {
         match read(out, name)? {
             Some(o) => {
-                let json: serde_json::Value =
-                    std::fs::read_to_string(out.join(format!("{name}.json")))
-                        .ok()
-                        .and_then(|t| serde_json::from_str(&t).ok())
-                        .unwrap_or_default();
-                let when = json["measured_at"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .or_else(|| committed_at(&out.join(format!("{name}.json"))))
-                    .unwrap_or_else(|| "?".into());
-                let commit = json["commit"]
-                    .as_str()
-                    .map_or(String::new(), |c| format!(" (commit {c})"));
-                runs.push(format!("{name} {when}{commit}"));
+                runs.push(format!("{name} {}", when_run(out, name)));
                 outcomes.push(o);
             }
             None => eprintln!("collect: no results for {name} in {out:?}"),
@@ -246,6 +205,55 @@ fn committed_at(path: &Path) -> Option<String> {
     Some(utc(
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
     ))
+}
+
+/// The commit the benchmarks run on (`git rev-parse --short HEAD`, `-dirty` when tracked files
+/// outside `bench/results` differ from it: results a run writes do not make the next one
+/// dirty), or None outside a git checkout.
+fn commit() -> Option<String> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"])?;
+    let status = [
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!bench/results",
+    ];
+    let dirty = git(&status).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{head}-dirty") } else { head })
+}
+
+/// When (and on which commit) `<out>/<name>.json` was measured: as it says, else the file's
+/// time (results written before the run time was recorded; a checkout resets it).
+fn when_run(out: &Path, name: &str) -> String {
+    let path = out.join(format!("{name}.json"));
+    let json: Option<serde_json::Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let recorded = json.as_ref().and_then(|j| {
+        (j["ran_at"].as_str())
+            .or(j["measured_at"].as_str())
+            .map(str::to_string)
+    });
+    let when = recorded.or_else(|| committed_at(&path)).unwrap_or_else(|| {
+        std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map(utc)
+            .unwrap_or_else(|_| "?".into())
+    });
+    match json.as_ref().and_then(|j| j["commit"].as_str()) {
+        Some(c) => format!("{when} (commit {c})"),
+        None => when,
+    }
 }
 
 /// `YYYY-MM-DD HH:MM` (UTC) of a time.

@@ -7,7 +7,12 @@
 //! recording cut short (its node died mid-session) tells from a complete one; and the session's
 //! events (command lines, file operations, tunnel records) as `events-<session id>.jsonl`,
 //! stored when the session closes. [`read_recording`] puts a recording back together.
+//!
+//! The events of a session are hash-chained as they are kept (`portunus_model::EventsDigest`,
+//! over each line's exact bytes); [`FileAudit::seal`] gives the digest to the session's closing
+//! command, so the replicated record says what its events blob must hold.
 
+use portunus_model::EventsDigest;
 use portunus_proxy::gate::{AuditEvent, AuditSink, BoxFuture, CommandInput};
 use serde_json::json;
 use std::collections::HashMap;
@@ -17,6 +22,9 @@ use std::sync::Mutex;
 /// A session's events kept for its blob stop growing past this size (a marker line says so;
 /// the node's local events file keeps everything).
 const MAX_SESSION_EVENTS: usize = 16 * 1024 * 1024;
+
+/// The line that marks where a session's kept events were cut.
+const TRUNCATED: &str = "{\"type\":\"truncated\"}\n";
 
 /// The blob name of a part of a session's recording.
 pub fn recording_part_name(session_id: u64, index: u32) -> String {
@@ -87,7 +95,29 @@ pub(crate) struct FileAudit {
     replica: portunus_raft::Replica,
     events: Mutex<Option<std::fs::File>>,
     /// Events of open sessions, replicated as one blob when the session closes.
-    pending: Mutex<HashMap<u64, Vec<u8>>>,
+    pending: Mutex<HashMap<u64, Pending>>,
+}
+
+/// The kept events of an open session and their chain.
+struct Pending {
+    lines: Vec<u8>,
+    digest: EventsDigest,
+}
+
+impl Pending {
+    fn new(session_id: u64) -> Self {
+        Pending {
+            lines: Vec::new(),
+            digest: EventsDigest::start(session_id),
+        }
+    }
+
+    /// Keeps one line (without its newline) and links it into the chain.
+    fn keep(&mut self, line: &str) {
+        self.lines.extend_from_slice(line.as_bytes());
+        self.lines.push(b'\n');
+        self.digest.push(line.as_bytes());
+    }
 }
 
 impl FileAudit {
@@ -108,20 +138,25 @@ impl FileAudit {
         })
     }
 
-    /// Replicates the events of a closed session (if it had any) to a majority.
-    pub(crate) async fn seal(&self, session_id: u64) {
-        let lines = self
+    /// Replicates the events of a closed session (if it had any) to a majority; returns the
+    /// digest of its event chain, for the closing record (whether or not storing succeeded:
+    /// a lost blob must show as missing, not as a session without events).
+    pub(crate) async fn seal(&self, session_id: u64) -> EventsDigest {
+        let pending = self
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&session_id);
-        let Some(lines) = lines.filter(|l| !l.is_empty()) else {
-            return;
-        };
-        match self.replica.put_blob(&events_name(session_id), lines).await {
+            .remove(&session_id)
+            .unwrap_or_else(|| Pending::new(session_id));
+        if pending.digest.count == 0 {
+            return pending.digest;
+        }
+        let name = events_name(session_id);
+        match self.replica.put_blob(&name, pending.lines).await {
             Ok(copies) => tracing::info!(session_id, copies, "session events stored"),
             Err(e) => tracing::error!(session_id, error = %e, "storing session events failed"),
         }
+        pending.digest
     }
 }
 
@@ -226,17 +261,22 @@ fn statement_json(
 
 impl AuditSink for FileAudit {
     fn event(&self, event: AuditEvent) {
+        // Keys sorted (serde_json's map), so a reader that parses a line and prints it again
+        // gets the same bytes, and can recompute the chain.
         let mut line = event_json(&event).to_string();
-        line.push('\n');
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            let kept = pending.entry(session_of(&event)).or_default();
-            if kept.len() + line.len() <= MAX_SESSION_EVENTS {
-                kept.extend_from_slice(line.as_bytes());
-            } else if !kept.ends_with(b"\"truncated\"}\n") {
-                kept.extend_from_slice(b"{\"type\":\"truncated\"}\n");
+            let session_id = session_of(&event);
+            let kept = pending
+                .entry(session_id)
+                .or_insert_with(|| Pending::new(session_id));
+            if kept.lines.len() + line.len() < MAX_SESSION_EVENTS {
+                kept.keep(&line);
+            } else if !kept.lines.ends_with(TRUNCATED.as_bytes()) {
+                kept.keep(TRUNCATED.trim_end());
             }
         }
+        line.push('\n');
         let mut guard = self.events.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = guard.as_mut() {
             if let Err(e) = f.write_all(line.as_bytes()) {

@@ -10,6 +10,7 @@ use portunus_model::{Command, Response, Role as KeyRole};
 use portunus_raft::tls::ClusterSecret;
 use portunus_raft::ClusterClient;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Portunus: a clustered bastion host.
@@ -128,6 +129,11 @@ pub struct SettingsArgs {
     /// (default false).
     #[arg(long)]
     pub database_require_tls: Option<bool>,
+    /// Whether a host's SSH key must be pinned (at creation, or with `portunus admin host
+    /// fingerprint HOST --set ...`) before the bastion sends it a credential; by default
+    /// (false) the first key a host presents is trusted and pinned.
+    #[arg(long)]
+    pub require_host_key_pins: Option<bool>,
 }
 
 /// Read the settings, apply the changes asked for (if any) and print the result.
@@ -142,6 +148,9 @@ async fn settings(client: &ClusterClient, via: &str, args: SettingsArgs) -> anyh
     }
     if let Some(v) = args.database_require_tls {
         s.database_require_tls = v;
+    }
+    if let Some(v) = args.require_host_key_pins {
+        s.require_host_key_pins = v;
     }
     if let Some(v) = args.max_sessions_per_user {
         s.max_sessions_per_user = v;
@@ -330,12 +339,18 @@ fn reread_log_filter(config: &NodeConfig) -> Option<String> {
     Some(text.trim().to_string())
 }
 
-async fn reload_on_sighup(config: NodeConfig, reload: LogReload) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
+/// On SIGHUP: the sealing keys (once the node runs: `replica` is set), then the log filter.
+async fn reload_on_sighup(
+    config: NodeConfig,
+    reload: LogReload,
+    mut hup: tokio::signal::unix::Signal,
+    replica: Arc<OnceLock<portunus_raft::Replica>>,
+) {
     while hup.recv().await.is_some() {
+        match replica.get() {
+            Some(replica) => reload_seal_keys(&config, replica),
+            None => tracing::warn!("SIGHUP: sealing keys not reloaded: the node is still starting"),
+        }
         match reread_log_filter(&config) {
             Some(filter) => match reload(&filter) {
                 Ok(()) => tracing::warn!(%filter, "log filter changed"),
@@ -345,6 +360,24 @@ async fn reload_on_sighup(config: NodeConfig, reload: LogReload) {
                 "SIGHUP: no log filter found (config file `log` key or data dir `log-level` file)"
             ),
         }
+    }
+}
+
+fn reload_seal_keys(config: &NodeConfig, replica: &portunus_raft::Replica) {
+    if config.role == crate::config::Role::Witness {
+        return;
+    }
+    match crate::rekey::reload_seal_keys(config, replica) {
+        Ok(r) => tracing::warn!(
+            current = %r.current,
+            previous = ?r.previous,
+            "sealing keys reloaded"
+        ),
+        Err(e) => tracing::error!(
+            error = %e,
+            keeping = %config.sealer.current_id().unwrap_or_default(),
+            "sealing keys not reloaded: keeping the current ones"
+        ),
     }
 }
 
@@ -384,15 +417,25 @@ async fn create_access_key(
     Ok(())
 }
 
-/// Run `portunus up` until SIGTERM or Ctrl-C, then drain. SIGHUP re-reads the log filter.
+/// Run `portunus up` until SIGTERM or Ctrl-C, then drain. SIGHUP re-reads the sealing keys
+/// and the log filter.
 pub async fn up(config: NodeConfig, reload: LogReload) -> anyhow::Result<()> {
-    tokio::spawn(reload_on_sighup(config.clone(), reload));
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    let running = Arc::new(OnceLock::new());
+    tokio::spawn(reload_on_sighup(
+        config.clone(),
+        reload,
+        hup,
+        Arc::clone(&running),
+    ));
     // One SIGTERM listener for the whole run: a signal that arrives while no listener exists
     // is lost (the default action is already replaced), and the node would never stop.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     let grace = Duration::from_secs(config.drain_grace_secs);
     let mut node = crate::start(config).await?;
+    let _ = running.set(node.replica.clone());
     let c = &node.config;
     println!("portunus node {} ({:?})", c.node_id, c.role);
     println!("  data:     {}", c.data_dir.display());

@@ -7,7 +7,7 @@ mod seal_keys;
 
 pub use file::FileConfig;
 pub use resolve::{ConfigError, MetricsListen, NodeConfig, Role, DEFAULT_SNAPSHOT_EVERY};
-pub use seal_keys::default_seal_key_path;
+pub use seal_keys::{default_seal_key_path, SealKeySource};
 
 use clap::Args;
 use std::path::PathBuf;
@@ -85,9 +85,10 @@ pub struct UpArgs {
     /// Serve the API as plain HTTP (behind a TLS-terminating load balancer, or in tests).
     #[arg(long, env = "PORTUNUS_API_PLAINTEXT")]
     pub api_plaintext: bool,
-    /// Load balancers (IP or CIDR, comma-separated) whose connections to the SSH and API ports
-    /// start with a PROXY v2 header naming the real client (HAProxy `send-proxy-v2`). Their
-    /// connections must carry the header; nobody else's may. Default: none.
+    /// Load balancers (IP or CIDR, comma-separated) whose connections to the SSH, API and native
+    /// database ports start with a PROXY v2 header naming the real client (HAProxy
+    /// `send-proxy-v2`). Their connections must carry the header; nobody else's may. Default:
+    /// none.
     #[arg(long, env = "PORTUNUS_PROXY_PROTOCOL_FROM")]
     pub proxy_protocol_from: Option<String>,
     /// Run as a witness: a Raft voter with no SSH or API listeners.

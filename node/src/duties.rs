@@ -122,6 +122,7 @@ async fn close_orphans(replica: &Replica, shared: &NodeShared, suspects: &mut Ha
             reason: portunus_model::EndReason::Error,
             bytes_up: 0,
             bytes_down: 0,
+            events: None,
         };
         if let Err(e) = replica.propose(close).await {
             tracing::debug!(session_id, error = %e, "closing an orphaned session failed; will retry");

@@ -504,9 +504,10 @@ impl Closing {
     async fn close(&self, session_id: u64, outcome: SessionOutcome) {
         self.shared.live.lock().expect("lock").remove(&session_id);
         self.count_closed(session_id, &outcome);
-        if let Some(audit) = &self.audit {
-            audit.seal(session_id).await;
-        }
+        let events = match &self.audit {
+            Some(audit) => Some(audit.seal(session_id).await),
+            None => None,
+        };
         let reason = match outcome.end {
             EndKind::Normal => EndReason::Normal,
             EndKind::Terminated => EndReason::Terminated,
@@ -520,6 +521,7 @@ impl Closing {
             reason,
             bytes_up: outcome.bytes_up,
             bytes_down: outcome.bytes_down,
+            events,
         };
         for _ in 0..20 {
             match crate::metered::propose(&self.replica, &self.metrics, close.clone()).await {
@@ -570,6 +572,26 @@ impl SessionGate for Gate {
         fingerprint: &'a str,
     ) -> BoxFuture<'a, Result<(), Refusal>> {
         Box::pin(async move {
+            let required = self
+                .replica
+                .view()
+                .read(|s| s.settings().require_host_key_pins);
+            if required {
+                let host = &permit.asset_name;
+                tracing::warn!(%host, presented = %fingerprint, "ssh: host key not pinned, and pins are required");
+                let refusal = refusal(
+                    RefusalKind::HostKeyMismatch,
+                    format!(
+                        "{host} has no pinned host key and this bastion requires one; no \
+                         credential was sent. An administrator checks the key on the host \
+                         (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub; it presented \
+                         {fingerprint}) and pins it: portunus admin host fingerprint {host} \
+                         --set SHA256:..."
+                    ),
+                );
+                self.refused(&refusal);
+                return Err(refusal);
+            }
             let cmd = Command::TrustHostKey {
                 host_id: permit.asset_id,
                 fingerprint: fingerprint.to_string(),

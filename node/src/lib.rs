@@ -15,6 +15,7 @@ mod http;
 mod identity;
 mod metered;
 mod probe;
+mod rekey;
 mod running;
 pub mod seal;
 pub mod secret_file;

@@ -214,6 +214,13 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     // must open them. A new member has nothing to check yet, nor a quorum to wait for.
     let restarted = replica.is_initialized().await;
     establish_membership(&replica, &config, info.clone()).await?;
+    if config.role != Role::Witness {
+        tracing::info!(
+            current = %config.sealer.current_id().unwrap_or_default(),
+            previous = ?config.sealer.previous_ids(),
+            "sealing keys"
+        );
+    }
     if restarted {
         check_sealing_key(&replica, &config).await?;
     }
@@ -282,6 +289,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             audit,
             connect_timeout: Duration::from_secs(config.ssh.target_connect_timeout_secs.max(1)),
             tls: database_tls,
+            proxy_from: Arc::new(config.proxy_protocol_from.clone()),
         };
         if let Some(listener) = mysql_listener {
             tasks.push(tokio::spawn(portunus_proxy::db::native::serve_mysql(

@@ -140,58 +140,15 @@ fn aad(id: &[u8], purpose: &str) -> Vec<u8> {
     aad
 }
 
-/// Seals with the current key; opens with the current key or a previous one.
+/// The keys a sealer holds.
 #[derive(Debug)]
-pub struct Sealer {
+struct Keys {
     current: Option<SealKey>,
     previous: Vec<SealKey>,
 }
 
-impl Sealer {
-    /// A sealer that seals with `current` and also opens values sealed under `previous`.
-    pub fn new(current: SealKey, previous: Vec<SealKey>) -> Self {
-        Sealer {
-            current: Some(current),
-            previous,
-        }
-    }
-
-    /// A sealer without keys (a witness): every seal and open fails with [`SealError::NoKey`].
-    pub fn absent() -> Self {
-        Sealer {
-            current: None,
-            previous: Vec::new(),
-        }
-    }
-
-    /// The id of the key new values are sealed under.
-    pub fn current_id(&self) -> Option<String> {
-        self.current.as_ref().map(SealKey::id)
-    }
-
-    /// Encrypt `plain` under the current key; `purpose` is bound as associated data so a
-    /// sealed value cannot be moved to another field.
-    pub fn seal(&self, purpose: &str, plain: &[u8]) -> Result<Sealed, SealError> {
-        let key = self.current.as_ref().ok_or(SealError::NoKey)?;
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SealError::Seal)?;
-        let mut buf = plain.to_vec();
-        key.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(&key.id, purpose).as_slice()),
-                &mut buf,
-            )
-            .map_err(|_| SealError::Seal)?;
-        let mut out = Vec::with_capacity(HEADER_LEN + buf.len());
-        out.push(FORMAT);
-        out.extend_from_slice(&key.id);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&buf);
-        Ok(Sealed(out))
-    }
-
-    /// The key a value was sealed under, if this node holds it.
+impl Keys {
+    /// The key a value was sealed under, if held.
     fn key_of(&self, sealed: &Sealed) -> Result<&SealKey, SealError> {
         let bytes = &sealed.0;
         match bytes.first() {
@@ -211,10 +168,95 @@ impl Sealer {
                 key_id: hex::encode(id),
             })
     }
+}
+
+/// Seals with the current key; opens with the current key or a previous one. The keys can be
+/// replaced while the node runs ([`Sealer::replace`], on SIGHUP).
+#[derive(Debug)]
+pub struct Sealer {
+    keys: std::sync::RwLock<Keys>,
+}
+
+impl Sealer {
+    /// A sealer that seals with `current` and also opens values sealed under `previous`.
+    pub fn new(current: SealKey, previous: Vec<SealKey>) -> Self {
+        Self::of(Keys {
+            current: Some(current),
+            previous,
+        })
+    }
+
+    /// A sealer without keys (a witness): every seal and open fails with [`SealError::NoKey`].
+    pub fn absent() -> Self {
+        Self::of(Keys {
+            current: None,
+            previous: Vec::new(),
+        })
+    }
+
+    fn of(keys: Keys) -> Self {
+        Sealer {
+            keys: std::sync::RwLock::new(keys),
+        }
+    }
+
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The id of the key new values are sealed under.
+    pub fn current_id(&self) -> Option<String> {
+        self.keys().current.as_ref().map(SealKey::id)
+    }
+
+    /// The ids of the previous keys this sealer still opens values with.
+    pub fn previous_ids(&self) -> Vec<String> {
+        self.keys().previous.iter().map(SealKey::id).collect()
+    }
+
+    /// Whether this sealer holds the key `sealed` was sealed under (without opening it).
+    pub fn holds_key_of(&self, sealed: &Sealed) -> Result<(), SealError> {
+        self.keys().key_of(sealed).map(|_| ())
+    }
+
+    /// Takes the keys of `other` from now on (a reload); refused when `other` has none, so a
+    /// node that holds keys never ends up without.
+    pub fn replace(&self, other: Sealer) -> Result<(), SealError> {
+        let keys = other.keys.into_inner().unwrap_or_else(|p| p.into_inner());
+        if keys.current.is_none() {
+            return Err(SealError::NoKey);
+        }
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        Ok(())
+    }
+
+    /// Encrypt `plain` under the current key; `purpose` is bound as associated data so a
+    /// sealed value cannot be moved to another field.
+    pub fn seal(&self, purpose: &str, plain: &[u8]) -> Result<Sealed, SealError> {
+        let keys = self.keys();
+        let key = keys.current.as_ref().ok_or(SealError::NoKey)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SealError::Seal)?;
+        let mut buf = plain.to_vec();
+        key.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(&key.id, purpose).as_slice()),
+                &mut buf,
+            )
+            .map_err(|_| SealError::Seal)?;
+        let mut out = Vec::with_capacity(HEADER_LEN + buf.len());
+        out.push(FORMAT);
+        out.extend_from_slice(&key.id);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&buf);
+        Ok(Sealed(out))
+    }
 
     /// Decrypt a value sealed for `purpose`.
     pub fn open(&self, purpose: &str, sealed: &Sealed) -> Result<Vec<u8>, SealError> {
-        let key = self.key_of(sealed)?;
+        let keys = self.keys();
+        let key = keys.key_of(sealed)?;
         let bytes = &sealed.0;
         let nonce: [u8; NONCE_LEN] = bytes[1 + KEY_ID_LEN..HEADER_LEN]
             .try_into()
@@ -233,9 +275,10 @@ impl Sealer {
 
     /// The same secret sealed under the current key, or None when it already is.
     pub fn reseal(&self, purpose: &str, sealed: &Sealed) -> Result<Option<Sealed>, SealError> {
-        let current = self.current.as_ref().ok_or(SealError::NoKey)?;
+        let current = self.keys().current.as_ref().map(|k| k.id);
+        let current = current.ok_or(SealError::NoKey)?;
         if sealed.0.first() == Some(&FORMAT)
-            && sealed.0.get(1..1 + KEY_ID_LEN) == Some(&current.id[..])
+            && sealed.0.get(1..1 + KEY_ID_LEN) == Some(&current[..])
         {
             return Ok(None);
         }

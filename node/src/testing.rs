@@ -40,6 +40,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         join: None,
         cluster_secret: ClusterSecret::new("slots-test-cluster-secret-0123456789-ABCDEF").unwrap(),
         sealer: test_sealer(),
+        seal_keys: Default::default(),
         api_plaintext: true,
         api_tls_cert: None,
         api_tls_key: None,
@@ -68,15 +69,35 @@ pub async fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool)
 }
 
 pub async fn three_nodes(dir: &std::path::Path) -> (Vec<RunningNode>, BTreeMap<u64, String>) {
-    let peers: BTreeMap<u64, String> = (1..=3).map(|i| (i, free_udp().to_string())).collect();
-    let mut nodes = Vec::new();
-    for id in 1..=3 {
-        nodes.push(crate::start(node_config(id, dir, &peers)).await.unwrap());
+    // A UDP port chosen free may be taken by a parallel test before a node binds it: then the
+    // cluster is started again from empty data directories, on other ports.
+    for _ in 0..5 {
+        for id in 1..=3 {
+            let _ = std::fs::remove_dir_all(dir.join(format!("n{id}")));
+        }
+        let peers: BTreeMap<u64, String> = (1..=3).map(|i| (i, free_udp().to_string())).collect();
+        let mut nodes = Vec::new();
+        for id in 1..=3 {
+            match crate::start(node_config(id, dir, &peers)).await {
+                Ok(n) => nodes.push(n),
+                Err(e) => {
+                    eprintln!("node {id} did not start ({e:#}); starting the cluster again");
+                    break;
+                }
+            }
+        }
+        if nodes.len() < 3 {
+            for n in nodes {
+                n.stop().await;
+            }
+            continue;
+        }
+        for n in nodes.iter_mut() {
+            n.registered().await;
+        }
+        return (nodes, peers);
     }
-    for n in nodes.iter_mut() {
-        n.registered().await;
-    }
-    (nodes, peers)
+    panic!("three nodes did not start in five attempts");
 }
 
 pub fn created(r: Result<Response, ReplicaError>) -> u64 {
@@ -233,4 +254,20 @@ pub async fn database_token(node: &RunningNode, a: DatabaseAccess<'_>) -> (u64, 
         other => panic!("issuing a token: {other:?}"),
     }
     (user_id, database_id)
+}
+
+/// Runs `node/tests/jdbc/JdbcProbe.java` (what DBeaver does through a JDBC driver: prepared
+/// statements, a refused DROP, the connection used afterwards) against `url` with the Debian
+/// MariaDB and PostgreSQL JDBC drivers; (success, stdout, stderr).
+pub async fn jdbc_probe(url: &str, user: &str, password: &str) -> (bool, String, String) {
+    let probe = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jdbc/JdbcProbe.java");
+    let out = tokio::process::Command::new("java")
+        .arg("-cp")
+        .arg("/usr/share/java/mariadb-java-client.jar:/usr/share/java/postgresql.jar")
+        .args([probe, url, user, password])
+        .output()
+        .await
+        .expect("run java (openjdk-17-jdk-headless)");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
 }

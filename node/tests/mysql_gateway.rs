@@ -457,3 +457,76 @@ async fn the_native_port_offers_tls_and_can_require_it() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jdbc_prepared_statements_through_the_native_port_and_the_tunnel() {
+    let db = MariaDb::start().await;
+    db.root(&format!(
+        "CREATE DATABASE shop; CREATE USER 'app'@'%' IDENTIFIED BY '{HOSTED_PASSWORD}'; \
+         GRANT ALL ON shop.* TO 'app'@'%';"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-jdbc-my-Rt6yU1iO9p";
+    let (_, database_id) = database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "frank",
+            database: "orders",
+            engine: DbEngine::MySql,
+            port: db.port,
+            account: "app",
+            password: Some(HOSTED_PASSWORD),
+            uses: None,
+            token,
+        },
+    )
+    .await;
+    no_drop(&nodes[0], database_id).await;
+    let serving = &nodes[1];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving.mysql_addr.expect("the MySQL port").port();
+    wait_listening(port).await;
+    // Server-side prepared statements (the binary protocol), as DBeaver's MariaDB driver uses.
+    let url = format!("jdbc:mariadb://127.0.0.1:{port}/shop?useServerPrepStmts=true");
+    let (ok, out, err) = portunus_node::testing::jdbc_probe(&url, "frank", token).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "item-2\nitem-3\nitem-3\nrefused 42000\n3\n");
+
+    // Through the SSH tunnel (DBeaver's "SSH tunnel" setting): the database account, any
+    // password.
+    let ssh_port = serving.ssh_addr.unwrap().port();
+    let askpass = Askpass::new();
+    let local = free_port();
+    let mut ssh = askpass.ssh(ssh_port, "frank", token);
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{}", db.port)]);
+    let mut tunnel = ssh.spawn().unwrap();
+    wait_listening(local).await;
+    db.root("DROP TABLE shop.jdbc_items").await;
+    let url = format!("jdbc:mariadb://127.0.0.1:{local}/shop?useServerPrepStmts=true");
+    let (ok, out, err) = portunus_node::testing::jdbc_probe(&url, "app", "ignored").await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "item-2\nitem-3\nitem-3\nrefused 42000\n3\n");
+    tunnel.kill().await.unwrap();
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+/// A rule refusing DROP on `database_id`.
+async fn no_drop(node: &RunningNode, database_id: u64) {
+    let rule = portunus_model::SqlRuleSpec {
+        name: "no-drop".into(),
+        comment: String::new(),
+        enabled: true,
+        matcher: portunus_model::SqlMatcher::Verbs(vec!["DROP".into()]),
+        databases: [database_id].into(),
+        users: Default::default(),
+        user_groups: Default::default(),
+    };
+    node.replica
+        .propose(portunus_model::Command::CreateSqlRule(rule))
+        .await
+        .expect("create the rule");
+}

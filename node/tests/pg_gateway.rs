@@ -535,3 +535,67 @@ async fn the_native_port_logs_in_by_scram_with_tls_rules_cancel_and_audit() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jdbc_prepared_statements_through_the_native_port_and_the_tunnel() {
+    let db = Postgres::start(&[]).await;
+    db.superuser("postgres", "CREATE DATABASE shop").await;
+    db.superuser(
+        "shop",
+        &format!("CREATE USER app PASSWORD '{HOSTED_PASSWORD}'; GRANT ALL ON SCHEMA public TO app"),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-jdbc-pg-Qw2eR5tY8u";
+    let (_, database_id) = database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "grace",
+            database: "orders",
+            engine: DbEngine::PostgreSql,
+            port: db.port,
+            account: "app",
+            password: Some(HOSTED_PASSWORD),
+            uses: None,
+            token,
+        },
+    )
+    .await;
+    let rule = SqlRuleSpec {
+        name: "no-drop".into(),
+        comment: String::new(),
+        enabled: true,
+        matcher: SqlMatcher::Verbs(vec!["DROP".into()]),
+        databases: [database_id].into(),
+        users: Default::default(),
+        user_groups: Default::default(),
+    };
+    nodes[0]
+        .replica
+        .propose(Cmd::CreateSqlRule(rule))
+        .await
+        .expect("create the rule");
+    let serving = &nodes[2];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving.postgres_addr.expect("the PostgreSQL port").port();
+    wait_listening(port).await;
+    // prepareThreshold=1: named server-side statements from the first execution; over TLS.
+    let url = format!("jdbc:postgresql://127.0.0.1:{port}/shop?prepareThreshold=1&sslmode=require");
+    let (ok, out, err) = portunus_node::testing::jdbc_probe(&url, "grace", token).await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(out, "item-2\nitem-3\nitem-3\nrefused 42501\n3\n");
+
+    // Through the SSH tunnel, as the database account with no password of its own.
+    let (mut ssh, local, _askpass) = tunnel(serving, "grace", token, db.port).await;
+    db.superuser("shop", "DROP TABLE jdbc_items").await;
+    let url =
+        format!("jdbc:postgresql://127.0.0.1:{local}/shop?prepareThreshold=1&sslmode=disable");
+    let (ok, out, err) = portunus_node::testing::jdbc_probe(&url, "app", "ignored").await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "item-2\nitem-3\nitem-3\nrefused 42501\n3\n");
+    ssh.kill().await.unwrap();
+    for n in nodes {
+        n.stop().await;
+    }
+}

@@ -145,6 +145,7 @@ async fn a_dead_nodes_slots_are_reclaimed_and_fenced() {
         reason: EndReason::Normal,
         bytes_up: 0,
         bytes_down: 0,
+        events: None,
     };
     let refused = back.replica.propose(close).await;
     assert!(

@@ -44,6 +44,17 @@ const CA_FILE: &str = "/etc/portunus/api-ca.pem";
 /// a stats socket to watch server states; HAProxy connects to the SSH and API ports from
 /// [`HAPROXY_SOURCE`].
 fn haproxy_config(c: &ProcCluster, ssh: u16, api: u16, socket: &Path) -> String {
+    haproxy_config_with_databases(c, ssh, api, (free_tcp().port(), free_tcp().port()), socket)
+}
+
+/// [`haproxy_config`] with the native MySQL and PostgreSQL frontends on `databases`.
+fn haproxy_config_with_databases(
+    c: &ProcCluster,
+    ssh: u16,
+    api: u16,
+    databases: (u16, u16),
+    socket: &Path,
+) -> String {
     let example = std::fs::read_to_string(repo("deploy/haproxy.cfg")).unwrap();
     assert!(
         example.contains("send-proxy-v2"),
@@ -60,6 +71,8 @@ fn haproxy_config(c: &ProcCluster, ssh: u16, api: u16, socket: &Path) -> String 
         )
         .replace("bind :60022", &format!("bind 127.0.0.1:{ssh}"))
         .replace("bind :8443", &format!("bind 127.0.0.1:{api}"))
+        .replace("bind :33306", &format!("bind 127.0.0.1:{}", databases.0))
+        .replace("bind :35432", &format!("bind 127.0.0.1:{}", databases.1))
         .replace(&format!(" check-ssl verify required ca-file {CA_FILE}"), "")
         .replace(&format!(" ssl verify required ca-file {CA_FILE}"), "")
         .replace(
@@ -75,8 +88,8 @@ fn haproxy_config(c: &ProcCluster, ssh: u16, api: u16, socket: &Path) -> String 
         .filter(|l| l.trim_start().starts_with("server "))
         .collect();
     assert!(
-        servers.len() == 6 && servers.iter().all(|l| l.contains("send-proxy-v2")),
-        "both the SSH and the API servers get PROXY headers: {servers:?}"
+        servers.len() == 12 && servers.iter().all(|l| l.contains("send-proxy-v2")),
+        "the SSH, database and API servers get PROXY headers: {servers:?}"
     );
     assert!(!out.contains(CA_FILE), "every TLS word was replaced");
     for n in &c.nodes {
@@ -85,6 +98,14 @@ fn haproxy_config(c: &ProcCluster, ssh: u16, api: u16, socket: &Path) -> String 
             .replace(
                 &format!("{host}:60022 check port 8443"),
                 &format!("{} check port {}", n.ssh, n.api.port()),
+            )
+            .replace(
+                &format!("{host}:33306 check port 8443"),
+                &format!("{} check port {}", n.mysql, n.api.port()),
+            )
+            .replace(
+                &format!("{host}:35432 check port 8443"),
+                &format!("{} check port {}", n.postgres, n.api.port()),
             )
             .replace(&format!("{host}:8443"), &n.api.to_string());
     }
@@ -275,13 +296,16 @@ async fn behind_haproxy_limits_and_logs_see_the_real_client() {
     c.spawn_all().unwrap();
     c.wait_stable(START).unwrap();
     let (ssh_port, api_port) = (free_tcp().port(), free_tcp().port());
+    let (mysql_port, pg_port) = (free_tcp().port(), free_tcp().port());
     let cfg = c.dir.path().join("haproxy.cfg");
     let socket = c.dir.path().join("haproxy.sock");
-    let one_node: String = haproxy_config(&c, ssh_port, api_port, &socket)
-        .lines()
-        .filter(|l| !l.contains("10.0.0."))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let databases = (mysql_port, pg_port);
+    let one_node: String =
+        haproxy_config_with_databases(&c, ssh_port, api_port, databases, &socket)
+            .lines()
+            .filter(|l| !l.contains("10.0.0."))
+            .map(|l| format!("{l}\n"))
+            .collect();
     std::fs::write(&cfg, one_node).unwrap();
     let _haproxy = Haproxy(
         Command::new("haproxy")
@@ -353,6 +377,45 @@ async fn behind_haproxy_limits_and_logs_see_the_real_client() {
             .any(|l| l.contains("login") && l.contains(&format!("{HAPROXY_SOURCE}:"))),
         "no login is attributed to HAProxy's address:\n{logged}"
     );
+
+    // The native database ports read the PROXY header too: a MySQL and a PostgreSQL login, each
+    // with a wrong token, are refused in their protocols and logged under the client's address
+    // (127.0.0.1), never HAProxy's.
+    let out = tokio::process::Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-P", &mysql_port.to_string()])
+        .args(["--skip-ssl", "-u", user, "-pnot-a-token"])
+        .args(["-e", "SELECT 1"])
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("Access denied for user"),
+        "{err}"
+    );
+    let out = tokio::process::Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={pg_port} user={user} dbname=shop sslmode=disable"
+        ))
+        .args(["-w", "-c", "SELECT 1"])
+        .env("PGPASSWORD", "not-a-token")
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("password authentication failed"),
+        "{err}"
+    );
+    let logged = node.output();
+    for what in ["mysql", "postgres"] {
+        let refused = format!("{what}: login refused");
+        let lines: Vec<&str> = logged.lines().filter(|l| l.contains(&refused)).collect();
+        assert!(
+            !lines.is_empty() && lines.iter().all(|l| l.contains("127.0.0.1:")),
+            "the node logs the {what} client's own address: {lines:?}"
+        );
+    }
 
     // The SDK's calls went through HAProxy's API port: the admin audit trail names the SDK's
     // own address (127.0.0.1), never HAProxy's.

@@ -188,3 +188,100 @@ async fn pinned_host_keys_and_verify() {
     let trail = ok(n1, &["audit", "list", "--action", "VerifyHostAccount"]);
     assert!(trail.matches("VerifyHostAccount").count() >= 5, "{trail}");
 }
+
+/// What `portunus admin host fingerprint HOST` prints as the pinned fingerprint.
+fn pinned(n: &NodeProc, host: &str) -> String {
+    let out = ok(n, &["--json", "host", "fingerprint", host]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    v["HostFingerPrint"]
+        .as_str()
+        .expect("a fingerprint field")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_pins_required_an_unpinned_host_gets_no_login_until_pinned() {
+    let sshd = Sshd::start().await;
+    let mut c = ProcCluster::new(1).unwrap();
+    c.env = admin_key_env();
+    c.spawn_all().unwrap();
+    c.wait_stable(START).unwrap();
+    let n1 = &c.nodes[0];
+    wait_until("the Admin key to work", START, || {
+        n1.admin(&["user", "list"]).ok
+    })
+    .unwrap();
+    ok(
+        n1,
+        &["user", "create", "alice", "--password", "alice-Passw0rd"],
+    );
+    let fp = scanned_fingerprint(sshd.port);
+    let key = c.dir.path().join("good_key");
+    std::fs::write(&key, &sshd.client_key).unwrap();
+    let key = key.to_str().unwrap();
+    add_host(n1, "web-07", sshd.port, None, key);
+    add_host(n1, "web-08", sshd.port, None, key);
+
+    // The operator turns the requirement on from a shell; the API reads it back.
+    let shown = c
+        .cli(n1.cluster, &["settings", "--require-host-key-pins", "true"])
+        .unwrap();
+    assert!(shown.contains("require_host_key_pins = true"), "{shown}");
+    let policy = ok(n1, &["call", "GetHostKeyPolicy"]);
+    assert!(
+        policy.contains("\"RequirePinnedHostKeys\": true"),
+        "{policy}"
+    );
+
+    let askpass = Askpass::new();
+    let login = |host: &str| {
+        let mut ssh = askpass.ssh(
+            n1.ssh.port(),
+            &format!("alice@root@{host}"),
+            "alice-Passw0rd",
+        );
+        ssh.args(["echo", "logged-in-to", host]);
+        ssh
+    };
+    let out = login("web-07").output().await.unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        !out.status.success() && !stdout.contains("logged-in-to"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("web-07 has no pinned host key and this bastion requires one")
+            && stderr.contains("no credential was sent")
+            && stderr.contains("portunus admin host fingerprint web-07 --set"),
+        "{stderr}"
+    );
+    assert_eq!(pinned(n1, "web-07"), "", "nothing trusted on first use");
+    let out = n1.admin(&["host", "verify", "web-07"]);
+    assert!(
+        !out.ok && out.stdout.contains("root HostKeyNotPinned"),
+        "{out:?}"
+    );
+
+    // Pinned by an administrator, the host takes logins.
+    ok(n1, &["host", "fingerprint", "web-07", "--set", &fp]);
+    let out = login("web-07").output().await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("logged-in-to web-07"),
+        "{out:?}"
+    );
+
+    // Turned off through the API, trust on first use is back.
+    ok(
+        n1,
+        &["call", "ModifyHostKeyPolicy", "RequirePinnedHostKeys=false"],
+    );
+    let out = login("web-08").output().await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("logged-in-to web-08"),
+        "{out:?}"
+    );
+    assert_eq!(pinned(n1, "web-08"), fp, "trusted on first use");
+}

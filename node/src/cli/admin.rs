@@ -26,6 +26,7 @@ mod audit;
 mod host_verify;
 mod secrets;
 mod session;
+mod session_verify;
 mod sql_rule;
 
 /// The API endpoint used when none is given: a node's default listen address on this machine.
@@ -914,7 +915,8 @@ async fn host(api: &Api, cmd: HostCmd, json: bool) -> anyhow::Result<()> {
                 );
             } else if fp.is_empty() {
                 println!(
-                    "host {id}: no trusted fingerprint (the next login trusts the key it meets)"
+                    "host {id}: no trusted fingerprint (the next login trusts the key it meets, \
+                     unless the cluster requires pinned host keys)"
                 );
             } else {
                 println!("host {id}: {fp}");

@@ -108,6 +108,8 @@ pub struct NodeConfig {
     pub cluster_secret: ClusterSecret,
     /// The sealing keys (none on a witness).
     pub sealer: std::sync::Arc<crate::seal::Sealer>,
+    /// Where the sealing keys were read from, to read them again on SIGHUP.
+    pub seal_keys: super::seal_keys::SealKeySource,
     pub api_plaintext: bool,
     pub api_tls_cert: Option<PathBuf>,
     pub api_tls_key: Option<PathBuf>,
@@ -264,7 +266,7 @@ impl NodeConfig {
             Role::Engine
         };
         let cluster_secret = load_secret(secret_file.as_deref(), &data_dir, single)?;
-        let sealer = super::seal_keys::load(
+        let (sealer, seal_keys) = super::seal_keys::load_at_start(
             args.seal_key_file.or(file.seal_key_file),
             args.previous_seal_key_file.or(file.previous_seal_key_file),
             &data_dir,
@@ -299,6 +301,7 @@ impl NodeConfig {
             cluster_advertise,
             cluster_secret,
             sealer: std::sync::Arc::new(sealer),
+            seal_keys,
             data_dir,
             peers,
             join,

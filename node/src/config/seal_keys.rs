@@ -57,8 +57,71 @@ fn default_key(data_dir: &Path, single: bool) -> Result<SealKey, ConfigError> {
     read_key("sealing key file", &path)
 }
 
-/// The sealer `portunus up` runs with.
-pub(super) fn load(
+/// Where the sealing keys come from, kept to read them again (SIGHUP).
+#[derive(Clone, Debug, Default)]
+pub struct SealKeySource {
+    file: Option<PathBuf>,
+    previous: Option<String>,
+    data_dir: PathBuf,
+    single: bool,
+    witness: bool,
+}
+
+impl SealKeySource {
+    /// Reads the key files again, as at start (a missing default key is never made anew,
+    /// since the data directory was used by then).
+    pub fn load(&self) -> Result<Sealer, ConfigError> {
+        let role = if self.witness {
+            Role::Witness
+        } else {
+            Role::Engine
+        };
+        load(
+            self.file.clone(),
+            self.previous.clone(),
+            &self.data_dir,
+            self.single,
+            role,
+        )
+    }
+
+    /// The files read, for messages: the current key's, then the previous ones.
+    pub fn describe(&self) -> String {
+        let current = match self
+            .file
+            .clone()
+            .or_else(|| default_seal_key_path(&self.data_dir))
+        {
+            Some(f) => f.display().to_string(),
+            None => "(none)".into(),
+        };
+        match &self.previous {
+            Some(p) => format!("--seal-key-file {current}, --previous-seal-key-file {p}"),
+            None => format!("--seal-key-file {current}"),
+        }
+    }
+}
+
+/// The sealer `portunus up` starts with, and where its keys come from.
+pub(super) fn load_at_start(
+    file: Option<PathBuf>,
+    previous: Option<String>,
+    data_dir: &Path,
+    single: bool,
+    role: Role,
+) -> Result<(Sealer, SealKeySource), ConfigError> {
+    let source = SealKeySource {
+        file,
+        previous,
+        data_dir: data_dir.to_path_buf(),
+        single,
+        witness: role == Role::Witness,
+    };
+    Ok((source.load()?, source))
+}
+
+/// The sealer of the keys given.
+fn load(
     file: Option<PathBuf>,
     previous: Option<String>,
     data_dir: &Path,

@@ -178,6 +178,7 @@ mod tests {
             "DatabasePrivateAddress",
             "CredentialType",
             "AccessKeyId",
+            "RequirePinnedHostKeys",
         ];
         let words = ["password", "secret", "key", "token", "private", "phrase"];
         for a in super::super::actions::all() {

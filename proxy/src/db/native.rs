@@ -31,6 +31,8 @@ pub struct NativePort<G, A> {
     pub connect_timeout: Duration,
     /// TLS offered to clients; None: not offered.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// Load balancers whose connections start with a PROXY v2 header naming the client.
+    pub proxy_from: Arc<Vec<portunus_proxy_protocol::Cidr>>,
 }
 
 impl<G, A> Clone for NativePort<G, A> {
@@ -40,6 +42,7 @@ impl<G, A> Clone for NativePort<G, A> {
             audit: self.audit.clone(),
             connect_timeout: self.connect_timeout,
             tls: self.tls.clone(),
+            proxy_from: self.proxy_from.clone(),
         }
     }
 }
@@ -51,7 +54,8 @@ pub async fn serve_mysql<G: SessionGate, A: AuditSink>(
     stop: CancellationToken,
 ) {
     let ids = Arc::new(AtomicU32::new(1));
-    accept_loop("mysql", listener, stop, move |stream, peer| {
+    let proxy_from = port.proxy_from.clone();
+    accept_loop("mysql", listener, proxy_from, stop, move |stream, peer| {
         let id = ids.fetch_add(1, Ordering::Relaxed);
         mysql_connection(stream, peer, id, port.clone())
     })
@@ -65,17 +69,31 @@ pub async fn serve_postgres<G: SessionGate, A: AuditSink>(
     stop: CancellationToken,
 ) {
     let cancels = Arc::new(Cancels::default());
-    accept_loop("postgres", listener, stop, move |stream, peer| {
-        pg_connection(stream, peer, port.clone(), cancels.clone())
-    })
+    let proxy_from = port.proxy_from.clone();
+    accept_loop(
+        "postgres",
+        listener,
+        proxy_from,
+        stop,
+        move |stream, peer| pg_connection(stream, peer, port.clone(), cancels.clone()),
+    )
     .await
 }
 
-async fn accept_loop<F, Fut>(what: &str, listener: TcpListener, stop: CancellationToken, serve: F)
-where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
+/// How long a trusted load balancer may take to send its PROXY header.
+const PROXY_HEADER_WITHIN: Duration = Duration::from_secs(10);
+
+async fn accept_loop<F, Fut>(
+    what: &'static str,
+    listener: TcpListener,
+    proxy_from: Arc<Vec<portunus_proxy_protocol::Cidr>>,
+    stop: CancellationToken,
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let serve = Arc::new(serve);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -90,10 +108,29 @@ where
             }
         };
         let _ = stream.set_nodelay(true);
-        let (connection, stop) = (serve(stream, peer), stop.clone());
+        let (serve, stop) = (serve.clone(), stop.clone());
+        let proxied = proxy_from.iter().any(|c| c.contains(peer.ip()));
         tokio::spawn(async move {
+            let mut stream = stream;
+            let client = match proxied {
+                false => peer,
+                true => {
+                    let header = portunus_proxy_protocol::read_header(
+                        &mut stream,
+                        peer,
+                        PROXY_HEADER_WITHIN,
+                    );
+                    match header.await {
+                        Ok(client) => client,
+                        Err(err) => {
+                            tracing::warn!(balancer = %peer, error = %err, "{what}: connection from a trusted load balancer refused");
+                            return;
+                        }
+                    }
+                }
+            };
             tokio::select! {
-                () = connection => {}
+                () = serve(stream, client) => {}
                 () = stop.cancelled() => {}
             }
         });

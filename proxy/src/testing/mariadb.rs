@@ -41,38 +41,60 @@ impl MariaDb {
             "mariadb-install-db failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = free_port();
         let socket = dir.path().join("mysqld.sock");
-        let child = Command::new("mariadbd")
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", socket.display()))
-            .arg(format!(
-                "--pid-file={}",
-                dir.path().join("mysqld.pid").display()
-            ))
-            .arg(format!("--port={port}"))
-            .args([
-                "--bind-address=127.0.0.1",
-                "--user=root",
-                "--skip-name-resolve",
-                "--innodb-buffer-pool-size=32M",
-                "--skip-log-bin",
-                "--log-warnings=0",
-            ])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start mariadbd");
-        wait_listening(port).await;
-        MariaDb {
-            port,
-            socket,
-            _child: child,
-            _dir: dir,
+        // A port chosen free may be taken by another test before the server binds it: then the
+        // server exits, and it is started again on another port.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new("mariadbd")
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--socket={}", socket.display()))
+                .arg(format!(
+                    "--pid-file={}",
+                    dir.path().join("mysqld.pid").display()
+                ))
+                .arg(format!("--port={port}"))
+                .args([
+                    "--bind-address=127.0.0.1",
+                    "--user=root",
+                    "--skip-name-resolve",
+                    "--innodb-buffer-pool-size=32M",
+                    "--skip-log-bin",
+                    "--log-warnings=0",
+                ])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("start mariadbd");
+            for _ in 0..600 {
+                if child.try_wait().expect("poll mariadbd").is_some() {
+                    break;
+                }
+                let ping = Command::new("mariadb-admin")
+                    .arg(format!("--socket={}", socket.display()))
+                    .args(["--user=root", "--silent", "ping"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .await
+                    .expect("run mariadb-admin (Debian package mariadb-client)");
+                if ping.success() {
+                    wait_listening(port).await;
+                    return MariaDb {
+                        port,
+                        socket,
+                        _child: child,
+                        _dir: dir,
+                    };
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            let _ = child.kill().await;
         }
+        panic!("mariadbd did not start (see its data directory's error log)");
     }
 
     /// Runs SQL as root through the server's socket; panics unless it succeeds; returns the

@@ -93,11 +93,26 @@ impl Postgres {
             .spawn()
             .expect("start postgres");
         wait_listening(port).await;
-        Postgres {
-            port,
-            dir,
-            _child: child,
+        // The port opens before the server accepts sessions ("the database system is starting
+        // up"): wait until it answers.
+        for _ in 0..300 {
+            let ready = Command::new(format!("{BIN}/pg_isready"))
+                .arg("-h")
+                .arg(dir.path())
+                .args(["-p", &port.to_string(), "-U", "postgres", "-q"])
+                .status()
+                .await
+                .expect("run pg_isready");
+            if ready.success() {
+                return Postgres {
+                    port,
+                    dir,
+                    _child: child,
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        panic!("PostgreSQL on port {port} did not become ready");
     }
 
     /// Runs SQL as the superuser through the server's socket in `database`; panics unless it

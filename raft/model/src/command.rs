@@ -332,6 +332,8 @@ pub enum Command {
         reason: EndReason,
         bytes_up: u64,
         bytes_down: u64,
+        /// The digest of the session's events as the node stored them.
+        events: Option<crate::session_trail::EventsDigest>,
     },
     RequestTermination {
         session_id: SessionId,

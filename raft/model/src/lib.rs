@@ -17,6 +17,7 @@ pub mod rejection;
 pub mod response;
 pub mod sealed;
 pub mod session;
+pub mod session_trail;
 pub mod settings;
 pub mod sql_rule;
 pub mod state;
@@ -42,6 +43,7 @@ pub use rejection::{LimitScope, Rejection};
 pub use response::Response;
 pub use sealed::{purpose as seal_purpose, Resealed, Sealed, SealedAt};
 pub use session::{EndReason, Session, SessionAccount, SessionGrant};
+pub use session_trail::{EventsDigest, SessionLink, SessionTrail};
 pub use settings::{
     AccessKey, ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef, Role,
     TwoFactorSettings,
@@ -56,5 +58,7 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 /// 3: each remembered nonce names its AccessKey (per-key quotas).
 /// 4: the hash-chained admin audit log.
 /// 5: the instance's random name.
-/// 6: O&M tokens of PostgreSQL databases keep a SCRAM verifier (the native PostgreSQL port).
+/// 6: O&M tokens of PostgreSQL databases keep a SCRAM verifier (the native PostgreSQL port);
+///    the session trail (closed sessions hash-chained, with their events' digests); the
+///    setting that requires pinned host keys.
 pub const STATE_FORMAT_VERSION: u32 = 6;

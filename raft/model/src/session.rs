@@ -3,6 +3,7 @@
 
 use crate::common::{AssetRef, Protocol};
 use crate::ids::{HostAccountId, NodeId, SessionId, TokenId, UserId};
+use crate::session_trail::{EventsDigest, SessionLink};
 use serde::{Deserialize, Serialize};
 
 /// Why a session ended.
@@ -47,6 +48,11 @@ pub struct Session {
     pub bytes_down: u64,
     pub end_reason: Option<EndReason>,
     pub terminate_requested: bool,
+    /// The digest of the session's event chain, given by the node that closed it (None when
+    /// the session was closed without its node: restarted, lost).
+    pub events: Option<EventsDigest>,
+    /// Its place in the trail of closed sessions (set when it closes).
+    pub link: Option<SessionLink>,
 }
 
 impl Session {

@@ -38,6 +38,9 @@ pub struct ClusterSettings {
     /// Whether the native database ports refuse clients that do not switch to TLS (MySQL SSL,
     /// PostgreSQL SSLRequest). Off by default: neither port's login sends the token itself.
     pub database_require_tls: bool,
+    /// Whether a host's SSH key must be pinned before the bastion logs in to it; by default
+    /// (false) the first key a host presents is trusted and pinned.
+    pub require_host_key_pins: bool,
 }
 
 impl Default for ClusterSettings {
@@ -57,6 +60,7 @@ impl Default for ClusterSettings {
             session_idle_timeout_secs: 1800,
             sql_allow_unreadable: false,
             database_require_tls: false,
+            require_host_key_pins: false,
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct State {
     sql_rules: BTreeMap<SqlRuleId, crate::sql_rule::SqlRule>,
     /// The instance's name, random, chosen once by the first node to start.
     instance_id: Option<String>,
+    /// The hash chain of closed sessions' records.
+    session_trail: crate::session_trail::SessionTrail,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any

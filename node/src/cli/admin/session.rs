@@ -1,4 +1,4 @@
-//! `portunus admin session list|events`: session audit through the API (an Admin or Auditor
+//! `portunus admin session list|events|verify`: session audit through the API (an Admin or Auditor
 //! key): who reached what, from where, through which node; and what each session did.
 
 use super::{params, print_json, show_list, Api};
@@ -29,6 +29,18 @@ pub enum SessionCmd {
         /// Only one kind: command, file, tunnel or statement.
         #[arg(long = "type")]
         kind: Option<String>,
+    },
+    /// Check the session trail: the node walks the hash chain of closed sessions, and this
+    /// command lists every closed session and recomputes each record's hash itself; for each
+    /// session named, its events are chained again and compared with its closing record.
+    /// Fails when anything was changed or removed.
+    Verify {
+        /// Sessions whose events to check as well.
+        sessions: Vec<u64>,
+        /// A head (hex) noted earlier, e.g. from a previous `verify`: it must still be in the
+        /// trail, so records before it were not rewritten since.
+        #[arg(long)]
+        head: Option<String>,
     },
 }
 
@@ -64,6 +76,9 @@ pub(super) async fn session(api: &Api, cmd: SessionCmd, json: bool) -> anyhow::R
                 ("END", "EndReason"),
             ];
             show_list(items, &columns, json)
+        }
+        SessionCmd::Verify { sessions, head } => {
+            super::session_verify::verify(api, sessions, head, json).await
         }
         SessionCmd::Events { session_id, kind } => {
             let id = session_id.to_string();

@@ -1,15 +1,17 @@
 //! Session audit (Portunus extensions): ListSessions — every session the cluster admitted, open
 //! or closed, with who, what, where from, through which node, how it ended — and
 //! ListSessionEvents — a session's command lines, file operations, tunnels and database
-//! statements, read from the copy replicated when the session closed (any node serves it).
-//! Admin and Auditor keys.
+//! statements, read from the copy replicated when the session closed (any node serves it) —
+//! and VerifySessionTrail — the hash chain of closed sessions walked on the node.
+//! Admin and Auditor keys. Each closed session's view carries its place in the chain and its
+//! events' digest, so a caller recomputes every hash itself (`portunus admin session verify`).
 
 use crate::api::call::{found, page, Call};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::paginate;
 use crate::api::table::{action, opt, req, Action, Ty};
-use portunus_model::{AssetRef, EntityKind, Session, SessionAccount, State};
-use serde_json::{json, Value};
+use portunus_model::{AssetRef, ChainBreak, EntityKind, Session, SessionAccount, State};
+use serde_json::{json, Map, Value};
 
 pub static ACTIONS: &[Action] = &[
     action!(
@@ -17,9 +19,12 @@ pub static ACTIONS: &[Action] = &[
         Read,
         list,
         "Lists sessions, newest first (Portunus extension): user, asset, account, protocol, \
-         serving node, client address, start and end (unix milliseconds), end reason, bytes. \
-         State is Open or Closed; StartTime/EndTime bound the start (inclusive).",
+         serving node, client address, start and end (unix milliseconds), end reason, bytes; \
+         for a closed session its place in the session trail (ChainSeq, PrevHash, Hash) and \
+         its events' digest (EventCount, EventsHead). State is Open or Closed; \
+         StartTime/EndTime bound the start (inclusive); SessionId picks one.",
         [
+            opt("SessionId", Ty::Id),
             opt("UserName", Ty::Str),
             opt("AssetName", Ty::Str),
             opt("AccountName", Ty::Str),
@@ -46,6 +51,15 @@ pub static ACTIONS: &[Action] = &[
             opt("PageNumber", Ty::Int),
             opt("PageSize", Ty::Int),
         ]
+    ),
+    action!(
+        "VerifySessionTrail",
+        Read,
+        verify,
+        "Walks the hash chain of closed sessions (each record, with its events' count and \
+         head, linked to the one closed before) from its anchor to its head and reports the \
+         first broken link (Portunus extension).",
+        []
     ),
 ];
 
@@ -85,7 +99,43 @@ pub fn view(s: &State, x: &Session) -> Value {
         "BytesUp": x.bytes_up,
         "BytesDown": x.bytes_down,
         "TokenId": x.token_id.map(|t| t.to_string()),
+        "HostedAccountId": match x.account {
+            SessionAccount::Hosted(a) => Some(a.to_string()),
+            SessionAccount::Custom(_) => None,
+        },
+        "EventCount": x.events.map(|d| d.count),
+        "EventsHead": x.events.map(|d| hex::encode(d.head)),
+        "ChainSeq": x.link.map(|l| l.seq),
+        "PrevHash": x.link.map(|l| hex::encode(l.prev)),
+        "Hash": x.link.map(|l| hex::encode(l.hash)),
     })
+}
+
+async fn verify(c: &Call) -> ApiResult {
+    let out = c
+        .read(|s| {
+            let trail = s.session_trail();
+            let result = s.verify_session_trail();
+            let mut m = Map::new();
+            m.insert("Verified".into(), result.is_ok().into());
+            m.insert("SessionCount".into(), trail.len().into());
+            let first = trail.order().next().map_or(0, |(seq, _)| seq);
+            m.insert("FirstSeq".into(), first.into());
+            m.insert("LastSeq".into(), trail.last_seq().into());
+            m.insert("Anchor".into(), hex::encode(trail.anchor()).into());
+            m.insert("Head".into(), hex::encode(trail.head()).into());
+            if let Err(broken) = result {
+                let at = match broken {
+                    ChainBreak::Link { seq } | ChainBreak::Gap { seq } => seq,
+                    ChainBreak::Head => trail.last_seq(),
+                };
+                m.insert("BrokenAtSeq".into(), at.into());
+                m.insert("Problem".into(), broken.to_string().into());
+            }
+            m
+        })
+        .await?;
+    Ok(out)
 }
 
 async fn list(c: &Call) -> ApiResult {
@@ -97,6 +147,7 @@ async fn list(c: &Call) -> ApiResult {
         }
     }
     let node: Option<u64> = c.p.num("NodeId")?;
+    let only: Option<u64> = c.p.num("SessionId")?;
     let (start, end): (Option<u64>, Option<u64>) = (c.p.num("StartTime")?, c.p.num("EndTime")?);
     let text = |k: &str| c.p.opt(k).map(str::to_string);
     let (user, asset, account, protocol, client) = (
@@ -112,6 +163,7 @@ async fn list(c: &Call) -> ApiResult {
             rows.sort_by_key(|x| std::cmp::Reverse(x.id));
             let rows: Vec<Value> = rows
                 .into_iter()
+                .filter(|x| only.is_none_or(|id| x.id == id))
                 .filter(|x| node.is_none_or(|n| x.node_id == n))
                 .filter(|x| start.is_none_or(|t| x.started_at_ms >= t))
                 .filter(|x| end.is_none_or(|t| x.started_at_ms <= t))

@@ -26,6 +26,25 @@ const DIR: [ParamSpec; 11] = [
 
 pub static ACTIONS: &[Action] = &[
     action!(
+        "GetHostKeyPolicy",
+        Read,
+        get_host_key_policy,
+        "Queries whether hosts' SSH keys must be pinned before the bastion logs in to them \
+         (Portunus extension; Bastionhost has no such setting). RequirePinnedHostKeys false: \
+         the first key a host presents is trusted and pinned.",
+        []
+    ),
+    action!(
+        "ModifyHostKeyPolicy",
+        Write,
+        set_host_key_policy,
+        "Requires (true) or not (false, the default) that a host's SSH key be pinned \
+         (CreateHost HostFingerPrint, ModifyHostFingerPrint) before the bastion sends it a \
+         credential; logins to and VerifyHostAccount of an unpinned host are then refused \
+         (Portunus extension; Bastionhost has no such setting).",
+        [req("RequirePinnedHostKeys", Ty::Bool)]
+    ),
+    action!(
         "GetInstanceTwoFactor",
         Read,
         get_2fa,
@@ -98,6 +117,24 @@ pub static ACTIONS: &[Action] = &[
         ]
     ),
 ];
+
+async fn get_host_key_policy(c: &Call) -> ApiResult {
+    let required = c.read(|s| s.settings().require_host_key_pins).await?;
+    Ok(one("Policy", json!({ "RequirePinnedHostKeys": required })))
+}
+
+async fn set_host_key_policy(c: &Call) -> ApiResult {
+    let Some(required) = c.p.bool("RequirePinnedHostKeys")? else {
+        return Err(ApiError::invalid(
+            "RequirePinnedHostKeys",
+            "expected true or false",
+        ));
+    };
+    let mut settings = c.read(|s| s.settings().clone()).await?;
+    settings.require_host_key_pins = required;
+    c.propose(Command::UpdateSettings(settings)).await?;
+    Ok(done())
+}
 
 async fn get_2fa(c: &Call) -> ApiResult {
     let t = c.read(|s| s.two_factor_settings().clone()).await?;

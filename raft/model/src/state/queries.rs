@@ -122,6 +122,14 @@ impl State {
     pub fn session(&self, id: SessionId) -> Option<&Session> {
         self.sessions.get(&id)
     }
+    /// The hash chain of closed sessions.
+    pub fn session_trail(&self) -> &crate::session_trail::SessionTrail {
+        &self.session_trail
+    }
+    /// Walks the session trail over the retained sessions.
+    pub fn verify_session_trail(&self) -> Result<(), crate::admin_audit::ChainBreak> {
+        self.session_trail.verify(&self.sessions)
+    }
     /// Every retained session, open or closed.
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values()

@@ -12,6 +12,7 @@ use crate::ids::*;
 use crate::rejection::{LimitScope, Rejection};
 use crate::response::Response;
 use crate::session::{EndReason, Session, SessionAccount, SessionGrant};
+use crate::session_trail::EventsDigest;
 
 impl State {
     pub(super) fn apply_sessions(&mut self, now: u64, cmd: &Command) -> Handled {
@@ -38,13 +39,14 @@ impl State {
                 reason,
                 bytes_up,
                 bytes_down,
+                events,
             } => self.check_epoch(*node_id, *node_epoch).and_then(|_| {
                 self.close_session(
                     now,
                     *session_id,
                     *node_id,
                     *reason,
-                    (*bytes_up, *bytes_down),
+                    ((*bytes_up, *bytes_down), *events),
                 )
             }),
             Command::RequestTermination { session_id } => self.request_termination(*session_id),
@@ -145,6 +147,8 @@ impl State {
             bytes_down: 0,
             end_reason: None,
             terminate_requested: false,
+            events: None,
+            link: None,
         };
         Ok(Response::SessionOpened(self.insert_session(draft)))
     }
@@ -155,7 +159,7 @@ impl State {
         id: SessionId,
         node: NodeId,
         reason: EndReason,
-        bytes: (u64, u64),
+        (bytes, events): ((u64, u64), Option<EventsDigest>),
     ) -> Result<Response, Rejection> {
         let s = found(&self.sessions, EntityKind::Session, id)?;
         if !s.is_open() {
@@ -167,11 +171,14 @@ impl State {
                 node_id: node,
             });
         }
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.events = events;
+        }
         self.end_session(now, id, reason, Some(bytes));
         Ok(Response::SessionClosed { session_id: id })
     }
 
-    /// Marks the session ended and frees its slot.
+    /// Marks the session ended, frees its slot and links its record into the session trail.
     fn end_session(
         &mut self,
         now: u64,
@@ -187,6 +194,7 @@ impl State {
                 s.bytes_up = up;
                 s.bytes_down = down;
             }
+            self.session_trail.link(s);
         }
     }
 
@@ -202,12 +210,17 @@ impl State {
         Ok(Response::Done)
     }
 
+    /// Removes the oldest closed sessions that ended before `before`, in the order they closed
+    /// and stopping at the first that ended later, so the session trail stays unbroken.
     fn purge_sessions(&mut self, before: u64) -> Response {
-        let before_len = self.sessions.len();
-        self.sessions
-            .retain(|_, s| s.ended_at_ms.is_none_or(|end| end >= before));
+        let gone = self.session_trail.purge_oldest(&self.sessions, |s| {
+            s.ended_at_ms.is_some_and(|e| e < before)
+        });
+        for id in &gone {
+            self.sessions.remove(id);
+        }
         Response::Purged {
-            count: (before_len - self.sessions.len()) as u64,
+            count: gone.len() as u64,
         }
     }
 }

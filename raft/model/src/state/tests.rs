@@ -5,6 +5,7 @@ mod codec;
 mod dispatch;
 mod lifecycle;
 mod nonces;
+mod sealed_scan;
 mod sessions;
 mod tokens;
 

@@ -182,6 +182,8 @@ impl State {
             bytes_down: 0,
             end_reason: None,
             terminate_requested: false,
+            events: None,
+            link: None,
         };
         let count_left = self.tokens.get_mut(&id).and_then(|t| {
             t.uses = t.uses.saturating_add(1);

@@ -232,6 +232,17 @@ where
                 if n? == 0 {
                     return Err(SessionError::TargetClosed);
                 }
+                // Every expectation is queued before its message goes to the target, so the
+                // ones behind these replies are in the queue now: take them first, or a reply
+                // would be matched against an older expectation (and an injected refusal would
+                // reach the client after the reply that ends its batch).
+                while let Ok(e) = queue.try_recv() {
+                    pending.push(e);
+                    let bytes = pending.injections(sink);
+                    if !bytes.is_empty() {
+                        send(&mut client, &bytes).await?;
+                    }
+                }
                 forward(&mut target, &mut client, &mut scan, pending, sink).await?;
             }
         }

@@ -278,6 +278,7 @@ fn tokens_sessions_admin() -> Vec<Command> {
             reason: EndReason::Error,
             bytes_up: 0,
             bytes_down: 0,
+            events: None,
         },
         Command::RequestTermination { session_id: 999 },
         Command::PurgeSessions { ended_before_ms: 0 },

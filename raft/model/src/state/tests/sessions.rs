@@ -80,6 +80,7 @@ fn close_frees_the_slot_and_records_the_end() {
         reason: EndReason::Normal,
         bytes_up: 0,
         bytes_down: 0,
+        events: None,
     };
     assert_eq!(fx.reject(twice), Rejection::SessionClosed { session_id: s });
 }
@@ -98,6 +99,7 @@ fn another_node_cannot_close_a_session() {
         reason: EndReason::Normal,
         bytes_up: 0,
         bytes_down: 0,
+        events: None,
     };
     assert_eq!(
         fx.reject(wrong),
@@ -151,6 +153,7 @@ fn reclaim_frees_slots_and_fences_the_old_epoch() {
         reason: EndReason::Normal,
         bytes_up: 0,
         bytes_down: 0,
+        events: None,
     };
     assert!(matches!(
         fx.reject(stale_close),
@@ -207,4 +210,52 @@ fn termination_request_marks_the_session() {
     };
     assert_eq!(fx.run(purge), Response::Purged { count: 1 });
     assert!(fx.st.session(s).is_none());
+}
+
+#[test]
+fn closing_links_each_record_into_the_session_trail_with_its_events() {
+    use crate::session_trail::EventsDigest;
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let e = fx.start_node(1);
+    let s1 = fx.open(u, h, a, 1, e);
+    let s2 = fx.open(u, h, a, 1, e);
+    let mut digest = EventsDigest::start(s1);
+    digest.push(b"{\"type\":\"command\",\"line\":\"id\"}");
+    let closed = fx.run(Command::CloseSession {
+        session_id: s1,
+        node_id: 1,
+        node_epoch: e,
+        reason: EndReason::Normal,
+        bytes_up: 1,
+        bytes_down: 2,
+        events: Some(digest),
+    });
+    assert_eq!(closed, Response::SessionClosed { session_id: s1 });
+    // The node restarts: its other session is closed without it, and linked too.
+    let e2 = fx.start_node(1);
+    assert!(e2 > e);
+    let r1 = fx.st.session(s1).cloned().expect("kept");
+    let r2 = fx.st.session(s2).cloned().expect("kept");
+    assert_eq!(r1.events, Some(digest));
+    assert_eq!(r2.events, None);
+    let (l1, l2) = (r1.link.expect("linked"), r2.link.expect("linked"));
+    assert_eq!((l1.seq, l2.seq), (1, 2));
+    assert_eq!(l2.prev, l1.hash);
+    assert_eq!(fx.st.session_trail().head(), l2.hash);
+    assert_eq!(fx.st.verify_session_trail(), Ok(()));
+    let s3 = fx.open(u, h, a, 1, e2);
+    assert!(
+        fx.st.session(s3).is_some_and(|s| s.link.is_none()),
+        "open: not linked yet"
+    );
+
+    // Purging drops the oldest closed records and anchors the chain on the last one dropped.
+    fx.now += 10;
+    let purged = fx.run(Command::PurgeSessions {
+        ended_before_ms: fx.now,
+    });
+    assert_eq!(purged, Response::Purged { count: 2 }, "the open one stays");
+    assert_eq!(fx.st.session_trail().anchor(), l2.hash);
+    assert_eq!(fx.st.verify_session_trail(), Ok(()));
 }

@@ -214,6 +214,7 @@ impl Fx {
             reason: crate::session::EndReason::Normal,
             bytes_up: 10,
             bytes_down: 20,
+            events: None,
         });
         assert_eq!(
             r,
