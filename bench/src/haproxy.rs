@@ -13,6 +13,9 @@ const HAPROXY: &str = "/usr/sbin/haproxy";
 /// How HAProxy is told to splice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Splice {
+    /// No splice option: HAProxy's default in TCP mode (as `deploy/haproxy.cfg`), copying
+    /// through its buffers.
+    Off,
     /// `option splice-auto`: HAProxy decides per connection when splicing is worth it.
     Auto,
     /// `option splice-request` + `option splice-response`: always splice.
@@ -22,6 +25,7 @@ pub(crate) enum Splice {
 impl Splice {
     fn options(self) -> &'static str {
         match self {
+            Self::Off => "",
             Self::Auto => "    option splice-auto\n",
             Self::Always => "    option splice-request\n    option splice-response\n",
         }
@@ -60,6 +64,11 @@ impl Haproxy {
 
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// HAProxy's process id.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// CPU seconds HAProxy has used so far (all threads).

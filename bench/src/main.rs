@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use portunus_bench::{failover, forward, logins, memory, suite, tunnel, writes};
+use portunus_bench::{db, failover, forward, logins, memory, suite, tunnel, writes};
 
 #[derive(Debug, Parser)]
 #[command(name = "portunus-bench", about = "Portunus benchmark harness")]
@@ -27,6 +27,9 @@ enum Command {
     Failover(failover::Args),
     /// Node RSS per idle tunnel and per active shell session at 1/100/1000 sessions.
     Memory(memory::Args),
+    /// The database gateway: sysbench and pgbench direct / native port / ssh -L / HAProxy,
+    /// a large result set's CPU per GiB, memory per idle session.
+    Db(db::Args),
     /// Every benchmark with short settings; writes results/all.{json,md} as well.
     All(AllArgs),
     /// Rebuilds results/all.{json,md} from the latest results/<bench>.{json,md} of each bench.
@@ -64,6 +67,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Writes(a) => (writes::run(&a).await?, a.out),
         Command::Failover(a) => (failover::run(&a).await?, a.out),
         Command::Memory(a) => (memory::run(&a).await?, a.out),
+        Command::Db(a) => (db::run(&a).await?, a.out),
         Command::All(a) => return all(a).await,
         Command::Collect(a) => return suite::collect(&a.out),
     };
@@ -132,6 +136,21 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
         out: out.clone(),
     };
     keep("memory", memory::run(&m).await);
+    let db = db::Args {
+        duration: d,
+        clients: vec![1, 16],
+        trials: 1,
+        engines: vec![db::Engine::Mysql, db::Engine::Postgres],
+        tables: 8,
+        table_size: 10_000,
+        pg_scale: 16,
+        bulk_gib: 1.0,
+        bulk_row_bytes: 1000,
+        idle_sessions: 500,
+        cipher: None,
+        out: out.clone(),
+    };
+    keep("db", db::run(&db).await);
     suite::write_all(&a.out, &outcomes, &failures)
 }
 

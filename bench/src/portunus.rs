@@ -29,6 +29,18 @@ pub(crate) struct Token {
     pub(crate) token: String,
 }
 
+/// A database target on loopback and its hosted account.
+#[derive(Debug, Clone)]
+pub(crate) struct DbAsset<'a> {
+    /// `DatabaseType`: MySQL, PostgreSQL, SQLServer...
+    pub(crate) engine: &'a str,
+    pub(crate) port: u16,
+    pub(crate) account: &'a str,
+    pub(crate) password: &'a str,
+    /// The token's `DatabaseSchema` (the default database).
+    pub(crate) schema: Option<&'a str>,
+}
+
 /// `$PORTUNUS_BIN`, else `portunus` beside this executable.
 fn set_binary() {
     if std::env::var_os("PORTUNUS_BIN").is_none() {
@@ -180,16 +192,29 @@ impl Cluster {
     /// A new user authorized for a new SQL Server database (relayed as plain bytes) at `127.0.0.1:port`, and an O&M token
     /// with no use limit (UseCount absent: the cluster default) for it.
     pub(crate) async fn db_token(&mut self, port: u16) -> anyhow::Result<Token> {
+        let asset = DbAsset {
+            engine: "SQLServer",
+            port,
+            account: "app",
+            password: "pw",
+            schema: None,
+        };
+        self.database_token(&asset).await
+    }
+
+    /// A new user authorized for a new database `asset` whose account's password is hosted,
+    /// and an O&M token with no use limit for it (for MySQL, usable on the native port too).
+    pub(crate) async fn database_token(&mut self, asset: &DbAsset<'_>) -> anyhow::Result<Token> {
         self.next += 1;
-        let sfx = format!("{}-{}", port, self.next);
+        let sfx = format!("{}-{}", asset.port, self.next);
         let db = self
             .call(
                 "CreateDatabase",
                 &[
                     ("DatabaseName", format!("target-{sfx}")),
-                    ("DatabaseType", "SQLServer".into()),
+                    ("DatabaseType", asset.engine.into()),
                     ("Source", "Local".into()),
-                    ("DatabasePort", port.to_string()),
+                    ("DatabasePort", asset.port.to_string()),
                     ("ActiveAddressType", "Private".into()),
                     ("DatabasePrivateAddress", "127.0.0.1".into()),
                 ],
@@ -201,8 +226,8 @@ impl Cluster {
                 "CreateDatabaseAccount",
                 &[
                     ("DatabaseId", db.clone()),
-                    ("DatabaseAccountName", "app".into()),
-                    ("Password", "pw".into()),
+                    ("DatabaseAccountName", asset.account.into()),
+                    ("Password", asset.password.into()),
                 ],
             )
             .await?;
@@ -218,7 +243,25 @@ impl Cluster {
             ],
         )
         .await?;
-        let token = self.issue("Database", &user, &db, &account, 0).await?;
+        let mut params = vec![
+            ("AssetType", "Database".to_owned()),
+            ("AssetId", db),
+            ("AssetAccountId", account),
+            ("UserId", user.clone()),
+        ];
+        if let Some(schema) = asset.schema {
+            params.push(("DatabaseSchema", schema.to_owned()));
+        }
+        let tok = self
+            .api
+            .call(
+                self.api_addrs()[0],
+                "GenerateAssetOperationToken",
+                &params,
+                CALL,
+            )
+            .await?;
+        let token = Self::id(&tok["AssetOperationToken"], "Token")?;
         Ok(Token {
             user: user_name,
             user_id: user,

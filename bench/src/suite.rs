@@ -7,8 +7,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 /// The benchmarks in the order `all` runs them (and `collect` puts them in `all.md`).
-pub const NAMES: [&str; 6] = [
-    "forward", "tunnel", "logins", "writes", "failover", "memory",
+pub const NAMES: [&str; 7] = [
+    "forward", "tunnel", "logins", "writes", "failover", "memory", "db",
 ];
 
 /// One goal of issue 6, checked in one run.
@@ -62,10 +62,20 @@ pub fn goals_table(goals: &[Goal]) -> String {
     md
 }
 
-/// Writes `<out>/<name>.json` and `<out>/<name>.md` and prints the Markdown.
+/// The line that says what a result was measured on.
+fn measured_on(commit: Option<&str>) -> String {
+    let now = std::time::SystemTime::now();
+    let commit = commit.unwrap_or("unknown");
+    format!("Measured on commit `{commit}`, {} UTC.\n\n", utc(now))
+}
+
+/// Writes `<out>/<name>.json` and `<out>/<name>.md` (each saying the commit measured) and
+/// prints the Markdown.
 pub fn write(out: &Path, outcome: &Outcome) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("create {out:?}"))?;
-    let mut md = outcome.markdown.clone();
+    let commit = commit();
+    let mut md = measured_on(commit.as_deref());
+    md.push_str(&outcome.markdown);
     if !outcome.goals.is_empty() {
         md.push('\n');
         md.push_str(&goals_table(&outcome.goals));
@@ -74,7 +84,7 @@ pub fn write(out: &Path, outcome: &Outcome) -> anyhow::Result<()> {
         "result": outcome.json,
         "goals": outcome.goals,
         "ran_at": utc(std::time::SystemTime::now()),
-        "commit": commit(),
+        "commit": commit,
     });
     std::fs::write(
         out.join(format!("{}.json", outcome.name)),
@@ -92,7 +102,9 @@ pub fn write_all(
     failures: &[(String, String)],
 ) -> anyhow::Result<()> {
     let goals: Vec<Goal> = outcomes.iter().flat_map(|o| o.goals.clone()).collect();
-    let mut md = String::from("# Portunus benchmark suite\n\n## Goals\n\n");
+    let mut md = String::from("# Portunus benchmark suite\n\n");
+    md.push_str(&measured_on(commit().as_deref()));
+    md.push_str("## Goals\n\n");
     md.push_str(&goals_table(&goals));
     for (name, err) in failures {
         md.push_str(&format!("\n**{name} did not complete:** {err}\n"));
@@ -102,6 +114,7 @@ pub fn write_all(
     }
     std::fs::write(out.join("all.md"), &md)?;
     let json = serde_json::json!({
+        "commit": commit(),
         "goals": goals,
         "failures": failures,
         "results": outcomes.iter().map(|o| (o.name.to_string(), o.json.clone())).collect::<serde_json::Map<_, _>>(),
@@ -166,15 +179,37 @@ pub fn collect(out: &Path) -> anyhow::Result<()> {
         runs.join(", ")
     );
     let md = match md.strip_prefix(title) {
-        Some(rest) => format!("{title}{note}{rest}"),
+        Some(rest) => {
+            // The collecting run's own "Measured on" line does not apply: each table has its.
+            let rest = match rest.strip_prefix("Measured on commit") {
+                Some(r) => r.split_once("\n\n").map_or(r, |x| x.1),
+                None => rest,
+            };
+            format!("{title}{note}{rest}")
+        }
         None => md,
     };
     std::fs::write(&path, md)?;
     Ok(())
 }
 
+/// `YYYY-MM-DD HH:MM` (UTC) of the last commit that changed `path` (results written before
+/// they recorded their own time): a checkout's file times say when it was checked out.
+fn committed_at(path: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct", "--"])
+        .arg(path)
+        .output()
+        .ok()?;
+    let secs: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some(utc(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+    ))
+}
+
 /// The commit the benchmarks run on (`git rev-parse --short HEAD`, `-dirty` when tracked files
-/// differ from it), or None outside a git checkout.
+/// outside `bench/results` differ from it: results a run writes do not make the next one
+/// dirty), or None outside a git checkout.
 fn commit() -> Option<String> {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
@@ -185,8 +220,15 @@ fn commit() -> Option<String> {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let head = git(&["rev-parse", "--short", "HEAD"])?;
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let status = [
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!bench/results",
+    ];
+    let dirty = git(&status).is_some_and(|s| !s.is_empty());
     Some(if dirty { format!("{head}-dirty") } else { head })
 }
 
@@ -197,10 +239,12 @@ fn when_run(out: &Path, name: &str) -> String {
     let json: Option<serde_json::Value> = std::fs::read_to_string(&path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    let recorded = json
-        .as_ref()
-        .and_then(|j| j["ran_at"].as_str().map(str::to_string));
-    let when = recorded.unwrap_or_else(|| {
+    let recorded = json.as_ref().and_then(|j| {
+        (j["ran_at"].as_str())
+            .or(j["measured_at"].as_str())
+            .map(str::to_string)
+    });
+    let when = recorded.or_else(|| committed_at(&path)).unwrap_or_else(|| {
         std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .map(utc)
@@ -212,7 +256,7 @@ fn when_run(out: &Path, name: &str) -> String {
     }
 }
 
-/// `YYYY-MM-DD HH:MM` (UTC) of a file time.
+/// `YYYY-MM-DD HH:MM` (UTC) of a time.
 fn utc(t: std::time::SystemTime) -> String {
     let ms = t
         .duration_since(std::time::UNIX_EPOCH)
