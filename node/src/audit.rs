@@ -107,7 +107,9 @@ const FLUSH_AT_LEAST_EVERY: Duration = Duration::from_secs(30);
 /// Writes audit events under `<data dir>/audit/` and replicates recordings.
 pub(crate) struct FileAudit {
     replica: portunus_raft::Replica,
-    events: Mutex<Option<std::fs::File>>,
+    /// Lines for this node's `audit/events.jsonl`, written by a thread of their own so that no
+    /// statement or command waits for the disk.
+    events: std::sync::mpsc::Sender<String>,
     /// Events of open sessions, replicated while they run and when they close.
     pending: Mutex<HashMap<u64, Pending>>,
     /// Held while a session's events blob is stored, so that an open session's partial blob
@@ -158,13 +160,17 @@ impl FileAudit {
     ) -> std::io::Result<Self> {
         let dir = data_dir.join("audit");
         std::fs::create_dir_all(&dir)?;
-        let events = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("events.jsonl"))?;
+        let (events, lines) = std::sync::mpsc::channel::<String>();
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || write_lines(file, lines))?;
         Ok(FileAudit {
             replica,
-            events: Mutex::new(Some(events)),
+            events,
             pending: Mutex::new(HashMap::new()),
             storing: tokio::sync::Mutex::new(()),
         })
@@ -233,6 +239,21 @@ impl FileAudit {
             Err(e) => tracing::error!(session_id, error = %e, "storing session events failed"),
         }
         pending.digest
+    }
+}
+
+/// Appends lines to the node's events file as they come, flushing whenever none is waiting;
+/// returns when the sink is dropped.
+fn write_lines(file: std::fs::File, lines: std::sync::mpsc::Receiver<String>) {
+    let mut out = std::io::BufWriter::new(file);
+    while let Ok(line) = lines.recv() {
+        let mut written = out.write_all(line.as_bytes());
+        while let (Ok(()), Ok(more)) = (&written, lines.try_recv()) {
+            written = out.write_all(more.as_bytes());
+        }
+        if let Err(e) = written.and_then(|()| out.flush()) {
+            tracing::error!(error = %e, "writing audit events failed");
+        }
     }
 }
 
@@ -353,11 +374,8 @@ impl AuditSink for FileAudit {
             }
         }
         line.push('\n');
-        let mut guard = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = guard.as_mut() {
-            if let Err(e) = f.write_all(line.as_bytes()) {
-                tracing::error!(error = %e, "writing an audit event failed");
-            }
+        if self.events.send(line).is_err() {
+            tracing::error!("the audit writer has stopped: an event was not written locally");
         }
     }
 

@@ -374,6 +374,13 @@ async fn the_native_port_takes_a_user_and_token_and_spends_the_token_once() {
             && e["rows"] == 1),
         "{events:#?}"
     );
+    // The serving node also appends every event to its own audit file (by a writer thread).
+    let local = dir.path().join("n3/audit/events.jsonl");
+    wait_for("the serving node's audit file", WAIT, || {
+        std::fs::read_to_string(&local)
+            .is_ok_and(|t| t.contains("SELECT a, CURRENT_USER() FROM shop.t"))
+    })
+    .await;
     for n in nodes {
         n.stop().await;
     }
