@@ -180,6 +180,13 @@ async fn settings(client: &ClusterClient, via: &str, args: SettingsArgs) -> anyh
         {
             anyhow::bail!("{e}");
         }
+        let (old, new) = (toml::Table::try_from(&before)?, toml::Table::try_from(&s)?);
+        let changed = new
+            .iter()
+            .filter(|(k, v)| old.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        trail(client, via, "ClusterSettings", changed).await;
     }
     print!("{}", toml::to_string(&s)?);
     Ok(())
@@ -285,10 +292,14 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
                 Response::Rejected(e) => anyhow::bail!("{e}"),
                 _ => println!("session {session_id}: termination requested"),
             }
+            let params = [("SessionId".to_string(), session_id.to_string())].into();
+            trail(&client, &args.via, "ClusterTerminateSession", params).await;
         }
         ClusterAction::RemoveNode { node_id } => {
             client.remove_node(&args.via, node_id).await?;
             println!("node {node_id} removed from the cluster");
+            let params = [("NodeId".to_string(), node_id.to_string())].into();
+            trail(&client, &args.via, "ClusterRemoveNode", params).await;
         }
         ClusterAction::Settings(s) => settings(&client, &args.via, s).await?,
     }
@@ -414,7 +425,46 @@ async fn create_access_key(
     }
     println!("access key id:     {id}");
     println!("access key secret: {key_secret}");
+    let params = [
+        ("AccessKeyId".to_string(), id),
+        ("Role".to_string(), format!("{role:?}")),
+    ]
+    .into();
+    trail(client, via, "ClusterCreateAccessKey", params).await;
     Ok(())
+}
+
+/// Appends an administrative act made with the cluster secret to the admin audit trail. The
+/// nodes cannot tell this tool's requests from each other's (both hold the cluster secret), so
+/// the tool records its own acts, as the API records its calls; the entry names the cluster
+/// secret as the credential and this host as the source. A failure is reported, not fatal:
+/// the act is done.
+async fn trail(
+    client: &ClusterClient,
+    via: &str,
+    action: &str,
+    params: std::collections::BTreeMap<String, String>,
+) {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "an unknown host".into());
+    let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
+    let record = portunus_model::AdminAuditRecord {
+        access_key_id: "(cluster secret)".into(),
+        role: KeyRole::Admin,
+        user_id: None,
+        source: format!("portunus cluster, {user}@{host}"),
+        action: action.into(),
+        params,
+        result: "OK".into(),
+    };
+    match client.propose(via, Command::RecordAdminAudit(record)).await {
+        Ok(Response::Rejected(e)) => {
+            eprintln!("warning: not recorded in the admin audit trail: {e}")
+        }
+        Err(e) => eprintln!("warning: not recorded in the admin audit trail: {e}"),
+        Ok(_) => {}
+    }
 }
 
 /// Run `portunus up` until SIGTERM or Ctrl-C, then drain. SIGHUP re-reads the sealing keys

@@ -232,6 +232,24 @@ async fn with_pins_required_an_unpinned_host_gets_no_login_until_pinned() {
         policy.contains("\"RequirePinnedHostKeys\": true"),
         "{policy}"
     );
+    // A change made with the cluster secret is in the admin audit trail too.
+    let trail = ok(
+        n1,
+        &["--json", "audit", "list", "--action", "ClusterSettings"],
+    );
+    let entries: serde_json::Value = serde_json::from_str(&trail).expect("JSON");
+    let entry = entries
+        .as_array()
+        .and_then(|e| e.last())
+        .unwrap_or_else(|| panic!("no ClusterSettings entry: {trail}"));
+    assert_eq!(entry["AccessKeyId"], "(cluster secret)", "{entry}");
+    assert!(
+        entry.to_string().contains("require_host_key_pins")
+            && entry["Source"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("portunus cluster")),
+        "{entry}"
+    );
 
     let askpass = Askpass::new();
     let login = |host: &str| {

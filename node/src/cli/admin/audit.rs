@@ -16,8 +16,8 @@ pub enum AuditCmd {
         /// Only calls of this action (e.g. CreateUser).
         #[arg(long)]
         action: Option<String>,
-        /// Only calls signed with this AccessKey.
-        #[arg(long)]
+        /// Only calls signed with this AccessKey (`--access-key-id` names the caller's own).
+        #[arg(long = "signed-by", id = "signed_by", value_name = "ACCESS_KEY_ID")]
         access_key_id: Option<String>,
         /// Only entries at or after this time (unix milliseconds).
         #[arg(long)]
