@@ -271,3 +271,20 @@ pub async fn jdbc_probe(url: &str, user: &str, password: &str) -> (bool, String,
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
+
+/// Creates a SQL rule named `no-drop` refusing `DROP` on the database `database_id`.
+pub async fn no_drop_rule(node: &RunningNode, database_id: u64) {
+    let rule = portunus_model::SqlRuleSpec {
+        name: "no-drop".into(),
+        comment: String::new(),
+        enabled: true,
+        matcher: portunus_model::SqlMatcher::Verbs(vec!["DROP".into()]),
+        databases: [database_id].into(),
+        users: Default::default(),
+        user_groups: Default::default(),
+    };
+    node.replica
+        .propose(portunus_model::Command::CreateSqlRule(rule))
+        .await
+        .expect("create the rule");
+}

@@ -490,7 +490,7 @@ async fn jdbc_prepared_statements_through_the_native_port_and_the_tunnel() {
         },
     )
     .await;
-    no_drop(&nodes[0], database_id).await;
+    portunus_node::testing::no_drop_rule(&nodes[0], database_id).await;
     let serving = &nodes[1];
     serving.replica.read_linearizable(|_| ()).await.unwrap();
     let port = serving.mysql_addr.expect("the MySQL port").port();
@@ -519,21 +519,4 @@ async fn jdbc_prepared_statements_through_the_native_port_and_the_tunnel() {
     for n in nodes {
         n.stop().await;
     }
-}
-
-/// A rule refusing DROP on `database_id`.
-async fn no_drop(node: &RunningNode, database_id: u64) {
-    let rule = portunus_model::SqlRuleSpec {
-        name: "no-drop".into(),
-        comment: String::new(),
-        enabled: true,
-        matcher: portunus_model::SqlMatcher::Verbs(vec!["DROP".into()]),
-        databases: [database_id].into(),
-        users: Default::default(),
-        user_groups: Default::default(),
-    };
-    node.replica
-        .propose(portunus_model::Command::CreateSqlRule(rule))
-        .await
-        .expect("create the rule");
 }

@@ -6,8 +6,8 @@
 //! own protocol while the session goes on, COPY flows both ways, and every statement is
 //! audited under the engineer's session, readable from another node.
 
-use portunus_model::{Command as Cmd, DbEngine, SqlMatcher, SqlRuleSpec};
-use portunus_node::testing::{database_token, three_nodes, wait_for, DatabaseAccess};
+use portunus_model::{Command as Cmd, DbEngine};
+use portunus_node::testing::{database_token, no_drop_rule, three_nodes, wait_for, DatabaseAccess};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
 use portunus_proxy::testing::postgres::Postgres;
@@ -111,20 +111,7 @@ async fn hosted_scram_login_rules_copy_and_prepared_statements_are_audited() {
         },
     )
     .await;
-    let rule = SqlRuleSpec {
-        name: "no-drop".into(),
-        comment: String::new(),
-        enabled: true,
-        matcher: SqlMatcher::Verbs(vec!["DROP".into()]),
-        databases: [database_id].into(),
-        users: Default::default(),
-        user_groups: Default::default(),
-    };
-    nodes[0]
-        .replica
-        .propose(Cmd::CreateSqlRule(rule))
-        .await
-        .expect("create the rule");
+    no_drop_rule(&nodes[0], database_id).await;
     let serving = &nodes[1];
     serving.replica.read_linearizable(|_| ()).await.unwrap();
     let (mut ssh, local, _askpass) = tunnel(serving, "alice", token, db.port).await;
@@ -390,20 +377,7 @@ async fn the_native_port_logs_in_by_scram_with_tls_rules_cancel_and_audit() {
         },
     )
     .await;
-    let rule = SqlRuleSpec {
-        name: "no-drop".into(),
-        comment: String::new(),
-        enabled: true,
-        matcher: SqlMatcher::Verbs(vec!["DROP".into()]),
-        databases: [database_id].into(),
-        users: Default::default(),
-        user_groups: Default::default(),
-    };
-    nodes[0]
-        .replica
-        .propose(Cmd::CreateSqlRule(rule))
-        .await
-        .expect("create the rule");
+    no_drop_rule(&nodes[0], database_id).await;
     let serving = &nodes[1];
     serving.replica.read_linearizable(|_| ()).await.unwrap();
     let port = serving.postgres_addr.expect("the PostgreSQL port").port();
@@ -562,20 +536,7 @@ async fn jdbc_prepared_statements_through_the_native_port_and_the_tunnel() {
         },
     )
     .await;
-    let rule = SqlRuleSpec {
-        name: "no-drop".into(),
-        comment: String::new(),
-        enabled: true,
-        matcher: SqlMatcher::Verbs(vec!["DROP".into()]),
-        databases: [database_id].into(),
-        users: Default::default(),
-        user_groups: Default::default(),
-    };
-    nodes[0]
-        .replica
-        .propose(Cmd::CreateSqlRule(rule))
-        .await
-        .expect("create the rule");
+    no_drop_rule(&nodes[0], database_id).await;
     let serving = &nodes[2];
     serving.replica.read_linearizable(|_| ()).await.unwrap();
     let port = serving.postgres_addr.expect("the PostgreSQL port").port();
