@@ -34,6 +34,25 @@ pub fn database_config(
     Ok(Arc::new(certified(&config.data_dir, cert, key)?))
 }
 
+/// The client configurations for TLS to database targets, with the CA bundle when one is
+/// configured (or the system's exists).
+pub fn database_target_config(
+    config: &crate::config::NodeConfig,
+) -> anyhow::Result<portunus_proxy::db::tls::DatabaseTls> {
+    let ca = match &config.database_target_ca {
+        None => None,
+        Some(path) => Some((
+            std::fs::read(path)
+                .with_context(|| format!("reading the database CA bundle {}", path.display()))?,
+            path.display().to_string(),
+        )),
+    };
+    let ca = ca
+        .as_ref()
+        .map(|(pem, name)| (pem.as_slice(), name.as_str()));
+    portunus_proxy::db::tls::DatabaseTls::new(ca).map_err(anyhow::Error::msg)
+}
+
 fn certified(
     data_dir: &Path,
     cert: Option<&Path>,

@@ -129,11 +129,23 @@ pub struct SettingsArgs {
     /// (default false).
     #[arg(long)]
     pub database_require_tls: Option<bool>,
+    /// TLS from the gateway to database targets: off, prefer (when the target offers it,
+    /// certificate unchecked; the default), require (refuse targets without TLS), verify
+    /// (require, and check the certificate against each node's --database-target-ca).
+    #[arg(long, value_parser = parse_target_tls)]
+    pub database_target_tls: Option<portunus_model::DatabaseTargetTls>,
     /// Whether a host's SSH key must be pinned (at creation, or with `portunus admin host
     /// fingerprint HOST --set ...`) before the bastion sends it a credential; by default
     /// (false) the first key a host presents is trusted and pinned.
     #[arg(long)]
     pub require_host_key_pins: Option<bool>,
+}
+
+fn parse_target_tls(s: &str) -> Result<portunus_model::DatabaseTargetTls, String> {
+    portunus_model::DatabaseTargetTls::parse(s).ok_or_else(|| {
+        let names = portunus_model::DatabaseTargetTls::NAMES.join(", ");
+        format!("'{s}' is not a TLS mode for database targets (one of: {names})")
+    })
 }
 
 /// Read the settings, apply the changes asked for (if any) and print the result.
@@ -148,6 +160,9 @@ async fn settings(client: &ClusterClient, via: &str, args: SettingsArgs) -> anyh
     }
     if let Some(v) = args.database_require_tls {
         s.database_require_tls = v;
+    }
+    if let Some(v) = args.database_target_tls {
+        s.database_target_tls = v;
     }
     if let Some(v) = args.require_host_key_pins {
         s.require_host_key_pins = v;

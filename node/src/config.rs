@@ -82,6 +82,11 @@ pub struct UpArgs {
     /// PEM private key for --database-tls-cert.
     #[arg(long, env = "PORTUNUS_DATABASE_TLS_KEY")]
     pub database_tls_key: Option<PathBuf>,
+    /// PEM CA bundle against which database targets' certificates are checked when the cluster
+    /// setting database_target_tls is `verify` (default: /etc/ssl/certs/ca-certificates.crt
+    /// when it exists).
+    #[arg(long, env = "PORTUNUS_DATABASE_TARGET_CA")]
+    pub database_target_ca: Option<PathBuf>,
     /// Serve the API as plain HTTP (behind a TLS-terminating load balancer, or in tests).
     #[arg(long, env = "PORTUNUS_API_PLAINTEXT")]
     pub api_plaintext: bool,

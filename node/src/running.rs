@@ -200,6 +200,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         (None, None) => None,
         _ => Some(crate::api_tls::database_config(&config)?),
     };
+    let target_tls = Arc::new(crate::api_tls::database_target_config(&config)?);
     let mut raft_config = RaftConfig::new(config.node_id, config.data_dir.clone());
     // Keep a fifth of an interval behind each snapshot for slow followers, purge in small steps.
     raft_config.snapshot_every = config.snapshot_every;
@@ -292,6 +293,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             audit,
             connect_timeout: Duration::from_secs(config.ssh.target_connect_timeout_secs.max(1)),
             tls: database_tls,
+            target_tls: target_tls.clone(),
             proxy_from: Arc::new(config.proxy_protocol_from.clone()),
         };
         if let Some(listener) = mysql_listener {
@@ -317,6 +319,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
                 listener,
                 settings: config.ssh.clone(),
                 proxy_protocol_from: config.proxy_protocol_from.clone(),
+                target_tls,
             };
             Some(tokio::spawn(task.run(stop_rx.clone())))
         }

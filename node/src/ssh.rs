@@ -20,6 +20,7 @@ pub(crate) struct SshTask {
     pub(crate) listener: TcpListener,
     pub(crate) settings: SshSettings,
     pub(crate) proxy_protocol_from: Vec<portunus_proxy_protocol::Cidr>,
+    pub(crate) target_tls: Arc<portunus_proxy::db::tls::DatabaseTls>,
 }
 
 impl SshTask {
@@ -45,6 +46,7 @@ impl SshTask {
         let mut config = SshConfig::new(listen, key);
         config.settings = self.settings;
         config.proxy_protocol_from = self.proxy_protocol_from;
+        config.database_tls = self.target_tls;
         let gateway = SshGateway::from_listener(config, self.listener, self.gate, self.audit);
         *self
             .shared

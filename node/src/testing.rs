@@ -46,6 +46,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         api_tls_key: None,
         database_tls_cert: None,
         database_tls_key: None,
+        database_target_ca: None,
         role: Role::Engine,
         proxy_protocol_from: Vec::new(),
         drain_grace_secs: 1,
@@ -287,4 +288,20 @@ pub async fn no_drop_rule(node: &RunningNode, database_id: u64) {
         .propose(portunus_model::Command::CreateSqlRule(rule))
         .await
         .expect("create the rule");
+}
+
+/// Changes the cluster settings through `node` with `change`, and waits until `serving` has
+/// the change.
+pub async fn change_settings(
+    node: &RunningNode,
+    serving: &RunningNode,
+    change: impl FnOnce(&mut portunus_model::ClusterSettings),
+) {
+    let mut settings = node.replica.view().read(|s| s.settings().clone());
+    change(&mut settings);
+    node.replica
+        .propose(portunus_model::Command::UpdateSettings(settings))
+        .await
+        .expect("change the cluster settings");
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
 }

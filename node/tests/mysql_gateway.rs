@@ -5,11 +5,13 @@
 //! account, an account that is not hosted takes the engineer's own password, and every
 //! statement is audited under the engineer's session, readable from another node.
 
-use portunus_model::DbEngine;
-use portunus_node::testing::{database_token, three_nodes, wait_for, DatabaseAccess};
+use portunus_model::{DatabaseTargetTls, DbEngine};
+use portunus_node::testing::DatabaseAccess;
+use portunus_node::testing::{change_settings, database_token, three_nodes, wait_for};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::mariadb::MariaDb;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
+use portunus_proxy::testing::TestCerts;
 use std::time::Duration;
 use tokio::process::Command;
 
@@ -460,6 +462,30 @@ async fn the_native_port_offers_tls_and_can_require_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // PyMySQL (its own protocol code) over TLS: a query with a bound value.
+    let script = format!(
+        "import pymysql, ssl\n\
+         tls = ssl.create_default_context()\n\
+         tls.check_hostname = False\n\
+         tls.verify_mode = ssl.CERT_NONE\n\
+         c = pymysql.connect(host='127.0.0.1', port={port}, user='dave', password='{token}', \
+         ssl=tls)\n\
+         cur = c.cursor()\n\
+         cur.execute('SELECT CURRENT_USER(), %s + 1', (41,))\n\
+         print(*cur.fetchone())\n\
+         c.close()\n"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "app@% 42\n");
     for n in nodes {
         n.stop().await;
     }
@@ -516,6 +542,132 @@ async fn jdbc_prepared_statements_through_the_native_port_and_the_tunnel() {
     assert!(ok, "{err}");
     assert_eq!(out, "item-2\nitem-3\nitem-3\nrefused 42000\n3\n");
     tunnel.kill().await.unwrap();
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_speaks_tls_to_a_database_that_offers_it() {
+    let certs = TestCerts::new();
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+    std::fs::write(&cert, &certs.cert).unwrap();
+    std::fs::write(&key, &certs.key).unwrap();
+    // The server refuses logins that are not over TLS.
+    let db = MariaDb::start_with(&[
+        &format!("--ssl-cert={}", cert.display()),
+        &format!("--ssl-key={}", key.display()),
+        "--require-secure-transport=ON",
+    ])
+    .await;
+    db.root(&format!(
+        "CREATE USER 'app'@'%' IDENTIFIED BY '{HOSTED_PASSWORD}'; \
+         CREATE USER 'dev'@'%' IDENTIFIED BY '{OWN_PASSWORD}';"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let (hosted, own) = ("tok-target-tls-Hq7mR2", "tok-target-tls-own-Zp4w");
+    let access = DatabaseAccess {
+        user: "erin",
+        database: "orders",
+        engine: DbEngine::MySql,
+        port: db.port,
+        account: "app",
+        password: Some(HOSTED_PASSWORD),
+        uses: None,
+        token: hosted,
+    };
+    database_token(&nodes[0], access).await;
+    let own_access = DatabaseAccess {
+        account: "dev",
+        password: None,
+        token: own,
+        ..access
+    };
+    database_token(&nodes[0], own_access).await;
+    let serving = &nodes[1];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving.mysql_addr.expect("the MySQL port").port();
+    wait_listening(port).await;
+    let cipher = "SHOW SESSION STATUS LIKE 'Ssl_version'";
+
+    // By default (prefer) the gateway switches to TLS since the server offers it: the hosted
+    // login on the native port, and the engineer's own login relayed through a tunnel.
+    let (ok, out, err) = native(port, "erin", hosted, cipher).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Ssl_version\tTLSv1."), "{out}");
+    let ssh_port = serving.ssh_addr.unwrap().port();
+    wait_listening(ssh_port).await;
+    let askpass = Askpass::new();
+    let local = free_port();
+    let mut ssh = askpass.ssh(ssh_port, "erin", own);
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{}", db.port)]);
+    let mut tunnel = ssh.spawn().unwrap();
+    wait_listening(local).await;
+    let (ok, out, err) = mariadb(local, "dev", Some(OWN_PASSWORD), cipher).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Ssl_version\tTLSv1."), "{out}");
+    let (ok, _, err) = mariadb(local, "dev", Some("not-it"), "SELECT 1").await;
+    assert!(!ok && err.contains("Access denied for user 'dev'"), "{err}");
+
+    // Off: the server refuses the same login in the clear (MariaDB words it as a wrong
+    // password), and its refusal reaches the engineer.
+    change_settings(&nodes[0], serving, |s| {
+        s.database_target_tls = DatabaseTargetTls::Off
+    })
+    .await;
+    let (ok, _, err) = native(port, "erin", hosted, "SELECT 1").await;
+    assert!(
+        !ok && err.contains("could not log in to the database as 'app'"),
+        "{err}"
+    );
+    // Verify without a CA bundle on the node: refused, saying so.
+    change_settings(&nodes[0], serving, |s| {
+        s.database_target_tls = DatabaseTargetTls::Verify
+    })
+    .await;
+    let (ok, _, err) = native(port, "erin", hosted, "SELECT 1").await;
+    assert!(!ok && err.contains("no CA bundle"), "{err}");
+    // Require against this server: TLS as with prefer.
+    change_settings(&nodes[0], serving, |s| {
+        s.database_target_tls = DatabaseTargetTls::Require
+    })
+    .await;
+    let (ok, out, err) = native(port, "erin", hosted, cipher).await;
+    assert!(ok && out.starts_with("Ssl_version\tTLSv1."), "{out} {err}");
+    tunnel.kill().await.unwrap();
+
+    // Require against a server without TLS: refused before the login, saying why.
+    let plain = MariaDb::start().await;
+    plain
+        .root(&format!(
+            "CREATE USER 'app'@'%' IDENTIFIED BY '{HOSTED_PASSWORD}';"
+        ))
+        .await;
+    let token = "tok-target-plain-Rk2s";
+    database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "frank",
+            database: "plain",
+            port: plain.port,
+            token,
+            ..access
+        },
+    )
+    .await;
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let (ok, _, err) = native(port, "frank", token, "SELECT 1").await;
+    assert!(!ok && err.contains("does not offer TLS"), "{err}");
+    change_settings(&nodes[0], serving, |s| {
+        s.database_target_tls = DatabaseTargetTls::Prefer
+    })
+    .await;
+    let (ok, out, err) = native(port, "frank", token, cipher).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "Ssl_version\t\n");
     for n in nodes {
         n.stop().await;
     }

@@ -6,11 +6,13 @@
 //! own protocol while the session goes on, COPY flows both ways, and every statement is
 //! audited under the engineer's session, readable from another node.
 
-use portunus_model::{Command as Cmd, DbEngine};
-use portunus_node::testing::{database_token, no_drop_rule, three_nodes, wait_for, DatabaseAccess};
+use portunus_model::{Command as Cmd, DatabaseTargetTls, DbEngine};
+use portunus_node::testing::{change_settings, database_token, no_drop_rule, three_nodes};
+use portunus_node::testing::{wait_for, DatabaseAccess};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
 use portunus_proxy::testing::postgres::Postgres;
+use portunus_proxy::testing::TestCerts;
 use std::time::Duration;
 use tokio::process::Command;
 
@@ -419,6 +421,37 @@ async fn the_native_port_logs_in_by_scram_with_tls_rules_cancel_and_audit() {
         err.contains("Statement blocked by the bastion's SQL rule 'no-drop'"),
         "{err}"
     );
+    // asyncpg (its own protocol code: SCRAM, named prepared statements, binary results) over
+    // TLS: bound values, a refused DROP with SQLSTATE 42501, the connection usable after.
+    let script = format!(
+        "import asyncio, asyncpg, ssl\n\
+         async def main():\n\
+         \x20   tls = ssl.create_default_context()\n\
+         \x20   tls.check_hostname = False\n\
+         \x20   tls.verify_mode = ssl.CERT_NONE\n\
+         \x20   c = await asyncpg.connect(host='127.0.0.1', port={port}, user='erin', \
+         password='{token}', database='shop', ssl=tls)\n\
+         \x20   s = await c.prepare('SELECT name FROM items WHERE id = $1')\n\
+         \x20   print(await s.fetchval(2))\n\
+         \x20   try:\n\
+         \x20       await c.execute('DROP TABLE items')\n\
+         \x20   except asyncpg.PostgresError as e:\n\
+         \x20       print(e.sqlstate)\n\
+         \x20   print(await c.fetchval('SELECT count(*) FROM items WHERE id > $1', 0))\n\
+         \x20   await c.close()\n\
+         asyncio.run(main())\n"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "nut\n42501\n2\n");
 
     // A cancel (a new connection carrying only the backend's key) reaches the database.
     let sleeper = Command::new("psql")
@@ -556,6 +589,119 @@ async fn jdbc_prepared_statements_through_the_native_port_and_the_tunnel() {
     assert!(ok, "{err}");
     assert_eq!(out, "item-2\nitem-3\nitem-3\nrefused 42501\n3\n");
     ssh.kill().await.unwrap();
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_speaks_tls_to_a_database_that_offers_it() {
+    let certs = TestCerts::new();
+    // The server takes TCP logins over TLS only (hostssl).
+    let db = Postgres::start_tls(&["dev"], &certs.cert, &certs.key).await;
+    db.superuser("postgres", "CREATE DATABASE shop").await;
+    db.superuser(
+        "shop",
+        &format!(
+            "CREATE USER app PASSWORD '{HOSTED_PASSWORD}'; \
+             SET password_encryption = 'md5'; CREATE USER dev PASSWORD '{OWN_PASSWORD}'"
+        ),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let (hosted, own) = ("tok-pg-target-tls-Lw8q", "tok-pg-target-tls-own-Cx3v");
+    let access = DatabaseAccess {
+        user: "gina",
+        database: "orders",
+        engine: DbEngine::PostgreSql,
+        port: db.port,
+        account: "app",
+        password: Some(HOSTED_PASSWORD),
+        uses: None,
+        token: hosted,
+    };
+    database_token(&nodes[0], access).await;
+    let own_access = DatabaseAccess {
+        account: "dev",
+        password: None,
+        token: own,
+        ..access
+    };
+    database_token(&nodes[0], own_access).await;
+    let serving = &nodes[2];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving.postgres_addr.expect("the PostgreSQL port").port();
+    wait_listening(port).await;
+    let ssl = [
+        "-c",
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    ];
+
+    // By default (prefer) the gateway switches to TLS since the server offers it: the hosted
+    // login on the native port, and the engineer's own (md5) login relayed through a tunnel.
+    let (ok, out, err) = native(port, "gina", hosted, "disable", &ssl).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "t\n");
+    let (mut ssh, local, _askpass) = tunnel(serving, "gina", own, db.port).await;
+    let (ok, out, err) = psql(local, "dev", Some(OWN_PASSWORD), &ssl).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "t\n");
+    let (ok, _, err) = psql(local, "dev", Some("not-it"), &["-c", "SELECT 1"]).await;
+    assert!(
+        !ok && err.contains("password authentication failed"),
+        "{err}"
+    );
+    ssh.kill().await.unwrap();
+
+    // Off: the server's refusal of a plain login reaches the engineer.
+    change_settings(&nodes[0], serving, |s| {
+        s.database_target_tls = DatabaseTargetTls::Off
+    })
+    .await;
+    let (ok, _, err) = native(port, "gina", hosted, "disable", &["-c", "SELECT 1"]).await;
+    assert!(!ok && err.contains("no encryption"), "{err}");
+    // Verify without a CA bundle on the node: refused, saying so.
+    change_settings(&nodes[0], serving, |s| {
+        s.database_target_tls = DatabaseTargetTls::Verify
+    })
+    .await;
+    let (ok, _, err) = native(port, "gina", hosted, "disable", &["-c", "SELECT 1"]).await;
+    assert!(!ok && err.contains("no CA bundle"), "{err}");
+
+    // Require against a server without TLS: refused before the login, saying why.
+    let plain = Postgres::start(&[]).await;
+    plain.superuser("postgres", "CREATE DATABASE shop").await;
+    plain
+        .superuser(
+            "shop",
+            &format!("CREATE USER app PASSWORD '{HOSTED_PASSWORD}'"),
+        )
+        .await;
+    let token = "tok-pg-target-plain-Mn6t";
+    let plain_access = DatabaseAccess {
+        user: "hank",
+        database: "plain",
+        port: plain.port,
+        token,
+        ..access
+    };
+    database_token(&nodes[0], plain_access).await;
+    change_settings(&nodes[0], serving, |s| {
+        s.database_target_tls = DatabaseTargetTls::Require
+    })
+    .await;
+    let (ok, _, err) = native(port, "hank", token, "disable", &["-c", "SELECT 1"]).await;
+    assert!(!ok && err.contains("does not offer TLS"), "{err}");
+    let (ok, out, err) = native(port, "gina", hosted, "disable", &ssl).await;
+    assert!(ok && out == "t\n", "{out} {err}");
+    change_settings(&nodes[0], serving, |s| {
+        s.database_target_tls = DatabaseTargetTls::Prefer
+    })
+    .await;
+    let (ok, out, err) = native(port, "hank", token, "disable", &ssl).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "f\n");
     for n in nodes {
         n.stop().await;
     }

@@ -4,6 +4,7 @@
 //! of other engines are relayed as plain bytes.
 
 pub mod native;
+pub mod tls;
 
 pub use portunus_db::mysql::auth::native_password_matches;
 pub use portunus_db::pg::scram::{token_verifier, ClientProof, Verifier as ScramVerifier};
@@ -40,21 +41,27 @@ pub async fn run<C, T, A>(
     target: T,
     permit: &Permit,
     audit: Arc<A>,
+    tls: &tls::DatabaseTls,
 ) -> Result<(), DbSessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: portunus_db::tls::Io,
     A: AuditSink,
 {
     match permit.protocol {
-        TargetProtocol::PostgreSql => Ok(run_postgres(client, target, permit, audit).await?),
-        _ => Ok(run_mysql(client, target, permit, audit).await?),
+        TargetProtocol::PostgreSql => Ok(run_postgres(client, target, permit, audit, tls).await?),
+        _ => Ok(run_mysql(client, target, permit, audit, tls).await?),
     }
 }
 
 /// The target login of a session under `permit`.
-pub fn login_of(permit: &Permit, default_database: Option<String>) -> portunus_db::Login {
+pub fn login_of(
+    permit: &Permit,
+    default_database: Option<String>,
+    tls: &tls::DatabaseTls,
+) -> portunus_db::Login {
     portunus_db::Login {
+        tls: tls.for_target(permit.database_tls, &permit.address),
         account: permit.account_name.clone(),
         password: match &permit.credential {
             TargetCredential::Password(p) => Some(portunus_db::Secret(p.0.clone())),
@@ -89,13 +96,14 @@ pub async fn run_mysql<C, T, A>(
     target: T,
     permit: &Permit,
     audit: Arc<A>,
+    tls: &tls::DatabaseTls,
 ) -> Result<(), portunus_db::mysql::session::SessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: portunus_db::tls::Io,
     A: AuditSink,
 {
-    let login = login_of(permit, permit.default_database.clone());
+    let login = login_of(permit, permit.default_database.clone(), tls);
     let sink = Statements {
         audit,
         session_id: permit.session_id,
@@ -110,13 +118,14 @@ pub async fn run_postgres<C, T, A>(
     target: T,
     permit: &Permit,
     audit: Arc<A>,
+    tls: &tls::DatabaseTls,
 ) -> Result<(), portunus_db::pg::session::SessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: portunus_db::tls::Io,
     A: AuditSink,
 {
-    let login = login_of(permit, permit.default_database.clone());
+    let login = login_of(permit, permit.default_database.clone(), tls);
     let sink = Statements {
         audit,
         session_id: permit.session_id,

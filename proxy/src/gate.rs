@@ -149,6 +149,8 @@ pub struct Permit {
     pub sql_allow_unreadable: bool,
     /// The database to select when the client names none (an O&M token's schema).
     pub default_database: Option<String>,
+    /// TLS to the database.
+    pub database_tls: crate::db::tls::TargetTlsMode,
 }
 
 impl Permit {

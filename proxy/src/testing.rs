@@ -5,6 +5,97 @@ pub mod mariadb;
 pub mod openssh;
 pub mod postgres;
 
+/// A test certificate authority and a server certificate it signed for `127.0.0.1` and
+/// `localhost`, all PEM.
+pub struct TestCerts {
+    pub ca: String,
+    pub cert: String,
+    pub key: String,
+}
+
+impl TestCerts {
+    /// Made by the `openssl` command (a P-256 CA of a name of its own, and a server
+    /// certificate it signed).
+    pub fn new() -> TestCerts {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        // Each CA its own name: a CA of the same name would be taken for the issuer.
+        let unique = dir.path().file_name().expect("a name").to_string_lossy();
+        let ca_name = format!("/CN=Portunus test CA {}", unique.trim_start_matches('.'));
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"],
+            &ec[..],
+            &["-keyout", "ca.key", "-out", "ca.pem", "-subj", &ca_name],
+        ]
+        .concat());
+        run(&[
+            &["req"][..],
+            &ec[..],
+            &[
+                "-keyout",
+                "key.pem",
+                "-out",
+                "req.csr",
+                "-subj",
+                "/CN=database",
+            ],
+        ]
+        .concat());
+        std::fs::write(
+            dir.path().join("ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .expect("write the extensions");
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "req.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+            "-out",
+            "cert.pem",
+        ]);
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect("a PEM file");
+        TestCerts {
+            ca: read("ca.pem"),
+            cert: read("cert.pem"),
+            key: read("key.pem"),
+        }
+    }
+}
+
+impl Default for TestCerts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -26,6 +26,7 @@ pub struct FileConfig {
     pub api_tls_key: Option<PathBuf>,
     pub database_tls_cert: Option<PathBuf>,
     pub database_tls_key: Option<PathBuf>,
+    pub database_target_ca: Option<PathBuf>,
     pub proxy_protocol_from: Option<String>,
     pub witness: Option<bool>,
     pub drain_grace_secs: Option<u64>,

@@ -53,6 +53,10 @@ pub enum MetricsListen {
 }
 
 /// Default of `--mysql-listen`.
+/// The CA bundle checked against database targets' certificates when none is configured
+/// (Debian's `ca-certificates`), if it exists.
+pub const DEFAULT_TARGET_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 pub const DEFAULT_MYSQL_LISTEN: &str = "0.0.0.0:33306";
 
 /// Default of `--postgres-listen`.
@@ -116,6 +120,8 @@ pub struct NodeConfig {
     /// Certificate and key of the native database ports (None: the API's).
     pub database_tls_cert: Option<PathBuf>,
     pub database_tls_key: Option<PathBuf>,
+    /// CA bundle for checking database targets' certificates (`verify`).
+    pub database_target_ca: Option<PathBuf>,
     pub role: Role,
     /// Load balancers whose SSH connections carry a PROXY v2 header (`--proxy-protocol-from`).
     pub proxy_protocol_from: Vec<portunus_proxy_protocol::Cidr>,
@@ -310,6 +316,12 @@ impl NodeConfig {
             api_tls_key: args.api_tls_key.or(file.api_tls_key),
             database_tls_cert: args.database_tls_cert.or(file.database_tls_cert),
             database_tls_key: args.database_tls_key.or(file.database_tls_key),
+            database_target_ca: (args.database_target_ca.or(file.database_target_ca)).or_else(
+                || {
+                    let system = PathBuf::from(DEFAULT_TARGET_CA);
+                    system.exists().then_some(system)
+                },
+            ),
             role,
             proxy_protocol_from,
             drain_grace_secs: args

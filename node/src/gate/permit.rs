@@ -2,7 +2,9 @@
 //! credential, unsealed only here and only for the data path.
 
 use crate::seal::{purpose, Sealer};
-use portunus_model::{AssetRef, DbEngine, Protocol, SessionAccount, SessionGrant, State};
+use portunus_model::{AssetRef, DatabaseTargetTls, DbEngine, Protocol, SessionAccount};
+use portunus_model::{SessionGrant, State};
+use portunus_proxy::db::tls::TargetTlsMode;
 use portunus_proxy::gate::{AssetKind, Permit, Secret, Target, TargetCredential, TargetProtocol};
 
 /// The hosted secret in the clear, for the data path only. A value this node cannot open is
@@ -56,6 +58,7 @@ pub(crate) fn from_grant(
         sql_rules: Vec::new(),
         sql_allow_unreadable: false,
         default_database: None,
+        database_tls: Default::default(),
     };
     match grant.asset {
         AssetRef::Host(id) => {
@@ -86,6 +89,12 @@ pub(crate) fn from_grant(
                 .map(sql_rule)
                 .collect();
             permit.sql_allow_unreadable = s.settings().sql_allow_unreadable;
+            permit.database_tls = match s.settings().database_target_tls {
+                DatabaseTargetTls::Off => TargetTlsMode::Off,
+                DatabaseTargetTls::Prefer => TargetTlsMode::Prefer,
+                DatabaseTargetTls::Require => TargetTlsMode::Require,
+                DatabaseTargetTls::Verify => TargetTlsMode::Verify,
+            };
             if let SessionAccount::Hosted(a) = &grant.account {
                 let acc = s.database_account(*a)?;
                 permit.account_name = acc.name.clone();

@@ -12,6 +12,7 @@ pub mod mysql;
 pub mod pg;
 pub mod sql;
 mod statement;
+pub mod tls;
 
 pub use statement::{Outcome, Statement, StatementSink};
 
@@ -41,4 +42,6 @@ pub struct Login {
     pub rules: Vec<sql::rules::RuleSpec>,
     /// Whether statements the gateway cannot read pass when rules apply.
     pub allow_unreadable: bool,
+    /// TLS to the target when it offers it; None: the connection to it stays plain.
+    pub tls: Option<tls::TargetTls>,
 }

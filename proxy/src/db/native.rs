@@ -31,6 +31,8 @@ pub struct NativePort<G, A> {
     pub connect_timeout: Duration,
     /// TLS offered to clients; None: not offered.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// TLS to the databases.
+    pub target_tls: Arc<super::tls::DatabaseTls>,
     /// Load balancers whose connections start with a PROXY v2 header naming the client.
     pub proxy_from: Arc<Vec<portunus_proxy_protocol::Cidr>>,
 }
@@ -42,6 +44,7 @@ impl<G, A> Clone for NativePort<G, A> {
             audit: self.audit.clone(),
             connect_timeout: self.connect_timeout,
             tls: self.tls.clone(),
+            target_tls: self.target_tls.clone(),
             proxy_from: self.proxy_from.clone(),
         }
     }
@@ -197,7 +200,7 @@ where
         admission.close(failed());
         return;
     };
-    let login = login_of(&permit, permit.default_database.clone());
+    let login = login_of(&permit, permit.default_database.clone(), &port.target_tls);
     let sink = statements(&port, &admission);
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
     let session = greeted.serve(counted(target, &up, &down), &login, &sink);
@@ -286,7 +289,7 @@ async fn pg_login<C, G, A>(
         admission.close(failed());
         return;
     };
-    let login = login_of(&permit, permit.default_database.clone());
+    let login = login_of(&permit, permit.default_database.clone(), &port.target_tls);
     let sink = statements(&port, &admission);
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
     let target_at = (permit.address.clone(), permit.port);

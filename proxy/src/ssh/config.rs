@@ -108,6 +108,8 @@ pub struct SshConfig {
     /// Load balancers whose connections start with a PROXY v2 header naming the real client
     /// (`--proxy-protocol-from`); empty = none, every peer address is the client's.
     pub proxy_protocol_from: Vec<crate::proxy_protocol::Cidr>,
+    /// TLS to database targets reached through tunnels.
+    pub database_tls: Arc<crate::db::tls::DatabaseTls>,
 }
 
 impl std::fmt::Debug for SshConfig {
@@ -129,6 +131,7 @@ impl SshConfig {
             host_key,
             settings: SshSettings::default(),
             proxy_protocol_from: Vec::new(),
+            database_tls: Arc::new(crate::db::tls::DatabaseTls::default()),
         }
     }
 

@@ -217,6 +217,7 @@ mod tests {
             sql_rules: Vec::new(),
             sql_allow_unreadable: false,
             default_database: None,
+            database_tls: Default::default(),
         }
     }
 

@@ -79,7 +79,15 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
                 on_write: &count_down,
             };
             let audit = conn.shared.audit.clone();
-            if let Err(e) = crate::db::run(client, tcp, lease.permit(), audit).await {
+            if let Err(e) = crate::db::run(
+                client,
+                tcp,
+                lease.permit(),
+                audit,
+                &conn.shared.config.database_tls,
+            )
+            .await
+            {
                 tracing::info!(session_id = lease.session_id(), error = %e, "ssh: database session ended");
             }
         } else {

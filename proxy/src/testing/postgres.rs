@@ -39,6 +39,16 @@ fn postgres_user() -> (u32, u32) {
 impl Postgres {
     /// Starts a server whose `md5_users` log in over TCP with MD5 (others with SCRAM).
     pub async fn start(md5_users: &[&str]) -> Self {
+        Self::start_with(md5_users, None).await
+    }
+
+    /// Starts a server that accepts TCP logins over TLS only, with the PEM certificate and
+    /// key `tls` (`hostssl` in pg_hba.conf, `ssl=on`).
+    pub async fn start_tls(md5_users: &[&str], cert: &str, key: &str) -> Self {
+        Self::start_with(md5_users, Some((cert, key))).await
+    }
+
+    async fn start_with(md5_users: &[&str], tls: Option<(&str, &str)>) -> Self {
         let (uid, gid) = postgres_user();
         let dir = tempfile::tempdir().expect("tempdir");
         std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown the tempdir");
@@ -70,12 +80,25 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let host = if tls.is_some() { "hostssl" } else { "host" };
         let mut hba = String::from("local all postgres trust\n");
         for u in md5_users {
-            hba.push_str(&format!("host all {u} 127.0.0.1/32 md5\n"));
+            hba.push_str(&format!("{host} all {u} 127.0.0.1/32 md5\n"));
         }
-        hba.push_str("host all all 127.0.0.1/32 scram-sha-256\n");
+        hba.push_str(&format!("{host} all all 127.0.0.1/32 scram-sha-256\n"));
         std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+        let mut settings = vec!["fsync=off".to_string(), "shared_buffers=16MB".to_string()];
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            for (name, pem, mode) in [("server.crt", cert, 0o644), ("server.key", key, 0o600)] {
+                let path = data.join(name);
+                std::fs::write(&path, pem).expect("write the TLS files");
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                    .expect("chmod");
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("chown");
+            }
+            settings.push("ssl=on".into());
+        }
         let port = free_port();
         let child = Command::new(format!("{BIN}/postgres"))
             .arg("-D")
@@ -83,7 +106,7 @@ impl Postgres {
             .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
             .arg(format!("unix_socket_directories={}", dir.path().display()))
-            .args(["-c", "fsync=off", "-c", "shared_buffers=16MB"])
+            .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .uid(uid)
             .gid(gid)
             .current_dir(dir.path())

@@ -45,8 +45,8 @@ pub use sealed::{purpose as seal_purpose, Resealed, Sealed, SealedAt};
 pub use session::{EndReason, Session, SessionAccount, SessionGrant};
 pub use session_trail::{EventsDigest, SessionLink, SessionTrail};
 pub use settings::{
-    AccessKey, ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef, Role,
-    TwoFactorSettings,
+    AccessKey, ClusterSettings, DatabaseTargetTls, DirectorySettings, InstanceAttributes,
+    ResourceRef, Role, TwoFactorSettings,
 };
 pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
 pub use state::State;
@@ -61,4 +61,5 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 /// 6: O&M tokens of PostgreSQL databases keep a SCRAM verifier (the native PostgreSQL port);
 ///    the session trail (closed sessions hash-chained, with their events' digests); the
 ///    setting that requires pinned host keys.
-pub const STATE_FORMAT_VERSION: u32 = 6;
+/// 7: the setting for TLS to database targets.
+pub const STATE_FORMAT_VERSION: u32 = 7;

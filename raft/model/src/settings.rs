@@ -38,6 +38,8 @@ pub struct ClusterSettings {
     /// Whether the native database ports refuse clients that do not switch to TLS (MySQL SSL,
     /// PostgreSQL SSLRequest). Off by default: neither port's login sends the token itself.
     pub database_require_tls: bool,
+    /// TLS from the database gateway to database targets.
+    pub database_target_tls: DatabaseTargetTls,
     /// Whether a host's SSH key must be pinned before the bastion logs in to it; by default
     /// (false) the first key a host presents is trusted and pinned.
     pub require_host_key_pins: bool,
@@ -60,7 +62,45 @@ impl Default for ClusterSettings {
             session_idle_timeout_secs: 1800,
             sql_allow_unreadable: false,
             database_require_tls: false,
+            database_target_tls: DatabaseTargetTls::Prefer,
             require_host_key_pins: false,
+        }
+    }
+}
+
+/// TLS from the database gateway to its targets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DatabaseTargetTls {
+    /// Never: the connection to the target stays plain.
+    Off,
+    /// When the target offers it, without checking its certificate (the default).
+    #[default]
+    Prefer,
+    /// Always, without checking the certificate: a target that offers none is refused.
+    Require,
+    /// Always, with the certificate checked against the node's CA bundle.
+    Verify,
+}
+
+impl DatabaseTargetTls {
+    pub const NAMES: [&'static str; 4] = ["off", "prefer", "require", "verify"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DatabaseTargetTls::Off => "off",
+            DatabaseTargetTls::Prefer => "prefer",
+            DatabaseTargetTls::Require => "require",
+            DatabaseTargetTls::Verify => "verify",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DatabaseTargetTls> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Some(DatabaseTargetTls::Off),
+            "prefer" => Some(DatabaseTargetTls::Prefer),
+            "require" => Some(DatabaseTargetTls::Require),
+            "verify" => Some(DatabaseTargetTls::Verify),
+            _ => None,
         }
     }
 }

@@ -218,6 +218,16 @@ impl Response {
         })
     }
 
+    /// The 32-byte request to switch to TLS that precedes this login (with `CLIENT_SSL`).
+    pub fn ssl_request(&self) -> Vec<u8> {
+        let mut p = Vec::with_capacity(32);
+        p.extend_from_slice(&(self.capabilities | CLIENT_SSL).to_le_bytes());
+        p.extend_from_slice(&self.max_packet.to_le_bytes());
+        p.push(self.charset);
+        p.extend_from_slice(&[0; 23]);
+        p
+    }
+
     /// The login's payload, with the fields its capabilities call for.
     pub fn build(&self) -> Vec<u8> {
         let mut caps = self.capabilities;

@@ -16,11 +16,13 @@ use super::command::{
     Answer, Request, Statements, COM_INIT_DB, COM_QUERY, COM_QUIT, COM_STMT_PREPARE,
 };
 use super::handshake::{
-    Greeting, Response, CLIENT_DEPRECATE_EOF, PASSED_CAPABILITIES, REQUIRED_CAPABILITIES,
+    Greeting, Response, CLIENT_DEPRECATE_EOF, CLIENT_SSL, PASSED_CAPABILITIES,
+    REQUIRED_CAPABILITIES,
 };
 use super::scan::{Progress, Scan};
 use super::wire::{err_payload, WireError};
 use crate::sql::rules::Rules;
+use crate::tls::{Io, Target};
 use crate::{Login, Outcome, Statement, StatementSink};
 use io::Side;
 use std::time::Instant;
@@ -50,6 +52,8 @@ pub enum SessionError {
     TargetClosed,
     #[error("the login did not complete within {0:?}")]
     LoginTimeout(std::time::Duration),
+    #[error("TLS to the database: {0}")]
+    TargetTls(String),
 }
 
 /// Runs a session between `client` and `target` until either side ends it.
@@ -61,17 +65,17 @@ pub async fn run<C, T>(
 ) -> Result<(), SessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: Io,
 {
     let mut client = Side::new(client);
-    let mut target = Side::new(target);
+    let mut target = Side::new(Target::Plain(target));
     let logged_in =
         tokio::time::timeout(LOGIN_TIMEOUT, login_both(&mut client, &mut target, login));
     let (caps, database) = match logged_in.await {
         Ok(Ok(done)) => done,
         Err(_) => {
             let words = "the database did not complete the login in time (is it a MySQL server?)";
-            refuse(&mut client, 0, 2013, "HY000", words).await;
+            refuse(&mut client, 0, 1429, "HY000", words).await;
             return Err(SessionError::LoginTimeout(LOGIN_TIMEOUT));
         }
         Ok(Err(e)) => {
@@ -122,14 +126,14 @@ impl Guard {
 }
 
 /// Both logins; the capabilities in force afterwards and the database selected.
-async fn login_both<C, T>(
+async fn login_both<'a, C, T>(
     client: &mut Side<C>,
-    target: &mut Side<T>,
+    target: &mut Side<Target<'a, T>>,
     login: &Login,
 ) -> Result<(u32, Option<String>), SessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: Io + 'a,
 {
     let Some((_, greeting)) = target.read_packet(MAX_REQUEST).await? else {
         return Err(SessionError::TargetClosed);
@@ -137,13 +141,13 @@ where
     let greeting = match Greeting::parse(&greeting) {
         Ok(g) => g,
         Err(e) => {
-            refuse(client, 0, 2013, "HY000", &e.to_string()).await;
+            refuse(client, 0, 1429, "HY000", &e.to_string()).await;
             return Err(e.into());
         }
     };
     if greeting.capabilities & REQUIRED_CAPABILITIES != REQUIRED_CAPABILITIES {
         let why = "the database does not speak protocol 4.1 with secure authentication";
-        refuse(client, 0, 2013, "HY000", why).await;
+        refuse(client, 0, 1429, "HY000", why).await;
         return Err(SessionError::Client(why.into()));
     }
     let offered = greeting.capabilities & PASSED_CAPABILITIES;
@@ -188,13 +192,25 @@ where
             .map(|d| d.as_bytes().to_vec());
     }
     let database = (response.database.as_ref()).map(|d| String::from_utf8_lossy(d).into_owned());
+    // The login to the target starts at sequence 1, or 2 after a switch to TLS.
+    let first = match switch_to_tls(target, &greeting, &response, login).await {
+        Ok(true) => {
+            response.capabilities |= CLIENT_SSL;
+            2
+        }
+        Ok(false) => 1,
+        Err(e) => {
+            refuse(client, seq.wrapping_add(1), 1045, "28000", &e.to_string()).await;
+            return Err(e);
+        }
+    };
     match &login.password {
         Some(password) => {
             let mut auth = TargetAuth::new(
                 password.clone(),
                 &greeting.auth_plugin,
                 &greeting.scramble,
-                false,
+                first == 2,
             );
             response.auth = match auth.response() {
                 Ok(a) => a,
@@ -215,15 +231,43 @@ where
                 client,
                 target,
                 &mut auth,
-                response,
+                (response, first),
                 seq.wrapping_add(1),
                 &login.account,
             )
             .await?;
         }
-        None => relay_login(client, target, response).await?,
+        None => relay_login(client, target, response, first - 1).await?,
     }
     Ok((caps, database))
+}
+
+/// Switches the connection to the target to TLS when the session uses TLS and the target
+/// offers it (after its greeting, before the login); whether it did. A target that offers no
+/// TLS when it is required is an error.
+async fn switch_to_tls<'a, T: Io + 'a>(
+    target: &mut Side<Target<'a, T>>,
+    greeting: &Greeting,
+    response: &Response,
+    login: &Login,
+) -> Result<bool, SessionError> {
+    let Some(tls) = &login.tls else {
+        return Ok(false);
+    };
+    if greeting.capabilities & CLIENT_SSL == 0 {
+        return match tls.required {
+            true => Err(SessionError::TargetTls(crate::tls::NOT_OFFERED.into())),
+            false => Ok(false),
+        };
+    }
+    if !target.buffered().is_empty() {
+        let why = "the database sent data before the switch to TLS";
+        return Err(SessionError::TargetTls(why.into()));
+    }
+    target.write_packet(&response.ssl_request(), 1).await?;
+    let switched = target.io_mut().switch(&*tls.connector).await;
+    switched.map_err(|e| SessionError::TargetTls(format!("the handshake failed: {e}")))?;
+    Ok(true)
 }
 
 /// The target login with the hosted password, then the client's OK (sequence `client_seq`).
@@ -231,7 +275,7 @@ async fn hosted_login<C, T>(
     client: &mut Side<C>,
     target: &mut Side<T>,
     auth: &mut TargetAuth,
-    response: Response,
+    (response, first): (Response, u8),
     client_seq: u8,
     account: &str,
 ) -> Result<(), SessionError>
@@ -239,7 +283,7 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut seq = target.write_packet(&response.build(), 1).await?;
+    let mut seq = target.write_packet(&response.build(), first).await?;
     loop {
         let Some((s, p)) = target.read_packet(MAX_REQUEST).await? else {
             return Err(SessionError::TargetClosed);
@@ -273,22 +317,24 @@ fn target_login_words(account: &str, e: &AuthError) -> String {
 }
 
 /// The client's own login relayed: the login, then every packet of the exchange either way
-/// until the target's OK or ERR, which is relayed too.
+/// until the target's OK or ERR, which is relayed too. The target's sequence numbers run
+/// `shift` ahead of the client's (1 after a switch to TLS, which the client did not see).
 async fn relay_login<C, T>(
     client: &mut Side<C>,
     target: &mut Side<T>,
     response: Response,
+    shift: u8,
 ) -> Result<(), SessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    target.write_packet(&response.build(), 1).await?;
+    target.write_packet(&response.build(), 1 + shift).await?;
     loop {
         let Some((s, p)) = target.read_packet(MAX_REQUEST).await? else {
             return Err(SessionError::TargetClosed);
         };
-        client.write_packet(&p, s).await?;
+        client.write_packet(&p, s.wrapping_sub(shift)).await?;
         match p.first() {
             Some(0x00) => return Ok(()),
             Some(0xff) => {
@@ -302,7 +348,7 @@ where
         let Some((s, p)) = client.read_packet(MAX_REQUEST).await? else {
             return Err(SessionError::Client("left during the login".into()));
         };
-        target.write_packet(&p, s).await?;
+        target.write_packet(&p, s.wrapping_add(shift)).await?;
     }
 }
 
@@ -438,7 +484,10 @@ fn audit(sink: &dyn StatementSink, request: &Request, outcome: Outcome, started:
     });
 }
 
-/// Sends the client an ERR packet; a client already gone is no further error.
+/// Sends the client an ERR packet; a client already gone is no further error. Codes are the
+/// server's own (1045 access denied, 1429 "unable to connect to foreign data source" for a
+/// database the gateway cannot use): clients read codes of their own range (2000-2999) as a
+/// malformed packet instead of showing the words.
 async fn refuse<C>(client: &mut Side<C>, seq: u8, code: u16, state: &str, message: &str)
 where
     C: AsyncRead + AsyncWrite + Unpin,

@@ -15,9 +15,10 @@ mod relay;
 
 use super::auth::{AuthError, Next, Request, TargetAuth};
 use super::wire::{self, message, Startup, WireError, PROTOCOL_3};
+use crate::tls::{Io, Target};
 use crate::{Login, StatementSink};
 use io::{send, Side};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 /// The longest client message the gateway reads (PostgreSQL's own limit is 1 GiB).
 pub const MAX_REQUEST: usize = 64 << 20;
@@ -40,6 +41,59 @@ pub enum SessionError {
     TargetClosed,
     #[error("the login did not complete within {0:?}")]
     LoginTimeout(std::time::Duration),
+    #[error("TLS to the database: {0}")]
+    TargetTls(String),
+}
+
+/// Switches the connection to the target to TLS first thing (an SSLRequest) when the session
+/// uses TLS; a target that answers `N` is used in the clear unless TLS is required. On an
+/// error the client is told why.
+async fn switch_to_tls<'a, T, CW>(
+    target: T,
+    login: &Login,
+    client_w: &mut CW,
+) -> Result<Target<'a, T>, SessionError>
+where
+    T: Io + 'a,
+    CW: AsyncWrite + Unpin,
+{
+    let mut target = Target::Plain(target);
+    let Some(tls) = &login.tls else {
+        return Ok(target);
+    };
+    let switched = async {
+        send(&mut target, &Startup::Ssl.build()).await?;
+        let mut answer = [0u8; 1];
+        // Exactly one byte: whatever follows an `S` belongs to the TLS handshake.
+        target.read_exact(&mut answer).await?;
+        match answer[0] {
+            b'S' => {
+                let done = target.switch(&*tls.connector).await;
+                done.map_err(|e| SessionError::TargetTls(format!("the handshake failed: {e}")))
+            }
+            b'N' if tls.required => Err(SessionError::TargetTls(crate::tls::NOT_OFFERED.into())),
+            b'N' => Ok(()),
+            _ => Err(SessionError::TargetTls(
+                "the database answered the TLS request with neither S nor N".into(),
+            )),
+        }
+    };
+    let outcome = match tokio::time::timeout(LOGIN_TIMEOUT, switched).await {
+        Ok(r) => r,
+        Err(_) => Err(SessionError::LoginTimeout(LOGIN_TIMEOUT)),
+    };
+    if let Err(e) = outcome {
+        let words = match &e {
+            SessionError::LoginTimeout(_) => {
+                "the database did not answer the TLS request in time (is it a PostgreSQL server?)"
+                    .to_string()
+            }
+            e => e.to_string(),
+        };
+        let _ = send(client_w, &wire::fatal("08006", &words)).await;
+        return Err(e);
+    }
+    Ok(target)
 }
 
 /// Runs a session between `client` and `target` until either side ends it.
@@ -51,9 +105,10 @@ pub async fn run<C, T>(
 ) -> Result<(), SessionError>
 where
     C: AsyncRead + AsyncWrite + Unpin,
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: Io,
 {
     let (client_r, mut client_w) = tokio::io::split(client);
+    let target = switch_to_tls(target, login, &mut client_w).await?;
     let (target_r, mut target_w) = tokio::io::split(target);
     let (mut client_r, mut target_r) = (Side::new(client_r), Side::new(target_r));
     let logged_in = tokio::time::timeout(

@@ -22,6 +22,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Side<S> {
         }
     }
 
+    /// The stream itself (to switch it to TLS: only with nothing buffered).
+    pub(super) fn io_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
     /// The stream, when nothing read from it is left unconsumed.
     pub(super) fn into_unread(self) -> Option<S> {
         self.buffered().is_empty().then_some(self.io)

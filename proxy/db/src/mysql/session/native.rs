@@ -9,7 +9,8 @@
 //! takes the client's capabilities as they are.
 
 use super::io::Side;
-use super::{hosted_login, refuse, relay, scramble, target_login_words, Guard, SessionError};
+use super::{hosted_login, refuse, relay, scramble, switch_to_tls, target_login_words};
+use super::{Guard, SessionError};
 use super::{LOGIN_TIMEOUT, MAX_REQUEST};
 use crate::mysql::auth::TargetAuth;
 use crate::mysql::handshake::{
@@ -17,6 +18,7 @@ use crate::mysql::handshake::{
     REQUIRED_CAPABILITIES,
 };
 use crate::sql::rules::Rules;
+use crate::tls::{Io, Target};
 use crate::{Login, StatementSink};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -212,7 +214,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
         sink: &dyn StatementSink,
     ) -> Result<(), SessionError>
     where
-        T: AsyncRead + AsyncWrite + Unpin,
+        T: Io,
     {
         let Some(password) = login.password.clone() else {
             let words = format!(
@@ -222,14 +224,14 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
             refuse(&mut self.client, self.seq, 1045, "28000", &words).await;
             return Err(SessionError::Client(words));
         };
-        let mut target = Side::new(target);
+        let mut target = Side::new(Target::Plain(target));
         let Some((_, greeting)) = target.read_packet(MAX_REQUEST).await? else {
             return Err(SessionError::TargetClosed);
         };
         let greeting = match Greeting::parse(&greeting) {
             Ok(g) => g,
             Err(e) => {
-                refuse(&mut self.client, self.seq, 2013, "HY000", &e.to_string()).await;
+                refuse(&mut self.client, self.seq, 1429, "HY000", &e.to_string()).await;
                 return Err(e.into());
             }
         };
@@ -237,7 +239,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
         let missing = caps & !greeting.capabilities & !1;
         if greeting.capabilities & REQUIRED_CAPABILITIES != REQUIRED_CAPABILITIES {
             let words = "the database does not speak protocol 4.1 with secure authentication";
-            refuse(&mut self.client, self.seq, 2013, "HY000", words).await;
+            refuse(&mut self.client, self.seq, 1429, "HY000", words).await;
             return Err(SessionError::Client(words.into()));
         }
         let mut response = self.response.clone();
@@ -259,7 +261,19 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
             .database
             .as_ref()
             .map(|d| String::from_utf8_lossy(d).into_owned());
-        let mut auth = TargetAuth::new(password, &greeting.auth_plugin, &greeting.scramble, false);
+        let first = match switch_to_tls(&mut target, &greeting, &response, login).await {
+            Ok(true) => {
+                response.capabilities |= CLIENT_SSL;
+                2
+            }
+            Ok(false) => 1,
+            Err(e) => {
+                refuse(&mut self.client, self.seq, 1045, "28000", &e.to_string()).await;
+                return Err(e);
+            }
+        };
+        let tls = first == 2;
+        let mut auth = TargetAuth::new(password, &greeting.auth_plugin, &greeting.scramble, tls);
         response.auth = match auth.response() {
             Ok(a) => a,
             Err(e) => {
@@ -274,7 +288,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
             &mut self.client,
             &mut target,
             &mut auth,
-            response,
+            (response, first),
             self.seq,
             &account,
         )

@@ -13,6 +13,7 @@ use super::{hosted_login, negotiate, relay, startup_refusal, target_startup, Ses
 use super::{AuthError, LOGIN_TIMEOUT, MAX_REQUEST};
 use crate::pg::scram::{token_salt, ClientProof, ServerExchange, TOKEN_ITERATIONS};
 use crate::pg::wire::{self, message, Startup, WireError};
+use crate::tls::Io;
 use crate::{Login, StatementSink};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -203,7 +204,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
         sink: &dyn StatementSink,
     ) -> Result<(), SessionError>
     where
-        T: AsyncRead + AsyncWrite + Unpin,
+        T: Io,
     {
         let mut last = 12i32.to_be_bytes().to_vec();
         last.extend_from_slice(server_final.as_bytes());
@@ -220,6 +221,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
         let (client, buffered) = self.client.into_parts();
         let (client_r, mut client_w) = tokio::io::split(client);
         let client_r = Side::with_buffered(client_r, buffered);
+        let target = super::switch_to_tls(target, login, &mut client_w).await?;
         let (target_r, mut target_w) = tokio::io::split(target);
         let mut target_r = Side::new(target_r);
         let logged_in = async {

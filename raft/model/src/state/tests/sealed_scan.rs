@@ -59,6 +59,7 @@ fn sealed_fields() -> BTreeSet<String> {
         tracer.trace_simple_type::<crate::sql_rule::SqlMatcher>()?;
         tracer.trace_simple_type::<crate::user::TwoFactorMethod>()?;
         tracer.trace_simple_type::<crate::user::UserSource>()?;
+        tracer.trace_simple_type::<crate::DatabaseTargetTls>()?;
         Ok(())
     })();
     traced.expect("tracing the state's types");
