@@ -8,6 +8,7 @@ mod backend;
 mod bootstrap;
 pub mod cli;
 pub mod config;
+mod db_cancel;
 mod duties;
 mod gate;
 mod host_key;

@@ -295,6 +295,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             tls: database_tls,
             target_tls: target_tls.clone(),
             proxy_from: Arc::new(config.proxy_protocol_from.clone()),
+            cancels: crate::db_cancel::serve(&replica),
+            cancel_router: Some(Arc::new(crate::db_cancel::Router(replica.clone()))),
         };
         if let Some(listener) = mysql_listener {
             tasks.push(tokio::spawn(portunus_proxy::db::native::serve_mysql(

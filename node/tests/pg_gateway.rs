@@ -706,3 +706,93 @@ async fn the_gateway_speaks_tls_to_a_database_that_offers_it() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_reaching_another_node_reaches_the_serving_nodes_database() {
+    let db = Postgres::start(&[]).await;
+    db.superuser("postgres", "CREATE DATABASE shop").await;
+    db.superuser(
+        "shop",
+        &format!("CREATE USER app PASSWORD '{HOSTED_PASSWORD}'"),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-pg-cancel-Wq4nB7";
+    database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "ivan",
+            database: "orders",
+            engine: DbEngine::PostgreSql,
+            port: db.port,
+            account: "app",
+            password: Some(HOSTED_PASSWORD),
+            uses: None,
+            token,
+        },
+    )
+    .await;
+    // The session runs on node 2; the client's cancel connection lands on node 3 (as a load
+    // balancer may send it), through asyncpg's own cancel code.
+    let (serving, other) = (&nodes[1], &nodes[2]);
+    for n in [serving, other] {
+        n.replica.read_linearizable(|_| ()).await.unwrap();
+    }
+    let port = serving.postgres_addr.expect("the PostgreSQL port").port();
+    let elsewhere = other.postgres_addr.expect("the PostgreSQL port").port();
+    wait_listening(port).await;
+    wait_listening(elsewhere).await;
+    let script = format!(
+        "import asyncio, asyncpg\n\
+         from asyncpg import connect_utils\n\
+         async def main():\n\
+         \x20   c = await asyncpg.connect(host='127.0.0.1', port={port}, user='ivan', \
+         password='{token}', database='shop', ssl=False)\n\
+         \x20   print(c.get_server_pid() >> 20)\n\
+         \x20   q = asyncio.ensure_future(c.fetchval('SELECT pg_sleep(60)'))\n\
+         \x20   await asyncio.sleep(1)\n\
+         \x20   async def cancel(secret):\n\
+         \x20       await connect_utils._cancel(loop=asyncio.get_running_loop(), \
+         addr=('127.0.0.1', {elsewhere}), params=c._params, \
+         backend_pid=c._protocol.backend_pid, backend_secret=secret)\n\
+         \x20   await cancel(c._protocol.backend_secret ^ 1)\n\
+         \x20   await asyncio.sleep(1)\n\
+         \x20   print('running' if not q.done() else 'ended by a wrong key')\n\
+         \x20   await cancel(c._protocol.backend_secret)\n\
+         \x20   try:\n\
+         \x20       await asyncio.wait_for(q, 30)\n\
+         \x20       print('not cancelled')\n\
+         \x20   except asyncpg.QueryCanceledError as e:\n\
+         \x20       print(e.sqlstate)\n\
+         \x20   print(await c.fetchval('SELECT 1'))\n\
+         \x20   await c.close()\n\
+         asyncio.run(main())\n"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The key names node 2; a wrong secret cancels nothing; the right one cancels the query
+    // (SQLSTATE 57014) and the session goes on.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2\nrunning\n57014\n1\n"
+    );
+    let running = db
+        .superuser(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'",
+        )
+        .await;
+    assert_eq!(running.trim(), "0");
+    for n in nodes {
+        n.stop().await;
+    }
+}

@@ -22,7 +22,7 @@ pub use client::ClusterClient;
 pub use config::RaftConfig;
 pub use error::{ReplicaError, StoreOpenError};
 pub use portunus_model as model;
-pub use replica::{ClusterStatus, NodeStatus, Replica, StartError};
+pub use replica::{ClusterStatus, NodeStatus, Replica, ServiceHandler, StartError};
 
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;

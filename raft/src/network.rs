@@ -71,6 +71,11 @@ pub(crate) enum RpcRequest {
     AccessKeys,
     /// The cluster settings, read linearizably.
     Settings,
+    /// A call to a service the node's application registered (`Replica::serve_calls`).
+    Service {
+        name: String,
+        body: Vec<u8>,
+    },
 }
 
 /// Why a forwarded request was not served.
@@ -102,4 +107,5 @@ pub(crate) enum RpcResponse {
     Blob(Option<Vec<u8>>),
     AccessKeys(Result<Vec<crate::AccessKeyInfo>, PeerRefusal>),
     Settings(Result<portunus_model::ClusterSettings, PeerRefusal>),
+    Service(Result<Vec<u8>, String>),
 }

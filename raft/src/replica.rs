@@ -45,7 +45,19 @@ pub(crate) struct Inner {
     leaderless_since: std::sync::Mutex<Option<Instant>>,
     /// While this node leads: when it took over and when each member last renewed its lease.
     pub(crate) leases: std::sync::Mutex<Leases>,
+    /// The application's services other members may call, by name.
+    pub(crate) services: std::sync::RwLock<std::collections::HashMap<String, ServiceHandler>>,
 }
+
+/// Answers a call from another member: its body in, the answer (or why not) out.
+pub type ServiceHandler = Arc<
+    dyn Fn(
+            Vec<u8>,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// The leader's record of session leases.
 #[derive(Default)]
@@ -129,6 +141,7 @@ impl Replica {
             ids: crate::request_id::RequestIds::new(),
             leaderless_since: std::sync::Mutex::new(Some(Instant::now())),
             leases: std::sync::Mutex::default(),
+            services: Default::default(),
         });
         tokio::spawn(crate::network::serve(endpoint.clone(), inner.clone()));
         tokio::spawn(watch_leader(Arc::downgrade(&inner)));
@@ -155,6 +168,42 @@ impl Replica {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.inner.id
+    }
+
+    /// Serves calls named `name` from other members (over the cluster's authenticated
+    /// connections) with `handler`, replacing an earlier handler of that name.
+    pub fn serve_calls(&self, name: &str, handler: ServiceHandler) {
+        if let Ok(mut s) = self.inner.services.write() {
+            s.insert(name.to_string(), handler);
+        }
+    }
+
+    /// Calls the service `name` of member `node_id` with `body`, waiting at most `ttl`.
+    pub async fn call_member(
+        &self,
+        node_id: NodeId,
+        name: &str,
+        body: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<Vec<u8>, ReplicaError> {
+        let status = self.status();
+        let Some(member) = status.nodes.iter().find(|n| n.id == node_id) else {
+            return Err(ReplicaError::Protocol(format!("no member {node_id}")));
+        };
+        let req = RpcRequest::Service {
+            name: name.to_string(),
+            body,
+        };
+        match self
+            .inner
+            .peers
+            .call(&member.info.cluster_addr, &req, ttl)
+            .await
+        {
+            Ok(RpcResponse::Service(r)) => r.map_err(ReplicaError::Protocol),
+            Ok(_) => Err(ReplicaError::Protocol("answer of the wrong kind".into())),
+            Err(e) => Err(ReplicaError::Protocol(format!("member {node_id}: {e}"))),
+        }
     }
 
     /// The address the cluster endpoint listens on.

@@ -35,6 +35,11 @@ pub struct NativePort<G, A> {
     pub target_tls: Arc<super::tls::DatabaseTls>,
     /// Load balancers whose connections start with a PROXY v2 header naming the client.
     pub proxy_from: Arc<Vec<portunus_proxy_protocol::Cidr>>,
+    /// This node's PostgreSQL sessions by their clients' cancel keys.
+    pub cancels: Arc<Cancels>,
+    /// Passes cancel requests for other nodes' sessions to them; None: such requests are
+    /// ignored.
+    pub cancel_router: Option<Arc<dyn CancelRouter>>,
 }
 
 impl<G, A> Clone for NativePort<G, A> {
@@ -46,6 +51,8 @@ impl<G, A> Clone for NativePort<G, A> {
             tls: self.tls.clone(),
             target_tls: self.target_tls.clone(),
             proxy_from: self.proxy_from.clone(),
+            cancels: self.cancels.clone(),
+            cancel_router: self.cancel_router.clone(),
         }
     }
 }
@@ -71,14 +78,13 @@ pub async fn serve_postgres<G: SessionGate, A: AuditSink>(
     port: NativePort<G, A>,
     stop: CancellationToken,
 ) {
-    let cancels = Arc::new(Cancels::default());
     let proxy_from = port.proxy_from.clone();
     accept_loop(
         "postgres",
         listener,
         proxy_from,
         stop,
-        move |stream, peer| pg_connection(stream, peer, port.clone(), cancels.clone()),
+        move |stream, peer| pg_connection(stream, peer, port.clone()),
     )
     .await
 }
@@ -211,7 +217,6 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
     stream: TcpStream,
     peer: SocketAddr,
     port: NativePort<G, A>,
-    cancels: Arc<Cancels>,
 ) {
     let mut tls = pg::Tls {
         offered: port.tls.is_some(),
@@ -232,9 +237,7 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
             };
             tls.active = true;
             match pg::hello(stream, tls).await {
-                Ok(pg::Hello::Login(started)) => {
-                    return pg_login(started, peer, port, cancels).await
-                }
+                Ok(pg::Hello::Login(started)) => return pg_login(started, peer, port).await,
                 Ok(pg::Hello::Cancel { pid, key }) => Ok(pg::Hello::Cancel { pid, key }),
                 Ok(pg::Hello::Tls(_)) => return,
                 Err(e) => Err(e),
@@ -243,19 +246,18 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
         other => other,
     };
     match hello {
-        Ok(pg::Hello::Login(started)) => pg_login(started, peer, port, cancels).await,
-        Ok(pg::Hello::Cancel { pid, key }) => cancels.cancel(pid, key).await,
+        Ok(pg::Hello::Login(started)) => pg_login(started, peer, port).await,
+        Ok(pg::Hello::Cancel { pid, key }) => {
+            let router = port.cancel_router.as_deref();
+            port.cancels.cancel(pid, key, router).await
+        }
         Ok(pg::Hello::Tls(_)) => {}
         Err(e) => tracing::info!(%peer, error = %e, "postgres: login not completed"),
     }
 }
 
-async fn pg_login<C, G, A>(
-    started: pg::Started<C>,
-    peer: SocketAddr,
-    port: NativePort<G, A>,
-    cancels: Arc<Cancels>,
-) where
+async fn pg_login<C, G, A>(started: pg::Started<C>, peer: SocketAddr, port: NativePort<G, A>)
+where
     C: AsyncRead + AsyncWrite + Unpin,
     G: SessionGate,
     A: AuditSink,
@@ -294,11 +296,13 @@ async fn pg_login<C, G, A>(
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
     let target_at = (permit.address.clone(), permit.port);
     let registered = std::sync::Mutex::new(None);
+    let cancels = port.cancels.clone();
     let on_key = |pid: i32, key: Vec<u8>| {
-        cancels.register(pid, key.clone(), target_at.clone());
+        let ours = cancels.register(pid, key, target_at.clone());
         if let Ok(mut r) = registered.lock() {
-            *r = Some((pid, key));
+            *r = Some(ours.clone());
         }
+        ours
     };
     let session = started.serve(
         counted(target, &up, &down),
@@ -424,23 +428,78 @@ async fn run_session<G, E>(
     });
 }
 
-/// The PostgreSQL sessions of this port by their target's BackendKeyData, so that a client's
-/// CancelRequest (which arrives on a new connection, unauthenticated, with only that key)
-/// reaches the right database. The key is the target's own secret: only the client it was sent
-/// to can name it.
-#[derive(Default)]
-struct Cancels {
-    by_key: std::sync::Mutex<std::collections::HashMap<BackendKey, (String, u16)>>,
+/// The PostgreSQL sessions of this node by the BackendKeyData their clients were given, so
+/// that a client's CancelRequest (which arrives on a new connection, unauthenticated, with
+/// only that key) reaches the right database, whichever node it reaches.
+///
+/// Each client gets the gateway's own key, not the database's: a process id that names the
+/// serving node (its id in bits 20-29, a per-node counter below) and a random secret. A node
+/// that receives a cancel for a key it does not hold passes it to the node the process id
+/// names (through the cluster's own connections, [`CancelRouter`]); the serving node passes it
+/// to the database with the database's key. An unknown key is ignored, as PostgreSQL ignores
+/// it. Node ids above 1023 share process-id space with lower ones (their cancels may go to
+/// another node, which ignores them).
+pub struct Cancels {
+    node: u32,
+    next: AtomicU32,
+    by_key: std::sync::Mutex<std::collections::HashMap<BackendKey, Backend>>,
 }
 
 /// A backend's process id and secret key.
 type BackendKey = (i32, Vec<u8>);
 
+/// Where a client's key leads: the database and its own key for the backend.
+struct Backend {
+    host: String,
+    port: u16,
+    pid: i32,
+    key: Vec<u8>,
+}
+
+/// Bits of a client's process id below the node id.
+const NODE_SHIFT: u32 = 20;
+
+/// Passes a cancel request to another node (the cluster's connections).
+pub trait CancelRouter: Send + Sync + 'static {
+    /// Asks node `node_id` to cancel the query of the client key (`pid`, `key`); whether that
+    /// node held the key.
+    fn forward(&self, node_id: u64, pid: i32, key: Vec<u8>) -> crate::gate::BoxFuture<'_, bool>;
+}
+
 impl Cancels {
-    fn register(&self, pid: i32, key: Vec<u8>, target: (String, u16)) {
-        if let Ok(mut m) = self.by_key.lock() {
-            m.insert((pid, key), target);
+    pub fn new(node_id: u64) -> Cancels {
+        Cancels {
+            node: (node_id % 1024) as u32,
+            next: AtomicU32::new(1),
+            by_key: Default::default(),
         }
+    }
+
+    /// The node a client's process id names.
+    pub fn node_of(pid: i32) -> u64 {
+        (pid as u32 >> NODE_SHIFT) as u64
+    }
+
+    /// Keeps the database's key (`pid`, `key`) of a backend at `target`; the key the client
+    /// gets for it.
+    fn register(&self, pid: i32, key: Vec<u8>, target: (String, u16)) -> BackendKey {
+        let serial = self.next.fetch_add(1, Ordering::Relaxed) & ((1 << NODE_SHIFT) - 1);
+        let ours = (self.node << NODE_SHIFT | serial.max(1)) as i32;
+        let mut secret = [0u8; 4];
+        if aws_lc_rs::rand::fill(&mut secret).is_err() {
+            // Without randomness the key is guessable: the client gets the database's own.
+            return (pid, key);
+        }
+        let backend = Backend {
+            host: target.0,
+            port: target.1,
+            pid,
+            key,
+        };
+        if let Ok(mut m) = self.by_key.lock() {
+            m.insert((ours, secret.to_vec()), backend);
+        }
+        (ours, secret.to_vec())
     }
 
     fn forget(&self, pid: i32, key: &[u8]) {
@@ -449,16 +508,17 @@ impl Cancels {
         }
     }
 
-    /// Passes a CancelRequest on to the database whose backend has this key; an unknown key is
-    /// ignored, as PostgreSQL ignores it.
-    async fn cancel(&self, pid: i32, key: Vec<u8>) {
-        let target = match self.by_key.lock() {
-            Ok(m) => m.get(&(pid, key.clone())).cloned(),
+    /// Passes a CancelRequest carrying a client key of this node's sessions to the database,
+    /// with the database's own key; whether the key was this node's.
+    pub async fn cancel_here(&self, pid: i32, key: Vec<u8>) -> bool {
+        let backend = match self.by_key.lock() {
+            Ok(m) => m
+                .get(&(pid, key))
+                .map(|b| (b.host.clone(), b.port, b.pid, b.key.clone())),
             Err(_) => None,
         };
-        let Some((host, port)) = target else {
-            tracing::info!(pid, "postgres: cancel request for no session of this node");
-            return;
+        let Some((host, port, pid, key)) = backend else {
+            return false;
         };
         let request = portunus_db::pg::wire::Startup::Cancel { pid, key }.build();
         let sent = async {
@@ -468,6 +528,28 @@ impl Cancels {
         match tokio::time::timeout(Duration::from_secs(5), sent).await {
             Ok(Ok(())) => tracing::info!(pid, "postgres: cancel request passed on"),
             _ => tracing::info!(pid, "postgres: cancel request could not reach the database"),
+        }
+        true
+    }
+
+    /// A cancel request from a client: to the database when the key is this node's, else to
+    /// the node the key names.
+    async fn cancel(&self, pid: i32, key: Vec<u8>, router: Option<&dyn CancelRouter>) {
+        if self.cancel_here(pid, key.clone()).await {
+            return;
+        }
+        let node = Self::node_of(pid);
+        match router {
+            Some(router) if node as u32 != self.node => {
+                let held = router.forward(node, pid, key).await;
+                tracing::info!(
+                    pid,
+                    node,
+                    held,
+                    "postgres: cancel request passed to the serving node"
+                );
+            }
+            _ => tracing::info!(pid, "postgres: cancel request for no session"),
         }
     }
 }

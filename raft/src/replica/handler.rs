@@ -66,6 +66,17 @@ impl Inner {
             RpcRequest::AccessKeys => RpcResponse::AccessKeys(self.access_keys().await),
             RpcRequest::Settings => RpcResponse::Settings(self.settings().await),
             RpcRequest::Status => RpcResponse::Status(Box::new(self.status())),
+            RpcRequest::Service { name, body } => {
+                let handler = self
+                    .services
+                    .read()
+                    .ok()
+                    .and_then(|s| s.get(&name).cloned());
+                RpcResponse::Service(match handler {
+                    Some(handler) => handler(body).await,
+                    None => Err(format!("node {} serves no calls named {name}", self.id)),
+                })
+            }
         }
     }
 

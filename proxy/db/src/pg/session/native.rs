@@ -193,14 +193,15 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
 
     /// Ends the client's login (`server_final` proves the bastion held the token's verifier),
     /// logs in to `target` with the hosted password and relays the session to its end.
-    /// `on_key` receives the target's BackendKeyData (process id and secret key), which the
-    /// client will use to cancel a query.
+    /// `on_key` receives the target's BackendKeyData (process id and secret key) and returns
+    /// the key the client gets instead, which it will send to cancel a query (the gateway's
+    /// own, so that a cancel reaching any node finds the session's).
     pub async fn serve<T>(
         mut self,
         target: T,
         login: &Login,
         server_final: &str,
-        on_key: impl FnOnce(i32, Vec<u8>),
+        on_key: impl FnOnce(i32, Vec<u8>) -> (i32, Vec<u8>),
         sink: &dyn StatementSink,
     ) -> Result<(), SessionError>
     where
@@ -236,9 +237,9 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
                 &password,
             )
             .await?;
-            backend_start(&mut target_r, &mut client_w).await
+            backend_start(&mut target_r, &mut client_w, on_key).await
         };
-        let key = match tokio::time::timeout(LOGIN_TIMEOUT, logged_in).await {
+        match tokio::time::timeout(LOGIN_TIMEOUT, logged_in).await {
             Ok(r) => r?,
             Err(_) => {
                 let words = "the database did not complete the login in time";
@@ -246,37 +247,40 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
                 return Err(SessionError::LoginTimeout(LOGIN_TIMEOUT));
             }
         };
-        if let Some((pid, key)) = key {
-            on_key(pid, key);
-        }
         let guard = relay::Guard::new(login, database);
         relay::relay(client_r, client_w, target_r, target_w, &guard, true, sink).await
     }
 }
 
-/// Relays what the target sends after AuthenticationOk up to its first ReadyForQuery, and
-/// returns its BackendKeyData.
+/// Relays what the target sends after AuthenticationOk up to its first ReadyForQuery; its
+/// BackendKeyData goes to `on_key`, and the client gets the key `on_key` returns instead.
 async fn backend_start<TR, CW>(
     target: &mut Side<TR>,
     client_w: &mut CW,
-) -> Result<Option<(i32, Vec<u8>)>, SessionError>
+    on_key: impl FnOnce(i32, Vec<u8>) -> (i32, Vec<u8>),
+) -> Result<(), SessionError>
 where
     TR: AsyncRead + Unpin,
     CW: AsyncWrite + Unpin,
 {
-    let mut key = None;
+    let mut on_key = Some(on_key);
     loop {
         let Some((tag, body)) = target.read_message(MAX_REQUEST).await? else {
             return Err(SessionError::TargetClosed);
         };
-        send(client_w, &message(tag, &body)).await?;
-        match tag {
-            b'K' => {
+        match (tag, on_key.take_if(|_| tag == b'K')) {
+            (b'K', Some(on_key)) => {
                 let mut r = wire::Reader::new(&body);
                 let pid = r.i32("the backend process id")?;
-                key = Some((pid, r.rest().to_vec()));
+                let (pid, key) = on_key(pid, r.rest().to_vec());
+                let mut ours = pid.to_be_bytes().to_vec();
+                ours.extend_from_slice(&key);
+                send(client_w, &message(b'K', &ours)).await?;
             }
-            b'Z' => return Ok(key),
+            _ => send(client_w, &message(tag, &body)).await?,
+        }
+        match tag {
+            b'Z' => return Ok(()),
             b'E' => return Err(AuthError::Refused(wire::Fields::parse(&body)?).into()),
             _ => {}
         }
