@@ -165,7 +165,7 @@ pub struct DatabaseAccess<'a> {
     pub token: &'a str,
 }
 
-/// Creates (or reuses) the user, the database at 127.0.0.1:`port` and its account, authorizes
+/// Creates (or reuses, by name) the user, the database at 127.0.0.1:`port` and its account, authorizes
 /// the user, and issues a token for it; returns (user id, database id).
 pub async fn database_token(node: &RunningNode, a: DatabaseAccess<'_>) -> (u64, u64) {
     use portunus_model::{
@@ -207,13 +207,23 @@ pub async fn database_token(node: &RunningNode, a: DatabaseAccess<'_>) -> (u64, 
         node.seal(crate::seal::purpose::DATABASE_PASSWORD, p.as_bytes())
             .expect("seal")
     });
-    let account = NewDatabaseAccount {
-        database_id,
-        name: a.account.into(),
-        password,
-        comment: String::new(),
+    let existing = r.view().read(|s| {
+        s.database_accounts_of(database_id)
+            .find(|acc| acc.name == a.account)
+            .map(|acc| acc.id)
+    });
+    let account_id = match existing {
+        Some(id) => id,
+        None => {
+            let account = NewDatabaseAccount {
+                database_id,
+                name: a.account.into(),
+                password,
+                comment: String::new(),
+            };
+            created(r.propose(Command::CreateDatabaseAccount(account)).await)
+        }
     };
-    let account_id = created(r.propose(Command::CreateDatabaseAccount(account)).await);
     let grant = Command::AttachDatabaseAccounts {
         principal: Principal::User(user_id),
         database_id,

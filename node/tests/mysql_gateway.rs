@@ -672,3 +672,97 @@ async fn the_gateway_speaks_tls_to_a_database_that_offers_it() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_query_on_the_native_port_reaches_only_the_engineers_own_session() {
+    let db = MariaDb::start().await;
+    db.root(&format!(
+        "CREATE USER 'app'@'%' IDENTIFIED BY '{HOSTED_PASSWORD}'; \
+         GRANT PROCESS, SUPER ON *.* TO 'app'@'%';"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let (mine, theirs) = ("tok-kill-mine-Pz8qW3", "tok-kill-theirs-Lm5vR9");
+    let access = DatabaseAccess {
+        user: "judy",
+        database: "orders",
+        engine: DbEngine::MySql,
+        port: db.port,
+        account: "app",
+        password: Some(HOSTED_PASSWORD),
+        uses: None,
+        token: mine,
+    };
+    database_token(&nodes[0], access).await;
+    let other = DatabaseAccess {
+        user: "karl",
+        token: theirs,
+        ..access
+    };
+    database_token(&nodes[0], other).await;
+    let serving = &nodes[1];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving.mysql_addr.expect("the MySQL port").port();
+    wait_listening(port).await;
+    // Judy's long statement; the id her client was greeted with names node 2. Another engineer
+    // (same hosted account, even with SUPER at the database) cannot kill it, nor can an id
+    // that names no session; Judy's own second connection can, as the mysql client's Ctrl-C
+    // does: the statement ends "interrupted" (1317) long before its minute, and her
+    // connection goes on.
+    let script = format!(
+        "import pymysql, threading, time\n\
+         def connect(token):\n\
+         \x20   return pymysql.connect(host='127.0.0.1', port={port}, user=token[0], \
+         password=token[1], ssl_disabled=True)\n\
+         mine, theirs = ('judy', '{mine}'), ('karl', '{theirs}')\n\
+         a = connect(mine)\n\
+         print(a.thread_id() >> 20)\n\
+         out = {{}}\n\
+         def sleep():\n\
+         \x20   cur = a.cursor()\n\
+         \x20   t = time.monotonic()\n\
+         \x20   try:\n\
+         \x20       cur.execute('SELECT SLEEP(60)')\n\
+         \x20       out['slept'] = cur.fetchone()[0]\n\
+         \x20   except pymysql.MySQLError as e:\n\
+         \x20       out['error'] = e.args[0]\n\
+         \x20   out['short'] = time.monotonic() - t < 50\n\
+         t = threading.Thread(target=sleep)\n\
+         t.start()\n\
+         time.sleep(1)\n\
+         def kill(token, id):\n\
+         \x20   c = connect(token)\n\
+         \x20   try:\n\
+         \x20       c.cursor().execute('KILL QUERY %d' % id)\n\
+         \x20       return 'ok'\n\
+         \x20   except pymysql.MySQLError as e:\n\
+         \x20       return str(e.args[0])\n\
+         \x20   finally:\n\
+         \x20       c.close()\n\
+         print(kill(theirs, a.thread_id()))\n\
+         print(kill(mine, a.thread_id() + 1000))\n\
+         print('running' if t.is_alive() else 'ended')\n\
+         print(kill(mine, a.thread_id()))\n\
+         t.join(30)\n\
+         print(out)\n\
+         print(a.cursor().execute('SELECT 1'))\n"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2\n1095\n1094\nrunning\nok\n{'error': 1317, 'short': True}\n1\n"
+    );
+    for n in nodes {
+        n.stop().await;
+    }
+}

@@ -37,6 +37,8 @@ pub struct NativePort<G, A> {
     pub proxy_from: Arc<Vec<portunus_proxy_protocol::Cidr>>,
     /// This node's PostgreSQL sessions by their clients' cancel keys.
     pub cancels: Arc<Cancels>,
+    /// This node's MySQL sessions by the connection ids their clients were greeted with.
+    pub threads: Arc<MySqlThreads>,
     /// Passes cancel requests for other nodes' sessions to them; None: such requests are
     /// ignored.
     pub cancel_router: Option<Arc<dyn CancelRouter>>,
@@ -52,6 +54,7 @@ impl<G, A> Clone for NativePort<G, A> {
             target_tls: self.target_tls.clone(),
             proxy_from: self.proxy_from.clone(),
             cancels: self.cancels.clone(),
+            threads: self.threads.clone(),
             cancel_router: self.cancel_router.clone(),
         }
     }
@@ -63,10 +66,9 @@ pub async fn serve_mysql<G: SessionGate, A: AuditSink>(
     port: NativePort<G, A>,
     stop: CancellationToken,
 ) {
-    let ids = Arc::new(AtomicU32::new(1));
     let proxy_from = port.proxy_from.clone();
     accept_loop("mysql", listener, proxy_from, stop, move |stream, peer| {
-        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let id = port.threads.ids.next();
         mysql_connection(stream, peer, id, port.clone())
     })
     .await
@@ -157,7 +159,7 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
         required: port.gate.database_tls_required(),
     };
     match my::greet(stream, connection_id, tls).await {
-        Ok(my::Greet::Login(greeted)) => mysql_login(*greeted, peer, port).await,
+        Ok(my::Greet::Login(greeted)) => mysql_login(*greeted, peer, connection_id, port).await,
         Ok(my::Greet::Tls { stream, resume }) => {
             let Some(config) = port.tls.clone() else {
                 return;
@@ -170,7 +172,7 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
                 }
             };
             match my::resume(stream, resume).await {
-                Ok(greeted) => mysql_login(greeted, peer, port).await,
+                Ok(greeted) => mysql_login(greeted, peer, connection_id, port).await,
                 Err(e) => tracing::info!(%peer, error = %e, "mysql: login not completed"),
             }
         }
@@ -178,8 +180,12 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
     }
 }
 
-async fn mysql_login<C, G, A>(greeted: my::Greeted<C>, peer: SocketAddr, port: NativePort<G, A>)
-where
+async fn mysql_login<C, G, A>(
+    greeted: my::Greeted<C>,
+    peer: SocketAddr,
+    connection_id: u32,
+    port: NativePort<G, A>,
+) where
     C: AsyncRead + AsyncWrite + Unpin,
     G: SessionGate,
     A: AuditSink,
@@ -209,7 +215,8 @@ where
     let login = login_of(&permit, permit.default_database.clone(), &port.target_tls);
     let sink = statements(&port, &admission);
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
-    let session = greeted.serve(counted(target, &up, &down), &login, &sink);
+    let threads = port.threads.session(connection_id, &permit);
+    let session = greeted.serve(counted(target, &up, &down), &login, &threads, &sink);
     run_session("mysql", &*port.gate, admission, session, &up, &down).await;
 }
 
@@ -440,8 +447,7 @@ async fn run_session<G, E>(
 /// it. Node ids above 1023 share process-id space with lower ones (their cancels may go to
 /// another node, which ignores them).
 pub struct Cancels {
-    node: u32,
-    next: AtomicU32,
+    ids: NodeIds,
     by_key: std::sync::Mutex<std::collections::HashMap<BackendKey, Backend>>,
 }
 
@@ -456,8 +462,39 @@ struct Backend {
     key: Vec<u8>,
 }
 
-/// Bits of a client's process id below the node id.
+/// Bits of a client's process id (or connection id) below the node id.
 const NODE_SHIFT: u32 = 20;
+
+/// Ids the native ports give clients (PostgreSQL process ids, MySQL connection ids): the
+/// node's id (modulo 1024) in bits 20-29, a counter below.
+pub struct NodeIds {
+    node: u32,
+    next: AtomicU32,
+}
+
+impl NodeIds {
+    pub fn new(node_id: u64) -> NodeIds {
+        NodeIds {
+            node: (node_id % 1024) as u32,
+            next: AtomicU32::new(1),
+        }
+    }
+
+    /// A fresh id (a counter wrapping after about a million).
+    pub fn next(&self) -> u32 {
+        let serial = self.next.fetch_add(1, Ordering::Relaxed) & ((1 << NODE_SHIFT) - 1);
+        self.node << NODE_SHIFT | serial.max(1)
+    }
+
+    /// The node (modulo 1024) an id names.
+    pub fn node_of(id: u64) -> u64 {
+        (id >> NODE_SHIFT) & 1023
+    }
+
+    fn is_mine(&self, id: u64) -> bool {
+        Self::node_of(id) == u64::from(self.node)
+    }
+}
 
 /// Passes a cancel request to another node (the cluster's connections).
 pub trait CancelRouter: Send + Sync + 'static {
@@ -469,22 +506,15 @@ pub trait CancelRouter: Send + Sync + 'static {
 impl Cancels {
     pub fn new(node_id: u64) -> Cancels {
         Cancels {
-            node: (node_id % 1024) as u32,
-            next: AtomicU32::new(1),
+            ids: NodeIds::new(node_id),
             by_key: Default::default(),
         }
-    }
-
-    /// The node a client's process id names.
-    pub fn node_of(pid: i32) -> u64 {
-        (pid as u32 >> NODE_SHIFT) as u64
     }
 
     /// Keeps the database's key (`pid`, `key`) of a backend at `target`; the key the client
     /// gets for it.
     fn register(&self, pid: i32, key: Vec<u8>, target: (String, u16)) -> BackendKey {
-        let serial = self.next.fetch_add(1, Ordering::Relaxed) & ((1 << NODE_SHIFT) - 1);
-        let ours = (self.node << NODE_SHIFT | serial.max(1)) as i32;
+        let ours = self.ids.next() as i32;
         let mut secret = [0u8; 4];
         if aws_lc_rs::rand::fill(&mut secret).is_err() {
             // Without randomness the key is guessable: the client gets the database's own.
@@ -538,9 +568,9 @@ impl Cancels {
         if self.cancel_here(pid, key.clone()).await {
             return;
         }
-        let node = Self::node_of(pid);
+        let node = NodeIds::node_of(pid as u32 as u64);
         match router {
-            Some(router) if node as u32 != self.node => {
+            Some(router) if !self.ids.is_mine(pid as u32 as u64) => {
                 let held = router.forward(node, pid, key).await;
                 tracing::info!(
                     pid,
@@ -551,5 +581,106 @@ impl Cancels {
             }
             _ => tracing::info!(pid, "postgres: cancel request for no session"),
         }
+    }
+}
+
+/// The native MySQL port's sessions by the connection id each client was greeted with (the
+/// gateway's, naming the node as [`NodeIds`] do), and each one's thread id at its database. A
+/// `KILL [QUERY] <id>` a client sends (the `mysql` client's Ctrl-C does) is translated into the
+/// target's thread id when it names a session of the same bastion user, database account and
+/// database on this node; anything else is refused, so a client can never kill another
+/// engineer's statement through the shared hosted account.
+pub struct MySqlThreads {
+    ids: NodeIds,
+    by_id: std::sync::Mutex<std::collections::HashMap<u32, Thread>>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct Owner {
+    user: String,
+    account: String,
+    target: (String, u16),
+}
+
+struct Thread {
+    owner: Owner,
+    thread: Option<u32>,
+}
+
+impl MySqlThreads {
+    pub fn new(node_id: u64) -> MySqlThreads {
+        MySqlThreads {
+            ids: NodeIds::new(node_id),
+            by_id: Default::default(),
+        }
+    }
+
+    /// The session greeted as `id`, admitted under `permit`, until the handle is dropped.
+    fn session(self: &Arc<Self>, id: u32, permit: &crate::gate::Permit) -> SessionThread {
+        let owner = Owner {
+            user: permit.user_name.clone(),
+            account: permit.account_name.clone(),
+            target: (permit.address.clone(), permit.port),
+        };
+        if let Ok(mut m) = self.by_id.lock() {
+            let thread = Thread {
+                owner: owner.clone(),
+                thread: None,
+            };
+            m.insert(id, thread);
+        }
+        SessionThread {
+            threads: self.clone(),
+            id,
+            owner,
+        }
+    }
+}
+
+/// One session's view of [`MySqlThreads`].
+struct SessionThread {
+    threads: Arc<MySqlThreads>,
+    id: u32,
+    owner: Owner,
+}
+
+impl Drop for SessionThread {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.threads.by_id.lock() {
+            m.remove(&self.id);
+        }
+    }
+}
+
+impl portunus_db::mysql::session::Threads for SessionThread {
+    fn connected(&self, thread: u32) {
+        if let Ok(mut m) = self.threads.by_id.lock() {
+            if let Some(t) = m.get_mut(&self.id) {
+                t.thread = Some(thread);
+            }
+        }
+    }
+
+    fn thread(&self, id: u64) -> Result<u64, (u16, String)> {
+        let unknown = || (1094, format!("Unknown thread id: {id}"));
+        let found = u32::try_from(id).ok().and_then(|id| {
+            let m = self.threads.by_id.lock().ok()?;
+            m.get(&id).map(|t| (t.owner.clone(), t.thread))
+        });
+        let Some((owner, thread)) = found else {
+            if !self.threads.ids.is_mine(id) {
+                let node = NodeIds::node_of(id);
+                return Err((1094, format!("Unknown thread id: {id} (it names a session of bastion node {node}; a KILL reaches only sessions of the node it is sent to)")));
+            }
+            return Err(unknown());
+        };
+        if owner.user != self.owner.user || owner.account != self.owner.account {
+            return Err((1095, format!("You are not owner of thread {id}")));
+        }
+        if owner.target != self.owner.target {
+            let words = format!("Thread {id} is a session to another database than this one");
+            return Err((1094, words));
+        }
+        thread.map(u64::from).ok_or_else(unknown)
     }
 }

@@ -86,18 +86,68 @@ where
     let mut guard = Guard {
         rules: Rules::new(&login.rules, login.allow_unreadable),
         database,
+        threads: None,
     };
     let deprecate_eof = caps & CLIENT_DEPRECATE_EOF != 0;
     relay(&mut client, &mut target, deprecate_eof, &mut guard, sink).await
 }
 
 /// The session's SQL rules and its current database (for unqualified table names).
-struct Guard {
+struct Guard<'a> {
     rules: Rules,
     database: Option<String>,
+    /// On the native port: the gateway's connection ids the client knows, as the target's.
+    threads: Option<&'a dyn Threads>,
 }
 
-impl Guard {
+/// The connection ids of the native port's sessions: the client was greeted with the gateway's
+/// id, not the target's thread id, so a `KILL` naming one is translated (or refused) before it
+/// reaches a database.
+pub trait Threads: Send + Sync {
+    /// This session's connection to the target is the target's thread `thread`.
+    fn connected(&self, thread: u32);
+    /// The target's thread id of the session the client knows as `id`, if this client may
+    /// kill it there; else the MySQL error (code, words).
+    fn thread(&self, id: u64) -> Result<u64, (u16, String)>;
+}
+
+/// A `KILL [QUERY | CONNECTION] <id>` statement: whether it kills only the query, and the id.
+pub fn parse_kill(sql: &str) -> Option<(bool, u64)> {
+    let sql = sql.trim().trim_end_matches(';').trim_end();
+    let mut words = sql.split_ascii_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("kill") {
+        return None;
+    }
+    let mut word = words.next()?;
+    let mut query = false;
+    if word.eq_ignore_ascii_case("query") {
+        query = true;
+        word = words.next()?;
+    } else if word.eq_ignore_ascii_case("connection") {
+        word = words.next()?;
+    }
+    let id = word.parse().ok()?;
+    words.next().is_none().then_some((query, id))
+}
+
+impl Guard<'_> {
+    /// The request as it goes to the target: a `KILL` of a connection id the client knows,
+    /// turned into the target's thread id (or the error to answer instead); None when the
+    /// request goes unchanged.
+    fn translate(&self, request: &Request) -> Option<Result<Vec<u8>, (u16, String)>> {
+        let threads = self.threads?;
+        if request.command != COM_QUERY {
+            return None;
+        }
+        let (query, id) = parse_kill(&request.text)?;
+        Some(threads.thread(id).map(|thread| {
+            let what = if query { "QUERY" } else { "CONNECTION" };
+            let mut payload = vec![COM_QUERY];
+            payload.extend_from_slice(format!("KILL {what} {thread}").as_bytes());
+            payload
+        }))
+    }
+
     /// Why the request may not run, if it may not.
     fn check(&self, request: &Request) -> Option<String> {
         let sql = match request.command {
@@ -357,7 +407,7 @@ async fn relay<C, T>(
     client: &mut Side<C>,
     target: &mut Side<T>,
     deprecate_eof: bool,
-    guard: &mut Guard,
+    guard: &mut Guard<'_>,
     sink: &dyn StatementSink,
 ) -> Result<(), SessionError>
 where
@@ -400,7 +450,15 @@ where
             audit(sink, &request, Outcome::Refused { reason }, started);
             continue;
         }
-        target.write_packet(&payload, seq).await?;
+        match guard.translate(&request) {
+            None => target.write_packet(&payload, seq).await?,
+            Some(Ok(translated)) => target.write_packet(&translated, seq).await?,
+            Some(Err((code, words))) => {
+                refuse(client, seq.wrapping_add(1), code, "HY000", &words).await;
+                audit(sink, &request, Outcome::Refused { reason: words }, started);
+                continue;
+            }
+        };
         if request.answer == Answer::None {
             continue;
         }

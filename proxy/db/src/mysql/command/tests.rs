@@ -102,3 +102,17 @@ fn truncated_executes_are_errors_not_panics() {
     fresh.prepared(Some((2, 1)));
     assert!(fresh.decode(&execute(2, &[0, 0, 1])).is_err());
 }
+
+#[test]
+fn kill_statements_are_recognised_with_their_id() {
+    use crate::mysql::session::parse_kill;
+    assert_eq!(parse_kill("KILL QUERY 42"), Some((true, 42)));
+    assert_eq!(parse_kill("  kill query\t7 ; "), Some((true, 7)));
+    assert_eq!(parse_kill("KILL CONNECTION 9"), Some((false, 9)));
+    assert_eq!(parse_kill("kill 3"), Some((false, 3)));
+    assert_eq!(parse_kill("KILL QUERY ID 3"), None);
+    assert_eq!(parse_kill("KILL QUERY 3 4"), None);
+    assert_eq!(parse_kill("KILLQUERY 3"), None);
+    assert_eq!(parse_kill("SELECT 1"), None);
+    assert_eq!(parse_kill("KILL USER app"), None);
+}

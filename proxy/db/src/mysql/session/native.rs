@@ -10,7 +10,7 @@
 
 use super::io::Side;
 use super::{hosted_login, refuse, relay, scramble, switch_to_tls, target_login_words};
-use super::{Guard, SessionError};
+use super::{Guard, SessionError, Threads};
 use super::{LOGIN_TIMEOUT, MAX_REQUEST};
 use crate::mysql::auth::TargetAuth;
 use crate::mysql::handshake::{
@@ -206,11 +206,13 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
     }
 
     /// Logs in to `target` as `login` says (a hosted password is required here: the client
-    /// never typed the database's) and relays the session to its end.
+    /// never typed the database's) and relays the session to its end. `threads` learns the
+    /// target's thread id and translates the `KILL`s the client sends.
     pub async fn serve<T>(
         mut self,
         target: T,
         login: &Login,
+        threads: &dyn Threads,
         sink: &dyn StatementSink,
     ) -> Result<(), SessionError>
     where
@@ -293,9 +295,11 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
             &account,
         )
         .await?;
+        threads.connected(greeting.connection_id);
         let mut guard = Guard {
             rules: Rules::new(&login.rules, login.allow_unreadable),
             database,
+            threads: Some(threads),
         };
         relay(&mut self.client, &mut target, false, &mut guard, sink).await
     }
