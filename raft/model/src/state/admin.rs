@@ -95,10 +95,7 @@ impl State {
             ));
         }
         if s.skip_secs > crate::second_factor::MAX_SKIP_SECS {
-            return Err(Rejection::invalid(
-                "SkipTwoFactorTime",
-                "at most 168 hours",
-            ));
+            return Err(Rejection::invalid("SkipTwoFactorTime", "at most 168 hours"));
         }
         self.two_factor = s.clone();
         Ok(Response::Done)

@@ -191,7 +191,10 @@ fn count_failure(run: &mut FailureRun, now: u64, s: &ClusterSettings) {
         return;
     }
     let window_ms = s.login_lock_window_secs.saturating_mul(1000);
-    if run.since_ms.is_none_or(|t| now.saturating_sub(t) >= window_ms) {
+    if run
+        .since_ms
+        .is_none_or(|t| now.saturating_sub(t) >= window_ms)
+    {
         run.failed = 0;
         run.since_ms = Some(now);
     }
