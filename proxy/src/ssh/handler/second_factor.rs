@@ -2,8 +2,9 @@
 //! credentials right and a code due (`Principal::second_factor_pending`), the code is asked in
 //! a keyboard-interactive prompt ("Verification code: ", which the OpenSSH client shows), a
 //! few times at most, each wrong code counted by the door's rate limits as a wrong password
-//! is. A client that answers with the password method instead cannot show that prompt: it is
-//! told why, in the disconnect message, and not let in.
+//! is; the last refusal ends the connection with its words in the disconnect message. A client
+//! that answers with the password method instead cannot show that prompt: it is told why, the
+//! same way, and not let in.
 
 use std::borrow::Cow;
 
@@ -47,14 +48,6 @@ pub(super) fn continue_with_code() -> Auth {
     }
 }
 
-fn words(instructions: String) -> Auth {
-    Auth::Partial {
-        name: Cow::Borrowed(""),
-        instructions: Cow::Owned(instructions),
-        prompts: Cow::Owned(Vec::new()),
-    }
-}
-
 impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
     /// Whether a second factor is due for this login name; a login under another name drops
     /// the principal that waited for one.
@@ -69,52 +62,52 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
         }
     }
 
-    /// The login cannot be completed by this client: accepted only to carry the words in the
-    /// disconnect (as other refusals after matching credentials are), with nothing served.
+    /// The login cannot be completed by this client (it cannot show the code prompt).
     pub(super) fn cannot_prompt(&mut self) -> Auth {
-        self.pending = None;
         tracing::info!(client = %self.client, "ssh: login refused: a second factor is due and the client does not speak keyboard-interactive");
-        self.refused = Some(Refusal {
+        self.end_with(Refusal {
             kind: RefusalKind::SecondFactorRequired,
             message: NEEDS_PROMPT.into(),
-        });
+        })
+    }
+
+    /// Ends the login with `refusal`'s words: accepted only to carry them in the disconnect
+    /// message (as other refusals after matching credentials are), with nothing served. A
+    /// rejection would not end it: OpenSSH answers an empty list of methods with its own
+    /// preferred ones, and would ask for the password again.
+    fn end_with(&mut self, refusal: Refusal) -> Auth {
+        self.pending = None;
+        self.code_tries = CODE_TRIES;
+        self.refused = Some(refusal);
         Auth::Accept
     }
 
-    /// An answer to the code prompt (`None`: the client's reply to the final words, which
-    /// carries none and ends the login).
+    /// An answer to the code prompt (`None`: an answer without one, which ends the login).
     pub(super) async fn check_code(&mut self, answer: Option<String>) -> Auth {
         let (Some(answer), true) = (answer, self.code_tries < CODE_TRIES) else {
             self.pending = None;
-            return Auth::Reject {
-                proceed_with_methods: Some(MethodSet::empty()),
-                partial_success: false,
-            };
+            return Auth::reject();
         };
         let Some((login, mut principal)) = self.pending.take() else {
             return Auth::reject();
         };
-        let attempt = match self
-            .shared
-            .limiter
-            .begin(self.client.ip(), &principal.user_name)
-        {
+        let limiter = &self.shared.limiter;
+        let attempt = match limiter.begin(self.client.ip(), &principal.user_name) {
             Ok(a) => a,
             Err(which) => {
                 tracing::warn!(user = %principal.user_name, client = %self.client, limit = ?which, "ssh: verification code refused: rate limited");
-                self.code_tries = CODE_TRIES;
                 let why = match which {
                     Limited::Address => "too many failed logins from your address",
                     Limited::User => "too many failed logins for this user",
                 };
-                return words(format!("Access denied: {why}; try again later"));
+                return self.end_with(Refusal {
+                    kind: RefusalKind::RateLimited,
+                    message: format!("{why}; try again later"),
+                });
             }
         };
-        let checked = self
-            .shared
-            .gate
-            .second_factor(&mut principal, Secret(answer))
-            .await;
+        let gate = &self.shared.gate;
+        let checked = gate.second_factor(&mut principal, Secret(answer)).await;
         match checked {
             Ok(()) if !principal.second_factor_pending => {
                 tracing::info!(user = %principal.user_name, client = %self.client, "ssh: login accepted (second factor)");
@@ -127,14 +120,12 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
                     attempt.failed();
                 }
                 tracing::info!(user = %principal.user_name, client = %self.client, kind = ?refusal.kind, "ssh: verification code refused");
-                self.pending = Some((login, principal));
                 self.code_tries += 1;
-                let said = format!("Access denied: {}", refusal.message);
                 if refusal.kind == RefusalKind::BadCredentials && self.code_tries < CODE_TRIES {
-                    return code_prompt(said);
+                    self.pending = Some((login, principal));
+                    return code_prompt(format!("Access denied: {}", refusal.message));
                 }
-                self.code_tries = CODE_TRIES;
-                words(said)
+                self.end_with(refusal)
             }
         }
     }
