@@ -1,0 +1,170 @@
+//! Two-factor authentication across a cluster of real processes: the official Python SDK sets
+//! and reads the two-factor settings (sms refused) and creates a user; the admin command line
+//! enrolls the user's authenticator and confirms it with a first code; then the OpenSSH client
+//! logs in through one node's SSH port with its password and a code, and the same code is
+//! refused through another node (a code is accepted once, cluster-wide); a recovery code works
+//! once, on whichever node.
+
+use portunus_ops::totp;
+use portunus_tests::sdk::{ADMIN_KEY_ID, ADMIN_KEY_SECRET};
+use portunus_tests::ProcCluster;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const START: Duration = Duration::from_secs(30);
+const PASSWORD: &str = "mfa-Corr3ct-Horse-9";
+
+fn now_step() -> u64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    totp::step_of(ms)
+}
+
+/// An SSH_ASKPASS script: the password at a password prompt, `$PORTUNUS_TEST_CODE` at the
+/// "Verification code" prompt.
+fn askpass(dir: &Path) -> PathBuf {
+    let script = dir.join("askpass-2fa.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ncase \"$1\" in\n  *Verification*) printf '%s\\n' \"$PORTUNUS_TEST_CODE\" ;;\n  \
+         *) printf '%s\\n' \"$PORTUNUS_TEST_PASSWORD\" ;;\nesac\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("700")
+        .arg(&script)
+        .status()
+        .unwrap();
+    script
+}
+
+/// `ssh USER@node true` with the password and `code`; Ok when the gateway spoke after the
+/// login, Err with the client's standard error when the login was refused.
+fn ssh(askpass: &Path, port: u16, user: &str, code: &str) -> Result<(), String> {
+    let out = Command::new("ssh")
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args(["-o", "PubkeyAuthentication=no", "-o", "ConnectTimeout=10"])
+        .args([
+            "-F",
+            "/dev/null",
+            "-p",
+            &port.to_string(),
+            "-l",
+            user,
+            "127.0.0.1",
+            "true",
+        ])
+        .env("SSH_ASKPASS", askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .env("PORTUNUS_TEST_PASSWORD", PASSWORD)
+        .env("PORTUNUS_TEST_CODE", code)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if err.contains("portunus: ") {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+#[test]
+fn the_sdk_sets_two_factor_and_a_code_used_on_one_node_is_refused_on_another() {
+    let c = ProcCluster::with_admin(3, START).unwrap();
+    let endpoints: Vec<String> = c.nodes.iter().map(|n| n.api.to_string()).collect();
+    let out_file = c.dir.path().join("mfa-user.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/tests/sdk_two_factor.py");
+    let run = Command::new("python3")
+        .arg(script)
+        .env("PORTUNUS_API_ENDPOINTS", endpoints.join(","))
+        .env("PORTUNUS_AK_ID", ADMIN_KEY_ID)
+        .env("PORTUNUS_AK_SECRET", ADMIN_KEY_SECRET)
+        .env("PORTUNUS_2FA_PASSWORD", PASSWORD)
+        .env("PORTUNUS_2FA_OUT", &out_file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && stdout.contains("sdk_two_factor: OK"),
+        "SDK script failed: {stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let user: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let name = user["UserName"].as_str().unwrap().to_string();
+    let askpass = askpass(c.dir.path());
+    let (n1, n2, n3) = (
+        c.nodes[0].ssh.port(),
+        c.nodes[1].ssh.port(),
+        c.nodes[2].ssh.port(),
+    );
+
+    // Two-factor is on and the user has no authenticator: refused, saying so.
+    let refused = ssh(&askpass, n1, &name, "000000").unwrap_err();
+    assert!(
+        refused.contains("no authenticator is enrolled"),
+        "{refused}"
+    );
+
+    // Enrolled through one node's API (an Admin key names the user), confirmed through another.
+    let enrolled = c.nodes[1].admin_ok(&["user", "totp", "enroll", &name]);
+    let field = |label: &str| {
+        enrolled
+            .lines()
+            .find_map(|l| l.strip_prefix(label))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {label} in {enrolled}"))
+    };
+    let secret = totp::base32_decode(&field("secret:")).unwrap();
+    assert!(field("uri:").starts_with("otpauth://totp/Portunus:"));
+    let recovery: Vec<String> = enrolled
+        .lines()
+        .skip_while(|l| !l.starts_with("recovery codes"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10, "{enrolled}");
+    let pending = ssh(&askpass, n1, &name, "000000").unwrap_err();
+    assert!(
+        pending.contains("no authenticator is enrolled"),
+        "pending asks nothing yet: {pending}"
+    );
+    let wrong = c.nodes[2].admin(&["user", "totp", "confirm", "000000", "--user", &name]);
+    assert!(
+        !wrong.ok && wrong.stderr.contains("InvalidParameter"),
+        "{wrong:?}"
+    );
+    let first = now_step();
+    let code = totp::code_at(&secret, first);
+    c.nodes[2].admin_ok(&["user", "totp", "confirm", &code, "--user", &name]);
+
+    // A later code logs in through node 1; the same code through node 2 is refused.
+    let code = totp::code_at(&secret, first + 1);
+    ssh(&askpass, n1, &name, &code).expect("password and a fresh code log in");
+    let replayed = ssh(&askpass, n2, &name, &code).unwrap_err();
+    assert!(
+        replayed.contains("wrong or already used verification code"),
+        "a code used on node 1 worked on node 2: {replayed}"
+    );
+
+    // A recovery code works once, whichever node sees it again.
+    ssh(&askpass, n2, &name, &recovery[0]).expect("a recovery code logs in");
+    let again = ssh(&askpass, n3, &name, &recovery[0]).unwrap_err();
+    assert!(again.contains("wrong or already used"), "{again}");
+
+    // An administrator's reset: the user has no authenticator again.
+    c.nodes[0].admin_ok(&["user", "totp", "reset", &name]);
+    let reset = ssh(&askpass, n3, &name, &recovery[1]).unwrap_err();
+    assert!(reset.contains("no authenticator is enrolled"), "{reset}");
+}
