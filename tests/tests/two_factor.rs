@@ -1,6 +1,7 @@
 //! Two-factor authentication across a cluster of real processes: the official Python SDK sets
-//! and reads the two-factor settings (sms refused) and creates a user; the admin command line
-//! enrolls the user's authenticator and confirms it with a first code; then the OpenSSH client
+//! and reads the two-factor settings (sms refused) and creates a user; the user's own AccessKey
+//! (an operator key from the cluster tool) enrolls its authenticator through the admin command
+//! line and confirms it with a first code; then the OpenSSH client
 //! logs in through one node's SSH port with its password and a code, and the same code is
 //! refused through another node (a code is accepted once, cluster-wide); a recovery code works
 //! once, on whichever node.
@@ -78,6 +79,28 @@ fn ssh(askpass: &Path, port: u16, user: &str, code: &str) -> Result<(), String> 
     }
 }
 
+/// `portunus admin ARGS...` against `api` with the AccessKey `(id, secret)`: (success,
+/// standard output, standard error).
+fn as_key(
+    key: &(String, String),
+    api: std::net::SocketAddr,
+    args: &[&str],
+) -> (bool, String, String) {
+    let out = Command::new(portunus_tests::portunus_bin())
+        .arg("admin")
+        .args(["--endpoint", &format!("http://{api}")])
+        .args(args)
+        .env("PORTUNUS_ACCESS_KEY_ID", &key.0)
+        .env("PORTUNUS_ACCESS_KEY_SECRET", &key.1)
+        .env_remove("PORTUNUS_DATA_DIR")
+        .env_remove("PORTUNUS_ENDPOINT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
 #[test]
 fn the_sdk_sets_two_factor_and_a_code_used_on_one_node_is_refused_on_another() {
     let c = ProcCluster::with_admin(3, START).unwrap();
@@ -116,8 +139,27 @@ fn the_sdk_sets_two_factor_and_a_code_used_on_one_node_is_refused_on_another() {
         "{refused}"
     );
 
-    // Enrolled through one node's API (an Admin key names the user), confirmed through another.
-    let enrolled = c.nodes[1].admin_ok(&["user", "totp", "enroll", &name]);
+    // The user's own AccessKey (an operator key made with the cluster tool) enrolls through one
+    // node's API and confirms through another's; it cannot enroll anyone else.
+    let uid = user["UserId"].as_str().unwrap().to_string();
+    let made = c
+        .cli(
+            c.nodes[0].cluster,
+            &["create-access-key", "--role", "operator", "--user-id", &uid],
+        )
+        .unwrap();
+    let key = |label: &str| {
+        made.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {label} in {made}"))
+    };
+    let user_key = (key("access key id:"), key("access key secret:"));
+    let as_user = |node: usize, args: &[&str]| as_key(&user_key, c.nodes[node].api, args);
+    let other = as_user(1, &["user", "totp", "enroll", "1"]);
+    assert!(!other.0 && other.2.contains("Forbidden"), "{other:?}");
+    let (ok, enrolled, err) = as_user(1, &["user", "totp", "enroll"]);
+    assert!(ok, "{err}");
     let field = |label: &str| {
         enrolled
             .lines()

@@ -45,8 +45,20 @@ pub static ACTIONS: &[Action] = &[
     ),
 ];
 
-async fn enroll(c: &Call) -> ApiResult {
+/// The user enrolling: an Operator key's own (it may not name another), or the user an Admin
+/// key names.
+fn enrolling_user(c: &Call) -> Result<u64, ApiError> {
     let user_id = super::tokens::acting_user(c)?;
+    match c.p.opt_id("UserId")? {
+        Some(named) if named != user_id => Err(ApiError::Forbidden(
+            "an Operator key enrolls its own user only".to_string(),
+        )),
+        _ => Ok(user_id),
+    }
+}
+
+async fn enroll(c: &Call) -> ApiResult {
+    let user_id = enrolling_user(c)?;
     let name = c
         .read(|s| s.user(user_id).map(|u| u.name.clone()))
         .await?
@@ -78,7 +90,7 @@ async fn enroll(c: &Call) -> ApiResult {
 }
 
 async fn confirm(c: &Call) -> ApiResult {
-    let user_id = super::tokens::acting_user(c)?;
+    let user_id = enrolling_user(c)?;
     let code = c.p.req("Code")?.trim().to_string();
     let pending = c
         .read(|s| {
