@@ -79,6 +79,24 @@ fn ssh(askpass: &Path, port: u16, user: &str, code: &str) -> Result<(), String> 
     }
 }
 
+/// The contents of every file under `dir`.
+fn files_under(dir: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push(bytes);
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
 /// `portunus admin ARGS...` against `api` with the AccessKey `(id, secret)`: (success,
 /// standard output, standard error).
 fn as_key(
@@ -182,14 +200,15 @@ fn the_sdk_sets_two_factor_and_a_code_used_on_one_node_is_refused_on_another() {
         pending.contains("no authenticator is enrolled"),
         "pending asks nothing yet: {pending}"
     );
-    let wrong = c.nodes[2].admin(&["user", "totp", "confirm", "000000", "--user", &name]);
+    let wrong = as_user(2, &["user", "totp", "confirm", "000000"]);
     assert!(
-        !wrong.ok && wrong.stderr.contains("InvalidParameter"),
+        !wrong.0 && wrong.2.contains("InvalidParameter"),
         "{wrong:?}"
     );
     let first = now_step();
-    let code = totp::code_at(&secret, first);
-    c.nodes[2].admin_ok(&["user", "totp", "confirm", &code, "--user", &name]);
+    let first_code = totp::code_at(&secret, first);
+    let confirmed = as_user(2, &["user", "totp", "confirm", &first_code]);
+    assert!(confirmed.0, "{confirmed:?}");
 
     // A later code logs in through node 1; the same code through node 2 is refused.
     let code = totp::code_at(&secret, first + 1);
@@ -204,6 +223,45 @@ fn the_sdk_sets_two_factor_and_a_code_used_on_one_node_is_refused_on_another() {
     ssh(&askpass, n2, &name, &recovery[0]).expect("a recovery code logs in");
     let again = ssh(&askpass, n3, &name, &recovery[0]).unwrap_err();
     assert!(again.contains("wrong or already used"), "{again}");
+
+    // The secret, the codes and the recovery codes are in no node's log; the secret is not in
+    // the clear in any data directory (which does hold the user's name: the scan reads it); the
+    // admin trail names the enrolment and the confirmation, with the code redacted.
+    let secret_text = field("secret:");
+    for n in &c.nodes {
+        let log = n.output();
+        for (what, text) in [
+            ("the secret", secret_text.as_str()),
+            ("a code", code.as_str()),
+            ("a recovery code", recovery[0].as_str()),
+        ] {
+            assert!(!log.contains(text), "{what} in node {}'s log", n.id);
+        }
+        let (mut has_name, mut has_secret) = (false, false);
+        for bytes in files_under(&n.data_dir) {
+            has_name |= contains(&bytes, name.as_bytes());
+            has_secret |= contains(&bytes, &secret) || contains(&bytes, secret_text.as_bytes());
+        }
+        assert!(
+            has_name,
+            "node {}'s data directory holds the user's name",
+            n.id
+        );
+        assert!(
+            !has_secret,
+            "node {}'s data directory holds the secret in the clear",
+            n.id
+        );
+    }
+    let trail = c.nodes[0].admin_ok(&["--json", "audit", "list", "--action", "ConfirmUserTotp"]);
+    assert!(
+        trail.contains("ConfirmUserTotp") && trail.contains("<redacted>"),
+        "{trail}"
+    );
+    assert!(
+        !trail.contains(&first_code),
+        "the confirmation's code is in the trail: {trail}"
+    );
 
     // An administrator's reset: the user has no authenticator again.
     c.nodes[0].admin_ok(&["user", "totp", "reset", &name]);
