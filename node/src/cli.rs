@@ -71,9 +71,13 @@ pub enum ClusterAction {
         /// portunus-data.seal-key, where a single node started here keeps it.
         #[arg(long, env = "PORTUNUS_SEAL_KEY_FILE")]
         seal_key_file: Option<PathBuf>,
-        /// admin or auditor (operator keys belong to a user: create them through the API).
+        /// admin, auditor, or operator (a user's own key, acting as that user: its O&M tokens,
+        /// its TOTP enrolment; needs --user-id).
         #[arg(long, default_value = "admin")]
         role: String,
+        /// The user an operator key acts as (its id: `portunus admin user list`).
+        #[arg(long)]
+        user_id: Option<u64>,
         /// Free text kept with the key.
         #[arg(long, default_value = "")]
         comment: String,
@@ -289,11 +293,17 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
         }
         ClusterAction::CreateAccessKey {
             role,
+            user_id,
             comment,
             seal_key_file,
         } => {
             let sealer = sealer_for_client(seal_key_file)?;
-            create_access_key(&client, &args.via, &sealer, &role, comment).await?;
+            let key = NewKey {
+                role: &role,
+                user_id,
+                comment,
+            };
+            create_access_key(&client, &args.via, &sealer, key).await?;
         }
         ClusterAction::ListAccessKeys => {
             let keys = client.access_keys(&args.via).await?;
@@ -407,20 +417,35 @@ fn reload_seal_keys(config: &NodeConfig, replica: &portunus_raft::Replica) {
     }
 }
 
+/// What `cluster create-access-key` was asked for.
+struct NewKey<'a> {
+    role: &'a str,
+    user_id: Option<u64>,
+    comment: String,
+}
+
 async fn create_access_key(
     client: &ClusterClient,
     via: &str,
     sealer: &crate::seal::Sealer,
-    role: &str,
-    comment: String,
+    key: NewKey<'_>,
 ) -> anyhow::Result<()> {
-    let role = match role {
-        "admin" => KeyRole::Admin,
-        "auditor" => KeyRole::Auditor,
-        "operator" => anyhow::bail!(
-            "--role operator: operator keys belong to a user; create them through the API"
-        ),
-        other => anyhow::bail!("--role: '{other}' is neither admin nor auditor"),
+    let NewKey {
+        role,
+        user_id,
+        comment,
+    } = key;
+    let role = match (role, user_id) {
+        ("admin", None) => KeyRole::Admin,
+        ("auditor", None) => KeyRole::Auditor,
+        ("operator", Some(_)) => KeyRole::Operator,
+        ("operator", None) => {
+            anyhow::bail!("--role operator: an operator key acts as a user: give --user-id")
+        }
+        ("admin" | "auditor", Some(_)) => {
+            anyhow::bail!("--user-id: only an operator key acts as a user")
+        }
+        (other, _) => anyhow::bail!("--role: '{other}' is not admin, auditor or operator"),
     };
     let id = format!("PTN{}", crate::bootstrap::random_text(21));
     let key_secret = crate::bootstrap::random_text(30);
@@ -432,7 +457,7 @@ async fn create_access_key(
         access_key_id: id.clone(),
         secret: sealed,
         role,
-        user_id: None,
+        user_id,
         comment,
     };
     if let Response::Rejected(e) = client.propose(via, command).await? {
@@ -444,7 +469,9 @@ async fn create_access_key(
         ("AccessKeyId".to_string(), id),
         ("Role".to_string(), format!("{role:?}")),
     ]
-    .into();
+    .into_iter()
+    .chain(user_id.map(|u| ("UserId".to_string(), u.to_string())))
+    .collect();
     trail(client, via, "ClusterCreateAccessKey", params).await;
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod permit;
 mod refusal;
+mod second_factor;
 
 use crate::running::NodeShared;
 use portunus_model::{AssetRef, Command, EndReason, Response};
@@ -252,6 +253,7 @@ impl Gate {
                 user_name: owner.1.clone(),
                 token: Some(a),
                 server_proof: None,
+                second_factor_pending: false,
             }),
             Ok(other) => Err(refusal(
                 RefusalKind::Internal,
@@ -305,6 +307,7 @@ impl Gate {
             return Err(bad_credentials());
         }
         self.check_active(user_id)?;
+        let second_factor_pending = self.second_factor_due(user_id)?;
         if failed > 0 {
             let _ = self
                 .replica
@@ -316,6 +319,7 @@ impl Gate {
             user_name: name,
             token: None,
             server_proof: None,
+            second_factor_pending,
         })
     }
 
@@ -363,11 +367,13 @@ impl Gate {
             })
             .ok_or_else(bad_credentials)?;
         self.check_active(user_id)?;
+        let second_factor_pending = self.second_factor_due(user_id)?;
         Ok(Principal {
             user_id,
             user_name: name,
             token: None,
             server_proof: None,
+            second_factor_pending,
         })
     }
 
@@ -541,6 +547,20 @@ impl Closing {
 impl SessionGate for Gate {
     fn authenticate(&self, attempt: AuthAttempt) -> BoxFuture<'_, Result<Principal, Refusal>> {
         Box::pin(self.authenticate_inner(attempt))
+    }
+
+    fn second_factor<'a>(
+        &'a self,
+        principal: &'a mut Principal,
+        code: portunus_proxy::gate::Secret,
+    ) -> BoxFuture<'a, Result<(), Refusal>> {
+        Box::pin(async move {
+            let checked = self.check_second_factor(principal, &code.0).await;
+            if let Err(r) = &checked {
+                self.refused(r);
+            }
+            checked
+        })
     }
 
     fn targets<'a>(

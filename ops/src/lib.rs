@@ -11,6 +11,7 @@ mod health;
 mod limits;
 mod metrics;
 mod server;
+pub mod totp;
 
 pub use api::{api_router, api_router_with};
 pub use backend::{Backend, BackendError, BoxFuture, HostAccountCheck};

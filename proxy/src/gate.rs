@@ -111,6 +111,10 @@ pub struct Principal {
     /// After a SCRAM login ([`AuthAttempt::PgScram`]): the server-final message proving to the
     /// client that the bastion held the token's verifier.
     pub server_proof: Option<String>,
+    /// The user's own credentials matched, and a second factor must follow
+    /// ([`SessionGate::second_factor`] clears it): until then the login is not complete, and
+    /// the gateway serves nothing to this principal.
+    pub second_factor_pending: bool,
 }
 
 /// The credential the bastion injects into the target login.
@@ -230,6 +234,9 @@ pub enum RefusalKind {
     RateLimited,
     Draining,
     HostKeyMismatch,
+    /// A second factor is required and cannot be asked for (none enrolled, or a client that
+    /// cannot answer a keyboard-interactive prompt).
+    SecondFactorRequired,
     Internal,
 }
 
@@ -255,6 +262,22 @@ pub struct SessionOutcome {
 pub trait SessionGate: Send + Sync + 'static {
     /// Authenticate a login. A token password opens its session right away.
     fn authenticate(&self, attempt: AuthAttempt) -> BoxFuture<'_, Result<Principal, Refusal>>;
+    /// Checks the second factor of a principal whose credentials matched
+    /// ([`Principal::second_factor_pending`]): a TOTP code, or a recovery code. On success the
+    /// mark is cleared; a wrong code is a [`RefusalKind::BadCredentials`].
+    fn second_factor<'a>(
+        &'a self,
+        principal: &'a mut Principal,
+        code: Secret,
+    ) -> BoxFuture<'a, Result<(), Refusal>> {
+        let _ = (principal, code);
+        Box::pin(async {
+            Err(Refusal {
+                kind: RefusalKind::Internal,
+                message: "this gate checks no second factor".into(),
+            })
+        })
+    }
     /// The targets a principal may reach, for the menu.
     fn targets<'a>(
         &'a self,

@@ -207,6 +207,7 @@ impl FakeGate {
 
     fn principal(user: &str, token: Option<Admission>) -> Principal {
         Principal {
+            second_factor_pending: false,
             user_id: 1,
             user_name: user.into(),
             token,

@@ -28,6 +28,7 @@ mod secrets;
 mod session;
 mod session_verify;
 mod sql_rule;
+mod totp;
 
 /// The API endpoint used when none is given: a node's default listen address on this machine.
 pub const DEFAULT_ENDPOINT: &str = "https://127.0.0.1:8443";
@@ -160,6 +161,9 @@ pub enum UserCmd {
     },
     /// List a user's public keys.
     Keys { user: String },
+    /// The user's TOTP authenticator (two-factor authentication at SSH logins).
+    #[command(subcommand)]
+    Totp(totp::TotpCmd),
 }
 
 /// `portunus admin host ...`
@@ -769,6 +773,7 @@ async fn user(api: &Api, cmd: UserCmd, json: bool) -> anyhow::Result<()> {
             ];
             show_list(items, &cols, json)
         }
+        UserCmd::Totp(cmd) => totp::totp(api, cmd, json).await,
         UserCmd::Lock { users } => lock(api, &users, "LockUsers", json).await,
         UserCmd::Unlock { users } => lock(api, &users, "UnlockUsers", json).await,
         UserCmd::AddKey {

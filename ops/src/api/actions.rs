@@ -18,6 +18,7 @@ pub mod shared_keys;
 pub mod sql_rules;
 pub mod tags;
 pub mod tokens;
+pub mod totp;
 pub mod user_groups;
 pub mod user_keys;
 pub mod users;
@@ -48,6 +49,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         sessions::ACTIONS,
         sql_rules::ACTIONS,
         secrets::ACTIONS,
+        totp::ACTIONS,
     ]
     .into_iter()
     .flatten()

@@ -199,7 +199,14 @@ pub fn user(u: &User, now_ms: u64) -> Value {
         "Source": user_source_name(u.source),
         "SourceUserId": u.source_user_id,
         "TwoFactorMethods": methods,
-        "TwoFactorStatus": if u.two_factor.is_empty() { "Global" } else { "Enable" },
+        "TwoFactorStatus": super::actions::users::status_name(u.two_factor_status),
+        // Portunus extension: the user's TOTP authenticator (None, Pending, Active).
+        "TotpState": match &u.totp {
+            None => "None",
+            Some(t) if t.active => "Active",
+            Some(_) => "Pending",
+        },
+        "TotpRecoveryCodesLeft": u.totp.as_ref().map_or(0, |t| t.recovery_codes.len()),
         "UserId": u.id.to_string(),
         "UserName": u.name,
         "UserState": [state],

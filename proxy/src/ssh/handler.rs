@@ -18,6 +18,8 @@ use super::ratelimit::Limited;
 use super::{session, tunnel, Shared};
 use crate::gate::{AuditSink, AuthAttempt, Principal, Refusal, RefusalKind, Secret, SessionGate};
 
+mod second_factor;
+
 /// Keyboard-interactive password prompts allowed per connection.
 const KBD_TRIES: u32 = 3;
 
@@ -40,6 +42,13 @@ pub(crate) struct ConnHandler<G: SessionGate, A: AuditSink> {
     /// the words in a disconnect (the client would open its forwards for a moment).
     words_shown: bool,
     conn: Option<Arc<Conn<G, A>>>,
+    /// The user's credentials matched and a second factor is due: the principal waits here,
+    /// with the login name it was given for, until a code completes it.
+    pending: Option<(String, Principal)>,
+    /// Verification codes asked for on this connection.
+    code_tries: u32,
+    /// The client spoke keyboard-interactive on this connection (so it can be asked a code).
+    kbd_seen: bool,
     /// This connection's place among those not logged in (see `preauth`), given back at login.
     preauth: Option<super::preauth::PreAuthSlot>,
     /// Cancelled once the connection has logged in (ends its login grace time).
@@ -66,6 +75,9 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
             kbd_refused: false,
             words_shown: false,
             conn: None,
+            pending: None,
+            code_tries: 0,
+            kbd_seen: false,
             preauth: Some(preauth),
             logged_in,
             _close_on_drop: closed.clone().drop_guard(),
@@ -104,6 +116,12 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
             .authenticate(attempt_of(login.user.clone()))
             .await
         {
+            Ok(principal) if principal.second_factor_pending => {
+                tracing::info!(user = %principal.user_name, client = %self.client, "ssh: credentials accepted; a second factor is due");
+                self.login = Some(login);
+                self.pending = Some((user.to_owned(), principal));
+                Ok(())
+            }
             Ok(principal) => {
                 tracing::info!(user = %principal.user_name, client = %self.client, "ssh: login accepted");
                 self.login = Some(login);
@@ -180,6 +198,11 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        if self.pending_for(user) {
+            // The first factor passed already and the client answers with the password
+            // method: it cannot show a keyboard-interactive prompt for the code.
+            return Ok(self.cannot_prompt());
+        }
         let (client, password) = (self.client, Secret(password.to_owned()));
         let checked = self
             .check(user, |user| AuthAttempt::Password {
@@ -188,6 +211,15 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
                 client,
             })
             .await;
+        if checked.is_ok() && self.pending.is_some() {
+            // A client that spoke keyboard-interactive before is asked the code that way;
+            // one that never did (a password-only client) is told why it cannot log in.
+            return Ok(if self.kbd_seen {
+                second_factor::continue_with_code()
+            } else {
+                self.cannot_prompt()
+            });
+        }
         Ok(self.answer(checked))
     }
 
@@ -205,6 +237,9 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
+        if self.pending_for(user) {
+            return Ok(second_factor::continue_with_code());
+        }
         let Ok(public_key) = key.public_key.to_openssh() else {
             return Ok(Auth::reject());
         };
@@ -216,6 +251,11 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
                 client,
             })
             .await;
+        if checked.is_ok() && self.pending.is_some() {
+            // The key is the first factor: the client goes on with keyboard-interactive for
+            // the code (or, unable to, sends a password and is told why it cannot log in).
+            return Ok(second_factor::continue_with_code());
+        }
         Ok(match self.answer(checked) {
             Auth::Reject { .. } => Auth::reject(),
             accepted => accepted,
@@ -228,6 +268,18 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
         _submethods: &str,
         response: Option<Response<'a>>,
     ) -> Result<Auth, Self::Error> {
+        self.kbd_seen = true;
+        if self.pending_for(user) {
+            return Ok(match response {
+                None => second_factor::code_prompt(String::new()),
+                Some(mut response) => {
+                    let answer = response
+                        .next()
+                        .map(|b| String::from_utf8_lossy(&b).into_owned());
+                    self.check_code(answer).await
+                }
+            });
+        }
         let Some(mut response) = response else {
             return Ok(Self::password_prompt(String::new()));
         };
@@ -258,6 +310,8 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
             })
             .await
         {
+            // The password matched and a code is due: asked in the same exchange.
+            Ok(()) if self.pending.is_some() => Ok(second_factor::code_prompt(String::new())),
             Ok(()) => Ok(Auth::Accept),
             Err(refusal)
                 if !matches!(
@@ -305,6 +359,16 @@ impl<G: SessionGate, A: AuditSink> Handler for ConnHandler<G, A> {
             .authenticated
             .take()
             .ok_or(SshError::Client("auth without principal"))?;
+        if principal.second_factor_pending {
+            // Never reached (a pending principal waits in `pending`); a login whose second
+            // factor is due is not complete, whatever path led here.
+            session.disconnect(
+                russh::Disconnect::ByApplication,
+                "Access denied: the second factor was not checked",
+                "en",
+            )?;
+            return Ok(());
+        }
         self.preauth = None;
         self.logged_in.cancel();
         let span = tracing::Span::current();

@@ -379,6 +379,43 @@ pub enum Command {
     SetAdSettings(Option<DirectorySettings>),
     SetTwoFactorSettings(TwoFactorSettings),
 
+    // ---- a user's TOTP second factor (see `second_factor`)
+    /// Starts a user's TOTP enrolment, pending until confirmed: the secret (sealed) and the
+    /// SHA-256 of each recovery code. Replaces a pending enrolment; refused while one is
+    /// active (an administrator resets it first).
+    EnrollTotp {
+        user_id: UserId,
+        secret: Sealed,
+        recovery_codes: Vec<[u8; 32]>,
+    },
+    /// Activates the pending enrolment holding `secret` with its first valid code, found by
+    /// the node to be the code of time-step `step`.
+    ConfirmTotp {
+        user_id: UserId,
+        secret: Sealed,
+        step: u64,
+    },
+    /// A login's code, found valid by the node for time-step `step` against `secret`:
+    /// accepted only above the last step used (a code works once, cluster-wide).
+    UseTotpStep {
+        user_id: UserId,
+        secret: Sealed,
+        step: u64,
+    },
+    /// A login's recovery code (its SHA-256), accepted once.
+    UseRecoveryCode {
+        user_id: UserId,
+        code_hash: [u8; 32],
+    },
+    /// A wrong second-factor code: counted, and locks codes as wrong passwords lock passwords.
+    RecordSecondFactorFailure {
+        user_id: UserId,
+    },
+    /// An administrator removes a user's enrolment (a lost device): the user enrolls again.
+    ResetTotp {
+        user_id: UserId,
+    },
+
     // ---- group commit
     /// Several commands in one log entry, applied one after the other as if each were its own
     /// entry (each checked and applied or refused on its own; the batch is not atomic). The

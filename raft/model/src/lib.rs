@@ -16,6 +16,7 @@ pub mod ids;
 pub mod rejection;
 pub mod response;
 pub mod sealed;
+pub mod second_factor;
 pub mod session;
 pub mod session_trail;
 pub mod settings;
@@ -42,6 +43,7 @@ pub use ids::*;
 pub use rejection::{LimitScope, Rejection};
 pub use response::Response;
 pub use sealed::{purpose as seal_purpose, Resealed, Sealed, SealedAt};
+pub use second_factor::{FailureRun, TotpEnrolment, TwoFactorStatus};
 pub use session::{EndReason, Session, SessionAccount, SessionGrant};
 pub use session_trail::{EventsDigest, SessionLink, SessionTrail};
 pub use settings::{
@@ -61,5 +63,7 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 /// 6: O&M tokens of PostgreSQL databases keep a SCRAM verifier (the native PostgreSQL port);
 ///    the session trail (closed sessions hash-chained, with their events' digests); the
 ///    setting that requires pinned host keys.
-/// 7: the setting for TLS to database targets.
-pub const STATE_FORMAT_VERSION: u32 = 7;
+/// 7: users' TOTP enrolments (sealed secret, last step used, recovery code digests, wrong-code
+///    run) and their two-factor status.
+/// 8: the setting for TLS to database targets.
+pub const STATE_FORMAT_VERSION: u32 = 8;

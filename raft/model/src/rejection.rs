@@ -78,6 +78,19 @@ pub enum Rejection {
          holds its share of {limit} signature nonces; retry later"
     )]
     NonceQuotaExceeded { limit: u32 },
+    #[error("the user has no active TOTP authenticator")]
+    TotpNotEnrolled,
+    #[error(
+        "the user's TOTP authenticator is already active; an administrator resets it \
+         (ResetUserTotp) before a new enrolment"
+    )]
+    TotpAlreadyEnrolled,
+    #[error("the verification code was already used")]
+    TotpCodeUsed,
+    #[error("the recovery code is not valid or was already used")]
+    RecoveryCodeUnknown,
+    #[error("too many wrong verification codes; try again later")]
+    SecondFactorLocked,
 }
 
 impl Rejection {
@@ -112,6 +125,11 @@ impl Rejection {
             Rejection::HostKeyMismatch { .. } => "Host.KeyMismatch",
             Rejection::NonceUsed => "SignatureNonceUsed",
             Rejection::NonceTableFull { .. } | Rejection::NonceQuotaExceeded { .. } => "Throttling",
+            Rejection::TotpNotEnrolled => "TwoFactor.NotEnrolled",
+            Rejection::TotpAlreadyEnrolled => "TwoFactor.AlreadyEnrolled",
+            Rejection::TotpCodeUsed => "TwoFactor.CodeUsed",
+            Rejection::RecoveryCodeUnknown => "TwoFactor.RecoveryCodeInvalid",
+            Rejection::SecondFactorLocked => "TwoFactor.Locked",
         }
     }
 
@@ -119,7 +137,10 @@ impl Rejection {
     pub fn http_status(&self) -> u16 {
         match self {
             Rejection::NotFound { .. } | Rejection::AccessKeyNotFound { .. } => 404,
-            Rejection::AlreadyExists { .. } | Rejection::SessionClosed { .. } => 409,
+            Rejection::AlreadyExists { .. }
+            | Rejection::SessionClosed { .. }
+            | Rejection::TotpAlreadyEnrolled => 409,
+            Rejection::TotpNotEnrolled => 400,
             Rejection::ConcurrencyLimit { .. }
             | Rejection::NonceTableFull { .. }
             | Rejection::NonceQuotaExceeded { .. } => 429,

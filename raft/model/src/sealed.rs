@@ -28,6 +28,7 @@ pub mod purpose {
     pub const ACCESS_KEY_SECRET: &str = "access key secret";
     pub const DIRECTORY_BIND_PASSWORD: &str = "directory bind password";
     pub const NETWORK_PROXY_PASSWORD: &str = "network proxy password";
+    pub const TOTP_SECRET: &str = "user totp secret";
 }
 
 /// Where a sealed value is kept in the state.
@@ -47,6 +48,8 @@ pub enum SealedAt {
         domain: u64,
         index: u32,
     },
+    /// The TOTP secret of a user.
+    TotpSecret(u64),
 }
 
 impl SealedAt {
@@ -64,6 +67,7 @@ impl SealedAt {
                 purpose::DIRECTORY_BIND_PASSWORD
             }
             SealedAt::NetworkProxyPassword { .. } => purpose::NETWORK_PROXY_PASSWORD,
+            SealedAt::TotpSecret(_) => purpose::TOTP_SECRET,
         }
     }
 }

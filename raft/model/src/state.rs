@@ -17,6 +17,7 @@ mod reseal;
 mod sessions;
 mod sql_rules;
 mod tokens;
+mod two_factor;
 mod users;
 mod validate;
 
@@ -153,6 +154,7 @@ impl State {
         let handled = self
             .apply_users(now, cmd)
             .or_else(|| self.apply_public_keys(now, cmd))
+            .or_else(|| self.apply_two_factor(now, cmd))
             .or_else(|| self.apply_hosts(now, cmd))
             .or_else(|| self.apply_asset_groups(now, cmd))
             .or_else(|| self.apply_databases(now, cmd))

@@ -2,6 +2,7 @@
 
 use crate::common::Validity;
 use crate::ids::{PublicKeyId, UserGroupId, UserId};
+use crate::second_factor::{TotpEnrolment, TwoFactorStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,7 +19,8 @@ pub enum UserSource {
     Idaas,
 }
 
-/// A second factor a user may be asked for.
+/// A second factor a user may be asked for. Portunus delivers TOTP only; the others are the
+/// API's names, refused when given (never stored as if on).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TwoFactorMethod {
     Sms,
@@ -68,7 +70,12 @@ pub struct User {
     pub password_locked_until_ms: Option<u64>,
     pub last_login_ms: Option<u64>,
     pub public_keys: BTreeMap<PublicKeyId, PublicKey>,
+    /// The user's own second-factor methods (used when `two_factor_status` is `Enable`).
     pub two_factor: BTreeSet<TwoFactorMethod>,
+    /// Whether the user is asked for a second factor.
+    pub two_factor_status: TwoFactorStatus,
+    /// The user's TOTP authenticator, pending or active.
+    pub totp: Option<TotpEnrolment>,
     /// The user may log on only inside this window.
     pub validity: Validity,
     pub created_at_ms: u64,
@@ -86,6 +93,7 @@ pub struct NewUser {
     pub source_user_id: String,
     pub password_hash: Option<String>,
     pub two_factor: BTreeSet<TwoFactorMethod>,
+    pub two_factor_status: TwoFactorStatus,
     pub validity: Validity,
 }
 
@@ -97,6 +105,7 @@ pub struct UserPatch {
     pub mobile: Option<String>,
     pub comment: Option<String>,
     pub two_factor: Option<BTreeSet<TwoFactorMethod>>,
+    pub two_factor_status: Option<TwoFactorStatus>,
     pub validity: Option<Validity>,
 }
 
@@ -111,6 +120,11 @@ pub struct UserGroup {
 }
 
 impl User {
+    /// The user's active TOTP enrolment, if any.
+    pub fn active_totp(&self) -> Option<&TotpEnrolment> {
+        self.totp.as_ref().filter(|t| t.active)
+    }
+
     /// Is a password logon refused at `now_ms` (administrator's lock or automatic lockout)?
     pub fn password_locked(&self, now_ms: u64) -> bool {
         self.locked || self.password_locked_until_ms.is_some_and(|t| now_ms < t)

@@ -1,10 +1,11 @@
-//! Instance settings stored in the replicated state: two-factor authentication and the LDAP /
-//! AD authentication servers (stored for later use; the directory password is sealed).
+//! Instance settings stored in the replicated state: two-factor authentication (enforced by the
+//! SSH gateway) and the LDAP / AD authentication servers (stored for later use; the directory
+//! password is sealed).
 
 use crate::api::call::{done, one, Call};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::table::{action, opt, req, Action, ParamSpec, Ty};
-use portunus_model::{Command, DirectorySettings, TwoFactorSettings};
+use portunus_model::{Command, DirectorySettings};
 use serde_json::json;
 
 /// Sealing purpose of the directory bind password.
@@ -48,16 +49,21 @@ pub static ACTIONS: &[Action] = &[
         "GetInstanceTwoFactor",
         Read,
         get_2fa,
-        "Queries two-factor settings.",
+        "Queries two-factor settings: EnableTwoFactor, TwoFactorMethods (totp is the only \
+         method Portunus delivers) and SkipTwoFactorTime (hours).",
         []
     ),
     action!(
         "ModifyInstanceTwoFactor",
         Write,
         set_2fa,
-        "Changes two-factor settings.",
+        "Changes two-factor settings. Users whose TwoFactorStatus is Global are then asked, at \
+         SSH logins with their password or key, for a TOTP code (RFC 6238) after it. \
+         TwoFactorMethods other than totp (sms, email, dingtalk, gmusbkey) are refused with \
+         OperationNotSupported. SkipTwoFactorTime: hours (0 to 168) during which a user who \
+         passed the second factor is not asked again.",
         [
-            req("EnableTwoFactor", Ty::Bool),
+            opt("EnableTwoFactor", Ty::Bool),
             opt("TwoFactorMethods", Ty::Json),
             opt("SkipTwoFactorTime", Ty::Int),
         ]
@@ -140,33 +146,41 @@ async fn get_2fa(c: &Call) -> ApiResult {
     let t = c.read(|s| s.two_factor_settings().clone()).await?;
     let cfg = json!({
         "EnableTwoFactor": t.enabled,
-        "SkipTwoFactorTime": t.skip_secs / 60,
+        "SkipTwoFactorTime": t.skip_secs / 3600,
         "TwoFactorMethods": t.methods,
     });
     Ok(one("Config", cfg))
 }
 
+/// `EnableTwoFactor`, `TwoFactorMethods` (only `totp` can be delivered: the others are refused
+/// as not supported, never stored) and `SkipTwoFactorTime` (hours, 0 to 168). Parameters left
+/// out keep their stored value.
 async fn set_2fa(c: &Call) -> ApiResult {
-    let enabled = c.p.bool("EnableTwoFactor")?.unwrap_or(false);
-    let methods = if c.p.opt("TwoFactorMethods").is_some() {
-        c.p.str_list("TwoFactorMethods")?
-    } else {
-        Vec::new()
-    };
-    for m in &methods {
-        if !["sms", "email", "dingtalk", "totp"].contains(&m.as_str()) {
+    let mut settings = c.read(|s| s.two_factor_settings().clone()).await?;
+    if let Some(enabled) = c.p.bool("EnableTwoFactor")? {
+        settings.enabled = enabled;
+    }
+    if let Some(methods) = super::users::two_factor(&c.p)? {
+        settings.methods = methods
+            .into_iter()
+            .map(|m| super::users::method_name(m).to_string())
+            .collect();
+    }
+    if let Some(hours) = c.p.num::<u64>("SkipTwoFactorTime")? {
+        if hours > 168 {
             return Err(ApiError::invalid(
-                "TwoFactorMethods",
-                "expected sms, email, dingtalk or totp",
+                "SkipTwoFactorTime",
+                "hours, from 0 to 168",
             ));
         }
+        settings.skip_secs = hours * 3600;
     }
-    let minutes: u64 = c.p.num("SkipTwoFactorTime")?.unwrap_or(0);
-    let settings = TwoFactorSettings {
-        enabled,
-        methods,
-        skip_secs: minutes.saturating_mul(60),
-    };
+    if settings.enabled && settings.methods.is_empty() {
+        return Err(ApiError::invalid(
+            "TwoFactorMethods",
+            "EnableTwoFactor true needs a method: [\"totp\"]",
+        ));
+    }
     c.propose(Command::SetTwoFactorSettings(settings)).await?;
     Ok(done())
 }

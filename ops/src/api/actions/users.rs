@@ -5,7 +5,9 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::{paginate, Params};
 use crate::api::table::{action, opt, req, Action, Ty};
 use crate::api::views::{self, parse_user_source};
-use portunus_model::{Command, EntityKind, NewUser, TwoFactorMethod, UserPatch, Validity};
+use portunus_model::{
+    Command, EntityKind, NewUser, TwoFactorMethod, TwoFactorStatus, UserPatch, Validity,
+};
 use std::collections::BTreeSet;
 
 pub static ACTIONS: &[Action] = &[
@@ -108,27 +110,55 @@ pub fn method_name(m: TwoFactorMethod) -> &'static str {
     }
 }
 
-/// Parses `TwoFactorMethods` (`["sms","email"]`); `None` when absent.
+/// Parses `TwoFactorMethods` (`["totp"]`); `None` when absent. Portunus delivers TOTP only:
+/// the SDK's other methods (sms, email, dingtalk, gmusbkey) are refused as not supported, never
+/// stored as if they were on.
 pub fn two_factor(p: &Params) -> Result<Option<BTreeSet<TwoFactorMethod>>, ApiError> {
     if p.opt("TwoFactorMethods").is_none() {
         return Ok(None);
     }
     let mut out = BTreeSet::new();
     for m in p.str_list("TwoFactorMethods")? {
-        out.insert(match m.to_ascii_lowercase().as_str() {
-            "sms" => TwoFactorMethod::Sms,
-            "email" => TwoFactorMethod::Email,
-            "dingtalk" => TwoFactorMethod::DingTalk,
-            "totp" => TwoFactorMethod::Totp,
-            _ => {
-                return Err(ApiError::invalid(
-                    "TwoFactorMethods",
-                    "expected sms, email, dingtalk or totp",
-                ))
+        match m.to_ascii_lowercase().as_str() {
+            "totp" => out.insert(TwoFactorMethod::Totp),
+            "sms" | "email" | "dingtalk" | "gmusbkey" => {
+                return Err(ApiError::NotSupported(UNDELIVERABLE))
             }
-        });
+            _ => return Err(ApiError::invalid("TwoFactorMethods", "expected totp")),
+        };
     }
     Ok(Some(out))
+}
+
+/// What a refused two-factor method is told.
+pub const UNDELIVERABLE: &str = "two-factor authentication by sms, email, dingtalk or gmusbkey \
+     (Portunus delivers totp only, the codes of an authenticator app)";
+
+/// Parses `TwoFactorStatus` (Global, Disable, Enable); `None` when absent.
+pub fn two_factor_status(p: &Params) -> Result<Option<TwoFactorStatus>, ApiError> {
+    let Some(v) = p.opt("TwoFactorStatus") else {
+        return Ok(None);
+    };
+    Ok(Some(match v {
+        "Global" => TwoFactorStatus::Global,
+        "Disable" => TwoFactorStatus::Disable,
+        "Enable" => TwoFactorStatus::Enable,
+        _ => {
+            return Err(ApiError::invalid(
+                "TwoFactorStatus",
+                "expected Global, Disable or Enable",
+            ))
+        }
+    }))
+}
+
+/// The API spelling of a user's two-factor status.
+pub fn status_name(s: TwoFactorStatus) -> &'static str {
+    match s {
+        TwoFactorStatus::Global => "Global",
+        TwoFactorStatus::Disable => "Disable",
+        TwoFactorStatus::Enable => "Enable",
+    }
 }
 
 /// `EffectiveStartTime`/`EffectiveEndTime` (unix seconds); `None` when both are absent.
@@ -163,6 +193,7 @@ async fn create(c: &Call) -> ApiResult {
         source_user_id: p.string("SourceUserId").unwrap_or_default(),
         password_hash: p.opt("Password").map(|pw| c.backend.hash_password(pw)),
         two_factor: two_factor(p)?.unwrap_or_default(),
+        two_factor_status: two_factor_status(p)?.unwrap_or_default(),
         validity: validity(p)?.unwrap_or_default(),
     };
     let id = c.create(Command::CreateUser(new)).await?;
@@ -228,6 +259,7 @@ async fn modify(c: &Call) -> ApiResult {
         mobile: p.string("Mobile"),
         comment: p.string("Comment"),
         two_factor: two_factor(p)?,
+        two_factor_status: two_factor_status(p)?,
         validity: validity(p)?,
     };
     c.propose(Command::UpdateUser { user_id, patch }).await?;

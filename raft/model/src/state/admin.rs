@@ -7,7 +7,7 @@ use crate::ids::EntityKind;
 use crate::rejection::Rejection;
 use crate::response::Response;
 use crate::sealed::Sealed;
-use crate::settings::{AccessKey, ClusterSettings, ResourceRef, Role};
+use crate::settings::{AccessKey, ClusterSettings, ResourceRef, Role, TwoFactorSettings};
 use std::collections::BTreeMap;
 
 /// Most tags one resource may carry.
@@ -61,8 +61,8 @@ impl State {
             } => self.untag(resources, keys, *all),
             Command::UpdateInstance(_)
             | Command::SetLdapSettings(_)
-            | Command::SetAdSettings(_)
-            | Command::SetTwoFactorSettings(_) => Ok(self.store_plain(cmd)),
+            | Command::SetAdSettings(_) => Ok(self.store_plain(cmd)),
+            Command::SetTwoFactorSettings(s) => self.set_two_factor(s),
             _ => return None,
         };
         Some(r)
@@ -74,10 +74,31 @@ impl State {
             Command::UpdateInstance(attrs) => self.instance = attrs.clone(),
             Command::SetLdapSettings(s) => self.ldap = s.clone(),
             Command::SetAdSettings(s) => self.ad = s.clone(),
-            Command::SetTwoFactorSettings(s) => self.two_factor = s.clone(),
             _ => {}
         }
         Response::Done
+    }
+
+    /// The instance's two-factor setting: TOTP is the only method Portunus delivers, so no
+    /// other is stored (as if it were on), and enabling needs it.
+    fn set_two_factor(&mut self, s: &TwoFactorSettings) -> Result<Response, Rejection> {
+        if s.methods.iter().any(|m| m != "totp") {
+            return Err(Rejection::invalid(
+                "TwoFactorMethods",
+                "only totp is supported (sms, email, dingtalk and gmusbkey cannot be delivered)",
+            ));
+        }
+        if s.enabled && s.methods.is_empty() {
+            return Err(Rejection::invalid(
+                "TwoFactorMethods",
+                "enabling two-factor authentication needs a method: totp",
+            ));
+        }
+        if s.skip_secs > crate::second_factor::MAX_SKIP_SECS {
+            return Err(Rejection::invalid("SkipTwoFactorTime", "at most 168 hours"));
+        }
+        self.two_factor = s.clone();
+        Ok(Response::Done)
     }
 
     fn update_settings(&mut self, s: &ClusterSettings) -> Result<Response, Rejection> {

@@ -66,6 +66,11 @@ impl State {
         if let Some(p) = self.ad.as_ref().and_then(|d| d.password.as_ref()) {
             out.push((SealedAt::AdBindPassword, p));
         }
+        for (id, u) in &self.users {
+            if let Some(t) = &u.totp {
+                out.push((SealedAt::TotpSecret(*id), &t.secret));
+            }
+        }
         for (id, d) in &self.network_domains {
             for (index, proxy) in d.spec.proxies.iter().enumerate() {
                 if let Some(p) = &proxy.password {
@@ -104,6 +109,7 @@ impl State {
                 .get_mut(usize::try_from(*index).ok()?)?
                 .password
                 .as_mut(),
+            SealedAt::TotpSecret(id) => Some(&mut self.users.get_mut(id)?.totp.as_mut()?.secret),
         }
     }
 

@@ -8,6 +8,7 @@ mod nonces;
 mod sealed_scan;
 mod sessions;
 mod tokens;
+mod two_factor;
 
 use super::State;
 use crate::authz::Principal;

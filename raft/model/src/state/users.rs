@@ -6,8 +6,9 @@ use crate::command::Command;
 use crate::ids::{EntityKind, UserGroupId, UserId};
 use crate::rejection::Rejection;
 use crate::response::Response;
-use crate::user::{NewUser, PublicKey, User, UserGroup, UserPatch};
-use std::collections::BTreeMap;
+use crate::second_factor::TwoFactorStatus;
+use crate::user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch};
+use std::collections::{BTreeMap, BTreeSet};
 
 impl State {
     pub(super) fn apply_users(&mut self, now: u64, cmd: &Command) -> Handled {
@@ -82,6 +83,7 @@ impl State {
         if !new.validity.is_well_formed() {
             return Err(Rejection::invalid("Validity", "start must precede end"));
         }
+        check_two_factor(new.two_factor_status, &new.two_factor)?;
         let names = self.users.values().map(|u| (u.id, u.name.as_str()));
         validate::unique(EntityKind::User, &new.name, None, names)?;
         let id = self.alloc_id();
@@ -103,6 +105,8 @@ impl State {
             last_login_ms: None,
             public_keys: BTreeMap::new(),
             two_factor: new.two_factor.clone(),
+            two_factor_status: new.two_factor_status,
+            totp: None,
             validity: new.validity,
             created_at_ms: now,
         };
@@ -121,12 +125,17 @@ impl State {
         if p.validity.is_some_and(|v| !v.is_well_formed()) {
             return Err(Rejection::invalid("Validity", "start must precede end"));
         }
+        check_two_factor(
+            p.two_factor_status.unwrap_or(cur.two_factor_status),
+            p.two_factor.as_ref().unwrap_or(&cur.two_factor),
+        )?;
         self.with_user(id, |u| {
             set(&mut u.display_name, &p.display_name);
             set(&mut u.email, &p.email);
             set(&mut u.mobile, &p.mobile);
             set(&mut u.comment, &p.comment);
             set(&mut u.two_factor, &p.two_factor);
+            set(&mut u.two_factor_status, &p.two_factor_status);
             set(&mut u.validity, &p.validity);
         })
     }
@@ -150,6 +159,9 @@ impl State {
                     clear_failures(u);
                     u.lockouts = 0;
                     u.password_locked_until_ms = None;
+                    if let Some(t) = &mut u.totp {
+                        t.failures = Default::default();
+                    }
                 }
             }
         }
@@ -354,6 +366,27 @@ fn check_user_fields(
         return Err(Rejection::invalid("Mobile", "longer than 32 bytes"));
     }
     validate::text("Comment", comment)
+}
+
+/// A user's second-factor choice: TOTP is the only method Portunus delivers, so no other is
+/// stored (as if it were on), and `Enable` needs it.
+fn check_two_factor(
+    status: TwoFactorStatus,
+    methods: &BTreeSet<TwoFactorMethod>,
+) -> Result<(), Rejection> {
+    if methods.iter().any(|m| *m != TwoFactorMethod::Totp) {
+        return Err(Rejection::invalid(
+            "TwoFactorMethods",
+            "only totp is supported (sms, email and dingtalk cannot be delivered)",
+        ));
+    }
+    if status == TwoFactorStatus::Enable && methods.is_empty() {
+        return Err(Rejection::invalid(
+            "TwoFactorMethods",
+            "TwoFactorStatus Enable needs a method: totp",
+        ));
+    }
+    Ok(())
 }
 
 fn clear_failures(u: &mut User) {

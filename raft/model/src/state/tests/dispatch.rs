@@ -32,6 +32,27 @@ fn users_and_hosts() -> Vec<Command> {
         Command::UnlockUsers { user_ids: vec![1] },
         Command::RecordLoginFailure { user_id: 999 },
         Command::RecordLoginSuccess { user_id: 1 },
+        Command::EnrollTotp {
+            user_id: 999,
+            secret: Sealed(vec![1]),
+            recovery_codes: vec![],
+        },
+        Command::ConfirmTotp {
+            user_id: 1,
+            secret: Sealed(vec![1]),
+            step: 1,
+        },
+        Command::UseTotpStep {
+            user_id: 1,
+            secret: Sealed(vec![1]),
+            step: 1,
+        },
+        Command::UseRecoveryCode {
+            user_id: 1,
+            code_hash: [0; 32],
+        },
+        Command::RecordSecondFactorFailure { user_id: 1 },
+        Command::ResetTotp { user_id: 999 },
         Command::AddUserPublicKey {
             user_id: 1,
             name: "k".into(),
@@ -343,7 +364,7 @@ fn every_variant_is_handled_and_rejections_change_nothing() {
                 .collect()
         })
         .collect();
-    assert_eq!(variants.len(), 83, "one sample per Command variant");
+    assert_eq!(variants.len(), 89, "one sample per Command variant");
     let mut rejected = 0;
     for cmd in all {
         let mut st = base.clone();

@@ -60,6 +60,7 @@ fn sealed_fields() -> BTreeSet<String> {
         tracer.trace_simple_type::<crate::user::TwoFactorMethod>()?;
         tracer.trace_simple_type::<crate::user::UserSource>()?;
         tracer.trace_simple_type::<crate::DatabaseTargetTls>()?;
+        tracer.trace_simple_type::<crate::TwoFactorStatus>()?;
         Ok(())
     })();
     traced.expect("tracing the state's types");
@@ -198,6 +199,11 @@ fn populated() -> Fx {
     fx.run(Command::SetAdSettings(Some(directory(
         "DirectorySettings.password",
     ))));
+    fx.run(Command::EnrollTotp {
+        user_id: alice,
+        secret: marked("TotpEnrolment.secret"),
+        recovery_codes: vec![[3; 32]],
+    });
     fx.created(Command::CreateNetworkDomain(NetworkDomainSpec {
         name: "dmz".into(),
         kind: DomainKind::Proxy,
@@ -260,5 +266,5 @@ fn every_sealed_value_in_the_state_is_listed_by_sealed_values() {
          other way round (right): list every sealed field there, with a SealedAt place"
     );
     // LDAP and AD each hold one; every other field one.
-    assert_eq!(listed.len(), 10, "{listed:?}");
+    assert_eq!(listed.len(), 11, "{listed:?}");
 }
