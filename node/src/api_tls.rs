@@ -34,23 +34,36 @@ pub fn database_config(
     Ok(Arc::new(certified(&config.data_dir, cert, key)?))
 }
 
-/// The client configurations for TLS to database targets, with the CA bundle when one is
-/// configured (or the system's exists).
+/// The client configurations for TLS to database targets, with the CA bundle configured (a
+/// bad one stops the node) or else the system's (used as far as it is usable).
 pub fn database_target_config(
     config: &crate::config::NodeConfig,
 ) -> anyhow::Result<portunus_proxy::db::tls::DatabaseTls> {
-    let ca = match &config.database_target_ca {
-        None => None,
-        Some(path) => Some((
-            std::fs::read(path)
-                .with_context(|| format!("reading the database CA bundle {}", path.display()))?,
-            path.display().to_string(),
-        )),
+    use portunus_proxy::db::tls::DatabaseTls;
+    let (ca, lenient) = match &config.database_target_ca {
+        Some(path) => (
+            Some((
+                std::fs::read(path).with_context(|| {
+                    format!("reading the database CA bundle {}", path.display())
+                })?,
+                path.display().to_string(),
+            )),
+            false,
+        ),
+        None => {
+            let system = crate::config::DEFAULT_TARGET_CA;
+            let pem = std::fs::read(system).ok();
+            (pem.map(|pem| (pem, system.to_string())), true)
+        }
     };
     let ca = ca
         .as_ref()
         .map(|(pem, name)| (pem.as_slice(), name.as_str()));
-    portunus_proxy::db::tls::DatabaseTls::new(ca).map_err(anyhow::Error::msg)
+    let tls = DatabaseTls::new(ca, lenient).map_err(anyhow::Error::msg)?;
+    if let Some(why) = tls.verify_unavailable() {
+        tracing::info!(%why, "database targets' certificates cannot be verified on this node");
+    }
+    Ok(tls)
 }
 
 fn certified(

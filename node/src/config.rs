@@ -6,6 +6,7 @@ mod resolve;
 mod seal_keys;
 
 pub use file::FileConfig;
+pub use resolve::DEFAULT_TARGET_CA;
 pub use resolve::{ConfigError, MetricsListen, NodeConfig, Role, DEFAULT_SNAPSHOT_EVERY};
 pub use seal_keys::{default_seal_key_path, SealKeySource};
 

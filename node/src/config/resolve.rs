@@ -120,7 +120,8 @@ pub struct NodeConfig {
     /// Certificate and key of the native database ports (None: the API's).
     pub database_tls_cert: Option<PathBuf>,
     pub database_tls_key: Option<PathBuf>,
-    /// CA bundle for checking database targets' certificates (`verify`).
+    /// CA bundle for checking database targets' certificates (`verify`) when one is given
+    /// (else the system's, [`DEFAULT_TARGET_CA`], if usable).
     pub database_target_ca: Option<PathBuf>,
     pub role: Role,
     /// Load balancers whose SSH connections carry a PROXY v2 header (`--proxy-protocol-from`).
@@ -316,12 +317,7 @@ impl NodeConfig {
             api_tls_key: args.api_tls_key.or(file.api_tls_key),
             database_tls_cert: args.database_tls_cert.or(file.database_tls_cert),
             database_tls_key: args.database_tls_key.or(file.database_tls_key),
-            database_target_ca: (args.database_target_ca.or(file.database_target_ca)).or_else(
-                || {
-                    let system = PathBuf::from(DEFAULT_TARGET_CA);
-                    system.exists().then_some(system)
-                },
-            ),
+            database_target_ca: args.database_target_ca.or(file.database_target_ca),
             role,
             proxy_protocol_from,
             drain_grace_secs: args

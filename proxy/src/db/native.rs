@@ -68,8 +68,8 @@ pub async fn serve_mysql<G: SessionGate, A: AuditSink>(
 ) {
     let proxy_from = port.proxy_from.clone();
     accept_loop("mysql", listener, proxy_from, stop, move |stream, peer| {
-        let id = port.threads.ids.next();
-        mysql_connection(stream, peer, id, port.clone())
+        let thread = port.threads.allocate();
+        mysql_connection(stream, peer, thread, port.clone())
     })
     .await
 }
@@ -151,15 +151,15 @@ async fn accept_loop<F, Fut>(
 async fn mysql_connection<G: SessionGate, A: AuditSink>(
     stream: TcpStream,
     peer: SocketAddr,
-    connection_id: u32,
+    thread: SessionThread,
     port: NativePort<G, A>,
 ) {
     let tls = my::Tls {
         offered: port.tls.is_some(),
         required: port.gate.database_tls_required(),
     };
-    match my::greet(stream, connection_id, tls).await {
-        Ok(my::Greet::Login(greeted)) => mysql_login(*greeted, peer, connection_id, port).await,
+    match my::greet(stream, thread.id, tls).await {
+        Ok(my::Greet::Login(greeted)) => mysql_login(*greeted, peer, thread, port).await,
         Ok(my::Greet::Tls { stream, resume }) => {
             let Some(config) = port.tls.clone() else {
                 return;
@@ -172,7 +172,7 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
                 }
             };
             match my::resume(stream, resume).await {
-                Ok(greeted) => mysql_login(greeted, peer, connection_id, port).await,
+                Ok(greeted) => mysql_login(greeted, peer, thread, port).await,
                 Err(e) => tracing::info!(%peer, error = %e, "mysql: login not completed"),
             }
         }
@@ -183,7 +183,7 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
 async fn mysql_login<C, G, A>(
     greeted: my::Greeted<C>,
     peer: SocketAddr,
-    connection_id: u32,
+    mut thread: SessionThread,
     port: NativePort<G, A>,
 ) where
     C: AsyncRead + AsyncWrite + Unpin,
@@ -215,8 +215,8 @@ async fn mysql_login<C, G, A>(
     let login = login_of(&permit, permit.default_database.clone(), &port.target_tls);
     let sink = statements(&port, &admission);
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
-    let threads = port.threads.session(connection_id, &permit);
-    let session = greeted.serve(counted(target, &up, &down), &login, &threads, &sink);
+    thread.admit(&permit);
+    let session = greeted.serve(counted(target, &up, &down), &login, &thread, &sink);
     run_session("mysql", &*port.gate, admission, session, &up, &down).await;
 }
 
@@ -302,11 +302,14 @@ where
     let sink = statements(&port, &admission);
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
     let target_at = (permit.address.clone(), permit.port);
-    let registered = std::sync::Mutex::new(None);
-    let cancels = port.cancels.clone();
+    // Forgotten when the session ends, however it ends (also when a stopping node drops it).
+    let registered = Registered {
+        cancels: port.cancels.clone(),
+        key: std::sync::Mutex::new(None),
+    };
     let on_key = |pid: i32, key: Vec<u8>| {
-        let ours = cancels.register(pid, key, target_at.clone());
-        if let Ok(mut r) = registered.lock() {
+        let ours = registered.cancels.register(pid, key, target_at.clone());
+        if let Ok(mut r) = registered.key.lock() {
             *r = Some(ours.clone());
         }
         ours
@@ -319,8 +322,19 @@ where
         &sink,
     );
     run_session("postgres", &*port.gate, admission, session, &up, &down).await;
-    if let Some((pid, key)) = registered.lock().ok().and_then(|mut r| r.take()) {
-        cancels.forget(pid, &key);
+}
+
+/// A session's client key in [`Cancels`], forgotten when dropped.
+struct Registered {
+    cancels: Arc<Cancels>,
+    key: std::sync::Mutex<Option<BackendKey>>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Some((pid, key)) = self.key.lock().ok().and_then(|mut k| k.take()) {
+            self.cancels.forget(pid, &key);
+        }
     }
 }
 
@@ -603,7 +617,8 @@ struct Owner {
 }
 
 struct Thread {
-    owner: Owner,
+    /// None until the session is admitted.
+    owner: Option<Owner>,
     thread: Option<u32>,
 }
 
@@ -615,33 +630,52 @@ impl MySqlThreads {
         }
     }
 
-    /// The session greeted as `id`, admitted under `permit`, until the handle is dropped.
-    fn session(self: &Arc<Self>, id: u32, permit: &crate::gate::Permit) -> SessionThread {
+    /// A connection id for a new client, not held by a session still open (the counter wraps
+    /// after about a million), kept until the handle is dropped.
+    fn allocate(self: &Arc<Self>) -> SessionThread {
+        let mut m = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
+        let mut id = self.ids.next();
+        for _ in 0..64 {
+            if !m.contains_key(&id) {
+                break;
+            }
+            id = self.ids.next();
+        }
+        let thread = Thread {
+            owner: None,
+            thread: None,
+        };
+        m.insert(id, thread);
+        SessionThread {
+            threads: self.clone(),
+            id,
+            owner: None,
+        }
+    }
+}
+
+/// One client's entry in [`MySqlThreads`], removed when dropped.
+pub(crate) struct SessionThread {
+    threads: Arc<MySqlThreads>,
+    id: u32,
+    owner: Option<Owner>,
+}
+
+impl SessionThread {
+    /// The client was admitted under `permit`.
+    fn admit(&mut self, permit: &crate::gate::Permit) {
         let owner = Owner {
             user: permit.user_name.clone(),
             account: permit.account_name.clone(),
             target: (permit.address.clone(), permit.port),
         };
-        if let Ok(mut m) = self.by_id.lock() {
-            let thread = Thread {
-                owner: owner.clone(),
-                thread: None,
-            };
-            m.insert(id, thread);
+        if let Ok(mut m) = self.threads.by_id.lock() {
+            if let Some(t) = m.get_mut(&self.id) {
+                t.owner = Some(owner.clone());
+            }
         }
-        SessionThread {
-            threads: self.clone(),
-            id,
-            owner,
-        }
+        self.owner = Some(owner);
     }
-}
-
-/// One session's view of [`MySqlThreads`].
-struct SessionThread {
-    threads: Arc<MySqlThreads>,
-    id: u32,
-    owner: Owner,
 }
 
 impl Drop for SessionThread {
@@ -665,7 +699,7 @@ impl portunus_db::mysql::session::Threads for SessionThread {
         let unknown = || (1094, format!("Unknown thread id: {id}"));
         let found = u32::try_from(id).ok().and_then(|id| {
             let m = self.threads.by_id.lock().ok()?;
-            m.get(&id).map(|t| (t.owner.clone(), t.thread))
+            m.get(&id).and_then(|t| Some((t.owner.clone()?, t.thread)))
         });
         let Some((owner, thread)) = found else {
             if !self.threads.ids.is_mine(id) {
@@ -674,10 +708,13 @@ impl portunus_db::mysql::session::Threads for SessionThread {
             }
             return Err(unknown());
         };
-        if owner.user != self.owner.user || owner.account != self.owner.account {
+        let Some(me) = &self.owner else {
+            return Err(unknown());
+        };
+        if owner.user != me.user || owner.account != me.account {
             return Err((1095, format!("You are not owner of thread {id}")));
         }
-        if owner.target != self.owner.target {
+        if owner.target != me.target {
             let words = format!("Thread {id} is a session to another database than this one");
             return Err((1094, words));
         }

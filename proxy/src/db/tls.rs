@@ -49,14 +49,16 @@ impl std::fmt::Debug for DatabaseTls {
 impl Default for DatabaseTls {
     /// Without a CA bundle (`verify` sessions are refused).
     fn default() -> Self {
-        DatabaseTls::new(None).expect("the default TLS client configuration builds")
+        DatabaseTls::new(None, false).expect("the default TLS client configuration builds")
     }
 }
 
 impl DatabaseTls {
     /// Configurations checking certificates against the PEM bundle `ca` (`source` names it in
-    /// errors); without one, `verify` sessions are refused with the reason.
-    pub fn new(ca: Option<(&[u8], &str)>) -> Result<DatabaseTls, String> {
+    /// errors); without one, `verify` sessions are refused with the reason. A bundle the node
+    /// was not told to use (the system's, by default) is `lenient`: certificates rustls cannot
+    /// use are skipped, and a bundle without any leaves `verify` unavailable instead of failing.
+    pub fn new(ca: Option<(&[u8], &str)>, lenient: bool) -> Result<DatabaseTls, String> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let unchecked = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -66,29 +68,28 @@ impl DatabaseTls {
             .with_no_client_auth();
         let checked = match ca {
             None => Err("no CA bundle is configured on this node (--database-target-ca)".into()),
-            Some((pem, source)) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(pem) {
-                    let cert = cert.map_err(|e| format!("{source}: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("{source}: a certificate is not usable: {e}"))?;
+            Some((pem, source)) => match roots(pem, source, lenient) {
+                Ok(roots) => {
+                    let config = ClientConfig::builder_with_provider(provider)
+                        .with_safe_default_protocol_versions()
+                        .map_err(|e| e.to_string())?
+                        .with_root_certificates(roots)
+                        .with_no_client_auth();
+                    Ok(Arc::new(config))
                 }
-                if roots.is_empty() {
-                    return Err(format!("{source}: no certificate in the CA bundle"));
-                }
-                let config = ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| e.to_string())?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                Ok(Arc::new(config))
-            }
+                Err(why) if lenient => Err(why),
+                Err(why) => return Err(why),
+            },
         };
         Ok(DatabaseTls {
             unchecked: Arc::new(unchecked),
             checked,
         })
+    }
+
+    /// Why `verify` sessions cannot be made on this node, if they cannot.
+    pub fn verify_unavailable(&self) -> Option<&str> {
+        self.checked.as_ref().err().map(String::as_str)
     }
 
     /// What a session to the database at `address` does about TLS under `mode`. When the
@@ -125,6 +126,26 @@ impl Connector for Unavailable {
         let why = self.0.clone();
         Box::pin(async move { Err(std::io::Error::other(why)) })
     }
+}
+
+/// The trust anchors of a PEM bundle; strict: every certificate must be usable.
+fn roots(pem: &[u8], source: &str, lenient: bool) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let added = match cert {
+            Ok(cert) => roots
+                .add(cert)
+                .map_err(|e| format!("{source}: a certificate is not usable: {e}")),
+            Err(e) => Err(format!("{source}: {e}")),
+        };
+        if let (Err(why), false) = (added, lenient) {
+            return Err(why);
+        }
+    }
+    if roots.is_empty() {
+        return Err(format!("{source}: no certificate in the CA bundle"));
+    }
+    Ok(roots)
 }
 
 struct Rustls {
@@ -232,8 +253,8 @@ mod tests {
     async fn verify_checks_the_chain_and_prefer_does_not() {
         let certs = TestCerts::new();
         let other = TestCerts::new();
-        let trusting = DatabaseTls::new(Some((certs.ca.as_bytes(), "ca.pem"))).unwrap();
-        let stranger = DatabaseTls::new(Some((other.ca.as_bytes(), "other.pem"))).unwrap();
+        let trusting = DatabaseTls::new(Some((certs.ca.as_bytes(), "ca.pem")), false).unwrap();
+        let stranger = DatabaseTls::new(Some((other.ca.as_bytes(), "other.pem")), false).unwrap();
         let none = DatabaseTls::default();
         assert_eq!(
             handshake(&trusting, TargetTlsMode::Verify, &certs).await,
@@ -257,7 +278,11 @@ mod tests {
 
     #[test]
     fn a_bundle_without_certificates_is_refused_with_its_name() {
-        let e = DatabaseTls::new(Some((b"not a pem", "/etc/x.pem"))).unwrap_err();
+        let e = DatabaseTls::new(Some((b"not a pem", "/etc/x.pem")), false).unwrap_err();
         assert!(e.contains("/etc/x.pem"), "{e}");
+        // The system's bundle, not asked for: verify is unavailable, the node starts.
+        let tls = DatabaseTls::new(Some((b"not a pem", "/etc/x.pem")), true).unwrap();
+        let verify = tls.checked.clone().map(|_| ()).unwrap_err();
+        assert!(verify.contains("/etc/x.pem"), "{verify}");
     }
 }

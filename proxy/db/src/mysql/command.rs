@@ -132,7 +132,11 @@ impl Statements {
             }
             COM_STMT_FETCH => req(None, String::new(), Answer::Fetch),
             COM_STATISTICS => req(None, String::new(), Answer::Single),
-            0x0c /* PROCESS_KILL */ | 0x0d /* DEBUG */ | 0x0e /* PING */ | COM_SET_OPTION
+            0x0c /* PROCESS_KILL */ => {
+                let id = Reader::new(body).u32("connection id")?;
+                req(Some("process_kill"), format!("KILL {id}"), Answer::Result)
+            }
+            0x0d /* DEBUG */ | 0x0e /* PING */ | COM_SET_OPTION
             | COM_RESET_CONNECTION | 0x07 /* REFRESH */ => req(None, String::new(), Answer::Result),
             COM_CHANGE_USER => Request {
                 refusal: Some(

@@ -130,22 +130,57 @@ pub fn parse_kill(sql: &str) -> Option<(bool, u64)> {
     words.next().is_none().then_some((query, id))
 }
 
+/// `COM_PROCESS_KILL`: the protocol's own kill, of a connection id.
+const COM_PROCESS_KILL: u8 = 0x0c;
+
+/// What a client on the native port reads when it sends a `KILL` the gateway cannot translate.
+const KILL_FORMS: &str = "the bastion passes KILL only as KILL [QUERY | CONNECTION] <connection id> alone in a request (the id your client was greeted with)";
+
+/// Whether any statement of `sql` is a `KILL` (an unreadable text that mentions the word
+/// counts as one).
+fn kills(sql: &str) -> bool {
+    match crate::sql::split(sql) {
+        Ok(statements) => statements
+            .iter()
+            .any(|s| crate::sql::shape(s).is_ok_and(|shape| shape.verb == "KILL")),
+        Err(_) => sql.to_ascii_uppercase().contains("KILL"),
+    }
+}
+
 impl Guard<'_> {
-    /// The request as it goes to the target: a `KILL` of a connection id the client knows,
-    /// turned into the target's thread id (or the error to answer instead); None when the
-    /// request goes unchanged.
-    fn translate(&self, request: &Request) -> Option<Result<Vec<u8>, (u16, String)>> {
+    /// The request as it goes to the target: a kill of a connection id the client knows (the
+    /// statement `KILL [QUERY | CONNECTION] <id>`, or `COM_PROCESS_KILL`) turned into the
+    /// target's thread id, or the error to answer instead (also for a `KILL` in any other
+    /// form, which the gateway cannot translate); None when the request goes unchanged.
+    fn translate(
+        &self,
+        request: &Request,
+        payload: &[u8],
+    ) -> Option<Result<Vec<u8>, (u16, String)>> {
         let threads = self.threads?;
-        if request.command != COM_QUERY {
-            return None;
+        match request.command {
+            COM_PROCESS_KILL => {
+                let id = payload.get(1..5)?;
+                let id = u32::from_le_bytes([id[0], id[1], id[2], id[3]]);
+                Some(threads.thread(u64::from(id)).map(|thread| {
+                    let mut payload = vec![COM_PROCESS_KILL];
+                    payload.extend_from_slice(&(thread as u32).to_le_bytes());
+                    payload
+                }))
+            }
+            COM_QUERY => match parse_kill(&request.text) {
+                Some((query, id)) => Some(threads.thread(id).map(|thread| {
+                    let what = if query { "QUERY" } else { "CONNECTION" };
+                    let mut payload = vec![COM_QUERY];
+                    payload.extend_from_slice(format!("KILL {what} {thread}").as_bytes());
+                    payload
+                })),
+                None if kills(&request.text) => Some(Err((1227, KILL_FORMS.to_string()))),
+                None => None,
+            },
+            COM_STMT_PREPARE if kills(&request.text) => Some(Err((1227, KILL_FORMS.to_string()))),
+            _ => None,
         }
-        let (query, id) = parse_kill(&request.text)?;
-        Some(threads.thread(id).map(|thread| {
-            let what = if query { "QUERY" } else { "CONNECTION" };
-            let mut payload = vec![COM_QUERY];
-            payload.extend_from_slice(format!("KILL {what} {thread}").as_bytes());
-            payload
-        }))
     }
 
     /// Why the request may not run, if it may not.
@@ -243,12 +278,8 @@ where
     }
     let database = (response.database.as_ref()).map(|d| String::from_utf8_lossy(d).into_owned());
     // The login to the target starts at sequence 1, or 2 after a switch to TLS.
-    let first = match switch_to_tls(target, &greeting, &response, login).await {
-        Ok(true) => {
-            response.capabilities |= CLIENT_SSL;
-            2
-        }
-        Ok(false) => 1,
+    let first = match first_after_tls(target, &greeting, &mut response, login).await {
+        Ok(first) => first,
         Err(e) => {
             refuse(client, seq.wrapping_add(1), 1045, "28000", &e.to_string()).await;
             return Err(e);
@@ -290,6 +321,21 @@ where
         None => relay_login(client, target, response, first - 1).await?,
     }
     Ok((caps, database))
+}
+
+/// Switches to TLS as [`switch_to_tls`] does; the sequence number the login to the target
+/// starts at (2 after the SSL request, else 1), with `CLIENT_SSL` set in `response` if so.
+async fn first_after_tls<'a, T: Io + 'a>(
+    target: &mut Side<Target<'a, T>>,
+    greeting: &Greeting,
+    response: &mut Response,
+    login: &Login,
+) -> Result<u8, SessionError> {
+    if switch_to_tls(target, greeting, response, login).await? {
+        response.capabilities |= CLIENT_SSL;
+        return Ok(2);
+    }
+    Ok(1)
 }
 
 /// Switches the connection to the target to TLS when the session uses TLS and the target
@@ -450,7 +496,7 @@ where
             audit(sink, &request, Outcome::Refused { reason }, started);
             continue;
         }
-        match guard.translate(&request) {
+        match guard.translate(&request, &payload) {
             None => target.write_packet(&payload, seq).await?,
             Some(Ok(translated)) => target.write_packet(&translated, seq).await?,
             Some(Err((code, words))) => {

@@ -9,7 +9,7 @@
 //! takes the client's capabilities as they are.
 
 use super::io::Side;
-use super::{hosted_login, refuse, relay, scramble, switch_to_tls, target_login_words};
+use super::{first_after_tls, hosted_login, refuse, relay, scramble, target_login_words};
 use super::{Guard, SessionError, Threads};
 use super::{LOGIN_TIMEOUT, MAX_REQUEST};
 use crate::mysql::auth::TargetAuth;
@@ -227,6 +227,32 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
             return Err(SessionError::Client(words));
         };
         let mut target = Side::new(Target::Plain(target));
+        let logged_in = self.log_in(&mut target, login, password);
+        let (database, thread) = match tokio::time::timeout(LOGIN_TIMEOUT, logged_in).await {
+            Ok(done) => done?,
+            Err(_) => {
+                let words = "the database did not complete the login in time";
+                refuse(&mut self.client, self.seq, 1429, "HY000", words).await;
+                return Err(SessionError::LoginTimeout(LOGIN_TIMEOUT));
+            }
+        };
+        threads.connected(thread);
+        let mut guard = Guard {
+            rules: Rules::new(&login.rules, login.allow_unreadable),
+            database,
+            threads: Some(threads),
+        };
+        relay(&mut self.client, &mut target, false, &mut guard, sink).await
+    }
+
+    /// The target's greeting, TLS when it offers it, and the hosted login; the database
+    /// selected and the target's thread id.
+    async fn log_in<'a, T: Io + 'a>(
+        &mut self,
+        target: &mut Side<Target<'a, T>>,
+        login: &Login,
+        password: crate::Secret,
+    ) -> Result<(Option<String>, u32), SessionError> {
         let Some((_, greeting)) = target.read_packet(MAX_REQUEST).await? else {
             return Err(SessionError::TargetClosed);
         };
@@ -263,12 +289,8 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
             .database
             .as_ref()
             .map(|d| String::from_utf8_lossy(d).into_owned());
-        let first = match switch_to_tls(&mut target, &greeting, &response, login).await {
-            Ok(true) => {
-                response.capabilities |= CLIENT_SSL;
-                2
-            }
-            Ok(false) => 1,
+        let first = match first_after_tls(target, &greeting, &mut response, login).await {
+            Ok(first) => first,
             Err(e) => {
                 refuse(&mut self.client, self.seq, 1045, "28000", &e.to_string()).await;
                 return Err(e);
@@ -288,19 +310,13 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
         let account = login.account.clone();
         hosted_login(
             &mut self.client,
-            &mut target,
+            target,
             &mut auth,
             (response, first),
             self.seq,
             &account,
         )
         .await?;
-        threads.connected(greeting.connection_id);
-        let mut guard = Guard {
-            rules: Rules::new(&login.rules, login.allow_unreadable),
-            database,
-            threads: Some(threads),
-        };
-        relay(&mut self.client, &mut target, false, &mut guard, sink).await
+        Ok((database, greeting.connection_id))
     }
 }

@@ -94,6 +94,15 @@ impl<R: AsyncRead + Unpin> Side<R> {
         Ok(Some(body))
     }
 
+    /// Whether a whole typed message is buffered (reading it would not wait).
+    pub(super) fn has_message(&self) -> bool {
+        match header(self.buffered()) {
+            Some(Ok((_, len))) => self.buffered().len() >= 5 + len,
+            Some(Err(_)) => true,
+            None => false,
+        }
+    }
+
     /// One typed message: its tag and body; None at a clean end of stream.
     pub(super) async fn read_message(
         &mut self,

@@ -95,13 +95,26 @@ where
     // error.
     let mut discarding = false;
     let push = |e: Expect| queue.send(e).map_err(|_| SessionError::TargetClosed);
+    // What goes to the target, sent when the client's buffered messages are all handled: a
+    // client's batch (Parse, Bind, Describe, Execute, Sync in one write) leaves in one write
+    // too. Each message's expectation is queued as it is handled, before its bytes leave.
+    let mut out = Vec::new();
     loop {
+        if !client.has_message() && !out.is_empty() {
+            send(&mut target, &out).await?;
+            out.clear();
+        }
         let Some((tag, body)) = client.read_message(MAX_REQUEST).await? else {
+            if !out.is_empty() {
+                send(&mut target, &out).await?;
+            }
             return Ok(());
         };
         let decoded = match decode(tag, &body) {
             Ok(m) => m,
             Err(e) => {
+                // What came before the bad message runs, as its expectations say.
+                send(&mut target, &out).await?;
                 let words = format!("the bastion could not read this message: {e}");
                 push(Expect::Inject {
                     bytes: wire::fatal("08P01", &words),
@@ -115,7 +128,7 @@ where
             if decoded == Message::Sync {
                 discarding = false;
                 push(Expect::Sync)?;
-                send(&mut target, &message(tag, &body)).await?;
+                out.extend_from_slice(&message(tag, &body));
             }
             continue;
         }
@@ -125,7 +138,7 @@ where
                     push(refusal("query", text, reason))?;
                     // The target's ReadyForQuery (with the transaction's true status) ends it.
                     push(Expect::Sync)?;
-                    send(&mut target, &message(b'S', &[])).await?;
+                    out.extend_from_slice(&message(b'S', &[]));
                     continue;
                 }
                 Some(Expect::Query(Audit::new("query", text, Vec::new())))
@@ -177,7 +190,8 @@ where
                 Vec::new(),
             ))),
             Message::Terminate => {
-                send(&mut target, &message(tag, &body)).await?;
+                out.extend_from_slice(&message(tag, &body));
+                send(&mut target, &out).await?;
                 return Ok(());
             }
             Message::Flush | Message::Copy | Message::Other(_) => None,
@@ -185,7 +199,7 @@ where
         if let Some(e) = expect {
             push(e)?;
         }
-        send(&mut target, &message(tag, &body)).await?;
+        out.extend_from_slice(&message(tag, &body));
     }
 }
 
