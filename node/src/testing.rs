@@ -315,3 +315,19 @@ pub async fn change_settings(
         .expect("change the cluster settings");
     serving.replica.read_linearizable(|_| ()).await.unwrap();
 }
+
+/// Runs a Python script (a client driver the tests use: PyMySQL, asyncpg, psycopg,
+/// mysql-connector-python); its standard output, after asserting that it succeeded.
+pub async fn python(script: &str) -> String {
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .await
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -6,8 +6,8 @@
 //! statement is audited under the engineer's session, readable from another node.
 
 use portunus_model::{DatabaseTargetTls, DbEngine};
-use portunus_node::testing::DatabaseAccess;
 use portunus_node::testing::{change_settings, database_token, three_nodes, wait_for};
+use portunus_node::testing::{python, DatabaseAccess};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::mariadb::MariaDb;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
@@ -152,17 +152,7 @@ async fn statements_run_with_the_hosted_password_and_are_audited_under_the_engin
          print(cur.fetchall()[0][0])\n\
          c.close()\n"
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "washer\n");
+    assert_eq!(python(&script).await, "washer\n");
 
     let session_id = serving
         .replica
@@ -475,17 +465,7 @@ async fn the_native_port_offers_tls_and_can_require_it() {
          print(*cur.fetchone())\n\
          c.close()\n"
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "app@% 42\n");
+    assert_eq!(python(&script).await, "app@% 42\n");
     for n in nodes {
         n.stop().await;
     }
@@ -759,18 +739,8 @@ async fn kill_query_on_the_native_port_reaches_only_the_engineers_own_session() 
          print(out)\n\
          print(a.cursor().execute('SELECT 1'))\n"
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        python(&script).await,
         "2\n1095\n1095\n1094\n1227\n1227\nrunning\nok\n{'error': 1317, 'short': True}\n1\n"
     );
     for n in nodes {

@@ -8,7 +8,7 @@
 
 use portunus_model::{Command as Cmd, DatabaseTargetTls, DbEngine};
 use portunus_node::testing::{change_settings, database_token, no_drop_rule, three_nodes};
-use portunus_node::testing::{wait_for, DatabaseAccess};
+use portunus_node::testing::{python, wait_for, DatabaseAccess};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
 use portunus_proxy::testing::postgres::Postgres;
@@ -210,17 +210,7 @@ async fn hosted_scram_login_rules_copy_and_prepared_statements_are_audited() {
          print(c.execute('SELECT count(*) FROM items').fetchone()[0])\n\
          c.close()\n"
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "gasket\n42501\n5\n");
+    assert_eq!(python(&script).await, "gasket\n42501\n5\n");
 
     let session_id = serving
         .replica
@@ -441,17 +431,7 @@ async fn the_native_port_logs_in_by_scram_with_tls_rules_cancel_and_audit() {
          \x20   await c.close()\n\
          asyncio.run(main())\n"
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "nut\n42501\n2\n");
+    assert_eq!(python(&script).await, "nut\n42501\n2\n");
 
     // A cancel (a new connection carrying only the backend's key) reaches the database.
     let sleeper = Command::new("psql")
@@ -773,22 +753,9 @@ async fn a_cancel_reaching_another_node_reaches_the_serving_nodes_database() {
          \x20   await c.close()\n\
          asyncio.run(main())\n"
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     // The key names node 2; a wrong secret cancels nothing; the right one cancels the query
     // (SQLSTATE 57014) and the session goes on.
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "2\nrunning\n57014\n1\n"
-    );
+    assert_eq!(python(&script).await, "2\nrunning\n57014\n1\n");
     let running = db
         .superuser(
             "postgres",
