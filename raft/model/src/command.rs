@@ -14,6 +14,7 @@ use crate::session::EndReason;
 use crate::settings::{
     ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef, Role, TwoFactorSettings,
 };
+use crate::policy::{PolicyBasics, PolicyPart};
 use crate::sql_rule::SqlRuleSpec;
 use crate::token::NewToken;
 use crate::user::{NewUser, UserPatch};
@@ -463,5 +464,18 @@ pub enum Command {
     /// with `Response::InstanceId` carrying the name in force.
     EnsureInstanceId {
         instance_id: String,
+    },
+
+    // ---- control policies
+    /// Answered with `Response::Created`; the new policy covers nobody and nothing until its
+    /// scopes are set, and allows everything until its controls are.
+    CreatePolicy(PolicyBasics),
+    /// Replaces one part of a policy.
+    UpdatePolicy {
+        policy_id: PolicyId,
+        part: PolicyPart,
+    },
+    DeletePolicy {
+        policy_id: PolicyId,
     },
 }

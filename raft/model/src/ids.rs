@@ -30,6 +30,8 @@ pub type NetworkDomainId = u64;
 pub type RuleId = u64;
 /// A SQL rule of the database gateway.
 pub type SqlRuleId = u64;
+/// A control policy.
+pub type PolicyId = u64;
 /// An O&M token.
 pub type TokenId = u64;
 /// A session (one connection to an asset through a node).
@@ -62,6 +64,7 @@ pub enum EntityKind {
     Node,
     Authorization,
     SqlRule,
+    Policy,
 }
 
 impl EntityKind {
@@ -85,6 +88,7 @@ impl EntityKind {
             EntityKind::Node => "node",
             EntityKind::Authorization => "authorization",
             EntityKind::SqlRule => "SQL rule",
+            EntityKind::Policy => "control policy",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod common;
 pub mod database;
 pub mod host;
 pub mod ids;
+pub mod policy;
 pub mod rejection;
 pub mod response;
 pub mod sealed;
@@ -40,6 +41,10 @@ pub use host::{
     NewHost, NewHostAccount, OsType, SharedKey,
 };
 pub use ids::*;
+pub use policy::{
+    AccessHours, AccountNames, Accounts, AssetScope, CommandControl, Governed, IpAcl, ListMode, Policy,
+    PolicyBasics, PolicyPart, RdpOptions, SshOptions, UserScope,
+};
 pub use rejection::{LimitScope, Rejection};
 pub use response::Response;
 pub use sealed::{purpose as seal_purpose, Resealed, Sealed, SealedAt};
@@ -66,4 +71,5 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 /// 7: users' TOTP enrolments (sealed secret, last step used, recovery code digests, wrong-code
 ///    run) and their two-factor status.
 /// 8: the setting for TLS to database targets.
-pub const STATE_FORMAT_VERSION: u32 = 8;
+/// 9: control policies.
+pub const STATE_FORMAT_VERSION: u32 = 9;

@@ -12,6 +12,7 @@ mod databases;
 mod grants;
 mod hosts;
 mod nonces;
+mod policies;
 mod queries;
 mod reseal;
 mod sessions;
@@ -91,6 +92,8 @@ pub struct State {
     instance_id: Option<String>,
     /// The hash chain of closed sessions' records.
     session_trail: crate::session_trail::SessionTrail,
+    /// Control policies.
+    policies: BTreeMap<PolicyId, crate::policy::Policy>,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
@@ -165,6 +168,7 @@ impl State {
             .or_else(|| self.apply_nonces(now, cmd))
             .or_else(|| self.apply_admin_audit(now, cmd))
             .or_else(|| self.apply_sql_rules(now, cmd))
+            .or_else(|| self.apply_policies(now, cmd))
             .or_else(|| self.apply_reseal(cmd));
         match handled {
             Some(Ok(resp)) => resp,

@@ -1,0 +1,167 @@
+//! Control policies: validation, scopes and which policy governs a session.
+
+use super::Fx;
+use crate::command::Command;
+use crate::policy::*;
+use crate::Rejection;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn basics(name: &str, priority: u8) -> PolicyBasics {
+    PolicyBasics {
+        name: name.into(),
+        comment: String::new(),
+        priority,
+    }
+}
+
+fn set(fx: &mut Fx, policy_id: u64, part: PolicyPart) {
+    fx.done(Command::UpdatePolicy { policy_id, part });
+}
+
+#[test]
+fn the_first_priority_then_the_newest_policy_covering_user_and_asset_governs() {
+    let mut fx = Fx::new();
+    let (alice, web, root) = fx.granted("alice");
+    let bob = fx.user("bob");
+    let ops = fx.group("ops", &[bob]);
+    let other = fx.account(web, "deploy");
+    let p1 = fx.created(Command::CreatePolicy(basics("p1", 5)));
+    // A new policy covers nobody and nothing.
+    assert_eq!(fx.st.policy_for_host(alice, web, root), None);
+    set(&mut fx, p1, PolicyPart::Users(UserScope::All));
+    assert_eq!(fx.st.policy_for_host(alice, web, root), None);
+    set(
+        &mut fx,
+        p1,
+        PolicyPart::Assets(AssetScope::Hosts(BTreeMap::from([(
+            web,
+            Accounts::Only(BTreeSet::from([root])),
+        )]))),
+    );
+    let governing = |fx: &Fx, user, account| {
+        fx.st
+            .policy_for_host(user, web, account)
+            .map(|p| p.basics.name.clone())
+    };
+    assert_eq!(governing(&fx, alice, root).as_deref(), Some("p1"));
+    assert_eq!(governing(&fx, alice, other), None);
+    // Same priority, created later: it wins. A larger number loses.
+    let p2 = fx.created(Command::CreatePolicy(basics("p2", 5)));
+    set(&mut fx, p2, PolicyPart::Users(UserScope::UserGroups([ops].into())));
+    set(&mut fx, p2, PolicyPart::Assets(AssetScope::All));
+    let p3 = fx.created(Command::CreatePolicy(basics("p3", 9)));
+    set(&mut fx, p3, PolicyPart::Users(UserScope::All));
+    set(&mut fx, p3, PolicyPart::Assets(AssetScope::All));
+    assert_eq!(governing(&fx, bob, root).as_deref(), Some("p2"));
+    assert_eq!(governing(&fx, alice, root).as_deref(), Some("p1"));
+    assert_eq!(governing(&fx, alice, other).as_deref(), Some("p3"));
+    // Raising p3 above the others.
+    set(&mut fx, p3, PolicyPart::Basics(basics("p3", 1)));
+    assert_eq!(governing(&fx, bob, root).as_deref(), Some("p3"));
+    fx.done(Command::DeletePolicy { policy_id: p3 });
+    assert_eq!(governing(&fx, bob, root).as_deref(), Some("p2"));
+}
+
+#[test]
+fn host_group_scopes_match_by_account_name_and_database_scopes_by_account() {
+    let mut fx = Fx::new();
+    let alice = fx.user("alice");
+    let web = fx.host("web");
+    let root = fx.account(web, "root");
+    let deploy = fx.account(web, "deploy");
+    let group = fx.created(Command::CreateHostGroup {
+        name: "prod".into(),
+        comment: String::new(),
+    });
+    fx.done(Command::AddHostsToGroup {
+        group_id: group,
+        host_ids: vec![web],
+    });
+    let p = fx.created(Command::CreatePolicy(basics("g", 1)));
+    set(&mut fx, p, PolicyPart::Users(UserScope::Users([alice].into())));
+    set(
+        &mut fx,
+        p,
+        PolicyPart::Assets(AssetScope::HostGroups(BTreeMap::from([(
+            group,
+            AccountNames::Only(BTreeSet::from(["root".to_string()])),
+        )]))),
+    );
+    assert!(fx.st.policy_for_host(alice, web, root).is_some());
+    assert!(fx.st.policy_for_host(alice, web, deploy).is_none());
+    let db = fx.database("orders");
+    let app = fx.database_account(db, "app");
+    let d = fx.created(Command::CreatePolicy(basics("d", 1)));
+    set(&mut fx, d, PolicyPart::Users(UserScope::All));
+    set(
+        &mut fx,
+        d,
+        PolicyPart::Assets(AssetScope::Databases(BTreeMap::from([(
+            db,
+            Accounts::Only(BTreeSet::from([app])),
+        )]))),
+    );
+    assert!(fx.st.policy_for_database(alice, db, Some(app)).is_some());
+    // An account the engineer names himself is not one of the listed accounts.
+    assert!(fx.st.policy_for_database(alice, db, None).is_none());
+    assert!(fx.st.policy_for_host(alice, web, root).is_some_and(|x| x.id == p));
+}
+
+#[test]
+fn bad_parts_are_refused_and_change_nothing() {
+    let mut fx = Fx::new();
+    let (_alice, web, _root) = fx.granted("alice");
+    let other_host = fx.host("db-01");
+    let foreign = fx.account(other_host, "root");
+    let p = fx.created(Command::CreatePolicy(basics("p", 1)));
+    for b in [basics("p", 1), basics("", 1), basics("q", 0), basics("q", 101)] {
+        fx.reject(Command::CreatePolicy(b));
+    }
+    let bad = [
+        PolicyPart::Users(UserScope::Users([999_999].into())),
+        PolicyPart::Assets(AssetScope::Hosts(BTreeMap::from([(
+            web,
+            Accounts::Only(BTreeSet::from([foreign])),
+        )]))),
+        PolicyPart::Commands(CommandControl {
+            mode: ListMode::AllowOnly,
+            commands: vec![],
+            approval: vec![],
+        }),
+        PolicyPart::Commands(CommandControl {
+            mode: ListMode::Deny,
+            commands: vec!["rm\n-rf".into()],
+            approval: vec![],
+        }),
+        PolicyPart::Protocols {
+            ssh: SshOptions {
+                shell: false,
+                sftp: false,
+                ..SshOptions::OPEN
+            },
+            rdp: RdpOptions::default(),
+        },
+        PolicyPart::IpAcl(IpAcl {
+            mode: ListMode::AllowOnly,
+            entries: vec![],
+        }),
+        PolicyPart::Hours(Some(AccessHours {
+            week: [1 << 24; 7],
+            time_zone: "UTC".into(),
+        })),
+    ];
+    for part in bad {
+        let r = fx.reject(Command::UpdatePolicy {
+            policy_id: p,
+            part: part.clone(),
+        });
+        assert!(
+            matches!(r, Rejection::InvalidParameter { .. } | Rejection::NotFound { .. }),
+            "{part:?}: {r:?}"
+        );
+    }
+    fx.reject(Command::UpdatePolicy {
+        policy_id: 424_242,
+        part: PolicyPart::Approval(true),
+    });
+}
