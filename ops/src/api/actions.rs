@@ -10,6 +10,7 @@ pub mod host_groups;
 pub mod hosts;
 pub mod instance;
 pub mod operations;
+pub mod policies;
 pub mod rules;
 pub mod secrets;
 pub mod sessions;
@@ -48,6 +49,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         admin_audit::ACTIONS,
         sessions::ACTIONS,
         sql_rules::ACTIONS,
+        policies::ACTIONS,
         secrets::ACTIONS,
         totp::ACTIONS,
     ]

@@ -42,6 +42,7 @@ pub use host::{
 };
 pub use ids::*;
 pub use policy::{
+    parse_block, Block,
     AccessHours, AccountNames, Accounts, AssetScope, CommandControl, Governed, IpAcl, ListMode, Policy,
     PolicyBasics, PolicyPart, RdpOptions, SshOptions, UserScope,
 };

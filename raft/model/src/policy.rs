@@ -11,6 +11,7 @@ use crate::ids::{DatabaseAccountId, DatabaseId, HostAccountId, HostGroupId, Host
 use crate::ids::{UserGroupId, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 /// Priorities run from 1 (first) to 100.
 pub const PRIORITIES: std::ops::RangeInclusive<u8> = 1..=100;
@@ -105,8 +106,13 @@ pub struct SshOptions {
     pub sftp_remove: bool,
     pub sftp_rename: bool,
     pub sftp_rmdir: bool,
-    /// Port forwarding (`-L`), how the database tunnels run.
+    /// The API's three forwarding options (`TcpForwarding`, `AllowTcpForwarding`,
+    /// `AllowDirectTcp`): a `-L` tunnel — how the database tunnels run — needs all three
+    /// ([`SshOptions::tunnels`]); Portunus offers no other kind of forwarding.
     pub tcp_forwarding: bool,
+    pub allow_tcp_forwarding: bool,
+    pub direct_tcp: bool,
+    /// Kept as set; Portunus forwards no X11 (always refused).
     pub x11_forwarding: bool,
 }
 
@@ -123,8 +129,15 @@ impl SshOptions {
         sftp_rename: true,
         sftp_rmdir: true,
         tcp_forwarding: true,
+        allow_tcp_forwarding: true,
+        direct_tcp: true,
         x11_forwarding: true,
     };
+
+    /// Whether `-L` tunnels are allowed.
+    pub fn tunnels(&self) -> bool {
+        self.tcp_forwarding && self.allow_tcp_forwarding && self.direct_tcp
+    }
 }
 
 impl Default for SshOptions {
@@ -140,12 +153,79 @@ pub struct RdpOptions {
     pub options: BTreeMap<String, bool>,
 }
 
-/// Source addresses: IPv4/IPv6 addresses or CIDR blocks, as text the gateway parses (the API
-/// validates them on the way in).
+/// Source addresses: IPv4/IPv6 addresses or CIDR blocks (`10.0.0.0/8`), as text.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpAcl {
     pub mode: ListMode,
     pub entries: Vec<String>,
+}
+
+impl IpAcl {
+    /// Whether a client at `addr` may log on. An entry that does not parse matches nothing
+    /// (the API refuses them on the way in).
+    pub fn allows(&self, addr: IpAddr) -> bool {
+        let listed = self
+            .entries
+            .iter()
+            .any(|e| parse_block(e).is_ok_and(|b| b.contains(addr)));
+        match self.mode {
+            ListMode::Deny => !listed,
+            ListMode::AllowOnly => listed,
+        }
+    }
+}
+
+/// An address block: an address and how many leading bits count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Block {
+    pub addr: IpAddr,
+    pub bits: u8,
+}
+
+impl Block {
+    /// Whether `addr` is inside (an IPv4-mapped IPv6 client address counts as its IPv4).
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        let addr = match addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, addr) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                prefix_eq(u128::from(u32::from(net)), u128::from(u32::from(a)), 32, self.bits)
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                prefix_eq(u128::from(net), u128::from(a), 128, self.bits)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn prefix_eq(a: u128, b: u128, width: u8, bits: u8) -> bool {
+    let drop = u32::from(width - bits.min(width));
+    a.checked_shr(drop).unwrap_or(0) == b.checked_shr(drop).unwrap_or(0)
+}
+
+/// Parses `1.2.3.4`, `1.2.3.0/24`, `2001:db8::/32`; the error says what is wrong.
+pub fn parse_block(text: &str) -> Result<Block, String> {
+    let text = text.trim();
+    let (addr, bits) = match text.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{text:?} is not an IP address or CIDR block"))?;
+    let width = if addr.is_ipv4() { 32 } else { 128 };
+    let bits = match bits {
+        None => width,
+        Some(b) => b
+            .parse::<u8>()
+            .ok()
+            .filter(|b| *b <= width)
+            .ok_or_else(|| format!("{text:?}: the prefix length must be 0 to {width}"))?,
+    };
+    Ok(Block { addr, bits })
 }
 
 /// The hours of the week logons are allowed, in a time zone.

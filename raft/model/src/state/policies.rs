@@ -141,7 +141,11 @@ impl State {
                         "a whitelist needs at least one address",
                     ));
                 }
-                entries("IPAclConfig.IPs", &acl.entries)
+                entries("IPAclConfig.IPs", &acl.entries)?;
+                match acl.entries.iter().find_map(|e| parse_block(e).err()) {
+                    Some(why) => Err(Rejection::invalid("IPAclConfig.IPs", why)),
+                    None => Ok(()),
+                }
             }
             PolicyPart::Hours(Some(h)) => {
                 if h.week.iter().any(|d| *d >= 1 << 24) {

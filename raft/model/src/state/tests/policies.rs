@@ -165,3 +165,35 @@ fn bad_parts_are_refused_and_change_nothing() {
         part: PolicyPart::Approval(true),
     });
 }
+
+#[test]
+fn address_lists_match_addresses_and_blocks() {
+    let acl = |mode, entries: &[&str]| IpAcl {
+        mode,
+        entries: entries.iter().map(|e| e.to_string()).collect(),
+    };
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let deny = acl(ListMode::Deny, &["10.0.0.0/8", "192.168.1.7", "2001:db8::/32"]);
+    assert!(!deny.allows(ip("10.200.1.1")));
+    assert!(!deny.allows(ip("::ffff:10.1.2.3")));
+    assert!(!deny.allows(ip("192.168.1.7")));
+    assert!(deny.allows(ip("192.168.1.8")));
+    assert!(!deny.allows(ip("2001:db8:1::5")));
+    assert!(deny.allows(ip("2001:db9::5")));
+    assert!(deny.allows(ip("11.0.0.1")));
+    let only = acl(ListMode::AllowOnly, &["127.0.0.1", "0.0.0.0/0"]);
+    assert!(only.allows(ip("8.8.8.8")));
+    assert!(!only.allows(ip("::1")));
+    let none = acl(ListMode::AllowOnly, &["127.0.0.2"]);
+    assert!(!none.allows(ip("127.0.0.1")));
+    for bad in ["10.0.0.0/33", "300.1.1.1", "host.example", "::/129", "1.2.3.4/"] {
+        assert!(parse_block(bad).is_err(), "{bad}");
+    }
+    let mut fx = Fx::new();
+    let p = fx.created(Command::CreatePolicy(basics("p", 1)));
+    let r = fx.reject(Command::UpdatePolicy {
+        policy_id: p,
+        part: PolicyPart::IpAcl(acl(ListMode::Deny, &["10.0.0.0/40"])),
+    });
+    assert!(r.to_string().contains("prefix length"), "{r}");
+}
