@@ -3,6 +3,7 @@
 //! session opens, the slot given back when it closes, termination requests.
 
 pub(crate) mod permit;
+mod policy;
 mod refusal;
 mod second_factor;
 
@@ -230,6 +231,23 @@ impl Gate {
         Ok(principal)
     }
 
+    /// Whether the control policy governing the token's session lets it open now from
+    /// `client`; checked before the token's use is spent. An unknown token passes here (the
+    /// spend refuses it).
+    fn policy_admits_token(&self, hash: &[u8; 32], client: SocketAddr) -> Result<(), Refusal> {
+        self.replica.view().read(|s| {
+            let Some(t) = s.token_by_hash(hash) else {
+                return Ok(());
+            };
+            let account = match &t.account {
+                portunus_model::TokenAccount::Hosted(a) => Some(*a),
+                portunus_model::TokenAccount::Custom { .. } => None,
+            };
+            let p = policy::governing(s, t.user_id, t.asset, account);
+            policy::admission(p, client.ip(), now_ms())
+        })
+    }
+
     /// Spends the token `hash` of `owner` (id, name): its session opens here.
     async fn spend_token(
         &self,
@@ -238,6 +256,7 @@ impl Gate {
         client: SocketAddr,
     ) -> Result<Principal, Refusal> {
         let epoch = self.admitting()?;
+        self.policy_admits_token(&hash, client)?;
         let spend = Command::SpendToken {
             token_hash: hash,
             node_id: self.shared.node_id,
@@ -441,6 +460,14 @@ impl Gate {
             .view()
             .read(|s| permit::resolve(s, principal.user_id, now_ms(), &spec))
             .ok_or_else(|| refusal::from_rejection(&portunus_model::Rejection::NotAuthorized))?;
+        let policy_check = self.replica.view().read(|s| {
+            let p = policy::governing(s, principal.user_id, asset, Some(account_id));
+            policy::admission(p, client.ip(), now_ms())
+        });
+        if let Err(r) = policy_check {
+            self.refused(&r);
+            return Err(r);
+        }
         if let (Purpose::Tunnel { .. }, AssetRef::Host(id)) = (&purpose, &asset) {
             // Refused before a session is opened; the data path checks the permit again.
             let name = self

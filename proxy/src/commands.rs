@@ -61,6 +61,14 @@ impl CommandRules {
         })
     }
 
+    /// An allow list with nothing on it: every command is refused.
+    pub fn refuse_all() -> Self {
+        Self {
+            allow_only: true,
+            patterns: Vec::new(),
+        }
+    }
+
     /// Whether `line` may run; the first refused simple command otherwise.
     pub fn check(&self, line: &str) -> Result<(), Refused> {
         for simple in lex::simple_commands(line) {
@@ -133,7 +141,9 @@ fn unwrap(words: &[String]) -> Unwrapped {
         "stdbuf" | "ionice" | "chrt" | "taskset" | "time" | "nohup" | "command" | "builtin"
         | "exec" | "setsid" => &[],
         "sh" | "bash" | "dash" | "zsh" | "ksh" => {
-            return match rest.iter().position(|w| w == "-c" || (w.starts_with('-') && !w.starts_with("--") && w.contains('c'))) {
+            return match rest.iter().position(|w| {
+                w == "-c" || (w.starts_with('-') && !w.starts_with("--") && w.contains('c'))
+            }) {
                 Some(i) => rest
                     .get(i + 1)
                     .map_or(Unwrapped::None, |s| Unwrapped::Script(s.clone())),
@@ -224,15 +234,18 @@ impl Pattern {
                 long,
                 args,
             } => {
-                let name = if program.contains('/') { first } else { base(first) };
+                let name = if program.contains('/') {
+                    first
+                } else {
+                    base(first)
+                };
                 if !glob(program, name) {
                     return false;
                 }
                 let rest = &words[1..];
                 let has_flag = |f: &char| {
-                    rest.iter().any(|w| {
-                        !w.starts_with("--") && w.starts_with('-') && w[1..].contains(*f)
-                    })
+                    rest.iter()
+                        .any(|w| !w.starts_with("--") && w.starts_with('-') && w[1..].contains(*f))
                 };
                 let has_long = |l: &String| {
                     rest.iter().any(|w| {

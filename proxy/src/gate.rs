@@ -3,6 +3,10 @@
 //! this?", "may this principal open that target?", "the session ended") and reports to an
 //! [`AuditSink`]. The node implements both over the replicated state.
 
+mod controls;
+
+pub use controls::{Controls, SftpOps};
+
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -155,6 +159,8 @@ pub struct Permit {
     pub default_database: Option<String>,
     /// TLS to the database.
     pub database_tls: crate::db::tls::TargetTlsMode,
+    /// What the governing control policy lets the session do.
+    pub controls: Controls,
 }
 
 impl Permit {
@@ -184,7 +190,7 @@ impl Permit {
     /// other control of the gateway.
     pub fn tunnel_refusal(&self) -> Option<Refusal> {
         match self.kind {
-            AssetKind::Database => None,
+            AssetKind::Database => self.controls.tunnel_refusal(),
             AssetKind::Host => Some(host_tunnel_refusal(&self.asset_name)),
         }
     }
@@ -424,6 +430,19 @@ pub enum AuditEvent {
         /// The database account the session is logged in as.
         account: String,
         statement: portunus_db::Statement,
+    },
+    /// Something the session's control policy refused: a command line, an exec, a channel
+    /// kind, an SFTP operation, a tunnel.
+    Refused {
+        session_id: u64,
+        /// Seconds since the session began.
+        at: f64,
+        /// What was attempted: `command`, `exec`, `shell`, `sftp`, `sftp upload`, ...
+        action: String,
+        /// The command line, path or address it was attempted on.
+        target: String,
+        /// The words the engineer was shown.
+        reason: String,
     },
     /// A tunnel connection inside a session.
     Tunnel {

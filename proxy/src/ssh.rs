@@ -26,6 +26,7 @@ mod config;
 mod conn;
 mod echo;
 mod error;
+mod guard;
 mod handler;
 mod lease;
 mod login;

@@ -173,10 +173,16 @@ mod tests {
     #[test]
     fn separators_quotes_and_substitutions_make_simple_commands() {
         assert_eq!(cmds("ls -l; rm -rf /tmp/x"), ["ls -l", "rm -rf /tmp/x"]);
-        assert_eq!(cmds("true && rm -rf / || echo no"), ["true", "rm -rf /", "echo no"]);
+        assert_eq!(
+            cmds("true && rm -rf / || echo no"),
+            ["true", "rm -rf /", "echo no"]
+        );
         assert_eq!(cmds("cat f | grep x &"), ["cat f", "grep x"]);
         assert_eq!(cmds("  r\"m\" '-rf' /"), ["rm -rf /"]);
-        assert_eq!(cmds("echo $(rm -rf /) `reboot`"), ["echo", "rm -rf /", "reboot"]);
+        assert_eq!(
+            cmds("echo $(rm -rf /) `reboot`"),
+            ["echo", "rm -rf /", "reboot"]
+        );
         assert_eq!(cmds("echo \"$(shutdown now)\""), ["echo", "shutdown now"]);
         assert_eq!(cmds("(cd /; rm x) { reboot; }"), ["cd /", "rm x", "reboot"]);
         assert_eq!(cmds("rm \\\n -rf /"), ["rm -rf /"]);

@@ -77,7 +77,10 @@ fn an_allow_list_lets_only_listed_commands_run() {
         "bash -c id",
     ] {
         let r = rules.check(refused);
-        assert!(matches!(r, Err(Refused { pattern: None, .. })), "{refused:?}: {r:?}");
+        assert!(
+            matches!(r, Err(Refused { pattern: None, .. })),
+            "{refused:?}: {r:?}"
+        );
     }
 }
 

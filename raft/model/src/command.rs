@@ -9,12 +9,12 @@ use crate::database::{
 use crate::host::NewHostAccount;
 use crate::host::{AddressType, CredentialKind, HostAccountPatch, HostPatch, NewHost};
 use crate::ids::*;
+use crate::policy::{PolicyBasics, PolicyPart};
 use crate::sealed::Sealed;
 use crate::session::EndReason;
 use crate::settings::{
     ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef, Role, TwoFactorSettings,
 };
-use crate::policy::{PolicyBasics, PolicyPart};
 use crate::sql_rule::SqlRuleSpec;
 use crate::token::NewToken;
 use crate::user::{NewUser, UserPatch};

@@ -42,9 +42,8 @@ pub use host::{
 };
 pub use ids::*;
 pub use policy::{
-    parse_block, Block,
-    AccessHours, AccountNames, Accounts, AssetScope, CommandControl, Governed, IpAcl, ListMode, Policy,
-    PolicyBasics, PolicyPart, RdpOptions, SshOptions, UserScope,
+    parse_block, AccessHours, AccountNames, Accounts, AssetScope, Block, CommandControl, Governed,
+    IpAcl, ListMode, Policy, PolicyBasics, PolicyPart, RdpOptions, SshOptions, UserScope,
 };
 pub use rejection::{LimitScope, Rejection};
 pub use response::Response;

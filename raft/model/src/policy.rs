@@ -190,9 +190,12 @@ impl Block {
             v4 => v4,
         };
         match (self.addr, addr) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                prefix_eq(u128::from(u32::from(net)), u128::from(u32::from(a)), 32, self.bits)
-            }
+            (IpAddr::V4(net), IpAddr::V4(a)) => prefix_eq(
+                u128::from(u32::from(net)),
+                u128::from(u32::from(a)),
+                32,
+                self.bits,
+            ),
             (IpAddr::V6(net), IpAddr::V6(a)) => {
                 prefix_eq(u128::from(net), u128::from(a), 128, self.bits)
             }

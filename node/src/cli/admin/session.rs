@@ -132,6 +132,7 @@ fn event_line(e: &Value) -> String {
         }
         Some("command") => format!("command ({}): {}", s("input"), s("line")),
         Some("file") => format!("file {} {} ({} bytes)", s("op"), s("path"), e["bytes"]),
+        Some("refused") => format!("refused {} {}: {}", s("action"), s("target"), s("reason")),
         _ => e.to_string(),
     }
 }

@@ -92,14 +92,16 @@ fn nested(
         .collect())
 }
 
-/// Flattened objects `Name.N.<id_field>` with `Name.N.<list>.M` members: per entry, its id,
-/// all its fields, and the members in index order.
+/// One flattened entry: its id, all its fields, and its list's members in index order.
+pub(crate) type NestedEntry = (u64, BTreeMap<String, String>, Vec<String>);
+
+/// Flattened objects `Name.N.<id_field>` with `Name.N.<list>.M` members.
 pub(crate) fn nested_objects(
     c: &Call,
     name: &str,
     id_field: &str,
     list: &str,
-) -> Result<Vec<(u64, BTreeMap<String, String>, Vec<String>)>, ApiError> {
+) -> Result<Vec<NestedEntry>, ApiError> {
     let mut out = Vec::new();
     for o in c.p.indexed_objects(name)? {
         let id = o

@@ -20,15 +20,13 @@ impl State {
         let r = match cmd {
             Command::CreatePolicy(basics) => self.create_policy(now, basics),
             Command::UpdatePolicy { policy_id, part } => self.update_policy(*policy_id, part),
-            Command::DeletePolicy { policy_id } => {
-                match self.policies.remove(policy_id) {
-                    Some(_) => Ok(Response::Done),
-                    None => Err(Rejection::NotFound {
-                        kind: EntityKind::Policy,
-                        id: *policy_id,
-                    }),
-                }
-            }
+            Command::DeletePolicy { policy_id } => match self.policies.remove(policy_id) {
+                Some(_) => Ok(Response::Done),
+                None => Err(Rejection::NotFound {
+                    kind: EntityKind::Policy,
+                    id: *policy_id,
+                }),
+            },
             _ => return None,
         };
         Some(r)
@@ -198,11 +196,8 @@ impl State {
                 for (db, accounts) in dbs {
                     if let Accounts::Only(ids) = accounts {
                         for acc in ids {
-                            let a = found(
-                                &self.database_accounts,
-                                EntityKind::DatabaseAccount,
-                                *acc,
-                            )?;
+                            let a =
+                                found(&self.database_accounts, EntityKind::DatabaseAccount, *acc)?;
                             if a.database_id != *db {
                                 return Err(Rejection::invalid(
                                     "Databases.DatabaseAccountIds",
@@ -279,7 +274,10 @@ impl State {
 
 fn bounded(field: &str, len: usize) -> Result<(), Rejection> {
     if len > MAX_LIST {
-        return Err(Rejection::invalid(field, format!("at most {MAX_LIST} entries")));
+        return Err(Rejection::invalid(
+            field,
+            format!("at most {MAX_LIST} entries"),
+        ));
     }
     Ok(())
 }
@@ -294,10 +292,11 @@ fn entries(field: &str, list: &[String]) -> Result<(), Rejection> {
         if e.len() > MAX_ENTRY_LEN || e.chars().any(char::is_control) {
             return Err(Rejection::invalid(
                 field,
-                format!("an entry is longer than {MAX_ENTRY_LEN} bytes or holds control characters"),
+                format!(
+                    "an entry is longer than {MAX_ENTRY_LEN} bytes or holds control characters"
+                ),
             ));
         }
     }
     Ok(())
 }
-

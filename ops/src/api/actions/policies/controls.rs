@@ -72,6 +72,25 @@ pub(super) async fn set_commands(c: &Call) -> ApiResult {
             "CommandConfig.Approval.Commands",
         )?,
     };
+    for p in &commands {
+        if let Some(re) = p.trim().strip_prefix('/').and_then(|r| r.strip_suffix('/')) {
+            if let Err(e) = regex::Regex::new(re)
+                .map_err(|e| e.to_string())
+                .and_then(|r| {
+                    if re.is_empty() {
+                        Err("an empty regular expression".to_string())
+                    } else {
+                        Ok(r)
+                    }
+                })
+            {
+                return Err(ApiError::invalid(
+                    "CommandConfig.Deny.Commands",
+                    format!("{p:?} is not a valid regular expression: {e}"),
+                ));
+            }
+        }
+    }
     if !approval.is_empty() {
         return Err(ApiError::NotSupported(
             "command approval is not available in Portunus yet: leave Approval.Commands empty \
@@ -148,7 +167,11 @@ pub(super) async fn set_ip_acl(c: &Call) -> ApiResult {
     update(c, PolicyPart::IpAcl(acl)).await
 }
 
-fn numbers(v: Option<&Value>, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<Vec<u64>, ApiError> {
+fn numbers(
+    v: Option<&Value>,
+    name: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Vec<u64>, ApiError> {
     let Some(Value::Array(a)) = v else {
         return Err(ApiError::invalid(name, "expected an array of numbers"));
     };
@@ -175,7 +198,12 @@ pub(super) async fn set_hours(c: &Call) -> ApiResult {
     let zone = match o.get("TimeZone") {
         None | Some(Value::Null) => DEFAULT_TIME_ZONE.to_string(),
         Some(Value::String(z)) => z.clone(),
-        Some(_) => return Err(ApiError::invalid("AccessTimeRangeConfig.TimeZone", "expected a string")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "AccessTimeRangeConfig.TimeZone",
+                "expected a string",
+            ))
+        }
     };
     if let Err(e) = jiff::tz::TimeZone::get(&zone) {
         return Err(ApiError::invalid(
@@ -196,8 +224,16 @@ pub(super) async fn set_hours(c: &Call) -> ApiResult {
     let mut week = [0u32; 7];
     for e in &entries {
         let e = object(e, "AccessTimeRangeConfig.EffectiveTime")?;
-        let days = numbers(e.get("Days"), "AccessTimeRangeConfig.EffectiveTime.Days", 1..=7)?;
-        let hours = numbers(e.get("Hours"), "AccessTimeRangeConfig.EffectiveTime.Hours", 0..=23)?;
+        let days = numbers(
+            e.get("Days"),
+            "AccessTimeRangeConfig.EffectiveTime.Days",
+            1..=7,
+        )?;
+        let hours = numbers(
+            e.get("Hours"),
+            "AccessTimeRangeConfig.EffectiveTime.Hours",
+            0..=23,
+        )?;
         for d in &days {
             for h in &hours {
                 week[(*d - 1) as usize] |= 1 << h;
@@ -257,18 +293,27 @@ pub(super) fn view(p: &Policy) -> Map<String, Value> {
         Some(h) => json!({ "EffectiveTime": effective_time(h), "TimeZone": h.time_zone }),
     };
     let mut m = Map::new();
-    m.insert("CommandConfig".into(), json!({
-        "Deny": { "AclType": mode_name(p.commands.mode), "Commands": p.commands.commands },
-        "Approval": { "Commands": p.commands.approval },
-    }));
+    m.insert(
+        "CommandConfig".into(),
+        json!({
+            "Deny": { "AclType": mode_name(p.commands.mode), "Commands": p.commands.commands },
+            "Approval": { "Commands": p.commands.approval },
+        }),
+    );
     m.insert("ProtocolConfig".into(), json!({ "SSH": ssh, "RDP": rdp }));
-    m.insert("IPAclConfig".into(), json!({
-        "AclType": mode_name(p.ip_acl.mode), "IPs": p.ip_acl.entries,
-    }));
+    m.insert(
+        "IPAclConfig".into(),
+        json!({
+            "AclType": mode_name(p.ip_acl.mode), "IPs": p.ip_acl.entries,
+        }),
+    );
     m.insert("AccessTimeRangeConfig".into(), hours);
-    m.insert("ApprovalConfig".into(), json!({
-        "SwitchStatus": if p.approval { "On" } else { "Off" },
-    }));
+    m.insert(
+        "ApprovalConfig".into(),
+        json!({
+            "SwitchStatus": if p.approval { "On" } else { "Off" },
+        }),
+    );
     m
 }
 

@@ -89,15 +89,14 @@ pub(super) async fn set_assets(c: &Call) -> ApiResult {
     let scope = match c.p.req("ScopeType")? {
         "All" => AssetScope::All,
         "Host" => AssetScope::Hosts(by_ids(c, "Hosts", "HostId", "HostAccountIds")?),
-        "Database" => AssetScope::Databases(by_ids(
-            c,
-            "Databases",
-            "DatabaseId",
-            "DatabaseAccountIds",
-        )?),
+        "Database" => {
+            AssetScope::Databases(by_ids(c, "Databases", "DatabaseId", "DatabaseAccountIds")?)
+        }
         "HostGroup" => {
             let mut groups = BTreeMap::new();
-            for (id, entry, listed) in nested_objects(c, "HostGroups", "HostGroupId", "AccountNames")? {
+            for (id, entry, listed) in
+                nested_objects(c, "HostGroups", "HostGroupId", "AccountNames")?
+            {
                 let names = match accounts("HostGroups", &entry, listed, "AccountName")? {
                     None => AccountNames::All,
                     Some(set) => AccountNames::Only(set),
@@ -133,7 +132,12 @@ pub(super) async fn get_assets(c: &Call) -> ApiResult {
         let (kind, hosts, groups, dbs) = match &p.assets {
             AssetScope::Nothing => ("Host", vec![], vec![], vec![]),
             AssetScope::All => ("All", vec![], vec![], vec![]),
-            AssetScope::Hosts(h) => ("Host", id_entries(h, "HostId", "HostAccountIds"), vec![], vec![]),
+            AssetScope::Hosts(h) => (
+                "Host",
+                id_entries(h, "HostId", "HostAccountIds"),
+                vec![],
+                vec![],
+            ),
             AssetScope::Databases(d) => (
                 "Database",
                 vec![],

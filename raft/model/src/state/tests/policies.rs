@@ -47,7 +47,11 @@ fn the_first_priority_then_the_newest_policy_covering_user_and_asset_governs() {
     assert_eq!(governing(&fx, alice, other), None);
     // Same priority, created later: it wins. A larger number loses.
     let p2 = fx.created(Command::CreatePolicy(basics("p2", 5)));
-    set(&mut fx, p2, PolicyPart::Users(UserScope::UserGroups([ops].into())));
+    set(
+        &mut fx,
+        p2,
+        PolicyPart::Users(UserScope::UserGroups([ops].into())),
+    );
     set(&mut fx, p2, PolicyPart::Assets(AssetScope::All));
     let p3 = fx.created(Command::CreatePolicy(basics("p3", 9)));
     set(&mut fx, p3, PolicyPart::Users(UserScope::All));
@@ -78,7 +82,11 @@ fn host_group_scopes_match_by_account_name_and_database_scopes_by_account() {
         host_ids: vec![web],
     });
     let p = fx.created(Command::CreatePolicy(basics("g", 1)));
-    set(&mut fx, p, PolicyPart::Users(UserScope::Users([alice].into())));
+    set(
+        &mut fx,
+        p,
+        PolicyPart::Users(UserScope::Users([alice].into())),
+    );
     set(
         &mut fx,
         p,
@@ -104,7 +112,10 @@ fn host_group_scopes_match_by_account_name_and_database_scopes_by_account() {
     assert!(fx.st.policy_for_database(alice, db, Some(app)).is_some());
     // An account the engineer names himself is not one of the listed accounts.
     assert!(fx.st.policy_for_database(alice, db, None).is_none());
-    assert!(fx.st.policy_for_host(alice, web, root).is_some_and(|x| x.id == p));
+    assert!(fx
+        .st
+        .policy_for_host(alice, web, root)
+        .is_some_and(|x| x.id == p));
 }
 
 #[test]
@@ -114,7 +125,12 @@ fn bad_parts_are_refused_and_change_nothing() {
     let other_host = fx.host("db-01");
     let foreign = fx.account(other_host, "root");
     let p = fx.created(Command::CreatePolicy(basics("p", 1)));
-    for b in [basics("p", 1), basics("", 1), basics("q", 0), basics("q", 101)] {
+    for b in [
+        basics("p", 1),
+        basics("", 1),
+        basics("q", 0),
+        basics("q", 101),
+    ] {
         fx.reject(Command::CreatePolicy(b));
     }
     let bad = [
@@ -156,7 +172,10 @@ fn bad_parts_are_refused_and_change_nothing() {
             part: part.clone(),
         });
         assert!(
-            matches!(r, Rejection::InvalidParameter { .. } | Rejection::NotFound { .. }),
+            matches!(
+                r,
+                Rejection::InvalidParameter { .. } | Rejection::NotFound { .. }
+            ),
             "{part:?}: {r:?}"
         );
     }
@@ -173,7 +192,10 @@ fn address_lists_match_addresses_and_blocks() {
         entries: entries.iter().map(|e| e.to_string()).collect(),
     };
     let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
-    let deny = acl(ListMode::Deny, &["10.0.0.0/8", "192.168.1.7", "2001:db8::/32"]);
+    let deny = acl(
+        ListMode::Deny,
+        &["10.0.0.0/8", "192.168.1.7", "2001:db8::/32"],
+    );
     assert!(!deny.allows(ip("10.200.1.1")));
     assert!(!deny.allows(ip("::ffff:10.1.2.3")));
     assert!(!deny.allows(ip("192.168.1.7")));
@@ -186,7 +208,13 @@ fn address_lists_match_addresses_and_blocks() {
     assert!(!only.allows(ip("::1")));
     let none = acl(ListMode::AllowOnly, &["127.0.0.2"]);
     assert!(!none.allows(ip("127.0.0.1")));
-    for bad in ["10.0.0.0/33", "300.1.1.1", "host.example", "::/129", "1.2.3.4/"] {
+    for bad in [
+        "10.0.0.0/33",
+        "300.1.1.1",
+        "host.example",
+        "::/129",
+        "1.2.3.4/",
+    ] {
         assert!(parse_block(bad).is_err(), "{bad}");
     }
     let mut fx = Fx::new();
