@@ -26,7 +26,7 @@ pub enum SessionCmd {
     /// statements.
     Events {
         session_id: u64,
-        /// Only one kind: command, file, tunnel or statement.
+        /// Only one kind: command, file, tunnel, statement or refused.
         #[arg(long = "type")]
         kind: Option<String>,
     },
