@@ -478,4 +478,18 @@ pub enum Command {
     DeletePolicy {
         policy_id: PolicyId,
     },
+    // ---- command approval
+    /// A gateway holds `command` of an open session for approval until `deadline_ms`.
+    /// Answered with `Response::Created`.
+    AskCommandApproval {
+        session_id: SessionId,
+        command: String,
+        deadline_ms: u64,
+    },
+    /// An administrator's decision; refused once decided or past the deadline.
+    DecideCommandApproval {
+        approval_id: ApprovalId,
+        accept: bool,
+        by: String,
+    },
 }

@@ -32,6 +32,8 @@ pub type RuleId = u64;
 pub type SqlRuleId = u64;
 /// A control policy.
 pub type PolicyId = u64;
+/// A command waiting for an administrator's approval.
+pub type ApprovalId = u64;
 /// An O&M token.
 pub type TokenId = u64;
 /// A session (one connection to an asset through a node).
@@ -65,6 +67,7 @@ pub enum EntityKind {
     Authorization,
     SqlRule,
     Policy,
+    CommandApproval,
 }
 
 impl EntityKind {
@@ -89,6 +92,7 @@ impl EntityKind {
             EntityKind::Authorization => "authorization",
             EntityKind::SqlRule => "SQL rule",
             EntityKind::Policy => "control policy",
+            EntityKind::CommandApproval => "command approval",
         }
     }
 }

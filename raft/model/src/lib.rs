@@ -7,6 +7,7 @@
 //! in the clear.
 
 pub mod admin_audit;
+pub mod approval;
 pub mod authz;
 pub mod command;
 pub mod common;
@@ -29,6 +30,7 @@ pub mod user;
 pub use admin_audit::{
     AdminAuditEntry, AdminAuditLog, AdminAuditRecord, AuditHash, ChainBreak, ADMIN_AUDIT_RETENTION,
 };
+pub use approval::{ApprovalState, CommandApproval};
 pub use authz::{Principal, Rule, RuleSpec};
 pub use command::{Command, Request, RequestId};
 pub use common::{AssetRef, AssetSource, AssetType, Protocol, Validity};
@@ -71,5 +73,5 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 /// 7: users' TOTP enrolments (sealed secret, last step used, recovery code digests, wrong-code
 ///    run) and their two-factor status.
 /// 8: the setting for TLS to database targets.
-/// 9: control policies.
+/// 9: control policies; commands waiting for approval.
 pub const STATE_FORMAT_VERSION: u32 = 9;

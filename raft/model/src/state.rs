@@ -6,6 +6,7 @@
 mod access;
 mod admin;
 mod admin_audit;
+mod approvals;
 mod asset_groups;
 mod cascade;
 mod databases;
@@ -94,6 +95,8 @@ pub struct State {
     session_trail: crate::session_trail::SessionTrail,
     /// Control policies.
     policies: BTreeMap<PolicyId, crate::policy::Policy>,
+    /// Commands held for approval, and recent decisions.
+    approvals: BTreeMap<ApprovalId, crate::approval::CommandApproval>,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
@@ -169,6 +172,7 @@ impl State {
             .or_else(|| self.apply_admin_audit(now, cmd))
             .or_else(|| self.apply_sql_rules(now, cmd))
             .or_else(|| self.apply_policies(now, cmd))
+            .or_else(|| self.apply_approvals(now, cmd))
             .or_else(|| self.apply_reseal(cmd));
         match handled {
             Some(Ok(resp)) => resp,

@@ -225,3 +225,44 @@ fn address_lists_match_addresses_and_blocks() {
     });
     assert!(r.to_string().contains("prefix length"), "{r}");
 }
+
+#[test]
+fn a_held_command_is_decided_once_and_only_before_its_deadline() {
+    use crate::approval::ApprovalState;
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let e = fx.start_node(1);
+    let session = fx.open(u, h, a, 1, e);
+    let ask = |fx: &mut Fx, deadline_ms| {
+        fx.created(Command::AskCommandApproval {
+            session_id: session,
+            command: "systemctl restart nginx".into(),
+            deadline_ms,
+        })
+    };
+    let decide = |approval_id, accept| Command::DecideCommandApproval {
+        approval_id,
+        accept,
+        by: "PTNadmin".into(),
+    };
+    let deadline = fx.now + 60_000;
+    let first = ask(&mut fx, deadline);
+    assert_eq!(fx.st.approvals_waiting(fx.now).count(), 1);
+    fx.done(decide(first, true));
+    let a1 = fx.st.command_approval(first).unwrap();
+    assert_eq!(a1.state, ApprovalState::Accepted);
+    assert_eq!(a1.decided_by.as_deref(), Some("PTNadmin"));
+    fx.reject(decide(first, false));
+    // Past its deadline a request can no longer be decided.
+    let deadline = fx.now + 1_000;
+    let late = ask(&mut fx, deadline);
+    fx.now += 2_000;
+    assert_eq!(fx.st.approvals_waiting(fx.now).count(), 0);
+    fx.reject(decide(late, true));
+    fx.reject(decide(424_242, true));
+    fx.reject(Command::AskCommandApproval {
+        session_id: 999_999,
+        command: "ls".into(),
+        deadline_ms: fx.now + 60_000,
+    });
+}
