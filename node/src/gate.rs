@@ -2,6 +2,7 @@
 //! logins (O&M tokens, passwords, public keys), authorization and concurrency slots when a
 //! session opens, the slot given back when it closes, termination requests.
 
+mod approval;
 pub(crate) mod permit;
 mod policy;
 mod refusal;
@@ -10,8 +11,8 @@ mod second_factor;
 use crate::running::NodeShared;
 use portunus_model::{AssetRef, Command, EndReason, Response};
 use portunus_proxy::gate::{
-    host_tunnel_refusal, Admission, AuthAttempt, BoxFuture, Closer, EndKind, Permit, Principal,
-    Purpose, Refusal, RefusalKind, SessionGate, SessionOutcome, Target, TargetSpec,
+    host_tunnel_refusal, Admission, AuthAttempt, BoxFuture, Closer, Decision, EndKind, Permit,
+    Principal, Purpose, Refusal, RefusalKind, SessionGate, SessionOutcome, Target, TargetSpec,
     TERMINATED_BY_ADMIN,
 };
 use portunus_raft::Replica;
@@ -653,6 +654,23 @@ impl SessionGate for Gate {
 
     fn database_tls_required(&self) -> bool {
         (self.replica.view()).read(|s| s.settings().database_require_tls)
+    }
+
+    fn ask_approval<'a>(
+        &'a self,
+        session_id: u64,
+        command: &'a str,
+    ) -> BoxFuture<'a, Result<u64, Refusal>> {
+        Box::pin(approval::ask(
+            &self.replica,
+            &self.metrics,
+            session_id,
+            command,
+        ))
+    }
+
+    fn approval_decision(&self, id: u64) -> BoxFuture<'static, Decision> {
+        Box::pin(approval::decision(self.replica.clone(), id))
     }
 
     fn idle_timeout(&self) -> Option<std::time::Duration> {

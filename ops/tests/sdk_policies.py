@@ -8,6 +8,7 @@ PORTUNUS_POLICY_STEP and its inputs:
            what GetPolicy, the scope queries and ListPolicies answer and what is refused.
   ipacl    PORTUNUS_IPS (comma separated), PORTUNUS_ACL (black or white)
   hours    PORTUNUS_HOURS (comma separated hours allowed every day; empty: any time)
+  decide   PORTUNUS_COMMAND waiting for approval, PORTUNUS_DECISION (accept or reject)
 Prints "sdk_policies: OK" at the end; exits non-zero on the first failure.
 """
 import os
@@ -71,7 +72,8 @@ def create(c):
         hosts=[m.SetPolicyAssetScopeRequestHosts(host_id=hid, account_scope_type="All")]))
     cmd = m.SetPolicyCommandConfigRequestCommandConfig(
         deny=m.SetPolicyCommandConfigRequestCommandConfigDeny(
-            acl_type="black", commands=["rm -rf", "touch", "/^dat[e]\\b/"]))
+            acl_type="black", commands=["rm -rf", "touch", "/^dat[e]\\b/"]),
+        approval=m.SetPolicyCommandConfigRequestCommandConfigApproval(commands=["uname"]))
     c.set_policy_command_config(m.SetPolicyCommandConfigRequest(
         instance_id=IID, policy_id=pid, command_config=cmd))
     ssh = m.SetPolicyProtocolConfigRequestProtocolConfigSSH(
@@ -86,6 +88,7 @@ def create(c):
     assert got.policy_name == NAME and got.priority == 10, got.to_map()
     assert got.command_config.deny.acl_type == "black", got.to_map()
     assert got.command_config.deny.commands == ["rm -rf", "touch", "/^dat[e]\\b/"], got.to_map()
+    assert got.command_config.approval.commands == ["uname"], got.to_map()
     s = got.protocol_config.ssh
     assert (s.sshchannel, s.sftpupload_file, s.sftpmkdir, s.sftpdownload_file) == \
         ("Enable", "Disable", "Disable", "Enable"), got.to_map()
@@ -143,11 +146,40 @@ def hours(c):
         assert shown == [], got.to_map()
 
 
+def decide(c):
+    """Waits for PORTUNUS_COMMAND among the commands waiting for approval, checks what the
+    list says of it, and accepts or rejects it (PORTUNUS_DECISION)."""
+    import time
+    wanted = os.environ["PORTUNUS_COMMAND"]
+    deadline = time.time() + 20
+    while True:
+        listed = c.list_approve_commands(m.ListApproveCommandsRequest(instance_id=IID)).body
+        found = [a for a in listed.approve_commands if a.command == wanted]
+        if found:
+            break
+        assert time.time() < deadline, f"{wanted!r} never waited: {listed.to_map()}"
+        time.sleep(0.2)
+    a = found[0]
+    assert (a.client_user, a.asset_name, a.asset_account_name, a.state) == \
+        ("alice", "web-01", "root", "Wait"), a.to_map()
+    assert a.client_ip == "127.0.0.1" and a.protocol_name == "SSH", a.to_map()
+    if os.environ["PORTUNUS_DECISION"] == "accept":
+        c.accept_approve_command(m.AcceptApproveCommandRequest(
+            instance_id=IID, command_id=a.approve_command_id))
+    else:
+        c.reject_approve_command(m.RejectApproveCommandRequest(
+            instance_id=IID, command_id=a.approve_command_id))
+    # Decided once: a second decision is refused.
+    expect_error(lambda: c.reject_approve_command(m.RejectApproveCommandRequest(
+        instance_id=IID, command_id=a.approve_command_id)), "InvalidParameter")
+
+
 def main():
     global IID
     c = client()
     IID = c.describe_instances(m.DescribeInstancesRequest()).body.instances[0].instance_id
-    {"create": create, "ipacl": ipacl, "hours": hours}[os.environ["PORTUNUS_POLICY_STEP"]](c)
+    steps = {"create": create, "ipacl": ipacl, "hours": hours, "decide": decide}
+    steps[os.environ["PORTUNUS_POLICY_STEP"]](c)
     print("sdk_policies: OK")
 
 

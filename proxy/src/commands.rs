@@ -61,6 +61,11 @@ impl CommandRules {
         })
     }
 
+    /// Whether only listed commands may run.
+    pub fn allow_only(&self) -> bool {
+        self.allow_only
+    }
+
     /// An allow list with nothing on it: every command is refused.
     pub fn refuse_all() -> Self {
         Self {

@@ -5,7 +5,7 @@
 
 mod controls;
 
-pub use controls::{Controls, SftpOps};
+pub use controls::{Controls, SftpOps, Verdict};
 
 use std::fmt;
 use std::future::Future;
@@ -312,10 +312,49 @@ pub trait SessionGate: Send + Sync + 'static {
     fn idle_timeout(&self) -> Option<std::time::Duration> {
         None
     }
+    /// Holds `command` of session `session_id` for an administrator's approval: the request's
+    /// id, which administrators see.
+    fn ask_approval<'a>(
+        &'a self,
+        session_id: u64,
+        command: &'a str,
+    ) -> BoxFuture<'a, Result<u64, Refusal>> {
+        let _ = (session_id, command);
+        Box::pin(async {
+            Err(Refusal {
+                kind: RefusalKind::Internal,
+                message: "this bastion holds no commands for approval".into(),
+            })
+        })
+    }
+    /// Resolves with the decision on approval request `id` (or why there was none).
+    fn approval_decision(&self, id: u64) -> BoxFuture<'static, Decision> {
+        let _ = id;
+        Box::pin(async {
+            Decision::Undecided {
+                why: "this bastion holds no commands for approval".into(),
+            }
+        })
+    }
     /// Whether the native database ports refuse logins without TLS. Read per connection.
     fn database_tls_required(&self) -> bool {
         false
     }
+}
+
+/// An administrator's decision on a held command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Accepted {
+        by: String,
+    },
+    Rejected {
+        by: String,
+    },
+    /// No decision came (its deadline passed, or the request was lost).
+    Undecided {
+        why: String,
+    },
 }
 
 /// Gives an admitted session back: given what the session did, the work that records it.

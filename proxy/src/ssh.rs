@@ -22,6 +22,7 @@
 //! to the target (`upstream`), relayed by `pipe`; shells are recorded as asciicast v2 and
 //! their command lines audited, SFTP operations become [`crate::gate::AuditEvent::FileOp`].
 
+mod approval;
 mod config;
 mod conn;
 mod echo;

@@ -104,6 +104,39 @@ async fn shell(askpass: &Askpass, port: u16, dir: &str) -> String {
     seen
 }
 
+/// A shell through `port` types `uname -o`; an administrator rejects it through `api`. What
+/// the shell showed.
+async fn shell_rejects_uname(askpass: &Askpass, port: u16, api: std::net::SocketAddr) -> String {
+    let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
+    ssh.arg("-tt").stdin(Stdio::piped());
+    let mut child = ssh.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    stdin.write_all(b"echo up-$((2*3))\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "up-6").await;
+    stdin.write_all(b"uname -o\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "waiting for the decision").await;
+    tokio::task::spawn_blocking(move || {
+        sdk(
+            api,
+            "decide",
+            &[
+                ("PORTUNUS_COMMAND", "uname -o"),
+                ("PORTUNUS_DECISION", "reject"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    read_until(&mut stdout, &mut seen, "rejected by").await;
+    stdin.write_all(b"echo after-$((2*4))\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "after-8").await;
+    stdin.write_all(b"exit\r").await.unwrap();
+    let _ = tokio::time::timeout(WAIT, child.wait()).await;
+    seen
+}
+
 /// `sftp -b` with `batch` through `port`: whether it succeeded, and what it printed.
 async fn sftp(askpass: &Askpass, port: u16, batch: &str, dir: &Path) -> (bool, String) {
     let file = dir.join("batch");
@@ -229,6 +262,50 @@ async fn a_policy_written_on_one_node_controls_commands_sftp_addresses_and_hours
     let (code, out, err) = exec(&askpass, p3, &format!("cat {dir}/keep/readme.txt")).await;
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("hello from the target"), "{out}");
+
+    // Command approval: `uname` waits until an administrator decides, through node 1.
+    let mut held = askpass.ssh(p3, LOGIN, PASSWORD);
+    held.arg("uname -s");
+    let held = held.spawn().unwrap();
+    let api = n1.api;
+    tokio::task::spawn_blocking(move || {
+        sdk(
+            api,
+            "decide",
+            &[
+                ("PORTUNUS_COMMAND", "uname -s"),
+                ("PORTUNUS_DECISION", "accept"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let out = tokio::time::timeout(WAIT, held.wait_with_output())
+        .await
+        .expect("the held exec ends")
+        .unwrap();
+    let (said, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && said.contains("Linux"),
+        "{said} {err}"
+    );
+    assert!(
+        err.contains("needs an administrator's approval (request"),
+        "{err}"
+    );
+    assert!(err.contains("accepted by PTNtestadminkey"), "{err}");
+    let rejected = shell_rejects_uname(&askpass, p2, api).await;
+    assert!(
+        rejected.contains("was not run: request") && rejected.contains("rejected by"),
+        "{rejected}"
+    );
+    assert!(
+        !rejected.lines().any(|l| l.trim() == "GNU/Linux"),
+        "the rejected command ran: {rejected}"
+    );
 
     // SFTP: downloads work; uploads and mkdir never reach the target.
     let local = work.path().join("local.txt");

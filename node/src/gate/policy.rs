@@ -127,6 +127,12 @@ pub(crate) fn controls(policy: Option<&Policy>) -> Controls {
                 CommandRules::refuse_all()
             })
         });
+    let approval = (!c.approval.is_empty()).then(|| {
+        CommandRules::new(false, &c.approval).unwrap_or_else(|e| {
+            tracing::error!(policy = %p.basics.name, error = %e, "an approval pattern does not compile; every command waits for approval");
+            CommandRules::new(false, &["/./".to_string()]).unwrap_or_else(|_| CommandRules::refuse_all())
+        })
+    });
     Controls {
         policy: Some(p.basics.name.clone()),
         shell: ssh.shell,
@@ -142,5 +148,6 @@ pub(crate) fn controls(policy: Option<&Policy>) -> Controls {
         },
         tunnels: ssh.tunnels(),
         commands,
+        approval,
     }
 }

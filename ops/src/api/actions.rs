@@ -1,6 +1,7 @@
 //! The served actions, one module per area; [`all`] is the action table.
 
 pub mod admin_audit;
+pub mod approvals;
 pub mod databases;
 pub mod domains;
 pub mod grant_lists;
@@ -50,6 +51,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         sessions::ACTIONS,
         sql_rules::ACTIONS,
         policies::ACTIONS,
+        approvals::ACTIONS,
         secrets::ACTIONS,
         totp::ACTIONS,
     ]

@@ -40,6 +40,17 @@ pub struct Controls {
     pub tunnels: bool,
     /// Command control of shells and execs.
     pub commands: Option<CommandRules>,
+    /// Commands held for an administrator's approval (a list matched like a deny list).
+    pub approval: Option<CommandRules>,
+}
+
+/// What command control says of a command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Run,
+    Refused(Refusal),
+    /// Held until an administrator accepts it.
+    NeedsApproval,
 }
 
 impl Default for Controls {
@@ -52,6 +63,7 @@ impl Default for Controls {
             sftp_ops: SftpOps::ALL,
             tunnels: true,
             commands: None,
+            approval: None,
         }
     }
 }
@@ -74,12 +86,42 @@ impl Controls {
         (!self.shell).then(|| self.refusal("an interactive shell (SSH channel)"))
     }
 
-    /// Why `command` may not run as an exec, if it may not.
-    pub fn exec_refusal(&self, command: &str) -> Option<Refusal> {
+    /// Whether command control lets shells and execs run commands unchecked.
+    pub fn checks_commands(&self) -> bool {
+        self.commands.is_some() || self.approval.is_some()
+    }
+
+    /// What may happen to `command` as an exec.
+    pub fn exec_verdict(&self, command: &str) -> Verdict {
         if !self.exec {
-            return Some(self.refusal("running a remote command (exec)"));
+            return Verdict::Refused(self.refusal("running a remote command (exec)"));
         }
-        self.command_refusal(command)
+        self.verdict(command)
+    }
+
+    /// What may happen to the command line `line`. A deny list refuses what it lists, and
+    /// holds for approval what the approval list has; an allow list runs what it lists, holds
+    /// what the approval list has, and refuses the rest.
+    pub fn verdict(&self, line: &str) -> Verdict {
+        let controlled = self.command_refusal(line);
+        let allow_list = self.commands.as_ref().is_some_and(CommandRules::allow_only);
+        let approvable = self
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.check(line).is_err());
+        match (controlled, allow_list, approvable) {
+            (Some(_), true, true) | (None, false, true) => Verdict::NeedsApproval,
+            (Some(r), _, _) => Verdict::Refused(r),
+            (None, _, _) => Verdict::Run,
+        }
+    }
+
+    /// The refusal of a held command an administrator rejected (or did not decide in time).
+    pub fn approval_refusal(&self, line: &str, why: &str) -> Refusal {
+        Refusal {
+            kind: RefusalKind::NotAuthorized,
+            message: format!("the command \"{line}\" was not run: {why}"),
+        }
     }
 
     /// Why SFTP may not start, if it may not.

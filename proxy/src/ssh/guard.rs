@@ -21,7 +21,7 @@ mod screen;
 
 use super::echo::is_password_prompt;
 use super::recorder::LineEditor;
-use crate::gate::{Controls, Refusal};
+use crate::gate::{Controls, Refusal, Verdict};
 use screen::ScreenLine;
 
 /// The longest line held without a PTY; a longer one is refused.
@@ -34,6 +34,9 @@ pub(crate) struct Guarded {
     pub forward: Vec<u8>,
     /// A refused line and why.
     pub refused: Option<(String, Refusal)>,
+    /// A line held for approval: its Enter (and, without a PTY, the line) waits for
+    /// [`LineGuard::decided`]; the keystrokes after it in the chunk were dropped.
+    pub held: Option<String>,
 }
 
 /// Follows one shell channel for command control.
@@ -50,12 +53,16 @@ pub(crate) struct LineGuard {
     pending: String,
     /// Without a PTY: the current line's bytes, not forwarded yet.
     held: Vec<u8>,
+    /// The Enter of a line waiting for approval.
+    awaiting: Option<u8>,
 }
 
 impl LineGuard {
     /// A guard for a shell; None when the session has no command control.
     pub fn new(controls: &Controls, pty: bool) -> Option<Self> {
-        controls.commands.as_ref()?;
+        if !controls.checks_commands() {
+            return None;
+        }
         Some(Self {
             controls: controls.clone(),
             pty,
@@ -65,6 +72,7 @@ impl LineGuard {
             secret: false,
             pending: String::new(),
             held: Vec::new(),
+            awaiting: None,
         })
     }
 
@@ -103,13 +111,21 @@ impl LineGuard {
                 out.forward.push(b);
                 continue;
             };
-            if let Some(refused) = self.enter(line) {
-                if self.pty {
-                    out.forward.push(0x03);
+            match self.enter(line) {
+                Entered::Run => {}
+                Entered::Refused(line, why) => {
+                    if self.pty {
+                        out.forward.push(0x03);
+                    }
+                    self.held.clear();
+                    out.refused = Some((line, why));
+                    return out;
                 }
-                self.held.clear();
-                out.refused = Some(refused);
-                return out;
+                Entered::Held(line) => {
+                    self.awaiting = Some(b);
+                    out.held = Some(line);
+                    return out;
+                }
             }
             out.forward.append(&mut self.held);
             out.forward.push(b);
@@ -125,44 +141,83 @@ impl LineGuard {
         }
         let line = String::from_utf8_lossy(&self.held).into_owned();
         match self.enter(line) {
-            Some(refused) => out.refused = Some(refused),
-            None => out.forward.append(&mut self.held),
+            Entered::Refused(line, why) => out.refused = Some((line, why)),
+            Entered::Run => out.forward.append(&mut self.held),
+            Entered::Held(line) => {
+                out.held = Some(line);
+                return out;
+            }
         }
         self.held.clear();
         out
     }
 
-    /// Enter on a line: None when it may run (or continues), the refusal otherwise.
-    fn enter(&mut self, typed: String) -> Option<(String, Refusal)> {
+    /// The decision on the held line: what to send the target now (its Enter when accepted;
+    /// Ctrl-C with a PTY, nothing without, when not).
+    pub fn decided(&mut self, accepted: bool) -> Vec<u8> {
+        let enter = self.awaiting.take();
+        let mut out = Vec::new();
+        if accepted {
+            out.append(&mut self.held);
+            out.extend(enter);
+        } else {
+            self.held.clear();
+            self.pending.clear();
+            if self.pty {
+                out.push(0x03);
+            }
+        }
+        out
+    }
+
+    /// Enter on a line: what happens to it.
+    fn enter(&mut self, typed: String) -> Entered {
         let prompt = self.prompt_len.take();
         let secret = std::mem::take(&mut self.secret);
         if secret || self.screen.alternate() {
             self.pending.clear();
-            return None;
+            return Entered::Run;
         }
         let shown = match (self.pty, prompt) {
             (true, Some(p)) => self.screen.text_from(p),
             _ => String::new(),
         };
         let whole = format!("{}{typed}", self.pending);
-        let whole_shown = format!("{}{}", self.pending, shown.trim());
-        let check = |line: &str| {
-            self.controls
-                .command_refusal(line)
-                .map(|r| (line.to_string(), r))
-        };
-        let refused = check(&whole).or_else(|| {
-            (!shown.trim().is_empty() && shown.trim() != typed.trim())
-                .then(|| check(&whole_shown))
-                .flatten()
-        });
-        if refused.is_some() {
-            self.pending.clear();
-            return refused;
+        let mut lines = vec![whole.clone()];
+        if !shown.trim().is_empty() && shown.trim() != typed.trim() {
+            lines.push(format!("{}{}", self.pending, shown.trim()));
         }
-        self.pending = continued(&whole).unwrap_or_default();
-        None
+        // A refusal of either form wins; then a hold.
+        let verdicts: Vec<(String, Verdict)> = lines
+            .into_iter()
+            .map(|l| {
+                let v = self.controls.verdict(&l);
+                (l, v)
+            })
+            .collect();
+        for (line, v) in &verdicts {
+            if let Verdict::Refused(why) = v {
+                self.pending.clear();
+                return Entered::Refused(line.clone(), why.clone());
+            }
+        }
+        let continues = continued(&whole);
+        let held = verdicts.iter().find(|(_, v)| *v == Verdict::NeedsApproval);
+        if let (Some((line, _)), None) = (held, &continues) {
+            // A continued line is held as a whole, when it ends.
+            self.pending.clear();
+            return Entered::Held(line.clone());
+        }
+        self.pending = continues.unwrap_or_default();
+        Entered::Run
     }
+}
+
+/// What becomes of a line at Enter.
+enum Entered {
+    Run,
+    Refused(String, Refusal),
+    Held(String),
 }
 
 /// The text a continued line carries into the next one: a line ending in `\` joins the next

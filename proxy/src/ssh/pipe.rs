@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
 
+use super::approval;
 use super::conn::Conn;
 use super::lease::Lease;
 use super::taps::{notice, Passed, Taps};
@@ -78,8 +79,19 @@ async fn up<G: SessionGate, A: AuditSink>(
                     (guarded, taps.hand_off())
                 };
                 lease.add_up(guarded.forward.len());
-                let sent = forward(&conn, id, &to, guarded).await;
+                let held = guarded.held.clone();
+                let notices = approval::Notices {
+                    channel: id,
+                    on_stdout: guarded.on_stdout,
+                };
+                let mut sent = forward(&conn, id, &to, guarded).await;
                 recorded(stored).await;
+                if let (Some(line), Ok(())) = (held, &sent) {
+                    let refused = approval::wait(&conn, &lease, notices, &line).await.err();
+                    let decided = lock(&taps).decided(&line, refused.as_ref());
+                    lock(&taps).input(&decided.forward);
+                    sent = forward(&conn, id, &to, decided).await;
+                }
                 sent
             }
             ChannelMsg::Eof => {

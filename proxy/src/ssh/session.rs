@@ -12,9 +12,9 @@ use super::conn::Conn;
 use super::error::SshError;
 use super::lease::Lease;
 use super::taps::Taps;
-use super::{menu, pipe, upstream};
-use crate::gate::TargetSpec;
+use super::{approval, menu, pipe, upstream};
 use crate::gate::{AuditEvent, AuditSink, Permit, Purpose, Refusal, RefusalKind, SessionGate};
+use crate::gate::{TargetSpec, Verdict};
 
 /// The client's terminal, as asked with `pty-req` and updated by `window-change`.
 #[derive(Clone, Debug)]
@@ -181,6 +181,25 @@ async fn serve<G: SessionGate, A: AuditSink>(
         });
         return Err(refused.2.into());
     }
+    if let Start::Exec(cmd) = &start {
+        let line = String::from_utf8_lossy(cmd).into_owned();
+        if permit.controls.exec_verdict(&line) == Verdict::NeedsApproval {
+            let notices = approval::Notices {
+                channel: channel.id(),
+                on_stdout: false,
+            };
+            if let Err(refused) = approval::wait(conn, &lease, notices, &line).await {
+                conn.shared.audit.event(AuditEvent::Refused {
+                    session_id: permit.session_id,
+                    at: 0.0,
+                    action: "exec".into(),
+                    target: line,
+                    reason: refused.message.clone(),
+                });
+                return Err(refused.into());
+            }
+        }
+    }
     if matches!(start, Start::Shell | Start::Exec(_)) {
         conn.may_record(&lease)?;
     }
@@ -228,7 +247,10 @@ fn policy_refusal(permit: &Permit, start: &Start) -> Option<(&'static str, Strin
         Start::Shell => c.shell_refusal().map(|r| ("shell", String::new(), r)),
         Start::Exec(cmd) => {
             let line = String::from_utf8_lossy(cmd).into_owned();
-            c.exec_refusal(&line).map(|r| ("exec", line, r))
+            match c.exec_verdict(&line) {
+                Verdict::Refused(r) => Some(("exec", line, r)),
+                Verdict::Run | Verdict::NeedsApproval => None,
+            }
         }
         Start::Sftp => c.sftp_refusal().map(|r| ("sftp", String::new(), r)),
         Start::Gone => None,

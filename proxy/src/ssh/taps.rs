@@ -130,6 +130,7 @@ impl<A: AuditSink> Taps<A> {
             let g = g.input(data);
             passed.forward = g.forward;
             passed.refused.extend(g.refused.map(command_refusal));
+            passed.held = g.held;
         } else if let Some(f) = self.sftp_filter.as_mut() {
             match f.client(data) {
                 Ok((forward, refused)) => (passed.forward, passed.refused) = (forward, refused),
@@ -150,6 +151,24 @@ impl<A: AuditSink> Taps<A> {
             let g = g.eof();
             passed.forward = g.forward;
             passed.refused.extend(g.refused.map(command_refusal));
+            passed.held = g.held;
+        }
+        self.note_refusals(&passed.refused);
+        passed
+    }
+
+    /// The decision on a held command line (see [`Passed::held`]): what goes to the target
+    /// now; a refusal is audited like any other.
+    pub fn decided(&mut self, line: &str, refused: Option<&crate::gate::Refusal>) -> Passed {
+        let mut passed = Passed::default();
+        if let Some(g) = self.guard.as_mut() {
+            passed.on_stdout = g.pty();
+            passed.forward = g.decided(refused.is_none());
+        }
+        if let Some(r) = refused {
+            passed
+                .refused
+                .push(command_refusal((line.to_string(), r.clone())));
         }
         self.note_refusals(&passed.refused);
         passed
@@ -306,6 +325,8 @@ pub(crate) struct Passed {
     pub broken: bool,
     /// Notices go on the channel's output (a PTY shell) rather than its error stream.
     pub on_stdout: bool,
+    /// A command line held for an administrator's approval (its Enter not sent yet).
+    pub held: Option<String>,
 }
 
 fn command_refusal((line, refusal): (String, crate::gate::Refusal)) -> RefusedOp {

@@ -123,7 +123,8 @@ pub static ACTIONS: &[Action] = &[
         Write,
         controls::set_commands,
         "Sets a control policy's command control: Deny.AclType black (listed commands \
-         refused) or white (only listed commands run), Deny.Commands the patterns.",
+         refused) or white (only listed commands run), Deny.Commands the patterns; \
+         Approval.Commands the commands held for an administrator's approval.",
         [POLICY, req("CommandConfig", Ty::Json), PROJECT]
     ),
     action!(
@@ -162,7 +163,7 @@ pub static ACTIONS: &[Action] = &[
 
 /// Projects are not part of Portunus yet: a call naming one is refused rather than applied
 /// outside it.
-fn no_project(c: &Call) -> Result<(), ApiError> {
+pub(super) fn no_project(c: &Call) -> Result<(), ApiError> {
     match c.p.opt("ProjectId").filter(|p| !p.is_empty()) {
         Some(_) => Err(ApiError::NotSupported(
             "projects are not available in Portunus yet: leave ProjectId out",

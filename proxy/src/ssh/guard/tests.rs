@@ -129,3 +129,45 @@ fn without_a_pty_lines_are_held_until_checked() {
     let _ = g.input(b"ls");
     assert_eq!(g.eof().forward, b"ls");
 }
+
+fn approving(pty: bool, allow_only: bool, list: &[&str], approval: &[&str]) -> LineGuard {
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let controls = Controls {
+        policy: Some("prod".into()),
+        commands: Some(CommandRules::new(allow_only, &strings(list)).unwrap()),
+        approval: Some(CommandRules::new(false, &strings(approval)).unwrap()),
+        ..Controls::default()
+    };
+    LineGuard::new(&controls, pty).unwrap()
+}
+
+#[test]
+fn a_line_on_the_approval_list_waits_for_the_decision() {
+    let mut g = approving(true, false, &["rm -rf"], &["systemctl restart", "rm"]);
+    g.output(b"$ ");
+    let out = g.input(b"systemctl restart nginx\rls\r");
+    assert_eq!(out.forward, b"systemctl restart nginx");
+    assert_eq!(out.held.as_deref(), Some("systemctl restart nginx"));
+    assert_eq!(g.decided(true), b"\r");
+    g.output(b"\r\n$ ");
+    // Refused beats approval: `rm -rf` is on both lists.
+    let out = g.input(b"rm -rf /x\r");
+    assert!(out.refused.is_some() && out.held.is_none());
+    g.output(b"^C\r\n$ ");
+    let out = g.input(b"rm /x\r");
+    assert_eq!(out.held.as_deref(), Some("rm /x"));
+    assert_eq!(g.decided(false), b"\x03");
+    g.output(b"^C\r\n$ ");
+    assert_eq!(g.input(b"ls\r").forward, b"ls\r");
+}
+
+#[test]
+fn with_an_allow_list_listed_lines_run_and_approvable_ones_wait() {
+    let mut g = approving(false, true, &["ls"], &["ls", "reboot"]);
+    let out = g.input(b"ls -l\nreboot\n");
+    assert_eq!(out.forward, b"ls -l\n");
+    assert_eq!(out.held.as_deref(), Some("reboot"));
+    assert_eq!(g.decided(true), b"reboot\n");
+    let out = g.input(b"id\n");
+    assert!(out.refused.is_some());
+}

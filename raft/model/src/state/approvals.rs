@@ -53,7 +53,10 @@ impl State {
         }
         let waiting: Vec<&CommandApproval> =
             self.approvals.values().filter(|a| a.waiting(now)).collect();
-        let of_session = waiting.iter().filter(|a| a.session_id == session_id).count();
+        let of_session = waiting
+            .iter()
+            .filter(|a| a.session_id == session_id)
+            .count();
         if waiting.len() >= MAX_WAITING || of_session >= MAX_WAITING_PER_SESSION {
             return Err(Rejection::invalid(
                 "Command",
@@ -84,7 +87,11 @@ impl State {
     /// Drops the oldest requests no longer waiting while more than [`MAX_KEPT`] are kept.
     fn prune_approvals(&mut self, now: u64) {
         while self.approvals.len() >= MAX_KEPT {
-            let oldest = self.approvals.values().find(|a| !a.waiting(now)).map(|a| a.id);
+            let oldest = self
+                .approvals
+                .values()
+                .find(|a| !a.waiting(now))
+                .map(|a| a.id);
             match oldest {
                 Some(id) => self.approvals.remove(&id),
                 None => break,
@@ -109,7 +116,10 @@ impl State {
                 ApprovalState::Accepted => "it was already accepted",
                 ApprovalState::Rejected => "it was already rejected",
             };
-            return Err(Rejection::invalid("CommandId", format!("cannot decide: {why}")));
+            return Err(Rejection::invalid(
+                "CommandId",
+                format!("cannot decide: {why}"),
+            ));
         }
         a.state = if accept {
             ApprovalState::Accepted

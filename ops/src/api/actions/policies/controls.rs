@@ -72,7 +72,7 @@ pub(super) async fn set_commands(c: &Call) -> ApiResult {
             "CommandConfig.Approval.Commands",
         )?,
     };
-    for p in &commands {
+    for p in commands.iter().chain(&approval) {
         if let Some(re) = p.trim().strip_prefix('/').and_then(|r| r.strip_suffix('/')) {
             if let Err(e) = regex::Regex::new(re)
                 .map_err(|e| e.to_string())
@@ -90,12 +90,6 @@ pub(super) async fn set_commands(c: &Call) -> ApiResult {
                 ));
             }
         }
-    }
-    if !approval.is_empty() {
-        return Err(ApiError::NotSupported(
-            "command approval is not available in Portunus yet: leave Approval.Commands empty \
-             (use Deny to refuse the commands instead)",
-        ));
     }
     let control = CommandControl {
         mode: mode(deny.get("AclType"), "CommandConfig.Deny.AclType")?,
