@@ -492,4 +492,12 @@ pub enum Command {
         accept: bool,
         by: String,
     },
+    // ---- O&M approval requests
+    /// Answered with `Response::Created`.
+    CreateOperationTicket(crate::ticket::NewTicket),
+    /// Refused unless the request is pending.
+    DecideOperationTicket {
+        ticket_id: TicketId,
+        decision: crate::ticket::TicketDecision,
+    },
 }

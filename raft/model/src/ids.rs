@@ -34,6 +34,8 @@ pub type SqlRuleId = u64;
 pub type PolicyId = u64;
 /// A command waiting for an administrator's approval.
 pub type ApprovalId = u64;
+/// An O&M approval request.
+pub type TicketId = u64;
 /// An O&M token.
 pub type TokenId = u64;
 /// A session (one connection to an asset through a node).
@@ -68,6 +70,7 @@ pub enum EntityKind {
     SqlRule,
     Policy,
     CommandApproval,
+    OperationTicket,
 }
 
 impl EntityKind {
@@ -93,6 +96,7 @@ impl EntityKind {
             EntityKind::SqlRule => "SQL rule",
             EntityKind::Policy => "control policy",
             EntityKind::CommandApproval => "command approval",
+            EntityKind::OperationTicket => "O&M approval request",
         }
     }
 }

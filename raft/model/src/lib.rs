@@ -24,6 +24,7 @@ pub mod session_trail;
 pub mod settings;
 pub mod sql_rule;
 pub mod state;
+pub mod ticket;
 pub mod token;
 pub mod user;
 
@@ -59,6 +60,7 @@ pub use settings::{
 };
 pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
 pub use state::State;
+pub use ticket::{NewTicket, OperationTicket, TicketDecision, TicketState};
 pub use token::{NewToken, ScramVerifier, Token, TokenAccount, TokenIssuer, TokenReceipt};
 pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, UserSource};
 
@@ -73,5 +75,5 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 /// 7: users' TOTP enrolments (sealed secret, last step used, recovery code digests, wrong-code
 ///    run) and their two-factor status.
 /// 8: the setting for TLS to database targets.
-/// 9: control policies; commands waiting for approval.
+/// 9: control policies; commands waiting for approval; O&M approval requests.
 pub const STATE_FORMAT_VERSION: u32 = 9;

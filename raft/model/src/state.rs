@@ -18,6 +18,7 @@ mod queries;
 mod reseal;
 mod sessions;
 mod sql_rules;
+mod tickets;
 mod tokens;
 mod two_factor;
 mod users;
@@ -97,6 +98,8 @@ pub struct State {
     policies: BTreeMap<PolicyId, crate::policy::Policy>,
     /// Commands held for approval, and recent decisions.
     approvals: BTreeMap<ApprovalId, crate::approval::CommandApproval>,
+    /// O&M approval requests.
+    tickets: BTreeMap<TicketId, crate::ticket::OperationTicket>,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
@@ -173,6 +176,7 @@ impl State {
             .or_else(|| self.apply_sql_rules(now, cmd))
             .or_else(|| self.apply_policies(now, cmd))
             .or_else(|| self.apply_approvals(now, cmd))
+            .or_else(|| self.apply_tickets(now, cmd))
             .or_else(|| self.apply_reseal(cmd));
         match handled {
             Some(Ok(resp)) => resp,

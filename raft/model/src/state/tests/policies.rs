@@ -266,3 +266,63 @@ fn a_held_command_is_decided_once_and_only_before_its_deadline() {
         deadline_ms: fx.now + 60_000,
     });
 }
+
+#[test]
+fn under_o_and_m_approval_a_logon_needs_an_approved_request_within_its_period_and_uses() {
+    use crate::common::{AssetRef, Protocol};
+    use crate::ticket::{NewTicket, TicketDecision};
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let e = fx.start_node(1);
+    let p = fx.created(Command::CreatePolicy(basics("gated", 1)));
+    set(&mut fx, p, PolicyPart::Users(UserScope::All));
+    set(&mut fx, p, PolicyPart::Assets(AssetScope::All));
+    set(&mut fx, p, PolicyPart::Approval(true));
+    let refused = fx.reject(Fx::open_cmd(u, h, a, 1, e));
+    assert!(matches!(refused, Rejection::ApprovalRequired { .. }), "{refused:?}");
+    let ticket = |one_time| {
+        Command::CreateOperationTicket(NewTicket {
+            user_id: u,
+            asset: AssetRef::Host(h),
+            account_name: "root".into(),
+            protocol: Protocol::Ssh,
+            comment: "deploy".into(),
+            start_ms: None,
+            end_ms: None,
+            one_time,
+        })
+    };
+    let decide = |ticket_id, accept, end_ms| Command::DecideOperationTicket {
+        ticket_id,
+        decision: TicketDecision {
+            accept,
+            by: "PTNadmin".into(),
+            comment: String::new(),
+            start_ms: None,
+            end_ms,
+            uses: None,
+        },
+    };
+    let once = fx.created(ticket(true));
+    fx.reject(Fx::open_cmd(u, h, a, 1, e));
+    fx.done(decide(once, true, None));
+    fx.reject(decide(once, false, None));
+    let first = fx.open(u, h, a, 1, e);
+    assert!(first > 0);
+    // One logon only.
+    fx.reject(Fx::open_cmd(u, h, a, 1, e));
+    // A rejected request admits nothing; an approved one only within its period.
+    let no = fx.created(ticket(false));
+    fx.done(decide(no, false, None));
+    fx.reject(Fx::open_cmd(u, h, a, 1, e));
+    let end = fx.now + 1_000;
+    let until = fx.created(ticket(false));
+    fx.done(decide(until, true, Some(end)));
+    fx.open(u, h, a, 1, e);
+    fx.open(u, h, a, 1, e);
+    fx.now += 2_000;
+    fx.reject(Fx::open_cmd(u, h, a, 1, e));
+    // Approval off: logons need no request.
+    set(&mut fx, p, PolicyPart::Approval(false));
+    fx.open(u, h, a, 1, e);
+}

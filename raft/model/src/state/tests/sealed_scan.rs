@@ -54,6 +54,7 @@ fn sealed_fields() -> BTreeSet<String> {
         tracer.trace_simple_type::<crate::policy::Accounts>()?;
         tracer.trace_simple_type::<crate::policy::AccountNames>()?;
         tracer.trace_simple_type::<crate::approval::ApprovalState>()?;
+        tracer.trace_simple_type::<crate::ticket::TicketState>()?;
         tracer.trace_simple_type::<DomainKind>()?;
         tracer.trace_simple_type::<crate::EndReason>()?;
         tracer.trace_simple_type::<crate::ids::EntityKind>()?;
