@@ -346,6 +346,35 @@ async fn a_policy_written_on_one_node_controls_commands_sftp_addresses_and_hours
     })
     .unwrap();
 
+    // O&M approval: no logon without an approved request; an approved one-logon request
+    // admits exactly one.
+    sdk(n1.api, "approval", &[("PORTUNUS_SWITCH", "On")]);
+    eventually("approval to apply on node 2", || async {
+        let (_, _, err) = exec(&askpass, p2, "true").await;
+        err.contains("O&M approval is required")
+            .then_some(())
+            .ok_or(err)
+    })
+    .await;
+    sdk(
+        n1.api,
+        "ticket",
+        &[("PORTUNUS_USER", "alice"), ("PORTUNUS_HOST_ID", &host)],
+    );
+    eventually("the approved request on node 3", || async {
+        let (code, out, err) = exec(&askpass, p3, "echo approved-$((6*7))").await;
+        (code == Some(0) && out.contains("approved-42"))
+            .then_some(())
+            .ok_or(err)
+    })
+    .await;
+    let (code, _, err) = exec(&askpass, p2, "true").await;
+    assert!(
+        code != Some(0) && err.contains("O&M approval is required"),
+        "a one-logon request admitted two: {err}"
+    );
+    sdk(n1.api, "approval", &[("PORTUNUS_SWITCH", "Off")]);
+
     // Source addresses: only 10.9.9.9 may log on, so 127.0.0.1 is refused; then it may again.
     sdk(
         n1.api,

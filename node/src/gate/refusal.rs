@@ -67,6 +67,7 @@ pub(crate) fn from_rejection(r: &Rejection) -> Refusal {
             "The target's host key differs from the trusted one: refusing to connect. Ask your \
              administrator to check the host.",
         ),
+        Rejection::ApprovalRequired { .. } => refusal(K::NotAuthorized, r.to_string()),
         other => refusal(K::Internal, format!("Refused: {other}")),
     }
 }

@@ -19,6 +19,7 @@ pub mod settings;
 pub mod shared_keys;
 pub mod sql_rules;
 pub mod tags;
+pub mod tickets;
 pub mod tokens;
 pub mod totp;
 pub mod user_groups;
@@ -52,6 +53,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         sql_rules::ACTIONS,
         policies::ACTIONS,
         approvals::ACTIONS,
+        tickets::ACTIONS,
         secrets::ACTIONS,
         totp::ACTIONS,
     ]

@@ -253,7 +253,7 @@ async fn action_and_parameter_errors() {
         "InvalidAction.NotFound",
     );
     assert_error(
-        &call(&h, "ListOperationTickets", &[]).await,
+        &call(&h, "MoveResourceGroup", &[]).await,
         400,
         "OperationNotSupported",
     );

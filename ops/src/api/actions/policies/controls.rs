@@ -246,9 +246,7 @@ pub(super) async fn set_approval(c: &Call) -> ApiResult {
     let o = object(&v, "ApprovalConfig")?;
     match o.get("SwitchStatus").and_then(Value::as_str) {
         Some("Off") => update(c, PolicyPart::Approval(false)).await,
-        Some("On") => Err(ApiError::NotSupported(
-            "O&M approval is not available in Portunus yet: SwitchStatus stays Off",
-        )),
+        Some("On") => update(c, PolicyPart::Approval(true)).await,
         _ => Err(ApiError::invalid(
             "ApprovalConfig.SwitchStatus",
             "expected On or Off",

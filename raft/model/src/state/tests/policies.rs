@@ -279,7 +279,10 @@ fn under_o_and_m_approval_a_logon_needs_an_approved_request_within_its_period_an
     set(&mut fx, p, PolicyPart::Assets(AssetScope::All));
     set(&mut fx, p, PolicyPart::Approval(true));
     let refused = fx.reject(Fx::open_cmd(u, h, a, 1, e));
-    assert!(matches!(refused, Rejection::ApprovalRequired { .. }), "{refused:?}");
+    assert!(
+        matches!(refused, Rejection::ApprovalRequired { .. }),
+        "{refused:?}"
+    );
     let ticket = |one_time| {
         Command::CreateOperationTicket(NewTicket {
             user_id: u,
