@@ -24,6 +24,7 @@ pub mod sql_rule;
 pub mod state;
 pub mod token;
 pub mod user;
+pub mod web_session;
 
 pub use admin_audit::{
     AdminAuditEntry, AdminAuditLog, AdminAuditRecord, AuditHash, ChainBreak, ADMIN_AUDIT_RETENTION,
@@ -54,6 +55,7 @@ pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
 pub use state::State;
 pub use token::{NewToken, ScramVerifier, Token, TokenAccount, TokenIssuer, TokenReceipt};
 pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, UserSource};
+pub use web_session::{WebSession, WebSessionHash};
 
 /// Format tag the storage writes before the bincode-encoded [`State`] in snapshots.
 /// 2: the state remembers API signature nonces.
@@ -66,4 +68,5 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 /// 7: users' TOTP enrolments (sealed secret, last step used, recovery code digests, wrong-code
 ///    run) and their two-factor status.
 /// 8: the setting for TLS to database targets.
-pub const STATE_FORMAT_VERSION: u32 = 8;
+/// 9: browser sessions of the web portal (hashes of their cookies).
+pub const STATE_FORMAT_VERSION: u32 = 9;

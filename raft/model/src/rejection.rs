@@ -91,6 +91,8 @@ pub enum Rejection {
     RecoveryCodeUnknown,
     #[error("too many wrong verification codes; try again later")]
     SecondFactorLocked,
+    #[error("the browser session is unknown or has ended")]
+    WebSessionUnknown,
 }
 
 impl Rejection {
@@ -130,6 +132,7 @@ impl Rejection {
             Rejection::TotpCodeUsed => "TwoFactor.CodeUsed",
             Rejection::RecoveryCodeUnknown => "TwoFactor.RecoveryCodeInvalid",
             Rejection::SecondFactorLocked => "TwoFactor.Locked",
+            Rejection::WebSessionUnknown => "WebSessionUnknown",
         }
     }
 

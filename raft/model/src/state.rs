@@ -20,6 +20,7 @@ mod tokens;
 mod two_factor;
 mod users;
 mod validate;
+mod web_sessions;
 
 #[cfg(test)]
 mod tests;
@@ -91,6 +92,8 @@ pub struct State {
     instance_id: Option<String>,
     /// The hash chain of closed sessions' records.
     session_trail: crate::session_trail::SessionTrail,
+    /// Browser sessions of the web portal, by the SHA-256 of their cookie.
+    web_sessions: BTreeMap<crate::web_session::WebSessionHash, crate::web_session::WebSession>,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
@@ -165,7 +168,8 @@ impl State {
             .or_else(|| self.apply_nonces(now, cmd))
             .or_else(|| self.apply_admin_audit(now, cmd))
             .or_else(|| self.apply_sql_rules(now, cmd))
-            .or_else(|| self.apply_reseal(cmd));
+            .or_else(|| self.apply_reseal(cmd))
+            .or_else(|| self.apply_web_sessions(now, cmd));
         match handled {
             Some(Ok(resp)) => resp,
             Some(Err(rej)) => Response::Rejected(rej),
