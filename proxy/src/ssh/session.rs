@@ -210,7 +210,7 @@ async fn serve<G: SessionGate, A: AuditSink>(
 }
 
 /// Asks the target for the same start and waits for its answer.
-async fn request_start(
+pub(crate) async fn request_start(
     tchan: &mut Channel<russh::client::Msg>,
     start: &Start,
 ) -> Result<(), SshError> {

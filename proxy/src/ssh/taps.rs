@@ -41,10 +41,21 @@ impl<A: AuditSink> Taps<A> {
         start: &Start,
         pty: Option<&PtyReq>,
     ) -> Self {
-        let mut taps = Self::none();
-        taps.audit = Some(Arc::clone(&conn.shared.audit));
-        taps.session_id = lease.session_id();
         let record = conn.shared.config.settings.record_sessions;
+        Self::of_session(&conn.shared.audit, lease.session_id(), record, start, pty)
+    }
+
+    /// The taps of session `session_id` running `start` (with `record`, its recording).
+    pub fn of_session(
+        audit: &Arc<A>,
+        session_id: u64,
+        record: bool,
+        start: &Start,
+        pty: Option<&PtyReq>,
+    ) -> Self {
+        let mut taps = Self::none();
+        taps.audit = Some(Arc::clone(audit));
+        taps.session_id = session_id;
         match start {
             Start::Sftp => taps.sftp = Some(SftpAudit::default()),
             Start::Exec(cmd) => {

@@ -110,7 +110,12 @@ mod tests {
         let held = free_port();
         let ask = |port: u16| {
             let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "tests::reserve_in_a_child", "--nocapture", "--ignored"])
+                .args([
+                    "--exact",
+                    "tests::reserve_in_a_child",
+                    "--nocapture",
+                    "--ignored",
+                ])
                 .env("PORTUNUS_TEST_PORT", port.to_string())
                 .output()
                 .unwrap();
@@ -134,7 +139,10 @@ mod tests {
     #[test]
     #[ignore = "run by a_port_held_by_another_process_is_not_handed_out"]
     fn reserve_in_a_child() {
-        let port: u16 = std::env::var("PORTUNUS_TEST_PORT").unwrap().parse().unwrap();
+        let port: u16 = std::env::var("PORTUNUS_TEST_PORT")
+            .unwrap()
+            .parse()
+            .unwrap();
         println!("reserved {}", reserve(port));
     }
 }
