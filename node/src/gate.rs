@@ -268,7 +268,11 @@ impl Gate {
     /// wrong passwords) is checked before the password, and every failure gets the same plain
     /// answer, so a lock never tells a guesser that a guess was right. Only the password is
     /// locked: the user's public keys and O&M tokens keep working.
-    pub(crate) async fn login_password(&self, login: &str, password: String) -> Result<Principal, Refusal> {
+    pub(crate) async fn login_password(
+        &self,
+        login: &str,
+        password: String,
+    ) -> Result<Principal, Refusal> {
         let name = user_part(login).to_string();
         let now = now_ms();
         let user = self.replica.view().read(|s| {

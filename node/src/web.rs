@@ -140,7 +140,11 @@ impl NodeWeb {
 
 /// Carries a terminal's traffic between the portal's channels and the gateway's. Ends when the
 /// page goes (dropping the gateway's input ends the session) or the session ends.
-async fn bridge(mut t: Terminal, mut from_page: mpsc::Receiver<TermIn>, to_page: mpsc::Sender<TermOut>) {
+async fn bridge(
+    mut t: Terminal,
+    mut from_page: mpsc::Receiver<TermIn>,
+    to_page: mpsc::Sender<TermOut>,
+) {
     loop {
         tokio::select! {
             typed = from_page.recv() => {

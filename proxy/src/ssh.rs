@@ -57,7 +57,7 @@ pub use config::{SshConfig, SshSettings};
 pub use error::SshError;
 pub use login::{Login, NamedTarget};
 pub use preauth::PreAuthStats;
-pub use ratelimit::{AuthLimiter, Attempt, Limited};
+pub use ratelimit::{Attempt, AuthLimiter, Limited};
 pub use terminal::{Terminal, TerminalInput, TerminalOutput, Terminals};
 
 use crate::gate::{AuditSink, SessionGate};

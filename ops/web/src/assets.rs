@@ -64,7 +64,10 @@ fn serve(file: &'static File) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }
@@ -85,11 +88,18 @@ mod tests {
     #[test]
     fn the_page_loads_only_embedded_files() {
         let page = FILES[0].body;
-        for src in ["/web/app.js", "/web/vendor/xterm.js", "/web/vendor/addon-fit.js"] {
+        for src in [
+            "/web/app.js",
+            "/web/vendor/xterm.js",
+            "/web/vendor/addon-fit.js",
+        ] {
             assert!(page.contains(&format!("src=\"{src}\"")), "{src}");
             assert!(FILES.iter().any(|f| f.path == src), "{src} is served");
         }
-        assert!(!page.contains("<script>"), "no inline script (the CSP forbids it)");
+        assert!(
+            !page.contains("<script>"),
+            "no inline script (the CSP forbids it)"
+        );
         assert!(!page.contains("http"), "nothing from elsewhere");
     }
 }

@@ -44,8 +44,7 @@ pub(crate) fn csrf_matches(given: Option<&str>, value: &str) -> bool {
         return false;
     };
     let expected = csrf_of(value);
-    aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes())
-        .is_ok()
+    aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes()).is_ok()
 }
 
 /// The session cookie's value in a request, if it has a well-formed one.
@@ -80,10 +79,7 @@ pub(crate) fn clear(secure: bool) -> String {
 /// token still guards it.
 pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if site != "same-origin" && site != "none" {
             return false;
         }

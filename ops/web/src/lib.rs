@@ -20,8 +20,8 @@ mod terminal;
 
 pub use error::WebError;
 pub use port::{
-    PasswordChecked, RefusalKind, Secret, TermIn, TermOut, TerminalIo, TerminalRequest,
-    WebGate, WebRefusal,
+    PasswordChecked, RefusalKind, Secret, TermIn, TermOut, TerminalIo, TerminalRequest, WebGate,
+    WebRefusal,
 };
 
 use axum::routing::{get, post};

@@ -63,9 +63,17 @@ pub(crate) async fn password(
     };
     web.backend.propose(open).await?;
     tracing::info!(user = %checked.user_name, %client, second_factor = checked.second_factor, "web: password accepted");
-    let next = if checked.second_factor { "code" } else { "portal" };
+    let next = if checked.second_factor {
+        "code"
+    } else {
+        "portal"
+    };
     let set = cookie::set(&value, web.config.tls);
-    Ok(([(header::SET_COOKIE, set)], step(next, &cookie::csrf_of(&value))).into_response())
+    Ok((
+        [(header::SET_COOKIE, set)],
+        step(next, &cookie::csrf_of(&value)),
+    )
+        .into_response())
 }
 
 /// `POST /web/api/login/code`: the second factor of a session whose password matched.
@@ -114,7 +122,11 @@ pub(crate) async fn logout(
         .await?;
     tracing::info!(user = %authed.user_name, "web: logged out");
     let clear = cookie::clear(web.config.tls);
-    Ok(([(header::SET_COOKIE, clear)], Json(json!({ "next": "login" }))).into_response())
+    Ok((
+        [(header::SET_COOKIE, clear)],
+        Json(json!({ "next": "login" })),
+    )
+        .into_response())
 }
 
 /// `GET /web/api/me`: who is logged in, and the session's CSRF token for the page.

@@ -109,8 +109,10 @@ pub trait WebGate: Send + Sync + 'static {
         code: Secret,
     ) -> BoxFuture<'a, Result<(), WebRefusal>>;
     /// Opens a shell on a host account through the gateway's path.
-    fn open_terminal(&self, request: TerminalRequest)
-        -> BoxFuture<'_, Result<TerminalIo, WebRefusal>>;
+    fn open_terminal(
+        &self,
+        request: TerminalRequest,
+    ) -> BoxFuture<'_, Result<TerminalIo, WebRefusal>>;
     /// The port of this node's SSH gateway (the O&M port shown in the token dialog).
     fn ssh_port(&self) -> Option<u16>;
 }

@@ -7,7 +7,9 @@ use crate::{now_ms, Web};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::Json;
-use portunus_model::{AssetRef, Command, DbEngine, Protocol, Response, State as Model, TokenAccount};
+use portunus_model::{
+    AssetRef, Command, DbEngine, Protocol, Response, State as Model, TokenAccount,
+};
 use portunus_ops::api::{new_token_for, TokenTarget};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -77,7 +79,13 @@ fn target_of(s: &Model, form: &TokenForm) -> Option<(String, DbEngine, String, u
     let a = s
         .database_account(form.account_id)
         .filter(|a| a.database_id == d.id)?;
-    Some((d.name.clone(), d.engine, d.address.clone(), d.port, a.name.clone()))
+    Some((
+        d.name.clone(),
+        d.engine,
+        d.address.clone(),
+        d.port,
+        a.name.clone(),
+    ))
 }
 
 /// The host name the browser reached the portal by: the O&M address engineers use (behind a
@@ -118,9 +126,8 @@ pub(crate) async fn token(
     let authed = web.acting(&headers, false).await?;
     let mut found = None;
     web.backend.read(&mut |s| found = target_of(s, &form));
-    let (db_name, engine, db_address, db_port, account) = found.ok_or_else(|| {
-        WebError::BadRequest("no such database account; reload the page".into())
-    })?;
+    let (db_name, engine, db_address, db_port, account) = found
+        .ok_or_else(|| WebError::BadRequest("no such database account; reload the page".into()))?;
     let target = TokenTarget {
         user_id: authed.user_id,
         user_name: &authed.user_name,

@@ -30,11 +30,7 @@ impl Authed {
 }
 
 /// Reads what the state says of the session `hash`: (user id, name, pending, wants a touch).
-fn lookup(
-    web: &Web,
-    hash: &WebSessionHash,
-    now: u64,
-) -> Option<(u64, String, bool, bool)> {
+fn lookup(web: &Web, hash: &WebSessionHash, now: u64) -> Option<(u64, String, bool, bool)> {
     let mut found = None;
     web.backend.read(&mut |s| {
         found = s.web_session(hash, now).and_then(|ws| {

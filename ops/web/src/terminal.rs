@@ -138,11 +138,17 @@ mod tests {
     fn resize_messages_are_read_and_bounded() {
         assert_eq!(
             resize(r#"{"resize":[120,40]}"#),
-            Some(TermIn::Resize { cols: 120, rows: 40 })
+            Some(TermIn::Resize {
+                cols: 120,
+                rows: 40
+            })
         );
         assert_eq!(
             resize(r#"{"resize":[0,99999]}"#),
-            Some(TermIn::Resize { cols: 10, rows: 1000 })
+            Some(TermIn::Resize {
+                cols: 10,
+                rows: 1000
+            })
         );
         assert_eq!(resize("not json"), None);
         assert_eq!(resize(r#"{"other":1}"#), None);

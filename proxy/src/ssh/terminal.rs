@@ -236,10 +236,7 @@ impl<G: SessionGate, A: AuditSink> Relay<G, A> {
         }
         let stored = self.taps.hand_off();
         self.lease.add_down(data.len());
-        let sent = self
-            .output
-            .send(TerminalOutput::Data(data.to_vec()))
-            .await;
+        let sent = self.output.send(TerminalOutput::Data(data.to_vec())).await;
         recorded(stored).await;
         sent.is_ok()
     }
