@@ -316,8 +316,24 @@ async fn browser_logins_tokens_and_sessions_across_nodes() {
     assert_eq!(token["user"], "alice", "{token}");
     assert_eq!(token["token"].as_str().unwrap().len(), 64, "{token}");
     assert!(!token["expire"].as_str().unwrap().is_empty(), "{token}");
+    let trail = nodes[2].replica.read_linearizable(|s| {
+        s.admin_audit()
+            .entries()
+            .map(|e| e.record.clone())
+            .find(|r| r.action == "GenerateAssetOperationToken")
+    });
+    let trail = trail.await.unwrap();
+    let trail = trail.expect("the token's issue is in the admin audit trail");
+    assert_eq!(
+        (
+            trail.access_key_id.as_str(),
+            trail.user_id,
+            trail.result.as_str()
+        ),
+        ("web-portal", Some(setup.alice), "OK")
+    );
     let command = token["ssh"].as_str().unwrap().to_string();
-    assert!(command.starts_with(&format!("ssh -N -L ")), "{command}");
+    assert!(command.starts_with("ssh -N -L "), "{command}");
     assert!(
         command.ends_with(&format!(":127.0.0.1:{echo} alice@127.0.0.1 -p {ssh_port}")),
         "{command}"
@@ -417,7 +433,6 @@ async fn browser_logins_tokens_and_sessions_across_nodes() {
         let (status, _) = http(n.api_addr.unwrap(), "GET", "/web/api/me", &fresh, "").await;
         assert_eq!(status, 401, "node {}", n.config.node_id);
     }
-    let _ = setup.web01;
     for n in nodes {
         n.stop().await;
     }

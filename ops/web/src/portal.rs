@@ -3,12 +3,15 @@
 //! SSH tunnel configuration of seed 000 and commands ready to copy.
 
 use crate::error::WebError;
+use crate::login::client_of;
+use crate::session::Authed;
 use crate::{now_ms, Web};
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, Extensions, HeaderMap};
 use axum::Json;
 use portunus_model::{
-    AssetRef, Command, DbEngine, Protocol, Response, State as Model, TokenAccount,
+    AdminAuditRecord, AssetRef, Command, DbEngine, Protocol, Response, Role, State as Model,
+    TokenAccount,
 };
 use portunus_ops::api::{new_token_for, TokenTarget};
 use serde::Deserialize;
@@ -116,16 +119,61 @@ fn client_command(engine: DbEngine, db_port: u16, account: &str) -> (u16, Option
     }
 }
 
+/// Appends the token's issue (or its refusal) to the admin audit trail, as the API's
+/// GenerateAssetOperationToken does: by the user, through the portal (no AccessKey).
+async fn audit(web: &Web, authed: &Authed, form: &TokenForm, client: String, result: &str) {
+    let record = AdminAuditRecord {
+        access_key_id: WEB_KEY.into(),
+        role: Role::Operator,
+        user_id: Some(authed.user_id),
+        source: client,
+        action: "GenerateAssetOperationToken".into(),
+        params: [
+            ("AssetType", "Database".to_string()),
+            ("AssetId", form.database_id.to_string()),
+            ("AssetAccountId", form.account_id.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+        result: result.into(),
+    };
+    if let Err(e) = web.backend.propose(Command::RecordAdminAudit(record)).await {
+        tracing::warn!(error = %e, "web: the admin audit entry of a token could not be appended");
+    }
+}
+
+/// What the admin audit trail names as the key of an act done through the portal.
+pub(crate) const WEB_KEY: &str = "web-portal";
+
 /// `POST /web/api/tokens`: issues an O&M token for a database account of the user's (the
 /// model checks the authorization, as for the API's GenerateAssetOperationToken).
 pub(crate) async fn token(
     State(web): State<Web>,
+    ext: Extensions,
     headers: HeaderMap,
     Json(form): Json<TokenForm>,
 ) -> Result<Json<Value>, WebError> {
     let authed = web.acting(&headers, false).await?;
+    let client = client_of(&ext).to_string();
+    let issued = issue(&web, &authed, &form, &headers).await;
+    let result = match &issued {
+        Ok(_) => "OK",
+        Err(WebError::BadRequest(_)) => "Forbidden.NotAuthorized",
+        Err(_) => "InternalError",
+    };
+    audit(&web, &authed, &form, client, result).await;
+    issued.map(Json)
+}
+
+async fn issue(
+    web: &Web,
+    authed: &Authed,
+    form: &TokenForm,
+    headers: &HeaderMap,
+) -> Result<Value, WebError> {
     let mut found = None;
-    web.backend.read(&mut |s| found = target_of(s, &form));
+    web.backend.read(&mut |s| found = target_of(s, form));
     let (db_name, engine, db_address, db_port, account) = found
         .ok_or_else(|| WebError::BadRequest("no such database account; reload the page".into()))?;
     let target = TokenTarget {
@@ -145,12 +193,12 @@ pub(crate) async fn token(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user = %authed.user_name, database = %db_name, token_id = receipt.token_id, "web: O&M token issued");
-    let address = bastion_host(&headers);
+    let address = bastion_host(headers);
     let port = web.gate.ssh_port().ok_or(WebError::Unavailable)?;
     let (local, client) = client_command(engine, db_port, &account);
     let user = &authed.user_name;
     let ssh = format!("ssh -N -L {local}:{db_address}:{db_port} {user}@{address} -p {port}");
-    Ok(Json(json!({
+    Ok(json!({
         "address": address,
         "port": port,
         "user": user,
@@ -165,7 +213,7 @@ pub(crate) async fn token(
         "account": account,
         "ssh_command": ssh,
         "client_command": client,
-    })))
+    }))
 }
 
 #[cfg(test)]
