@@ -17,6 +17,8 @@ mod port;
 mod portal;
 mod session;
 mod terminal;
+#[cfg(test)]
+mod tests;
 
 pub use error::WebError;
 pub use port::{
@@ -42,6 +44,18 @@ pub(crate) struct Web {
     pub backend: Arc<dyn Backend>,
     pub gate: Arc<dyn WebGate>,
     pub config: WebConfig,
+}
+
+impl Web {
+    /// Proposes a command; a refusal by the state machine is an error, however the backend
+    /// reports it.
+    pub(crate) async fn propose(
+        &self,
+        command: portunus_model::Command,
+    ) -> Result<portunus_model::Response, portunus_ops::BackendError> {
+        let answer = self.backend.propose(command).await?;
+        answer.into_result().map_err(Into::into)
+    }
 }
 
 /// The portal's routes, all under `/web`.

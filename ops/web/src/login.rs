@@ -61,7 +61,7 @@ pub(crate) async fn password(
         client_addr: client.to_string(),
         second_factor_pending: checked.second_factor,
     };
-    web.backend.propose(open).await?;
+    web.propose(open).await?;
     tracing::info!(user = %checked.user_name, %client, second_factor = checked.second_factor, "web: password accepted");
     let next = if checked.second_factor {
         "code"
@@ -93,15 +93,13 @@ pub(crate) async fn code(
         .await;
     match checked {
         Ok(()) => {
-            web.backend
-                .propose(Command::WebSecondFactorPassed { session_hash: hash })
+            web.propose(Command::WebSecondFactorPassed { session_hash: hash })
                 .await?;
             tracing::info!(user = %authed.user_name, "web: second factor accepted");
             Ok(step("portal", &authed.csrf).into_response())
         }
         Err(refusal) => {
             let _ = web
-                .backend
                 .propose(Command::WebSecondFactorRefused { session_hash: hash })
                 .await;
             Err(refusal.into())
@@ -115,11 +113,10 @@ pub(crate) async fn logout(
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let authed = web.acting(&headers, true).await?;
-    web.backend
-        .propose(Command::CloseWebSession {
-            session_hash: authed.hash,
-        })
-        .await?;
+    web.propose(Command::CloseWebSession {
+        session_hash: authed.hash,
+    })
+    .await?;
     tracing::info!(user = %authed.user_name, "web: logged out");
     let clear = cookie::clear(web.config.tls);
     Ok((

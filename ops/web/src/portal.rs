@@ -138,7 +138,7 @@ async fn audit(web: &Web, authed: &Authed, form: &TokenForm, client: String, res
         .collect(),
         result: result.into(),
     };
-    if let Err(e) = web.backend.propose(Command::RecordAdminAudit(record)).await {
+    if let Err(e) = web.propose(Command::RecordAdminAudit(record)).await {
         tracing::warn!(error = %e, "web: the admin audit entry of a token could not be appended");
     }
 }
@@ -184,7 +184,7 @@ async fn issue(
         protocol: engine.protocol(),
     };
     let (token, new) = new_token_for(target, None).ok_or(WebError::Internal)?;
-    let receipt = match web.backend.propose(Command::IssueToken(new)).await {
+    let receipt = match web.propose(Command::IssueToken(new)).await {
         Ok(Response::TokenIssued(r)) => r,
         Ok(_) => return Err(WebError::Internal),
         Err(portunus_ops::BackendError::Rejected(r)) => {

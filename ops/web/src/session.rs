@@ -56,8 +56,7 @@ impl Web {
         let (user_id, user_name, pending, touch) =
             lookup(self, &hash, now).ok_or(WebError::LoggedOut)?;
         if touch && !pending {
-            self.backend
-                .propose(Command::TouchWebSession { session_hash: hash })
+            self.propose(Command::TouchWebSession { session_hash: hash })
                 .await?;
         }
         Ok(Authed {
