@@ -536,3 +536,47 @@ async fn the_web_terminal_runs_is_recorded_and_ends_on_termination() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_web_terminal_says_when_its_node_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nodes, _) = three_nodes(dir.path()).await;
+    let sshd = Sshd::start().await;
+    let echo = echo_server().await;
+    setup(&nodes[0], &sshd, echo).await;
+    let server = nodes.remove(2);
+    server.replica.read_linearizable(|_| ()).await.unwrap();
+    wait_listening(server.ssh_addr.unwrap().port()).await;
+    let args = json!({
+        "a": base(&server), "alice_password": ALICE_PASSWORD, "host": "web-01", "account": "root",
+    });
+    let mut browser = Browser::start("terminal", &args);
+    let ran = browser.expect("ran").await;
+    let session_id = ran["session"].as_u64().unwrap();
+    server.stop().await;
+    browser.tell("stopped").await;
+    let ended = browser.expect("ended").await;
+    let status = ended["status"].as_str().unwrap();
+    assert!(
+        status.contains("this bastion node is shutting down") || status.contains("went away"),
+        "{ended}"
+    );
+    assert!(status.contains("another node may serve you"), "{ended}");
+    let screen = ended["screen"].as_str().unwrap().replace('\n', "");
+    assert!(
+        screen.contains("another node may serve you"),
+        "shown in the terminal: {ended}"
+    );
+    browser.finished().await;
+    let view = nodes[0].replica.view().clone();
+    wait_for("the session to be closed", WAIT, || {
+        view.read(|s| {
+            s.session(session_id)
+                .is_some_and(|x| x.ended_at_ms.is_some())
+        })
+    })
+    .await;
+    for n in nodes {
+        n.stop().await;
+    }
+}

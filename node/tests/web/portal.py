@@ -155,7 +155,8 @@ def logins(args):
 
 
 def terminal(args):
-    """A web terminal on a host account: a command, a resize, then (when told) the end."""
+    """A web terminal on a host account: a command, a resize, then (when told) the end, as the
+    page shows it."""
     p = Portal(browser())
     try:
         p.open(args["a"])
@@ -176,7 +177,8 @@ def terminal(args):
         p.until("the target's terminal size", lambda: f"{rows} {cols}" in p.screen())
         say("ran", session=session, cols=cols, rows=rows)
         sys.stdin.readline()
-        p.until("the end of the session", lambda: p.el("terminal-status").text.startswith("ended:") or None)
+        p.until("the end of the session",
+                lambda: p.el("terminal-status").text.startswith(("ended:", "disconnected:")) or None)
         say("ended", status=p.el("terminal-status").text, screen=p.screen())
     finally:
         p.d.quit()
