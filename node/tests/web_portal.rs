@@ -174,10 +174,23 @@ async fn http(
     cookie: &str,
     body: &str,
 ) -> (u16, Value) {
+    http_with(addr, method, path, cookie, "", body).await
+}
+
+/// [`http`] with the CSRF token `csrf`.
+async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    csrf: &str,
+    body: &str,
+) -> (u16, Value) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\
-         Cookie: portunus_web={cookie}\r\nContent-Type: application/json\r\n\
+         Cookie: portunus_web={cookie}\r\nX-CSRF-Token: {csrf}\r\n\
+         Content-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -566,6 +579,49 @@ async fn the_web_terminal_says_when_its_node_goes_away() {
     assert!(
         screen.contains("another node may serve you"),
         "shown in the terminal: {ended}"
+    );
+    browser.finished().await;
+    let view = nodes[0].replica.view().clone();
+    wait_for("the session to be closed", WAIT, || {
+        view.read(|s| {
+            s.session(session_id)
+                .is_some_and(|x| x.ended_at_ms.is_some())
+        })
+    })
+    .await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logout_through_another_node_ends_the_web_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let sshd = Sshd::start().await;
+    let echo = echo_server().await;
+    setup(&nodes[0], &sshd, echo).await;
+    let server = &nodes[1];
+    server.replica.read_linearizable(|_| ()).await.unwrap();
+    wait_listening(server.ssh_addr.unwrap().port()).await;
+    let args = json!({
+        "a": base(server), "alice_password": ALICE_PASSWORD, "host": "web-01", "account": "root",
+    });
+    let mut browser = Browser::start("terminal", &args);
+    let ran = browser.expect("ran").await;
+    let session_id = ran["session"].as_u64().unwrap();
+    let cookie = ran["cookie"].as_str().unwrap();
+    let other = nodes[2].api_addr.unwrap();
+    let (status, me) = http(other, "GET", "/web/api/me", cookie, "").await;
+    assert_eq!(status, 200, "{me}");
+    let csrf = me["csrf"].as_str().unwrap();
+    let (status, out) = http_with(other, "POST", "/web/api/logout", cookie, csrf, "").await;
+    assert_eq!(status, 200, "{out}");
+    browser.tell("logged out").await;
+    let ended = browser.expect("ended").await;
+    assert_eq!(
+        ended["status"], "ended: session ended: you logged out of the portal",
+        "{ended}"
     );
     browser.finished().await;
     let view = nodes[0].replica.view().clone();

@@ -175,7 +175,7 @@ def terminal(args):
         cols, rows = p.d.execute_script("return [window.portunusTerminal.cols, window.portunusTerminal.rows]")
         p.type("stty size\n")
         p.until("the target's terminal size", lambda: f"{rows} {cols}" in p.screen())
-        say("ran", session=session, cols=cols, rows=rows)
+        say("ran", session=session, cols=cols, rows=rows, cookie=p.cookie()["value"])
         sys.stdin.readline()
         p.until("the end of the session",
                 lambda: p.el("terminal-status").text.startswith(("ended:", "disconnected:")) or None)

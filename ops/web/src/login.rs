@@ -4,7 +4,7 @@
 
 use crate::cookie;
 use crate::error::WebError;
-use crate::port::Secret;
+use crate::port::{RefusalKind, Secret};
 use crate::Web;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, Extensions, HeaderMap};
@@ -99,9 +99,12 @@ pub(crate) async fn code(
             Ok(step("portal", &authed.csrf).into_response())
         }
         Err(refusal) => {
-            let _ = web
-                .propose(Command::WebSecondFactorRefused { session_hash: hash })
-                .await;
+            // Only a wrong code counts (not a refusal for want of quorum).
+            if refusal.kind == RefusalKind::Credentials {
+                let _ = web
+                    .propose(Command::WebSecondFactorRefused { session_hash: hash })
+                    .await;
+            }
             Err(refusal.into())
         }
     }

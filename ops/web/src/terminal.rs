@@ -3,15 +3,17 @@
 //! [`crate::WebGate::open_terminal`]); this module only moves bytes. Binary frames carry the
 //! terminal's bytes both ways; the browser sends `{"resize":[cols,rows]}` as text, and the
 //! server says `{"opened":session}` once the shell runs and `{"ended":"words"}` before closing.
+//! A logout (through any node) ends the terminals the browser session opened.
 
 use crate::error::WebError;
 use crate::login::client_of;
 use crate::port::{TermIn, TermOut, TerminalIo, TerminalRequest};
-use crate::{cookie, Web};
+use crate::{cookie, now_ms, Web};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{Extensions, HeaderMap};
 use axum::response::Response;
+use portunus_model::WebSessionHash;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -54,10 +56,33 @@ pub(crate) async fn upgrade(
         rows: size(ask.rows, 24),
         client: client_of(&ext),
     };
-    Ok(ws.on_upgrade(move |socket| serve(web, socket, request)))
+    let session = authed.hash;
+    Ok(ws.on_upgrade(move |socket| serve(web, socket, request, session)))
 }
 
-async fn serve(web: Web, mut socket: WebSocket, request: TerminalRequest) {
+/// Words shown when the browser session ends (a logout, perhaps in another tab or through
+/// another node) while the terminal runs.
+const LOGGED_OUT: &str = "session ended: you logged out of the portal";
+
+/// Resolves when the browser session `hash` no longer serves (checked every second on this
+/// node's state, which every logout reaches through the log).
+async fn logged_out(web: &Web, hash: &WebSessionHash) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let mut live = false;
+        web.backend.read(&mut |s| {
+            live = s
+                .web_session(hash, now_ms())
+                .is_some_and(|w| !w.second_factor_pending)
+        });
+        if !live {
+            return;
+        }
+    }
+}
+
+async fn serve(web: Web, mut socket: WebSocket, request: TerminalRequest, session: WebSessionHash) {
     let user = request.user_name.clone();
     let io = match web.gate.open_terminal(request).await {
         Ok(io) => io,
@@ -70,7 +95,7 @@ async fn serve(web: Web, mut socket: WebSocket, request: TerminalRequest) {
     tracing::info!(%user, session_id = io.session_id, "web: terminal opened");
     let opened = json!({ "opened": io.session_id }).to_string();
     if socket.send(Message::Text(opened.into())).await.is_ok() {
-        relay(socket, io).await;
+        relay(socket, io, logged_out(&web, &session)).await;
     }
 }
 
@@ -92,10 +117,20 @@ fn resize(text: &str) -> Option<TermIn> {
     })
 }
 
-/// Moves bytes until either side ends. Dropping `io.input` (the page went away) ends the shell.
-async fn relay(mut socket: WebSocket, mut io: TerminalIo) {
+/// Moves bytes until either side ends, or `logout` resolves. Dropping `io.input` (the page
+/// went away, the user logged out) ends the shell.
+async fn relay(
+    mut socket: WebSocket,
+    mut io: TerminalIo,
+    logout: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(logout);
     loop {
         tokio::select! {
+            () = &mut logout => {
+                let _ = end(&mut socket, LOGGED_OUT).await;
+                return;
+            }
             from_page = socket.recv() => {
                 let input = match from_page {
                     Some(Ok(Message::Binary(b))) => TermIn::Data(b.to_vec()),
