@@ -209,7 +209,12 @@ struct Browser {
 }
 
 impl Browser {
+    /// With `PORTUNUS_SCREENSHOTS=<dir>` the script saves screenshots of the pages there.
     fn start(scenario: &str, args: &Value) -> Self {
+        let mut args = args.clone();
+        if let Ok(dir) = std::env::var("PORTUNUS_SCREENSHOTS") {
+            args["screens"] = json!(dir);
+        }
         let mut child = tokio::process::Command::new("python3")
             .args([SCRIPT, scenario, &args.to_string()])
             .stdin(std::process::Stdio::piped())

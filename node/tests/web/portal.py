@@ -43,8 +43,14 @@ def totp(secret_b32, at=None):
 
 
 class Portal:
-    def __init__(self, driver):
+    def __init__(self, driver, screens=None):
         self.d = driver
+        self.screens = screens
+
+    def shot(self, name):
+        """Saves a screenshot when asked to (for docs/screenshots)."""
+        if self.screens:
+            self.d.save_screenshot(f"{self.screens}/{name}.png")
 
     def el(self, id_):
         return self.d.find_element(By.ID, id_)
@@ -93,12 +99,13 @@ class Portal:
                               self.d.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr")]
         return {"user": self.el("who").text, "hosts": rows("hosts"), "databases": rows("databases")}
 
-    def token(self, database, account):
+    def token(self, database, account, shot=lambda _name: None):
         self.el("tab-databases").click()
         button = self.d.find_element(
             By.CSS_SELECTOR, f"#databases tr[data-asset='{database}'] button[data-account='{account}']")
         button.click()
         self.until("the token dialog", lambda: self.el("token-dialog").is_displayed())
+        shot("token-dialog")
         fields = {k: self.el(f"tok-{k}").text for k in
                   ("address", "port", "user", "token", "expire", "uses", "ssh", "client")}
         self.el("tok-close").click()
@@ -125,14 +132,16 @@ class Portal:
 def logins(args):
     """Refusals (wrong password, unknown user, absent and wrong codes), a two-factor login, the
     listing, a token, and a cookie from node A used and ended on node B."""
-    p = Portal(browser())
+    p = Portal(browser(), args.get("screens"))
     try:
         p.open(args["a"])
+        p.shot("login")
         wrong = p.error_after(lambda: p.password("alice", "not-her-password"))
         unknown = p.error_after(lambda: p.password("nobody", "whatever-Passw0rd"))
         say("refused", wrong_password=wrong, unknown_user=unknown, cookie=p.cookie())
         p.password("bob", args["bob_password"])
         p.visible("code-form")
+        p.shot("login-code")
         absent = p.error_after(lambda: p.code(""))
         wrong_code = p.error_after(lambda: p.code("000000" if totp(args["bob_totp"]) != "000000" else "111111"))
         say("codes_refused", absent=absent, wrong=wrong_code, portal=p.el("portal-view").is_displayed())
@@ -142,8 +151,9 @@ def logins(args):
         p.logout()
         p.password("alice", args["alice_password"])
         p.portal()
+        p.shot("portal-hosts")
         say("alice", cookie=p.cookie(), **p.listing())
-        say("token", **p.token(args["database"], args["account"]))
+        say("token", **p.token(args["database"], args["account"], p.shot))
         p.open(args["b"])
         p.portal()
         say("on_b", **p.listing())
@@ -157,7 +167,7 @@ def logins(args):
 def terminal(args):
     """A web terminal on a host account: a command, a resize, then (when told) the end, as the
     page shows it."""
-    p = Portal(browser())
+    p = Portal(browser(), args.get("screens"))
     try:
         p.open(args["a"])
         p.password("alice", args["alice_password"])
@@ -175,6 +185,7 @@ def terminal(args):
         cols, rows = p.d.execute_script("return [window.portunusTerminal.cols, window.portunusTerminal.rows]")
         p.type("stty size\n")
         p.until("the target's terminal size", lambda: f"{rows} {cols}" in p.screen())
+        p.shot("terminal")
         say("ran", session=session, cols=cols, rows=rows, cookie=p.cookie()["value"])
         sys.stdin.readline()
         p.until("the end of the session",

@@ -79,6 +79,11 @@ $('code-form').addEventListener('submit', async (ev) => {
   }
 });
 
+$('code-cancel').addEventListener('click', async () => {
+  try { await call('POST', '/web/api/logout'); } catch (_) { /* ended already */ }
+  showLogin('password');
+});
+
 $('logout').addEventListener('click', async () => {
   closeTerminal();
   try { await call('POST', '/web/api/logout'); } catch (_) { /* ended already */ }
