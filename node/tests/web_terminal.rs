@@ -9,9 +9,10 @@ mod fixture;
 
 use fixture::*;
 use portunus_model::{AssetRef, Command, EndReason, Protocol};
-use portunus_node::testing::{three_nodes, wait_for};
+use portunus_node::testing::{free_udp, node_config, three_nodes, wait_for};
 use portunus_proxy::testing::openssh::{wait_listening, Sshd};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -183,7 +184,7 @@ async fn a_logout_through_another_node_ends_the_web_terminal() {
     browser.tell("logged out").await;
     let ended = browser.expect("ended").await;
     assert_eq!(
-        ended["status"], "ended: session ended: you logged out of the portal",
+        ended["status"], "ended: session ended: your portal session ended (you logged out)",
         "{ended}"
     );
     browser.finished().await;
@@ -198,4 +199,46 @@ async fn a_logout_through_another_node_ends_the_web_terminal() {
     for n in nodes {
         n.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_portal_and_its_terminal_work_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers: BTreeMap<u64, String> = [(1, free_udp().to_string())].into();
+    let mut config = node_config(1, dir.path(), &peers);
+    config.api_plaintext = false;
+    let mut node = portunus_node::start(config).await.unwrap();
+    node.registered().await;
+    let sshd = Sshd::start().await;
+    let echo = echo_server().await;
+    let setup = setup(&node, &sshd, echo).await;
+    wait_listening(node.ssh_addr.unwrap().port()).await;
+    let args = json!({
+        "a": format!("https://{}", node.api_addr.unwrap()), "alice_password": ALICE_PASSWORD,
+        "host": "web-01", "account": "root",
+    });
+    let mut browser = Browser::start("terminal", &args);
+    let ran = browser.expect("ran").await;
+    assert_eq!(ran["secure"], true, "the cookie is Secure over TLS: {ran}");
+    let session_id = ran["session"].as_u64().unwrap();
+    let user = node
+        .replica
+        .view()
+        .read(|s| s.session(session_id).map(|x| x.user_id));
+    assert_eq!(user, Some(setup.alice));
+    node.replica
+        .propose(Command::RequestTermination { session_id })
+        .await
+        .unwrap();
+    browser.tell("terminated").await;
+    let ended = browser.expect("ended").await;
+    assert!(
+        ended["status"]
+            .as_str()
+            .unwrap()
+            .contains("session terminated by an administrator"),
+        "{ended}"
+    );
+    browser.finished().await;
+    node.stop().await;
 }

@@ -26,8 +26,9 @@ def say(event, **fields):
 def browser():
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
+    # The tests' nodes serve TLS with a self-signed certificate.
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1200,900"):
+                "--window-size=1200,900", "--ignore-certificate-errors"):
         opts.add_argument(arg)
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 
@@ -186,7 +187,9 @@ def terminal(args):
         p.type("stty size\n")
         p.until("the target's terminal size", lambda: f"{rows} {cols}" in p.screen())
         p.shot("terminal")
-        say("ran", session=session, cols=cols, rows=rows, cookie=p.cookie()["value"])
+        cookie = p.d.get_cookie("portunus_web")
+        say("ran", session=session, cols=cols, rows=rows, cookie=cookie["value"],
+            secure=cookie.get("secure"))
         sys.stdin.readline()
         p.until("the end of the session",
                 lambda: p.el("terminal-status").text.startswith(("ended:", "disconnected:")) or None)

@@ -75,6 +75,19 @@ pub fn web_router(backend: Arc<dyn Backend>, gate: Arc<dyn WebGate>, config: Web
         .route("/web/api/terminal", get(terminal::upgrade))
         .with_state(web)
         .merge(assets::router())
+        .layer(axum::middleware::map_request(host_from_authority))
+}
+
+/// HTTP/2 requests name their host in the `:authority` pseudo-header, not in `Host`: it is
+/// copied there, so that the origin checks and the O&M address see it either way.
+async fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.headers().contains_key(axum::http::header::HOST) {
+        let authority = req.uri().authority().map(|a| a.as_str().to_owned());
+        if let Some(value) = authority.and_then(|a| axum::http::HeaderValue::from_str(&a).ok()) {
+            req.headers_mut().insert(axum::http::header::HOST, value);
+        }
+    }
+    req
 }
 
 /// Milliseconds since the epoch on this node's clock.

@@ -13,7 +13,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{Extensions, HeaderMap};
 use axum::response::Response;
-use portunus_model::WebSessionHash;
+use portunus_model::{Command, WebSessionHash};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -61,23 +61,36 @@ pub(crate) async fn upgrade(
 }
 
 /// Words shown when the browser session ends (a logout, perhaps in another tab or through
-/// another node) while the terminal runs.
-const LOGGED_OUT: &str = "session ended: you logged out of the portal";
+/// another node, or its maximum age) while the terminal runs.
+const LOGGED_OUT: &str = "session ended: your portal session ended (you logged out)";
 
-/// Resolves when the browser session `hash` no longer serves (checked every second on this
-/// node's state, which every logout reaches through the log).
+/// Resolves when the browser session `hash` no longer serves, checked every second on this
+/// node's state (which every logout reaches through the log). While the terminal runs it keeps
+/// the browser session in use, as requests do, so typing in a terminal does not let the portal
+/// session idle out (the shell's own idle timeout is the gateway's).
 async fn logged_out(web: &Web, hash: &WebSessionHash) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let mut live = false;
+        let (mut live, mut touch) = (false, false);
+        let now = now_ms();
         web.backend.read(&mut |s| {
-            live = s
-                .web_session(hash, now_ms())
-                .is_some_and(|w| !w.second_factor_pending)
+            if let Some(w) = s
+                .web_session(hash, now)
+                .filter(|w| !w.second_factor_pending)
+            {
+                (live, touch) = (true, w.wants_touch(now));
+            }
         });
         if !live {
             return;
+        }
+        if touch {
+            let _ = web
+                .propose(Command::TouchWebSession {
+                    session_hash: *hash,
+                })
+                .await;
         }
     }
 }

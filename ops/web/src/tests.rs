@@ -406,3 +406,31 @@ async fn a_lock_ends_the_session() {
         a.body
     );
 }
+
+#[tokio::test]
+async fn an_http2_request_names_its_host_in_the_authority() {
+    let (router, _, _) = portal();
+    let login = |origin: &'static str| {
+        Request::builder()
+            .method("POST")
+            .uri("https://bastion:8443/web/api/login")
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"user": "alice", "password": "pw"}).to_string(),
+            ))
+            .unwrap()
+    };
+    let own = router
+        .clone()
+        .oneshot(login("https://bastion:8443"))
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    let other = router
+        .clone()
+        .oneshot(login("https://elsewhere:8443"))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+}
