@@ -21,6 +21,9 @@ pub enum WebError {
     Forged,
     #[error("{0}")]
     BadRequest(String),
+    /// The state machine refused the change (not authorized, a limit, ...).
+    #[error("refused: {0}")]
+    Rejected(portunus_model::Rejection),
     #[error("the bastion cluster has no quorum right now; try again in a moment")]
     Unavailable,
     #[error("the bastion could not complete the request; try again")]
@@ -34,7 +37,7 @@ impl From<BackendError> for WebError {
             BackendError::Rejected(portunus_model::Rejection::WebSessionUnknown) => {
                 WebError::LoggedOut
             }
-            BackendError::Rejected(r) => WebError::BadRequest(format!("refused: {r}")),
+            BackendError::Rejected(r) => WebError::Rejected(r),
             BackendError::Internal(e) => {
                 tracing::warn!(error = %e, "web: backend failed");
                 WebError::Internal
@@ -55,8 +58,24 @@ impl WebError {
             },
             WebError::Forged => StatusCode::FORBIDDEN,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Rejected(r) => {
+                StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             WebError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl WebError {
+    /// The code the API would answer with, for the admin audit trail.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            WebError::LoggedOut | WebError::Refused(_) | WebError::Forged => "Forbidden",
+            WebError::BadRequest(_) => "InvalidParameter",
+            WebError::Rejected(r) => r.code(),
+            WebError::Unavailable => "ServiceUnavailable",
+            WebError::Internal => "InternalError",
         }
     }
 }

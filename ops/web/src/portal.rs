@@ -159,8 +159,7 @@ pub(crate) async fn token(
     let issued = issue(&web, &authed, &form, &headers).await;
     let result = match &issued {
         Ok(_) => "OK",
-        Err(WebError::BadRequest(_)) => "Forbidden.NotAuthorized",
-        Err(_) => "InternalError",
+        Err(e) => e.code(),
     };
     audit(&web, &authed, &form, client, result).await;
     issued.map(Json)
@@ -187,9 +186,6 @@ async fn issue(
     let receipt = match web.propose(Command::IssueToken(new)).await {
         Ok(Response::TokenIssued(r)) => r,
         Ok(_) => return Err(WebError::Internal),
-        Err(portunus_ops::BackendError::Rejected(r)) => {
-            return Err(WebError::BadRequest(format!("no token: {r}")))
-        }
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user = %authed.user_name, database = %db_name, token_id = receipt.token_id, "web: O&M token issued");
