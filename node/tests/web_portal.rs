@@ -10,10 +10,11 @@ mod fixture;
 
 use fixture::*;
 use portunus_model::Command;
-use portunus_node::testing::{three_nodes, wait_for};
+use portunus_node::testing::{free_udp, node_config, three_nodes, wait_for};
 use portunus_ops::totp;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass, Sshd};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -170,22 +171,9 @@ async fn browser_logins_tokens_and_sessions_across_nodes() {
 
     // A lock ends a session on every node: a fresh login (as a script would), then the lock.
     let node2 = nodes[1].api_addr.unwrap();
-    let login = json!({"user": "alice", "password": ALICE_PASSWORD}).to_string();
-    let mut s = tokio::net::TcpStream::connect(node2).await.unwrap();
-    let req = format!(
-        "POST /web/api/login HTTP/1.1\r\nHost: {node2}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{login}",
-        login.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let fresh = out
-        .split("portunus_web=")
-        .nth(1)
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_else(|| panic!("no cookie in {out}"))
-        .to_string();
+    let (status, body, fresh) = login(node2, "alice", ALICE_PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let fresh = fresh.expect("a session cookie");
     let (status, me) = http(nodes[2].api_addr.unwrap(), "GET", "/web/api/me", &fresh, "").await;
     assert_eq!((status, &me["user"]), (200, &json!("alice")), "{me}");
     // Without the CSRF token a change is refused, even with the cookie.
@@ -205,4 +193,48 @@ async fn browser_logins_tokens_and_sessions_across_nodes() {
     for n in nodes {
         n.stop().await;
     }
+}
+
+/// Guesses through the portal and through the SSH port count together against the gateway's
+/// per-address limit: once it is reached, even the right password is refused, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn web_and_ssh_logins_share_the_attempt_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers: BTreeMap<u64, String> = [(1, free_udp().to_string())].into();
+    let mut config = node_config(1, dir.path(), &peers);
+    config.ssh.auth_failures_per_ip = 3;
+    let mut node = portunus_node::start(config).await.unwrap();
+    node.registered().await;
+    node.replica
+        .propose(user("alice", ALICE_PASSWORD, false))
+        .await
+        .unwrap();
+    let ssh_port = node.ssh_addr.unwrap().port();
+    wait_listening(ssh_port).await;
+    let api = node.api_addr.unwrap();
+    for _ in 0..2 {
+        let (status, body, cookie) = login(api, "alice", "not-her-password").await;
+        assert_eq!((status, cookie), (401, None), "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("wrong user name"),
+            "{body}"
+        );
+    }
+    let askpass = Askpass::new();
+    let out = askpass
+        .ssh(ssh_port, "alice", "still-not-hers")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let (status, body, cookie) = login(api, "alice", ALICE_PASSWORD).await;
+    assert_eq!((status, cookie), (401, None), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many failed logins from your address"),
+        "{body}"
+    );
+    node.stop().await;
 }

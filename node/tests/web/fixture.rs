@@ -261,3 +261,29 @@ pub fn names(v: &Value) -> Vec<String> {
     out.sort();
     out
 }
+
+/// `POST /web/api/login` as a script would send it; (status, JSON body, the session cookie).
+pub async fn login(addr: SocketAddr, user: &str, password: &str) -> (u16, Value, Option<String>) {
+    let body = json!({ "user": user, "password": password }).to_string();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST /web/api/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let cookie = out
+        .split("portunus_web=")
+        .nth(1)
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string);
+    let json = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (
+        status,
+        serde_json::from_str(json).unwrap_or(Value::Null),
+        cookie,
+    )
+}
