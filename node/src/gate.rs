@@ -417,7 +417,7 @@ impl Gate {
         result
     }
 
-    fn refused(&self, r: &Refusal) {
+    pub(crate) fn refused(&self, r: &Refusal) {
         let reason = format!("{:?}", r.kind).to_lowercase();
         self.metrics
             .login_failures_total

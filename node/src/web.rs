@@ -98,6 +98,7 @@ impl NodeWeb {
                 if r.kind == RefusalKind::BadCredentials {
                     attempt.failed();
                 }
+                self.gate.refused(&r);
                 tracing::info!(%user, %client, kind = ?r.kind, "web: login refused");
                 Err(from_refusal(r))
             }
