@@ -267,7 +267,8 @@ fn session_of(event: &AuditEvent) -> u64 {
         AuditEvent::Command { session_id, .. }
         | AuditEvent::FileOp { session_id, .. }
         | AuditEvent::Statement { session_id, .. }
-        | AuditEvent::Tunnel { session_id, .. } => *session_id,
+        | AuditEvent::Tunnel { session_id, .. }
+        | AuditEvent::Refused { session_id, .. } => *session_id,
     }
 }
 
@@ -308,6 +309,16 @@ fn event_json(event: &AuditEvent) -> serde_json::Value {
             account,
             statement,
         } => statement_json(*session_id, account, statement),
+        AuditEvent::Refused {
+            session_id,
+            at,
+            action,
+            target,
+            reason,
+        } => json!({
+            "type": "refused", "session_id": session_id, "at": at, "action": action,
+            "target": target, "reason": reason
+        }),
         AuditEvent::Tunnel {
             session_id,
             host,

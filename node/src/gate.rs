@@ -2,15 +2,17 @@
 //! logins (O&M tokens, passwords, public keys), authorization and concurrency slots when a
 //! session opens, the slot given back when it closes, termination requests.
 
+mod approval;
 pub(crate) mod permit;
+mod policy;
 mod refusal;
 mod second_factor;
 
 use crate::running::NodeShared;
 use portunus_model::{AssetRef, Command, EndReason, Response};
 use portunus_proxy::gate::{
-    host_tunnel_refusal, Admission, AuthAttempt, BoxFuture, Closer, EndKind, Permit, Principal,
-    Purpose, Refusal, RefusalKind, SessionGate, SessionOutcome, Target, TargetSpec,
+    host_tunnel_refusal, Admission, AuthAttempt, BoxFuture, Closer, Decision, EndKind, Permit,
+    Principal, Purpose, Refusal, RefusalKind, SessionGate, SessionOutcome, Target, TargetSpec,
     TERMINATED_BY_ADMIN,
 };
 use portunus_raft::Replica;
@@ -231,6 +233,23 @@ impl Gate {
         Ok(principal)
     }
 
+    /// Whether the control policy governing the token's session lets it open now from
+    /// `client`; checked before the token's use is spent. An unknown token passes here (the
+    /// spend refuses it).
+    fn policy_admits_token(&self, hash: &[u8; 32], client: SocketAddr) -> Result<(), Refusal> {
+        self.replica.view().read(|s| {
+            let Some(t) = s.token_by_hash(hash) else {
+                return Ok(());
+            };
+            let account = match &t.account {
+                portunus_model::TokenAccount::Hosted(a) => Some(*a),
+                portunus_model::TokenAccount::Custom { .. } => None,
+            };
+            let p = policy::governing(s, t.user_id, t.asset, account);
+            policy::admission(p, client.ip(), now_ms())
+        })
+    }
+
     /// Spends the token `hash` of `owner` (id, name): its session opens here.
     async fn spend_token(
         &self,
@@ -239,6 +258,7 @@ impl Gate {
         client: SocketAddr,
     ) -> Result<Principal, Refusal> {
         let epoch = self.admitting()?;
+        self.policy_admits_token(&hash, client)?;
         let spend = Command::SpendToken {
             token_hash: hash,
             node_id: self.shared.node_id,
@@ -446,6 +466,14 @@ impl Gate {
             .view()
             .read(|s| permit::resolve(s, principal.user_id, now_ms(), &spec))
             .ok_or_else(|| refusal::from_rejection(&portunus_model::Rejection::NotAuthorized))?;
+        let policy_check = self.replica.view().read(|s| {
+            let p = policy::governing(s, principal.user_id, asset, Some(account_id));
+            policy::admission(p, client.ip(), now_ms())
+        });
+        if let Err(r) = policy_check {
+            self.refused(&r);
+            return Err(r);
+        }
         if let (Purpose::Tunnel { .. }, AssetRef::Host(id)) = (&purpose, &asset) {
             // Refused before a session is opened; the data path checks the permit again.
             let name = self
@@ -631,6 +659,23 @@ impl SessionGate for Gate {
 
     fn database_tls_required(&self) -> bool {
         (self.replica.view()).read(|s| s.settings().database_require_tls)
+    }
+
+    fn ask_approval<'a>(
+        &'a self,
+        session_id: u64,
+        command: &'a str,
+    ) -> BoxFuture<'a, Result<u64, Refusal>> {
+        Box::pin(approval::ask(
+            &self.replica,
+            &self.metrics,
+            session_id,
+            command,
+        ))
+    }
+
+    fn approval_decision(&self, id: u64) -> BoxFuture<'static, Decision> {
+        Box::pin(approval::decision(self.replica.clone(), id))
     }
 
     fn idle_timeout(&self) -> Option<std::time::Duration> {

@@ -3,6 +3,10 @@
 //! this?", "may this principal open that target?", "the session ended") and reports to an
 //! [`AuditSink`]. The node implements both over the replicated state.
 
+mod controls;
+
+pub use controls::{Controls, SftpOps, Verdict};
+
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -155,6 +159,8 @@ pub struct Permit {
     pub default_database: Option<String>,
     /// TLS to the database.
     pub database_tls: crate::db::tls::TargetTlsMode,
+    /// What the governing control policy lets the session do.
+    pub controls: Controls,
 }
 
 impl Permit {
@@ -184,7 +190,7 @@ impl Permit {
     /// other control of the gateway.
     pub fn tunnel_refusal(&self) -> Option<Refusal> {
         match self.kind {
-            AssetKind::Database => None,
+            AssetKind::Database => self.controls.tunnel_refusal(),
             AssetKind::Host => Some(host_tunnel_refusal(&self.asset_name)),
         }
     }
@@ -306,10 +312,49 @@ pub trait SessionGate: Send + Sync + 'static {
     fn idle_timeout(&self) -> Option<std::time::Duration> {
         None
     }
+    /// Holds `command` of session `session_id` for an administrator's approval: the request's
+    /// id, which administrators see.
+    fn ask_approval<'a>(
+        &'a self,
+        session_id: u64,
+        command: &'a str,
+    ) -> BoxFuture<'a, Result<u64, Refusal>> {
+        let _ = (session_id, command);
+        Box::pin(async {
+            Err(Refusal {
+                kind: RefusalKind::Internal,
+                message: "this bastion holds no commands for approval".into(),
+            })
+        })
+    }
+    /// Resolves with the decision on approval request `id` (or why there was none).
+    fn approval_decision(&self, id: u64) -> BoxFuture<'static, Decision> {
+        let _ = id;
+        Box::pin(async {
+            Decision::Undecided {
+                why: "this bastion holds no commands for approval".into(),
+            }
+        })
+    }
     /// Whether the native database ports refuse logins without TLS. Read per connection.
     fn database_tls_required(&self) -> bool {
         false
     }
+}
+
+/// An administrator's decision on a held command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Accepted {
+        by: String,
+    },
+    Rejected {
+        by: String,
+    },
+    /// No decision came (its deadline passed, or the request was lost).
+    Undecided {
+        why: String,
+    },
 }
 
 /// Gives an admitted session back: given what the session did, the work that records it.
@@ -424,6 +469,19 @@ pub enum AuditEvent {
         /// The database account the session is logged in as.
         account: String,
         statement: portunus_db::Statement,
+    },
+    /// Something the session's control policy refused: a command line, an exec, a channel
+    /// kind, an SFTP operation, a tunnel.
+    Refused {
+        session_id: u64,
+        /// Seconds since the session began.
+        at: f64,
+        /// What was attempted: `command`, `exec`, `shell`, `sftp`, `sftp upload`, ...
+        action: String,
+        /// The command line, path or address it was attempted on.
+        target: String,
+        /// The words the engineer was shown.
+        reason: String,
     },
     /// A tunnel connection inside a session.
     Tunnel {

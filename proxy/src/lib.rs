@@ -13,6 +13,7 @@
 //! - [`relay`] is a tiny raw TCP relay listener built on [`forward`], used by tests and the
 //!   benchmark harness.
 
+pub mod commands;
 pub mod db;
 pub mod forward;
 pub mod gate;

@@ -22,10 +22,12 @@
 //! to the target (`upstream`), relayed by `pipe`; shells are recorded as asciicast v2 and
 //! their command lines audited, SFTP operations become [`crate::gate::AuditEvent::FileOp`].
 
+mod approval;
 mod config;
 mod conn;
 mod echo;
 mod error;
+mod guard;
 mod handler;
 mod lease;
 mod login;

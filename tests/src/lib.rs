@@ -581,3 +581,39 @@ impl ProcCluster {
         Ok(leader.expect("set when stable"))
     }
 }
+
+/// Through node `n`'s admin command line: a user `user` with `password`, a host `host` at the
+/// real sshd on `127.0.0.1:sshd_port` with the hosted account `root` (the private key
+/// `root_key`, written under `dir`), and the grant of `root@host` to the user. Returns the
+/// host's id.
+pub fn sshd_host(
+    n: &NodeProc,
+    dir: &std::path::Path,
+    sshd_port: u16,
+    root_key: &str,
+    (user, password): (&str, &str),
+    host: &str,
+) -> String {
+    n.admin_ok(&["user", "create", user, "--password", password]);
+    let id = created(&n.admin_ok(&["host", "create", host, "--address", "127.0.0.1"]));
+    n.admin_ok(&[
+        "call",
+        "ModifyHostsPort",
+        &format!("HostIds=[{id}]"),
+        "ProtocolName=SSH",
+        &format!("Port={sshd_port}"),
+    ]);
+    let key = dir.join(format!("{host}-root-key"));
+    std::fs::write(&key, root_key).expect("write the target's key");
+    let key = key.to_str().expect("a UTF-8 path");
+    n.admin_ok(&[
+        "host",
+        "add-account",
+        host,
+        "root",
+        "--private-key-file",
+        key,
+    ]);
+    n.admin_ok(&["grant", "host", user, host, "--account", "root"]);
+    id
+}

@@ -59,6 +59,7 @@ pub(crate) fn from_grant(
         sql_allow_unreadable: false,
         default_database: None,
         database_tls: Default::default(),
+        controls: Default::default(),
     };
     match grant.asset {
         AssetRef::Host(id) => {
@@ -108,6 +109,13 @@ pub(crate) fn from_grant(
             }
         }
     }
+    let policy = super::policy::governing(
+        s,
+        grant.user_id,
+        grant.asset,
+        super::policy::hosted(&grant.account),
+    );
+    permit.controls = super::policy::controls(policy);
     if let Some(t) = grant.token_id.and_then(|t| s.token(t)) {
         permit.default_database = t.database_schema.clone();
     }

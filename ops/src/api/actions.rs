@@ -1,6 +1,7 @@
 //! The served actions, one module per area; [`all`] is the action table.
 
 pub mod admin_audit;
+pub mod approvals;
 pub mod databases;
 pub mod domains;
 pub mod grant_lists;
@@ -10,6 +11,7 @@ pub mod host_groups;
 pub mod hosts;
 pub mod instance;
 pub mod operations;
+pub mod policies;
 pub mod rules;
 pub mod secrets;
 pub mod sessions;
@@ -48,6 +50,8 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         admin_audit::ACTIONS,
         sessions::ACTIONS,
         sql_rules::ACTIONS,
+        policies::ACTIONS,
+        approvals::ACTIONS,
         secrets::ACTIONS,
         totp::ACTIONS,
     ]

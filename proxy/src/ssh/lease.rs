@@ -218,6 +218,7 @@ mod tests {
             sql_allow_unreadable: false,
             default_database: None,
             database_tls: Default::default(),
+            controls: Default::default(),
         }
     }
 

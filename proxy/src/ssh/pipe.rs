@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
 
+use super::approval;
 use super::conn::Conn;
 use super::lease::Lease;
-use super::taps::Taps;
+use super::taps::{notice, Passed, Taps};
 use crate::gate::{AuditSink, SessionGate};
 
 type TargetChannel = Channel<russh::client::Msg>;
@@ -71,17 +72,35 @@ async fn up<G: SessionGate, A: AuditSink>(
     while let Some(msg) = from.wait().await {
         let sent = match msg {
             ChannelMsg::Data { data } => {
-                let stored = {
+                let (guarded, stored) = {
                     let mut taps = lock(&taps);
-                    taps.input(&data);
-                    taps.hand_off()
+                    let guarded = taps.guard(&data);
+                    taps.input(&guarded.forward);
+                    (guarded, taps.hand_off())
                 };
-                lease.add_up(data.len());
-                let sent = to.data_bytes(data).await;
+                lease.add_up(guarded.forward.len());
+                let held = guarded.held.clone();
+                let notices = approval::Notices {
+                    channel: id,
+                    on_stdout: guarded.on_stdout,
+                };
+                let mut sent = forward(&conn, id, &to, guarded).await;
                 recorded(stored).await;
+                if let (Some(line), Ok(())) = (held, &sent) {
+                    let refused = approval::wait(&conn, &lease, notices, &line).await.err();
+                    let decided = lock(&taps).decided(&line, refused.as_ref());
+                    lock(&taps).input(&decided.forward);
+                    sent = forward(&conn, id, &to, decided).await;
+                }
                 sent
             }
-            ChannelMsg::Eof => to.eof().await,
+            ChannelMsg::Eof => {
+                let guarded = lock(&taps).guard_eof();
+                match forward(&conn, id, &to, guarded).await {
+                    Ok(()) => to.eof().await,
+                    Err(e) => Err(e),
+                }
+            }
             ChannelMsg::WindowChange {
                 col_width,
                 row_height,
@@ -123,6 +142,32 @@ async fn up<G: SessionGate, A: AuditSink>(
     let _ = to.close().await;
 }
 
+/// Sends what command control lets through, and shows the engineer why a line was refused.
+async fn forward<G: SessionGate, A: AuditSink>(
+    conn: &Conn<G, A>,
+    id: russh::ChannelId,
+    to: &russh::ChannelWriteHalf<russh::client::Msg>,
+    passed: Passed,
+) -> Result<(), russh::Error> {
+    if passed.broken {
+        let words =
+            notice("the SFTP stream cannot be checked against the control policy; session ended");
+        let _ = conn.handle.extended_data(id, 1, words.into_bytes()).await;
+        return Err(russh::Error::Disconnect);
+    }
+    if !passed.forward.is_empty() {
+        to.data_bytes(passed.forward).await?;
+    }
+    for r in passed.refused {
+        let words = notice(&r.reason).into_bytes();
+        let _ = match passed.on_stdout {
+            true => conn.handle.data(id, words).await,
+            false => conn.handle.extended_data(id, 1, words).await,
+        };
+    }
+    Ok(())
+}
+
 /// Target -> client; returns when the target closes the channel.
 async fn down<G: SessionGate, A: AuditSink>(
     mut from: russh::ChannelReadHalf,
@@ -134,10 +179,14 @@ async fn down<G: SessionGate, A: AuditSink>(
     while let Some(msg) = from.wait().await {
         let sent = match msg {
             ChannelMsg::Data { data } => {
-                let stored = {
+                let (data, stored) = {
                     let mut taps = lock(taps);
+                    let data = match taps.filter_down(&data) {
+                        Some(replaced) => replaced.into(),
+                        None => data,
+                    };
                     taps.output(&data);
-                    taps.hand_off()
+                    (data, taps.hand_off())
                 };
                 lease.add_down(data.len());
                 let sent = to.data_bytes(data).await;

@@ -12,8 +12,9 @@ use super::conn::Conn;
 use super::error::SshError;
 use super::lease::Lease;
 use super::taps::Taps;
-use super::{menu, pipe, upstream};
-use crate::gate::{AuditSink, Purpose, Refusal, RefusalKind, SessionGate, TargetSpec};
+use super::{approval, menu, pipe, upstream};
+use crate::gate::{AuditEvent, AuditSink, Permit, Purpose, Refusal, RefusalKind, SessionGate};
+use crate::gate::{TargetSpec, Verdict};
 
 /// The client's terminal, as asked with `pty-req` and updated by `window-change`.
 #[derive(Clone, Debug)]
@@ -170,6 +171,35 @@ async fn serve<G: SessionGate, A: AuditSink>(
         }
         .into());
     }
+    if let Some(refused) = policy_refusal(permit, &start) {
+        conn.shared.audit.event(AuditEvent::Refused {
+            session_id: permit.session_id,
+            at: 0.0,
+            action: refused.0.into(),
+            target: refused.1,
+            reason: refused.2.message.clone(),
+        });
+        return Err(refused.2.into());
+    }
+    if let Start::Exec(cmd) = &start {
+        let line = String::from_utf8_lossy(cmd).into_owned();
+        if permit.controls.exec_verdict(&line) == Verdict::NeedsApproval {
+            let notices = approval::Notices {
+                channel: channel.id(),
+                on_stdout: false,
+            };
+            if let Err(refused) = approval::wait(conn, &lease, notices, &line).await {
+                conn.shared.audit.event(AuditEvent::Refused {
+                    session_id: permit.session_id,
+                    at: 0.0,
+                    action: "exec".into(),
+                    target: line,
+                    reason: refused.message.clone(),
+                });
+                return Err(refused.into());
+            }
+        }
+    }
     if matches!(start, Start::Shell | Start::Exec(_)) {
         conn.may_record(&lease)?;
     }
@@ -207,6 +237,24 @@ async fn serve<G: SessionGate, A: AuditSink>(
         .disconnect(russh::Disconnect::ByApplication, "", "en")
         .await;
     Ok(())
+}
+
+/// What the session's control policy refuses of `start`: the action, what it was tried on,
+/// and the refusal.
+fn policy_refusal(permit: &Permit, start: &Start) -> Option<(&'static str, String, Refusal)> {
+    let c = &permit.controls;
+    match start {
+        Start::Shell => c.shell_refusal().map(|r| ("shell", String::new(), r)),
+        Start::Exec(cmd) => {
+            let line = String::from_utf8_lossy(cmd).into_owned();
+            match c.exec_verdict(&line) {
+                Verdict::Refused(r) => Some(("exec", line, r)),
+                Verdict::Run | Verdict::NeedsApproval => None,
+            }
+        }
+        Start::Sftp => c.sftp_refusal().map(|r| ("sftp", String::new(), r)),
+        Start::Gone => None,
+    }
 }
 
 /// Asks the target for the same start and waits for its answer.

@@ -2,6 +2,10 @@
 //! and reports file operations — uploads and downloads (with their sizes, at close), renames,
 //! removals, directory creation and removal (when the server confirms them).
 
+mod filter;
+
+pub(crate) use filter::{RefusedOp, SftpFilter};
+
 use std::collections::HashMap;
 
 /// One file operation seen in an SFTP stream.

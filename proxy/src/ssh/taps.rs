@@ -14,10 +14,11 @@ use std::time::Instant;
 
 use super::conn::Conn;
 use super::echo::{Decided, InputAudit};
+use super::guard::LineGuard;
 use super::lease::Lease;
 use super::recorder::{Part, Recorder, DEFAULT_SIZE};
 use super::session::{PtyReq, Start};
-use super::sftp::{FileOp, SftpAudit};
+use super::sftp::{FileOp, RefusedOp, SftpAudit, SftpFilter};
 use crate::gate::{AuditEvent, AuditSink, CommandInput, SessionGate};
 
 /// The audit taps of one session channel.
@@ -29,6 +30,10 @@ pub(crate) struct Taps<A: AuditSink> {
     /// Command lines and the password-prompt position (shells and execs).
     lines: Option<InputAudit>,
     sftp: Option<SftpAudit>,
+    /// Command control of a shell whose policy has it.
+    guard: Option<LineGuard>,
+    /// SFTP operation control, when the policy refuses some.
+    sftp_filter: Option<SftpFilter>,
     /// The recording parts being stored (a task, so that they are stored in order even if the
     /// relay that waits for them is dropped).
     storing: Option<tokio::task::JoinHandle<()>>,
@@ -42,22 +47,26 @@ impl<A: AuditSink> Taps<A> {
         pty: Option<&PtyReq>,
     ) -> Self {
         let record = conn.shared.config.settings.record_sessions;
-        Self::of_session(&conn.shared.audit, lease.session_id(), record, start, pty)
+        Self::of_session(&conn.shared.audit, lease, record, start, pty)
     }
 
-    /// The taps of session `session_id` running `start` (with `record`, its recording).
-    pub fn of_session(
+    /// The taps of `lease`'s session running `start` (with `record`, its recording), under its
+    /// control policy.
+    pub fn of_session<G: SessionGate>(
         audit: &Arc<A>,
-        session_id: u64,
+        lease: &Lease<G>,
         record: bool,
         start: &Start,
         pty: Option<&PtyReq>,
     ) -> Self {
         let mut taps = Self::none();
         taps.audit = Some(Arc::clone(audit));
-        taps.session_id = session_id;
+        taps.session_id = lease.session_id();
         match start {
-            Start::Sftp => taps.sftp = Some(SftpAudit::default()),
+            Start::Sftp => {
+                taps.sftp = Some(SftpAudit::default());
+                taps.sftp_filter = SftpFilter::new(&lease.permit().controls);
+            }
             Start::Exec(cmd) => {
                 let line = String::from_utf8_lossy(cmd).into_owned();
                 taps.emit(AuditEvent::Command {
@@ -68,7 +77,10 @@ impl<A: AuditSink> Taps<A> {
                 });
                 taps.lines = Some(InputAudit::exec());
             }
-            Start::Shell => taps.lines = Some(InputAudit::shell()),
+            Start::Shell => {
+                taps.lines = Some(InputAudit::shell());
+                taps.guard = LineGuard::new(&lease.permit().controls, pty.is_some());
+            }
             Start::Gone => {}
         }
         if record && matches!(start, Start::Shell | Start::Exec(_)) {
@@ -89,6 +101,8 @@ impl<A: AuditSink> Taps<A> {
             recorder: None,
             lines: None,
             sftp: None,
+            guard: None,
+            sftp_filter: None,
             storing: None,
         }
     }
@@ -118,7 +132,82 @@ impl<A: AuditSink> Taps<A> {
         }
     }
 
-    /// Bytes typed (or piped) by the client.
+    /// What of the client's bytes reaches the target under the session's control policy
+    /// (command control of a shell, operation control of SFTP); refusals are audited, and a
+    /// refused command's notice recorded (the caller shows the notices to the engineer).
+    pub fn guard(&mut self, data: &[u8]) -> Passed {
+        let mut passed = Passed::default();
+        if let Some(g) = self.guard.as_mut() {
+            passed.on_stdout = g.pty();
+            let g = g.input(data);
+            passed.forward = g.forward;
+            passed.refused.extend(g.refused.map(command_refusal));
+            passed.held = g.held;
+        } else if let Some(f) = self.sftp_filter.as_mut() {
+            match f.client(data) {
+                Ok((forward, refused)) => (passed.forward, passed.refused) = (forward, refused),
+                Err(_) => passed.broken = true,
+            }
+        } else {
+            passed.forward = data.to_vec();
+        }
+        self.note_refusals(&passed.refused);
+        passed
+    }
+
+    /// The client's EOF, under command control (a held last line is checked).
+    pub fn guard_eof(&mut self) -> Passed {
+        let mut passed = Passed::default();
+        if let Some(g) = self.guard.as_mut() {
+            passed.on_stdout = g.pty();
+            let g = g.eof();
+            passed.forward = g.forward;
+            passed.refused.extend(g.refused.map(command_refusal));
+            passed.held = g.held;
+        }
+        self.note_refusals(&passed.refused);
+        passed
+    }
+
+    /// The decision on a held command line (see [`Passed::held`]): what goes to the target
+    /// now; a refusal is audited like any other.
+    pub fn decided(&mut self, line: &str, refused: Option<&crate::gate::Refusal>) -> Passed {
+        let mut passed = Passed::default();
+        if let Some(g) = self.guard.as_mut() {
+            passed.on_stdout = g.pty();
+            passed.forward = g.decided(refused.is_none());
+        }
+        if let Some(r) = refused {
+            passed
+                .refused
+                .push(command_refusal((line.to_string(), r.clone())));
+        }
+        self.note_refusals(&passed.refused);
+        passed
+    }
+
+    /// The target's bytes as the client gets them: None when unchanged (answers to refused
+    /// SFTP operations are replaced).
+    pub fn filter_down(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+        self.sftp_filter.as_mut().map(|f| f.server(data))
+    }
+
+    fn note_refusals(&mut self, refused: &[RefusedOp]) {
+        for r in refused {
+            self.emit(AuditEvent::Refused {
+                session_id: self.session_id,
+                at: self.started.elapsed().as_secs_f64(),
+                action: r.action.clone(),
+                target: r.path.clone(),
+                reason: r.reason.clone(),
+            });
+            if let Some(rec) = self.recorder.as_mut() {
+                rec.output(notice(&r.reason).as_bytes());
+            }
+        }
+    }
+
+    /// Bytes typed (or piped) by the client, as they reach the target.
     pub fn input(&mut self, data: &[u8]) {
         if let Some(sftp) = self.sftp.as_mut() {
             let ops = sftp.client(data);
@@ -161,8 +250,12 @@ impl<A: AuditSink> Taps<A> {
         self.shown(data);
     }
 
-    /// What the engineer's terminal shows: recorded, and followed for the command audit.
+    /// What the engineer's terminal shows: recorded, and followed for the command audit and
+    /// command control.
     fn shown(&mut self, data: &[u8]) {
+        if let Some(g) = self.guard.as_mut() {
+            g.output(data);
+        }
         if let Some(lines) = self.lines.as_mut() {
             let decided = lines.output(data);
             self.emit_commands(decided);
@@ -227,5 +320,31 @@ impl<A: AuditSink> Taps<A> {
             // Stored after the parts being stored, so this waits for them too.
             let _ = self.store(rec.finish(), true).await;
         }
+    }
+}
+
+/// What the engineer is shown when a command line is refused.
+pub(crate) fn notice(message: &str) -> String {
+    format!("\r\nportunus: {message}\r\n")
+}
+
+/// What of a chunk goes on to the target, and what was refused.
+#[derive(Debug, Default)]
+pub(crate) struct Passed {
+    pub forward: Vec<u8>,
+    pub refused: Vec<RefusedOp>,
+    /// The SFTP stream can no longer be checked: the session must end.
+    pub broken: bool,
+    /// Notices go on the channel's output (a PTY shell) rather than its error stream.
+    pub on_stdout: bool,
+    /// A command line held for an administrator's approval (its Enter not sent yet).
+    pub held: Option<String>,
+}
+
+fn command_refusal((line, refusal): (String, crate::gate::Refusal)) -> RefusedOp {
+    RefusedOp {
+        action: "command".into(),
+        path: line,
+        reason: refusal.message,
     }
 }

@@ -4,7 +4,9 @@
 //! ([`super::upstream`]), the recording and the command audit ([`super::taps`]), the lease that
 //! watches for termination and idleness and gives the session back ([`super::lease`]). Only the
 //! client side differs: the terminal's bytes come and go through channels instead of an SSH
-//! channel.
+//! channel. The session's control policy applies as in an SSH shell: command lines are checked
+//! at Enter ([`super::guard`], through the taps) and a line held for approval waits for an
+//! administrator's decision ([`super::approval`]), the engineer told in the terminal.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,14 +15,18 @@ use russh::ChannelMsg;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::approval;
 use super::error::SshError;
 use super::lease::Lease;
 use super::ratelimit::AuthLimiter;
 use super::session::{request_start, PtyReq, Start};
-use super::taps::Taps;
+use super::taps::{notice, Passed, Taps};
 use super::upstream::{self, TargetHandle};
 use super::Shared;
 use crate::gate::{Admission, AssetKind, AuditSink, Refusal, RefusalKind, SessionGate};
+
+/// The target's side of a terminal's channel.
+type Target = russh::ChannelWriteHalf<russh::client::Msg>;
 
 /// Words shown when the node stops while a terminal runs.
 const NODE_STOPPING: &str = "session ended: this bastion node is shutting down; open the \
@@ -127,17 +133,13 @@ impl<G: SessionGate, A: AuditSink> Terminals<G, A> {
             .await?;
         request_start(&mut channel, &Start::Shell).await?;
         let audit = &self.shared.audit;
-        let taps = Taps::of_session(
-            audit,
-            lease.session_id(),
-            settings.record_sessions,
-            &Start::Shell,
-            Some(&pty),
-        );
+        let record = settings.record_sessions;
+        let taps = Taps::of_session(audit, &lease, record, &Start::Shell, Some(&pty));
         let (input, input_rx) = mpsc::channel(64);
         let (output_tx, output) = mpsc::channel(64);
         let session_id = lease.session_id();
         let relay = Relay {
+            gate: Arc::clone(&self.shared.gate),
             lease,
             taps,
             output: output_tx,
@@ -154,6 +156,7 @@ impl<G: SessionGate, A: AuditSink> Terminals<G, A> {
 
 /// One terminal's relay, owning its session's lease and audit taps.
 struct Relay<G: SessionGate, A: AuditSink> {
+    gate: Arc<G>,
     lease: Arc<Lease<G>>,
     taps: Taps<A>,
     output: mpsc::Sender<TerminalOutput>,
@@ -180,12 +183,7 @@ impl<G: SessionGate, A: AuditSink> Relay<G, A> {
             tokio::select! {
                 typed = input.recv() => match typed {
                     Some(TerminalInput::Data(data)) => {
-                        self.taps.input(&data);
-                        let stored = self.taps.hand_off();
-                        self.lease.add_up(data.len());
-                        let sent = to.data_bytes(data).await;
-                        recorded(stored).await;
-                        if sent.is_err() {
+                        if self.typed(&to, &data).await.is_err() {
                             break Some("session ended: the host closed the connection".into());
                         }
                     }
@@ -227,8 +225,54 @@ impl<G: SessionGate, A: AuditSink> Relay<G, A> {
             .await;
     }
 
+    /// Keys typed: what the session's command control lets through reaches the target (a line
+    /// it holds for approval waits for the decision), recorded and audited as in an SSH shell.
+    async fn typed(&mut self, to: &Target, data: &[u8]) -> Result<(), russh::Error> {
+        let guarded = self.taps.guard(data);
+        self.taps.input(&guarded.forward);
+        let stored = self.taps.hand_off();
+        self.lease.add_up(guarded.forward.len());
+        let held = guarded.held.clone();
+        let mut sent = self.forward(to, guarded).await;
+        recorded(stored).await;
+        if let (Some(line), Ok(())) = (held, &sent) {
+            let output = self.output.clone();
+            let say = |words: String| {
+                let output = output.clone();
+                async move {
+                    let shown = notice(&words).into_bytes();
+                    let _ = output.send(TerminalOutput::Data(shown)).await;
+                }
+            };
+            let refused = approval::decide(&*self.gate, &self.lease, &line, say)
+                .await
+                .err();
+            let decided = self.taps.decided(&line, refused.as_ref());
+            self.taps.input(&decided.forward);
+            sent = self.forward(to, decided).await;
+        }
+        sent
+    }
+
+    /// Sends what command control let through, and shows why a line was refused.
+    async fn forward(&mut self, to: &Target, passed: Passed) -> Result<(), russh::Error> {
+        if !passed.forward.is_empty() {
+            to.data_bytes(passed.forward).await?;
+        }
+        for r in passed.refused {
+            let shown = notice(&r.reason).into_bytes();
+            let _ = self.output.send(TerminalOutput::Data(shown)).await;
+        }
+        Ok(())
+    }
+
     /// Records and passes on what the shell printed; false when the user is gone.
     async fn show(&mut self, data: &[u8], stderr: bool) -> bool {
+        let filtered = match stderr {
+            true => None,
+            false => self.taps.filter_down(data),
+        };
+        let data = filtered.as_deref().unwrap_or(data);
         if stderr {
             self.taps.stderr(data);
         } else {

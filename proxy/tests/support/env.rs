@@ -80,6 +80,7 @@ pub fn permit(asset: &str, account: &str, port: u16, credential: TargetCredentia
         sql_allow_unreadable: false,
         default_database: None,
         database_tls: Default::default(),
+        controls: Default::default(),
     }
 }
 

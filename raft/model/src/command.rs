@@ -9,6 +9,7 @@ use crate::database::{
 use crate::host::NewHostAccount;
 use crate::host::{AddressType, CredentialKind, HostAccountPatch, HostPatch, NewHost};
 use crate::ids::*;
+use crate::policy::{PolicyBasics, PolicyPart};
 use crate::sealed::Sealed;
 use crate::session::EndReason;
 use crate::settings::{
@@ -465,6 +466,40 @@ pub enum Command {
         instance_id: String,
     },
 
+    // ---- control policies
+    /// Answered with `Response::Created`; the new policy covers nobody and nothing until its
+    /// scopes are set, and allows everything until its controls are.
+    CreatePolicy(PolicyBasics),
+    /// Replaces one part of a policy.
+    UpdatePolicy {
+        policy_id: PolicyId,
+        part: PolicyPart,
+    },
+    DeletePolicy {
+        policy_id: PolicyId,
+    },
+    // ---- command approval
+    /// A gateway holds `command` of an open session for approval until `deadline_ms`.
+    /// Answered with `Response::Created`.
+    AskCommandApproval {
+        session_id: SessionId,
+        command: String,
+        deadline_ms: u64,
+    },
+    /// An administrator's decision; refused once decided or past the deadline.
+    DecideCommandApproval {
+        approval_id: ApprovalId,
+        accept: bool,
+        by: String,
+    },
+    // ---- O&M approval requests
+    /// Answered with `Response::Created`.
+    CreateOperationTicket(crate::ticket::NewTicket),
+    /// Refused unless the request is pending.
+    DecideOperationTicket {
+        ticket_id: TicketId,
+        decision: crate::ticket::TicketDecision,
+    },
     // ---- browser sessions of the web portal (see `web_session`)
     /// Opens a browser session for an active user whose password matched, under the SHA-256
     /// of its cookie; `second_factor_pending` when a code is still owed. Drops expired

@@ -30,6 +30,12 @@ pub type NetworkDomainId = u64;
 pub type RuleId = u64;
 /// A SQL rule of the database gateway.
 pub type SqlRuleId = u64;
+/// A control policy.
+pub type PolicyId = u64;
+/// A command waiting for an administrator's approval.
+pub type ApprovalId = u64;
+/// An O&M approval request.
+pub type TicketId = u64;
 /// An O&M token.
 pub type TokenId = u64;
 /// A session (one connection to an asset through a node).
@@ -62,6 +68,9 @@ pub enum EntityKind {
     Node,
     Authorization,
     SqlRule,
+    Policy,
+    CommandApproval,
+    OperationTicket,
 }
 
 impl EntityKind {
@@ -85,6 +94,9 @@ impl EntityKind {
             EntityKind::Node => "node",
             EntityKind::Authorization => "authorization",
             EntityKind::SqlRule => "SQL rule",
+            EntityKind::Policy => "control policy",
+            EntityKind::CommandApproval => "command approval",
+            EntityKind::OperationTicket => "O&M approval request",
         }
     }
 }

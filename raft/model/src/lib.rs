@@ -7,12 +7,14 @@
 //! in the clear.
 
 pub mod admin_audit;
+pub mod approval;
 pub mod authz;
 pub mod command;
 pub mod common;
 pub mod database;
 pub mod host;
 pub mod ids;
+pub mod policy;
 pub mod rejection;
 pub mod response;
 pub mod sealed;
@@ -22,6 +24,7 @@ pub mod session_trail;
 pub mod settings;
 pub mod sql_rule;
 pub mod state;
+pub mod ticket;
 pub mod token;
 pub mod user;
 pub mod web_session;
@@ -29,6 +32,7 @@ pub mod web_session;
 pub use admin_audit::{
     AdminAuditEntry, AdminAuditLog, AdminAuditRecord, AuditHash, ChainBreak, ADMIN_AUDIT_RETENTION,
 };
+pub use approval::{ApprovalState, CommandApproval};
 pub use authz::{Principal, Rule, RuleSpec};
 pub use command::{Command, Request, RequestId};
 pub use common::{AssetRef, AssetSource, AssetType, Protocol, Validity};
@@ -41,6 +45,10 @@ pub use host::{
     NewHost, NewHostAccount, OsType, SharedKey,
 };
 pub use ids::*;
+pub use policy::{
+    parse_block, AccessHours, AccountNames, Accounts, AssetScope, Block, CommandControl, Governed,
+    IpAcl, ListMode, Policy, PolicyBasics, PolicyPart, RdpOptions, SshOptions, UserScope,
+};
 pub use rejection::{LimitScope, Rejection};
 pub use response::Response;
 pub use sealed::{purpose as seal_purpose, Resealed, Sealed, SealedAt};
@@ -53,6 +61,7 @@ pub use settings::{
 };
 pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
 pub use state::State;
+pub use ticket::{NewTicket, OperationTicket, TicketDecision, TicketState};
 pub use token::{NewToken, ScramVerifier, Token, TokenAccount, TokenIssuer, TokenReceipt};
 pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, UserSource};
 pub use web_session::{WebSession, WebSessionHash};
@@ -68,5 +77,6 @@ pub use web_session::{WebSession, WebSessionHash};
 /// 7: users' TOTP enrolments (sealed secret, last step used, recovery code digests, wrong-code
 ///    run) and their two-factor status.
 /// 8: the setting for TLS to database targets.
-/// 9: browser sessions of the web portal (hashes of their cookies).
-pub const STATE_FORMAT_VERSION: u32 = 9;
+/// 9: control policies; commands waiting for approval; O&M approval requests.
+/// 10: browser sessions of the web portal (hashes of their cookies).
+pub const STATE_FORMAT_VERSION: u32 = 10;

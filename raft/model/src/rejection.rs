@@ -91,6 +91,14 @@ pub enum Rejection {
     RecoveryCodeUnknown,
     #[error("too many wrong verification codes; try again later")]
     SecondFactorLocked,
+    /// A control policy requires O&M approval for this asset and no approved request of the
+    /// user covers it now.
+    #[error(
+        "O&M approval is required for this asset (control policy {policy:?}): submit an \
+         approval request (CreateOperationTicket) and log on once it is approved, within its \
+         validity period"
+    )]
+    ApprovalRequired { policy: String },
     #[error("the browser session is unknown or has ended")]
     WebSessionUnknown,
 }
@@ -132,6 +140,7 @@ impl Rejection {
             Rejection::TotpCodeUsed => "TwoFactor.CodeUsed",
             Rejection::RecoveryCodeUnknown => "TwoFactor.RecoveryCodeInvalid",
             Rejection::SecondFactorLocked => "TwoFactor.Locked",
+            Rejection::ApprovalRequired { .. } => "Operation.ApprovalRequired",
             Rejection::WebSessionUnknown => "WebSessionUnknown",
         }
     }

@@ -6,16 +6,19 @@
 mod access;
 mod admin;
 mod admin_audit;
+mod approvals;
 mod asset_groups;
 mod cascade;
 mod databases;
 mod grants;
 mod hosts;
 mod nonces;
+mod policies;
 mod queries;
 mod reseal;
 mod sessions;
 mod sql_rules;
+mod tickets;
 mod tokens;
 mod two_factor;
 mod users;
@@ -92,6 +95,12 @@ pub struct State {
     instance_id: Option<String>,
     /// The hash chain of closed sessions' records.
     session_trail: crate::session_trail::SessionTrail,
+    /// Control policies.
+    policies: BTreeMap<PolicyId, crate::policy::Policy>,
+    /// Commands held for approval, and recent decisions.
+    approvals: BTreeMap<ApprovalId, crate::approval::CommandApproval>,
+    /// O&M approval requests.
+    tickets: BTreeMap<TicketId, crate::ticket::OperationTicket>,
     /// Browser sessions of the web portal, by the SHA-256 of their cookie.
     web_sessions: BTreeMap<crate::web_session::WebSessionHash, crate::web_session::WebSession>,
 }
@@ -168,6 +177,9 @@ impl State {
             .or_else(|| self.apply_nonces(now, cmd))
             .or_else(|| self.apply_admin_audit(now, cmd))
             .or_else(|| self.apply_sql_rules(now, cmd))
+            .or_else(|| self.apply_policies(now, cmd))
+            .or_else(|| self.apply_approvals(now, cmd))
+            .or_else(|| self.apply_tickets(now, cmd))
             .or_else(|| self.apply_reseal(cmd))
             .or_else(|| self.apply_web_sessions(now, cmd));
         match handled {

@@ -26,7 +26,7 @@ pub enum SessionCmd {
     /// statements.
     Events {
         session_id: u64,
-        /// Only one kind: command, file, tunnel or statement.
+        /// Only one kind: command, file, tunnel, statement or refused.
         #[arg(long = "type")]
         kind: Option<String>,
     },
@@ -132,6 +132,7 @@ fn event_line(e: &Value) -> String {
         }
         Some("command") => format!("command ({}): {}", s("input"), s("line")),
         Some("file") => format!("file {} {} ({} bytes)", s("op"), s("path"), e["bytes"]),
+        Some("refused") => format!("refused {} {}: {}", s("action"), s("target"), s("reason")),
         _ => e.to_string(),
     }
 }

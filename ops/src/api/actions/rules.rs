@@ -86,7 +86,23 @@ fn nested(
     id_field: &str,
     list: &str,
 ) -> Result<BTreeMap<u64, Vec<String>>, ApiError> {
-    let mut out = BTreeMap::new();
+    Ok(nested_objects(c, name, id_field, list)?
+        .into_iter()
+        .map(|(id, _, members)| (id, members))
+        .collect())
+}
+
+/// One flattened entry: its id, all its fields, and its list's members in index order.
+pub(crate) type NestedEntry = (u64, BTreeMap<String, String>, Vec<String>);
+
+/// Flattened objects `Name.N.<id_field>` with `Name.N.<list>.M` members.
+pub(crate) fn nested_objects(
+    c: &Call,
+    name: &str,
+    id_field: &str,
+    list: &str,
+) -> Result<Vec<NestedEntry>, ApiError> {
+    let mut out = Vec::new();
     for o in c.p.indexed_objects(name)? {
         let id = o
             .get(id_field)
@@ -101,10 +117,8 @@ fn nested(
             }
         }
         members.sort();
-        out.insert(
-            parse_id(name, id)?,
-            members.into_iter().map(|(_, v)| v).collect(),
-        );
+        let id = parse_id(name, id)?;
+        out.push((id, o, members.into_iter().map(|(_, v)| v).collect()));
     }
     Ok(out)
 }

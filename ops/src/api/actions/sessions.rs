@@ -197,10 +197,13 @@ async fn events(c: &Call) -> ApiResult {
     let paging = c.p.page()?;
     let kind = c.p.opt("EventType").map(str::to_string);
     if let Some(k) = &kind {
-        if !matches!(k.as_str(), "command" | "file" | "tunnel" | "statement") {
+        if !matches!(
+            k.as_str(),
+            "command" | "file" | "tunnel" | "statement" | "refused"
+        ) {
             return Err(ApiError::invalid(
                 "EventType",
-                "expected command, file, tunnel or statement",
+                "expected command, file, tunnel, statement or refused",
             ));
         }
     }

@@ -130,7 +130,15 @@ impl State {
         self.check_epoch(node, epoch)?;
         validate::text("ClientAddr", client_addr)?;
         self.check_asset_access(user, asset, account, protocol, now)?;
+        let ticket = self.approval_ticket(
+            user,
+            asset,
+            super::tickets::LogonAccount::Hosted(account),
+            protocol,
+            now,
+        )?;
         self.check_slot(user)?;
+        self.use_ticket(ticket);
         let draft = Session {
             id: 0,
             user_id: user,

@@ -5,6 +5,7 @@ mod codec;
 mod dispatch;
 mod lifecycle;
 mod nonces;
+mod policies;
 mod sealed_scan;
 mod sessions;
 mod tokens;
@@ -109,6 +110,30 @@ impl Fx {
             private_address: "10.0.0.1".into(),
             ..Default::default()
         }))
+    }
+
+    pub fn database(&mut self, name: &str) -> DatabaseId {
+        self.created(Command::CreateDatabase(crate::database::NewDatabase {
+            name: name.into(),
+            engine: crate::database::DbEngine::MySql,
+            address: "10.0.0.2".into(),
+            port: 3306,
+            source: Default::default(),
+            source_instance_id: String::new(),
+            comment: String::new(),
+            network_domain_id: None,
+        }))
+    }
+
+    pub fn database_account(&mut self, database: DatabaseId, name: &str) -> DatabaseAccountId {
+        self.created(Command::CreateDatabaseAccount(
+            crate::database::NewDatabaseAccount {
+                database_id: database,
+                name: name.into(),
+                password: None,
+                comment: String::new(),
+            },
+        ))
     }
 
     pub fn account(&mut self, host: HostId, name: &str) -> HostAccountId {

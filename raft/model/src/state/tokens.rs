@@ -121,6 +121,22 @@ impl State {
             if t.user_id != u || !self_renew {
                 return Err(Rejection::NotAuthorized);
             }
+            let logon_account = match &t.account {
+                TokenAccount::Hosted(a) => super::tickets::LogonAccount::Hosted(*a),
+                TokenAccount::Custom { name, .. } => super::tickets::LogonAccount::Named(name),
+            };
+            // Under O&M approval a token lives no longer than approved: no self-renewal.
+            if let Err(Rejection::ApprovalRequired { policy }) =
+                self.approval_ticket(u, t.asset, logon_account, t.protocol, u64::MAX)
+            {
+                return Err(Rejection::invalid(
+                    "TokenId",
+                    format!(
+                        "O&M approval is on for this asset (control policy {policy:?}): token \
+                         self-renewal is not available; submit a new approval request"
+                    ),
+                ));
+            }
         }
         usable(t, now)?;
         if t.renew_count >= t.max_renew_count {
@@ -160,8 +176,15 @@ impl State {
             ));
         }
         self.check_token_target(t.user_id, t.asset, &t.account, t.protocol, now)?;
+        let logon_account = match &t.account {
+            TokenAccount::Hosted(a) => super::tickets::LogonAccount::Hosted(*a),
+            TokenAccount::Custom { name, .. } => super::tickets::LogonAccount::Named(name),
+        };
+        let ticket = self.approval_ticket(t.user_id, t.asset, logon_account, t.protocol, now)?;
         self.check_slot(t.user_id)?;
         // Every check passed: from here on nothing can fail.
+        self.use_ticket(ticket);
+        let t = found(&self.tokens, EntityKind::Token, id)?;
         let account = match &t.account {
             TokenAccount::Hosted(a) => SessionAccount::Hosted(*a),
             TokenAccount::Custom { name, .. } => SessionAccount::Custom(name.clone()),

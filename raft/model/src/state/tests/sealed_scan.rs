@@ -48,6 +48,13 @@ fn sealed_fields() -> BTreeSet<String> {
         tracer.trace_simple_type::<crate::host::OsType>()?;
         tracer.trace_simple_type::<AssetSource>()?;
         tracer.trace_simple_type::<DbEngine>()?;
+        tracer.trace_simple_type::<crate::policy::AssetScope>()?;
+        tracer.trace_simple_type::<crate::policy::ListMode>()?;
+        tracer.trace_simple_type::<crate::policy::UserScope>()?;
+        tracer.trace_simple_type::<crate::policy::Accounts>()?;
+        tracer.trace_simple_type::<crate::policy::AccountNames>()?;
+        tracer.trace_simple_type::<crate::approval::ApprovalState>()?;
+        tracer.trace_simple_type::<crate::ticket::TicketState>()?;
         tracer.trace_simple_type::<DomainKind>()?;
         tracer.trace_simple_type::<crate::EndReason>()?;
         tracer.trace_simple_type::<crate::ids::EntityKind>()?;

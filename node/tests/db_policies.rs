@@ -1,0 +1,157 @@
+//! Control policies on database sessions, with real parts: a MariaDB server, an in-process
+//! cluster, the `mariadb` client on the native MySQL port and through the OpenSSH client's
+//! `-L` tunnel. A policy covering the database refuses a login from an address it does not
+//! list (and spends nothing of the token), and with port forwarding off refuses the tunnel
+//! while the native port still serves.
+
+use portunus_model::{
+    Accounts, AssetScope, Command, DbEngine, IpAcl, ListMode, PolicyBasics, PolicyPart, RdpOptions,
+    SshOptions, UserScope,
+};
+use portunus_node::testing::{created, database_token, three_nodes, wait_for, DatabaseAccess};
+use portunus_node::RunningNode;
+use portunus_proxy::testing::mariadb::MariaDb;
+use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::process::Command as Process;
+
+const WAIT: Duration = Duration::from_secs(30);
+const HOSTED_PASSWORD: &str = "Ho5ted-db-Passw0rd";
+
+/// `mariadb` to 127.0.0.1:`port` as `user` with `password`; (success, stdout, stderr).
+async fn mariadb(port: u16, user: &str, password: &str, sql: &str) -> (bool, String, String) {
+    let out = Process::new("mariadb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+            "-u",
+            user,
+            "-N",
+            "-B",
+        ])
+        .args(["--skip-ssl", &format!("-p{password}"), "-e", sql])
+        .output()
+        .await
+        .expect("run mariadb");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+async fn update(node: &RunningNode, policy_id: u64, part: PolicyPart) {
+    let r = node
+        .replica
+        .propose(Command::UpdatePolicy { policy_id, part })
+        .await;
+    assert!(matches!(r, Ok(portunus_model::Response::Done)), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_policy_refuses_addresses_and_tunnels_on_every_node() {
+    let db = MariaDb::start().await;
+    db.root(&format!(
+        "CREATE DATABASE shop; CREATE USER 'app'@'%' IDENTIFIED BY '{HOSTED_PASSWORD}'; \
+         GRANT ALL ON shop.* TO 'app'@'%';"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-policy-Vb3nQ8sL1zK5";
+    let (_, database_id) = database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "dana",
+            database: "orders",
+            engine: DbEngine::MySql,
+            port: db.port,
+            account: "app",
+            password: Some(HOSTED_PASSWORD),
+            uses: Some(2),
+            token,
+        },
+    )
+    .await;
+
+    // Written through node 1: only 10.9.9.9 may reach the database.
+    let r = &nodes[0].replica;
+    let basics = PolicyBasics {
+        name: "db-guard".into(),
+        comment: String::new(),
+        priority: 1,
+    };
+    let policy = created(r.propose(Command::CreatePolicy(basics)).await);
+    update(&nodes[0], policy, PolicyPart::Users(UserScope::All)).await;
+    let scope = AssetScope::Databases(BTreeMap::from([(database_id, Accounts::All)]));
+    update(&nodes[0], policy, PolicyPart::Assets(scope)).await;
+    let only_elsewhere = IpAcl {
+        mode: ListMode::AllowOnly,
+        entries: vec!["10.9.9.9".into()],
+    };
+    update(&nodes[0], policy, PolicyPart::IpAcl(only_elsewhere)).await;
+
+    // Refused on node 3's native port, and the token keeps both its uses.
+    let serving = &nodes[2];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let native = serving.mysql_addr.expect("the MySQL port").port();
+    wait_listening(native).await;
+    let (ok, _, err) = mariadb(native, "dana", token, "SELECT 1").await;
+    assert!(
+        !ok && err.contains("source address 127.0.0.1") && err.contains("db-guard"),
+        "{err}"
+    );
+    let uses = |n: &RunningNode| {
+        n.replica.view().read(|s| {
+            let user = s.user_by_name("dana").expect("dana").id;
+            s.tokens_of_user(user).map(|t| t.uses).sum::<u32>()
+        })
+    };
+    assert_eq!(uses(serving), 0);
+
+    // Addresses allowed again, port forwarding off: the native port serves, the tunnel not.
+    update(&nodes[0], policy, PolicyPart::IpAcl(IpAcl::default())).await;
+    let no_forwarding = SshOptions {
+        direct_tcp: false,
+        ..SshOptions::OPEN
+    };
+    update(
+        &nodes[0],
+        policy,
+        PolicyPart::Protocols {
+            ssh: no_forwarding,
+            rdp: RdpOptions::default(),
+        },
+    )
+    .await;
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let (ok, out, err) = mariadb(native, "dana", token, "SELECT CURRENT_USER()").await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "app@%\n");
+
+    let via = &nodes[1];
+    via.replica.read_linearizable(|_| ()).await.unwrap();
+    let ssh_port = via.ssh_addr.unwrap().port();
+    let askpass = Askpass::new();
+    let local = free_port();
+    let mut ssh = askpass.ssh(ssh_port, "dana", token);
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{}", db.port)]);
+    let mut tunnel = ssh.spawn().unwrap();
+    wait_listening(local).await;
+    let (ok, _, err) = mariadb(local, "app", "x", "SELECT 1").await;
+    assert!(!ok, "the tunnel served: {err}");
+    let _ = tunnel.start_kill();
+    let out = tunnel.wait_with_output().await.unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("port forwarding (-L) is not allowed by control policy \"db-guard\""),
+        "{said}"
+    );
+    wait_for("the sessions to close", WAIT, || {
+        nodes[0].replica.view().read(|s| s.slots_in_use()) == 0
+    })
+    .await;
+    for n in nodes {
+        n.stop().await;
+    }
+}

@@ -1,0 +1,195 @@
+//! A shell command line cut into the simple commands a shell would run: quotes removed,
+//! `;`, `&&`, `||`, `|`, `&`, newlines, subshells, `$(...)` and backquotes separating them,
+//! redirections and leading `NAME=value` assignments left out. Lenient: an unclosed quote or
+//! parenthesis ends with the line, as the text seen so far.
+
+/// One simple command: its words, the program first.
+pub(crate) type Simple = Vec<String>;
+
+/// Cuts `line` into simple commands (empty ones dropped).
+pub(crate) fn simple_commands(line: &str) -> Vec<Simple> {
+    let mut lexer = Lexer::default();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('\n') | None => {}
+                Some(n) => lexer.push(n),
+            },
+            '\'' => {
+                lexer.quoted = true;
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    lexer.push(q);
+                }
+            }
+            '"' => {
+                lexer.quoted = true;
+                // Command substitutions inside double quotes still run: their text is
+                // commands of their own (`depth` of them open).
+                let mut depth = 0usize;
+                while let Some(q) = chars.next() {
+                    match q {
+                        '"' if depth == 0 => break,
+                        '\\' if matches!(chars.peek(), Some('"' | '\\' | '$' | '`')) => {
+                            if let Some(n) = chars.next() {
+                                lexer.push(n);
+                            }
+                        }
+                        '`' | '$' if q == '`' || chars.peek() == Some(&'(') => {
+                            if q == '$' {
+                                chars.next();
+                            }
+                            if q == '`' && depth > 0 {
+                                depth -= 1;
+                            } else {
+                                depth += 1;
+                            }
+                            lexer.substitution();
+                        }
+                        ')' if depth > 0 => {
+                            depth -= 1;
+                            lexer.substitution();
+                        }
+                        ';' | '&' | '|' | '\n' if depth > 0 => lexer.split(),
+                        c if c.is_whitespace() && depth > 0 => lexer.end_word(),
+                        q => lexer.push(q),
+                    }
+                }
+            }
+            '$' if chars.peek() == Some(&'(') => {
+                chars.next();
+                lexer.split();
+            }
+            // `2>&1`, `&>file`: part of a redirection, not a separator.
+            '&' if lexer.word.ends_with(['<', '>']) || chars.peek() == Some(&'>') => {
+                lexer.push('&')
+            }
+            ';' | '&' | '|' | '\n' | '`' | '(' | ')' => lexer.split(),
+            '{' | '}' if lexer.word.is_empty() && !lexer.quoted => lexer.split(),
+            c if c.is_whitespace() => lexer.end_word(),
+            c => lexer.push(c),
+        }
+    }
+    lexer.split();
+    lexer.commands
+}
+
+#[derive(Default)]
+struct Lexer {
+    word: String,
+    /// The current word had quotes (so `''` is a word, and `{` inside one is text).
+    quoted: bool,
+    words: Vec<String>,
+    commands: Vec<Simple>,
+}
+
+impl Lexer {
+    fn push(&mut self, c: char) {
+        self.word.push(c);
+    }
+
+    fn end_word(&mut self) {
+        if self.word.is_empty() && !self.quoted {
+            return;
+        }
+        self.words.push(std::mem::take(&mut self.word));
+        self.quoted = false;
+    }
+
+    /// A command substitution begins or ends: the commands around it are cut there, and an
+    /// empty quoted word just before it is no word.
+    fn substitution(&mut self) {
+        if self.word.is_empty() {
+            self.quoted = false;
+        }
+        self.split();
+    }
+
+    fn split(&mut self) {
+        self.end_word();
+        let words = std::mem::take(&mut self.words);
+        let cleaned = clean(words);
+        if !cleaned.is_empty() {
+            self.commands.push(cleaned);
+        }
+    }
+}
+
+/// Leaves out redirections and leading assignments.
+fn clean(words: Vec<String>) -> Simple {
+    let mut out = Vec::new();
+    let mut skip_target = false;
+    for w in words {
+        if skip_target {
+            skip_target = false;
+            continue;
+        }
+        if let Some(rest) = redirection(&w) {
+            // `>` alone takes the next word as its target; `>file` carries it.
+            skip_target = rest.is_empty();
+            continue;
+        }
+        if out.is_empty() && is_assignment(&w) {
+            continue;
+        }
+        out.push(w);
+    }
+    out
+}
+
+/// For a redirection word (`>`, `2>>`, `<file`, `&>x`, `2>&1`), what follows the operator.
+fn redirection(w: &str) -> Option<&str> {
+    let rest = w.trim_start_matches(|c: char| c.is_ascii_digit());
+    let rest = rest.strip_prefix('&').unwrap_or(rest);
+    if !rest.starts_with(['<', '>']) {
+        return None;
+    }
+    let rest = rest.trim_start_matches(['<', '>']);
+    Some(rest.strip_prefix('&').unwrap_or(rest))
+}
+
+fn is_assignment(w: &str) -> bool {
+    match w.split_once('=') {
+        Some((name, _)) => {
+            !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmds(line: &str) -> Vec<String> {
+        simple_commands(line).iter().map(|c| c.join(" ")).collect()
+    }
+
+    #[test]
+    fn separators_quotes_and_substitutions_make_simple_commands() {
+        assert_eq!(cmds("ls -l; rm -rf /tmp/x"), ["ls -l", "rm -rf /tmp/x"]);
+        assert_eq!(
+            cmds("true && rm -rf / || echo no"),
+            ["true", "rm -rf /", "echo no"]
+        );
+        assert_eq!(cmds("cat f | grep x &"), ["cat f", "grep x"]);
+        assert_eq!(cmds("  r\"m\" '-rf' /"), ["rm -rf /"]);
+        assert_eq!(
+            cmds("echo $(rm -rf /) `reboot`"),
+            ["echo", "rm -rf /", "reboot"]
+        );
+        assert_eq!(cmds("echo \"$(shutdown now)\""), ["echo", "shutdown now"]);
+        assert_eq!(cmds("(cd /; rm x) { reboot; }"), ["cd /", "rm x", "reboot"]);
+        assert_eq!(cmds("rm \\\n -rf /"), ["rm -rf /"]);
+        assert_eq!(cmds("A=1 B=2 rm -f x >/dev/null 2>&1"), ["rm -f x"]);
+        assert_eq!(cmds("rm -f x > out < in"), ["rm -f x"]);
+        assert_eq!(cmds("echo 'unclosed; rm"), ["echo unclosed; rm"]);
+        assert_eq!(cmds("echo '' x"), ["echo  x"]);
+        assert!(cmds(" ;; & ").is_empty());
+    }
+}

@@ -1,0 +1,82 @@
+//! Command approval on the data path: a command line (or an exec) that the session's control
+//! policy holds waits here for an administrator's decision, the engineer told what happens.
+
+use super::conn::Conn;
+use super::lease::Lease;
+use super::taps::notice;
+use crate::gate::{AuditSink, Decision, Refusal, SessionGate};
+
+/// Where the engineer's notices go: the channel's output (a shell with a PTY) or its error
+/// stream.
+#[derive(Clone, Copy)]
+pub(crate) struct Notices {
+    pub channel: russh::ChannelId,
+    pub on_stdout: bool,
+}
+
+impl Notices {
+    pub async fn say<G: SessionGate, A: AuditSink>(&self, conn: &Conn<G, A>, words: &str) {
+        let bytes = notice(words).into_bytes();
+        let _ = match self.on_stdout {
+            true => conn.handle.data(self.channel, bytes).await,
+            false => conn.handle.extended_data(self.channel, 1, bytes).await,
+        };
+    }
+}
+
+/// Asks for approval of `line` and waits for the decision (or the end of the session): Ok when
+/// an administrator accepted it, else the refusal to show and audit.
+pub(crate) async fn wait<G: SessionGate, A: AuditSink>(
+    conn: &Conn<G, A>,
+    lease: &Lease<G>,
+    notices: Notices,
+    line: &str,
+) -> Result<(), Refusal> {
+    let say = |words: String| async move { notices.say(conn, &words).await };
+    decide(&*conn.shared.gate, lease, line, say).await
+}
+
+/// [`wait`] for any client: `say` shows the engineer what happens.
+pub(crate) async fn decide<G, S, F>(
+    gate: &G,
+    lease: &Lease<G>,
+    line: &str,
+    say: S,
+) -> Result<(), Refusal>
+where
+    G: SessionGate,
+    S: Fn(String) -> F,
+    F: std::future::Future<Output = ()>,
+{
+    let controls = &lease.permit().controls;
+    let id = match gate.ask_approval(lease.session_id(), line).await {
+        Ok(id) => id,
+        Err(r) => {
+            let why = format!(
+                "it needs an administrator's approval, which could not be asked ({})",
+                r.message
+            );
+            return Err(controls.approval_refusal(line, &why));
+        }
+    };
+    say(format!(
+        "the command \"{line}\" needs an administrator's approval (request {id}); waiting for the decision"
+    ))
+    .await;
+    let decision = tokio::select! {
+        d = gate.approval_decision(id) => d,
+        () = lease.terminated() => Decision::Undecided { why: "the session ended".into() },
+    };
+    match decision {
+        Decision::Accepted { by } => {
+            say(format!("request {id} accepted by {by}")).await;
+            Ok(())
+        }
+        Decision::Rejected { by } => {
+            Err(controls.approval_refusal(line, &format!("request {id} rejected by {by}")))
+        }
+        Decision::Undecided { why } => {
+            Err(controls.approval_refusal(line, &format!("request {id}: {why}")))
+        }
+    }
+}

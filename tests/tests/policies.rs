@@ -1,0 +1,419 @@
+//! Control policies across a cluster of real processes: the official Python SDK writes a policy
+//! through node 1 (`ops/tests/sdk_policies.py`), and the OpenSSH client through node 2 and
+//! node 3 meets it on a real sshd target — command control in a shell and in an exec, SFTP
+//! upload and mkdir refused while download works, source addresses and logon hours refusing
+//! the login — with the refusals in the session's audit events.
+
+use portunus_proxy::testing::openssh::{Askpass, Sshd};
+use portunus_tests::sdk::{ADMIN_KEY_ID, ADMIN_KEY_SECRET};
+use portunus_tests::{sshd_host, wait_until, NodeProc, ProcCluster};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const START: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(20);
+const PASSWORD: &str = "policy-Passw0rd-7";
+const LOGIN: &str = "alice@root@web-01";
+
+/// Runs one step of the SDK script against `api`; panics with its output when it fails.
+fn sdk(api: std::net::SocketAddr, step: &str, env: &[(&str, &str)]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/tests/sdk_policies.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .env("PORTUNUS_API_ENDPOINT", api.to_string())
+        .env("PORTUNUS_AK_ID", ADMIN_KEY_ID)
+        .env("PORTUNUS_AK_SECRET", ADMIN_KEY_SECRET)
+        .env("PORTUNUS_POLICY_STEP", step)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("sdk_policies: OK"),
+        "SDK step {step} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `ssh LOGIN COMMAND` through `port`: (exit code, stdout, stderr).
+async fn exec(askpass: &Askpass, port: u16, command: &str) -> (Option<i32>, String, String) {
+    let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
+    ssh.arg(command);
+    let out = tokio::time::timeout(WAIT, ssh.output())
+        .await
+        .expect("ssh in time")
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// Reads `from` until what was read contains `marker`; returns everything read.
+async fn read_until(from: &mut (impl AsyncReadExt + Unpin), seen: &mut String, marker: &str) {
+    tokio::time::timeout(WAIT, async {
+        let mut buf = vec![0; 16 * 1024];
+        while !seen.contains(marker) {
+            let n = from.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the shell ended before {marker:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {marker:?} in time: {seen}"));
+}
+
+/// An interactive shell through `port`: each line typed after the output of the one before.
+async fn shell(askpass: &Askpass, port: u16, dir: &str) -> String {
+    let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
+    ssh.arg("-tt").stdin(Stdio::piped());
+    let mut child = ssh.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    // A refused line never runs: its marker is the notice naming the command refused.
+    let steps: [(String, String); 6] = [
+        ("echo ready-$((1+1))".into(), "ready-2".into()),
+        (
+            format!("rm -rf {dir}; echo ran-$((0+9))"),
+            format!("\"rm -rf {dir}\" (matches"),
+        ),
+        (
+            format!("ls -d {dir} && echo still-$((2+1))"),
+            "still-3".into(),
+        ),
+        (
+            format!("true; sudo r''m -fr {dir} || echo ran-$((0+9))"),
+            format!("\"rm -fr {dir}\" (matches"),
+        ),
+        ("echo next-$((3+1))".into(), "next-4".into()),
+        (
+            format!("ls -d {dir} && echo kept-$((4+1))"),
+            "kept-5".into(),
+        ),
+    ];
+    for (line, marker) in &steps {
+        stdin
+            .write_all(format!("{line}\r").as_bytes())
+            .await
+            .unwrap();
+        read_until(&mut stdout, &mut seen, marker).await;
+    }
+    stdin.write_all(b"exit\r").await.unwrap();
+    let _ = tokio::time::timeout(WAIT, child.wait()).await;
+    seen
+}
+
+/// A shell through `port` types `uname -o`; an administrator rejects it through `api`. What
+/// the shell showed.
+async fn shell_rejects_uname(askpass: &Askpass, port: u16, api: std::net::SocketAddr) -> String {
+    let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
+    ssh.arg("-tt").stdin(Stdio::piped());
+    let mut child = ssh.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    stdin.write_all(b"echo up-$((2*3))\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "up-6").await;
+    stdin.write_all(b"uname -o\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "waiting for the decision").await;
+    tokio::task::spawn_blocking(move || {
+        sdk(
+            api,
+            "decide",
+            &[
+                ("PORTUNUS_COMMAND", "uname -o"),
+                ("PORTUNUS_DECISION", "reject"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    read_until(&mut stdout, &mut seen, "rejected by").await;
+    stdin.write_all(b"echo after-$((2*4))\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "after-8").await;
+    stdin.write_all(b"exit\r").await.unwrap();
+    let _ = tokio::time::timeout(WAIT, child.wait()).await;
+    seen
+}
+
+/// `sftp -b` with `batch` through `port`: whether it succeeded, and what it printed.
+async fn sftp(askpass: &Askpass, port: u16, batch: &str, dir: &Path) -> (bool, String) {
+    let file = dir.join("batch");
+    std::fs::write(&file, batch).unwrap();
+    let mut cmd = tokio::process::Command::new("sftp");
+    cmd.args([
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+    ])
+    .args(["-o", "PubkeyAuthentication=no", "-F", "/dev/null"])
+    // Before `-b`, which asks for batch mode (no password prompt): ssh takes the first.
+    .args(["-o", "BatchMode=no", "-b"])
+    .arg(&file)
+    .args(["-P", &port.to_string(), &format!("{LOGIN}@127.0.0.1")]);
+    askpass.env(&mut cmd, PASSWORD);
+    let out = tokio::time::timeout(WAIT, cmd.stdin(Stdio::null()).output())
+        .await
+        .expect("sftp in time")
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Every `"type":"refused"` event of alice's closed sessions, as JSON text.
+fn refused_events(n: &NodeProc) -> Vec<String> {
+    let list: serde_json::Value =
+        serde_json::from_str(&n.admin_ok(&["--json", "session", "list", "--user", "alice"]))
+            .unwrap();
+    let mut ids = Vec::new();
+    collect_ids(&list, &mut ids);
+    let mut out = Vec::new();
+    for id in ids {
+        let events = n.admin(&["--json", "session", "events", &id, "--type", "refused"]);
+        if events.ok {
+            out.push(events.stdout);
+        }
+    }
+    out
+}
+
+fn collect_ids(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("SessionId", serde_json::Value::String(s)) => out.push(s.clone()),
+                    _ => collect_ids(x, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_ids(x, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_written_on_one_node_controls_commands_sftp_addresses_and_hours_on_others() {
+    let sshd = Sshd::start().await;
+    let c = ProcCluster::with_admin(3, START).unwrap();
+    let n1 = &c.nodes[0];
+    let host = sshd_host(
+        n1,
+        c.dir.path(),
+        sshd.port,
+        &sshd.client_key,
+        ("alice", PASSWORD),
+        "web-01",
+    );
+    sdk(
+        n1.api,
+        "create",
+        &[("PORTUNUS_USER", "alice"), ("PORTUNUS_HOST_ID", &host)],
+    );
+    let askpass = Askpass::new();
+    let (p2, p3) = (c.nodes[1].ssh.port(), c.nodes[2].ssh.port());
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("target");
+    std::fs::create_dir_all(target.join("keep")).unwrap();
+    std::fs::write(target.join("keep/readme.txt"), "hello from the target\n").unwrap();
+    let dir = target.to_str().unwrap().to_string();
+
+    // Policies apply to sessions opened after the change: wait until nodes 2 and 3 have it.
+    for port in [p2, p3] {
+        eventually("the policy on nodes 2 and 3", || async {
+            let (_, _, err) = exec(&askpass, port, "date").await;
+            err.contains("matches \"/^dat[e]\\b/\"")
+                .then_some(())
+                .ok_or(err)
+        })
+        .await;
+    }
+    let shown = shell(&askpass, p2, &dir).await;
+    assert!(target.join("keep").exists(), "the refused rm ran: {shown}");
+    assert!(
+        shown.contains("(matches \"rm -rf\")") && shown.contains("\"prod-guard\""),
+        "{shown}"
+    );
+    assert_eq!(
+        shown.matches("is not allowed by control policy").count(),
+        2,
+        "the quoted, sudo'ed form after `true;` is refused too: {shown}"
+    );
+    assert!(!shown.contains("ran-9"), "a refused line ran: {shown}");
+
+    // Execs: refused before the target runs anything; allowed ones run.
+    let touched = target.join("touched");
+    let (code, _, err) = exec(&askpass, p3, &format!("touch {}", touched.display())).await;
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("not allowed by control policy \"prod-guard\""),
+        "{err}"
+    );
+    assert!(!touched.exists());
+    let (code, _, err) = exec(&askpass, p3, "echo $(date)").await;
+    assert!(err.contains("matches \"/^dat[e]\\b/\""), "{code:?} {err}");
+    assert_ne!(code, Some(0));
+    let (code, out, err) = exec(&askpass, p3, &format!("cat {dir}/keep/readme.txt")).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("hello from the target"), "{out}");
+
+    // Command approval: `uname` waits until an administrator decides, through node 1.
+    let mut held = askpass.ssh(p3, LOGIN, PASSWORD);
+    held.arg("uname -s");
+    let held = held.spawn().unwrap();
+    let api = n1.api;
+    tokio::task::spawn_blocking(move || {
+        sdk(
+            api,
+            "decide",
+            &[
+                ("PORTUNUS_COMMAND", "uname -s"),
+                ("PORTUNUS_DECISION", "accept"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let out = tokio::time::timeout(WAIT, held.wait_with_output())
+        .await
+        .expect("the held exec ends")
+        .unwrap();
+    let (said, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && said.contains("Linux"),
+        "{said} {err}"
+    );
+    assert!(
+        err.contains("needs an administrator's approval (request"),
+        "{err}"
+    );
+    assert!(err.contains("accepted by PTNtestadminkey"), "{err}");
+    let rejected = shell_rejects_uname(&askpass, p2, api).await;
+    assert!(
+        rejected.contains("was not run: request") && rejected.contains("rejected by"),
+        "{rejected}"
+    );
+    assert!(
+        !rejected.lines().any(|l| l.trim() == "GNU/Linux"),
+        "the rejected command ran: {rejected}"
+    );
+
+    // SFTP: downloads work; uploads and mkdir never reach the target.
+    let local = work.path().join("local.txt");
+    std::fs::write(&local, "upload me\n").unwrap();
+    let got = work.path().join("got.txt");
+    let (ok, text) = sftp(
+        &askpass,
+        p2,
+        &format!("get {dir}/keep/readme.txt {}\n", got.display()),
+        work.path(),
+    )
+    .await;
+    assert!(ok, "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&got).unwrap(),
+        "hello from the target\n"
+    );
+    let (ok, text) = sftp(
+        &askpass,
+        p3,
+        &format!("put {} {dir}/uploaded.txt\n", local.display()),
+        work.path(),
+    )
+    .await;
+    assert!(!ok, "{text}");
+    assert!(text.contains("SFTP upload of"), "{text}");
+    assert!(!target.join("uploaded.txt").exists());
+    let (ok, text) = sftp(&askpass, p2, &format!("mkdir {dir}/made\n"), work.path()).await;
+    assert!(!ok && !target.join("made").exists(), "{text}");
+
+    // The refusals are in the sessions' audit events, readable from any node.
+    wait_until("the refusals in the audit", WAIT, || {
+        let events = refused_events(&c.nodes[2]).join("\n");
+        events.contains(&format!("rm -rf {dir}"))
+            && events.contains("sftp upload")
+            && events.contains("sftp mkdir")
+            && events.contains("\"exec\"")
+    })
+    .unwrap();
+
+    // Source addresses: only 10.9.9.9 may log on, so 127.0.0.1 is refused; then it may again.
+    sdk(
+        n1.api,
+        "ipacl",
+        &[("PORTUNUS_ACL", "white"), ("PORTUNUS_IPS", "10.9.9.9")],
+    );
+    eventually("the address list to apply on node 3", || async {
+        let (_, _, err) = exec(&askpass, p3, "true").await;
+        err.contains("source address 127.0.0.1")
+            .then_some(())
+            .ok_or(err)
+    })
+    .await;
+    sdk(
+        n1.api,
+        "ipacl",
+        &[
+            ("PORTUNUS_ACL", "black"),
+            ("PORTUNUS_IPS", "10.0.0.0/8,192.168.0.1"),
+        ],
+    );
+    eventually("logons again on node 2", || async {
+        let (code, _, err) = exec(&askpass, p2, "true").await;
+        (code == Some(0)).then_some(()).ok_or(err)
+    })
+    .await;
+
+    // Logon hours: only the hour twelve hours from now is allowed.
+    let hour = (chrono_hour() + 12) % 24;
+    sdk(n1.api, "hours", &[("PORTUNUS_HOURS", &hour.to_string())]);
+    eventually("the hours to apply on node 2", || async {
+        let (_, _, err) = exec(&askpass, p2, "true").await;
+        err.contains("not allowed at this time")
+            .then_some(())
+            .ok_or(err)
+    })
+    .await;
+    sdk(n1.api, "hours", &[("PORTUNUS_HOURS", "")]);
+    eventually("logons again on node 3", || async {
+        let (code, _, err) = exec(&askpass, p3, "true").await;
+        (code == Some(0)).then_some(()).ok_or(err)
+    })
+    .await;
+}
+
+/// Retries `f` until it succeeds; panics with its last error after [`WAIT`].
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match f().await {
+            Ok(()) => return,
+            Err(last) if tokio::time::Instant::now() >= deadline => {
+                panic!("{what}: not within {WAIT:?}; last: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// The current hour of the day in UTC.
+fn chrono_hour() -> u64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    (secs / 3600) % 24
+}
