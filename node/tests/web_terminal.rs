@@ -242,3 +242,61 @@ async fn the_portal_and_its_terminal_work_over_tls() {
     browser.finished().await;
     node.stop().await;
 }
+
+/// The session's control policy applies in the web terminal as in an SSH shell: a denied
+/// command line is refused at Enter, with the reason shown, and the shell goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_control_policy_refuses_a_command_in_the_web_terminal() {
+    use portunus_model::{
+        AssetScope, CommandControl, ListMode, PolicyBasics, PolicyPart, UserScope,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let peers: BTreeMap<u64, String> = [(1, free_udp().to_string())].into();
+    let mut node = portunus_node::start(node_config(1, dir.path(), &peers))
+        .await
+        .unwrap();
+    node.registered().await;
+    let sshd = Sshd::start().await;
+    let echo = echo_server().await;
+    setup(&node, &sshd, echo).await;
+    let r = &node.replica;
+    let basics = PolicyBasics {
+        name: "no-touch".into(),
+        comment: String::new(),
+        priority: 1,
+    };
+    let policy = portunus_node::testing::created(r.propose(Command::CreatePolicy(basics)).await);
+    let commands = CommandControl {
+        mode: ListMode::Deny,
+        commands: vec!["touch".into()],
+        approval: Vec::new(),
+    };
+    for part in [
+        PolicyPart::Users(UserScope::All),
+        PolicyPart::Assets(AssetScope::All),
+        PolicyPart::Commands(commands),
+    ] {
+        let update = Command::UpdatePolicy {
+            policy_id: policy,
+            part,
+        };
+        r.propose(update).await.unwrap();
+    }
+    wait_listening(node.ssh_addr.unwrap().port()).await;
+    let marker = dir.path().join("web-terminal-marker");
+    let args = json!({
+        "a": base(&node), "alice_password": ALICE_PASSWORD, "host": "web-01", "account": "root",
+        "denied": format!("touch {}", marker.display()),
+    });
+    let mut browser = Browser::start("refused", &args);
+    let seen = browser.expect("refused").await;
+    browser.finished().await;
+    let screen = seen["screen"].as_str().unwrap().replace('\n', "");
+    assert!(screen.contains("portunus:"), "{seen}");
+    assert!(
+        screen.contains("after-refusal"),
+        "the shell goes on: {seen}"
+    );
+    assert!(!marker.exists(), "the denied command did not run");
+    node.stop().await;
+}

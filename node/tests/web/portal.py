@@ -198,5 +198,26 @@ def terminal(args):
         p.d.quit()
 
 
+def refused(args):
+    """A command the control policy denies, typed in the web terminal, then another."""
+    p = Portal(browser(), args.get("screens"))
+    try:
+        p.open(args["a"])
+        p.password("alice", args["alice_password"])
+        p.portal()
+        p.el("tab-hosts").click()
+        p.d.find_element(
+            By.CSS_SELECTOR, f"#hosts tr[data-asset='{args['host']}'] button[data-account='{args['account']}']"
+        ).click()
+        p.until("the shell", lambda: "connected (session" in p.el("terminal-status").text)
+        p.type(args["denied"] + "\n")
+        p.until("the refusal's notice", lambda: "portunus:" in p.screen())
+        p.type("echo after''-refusal\n")
+        p.until("the next command's output", lambda: "after-refusal" in p.screen().replace("after''-refusal", ""))
+        say("refused", screen=p.screen())
+    finally:
+        p.d.quit()
+
+
 if __name__ == "__main__":
-    {"logins": logins, "terminal": terminal}[sys.argv[1]](json.loads(sys.argv[2]))
+    {"logins": logins, "terminal": terminal, "refused": refused}[sys.argv[1]](json.loads(sys.argv[2]))
