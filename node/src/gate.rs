@@ -16,7 +16,8 @@ use portunus_proxy::gate::{
     TERMINATED_BY_ADMIN,
 };
 use portunus_raft::Replica;
-use refusal::{bad_credentials, from_replica, refusal};
+pub(crate) use refusal::bad_credentials;
+use refusal::{from_replica, refusal};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -287,7 +288,11 @@ impl Gate {
     /// wrong passwords) is checked before the password, and every failure gets the same plain
     /// answer, so a lock never tells a guesser that a guess was right. Only the password is
     /// locked: the user's public keys and O&M tokens keep working.
-    async fn login_password(&self, login: &str, password: String) -> Result<Principal, Refusal> {
+    pub(crate) async fn login_password(
+        &self,
+        login: &str,
+        password: String,
+    ) -> Result<Principal, Refusal> {
         let name = user_part(login).to_string();
         let now = now_ms();
         let user = self.replica.view().read(|s| {
@@ -432,7 +437,7 @@ impl Gate {
         result
     }
 
-    fn refused(&self, r: &Refusal) {
+    pub(crate) fn refused(&self, r: &Refusal) {
         let reason = format!("{:?}", r.kind).to_lowercase();
         self.metrics
             .login_failures_total

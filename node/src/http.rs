@@ -1,6 +1,7 @@
 //! The node's HTTP listeners: the API (with `/healthz` and `/readyz` for load balancers) and
 //! the operator's listener (`/metrics`, `/v1/status`), bound before anything else starts and
-//! served by `portunus_ops` within the `[api]` limits.
+//! served by `portunus_ops` within the `[api]` limits, with the web portal (`portunus_web`) on
+//! the API port.
 
 use crate::config::{MetricsListen, NodeConfig, Role};
 use anyhow::Context;
@@ -54,8 +55,7 @@ impl Listeners {
     pub(crate) fn spawn(
         self,
         config: &NodeConfig,
-        probe: Arc<dyn portunus_ops::NodeProbe>,
-        backend: Arc<dyn portunus_ops::Backend>,
+        ports: Ports,
         metrics: Arc<portunus_ops::Metrics>,
         stop: &watch::Receiver<bool>,
     ) -> anyhow::Result<Vec<JoinHandle<()>>> {
@@ -63,9 +63,21 @@ impl Listeners {
         let Some(api) = self.api else {
             return Ok(tasks);
         };
-        let mut router = portunus_ops::health_router(probe.clone(), metrics.clone()).merge(
-            portunus_ops::api_router_with(backend, metrics.clone(), &config.api),
-        );
+        let Ports {
+            probe,
+            backend,
+            web,
+        } = ports;
+        let web_config = portunus_web::WebConfig {
+            tls: !config.api_plaintext,
+        };
+        let mut router = portunus_ops::health_router(probe.clone(), metrics.clone())
+            .merge(portunus_ops::api_router_with(
+                backend.clone(),
+                metrics.clone(),
+                &config.api,
+            ))
+            .merge(portunus_web::web_router(backend, web, web_config));
         if config.metrics_listen == MetricsListen::Api {
             router = router.merge(portunus_ops::operator_router(
                 probe.clone(),
@@ -98,6 +110,13 @@ impl Listeners {
         }
         Ok(tasks)
     }
+}
+
+/// The node's implementations of the ports the API listener's routers need.
+pub(crate) struct Ports {
+    pub(crate) probe: Arc<dyn portunus_ops::NodeProbe>,
+    pub(crate) backend: Arc<dyn portunus_ops::Backend>,
+    pub(crate) web: Arc<dyn portunus_web::WebGate>,
 }
 
 /// How a listener meets its clients: TLS or not, and which load balancers put a PROXY v2 header

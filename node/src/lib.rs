@@ -24,6 +24,7 @@ mod ssh;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod verify;
+mod web;
 
 pub use bootstrap::{hash_password, AdminCredentials};
 pub use config::{NodeConfig, Role, UpArgs};

@@ -65,6 +65,11 @@ pub(crate) struct NodeShared {
     pub(crate) live: std::sync::Mutex<std::collections::HashSet<u64>>,
     /// The running SSH gateway (None before it serves, and on a witness).
     pub(crate) ssh_gateway: std::sync::Mutex<Option<portunus_proxy::ssh::GatewayHandle>>,
+    /// Opens the web portal's terminals through the running SSH gateway (None before it
+    /// serves, and on a witness).
+    pub(crate) terminals: std::sync::Mutex<
+        Option<portunus_proxy::ssh::Terminals<crate::gate::Gate, crate::audit::FileAudit>>,
+    >,
 }
 
 fn self_info(config: &NodeConfig, api: Option<SocketAddr>) -> NodeInfo {
@@ -237,6 +242,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         fenced: tokio::sync::watch::Sender::new(false),
         live: std::sync::Mutex::default(),
         ssh_gateway: std::sync::Mutex::default(),
+        terminals: std::sync::Mutex::default(),
         info,
     });
     let metrics = Arc::new(portunus_ops::Metrics::new());
@@ -254,15 +260,6 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         shared.clone(),
         stop_rx.clone(),
     )));
-    {
-        let probe = Arc::new(Probe::new(replica.clone(), shared.clone()));
-        let backend = Arc::new(crate::backend::NodeBackend {
-            replica: replica.clone(),
-            metrics: metrics.clone(),
-            shared: shared.clone(),
-        });
-        tasks.extend(http.spawn(&config, probe, backend, metrics.clone(), &stop_rx)?);
-    }
     let audit = match ssh_listener {
         Some(_) => Some(Arc::new(
             crate::audit::FileAudit::new(&config.data_dir, replica.clone())
@@ -276,10 +273,29 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let gate = Arc::new(crate::gate::Gate::new(
         replica.clone(),
         shared.clone(),
-        metrics,
+        metrics.clone(),
         audit.clone(),
         config.ssh.concurrent_password_checks,
     ));
+    {
+        let probe = Arc::new(Probe::new(replica.clone(), shared.clone()));
+        let backend = Arc::new(crate::backend::NodeBackend {
+            replica: replica.clone(),
+            metrics: metrics.clone(),
+            shared: shared.clone(),
+        });
+        let web = Arc::new(crate::web::NodeWeb {
+            gate: gate.clone(),
+            shared: shared.clone(),
+            ssh_port: ssh_addr.map(|a| a.port()),
+        });
+        let ports = crate::http::Ports {
+            probe,
+            backend,
+            web,
+        };
+        tasks.extend(http.spawn(&config, ports, metrics.clone(), &stop_rx)?);
+    }
     if let Some(audit) = audit.clone() {
         let stop = tokio_util::sync::CancellationToken::new();
         let mut rx = stop_rx.clone();

@@ -50,6 +50,11 @@ impl SshTask {
         let gateway = SshGateway::from_listener(config, self.listener, self.gate, self.audit);
         *self
             .shared
+            .terminals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(gateway.terminals());
+        *self
+            .shared
             .ssh_gateway
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(gateway.handle());

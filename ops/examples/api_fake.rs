@@ -31,6 +31,7 @@ async fn main() -> std::io::Result<()> {
         router,
         None,
         &limits,
+        &[],
         metrics,
         std::future::pending(),
     )

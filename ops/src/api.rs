@@ -37,6 +37,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+pub use actions::tokens::{new_token_for, TokenTarget};
 pub use auth::ACCESS_KEY_PURPOSE;
 
 /// The API version served.

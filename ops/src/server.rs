@@ -231,8 +231,10 @@ impl Conn {
             .header_read_timeout(self.limits.header_timeout())
             .max_header_size(64 * 1024)
             .max_buf_size(64 * 1024);
+        // Upgrades are let through for the web portal's terminal (a WebSocket).
         let result = drive!(
-            b.serve_connection(TokioIo::new(io), self.service.clone()),
+            b.serve_connection(TokioIo::new(io), self.service.clone())
+                .with_upgrades(),
             self.stop.clone()
         );
         self.ended(result);

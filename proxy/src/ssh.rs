@@ -39,6 +39,7 @@ mod recorder;
 mod session;
 mod sftp;
 mod taps;
+pub mod terminal;
 mod tunnel;
 mod upstream;
 pub mod verify;
@@ -58,11 +59,12 @@ pub use config::{SshConfig, SshSettings};
 pub use error::SshError;
 pub use login::{Login, NamedTarget};
 pub use preauth::PreAuthStats;
+pub use ratelimit::{Attempt, AuthLimiter, Limited};
+pub use terminal::{Terminal, TerminalInput, TerminalOutput, Terminals};
 
 use crate::gate::{AuditSink, SessionGate};
 use handler::ConnHandler;
 use preauth::PreAuth;
-use ratelimit::AuthLimiter;
 
 /// What every connection of a gateway shares.
 pub(crate) struct Shared<G: SessionGate, A: AuditSink> {
@@ -205,6 +207,12 @@ impl<G: SessionGate, A: AuditSink> SshGateway<G, A> {
     /// The address actually bound.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Opens terminals through this gateway's path (the web portal's terminal); they end
+    /// with the gateway's shutdown.
+    pub fn terminals(&self) -> Terminals<G, A> {
+        Terminals::new(Arc::clone(&self.shared), self.state.stop.clone())
     }
 
     /// A handle to drain, shut down or count connections.

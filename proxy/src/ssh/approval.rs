@@ -32,8 +32,23 @@ pub(crate) async fn wait<G: SessionGate, A: AuditSink>(
     notices: Notices,
     line: &str,
 ) -> Result<(), Refusal> {
+    let say = |words: String| async move { notices.say(conn, &words).await };
+    decide(&*conn.shared.gate, lease, line, say).await
+}
+
+/// [`wait`] for any client: `say` shows the engineer what happens.
+pub(crate) async fn decide<G, S, F>(
+    gate: &G,
+    lease: &Lease<G>,
+    line: &str,
+    say: S,
+) -> Result<(), Refusal>
+where
+    G: SessionGate,
+    S: Fn(String) -> F,
+    F: std::future::Future<Output = ()>,
+{
     let controls = &lease.permit().controls;
-    let gate = &conn.shared.gate;
     let id = match gate.ask_approval(lease.session_id(), line).await {
         Ok(id) => id,
         Err(r) => {
@@ -44,23 +59,17 @@ pub(crate) async fn wait<G: SessionGate, A: AuditSink>(
             return Err(controls.approval_refusal(line, &why));
         }
     };
-    notices
-        .say(
-            conn,
-            &format!(
-                "the command \"{line}\" needs an administrator's approval (request {id}); waiting for the decision"
-            ),
-        )
-        .await;
+    say(format!(
+        "the command \"{line}\" needs an administrator's approval (request {id}); waiting for the decision"
+    ))
+    .await;
     let decision = tokio::select! {
         d = gate.approval_decision(id) => d,
         () = lease.terminated() => Decision::Undecided { why: "the session ended".into() },
     };
     match decision {
         Decision::Accepted { by } => {
-            notices
-                .say(conn, &format!("request {id} accepted by {by}"))
-                .await;
+            say(format!("request {id} accepted by {by}")).await;
             Ok(())
         }
         Decision::Rejected { by } => {

@@ -258,7 +258,7 @@ fn policy_refusal(permit: &Permit, start: &Start) -> Option<(&'static str, Strin
 }
 
 /// Asks the target for the same start and waits for its answer.
-async fn request_start(
+pub(crate) async fn request_start(
     tchan: &mut Channel<russh::client::Msg>,
     start: &Start,
 ) -> Result<(), SshError> {

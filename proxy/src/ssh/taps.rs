@@ -46,10 +46,22 @@ impl<A: AuditSink> Taps<A> {
         start: &Start,
         pty: Option<&PtyReq>,
     ) -> Self {
-        let mut taps = Self::none();
-        taps.audit = Some(Arc::clone(&conn.shared.audit));
-        taps.session_id = lease.session_id();
         let record = conn.shared.config.settings.record_sessions;
+        Self::of_session(&conn.shared.audit, lease, record, start, pty)
+    }
+
+    /// The taps of `lease`'s session running `start` (with `record`, its recording), under its
+    /// control policy.
+    pub fn of_session<G: SessionGate>(
+        audit: &Arc<A>,
+        lease: &Lease<G>,
+        record: bool,
+        start: &Start,
+        pty: Option<&PtyReq>,
+    ) -> Self {
+        let mut taps = Self::none();
+        taps.audit = Some(Arc::clone(audit));
+        taps.session_id = lease.session_id();
         match start {
             Start::Sftp => {
                 taps.sftp = Some(SftpAudit::default());

@@ -500,4 +500,30 @@ pub enum Command {
         ticket_id: TicketId,
         decision: crate::ticket::TicketDecision,
     },
+    // ---- browser sessions of the web portal (see `web_session`)
+    /// Opens a browser session for an active user whose password matched, under the SHA-256
+    /// of its cookie; `second_factor_pending` when a code is still owed. Drops expired
+    /// sessions and, past `WEB_SESSIONS_PER_USER`, the user's oldest.
+    OpenWebSession {
+        session_hash: crate::web_session::WebSessionHash,
+        user_id: UserId,
+        client_addr: String,
+        second_factor_pending: bool,
+    },
+    /// The pending session's second factor was given: it serves from now on.
+    WebSecondFactorPassed {
+        session_hash: crate::web_session::WebSessionHash,
+    },
+    /// A wrong code for the pending session: counted; the last allowed one ends it.
+    WebSecondFactorRefused {
+        session_hash: crate::web_session::WebSessionHash,
+    },
+    /// A request used the session: its idle time starts again.
+    TouchWebSession {
+        session_hash: crate::web_session::WebSessionHash,
+    },
+    /// Logout: the session ends on every node (done even when it had ended already).
+    CloseWebSession {
+        session_hash: crate::web_session::WebSessionHash,
+    },
 }

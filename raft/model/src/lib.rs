@@ -27,6 +27,7 @@ pub mod state;
 pub mod ticket;
 pub mod token;
 pub mod user;
+pub mod web_session;
 
 pub use admin_audit::{
     AdminAuditEntry, AdminAuditLog, AdminAuditRecord, AuditHash, ChainBreak, ADMIN_AUDIT_RETENTION,
@@ -63,6 +64,7 @@ pub use state::State;
 pub use ticket::{NewTicket, OperationTicket, TicketDecision, TicketState};
 pub use token::{NewToken, ScramVerifier, Token, TokenAccount, TokenIssuer, TokenReceipt};
 pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, UserSource};
+pub use web_session::{WebSession, WebSessionHash};
 
 /// Format tag the storage writes before the bincode-encoded [`State`] in snapshots.
 /// 2: the state remembers API signature nonces.
@@ -76,4 +78,5 @@ pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, 
 ///    run) and their two-factor status.
 /// 8: the setting for TLS to database targets.
 /// 9: control policies; commands waiting for approval; O&M approval requests.
-pub const STATE_FORMAT_VERSION: u32 = 9;
+/// 10: browser sessions of the web portal (hashes of their cookies).
+pub const STATE_FORMAT_VERSION: u32 = 10;

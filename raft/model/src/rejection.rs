@@ -99,6 +99,8 @@ pub enum Rejection {
          validity period"
     )]
     ApprovalRequired { policy: String },
+    #[error("the browser session is unknown or has ended")]
+    WebSessionUnknown,
 }
 
 impl Rejection {
@@ -139,6 +141,7 @@ impl Rejection {
             Rejection::RecoveryCodeUnknown => "TwoFactor.RecoveryCodeInvalid",
             Rejection::SecondFactorLocked => "TwoFactor.Locked",
             Rejection::ApprovalRequired { .. } => "Operation.ApprovalRequired",
+            Rejection::WebSessionUnknown => "WebSessionUnknown",
         }
     }
 

@@ -23,6 +23,7 @@ mod tokens;
 mod two_factor;
 mod users;
 mod validate;
+mod web_sessions;
 
 #[cfg(test)]
 mod tests;
@@ -100,6 +101,8 @@ pub struct State {
     approvals: BTreeMap<ApprovalId, crate::approval::CommandApproval>,
     /// O&M approval requests.
     tickets: BTreeMap<TicketId, crate::ticket::OperationTicket>,
+    /// Browser sessions of the web portal, by the SHA-256 of their cookie.
+    web_sessions: BTreeMap<crate::web_session::WebSessionHash, crate::web_session::WebSession>,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
@@ -177,7 +180,8 @@ impl State {
             .or_else(|| self.apply_policies(now, cmd))
             .or_else(|| self.apply_approvals(now, cmd))
             .or_else(|| self.apply_tickets(now, cmd))
-            .or_else(|| self.apply_reseal(cmd));
+            .or_else(|| self.apply_reseal(cmd))
+            .or_else(|| self.apply_web_sessions(now, cmd));
         match handled {
             Some(Ok(resp)) => resp,
             Some(Err(rej)) => Response::Rejected(rej),

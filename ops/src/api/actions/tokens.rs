@@ -81,6 +81,48 @@ pub fn new_token() -> Result<(String, [u8; 32]), ApiError> {
     Ok((token.clone(), token_hash(&token)))
 }
 
+/// Whom and what a new O&M token is for.
+pub struct TokenTarget<'a> {
+    pub user_id: u64,
+    /// The user's name (a PostgreSQL token's SCRAM verifier is salted with it).
+    pub user_name: &'a str,
+    pub asset: AssetRef,
+    pub account: TokenAccount,
+    pub protocol: Protocol,
+}
+
+/// A fresh O&M token's text and the `NewToken` that issues it (`Command::IssueToken`) with the
+/// cluster's default validity and uses: stored as its SHA-256, with SHA1(SHA1(token)) for a
+/// MySQL token and a SCRAM verifier for a PostgreSQL one, so that the native database ports can
+/// check it. What the API and the web portal both issue. None when no random bytes could be had.
+pub fn new_token_for(
+    target: TokenTarget<'_>,
+    issued_by: Option<TokenIssuer>,
+) -> Option<(String, NewToken)> {
+    let (token, token_hash) = new_token().ok()?;
+    let pg_scram = (target.protocol == Protocol::PostgreSql).then(|| {
+        let v = portunus_db::pg::scram::token_verifier(target.user_name, &token);
+        ScramVerifier {
+            stored_key: v.stored_key,
+            server_key: v.server_key,
+        }
+    });
+    let new = NewToken {
+        database_schema: None,
+        mysql_native: (target.protocol == Protocol::MySql).then(|| mysql_native_hash(&token)),
+        pg_scram,
+        issued_by,
+        token_hash,
+        user_id: target.user_id,
+        asset: target.asset,
+        account: target.account,
+        protocol: target.protocol,
+        validity_secs: None,
+        use_count: None,
+    };
+    Some((token, new))
+}
+
 /// SHA1(SHA1(token)): what a MySQL server stores to check `mysql_native_password` answers,
 /// kept on MySQL tokens so that the gateway's native MySQL port can check a token it never sees.
 pub fn mysql_native_hash(token: &str) -> [u8; 20] {
@@ -158,39 +200,30 @@ async fn generate(c: &Call) -> ApiResult {
         (None, Some(p)) => p,
         (None, None) => Protocol::Ssh,
     };
-    let (token, token_hash) = new_token()?;
-    let mysql = protocol == Protocol::MySql;
-    let pg_scram = match protocol {
-        Protocol::PostgreSql => {
-            let name = c
-                .read(move |s| s.user(user_id).map(|u| u.name.clone()))
-                .await?;
-            let name =
-                name.ok_or_else(|| ApiError::invalid("UserId", "the user does not exist"))?;
-            let v = portunus_db::pg::scram::token_verifier(&name, &token);
-            Some(ScramVerifier {
-                stored_key: v.stored_key,
-                server_key: v.server_key,
-            })
+    let user_name = c
+        .read(move |s| s.user(user_id).map(|u| u.name.clone()))
+        .await?;
+    // An unknown user is refused by the model, except where its name is needed first.
+    let user_name = match (user_name, protocol) {
+        (Some(name), _) => name,
+        (None, Protocol::PostgreSql) => {
+            return Err(ApiError::invalid("UserId", "the user does not exist"))
         }
-        _ => None,
+        (None, _) => String::new(),
     };
-    let new = NewToken {
-        database_schema: c.p.string("DatabaseSchema").filter(|s| !s.is_empty()),
-        mysql_native: mysql.then(|| mysql_native_hash(&token)),
-        pg_scram,
-        issued_by: Some(TokenIssuer {
-            access_key_id: c.caller.access_key_id.clone(),
-            user_id: c.caller.user_id,
-        }),
-        token_hash,
+    let issued_by = Some(TokenIssuer {
+        access_key_id: c.caller.access_key_id.clone(),
+        user_id: c.caller.user_id,
+    });
+    let target = TokenTarget {
         user_id,
+        user_name: &user_name,
         asset,
         account,
         protocol,
-        validity_secs: None,
-        use_count: None,
     };
+    let (token, mut new) = new_token_for(target, issued_by).ok_or(ApiError::Internal)?;
+    new.database_schema = c.p.string("DatabaseSchema").filter(|s| !s.is_empty());
     let receipt = match c.propose(Command::IssueToken(new)).await? {
         Response::TokenIssued(r) => r,
         _ => return Err(ApiError::Internal),

@@ -10,6 +10,7 @@ mod sealed_scan;
 mod sessions;
 mod tokens;
 mod two_factor;
+mod web_sessions;
 
 use super::State;
 use crate::authz::Principal;

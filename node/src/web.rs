@@ -1,0 +1,216 @@
+//! The node's implementation of the web portal's port ([`portunus_web::WebGate`]): a browser
+//! login is checked by the same gate as an SSH login (the gateway's rate limits per address and
+//! user, the password and its lockout, the user's lock and validity, the second factor once
+//! cluster-wide), and a web terminal is opened through the SSH gateway's path: the gate admits
+//! the session (authorization, slot), `proxy`'s terminals log in with the hosted credential,
+//! record and audit it. This module only translates between the two crates' words.
+
+use crate::audit::FileAudit;
+use crate::gate::Gate;
+use crate::running::NodeShared;
+use portunus_proxy::gate::{Principal, Purpose, Refusal, RefusalKind, SessionGate, TargetSpec};
+use portunus_proxy::ssh::{Limited, SshError, Terminal, TerminalInput, TerminalOutput, Terminals};
+use portunus_web::{
+    PasswordChecked, RefusalKind as Kind, Secret, TermIn, TermOut, TerminalIo, TerminalRequest,
+    WebGate, WebRefusal,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What the web portal asks this node.
+pub(crate) struct NodeWeb {
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) shared: Arc<NodeShared>,
+    pub(crate) ssh_port: Option<u16>,
+}
+
+fn refused(kind: Kind, message: impl Into<String>) -> WebRefusal {
+    WebRefusal {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// The gate's refusal in the portal's words (the same words an SSH client is shown).
+fn from_refusal(r: Refusal) -> WebRefusal {
+    use RefusalKind as R;
+    let kind = match r.kind {
+        R::BadCredentials
+        | R::TokenExpired
+        | R::TokenUsedUp
+        | R::TokenRevoked
+        | R::UserLocked
+        | R::RateLimited
+        | R::SecondFactorRequired => Kind::Credentials,
+        R::NotAuthorized | R::HostKeyMismatch => Kind::NotAuthorized,
+        R::ConcurrencyLimit | R::NoQuorum | R::Draining => Kind::Unavailable,
+        R::Internal => Kind::Internal,
+    };
+    refused(kind, r.message)
+}
+
+fn from_ssh(e: SshError) -> WebRefusal {
+    match e {
+        SshError::Refused(r) => from_refusal(r),
+        other => refused(Kind::Internal, other.user_message()),
+    }
+}
+
+impl NodeWeb {
+    fn terminals(&self) -> Result<Terminals<Gate, FileAudit>, WebRefusal> {
+        let held = self.shared.terminals.lock();
+        let held = held.unwrap_or_else(|p| p.into_inner());
+        held.clone().ok_or_else(|| {
+            refused(
+                Kind::Unavailable,
+                "This bastion node is still starting; try again in a moment.",
+            )
+        })
+    }
+
+    async fn password(
+        &self,
+        user: &str,
+        password: Secret,
+        client: SocketAddr,
+    ) -> Result<PasswordChecked, WebRefusal> {
+        let limiter = self.terminals()?.limiter();
+        let attempt = limiter.begin(client.ip(), user).map_err(|which| {
+            tracing::warn!(%user, %client, limit = ?which, "web: login attempt refused: rate limited");
+            let words = match which {
+                Limited::Address => "too many failed logins from your address; try again later",
+                Limited::User => "too many failed logins for this user; try again later",
+            };
+            refused(Kind::Credentials, words)
+        })?;
+        if user.is_empty() || user.contains('@') {
+            attempt.failed();
+            return Err(from_refusal(crate::gate::bad_credentials()));
+        }
+        match self.gate.login_password(user, password.0).await {
+            Ok(p) => Ok(PasswordChecked {
+                user_id: p.user_id,
+                user_name: p.user_name,
+                second_factor: p.second_factor_pending,
+            }),
+            Err(r) => {
+                if r.kind == RefusalKind::BadCredentials {
+                    attempt.failed();
+                }
+                self.gate.refused(&r);
+                tracing::info!(%user, %client, kind = ?r.kind, "web: login refused");
+                Err(from_refusal(r))
+            }
+        }
+    }
+
+    async fn terminal(&self, req: TerminalRequest) -> Result<TerminalIo, WebRefusal> {
+        let terminals = self.terminals()?;
+        let principal = Principal {
+            user_id: req.user_id,
+            user_name: req.user_name,
+            token: None,
+            server_proof: None,
+            second_factor_pending: false,
+        };
+        let spec = TargetSpec::Ids {
+            asset_id: req.host_id,
+            account_id: req.account_id,
+        };
+        let admission = self
+            .gate
+            .open(&principal, spec, Purpose::Shell, req.client)
+            .await
+            .map_err(from_refusal)?;
+        let terminal = terminals
+            .open(admission, req.cols, req.rows)
+            .await
+            .map_err(from_ssh)?;
+        let session_id = terminal.session_id;
+        let (input, from_page) = mpsc::channel(64);
+        let (to_page, output) = mpsc::channel(64);
+        tokio::spawn(bridge(terminal, from_page, to_page));
+        Ok(TerminalIo {
+            session_id,
+            input,
+            output,
+        })
+    }
+}
+
+/// Carries a terminal's traffic between the portal's channels and the gateway's. Ends when the
+/// page goes (dropping the gateway's input ends the session) or the session ends.
+async fn bridge(
+    mut t: Terminal,
+    mut from_page: mpsc::Receiver<TermIn>,
+    to_page: mpsc::Sender<TermOut>,
+) {
+    loop {
+        tokio::select! {
+            typed = from_page.recv() => {
+                let Some(typed) = typed else { return };
+                let input = match typed {
+                    TermIn::Data(d) => TerminalInput::Data(d),
+                    TermIn::Resize { cols, rows } => TerminalInput::Resize { cols, rows },
+                };
+                // Refused once the session ended: its words are on their way out.
+                let _ = t.input.send(input).await;
+            }
+            shown = t.output.recv() => {
+                let out = match shown {
+                    Some(TerminalOutput::Data(d)) => TermOut::Data(d),
+                    Some(TerminalOutput::Ended(words)) => TermOut::Ended(words),
+                    None => return,
+                };
+                if to_page.send(out).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl WebGate for NodeWeb {
+    fn check_password<'a>(
+        &'a self,
+        user: &'a str,
+        password: Secret,
+        client: SocketAddr,
+    ) -> portunus_ops::BoxFuture<'a, Result<PasswordChecked, WebRefusal>> {
+        Box::pin(self.password(user, password, client))
+    }
+
+    fn check_code<'a>(
+        &'a self,
+        user_id: u64,
+        user_name: &'a str,
+        code: Secret,
+    ) -> portunus_ops::BoxFuture<'a, Result<(), WebRefusal>> {
+        Box::pin(async move {
+            let mut principal = Principal {
+                user_id,
+                user_name: user_name.to_string(),
+                token: None,
+                server_proof: None,
+                second_factor_pending: true,
+            };
+            let code = portunus_proxy::gate::Secret(code.0);
+            self.gate
+                .second_factor(&mut principal, code)
+                .await
+                .map_err(from_refusal)
+        })
+    }
+
+    fn open_terminal(
+        &self,
+        request: TerminalRequest,
+    ) -> portunus_ops::BoxFuture<'_, Result<TerminalIo, WebRefusal>> {
+        Box::pin(self.terminal(request))
+    }
+
+    fn ssh_port(&self) -> Option<u16> {
+        self.ssh_port
+    }
+}

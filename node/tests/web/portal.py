@@ -1,0 +1,223 @@
+"""Drives the O&M portal in a real headless Chromium (selenium + chromedriver), for the Rust
+tests in node/tests/web_portal.rs. Usage: portal.py SCENARIO JSON-ARGS. Each scenario prints
+JSON lines ({"event": ...}) on stdout; the terminal scenario waits for a line on stdin before
+its last step. Any failed expectation raises (non-zero exit, the reason on stderr)."""
+
+import base64
+import hashlib
+import hmac
+import json
+import struct
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+WAIT = 20
+
+
+def say(event, **fields):
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def browser():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    # The tests' nodes serve TLS with a self-signed certificate.
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1200,900", "--ignore-certificate-errors"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def totp(secret_b32, at=None):
+    """RFC 6238: 6 digits, 30 s steps, HMAC-SHA-1."""
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    step = int((at or time.time()) // 30)
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    code = (struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF) % 1_000_000
+    return f"{code:06d}"
+
+
+class Portal:
+    def __init__(self, driver, screens=None):
+        self.d = driver
+        self.screens = screens
+
+    def shot(self, name):
+        """Saves a screenshot when asked to (for docs/screenshots)."""
+        if self.screens:
+            self.d.save_screenshot(f"{self.screens}/{name}.png")
+
+    def el(self, id_):
+        return self.d.find_element(By.ID, id_)
+
+    def until(self, what, check):
+        try:
+            return WebDriverWait(self.d, WAIT).until(lambda _d: check())
+        except Exception as e:
+            seen = {i: self.el(i).text for i in
+                    ("login-error", "portal-error", "terminal-status", "terminal-title")}
+            logs = self.d.get_log("browser")
+            raise AssertionError(f"timed out waiting for {what}; the page shows {seen}; console: {logs}") from e
+
+    def visible(self, id_):
+        self.until(f"#{id_} to show", lambda: self.el(id_).is_displayed())
+
+    def open(self, base):
+        self.d.get(base + "/web/")
+        self.until("the page to choose a view",
+                   lambda: self.el("login-view").is_displayed() or self.el("portal-view").is_displayed())
+
+    def error_after(self, submit):
+        self.d.execute_script("document.getElementById('login-error').textContent = ''")
+        submit()
+        return self.until("a refusal", lambda: self.el("login-error").text.strip() or None)
+
+    def password(self, user, password):
+        self.visible("login-form")
+        for id_, value in (("login-user", user), ("login-password", password)):
+            self.el(id_).clear()
+            self.el(id_).send_keys(value)
+        self.el("login-submit").click()
+
+    def code(self, code):
+        self.visible("code-form")
+        self.el("code-input").clear()
+        self.el("code-input").send_keys(code)
+        self.el("code-submit").click()
+
+    def portal(self):
+        self.visible("portal-view")
+        self.until("the asset tables", lambda: self.el("who").text.strip() or None)
+
+    def listing(self):
+        rows = lambda table: [r.get_attribute("data-asset") for r in
+                              self.d.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr")]
+        return {"user": self.el("who").text, "hosts": rows("hosts"), "databases": rows("databases")}
+
+    def token(self, database, account, shot=lambda _name: None):
+        self.el("tab-databases").click()
+        button = self.d.find_element(
+            By.CSS_SELECTOR, f"#databases tr[data-asset='{database}'] button[data-account='{account}']")
+        button.click()
+        self.until("the token dialog", lambda: self.el("token-dialog").is_displayed())
+        shot("token-dialog")
+        fields = {k: self.el(f"tok-{k}").text for k in
+                  ("address", "port", "user", "token", "expire", "uses", "ssh", "client")}
+        self.el("tok-close").click()
+        return fields
+
+    def logout(self):
+        self.el("logout").click()
+        self.visible("login-form")
+
+    def cookie(self):
+        c = self.d.get_cookie("portunus_web")
+        return c and {k: c.get(k) for k in ("value", "httpOnly", "sameSite", "path")}
+
+    def screen(self):
+        return self.d.execute_script("""
+            const b = window.portunusTerminal.buffer.active; let s = '';
+            for (let i = 0; i < b.length; i++) { const l = b.getLine(i); if (l) s += l.translateToString(true) + '\\n'; }
+            return s;""")
+
+    def type(self, text):
+        self.d.find_element(By.CSS_SELECTOR, ".xterm-helper-textarea").send_keys(text)
+
+
+def logins(args):
+    """Refusals (wrong password, unknown user, absent and wrong codes), a two-factor login, the
+    listing, a token, and a cookie from node A used and ended on node B."""
+    p = Portal(browser(), args.get("screens"))
+    try:
+        p.open(args["a"])
+        p.shot("login")
+        wrong = p.error_after(lambda: p.password("alice", "not-her-password"))
+        unknown = p.error_after(lambda: p.password("nobody", "whatever-Passw0rd"))
+        say("refused", wrong_password=wrong, unknown_user=unknown, cookie=p.cookie())
+        p.password("bob", args["bob_password"])
+        p.visible("code-form")
+        p.shot("login-code")
+        absent = p.error_after(lambda: p.code(""))
+        wrong_code = p.error_after(lambda: p.code("000000" if totp(args["bob_totp"]) != "000000" else "111111"))
+        say("codes_refused", absent=absent, wrong=wrong_code, portal=p.el("portal-view").is_displayed())
+        p.code(totp(args["bob_totp"]))
+        p.portal()
+        say("bob", **p.listing())
+        p.logout()
+        p.password("alice", args["alice_password"])
+        p.portal()
+        p.shot("portal-hosts")
+        say("alice", cookie=p.cookie(), **p.listing())
+        say("token", **p.token(args["database"], args["account"], p.shot))
+        p.open(args["b"])
+        p.portal()
+        say("on_b", **p.listing())
+        p.logout()
+        p.open(args["a"])
+        say("after_logout", login=p.el("login-form").is_displayed(), portal=p.el("portal-view").is_displayed())
+    finally:
+        p.d.quit()
+
+
+def terminal(args):
+    """A web terminal on a host account: a command, a resize, then (when told) the end, as the
+    page shows it."""
+    p = Portal(browser(), args.get("screens"))
+    try:
+        p.open(args["a"])
+        p.password("alice", args["alice_password"])
+        p.portal()
+        p.el("tab-hosts").click()
+        p.d.find_element(
+            By.CSS_SELECTOR, f"#hosts tr[data-asset='{args['host']}'] button[data-account='{args['account']}']"
+        ).click()
+        p.until("the shell", lambda: "connected (session" in p.el("terminal-status").text)
+        session = int(p.el("terminal-status").text.split("session ")[1].rstrip(")"))
+        p.type("echo web''-terminal-ok\n")
+        p.until("the command's output", lambda: "web-terminal-ok" in p.screen().replace("web''-terminal-ok", ""))
+        p.d.set_window_size(800, 600)
+        p.until("the terminal to shrink", lambda: p.d.execute_script("return window.portunusTerminal.cols") < 90)
+        cols, rows = p.d.execute_script("return [window.portunusTerminal.cols, window.portunusTerminal.rows]")
+        p.type("stty size\n")
+        p.until("the target's terminal size", lambda: f"{rows} {cols}" in p.screen())
+        p.shot("terminal")
+        cookie = p.d.get_cookie("portunus_web")
+        say("ran", session=session, cols=cols, rows=rows, cookie=cookie["value"],
+            secure=cookie.get("secure"))
+        sys.stdin.readline()
+        p.until("the end of the session",
+                lambda: p.el("terminal-status").text.startswith(("ended:", "disconnected:")) or None)
+        say("ended", status=p.el("terminal-status").text, screen=p.screen())
+    finally:
+        p.d.quit()
+
+
+def refused(args):
+    """A command the control policy denies, typed in the web terminal, then another."""
+    p = Portal(browser(), args.get("screens"))
+    try:
+        p.open(args["a"])
+        p.password("alice", args["alice_password"])
+        p.portal()
+        p.el("tab-hosts").click()
+        p.d.find_element(
+            By.CSS_SELECTOR, f"#hosts tr[data-asset='{args['host']}'] button[data-account='{args['account']}']"
+        ).click()
+        p.until("the shell", lambda: "connected (session" in p.el("terminal-status").text)
+        p.type(args["denied"] + "\n")
+        p.until("the refusal's notice", lambda: "portunus:" in p.screen())
+        p.type("echo after''-refusal\n")
+        p.until("the next command's output", lambda: "after-refusal" in p.screen().replace("after''-refusal", ""))
+        say("refused", screen=p.screen())
+    finally:
+        p.d.quit()
+
+
+if __name__ == "__main__":
+    {"logins": logins, "terminal": terminal, "refused": refused}[sys.argv[1]](json.loads(sys.argv[2]))

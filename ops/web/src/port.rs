@@ -1,0 +1,118 @@
+//! What the web portal needs from the node beyond the replicated state (which it reaches
+//! through `portunus_ops::Backend`): the checks an SSH login makes (password with its lockout
+//! and rate limits, the second factor), and a terminal to a host account opened through the
+//! SSH gateway's own path (authorization, concurrency slot, hosted credential, recording,
+//! command audit, termination). The node implements [`WebGate`] over its gate and the `proxy`
+//! crate, which this crate never names.
+
+use portunus_ops::BoxFuture;
+use std::fmt;
+use std::net::SocketAddr;
+use tokio::sync::mpsc;
+
+/// A secret string (a password, a code) whose `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// A user whose own password matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordChecked {
+    pub user_id: u64,
+    pub user_name: String,
+    /// A second factor is due before the login completes.
+    pub second_factor: bool,
+}
+
+/// Why the node refused, in words for the user (they never tell whether a user exists).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct WebRefusal {
+    pub kind: RefusalKind,
+    pub message: String,
+}
+
+/// What kind of refusal, for the HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// Wrong credentials, a lock, a rate limit: 401.
+    Credentials,
+    /// Not authorized for that asset or account: 403.
+    NotAuthorized,
+    /// No quorum, the node draining or starting: 503 (another node may serve).
+    Unavailable,
+    /// Anything else: 500.
+    Internal,
+}
+
+/// A terminal the browser asks for.
+#[derive(Clone, Debug)]
+pub struct TerminalRequest {
+    pub user_id: u64,
+    pub user_name: String,
+    pub host_id: u64,
+    pub account_id: u64,
+    pub cols: u32,
+    pub rows: u32,
+    /// The browser's address (the session records it).
+    pub client: SocketAddr,
+}
+
+/// From the browser to the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TermIn {
+    /// Keys typed (or pasted).
+    Data(Vec<u8>),
+    /// The terminal's new size.
+    Resize { cols: u32, rows: u32 },
+}
+
+/// From the target to the browser.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TermOut {
+    /// What the target printed.
+    Data(Vec<u8>),
+    /// The session ended, with the words to show (the target closed it, an administrator
+    /// terminated it, the node is going away).
+    Ended(String),
+}
+
+/// An open terminal: its session, and both directions. Dropping `input` ends the session.
+#[derive(Debug)]
+pub struct TerminalIo {
+    pub session_id: u64,
+    pub input: mpsc::Sender<TermIn>,
+    pub output: mpsc::Receiver<TermOut>,
+}
+
+/// What the portal asks the node.
+pub trait WebGate: Send + Sync + 'static {
+    /// Checks a user's own password exactly as an SSH login does (rate limits per address and
+    /// user, the password lockout, the user's lock and validity, whether a second factor is due).
+    fn check_password<'a>(
+        &'a self,
+        user: &'a str,
+        password: Secret,
+        client: SocketAddr,
+    ) -> BoxFuture<'a, Result<PasswordChecked, WebRefusal>>;
+    /// Checks a second factor (a TOTP code, once cluster-wide, or a recovery code) of a user
+    /// whose password matched.
+    fn check_code<'a>(
+        &'a self,
+        user_id: u64,
+        user_name: &'a str,
+        code: Secret,
+    ) -> BoxFuture<'a, Result<(), WebRefusal>>;
+    /// Opens a shell on a host account through the gateway's path.
+    fn open_terminal(
+        &self,
+        request: TerminalRequest,
+    ) -> BoxFuture<'_, Result<TerminalIo, WebRefusal>>;
+    /// The port of this node's SSH gateway (the O&M port shown in the token dialog).
+    fn ssh_port(&self) -> Option<u16>;
+}

@@ -1,0 +1,165 @@
+//! The portal's session logic through its router, over the API's in-memory development backend
+//! (a real `portunus_model::State`) and a scripted gate: a login gives an HttpOnly cookie and a
+//! CSRF token; the cookie alone reads, a change also needs the token and the portal's origin;
+//! a pending second factor serves nothing but the code and ends after three wrong ones; logout
+//! and a lock end the session.
+
+use crate::port::{
+    PasswordChecked, RefusalKind, Secret, TerminalIo, TerminalRequest, WebGate, WebRefusal,
+};
+use crate::{web_router, WebConfig};
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use portunus_model::{Command, NewUser, Response};
+use portunus_ops::api::fake::FakeBackend;
+use portunus_ops::{Backend, BoxFuture};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// alice's password is "pw"; bob's is "pw" too, and his code is "123456".
+struct Scripted {
+    alice: u64,
+    bob: u64,
+}
+
+fn wrong() -> WebRefusal {
+    WebRefusal {
+        kind: RefusalKind::Credentials,
+        message: "wrong user name or password".into(),
+    }
+}
+
+impl WebGate for Scripted {
+    fn check_password<'a>(
+        &'a self,
+        user: &'a str,
+        password: Secret,
+        _client: SocketAddr,
+    ) -> BoxFuture<'a, Result<PasswordChecked, WebRefusal>> {
+        let found = match (user, password.0.as_str()) {
+            ("alice", "pw") => Ok((self.alice, false)),
+            ("bob", "pw") => Ok((self.bob, true)),
+            _ => Err(wrong()),
+        };
+        Box::pin(async move {
+            let (user_id, second_factor) = found?;
+            Ok(PasswordChecked {
+                user_id,
+                user_name: user.to_string(),
+                second_factor,
+            })
+        })
+    }
+
+    fn check_code<'a>(
+        &'a self,
+        _user_id: u64,
+        _user_name: &'a str,
+        code: Secret,
+    ) -> BoxFuture<'a, Result<(), WebRefusal>> {
+        Box::pin(async move { (code.0 == "123456").then_some(()).ok_or_else(wrong) })
+    }
+
+    fn open_terminal(&self, _: TerminalRequest) -> BoxFuture<'_, Result<TerminalIo, WebRefusal>> {
+        Box::pin(async { Err(wrong()) })
+    }
+
+    fn ssh_port(&self) -> Option<u16> {
+        Some(60022)
+    }
+}
+
+fn create(backend: &FakeBackend, name: &str) -> u64 {
+    let user = NewUser {
+        name: name.into(),
+        ..Default::default()
+    };
+    match backend.apply_now(Command::CreateUser(user)) {
+        Response::Created { id } => id,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn portal() -> (Router, Arc<FakeBackend>, u64) {
+    let backend = Arc::new(FakeBackend::new("bastion-test"));
+    let gate = Scripted {
+        alice: create(&backend, "alice"),
+        bob: create(&backend, "bob"),
+    };
+    let alice = gate.alice;
+    let router = web_router(backend.clone(), Arc::new(gate), WebConfig { tls: true });
+    (router, backend, alice)
+}
+
+/// What a request gets: status, the session cookie set (if any), the JSON body.
+struct Answer {
+    status: StatusCode,
+    cookie: Option<String>,
+    body: Value,
+}
+
+async fn send(
+    router: &Router,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    body: Value,
+) -> Answer {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "bastion")
+        .header(header::ORIGIN, "https://bastion")
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, format!("portunus_web={c}"));
+    }
+    if let Some(t) = csrf {
+        req = req.header("x-csrf-token", t);
+    }
+    let req = req.body(Body::from(body.to_string())).unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let cookie = resp
+        .headers()
+        .get(header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        cookie,
+        body,
+    }
+}
+
+/// Logs in; (cookie value, CSRF token, the Set-Cookie line, the next step).
+async fn login(router: &Router, user: &str) -> (String, String, String, String) {
+    let a = send(
+        router,
+        "POST",
+        "/web/api/login",
+        None,
+        None,
+        json!({"user": user, "password": "pw"}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let set = a.cookie.expect("a session cookie");
+    let value = set
+        .strip_prefix("portunus_web=")
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_string();
+    let csrf = a.body["csrf"].as_str().unwrap().to_string();
+    let next = a.body["next"].as_str().unwrap().to_string();
+    (value, csrf, set, next)
+}
+
+mod sessions;
+mod tokens;

@@ -1,0 +1,257 @@
+// The O&M portal's page: logging on (the password, then the verification code when one is
+// due), the hosts and databases the user may reach, O&M tokens for database accounts, and the
+// web terminal (xterm.js over a WebSocket to the bastion's SSH gateway path). Plain DOM code:
+// values from the server are set as text, never as HTML.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+let csrf = '';
+let terminal = null;
+
+// Calls the portal's API; rejects with the server's words on failure.
+async function call(method, path, body) {
+  const init = { method, headers: {}, credentials: 'same-origin' };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  if (method !== 'GET') init.headers['X-CSRF-Token'] = csrf;
+  const resp = await fetch(path, init);
+  let data = {};
+  try { data = await resp.json(); } catch (_) { /* no body */ }
+  if (!resp.ok) {
+    const err = new Error(data.error || `the request failed (${resp.status})`);
+    err.status = resp.status;
+    throw err;
+  }
+  return data;
+}
+
+function show(view) {
+  for (const v of ['login-view', 'portal-view', 'terminal-view']) $(v).hidden = v !== view;
+  $('logout').hidden = view === 'login-view';
+}
+
+function el(tag, text, attrs) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+
+// ---- logging on
+
+function showLogin(step, error) {
+  show('login-view');
+  $('who').textContent = '';
+  $('login-form').hidden = step !== 'password';
+  $('code-form').hidden = step !== 'code';
+  $('login-error').textContent = error || '';
+  (step === 'code' ? $('code-input') : $('login-user')).focus();
+}
+
+async function after(step) {
+  csrf = step.csrf || csrf;
+  if (step.next === 'code') showLogin('code');
+  else await showPortal();
+}
+
+$('login-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const password = $('login-password').value;
+  $('login-password').value = '';
+  try {
+    await after(await call('POST', '/web/api/login', { user: $('login-user').value, password }));
+  } catch (e) {
+    showLogin('password', e.message);
+  }
+});
+
+$('code-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const code = $('code-input').value;
+  $('code-input').value = '';
+  try {
+    await after(await call('POST', '/web/api/login/code', { code }));
+  } catch (e) {
+    // After too many wrong codes the session ends: start again from the password.
+    showLogin(e.status === 401 && e.message.startsWith('log in') ? 'password' : 'code', e.message);
+  }
+});
+
+$('code-cancel').addEventListener('click', async () => {
+  try { await call('POST', '/web/api/logout'); } catch (_) { /* ended already */ }
+  showLogin('password');
+});
+
+$('logout').addEventListener('click', async () => {
+  closeTerminal();
+  try { await call('POST', '/web/api/logout'); } catch (_) { /* ended already */ }
+  csrf = '';
+  showLogin('password');
+});
+
+// ---- the portal
+
+function selectTab(name) {
+  for (const t of ['hosts', 'databases']) {
+    $(`${t}-pane`).hidden = t !== name;
+    $(`tab-${t}`).setAttribute('aria-selected', String(t === name));
+  }
+}
+$('tab-hosts').addEventListener('click', () => selectTab('hosts'));
+$('tab-databases').addEventListener('click', () => selectTab('databases'));
+
+function hostRow(h) {
+  const tr = el('tr', undefined, { 'data-asset': h.name });
+  tr.append(el('td', h.name), el('td', h.address));
+  const td = el('td');
+  if (h.accounts.length === 0) td.textContent = 'No accounts authorized';
+  for (const a of h.accounts) {
+    const b = el('button', `Terminal as ${a.name}`, { class: 'open-terminal', 'data-account': a.name });
+    if (a.sftp_only) { b.disabled = true; b.title = 'SFTP only'; }
+    b.addEventListener('click', () => openTerminal(h.id, a.id, `${a.name}@${h.name}`));
+    td.append(b);
+  }
+  tr.append(td);
+  return tr;
+}
+
+function databaseRow(d) {
+  const tr = el('tr', undefined, { 'data-asset': d.name });
+  tr.append(el('td', d.name), el('td', d.engine), el('td', `${d.address}:${d.port}`));
+  const td = el('td');
+  if (d.accounts.length === 0) td.textContent = 'No accounts authorized';
+  for (const a of d.accounts) {
+    const b = el('button', `Apply for O&M token (${a.name})`, { class: 'apply-token', 'data-account': a.name });
+    b.addEventListener('click', () => applyToken(d.id, a.id));
+    td.append(b);
+  }
+  tr.append(td);
+  return tr;
+}
+
+async function showPortal() {
+  let assets;
+  try {
+    assets = await call('GET', '/web/api/assets');
+  } catch (e) {
+    if (e.status === 401) return showLogin('password');
+    show('portal-view');
+    $('portal-error').textContent = e.message;
+    return;
+  }
+  $('who').textContent = assets.user;
+  $('hosts').tBodies[0].replaceChildren(...assets.hosts.map(hostRow));
+  $('databases').tBodies[0].replaceChildren(...assets.databases.map(databaseRow));
+  $('portal-error').textContent = '';
+  show('portal-view');
+  selectTab($('databases-pane').hidden ? 'hosts' : 'databases');
+}
+
+// ---- O&M tokens
+
+async function applyToken(databaseId, accountId) {
+  let t;
+  try {
+    t = await call('POST', '/web/api/tokens', { database_id: databaseId, account_id: accountId });
+  } catch (e) {
+    if (e.status === 401) return showLogin('password', e.message);
+    $('portal-error').textContent = e.message;
+    return;
+  }
+  $('tok-address').textContent = t.address;
+  $('tok-port').textContent = String(t.port);
+  $('tok-user').textContent = t.user;
+  $('tok-token').textContent = t.token;
+  $('tok-expire').textContent = new Date(t.expire_at_ms).toISOString();
+  $('tok-uses').textContent = t.has_count_limit ? String(t.count_left) : 'unlimited';
+  $('tok-ssh').textContent = t.ssh_command;
+  $('tok-client-part').hidden = !t.client_command;
+  $('tok-client').textContent = t.client_command || '';
+  $('token-dialog').showModal();
+}
+
+$('tok-close').addEventListener('click', () => {
+  $('tok-token').textContent = '';
+  $('token-dialog').close();
+});
+
+for (const b of document.querySelectorAll('button.copy')) {
+  b.addEventListener('click', () => navigator.clipboard.writeText($(b.dataset.copy).textContent));
+}
+
+// ---- the web terminal
+
+function terminalStatus(words) {
+  $('terminal-status').textContent = words;
+}
+
+function openTerminal(hostId, accountId, title) {
+  closeTerminal();
+  show('terminal-view');
+  $('terminal-title').textContent = title;
+  terminalStatus('connecting…');
+  const term = new Terminal({ cursorBlink: true, scrollback: 5000 });
+  const fit = new FitAddon.FitAddon();
+  term.loadAddon(fit);
+  term.open($('terminal'));
+  fit.fit();
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const q = new URLSearchParams({ host: hostId, account: accountId, cols: term.cols, rows: term.rows, csrf });
+  const ws = new WebSocket(`${scheme}//${location.host}/web/api/terminal?${q}`);
+  ws.binaryType = 'arraybuffer';
+  const state = { term, ws, ended: false, onWindow: () => fit.fit() };
+  const encoder = new TextEncoder();
+  ws.onmessage = (ev) => {
+    if (typeof ev.data !== 'string') return term.write(new Uint8Array(ev.data));
+    const m = JSON.parse(ev.data);
+    if (m.opened) terminalStatus(`connected (session ${m.opened})`);
+    if (m.ended) {
+      state.ended = true;
+      terminalStatus(`ended: ${m.ended}`);
+      term.write(`\r\n\x1b[1m${m.ended}\x1b[0m\r\n`);
+    }
+  };
+  ws.onclose = () => {
+    if (state.ended) return;
+    state.ended = true;
+    const words = 'The connection to the bastion node was lost (the node may have gone away); ' +
+      'this session has ended. Open the terminal again to reconnect: another node may serve you.';
+    terminalStatus('disconnected: the bastion node went away');
+    term.write(`\r\n\x1b[1m${words}\x1b[0m\r\n`);
+  };
+  term.onData((d) => { if (ws.readyState === WebSocket.OPEN) ws.send(encoder.encode(d)); });
+  term.onResize(({ cols, rows }) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ resize: [cols, rows] }));
+  });
+  window.addEventListener('resize', state.onWindow);
+  term.focus();
+  terminal = state;
+  window.portunusTerminal = term; // for tests and debugging: the terminal's buffer
+}
+
+function closeTerminal() {
+  if (!terminal) return;
+  terminal.ended = true;
+  terminal.ws.close();
+  window.removeEventListener('resize', terminal.onWindow);
+  terminal.term.dispose();
+  terminal = null;
+}
+
+$('terminal-close').addEventListener('click', async () => {
+  closeTerminal();
+  await showPortal();
+});
+
+// ---- start: the session cookie (if any) says where we are
+
+(async () => {
+  try {
+    const me = await call('GET', '/web/api/me');
+    await after(me);
+  } catch (e) {
+    showLogin('password', e.status === 401 ? '' : e.message);
+  }
+})();
