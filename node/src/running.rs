@@ -451,6 +451,13 @@ impl RunningNode {
         for t in self.tasks {
             let _ = t.await;
         }
+        // The terminals hold the gate, which holds `shared`: let go of them, or the cycle keeps
+        // the replica (and its cluster port) alive after the node stopped.
+        self.shared
+            .terminals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if tokio::time::timeout(STEP_BOUND, self.replica.shutdown())
             .await
             .is_err()

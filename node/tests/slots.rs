@@ -125,6 +125,7 @@ async fn a_dead_nodes_slots_are_reclaimed_and_fenced() {
     // The node comes back: its old epoch is fenced off.
     // In one process the old endpoint's UDP socket is released asynchronously: retry briefly.
     let mut back = None;
+    let mut last = String::new();
     for _ in 0..100 {
         match portunus_node::start(node_config(3, dir.path(), &peers)).await {
             Ok(n) => {
@@ -132,12 +133,13 @@ async fn a_dead_nodes_slots_are_reclaimed_and_fenced() {
                 break;
             }
             Err(e) if format!("{e:#}").contains("in use") => {
+                last = format!("{e:#}");
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
             Err(e) => panic!("{e:#}"),
         }
     }
-    let back = back.expect("node 3 restarted");
+    let back = back.unwrap_or_else(|| panic!("node 3 did not restart: {last}"));
     let close = Command::CloseSession {
         session_id: grant.session_id,
         node_id: 3,

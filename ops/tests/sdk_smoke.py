@@ -296,8 +296,8 @@ def main():
     expect_error(lambda: c.get_host(m.GetHostRequest(instance_id=iid, host_id="999999999")),
                  "OBJECT_NOT_FOUND")
     expect_error(lambda: c.get_host(m.GetHostRequest(instance_id=iid)), "MissingParameter")
-    expect_error(lambda: c.list_operation_tickets(m.ListOperationTicketsRequest(instance_id=iid)),
-                 "OperationNotSupported")
+    expect_error(lambda: c.list_todo_ops_task_approvals(
+        m.ListTodoOpsTaskApprovalsRequest(instance_id=iid)), "OperationNotSupported")
 
     check(c.delete_host_account(m.DeleteHostAccountRequest(instance_id=iid, host_account_id=aid)),
           m.DeleteHostAccountResponseBody)
