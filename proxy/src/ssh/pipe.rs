@@ -158,12 +158,12 @@ async fn forward<G: SessionGate, A: AuditSink>(
     if !passed.forward.is_empty() {
         to.data_bytes(passed.forward).await?;
     }
+    let notices = approval::Notices {
+        channel: id,
+        on_stdout: passed.on_stdout,
+    };
     for r in passed.refused {
-        let words = notice(&r.reason).into_bytes();
-        let _ = match passed.on_stdout {
-            true => conn.handle.data(id, words).await,
-            false => conn.handle.extended_data(id, 1, words).await,
-        };
+        notices.say(conn, &r.reason).await;
     }
     Ok(())
 }

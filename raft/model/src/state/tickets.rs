@@ -20,6 +20,16 @@ pub(super) enum LogonAccount<'a> {
     Named(&'a str),
 }
 
+impl<'a> LogonAccount<'a> {
+    /// The account an O&M token logs on as.
+    pub(super) fn of_token(account: &'a crate::token::TokenAccount) -> Self {
+        match account {
+            crate::token::TokenAccount::Hosted(a) => LogonAccount::Hosted(*a),
+            crate::token::TokenAccount::Custom { name, .. } => LogonAccount::Named(name),
+        }
+    }
+}
+
 impl State {
     pub(super) fn apply_tickets(&mut self, now: u64, cmd: &Command) -> Handled {
         let r = match cmd {

@@ -121,10 +121,7 @@ impl State {
             if t.user_id != u || !self_renew {
                 return Err(Rejection::NotAuthorized);
             }
-            let logon_account = match &t.account {
-                TokenAccount::Hosted(a) => super::tickets::LogonAccount::Hosted(*a),
-                TokenAccount::Custom { name, .. } => super::tickets::LogonAccount::Named(name),
-            };
+            let logon_account = super::tickets::LogonAccount::of_token(&t.account);
             // Under O&M approval a token lives no longer than approved: no self-renewal.
             if let Err(Rejection::ApprovalRequired { policy }) =
                 self.approval_ticket(u, t.asset, logon_account, t.protocol, u64::MAX)
@@ -176,10 +173,7 @@ impl State {
             ));
         }
         self.check_token_target(t.user_id, t.asset, &t.account, t.protocol, now)?;
-        let logon_account = match &t.account {
-            TokenAccount::Hosted(a) => super::tickets::LogonAccount::Hosted(*a),
-            TokenAccount::Custom { name, .. } => super::tickets::LogonAccount::Named(name),
-        };
+        let logon_account = super::tickets::LogonAccount::of_token(&t.account);
         let ticket = self.approval_ticket(t.user_id, t.asset, logon_account, t.protocol, now)?;
         self.check_slot(t.user_id)?;
         // Every check passed: from here on nothing can fail.
