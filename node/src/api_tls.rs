@@ -34,6 +34,34 @@ pub fn database_config(
     Ok(Arc::new(certified(&config.data_dir, cert, key)?))
 }
 
+/// The directory client, trusting the configured CA bundle (a bad one stops the node) or else
+/// the system's (None when it has no usable certificate: directory logins then fail, saying
+/// why).
+pub(crate) fn directory_client(
+    config: &crate::config::NodeConfig,
+) -> anyhow::Result<Option<crate::directory::Directory>> {
+    match &config.directory_ca {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading the directory CA bundle {}", path.display()))?;
+            let d = crate::directory::Directory::new(&pem, &path.display().to_string())
+                .map_err(anyhow::Error::msg)?;
+            Ok(Some(d))
+        }
+        None => {
+            let system = crate::config::DEFAULT_TARGET_CA;
+            let pem = std::fs::read(system).unwrap_or_default();
+            match crate::directory::Directory::new(&pem, system) {
+                Ok(d) => Ok(Some(d)),
+                Err(why) => {
+                    tracing::info!(%why, "LDAP and AD servers cannot be checked on this node");
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
 /// The client configurations for TLS to database targets, with the CA bundle configured (a
 /// bad one stops the node) or else the system's (used as far as it is usable).
 pub fn database_target_config(

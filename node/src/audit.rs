@@ -200,6 +200,17 @@ impl FileAudit {
         }
     }
 
+    /// Writes a line to this node's events file only (not to a session's replicated events):
+    /// sessions opened and closed here, administrative acts this node's API served. The audit
+    /// export sends them with the rest.
+    pub(crate) fn note(&self, event: serde_json::Value) {
+        let mut line = event.to_string();
+        line.push('\n');
+        if self.events.send(line).is_err() {
+            tracing::error!("the audit writer has stopped: an event was not written locally");
+        }
+    }
+
     /// Stores open sessions' events every [`FLUSH_EVERY`] until `stop`.
     pub(crate) async fn run(
         self: std::sync::Arc<Self>,

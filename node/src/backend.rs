@@ -11,6 +11,51 @@ pub(crate) struct NodeBackend {
     pub(crate) replica: Replica,
     pub(crate) metrics: Arc<portunus_ops::Metrics>,
     pub(crate) shared: Arc<NodeShared>,
+    /// Where administrative acts this node's API served are noted for the audit export.
+    pub(crate) audit: Option<Arc<crate::audit::FileAudit>>,
+}
+
+/// Why a node cannot check directory servers.
+pub(crate) const NO_DIRECTORY_CA: &str =
+    "this node has no CA bundle to check LDAP/AD servers' certificates with (--directory-ca)";
+
+impl NodeBackend {
+    /// Notes an administrative act the trail took as entry `seq` (once this node applied it:
+    /// the leader may have answered first).
+    async fn note_admin(&self, seq: u64) {
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        let line = |s: &State| {
+            s.admin_audit()
+                .entries()
+                .rev()
+                .find(|e| e.seq == seq)
+                .map(|e| {
+                    serde_json::json!({
+                        "type": "admin", "seq": e.seq, "at": e.at_ms,
+                        "access_key_id": e.record.access_key_id,
+                        "role": format!("{:?}", e.record.role),
+                        "user_id": e.record.user_id, "source": e.record.source,
+                        "action": e.record.action, "params": e.record.params,
+                        "result": e.record.result,
+                    })
+                })
+        };
+        // Applied here already on the leader; a follower waits until it has applied it.
+        let entry = match self.replica.view().read(line) {
+            Some(found) => Ok(Some(found)),
+            None if self.replica.view().read(|s| s.admin_audit().last_seq()) >= seq => Ok(None),
+            None => self.replica.read_linearizable(line).await,
+        };
+        match entry {
+            Ok(Some(line)) => audit.note(line),
+            Ok(None) => tracing::warn!(seq, "an admin audit entry was pruned before it was noted"),
+            Err(e) => {
+                tracing::warn!(seq, error = %e, "an admin audit entry was not noted for the audit export")
+            }
+        }
+    }
 }
 
 fn backend_error(e: ReplicaError) -> BackendError {
@@ -35,13 +80,44 @@ impl Backend for NodeBackend {
             Command::RevokeToken { .. } => Some("revoke"),
             _ => None,
         };
+        let admin = matches!(command, Command::RecordAdminAudit(_));
         Box::pin(async move {
             let r = crate::metered::propose(&self.replica, &self.metrics, command).await;
             if let Some(op) = token_op {
                 crate::metered::token_op(&self.metrics, op, r.is_ok());
             }
+            if let (true, Ok(Response::Created { id })) = (admin, &r) {
+                self.note_admin(*id).await;
+            }
             r.map_err(backend_error)
         })
+    }
+
+    fn verify_directory(
+        &self,
+        ad: bool,
+        settings: portunus_model::DirectorySettings,
+        service_password: Option<String>,
+    ) -> BoxFuture<'_, Result<String, String>> {
+        use crate::directory::DirectoryKind;
+        Box::pin(async move {
+            let Some(directory) = &self.shared.directory else {
+                return Err(NO_DIRECTORY_CA.to_string());
+            };
+            let kind = if ad {
+                DirectoryKind::Ad
+            } else {
+                DirectoryKind::Ldap
+            };
+            directory
+                .verify(kind, &settings, service_password.as_deref())
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn store_usage(&self) -> BoxFuture<'_, Result<Vec<portunus_ops::NodeStore>, BackendError>> {
+        Box::pin(async move { Ok(crate::store_usage::all_members(&self.replica).await) })
     }
 
     fn barrier(&self) -> BoxFuture<'_, Result<(), BackendError>> {

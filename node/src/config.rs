@@ -97,6 +97,19 @@ pub struct UpArgs {
     /// none.
     #[arg(long, env = "PORTUNUS_PROXY_PROTOCOL_FROM")]
     pub proxy_protocol_from: Option<String>,
+    /// Send audit events (sessions, commands, statements, file transfers, refusals,
+    /// administrative acts) as they happen to a syslog receiver: `tcp://host:port` or
+    /// `tls://host:port` (RFC 5424, octet-counted). Default: none.
+    #[arg(long, env = "PORTUNUS_AUDIT_SYSLOG")]
+    pub audit_syslog: Option<String>,
+    /// The CA bundle (PEM) a `tls://` syslog receiver's certificate is checked against.
+    /// Required with tls://.
+    #[arg(long, env = "PORTUNUS_AUDIT_SYSLOG_CA")]
+    pub audit_syslog_ca: Option<PathBuf>,
+    /// The CA bundle (PEM) LDAP and AD servers' certificates are checked against. Default: the
+    /// system's (/etc/ssl/certs/ca-certificates.crt).
+    #[arg(long, env = "PORTUNUS_DIRECTORY_CA")]
+    pub directory_ca: Option<PathBuf>,
     /// Run as a witness: a Raft voter with no SSH or API listeners.
     #[arg(long, env = "PORTUNUS_WITNESS")]
     pub witness: bool,

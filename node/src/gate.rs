@@ -9,7 +9,7 @@ mod refusal;
 mod second_factor;
 
 use crate::running::NodeShared;
-use portunus_model::{AssetRef, Command, EndReason, Response};
+use portunus_model::{AssetRef, Command, EndReason, Response, UserSource};
 use portunus_proxy::gate::{
     host_tunnel_refusal, Admission, AuthAttempt, BoxFuture, Closer, Decision, EndKind, Permit,
     Principal, Purpose, Refusal, RefusalKind, SessionGate, SessionOutcome, Target, TargetSpec,
@@ -117,7 +117,15 @@ impl Gate {
         let closer: Closer =
             Box::new(move |outcome| Box::pin(async move { closing.close(id, outcome).await }));
         match self.permit_for(grant, user) {
-            Ok(permit) => Ok(Admission::new(permit, closer)),
+            Ok(permit) => {
+                if let Some(audit) = &self.closing.audit {
+                    audit.note(serde_json::json!({
+                        "type": "session_open", "session_id": id,
+                        "at": now_ms(), "node": self.shared.node_id,
+                    }));
+                }
+                Ok(Admission::new(permit, closer))
+            }
             Err(r) => {
                 let failed = SessionOutcome {
                     bytes_up: 0,
@@ -298,10 +306,16 @@ impl Gate {
         let user = self.replica.view().read(|s| {
             s.user_by_name(&name).map(|u| {
                 let locked = u.password_locked(now);
-                (u.id, u.password_hash.clone(), u.failed_logins, locked)
+                (
+                    u.id,
+                    u.password_hash.clone(),
+                    u.failed_logins,
+                    locked,
+                    u.source,
+                )
             })
         });
-        if let Some((user_id, _, _, true)) = user {
+        if let Some((user_id, _, _, true, _)) = user {
             tracing::info!(
                 user_id,
                 "ssh: password logon refused: the password is locked"
@@ -309,8 +323,13 @@ impl Gate {
             return Err(bad_credentials());
         }
         let hash = user.as_ref().and_then(|u| u.1.clone());
-        let ok = self.verify_password(hash, password).await?;
-        let Some((user_id, _, failed, _)) = user else {
+        let ok = match user.as_ref().map(|u| u.4) {
+            Some(source @ (UserSource::Ldap | UserSource::Ad)) => {
+                self.directory_password(source, &name, &password).await?
+            }
+            _ => self.verify_password(hash, password).await?,
+        };
+        let Some((user_id, _, failed, _, _)) = user else {
             return Err(bad_credentials());
         };
         if !ok {
@@ -346,6 +365,97 @@ impl Gate {
             server_proof: None,
             second_factor_pending,
         })
+    }
+
+    /// Checks the password of a directory user against the directory (LDAP or AD): Ok(false)
+    /// when the directory refused it (counted like a wrong password), Err when the directory
+    /// cannot be asked (not the user's fault: nothing is counted, and the user is told).
+    /// Local users never come here, so a directory outage locks nobody else out.
+    async fn directory_password(
+        &self,
+        source: UserSource,
+        name: &str,
+        password: &str,
+    ) -> Result<bool, Refusal> {
+        use crate::directory::{DirectoryError, DirectoryKind};
+        let (kind, settings) = self.replica.view().read(|s| match source {
+            UserSource::Ad => (DirectoryKind::Ad, s.ad_settings().cloned()),
+            _ => (DirectoryKind::Ldap, s.ldap_settings().cloned()),
+        });
+        let unavailable = |why: String| {
+            tracing::warn!(user = name, %why, "directory logon cannot be checked");
+            refusal(
+                RefusalKind::Internal,
+                format!(
+                    "Your account is in the {} directory, which cannot be asked right now \
+                     ({why}); try again later or ask your administrator.",
+                    kind.name()
+                ),
+            )
+        };
+        let Some(settings) = settings else {
+            return Err(unavailable("no directory server is configured".into()));
+        };
+        let Some(directory) = &self.shared.directory else {
+            return Err(unavailable(crate::backend::NO_DIRECTORY_CA.into()));
+        };
+        let service_password = match &settings.password {
+            Some(sealed) => {
+                let purpose = portunus_model::seal_purpose::DIRECTORY_BIND_PASSWORD;
+                let plain = self.shared.sealer.open(purpose, sealed).map_err(|e| {
+                    unavailable(format!(
+                        "the service account's password cannot be unsealed: {e}"
+                    ))
+                })?;
+                Some(String::from_utf8_lossy(&plain).into_owned())
+            }
+            None => None,
+        };
+        let checked = directory
+            .authenticate(kind, &settings, service_password.as_deref(), name, password)
+            .await;
+        match checked {
+            Ok(found) => {
+                tracing::info!(user = name, dn = %found.dn, "directory logon accepted");
+                self.sync_profile(name, &found).await;
+                Ok(true)
+            }
+            Err(DirectoryError::Refused(_, why)) => {
+                tracing::info!(user = name, %why, "directory logon refused");
+                Ok(false)
+            }
+            Err(e @ (DirectoryError::Unreachable(..) | DirectoryError::Misconfigured(..))) => {
+                Err(unavailable(e.to_string()))
+            }
+        }
+    }
+
+    /// Takes the display name, e-mail and mobile number the directory holds for a user who
+    /// just logged in, where they differ from what the cluster holds (the directory is their
+    /// source). A failure is logged; the login goes on.
+    async fn sync_profile(&self, name: &str, found: &crate::directory::DirectoryUser) {
+        let wanted = self.replica.view().read(|s| {
+            let u = s.user_by_name(name)?;
+            let differs = |have: &str, got: &Option<String>| {
+                got.as_ref().filter(|g| g.as_str() != have).cloned()
+            };
+            let patch = portunus_model::UserPatch {
+                display_name: differs(&u.display_name, &found.display_name),
+                email: differs(&u.email, &found.email),
+                mobile: differs(&u.mobile, &found.mobile),
+                ..Default::default()
+            };
+            let changed =
+                patch.display_name.is_some() || patch.email.is_some() || patch.mobile.is_some();
+            changed.then_some((u.id, patch))
+        });
+        let Some((user_id, patch)) = wanted else {
+            return;
+        };
+        let update = Command::UpdateUser { user_id, patch };
+        if let Err(e) = crate::metered::propose(&self.replica, &self.metrics, update).await {
+            tracing::warn!(user = name, error = %e, "the directory's profile of a user was not taken");
+        }
     }
 
     /// Checks a password against its argon2 hash (a dummy hash when there is none, so that an
@@ -402,8 +512,22 @@ impl Gate {
         })
     }
 
+    /// Whether the instance's public-network door lets a logon from `client` in: checked
+    /// before any credential, so a refused source spends nothing and learns nothing.
+    fn instance_admits(&self, client: SocketAddr) -> Result<(), Refusal> {
+        self.replica
+            .view()
+            .read(|s| s.instance().admits(client.ip()))
+            .map_err(|why| refusal(RefusalKind::NotAuthorized, why))
+    }
+
     /// Per-source rate limiting happens at the door, in the SSH gateway.
     async fn authenticate_inner(&self, attempt: AuthAttempt) -> Result<Principal, Refusal> {
+        if let Err(r) = self.instance_admits(attempt.client()) {
+            tracing::info!(client = %attempt.client(), reason = %r.message, "logon refused at the instance's door");
+            self.refused(&r);
+            return Err(r);
+        }
         let result = match attempt {
             AuthAttempt::Password {
                 user,
@@ -543,6 +667,13 @@ impl Closing {
     async fn close(&self, session_id: u64, outcome: SessionOutcome) {
         self.shared.live.lock().expect("lock").remove(&session_id);
         self.count_closed(session_id, &outcome);
+        if let Some(audit) = &self.audit {
+            audit.note(serde_json::json!({
+                "type": "session_close", "session_id": session_id, "at": now_ms(),
+                "node": self.shared.node_id, "end": format!("{:?}", outcome.end).to_lowercase(),
+                "bytes_up": outcome.bytes_up, "bytes_down": outcome.bytes_down,
+            }));
+        }
         let events = match &self.audit {
             Some(audit) => Some(audit.seal(session_id).await),
             None => None,

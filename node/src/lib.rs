@@ -4,11 +4,13 @@
 
 mod api_tls;
 pub mod audit;
+mod audit_export;
 mod backend;
 mod bootstrap;
 pub mod cli;
 pub mod config;
 mod db_cancel;
+mod directory;
 mod duties;
 mod gate;
 mod host_key;
@@ -21,6 +23,7 @@ mod running;
 pub mod seal;
 pub mod secret_file;
 mod ssh;
+mod store_usage;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod verify;

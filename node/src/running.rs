@@ -61,6 +61,8 @@ pub(crate) struct NodeShared {
     pub(crate) fenced: tokio::sync::watch::Sender<bool>,
     /// The addresses this node publishes in the membership.
     pub(crate) info: NodeInfo,
+    /// LDAP and AD logins (None: no CA bundle to check directory servers with).
+    pub(crate) directory: Option<crate::directory::Directory>,
     /// Sessions the gateway holds on this node right now (admitted and not yet closed).
     pub(crate) live: std::sync::Mutex<std::collections::HashSet<u64>>,
     /// The running SSH gateway (None before it serves, and on a witness).
@@ -215,6 +217,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .await
         .context("starting the replicated state")?;
     let cluster_addr = replica.local_addr();
+    crate::store_usage::serve(&replica, config.data_dir.clone());
     let info = self_info(&config, api_addr);
     // A node that was a member before (a restart) holds the cluster's secrets already: its keys
     // must open them. A new member has nothing to check yet, nor a quorum to wait for.
@@ -244,6 +247,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         ssh_gateway: std::sync::Mutex::default(),
         terminals: std::sync::Mutex::default(),
         info,
+        directory: crate::api_tls::directory_client(&config)?,
     });
     let metrics = Arc::new(portunus_ops::Metrics::new());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -269,6 +273,15 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     };
     if let Some(audit) = &audit {
         tasks.push(tokio::spawn(audit.clone().run(stop_rx.clone())));
+        if let Some(target) = config.audit_syslog.clone() {
+            tasks.push(tokio::spawn(crate::audit_export::run(
+                target,
+                config.data_dir.clone(),
+                config.node_id,
+                replica.clone(),
+                stop_rx.clone(),
+            )));
+        }
     }
     let gate = Arc::new(crate::gate::Gate::new(
         replica.clone(),
@@ -283,11 +296,14 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             replica: replica.clone(),
             metrics: metrics.clone(),
             shared: shared.clone(),
+            audit: audit.clone(),
         });
         let web = Arc::new(crate::web::NodeWeb {
             gate: gate.clone(),
             shared: shared.clone(),
             ssh_port: ssh_addr.map(|a| a.port()),
+            replica: replica.clone(),
+            probe: probe.clone(),
         });
         let ports = crate::http::Ports {
             probe,

@@ -49,6 +49,8 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         database_target_ca: None,
         role: Role::Engine,
         proxy_protocol_from: Vec::new(),
+        audit_syslog: None,
+        directory_ca: None,
         drain_grace_secs: 1,
         snapshot_every: crate::config::DEFAULT_SNAPSHOT_EVERY,
         log_json: false,

@@ -23,6 +23,10 @@ pub(crate) struct NodeWeb {
     pub(crate) gate: Arc<Gate>,
     pub(crate) shared: Arc<NodeShared>,
     pub(crate) ssh_port: Option<u16>,
+    /// For recordings (blobs held by the cluster's members).
+    pub(crate) replica: portunus_raft::Replica,
+    /// This node's `/v1/status` report, for the console's overview.
+    pub(crate) probe: Arc<dyn portunus_ops::NodeProbe>,
 }
 
 fn refused(kind: Kind, message: impl Into<String>) -> WebRefusal {
@@ -212,5 +216,26 @@ impl WebGate for NodeWeb {
 
     fn ssh_port(&self) -> Option<u16> {
         self.ssh_port
+    }
+
+    fn recording(
+        &self,
+        session_id: u64,
+    ) -> portunus_ops::BoxFuture<'_, Option<portunus_web::Recording>> {
+        Box::pin(async move {
+            let get = |name: String| async move { self.replica.get_blob(&name).await };
+            let mut cast = Vec::new();
+            let read = crate::audit::read_recording(session_id, get, &mut cast)
+                .await
+                .ok()?;
+            (read.parts > 0).then(|| portunus_web::Recording {
+                cast,
+                complete: read.complete(),
+            })
+        })
+    }
+
+    fn cluster_status(&self) -> serde_json::Value {
+        self.probe.cluster_status()
     }
 }

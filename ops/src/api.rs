@@ -20,6 +20,9 @@ pub(crate) mod throttle_log;
 mod trail;
 mod views;
 
+/// The API's view of a session (`ListSessions`), for other reports of it (the audit export).
+pub use actions::sessions::view as session_view;
+
 use crate::limits::CutOff;
 use crate::{ApiSettings, Backend, Metrics};
 use auth::SignedParts;
@@ -30,7 +33,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use call::Call;
-use error::ApiError;
 use nonce::NonceCache;
 use params::Params;
 use std::net::SocketAddr;
@@ -38,7 +40,8 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub use actions::tokens::{new_token_for, TokenTarget};
-pub use auth::ACCESS_KEY_PURPOSE;
+pub use auth::{Caller, ACCESS_KEY_PURPOSE};
+pub use error::ApiError;
 
 /// The API version served.
 pub const API_VERSION: &str = "2019-12-09";
@@ -204,20 +207,58 @@ async fn serve(
     // Only a correctly signed, valid and permitted call writes its nonce, and it does so before
     // the action runs: a replay to any node is refused here.
     auth::record_nonce(ctx.backend.as_ref(), &ctx.nonces, &nonce).await?;
+    execute(ctx.backend.clone(), action, params, caller, &source, now).await
+}
+
+/// Runs an authorized call and leaves its entry in the admin audit trail.
+async fn execute(
+    backend: Arc<dyn Backend>,
+    action: &'static table::Action,
+    params: Params,
+    caller: Caller,
+    source: &str,
+    now_ms: u64,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
     let call = Call {
-        backend: ctx.backend.clone(),
+        backend,
         p: params,
         caller,
-        now_ms: now,
+        now_ms,
     };
     let result = (action.handler)(&call).await;
     // Every call that may change the state leaves an entry in the admin audit trail, whatever
     // its outcome (see ARCHITECTURE.md, "Admin audit trail").
     if action.changes_state() {
-        let backend = ctx.backend.as_ref();
-        trail::record(backend, action, &call.caller, &source, &call.p, &result).await;
+        let backend = call.backend.as_ref();
+        trail::record(backend, action, &call.caller, source, &call.p, &result).await;
     }
     result
+}
+
+/// Runs the served action named by `pairs`' `Action` for a caller authenticated otherwise than
+/// by a signed request (the web console's browser session, whose page proves its origin with
+/// a CSRF token): the same parameter validation, the same role check, the same handler and the
+/// same admin audit entry as a signed API call. `source` is the client's address.
+pub async fn run_action(
+    backend: Arc<dyn Backend>,
+    caller: Caller,
+    source: &str,
+    pairs: Vec<(String, String)>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let mut params = Params::default();
+    params.extend(pairs.into_iter())?;
+    let name = params
+        .opt("Action")
+        .ok_or(ApiError::MissingParameter("Action"))?;
+    let action = table::find(name).ok_or(ApiError::InvalidAction)?;
+    table::validate(action, &params)?;
+    auth::authorize(&caller, action.access, &params)?;
+    if let Some(id) = params.opt("InstanceId") {
+        if id != backend.instance_id() {
+            return Err(ApiError::InstanceNotFound);
+        }
+    }
+    execute(backend, action, params, caller, source, now_ms()).await
 }
 
 /// Reads the request body within the limits: a `Content-Length` over `max_body_bytes` is

@@ -36,6 +36,24 @@ pub struct HostAccountCheck {
     pub seen_fingerprint: Option<String>,
 }
 
+/// The storage one member uses and has (`GetInstanceStoreInfo`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeStore {
+    pub node_id: u64,
+    /// Bytes under the member's data directory.
+    pub used_bytes: u64,
+    /// Of those: the Raft log and state (RocksDB), recordings and event blobs, local audit
+    /// files.
+    pub raft_bytes: u64,
+    pub blob_bytes: u64,
+    pub audit_bytes: u64,
+    /// Size and free space of the filesystem holding the data directory.
+    pub capacity_bytes: u64,
+    pub free_bytes: u64,
+    /// Why the member could not be asked (then the figures are zero).
+    pub error: Option<String>,
+}
+
 /// What the API needs from the node.
 pub trait Backend: Send + Sync + 'static {
     /// Apply a command through the replicated log (from any node).
@@ -60,6 +78,27 @@ pub trait Backend: Send + Sync + 'static {
     fn session_events(&self, session_id: u64) -> BoxFuture<'_, Option<Vec<u8>>>;
     /// The cluster's instance id (what the API calls `InstanceId`).
     fn instance_id(&self) -> String;
+    /// The storage of every member of the cluster, each asked over the cluster's connections
+    /// (a member that does not answer in time is listed with the reason).
+    fn store_usage(&self) -> BoxFuture<'_, Result<Vec<NodeStore>, BackendError>> {
+        Box::pin(async {
+            Err(BackendError::Internal(
+                "this backend keeps no data directory".into(),
+            ))
+        })
+    }
+    /// Checks LDAP (`ad` false) or AD settings against the directory as a login would: a server
+    /// answers over TLS, the service account (with `service_password`) binds, the base DN can
+    /// be searched. Ok says what was found; Err why the check failed.
+    fn verify_directory(
+        &self,
+        ad: bool,
+        settings: portunus_model::DirectorySettings,
+        service_password: Option<String>,
+    ) -> BoxFuture<'_, Result<String, String>> {
+        let _ = (ad, settings, service_password);
+        Box::pin(async { Err("this backend cannot reach directories".to_string()) })
+    }
     /// Connects to a host account's host as a login would: checks its key against the pinned
     /// fingerprint (trusting none), then tries the hosted credential.
     fn verify_host_account(

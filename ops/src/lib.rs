@@ -14,7 +14,7 @@ mod server;
 pub mod totp;
 
 pub use api::{api_router, api_router_with};
-pub use backend::{Backend, BackendError, BoxFuture, HostAccountCheck};
+pub use backend::{Backend, BackendError, BoxFuture, HostAccountCheck, NodeStore};
 pub use health::{NodeProbe, Readiness};
 pub use limits::{ApiSettings, CutOff};
 pub use metrics::Metrics;

@@ -102,6 +102,18 @@ pub enum AuthAttempt {
     },
 }
 
+impl AuthAttempt {
+    /// Where the login comes from (after a trusted PROXY header).
+    pub fn client(&self) -> SocketAddr {
+        match self {
+            AuthAttempt::Password { client, .. }
+            | AuthAttempt::MySqlNative { client, .. }
+            | AuthAttempt::PgScram { client, .. }
+            | AuthAttempt::PublicKey { client, .. } => *client,
+        }
+    }
+}
+
 /// Someone the gate authenticated. Only a gate implementation constructs one.
 #[derive(Debug)]
 pub struct Principal {

@@ -529,8 +529,15 @@ impl ProcCluster {
     /// `n` nodes started with the test Admin key ([`sdk::admin_key_env`]), stable, the key
     /// usable through each.
     pub fn with_admin(n: u64, within: Duration) -> Result<Self> {
+        Self::with_admin_env(n, within, &[])
+    }
+
+    /// Like [`ProcCluster::with_admin`], every node also given the environment `extra`.
+    pub fn with_admin_env(n: u64, within: Duration, extra: &[(&str, &str)]) -> Result<Self> {
         let mut c = ProcCluster::new(n)?;
         c.env = sdk::admin_key_env();
+        c.env
+            .extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         c.spawn_all()?;
         let leader = c.wait_stable(within)?;
         c.wait_replicated(leader, within)?;
@@ -616,4 +623,64 @@ pub fn sshd_host(
     ]);
     n.admin_ok(&["grant", "host", user, host, "--account", "root"]);
     id
+}
+
+/// A CA (`ca.pem`, `ca.key`) and a server certificate for 127.0.0.1 signed by it
+/// (`server.pem`, `server.key`), written to `dir` with the openssl command, for TLS servers the
+/// tests start (rsyslog, slapd). Returns the CA's path.
+pub fn loopback_tls_files(dir: &Path) -> PathBuf {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian package openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let ca = [
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.pem"],
+    ];
+    run(&[&ca.concat()[..], &["-days", "2", "-subj", "/CN=test CA"]].concat());
+    let csr = [
+        &["req"][..],
+        &ec,
+        &["-keyout", "server.key", "-out", "server.csr"],
+    ];
+    run(&[&csr.concat()[..], &["-subj", "/CN=127.0.0.1"]].concat());
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write san.ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    dir.join("ca.pem")
 }

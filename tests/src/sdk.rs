@@ -81,3 +81,28 @@ pub fn database_token(
     };
     Ok((field("user")?, field("token")?))
 }
+
+/// Runs one step of an SDK script of `ops/tests/` (`script`, e.g. `sdk_policies.py`) against
+/// `api` with the test Admin key: the step named in `step_var`, with more environment `env`.
+/// Panics with the script's output unless it succeeds and prints `<script stem>: OK`.
+pub fn run_step(api: SocketAddr, script: &str, step_var: &str, step: &str, env: &[(&str, &str)]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ops/tests")
+        .join(script);
+    let out = std::process::Command::new("python3")
+        .arg(&path)
+        .env("PORTUNUS_API_ENDPOINT", api.to_string())
+        .env("PORTUNUS_AK_ID", ADMIN_KEY_ID)
+        .env("PORTUNUS_AK_SECRET", ADMIN_KEY_SECRET)
+        .env(step_var, step)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ok = format!("{}: OK", script.trim_end_matches(".py"));
+    assert!(
+        out.status.success() && stdout.contains(&ok),
+        "SDK step {step} of {script} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -5,7 +5,6 @@
 //! the login — with the refusals in the session's audit events.
 
 use portunus_proxy::testing::openssh::{Askpass, Sshd};
-use portunus_tests::sdk::{ADMIN_KEY_ID, ADMIN_KEY_SECRET};
 use portunus_tests::{sshd_host, wait_until, NodeProc, ProcCluster};
 use std::path::Path;
 use std::process::Stdio;
@@ -17,24 +16,9 @@ const WAIT: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "policy-Passw0rd-7";
 const LOGIN: &str = "alice@root@web-01";
 
-/// Runs one step of the SDK script against `api`; panics with its output when it fails.
+/// Runs one step of `ops/tests/sdk_policies.py` against `api`.
 fn sdk(api: std::net::SocketAddr, step: &str, env: &[(&str, &str)]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/tests/sdk_policies.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .env("PORTUNUS_API_ENDPOINT", api.to_string())
-        .env("PORTUNUS_AK_ID", ADMIN_KEY_ID)
-        .env("PORTUNUS_AK_SECRET", ADMIN_KEY_SECRET)
-        .env("PORTUNUS_POLICY_STEP", step)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("sdk_policies: OK"),
-        "SDK step {step} failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    portunus_tests::sdk::run_step(api, "sdk_policies.py", "PORTUNUS_POLICY_STEP", step, env);
 }
 
 /// `ssh LOGIN COMMAND` through `port`: (exit code, stdout, stderr).

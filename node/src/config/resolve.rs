@@ -124,6 +124,11 @@ pub struct NodeConfig {
     /// (else the system's, [`DEFAULT_TARGET_CA`], if usable).
     pub database_target_ca: Option<PathBuf>,
     pub role: Role,
+    /// The CA bundle directory servers' certificates are checked against (`--directory-ca`;
+    /// None: the system's).
+    pub directory_ca: Option<PathBuf>,
+    /// Where audit events are sent as they happen (`--audit-syslog`).
+    pub audit_syslog: Option<crate::audit_export::SyslogTarget>,
     /// Load balancers whose SSH connections carry a PROXY v2 header (`--proxy-protocol-from`).
     pub proxy_protocol_from: Vec<portunus_proxy_protocol::Cidr>,
     pub drain_grace_secs: u64,
@@ -256,6 +261,31 @@ impl NodeConfig {
                 .map_err(|e| invalid("proxy-protocol-from", e))?,
             None => Vec::new(),
         };
+        let audit_syslog_ca = args.audit_syslog_ca.or(file.audit_syslog_ca);
+        let audit_syslog = match args.audit_syslog.or(file.audit_syslog) {
+            Some(url) => {
+                let target = crate::audit_export::SyslogTarget::parse(&url, audit_syslog_ca)
+                    .map_err(|e| invalid("audit-syslog", e))?;
+                match &target.ca {
+                    Some(ca) if !ca.is_file() => {
+                        return Err(invalid(
+                            "audit-syslog-ca",
+                            format!("{} is not a readable file", ca.display()),
+                        ))
+                    }
+                    None if target.tls_name.is_some() => return Err(invalid(
+                        "audit-syslog-ca",
+                        "a tls:// receiver needs the CA bundle its certificate is checked against",
+                    )),
+                    _ => {}
+                }
+                Some(target)
+            }
+            None if audit_syslog_ca.is_some() => {
+                return Err(invalid("audit-syslog-ca", "given without --audit-syslog"))
+            }
+            None => None,
+        };
         let secret_file = args.cluster_secret_file.or(file.cluster_secret_file);
         let api = file.api.unwrap_or_default();
         api.validate().map_err(|e| ConfigError::File {
@@ -320,6 +350,8 @@ impl NodeConfig {
             database_target_ca: args.database_target_ca.or(file.database_target_ca),
             role,
             proxy_protocol_from,
+            audit_syslog,
+            directory_ca: args.directory_ca.or(file.directory_ca),
             drain_grace_secs: args
                 .drain_grace_secs
                 .or(file.drain_grace_secs)

@@ -21,6 +21,7 @@ pub const ALICE_PASSWORD: &str = "alice-Web-Passw0rd";
 pub const BOB_PASSWORD: &str = "bob-Web-Passw0rd";
 pub const BOB_SECRET: &[u8] = b"bob's web two-factor secret";
 pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/web/portal.py");
+pub const CONSOLE_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/web/console.py");
 
 pub fn user(name: &str, password: &str, two_factor: bool) -> Command {
     Command::CreateUser(NewUser {
@@ -208,15 +209,21 @@ pub struct Browser {
 impl Browser {
     /// With `PORTUNUS_SCREENSHOTS=<dir>` the script saves screenshots of the pages there.
     pub fn start(scenario: &str, args: &Value) -> Self {
+        Self::start_script(SCRIPT, scenario, args)
+    }
+
+    /// [`Browser::start`] with another script of `tests/web/`.
+    pub fn start_script(script: &str, scenario: &str, args: &Value) -> Self {
         let mut args = args.clone();
         if let Ok(dir) = std::env::var("PORTUNUS_SCREENSHOTS") {
             args["screens"] = json!(dir);
         }
         let mut child = tokio::process::Command::new("python3")
-            .args([SCRIPT, scenario, &args.to_string()])
+            .args([script, scenario, &args.to_string()])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
             .expect("run python3 with selenium (scripts/test.sh installs it)");
         let events = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -253,6 +260,19 @@ impl Browser {
             .unwrap()
             .unwrap();
         assert!(status.success(), "the browser script failed: {status}");
+    }
+}
+
+/// The script's chromedriver and Chromium are in its process group: a test that fails midway
+/// takes them down with it (killing python alone left them running).
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let group = format!("-{pid}");
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .status();
+        }
     }
 }
 

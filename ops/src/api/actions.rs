@@ -2,6 +2,7 @@
 
 pub mod admin_audit;
 pub mod approvals;
+pub mod cloud;
 pub mod databases;
 pub mod domains;
 pub mod grant_lists;
@@ -32,6 +33,7 @@ use super::table::Action;
 pub fn all() -> impl Iterator<Item = &'static Action> {
     [
         hosts::ACTIONS,
+        cloud::ACTIONS,
         host_accounts::ACTIONS,
         users::ACTIONS,
         user_keys::ACTIONS,

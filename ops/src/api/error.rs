@@ -19,6 +19,13 @@ pub enum ApiError {
     InvalidVersion,
     #[error("{0} is not supported yet")]
     NotSupported(&'static str),
+    /// An action of Alibaba Cloud's control plane that has no meaning on a self-hosted
+    /// cluster: the message says why and what to use instead.
+    #[error("{0}")]
+    Inapplicable(&'static str),
+    /// A check of settings against the server they name failed; the message says why.
+    #[error("the check failed: {0}")]
+    CheckFailed(String),
     #[error("the request is not signed correctly: {0}")]
     IncompleteSignature(&'static str),
     /// An unknown or disabled AccessKeyId and a wrong signature get this one answer, so that
@@ -68,7 +75,8 @@ impl ApiError {
             ApiError::InvalidParameter { .. } => "InvalidParameter",
             ApiError::InvalidAction => "InvalidAction.NotFound",
             ApiError::InvalidVersion => "InvalidVersion",
-            ApiError::NotSupported(_) => "OperationNotSupported",
+            ApiError::NotSupported(_) | ApiError::Inapplicable(_) => "OperationNotSupported",
+            ApiError::CheckFailed(_) => "VerificationFailed",
             ApiError::IncompleteSignature(_) => "IncompleteSignature",
             ApiError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             ApiError::TimestampExpired => "InvalidTimeStamp.Expired",

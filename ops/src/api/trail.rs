@@ -179,6 +179,7 @@ mod tests {
             "CredentialType",
             "AccessKeyId",
             "RequirePinnedHostKeys",
+            "EnablePortalPrivateAccess",
         ];
         let words = ["password", "secret", "key", "token", "private", "phrase"];
         for a in super::super::actions::all() {

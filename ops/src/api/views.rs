@@ -158,6 +158,8 @@ pub fn host_account(s: &State, a: &HostAccount) -> Value {
     let key = a.shared_key_id.and_then(|k| s.shared_key(k));
     json!({
         "HasPassword": a.password.is_some(),
+        // A Portunus extension: whether a private key of its own is hosted (never the key).
+        "HasPrivateKey": a.private_key.is_some(),
         "HostAccountId": a.id.to_string(),
         "HostAccountName": a.name,
         "HostId": a.host_id.to_string(),

@@ -9,9 +9,24 @@ use axum::Router;
 
 /// Scripts and connections only from the portal's own origin; inline styles are allowed
 /// because xterm.js sizes its rows with them.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+pub(crate) const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
                    img-src 'self' data:; font-src 'self'; connect-src 'self'; \
                    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The console's page: the same, except that asciinema-player compiles its terminal emulator
+/// from WebAssembly (embedded in its script), which needs `'wasm-unsafe-eval'` (it allows
+/// compiling WebAssembly, not evaluating JavaScript text).
+pub(crate) const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+     connect-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The console's page (served by `console::page`, which answers 403 to a user without a role).
+pub(crate) const CONSOLE_PAGE: &str = include_str!("../static/console.html");
+
+/// The page a logged-in user without an Admin or Auditor role gets (status 403); `{words}` is
+/// replaced by the reason, escaped.
+pub(crate) const FORBIDDEN_PAGE: &str = include_str!("../static/forbidden.html");
 
 struct File {
     path: &'static str,
@@ -46,6 +61,41 @@ const FILES: &[File] = &[
         body: include_str!("../vendor/xterm/xterm.css"),
     },
     File {
+        path: "/web/console.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../static/console.js"),
+    },
+    File {
+        path: "/web/console-assets.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../static/console-assets.js"),
+    },
+    File {
+        path: "/web/console-access.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../static/console-access.js"),
+    },
+    File {
+        path: "/web/console-overview.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../static/console-overview.js"),
+    },
+    File {
+        path: "/web/console.css",
+        mime: "text/css; charset=utf-8",
+        body: include_str!("../static/console.css"),
+    },
+    File {
+        path: "/web/vendor/asciinema-player.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../vendor/asciinema-player/asciinema-player.min.js"),
+    },
+    File {
+        path: "/web/vendor/asciinema-player.css",
+        mime: "text/css; charset=utf-8",
+        body: include_str!("../vendor/asciinema-player/asciinema-player.css"),
+    },
+    File {
         path: "/web/vendor/addon-fit.js",
         mime: "text/javascript; charset=utf-8",
         body: include_str!("../vendor/addon-fit/addon-fit.js"),
@@ -53,12 +103,29 @@ const FILES: &[File] = &[
 ];
 
 fn serve(file: &'static File) -> Response {
-    let mut resp = file.body.into_response();
+    with_headers(file.body.into_response(), file.mime, CSP)
+}
+
+/// An HTML page with its Content-Security-Policy.
+pub(crate) fn page(body: String, csp: &'static str) -> Response {
+    with_headers(body.into_response(), "text/html; charset=utf-8", csp)
+}
+
+/// `text` with `&`, `<`, `>` and quotes escaped, for HTML.
+pub(crate) fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn with_headers(mut resp: Response, mime: &'static str, csp: &'static str) -> Response {
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.mime));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(csp),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -101,5 +168,23 @@ mod tests {
             "no inline script (the CSP forbids it)"
         );
         assert!(!page.contains("http"), "nothing from elsewhere");
+    }
+
+    #[test]
+    fn the_console_page_loads_only_embedded_files() {
+        for src in [
+            "/web/console.js",
+            "/web/console-assets.js",
+            "/web/console-access.js",
+            "/web/console-overview.js",
+            "/web/vendor/asciinema-player.js",
+        ] {
+            assert!(CONSOLE_PAGE.contains(&format!("src=\"{src}\"")), "{src}");
+            assert!(FILES.iter().any(|f| f.path == src), "{src} is served");
+        }
+        assert!(!CONSOLE_PAGE.contains("<script>"), "no inline script");
+        assert!(!CONSOLE_PAGE.contains("http"), "nothing from elsewhere");
+        assert!(FORBIDDEN_PAGE.contains("{words}"));
+        assert_eq!(escape("<b a='1'>&"), "&lt;b a=&#39;1&#39;&gt;&amp;");
     }
 }

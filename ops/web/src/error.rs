@@ -21,6 +21,17 @@ pub enum WebError {
     Forged,
     #[error("{0}")]
     BadRequest(String),
+    /// A console page or action for a user without an Admin or Auditor role.
+    #[error(
+        "the administrator console is for administrators and auditors: your account holds \
+         neither role (an enabled Admin or Auditor AccessKey of yours); your O&M portal is at /web/"
+    )]
+    NotConsole,
+    /// The API refused a console call (its parameters, the role, the state).
+    #[error("{0}")]
+    Api(portunus_ops::api::ApiError),
+    #[error("{0}")]
+    NotFound(String),
     /// The state machine refused the change (not authorized, a limit, ...).
     #[error("refused: {0}")]
     Rejected(portunus_model::Rejection),
@@ -58,6 +69,9 @@ impl WebError {
             },
             WebError::Forged => StatusCode::FORBIDDEN,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::NotConsole => StatusCode::FORBIDDEN,
+            WebError::Api(e) => e.status(),
+            WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Rejected(r) => {
                 StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
@@ -71,8 +85,13 @@ impl WebError {
     /// The code the API would answer with, for the admin audit trail.
     pub(crate) fn code(&self) -> &'static str {
         match self {
-            WebError::LoggedOut | WebError::Refused(_) | WebError::Forged => "Forbidden",
+            WebError::LoggedOut
+            | WebError::Refused(_)
+            | WebError::Forged
+            | WebError::NotConsole => "Forbidden",
             WebError::BadRequest(_) => "InvalidParameter",
+            WebError::Api(e) => e.code(),
+            WebError::NotFound(_) => "NotFound",
             WebError::Rejected(r) => r.code(),
             WebError::Unavailable => "ServiceUnavailable",
             WebError::Internal => "InternalError",
@@ -82,7 +101,7 @@ impl WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.to_string() });
+        let body = serde_json::json!({ "error": self.to_string(), "code": self.code() });
         (self.status(), Json(body)).into_response()
     }
 }

@@ -1,7 +1,9 @@
 //! The web portal, served by every engine on its API port beside the Bastionhost API: browser
 //! login (password, then the TOTP code when due, with the same checks as SSH logins), the
 //! engineers' O&M portal (authorized hosts and databases, O&M tokens with the client SSH tunnel
-//! configuration) and the web terminal (xterm.js over a WebSocket to the SSH gateway's path).
+//! configuration) and the web terminal (xterm.js over a WebSocket to the SSH gateway's path);
+//! and the administrator console (`/web/console/`, see `console.rs`): assets, users,
+//! authorization, overview and session audit with replay, every action the API's own.
 //!
 //! Browser sessions are replicated state (`portunus_model::web_session`), so that any node
 //! behind the load balancer accepts the cookie and a logout or a lock takes effect on all of
@@ -10,6 +12,7 @@
 //! ports: `portunus_ops::Backend` (the replicated state) and [`WebGate`] (logins, terminals).
 
 mod assets;
+mod console;
 mod cookie;
 mod error;
 mod login;
@@ -22,8 +25,8 @@ mod tests;
 
 pub use error::WebError;
 pub use port::{
-    PasswordChecked, RefusalKind, Secret, TermIn, TermOut, TerminalIo, TerminalRequest, WebGate,
-    WebRefusal,
+    PasswordChecked, Recording, RefusalKind, Secret, TermIn, TermOut, TerminalIo, TerminalRequest,
+    WebGate, WebRefusal,
 };
 
 use axum::routing::{get, post};
@@ -73,6 +76,19 @@ pub fn web_router(backend: Arc<dyn Backend>, gate: Arc<dyn WebGate>, config: Web
         .route("/web/api/assets", get(portal::assets))
         .route("/web/api/tokens", post(portal::token))
         .route("/web/api/terminal", get(terminal::upgrade))
+        .route("/web/console/", get(console::page))
+        .route(
+            "/web/console",
+            get(|| async { axum::response::Redirect::to("/web/console/") }),
+        )
+        .route("/web/api/console/me", get(console::me))
+        .route("/web/api/console/call", post(console::call))
+        .route("/web/api/console/overview", get(console::overview))
+        .route("/web/api/console/sessions/export", get(console::export))
+        .route(
+            "/web/api/console/sessions/{id}/recording",
+            get(console::recording),
+        )
         .with_state(web)
         .merge(assets::router())
         .layer(axum::middleware::map_request(host_from_authority))

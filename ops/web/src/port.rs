@@ -115,4 +115,20 @@ pub trait WebGate: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<TerminalIo, WebRefusal>>;
     /// The port of this node's SSH gateway (the O&M port shown in the token dialog).
     fn ssh_port(&self) -> Option<u16>;
+    /// A session's recording (asciicast v2) as far as any member of the cluster holds it;
+    /// None when none does (database sessions and tunnels are not recorded).
+    fn recording(&self, session_id: u64) -> BoxFuture<'_, Option<Recording>>;
+    /// This node's view of the cluster: its members (kind, addresses), the leader, the log
+    /// indexes each member holds as the leader knows them, as the node's `/v1/status` reports it.
+    fn cluster_status(&self) -> serde_json::Value;
+}
+
+/// A session's recording put back together from its parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recording {
+    /// Asciicast v2 text: the header line, then one line per event.
+    pub cast: Vec<u8>,
+    /// The session ended and every part was found; otherwise the session is still open, or
+    /// its node died before it ended, and `cast` is what was stored.
+    pub complete: bool,
 }

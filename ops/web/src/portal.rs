@@ -64,9 +64,17 @@ pub(crate) async fn assets(
     let authed = web.logged_in(&headers).await?;
     let now = now_ms();
     let mut out = Value::Null;
-    web.backend
-        .read(&mut |s| out = listing(s, authed.user_id, now));
+    let mut console = false;
+    web.backend.read(&mut |s| {
+        out = listing(s, authed.user_id, now);
+        console = matches!(
+            crate::console::console_role(s, authed.user_id),
+            Some(Role::Admin | Role::Auditor)
+        );
+    });
     out["user"] = json!(authed.user_name);
+    // The page links to the administrator console for those who may use it.
+    out["console"] = json!(console);
     Ok(Json(out))
 }
 
@@ -93,7 +101,7 @@ fn target_of(s: &Model, form: &TokenForm) -> Option<(String, DbEngine, String, u
 
 /// The host name the browser reached the portal by: the O&M address engineers use (behind a
 /// load balancer, its address, which serves the SSH port too).
-fn bastion_host(headers: &HeaderMap) -> String {
+pub(crate) fn bastion_host(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

@@ -71,6 +71,22 @@ impl WebGate for Scripted {
     fn ssh_port(&self) -> Option<u16> {
         Some(60022)
     }
+
+    /// Session 1 has a recording; no other has.
+    fn recording(&self, session_id: u64) -> BoxFuture<'_, Option<crate::Recording>> {
+        Box::pin(async move {
+            (session_id == 1).then(|| crate::Recording {
+                cast: b"{\"version\":2}\n[0.1,\"o\",\"hi\"]\n".to_vec(),
+                complete: true,
+            })
+        })
+    }
+
+    fn cluster_status(&self) -> Value {
+        json!({"node_id": 1, "leader": 1, "last_log_index": 5,
+               "nodes": [{"id": 1, "kind": "engine", "voter": true, "matched_index": 5,
+                          "info": {"api_addr": "10.0.0.1:8443", "ssh_addr": "10.0.0.1:60022"}}]})
+    }
 }
 
 fn create(backend: &FakeBackend, name: &str) -> u64 {
@@ -161,5 +177,6 @@ async fn login(router: &Router, user: &str) -> (String, String, String, String) 
     (value, csrf, set, next)
 }
 
+mod console;
 mod sessions;
 mod tokens;

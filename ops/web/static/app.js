@@ -142,6 +142,7 @@ async function showPortal() {
     return;
   }
   $('who').textContent = assets.user;
+  $('to-console').hidden = !assets.console;
   $('hosts').tBodies[0].replaceChildren(...assets.hosts.map(hostRow));
   $('databases').tBodies[0].replaceChildren(...assets.databases.map(databaseRow));
   $('portal-error').textContent = '';

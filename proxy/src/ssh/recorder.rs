@@ -73,8 +73,11 @@ impl Recorder {
             Some(term) => json!({ "TERM": term }),
             None => json!({}),
         };
+        // A client without a terminal of its own (`ssh -tt` from a script) asks for a 0x0 pty,
+        // which programs on the target take as 80x24: a player given 0 (or 1) shows nothing.
+        let known = |n: u32, default: u32| if n == 0 { default } else { n };
         let header = json!({
-            "version": 2, "width": cols.max(1), "height": rows.max(1), "timestamp": timestamp,
+            "version": 2, "width": known(cols, 80), "height": known(rows, 24), "timestamp": timestamp,
             "env": env,
         });
         let mut rec = Self {
@@ -338,6 +341,22 @@ mod tests {
 
     fn whole(parts: Vec<Part>) -> String {
         String::from_utf8(parts.into_iter().flat_map(|p| p.bytes).collect()).unwrap()
+    }
+
+    #[test]
+    fn a_client_without_a_terminal_size_is_recorded_at_80x24() {
+        let text = whole(Recorder::new(0, 0, None).finish());
+        let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            (&header["width"], &header["height"]),
+            (&80.into(), &24.into())
+        );
+        let text = whole(Recorder::new(132, 0, None).finish());
+        let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            (&header["width"], &header["height"]),
+            (&132.into(), &24.into())
+        );
     }
 
     #[test]

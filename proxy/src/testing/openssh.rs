@@ -132,7 +132,16 @@ impl Askpass {
 
     /// An OpenSSH client logging in to `127.0.0.1:port` as `login` with `password`.
     pub fn ssh(&self, port: u16, login: &str, password: &str) -> Command {
+        self.ssh_with(port, login, password, &[])
+    }
+
+    /// Like [`Askpass::ssh`], with more client options (`-o Name=value` pairs) before the
+    /// destination.
+    pub fn ssh_with(&self, port: u16, login: &str, password: &str, options: &[&str]) -> Command {
         let mut cmd = Command::new("ssh");
+        for o in options {
+            cmd.args(["-o", o]);
+        }
         cmd.args([
             "-o",
             "StrictHostKeyChecking=no",

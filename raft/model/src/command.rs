@@ -13,7 +13,7 @@ use crate::policy::{PolicyBasics, PolicyPart};
 use crate::sealed::Sealed;
 use crate::session::EndReason;
 use crate::settings::{
-    ClusterSettings, DirectorySettings, InstanceAttributes, ResourceRef, Role, TwoFactorSettings,
+    ClusterSettings, DirectorySettings, ResourceRef, Role, TwoFactorSettings, WhiteListEntry,
 };
 use crate::sql_rule::SqlRuleSpec;
 use crate::token::NewToken;
@@ -365,7 +365,12 @@ pub enum Command {
     DeleteAccessKey {
         access_key_id: String,
     },
-    UpdateInstance(InstanceAttributes),
+    /// The instance's description (ModifyInstanceAttribute).
+    SetInstanceDescription(String),
+    /// Logons from public source addresses allowed or refused.
+    SetPublicAccess(bool),
+    /// The public white list, replaced whole (validated with [`crate::validate_white_list`]).
+    SetPublicWhiteList(Vec<WhiteListEntry>),
     TagResources {
         resources: Vec<ResourceRef>,
         tags: BTreeMap<String, String>,

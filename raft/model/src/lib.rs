@@ -45,6 +45,7 @@ pub use host::{
     NewHost, NewHostAccount, OsType, SharedKey,
 };
 pub use ids::*;
+pub use policy::is_public;
 pub use policy::{
     parse_block, AccessHours, AccountNames, Accounts, AssetScope, Block, CommandControl, Governed,
     IpAcl, ListMode, Policy, PolicyBasics, PolicyPart, RdpOptions, SshOptions, UserScope,
@@ -56,8 +57,9 @@ pub use second_factor::{FailureRun, TotpEnrolment, TwoFactorStatus};
 pub use session::{EndReason, Session, SessionAccount, SessionGrant};
 pub use session_trail::{EventsDigest, SessionLink, SessionTrail};
 pub use settings::{
-    AccessKey, ClusterSettings, DatabaseTargetTls, DirectorySettings, InstanceAttributes,
-    ResourceRef, Role, TwoFactorSettings,
+    validate_white_list, AccessKey, ClusterSettings, DatabaseTargetTls, DirectorySettings,
+    InstanceAttributes, ResourceRef, Role, TwoFactorSettings, WhiteListEntry,
+    MAX_WHITE_LIST_ENTRIES,
 };
 pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
 pub use state::State;
@@ -79,4 +81,6 @@ pub use web_session::{WebSession, WebSessionHash};
 /// 8: the setting for TLS to database targets.
 /// 9: control policies; commands waiting for approval; O&M approval requests.
 /// 10: browser sessions of the web portal (hashes of their cookies).
-pub const STATE_FORMAT_VERSION: u32 = 10;
+/// 11: the instance's public-access switch (on by default) and white list with descriptions;
+///     the directories' login name mapping.
+pub const STATE_FORMAT_VERSION: u32 = 11;

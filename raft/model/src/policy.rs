@@ -209,6 +209,34 @@ fn prefix_eq(a: u128, b: u128, width: u8, bits: u8) -> bool {
     a.checked_shr(drop).unwrap_or(0) == b.checked_shr(drop).unwrap_or(0)
 }
 
+/// Whether `addr` is a public (globally routable) address: not loopback, private (RFC 1918,
+/// IPv6 unique local), shared (100.64.0.0/10), link-local or unspecified. An IPv4-mapped IPv6
+/// address counts as its IPv4. Documentation ranges count as public.
+pub fn is_public(addr: IpAddr) -> bool {
+    let addr = match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        v4 => v4,
+    };
+    match addr {
+        IpAddr::V4(a) => {
+            let [b0, b1, ..] = a.octets();
+            !(a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || (b0 == 100 && (64..128).contains(&b1)))
+        }
+        IpAddr::V6(a) => {
+            let first = a.segments()[0];
+            !(a.is_loopback()
+                || a.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
 /// Parses `1.2.3.4`, `1.2.3.0/24`, `2001:db8::/32`; the error says what is wrong.
 pub fn parse_block(text: &str) -> Result<Block, String> {
     let text = text.trim();

@@ -3,6 +3,7 @@
 use crate::ids::{DatabaseId, HostGroupId, HostId, UserGroupId, UserId};
 use crate::sealed::Sealed;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 
 /// Tunables shared by every node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,14 +127,94 @@ pub struct AccessKey {
     pub enabled: bool,
 }
 
-/// Descriptive attributes of the instance (DescribeInstanceAttribute).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Attributes of the instance (DescribeInstanceAttribute) and its public-network door.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceAttributes {
     pub instance_id: String,
     pub description: String,
     pub region_id: String,
+    /// Off: every logon from a public (globally routable) source address is refused, on every
+    /// gateway and the web portal. On by default.
     pub public_access: bool,
-    pub public_white_list: Vec<String>,
+    /// When not empty, logons from public source addresses must come from one of these blocks.
+    /// Private, loopback and link-local sources are never affected.
+    pub public_white_list: Vec<WhiteListEntry>,
+}
+
+impl Default for InstanceAttributes {
+    fn default() -> Self {
+        InstanceAttributes {
+            instance_id: String::new(),
+            description: String::new(),
+            region_id: String::new(),
+            public_access: true,
+            public_white_list: Vec::new(),
+        }
+    }
+}
+
+/// Most entries the public white list holds (as Bastionhost allows).
+pub const MAX_WHITE_LIST_ENTRIES: usize = 50;
+
+/// One block of the instance's public white list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhiteListEntry {
+    /// An address or CIDR block (`203.0.113.0/24`).
+    pub entry: String,
+    pub description: String,
+}
+
+impl InstanceAttributes {
+    /// Whether a logon from `addr` may proceed; the error says why not, in words an engineer
+    /// can take to the administrator.
+    pub fn admits(&self, addr: IpAddr) -> Result<(), String> {
+        if !crate::policy::is_public(addr) {
+            return Ok(());
+        }
+        if !self.public_access {
+            return Err(format!(
+                "Logons from the public network ({addr}) are disabled on this bastion; connect \
+                 from the private network, or ask your administrator to enable public access"
+            ));
+        }
+        if self.public_white_list.is_empty()
+            || self
+                .public_white_list
+                .iter()
+                .any(|e| crate::policy::parse_block(&e.entry).is_ok_and(|b| b.contains(addr)))
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "The source address {addr} is not in this bastion's public white list; ask your \
+             administrator to add it"
+        ))
+    }
+}
+
+/// Checks a public white list as an administrator sends it: each entry an address or block,
+/// none allowing the whole Internet, at most [`MAX_WHITE_LIST_ENTRIES`].
+pub fn validate_white_list(entries: &[WhiteListEntry]) -> Result<(), String> {
+    if entries.len() > MAX_WHITE_LIST_ENTRIES {
+        return Err(format!(
+            "{} entries; the white list holds at most {MAX_WHITE_LIST_ENTRIES}",
+            entries.len()
+        ));
+    }
+    for e in entries {
+        let block = crate::policy::parse_block(&e.entry)?;
+        if block.bits == 0 {
+            return Err(format!(
+                "{:?} allows every address; turn public access on with an empty white list \
+                 instead",
+                e.entry
+            ));
+        }
+        if e.description.chars().count() > 500 {
+            return Err("a description is longer than 500 characters".into());
+        }
+    }
+    Ok(())
 }
 
 /// A taggable resource.
@@ -147,7 +228,8 @@ pub enum ResourceRef {
     Database(DatabaseId),
 }
 
-/// LDAP or AD authentication server settings, stored as data for later use.
+/// LDAP or AD authentication server settings: users whose source is LDAP or AD log in against
+/// the directory they name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectorySettings {
     pub server: String,
@@ -159,6 +241,8 @@ pub struct DirectorySettings {
     pub account: String,
     pub password: Option<Sealed>,
     pub filter: String,
+    /// The attribute holding the login name (empty: `uid` for LDAP, `sAMAccountName` for AD).
+    pub login_name_mapping: String,
     pub name_mapping: String,
     pub email_mapping: String,
     pub mobile_mapping: String,
@@ -172,4 +256,86 @@ pub struct TwoFactorSettings {
     pub methods: Vec<String>,
     /// Skip the second factor for this many seconds after a success; 0 = always ask.
     pub skip_secs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn listed(blocks: &[&str]) -> InstanceAttributes {
+        InstanceAttributes {
+            public_white_list: blocks
+                .iter()
+                .map(|b| WhiteListEntry {
+                    entry: b.to_string(),
+                    description: String::new(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn public_access_is_on_by_default_and_private_sources_are_never_refused() {
+        let open = InstanceAttributes::default();
+        assert!(open.public_access);
+        assert_eq!(open.admits(ip("203.0.113.9")), Ok(()));
+        let closed = InstanceAttributes {
+            public_access: false,
+            ..listed(&["203.0.113.0/24"])
+        };
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.1.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert_eq!(closed.admits(ip(private)), Ok(()), "{private}");
+        }
+        let refused = closed.admits(ip("203.0.113.9")).unwrap_err();
+        assert!(refused.contains("public network"), "{refused}");
+        assert!(closed.admits(ip("2001:db8::1")).is_err());
+        assert!(closed.admits(ip("::ffff:8.8.8.8")).is_err());
+    }
+
+    #[test]
+    fn a_white_list_limits_public_sources_only() {
+        let a = listed(&["198.51.100.0/24", "2001:db8::/32"]);
+        assert_eq!(a.admits(ip("198.51.100.7")), Ok(()));
+        assert_eq!(a.admits(ip("::ffff:198.51.100.7")), Ok(()));
+        assert_eq!(a.admits(ip("2001:db8::5")), Ok(()));
+        assert_eq!(a.admits(ip("192.168.0.5")), Ok(()));
+        let refused = a.admits(ip("203.0.113.9")).unwrap_err();
+        assert!(
+            refused.contains("203.0.113.9") && refused.contains("white list"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn white_lists_are_checked_on_the_way_in() {
+        let entry = |e: &str| WhiteListEntry {
+            entry: e.into(),
+            description: String::new(),
+        };
+        assert!(validate_white_list(&[entry("198.51.100.0/24"), entry("2001:db8::1")]).is_ok());
+        let bad = validate_white_list(&[entry("198.51.100.0/33")]).unwrap_err();
+        assert!(bad.contains("prefix length"), "{bad}");
+        let all = validate_white_list(&[entry("0.0.0.0/0")]).unwrap_err();
+        assert!(all.contains("every address"), "{all}");
+        let many: Vec<_> = (0..51).map(|i| entry(&format!("198.51.100.{i}"))).collect();
+        assert!(validate_white_list(&many)
+            .unwrap_err()
+            .contains("at most 50"));
+    }
 }

@@ -1,10 +1,11 @@
 //! The instance (the whole cluster): DescribeInstances, DescribeInstanceAttribute,
-//! ModifyInstanceAttribute.
+//! ModifyInstanceAttribute, its public-network door (ConfigInstanceWhiteList,
+//! Enable/DisableInstancePublicAccess), DescribeRegions and GetInstanceStoreInfo.
 
 use crate::api::call::{done, one, page, Call};
-use crate::api::error::ApiResult;
+use crate::api::error::{ApiError, ApiResult};
 use crate::api::table::{action, opt, req, Action, Ty};
-use portunus_model::{Command, InstanceAttributes};
+use portunus_model::{Command, InstanceAttributes, WhiteListEntry};
 use serde_json::{json, Value};
 
 pub static ACTIONS: &[Action] = &[
@@ -33,13 +34,60 @@ pub static ACTIONS: &[Action] = &[
         "Changes the instance description.",
         [req("Description", Ty::Str),]
     ),
+    action!(
+        "ConfigInstanceWhiteList",
+        Write,
+        config_white_list,
+        "Replaces the public white list: when not empty, logons from public (globally \
+         routable) source addresses must come from one of its blocks; private, loopback and \
+         link-local sources are never affected. WhiteList.N: addresses or CIDR blocks (an \
+         entry may hold several, comma-separated); WhiteListPolicies.N.Entry/.Description: \
+         the same with a remark. At most 50 blocks; 0.0.0.0/0 is refused. Neither given: the \
+         list is emptied.",
+        [
+            opt("WhiteList", Ty::Indexed),
+            opt("WhiteListPolicies", Ty::Indexed),
+        ]
+    ),
+    action!(
+        "EnableInstancePublicAccess",
+        Write,
+        enable_public,
+        "Lets public source addresses log on again (subject to the public white list).",
+        []
+    ),
+    action!(
+        "DisableInstancePublicAccess",
+        Write,
+        disable_public,
+        "Refuses every logon from a public source address, on every gateway and the web \
+         portal; private sources are not affected. The API is governed by its AccessKeys and \
+         listen address, not by this switch.",
+        []
+    ),
+    action!(
+        "DescribeRegions",
+        Read,
+        regions,
+        "Lists the single region of a self-hosted cluster.",
+        [opt("AcceptLanguage", Ty::Str)]
+    ),
+    action!(
+        "GetInstanceStoreInfo",
+        Read,
+        store_info,
+        "Storage used and available: Usage is the largest member's data directory, Max the \
+         smallest member's filesystem (every member holds a full copy); Nodes lists each \
+         member with its Raft, recording and audit bytes.",
+        []
+    ),
 ];
 
 fn summary(c: &Call, attrs: &InstanceAttributes) -> Value {
     json!({
         "InstanceId": c.backend.instance_id(),
         "Description": attrs.description,
-        "RegionId": attrs.region_id,
+        "RegionId": region_id(attrs),
         "InstanceStatus": "RUNNING",
         "PublicNetworkAccess": attrs.public_access,
         "ExpireTime": 0,
@@ -67,7 +115,16 @@ async fn describe_all(c: &Call) -> ApiResult {
 async fn describe(c: &Call) -> ApiResult {
     let attrs = c.read(|s| s.instance().clone()).await?;
     let mut v = summary(c, &attrs);
-    v["PublicWhiteList"] = json!(attrs.public_white_list);
+    v["PublicWhiteList"] = json!(attrs
+        .public_white_list
+        .iter()
+        .map(|e| e.entry.clone())
+        .collect::<Vec<_>>());
+    v["WhiteListPolicies"] = json!(attrs
+        .public_white_list
+        .iter()
+        .map(|e| json!({"Entry": e.entry, "Description": e.description}))
+        .collect::<Vec<_>>());
     for list in [
         "AuthorizedSecurityGroups",
         "PrivateWhiteList",
@@ -80,9 +137,131 @@ async fn describe(c: &Call) -> ApiResult {
 }
 
 async fn modify(c: &Call) -> ApiResult {
-    let mut attrs = c.read(|s| s.instance().clone()).await?;
-    attrs.instance_id = c.backend.instance_id();
-    attrs.description = c.p.req("Description")?.to_string();
-    c.propose(Command::UpdateInstance(attrs)).await?;
+    let description = c.p.req("Description")?;
+    if description.chars().count() > 500 {
+        return Err(ApiError::invalid(
+            "Description",
+            "at most 500 characters are allowed",
+        ));
+    }
+    c.propose(Command::SetInstanceDescription(description.to_string()))
+        .await?;
     Ok(done())
+}
+
+/// The blocks of a white list as the SDK sends them (both forms, in order).
+fn white_list(c: &Call) -> Result<Vec<WhiteListEntry>, ApiError> {
+    let plain =
+        c.p.indexed("WhiteList")?
+            .into_iter()
+            .map(|e| (e, String::new()));
+    let mut described = Vec::new();
+    for (i, mut m) in
+        c.p.indexed_objects("WhiteListPolicies")?
+            .into_iter()
+            .enumerate()
+    {
+        let entry = m.remove("Entry").ok_or_else(|| {
+            ApiError::invalid(
+                &format!("WhiteListPolicies.{}.Entry", i + 1),
+                "each policy needs an Entry",
+            )
+        })?;
+        described.push((entry, m.remove("Description").unwrap_or_default()));
+    }
+    let mut out = Vec::new();
+    for (text, description) in plain.chain(described) {
+        for block in text.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+            if !out.iter().any(|e: &WhiteListEntry| e.entry == block) {
+                out.push(WhiteListEntry {
+                    entry: block.to_string(),
+                    description: description.clone(),
+                });
+            }
+        }
+    }
+    portunus_model::validate_white_list(&out).map_err(|r| ApiError::invalid("WhiteList", r))?;
+    Ok(out)
+}
+
+fn with_instance_id(c: &Call) -> ApiResult {
+    Ok(one("InstanceId", c.backend.instance_id()))
+}
+
+async fn config_white_list(c: &Call) -> ApiResult {
+    let entries = white_list(c)?;
+    c.propose(Command::SetPublicWhiteList(entries)).await?;
+    with_instance_id(c)
+}
+
+async fn enable_public(c: &Call) -> ApiResult {
+    c.propose(Command::SetPublicAccess(true)).await?;
+    with_instance_id(c)
+}
+
+async fn disable_public(c: &Call) -> ApiResult {
+    c.propose(Command::SetPublicAccess(false)).await?;
+    with_instance_id(c)
+}
+
+/// The region a self-hosted cluster reports: the one its instance names, else `local`.
+pub(crate) fn region_id(attrs: &InstanceAttributes) -> String {
+    if attrs.region_id.is_empty() {
+        "local".to_string()
+    } else {
+        attrs.region_id.clone()
+    }
+}
+
+async fn regions(c: &Call) -> ApiResult {
+    let attrs = c.read(|s| s.instance().clone()).await?;
+    let name = match c.p.opt("AcceptLanguage") {
+        Some("en-US") | Some("ja") => "Portunus (self-hosted)",
+        None | Some("") | Some("zh-CN") => "Portunus（自建）",
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "AcceptLanguage",
+                format!("{other:?} is not one of zh-CN, en-US, ja"),
+            ))
+        }
+    };
+    Ok(one(
+        "Regions",
+        json!([{
+            "RegionId": region_id(&attrs),
+            "LocalName": name,
+            "RegionEndpoint": "",
+        }]),
+    ))
+}
+
+async fn store_info(c: &Call) -> ApiResult {
+    let nodes = c.backend.store_usage().await?;
+    let answered: Vec<_> = nodes.iter().filter(|n| n.error.is_none()).collect();
+    if answered.is_empty() {
+        return Err(ApiError::Unavailable(
+            "no member reported its storage".into(),
+        ));
+    }
+    let usage = answered.iter().map(|n| n.used_bytes).max().unwrap_or(0);
+    let max = answered.iter().map(|n| n.capacity_bytes).min().unwrap_or(0);
+    let list: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            json!({
+                "NodeId": n.node_id.to_string(),
+                "Usage": n.used_bytes,
+                "Max": n.capacity_bytes,
+                "Free": n.free_bytes,
+                "RaftBytes": n.raft_bytes,
+                "RecordingBytes": n.blob_bytes,
+                "AuditBytes": n.audit_bytes,
+                "Error": n.error,
+            })
+        })
+        .collect();
+    let mut out = one("Usage", usage);
+    out.insert("Max".into(), json!(max));
+    out.insert("Nodes".into(), json!(list));
+    Ok(out)
 }

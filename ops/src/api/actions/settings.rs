@@ -1,6 +1,6 @@
 //! Instance settings stored in the replicated state: two-factor authentication (enforced by the
-//! SSH gateway) and the LDAP / AD authentication servers (stored for later use; the directory
-//! password is sealed).
+//! SSH gateway) and the LDAP / AD authentication servers that directory users log in against
+//! (the service account's password is sealed), with their Verify checks.
 
 use crate::api::call::{done, one, Call};
 use crate::api::error::{ApiError, ApiResult};
@@ -79,7 +79,8 @@ pub static ACTIONS: &[Action] = &[
         "ModifyInstanceLDAPAuthServer",
         Write,
         set_ldap,
-        "Stores LDAP settings.",
+        "Stores LDAP settings: users whose source is LDAP then log in against the directory \
+         (search-then-bind over LDAPS or StartTLS; see README).",
         [
             DIR[0],
             DIR[1],
@@ -96,6 +97,33 @@ pub static ACTIONS: &[Action] = &[
         ]
     ),
     action!(
+        "VerifyInstanceLDAPAuthServer",
+        Write,
+        verify_ldap,
+        "Checks LDAP settings against the server before they are saved: it answers over TLS \
+         (LDAPS when IsSSL, else StartTLS), the service account binds (Password, or the stored \
+         one when omitted and the account is the stored one), BaseDN can be searched. Fails \
+         with VerificationFailed saying why; Message (an addition) says what was found.",
+        [DIR[0], DIR[1], DIR[2], DIR[3], DIR[4], DIR[5], DIR[6], DIR[7],]
+    ),
+    action!(
+        "VerifyInstanceADAuthServer",
+        Write,
+        verify_ad,
+        "Checks AD settings against the server, as VerifyInstanceLDAPAuthServer does.",
+        [
+            DIR[0],
+            DIR[1],
+            DIR[2],
+            DIR[3],
+            DIR[4],
+            DIR[5],
+            DIR[6],
+            DIR[7],
+            req("Domain", Ty::Str),
+        ]
+    ),
+    action!(
         "GetInstanceADAuthServer",
         Read,
         get_ad,
@@ -106,7 +134,7 @@ pub static ACTIONS: &[Action] = &[
         "ModifyInstanceADAuthServer",
         Write,
         set_ad,
-        "Stores AD settings.",
+        "Stores AD settings: users whose source is AD then log in against the directory.",
         [
             DIR[0],
             DIR[1],
@@ -123,6 +151,46 @@ pub static ACTIONS: &[Action] = &[
         ]
     ),
 ];
+
+/// Settings as a Verify call sends them, with the service password in clear: the one given,
+/// else the stored one (when the stored settings name the same account).
+fn to_verify(
+    c: &Call,
+    stored: Option<DirectorySettings>,
+) -> Result<(DirectorySettings, Option<String>), ApiError> {
+    let mut d = directory(c, None)?;
+    d.password = None;
+    let password = match c.p.opt("Password").filter(|p| !p.is_empty()) {
+        Some(pw) => Some(pw.to_string()),
+        None => match stored
+            .filter(|s| s.account == d.account)
+            .and_then(|s| s.password)
+        {
+            Some(sealed) => {
+                let plain = c.backend.unseal(DIRECTORY_PASSWORD_PURPOSE, &sealed)?;
+                Some(String::from_utf8(plain).map_err(|_| ApiError::Internal)?)
+            }
+            None => None,
+        },
+    };
+    Ok((d, password))
+}
+
+async fn verify_ldap(c: &Call) -> ApiResult {
+    let stored = c.read(|s| s.ldap_settings().cloned()).await?;
+    let (d, password) = to_verify(c, stored)?;
+    let found = c.backend.verify_directory(false, d, password).await;
+    let said = found.map_err(ApiError::CheckFailed)?;
+    Ok(one("Message", said))
+}
+
+async fn verify_ad(c: &Call) -> ApiResult {
+    let stored = c.read(|s| s.ad_settings().cloned()).await?;
+    let (d, password) = to_verify(c, stored)?;
+    let found = c.backend.verify_directory(true, d, password).await;
+    let said = found.map_err(ApiError::CheckFailed)?;
+    Ok(one("Message", said))
+}
 
 async fn get_host_key_policy(c: &Call) -> ApiResult {
     let required = c.read(|s| s.settings().require_host_key_pins).await?;
@@ -202,6 +270,7 @@ fn directory(c: &Call, previous: Option<DirectorySettings>) -> Result<DirectoryS
         account: p.req("Account")?.to_string(),
         password,
         filter: p.string("Filter").unwrap_or_default(),
+        login_name_mapping: p.string("LoginNameMapping").unwrap_or_default(),
         name_mapping: p.string("NameMapping").unwrap_or_default(),
         email_mapping: p.string("EmailMapping").unwrap_or_default(),
         mobile_mapping: p.string("MobileMapping").unwrap_or_default(),
@@ -224,7 +293,7 @@ async fn get_ldap(c: &Call) -> ApiResult {
         .unwrap_or_default();
     let mut v = directory_json(&d);
     v["HasPassword"] = d.password.is_some().to_string().into();
-    v["LoginNameMapping"] = "".into();
+    v["LoginNameMapping"] = d.login_name_mapping.clone().into();
     Ok(one("LDAP", v))
 }
 

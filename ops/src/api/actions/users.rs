@@ -6,7 +6,7 @@ use crate::api::params::{paginate, Params};
 use crate::api::table::{action, opt, req, Action, Ty};
 use crate::api::views::{self, parse_user_source};
 use portunus_model::{
-    Command, EntityKind, NewUser, TwoFactorMethod, TwoFactorStatus, UserPatch, Validity,
+    Command, EntityKind, NewUser, TwoFactorMethod, TwoFactorStatus, UserPatch, UserSource, Validity,
 };
 use std::collections::BTreeSet;
 
@@ -181,15 +181,28 @@ fn validity(p: &Params) -> Result<Option<Validity>, ApiError> {
     Ok(Some(v))
 }
 
+/// Users of a directory log in with the directory's password: one given here is refused
+/// rather than kept unused.
+const DIRECTORY_PASSWORD: &str =
+    "users from LDAP or AD log in with their directory password; leave Password out";
+
+fn from_directory(source: UserSource) -> bool {
+    matches!(source, UserSource::Ldap | UserSource::Ad)
+}
+
 async fn create(c: &Call) -> ApiResult {
     let p = &c.p;
+    let source = parse_user_source("Source", p.req("Source")?)?;
+    if from_directory(source) && p.opt("Password").is_some() {
+        return Err(ApiError::invalid("Password", DIRECTORY_PASSWORD));
+    }
     let new = NewUser {
         name: p.req("UserName")?.to_string(),
         display_name: p.string("DisplayName").unwrap_or_default(),
         email: p.string("Email").unwrap_or_default(),
         mobile: p.string("Mobile").unwrap_or_default(),
         comment: p.string("Comment").unwrap_or_default(),
-        source: parse_user_source("Source", p.req("Source")?)?,
+        source,
         source_user_id: p.string("SourceUserId").unwrap_or_default(),
         password_hash: p.opt("Password").map(|pw| c.backend.hash_password(pw)),
         two_factor: two_factor(p)?.unwrap_or_default(),
@@ -253,6 +266,12 @@ async fn list(c: &Call) -> ApiResult {
 async fn modify(c: &Call) -> ApiResult {
     let p = &c.p;
     let user_id = p.id("UserId")?;
+    if p.opt("Password").is_some() {
+        let source = c.read(|s| s.user(user_id).map(|u| u.source)).await?;
+        if source.is_some_and(from_directory) {
+            return Err(ApiError::invalid("Password", DIRECTORY_PASSWORD));
+        }
+    }
     let patch = UserPatch {
         display_name: p.string("DisplayName"),
         email: p.string("Email"),

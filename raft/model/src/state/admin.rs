@@ -59,9 +59,21 @@ impl State {
                 keys,
                 all,
             } => self.untag(resources, keys, *all),
-            Command::UpdateInstance(_)
-            | Command::SetLdapSettings(_)
-            | Command::SetAdSettings(_) => Ok(self.store_plain(cmd)),
+            Command::SetInstanceDescription(d) => {
+                self.instance.description = d.clone();
+                Ok(Response::Done)
+            }
+            Command::SetPublicAccess(on) => {
+                self.instance.public_access = *on;
+                Ok(Response::Done)
+            }
+            Command::SetPublicWhiteList(entries) => crate::settings::validate_white_list(entries)
+                .map(|()| {
+                    self.instance.public_white_list = entries.clone();
+                    Response::Done
+                })
+                .map_err(|reason| Rejection::invalid("WhiteList", reason)),
+            Command::SetLdapSettings(_) | Command::SetAdSettings(_) => Ok(self.store_plain(cmd)),
             Command::SetTwoFactorSettings(s) => self.set_two_factor(s),
             _ => return None,
         };
@@ -71,7 +83,6 @@ impl State {
     /// Settings kept as plain data for other components; nothing to validate.
     fn store_plain(&mut self, cmd: &Command) -> Response {
         match cmd {
-            Command::UpdateInstance(attrs) => self.instance = attrs.clone(),
             Command::SetLdapSettings(s) => self.ldap = s.clone(),
             Command::SetAdSettings(s) => self.ad = s.clone(),
             _ => {}

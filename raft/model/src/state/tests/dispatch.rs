@@ -322,7 +322,7 @@ fn tokens_sessions_admin() -> Vec<Command> {
         Command::DeleteAccessKey {
             access_key_id: "none".into(),
         },
-        Command::UpdateInstance(Default::default()),
+        Command::SetInstanceDescription(String::new()),
         Command::TagResources {
             resources: vec![ResourceRef::Host(999)],
             tags: Default::default(),

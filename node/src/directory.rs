@@ -1,0 +1,408 @@
+//! LDAP and Active Directory authentication: each node asks the directory itself, over LDAPS
+//! (`IsSSL`) or StartTLS (otherwise; a directory that cannot start TLS is refused, a password
+//! never travels in the clear), checking the server's certificate against the node's CA bundle
+//! (`--directory-ca`, else the system's).
+//!
+//! A login is search-then-bind: bind as the service account (`Account`, its password sealed in
+//! the state), find the one entry under `BaseDN` whose login attribute (`LoginNameMapping`;
+//! `uid` for LDAP, `sAMAccountName` for AD, which also matches `userPrincipalName`) equals the
+//! login name within `Filter`, then bind as that entry with the password given. An empty
+//! password is refused before any bind (LDAP would take it as an anonymous bind). The standby
+//! server is tried when the main one cannot be reached.
+
+use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use portunus_model::DirectorySettings;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long connecting, the TLS handshake and each operation may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which kind of directory: the defaults of the attribute mappings differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectoryKind {
+    Ldap,
+    Ad,
+}
+
+impl DirectoryKind {
+    /// `LDAP` or `AD`, as messages name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DirectoryKind::Ldap => "LDAP",
+            DirectoryKind::Ad => "AD",
+        }
+    }
+}
+
+/// Why a directory check failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DirectoryError {
+    /// Neither server answered (or TLS could not be set up): an outage, not the user's fault.
+    #[error("the {0} server cannot be reached: {1}")]
+    Unreachable(&'static str, String),
+    /// The settings do not work (service account refused, bad base DN or filter).
+    #[error("the {0} settings do not work: {1}")]
+    Misconfigured(&'static str, String),
+    /// No entry, several entries, or a wrong password: the same to the client.
+    #[error("the {0} directory did not accept the login: {1}")]
+    Refused(&'static str, String),
+}
+
+/// What the directory says about a user who logged in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryUser {
+    pub dn: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+}
+
+/// The node's directory client: its TLS configuration.
+pub struct Directory {
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Directory")
+    }
+}
+
+impl Directory {
+    /// Trusting the certificates of the PEM bundle `pem` (`source` names it in errors).
+    pub fn new(pem: &[u8], source: &str) -> Result<Directory, String> {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let mut roots = rustls::RootCertStore::empty();
+        // A system bundle may hold certificates rustls cannot use: they are skipped.
+        for cert in CertificateDer::pem_slice_iter(pem).flatten() {
+            let _ = roots.add(cert);
+        }
+        if roots.is_empty() {
+            return Err(format!("{source}: no usable certificate"));
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Directory { tls: Arc::new(tls) })
+    }
+
+    /// Checks `login` with `password` against the directory; the user's entry on success.
+    pub async fn authenticate(
+        &self,
+        kind: DirectoryKind,
+        settings: &DirectorySettings,
+        service_password: Option<&str>,
+        login: &str,
+        password: &str,
+    ) -> Result<DirectoryUser, DirectoryError> {
+        let k = kind.name();
+        if password.is_empty() {
+            return Err(DirectoryError::Refused(k, "an empty password".into()));
+        }
+        let mut ldap = self.bound_service(kind, settings, service_password).await?;
+        let user = find_user(&mut ldap, kind, settings, login).await?;
+        let bound = tokio::time::timeout(TIMEOUT, ldap.simple_bind(&user.dn, password))
+            .await
+            .map_err(|_| DirectoryError::Unreachable(k, "no answer to the user's bind".into()))?
+            .map_err(|e| DirectoryError::Unreachable(k, e.to_string()))?;
+        let _ = ldap.unbind().await;
+        match bound.rc {
+            0 => Ok(user),
+            49 => Err(DirectoryError::Refused(k, "wrong password".into())),
+            rc => Err(DirectoryError::Refused(
+                k,
+                format!("the user's bind failed (result {rc}: {})", bound.text),
+            )),
+        }
+    }
+
+    /// Checks the settings: a server answers over TLS, the service account binds, the base DN
+    /// can be searched. Says what it found.
+    pub async fn verify(
+        &self,
+        kind: DirectoryKind,
+        settings: &DirectorySettings,
+        service_password: Option<&str>,
+    ) -> Result<String, DirectoryError> {
+        let k = kind.name();
+        let mut ldap = self.bound_service(kind, settings, service_password).await?;
+        let filter = user_filter(kind, settings, None);
+        let found = tokio::time::timeout(
+            TIMEOUT,
+            ldap.search(&settings.base_dn, Scope::Subtree, &filter, vec!["1.1"]),
+        )
+        .await
+        .map_err(|_| DirectoryError::Unreachable(k, "no answer to the search".into()))?
+        .map_err(|e| DirectoryError::Unreachable(k, e.to_string()))?;
+        let (entries, result) = (found.0, found.1);
+        let _ = ldap.unbind().await;
+        if result.rc != 0 && result.rc != 4 {
+            return Err(DirectoryError::Misconfigured(
+                k,
+                format!(
+                    "searching {} with {filter} failed (result {}: {})",
+                    settings.base_dn, result.rc, result.text
+                ),
+            ));
+        }
+        Ok(format!(
+            "{k} server answered over TLS; the service account bound; {} user entries under {} \
+             match {filter}",
+            entries.len(),
+            settings.base_dn
+        ))
+    }
+
+    /// A connection to the main server (or the standby one) with the service account bound.
+    async fn bound_service(
+        &self,
+        kind: DirectoryKind,
+        settings: &DirectorySettings,
+        service_password: Option<&str>,
+    ) -> Result<ldap3::Ldap, DirectoryError> {
+        let k = kind.name();
+        let mut ldap = match self.connect(settings, &settings.server).await {
+            Ok(l) => l,
+            Err(main) if !settings.standby_server.is_empty() => {
+                tracing::warn!(directory = k, server = %settings.server, error = %main, "directory: trying the standby server");
+                self.connect(settings, &settings.standby_server)
+                    .await
+                    .map_err(|standby| {
+                        DirectoryError::Unreachable(
+                            k,
+                            format!(
+                                "{}: {main}; standby {}: {standby}",
+                                settings.server, settings.standby_server
+                            ),
+                        )
+                    })?
+            }
+            Err(main) => {
+                return Err(DirectoryError::Unreachable(
+                    k,
+                    format!("{}: {main}", settings.server),
+                ))
+            }
+        };
+        if settings.account.is_empty() {
+            return Ok(ldap);
+        }
+        let Some(password) = service_password.filter(|p| !p.is_empty()) else {
+            return Err(DirectoryError::Misconfigured(
+                k,
+                "the service account has no password".into(),
+            ));
+        };
+        let bound = tokio::time::timeout(TIMEOUT, ldap.simple_bind(&settings.account, password))
+            .await
+            .map_err(|_| DirectoryError::Unreachable(k, "no answer to the service bind".into()))?
+            .map_err(|e| DirectoryError::Unreachable(k, e.to_string()))?;
+        if bound.rc != 0 {
+            return Err(DirectoryError::Misconfigured(
+                k,
+                format!(
+                    "the directory refused the service account {} (result {}: {})",
+                    settings.account, bound.rc, bound.text
+                ),
+            ));
+        }
+        Ok(ldap)
+    }
+
+    async fn connect(
+        &self,
+        settings: &DirectorySettings,
+        server: &str,
+    ) -> Result<ldap3::Ldap, String> {
+        let host = if server.contains(':') && !server.starts_with('[') {
+            format!("[{server}]")
+        } else {
+            server.to_string()
+        };
+        let (scheme, starttls) = if settings.is_ssl {
+            ("ldaps", false)
+        } else {
+            ("ldap", true)
+        };
+        let url = format!("{scheme}://{host}:{}", settings.port);
+        let conn = LdapConnSettings::new()
+            .set_conn_timeout(TIMEOUT)
+            .set_config(self.tls.clone())
+            .set_starttls(starttls);
+        let (driver, ldap) =
+            tokio::time::timeout(TIMEOUT, LdapConnAsync::with_settings(conn, &url))
+                .await
+                .map_err(|_| format!("no connection to {url} within {TIMEOUT:?}"))?
+                .map_err(|e| format!("{url}: {e}"))?;
+        tokio::spawn(async move {
+            if let Err(e) = driver.drive().await {
+                tracing::debug!(error = %e, "directory connection ended");
+            }
+        });
+        Ok(ldap)
+    }
+}
+
+/// The attribute holding the login name.
+fn login_attribute(kind: DirectoryKind, settings: &DirectorySettings) -> String {
+    match (settings.login_name_mapping.trim(), kind) {
+        ("", DirectoryKind::Ldap) => "uid".into(),
+        ("", DirectoryKind::Ad) => "sAMAccountName".into(),
+        (attr, _) => attr.to_string(),
+    }
+}
+
+/// The search filter for `login` (every user entry without one), within the settings' filter.
+fn user_filter(kind: DirectoryKind, settings: &DirectorySettings, login: Option<&str>) -> String {
+    let attr = login_attribute(kind, settings);
+    let by_name = match (login, kind) {
+        (None, _) => format!("({attr}=*)"),
+        (Some(l), DirectoryKind::Ad) if settings.login_name_mapping.trim().is_empty() => {
+            let l = ldap3::ldap_escape(l);
+            format!("(|({attr}={l})(userPrincipalName={l}))")
+        }
+        (Some(l), _) => format!("({attr}={})", ldap3::ldap_escape(l)),
+    };
+    match settings.filter.trim() {
+        "" => by_name,
+        f if f.starts_with('(') => format!("(&{f}{by_name})"),
+        f => format!("(&({f}){by_name})"),
+    }
+}
+
+/// Mapped attributes: (display name, e-mail, mobile).
+fn mapped(kind: DirectoryKind, settings: &DirectorySettings) -> [String; 3] {
+    let or = |v: &str, d: &str| {
+        if v.trim().is_empty() {
+            d.to_string()
+        } else {
+            v.trim().to_string()
+        }
+    };
+    let name_default = match kind {
+        DirectoryKind::Ldap => "cn",
+        DirectoryKind::Ad => "displayName",
+    };
+    [
+        or(&settings.name_mapping, name_default),
+        or(&settings.email_mapping, "mail"),
+        or(&settings.mobile_mapping, "mobile"),
+    ]
+}
+
+async fn find_user(
+    ldap: &mut ldap3::Ldap,
+    kind: DirectoryKind,
+    settings: &DirectorySettings,
+    login: &str,
+) -> Result<DirectoryUser, DirectoryError> {
+    let k = kind.name();
+    let filter = user_filter(kind, settings, Some(login));
+    let attrs = mapped(kind, settings);
+    let mut wanted: Vec<&str> = attrs.iter().map(String::as_str).collect();
+    wanted.push("cn");
+    let found = tokio::time::timeout(
+        TIMEOUT,
+        ldap.search(&settings.base_dn, Scope::Subtree, &filter, wanted),
+    )
+    .await
+    .map_err(|_| DirectoryError::Unreachable(k, "no answer to the search".into()))?
+    .map_err(|e| DirectoryError::Unreachable(k, e.to_string()))?;
+    let (entries, result) = (found.0, found.1);
+    if result.rc != 0 {
+        return Err(DirectoryError::Misconfigured(
+            k,
+            format!(
+                "searching {} failed (result {}: {})",
+                settings.base_dn, result.rc, result.text
+            ),
+        ));
+    }
+    let mut entries: Vec<SearchEntry> = entries.into_iter().map(SearchEntry::construct).collect();
+    match entries.len() {
+        0 => Err(DirectoryError::Refused(
+            k,
+            format!("no entry matches {filter}"),
+        )),
+        1 => {
+            let e = entries.remove(0);
+            let first = |a: &str| e.attrs.get(a).and_then(|v| v.first()).cloned();
+            Ok(DirectoryUser {
+                display_name: first(&attrs[0]).or_else(|| first("cn")),
+                email: first(&attrs[1]),
+                mobile: first(&attrs[2]),
+                dn: e.dn,
+            })
+        }
+        n => Err(DirectoryError::Refused(
+            k,
+            format!("{n} entries match {filter}; the login attribute must be unique"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(filter: &str, login_attr: &str) -> DirectorySettings {
+        DirectorySettings {
+            filter: filter.into(),
+            login_name_mapping: login_attr.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn filters_escape_the_login_and_keep_the_administrators_filter() {
+        let s = settings("objectClass=person", "");
+        assert_eq!(
+            user_filter(DirectoryKind::Ldap, &s, Some("bob*)(uid=*")),
+            "(&(objectClass=person)(uid=bob\\2a\\29\\28uid=\\2a))"
+        );
+        assert_eq!(
+            user_filter(DirectoryKind::Ad, &settings("", ""), Some("carol")),
+            "(|(sAMAccountName=carol)(userPrincipalName=carol))"
+        );
+        assert_eq!(
+            user_filter(
+                DirectoryKind::Ad,
+                &settings("(memberOf=cn=ops)", "mail"),
+                Some("c")
+            ),
+            "(&(memberOf=cn=ops)(mail=c))"
+        );
+        assert_eq!(
+            user_filter(DirectoryKind::Ldap, &settings("", ""), None),
+            "(uid=*)"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_password_is_refused_before_the_directory_is_asked() {
+        let pem =
+            b"-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUW\n-----END CERTIFICATE-----\n";
+        assert!(Directory::new(pem, "bad.pem").is_err());
+        let ca = rcgen::generate_simple_self_signed(vec!["directory.test".to_string()]).unwrap();
+        let d = Directory::new(ca.cert.pem().as_bytes(), "test CA").unwrap();
+        // An unroutable server: the empty password never gets that far.
+        let s = DirectorySettings {
+            server: "192.0.2.1".into(),
+            port: 636,
+            is_ssl: true,
+            ..Default::default()
+        };
+        let e = d
+            .authenticate(DirectoryKind::Ldap, &s, None, "carol", "")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            DirectoryError::Refused("LDAP", "an empty password".into())
+        );
+    }
+}

@@ -1,0 +1,216 @@
+"""Drives the administrator console in a real headless Chromium (selenium + chromedriver), for
+node/tests/web_console.rs. Usage: console.py SCENARIO JSON-ARGS. Prints JSON lines
+({"event": ...}) on stdout and waits for a line on stdin where the Rust test acts between two
+steps. Any failed expectation raises (non-zero exit, the reason on stderr)."""
+
+import json
+import sys
+
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from portal import WAIT, browser, say  # noqa: E402
+
+
+class Console:
+    def __init__(self, driver, screens=None):
+        self.d = driver
+        self.screens = screens
+
+    def shot(self, name):
+        if self.screens:
+            self.d.save_screenshot(f"{self.screens}/{name}.png")
+
+    def el(self, id_):
+        return self.d.find_element(By.ID, id_)
+
+    def css(self, selector):
+        return self.d.find_elements(By.CSS_SELECTOR, selector)
+
+    def text(self, id_):
+        found = self.d.find_elements(By.ID, id_)
+        return found[0].text if found else ""
+
+    def until(self, what, check, wait=WAIT):
+        try:
+            # Tables are redrawn as answers arrive: an element gone stale is looked up again.
+            return WebDriverWait(self.d, wait, ignored_exceptions=[StaleElementReferenceException]).until(
+                lambda _d: check())
+        except Exception as e:
+            seen = {i: self.text(i) for i in ("login-error", "status", "error", "verify-result", "replay-status")}
+            seen["tables"] = {t.get_attribute("id"): [r.text for r in t.find_elements(By.CSS_SELECTOR, "tbody tr")]
+                              for t in self.css("table")}
+            logs = self.d.get_log("browser")
+            self.d.save_screenshot("/tmp/console-failed.png")
+            if self.d.find_elements(By.ID, "player"):
+                seen["player"] = self.d.execute_script(
+                    "return document.getElementById('player').innerHTML.slice(0, 3000)")
+            raise AssertionError(f"timed out waiting for {what}; the page shows {seen}; console: {logs}") from e
+
+    def visible(self, id_):
+        self.until(f"#{id_} to show", lambda: self.d.find_elements(By.ID, id_) and self.el(id_).is_displayed())
+
+    def fill(self, values):
+        for id_, value in values.items():
+            e = self.el(id_)
+            if e.tag_name == "select":
+                Select(e).select_by_value(value)
+            else:
+                # Set as the user would paste it (a private key is long).
+                self.d.execute_script("arguments[0].value = arguments[1];", e, value)
+
+    def submit(self, form_id):
+        self.el(f"{form_id}-submit").click()
+
+    def login(self, user, password):
+        self.visible("login-form")
+        self.fill({"login-user": user, "login-password": password})
+        self.el("login-submit").click()
+
+    def go(self, view, ready):
+        self.d.execute_script("location.hash = arguments[0];", f"#{view}")
+        self.visible(ready)
+
+    def rows(self, table):
+        return [r.text for r in self.css(f"#{table} tbody tr")]
+
+    def verify(self, account):
+        self.d.execute_script("document.getElementById('verify-result').textContent = '';")
+        self.css(f"#accounts-table button.act-verify[data-account='{account}']")[0].click()
+        return self.until(f"the verification of {account}",
+                          lambda: (t := self.text("verify-result")).startswith(f"{account}:") and t)
+
+
+def setup(c, args):
+    """The administrator's steps of seed 001 in the console: a host and its accounts (verified),
+    a user, an authorization; the overview's O&M address."""
+    c.go("overview", "members-table")
+    c.until("the instance id", lambda: c.text("ov-instance"))
+    say("overview", instance=c.text("ov-instance"), address=c.text("ov-address"),
+        ssh_port=c.text("ov-ssh-port"), ssh=c.text("ov-ssh"), members=c.rows("members-table"))
+    c.shot("console-overview")
+
+    c.go("assets", "host-create")
+    c.fill({"new-host-name": args["host"], "new-host-address": "127.0.0.1", "new-host-port": str(args["host_port"])})
+    c.submit("host-create")
+    c.until("the new host's details", lambda: c.text("host-detail-title") == f"Host {args['host']}")
+    c.fill({"new-account-name": "root", "new-account-auth": "key", "new-account-key": args["key"]})
+    c.submit("account-create")
+    c.until("the key account", lambda: c.css("#accounts-table button[data-account='root']"))
+    c.fill({"new-account-name": "nobody", "new-account-auth": "password", "new-account-password": "not-the-Passw0rd"})
+    c.submit("account-create")
+    c.until("the password account", lambda: c.css("#accounts-table button[data-account='nobody']"))
+    unpinned = c.verify("root")
+    c.el("trust-key").click()
+    c.until("the verification after the pin", lambda: (t := c.text("verify-result")).startswith("root: OK") and t)
+    good = c.text("verify-result")
+    bad = c.verify("nobody")
+    c.shot("console-assets")
+    say("assets", hosts=c.rows("hosts-table"), accounts=c.rows("accounts-table"), unpinned=unpinned,
+        fingerprint=c.text("host-fingerprint"),
+        verify_root=good, verify_nobody=bad)
+
+    c.go("users", "user-create")
+    c.fill({"new-user-name": args["engineer"], "new-user-display": "Carol Engineer",
+            "new-user-password": args["engineer_password"], "new-user-email": "carol@example.com"})
+    c.submit("user-create")
+    c.until("the new user", lambda: c.css(f"#users-table button[data-user='{args['engineer']}']"))
+    c.shot("console-users")
+    row = f"#users-table button[data-user='{args['engineer']}']"
+    c.css(f"{row}.act-lock")[0].click()
+    c.until("the lock", lambda: c.css(f"{row}.act-unlock"))
+    locked = c.rows("users-table")
+    c.css(f"{row}.act-unlock")[0].click()
+    c.until("the unlock", lambda: c.css(f"{row}.act-lock"))
+    c.css(f"{row}.act-edit")[0].click()
+    c.visible("key-create")
+    c.fill({"new-key-name": "laptop", "new-key-text": args["public_key"]})
+    c.submit("key-create")
+    c.until("the public key", lambda: any("laptop" in r for r in c.rows("keys-table")))
+    say("users", users=c.rows("users-table"), locked=locked, keys=c.rows("keys-table"))
+
+    c.css(f"#users-table button.act-authorize[data-user='{args['engineer']}']")[0].click()
+    c.until("the user's authorization", lambda: f"user {args['engineer']} " in c.text("authz-title"))
+    c.until("the host list", lambda: c.rows("authz-hosts-table"))
+    before = c.rows("authz-hosts-table")
+    c.el("grant-host-q").send_keys("web-0\n")
+    c.until("the host search", lambda: "1 found" in c.el("grant-host").text)
+    Select(c.el("grant-host")).select_by_visible_text(args["host"])
+    c.until("the host's accounts", lambda: c.css("#grant-accounts input[data-name='root']"))
+    c.css("#grant-accounts input[data-name='root']")[0].click()
+    c.submit("grant-host-form")
+    c.until("the authorized account", lambda: any("root" in r for r in c.rows("authz-hosts-table")))
+    # The other account, through a rule whose validity period is over: listed, not in force.
+    Select(c.el("grant-host")).select_by_visible_text(args["host"])
+    c.until("the host's accounts", lambda: c.css("#grant-accounts input[data-name='nobody']"))
+    c.css("#grant-accounts input[data-name='nobody']")[0].click()
+    c.fill({"grant-from": "2020-01-01T00:00", "grant-until": "2021-01-01T00:00"})
+    c.submit("grant-host-form")
+    c.until("the rule", lambda: any("2020-01-01" in r for r in c.rows("authz-rules-table")))
+    c.d.execute_script("document.getElementById('authz-hosts').scrollIntoView();")
+    c.shot("console-authz")
+    say("authorized", before=before, after=c.rows("authz-hosts-table"), rules=c.rows("authz-rules-table"))
+
+
+def audit(c, args):
+    """The engineer's session found by user, replayed with its command list, and exported."""
+    c.go("audit", "session-search")
+    c.fill({"f-user": args["engineer"]})
+    c.submit("session-search")
+    c.until("the engineer's session", lambda: c.css("#sessions-table button.act-replay"))
+    rows = c.rows("sessions-table")
+    c.css("#sessions-table button.act-replay")[0].click()
+    c.until("the recording's state", lambda: c.text("replay-status"))
+    c.until("the command list", lambda: c.css("#commands li.event-command"))
+    commands = [e.text for e in c.css("#commands li")]
+    c.until("the player", lambda: c.d.execute_script("return !!window.portunusPlayer"))
+    c.css("#commands li.event-command.seekable")[0].click()
+    c.until("the replayed output", lambda: args["marker"] in c.el("player").text)
+    c.shot("console-audit")
+    fetch = "return fetch(arguments[0], {credentials: 'same-origin'}).then((r) => r.text());"
+    csv = c.d.execute_script(fetch, c.el("export-csv").get_attribute("href"))
+    jsonl = c.d.execute_script(fetch, c.el("export-jsonl").get_attribute("href"))
+    say("audit", rows=rows, status=c.text("replay-status"), commands=commands,
+        screen=c.el("player").text, csv=csv, jsonl=jsonl)
+
+
+def console(args):
+    c = Console(browser(), args.get("screens"))
+    try:
+        c.d.get(args["a"] + "/web/console/")
+        c.login(args["admin"], args["admin_password"])
+        c.visible("console-view")
+        setup(c, args)
+        say("set_up")
+        sys.stdin.readline()
+        audit(c, args)
+        # An operator logging on gets the 403 page.
+        c.el("logout").click()
+        c.login(args["operator"], args["operator_password"])
+        c.until("the 403 page", lambda: c.d.find_elements(By.ID, "forbidden-title"))
+        c.shot("console-forbidden")
+        say("forbidden", title=c.text("forbidden-title"), words=c.text("forbidden-words"))
+        # An auditor reads (the session and its replay) and is offered no change.
+        c.d.delete_all_cookies()
+        c.d.get(args["a"] + "/web/console/")
+        c.login(args["auditor"], args["auditor_password"])
+        c.visible("console-view")
+        c.go("assets", "hosts-table")
+        create_shown = c.el("host-create").is_displayed()
+        buttons = [b.text for b in c.css("#hosts-table button") if b.is_displayed()]
+        c.go("audit", "session-search")
+        c.fill({"f-user": args["engineer"]})
+        c.submit("session-search")
+        c.until("the session", lambda: c.css("#sessions-table button.act-replay"))
+        c.css("#sessions-table button.act-replay")[0].click()
+        c.until("the command list", lambda: c.css("#commands li.event-command"))
+        say("auditor", who=c.text("who"), create_shown=create_shown, buttons=buttons,
+            status=c.text("replay-status"))
+    finally:
+        c.d.quit()
+
+
+if __name__ == "__main__":
+    {"console": console}[sys.argv[1]](json.loads(sys.argv[2]))

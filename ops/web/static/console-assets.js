@@ -1,0 +1,227 @@
+// The console's assets view: hosts (searched and paged by the server), their accounts with
+// Verify, host groups, databases and their accounts. Every change is an API action (same
+// checks, same admin audit entry as the API).
+'use strict';
+
+// ---- assets: hosts, their accounts, host groups, databases
+
+VIEWS.assets = async (root) => {
+  root.append(
+    el('h2', { text: 'Hosts' }),
+    form('host-search', null, [{ id: 'host-q-name', label: 'Name' }, { id: 'host-q-address', label: 'Address' }], 'Search', () => listHosts(1)),
+    el('div', { id: 'hosts' }),
+    form('host-create', 'Create host', [
+      { id: 'new-host-name', label: 'Name', required: true },
+      { id: 'new-host-address', label: 'Address', required: true },
+      { id: 'new-host-os', label: 'OS', type: 'select', options: [['Linux', 'Linux'], ['Windows', 'Windows']] },
+      { id: 'new-host-port', label: 'SSH port', type: 'number', value: '22' },
+      { id: 'new-host-fingerprint', label: 'Host key fingerprint (optional, SHA256:...)' },
+      { id: 'new-host-comment', label: 'Comment' },
+    ], 'Create', createHost),
+    el('section', { id: 'host-detail', hidden: true }),
+    el('h2', { text: 'Host groups' }), el('div', { id: 'host-groups' }),
+    form('group-create', 'Create host group', [{ id: 'new-group-name', label: 'Name', required: true }], 'Create', async () => {
+      await api('CreateHostGroup', { HostGroupName: val('new-group-name') });
+      say(`Host group ${val('new-group-name')} created.`);
+      await listGroups();
+    }),
+    el('h2', { text: 'Databases' }), el('div', { id: 'databases' }),
+    form('db-create', 'Create database', [
+      { id: 'new-db-name', label: 'Name', required: true },
+      { id: 'new-db-type', label: 'Engine', type: 'select', options: [['MySQL', 'MySQL'], ['PostgreSQL', 'PostgreSQL'], ['SQLServer', 'SQL Server'], ['Oracle', 'Oracle']] },
+      { id: 'new-db-address', label: 'Address', required: true },
+      { id: 'new-db-port', label: 'Port', type: 'number', required: true, value: '3306' },
+    ], 'Create', createDatabase),
+    el('section', { id: 'db-detail', hidden: true }));
+  await Promise.all([listHosts(1), listGroups(), listDatabases(1)]);
+};
+
+async function listHosts(page) {
+  const r = await api('ListHosts', { HostName: val('host-q-name'), HostAddress: val('host-q-address'), PageNumber: page, PageSize: PAGE_SIZE });
+  $('hosts').replaceChildren(table('hosts-table', [
+    ['Name', (h) => h.HostName], ['Address', (h) => h.HostPrivateAddress || h.HostPublicAddress],
+    ['OS', (h) => h.OSType], ['Accounts', (h) => h.HostAccountCount], ['Comment', (h) => h.Comment],
+    ['', (h) => [
+      el('button', { type: 'button', class: 'act-accounts read', 'data-host': h.HostName, text: 'Accounts', onclick: () => guarded(() => showHost(h.HostId)) }),
+      el('button', { type: 'button', class: 'act-delete', text: 'Delete', onclick: () => confirmDo(`Delete host ${h.HostName}?`, () => guarded(async () => {
+        await api('DeleteHost', { HostId: h.HostId });
+        say(`Host ${h.HostName} deleted.`);
+        await listHosts(1);
+      })) })]],
+  ], r.Hosts, 'No host matches.'), pager('hosts-pager', page, r.TotalCount, (p) => guarded(() => listHosts(p))));
+}
+
+async function createHost() {
+  const id = (await api('CreateHost', {
+    HostName: val('new-host-name'), Source: 'Local', OSType: val('new-host-os'), ActiveAddressType: 'Private',
+    HostPrivateAddress: val('new-host-address'), Comment: val('new-host-comment'),
+    HostFingerPrint: val('new-host-fingerprint'),
+  })).HostId;
+  const port = val('new-host-port');
+  if (port && port !== '22') await api('ModifyHostsPort', { HostIds: ids(id), ProtocolName: 'SSH', Port: port });
+  say(`Host ${val('new-host-name')} created.`);
+  $('host-create').reset();
+  await listHosts(1);
+  await showHost(id);
+}
+
+function fingerprintWords(port, fingerprint) {
+  return `SSH port ${port}; host key ${fingerprint ? `pinned: ${fingerprint}` : 'not pinned yet (logins trust the first key seen; Verify sends no credential until it is pinned)'}`;
+}
+
+// A host's details: edit form, its accounts with Verify, and account creation.
+async function showHost(hostId) {
+  const h = await api('GetHost', { HostId: hostId });
+  const host = h.Host;
+  const ssh = (host.Protocols || []).find((p) => p.ProtocolName === 'SSH');
+  const box = $('host-detail');
+  box.hidden = false;
+  box.replaceChildren(
+    el('h3', { id: 'host-detail-title', text: `Host ${host.HostName}` }),
+    el('p', { id: 'host-fingerprint', text: fingerprintWords(ssh ? ssh.Port : 22, ssh && ssh.HostFingerPrint) }),
+    form('host-edit', 'Edit', [
+      { id: 'edit-host-name', label: 'Name', value: host.HostName },
+      { id: 'edit-host-address', label: 'Address', value: host.HostPrivateAddress },
+      { id: 'edit-host-comment', label: 'Comment', value: host.Comment },
+    ], 'Save', async () => {
+      await api('ModifyHost', { HostId: hostId, HostName: val('edit-host-name'), HostPrivateAddress: val('edit-host-address'), Comment: val('edit-host-comment') });
+      say('Host saved.');
+      await listHosts(1);
+    }),
+    el('h4', { text: 'Host accounts' }), el('div', { id: 'accounts' }), el('p', { id: 'verify-result' }),
+    form('account-create', 'Create host account', [
+      { id: 'new-account-name', label: 'Logon name', required: true },
+      { id: 'new-account-protocol', label: 'Protocol', type: 'select', options: [['SSH', 'SSH'], ['RDP', 'RDP']] },
+      { id: 'new-account-auth', label: 'Authentication', type: 'select', options: [['password', 'Password'], ['key', 'Private key']] },
+      { id: 'new-account-password', label: 'Password', type: 'password' },
+      { id: 'new-account-key', label: 'Private key (OpenSSH or PEM)', type: 'textarea' },
+      { id: 'new-account-passphrase', label: 'Key passphrase', type: 'password' },
+    ], 'Create', () => createAccount(hostId)));
+  await listAccounts(hostId);
+}
+
+async function listAccounts(hostId) {
+  const r = await api('ListHostAccounts', { HostId: hostId, PageSize: 100 });
+  $('accounts').replaceChildren(table('accounts-table', [
+    ['Logon name', (a) => a.HostAccountName], ['Protocol', (a) => a.ProtocolName],
+    ['Credential', (a) => [a.HasPassword && 'password', a.HasPrivateKey && 'private key',
+      a.HostShareKeyName && `shared key ${a.HostShareKeyName}`].filter(Boolean).join(', ') || 'none'],
+    ['', (a) => [
+      el('button', { type: 'button', class: 'act-verify', 'data-account': a.HostAccountName, text: 'Verify', onclick: () => guarded(() => verify(a)) }),
+      el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete account ${a.HostAccountName}?`, () => guarded(async () => {
+        await api('DeleteHostAccount', { HostAccountId: a.HostAccountId });
+        await Promise.all([listAccounts(hostId), listHosts(1)]);
+      })) })]],
+  ], r.HostAccounts, 'No accounts yet.'));
+}
+
+// Verify: the bastion logs in to the host with the hosted credential and says why it failed.
+// A host whose key is not pinned yet gets no credential; its key's fingerprint is shown, to be
+// compared out of band and trusted with one click (ModifyHostFingerPrint).
+async function verify(a) {
+  const out = $('verify-result');
+  out.className = '';
+  out.textContent = `Verifying ${a.HostAccountName}...`;
+  const r = await api('VerifyHostAccount', { HostAccountId: a.HostAccountId });
+  out.className = r.Result === 'OK' ? 'ok' : 'error';
+  out.textContent = `${a.HostAccountName}: ${r.Result} — ${r.Message}`;
+  if (r.Result === 'HostKeyNotPinned' && r.HostFingerPrint) {
+    out.append(' ', el('button', { type: 'button', id: 'trust-key', text: `Trust ${r.HostFingerPrint} and verify again`,
+      onclick: () => guarded(async () => {
+        await api('ModifyHostFingerPrint', { HostId: a.HostId, HostFingerPrint: r.HostFingerPrint });
+        say(`Host key ${r.HostFingerPrint} pinned.`);
+        const h = (await api('GetHost', { HostId: a.HostId })).Host;
+        const ssh = (h.Protocols || []).find((p) => p.ProtocolName === 'SSH');
+        $('host-fingerprint').textContent = fingerprintWords(ssh ? ssh.Port : 22, ssh && ssh.HostFingerPrint);
+        await verify(a);
+      }) }));
+  }
+}
+
+async function createAccount(hostId) {
+  const p = { HostId: hostId, HostAccountName: val('new-account-name'), ProtocolName: val('new-account-protocol') };
+  if (val('new-account-auth') === 'key') {
+    p.PrivateKey = $('new-account-key').value;
+    if ($('new-account-passphrase').value) p.PassPhrase = $('new-account-passphrase').value;
+  } else if ($('new-account-password').value) {
+    p.Password = $('new-account-password').value;
+  }
+  await api('CreateHostAccount', p);
+  say(`Account ${p.HostAccountName} created.`);
+  $('account-create').reset();
+  await Promise.all([listAccounts(hostId), listHosts(1)]);
+}
+
+async function listGroups() {
+  const r = await api('ListHostGroups', { PageSize: 100 });
+  $('host-groups').replaceChildren(table('groups-table', [
+    ['Group', (g) => g.HostGroupName], ['Comment', (g) => g.Comment],
+    ['Add a host (name)', (g) => {
+      const input = el('input', { class: 'add-host', placeholder: 'host name' });
+      return [input, el('button', { type: 'button', text: 'Add', onclick: () => guarded(async () => {
+        const found = await api('ListHosts', { HostName: input.value.trim(), PageSize: 100 });
+        const h = found.Hosts.find((x) => x.HostName === input.value.trim());
+        if (!h) throw new Error(`no host named ${input.value.trim()}`);
+        await api('AddHostsToGroup', { HostGroupId: g.HostGroupId, HostIds: ids(h.HostId) });
+        say(`${h.HostName} added to ${g.HostGroupName}.`);
+      }) })];
+    }],
+    ['', (g) => el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete group ${g.HostGroupName}?`, () => guarded(async () => {
+      await api('DeleteHostGroup', { HostGroupId: g.HostGroupId });
+      await listGroups();
+    })) })],
+  ], r.HostGroups, 'No host groups.'));
+}
+
+async function listDatabases(page) {
+  const r = await api('ListDatabases', { PageNumber: page, PageSize: PAGE_SIZE });
+  $('databases').replaceChildren(table('databases-table', [
+    ['Name', (d) => d.DatabaseName], ['Engine', (d) => d.DatabaseType],
+    ['Address', (d) => `${d.DatabasePrivateAddress || d.DatabasePublicAddress}:${d.DatabasePort}`],
+    ['', (d) => [
+      el('button', { type: 'button', class: 'read', text: 'Accounts', onclick: () => guarded(() => showDatabase(d)) }),
+      el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete database ${d.DatabaseName}?`, () => guarded(async () => {
+        await api('DeleteDatabase', { DatabaseId: d.DatabaseId });
+        await listDatabases(1);
+      })) })]],
+  ], r.Databases, 'No databases.'), pager('databases-pager', page, r.TotalCount, (p) => guarded(() => listDatabases(p))));
+}
+
+async function createDatabase() {
+  await api('CreateDatabase', {
+    DatabaseName: val('new-db-name'), DatabaseType: val('new-db-type'), Source: 'Local',
+    ActiveAddressType: 'Private', DatabasePrivateAddress: val('new-db-address'), DatabasePort: val('new-db-port'),
+  });
+  say(`Database ${val('new-db-name')} created.`);
+  $('db-create').reset();
+  await listDatabases(1);
+}
+
+async function showDatabase(d) {
+  const box = $('db-detail');
+  box.hidden = false;
+  const list = el('div', { id: 'db-accounts' });
+  const load = async () => {
+    const r = await api('ListDatabaseAccounts', { DatabaseId: d.DatabaseId, PageSize: 100 });
+    list.replaceChildren(table('db-accounts-table', [
+      ['Account', (a) => a.DatabaseAccountName], ['Password hosted', (a) => (a.HasPassword ? 'yes' : 'no')],
+      ['', (a) => el('button', { type: 'button', text: 'Delete', onclick: () => guarded(async () => {
+        await api('DeleteDatabaseAccount', { DatabaseAccountId: a.DatabaseAccountId });
+        await load();
+      }) })],
+    ], r.DatabaseAccounts, 'No accounts yet.'));
+  };
+  box.replaceChildren(el('h3', { text: `Database ${d.DatabaseName}` }), list,
+    form('db-account-create', 'Create database account', [
+      { id: 'new-dba-name', label: 'Account', required: true },
+      { id: 'new-dba-password', label: 'Password', type: 'password' },
+    ], 'Create', async () => {
+      const p = { DatabaseId: d.DatabaseId, DatabaseAccountName: val('new-dba-name') };
+      if ($('new-dba-password').value) p.Password = $('new-dba-password').value;
+      await api('CreateDatabaseAccount', p);
+      $('db-account-create').reset();
+      await load();
+    }));
+  await load();
+}
+

@@ -1,0 +1,33 @@
+// The console's overview (the instance, the O&M address to hand to engineers, the cluster's
+// members); then the page starts (this script comes last).
+'use strict';
+
+// ---- overview
+
+VIEWS.overview = async (root) => {
+  const o = await request('GET', '/web/api/console/overview');
+  const ssh = o.ssh_port ? `ssh <user>@${o.address} -p ${o.ssh_port}` : '(this node has no SSH port)';
+  const web = `${location.protocol}//${o.address}${o.api_port ? `:${o.api_port}` : ''}/web/`;
+  root.append(
+    el('h2', { text: 'Bastion host information' }),
+    el('dl', { id: 'instance-info' },
+      el('dt', { text: 'Instance' }), el('dd', { id: 'ov-instance', text: o.instance_id }),
+      el('dt', { text: 'O&M address' }), el('dd', { id: 'ov-address', text: o.address }),
+      el('dt', { text: 'SSH O&M port' }), el('dd', { id: 'ov-ssh-port', text: o.ssh_port || '' }),
+      el('dt', { text: 'SSH command for engineers' }), el('dd', { id: 'ov-ssh', text: ssh }),
+      el('dt', { text: 'O&M portal' }), el('dd', { id: 'ov-web', text: web }),
+      el('dt', { text: 'Hosts / users' }), el('dd', { text: `${o.hosts} / ${o.users}` })),
+    el('p', { class: 'hint', text: 'Hand the O&M address, the port, the user name and the password to the engineers. Behind a load balancer the address is the balancer\'s, which serves every node.' }),
+    el('h2', { text: 'Cluster members' }),
+    el('p', { text: `Seen from node ${o.served_by}; leader: ${o.leader === null ? 'none (no quorum)' : `node ${o.leader}`}.` }),
+    table('members-table', [
+      ['Node', (m) => `${m.id}${m.this_node ? ' (this page)' : ''}`], ['Kind', (m) => m.kind],
+      ['Voter', (m) => (m.voter ? 'yes' : 'no')], ['Leader', (m) => (m.leader ? 'yes' : '')],
+      ['Health', (m) => m.health], ['Lag (entries)', (m) => (m.lag_entries === null ? '' : m.lag_entries)],
+      ['Open sessions', (m) => m.open_sessions], ['API', (m) => m.api_addr], ['SSH', (m) => m.ssh_addr],
+    ], o.members));
+};
+
+// ---- start
+
+enter();

@@ -1,0 +1,302 @@
+//! LDAP and Active Directory logins against a real OpenLDAP `slapd` started by the test with
+//! TLS: LDAP over StartTLS (uid), AD-shaped entries (sAMAccountName, userPrincipalName) over
+//! LDAPS, the Verify actions, the OpenSSH client logging in with directory passwords, and a
+//! directory outage that refuses directory users with a reason while local users go on.
+
+use portunus_proxy::testing::openssh::{Askpass, Sshd};
+use portunus_tests::{free_tcp, loopback_tls_files, sshd_host, wait_until, NodeProc, ProcCluster};
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+const START: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(20);
+const LOCAL_PASSWORD: &str = "local-Passw0rd-8";
+const CAROL_PASSWORD: &str = "carol-Dir-Passw0rd";
+const DAVE_PASSWORD: &str = "dave-AD-Passw0rd";
+const READER_PASSWORD: &str = "reader-Svc-Passw0rd";
+
+/// An AD-shaped schema: the attributes AD logins use, on an auxiliary class.
+const AD_SCHEMA: &str = "\
+attributetype ( 1.3.6.1.4.1.55555.1.1 NAME 'sAMAccountName' EQUALITY caseIgnoreMatch \
+ SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.55555.1.2 NAME 'userPrincipalName' EQUALITY caseIgnoreMatch \
+ SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.55555.1.3 NAME 'memberOf' EQUALITY distinguishedNameMatch \
+ SYNTAX 1.3.6.1.4.1.1466.115.121.1.12 )
+objectclass ( 1.3.6.1.4.1.55555.2.1 NAME 'adShapedUser' SUP top AUXILIARY \
+ MAY ( sAMAccountName $ userPrincipalName $ memberOf ) )
+";
+
+const DATA: &str = "\
+dn: dc=example,dc=org
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=people,dc=example,dc=org
+objectClass: organizationalUnit
+ou: people
+
+dn: cn=reader,dc=example,dc=org
+objectClass: person
+cn: reader
+sn: reader
+userPassword: reader-Svc-Passw0rd
+
+dn: uid=carol,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: carol
+cn: Carol Directory
+sn: Directory
+mail: carol@example.org
+userPassword: carol-Dir-Passw0rd
+
+dn: cn=Dave Domain,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: adShapedUser
+cn: Dave Domain
+sn: Domain
+displayName: Dave Domain
+sAMAccountName: dave
+userPrincipalName: dave@corp.example
+memberOf: cn=ops,dc=example,dc=org
+userPassword: dave-AD-Passw0rd
+";
+
+/// A real slapd with its data loaded, on `ldap` (StartTLS) and `ldaps` ports.
+struct Slapd {
+    child: Child,
+}
+
+impl Slapd {
+    fn start(dir: &Path, ldap: u16, ldaps: u16) -> Slapd {
+        let db = dir.join("db");
+        let fresh = !db.exists();
+        std::fs::create_dir_all(&db).unwrap();
+        std::fs::write(dir.join("ad.schema"), AD_SCHEMA).unwrap();
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include {dir}/ad.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile {dir}/slapd.pid
+TLSCertificateFile {dir}/server.pem
+TLSCertificateKeyFile {dir}/server.key
+TLSCACertificateFile {dir}/ca.pem
+database mdb
+suffix \"dc=example,dc=org\"
+rootdn \"cn=admin,dc=example,dc=org\"
+rootpw admin-Root-Passw0rd
+directory {db}
+",
+            dir = dir.display(),
+            db = db.display()
+        );
+        let conf_file = dir.join("slapd.conf");
+        std::fs::write(&conf_file, conf).unwrap();
+        if fresh {
+            std::fs::write(dir.join("data.ldif"), DATA).unwrap();
+            let out = Command::new("slapadd")
+                .arg("-f")
+                .arg(&conf_file)
+                .arg("-l")
+                .arg(dir.join("data.ldif"))
+                .output()
+                .expect("slapadd (Debian package slapd)");
+            assert!(
+                out.status.success(),
+                "slapadd: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let child = Command::new("slapd")
+            .arg("-f")
+            .arg(&conf_file)
+            .arg("-h")
+            .arg(format!(
+                "ldap://127.0.0.1:{ldap}/ ldaps://127.0.0.1:{ldaps}/"
+            ))
+            .args(["-d", "0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("slapd.err")).unwrap())
+            .spawn()
+            .expect("slapd (Debian package slapd)");
+        for port in [ldap, ldaps] {
+            let addr = format!("127.0.0.1:{port}");
+            wait_until("slapd listening", WAIT, || {
+                std::net::TcpStream::connect(&addr).is_ok()
+            })
+            .unwrap();
+        }
+        Slapd { child }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `portunus admin call ACTION PARAMS...`: (succeeded, what it printed).
+fn call(n: &NodeProc, action: &str, params: &[&str]) -> (bool, String) {
+    let out = n.admin(&[&["call", action][..], params].concat());
+    (out.ok, format!("{}{}", out.stdout, out.stderr))
+}
+
+/// `ssh LOGIN echo ...` through `port` with `password`: Ok when it ran, Err(what ssh said).
+async fn login(askpass: &Askpass, port: u16, login: &str, password: &str) -> Result<(), String> {
+    let mut ssh = askpass.ssh(port, login, password);
+    ssh.arg("echo dir-$((4+4))");
+    let out = tokio::time::timeout(WAIT, ssh.output())
+        .await
+        .expect("ssh in time")
+        .unwrap();
+    let (said, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    if out.status.success() && said.contains("dir-8") {
+        return Ok(());
+    }
+    assert!(err.contains("Permission denied"), "{said} {err}");
+    Err(err.into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldap_and_ad_users_log_in_against_a_real_directory_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = loopback_tls_files(dir.path());
+    let (ldap, ldaps) = (free_tcp().port(), free_tcp().port());
+    let mut slapd = Slapd::start(dir.path(), ldap, ldaps);
+    let sshd = Sshd::start().await;
+    let c =
+        ProcCluster::with_admin_env(1, START, &[("PORTUNUS_DIRECTORY_CA", ca.to_str().unwrap())])
+            .unwrap();
+    let n = &c.nodes[0];
+    sshd_host(
+        n,
+        c.dir.path(),
+        sshd.port,
+        &sshd.client_key,
+        ("alice", LOCAL_PASSWORD),
+        "web-01",
+    );
+    let (ldap, ldaps) = (ldap.to_string(), ldaps.to_string());
+    let ldap_settings = |port: &str, password: &str| {
+        vec![
+            "Server=127.0.0.1".to_string(),
+            format!("Port={port}"),
+            "IsSSL=false".into(),
+            "BaseDN=ou=people,dc=example,dc=org".into(),
+            "Account=cn=reader,dc=example,dc=org".into(),
+            format!("Password={password}"),
+            "Filter=(objectClass=inetOrgPerson)".into(),
+        ]
+    };
+    // Verify says why settings do not work, and what it found when they do.
+    let bad = ldap_settings(&ldap, "wrong");
+    let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    let (ok, said) = call(n, "VerifyInstanceLDAPAuthServer", &bad);
+    assert!(
+        !ok && said.contains("VerificationFailed") && said.contains("refused the service account"),
+        "{said}"
+    );
+    let good = ldap_settings(&ldap, READER_PASSWORD);
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let (ok, said) = call(n, "VerifyInstanceLDAPAuthServer", &good);
+    assert!(ok && said.contains("1 user entries"), "{said}");
+    let (ok, said) = call(n, "ModifyInstanceLDAPAuthServer", &good);
+    assert!(ok, "{said}");
+
+    // An LDAP user: no local password, logs in with the directory's over StartTLS.
+    let (ok, said) = call(
+        n,
+        "CreateUser",
+        &["UserName=carol", "Source=LDAP", "Password=x"],
+    );
+    assert!(!ok && said.contains("directory password"), "{said}");
+    let (ok, said) = call(n, "CreateUser", &["UserName=carol", "Source=LDAP"]);
+    assert!(ok && said.contains("UserId"), "{said}");
+    n.admin_ok(&["grant", "host", "carol", "web-01", "--account", "root"]);
+    let askpass = Askpass::new();
+    let port = n.ssh.port();
+    login(&askpass, port, "carol@root@web-01", CAROL_PASSWORD)
+        .await
+        .unwrap();
+    // The directory is the source of her profile: taken at login.
+    let (ok, said) = call(n, "ListUsers", &["UserName=carol"]);
+    assert!(
+        ok && said.contains("Carol Directory") && said.contains("carol@example.org"),
+        "{said}"
+    );
+    // (Each refused run counts a few wrong passwords; a success in between clears them
+    // before the lockout.)
+    assert!(
+        login(&askpass, port, "carol@root@web-01", "not-her-password")
+            .await
+            .is_err()
+    );
+    login(&askpass, port, "carol@root@web-01", CAROL_PASSWORD)
+        .await
+        .unwrap();
+    assert!(
+        login(&askpass, port, "carol@root@web-01", LOCAL_PASSWORD)
+            .await
+            .is_err(),
+        "a directory user logged in with another user's local password"
+    );
+    login(&askpass, port, "carol@root@web-01", CAROL_PASSWORD)
+        .await
+        .unwrap();
+
+    // An AD user over LDAPS, found by sAMAccountName.
+    let ad = [
+        "Server=127.0.0.1".to_string(),
+        format!("Port={ldaps}"),
+        "IsSSL=true".into(),
+        "BaseDN=dc=example,dc=org".into(),
+        "Account=cn=reader,dc=example,dc=org".into(),
+        format!("Password={READER_PASSWORD}"),
+        "Domain=corp.example".into(),
+    ];
+    let ad: Vec<&str> = ad.iter().map(String::as_str).collect();
+    let (ok, said) = call(n, "VerifyInstanceADAuthServer", &ad);
+    assert!(ok && said.contains("1 user entries"), "{said}");
+    let (ok, said) = call(n, "ModifyInstanceADAuthServer", &ad);
+    assert!(ok, "{said}");
+    n.admin_ok(&["call", "CreateUser", "UserName=dave", "Source=AD"]);
+    n.admin_ok(&["grant", "host", "dave", "web-01", "--account", "root"]);
+    login(&askpass, port, "dave@root@web-01", DAVE_PASSWORD)
+        .await
+        .unwrap();
+
+    // The directory goes away: its users are refused and the node says why; local users are
+    // not affected.
+    slapd.stop();
+    assert!(login(&askpass, port, "carol@root@web-01", CAROL_PASSWORD)
+        .await
+        .is_err());
+    login(&askpass, port, "alice@root@web-01", LOCAL_PASSWORD)
+        .await
+        .unwrap();
+    let log = n.output();
+    assert!(
+        log.contains("directory logon cannot be checked") && log.contains("cannot be reached"),
+        "{log}"
+    );
+    // Back: carol logs in again (the outage counted no wrong password against her).
+    let _slapd = Slapd::start(dir.path(), ldap.parse().unwrap(), ldaps.parse().unwrap());
+    login(&askpass, port, "carol@root@web-01", CAROL_PASSWORD)
+        .await
+        .unwrap();
+}
