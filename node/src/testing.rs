@@ -201,6 +201,7 @@ pub async fn database_token(node: &RunningNode, a: DatabaseAccess<'_>) -> (u64, 
                 source_instance_id: String::new(),
                 comment: String::new(),
                 network_domain_id: None,
+                project_id: None,
             };
             created(r.propose(Command::CreateDatabase(db)).await)
         }

@@ -47,6 +47,7 @@ async fn database_token(node: &RunningNode, port: u16) -> (u64, String) {
         source_instance_id: String::new(),
         comment: String::new(),
         network_domain_id: None,
+        project_id: None,
     };
     let database_id = created(r.propose(Command::CreateDatabase(db)).await);
     let account = NewDatabaseAccount {

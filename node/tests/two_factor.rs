@@ -417,6 +417,7 @@ async fn database_token(node: &RunningNode, user_id: u64) -> String {
         source_instance_id: String::new(),
         comment: String::new(),
         network_domain_id: None,
+        project_id: None,
     };
     let database_id = created(r.propose(Command::CreateDatabase(db)).await);
     let account = NewDatabaseAccount {

@@ -65,6 +65,7 @@ impl Fixture {
             source_instance_id: String::new(),
             comment: String::new(),
             network_domain_id: None,
+            project_id: None,
         };
         let database_id = created(r.propose(Command::CreateDatabase(db)).await);
         let account = NewDatabaseAccount {

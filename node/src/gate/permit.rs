@@ -325,6 +325,7 @@ mod tests {
             source_instance_id: String::new(),
             comment: String::new(),
             network_domain_id: None,
+            project_id: None,
         };
         let database_id = apply(s, Command::CreateDatabase(db));
         let account = NewDatabaseAccount {

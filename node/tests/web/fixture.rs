@@ -60,6 +60,7 @@ pub fn database(name: &str, port: u16) -> Command {
         source_instance_id: String::new(),
         comment: String::new(),
         network_domain_id: None,
+        project_id: None,
     })
 }
 

@@ -10,6 +10,7 @@ use crate::host::NewHostAccount;
 use crate::host::{AddressType, CredentialKind, HostAccountPatch, HostPatch, NewHost};
 use crate::ids::*;
 use crate::policy::{PolicyBasics, PolicyPart};
+use crate::project::{DelegationKind, DelegationSpec};
 use crate::sealed::Sealed;
 use crate::session::EndReason;
 use crate::settings::{
@@ -235,6 +236,60 @@ pub enum Command {
     MoveDatabasesToNetworkDomain {
         domain_id: Option<NetworkDomainId>,
         database_ids: Vec<DatabaseId>,
+    },
+
+    // ---- projects, project authorizations and review rules (see `project`)
+    CreateProject {
+        name: String,
+        description: String,
+    },
+    UpdateProject {
+        project_id: ProjectId,
+        name: String,
+        description: String,
+    },
+    /// Deletes a project that holds no host or database; delegations stop covering it.
+    DeleteProject {
+        project_id: ProjectId,
+    },
+    /// Moves hosts into project `to` (`DEFAULT_PROJECT` included); with `from`, every host
+    /// must be in that project now.
+    MoveHostsToProject {
+        from: Option<ProjectId>,
+        to: ProjectId,
+        host_ids: Vec<HostId>,
+    },
+    MoveDatabasesToProject {
+        from: Option<ProjectId>,
+        to: ProjectId,
+        database_ids: Vec<DatabaseId>,
+    },
+    CreateDelegation {
+        kind: DelegationKind,
+        spec: DelegationSpec,
+    },
+    UpdateDelegation {
+        kind: DelegationKind,
+        delegation_id: DelegationId,
+        spec: DelegationSpec,
+    },
+    DeleteDelegation {
+        kind: DelegationKind,
+        delegation_id: DelegationId,
+    },
+    /// Adds projects to (or, with `attach` off, removes them from) what a delegation covers.
+    SetDelegationProjects {
+        kind: DelegationKind,
+        delegation_id: DelegationId,
+        project_ids: Vec<ProjectId>,
+        attach: bool,
+    },
+    /// Names users in (or removes them from) a delegation.
+    SetDelegationUsers {
+        kind: DelegationKind,
+        delegation_id: DelegationId,
+        user_ids: Vec<UserId>,
+        attach: bool,
     },
 
     // ---- authorizations

@@ -1,7 +1,7 @@
 //! Databases, database accounts and network domains.
 
 use crate::common::{AssetSource, Protocol};
-use crate::ids::{DatabaseAccountId, DatabaseId, NetworkDomainId};
+use crate::ids::{DatabaseAccountId, DatabaseId, NetworkDomainId, ProjectId};
 use crate::sealed::Sealed;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,8 @@ pub struct Database {
     pub source_instance_id: String,
     pub comment: String,
     pub network_domain_id: Option<NetworkDomainId>,
+    /// The project it belongs to; None: the default project.
+    pub project_id: Option<ProjectId>,
     pub created_at_ms: u64,
 }
 
@@ -52,6 +54,8 @@ pub struct NewDatabase {
     pub source_instance_id: String,
     pub comment: String,
     pub network_domain_id: Option<NetworkDomainId>,
+    /// The project to place it in; None: the default project.
+    pub project_id: Option<ProjectId>,
 }
 
 /// Fields of a database to change; `None` leaves a field as it is.

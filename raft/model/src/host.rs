@@ -1,7 +1,9 @@
 //! Hosts, host accounts, shared keys and host (asset) groups.
 
 use crate::common::{AssetSource, Protocol};
-use crate::ids::{DatabaseId, HostAccountId, HostGroupId, HostId, NetworkDomainId, SharedKeyId};
+use crate::ids::{
+    DatabaseId, HostAccountId, HostGroupId, HostId, NetworkDomainId, ProjectId, SharedKeyId,
+};
 use crate::sealed::Sealed;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +44,8 @@ pub struct Host {
     /// Service port per protocol; a protocol absent here uses its default port.
     pub ports: BTreeMap<Protocol, u16>,
     pub network_domain_id: Option<NetworkDomainId>,
+    /// The project it belongs to; None: the default project.
+    pub project_id: Option<ProjectId>,
     pub created_at_ms: u64,
 }
 
@@ -76,6 +80,8 @@ pub struct NewHost {
     pub comment: String,
     pub ports: BTreeMap<Protocol, u16>,
     pub network_domain_id: Option<NetworkDomainId>,
+    /// The project to place it in; None: the default project.
+    pub project_id: Option<ProjectId>,
     /// The SSH host key fingerprint (`SHA256:...`) pinned from the start, so the first login
     /// does not trust whatever key answers; None: trusted on first use.
     pub host_key_fingerprint: Option<String>,

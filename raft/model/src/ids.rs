@@ -38,6 +38,10 @@ pub type ApprovalId = u64;
 pub type TicketId = u64;
 /// An O&M token.
 pub type TokenId = u64;
+/// A project (0 is the default project, see [`crate::project::DEFAULT_PROJECT`]).
+pub type ProjectId = u64;
+/// A project authorization or a review rule.
+pub type DelegationId = u64;
 /// A session (one connection to an asset through a node).
 pub type SessionId = u64;
 /// A cluster node (the Raft node id).
@@ -71,6 +75,9 @@ pub enum EntityKind {
     Policy,
     CommandApproval,
     OperationTicket,
+    Project,
+    ProjectAuthorization,
+    ReviewRule,
 }
 
 impl EntityKind {
@@ -97,6 +104,9 @@ impl EntityKind {
             EntityKind::Policy => "control policy",
             EntityKind::CommandApproval => "command approval",
             EntityKind::OperationTicket => "O&M approval request",
+            EntityKind::Project => "project",
+            EntityKind::ProjectAuthorization => "project authorization",
+            EntityKind::ReviewRule => "review rule",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod database;
 pub mod host;
 pub mod ids;
 pub mod policy;
+pub mod project;
 pub mod rejection;
 pub mod response;
 pub mod sealed;
@@ -50,6 +51,10 @@ pub use policy::{
     parse_block, AccessHours, AccountNames, Accounts, AssetScope, Block, CommandControl, Governed,
     IpAcl, ListMode, Policy, PolicyBasics, PolicyPart, RdpOptions, SshOptions, UserScope,
 };
+pub use project::{
+    Delegation, DelegationKind, DelegationSpec, Project, ProjectReach, DEFAULT_PROJECT,
+    DEFAULT_PROJECT_NAME,
+};
 pub use rejection::{LimitScope, Rejection};
 pub use response::Response;
 pub use sealed::{purpose as seal_purpose, Resealed, Sealed, SealedAt};
@@ -83,4 +88,6 @@ pub use web_session::{WebSession, WebSessionHash};
 /// 10: browser sessions of the web portal (hashes of their cookies).
 /// 11: the instance's public-access switch (on by default) and white list with descriptions;
 ///     the directories' login name mapping.
-pub const STATE_FORMAT_VERSION: u32 = 11;
+/// 12: projects (each host and database names its project), project authorizations and
+///     review rules.
+pub const STATE_FORMAT_VERSION: u32 = 12;

@@ -14,6 +14,7 @@ mod grants;
 mod hosts;
 mod nonces;
 mod policies;
+mod projects;
 mod queries;
 mod reseal;
 mod sessions;
@@ -103,6 +104,10 @@ pub struct State {
     tickets: BTreeMap<TicketId, crate::ticket::OperationTicket>,
     /// Browser sessions of the web portal, by the SHA-256 of their cookie.
     web_sessions: BTreeMap<crate::web_session::WebSessionHash, crate::web_session::WebSession>,
+    /// Projects other than the default one.
+    projects: BTreeMap<ProjectId, crate::project::Project>,
+    /// Project authorizations and review rules.
+    delegations: BTreeMap<DelegationId, crate::project::Delegation>,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any
@@ -170,6 +175,7 @@ impl State {
             .or_else(|| self.apply_hosts(now, cmd))
             .or_else(|| self.apply_asset_groups(now, cmd))
             .or_else(|| self.apply_databases(now, cmd))
+            .or_else(|| self.apply_projects(now, cmd))
             .or_else(|| self.apply_grants(now, cmd))
             .or_else(|| self.apply_tokens(now, cmd))
             .or_else(|| self.apply_sessions(now, cmd))

@@ -152,6 +152,7 @@ async fn create(c: &Call) -> ApiResult {
         source_instance_id: p.string("SourceInstanceId").unwrap_or_default(),
         comment: p.string("Comment").unwrap_or_default(),
         network_domain_id: p.opt_id("NetworkDomainId")?,
+        project_id: None,
     };
     let id = c.create(Command::CreateDatabase(new)).await?;
     Ok(one("DatabaseId", id.to_string()))

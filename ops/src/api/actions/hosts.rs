@@ -121,6 +121,7 @@ async fn create(c: &Call) -> ApiResult {
         comment: p.string("Comment").unwrap_or_default(),
         ports: Default::default(),
         network_domain_id: p.opt_id("NetworkDomainId")?,
+        project_id: None,
         host_key_fingerprint: match p.opt("HostFingerPrint").filter(|f| !f.is_empty()) {
             Some(f) => Some(parse_fingerprint(f)?),
             None => None,

@@ -15,6 +15,7 @@ async fn a_token_for_an_account_not_granted_is_refused_and_audited() {
         source_instance_id: String::new(),
         comment: String::new(),
         network_domain_id: None,
+        project_id: None,
     };
     let Response::Created { id: database_id } = backend.apply_now(Command::CreateDatabase(db))
     else {

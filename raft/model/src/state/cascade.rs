@@ -26,6 +26,7 @@ impl State {
             r.spec.users.remove(&id);
         }
         self.drop_tokens(|t| t.user_id == id);
+        self.drop_delegated_user(id);
         self.access_keys.retain(|_, k| k.user_id != Some(id));
         self.tags.remove(&ResourceRef::User(id));
         self.terminate_where(|s| s.user_id == id);

@@ -51,6 +51,7 @@ impl State {
         validate::port("DatabasePort", new.port)?;
         validate::text("Comment", &new.comment)?;
         self.check_domain(new.network_domain_id)?;
+        self.check_asset_project(new.project_id)?;
         let names = self.databases.values().map(|d| (d.id, d.name.as_str()));
         validate::unique(EntityKind::Database, &new.name, None, names)?;
         let id = self.alloc_id();
@@ -64,6 +65,9 @@ impl State {
             source_instance_id: new.source_instance_id.clone(),
             comment: new.comment.clone(),
             network_domain_id: new.network_domain_id,
+            project_id: new
+                .project_id
+                .filter(|p| *p != crate::project::DEFAULT_PROJECT),
             created_at_ms: now,
         };
         self.databases.insert(id, db);

@@ -75,6 +75,7 @@ impl State {
         if let Some(d) = new.network_domain_id {
             found(&self.network_domains, EntityKind::NetworkDomain, d)?;
         }
+        self.check_asset_project(new.project_id)?;
         let names = self.hosts.values().map(|h| (h.id, h.name.as_str()));
         validate::unique(EntityKind::Host, &new.name, None, names)?;
         let id = self.alloc_id();
@@ -90,6 +91,9 @@ impl State {
             comment: new.comment.clone(),
             ports: new.ports.clone(),
             network_domain_id: new.network_domain_id,
+            project_id: new
+                .project_id
+                .filter(|p| *p != crate::project::DEFAULT_PROJECT),
             created_at_ms: now,
         };
         self.hosts.insert(id, host);

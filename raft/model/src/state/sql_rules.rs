@@ -176,6 +176,7 @@ mod tests {
             source_instance_id: String::new(),
             comment: String::new(),
             network_domain_id: None,
+            project_id: None,
         };
         let orders = created(apply(&mut s, Command::CreateDatabase(db("orders"))));
         let other = created(apply(&mut s, Command::CreateDatabase(db("other"))));

@@ -6,6 +6,7 @@ mod dispatch;
 mod lifecycle;
 mod nonces;
 mod policies;
+mod projects;
 mod sealed_scan;
 mod sessions;
 mod tokens;
@@ -122,6 +123,7 @@ impl Fx {
             source_instance_id: String::new(),
             comment: String::new(),
             network_domain_id: None,
+            project_id: None,
         }))
     }
 

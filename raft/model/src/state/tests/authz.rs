@@ -171,6 +171,7 @@ fn database_grant_and_protocol() {
         source_instance_id: String::new(),
         comment: String::new(),
         network_domain_id: None,
+        project_id: None,
     }));
     let acc = fx.created(Command::CreateDatabaseAccount(NewDatabaseAccount {
         database_id: db,

@@ -6,6 +6,7 @@ use crate::command::{Command, Request};
 use crate::common::{AssetRef, Protocol};
 use crate::database::{DbEngine, NetworkDomainSpec, NewDatabase, NewDatabaseAccount};
 use crate::host::{AddressType, CredentialKind, NewHost, NewHostAccount};
+use crate::project::{DelegationKind, DelegationSpec};
 use crate::response::Response;
 use crate::sealed::Sealed;
 use crate::session::EndReason;
@@ -191,6 +192,7 @@ fn databases_and_grants() -> Vec<Command> {
             source_instance_id: String::new(),
             comment: String::new(),
             network_domain_id: None,
+            project_id: None,
         }),
         Command::UpdateDatabase {
             database_id: 999,
@@ -221,6 +223,59 @@ fn databases_and_grants() -> Vec<Command> {
         Command::MoveDatabasesToNetworkDomain {
             domain_id: None,
             database_ids: vec![999],
+        },
+        Command::CreateProject {
+            name: String::new(),
+            description: String::new(),
+        },
+        Command::UpdateProject {
+            project_id: 0,
+            name: "p".into(),
+            description: String::new(),
+        },
+        Command::DeleteProject { project_id: 999 },
+        Command::MoveHostsToProject {
+            from: Some(999),
+            to: 0,
+            host_ids: vec![2],
+        },
+        Command::MoveDatabasesToProject {
+            from: None,
+            to: 999,
+            database_ids: vec![],
+        },
+        Command::CreateDelegation {
+            kind: DelegationKind::Manage,
+            spec: DelegationSpec {
+                name: String::new(),
+                description: String::new(),
+                all_projects: true,
+            },
+        },
+        Command::UpdateDelegation {
+            kind: DelegationKind::Review,
+            delegation_id: 999,
+            spec: DelegationSpec {
+                name: "r".into(),
+                description: String::new(),
+                all_projects: false,
+            },
+        },
+        Command::DeleteDelegation {
+            kind: DelegationKind::Review,
+            delegation_id: 999,
+        },
+        Command::SetDelegationProjects {
+            kind: DelegationKind::Manage,
+            delegation_id: 999,
+            project_ids: vec![0],
+            attach: true,
+        },
+        Command::SetDelegationUsers {
+            kind: DelegationKind::Manage,
+            delegation_id: 999,
+            user_ids: vec![1],
+            attach: false,
         },
         Command::AttachHostAccounts {
             principal: Principal::Group(999),
@@ -364,7 +419,7 @@ fn every_variant_is_handled_and_rejections_change_nothing() {
                 .collect()
         })
         .collect();
-    assert_eq!(variants.len(), 89, "one sample per Command variant");
+    assert_eq!(variants.len(), 99, "one sample per Command variant");
     let mut rejected = 0;
     for cmd in all {
         let mut st = base.clone();

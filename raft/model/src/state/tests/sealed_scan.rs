@@ -43,6 +43,7 @@ fn sealed_fields() -> BTreeSet<String> {
         tracer.trace_simple_type::<crate::Response>()?;
         tracer.trace_simple_type::<crate::Rejection>()?;
         tracer.trace_simple_type::<crate::SessionAccount>()?;
+        tracer.trace_simple_type::<crate::DelegationKind>()?;
         tracer.trace_simple_type::<AssetRef>()?;
         tracer.trace_simple_type::<crate::host::AddressType>()?;
         tracer.trace_simple_type::<crate::host::OsType>()?;
@@ -156,6 +157,7 @@ fn populated() -> Fx {
         source_instance_id: String::new(),
         comment: String::new(),
         network_domain_id: None,
+        project_id: None,
     }));
     fx.created(Command::CreateDatabaseAccount(NewDatabaseAccount {
         database_id: db,
