@@ -5,6 +5,7 @@
 mod actions;
 mod auth;
 mod call;
+mod delegated;
 mod error;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
@@ -198,7 +199,8 @@ async fn serve(
         return Err(ApiError::NotSupported(route));
     };
     table::validate(action, &params)?;
-    auth::authorize(&caller, action.access, &params)?;
+    delegated::authorize(ctx.backend.as_ref(), &caller, action, &params)?;
+    delegated::check_project_param(ctx.backend.as_ref(), action, &params)?;
     if let Some(id) = params.opt("InstanceId") {
         if id != ctx.backend.instance_id() {
             return Err(ApiError::InstanceNotFound);
@@ -252,7 +254,8 @@ pub async fn run_action(
         .ok_or(ApiError::MissingParameter("Action"))?;
     let action = table::find(name).ok_or(ApiError::InvalidAction)?;
     table::validate(action, &params)?;
-    auth::authorize(&caller, action.access, &params)?;
+    delegated::authorize(backend.as_ref(), &caller, action, &params)?;
+    delegated::check_project_param(backend.as_ref(), action, &params)?;
     if let Some(id) = params.opt("InstanceId") {
         if id != backend.instance_id() {
             return Err(ApiError::InstanceNotFound);

@@ -83,9 +83,24 @@ pub fn database_token(
 }
 
 /// Runs one step of an SDK script of `ops/tests/` (`script`, e.g. `sdk_policies.py`) against
-/// `api` with the test Admin key: the step named in `step_var`, with more environment `env`.
-/// Panics with the script's output unless it succeeds and prints `<script stem>: OK`.
+/// `api` with the test Admin key: the step named in `step_var`, with more environment `env`
+/// (which may name another key). Panics with the script's output unless it succeeds and prints
+/// `<script stem>: OK`.
 pub fn run_step(api: SocketAddr, script: &str, step_var: &str, step: &str, env: &[(&str, &str)]) {
+    if let Err(why) = try_step(api, script, step_var, step, env) {
+        panic!("{why}");
+    }
+}
+
+/// [`run_step`], answering why it failed instead of panicking (for steps that wait for a
+/// write on another node to arrive).
+pub fn try_step(
+    api: SocketAddr,
+    script: &str,
+    step_var: &str,
+    step: &str,
+    env: &[(&str, &str)],
+) -> std::result::Result<(), String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../ops/tests")
         .join(script);
@@ -97,12 +112,14 @@ pub fn run_step(api: SocketAddr, script: &str, step_var: &str, step: &str, env: 
         .env(step_var, step)
         .envs(env.iter().copied())
         .output()
-        .expect("run python3");
+        .map_err(|e| format!("cannot run python3: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let ok = format!("{}: OK", script.trim_end_matches(".py"));
-    assert!(
-        out.status.success() && stdout.contains(&ok),
+    if out.status.success() && stdout.contains(&ok) {
+        return Ok(());
+    }
+    Err(format!(
         "SDK step {step} of {script} failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
-    );
+    ))
 }

@@ -4,6 +4,7 @@ pub mod admin_audit;
 pub mod approvals;
 pub mod cloud;
 pub mod databases;
+pub mod delegations;
 pub mod domains;
 pub mod grant_lists;
 pub mod grants;
@@ -13,6 +14,7 @@ pub mod hosts;
 pub mod instance;
 pub mod operations;
 pub mod policies;
+pub mod projects;
 pub mod rules;
 pub mod secrets;
 pub mod sessions;
@@ -56,6 +58,8 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         policies::ACTIONS,
         approvals::ACTIONS,
         tickets::ACTIONS,
+        projects::ACTIONS,
+        delegations::ACTIONS,
         secrets::ACTIONS,
         totp::ACTIONS,
     ]

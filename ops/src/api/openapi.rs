@@ -38,7 +38,11 @@ fn access_note(a: Access) -> &'static str {
 pub fn document() -> Value {
     let mut paths = Map::new();
     for a in super::actions::all() {
-        let params: Vec<Value> = COMMON.iter().chain(a.params).map(parameter).collect();
+        // A common parameter an action declares itself (ProjectId) is listed once, as declared.
+        let common = COMMON
+            .iter()
+            .filter(|c| a.params.iter().all(|p| p.name != c.name));
+        let params: Vec<Value> = common.chain(a.params).map(parameter).collect();
         let op = json!({
             "operationId": a.name,
             "summary": a.summary,

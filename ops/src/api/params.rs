@@ -140,6 +140,26 @@ impl Params {
         Ok(out.into_values().collect())
     }
 
+    /// Cursor paging as the newer actions take it: `MaxResults` (1 to 100, 20 when absent),
+    /// `NextToken` (what the previous page answered: the offset of the next entry) or, without
+    /// one, `Skip`. The first entry's offset and the page size.
+    pub fn cursor(&self) -> Result<Cursor, ApiError> {
+        let size: usize = self.num("MaxResults")?.unwrap_or(DEFAULT_PAGE_SIZE);
+        if size == 0 || size > MAX_PAGE_SIZE {
+            return Err(ApiError::invalid(
+                "MaxResults",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        let start = match self.opt("NextToken").filter(|t| !t.is_empty()) {
+            Some(t) => t.parse().map_err(|_| {
+                ApiError::invalid("NextToken", "is not a token a previous page answered")
+            })?,
+            None => self.num("Skip")?.unwrap_or(0),
+        };
+        Ok(Cursor { start, size })
+    }
+
     /// PageNumber (from 1) and PageSize with the SDK's defaults and bounds.
     pub fn page(&self) -> Result<(usize, usize), ApiError> {
         let number: usize = self.num("PageNumber")?.unwrap_or(1);
@@ -184,6 +204,38 @@ pub fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// Where a cursor page starts and how long it is (see [`Params::cursor`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub start: usize,
+    pub size: usize,
+}
+
+impl Cursor {
+    /// The page of `items` under `list`, with `MaxResults`, `NextToken` (empty on the last
+    /// page) and `TotalCount`.
+    pub fn page(
+        self,
+        list: &str,
+        items: Vec<serde_json::Value>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let total = items.len();
+        let end = self.start.saturating_add(self.size);
+        let next = if end < total {
+            end.to_string()
+        } else {
+            String::new()
+        };
+        let page: Vec<_> = items.into_iter().skip(self.start).take(self.size).collect();
+        let mut m = serde_json::Map::new();
+        m.insert(list.to_string(), page.into());
+        m.insert("MaxResults".into(), self.size.into());
+        m.insert("NextToken".into(), next.into());
+        m.insert("TotalCount".into(), total.into());
+        m
+    }
+}
+
 /// One page of `items` and the total count.
 pub fn paginate<T>(items: Vec<T>, (number, size): (usize, usize)) -> (Vec<T>, usize) {
     let total = items.len();
@@ -201,6 +253,26 @@ mod tests {
         let it = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         p.extend(it).expect("distinct");
         p
+    }
+
+    #[test]
+    fn cursor_pages_walk_the_list_and_end_with_an_empty_token() {
+        let items: Vec<serde_json::Value> = (0..5).map(serde_json::Value::from).collect();
+        let first = params(&[("MaxResults", "2")]).cursor().expect("valid");
+        let page = first.page("L", items.clone());
+        assert_eq!(page["L"], serde_json::json!([0, 1]));
+        assert_eq!(page["NextToken"], "2");
+        assert_eq!(page["TotalCount"], 5);
+        let last = params(&[("MaxResults", "2"), ("NextToken", "4"), ("Skip", "1")]);
+        let page = last.cursor().expect("valid").page("L", items.clone());
+        assert_eq!(page["L"], serde_json::json!([4]));
+        assert_eq!(page["NextToken"], "");
+        let skipped = params(&[("Skip", "3")]).cursor().expect("valid");
+        assert_eq!(skipped, Cursor { start: 3, size: 20 });
+        let e = params(&[("MaxResults", "101")]).cursor().unwrap_err();
+        assert!(e.to_string().contains("MaxResults"), "{e}");
+        let e = params(&[("NextToken", "abc")]).cursor().unwrap_err();
+        assert!(e.to_string().contains("NextToken"), "{e}");
     }
 
     #[test]

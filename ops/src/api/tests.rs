@@ -12,6 +12,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 mod hardening;
+mod projects;
 
 const INSTANCE: &str = "portunus-test";
 

@@ -1,6 +1,7 @@
 //! Databases and database accounts: Create/Get/List/Modify/DeleteDatabase and
 //! Create/Get/List/Modify/DeleteDatabaseAccount. Passwords are sealed before proposing.
 
+use crate::api::actions::projects::project_param;
 use crate::api::call::{done, found, one, page, Call};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::paginate;
@@ -20,7 +21,7 @@ pub static ACTIONS: &[Action] = &[
         "CreateDatabase",
         Write,
         create,
-        "Adds a database.",
+        "Adds a database (ProjectId: in that project; else the default one).",
         [
             req("DatabaseName", Ty::Str),
             req("DatabaseType", Ty::Str),
@@ -32,6 +33,7 @@ pub static ACTIONS: &[Action] = &[
             opt("SourceInstanceId", Ty::Str),
             opt("Comment", Ty::Str),
             opt("NetworkDomainId", Ty::Id),
+            opt("ProjectId", Ty::Id),
         ]
     ),
     action!(
@@ -45,12 +47,13 @@ pub static ACTIONS: &[Action] = &[
         "ListDatabases",
         Read,
         list,
-        "Lists databases.",
+        "Lists databases (ProjectId: of one project).",
         [
             opt("DatabaseType", Ty::Str),
             opt("Source", Ty::Str),
             opt("HostGroupId", Ty::Id),
             opt("NetworkDomainId", Ty::Id),
+            opt("ProjectId", Ty::Id),
             opt("PageNumber", Ty::Int),
             opt("PageSize", Ty::Int),
         ]
@@ -152,7 +155,7 @@ async fn create(c: &Call) -> ApiResult {
         source_instance_id: p.string("SourceInstanceId").unwrap_or_default(),
         comment: p.string("Comment").unwrap_or_default(),
         network_domain_id: p.opt_id("NetworkDomainId")?,
-        project_id: None,
+        project_id: project_param(c, "ProjectId")?,
     };
     let id = c.create(Command::CreateDatabase(new)).await?;
     Ok(one("DatabaseId", id.to_string()))
@@ -179,6 +182,7 @@ async fn list(c: &Call) -> ApiResult {
         p.opt_id("NetworkDomainId")?,
         p.page()?,
     );
+    let project = project_param(c, "ProjectId")?;
     let rows = c
         .read(|s| {
             let members = group.map(|g| {
@@ -191,6 +195,7 @@ async fn list(c: &Call) -> ApiResult {
                     engine.is_none_or(|e| d.engine == e) && source.is_none_or(|x| d.source == x)
                 })
                 .filter(|d| domain.is_none_or(|x| d.network_domain_id == Some(x)))
+                .filter(|d| project.is_none_or(|p| s.database_project(d.id) == Some(p)))
                 .filter(|d| members.as_ref().is_none_or(|m| m.contains(&d.id)))
                 .map(views::database)
                 .collect::<Vec<_>>()

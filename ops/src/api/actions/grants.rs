@@ -3,7 +3,7 @@
 
 use crate::api::call::{one, Call};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::params::json_id;
+use crate::api::params::{json_id, Params};
 use crate::api::table::{action, req, Action, ParamSpec, Ty};
 use portunus_model::{Command, Principal};
 use serde_json::{json, Value};
@@ -114,14 +114,19 @@ pub fn principal(c: &Call, group: bool) -> Result<(Principal, &'static str, u64)
 }
 
 /// One `{asset id, [member...]}` entry of a JSON list such as `Hosts`.
-struct Entry {
-    id: u64,
+pub(crate) struct Entry {
+    pub id: u64,
     members: Vec<Value>,
 }
 
-fn entries(c: &Call, param: &'static str, id: &str, list: &str) -> Result<Vec<Entry>, ApiError> {
+pub(crate) fn entries(
+    p: &Params,
+    param: &'static str,
+    id: &str,
+    list: &str,
+) -> Result<Vec<Entry>, ApiError> {
     let mut out = Vec::new();
-    for item in c.p.json_list(param)? {
+    for item in p.json_list(param)? {
         let asset = item
             .get(id)
             .ok_or(ApiError::invalid(param, format!("each entry needs {id}")))?;
@@ -139,8 +144,8 @@ fn entries(c: &Call, param: &'static str, id: &str, list: &str) -> Result<Vec<En
 }
 
 /// Database entries from the flattened `Databases.N.DatabaseId` / `.DatabaseAccountIds.M`.
-fn db_entries(c: &Call) -> Result<Vec<Entry>, ApiError> {
-    let objects = c.p.indexed_objects("Databases")?;
+pub(crate) fn db_entries(p: &Params) -> Result<Vec<Entry>, ApiError> {
+    let objects = p.indexed_objects("Databases")?;
     if objects.is_empty() {
         return Err(ApiError::MissingParameter("Databases"));
     }
@@ -251,19 +256,19 @@ async fn change(c: &Call, kind: Kind, group: bool, attach: bool) -> ApiResult {
     let (p, who_field, who) = principal(c, group)?;
     let (list, id_field, members_field, member_id) = match kind {
         Kind::Host => (
-            entries(c, "Hosts", "HostId", "HostAccountIds")?,
+            entries(&c.p, "Hosts", "HostId", "HostAccountIds")?,
             "HostId",
             "HostAccounts",
             "HostAccountId",
         ),
         Kind::HostGroup => (
-            entries(c, "HostGroups", "HostGroupId", "HostAccountNames")?,
+            entries(&c.p, "HostGroups", "HostGroupId", "HostAccountNames")?,
             "HostGroupId",
             "HostAccountNames",
             "HostAccountName",
         ),
         Kind::Database => (
-            db_entries(c)?,
+            db_entries(&c.p)?,
             "DatabaseId",
             "DatabaseAccounts",
             "DatabaseAccountId",

@@ -3,6 +3,7 @@
 //! replaces or forgets the host key fingerprint the bastion trusts for a host (GetHost shows it
 //! as `HostFingerPrint`).
 
+use crate::api::actions::projects::project_param;
 use crate::api::call::{batch_entry, done, found, one, page, Call};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::paginate;
@@ -18,7 +19,7 @@ pub static ACTIONS: &[Action] = &[
         "Adds a host. HostFingerPrint (a Portunus extension: the OpenSSH SHA-256 fingerprint \
          of the host's SSH key, as `ssh-keygen -lf` prints it) pins the key from the start: no \
          hosted credential is sent to a host presenting another key. Without it the first login \
-         trusts the key it meets.",
+         trusts the key it meets. ProjectId places it in that project (else the default one).",
         [
             req("HostName", Ty::Str),
             req("Source", Ty::Str),
@@ -30,6 +31,7 @@ pub static ACTIONS: &[Action] = &[
             opt("SourceInstanceId", Ty::Str),
             opt("NetworkDomainId", Ty::Id),
             opt("HostFingerPrint", Ty::Str),
+            opt("ProjectId", Ty::Id),
         ]
     ),
     action!(
@@ -43,7 +45,7 @@ pub static ACTIONS: &[Action] = &[
         "ListHosts",
         Read,
         list,
-        "Lists hosts.",
+        "Lists hosts (ProjectId: of one project).",
         [
             opt("HostName", Ty::Str),
             opt("HostAddress", Ty::Str),
@@ -51,6 +53,7 @@ pub static ACTIONS: &[Action] = &[
             opt("Source", Ty::Str),
             opt("SourceInstanceId", Ty::Str),
             opt("HostGroupId", Ty::Id),
+            opt("ProjectId", Ty::Id),
             opt("PageNumber", Ty::Int),
             opt("PageSize", Ty::Int),
         ]
@@ -121,7 +124,7 @@ async fn create(c: &Call) -> ApiResult {
         comment: p.string("Comment").unwrap_or_default(),
         ports: Default::default(),
         network_domain_id: p.opt_id("NetworkDomainId")?,
-        project_id: None,
+        project_id: project_param(c, "ProjectId")?,
         host_key_fingerprint: match p.opt("HostFingerPrint").filter(|f| !f.is_empty()) {
             Some(f) => Some(parse_fingerprint(f)?),
             None => None,
@@ -150,6 +153,7 @@ async fn list(c: &Call) -> ApiResult {
         .transpose()?;
     let src_id = p.opt("SourceInstanceId");
     let group = p.opt_id("HostGroupId")?;
+    let project = project_param(c, "ProjectId")?;
     let paging = p.page()?;
     let rows = c
         .read(|s| {
@@ -169,6 +173,7 @@ async fn list(c: &Call) -> ApiResult {
                 .filter(|h| source.is_none_or(|o| h.source == o))
                 .filter(|h| src_id.is_none_or(|i| h.source_instance_id == i))
                 .filter(|h| members.as_ref().is_none_or(|m| m.contains(&h.id)))
+                .filter(|h| project.is_none_or(|p| s.host_project(h.id) == Some(p)))
                 .map(|h| views::host_row(s, h))
                 .collect::<Vec<_>>()
         })

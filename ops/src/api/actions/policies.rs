@@ -161,12 +161,12 @@ pub static ACTIONS: &[Action] = &[
     ),
 ];
 
-/// Projects are not part of Portunus yet: a call naming one is refused rather than applied
-/// outside it.
+/// Control policies, command approvals and O&M approval requests are instance-wide: a call
+/// naming a project is refused rather than applied outside it.
 pub(super) fn no_project(c: &Call) -> Result<(), ApiError> {
     match c.p.opt("ProjectId").filter(|p| !p.is_empty()) {
-        Some(_) => Err(ApiError::NotSupported(
-            "projects are not available in Portunus yet: leave ProjectId out",
+        Some(_) => Err(ApiError::Inapplicable(
+            "control policies, command approvals and O&M approval requests are instance-wide (a policy's scope names users and assets directly): leave ProjectId out",
         )),
         None => Ok(()),
     }

@@ -22,9 +22,11 @@ pub static ACTIONS: &[Action] = &[
          serving node, client address, start and end (unix milliseconds), end reason, bytes; \
          for a closed session its place in the session trail (ChainSeq, PrevHash, Hash) and \
          its events' digest (EventCount, EventsHead). State is Open or Closed; \
-         StartTime/EndTime bound the start (inclusive); SessionId picks one.",
+         StartTime/EndTime bound the start (inclusive); SessionId picks one; ProjectId keeps \
+         the sessions on assets now in that project.",
         [
             opt("SessionId", Ty::Id),
+            opt("ProjectId", Ty::Id),
             opt("UserName", Ty::Str),
             opt("AssetName", Ty::Str),
             opt("AccountName", Ty::Str),
@@ -147,6 +149,7 @@ async fn list(c: &Call) -> ApiResult {
         }
     }
     let node: Option<u64> = c.p.num("NodeId")?;
+    let project = crate::api::actions::projects::project_param(c, "ProjectId")?;
     let only: Option<u64> = c.p.num("SessionId")?;
     let (start, end): (Option<u64>, Option<u64>) = (c.p.num("StartTime")?, c.p.num("EndTime")?);
     let text = |k: &str| c.p.opt(k).map(str::to_string);
@@ -165,6 +168,7 @@ async fn list(c: &Call) -> ApiResult {
                 .into_iter()
                 .filter(|x| only.is_none_or(|id| x.id == id))
                 .filter(|x| node.is_none_or(|n| x.node_id == n))
+                .filter(|x| project.is_none_or(|p| s.asset_project(x.asset) == Some(p)))
                 .filter(|x| start.is_none_or(|t| x.started_at_ms >= t))
                 .filter(|x| end.is_none_or(|t| x.started_at_ms <= t))
                 .filter(|x| state.is_none_or(|v| (v == "Open") == x.is_open()))

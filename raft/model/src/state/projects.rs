@@ -368,6 +368,14 @@ impl State {
             .map(|d| d.project_id.unwrap_or(DEFAULT_PROJECT))
     }
 
+    /// The project an asset is in; None: no such asset.
+    pub fn asset_project(&self, asset: crate::common::AssetRef) -> Option<ProjectId> {
+        match asset {
+            crate::common::AssetRef::Host(h) => self.host_project(h),
+            crate::common::AssetRef::Database(d) => self.database_project(d),
+        }
+    }
+
     /// The ids of the hosts in a project.
     pub fn hosts_in_project(&self, id: ProjectId) -> impl Iterator<Item = HostId> + '_ {
         let want = stored(id);
