@@ -199,7 +199,7 @@ async fn serve(
         return Err(ApiError::NotSupported(route));
     };
     table::validate(action, &params)?;
-    delegated::authorize(ctx.backend.as_ref(), &caller, action, &params)?;
+    delegated::authorize(ctx.backend.as_ref(), &caller, action, &params, now).await?;
     delegated::check_project_param(ctx.backend.as_ref(), action, &params)?;
     if let Some(id) = params.opt("InstanceId") {
         if id != ctx.backend.instance_id() {
@@ -254,7 +254,7 @@ pub async fn run_action(
         .ok_or(ApiError::MissingParameter("Action"))?;
     let action = table::find(name).ok_or(ApiError::InvalidAction)?;
     table::validate(action, &params)?;
-    delegated::authorize(backend.as_ref(), &caller, action, &params)?;
+    delegated::authorize(backend.as_ref(), &caller, action, &params, now_ms()).await?;
     delegated::check_project_param(backend.as_ref(), action, &params)?;
     if let Some(id) = params.opt("InstanceId") {
         if id != backend.instance_id() {

@@ -296,8 +296,11 @@ def main():
     expect_error(lambda: c.get_host(m.GetHostRequest(instance_id=iid, host_id="999999999")),
                  "OBJECT_NOT_FOUND")
     expect_error(lambda: c.get_host(m.GetHostRequest(instance_id=iid)), "MissingParameter")
-    expect_error(lambda: c.list_todo_ops_task_approvals(
-        m.ListTodoOpsTaskApprovalsRequest(instance_id=iid)), "OperationNotSupported")
+    todo = check(c.list_todo_ops_task_approvals(m.ListTodoOpsTaskApprovalsRequest(instance_id=iid)),
+                 m.ListTodoOpsTaskApprovalsResponseBody)
+    assert todo.approves == [] and todo.total_count == 0, todo.to_map()
+    expect_error(lambda: c.get_auto_ops_task(
+        m.GetAutoOpsTaskRequest(instance_id=iid, task_id="1")), "OperationNotSupported")
 
     check(c.delete_host_account(m.DeleteHostAccountRequest(instance_id=iid, host_account_id=aid)),
           m.DeleteHostAccountResponseBody)

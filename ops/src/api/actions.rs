@@ -2,6 +2,7 @@
 
 pub mod admin_audit;
 pub mod approvals;
+pub mod auto_ops;
 pub mod cloud;
 pub mod databases;
 pub mod delegations;
@@ -59,6 +60,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         approvals::ACTIONS,
         tickets::ACTIONS,
         projects::ACTIONS,
+        auto_ops::ACTIONS,
         delegations::ACTIONS,
         secrets::ACTIONS,
         totp::ACTIONS,

@@ -18,7 +18,7 @@
 use super::actions::grants;
 use super::auth::{self, Caller};
 use super::error::ApiError;
-use super::params::{parse_id, Params};
+use super::params::Params;
 use super::table::Action;
 use crate::backend::Backend;
 use portunus_model::{
@@ -47,16 +47,20 @@ enum Names {
     Session(&'static str),
     /// Reads no asset (users and user groups, to authorize them).
     NoAsset,
+    /// A parameter naming something instance-wide that reaches beyond the projects (a shared
+    /// key logs on to any host it is attached to; a network domain's proxy reaches another
+    /// network): refused when given, with why.
+    Refused(&'static str),
 }
 
 use Names::*;
 
 /// Actions a project administrator may call.
 const MANAGED: &[(&str, &[Names])] = &[
-    ("CreateHost", &[NewAsset]),
+    ("CreateHost", &[NewAsset, Refused("NetworkDomainId")]),
     ("GetHost", &[Host("HostId")]),
     ("ListHosts", &[Project("ProjectId")]),
-    ("ModifyHost", &[Host("HostId")]),
+    ("ModifyHost", &[Host("HostId"), Refused("NetworkDomainId")]),
     ("DeleteHost", &[Host("HostId")]),
     ("ModifyHostFingerPrint", &[Host("HostId")]),
     ("ModifyHostsActiveAddressType", &[Hosts("HostIds")]),
@@ -69,17 +73,23 @@ const MANAGED: &[(&str, &[Names])] = &[
             Project("TargetProjectId"),
         ],
     ),
-    ("CreateHostAccount", &[Host("HostId")]),
+    (
+        "CreateHostAccount",
+        &[Host("HostId"), Refused("HostShareKeyId")],
+    ),
     ("VerifyHostAccount", &[HostAccount("HostAccountId")]),
     ("GetHostAccount", &[HostAccount("HostAccountId")]),
     ("ListHostAccounts", &[Host("HostId"), Hosts("HostIds")]),
-    ("ModifyHostAccount", &[HostAccount("HostAccountId")]),
+    (
+        "ModifyHostAccount",
+        &[HostAccount("HostAccountId"), Refused("HostShareKeyId")],
+    ),
     ("DeleteHostAccount", &[HostAccount("HostAccountId")]),
     (
         "ResetHostAccountCredential",
         &[HostAccount("HostAccountId")],
     ),
-    ("CreateDatabase", &[NewAsset]),
+    ("CreateDatabase", &[NewAsset, Refused("NetworkDomainId")]),
     ("GetDatabase", &[Database("DatabaseId")]),
     ("ListDatabases", &[Project("ProjectId")]),
     ("ModifyDatabase", &[Database("DatabaseId")]),
@@ -130,11 +140,16 @@ const REVIEWED: &[(&str, &[Names])] = &[
 
 /// Authorizes a call: by the key's role, or else by the delegations naming an Operator key's
 /// user. The role's refusal stands when no delegation applies.
-pub fn authorize(
+///
+/// The delegation check reads this node's state after waiting for it to hold every write
+/// acknowledged before the call (a barrier), so a user removed from a delegation, locked or
+/// past their validity, or an asset moved out of a project, is seen on every node at once.
+pub async fn authorize(
     backend: &dyn Backend,
     caller: &Caller,
     action: &Action,
     params: &Params,
+    now_ms: u64,
 ) -> Result<(), ApiError> {
     let refused = match auth::authorize(caller, action.access, params) {
         Ok(()) => return Ok(()),
@@ -143,8 +158,18 @@ pub fn authorize(
     let (Role::Operator, Some(user)) = (caller.role, caller.user_id) else {
         return Err(refused);
     };
+    let delegable = [MANAGED, REVIEWED]
+        .iter()
+        .any(|t| t.iter().any(|(a, _)| *a == action.name));
+    if !delegable {
+        return Err(refused);
+    }
+    backend.barrier().await?;
     let mut outcome = Err(refused);
     backend.read(&mut |s| {
+        if s.check_user_active(user, now_ms).is_err() {
+            return;
+        }
         for (kind, table) in [
             (DelegationKind::Manage, MANAGED),
             (DelegationKind::Review, REVIEWED),
@@ -226,24 +251,27 @@ fn within(
             false => Err(why.project_outside(id)),
         }
     };
-    let present = |name: &str| p.opt(name).is_some_and(|v| !v.is_empty());
+    let present = |name: &str| p.opt(name).is_some();
     for n in names {
         match *n {
             NewAsset => {
-                let project = match p.opt("ProjectId").filter(|v| !v.is_empty()) {
-                    Some(v) => parse_id("ProjectId", v)?,
-                    None => DEFAULT_PROJECT,
-                };
+                let project = p.opt_id("ProjectId")?.unwrap_or(DEFAULT_PROJECT);
                 check_project(project)?;
                 named += 1;
             }
             NoAsset => named += 1,
+            Refused(param) if present(param) => {
+                return Err(ApiError::Forbidden(format!(
+                    "{param} names something every project shares (shared keys and network \
+                     domains reach beyond a project): an administrator sets it"
+                )));
+            }
             Project(param) if present(param) => {
-                check_project(parse_id(param, p.opt(param).unwrap_or_default())?)?;
+                check_project(p.id(param)?)?;
                 named += 1;
             }
             Host(param) if present(param) => {
-                let id = parse_id(param, p.opt(param).unwrap_or_default())?;
+                let id = p.id(param)?;
                 check(s.host_project(id), format!("host {id}"))?;
                 named += 1;
             }
@@ -254,7 +282,7 @@ fn within(
                 }
             }
             HostAccount(param) if present(param) => {
-                let id = parse_id(param, p.opt(param).unwrap_or_default())?;
+                let id = p.id(param)?;
                 let host = s.host_account(id).map(|a| a.host_id);
                 check(
                     host.and_then(|h| s.host_project(h)),
@@ -263,7 +291,7 @@ fn within(
                 named += 1;
             }
             Database(param) if present(param) => {
-                let id = parse_id(param, p.opt(param).unwrap_or_default())?;
+                let id = p.id(param)?;
                 check(s.database_project(id), format!("database {id}"))?;
                 named += 1;
             }
@@ -274,7 +302,7 @@ fn within(
                 }
             }
             DatabaseAccount(param) if present(param) => {
-                let id = parse_id(param, p.opt(param).unwrap_or_default())?;
+                let id = p.id(param)?;
                 let db = s.database_account(id).map(|a| a.database_id);
                 check(
                     db.and_then(|d| s.database_project(d)),
@@ -295,7 +323,7 @@ fn within(
                 }
             }
             Session(param) if present(param) => {
-                let id = parse_id(param, p.opt(param).unwrap_or_default())?;
+                let id = p.id(param)?;
                 let asset: Option<AssetRef> = s.session(id).map(|x| x.asset);
                 check(
                     asset.and_then(|a| s.asset_project(a)),
@@ -335,13 +363,12 @@ pub fn check_project_param(
     action: &Action,
     params: &Params,
 ) -> Result<(), ApiError> {
-    let Some(v) = params.opt("ProjectId").filter(|v| !v.is_empty()) else {
+    let Some(project) = params.opt_id("ProjectId")? else {
         return Ok(());
     };
     if action.params.iter().any(|spec| spec.name == "ProjectId") {
         return Ok(());
     }
-    let project = parse_id("ProjectId", v)?;
     let names: Vec<Names> = action
         .params
         .iter()
@@ -390,7 +417,7 @@ fn param_of(n: Names) -> Option<&'static str> {
         | DatabaseAccount(p) | Session(p) => Some(p),
         HostGrants => Some("Hosts"),
         DatabaseGrants => Some("Databases"),
-        NoAsset => None,
+        NoAsset | Refused(_) => None,
     }
 }
 
@@ -399,16 +426,14 @@ mod tests {
     use super::*;
     use crate::api::table::{self, Ty};
 
-    /// Parameters that name no asset: the principals of a grant, paging, global settings.
-    /// `HostGroupId`, `SourceInstanceId`, `SourceUserId`, `NodeId` and `SessionId` only filter
-    /// listings that name their project (or that list no asset: users).
-    const NOT_ASSETS: &[&str] = &[
-        "UserId",
-        "UserGroupId",
-        "NetworkDomainId",
-        "HostShareKeyId",
+    /// Parameters that name no asset: the principals of a grant, and the label an asset
+    /// carries from its cloud source.
+    const NOT_ASSETS: &[&str] = &["UserId", "UserGroupId", "SourceInstanceId"];
+
+    /// Filters of listings, which name their project: they only narrow it.
+    const FILTERS: &[&str] = &[
         "HostGroupId",
-        "SourceInstanceId",
+        "NetworkDomainId",
         "SourceUserId",
         "NodeId",
         "SessionId",
@@ -420,12 +445,21 @@ mod tests {
     fn every_id_parameter_of_a_delegable_action_is_checked() {
         for (name, names) in MANAGED.iter().chain(REVIEWED) {
             let action = table::find(name).unwrap_or_else(|| panic!("{name} is not served"));
-            let checked: Vec<&str> = names.iter().filter_map(|n| param_of(*n)).collect();
+            let refused = names.iter().filter_map(|n| match n {
+                Refused(p) => Some(*p),
+                _ => None,
+            });
+            let checked: Vec<&str> = names
+                .iter()
+                .filter_map(|n| param_of(*n))
+                .chain(refused)
+                .collect();
             for spec in action.params {
                 let names_an_id = spec.name.ends_with("Id")
                     || spec.name.ends_with("Ids")
                     || matches!(spec.ty, Ty::Json | Ty::IdList | Ty::Indexed);
-                if !names_an_id || NOT_ASSETS.contains(&spec.name) {
+                let filter = name.starts_with("List") && FILTERS.contains(&spec.name);
+                if !names_an_id || NOT_ASSETS.contains(&spec.name) || filter {
                     continue;
                 }
                 assert!(

@@ -68,13 +68,6 @@ pub struct Delegation {
     pub users: BTreeSet<UserId>,
 }
 
-impl Delegation {
-    /// Whether the delegation covers this project.
-    pub fn covers(&self, project: ProjectId) -> bool {
-        self.spec.all_projects || self.projects.contains(&project)
-    }
-}
-
 /// The projects a user acts on through delegations of one kind. Delegations only add: a user
 /// named in none reaches nothing through them.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use portunus_model::{
 use serde_json::{json, Value};
 
 /// How the API names the parts of one kind of delegation.
-struct Names {
+struct Wording {
     kind: DelegationKind,
     entity: EntityKind,
     /// The id parameter (`AuthorizationId`, `ReviewRuleId`).
@@ -31,7 +31,7 @@ struct Names {
     list: &'static str,
 }
 
-const MANAGE: Names = Names {
+const MANAGE: Wording = Wording {
     kind: DelegationKind::Manage,
     entity: EntityKind::ProjectAuthorization,
     id: "AuthorizationId",
@@ -40,7 +40,7 @@ const MANAGE: Names = Names {
     list: "ProjectAuthorizations",
 };
 
-const REVIEW: Names = Names {
+const REVIEW: Wording = Wording {
     kind: DelegationKind::Review,
     entity: EntityKind::ReviewRule,
     id: "ReviewRuleId",
@@ -107,7 +107,7 @@ pub static ACTIONS: &[Action] = &[
         "AttachProjectManagersToProjectAuthorization",
         Write,
         attach_users_manage,
-        "Names project administrators: Principals.N.PrincipalId is a Portunus user id \
+        "Wording project administrators: Principals.N.PrincipalId is a Portunus user id \
          (PrincipalType RamUser).",
         [
             req("AuthorizationId", Ty::Id),
@@ -215,7 +215,7 @@ pub static ACTIONS: &[Action] = &[
         "AttachReviewersToReviewRule",
         Write,
         attach_users_review,
-        "Names auditors: Principals.N.PrincipalId is a Portunus user id (PrincipalType \
+        "Wording auditors: Principals.N.PrincipalId is a Portunus user id (PrincipalType \
          RamUser).",
         [req("ReviewRuleId", Ty::Id), req("Principals", Ty::Indexed)]
     ),
@@ -287,7 +287,7 @@ fn principal(s: &State, user: UserId) -> Value {
            "PrincipalType": "RamUser"})
 }
 
-fn detail(n: &Names, s: &State, d: &Delegation) -> Value {
+fn detail(n: &Wording, s: &State, d: &Delegation) -> Value {
     let projects: Vec<Value> = d.projects.iter().map(|p| brief(s, *p)).collect();
     let principals: Vec<Value> = d.users.iter().map(|u| principal(s, *u)).collect();
     let ids: Vec<u64> = d.projects.iter().copied().collect();
@@ -305,7 +305,7 @@ fn detail(n: &Names, s: &State, d: &Delegation) -> Value {
     }
 }
 
-fn row(n: &Names, d: &Delegation) -> Value {
+fn row(n: &Wording, d: &Delegation) -> Value {
     match n.kind {
         DelegationKind::Manage => json!({
             "AuthorizationId": d.id, "Name": d.spec.name, "Description": d.spec.description,
@@ -318,13 +318,13 @@ fn row(n: &Names, d: &Delegation) -> Value {
     }
 }
 
-async fn current(n: &Names, c: &Call) -> Result<(u64, Delegation), ApiError> {
+async fn current(n: &Wording, c: &Call) -> Result<(u64, Delegation), ApiError> {
     let id = c.p.id(n.id)?;
     let d = c.read(|s| s.delegation(n.kind, id).cloned()).await?;
     Ok((id, found(d, n.entity, id)?))
 }
 
-async fn create(n: &Names, c: &Call) -> ApiResult {
+async fn create(n: &Wording, c: &Call) -> ApiResult {
     let spec = DelegationSpec {
         name: c.p.req("Name")?.to_string(),
         description: c.p.string("Description").unwrap_or_default(),
@@ -336,13 +336,13 @@ async fn create(n: &Names, c: &Call) -> ApiResult {
     Ok(one(n.id, id.to_string()))
 }
 
-async fn get(n: &Names, c: &Call) -> ApiResult {
+async fn get(n: &Wording, c: &Call) -> ApiResult {
     let (_, d) = current(n, c).await?;
     let v = c.read(|s| detail(n, s, &d)).await?;
     Ok(one(n.detail, v))
 }
 
-async fn list(n: &Names, c: &Call) -> ApiResult {
+async fn list(n: &Wording, c: &Call) -> ApiResult {
     let keyword = c.p.opt("Keyword").map(str::to_lowercase);
     let cursor = c.p.cursor()?;
     let rows = c
@@ -360,7 +360,7 @@ async fn list(n: &Names, c: &Call) -> ApiResult {
     Ok(cursor.page(n.list, rows))
 }
 
-async fn modify(n: &Names, c: &Call) -> ApiResult {
+async fn modify(n: &Wording, c: &Call) -> ApiResult {
     let (delegation_id, d) = current(n, c).await?;
     let mut spec = d.spec;
     if let Some(name) = c.p.opt("Name").filter(|v| !v.is_empty()) {
@@ -381,7 +381,7 @@ async fn modify(n: &Names, c: &Call) -> ApiResult {
     Ok(done())
 }
 
-async fn delete(n: &Names, c: &Call) -> ApiResult {
+async fn delete(n: &Wording, c: &Call) -> ApiResult {
     let ids = c.p.id_list(n.ids)?;
     let missing = c
         .read(|s| {
@@ -432,7 +432,7 @@ fn principals(c: &Call) -> Result<Vec<UserId>, ApiError> {
     Ok(users)
 }
 
-async fn set_users(n: &Names, c: &Call, attach: bool) -> ApiResult {
+async fn set_users(n: &Wording, c: &Call, attach: bool) -> ApiResult {
     let delegation_id = c.p.id(n.id)?;
     let user_ids = if attach {
         principals(c)?
@@ -449,7 +449,7 @@ async fn set_users(n: &Names, c: &Call, attach: bool) -> ApiResult {
     Ok(done())
 }
 
-async fn set_projects(n: &Names, c: &Call, attach: bool) -> ApiResult {
+async fn set_projects(n: &Wording, c: &Call, attach: bool) -> ApiResult {
     let delegation_id = c.p.id(n.id)?;
     c.propose(Command::SetDelegationProjects {
         kind: n.kind,
@@ -461,7 +461,7 @@ async fn set_projects(n: &Names, c: &Call, attach: bool) -> ApiResult {
     Ok(done())
 }
 
-async fn not_for(n: &Names, c: &Call) -> ApiResult {
+async fn not_for(n: &Wording, c: &Call) -> ApiResult {
     let (_, d) = current(n, c).await?;
     let keyword = c.p.opt("Keyword").filter(|k| !k.is_empty());
     let cursor = c.p.cursor()?;

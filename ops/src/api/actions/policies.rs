@@ -164,7 +164,7 @@ pub static ACTIONS: &[Action] = &[
 /// Control policies, command approvals and O&M approval requests are instance-wide: a call
 /// naming a project is refused rather than applied outside it.
 pub(super) fn no_project(c: &Call) -> Result<(), ApiError> {
-    match c.p.opt("ProjectId").filter(|p| !p.is_empty()) {
+    match c.p.opt("ProjectId") {
         Some(_) => Err(ApiError::Inapplicable(
             "control policies, command approvals and O&M approval requests are instance-wide (a policy's scope names users and assets directly): leave ProjectId out",
         )),

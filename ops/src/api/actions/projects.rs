@@ -9,7 +9,6 @@
 
 use crate::api::call::{batch_entry, found, one, Call};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::params::parse_id;
 use crate::api::table::{action, opt, req, Action, Ty};
 use portunus_model::{
     Command, EntityKind, ProjectId, State, DEFAULT_PROJECT, DEFAULT_PROJECT_NAME,
@@ -112,6 +111,7 @@ pub static ACTIONS: &[Action] = &[
         no_members,
         "Answers an empty list: a self-hosted cluster has no member accounts.",
         [
+            opt("ProjectId", Ty::Id),
             opt("Keyword", Ty::Str),
             opt("MaxResults", Ty::Int),
             opt("NextToken", Ty::Str),
@@ -166,10 +166,7 @@ pub static ACTIONS: &[Action] = &[
 
 /// A project id parameter (0 names the default project); None when absent or empty.
 pub fn project_param(c: &Call, name: &str) -> Result<Option<ProjectId>, ApiError> {
-    match c.p.opt(name).filter(|v| !v.is_empty()) {
-        Some(v) => parse_id(name, v).map(Some),
-        None => Ok(None),
-    }
+    c.p.opt_id(name)
 }
 
 /// Checks that a project exists (the default one always does).
@@ -266,7 +263,7 @@ async fn get(c: &Call) -> ApiResult {
 }
 
 async fn list(c: &Call) -> ApiResult {
-    let keyword = c.p.opt("Keyword").filter(|k| !k.is_empty());
+    let keyword = c.p.opt("Keyword");
     let cursor = c.p.cursor()?;
     let rows = c
         .read(|s| {
@@ -311,9 +308,22 @@ async fn relocate(c: &Call, databases: bool) -> ApiResult {
     let to = c.p.id("TargetProjectId")?;
     let param = if databases { "DatabaseIds" } else { "HostIds" };
     let ids = c.p.id_list(param)?;
+    // Each move names the project the asset is in now (the caller's ProjectId, or where it was
+    // read to be), so a move that raced with another is refused rather than undoing it.
+    let now: Vec<Option<ProjectId>> = c
+        .read(|s| {
+            ids.iter()
+                .map(|id| match (from, databases) {
+                    (Some(f), _) => Some(f),
+                    (None, true) => s.database_project(*id),
+                    (None, false) => s.host_project(*id),
+                })
+                .collect()
+        })
+        .await?;
     let mut results = Vec::new();
     let mut ok = 0;
-    for id in &ids {
+    for (id, from) in ids.iter().zip(now) {
         let cmd = if databases {
             Command::MoveDatabasesToProject {
                 from,

@@ -244,6 +244,39 @@ async fn a_project_administrator_acts_only_on_the_projects_assets() {
         403,
         "Forbidden",
     );
+    // Shared keys and network domains reach beyond a project: an administrator sets them.
+    let mut in_domain = HOST
+        .iter()
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect::<Vec<_>>();
+    in_domain.extend([
+        ("HostName", "w3".to_string()),
+        ("ProjectId", web.clone()),
+        ("NetworkDomainId", "1".to_string()),
+    ]);
+    let domain = send(&h, &pm_call("CreateHost", in_domain)).await;
+    assert_error(&domain, 403, "Forbidden");
+    assert!(
+        domain.1["Message"]
+            .as_str()
+            .is_some_and(|m| m.contains("NetworkDomainId")),
+        "{}",
+        domain.1
+    );
+    let shared = send(
+        &h,
+        &pm_call(
+            "CreateHostAccount",
+            vec![
+                ("HostId", w1.clone()),
+                ("HostAccountName", "deploy".into()),
+                ("ProtocolName", "SSH".into()),
+                ("HostShareKeyId", "1".into()),
+            ],
+        ),
+    )
+    .await;
+    assert_error(&shared, 403, "Forbidden");
     // Moving a host out to a project it does not administer is refused.
     let out = send(
         &h,
@@ -307,6 +340,13 @@ async fn a_project_administrator_acts_only_on_the_projects_assets() {
     assert_eq!(projects.1["TotalCount"], 1, "{}", projects.1);
     assert_eq!(projects.1["Projects"][0]["Name"], "web", "{}", projects.1);
 
+    // A locked user has no delegated rights; unlocked, they are back.
+    ok(&h, "LockUsers", &[("UserIds", &format!("[\"{pm}\"]"))]).await;
+    let locked = send(&h, &pm_call("ListHosts", vec![("ProjectId", web.clone())])).await;
+    assert_error(&locked, 403, "Forbidden");
+    ok(&h, "UnlockUsers", &[("UserIds", &format!("[\"{pm}\"]"))]).await;
+    let (status, _) = send(&h, &pm_call("ListHosts", vec![("ProjectId", web.clone())])).await;
+    assert_eq!(status, 200);
     // Removing pm from the authorization takes the rights away.
     ok(
         &h,
@@ -354,12 +394,78 @@ async fn a_reviewer_reads_the_sessions_of_the_projects_it_audits() {
     ] {
         ok(&h, action, &[("ReviewRuleId", &rule), (q.0, &q.1)]).await;
     }
+    // Two sessions: one on web's host, one on a host of the default project.
+    let w1 = host_in(&h, "w1", &web).await;
+    let d1 = create_host(&h, "d1").await;
+    let epoch = match h
+        .backend
+        .apply_now(portunus_model::Command::NodeStarted { node_id: 1 })
+    {
+        portunus_model::Response::NodeEpoch { epoch, .. } => epoch,
+        other => panic!("{other:?}"),
+    };
+    let mut sessions = Vec::new();
+    for host in [&w1, &d1] {
+        let acct = ok(
+            &h,
+            "CreateHostAccount",
+            &[
+                ("HostId", host),
+                ("HostAccountName", "root"),
+                ("ProtocolName", "SSH"),
+            ],
+        )
+        .await;
+        let acct = id_of(&acct, "HostAccountId");
+        let grant = format!("[{{\"HostId\":\"{host}\",\"HostAccountIds\":[\"{acct}\"]}}]");
+        ok(
+            &h,
+            "AttachHostAccountsToUser",
+            &[("UserId", &rv), ("Hosts", &grant)],
+        )
+        .await;
+        let opened = h.backend.apply_now(portunus_model::Command::OpenSession {
+            user_id: rv.parse().expect("id"),
+            asset: portunus_model::AssetRef::Host(host.parse().expect("id")),
+            account_id: acct.parse().expect("id"),
+            protocol: portunus_model::Protocol::Ssh,
+            node_id: 1,
+            node_epoch: epoch,
+            client_addr: "192.0.2.1:1".into(),
+        });
+        match opened {
+            portunus_model::Response::SessionOpened(g) => sessions.push(g.session_id.to_string()),
+            other => panic!("{other:?}"),
+        }
+    }
     let rules = ok(&h, "ListReviewRules", &[("Keyword", "WEB")]).await;
     assert_eq!(rules["ReviewRules"][0]["RuleName"], "web audit", "{rules}");
     assert_eq!(rules["ReviewRules"][0]["Remark"], "d", "{rules}");
     let rv_call = |q: &[(&'static str, &str)]| as_key("rv", "op-secret", "ListSessions", q);
     let (status, body) = send(&h, &rv_call(&[("ProjectId", &web)])).await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["TotalCount"], 1, "{body}");
+    assert_eq!(
+        body["Sessions"][0]["SessionId"],
+        sessions[0].as_str(),
+        "{body}"
+    );
+    let events = |id: &str| {
+        let mut r = as_key("rv", "op-secret", "ListSessionEvents", &[]);
+        r.query = vec![("SessionId", id.to_string())];
+        r
+    };
+    let (status, body) = send(&h, &events(&sessions[0])).await;
+    assert_eq!(status, 200, "{body}");
+    let other = send(&h, &events(&sessions[1])).await;
+    assert_error(&other, 403, "Forbidden");
+    assert!(
+        other.1["Message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is not in a project you audit")),
+        "{}",
+        other.1
+    );
     assert_error(
         &send(&h, &rv_call(&[("ProjectId", "0")])).await,
         403,
