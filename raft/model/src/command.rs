@@ -292,6 +292,10 @@ pub enum Command {
         attach: bool,
     },
 
+    /// Replaces the configuration of a cluster that holds none yet with an exported one (see
+    /// `state::config_export`).
+    ImportConfiguration(Box<crate::state::Configuration>),
+
     // ---- authorizations
     /// Grants the host and adds these accounts (may be empty) to the grant.
     AttachHostAccounts {

@@ -67,7 +67,7 @@ pub use settings::{
     MAX_WHITE_LIST_ENTRIES,
 };
 pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
-pub use state::State;
+pub use state::{Configuration, State, CONFIG_FORMAT};
 pub use ticket::{NewTicket, OperationTicket, TicketDecision, TicketState};
 pub use token::{NewToken, ScramVerifier, Token, TokenAccount, TokenIssuer, TokenReceipt};
 pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, UserSource};

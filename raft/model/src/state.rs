@@ -9,6 +9,7 @@ mod admin_audit;
 mod approvals;
 mod asset_groups;
 mod cascade;
+mod config_export;
 mod databases;
 mod grants;
 mod hosts;
@@ -114,6 +115,7 @@ pub struct State {
 /// proposal's whole retry budget.
 pub const DEDUP_WINDOW_MS: u64 = 120_000;
 
+pub use config_export::{Configuration, CONFIG_FORMAT};
 pub use nonces::{
     ADMIN_RESERVED_NONCES, MAX_NONCES, MAX_NONCES_PER_KEY, MAX_NONCE_TTL_MS, MAX_REQUEST_AGE_MS,
     MAX_REQUEST_LEAD_MS, NONCE_CLOCK_MARGIN_MS,
@@ -187,7 +189,8 @@ impl State {
             .or_else(|| self.apply_approvals(now, cmd))
             .or_else(|| self.apply_tickets(now, cmd))
             .or_else(|| self.apply_reseal(cmd))
-            .or_else(|| self.apply_web_sessions(now, cmd));
+            .or_else(|| self.apply_web_sessions(now, cmd))
+            .or_else(|| self.apply_config_import(cmd));
         match handled {
             Some(Ok(resp)) => resp,
             Some(Err(rej)) => Response::Rejected(rej),

@@ -2,6 +2,7 @@
 
 mod authz;
 mod codec;
+mod config_export;
 mod dispatch;
 mod lifecycle;
 mod nonces;

@@ -234,6 +234,7 @@ fn databases_and_grants() -> Vec<Command> {
             description: String::new(),
         },
         Command::DeleteProject { project_id: 999 },
+        Command::ImportConfiguration(Box::default()),
         Command::MoveHostsToProject {
             from: Some(999),
             to: 0,
@@ -419,7 +420,7 @@ fn every_variant_is_handled_and_rejections_change_nothing() {
                 .collect()
         })
         .collect();
-    assert_eq!(variants.len(), 99, "one sample per Command variant");
+    assert_eq!(variants.len(), 100, "one sample per Command variant");
     let mut rejected = 0;
     for cmd in all {
         let mut st = base.clone();

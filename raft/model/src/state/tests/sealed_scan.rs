@@ -136,7 +136,7 @@ fn holds_sealed(f: &Format) -> bool {
 }
 
 /// A state with a value in every sealed field, each marked with its field's name.
-fn populated() -> Fx {
+pub(super) fn populated() -> Fx {
     let mut fx = Fx::new();
     let (alice, host, account) = fx.granted("alice");
     let acc = fx.st.host_accounts.get_mut(&account).expect("account");
