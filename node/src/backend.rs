@@ -173,6 +173,22 @@ impl Backend for NodeBackend {
         crate::bootstrap::hash_password(password)
     }
 
+    fn put_export(&self, name: &str, document: Vec<u8>) -> BoxFuture<'_, Result<(), BackendError>> {
+        let name = name.to_string();
+        Box::pin(async move {
+            self.replica
+                .put_blob(&name, document)
+                .await
+                .map(|_| ())
+                .map_err(backend_error)
+        })
+    }
+
+    fn get_export(&self, name: &str) -> BoxFuture<'_, Option<Vec<u8>>> {
+        let name = name.to_string();
+        Box::pin(async move { self.replica.get_blob(&name).await })
+    }
+
     fn session_events(&self, session_id: u64) -> BoxFuture<'_, Option<Vec<u8>>> {
         let name = crate::audit::events_name(session_id);
         Box::pin(async move { self.replica.get_blob(&name).await })

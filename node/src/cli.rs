@@ -96,6 +96,18 @@ pub enum ClusterAction {
     },
     /// Show the cluster settings; with options, change those settings first.
     Settings(SettingsArgs),
+    /// Restore a configuration export (GetExportConfigJob's download, as a file) into a fresh
+    /// cluster: one that holds no user, host, database or project yet. Every secret in it must
+    /// open with this cluster's sealing key, so start the new cluster with the same
+    /// --seal-key-file. The AccessKeys of the export replace those of the first start.
+    ImportConfig {
+        /// The export (JSON, as decoded from the DownloadUrl).
+        file: PathBuf,
+        /// The cluster's sealing key file (as the nodes' --seal-key-file). Default:
+        /// portunus-data.seal-key, where a single node started here keeps it.
+        #[arg(long, env = "PORTUNUS_SEAL_KEY_FILE")]
+        seal_key_file: Option<PathBuf>,
+    },
 }
 
 /// Cluster settings an operator changes from a shell (0 = unlimited / never).
@@ -327,7 +339,57 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
             trail(&client, &args.via, "ClusterRemoveNode", params).await;
         }
         ClusterAction::Settings(s) => settings(&client, &args.via, s).await?,
+        ClusterAction::ImportConfig {
+            file,
+            seal_key_file,
+        } => import_config(&client, &args.via, &file, seal_key_file).await?,
     }
+    Ok(())
+}
+
+/// Checks an export against this cluster's sealing key and proposes it.
+async fn import_config(
+    client: &ClusterClient,
+    via: &str,
+    file: &std::path::Path,
+    seal_key_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
+    let doc = portunus_ops::config_export::ConfigDocument::parse(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let sealer = sealer_for_client(seal_key_file)?;
+    // Every sealed value must open here: a restore under another sealing key would leave
+    // hosted credentials and AccessKeys that no node can use.
+    let mut scratch = portunus_model::State::default();
+    let loaded = scratch.apply(&portunus_model::Request {
+        now_ms: 0,
+        command: Command::ImportConfiguration(Box::new(doc.configuration.clone())),
+        id: None,
+    });
+    if let Response::Rejected(e) = loaded {
+        anyhow::bail!("{}: {e}", file.display());
+    }
+    for (at, sealed) in scratch.sealed_values() {
+        if sealer.open(at.purpose(), sealed).is_err() {
+            anyhow::bail!(
+                "{}: {at:?} does not open with this sealing key (the export was sealed under key {}): start the cluster with the sealing key file of the exported one",
+                file.display(),
+                doc.seal_key_id.as_deref().unwrap_or("unknown")
+            );
+        }
+    }
+    match client
+        .propose(
+            via,
+            Command::ImportConfiguration(Box::new(doc.configuration.clone())),
+        )
+        .await?
+    {
+        Response::Rejected(e) => anyhow::bail!("{e}"),
+        _ => println!("imported {}", doc.summary()),
+    }
+    let params = [("File".to_string(), file.display().to_string())].into();
+    trail(client, via, "ClusterImportConfig", params).await;
     Ok(())
 }
 

@@ -87,6 +87,21 @@ pub trait Backend: Send + Sync + 'static {
             ))
         })
     }
+    /// Keeps an exported configuration document under `name` on a majority of the members (so
+    /// any node can read it back, and the loss of one loses it not).
+    fn put_export(&self, name: &str, document: Vec<u8>) -> BoxFuture<'_, Result<(), BackendError>> {
+        let _ = (name, document);
+        Box::pin(async {
+            Err(BackendError::Internal(
+                "this backend keeps no configuration exports".into(),
+            ))
+        })
+    }
+    /// An exported configuration document from any member holding it.
+    fn get_export(&self, name: &str) -> BoxFuture<'_, Option<Vec<u8>>> {
+        let _ = name;
+        Box::pin(async { None })
+    }
     /// Checks LDAP (`ad` false) or AD settings against the directory as a login would: a server
     /// answers over TLS, the service account (with `service_password`) binds, the base DN can
     /// be searched. Ok says what was found; Err why the check failed.

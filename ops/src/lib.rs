@@ -7,6 +7,7 @@
 pub mod api;
 mod backend;
 pub mod client;
+pub mod config_export;
 mod health;
 mod limits;
 mod metrics;

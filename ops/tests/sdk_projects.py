@@ -11,6 +11,11 @@ PORTUNUS_PROJECTS_STATE (a JSON file the steps share):
   manager   (pm's Operator key) lists and changes web's hosts, is refused shop's and the rest
   revoke    (Admin key) removes pm from the authorization
   revoked   (pm's key) lists nothing any more
+  export    (Admin key) CreateExportConfigJob; writes its JobId to PORTUNUS_PROJECTS_JOB
+  download  (Admin key) GetExportConfigJob of that job; writes the document to
+            PORTUNUS_PROJECTS_EXPORT
+  restored  (Admin key, on the cluster the export was imported into) the projects, hosts,
+            users and the project authorization are there
 Prints "sdk_projects: OK" at the end; exits non-zero on the first failure.
 """
 import json
@@ -300,6 +305,44 @@ def revoked(c, iid, st):
     assert mine.total_count == 0, mine.to_map()
 
 
+def export(c, iid, st):
+    job = body(c.create_export_config_job(m.CreateExportConfigJobRequest(instance_id=iid)),
+               m.CreateExportConfigJobResponseBody).job_id
+    assert isinstance(job, str) and job, job
+    with open(os.environ["PORTUNUS_PROJECTS_JOB"], "w") as f:
+        f.write(job)
+
+
+def download(c, iid, st):
+    with open(os.environ["PORTUNUS_PROJECTS_JOB"]) as f:
+        job = f.read()
+    got = body(c.get_export_config_job(m.GetExportConfigJobRequest(instance_id=iid, job_id=job)),
+               m.GetExportConfigJobResponseBody)
+    assert got.status == "Success" and got.job_id == job and got.expire_time == 0, got.to_map()
+    assert "import-config" in got.message, got.message
+    prefix = "data:application/json;base64,"
+    assert got.download_url.startswith(prefix), got.download_url[:40]
+    import base64
+    with open(os.environ["PORTUNUS_PROJECTS_EXPORT"], "wb") as f:
+        f.write(base64.b64decode(got.download_url[len(prefix):]))
+
+
+def restored(c, iid, st):
+    names = [p.name for p in body(c.list_projects(m.ListProjectsRequest(instance_id=iid)),
+                                  m.ListProjectsResponseBody).projects]
+    assert names == ["Default", "web", "shop"], names
+    hosts = body(c.list_hosts(m.ListHostsRequest(instance_id=iid, project_id=st["web"])),
+                 m.ListHostsResponseBody)
+    assert [h.host_id for h in hosts.hosts] == [st["w1"]], hosts.to_map()
+    users = body(c.list_users(m.ListUsersRequest(instance_id=iid, user_name="pm")),
+                 m.ListUsersResponseBody)
+    assert [u.user_id for u in users.users] == [st["pm"]], users.to_map()
+    auth = body(c.get_project_authorization(m.GetProjectAuthorizationRequest(
+        instance_id=iid, authorization_id=int(st["auth"]))),
+        m.GetProjectAuthorizationResponseBody).project_authorization
+    assert auth.project_ids == [int(st["web"])], auth.to_map()
+
+
 def main():
     c = client()
     step = os.environ["PORTUNUS_PROJECTS_STEP"]
@@ -311,7 +354,9 @@ def main():
     else:
         with open(state) as f:
             st = json.load(f)
-        {"manager": manager, "revoke": revoke, "revoked": revoked}[step](c, iid, st)
+        steps = {"manager": manager, "revoke": revoke, "revoked": revoked, "export": export,
+                 "download": download, "restored": restored}
+        steps[step](c, iid, st)
     print("sdk_projects: OK")
 
 

@@ -7,6 +7,7 @@ pub mod cloud;
 pub mod databases;
 pub mod delegations;
 pub mod domains;
+pub mod export;
 pub mod grant_lists;
 pub mod grants;
 pub mod host_accounts;
@@ -61,6 +62,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         tickets::ACTIONS,
         projects::ACTIONS,
         auto_ops::ACTIONS,
+        export::ACTIONS,
         delegations::ACTIONS,
         secrets::ACTIONS,
         totp::ACTIONS,

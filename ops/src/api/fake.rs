@@ -14,6 +14,8 @@ pub struct FakeBackend {
     instance_id: String,
     /// When set, every call answers "no quorum".
     pub unavailable: std::sync::atomic::AtomicBool,
+    /// Configuration exports by name.
+    exports: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
 }
 
 impl FakeBackend {
@@ -23,6 +25,7 @@ impl FakeBackend {
             state: Mutex::new(State::default()),
             instance_id: instance_id.to_string(),
             unavailable: Default::default(),
+            exports: Default::default(),
         }
     }
 
@@ -125,5 +128,19 @@ impl Backend for FakeBackend {
 
     fn instance_id(&self) -> String {
         self.instance_id.clone()
+    }
+
+    fn put_export(&self, name: &str, document: Vec<u8>) -> BoxFuture<'_, Result<(), BackendError>> {
+        let stored = self.check().map(|()| {
+            if let Ok(mut e) = self.exports.lock() {
+                e.insert(name.to_string(), document);
+            }
+        });
+        Box::pin(async move { stored })
+    }
+
+    fn get_export(&self, name: &str) -> BoxFuture<'_, Option<Vec<u8>>> {
+        let found = self.exports.lock().ok().and_then(|e| e.get(name).cloned());
+        Box::pin(async move { found })
     }
 }

@@ -11,6 +11,7 @@ use portunus_model::Role;
 use serde_json::Value;
 use tower::ServiceExt;
 
+mod export;
 mod hardening;
 mod projects;
 

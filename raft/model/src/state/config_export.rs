@@ -157,8 +157,9 @@ impl State {
         Some(self.import_configuration(c))
     }
 
-    /// Replaces the configuration of a cluster that holds none yet (no user, host, database or
-    /// project; the AccessKeys of its first start are replaced too). History is kept.
+    /// Replaces the configuration of a cluster that holds none yet: no host, database,
+    /// project, user group, rule or policy, and no user but the first administrator its first
+    /// start made (replaced, with the AccessKeys of that start). History is kept.
     fn import_configuration(&mut self, c: &Configuration) -> Result<Response, Rejection> {
         if c.format != CONFIG_FORMAT {
             return Err(Rejection::invalid(
@@ -169,8 +170,13 @@ impl State {
                 ),
             ));
         }
-        let held = self.users.len() + self.hosts.len() + self.databases.len() + self.projects.len();
-        if held > 0 {
+        let held = self.hosts.len()
+            + self.databases.len()
+            + self.projects.len()
+            + self.user_groups.len()
+            + self.rules.len()
+            + self.policies.len();
+        if held > 0 || self.users.len() > 1 {
             return Err(Rejection::invalid(
                 "configuration",
                 format!(
