@@ -22,12 +22,13 @@ fn a_project_administrator_administers_only_its_projects_on_every_node() {
     let state = c.dir.path().join("projects.json");
     let state_env = ("PORTUNUS_PROJECTS_STATE", state.to_str().unwrap());
     let (api1, api2) = (c.nodes[0].api, c.nodes[1].api);
+    let cluster1 = c.nodes[0].cluster;
     run_step(api1, SCRIPT, STEP, "setup", &[state_env]);
     let st: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     let pm = st["pm"].as_str().unwrap();
     let made = c
         .cli(
-            api1,
+            cluster1,
             &["create-access-key", "--role", "operator", "--user-id", pm],
         )
         .unwrap();
@@ -82,12 +83,12 @@ fn a_project_administrator_administers_only_its_projects_on_every_node() {
     let mut fresh = ProcCluster::new(1).unwrap();
     fresh.spawn_all().unwrap();
     fresh.wait_stable(START).unwrap();
-    let api = fresh.nodes[0].api;
+    let (api, via) = (fresh.nodes[0].api, fresh.nodes[0].cluster);
     // Under another sealing key the export's secrets would not open: refused, nothing stored.
     let other_key = fresh.dir.path().join("other-seal-key");
     std::fs::write(&other_key, "bm90IHRoZSBjbHVzdGVyJ3Mgc2VhbGluZyBrZXkgIQ==\n").unwrap();
     let refused = fresh.cli(
-        api,
+        via,
         &[
             "import-config",
             file.to_str().unwrap(),
@@ -100,10 +101,10 @@ fn a_project_administrator_administers_only_its_projects_on_every_node() {
         .to_string();
     assert!(why.contains("does not open with this sealing key"), "{why}");
     let out = fresh
-        .cli(api, &["import-config", file.to_str().unwrap()])
+        .cli(via, &["import-config", file.to_str().unwrap()])
         .unwrap();
     assert!(out.contains("imported the configuration of"), "{out}");
-    let again = fresh.cli(api, &["import-config", file.to_str().unwrap()]);
+    let again = fresh.cli(via, &["import-config", file.to_str().unwrap()]);
     let why = again.expect_err("imported twice").to_string();
     assert!(why.contains("import into a fresh cluster"), "{why}");
     let restored = wait_until(

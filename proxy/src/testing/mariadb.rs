@@ -25,7 +25,12 @@ impl MariaDb {
     pub async fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
+        // Temporary tables in the test's own directory, not a /tmp shared with every other
+        // server and test on the machine.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("tmpdir");
         let out = Command::new("mariadb-install-db")
+            .env("TMPDIR", &tmp)
             .args([
                 "--no-defaults",
                 "--user=root",
@@ -48,6 +53,7 @@ impl MariaDb {
             let port = free_port();
             let mut child = Command::new("mariadbd")
                 .arg("--no-defaults")
+                .arg(format!("--tmpdir={}", tmp.display()))
                 .arg(format!("--datadir={}", data.display()))
                 .arg(format!("--socket={}", socket.display()))
                 .arg(format!(
