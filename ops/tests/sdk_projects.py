@@ -347,13 +347,23 @@ def main():
     c = client()
     step = os.environ["PORTUNUS_PROJECTS_STEP"]
     state = os.environ["PORTUNUS_PROJECTS_STATE"]
-    iid = body(c.describe_instances(m.DescribeInstancesRequest()),
-               m.DescribeInstancesResponseBody).instances[0].instance_id
     if step == "setup":
+        iid = body(c.describe_instances(m.DescribeInstancesRequest()),
+                   m.DescribeInstancesResponseBody).instances[0].instance_id
         setup(c, iid, state)
+        with open(state) as f:
+            st = json.load(f)
+        st["iid"] = iid
+        with open(state, "w") as f:
+            json.dump(st, f)
     else:
         with open(state) as f:
             st = json.load(f)
+        # pm's Operator key may not describe the instance; the restored cluster has its own id.
+        iid = st["iid"]
+        if step == "restored":
+            iid = body(c.describe_instances(m.DescribeInstancesRequest()),
+                       m.DescribeInstancesResponseBody).instances[0].instance_id
         steps = {"manager": manager, "revoke": revoke, "revoked": revoked, "export": export,
                  "download": download, "restored": restored}
         steps[step](c, iid, st)
