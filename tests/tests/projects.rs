@@ -86,7 +86,7 @@ fn a_project_administrator_administers_only_its_projects_on_every_node() {
     let (api, via) = (fresh.nodes[0].api, fresh.nodes[0].cluster);
     // Under another sealing key the export's secrets would not open: refused, nothing stored.
     let other_key = fresh.dir.path().join("other-seal-key");
-    std::fs::write(&other_key, "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg=\n").unwrap();
+    std::fs::write(&other_key, "DQTEUkTV3AB7feCTieibhLYonOFeTBJDtQri43sKp6k=\n").unwrap();
     let refused = fresh.cli(
         via,
         &[
