@@ -10,6 +10,7 @@ mod bootstrap;
 pub mod cli;
 pub mod config;
 mod db_cancel;
+mod db_kill;
 mod directory;
 mod duties;
 mod gate;

@@ -328,8 +328,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             target_tls: target_tls.clone(),
             proxy_from: Arc::new(config.proxy_protocol_from.clone()),
             cancels: crate::db_cancel::serve(&replica),
-            threads: Arc::new(portunus_proxy::db::native::MySqlThreads::new(replica.id())),
+            threads: crate::db_kill::serve(&replica),
             cancel_router: Some(Arc::new(crate::db_cancel::Router(replica.clone()))),
+            thread_router: Some(Arc::new(crate::db_kill::Router(replica.clone()))),
         };
         if let Some(listener) = mysql_listener {
             tasks.push(tokio::spawn(portunus_proxy::db::native::serve_mysql(

@@ -3,7 +3,8 @@
 //! server-side prepared statements as the engineer's tools. The hosted password is injected
 //! (the engineer types none and never sees it), the client must log in as the session's
 //! account, an account that is not hosted takes the engineer's own password, and every
-//! statement is audited under the engineer's session, readable from another node.
+//! statement is audited under the engineer's session, readable from another node. Hosted logins
+//! speak the target's method, MariaDB's `client_ed25519` included.
 
 use portunus_model::{DatabaseTargetTls, DbEngine};
 use portunus_node::testing::{change_settings, database_token, three_nodes, wait_for};
@@ -652,6 +653,88 @@ async fn the_gateway_speaks_tls_to_a_database_that_offers_it() {
     let (ok, out, err) = native(port, "frank", token, cipher).await;
     assert!(ok, "{err}");
     assert_eq!(out, "Ssl_version\t\n");
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hosted_password_logs_in_to_a_mariadb_ed25519_account() {
+    let db = MariaDb::start().await;
+    db.root(&format!(
+        "INSTALL SONAME 'auth_ed25519'; CREATE DATABASE shop; \
+         CREATE USER 'app'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('{HOSTED_PASSWORD}'); \
+         GRANT ALL ON shop.* TO 'app'@'%'; \
+         CREATE USER 'dev'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('{OWN_PASSWORD}');"
+    ))
+    .await;
+    let plugins = "SELECT user, plugin FROM mysql.user WHERE user IN ('app', 'dev') ORDER BY user";
+    assert_eq!(db.root(plugins).await, "app\ted25519\ndev\ted25519\n");
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let (hosted, own) = ("tok-ed25519-Wq3nB7xZ", "tok-ed25519-own-Mv6k");
+    let access = DatabaseAccess {
+        user: "grace",
+        database: "orders",
+        engine: DbEngine::MySql,
+        port: db.port,
+        account: "app",
+        password: Some(HOSTED_PASSWORD),
+        uses: None,
+        token: hosted,
+    };
+    database_token(&nodes[0], access).await;
+    let own_access = DatabaseAccess {
+        account: "dev",
+        password: None,
+        token: own,
+        ..access
+    };
+    database_token(&nodes[0], own_access).await;
+    let serving = &nodes[1];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving.mysql_addr.expect("the MySQL port").port();
+    wait_listening(port).await;
+
+    // The native port: the bastion signs the database's nonce with the hosted password.
+    let (ok, out, err) = native(port, "grace", hosted, "SELECT CURRENT_USER()").await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "app@%\n");
+    // The SSH tunnel: the hosted login likewise, and the engineer's own ed25519 login to an
+    // account that is not hosted is relayed as the client speaks it.
+    let ssh_port = serving.ssh_addr.unwrap().port();
+    wait_listening(ssh_port).await;
+    let askpass = Askpass::new();
+    let local = free_port();
+    let mut ssh = askpass.ssh(ssh_port, "grace", hosted);
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{}", db.port)]);
+    let mut tunnel = ssh.spawn().unwrap();
+    wait_listening(local).await;
+    let (ok, out, err) = mariadb(local, "app", None, "SELECT CURRENT_USER()").await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "app@%\n");
+    tunnel.kill().await.unwrap();
+    let local = free_port();
+    let mut ssh = askpass.ssh(ssh_port, "grace", own);
+    ssh.args(["-N", "-L", &format!("{local}:127.0.0.1:{}", db.port)]);
+    let mut tunnel = ssh.spawn().unwrap();
+    wait_listening(local).await;
+    let (ok, out, err) = mariadb(local, "dev", Some(OWN_PASSWORD), "SELECT CURRENT_USER()").await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "dev@%\n");
+    tunnel.kill().await.unwrap();
+
+    // The signature is checked: with the password changed at the database, the hosted one no
+    // longer logs in, and the engineer reads why.
+    db.root("ALTER USER 'app'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('Chang3d-elsewhere')")
+        .await;
+    let (ok, _, err) = native(port, "grace", hosted, "SELECT 1").await;
+    assert!(!ok, "logged in with a stale password");
+    assert!(
+        err.contains("could not log in to the database as 'app'")
+            && err.contains("Access denied for user 'app'"),
+        "{err}"
+    );
     for n in nodes {
         n.stop().await;
     }

@@ -4,7 +4,9 @@
 //! `DELETE` without `WHERE` with the database's own error (whatever else shares the request),
 //! the session continues, and the statements — run and refused — are listed under the
 //! engineer's session through another node after the node that served it is SIGKILLed with
-//! the session still open (they are stored while it runs).
+//! the session still open (they are stored while it runs). A `KILL QUERY` sent through one
+//! node's native MySQL port ends the statement of a session another node serves, for its own
+//! engineer only.
 
 use portunus_proxy::testing::mariadb::MariaDb;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
@@ -33,6 +35,53 @@ fn mariadb(port: u16, sql: &str) -> (bool, String, String) {
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
 
+/// The database `orders` (the MariaDB at `db_port`) with its account `app` hosted, and the
+/// bastion users `users` granted it.
+fn orders_for(node: &portunus_tests::NodeProc, db_port: u16, users: &[&str]) {
+    let port = db_port.to_string();
+    let args = [
+        "database",
+        "create",
+        "orders",
+        "--type",
+        "MySQL",
+        "--address",
+        "127.0.0.1",
+    ];
+    node.admin_ok(&[&args[..], &["--port", &port]].concat());
+    node.admin_ok(&[
+        "database",
+        "add-account",
+        "orders",
+        "app",
+        "--password",
+        HOSTED,
+    ]);
+    for user in users {
+        node.admin_ok(&["user", "create", user, "--password", "Us3r-pass!x"]);
+        node.admin_ok(&["grant", "database", user, "orders", "--account", "app"]);
+    }
+}
+
+/// A new O&M token of `user` for the account `app` of `orders`.
+fn token(node: &portunus_tests::NodeProc, user: &str) -> String {
+    let issued = node.admin_ok(&[
+        "token",
+        "generate",
+        "--database",
+        "orders",
+        "--account",
+        "app",
+        "--user",
+        user,
+    ]);
+    issued
+        .lines()
+        .find_map(|l| l.strip_prefix("token:"))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_else(|| panic!("no token in {issued}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_rules_refuse_statements_and_the_audit_outlives_the_serving_node() {
     let db = MariaDb::start().await;
@@ -44,27 +93,7 @@ async fn sql_rules_refuse_statements_and_the_audit_outlives_the_serving_node() {
     .await;
     let mut c = ProcCluster::with_admin(3, START).unwrap();
     let n1 = &c.nodes[0];
-    n1.admin_ok(&["user", "create", "alice", "--password", "Al1ce-pass!x"]);
-    let port = db.port.to_string();
-    let args = [
-        "database",
-        "create",
-        "orders",
-        "--type",
-        "MySQL",
-        "--address",
-        "127.0.0.1",
-    ];
-    n1.admin_ok(&[&args[..], &["--port", &port]].concat());
-    n1.admin_ok(&[
-        "database",
-        "add-account",
-        "orders",
-        "app",
-        "--password",
-        HOSTED,
-    ]);
-    n1.admin_ok(&["grant", "database", "alice", "orders", "--account", "app"]);
+    orders_for(n1, db.port, &["alice"]);
     let no_drop = created(&n1.admin_ok(&[
         "sql-rule",
         "create",
@@ -99,21 +128,7 @@ async fn sql_rules_refuse_statements_and_the_audit_outlives_the_serving_node() {
         "{listed}"
     );
 
-    let issued = n1.admin_ok(&[
-        "token",
-        "generate",
-        "--database",
-        "orders",
-        "--account",
-        "app",
-        "--user",
-        "alice",
-    ]);
-    let token = issued
-        .lines()
-        .find_map(|l| l.strip_prefix("token:"))
-        .map(|t| t.trim().to_string())
-        .unwrap_or_else(|| panic!("no token in {issued}"));
+    let token = token(n1, "alice");
 
     // Alice works through node 2.
     let serving = &c.nodes[1];
@@ -218,4 +233,121 @@ async fn sql_rules_refuse_statements_and_the_audit_outlives_the_serving_node() {
     );
     // The rule can go; the next session is not bound by it.
     n3.admin_ok(&["sql-rule", "delete", &no_drop]);
+}
+
+/// `python3` running `script`; its output. Panics unless it succeeds.
+async fn python(script: &str) -> String {
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .await
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_through_another_node_ends_the_engineers_own_statement() {
+    let db = MariaDb::start().await;
+    // No privilege beyond the schema: a session may kill its own account's threads.
+    db.root(&format!(
+        "CREATE DATABASE shop; CREATE USER 'app'@'%' IDENTIFIED BY '{HOSTED}'; \
+         GRANT ALL ON shop.* TO 'app'@'%';"
+    ))
+    .await;
+    let mut c = ProcCluster::with_admin(3, START).unwrap();
+    orders_for(&c.nodes[0], db.port, &["alice", "bob"]);
+    let (alice, bob) = (token(&c.nodes[0], "alice"), token(&c.nodes[0], "bob"));
+    let (serving, other) = (c.nodes[0].mysql.port(), c.nodes[1].mysql.port());
+    wait_listening(serving).await;
+    wait_listening(other).await;
+    // Alice's long statement through node 1 (the id her client was greeted with names it); the
+    // KILLs go through node 2, as a load balancer may send the mysql client's Ctrl-C. Bob (the
+    // same hosted account at the same database) cannot kill it, by statement or by the
+    // protocol's COM_PROCESS_KILL; Alice can: the statement ends "interrupted" (1317) long
+    // before its 30 seconds, and her connection goes on.
+    let script = format!(
+        "import pymysql, threading, time\n\
+         def connect(port, who):\n\
+         \x20   return pymysql.connect(host='127.0.0.1', port=port, user=who[0], \
+         password=who[1], ssl_disabled=True)\n\
+         alice, bob = ('alice', '{alice}'), ('bob', '{bob}')\n\
+         a = connect({serving}, alice)\n\
+         print(a.thread_id() >> 20)\n\
+         out = {{}}\n\
+         def sleep():\n\
+         \x20   cur = a.cursor()\n\
+         \x20   t = time.monotonic()\n\
+         \x20   try:\n\
+         \x20       cur.execute('SELECT SLEEP(30)')\n\
+         \x20       out['slept'] = cur.fetchone()[0]\n\
+         \x20   except pymysql.MySQLError as e:\n\
+         \x20       out['error'] = e.args[0]\n\
+         \x20   out['short'] = time.monotonic() - t < 20\n\
+         t = threading.Thread(target=sleep)\n\
+         t.start()\n\
+         time.sleep(1)\n\
+         def kill(who, id, how='KILL QUERY %d'):\n\
+         \x20   c = connect({other}, who)\n\
+         \x20   try:\n\
+         \x20       if how == 'COM_PROCESS_KILL':\n\
+         \x20           c.kill(id)\n\
+         \x20       else:\n\
+         \x20           c.cursor().execute(how % id)\n\
+         \x20       return 'ok'\n\
+         \x20   except pymysql.MySQLError as e:\n\
+         \x20       return '%d %s' % (e.args[0], e.args[1])\n\
+         \x20   finally:\n\
+         \x20       c.close()\n\
+         print(kill(bob, a.thread_id()))\n\
+         print(kill(bob, a.thread_id(), 'COM_PROCESS_KILL'))\n\
+         print(kill(alice, a.thread_id() + 1000))\n\
+         print('running' if t.is_alive() else 'ended')\n\
+         print(kill(alice, a.thread_id()))\n\
+         t.join(30)\n\
+         print(out)\n\
+         cur = a.cursor()\n\
+         cur.execute('SELECT 1')\n\
+         print(cur.fetchone()[0])\n\
+         print(a.thread_id())\n"
+    );
+    let out = python(&script).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 9, "{out}");
+    let id: u64 = lines[8].parse().unwrap();
+    let expected = [
+        "1".to_string(),
+        format!("1095 You are not owner of thread {id}"),
+        format!("1095 You are not owner of thread {id}"),
+        format!("1094 Unknown thread id: {}", id + 1000),
+        "running".into(),
+        "ok".into(),
+        "{'error': 1317, 'short': True}".into(),
+        "1".into(),
+    ];
+    assert_eq!(lines[..8], expected, "{out}");
+
+    // With node 1 gone, node 2 cannot ask it: the refusal says so.
+    c.nodes[0].kill();
+    let script = format!(
+        "import pymysql\n\
+         c = pymysql.connect(host='127.0.0.1', port={other}, user='alice', \
+         password='{alice}', ssl_disabled=True)\n\
+         try:\n\
+         \x20   c.cursor().execute('KILL QUERY {id}')\n\
+         \x20   print('ok')\n\
+         except pymysql.MySQLError as e:\n\
+         \x20   print(e.args[0], e.args[1])\n"
+    );
+    let out = python(&script).await;
+    assert!(
+        out.starts_with(&format!(
+            "1429 Thread {id} is a session of bastion node 1, which could not be asked"
+        )),
+        "{out}"
+    );
 }

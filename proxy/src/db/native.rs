@@ -23,6 +23,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+mod mysql_threads;
+use mysql_threads::SessionThread;
+pub use mysql_threads::{KillRefusal, MySqlThreads, ThreadOwner, ThreadRouter};
+
 /// What both native ports need.
 pub struct NativePort<G, A> {
     pub gate: Arc<G>,
@@ -42,6 +46,9 @@ pub struct NativePort<G, A> {
     /// Passes cancel requests for other nodes' sessions to them; None: such requests are
     /// ignored.
     pub cancel_router: Option<Arc<dyn CancelRouter>>,
+    /// Asks other nodes for the database thread of their MySQL sessions a `KILL` names; None:
+    /// such a `KILL` is refused.
+    pub thread_router: Option<Arc<dyn ThreadRouter>>,
 }
 
 impl<G, A> Clone for NativePort<G, A> {
@@ -56,6 +63,7 @@ impl<G, A> Clone for NativePort<G, A> {
             cancels: self.cancels.clone(),
             threads: self.threads.clone(),
             cancel_router: self.cancel_router.clone(),
+            thread_router: self.thread_router.clone(),
         }
     }
 }
@@ -68,7 +76,7 @@ pub async fn serve_mysql<G: SessionGate, A: AuditSink>(
 ) {
     let proxy_from = port.proxy_from.clone();
     accept_loop("mysql", listener, proxy_from, stop, move |stream, peer| {
-        let thread = port.threads.allocate();
+        let thread = port.threads.allocate(port.thread_router.clone());
         mysql_connection(stream, peer, thread, port.clone())
     })
     .await
@@ -595,129 +603,5 @@ impl Cancels {
             }
             _ => tracing::info!(pid, "postgres: cancel request for no session"),
         }
-    }
-}
-
-/// The native MySQL port's sessions by the connection id each client was greeted with (the
-/// gateway's, naming the node as [`NodeIds`] do), and each one's thread id at its database. A
-/// `KILL [QUERY] <id>` a client sends (the `mysql` client's Ctrl-C does) is translated into the
-/// target's thread id when it names a session of the same bastion user, database account and
-/// database on this node; anything else is refused, so a client can never kill another
-/// engineer's statement through the shared hosted account.
-pub struct MySqlThreads {
-    ids: NodeIds,
-    by_id: std::sync::Mutex<std::collections::HashMap<u32, Thread>>,
-}
-
-#[derive(Clone, PartialEq, Eq)]
-struct Owner {
-    user: String,
-    account: String,
-    target: (String, u16),
-}
-
-struct Thread {
-    /// None until the session is admitted.
-    owner: Option<Owner>,
-    thread: Option<u32>,
-}
-
-impl MySqlThreads {
-    pub fn new(node_id: u64) -> MySqlThreads {
-        MySqlThreads {
-            ids: NodeIds::new(node_id),
-            by_id: Default::default(),
-        }
-    }
-
-    /// A connection id for a new client, not held by a session still open (the counter wraps
-    /// after about a million), kept until the handle is dropped.
-    fn allocate(self: &Arc<Self>) -> SessionThread {
-        let mut m = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
-        let mut id = self.ids.next();
-        for _ in 0..64 {
-            if !m.contains_key(&id) {
-                break;
-            }
-            id = self.ids.next();
-        }
-        let thread = Thread {
-            owner: None,
-            thread: None,
-        };
-        m.insert(id, thread);
-        SessionThread {
-            threads: self.clone(),
-            id,
-            owner: None,
-        }
-    }
-}
-
-/// One client's entry in [`MySqlThreads`], removed when dropped.
-pub(crate) struct SessionThread {
-    threads: Arc<MySqlThreads>,
-    id: u32,
-    owner: Option<Owner>,
-}
-
-impl SessionThread {
-    /// The client was admitted under `permit`.
-    fn admit(&mut self, permit: &crate::gate::Permit) {
-        let owner = Owner {
-            user: permit.user_name.clone(),
-            account: permit.account_name.clone(),
-            target: (permit.address.clone(), permit.port),
-        };
-        if let Ok(mut m) = self.threads.by_id.lock() {
-            if let Some(t) = m.get_mut(&self.id) {
-                t.owner = Some(owner.clone());
-            }
-        }
-        self.owner = Some(owner);
-    }
-}
-
-impl Drop for SessionThread {
-    fn drop(&mut self) {
-        if let Ok(mut m) = self.threads.by_id.lock() {
-            m.remove(&self.id);
-        }
-    }
-}
-
-impl portunus_db::mysql::session::Threads for SessionThread {
-    fn connected(&self, thread: u32) {
-        if let Ok(mut m) = self.threads.by_id.lock() {
-            if let Some(t) = m.get_mut(&self.id) {
-                t.thread = Some(thread);
-            }
-        }
-    }
-
-    fn thread(&self, id: u64) -> Result<u64, (u16, String)> {
-        let unknown = || (1094, format!("Unknown thread id: {id}"));
-        let found = u32::try_from(id).ok().and_then(|id| {
-            let m = self.threads.by_id.lock().ok()?;
-            m.get(&id).and_then(|t| Some((t.owner.clone()?, t.thread)))
-        });
-        let Some((owner, thread)) = found else {
-            if !self.threads.ids.is_mine(id) {
-                let node = NodeIds::node_of(id);
-                return Err((1094, format!("Unknown thread id: {id} (it names a session of bastion node {node}; a KILL reaches only sessions of the node it is sent to)")));
-            }
-            return Err(unknown());
-        };
-        let Some(me) = &self.owner else {
-            return Err(unknown());
-        };
-        if owner.user != me.user || owner.account != me.account {
-            return Err((1095, format!("You are not owner of thread {id}")));
-        }
-        if owner.target != me.target {
-            let words = format!("Thread {id} is a session to another database than this one");
-            return Err((1094, words));
-        }
-        thread.map(u64::from).ok_or_else(unknown)
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! Supported: `mysql_native_password`; `caching_sha2_password`, fast path and full path (the
 //! password in clear over TLS, or RSA-OAEP encrypted with the server's public key without TLS);
-//! `sha256_password` the same way; `mysql_clear_password` over TLS only. Anything else is
-//! refused with the method's name, so an administrator sees what the target wants.
+//! `sha256_password` the same way; `mysql_clear_password` over TLS only; MariaDB's
+//! `client_ed25519` (an Ed25519 signature of the server's 32-byte nonce, with the key expanded
+//! from the password). Anything else is refused with the method's name, so an administrator sees
+//! what the target wants.
 
 use super::wire::{self, Reader};
 use crate::Secret;
@@ -90,6 +92,24 @@ pub fn caching_sha2(password: &[u8], scramble: &[u8]) -> Vec<u8> {
     xor(p1.as_ref(), p3.as_ref())
 }
 
+/// The length of MariaDB's `client_ed25519` nonce.
+pub const ED25519_NONCE: usize = 32;
+
+/// MariaDB's `client_ed25519`: the nonce signed as Ed25519 signs, with the expanded key taken
+/// as SHA-512 of the password itself (of any length) rather than of a 32-byte seed: the first
+/// half, clamped, is the secret scalar, the second half the prefix hashed with the message
+/// for the signature's nonce. The server keeps only the public key (the scalar times the base
+/// point), so it checks the signature as any Ed25519 signature. A password of exactly 32 bytes
+/// signs as a standard Ed25519 key with that password as its seed.
+pub fn ed25519_signature(password: &[u8], nonce: &[u8]) -> Vec<u8> {
+    use ed25519_dalek::hazmat::{raw_sign, ExpandedSecretKey};
+    use sha2::{Digest, Sha512};
+    let expanded: [u8; 64] = Sha512::digest(password).into();
+    let key = ExpandedSecretKey::from_bytes(&expanded);
+    let public = ed25519_dalek::VerifyingKey::from(&key);
+    raw_sign::<Sha512>(&key, nonce, &public).to_bytes().to_vec()
+}
+
 fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
     a.iter().zip(b).map(|(x, y)| x ^ y).collect()
 }
@@ -170,6 +190,12 @@ impl TargetAuth {
                 Ok(vec![1])
             }
             b"mysql_clear_password" => Err(AuthError::ClearWithoutTls(self.plugin_name())),
+            b"client_ed25519" if self.scramble.len() == ED25519_NONCE => {
+                Ok(ed25519_signature(pw, &self.scramble))
+            }
+            b"client_ed25519" => Err(AuthError::Unexpected(
+                "a client_ed25519 nonce that is not 32 bytes",
+            )),
             _ => Err(AuthError::Unsupported(self.plugin_name())),
         }
     }
@@ -191,7 +217,9 @@ impl TargetAuth {
                 let mut r = Reader::new(&p[1..]);
                 self.plugin = r.nul_or_rest().to_vec();
                 let mut data = r.rest().to_vec();
-                if data.last() == Some(&0) {
+                // Scrambles of the password methods end with a NUL; ed25519's nonce is 32 raw
+                // bytes, and may end with a zero byte.
+                if data.last() == Some(&0) && self.plugin != b"client_ed25519" {
                     data.pop();
                 }
                 self.scramble = data;
@@ -308,16 +336,89 @@ mod tests {
             a.on_packet(&switch),
             Ok(Next::Send(native_password(b"pw", &[9; 20])))
         );
-        let mut ed = vec![0xfe];
-        ed.extend_from_slice(b"client_ed25519\0");
-        let e = a.on_packet(&ed).unwrap_err();
-        assert!(e.to_string().contains("client_ed25519"), "{e}");
+        let mut gssapi = vec![0xfe];
+        gssapi.extend_from_slice(b"auth_gssapi_client\0");
+        gssapi.extend_from_slice(b"service@REALM\0");
+        let e = a.on_packet(&gssapi).unwrap_err();
+        assert_eq!(e, AuthError::Unsupported("auth_gssapi_client".into()));
+        assert!(e.to_string().contains("auth_gssapi_client"), "{e}");
         let mut clear = vec![0xfe];
         clear.extend_from_slice(b"mysql_clear_password\0");
         assert!(matches!(
             a.on_packet(&clear),
             Err(AuthError::ClearWithoutTls(_))
         ));
+    }
+
+    /// The nonce of the vectors below: the bytes 1 to 32.
+    fn nonce() -> Vec<u8> {
+        (1..=32).collect()
+    }
+
+    /// With a password of exactly 32 bytes, MariaDB's scheme is standard Ed25519 with the
+    /// password as the seed: the reference signature is Python `cryptography`'s
+    /// `Ed25519PrivateKey.from_private_bytes(password).sign(nonce)`.
+    #[test]
+    fn ed25519_with_a_32_byte_password_is_standard_ed25519_with_it_as_seed() {
+        let password = b"0123456789abcdef0123456789ABCDEF";
+        assert_eq!(
+            hex(&ed25519_signature(password, &nonce())),
+            "bcb2799ce75010429559dff97affdd87b53ef3749ccaae441fc13f15726e7d0a\
+             847ca74d73a95072130401743a4a8488fd1c3aa45e3da6ab1ad319dd3372910a"
+        );
+        let seeded = ed25519_dalek::SigningKey::from_bytes(password);
+        use ed25519_dalek::Signer;
+        assert_eq!(
+            seeded.sign(&nonce()).to_bytes().to_vec(),
+            ed25519_signature(password, &nonce())
+        );
+    }
+
+    /// Passwords of other lengths: reference values from a separate implementation of the
+    /// scheme (Python, integer arithmetic on the curve as RFC 8032 defines it, the key
+    /// expanded as SHA-512 of the password); it gives the 32-byte vector above too.
+    #[test]
+    fn ed25519_expands_a_password_of_any_length_with_sha512() {
+        assert_eq!(
+            hex(&ed25519_signature(b"secret", &nonce())),
+            "60a0f4f8bcb6396043e44b2a25521af16f0815ff6369cc541c281e2c4455c823\
+             2b79b21ee5bb933507725db2f2919ea09e676f6abee19c5c7b98b40a627a9707"
+        );
+        let long = b"a much longer hosted password, well past thirty-two bytes";
+        assert_eq!(
+            hex(&ed25519_signature(long, &nonce())),
+            "257fc0459f6f3b82839a8d7a0b2a84121021c232d6b7d67fa781915e1cb999a9\
+             5aa3d397e36ecd426ddeb34fa359650a56b236726e6a835d2a3da08133815a0a"
+        );
+    }
+
+    #[test]
+    fn an_ed25519_switch_signs_the_raw_nonce_even_when_it_ends_with_zero() {
+        let mut a = TargetAuth::new(
+            Secret("secret".into()),
+            b"mysql_native_password",
+            &[1; 20],
+            false,
+        );
+        let mut nonce = nonce();
+        nonce[31] = 0;
+        let mut switch = vec![0xfe];
+        switch.extend_from_slice(b"client_ed25519\0");
+        switch.extend_from_slice(&nonce);
+        assert_eq!(
+            a.on_packet(&switch),
+            Ok(Next::Send(ed25519_signature(b"secret", &nonce)))
+        );
+        assert_eq!(a.plugin(), b"client_ed25519");
+        assert_eq!(
+            a.on_packet(&[0, 0, 0, 2, 0]),
+            Ok(Next::Done(vec![0, 0, 0, 2, 0]))
+        );
+        // A nonce of another length is not signed.
+        let mut short = vec![0xfe];
+        short.extend_from_slice(b"client_ed25519\0");
+        short.extend_from_slice(&[7; 20]);
+        assert!(matches!(a.on_packet(&short), Err(AuthError::Unexpected(_))));
     }
 
     #[test]

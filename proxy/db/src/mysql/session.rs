@@ -107,9 +107,14 @@ pub trait Threads: Send + Sync {
     /// This session's connection to the target is the target's thread `thread`.
     fn connected(&self, thread: u32);
     /// The target's thread id of the session the client knows as `id`, if this client may
-    /// kill it there; else the MySQL error (code, words).
-    fn thread(&self, id: u64) -> Result<u64, (u16, String)>;
+    /// kill it there; else the MySQL error (code, words). The session may be another node's,
+    /// so the answer may take a round trip: the session awaits it before sending the `KILL`.
+    fn thread(&self, id: u64) -> ThreadLookup<'_>;
 }
+
+/// The answer of [`Threads::thread`].
+pub type ThreadLookup<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, (u16, String)>> + Send + 'a>>;
 
 /// A `KILL [QUERY | CONNECTION] <id>` statement: whether it kills only the query, and the id.
 pub fn parse_kill(sql: &str) -> Option<(bool, u64)> {
@@ -152,7 +157,7 @@ impl Guard<'_> {
     /// statement `KILL [QUERY | CONNECTION] <id>`, or `COM_PROCESS_KILL`) turned into the
     /// target's thread id, or the error to answer instead (also for a `KILL` in any other
     /// form, which the gateway cannot translate); None when the request goes unchanged.
-    fn translate(
+    async fn translate(
         &self,
         request: &Request,
         payload: &[u8],
@@ -162,14 +167,14 @@ impl Guard<'_> {
             COM_PROCESS_KILL => {
                 let id = payload.get(1..5)?;
                 let id = u32::from_le_bytes([id[0], id[1], id[2], id[3]]);
-                Some(threads.thread(u64::from(id)).map(|thread| {
+                Some(threads.thread(u64::from(id)).await.map(|thread| {
                     let mut payload = vec![COM_PROCESS_KILL];
                     payload.extend_from_slice(&(thread as u32).to_le_bytes());
                     payload
                 }))
             }
             COM_QUERY => match parse_kill(&request.text) {
-                Some((query, id)) => Some(threads.thread(id).map(|thread| {
+                Some((query, id)) => Some(threads.thread(id).await.map(|thread| {
                     let what = if query { "QUERY" } else { "CONNECTION" };
                     let mut payload = vec![COM_QUERY];
                     payload.extend_from_slice(format!("KILL {what} {thread}").as_bytes());
@@ -496,7 +501,7 @@ where
             audit(sink, &request, Outcome::Refused { reason }, started);
             continue;
         }
-        match guard.translate(&request, &payload) {
+        match guard.translate(&request, &payload).await {
             None => target.write_packet(&payload, seq).await?,
             Some(Ok(translated)) => target.write_packet(&translated, seq).await?,
             Some(Err((code, words))) => {
