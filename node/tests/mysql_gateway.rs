@@ -550,28 +550,7 @@ async fn the_gateway_speaks_tls_to_a_database_that_offers_it() {
     let dir = tempfile::tempdir().unwrap();
     let (nodes, _) = three_nodes(dir.path()).await;
     let (hosted, own) = ("tok-target-tls-Hq7mR2", "tok-target-tls-own-Zp4w");
-    let access = DatabaseAccess {
-        user: "erin",
-        database: "orders",
-        engine: DbEngine::MySql,
-        port: db.port,
-        account: "app",
-        password: Some(HOSTED_PASSWORD),
-        uses: None,
-        token: hosted,
-    };
-    database_token(&nodes[0], access).await;
-    let own_access = DatabaseAccess {
-        account: "dev",
-        password: None,
-        token: own,
-        ..access
-    };
-    database_token(&nodes[0], own_access).await;
-    let serving = &nodes[1];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let port = serving.mysql_addr.expect("the MySQL port").port();
-    wait_listening(port).await;
+    let port = app_and_dev_tokens(&nodes, "erin", db.port, (hosted, own)).await;
     let cipher = "SHOW SESSION STATUS LIKE 'Ssl_version'";
 
     // By default (prefer) the gateway switches to TLS since the server offers it: the hosted
@@ -673,28 +652,7 @@ async fn a_hosted_password_logs_in_to_a_mariadb_ed25519_account() {
     let dir = tempfile::tempdir().unwrap();
     let (nodes, _) = three_nodes(dir.path()).await;
     let (hosted, own) = ("tok-ed25519-Wq3nB7xZ", "tok-ed25519-own-Mv6k");
-    let access = DatabaseAccess {
-        user: "grace",
-        database: "orders",
-        engine: DbEngine::MySql,
-        port: db.port,
-        account: "app",
-        password: Some(HOSTED_PASSWORD),
-        uses: None,
-        token: hosted,
-    };
-    database_token(&nodes[0], access).await;
-    let own_access = DatabaseAccess {
-        account: "dev",
-        password: None,
-        token: own,
-        ..access
-    };
-    database_token(&nodes[0], own_access).await;
-    let serving = &nodes[1];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let port = serving.mysql_addr.expect("the MySQL port").port();
-    wait_listening(port).await;
+    let port = app_and_dev_tokens(&nodes, "grace", db.port, (hosted, own)).await;
 
     // The native port: the bastion signs the database's nonce with the hosted password.
     let (ok, out, err) = native(port, "grace", hosted, "SELECT CURRENT_USER()").await;
@@ -829,4 +787,38 @@ async fn kill_query_on_the_native_port_reaches_only_the_engineers_own_session() 
     for n in nodes {
         n.stop().await;
     }
+}
+
+/// Tokens for `user` to the database at `db_port` through node 1: `hosted` for the hosted
+/// account `app`, `own` for the account `dev` whose password the engineer types. Returns node
+/// 2's MySQL port once node 2 has them.
+async fn app_and_dev_tokens(
+    nodes: &[RunningNode],
+    user: &str,
+    db_port: u16,
+    (hosted, own): (&str, &str),
+) -> u16 {
+    let access = DatabaseAccess {
+        user,
+        database: "orders",
+        engine: DbEngine::MySql,
+        port: db_port,
+        account: "app",
+        password: Some(HOSTED_PASSWORD),
+        uses: None,
+        token: hosted,
+    };
+    database_token(&nodes[0], access).await;
+    let own_access = DatabaseAccess {
+        account: "dev",
+        password: None,
+        token: own,
+        ..access
+    };
+    database_token(&nodes[0], own_access).await;
+    let serving = &nodes[1];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving.mysql_addr.expect("the MySQL port").port();
+    wait_listening(port).await;
+    port
 }
