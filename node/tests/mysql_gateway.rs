@@ -551,6 +551,7 @@ async fn the_gateway_speaks_tls_to_a_database_that_offers_it() {
     let (nodes, _) = three_nodes(dir.path()).await;
     let (hosted, own) = ("tok-target-tls-Hq7mR2", "tok-target-tls-own-Zp4w");
     let port = app_and_dev_tokens(&nodes, "erin", db.port, (hosted, own)).await;
+    let serving = &nodes[1];
     let cipher = "SHOW SESSION STATUS LIKE 'Ssl_version'";
 
     // By default (prefer) the gateway switches to TLS since the server offers it: the hosted
@@ -653,6 +654,7 @@ async fn a_hosted_password_logs_in_to_a_mariadb_ed25519_account() {
     let (nodes, _) = three_nodes(dir.path()).await;
     let (hosted, own) = ("tok-ed25519-Wq3nB7xZ", "tok-ed25519-own-Mv6k");
     let port = app_and_dev_tokens(&nodes, "grace", db.port, (hosted, own)).await;
+    let serving = &nodes[1];
 
     // The native port: the bastion signs the database's nonce with the hosted password.
     let (ok, out, err) = native(port, "grace", hosted, "SELECT CURRENT_USER()").await;
