@@ -617,9 +617,12 @@ async fn the_gateway_speaks_tls_to_a_database_that_offers_it() {
         DatabaseAccess {
             user: "frank",
             database: "plain",
+            engine: DbEngine::MySql,
             port: plain.port,
+            account: "app",
+            password: Some(HOSTED_PASSWORD),
+            uses: None,
             token,
-            ..access
         },
     )
     .await;
