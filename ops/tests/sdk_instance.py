@@ -12,32 +12,8 @@ Prints "sdk_instance: OK" at the end; exits non-zero on the first failure.
 """
 import os
 
-from alibabacloud_tea_openapi import models as open_api_models
-from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_yundun_bastionhost20191209 import models as m
-from alibabacloud_yundun_bastionhost20191209.client import Client
-
-
-def client():
-    cfg = open_api_models.Config(
-        access_key_id=os.environ["PORTUNUS_AK_ID"],
-        access_key_secret=os.environ["PORTUNUS_AK_SECRET"],
-        endpoint=os.environ["PORTUNUS_API_ENDPOINT"],
-        protocol="http",
-        region_id="portunus",
-    )
-    return Client(cfg)
-
-
-def expect_error(fn, code, words):
-    try:
-        fn()
-    except ClientException as e:
-        assert e.code == code, f"expected {code}, got {e.code}: {e.message}"
-        for w in words:
-            assert w in e.message, f"{w!r} not in {e.message!r}"
-        return e.message
-    raise AssertionError(f"expected {code}, the call succeeded")
+from sdk_common import client, expect_error
 
 
 def check(c, iid):

@@ -1,0 +1,37 @@
+"""What the SDK scripts of this directory share: a client of the official SDK pointed at a node
+(PORTUNUS_API_ENDPOINT, PORTUNUS_AK_ID, PORTUNUS_AK_SECRET), a typed answer's body, and an
+expected refusal."""
+import os
+
+from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_yundun_bastionhost20191209.client import Client
+
+
+def client():
+    cfg = open_api_models.Config(
+        access_key_id=os.environ["PORTUNUS_AK_ID"],
+        access_key_secret=os.environ["PORTUNUS_AK_SECRET"],
+        endpoint=os.environ["PORTUNUS_API_ENDPOINT"],
+        protocol="http",
+        region_id="portunus",
+    )
+    return Client(cfg)
+
+
+def body(resp, cls):
+    assert resp.status_code == 200, resp.status_code
+    assert isinstance(resp.body, cls), type(resp.body)
+    assert resp.body.request_id, "missing RequestId"
+    return resp.body
+
+
+def expect_error(fn, code, words=()):
+    try:
+        fn()
+    except ClientException as e:
+        assert e.code == code, f"expected {code}, got {e.code}: {e.message}"
+        for w in words:
+            assert w in e.message, f"{w!r} not in {e.message!r}"
+        return e.message
+    raise AssertionError(f"expected {code}, the call succeeded")
