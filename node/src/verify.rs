@@ -33,6 +33,7 @@ fn target(
         account_name: acc.name.clone(),
         credential: crate::gate::permit::host_credential(s, &shared.sealer, acc),
         pinned: s.host_key_fingerprint(host.id).map(str::to_string),
+        route: crate::gate::permit::route(s, &shared.sealer, host.network_domain_id),
     };
     Ok((host.name.clone(), target))
 }

@@ -173,6 +173,8 @@ pub struct Permit {
     pub database_tls: crate::db::tls::TargetTlsMode,
     /// What the governing control policy lets the session do.
     pub controls: Controls,
+    /// Straight to the address, or through the asset's network domain's proxies.
+    pub route: crate::route::Route,
 }
 
 impl Permit {
@@ -316,6 +318,24 @@ pub trait SessionGate: Send + Sync + 'static {
         permit: &'a Permit,
         fingerprint: &'a str,
     ) -> BoxFuture<'a, Result<(), Refusal>>;
+    /// Record an SSH proxy's host key on first use (on the proxy of the route's domain);
+    /// refuses a key different from the trusted one, and any unpinned key when pins are
+    /// required. The default refuses: a gate without a place to keep keys trusts none.
+    fn trust_proxy_key<'a>(
+        &'a self,
+        route: &'a crate::route::Route,
+        hop: &'a crate::route::ProxyHop,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<(), Refusal>> {
+        let _ = route;
+        let words = format!("{hop} presented {fingerprint}, and this gate keeps no proxy keys");
+        Box::pin(async move {
+            Err(Refusal {
+                kind: RefusalKind::HostKeyMismatch,
+                message: words,
+            })
+        })
+    }
     /// Resolves when this session must end — an administrator asked for it, or the node may no
     /// longer hold it — with the words to show the engineer.
     fn terminated(&self, session_id: u64) -> BoxFuture<'static, String>;
@@ -351,6 +371,22 @@ pub trait SessionGate: Send + Sync + 'static {
     /// Whether the native database ports refuse logins without TLS. Read per connection.
     fn database_tls_required(&self) -> bool {
         false
+    }
+}
+
+/// A gate as the keeper of SSH proxies' host keys, for [`crate::route::dial`].
+pub struct GateKeys<'a, G: ?Sized>(pub &'a G);
+
+impl<G: SessionGate + ?Sized> crate::route::ProxyKeys for GateKeys<'_, G> {
+    fn trust<'a>(
+        &'a self,
+        route: &'a crate::route::Route,
+        hop: &'a crate::route::ProxyHop,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            (self.0.trust_proxy_key(route, hop, fingerprint).await).map_err(|r| r.message)
+        })
     }
 }
 

@@ -10,6 +10,8 @@
 //!   credentials injected, statements audited) to the gate and the audit sink.
 //! - [`ssh`] is the SSH gateway (russh): logins, tunnels, shells, SFTP, recording.
 //! - `testing` (feature `test-util`) holds a fake gate and an in-memory audit sink.
+//! - [`route`] reaches a target straight or through its network domain's proxies (SSH, HTTP
+//!   CONNECT, SOCKS5).
 //! - [`relay`] is a tiny raw TCP relay listener built on [`forward`], used by tests and the
 //!   benchmark harness.
 
@@ -20,6 +22,7 @@ pub mod gate;
 /// The PROXY v2 header, from its own crate (the API listener reads it too).
 pub use portunus_proxy_protocol as proxy_protocol;
 pub mod relay;
+pub mod route;
 pub mod ssh;
 #[cfg(feature = "test-util")]
 pub mod testing;

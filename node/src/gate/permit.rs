@@ -2,10 +2,11 @@
 //! credential, unsealed only here and only for the data path.
 
 use crate::seal::{purpose, Sealer};
-use portunus_model::{AssetRef, DatabaseTargetTls, DbEngine, Protocol, SessionAccount};
+use portunus_model::{AssetRef, DatabaseTargetTls, DbEngine, DomainKind, Protocol, SessionAccount};
 use portunus_model::{SessionGrant, State};
 use portunus_proxy::db::tls::TargetTlsMode;
 use portunus_proxy::gate::{AssetKind, Permit, Secret, Target, TargetCredential, TargetProtocol};
+use portunus_proxy::route::{ProxyHop, ProxyKind, Route};
 
 /// The hosted secret in the clear, for the data path only. A value this node cannot open is
 /// logged (why, never the value) and the session goes on without it.
@@ -16,6 +17,48 @@ fn unseal(sealer: &Sealer, purpose: &str, sealed: &portunus_model::Sealed) -> Op
             tracing::error!(purpose, error = %e, "a hosted credential cannot be opened");
             None
         }
+    }
+}
+
+/// How to reach an asset of network domain `domain`: through the domain's proxies (the
+/// Master first) when it is a Proxy domain, else straight. A proxy whose password this node
+/// cannot open is left out (logged by `unseal`), so the next one is tried; a Proxy domain with
+/// no usable proxy never falls back to a direct leg (its route fails with the domain's name).
+pub(crate) fn route(s: &State, sealer: &Sealer, domain: Option<u64>) -> Route {
+    let Some(d) = domain.and_then(|id| s.network_domain(id)) else {
+        return Route::direct();
+    };
+    if d.spec.kind != DomainKind::Proxy {
+        return Route::direct();
+    }
+    let mut proxies: Vec<ProxyHop> = d
+        .spec
+        .proxies
+        .iter()
+        .filter_map(|p| {
+            let password = match &p.password {
+                Some(sealed) => Some(unseal(sealer, purpose::NETWORK_PROXY_PASSWORD, sealed)?),
+                None => None,
+            };
+            Some(ProxyHop {
+                kind: ProxyKind::from_name(&p.proxy_type)?,
+                node_type: p.node_type.clone(),
+                address: p.address.clone(),
+                port: p.port,
+                user: p.user.clone(),
+                password,
+                host_key: p.host_key_fingerprint.clone(),
+            })
+        })
+        .collect();
+    proxies.sort_by_key(|p| p.node_type != "Master");
+    if proxies.is_empty() {
+        tracing::error!(domain = %d.spec.name, "network domain has no usable proxy");
+    }
+    Route {
+        domain_id: Some(d.id),
+        domain_name: d.spec.name.clone(),
+        proxies,
     }
 }
 
@@ -60,6 +103,7 @@ pub(crate) fn from_grant(
         default_database: None,
         database_tls: Default::default(),
         controls: Default::default(),
+        route: Default::default(),
     };
     match grant.asset {
         AssetRef::Host(id) => {
@@ -69,6 +113,7 @@ pub(crate) fn from_grant(
             permit.address = h.active_address().to_string();
             permit.port = host_port(h);
             permit.host_key_fingerprint = s.host_key_fingerprint(id).map(str::to_string);
+            permit.route = route(s, sealer, h.network_domain_id);
             if let SessionAccount::Hosted(a) = &grant.account {
                 let acc = s.host_account(*a)?;
                 permit.account_name = acc.name.clone();
@@ -84,6 +129,7 @@ pub(crate) fn from_grant(
             permit.address = d.address.clone();
             permit.port = d.port;
             permit.protocol = engine_protocol(d.engine);
+            permit.route = route(s, sealer, d.network_domain_id);
             permit.sql_rules = s
                 .sql_rules_for(id, grant.user_id)
                 .into_iter()

@@ -8,9 +8,10 @@
 
 use super::{login_of, Counted, Statements};
 use crate::gate::{
-    Admission, AuditSink, AuthAttempt, EndKind, Principal, SessionGate, SessionOutcome,
+    Admission, AuditSink, AuthAttempt, EndKind, GateKeys, Principal, SessionGate, SessionOutcome,
     TargetProtocol,
 };
+use crate::route::{self, Route, Upstream};
 use portunus_db::mysql::session::native as my;
 use portunus_db::pg::session::native as pg;
 use std::future::Future;
@@ -214,11 +215,13 @@ async fn mysql_login<C, G, A>(
         }
     };
     let permit = admission.permit().clone();
-    let Some(target) = connect(&port, &permit).await else {
-        let words = unreachable(&permit.asset_name);
-        greeted.refuse(&words).await;
-        admission.close(failed());
-        return;
+    let target = match connect(&port, &permit).await {
+        Ok(target) => target,
+        Err(words) => {
+            greeted.refuse(&words).await;
+            admission.close(failed());
+            return;
+        }
     };
     let login = login_of(&permit, permit.default_database.clone(), &port.target_tls);
     let sink = statements(&port, &admission);
@@ -301,15 +304,22 @@ where
         }
     };
     let permit = admission.permit().clone();
-    let Some(target) = connect(&port, &permit).await else {
-        started.refuse(&unreachable(&permit.asset_name)).await;
-        admission.close(failed());
-        return;
+    let target = match connect(&port, &permit).await {
+        Ok(target) => target,
+        Err(words) => {
+            started.refuse(&words).await;
+            admission.close(failed());
+            return;
+        }
     };
     let login = login_of(&permit, permit.default_database.clone(), &port.target_tls);
     let sink = statements(&port, &admission);
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
-    let target_at = (permit.address.clone(), permit.port);
+    let target_at = (
+        permit.address.clone(),
+        permit.port,
+        target.route_with_seen_key(&permit.route),
+    );
     // Forgotten when the session ends, however it ends (also when a stopping node drops it).
     let registered = Registered {
         cancels: port.cancels.clone(),
@@ -377,18 +387,26 @@ async fn admitted<G: SessionGate>(
     Ok((admission, principal.server_proof.take()))
 }
 
-async fn connect<G, A>(port: &NativePort<G, A>, permit: &crate::gate::Permit) -> Option<TcpStream> {
-    let connecting = TcpStream::connect((permit.address.as_str(), permit.port));
-    let target = tokio::time::timeout(port.connect_timeout, connecting)
-        .await
-        .ok()?
-        .ok()?;
-    let _ = target.set_nodelay(true);
-    Some(target)
-}
-
-fn unreachable(asset: &str) -> String {
-    format!("the database {asset} is unreachable from the bastion")
+async fn connect<G: SessionGate, A>(
+    port: &NativePort<G, A>,
+    permit: &crate::gate::Permit,
+) -> Result<Upstream, String> {
+    let keys = GateKeys(&*port.gate);
+    let (host, at) = (permit.address.as_str(), permit.port);
+    match route::dial(&permit.route, host, at, port.connect_timeout, &keys).await {
+        Ok(target) => {
+            target.set_nodelay();
+            Ok(target)
+        }
+        Err(e) if permit.route.is_direct() => {
+            tracing::info!(asset = %permit.asset_name, error = %e, "database: target unreachable");
+            Err(format!(
+                "the database {} is unreachable from the bastion",
+                permit.asset_name
+            ))
+        }
+        Err(e) => Err(format!("the database {}: {e}", permit.asset_name)),
+    }
 }
 
 fn failed() -> SessionOutcome {
@@ -409,10 +427,10 @@ fn statements<G, A: AuditSink>(port: &NativePort<G, A>, admission: &Admission) -
 
 /// The target stream, counting bytes down (read from it) and up (written to it).
 fn counted<'a>(
-    target: TcpStream,
+    target: Upstream,
     up: &'a AtomicU64,
     down: &'a AtomicU64,
-) -> Counted<TcpStream, impl Fn(usize) + Unpin + 'a, impl Fn(usize) + Unpin + 'a> {
+) -> Counted<Upstream, impl Fn(usize) + Unpin + 'a, impl Fn(usize) + Unpin + 'a> {
     Counted {
         inner: target,
         on_read: move |n: usize| {
@@ -480,6 +498,8 @@ type BackendKey = (i32, Vec<u8>);
 struct Backend {
     host: String,
     port: u16,
+    /// The way the session's own leg went (an SSH proxy's key as seen then).
+    route: Route,
     pid: i32,
     key: Vec<u8>,
 }
@@ -535,7 +555,7 @@ impl Cancels {
 
     /// Keeps the database's key (`pid`, `key`) of a backend at `target`; the key the client
     /// gets for it.
-    fn register(&self, pid: i32, key: Vec<u8>, target: (String, u16)) -> BackendKey {
+    fn register(&self, pid: i32, key: Vec<u8>, target: (String, u16, Route)) -> BackendKey {
         let ours = self.ids.next() as i32;
         let mut secret = [0u8; 4];
         if aws_lc_rs::rand::fill(&mut secret).is_err() {
@@ -545,6 +565,7 @@ impl Cancels {
         let backend = Backend {
             host: target.0,
             port: target.1,
+            route: target.2,
             pid,
             key,
         };
@@ -564,17 +585,26 @@ impl Cancels {
     /// with the database's own key; whether the key was this node's.
     pub async fn cancel_here(&self, pid: i32, key: Vec<u8>) -> bool {
         let backend = match self.by_key.lock() {
-            Ok(m) => m
-                .get(&(pid, key))
-                .map(|b| (b.host.clone(), b.port, b.pid, b.key.clone())),
+            Ok(m) => m.get(&(pid, key)).map(|b| {
+                (
+                    b.host.clone(),
+                    b.port,
+                    b.route.clone(),
+                    b.pid,
+                    b.key.clone(),
+                )
+            }),
             Err(_) => None,
         };
-        let Some((host, port, pid, key)) = backend else {
+        let Some((host, port, route, pid, key)) = backend else {
             return false;
         };
         let request = portunus_db::pg::wire::Startup::Cancel { pid, key }.build();
         let sent = async {
-            let mut s = TcpStream::connect((host.as_str(), port)).await?;
+            let timeout = Duration::from_secs(5);
+            let mut s = route::dial(&route, &host, port, timeout, &route::PinnedOnly)
+                .await
+                .map_err(|e| std::io::Error::other(e.message))?;
             tokio::io::AsyncWriteExt::write_all(&mut s, &request).await
         };
         match tokio::time::timeout(Duration::from_secs(5), sent).await {

@@ -14,6 +14,10 @@ pub enum SshError {
     /// A socket failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The target could not be reached through its network domain's proxies (which proxy
+    /// said what; no secret).
+    #[error("{0}")]
+    Unreachable(String),
     /// The target's credential could not be used (bad key text).
     #[error("target credential unusable: {0}")]
     Credential(String),
@@ -36,7 +40,7 @@ impl SshError {
             Self::Refused(r) => {
                 matches!(r.kind, K::NoQuorum | K::RateLimited | K::ConcurrencyLimit)
             }
-            Self::Io(_) => true,
+            Self::Io(_) | Self::Unreachable(_) => true,
             _ => false,
         }
     }

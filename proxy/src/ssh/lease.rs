@@ -219,6 +219,7 @@ mod tests {
             default_database: None,
             database_tls: Default::default(),
             controls: Default::default(),
+            route: Default::default(),
         }
     }
 

@@ -11,10 +11,10 @@ use futures::FutureExt;
 use russh::server::{ChannelOpenHandle, Msg};
 use russh::{Channel, ChannelMsg, ChannelOpenFailure, ChannelReadHalf};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::conn::Conn;
-use crate::gate::{AuditEvent, AuditSink, Permit, SessionGate};
+use crate::gate::{AuditEvent, AuditSink, GateKeys, Permit, SessionGate};
+use crate::route::{self, Upstream};
 
 /// Bytes read per direction before they are written on: each direction holds one buffer
 /// (target -> client), or at most this much of queued channel data (client -> target).
@@ -49,7 +49,9 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
         .settings
         .target_connect_timeout_secs
         .max(1);
-    let tcp = match connect(lease.permit(), &host, port, Duration::from_secs(timeout)).await {
+    let gate = &*conn.shared.gate;
+    let timeout = Duration::from_secs(timeout);
+    let tcp = match connect(gate, lease.permit(), &host, port, timeout).await {
         Ok(tcp) => tcp,
         Err(reason) => {
             reply
@@ -58,7 +60,7 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
             return;
         }
     };
-    let _ = tcp.set_nodelay(true);
+    tcp.set_nodelay();
     let id = channel.id();
     reply.accept().await;
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
@@ -109,33 +111,58 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
     });
 }
 
-/// Connects to the permitted address; on failure, the words for the user.
-async fn connect(
+/// Connects to the permitted address (along the asset's route); on failure, the words for the
+/// user.
+async fn connect<G: SessionGate>(
+    gate: &G,
     permit: &Permit,
     host: &str,
     port: u16,
     timeout: Duration,
-) -> Result<TcpStream, String> {
+) -> Result<Upstream, String> {
     let (address, target_port) = (permit.address.as_str(), permit.port);
-    match tokio::time::timeout(timeout, TcpStream::connect((address, target_port))).await {
-        Ok(Ok(tcp)) => Ok(tcp),
-        Ok(Err(err)) => {
+    let keys = GateKeys(gate);
+    match route::dial(&permit.route, address, target_port, timeout, &keys).await {
+        Ok(up) => Ok(up),
+        Err(err) if permit.route.is_direct() => {
             tracing::info!(%address, target_port, error = %err, "ssh: tunnel target unreachable");
-            Err(format!("{host}:{port} is unreachable from the bastion"))
+            if err.timed_out {
+                Err(format!("{host}:{port} did not answer in time"))
+            } else {
+                Err(format!("{host}:{port} is unreachable from the bastion"))
+            }
         }
-        Err(_) => Err(format!("{host}:{port} did not answer in time")),
+        Err(err) => Err(err.message),
     }
 }
 
 /// Relays until both directions end at EOF, or either fails (which ends both).
 async fn relay(
     channel: Channel<Msg>,
-    tcp: TcpStream,
+    target: Upstream,
+    count_up: impl Fn(usize),
+    count_down: impl Fn(usize),
+) {
+    match target {
+        Upstream::Tcp(tcp) => {
+            let (tcp_r, tcp_w) = tcp.into_split();
+            relay_halves(channel, tcp_r, tcp_w, count_up, count_down).await;
+        }
+        other => {
+            let (r, w) = tokio::io::split(other);
+            relay_halves(channel, r, w, count_up, count_down).await;
+        }
+    }
+}
+
+async fn relay_halves(
+    channel: Channel<Msg>,
+    tcp_r: impl AsyncRead + Unpin,
+    tcp_w: impl AsyncWrite + Unpin,
     count_up: impl Fn(usize),
     count_down: impl Fn(usize),
 ) {
     let (mut chan_r, chan_w) = channel.split();
-    let (tcp_r, tcp_w) = tcp.into_split();
     let up = up(&mut chan_r, tcp_w, count_up);
     let down = pump(tcp_r, chan_w.make_writer(), count_down);
     tokio::pin!(up, down);

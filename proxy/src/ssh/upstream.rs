@@ -10,7 +10,8 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::Channel;
 
 use super::error::SshError;
-use crate::gate::{Permit, Refusal, RefusalKind, SessionGate, TargetCredential};
+use crate::gate::{GateKeys, Permit, Refusal, RefusalKind, SessionGate, TargetCredential};
+use crate::route;
 
 /// A logged-in connection to a target.
 pub(crate) type TargetHandle<G> = client::Handle<HostKeyCheck<G>>;
@@ -80,16 +81,20 @@ pub(crate) async fn connect<G: SessionGate>(
     timeout: Duration,
 ) -> Result<TargetHandle<G>, SshError> {
     let refusal = Arc::new(Mutex::new(None));
+    let proxy_keys = Arc::clone(&gate);
     let check = HostKeyCheck {
         gate,
         permit: permit.clone(),
         refusal: Arc::clone(&refusal),
     };
-    let addr = (permit.address.as_str(), permit.port);
     let connecting = async {
-        let tcp = tokio::net::TcpStream::connect(addr).await?;
-        let _ = tcp.set_nodelay(true);
-        client::connect_stream(config, tcp, check)
+        let keys = GateKeys(&*proxy_keys);
+        let (address, port) = (permit.address.as_str(), permit.port);
+        let up = route::dial(&permit.route, address, port, timeout, &keys)
+            .await
+            .map_err(|e| unreachable(permit, e))?;
+        up.set_nodelay();
+        client::connect_stream(config, up, check)
             .await
             .map_err(
                 |err| match refusal.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -103,6 +108,22 @@ pub(crate) async fn connect<G: SessionGate>(
         .map_err(|_| SshError::Io(std::io::ErrorKind::TimedOut.into()))??;
     login(&mut handle, permit).await?;
     Ok(handle)
+}
+
+/// A failed dial as the gateway's error: a direct leg's as an i/o error (the engineer reads
+/// "the target is unreachable"), a proxied one in its own words (which proxy said what).
+fn unreachable(permit: &Permit, e: route::DialError) -> SshError {
+    tracing::info!(asset = %permit.asset_name, error = %e, "ssh: target unreachable");
+    if permit.route.is_direct() {
+        let kind = if e.timed_out {
+            std::io::ErrorKind::TimedOut
+        } else {
+            std::io::ErrorKind::ConnectionRefused
+        };
+        SshError::Io(std::io::Error::new(kind, e.message))
+    } else {
+        SshError::Unreachable(e.message)
+    }
 }
 
 async fn login<G: SessionGate>(

@@ -20,6 +20,9 @@ pub struct VerifyTarget {
     pub credential: TargetCredential,
     /// The pinned host key fingerprint (`SHA256:...`); None: not pinned.
     pub pinned: Option<String>,
+    /// Straight, or through the host's network domain's proxies (an SSH proxy's key must be
+    /// trusted already: a check trusts no new key).
+    pub route: crate::route::Route,
 }
 
 /// How a check ended.
@@ -105,11 +108,12 @@ async fn attempt(
     target: &VerifyTarget,
     seen: &Arc<Mutex<Option<String>>>,
 ) -> VerifyOutcome {
-    let tcp = match tokio::net::TcpStream::connect((target.address.as_str(), target.port)).await {
+    let (address, port) = (target.address.as_str(), target.port);
+    let timeout = Duration::from_secs(3600); // the caller bounds the whole check
+    let keys = crate::route::PinnedOnly;
+    let tcp = match crate::route::dial(&target.route, address, port, timeout, &keys).await {
         Ok(t) => t,
-        Err(e) => {
-            return VerifyOutcome::Unreachable(format!("{}:{}: {e}", target.address, target.port))
-        }
+        Err(e) => return VerifyOutcome::Unreachable(e.message),
     };
     let check = Check {
         pinned: target.pinned.clone(),

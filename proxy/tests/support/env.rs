@@ -81,6 +81,7 @@ pub fn permit(asset: &str, account: &str, port: u16, credential: TargetCredentia
         default_database: None,
         database_tls: Default::default(),
         controls: Default::default(),
+        route: Default::default(),
     }
 }
 

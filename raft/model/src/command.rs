@@ -226,6 +226,16 @@ pub enum Command {
         spec: NetworkDomainSpec,
     },
     /// Deletes the domain; its assets go back to direct access.
+    /// Trust on first use of an SSH proxy's host key: records the fingerprint on the domain's
+    /// proxy of that node type when none is known and the proxy is still at `address:port`,
+    /// accepts an equal one, rejects another.
+    TrustProxyHostKey {
+        domain_id: NetworkDomainId,
+        node_type: String,
+        address: String,
+        port: u16,
+        fingerprint: String,
+    },
     DeleteNetworkDomain {
         domain_id: NetworkDomainId,
     },

@@ -114,8 +114,17 @@ pub struct NetworkProxy {
     pub port: u16,
     pub user: String,
     pub password: Option<Sealed>,
+    /// `Master` (tried first) or `Slave`.
     pub node_type: String,
+    /// An SSH proxy's trusted host key (`SHA256:...`): pinned by an administrator or trusted
+    /// on first use; None until then. Unused by HTTP and SOCKS5 proxies.
+    pub host_key_fingerprint: Option<String>,
 }
+
+/// The proxy kinds a network domain can use.
+pub const PROXY_TYPES: [&str; 3] = ["SSHProxy", "HTTPProxy", "Socks5Proxy"];
+/// The proxy node roles of a network domain, in the order they are tried.
+pub const PROXY_NODE_TYPES: [&str; 2] = ["Master", "Slave"];
 
 /// Editable fields of a network domain.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -40,6 +40,7 @@ pub use common::{AssetRef, AssetSource, AssetType, Protocol, Validity};
 pub use database::{
     Database, DatabaseAccount, DatabaseAccountPatch, DatabasePatch, DbEngine, DomainKind,
     NetworkDomain, NetworkDomainSpec, NetworkProxy, NewDatabase, NewDatabaseAccount,
+    PROXY_NODE_TYPES, PROXY_TYPES,
 };
 pub use host::{
     AddressType, CredentialKind, Host, HostAccount, HostAccountPatch, HostGroup, HostPatch,
@@ -90,4 +91,5 @@ pub use web_session::{WebSession, WebSessionHash};
 ///     the directories' login name mapping.
 /// 12: projects (each host and database names its project), project authorizations and
 ///     review rules.
-pub const STATE_FORMAT_VERSION: u32 = 12;
+/// 13: SSH proxies of network domains keep their trusted host key.
+pub const STATE_FORMAT_VERSION: u32 = 13;

@@ -7,6 +7,7 @@ use crate::api::params::{paginate, parse_id};
 use crate::api::table::{action, opt, req, Action, Ty};
 use portunus_model::{
     Command, DomainKind, EntityKind, NetworkDomain, NetworkDomainSpec, NetworkProxy,
+    PROXY_NODE_TYPES, PROXY_TYPES,
 };
 use serde_json::{json, Value};
 
@@ -18,7 +19,11 @@ pub static ACTIONS: &[Action] = &[
         "CreateNetworkDomain",
         Write,
         create,
-        "Creates a network domain.",
+        "Creates a network domain. A Proxy domain reaches its hosts and databases through its \
+         Master proxy, then its Slave (SSHProxy: a direct-tcpip channel after a password login; \
+         HTTPProxy: CONNECT with Basic authorization; Socks5Proxy: with user/password when \
+         given). Extension: Proxies.N.HostKeyFingerprint pins an SSH proxy's host key \
+         (SHA256:...); without it the first session through the proxy trusts its key.",
         [
             req("NetworkDomainName", Ty::Str),
             req("NetworkDomainType", Ty::Str),
@@ -49,7 +54,10 @@ pub static ACTIONS: &[Action] = &[
         "ModifyNetworkDomain",
         Write,
         modify,
-        "Changes a network domain.",
+        "Changes a network domain. Each Proxies.N names the proxy it changes by NodeType \
+         (Master or Slave); fields left out and a blank Password keep their values; a new \
+         Address or Port forgets the pinned host key unless HostKeyFingerprint is given (empty \
+         forgets it).",
         [
             req("NetworkDomainId", Ty::Id),
             opt("NetworkDomainName", Ty::Str),
@@ -102,25 +110,70 @@ fn kind_name(k: DomainKind) -> &'static str {
     }
 }
 
-fn proxies(c: &Call) -> Result<Vec<NetworkProxy>, ApiError> {
-    let mut out = Vec::new();
+/// The `Proxies.N.*` objects of a call. On a change (`current` given), each names the proxy
+/// it changes by `NodeType`, and fields it leaves out (or a blank `Password`) keep their
+/// values; a new address or port forgets the pinned host key unless one is given.
+fn proxies(c: &Call, current: Option<&[NetworkProxy]>) -> Result<Vec<NetworkProxy>, ApiError> {
+    let mut out: Vec<NetworkProxy> = current.map(<[_]>::to_vec).unwrap_or_default();
     for p in c.p.indexed_objects("Proxies")? {
-        let get = |k: &str| p.get(k).cloned().unwrap_or_default();
-        let port = get("Port")
-            .parse()
-            .map_err(|_| ApiError::invalid("Proxies.N.Port", "expected a port"))?;
-        let password = match p.get("Password").filter(|v| !v.is_empty()) {
-            Some(pw) => Some(c.seal(PROXY_PASSWORD_PURPOSE, pw)?),
-            None => None,
+        let given = |k: &str| p.get(k).map(|v| v.trim().to_string());
+        let node_type = given("NodeType").unwrap_or_else(|| "Master".into());
+        if !PROXY_NODE_TYPES.contains(&node_type.as_str()) {
+            let why = format!("expected one of {}", PROXY_NODE_TYPES.join(", "));
+            return Err(ApiError::invalid("Proxies.N.NodeType", &why));
+        }
+        let at = match out.iter().position(|q| q.node_type == node_type) {
+            Some(i) => i,
+            None => {
+                out.push(NetworkProxy {
+                    proxy_type: String::new(),
+                    address: String::new(),
+                    port: 0,
+                    user: String::new(),
+                    password: None,
+                    node_type: node_type.clone(),
+                    host_key_fingerprint: None,
+                });
+                out.len() - 1
+            }
         };
-        out.push(NetworkProxy {
-            proxy_type: get("ProxyType"),
-            address: get("Address"),
-            port,
-            user: get("User"),
-            password,
-            node_type: get("NodeType"),
-        });
+        let proxy = &mut out[at];
+        let before = (proxy.address.clone(), proxy.port);
+        if let Some(t) = given("ProxyType") {
+            if !PROXY_TYPES.contains(&t.as_str()) {
+                let why = format!("expected one of {}", PROXY_TYPES.join(", "));
+                return Err(ApiError::invalid("Proxies.N.ProxyType", &why));
+            }
+            proxy.proxy_type = t;
+        }
+        if let Some(a) = given("Address") {
+            proxy.address = a;
+        }
+        if let Some(port) = given("Port") {
+            proxy.port =
+                port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    ApiError::invalid("Proxies.N.Port", "expected a port (1-65535)")
+                })?;
+        }
+        if let Some(u) = given("User") {
+            proxy.user = u;
+        }
+        if let Some(pw) = p.get("Password").filter(|v| !v.is_empty()) {
+            proxy.password = Some(c.seal(PROXY_PASSWORD_PURPOSE, pw)?);
+        }
+        if (proxy.address.clone(), proxy.port) != before {
+            proxy.host_key_fingerprint = None;
+        }
+        if let Some(fp) = given("HostKeyFingerprint") {
+            proxy.host_key_fingerprint = match fp.as_str() {
+                "" => None,
+                fp if fp.starts_with("SHA256:") => Some(fp.to_string()),
+                _ => {
+                    let why = "expected SHA256:... as ssh-keygen -lf prints it, or empty to forget the pin";
+                    return Err(ApiError::invalid("Proxies.N.HostKeyFingerprint", why));
+                }
+            };
+        }
     }
     Ok(out)
 }
@@ -134,7 +187,8 @@ fn row(d: &NetworkDomain, detail: bool) -> Value {
             if detail {
                 json!({"Address": p.address, "HasPassword": p.password.is_some(), "NodeType": p.node_type,
                        "Port": p.port, "ProxyState": "", "ProxyStateErrorCode": "",
-                       "ProxyType": p.proxy_type, "User": p.user})
+                       "ProxyType": p.proxy_type, "User": p.user,
+                       "HostKeyFingerprint": p.host_key_fingerprint.clone().unwrap_or_default()})
             } else {
                 json!({"NodeType": p.node_type, "ProxyState": ""})
             }
@@ -152,7 +206,7 @@ async fn create(c: &Call) -> ApiResult {
         name: c.p.req("NetworkDomainName")?.to_string(),
         kind: kind(c.p.req("NetworkDomainType")?)?,
         comment: c.p.string("Comment").unwrap_or_default(),
-        proxies: proxies(c)?,
+        proxies: proxies(c, None)?,
     };
     let id = c.create(Command::CreateNetworkDomain(spec)).await?;
     Ok(one("NetworkDomainId", id.to_string()))
@@ -202,10 +256,7 @@ async fn modify(c: &Call) -> ApiResult {
     if let Some(cm) = c.p.string("Comment") {
         spec.comment = cm;
     }
-    let new_proxies = proxies(c)?;
-    if !new_proxies.is_empty() {
-        spec.proxies = new_proxies;
-    }
+    spec.proxies = proxies(c, Some(&spec.proxies))?;
     c.propose(Command::UpdateNetworkDomain { domain_id, spec })
         .await?;
     Ok(done())

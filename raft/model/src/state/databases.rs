@@ -5,7 +5,10 @@ use super::validate::{self, found};
 use super::{Handled, State};
 use crate::command::Command;
 use crate::database::{Database, DatabaseAccount, DatabaseAccountPatch, DatabasePatch};
-use crate::database::{NetworkDomain, NetworkDomainSpec, NewDatabase, NewDatabaseAccount};
+use crate::database::{
+    DomainKind, NetworkDomain, NetworkDomainSpec, NewDatabase, NewDatabaseAccount,
+};
+use crate::database::{PROXY_NODE_TYPES, PROXY_TYPES};
 use crate::ids::{DatabaseAccountId, DatabaseId, EntityKind, NetworkDomainId};
 use crate::rejection::Rejection;
 use crate::response::Response;
@@ -30,6 +33,13 @@ impl State {
                 self.update_domain(*domain_id, spec)
             }
             Command::DeleteNetworkDomain { domain_id } => self.delete_domain(*domain_id),
+            Command::TrustProxyHostKey {
+                domain_id,
+                node_type,
+                address,
+                port,
+                fingerprint,
+            } => self.trust_proxy_key(*domain_id, node_type, (address, *port), fingerprint),
             Command::MoveHostsToNetworkDomain {
                 domain_id,
                 host_ids,
@@ -168,9 +178,35 @@ impl State {
     ) -> Result<(), Rejection> {
         validate::name("NetworkDomainName", &spec.name)?;
         validate::text("Comment", &spec.comment)?;
-        for p in &spec.proxies {
+        for (i, p) in spec.proxies.iter().enumerate() {
             validate::name("ProxyAddress", &p.address)?;
             validate::port("ProxyPort", p.port)?;
+            if !PROXY_TYPES.contains(&p.proxy_type.as_str()) {
+                let why = format!("expected one of {}", PROXY_TYPES.join(", "));
+                return Err(Rejection::invalid("ProxyType", why));
+            }
+            if !PROXY_NODE_TYPES.contains(&p.node_type.as_str()) {
+                let why = format!("expected one of {}", PROXY_NODE_TYPES.join(", "));
+                return Err(Rejection::invalid("NodeType", why));
+            }
+            if spec.proxies[..i].iter().any(|q| q.node_type == p.node_type) {
+                let why = format!("a domain has at most one {} proxy", p.node_type);
+                return Err(Rejection::invalid("NodeType", why));
+            }
+            if p.proxy_type == "SSHProxy" && (p.user.trim().is_empty() || p.password.is_none()) {
+                let why = "an SSH proxy needs the user and password the bastion logs in with";
+                return Err(Rejection::invalid("Proxies", why));
+            }
+            if p.password.is_some() && p.user.trim().is_empty() {
+                return Err(Rejection::invalid("User", "a proxy password needs a user"));
+            }
+            if let Some(fp) = &p.host_key_fingerprint {
+                validate::name("HostKeyFingerprint", fp)?;
+            }
+        }
+        if spec.kind == DomainKind::Proxy && spec.proxies.is_empty() {
+            let why = "a Proxy domain needs at least one proxy (NodeType Master)";
+            return Err(Rejection::invalid("Proxies", why));
         }
         let names = self
             .network_domains
@@ -202,6 +238,40 @@ impl State {
             d.spec = spec.clone();
         }
         Ok(Response::Done)
+    }
+
+    fn trust_proxy_key(
+        &mut self,
+        id: NetworkDomainId,
+        node_type: &str,
+        (address, port): (&str, u16),
+        fingerprint: &str,
+    ) -> Result<Response, Rejection> {
+        validate::name("Fingerprint", fingerprint)?;
+        let domain = self
+            .network_domains
+            .get_mut(&id)
+            .ok_or_else(|| Rejection::not_found(EntityKind::NetworkDomain, id))?;
+        let proxy = domain
+            .spec
+            .proxies
+            .iter_mut()
+            .find(|p| p.node_type == node_type && p.address == address && p.port == port)
+            .ok_or_else(|| {
+                let why = format!("the domain has no {node_type} proxy at {address}:{port} now");
+                Rejection::invalid("NodeType", why)
+            })?;
+        match &proxy.host_key_fingerprint {
+            Some(known) if known == fingerprint => Ok(Response::Done),
+            Some(_) => Err(Rejection::invalid(
+                "Fingerprint",
+                format!("the {node_type} proxy of the domain has another trusted host key"),
+            )),
+            None => {
+                proxy.host_key_fingerprint = Some(fingerprint.to_string());
+                Ok(Response::Done)
+            }
+        }
     }
 
     fn delete_domain(&mut self, id: NetworkDomainId) -> Result<Response, Rejection> {

@@ -397,7 +397,7 @@ fn deleting_a_network_domain_returns_assets_to_direct() {
     let h = fx.host("web");
     let d = fx.created(Command::CreateNetworkDomain(crate::NetworkDomainSpec {
         name: "dmz".into(),
-        kind: crate::DomainKind::Proxy,
+        kind: crate::DomainKind::Direct,
         ..Default::default()
     }));
     fx.done(Command::MoveHostsToNetworkDomain {
@@ -407,6 +407,81 @@ fn deleting_a_network_domain_returns_assets_to_direct() {
     assert_eq!(fx.st.host(h).and_then(|h| h.network_domain_id), Some(d));
     fx.done(Command::DeleteNetworkDomain { domain_id: d });
     assert_eq!(fx.st.host(h).and_then(|h| h.network_domain_id), None);
+}
+
+fn jump(node_type: &str, address: &str) -> crate::NetworkProxy {
+    crate::NetworkProxy {
+        proxy_type: "SSHProxy".into(),
+        address: address.into(),
+        port: 22,
+        user: "jump".into(),
+        password: Some(Sealed(vec![1])),
+        node_type: node_type.into(),
+        host_key_fingerprint: None,
+    }
+}
+
+#[test]
+fn proxy_domains_name_usable_proxies() {
+    let mut fx = Fx::new();
+    let spec = |proxies| crate::NetworkDomainSpec {
+        name: "dmz".into(),
+        kind: crate::DomainKind::Proxy,
+        comment: String::new(),
+        proxies,
+    };
+    let refused = |fx: &mut Fx, proxies, field: &str| {
+        let r = fx.reject(Command::CreateNetworkDomain(spec(proxies)));
+        assert!(
+            matches!(&r, Rejection::InvalidParameter { name, .. } if name == field),
+            "{r:?}"
+        );
+    };
+    refused(&mut fx, vec![], "Proxies");
+    let mut odd = jump("Master", "10.0.0.2");
+    odd.proxy_type = "FTPProxy".into();
+    refused(&mut fx, vec![odd], "ProxyType");
+    let mut nameless = jump("Master", "10.0.0.2");
+    nameless.user.clear();
+    refused(&mut fx, vec![nameless], "Proxies");
+    let twice = vec![jump("Master", "10.0.0.2"), jump("Master", "10.0.0.3")];
+    refused(&mut fx, twice, "NodeType");
+    let mut socks = jump("Slave", "10.0.0.3");
+    socks.proxy_type = "Socks5Proxy".into();
+    socks.user.clear();
+    socks.password = None;
+    fx.created(Command::CreateNetworkDomain(spec(vec![
+        jump("Master", "10.0.0.2"),
+        socks,
+    ])));
+}
+
+#[test]
+fn ssh_proxy_host_keys_are_trusted_on_first_use_and_then_held() {
+    let mut fx = Fx::new();
+    let d = fx.created(Command::CreateNetworkDomain(crate::NetworkDomainSpec {
+        name: "dmz".into(),
+        kind: crate::DomainKind::Proxy,
+        comment: String::new(),
+        proxies: vec![jump("Master", "10.0.0.2")],
+    }));
+    let trust = |address: &str, fp: &str| Command::TrustProxyHostKey {
+        domain_id: d,
+        node_type: "Master".into(),
+        address: address.into(),
+        port: 22,
+        fingerprint: fp.into(),
+    };
+    fx.reject(trust("10.0.0.9", "SHA256:a"));
+    fx.done(trust("10.0.0.2", "SHA256:a"));
+    fx.done(trust("10.0.0.2", "SHA256:a"));
+    let r = fx.reject(trust("10.0.0.2", "SHA256:b"));
+    assert!(matches!(r, Rejection::InvalidParameter { .. }), "{r:?}");
+    let pinned = fx
+        .st
+        .network_domain(d)
+        .map(|d| d.spec.proxies[0].host_key_fingerprint.clone());
+    assert_eq!(pinned, Some(Some("SHA256:a".to_string())));
 }
 
 #[test]

@@ -224,6 +224,7 @@ pub(super) fn populated() -> Fx {
             user: "jump".into(),
             password: Some(marked("NetworkProxy.password")),
             node_type: "Master".into(),
+            host_key_fingerprint: None,
         }],
     }));
     fx
