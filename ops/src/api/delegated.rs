@@ -92,7 +92,10 @@ const MANAGED: &[(&str, &[Names])] = &[
     ("CreateDatabase", &[NewAsset, Refused("NetworkDomainId")]),
     ("GetDatabase", &[Database("DatabaseId")]),
     ("ListDatabases", &[Project("ProjectId")]),
-    ("ModifyDatabase", &[Database("DatabaseId")]),
+    (
+        "ModifyDatabase",
+        &[Database("DatabaseId"), Refused("NetworkDomainId")],
+    ),
     ("DeleteDatabase", &[Database("DatabaseId")]),
     (
         "ModifyDatabasesProject",
@@ -426,9 +429,16 @@ mod tests {
     use super::*;
     use crate::api::table::{self, Ty};
 
-    /// Parameters that name no asset: the principals of a grant, and the label an asset
-    /// carries from its cloud source.
-    const NOT_ASSETS: &[&str] = &["UserId", "UserGroupId", "SourceInstanceId"];
+    /// Parameters that name no asset: the principals of a grant, the label an asset carries
+    /// from its cloud source, and cloud accounts and regions (refused by their handlers).
+    const NOT_ASSETS: &[&str] = &[
+        "UserId",
+        "UserGroupId",
+        "SourceInstanceId",
+        "InstanceMemberId",
+        "InstanceRegionId",
+        "SourceInstanceRegionId",
+    ];
 
     /// Filters of listings, which name their project: they only narrow it.
     const FILTERS: &[&str] = &[

@@ -11,7 +11,13 @@ pub const MAX_PAGE_SIZE: usize = 100;
 
 /// The parameters of one call.
 #[derive(Clone, Debug, Default)]
-pub struct Params(BTreeMap<String, String>);
+pub struct Params {
+    values: BTreeMap<String, String>,
+    /// In test builds, every name a getter was asked for (see [`Params::names_read`]): the
+    /// declared-parameter accounting checks that handlers read what their actions declare.
+    #[cfg(test)]
+    read: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+}
 
 impl Params {
     /// Adds decoded pairs; a name given twice is an error.
@@ -20,27 +26,72 @@ impl Params {
         pairs: impl Iterator<Item = (String, String)>,
     ) -> Result<(), ApiError> {
         for (k, v) in pairs {
-            if self.0.contains_key(&k) {
+            if self.values.contains_key(&k) {
                 return Err(ApiError::invalid(&k, "given more than once"));
             }
-            self.0.insert(k, v);
+            self.values.insert(k, v);
         }
         Ok(())
     }
 
     /// Every parameter, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// The raw value, if present.
+    /// The raw value, if present. Every typed getter comes through here (or through
+    /// [`Params::indexed_objects`]).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.note_read(name);
+        self.values.get(name).map(String::as_str)
+    }
+
+    #[cfg(test)]
+    fn note_read(&self, name: &str) {
+        if let Ok(mut read) = self.read.lock() {
+            read.insert(name.to_string());
+        }
+    }
+
+    #[cfg(not(test))]
+    fn note_read(&self, _name: &str) {}
+
+    /// The names asked for so far, by this value and its clones (test builds only).
+    #[cfg(test)]
+    pub fn names_read(&self) -> std::collections::BTreeSet<String> {
+        match self.read.lock() {
+            Ok(read) => read.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// A present, non-empty value.
     pub fn opt(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|v| !v.is_empty())
+    }
+
+    /// Refuses a parameter whose meaning Portunus does not keep, unless it is absent, empty or
+    /// one of `accepted` (the values that ask for nothing more than Portunus does, compared
+    /// ignoring case): `why` names the parameter and says why.
+    pub fn only(&self, name: &str, accepted: &[&str], why: &'static str) -> Result<(), ApiError> {
+        match self.opt(name).map(str::trim) {
+            Some(v) if !accepted.iter().any(|a| a.eq_ignore_ascii_case(v)) => {
+                Err(ApiError::Inapplicable(why))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// For lists that always fit on one page (their answer's NextToken is empty): a
+    /// `NextToken` given is not one a previous page answered.
+    pub fn no_next_token(&self) -> Result<(), ApiError> {
+        match self.opt("NextToken") {
+            Some(_) => Err(ApiError::invalid(
+                "NextToken",
+                "is not a token a previous page answered (this list fits on one page)",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// A required, non-empty string.
@@ -123,9 +174,10 @@ impl Params {
     /// Flattened objects `Name.1.Key=..`: one map per index from the rest of the name
     /// (`""` for a plain `Name.1`).
     pub fn indexed_objects(&self, name: &str) -> Result<Vec<BTreeMap<String, String>>, ApiError> {
+        self.note_read(name);
         let prefix = format!("{name}.");
         let mut out: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
-        for (k, v) in self.0.range(prefix.clone()..) {
+        for (k, v) in self.values.range(prefix.clone()..) {
             let Some(rest) = k.strip_prefix(&prefix) else {
                 break;
             };

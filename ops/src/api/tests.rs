@@ -11,8 +11,10 @@ use portunus_model::Role;
 use serde_json::Value;
 use tower::ServiceExt;
 
+mod declared_params;
 mod export;
 mod hardening;
+mod honoured;
 mod projects;
 
 const INSTANCE: &str = "portunus-test";

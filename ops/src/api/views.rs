@@ -53,6 +53,21 @@ pub fn source_name(s: AssetSource) -> &'static str {
     }
 }
 
+/// Why `SourceInstanceState` is refused as a filter: assets answer it empty.
+pub const NO_INSTANCE_STATE: &str = "SourceInstanceState: Portunus tracks no cloud instance \
+     state (hosts and databases are registered, never released by a cloud), so it filters \
+     nothing; leave it out";
+
+/// Why `InstanceMemberId` is refused: the cloud imports assets of member accounts.
+pub const NO_MEMBER_ACCOUNT: &str = "InstanceMemberId: resource-directory member accounts are \
+     Alibaba Cloud accounts whose assets the cloud service imports, and a self-hosted cluster \
+     has none; leave it out";
+
+/// Why a cloud region of an asset's source instance is refused.
+pub const NO_SOURCE_REGION: &str = "InstanceRegionId and SourceInstanceRegionId: Portunus \
+     imports nothing from cloud regions and keeps no region of an asset's source instance; \
+     register the asset by its address and leave them out";
+
 pub fn parse_source(name: &str, v: &str) -> Result<AssetSource, ApiError> {
     match v.to_ascii_lowercase().as_str() {
         "local" => Ok(AssetSource::Local),

@@ -47,8 +47,13 @@ pub static ACTIONS: &[Action] = &[
     ),
 ];
 
+/// An empty list, for a project that exists (Keyword and ScheduleType filter nothing out of
+/// nothing).
 async fn todo(c: &Call) -> ApiResult {
     c.p.page()?;
+    if let Some(id) = super::projects::project_param(c, "ProjectId")? {
+        c.read(|s| super::projects::project_exists(s, id)).await??;
+    }
     Ok(page("Approves", Vec::new(), 0))
 }
 

@@ -121,6 +121,7 @@ async fn rd_member(_: &Call) -> ApiResult {
 }
 
 async fn no_rd_members(c: &Call) -> ApiResult {
+    c.p.no_next_token()?;
     let max: u32 = c.p.num("MaxResults")?.unwrap_or(20);
     if !(1..=100).contains(&max) {
         return Err(ApiError::invalid("MaxResults", "must be 1 to 100"));

@@ -34,6 +34,9 @@ pub static ACTIONS: &[Action] = &[
             opt("Comment", Ty::Str),
             opt("NetworkDomainId", Ty::Id),
             opt("ProjectId", Ty::Id),
+            opt("InstanceMemberId", Ty::Str),
+            opt("SourceInstanceRegionId", Ty::Str),
+            opt("PolarDBEndpointType", Ty::Str),
         ]
     ),
     action!(
@@ -69,7 +72,10 @@ pub static ACTIONS: &[Action] = &[
             opt("DatabasePort", Ty::Int),
             opt("DatabasePrivateAddress", Ty::Str),
             opt("DatabasePublicAddress", Ty::Str),
+            opt("ActiveAddressType", Ty::Str),
             opt("Comment", Ty::Str),
+            opt("NetworkDomainId", Ty::Id),
+            opt("SourceInstanceId", Ty::Str),
         ]
     ),
     action!(
@@ -132,6 +138,49 @@ pub static ACTIONS: &[Action] = &[
     ),
 ];
 
+/// Why a PolarDB endpoint type is refused.
+const NO_POLARDB_ENDPOINT: &str = "PolarDBEndpointType: Portunus reaches a database at the one \
+     address it is registered with and chooses no PolarDB cluster or primary endpoint; give \
+     that endpoint's address and leave it out";
+
+/// Why the address of the inactive type is refused.
+const ONE_ADDRESS: &str = "a database has one address, the one ActiveAddressType names: give \
+     DatabasePrivateAddress or DatabasePublicAddress, not both";
+
+/// Why a database account's schema is refused.
+const NO_ACCOUNT_SCHEMA: &str = "DatabaseSchema: a database account keeps no default schema; \
+     name it when issuing the O&M token (GenerateAssetOperationToken DatabaseSchema) or in the \
+     client";
+
+/// Why an Oracle logon attribute is refused.
+const NO_LOGIN_ATTRIBUTE: &str = "LoginAttribute: it chooses an Oracle SERVICE_NAME or SID \
+     logon, and the database gateway serves MySQL and PostgreSQL only; leave it out";
+
+/// Why ModifyDatabase refuses a source instance.
+const SOURCE_FIXED: &str = "SourceInstanceId: a database's source instance is recorded when \
+     it is added (CreateDatabase) and is not changed afterwards; leave it out";
+
+/// The address of a database: the one of the active type (Private when `active` is None and
+/// only a public one is not given). The address of the other type may not be given as well.
+fn the_address(c: &Call, active: Option<AddressType>) -> Result<Option<&str>, ApiError> {
+    let (private, public) = (
+        c.p.opt("DatabasePrivateAddress"),
+        c.p.opt("DatabasePublicAddress"),
+    );
+    let (chosen, other) = match active {
+        Some(AddressType::Private) => (private, public),
+        Some(AddressType::Public) => (public, private),
+        None => match (private, public) {
+            (Some(a), Some(b)) if a != b => return Err(ApiError::Inapplicable(ONE_ADDRESS)),
+            (a, b) => (a.or(b), None),
+        },
+    };
+    match other {
+        Some(o) if Some(o) != chosen => Err(ApiError::Inapplicable(ONE_ADDRESS)),
+        _ => Ok(chosen),
+    }
+}
+
 fn port(c: &Call) -> Result<Option<u16>, ApiError> {
     match c.p.num::<u16>("DatabasePort")? {
         Some(0) => Err(ApiError::invalid("DatabasePort", "expected 1 to 65535")),
@@ -141,11 +190,15 @@ fn port(c: &Call) -> Result<Option<u16>, ApiError> {
 
 async fn create(c: &Call) -> ApiResult {
     let p = &c.p;
+    p.only("InstanceMemberId", &[], views::NO_MEMBER_ACCOUNT)?;
+    p.only("SourceInstanceRegionId", &[], views::NO_SOURCE_REGION)?;
+    p.only("PolarDBEndpointType", &[], NO_POLARDB_ENDPOINT)?;
     let active = parse_address("ActiveAddressType", p.req("ActiveAddressType")?)?;
-    let address = match active {
-        AddressType::Private => p.req("DatabasePrivateAddress")?,
-        AddressType::Public => p.req("DatabasePublicAddress")?,
-    };
+    let address =
+        the_address(c, Some(active))?.ok_or(ApiError::MissingParameter(match active {
+            AddressType::Private => "DatabasePrivateAddress",
+            AddressType::Public => "DatabasePublicAddress",
+        }))?;
     let new = NewDatabase {
         name: p.req("DatabaseName")?.to_string(),
         engine: parse_engine("DatabaseType", p.req("DatabaseType")?)?,
@@ -208,17 +261,29 @@ async fn list(c: &Call) -> ApiResult {
 async fn modify(c: &Call) -> ApiResult {
     let p = &c.p;
     let database_id = p.id("DatabaseId")?;
+    p.only("SourceInstanceId", &[], SOURCE_FIXED)?;
+    let active = p
+        .opt("ActiveAddressType")
+        .map(|v| parse_address("ActiveAddressType", v))
+        .transpose()?;
+    let domain_id = p.opt_id("NetworkDomainId")?;
     let patch = DatabasePatch {
         name: p.opt("DatabaseName").map(str::to_string),
-        address: p
-            .opt("DatabasePrivateAddress")
-            .or(p.opt("DatabasePublicAddress"))
-            .map(str::to_string),
+        address: the_address(c, active)?.map(str::to_string),
         port: port(c)?,
         comment: p.string("Comment"),
     };
     c.propose(Command::UpdateDatabase { database_id, patch })
         .await?;
+    if let Some(domain_id) = domain_id {
+        let database_ids = vec![database_id];
+        let domain_id = Some(domain_id);
+        let cmd = Command::MoveDatabasesToNetworkDomain {
+            domain_id,
+            database_ids,
+        };
+        c.propose(cmd).await?;
+    }
     Ok(done())
 }
 
@@ -238,6 +303,8 @@ fn account(a: &DatabaseAccount) -> Value {
 
 async fn create_account(c: &Call) -> ApiResult {
     let p = &c.p;
+    p.only("DatabaseSchema", &[], NO_ACCOUNT_SCHEMA)?;
+    p.only("LoginAttribute", &[], NO_LOGIN_ATTRIBUTE)?;
     let new = NewDatabaseAccount {
         database_id: p.id("DatabaseId")?,
         name: p.req("DatabaseAccountName")?.to_string(),
@@ -286,6 +353,7 @@ async fn list_accounts(c: &Call) -> ApiResult {
 
 async fn modify_account(c: &Call) -> ApiResult {
     let account_id = c.p.id("DatabaseAccountId")?;
+    c.p.only("DatabaseSchema", &[], NO_ACCOUNT_SCHEMA)?;
     let password =
         c.p.opt("Password")
             .map(|v| c.seal(PASSWORD_PURPOSE, v))

@@ -24,6 +24,9 @@ const HID: ParamSpec = req("HostId", Ty::Id);
 const HAN: ParamSpec = opt("HostAccountName", Ty::Str);
 const DN: ParamSpec = opt("DatabaseName", Ty::Str);
 const DT: ParamSpec = opt("DatabaseType", Ty::Str);
+const DA: ParamSpec = opt("DatabaseAddress", Ty::Str);
+const ND: ParamSpec = opt("NetworkDomainId", Ty::Id);
+const DAN: ParamSpec = opt("DatabaseAccountName", Ty::Str);
 const DID: ParamSpec = req("DatabaseId", Ty::Id);
 const HGN: ParamSpec = opt("HostGroupName", Ty::Str);
 const HGID: ParamSpec = req("HostGroupId", Ty::Id);
@@ -62,28 +65,28 @@ pub static ACTIONS: &[Action] = &[
         ForUser,
         dbs_u,
         "Databases a user may reach.",
-        [U, DN, DT, PN, PS]
+        [U, DN, DT, DA, ND, PN, PS]
     ),
     action!(
         "ListDatabasesForUserGroup",
         Read,
         dbs_g,
         "Databases granted to a group.",
-        [G, DN, DT, PN, PS]
+        [G, DN, DT, DA, ND, PN, PS]
     ),
     action!(
         "ListDatabaseAccountsForUser",
         ForUser,
         db_accounts_u,
         "A database's accounts for a user.",
-        [U, DID, PN, PS]
+        [U, DID, DAN, PN, PS]
     ),
     action!(
         "ListDatabaseAccountsForUserGroup",
         Read,
         db_accounts_g,
         "A database's accounts for a group.",
-        [G, DID, PN, PS]
+        [G, DID, DAN, PN, PS]
     ),
     action!(
         "ListHostGroupsForUser",
@@ -210,12 +213,17 @@ async fn dbs(c: &Call, group: bool) -> ApiResult {
             .map(|v| views::parse_engine("DatabaseType", v))
             .transpose()?;
     let (name, now, paging) = (c.p.opt("DatabaseName"), c.now_ms, c.p.page()?);
+    // The SDK documents DatabaseAddress as an exact match.
+    let address = c.p.opt("DatabaseAddress");
+    let domain = c.p.opt_id("NetworkDomainId")?;
     let rows = c
         .read(|s| {
             let granted = db_grants(s, p, now);
             s.databases()
                 .filter(|d| granted.contains_key(&d.id) && contains(&d.name, name))
                 .filter(|d| engine.is_none_or(|e| d.engine == e))
+                .filter(|d| address.is_none_or(|a| d.address.eq_ignore_ascii_case(a)))
+                .filter(|d| domain.is_none_or(|n| d.network_domain_id == Some(n)))
                 .map(|d| {
                     let mut v = views::database(d);
                     v["ProjectId"] = "".into();
@@ -233,7 +241,7 @@ async fn dbs(c: &Call, group: bool) -> ApiResult {
 async fn db_accounts(c: &Call, group: bool) -> ApiResult {
     let (p, _, _) = principal(c, group)?;
     let db = c.p.id("DatabaseId")?;
-    let (now, paging) = (c.now_ms, c.p.page()?);
+    let (name, now, paging) = (c.p.opt("DatabaseAccountName"), c.now_ms, c.p.page()?);
     let rows = c
         .read(|s| {
             let granted = db_grants(s, p, now).remove(&db).unwrap_or_default();
@@ -242,6 +250,7 @@ async fn db_accounts(c: &Call, group: bool) -> ApiResult {
                 .map(|d| d.engine.protocol().api_name())
                 .unwrap_or_default();
             s.database_accounts_of(db)
+                .filter(|a| contains(&a.name, name))
                 .map(|a| {
                     json!({
                         "DatabaseAccountId": a.id.to_string(), "DatabaseAccountName": a.name,

@@ -75,6 +75,8 @@ pub static ACTIONS: &[Action] = &[
             opt("PrivateKey", Ty::Str).secret(),
             opt("PassPhrase", Ty::Str).secret(),
             opt("HostShareKeyId", Ty::Str),
+            opt("PrivilegeType", Ty::Str),
+            opt("RotationMode", Ty::Str),
         ]
     ),
     action!(
@@ -93,6 +95,21 @@ pub static ACTIONS: &[Action] = &[
     ),
 ];
 
+/// Why a privileged account type is refused.
+const NO_PRIVILEGE_TYPE: &str = "PrivilegeType: Portunus keeps no privileged host accounts (it \
+     changes no host passwords, for which the cloud service uses them); leave it out or give \
+     Normal";
+
+/// Why a rotation mode other than Self is refused.
+const NO_ROTATION: &str = "RotationMode: Portunus does not change host account passwords, so \
+     no account changes another's; leave it out or give Self";
+
+/// `PrivilegeType` and `RotationMode` may only ask for what every account is.
+fn ordinary_account(c: &Call) -> Result<(), ApiError> {
+    c.p.only("PrivilegeType", &["Normal"], NO_PRIVILEGE_TYPE)?;
+    c.p.only("RotationMode", &["Self"], NO_ROTATION)
+}
+
 fn no_passphrase(c: &Call) -> Result<(), ApiError> {
     match c.p.opt("PassPhrase") {
         Some(_) => Err(ApiError::invalid(
@@ -105,6 +122,7 @@ fn no_passphrase(c: &Call) -> Result<(), ApiError> {
 
 async fn create(c: &Call) -> ApiResult {
     no_passphrase(c)?;
+    ordinary_account(c)?;
     let p = &c.p;
     let new = NewHostAccount {
         host_id: p.id("HostId")?,
@@ -168,6 +186,7 @@ async fn list(c: &Call) -> ApiResult {
 
 async fn modify(c: &Call) -> ApiResult {
     no_passphrase(c)?;
+    ordinary_account(c)?;
     let p = &c.p;
     let account_id = p.id("HostAccountId")?;
     let shared_key_id = match p.get("HostShareKeyId") {

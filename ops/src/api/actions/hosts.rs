@@ -32,6 +32,8 @@ pub static ACTIONS: &[Action] = &[
             opt("NetworkDomainId", Ty::Id),
             opt("HostFingerPrint", Ty::Str),
             opt("ProjectId", Ty::Id),
+            opt("InstanceMemberId", Ty::Str),
+            opt("InstanceRegionId", Ty::Str),
         ]
     ),
     action!(
@@ -52,6 +54,7 @@ pub static ACTIONS: &[Action] = &[
             opt("OSType", Ty::Str),
             opt("Source", Ty::Str),
             opt("SourceInstanceId", Ty::Str),
+            opt("SourceInstanceState", Ty::Str),
             opt("HostGroupId", Ty::Id),
             opt("ProjectId", Ty::Id),
             opt("PageNumber", Ty::Int),
@@ -71,6 +74,7 @@ pub static ACTIONS: &[Action] = &[
             opt("OSType", Ty::Str),
             opt("Comment", Ty::Str),
             opt("NetworkDomainId", Ty::Id),
+            opt("PrefKex", Ty::Str),
         ]
     ),
     action!(
@@ -111,8 +115,14 @@ pub static ACTIONS: &[Action] = &[
     ),
 ];
 
+/// Why a `PrefKex` other than `default` is refused.
+const NO_PREF_KEX: &str = "PrefKex: the SSH gateway offers a host its own list of key exchange \
+     algorithms and keeps no per-host preference; leave it out or give default";
+
 async fn create(c: &Call) -> ApiResult {
     let p = &c.p;
+    p.only("InstanceMemberId", &[], views::NO_MEMBER_ACCOUNT)?;
+    p.only("InstanceRegionId", &[], views::NO_SOURCE_REGION)?;
     let new = NewHost {
         name: p.req("HostName")?.to_string(),
         private_address: p.string("HostPrivateAddress").unwrap_or_default(),
@@ -144,6 +154,7 @@ async fn get(c: &Call) -> ApiResult {
 
 async fn list(c: &Call) -> ApiResult {
     let p = &c.p;
+    p.only("SourceInstanceState", &[], views::NO_INSTANCE_STATE)?;
     let name = p.opt("HostName").map(str::to_lowercase);
     let addr = p.opt("HostAddress");
     let os = p.opt("OSType").map(|v| parse_os("OSType", v)).transpose()?;
@@ -185,6 +196,7 @@ async fn list(c: &Call) -> ApiResult {
 async fn modify(c: &Call) -> ApiResult {
     let p = &c.p;
     let host_id = p.id("HostId")?;
+    p.only("PrefKex", &["default"], NO_PREF_KEX)?;
     let patch = HostPatch {
         name: p.opt("HostName").map(str::to_string),
         private_address: p.string("HostPrivateAddress"),

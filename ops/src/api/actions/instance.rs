@@ -4,8 +4,9 @@
 
 use crate::api::call::{done, one, page, Call};
 use crate::api::error::{ApiError, ApiResult};
+use crate::api::params::paginate;
 use crate::api::table::{action, opt, req, Action, Ty};
-use portunus_model::{Command, InstanceAttributes, WhiteListEntry};
+use portunus_model::{Command, InstanceAttributes, ResourceRef, WhiteListEntry};
 use serde_json::{json, Value};
 
 pub static ACTIONS: &[Action] = &[
@@ -18,6 +19,8 @@ pub static ACTIONS: &[Action] = &[
             opt("PageNumber", Ty::Int),
             opt("PageSize", Ty::Int),
             opt("InstanceStatus", Ty::Str),
+            opt("ResourceGroupId", Ty::Str),
+            opt("Tag", Ty::Indexed),
         ]
     ),
     action!(
@@ -106,10 +109,31 @@ fn summary(c: &Call, attrs: &InstanceAttributes) -> Value {
     })
 }
 
+/// The one instance, when it has the status (`RUNNING` while a node answers) and every tag
+/// asked for (a tag asked without a value matches any value).
 async fn describe_all(c: &Call) -> ApiResult {
-    c.p.page()?;
-    let attrs = c.read(|s| s.instance().clone()).await?;
-    Ok(page("Instances", vec![summary(c, &attrs)], 1))
+    let paging = c.p.page()?;
+    c.p.only("ResourceGroupId", &[], super::tags::NO_RESOURCE_GROUP)?;
+    let status = c.p.opt("InstanceStatus");
+    let wanted = super::tags::tags(c)?;
+    let (attrs, tags) = c
+        .read(|s| {
+            let tags = s.tags_of(ResourceRef::Instance).cloned();
+            (s.instance().clone(), tags.unwrap_or_default())
+        })
+        .await?;
+    let summary = summary(c, &attrs);
+    let status_matches = status
+        .is_none_or(|st| summary["InstanceStatus"].as_str() == Some(st.to_uppercase().as_str()));
+    let tags_match = wanted
+        .iter()
+        .all(|(k, w)| tags.get(k).is_some_and(|v| w.is_empty() || v == w));
+    let found: Vec<_> = [summary]
+        .into_iter()
+        .filter(|_| status_matches && tags_match)
+        .collect();
+    let (items, total) = paginate(found, paging);
+    Ok(page("Instances", items, total))
 }
 
 async fn describe(c: &Call) -> ApiResult {

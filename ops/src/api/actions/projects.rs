@@ -360,6 +360,9 @@ async fn members(_c: &Call) -> ApiResult {
 }
 
 async fn no_members(c: &Call) -> ApiResult {
+    if let Some(id) = project_param(c, "ProjectId")? {
+        c.read(|s| project_exists(s, id)).await??;
+    }
     Ok(c.p.cursor()?.page("Members", Vec::new()))
 }
 

@@ -128,7 +128,7 @@ pub static ACTIONS: &[Action] = &[
         Read,
         get_ad,
         "Queries AD settings.",
-        []
+        [opt("UserSourceId", Ty::Str)]
     ),
     action!(
         "ModifyInstanceADAuthServer",
@@ -148,9 +148,44 @@ pub static ACTIONS: &[Action] = &[
             DIR[9],
             DIR[10],
             req("Domain", Ty::Str),
+            opt("UserSourceId", Ty::Str),
+            opt("ServerName", Ty::Str),
+            opt("IsDefault", Ty::Bool),
+            opt("IsSyncEmailAttr", Ty::Bool),
+            opt("IsSyncMobileAttr", Ty::Bool),
+            opt("IsSyncNameAttr", Ty::Bool),
+            opt("IsSyncOuAsUserGroup", Ty::Bool),
+            opt("SyncInterval", Ty::Int),
         ]
     ),
 ];
+
+/// Why a second AD server, or a name for the one, is refused.
+const ONE_AD_SERVER: &str = "UserSourceId, ServerName and IsDefault: Portunus keeps one AD \
+     server (with its standby), unnamed, so there is none to choose or make the default; leave \
+     them out (IsDefault false)";
+
+/// Why scheduled synchronization from AD is refused.
+const NO_AD_SYNC: &str = "IsSyncEmailAttr, IsSyncMobileAttr, IsSyncNameAttr, \
+     IsSyncOuAsUserGroup and SyncInterval: Portunus takes no snapshots of the directory; a user \
+     of source AD logs in against it, and users and groups are created with CreateUser and \
+     CreateUserGroup. Leave them out, false or 0";
+
+/// Refuses what the SDK's AD settings ask that Portunus does not do.
+fn one_unsynchronized_server(c: &Call) -> Result<(), ApiError> {
+    c.p.only("UserSourceId", &[], ONE_AD_SERVER)?;
+    c.p.only("ServerName", &[], ONE_AD_SERVER)?;
+    c.p.only("IsDefault", &["false"], ONE_AD_SERVER)?;
+    for flag in [
+        "IsSyncEmailAttr",
+        "IsSyncMobileAttr",
+        "IsSyncNameAttr",
+        "IsSyncOuAsUserGroup",
+    ] {
+        c.p.only(flag, &["false"], NO_AD_SYNC)?;
+    }
+    c.p.only("SyncInterval", &["0"], NO_AD_SYNC)
+}
 
 /// Settings as a Verify call sends them, with the service password in clear: the one given,
 /// else the stored one (when the stored settings name the same account).
@@ -305,6 +340,7 @@ async fn set_ldap(c: &Call) -> ApiResult {
 }
 
 async fn get_ad(c: &Call) -> ApiResult {
+    c.p.only("UserSourceId", &[], ONE_AD_SERVER)?;
     let d = c
         .read(|s| s.ad_settings().cloned())
         .await?
@@ -317,6 +353,7 @@ async fn get_ad(c: &Call) -> ApiResult {
 }
 
 async fn set_ad(c: &Call) -> ApiResult {
+    one_unsynchronized_server(c)?;
     let previous = c.read(|s| s.ad_settings().cloned()).await?;
     let d = directory(c, previous)?;
     c.propose(Command::SetAdSettings(Some(d))).await?;

@@ -44,6 +44,7 @@ pub static ACTIONS: &[Action] = &[
             opt("ResourceId", Ty::Indexed),
             opt("Tag", Ty::Indexed),
             opt("NextToken", Ty::Str),
+            opt("ResourceGroupId", Ty::Str),
         ]
     ),
     action!(
@@ -53,16 +54,26 @@ pub static ACTIONS: &[Action] = &[
         "Lists tag keys.",
         [
             opt("ResourceType", Ty::Str),
+            opt("ResourceGroupId", Ty::Str),
             opt("PageNumber", Ty::Int),
             opt("PageSize", Ty::Int),
         ]
     ),
 ];
 
-fn resources(c: &Call, required: bool) -> Result<Vec<ResourceRef>, ApiError> {
-    if !c.p.req("ResourceType")?.eq_ignore_ascii_case("instance") {
-        return Err(ApiError::invalid("ResourceType", "expected INSTANCE"));
+/// Why a resource group is refused.
+pub const NO_RESOURCE_GROUP: &str = "ResourceGroupId: a self-hosted cluster belongs to no cloud \
+     resource group; leave it out (group assets with host groups or tags instead)";
+
+fn instance_type(v: &str) -> Result<(), ApiError> {
+    match v.eq_ignore_ascii_case("instance") {
+        true => Ok(()),
+        false => Err(ApiError::invalid("ResourceType", "expected INSTANCE")),
     }
+}
+
+fn resources(c: &Call, required: bool) -> Result<Vec<ResourceRef>, ApiError> {
+    instance_type(c.p.req("ResourceType")?)?;
     let ids = c.p.indexed("ResourceId")?;
     if required && ids.is_empty() {
         return Err(ApiError::MissingParameter("ResourceId"));
@@ -74,7 +85,8 @@ fn resources(c: &Call, required: bool) -> Result<Vec<ResourceRef>, ApiError> {
     Ok(vec![ResourceRef::Instance])
 }
 
-fn tags(c: &Call) -> Result<BTreeMap<String, String>, ApiError> {
+/// `Tag.N.Key` and `Tag.N.Value` (empty when absent), by key.
+pub fn tags(c: &Call) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     for t in c.p.indexed_objects("Tag")? {
         let key = t
@@ -114,6 +126,8 @@ async fn untag(c: &Call) -> ApiResult {
 
 async fn list(c: &Call) -> ApiResult {
     resources(c, false)?;
+    c.p.no_next_token()?;
+    c.p.only("ResourceGroupId", &[], NO_RESOURCE_GROUP)?;
     let wanted = tags(c)?;
     let current = c
         .read(|s| {
@@ -134,6 +148,10 @@ async fn list(c: &Call) -> ApiResult {
 }
 
 async fn keys(c: &Call) -> ApiResult {
+    if let Some(kind) = c.p.opt("ResourceType") {
+        instance_type(kind)?;
+    }
+    c.p.only("ResourceGroupId", &[], NO_RESOURCE_GROUP)?;
     let paging = c.p.page()?;
     let current = c
         .read(|s| {

@@ -185,8 +185,30 @@ fn account(
     Ok((custom, proto))
 }
 
+/// Why a logon by a local client (`OperationMode` Sso) is refused.
+const NO_SSO: &str = "OperationMode Sso and SsoClient: Portunus opens no local client from the \
+     console; the engineer's own ssh, sftp, mysql or psql logs on through the gateway with the \
+     O&M token (OperationMode WebToken, the default)";
+
+/// Why an Oracle logon attribute is refused.
+const NO_LOGIN_ATTRIBUTE: &str = "LoginAttribute: it chooses an Oracle SERVICE_NAME or SID \
+     logon, and the database gateway serves MySQL and PostgreSQL only; leave it out";
+
+/// Why a logon note is refused.
+const NO_NOTE: &str = "OperationNote: no control policy of Portunus asks for a logon note and \
+     an O&M token keeps none; leave it out (the session itself is recorded)";
+
+/// Refuses the logon options Portunus does not offer.
+fn web_token_only(c: &Call) -> Result<(), ApiError> {
+    c.p.only("OperationMode", &["WebToken"], NO_SSO)?;
+    c.p.only("SsoClient", &[], NO_SSO)?;
+    c.p.only("LoginAttribute", &[], NO_LOGIN_ATTRIBUTE)?;
+    c.p.only("OperationNote", &[], NO_NOTE)
+}
+
 async fn generate(c: &Call) -> ApiResult {
     let user_id = acting_user(c)?;
+    web_token_only(c)?;
     let asset_id = c.p.id("AssetId")?;
     let asset = match c.p.req("AssetType")?.to_ascii_lowercase().as_str() {
         "host" => AssetRef::Host(asset_id),

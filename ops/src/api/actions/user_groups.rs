@@ -76,6 +76,7 @@ pub static ACTIONS: &[Action] = &[
             opt("Keyword", Ty::Str),
             opt("PageNumber", Ty::Int),
             opt("PageSize", Ty::Int),
+            opt("PagingOff", Ty::Bool),
         ]
     ),
 ];
@@ -174,6 +175,7 @@ async fn for_user(c: &Call) -> ApiResult {
     let user = c.p.id("UserId")?;
     let keyword = c.p.opt("Keyword").map(str::to_lowercase);
     let paging = c.p.page()?;
+    let paging_off = c.p.bool("PagingOff")?.unwrap_or(false);
     let rows = c
         .read(|s| {
             s.user_groups()
@@ -190,7 +192,12 @@ async fn for_user(c: &Call) -> ApiResult {
                 .collect::<Vec<_>>()
         })
         .await?;
-    let (items, total) = paginate(rows, paging);
+    let (items, total) = if paging_off {
+        let total = rows.len();
+        (rows, total)
+    } else {
+        paginate(rows, paging)
+    };
     let mut body = one("UserGroups", items);
     body.insert("Count".into(), total.into());
     Ok(body)

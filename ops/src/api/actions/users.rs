@@ -75,6 +75,10 @@ pub static ACTIONS: &[Action] = &[
             opt("EffectiveEndTime", Ty::Int),
             opt("TwoFactorMethods", Ty::Json),
             opt("TwoFactorStatus", Ty::Str),
+            opt("MobileCountryCode", Ty::Str),
+            opt("NeedResetPassword", Ty::Bool),
+            opt("Language", Ty::Str),
+            opt("LanguageStatus", Ty::Str),
         ]
     ),
     action!(
@@ -181,6 +185,32 @@ fn validity(p: &Params) -> Result<Option<Validity>, ApiError> {
     Ok(Some(v))
 }
 
+/// Why a mobile country code is refused.
+const NO_COUNTRY_CODE: &str = "MobileCountryCode: Portunus sends no SMS and keeps the mobile \
+     number exactly as given; write the country calling code into Mobile (+86 ...) and leave \
+     it out";
+
+/// Why a per-user language is refused.
+const NO_LANGUAGE: &str = "Language and LanguageStatus: Portunus stores no per-user language \
+     (it sends no notifications, and the console follows the browser); leave them out or give \
+     LanguageStatus Global";
+
+/// Why a forced password change is refused.
+const NO_FORCED_RESET: &str = "NeedResetPassword: Portunus has no password-change-at-next-logon \
+     step; set a new password with ModifyUser Password instead, or leave it out or false";
+
+/// Refuses what the SDK's user settings ask that Portunus keeps nowhere: a mobile country
+/// code, a language, a password change at the next logon.
+fn no_unkept_settings(p: &Params) -> Result<(), ApiError> {
+    p.only("MobileCountryCode", &[], NO_COUNTRY_CODE)?;
+    p.only("Language", &[], NO_LANGUAGE)?;
+    p.only("LanguageStatus", &["Global"], NO_LANGUAGE)?;
+    if p.bool("NeedResetPassword")? == Some(true) {
+        return Err(ApiError::Inapplicable(NO_FORCED_RESET));
+    }
+    Ok(())
+}
+
 /// Users of a directory log in with the directory's password: one given here is refused
 /// rather than kept unused.
 const DIRECTORY_PASSWORD: &str =
@@ -192,6 +222,7 @@ fn from_directory(source: UserSource) -> bool {
 
 async fn create(c: &Call) -> ApiResult {
     let p = &c.p;
+    no_unkept_settings(p)?;
     let source = parse_user_source("Source", p.req("Source")?)?;
     if from_directory(source) && p.opt("Password").is_some() {
         return Err(ApiError::invalid("Password", DIRECTORY_PASSWORD));
@@ -266,6 +297,7 @@ async fn list(c: &Call) -> ApiResult {
 async fn modify(c: &Call) -> ApiResult {
     let p = &c.p;
     let user_id = p.id("UserId")?;
+    no_unkept_settings(p)?;
     if p.opt("Password").is_some() {
         let source = c.read(|s| s.user(user_id).map(|u| u.source)).await?;
         if source.is_some_and(from_directory) {
