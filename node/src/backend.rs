@@ -169,6 +169,17 @@ impl Backend for NodeBackend {
         ))
     }
 
+    fn check_network_proxies(
+        &self,
+        domain_id: u64,
+    ) -> BoxFuture<'_, Result<Vec<portunus_ops::ProxyCheck>, BackendError>> {
+        Box::pin(crate::verify::network_proxies(
+            &self.replica,
+            &self.shared,
+            domain_id,
+        ))
+    }
+
     fn hash_password(&self, password: &str) -> String {
         crate::bootstrap::hash_password(password)
     }

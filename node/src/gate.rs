@@ -5,6 +5,7 @@
 mod approval;
 pub(crate) mod permit;
 mod policy;
+pub(crate) mod proxy_keys;
 mod refusal;
 mod second_factor;
 
@@ -795,51 +796,8 @@ impl SessionGate for Gate {
         fingerprint: &'a str,
     ) -> BoxFuture<'a, Result<(), Refusal>> {
         Box::pin(async move {
-            let domain = &route.domain_name;
-            let Some(domain_id) = route.domain_id else {
-                let words = format!("{hop} is not a proxy of a network domain");
-                return Err(refusal(RefusalKind::HostKeyMismatch, words));
-            };
-            let required = self
-                .replica
-                .view()
-                .read(|s| s.settings().require_host_key_pins);
-            if required {
-                tracing::warn!(%domain, proxy = %hop, presented = %fingerprint, "ssh: proxy host key not pinned, and pins are required");
-                let refusal = refusal(
-                    RefusalKind::HostKeyMismatch,
-                    format!(
-                        "{hop} of network domain {domain} has no pinned host key and this \
-                         bastion requires one; no password was sent. An administrator checks \
-                         the key on the proxy (it presented {fingerprint}) and pins it: \
-                         ModifyNetworkDomain with Proxies.N.NodeType={} and \
-                         Proxies.N.HostKeyFingerprint",
-                        hop.node_type
-                    ),
-                );
-                self.refused(&refusal);
-                return Err(refusal);
-            }
-            let cmd = Command::TrustProxyHostKey {
-                domain_id,
-                node_type: hop.node_type.clone(),
-                address: hop.address.clone(),
-                port: hop.port,
-                fingerprint: fingerprint.to_string(),
-            };
-            match self.replica.propose(cmd).await {
-                Ok(_) => Ok(()),
-                Err(portunus_raft::ReplicaError::Rejected(r)) => {
-                    tracing::warn!(%domain, proxy = %hop, presented = %fingerprint, reason = %r, "ssh: proxy host key refused");
-                    let refusal = refusal(
-                        RefusalKind::HostKeyMismatch,
-                        format!("{hop} of network domain {domain} presented {fingerprint}: {r}; no password was sent; ask an administrator"),
-                    );
-                    self.refused(&refusal);
-                    Err(refusal)
-                }
-                Err(e) => Err(from_replica(&e)),
-            }
+            let trusted = proxy_keys::trust(&self.replica, route, hop, fingerprint).await;
+            trusted.inspect_err(|r| self.refused(r))
         })
     }
 

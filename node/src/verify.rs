@@ -100,3 +100,34 @@ pub(crate) async fn host_account(
         seen_fingerprint: seen,
     })
 }
+
+/// Checks each proxy of a network domain from this node (`GetNetworkDomain` with
+/// `CheckProxyState`): reachable, its protocol, the domain's login; an SSH proxy's key is
+/// trusted on first use as a session would.
+pub(crate) async fn network_proxies(
+    replica: &portunus_raft::Replica,
+    shared: &NodeShared,
+    domain_id: u64,
+) -> Result<Vec<portunus_ops::ProxyCheck>, BackendError> {
+    let route = replica
+        .read_linearizable(|s| {
+            s.network_domain(domain_id)
+                .map(|d| crate::gate::permit::route(s, &shared.sealer, Some(d.id)))
+        })
+        .await
+        .map_err(|e| BackendError::Unavailable(e.to_string()))?
+        .ok_or_else(|| Rejection::not_found(EntityKind::NetworkDomain, domain_id))?;
+    let keys = crate::gate::proxy_keys::Replicated(replica);
+    let mut out = Vec::new();
+    for hop in &route.proxies {
+        let checked = portunus_proxy::route::check_proxy(&route, hop, TIMEOUT, &keys).await;
+        if let Err(f) = &checked {
+            tracing::info!(domain = %route.domain_name, proxy = %hop, fault = %f, "network domain proxy check failed");
+        }
+        out.push(portunus_ops::ProxyCheck {
+            node_type: hop.node_type.clone(),
+            fault: checked.err().map(|f| (f.code, f.message)),
+        });
+    }
+    Ok(out)
+}

@@ -36,6 +36,18 @@ pub struct HostAccountCheck {
     pub seen_fingerprint: Option<String>,
 }
 
+/// The state of one proxy of a network domain, checked now from this node
+/// (`GetNetworkDomain` with `CheckProxyState`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyCheck {
+    /// `Master` or `Slave`.
+    pub node_type: String,
+    /// None: available. Else the Bastionhost error code (`CHECK_PWD_FAILED`,
+    /// `CHECK_PWD_TIMEOUT`, `CHECK_PWD_NETWORK_ERR`, `UNEXPECTED`) and words for the
+    /// administrator (never a secret).
+    pub fault: Option<(&'static str, String)>,
+}
+
 /// The storage one member uses and has (`GetInstanceStoreInfo`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeStore {
@@ -113,6 +125,18 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<String, String>> {
         let _ = (ad, settings, service_password);
         Box::pin(async { Err("this backend cannot reach directories".to_string()) })
+    }
+    /// Checks each proxy of a network domain from this node as a session would use it.
+    fn check_network_proxies(
+        &self,
+        domain_id: u64,
+    ) -> BoxFuture<'_, Result<Vec<ProxyCheck>, BackendError>> {
+        let _ = domain_id;
+        Box::pin(async {
+            Err(BackendError::Internal(
+                "this backend cannot reach proxies".into(),
+            ))
+        })
     }
     /// Connects to a host account's host as a login would: checks its key against the pinned
     /// fingerprint (trusting none), then tries the hosted credential.

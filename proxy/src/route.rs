@@ -341,6 +341,12 @@ fn said(words: String) -> Failed {
 
 /// The SOCKS5 handshake: methods, the user/password login when the proxy asks, CONNECT.
 async fn socks5(tcp: &mut TcpStream, hop: &ProxyHop, host: &str, port: u16) -> Result<(), Failed> {
+    socks5_login(tcp, hop).await?;
+    socks5_connect(tcp, hop, host, port).await
+}
+
+/// SOCKS5 methods and, when the proxy asks for it, the user/password login.
+async fn socks5_login(tcp: &mut TcpStream, hop: &ProxyHop) -> Result<(), Failed> {
     const NO_LOGIN: u8 = 0x00;
     const USER_PASSWORD: u8 = 0x02;
     let login = (!hop.user.is_empty()).then(|| {
@@ -395,6 +401,16 @@ async fn socks5(tcp: &mut TcpStream, hop: &ProxyHop, host: &str, port: u16) -> R
             )));
         }
     }
+    Ok(())
+}
+
+/// SOCKS5 CONNECT and its answer.
+async fn socks5_connect(
+    tcp: &mut TcpStream,
+    hop: &ProxyHop,
+    host: &str,
+    port: u16,
+) -> Result<(), Failed> {
     let mut request = vec![5, 1, 0];
     match host.parse::<IpAddr>() {
         Ok(IpAddr::V4(a)) => {
@@ -563,6 +579,32 @@ async fn ssh(
     port: u16,
     keys: &dyn ProxyKeys,
 ) -> Result<Box<SshLeg>, String> {
+    let (session, fingerprint) = ssh_login(tcp, route, hop, keys).await?;
+    let channel = session
+        .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+        .await
+        .map_err(|e| {
+            format!(
+                "{hop} could not open a channel to {}: {e}",
+                join(host, port)
+            )
+        })?;
+    Ok(Box::new(SshLeg {
+        stream: Box::pin(channel.into_stream()),
+        _session: session,
+        node_type: hop.node_type.clone(),
+        fingerprint,
+    }))
+}
+
+/// The SSH proxy's session after its host key is trusted and the password login succeeded;
+/// with the key's fingerprint.
+async fn ssh_login(
+    tcp: TcpStream,
+    route: &Route,
+    hop: &ProxyHop,
+    keys: &dyn ProxyKeys,
+) -> Result<(client::Handle<ProxyKeyCheck>, String), String> {
     let seen = Arc::new(Mutex::new(None));
     let check = ProxyKeyCheck {
         pinned: hop.host_key.clone(),
@@ -597,21 +639,68 @@ async fn ssh(
     if !auth.success() {
         return Err(format!("{hop} refused the login of user {}", hop.user));
     }
-    let channel = session
-        .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
-        .await
-        .map_err(|e| {
-            format!(
-                "{hop} could not open a channel to {}: {e}",
-                join(host, port)
-            )
-        })?;
-    Ok(Box::new(SshLeg {
-        stream: Box::pin(channel.into_stream()),
-        _session: session,
-        node_type: hop.node_type.clone(),
-        fingerprint,
-    }))
+    Ok((session, fingerprint))
+}
+
+/// Why a proxy check failed, in the codes Bastionhost reports (`ProxyStateErrorCode`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ProxyFault {
+    /// `CHECK_PWD_FAILED`, `CHECK_PWD_TIMEOUT`, `CHECK_PWD_NETWORK_ERR` or `UNEXPECTED`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Checks one proxy as a session would use it, without reaching a target: it answers, speaks
+/// its protocol and accepts the domain's login (an SSH proxy: its host key is the trusted one,
+/// or is trusted now through `keys`, then the password login; SOCKS5: the method choice and
+/// the user/password login; HTTP: it answers — its login is only checked by a `CONNECT`).
+pub async fn check_proxy(
+    route: &Route,
+    hop: &ProxyHop,
+    timeout: Duration,
+    keys: &dyn ProxyKeys,
+) -> Result<(), ProxyFault> {
+    let fault = |code, message| ProxyFault { code, message };
+    let attempt = async {
+        let mut tcp = TcpStream::connect((hop.address.as_str(), hop.port))
+            .await
+            .map_err(|e| {
+                fault(
+                    "CHECK_PWD_NETWORK_ERR",
+                    format!("{hop} is unreachable: {e}"),
+                )
+            })?;
+        match hop.kind {
+            ProxyKind::Http => Ok(()),
+            ProxyKind::Socks5 => socks5_login(&mut tcp, hop).await.map_err(|f| match f {
+                Failed::Said(w) if w.contains("refused the login") => fault("CHECK_PWD_FAILED", w),
+                Failed::Said(w) => fault("UNEXPECTED", w),
+                Failed::Io(e) => fault(
+                    "CHECK_PWD_NETWORK_ERR",
+                    format!("{hop} closed the connection: {e}"),
+                ),
+            }),
+            ProxyKind::Ssh => ssh_login(tcp, route, hop, keys)
+                .await
+                .map(drop)
+                .map_err(|w| {
+                    let code = if w.contains("refused the login") {
+                        "CHECK_PWD_FAILED"
+                    } else {
+                        "UNEXPECTED"
+                    };
+                    fault(code, w)
+                }),
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(fault(
+            "CHECK_PWD_TIMEOUT",
+            format!("{hop} did not answer in time"),
+        )),
+    }
 }
 
 /// `host:port`, with brackets around an IPv6 address.

@@ -258,9 +258,6 @@ pub enum DatabaseCmd {
         name: String,
         #[arg(long)]
         password: Option<String>,
-        /// Default schema.
-        #[arg(long)]
-        schema: Option<String>,
     },
     /// List a database's accounts.
     Accounts { database: String },
@@ -990,14 +987,12 @@ async fn database(api: &Api, cmd: DatabaseCmd, json: bool) -> anyhow::Result<()>
             database,
             name,
             password,
-            schema,
         } => {
             let id = api.database_id(&database).await?;
             let p = params(&[
                 ("DatabaseId", Some(&id)),
                 ("DatabaseAccountName", Some(&name)),
                 ("Password", password.as_deref()),
-                ("DatabaseSchema", schema.as_deref()),
             ]);
             let body = api.call("CreateDatabaseAccount", &p).await?;
             show_created(&body, "database account", "DatabaseAccountId", json)

@@ -35,8 +35,15 @@ pub static ACTIONS: &[Action] = &[
         "GetNetworkDomain",
         Read,
         get,
-        "Queries a network domain.",
-        [req("NetworkDomainId", Ty::Id)]
+        "Queries a network domain. With CheckProxyState=true this node checks each proxy now \
+         (reachable, its protocol, the domain's login; an SSH proxy's host key is trusted on \
+         first use as a session would) and answers ProxyState Available or Unavailable with \
+         ProxyStateErrorCode and, as an extension, ProxyStateMessage; without it the state is \
+         empty (Portunus records no past check).",
+        [
+            req("NetworkDomainId", Ty::Id),
+            opt("CheckProxyState", Ty::Bool)
+        ]
     ),
     action!(
         "ListNetworkDomains",
@@ -214,13 +221,36 @@ async fn create(c: &Call) -> ApiResult {
 
 async fn get(c: &Call) -> ApiResult {
     let id = c.p.id("NetworkDomainId")?;
+    let check = c.p.bool("CheckProxyState")?.unwrap_or(false);
     let v = c
-        .read(|s| s.network_domain(id).map(|d| row(d, true)))
+        .read(|s| s.network_domain(id).map(|d| (row(d, true), d.spec.kind)))
         .await?;
-    Ok(one(
-        "NetworkDomain",
-        found(v, EntityKind::NetworkDomain, id)?,
-    ))
+    let (mut v, kind) = found(v, EntityKind::NetworkDomain, id)?;
+    if check && kind == DomainKind::Proxy {
+        let checks = c.backend.check_network_proxies(id).await?;
+        if let Some(rows) = v.get_mut("Proxies").and_then(Value::as_array_mut) {
+            for r in rows {
+                let node_type = r["NodeType"].as_str().unwrap_or_default().to_string();
+                let fault = match checks.iter().find(|c| c.node_type == node_type) {
+                    Some(c) => c.fault.clone(),
+                    None => Some((
+                        "UNEXPECTED",
+                        "this node cannot use the proxy: its password cannot be opened here \
+                         (see the node's log)"
+                            .to_string(),
+                    )),
+                };
+                let (state, code, message) = match fault {
+                    None => ("Available", "", String::new()),
+                    Some((code, message)) => ("Unavailable", code, message),
+                };
+                r["ProxyState"] = json!(state);
+                r["ProxyStateErrorCode"] = json!(code);
+                r["ProxyStateMessage"] = json!(message);
+            }
+        }
+    }
+    Ok(one("NetworkDomain", v))
 }
 
 async fn list(c: &Call) -> ApiResult {

@@ -352,19 +352,11 @@ const UNREAD: &[(&str, &str, &str)] = &[
 /// accepts the [`crate::api::table::COMMON`] parameters, which the dispatcher handles:
 /// `InstanceId` must name this cluster, `ProjectId` is checked against the assets the call
 /// names or refused where it constrains nothing, and `RegionId` is below.
-const UNDECLARED: &[(&str, &str, &str)] = &[
-    (
-        "*",
-        "RegionId",
-        "routing: the SDK picks the endpoint by region; a cluster answers whatever it is called",
-    ),
-    (
-        "GetNetworkDomain",
-        "CheckProxyState",
-        "OPEN: ignored today (a re-check of the proxies asked for is not made); network domains \
-         are being reworked in another change, which is to honour or refuse it",
-    ),
-];
+const UNDECLARED: &[(&str, &str, &str)] = &[(
+    "*",
+    "RegionId",
+    "routing: the SDK picks the endpoint by region; a cluster answers whatever it is called",
+)];
 
 /// Whether `table` excuses `param` of `action`.
 fn excused(table: &[(&str, &str, &str)], action: &str, param: &str) -> bool {
