@@ -189,6 +189,20 @@ def databases_rules_and_settings(c, iid, sfx, hid, uid):
     gn = check(c.get_network_domain(m.GetNetworkDomainRequest(instance_id=iid, network_domain_id=nd.network_domain_id)),
                m.GetNetworkDomainResponseBody)
     assert gn.network_domain.proxies[0].has_password is True
+    # A change names the proxy by NodeType; what it leaves out (the Master's password) stays.
+    check(c.modify_network_domain(m.ModifyNetworkDomainRequest(
+        instance_id=iid, network_domain_id=str(nd.network_domain_id),
+        proxies=[m.ModifyNetworkDomainRequestProxies(node_type="Slave", proxy_type="Socks5Proxy",
+                                                     address="10.1.1.2", port=1080)])),
+        m.ModifyNetworkDomainResponseBody)
+    gn = check(c.get_network_domain(m.GetNetworkDomainRequest(instance_id=iid, network_domain_id=nd.network_domain_id)),
+               m.GetNetworkDomainResponseBody)
+    seen = [(p.node_type, p.proxy_type, p.address, p.port, p.has_password) for p in gn.network_domain.proxies]
+    assert seen == [("Master", "SSHProxy", "10.1.1.1", 22, True), ("Slave", "Socks5Proxy", "10.1.1.2", 1080, False)], seen
+    expect_error(lambda: c.create_network_domain(m.CreateNetworkDomainRequest(
+        instance_id=iid, network_domain_name=f"nd-ftp-{sfx}", network_domain_type="Proxy",
+        proxies=[m.CreateNetworkDomainRequestProxies(address="10.1.1.1", port=21, proxy_type="FTPProxy",
+                                                     node_type="Master")])), "InvalidParameter")
     sk = check(c.create_host_share_key(m.CreateHostShareKeyRequest(
         instance_id=iid, host_share_key_name=f"sk-{sfx}", private_key=TEST_SHARED_KEY)),
         m.CreateHostShareKeyResponseBody)
