@@ -155,6 +155,10 @@ pub struct SettingsArgs {
     /// (false) the first key a host presents is trusted and pinned.
     #[arg(long)]
     pub require_host_key_pins: Option<bool>,
+    /// Seconds a command held for approval waits for an administrator's decision before it is
+    /// refused (10 to 86400; default 300).
+    #[arg(long)]
+    pub command_approval_wait_secs: Option<u64>,
 }
 
 fn parse_target_tls(s: &str) -> Result<portunus_model::DatabaseTargetTls, String> {
@@ -203,6 +207,9 @@ async fn settings(client: &ClusterClient, via: &str, args: SettingsArgs) -> anyh
     }
     if let Some(v) = args.token_default_use_count {
         s.token_default_use_count = v;
+    }
+    if let Some(v) = args.command_approval_wait_secs {
+        s.command_approval_wait_secs = v;
     }
     if s != before {
         if let Response::Rejected(e) = client

@@ -818,6 +818,15 @@ impl SessionGate for Gate {
         ))
     }
 
+    fn withdraw_approval(&self, session_id: u64, id: u64) -> BoxFuture<'_, Result<(), Refusal>> {
+        Box::pin(approval::withdraw(
+            &self.replica,
+            &self.metrics,
+            session_id,
+            id,
+        ))
+    }
+
     fn approval_decision(&self, id: u64) -> BoxFuture<'static, Decision> {
         Box::pin(approval::decision(self.replica.clone(), id))
     }

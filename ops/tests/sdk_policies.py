@@ -176,6 +176,17 @@ def decide(c):
         instance_id=IID, command_id=a.approve_command_id)), "InvalidParameter")
 
 
+def withdrawn(c):
+    """Command PORTUNUS_COMMAND_ID was withdrawn by its engineer (Ctrl-C): no longer listed
+    as waiting, and no administrator can accept it."""
+    cid = os.environ["PORTUNUS_COMMAND_ID"]
+    listed = c.list_approve_commands(m.ListApproveCommandsRequest(instance_id=IID)).body
+    assert all(str(a.approve_command_id) != cid for a in listed.approve_commands), listed.to_map()
+    words = expect_error(lambda: c.accept_approve_command(m.AcceptApproveCommandRequest(
+        instance_id=IID, command_id=cid)), "InvalidParameter")
+    assert "withdrew" in words, words
+
+
 def approval(c):
     pid = policy_id(c)
     switch = os.environ["PORTUNUS_SWITCH"]
@@ -220,7 +231,7 @@ def main():
     global IID
     c = client()
     IID = c.describe_instances(m.DescribeInstancesRequest()).body.instances[0].instance_id
-    steps = {"create": create, "ipacl": ipacl, "hours": hours, "decide": decide,
+    steps = {"create": create, "ipacl": ipacl, "hours": hours, "decide": decide, "withdrawn": withdrawn,
              "approval": approval, "ticket": ticket}
     steps[os.environ["PORTUNUS_POLICY_STEP"]](c)
     print("sdk_policies: OK")

@@ -344,6 +344,13 @@ pub trait SessionGate: Send + Sync + 'static {
     fn idle_timeout(&self) -> Option<std::time::Duration> {
         None
     }
+    /// Withdraws request `id` of session `session_id` (the engineer gave up waiting): no
+    /// administrator can decide it any more. Refused when it is no longer waiting (decided in
+    /// the meantime).
+    fn withdraw_approval(&self, session_id: u64, id: u64) -> BoxFuture<'_, Result<(), Refusal>> {
+        let _ = (session_id, id);
+        Box::pin(async { Ok(()) })
+    }
     /// Holds `command` of session `session_id` for an administrator's approval: the request's
     /// id, which administrators see.
     fn ask_approval<'a>(

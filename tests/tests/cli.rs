@@ -179,6 +179,36 @@ fn the_admin_command_line_manages_users_assets_grants_and_tokens() {
     ));
     assert!(admin_ok(&c, &["database", "accounts", &db]).contains("app"));
     assert!(admin_ok(&c, &["host", "list"]).contains("web-01"));
+    // An SFTP-only account, made and freed by name; shown by the API.
+    let drop = created(&admin_ok(
+        &c,
+        &[
+            "host",
+            "add-account",
+            "web-01",
+            "drop",
+            "--password",
+            "pw",
+            "--sftp-only",
+        ],
+    ));
+    let sftp_only = |c: &ProcCluster| {
+        let shown = admin_ok(
+            c,
+            &[
+                "--json",
+                "call",
+                "GetHostAccount",
+                &format!("HostAccountId={drop}"),
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_str(&shown).expect("JSON");
+        v["HostAccount"]["SftpOnly"].clone()
+    };
+    assert_eq!(sftp_only(&c), serde_json::Value::Bool(true));
+    let out = admin_ok(&c, &["host", "sftp-only", "web-01", "drop", "false"]);
+    assert!(out.contains("no longer limited to SFTP"), "{out}");
+    assert_eq!(sftp_only(&c), serde_json::Value::Bool(false));
     // The trusted target host key: none before a first login, set and forgotten by the admin.
     assert!(admin_ok(&c, &["host", "fingerprint", "web-01"]).contains("no trusted fingerprint"));
     let fp = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";

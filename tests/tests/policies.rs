@@ -121,6 +121,39 @@ async fn shell_rejects_uname(askpass: &Askpass, port: u16, api: std::net::Socket
     seen
 }
 
+/// A shell through `port` types `uname -r`, then Ctrl-C while it waits for approval: the
+/// request is withdrawn (checked through `api`: not waiting, cannot be accepted) and the shell
+/// goes on. What the shell showed.
+async fn shell_withdraws_uname(askpass: &Askpass, port: u16, api: std::net::SocketAddr) -> String {
+    let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
+    ssh.arg("-tt").stdin(Stdio::piped());
+    let mut child = ssh.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    stdin.write_all(b"echo up-$((2*5))\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "up-10").await;
+    stdin.write_all(b"uname -r\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "waiting for the decision").await;
+    let id: String = seen
+        .rsplit_once("(request ")
+        .map(|(_, rest)| rest.chars().take_while(char::is_ascii_digit).collect())
+        .unwrap_or_default();
+    assert!(!id.is_empty(), "no request id shown: {seen}");
+    stdin.write_all(b"\x03").await.unwrap();
+    read_until(&mut stdout, &mut seen, "the engineer pressed Ctrl-C").await;
+    tokio::task::spawn_blocking(move || {
+        sdk(api, "withdrawn", &[("PORTUNUS_COMMAND_ID", id.as_str())])
+    })
+    .await
+    .unwrap();
+    stdin.write_all(b"echo after-$((3*3))\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "after-9").await;
+    stdin.write_all(b"exit\r").await.unwrap();
+    let _ = tokio::time::timeout(WAIT, child.wait()).await;
+    seen
+}
+
 /// `sftp -b` with `batch` through `port`: whether it succeeded, and what it printed.
 async fn sftp(askpass: &Askpass, port: u16, batch: &str, dir: &Path) -> (bool, String) {
     let file = dir.join("batch");
@@ -289,6 +322,20 @@ async fn a_policy_written_on_one_node_controls_commands_sftp_addresses_and_hours
     assert!(
         !rejected.lines().any(|l| l.trim() == "GNU/Linux"),
         "the rejected command ran: {rejected}"
+    );
+    let withdrawn = shell_withdraws_uname(&askpass, p3, api).await;
+    assert!(
+        withdrawn.contains("was not run: request") && withdrawn.contains("withdrawn"),
+        "{withdrawn}"
+    );
+    let release = std::process::Command::new("uname")
+        .arg("-r")
+        .output()
+        .unwrap();
+    let release = String::from_utf8_lossy(&release.stdout).trim().to_string();
+    assert!(
+        !withdrawn.lines().any(|l| l.trim() == release),
+        "the withdrawn command ran: {withdrawn}"
     );
 
     // SFTP: downloads work; uploads and mkdir never reach the target.

@@ -206,6 +206,18 @@ pub enum HostCmd {
         /// File holding an unencrypted private key (OpenSSH or PEM).
         #[arg(long)]
         private_key_file: Option<PathBuf>,
+        /// Limit the account to SFTP: no shell, exec or forwarding through the bastion.
+        #[arg(long)]
+        sftp_only: bool,
+    },
+    /// Limit a host account to SFTP, or lift the limit.
+    SftpOnly {
+        host: String,
+        /// The account (id or name).
+        account: String,
+        /// true or false.
+        #[arg(action = clap::ArgAction::Set)]
+        on: bool,
     },
     /// List a host's accounts.
     Accounts { host: String },
@@ -874,6 +886,7 @@ async fn host(api: &Api, cmd: HostCmd, json: bool) -> anyhow::Result<()> {
             protocol,
             password,
             private_key_file,
+            sftp_only,
         } => {
             let id = api.host_id(&host).await?;
             let key = match private_key_file {
@@ -889,9 +902,36 @@ async fn host(api: &Api, cmd: HostCmd, json: bool) -> anyhow::Result<()> {
                 ("ProtocolName", Some(&protocol)),
                 ("Password", password.as_deref()),
                 ("PrivateKey", key.as_deref()),
+                ("SftpOnly", sftp_only.then_some("true")),
             ]);
             let body = api.call("CreateHostAccount", &p).await?;
             show_created(&body, "host account", "HostAccountId", json)
+        }
+        HostCmd::SftpOnly { host, account, on } => {
+            let host_id = api.host_id(&host).await?;
+            let p = params(&[("HostId", Some(&host_id)), ("ProtocolName", Some("SSH"))]);
+            let accounts = api.all("ListHostAccounts", "HostAccounts", &p).await?;
+            let Some(id) = accounts
+                .iter()
+                .find(|a| {
+                    a["HostAccountName"] == account.as_str()
+                        || a["HostAccountId"] == account.as_str()
+                })
+                .and_then(|a| a["HostAccountId"].as_str())
+                .map(str::to_string)
+            else {
+                bail!("host {host} has no SSH account '{account}'");
+            };
+            let on = if on { "true" } else { "false" };
+            let p = params(&[("HostAccountId", Some(&id)), ("SftpOnly", Some(on))]);
+            api.call("ModifyHostAccount", &p).await?;
+            let limit = if on == "true" {
+                "limited to SFTP"
+            } else {
+                "no longer limited to SFTP"
+            };
+            say!("{account}@{host} is {limit}");
+            Ok(())
         }
         HostCmd::Fingerprint { host, set, forget } => {
             let id = api.host_id(&host).await?;

@@ -8,16 +8,16 @@ use portunus_proxy::gate::{Decision, Refusal, RefusalKind};
 use portunus_raft::Replica;
 use std::time::Duration;
 
-/// How long a held command waits for a decision before it is refused.
-pub(crate) const APPROVAL_WAIT: Duration = Duration::from_secs(300);
-
 pub(crate) async fn ask(
     replica: &Replica,
     metrics: &portunus_ops::Metrics,
     session_id: u64,
     command: &str,
 ) -> Result<u64, Refusal> {
-    let deadline_ms = super::now_ms() + APPROVAL_WAIT.as_millis() as u64;
+    let wait_secs = replica
+        .view()
+        .read(|s| s.settings().command_approval_wait_secs);
+    let deadline_ms = super::now_ms() + wait_secs.saturating_mul(1000);
     let cmd = Command::AskCommandApproval {
         session_id,
         command: command.to_string(),
@@ -49,6 +49,7 @@ pub(crate) async fn decision(replica: Replica, id: u64) -> Decision {
                     a.state,
                     a.decided_by.clone().unwrap_or_default(),
                     a.deadline_ms,
+                    a.asked_at_ms,
                 )
             })
         });
@@ -59,14 +60,16 @@ pub(crate) async fn decision(replica: Replica, id: u64) -> Decision {
                 }
             }
             None => {}
-            Some((ApprovalState::Accepted, by, _)) => return Decision::Accepted { by },
-            Some((ApprovalState::Rejected, by, _)) => return Decision::Rejected { by },
-            Some((ApprovalState::Waiting, _, deadline)) if now >= deadline => {
+            Some((ApprovalState::Accepted, by, _, _)) => return Decision::Accepted { by },
+            Some((ApprovalState::Rejected, by, _, _)) => return Decision::Rejected { by },
+            Some((ApprovalState::Withdrawn, _, _, _)) => {
                 return Decision::Undecided {
-                    why: format!(
-                        "no decision within {} minutes",
-                        APPROVAL_WAIT.as_secs() / 60
-                    ),
+                    why: "it was withdrawn".into(),
+                }
+            }
+            Some((ApprovalState::Waiting, _, deadline, asked)) if now >= deadline => {
+                return Decision::Undecided {
+                    why: format!("no decision within {}", waited(asked, deadline)),
                 }
             }
             Some(_) => {}
@@ -77,5 +80,33 @@ pub(crate) async fn decision(replica: Replica, id: u64) -> Decision {
             },
             _ = tick.tick() => {}
         }
+    }
+}
+
+/// A wait in words: "5 minutes", "90 seconds".
+fn waited(asked_ms: u64, deadline_ms: u64) -> String {
+    let secs = deadline_ms.saturating_sub(asked_ms).div_ceil(1000);
+    if secs >= 60 && secs.is_multiple_of(60) {
+        let m = secs / 60;
+        format!("{m} minute{}", if m == 1 { "" } else { "s" })
+    } else {
+        format!("{secs} seconds")
+    }
+}
+
+/// The engineer gave up waiting for request `id`.
+pub(crate) async fn withdraw(
+    replica: &Replica,
+    metrics: &portunus_ops::Metrics,
+    session_id: u64,
+    id: u64,
+) -> Result<(), Refusal> {
+    let cmd = Command::WithdrawCommandApproval {
+        approval_id: id,
+        session_id,
+    };
+    match crate::metered::propose(replica, metrics, cmd).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(from_replica(&e)),
     }
 }

@@ -184,6 +184,8 @@ pub fn host_account(s: &State, a: &HostAccount) -> Value {
         "PrivilegeType": "Normal",
         "ProtocolName": a.protocol.api_name(),
         "RotationMode": "",
+        // A Portunus extension: the account is limited to SFTP.
+        "SftpOnly": a.sftp_only,
     })
 }
 

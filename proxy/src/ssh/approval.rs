@@ -24,17 +24,37 @@ impl Notices {
     }
 }
 
-/// Asks for approval of `line` and waits for the decision (or the end of the session): Ok when
-/// an administrator accepted it, else the refusal to show and audit.
+/// Asks for approval of `line` and waits for the decision (or the end of the session, or until
+/// `withdrawn` resolves with why the engineer gave up): Ok when an administrator accepted it,
+/// else the refusal to show and audit.
 pub(crate) async fn wait<G: SessionGate, A: AuditSink>(
     conn: &Conn<G, A>,
     lease: &Lease<G>,
     notices: Notices,
     line: &str,
+    withdrawn: impl std::future::Future<Output = String>,
 ) -> Result<(), Refusal> {
     let say = |words: String| async move { notices.say(conn, &words).await };
-    decide(&*conn.shared.gate, lease, line, say).await
+    let left = async {
+        conn.closed.cancelled().await;
+        "the engineer left".to_string()
+    };
+    let withdrawn = async {
+        tokio::select! {
+            why = withdrawn => why,
+            why = left => why,
+        }
+    };
+    decide(&*conn.shared.gate, lease, line, say, withdrawn).await
 }
+
+/// Whether keys typed while a command waits withdraw it (Ctrl-C).
+pub(crate) fn interrupts(data: &[u8]) -> bool {
+    data.contains(&0x03)
+}
+
+/// Words for a command withdrawn with Ctrl-C.
+pub(crate) const CTRL_C: &str = "the engineer pressed Ctrl-C";
 
 /// [`wait`] for any client: `say` shows the engineer what happens.
 pub(crate) async fn decide<G, S, F>(
@@ -42,6 +62,7 @@ pub(crate) async fn decide<G, S, F>(
     lease: &Lease<G>,
     line: &str,
     say: S,
+    withdrawn: impl std::future::Future<Output = String>,
 ) -> Result<(), Refusal>
 where
     G: SessionGate,
@@ -60,12 +81,31 @@ where
         }
     };
     say(format!(
-        "the command \"{line}\" needs an administrator's approval (request {id}); waiting for the decision"
+        "the command \"{line}\" needs an administrator's approval (request {id}); waiting for the decision (Ctrl-C withdraws it)"
     ))
     .await;
+    let given_up = async {
+        tokio::select! {
+            () = lease.terminated() => "the session ended".to_string(),
+            why = withdrawn => why,
+        }
+    };
     let decision = tokio::select! {
         d = gate.approval_decision(id) => d,
-        () = lease.terminated() => Decision::Undecided { why: "the session ended".into() },
+        why = given_up => {
+            // Administrators no longer see it as waiting; a decision that raced ahead wins.
+            if let Err(r) = gate.withdraw_approval(lease.session_id(), id).await {
+                tracing::info!(request = id, reason = %r.message, "approval: not withdrawn");
+                let peek = std::time::Duration::from_secs(1);
+                let decided = tokio::time::timeout(peek, gate.approval_decision(id)).await;
+                if let Ok(Decision::Accepted { by }) = decided {
+                    say(format!("request {id} accepted by {by}")).await;
+                    return Ok(());
+                }
+            }
+            say(format!("request {id} withdrawn: {why}")).await;
+            return Err(controls.approval_refusal(line, &format!("request {id} withdrawn: {why}")));
+        }
     };
     match decision {
         Decision::Accepted { by } => {

@@ -69,7 +69,16 @@ async fn up<G: SessionGate, A: AuditSink>(
     lease: Arc<Lease<G>>,
     taps: Arc<Mutex<Taps<A>>>,
 ) {
-    while let Some(msg) = from.wait().await {
+    // What the client sent while a command waited for approval, handled after the decision.
+    let mut queued = std::collections::VecDeque::new();
+    loop {
+        let msg = match queued.pop_front() {
+            Some(msg) => msg,
+            None => match from.wait().await {
+                Some(msg) => msg,
+                None => break,
+            },
+        };
         let sent = match msg {
             ChannelMsg::Data { data } => {
                 let (guarded, stored) = {
@@ -87,7 +96,10 @@ async fn up<G: SessionGate, A: AuditSink>(
                 let mut sent = forward(&conn, id, &to, guarded).await;
                 recorded(stored).await;
                 if let (Some(line), Ok(())) = (held, &sent) {
-                    let refused = approval::wait(&conn, &lease, notices, &line).await.err();
+                    let withdrawn = withdrawn(&mut from, &mut queued);
+                    let refused = approval::wait(&conn, &lease, notices, &line, withdrawn)
+                        .await
+                        .err();
                     let decided = lock(&taps).decided(&line, refused.as_ref());
                     lock(&taps).input(&decided.forward);
                     sent = forward(&conn, id, &to, decided).await;
@@ -140,6 +152,32 @@ async fn up<G: SessionGate, A: AuditSink>(
         }
     }
     let _ = to.close().await;
+}
+
+/// Reads the client while a command waits for approval: resolves with why the engineer gave
+/// up (Ctrl-C typed or sent as a signal, or the channel ended); anything else is kept in
+/// `queued` for after the decision (the Ctrl-C itself is not passed on: the refused line is
+/// cleared on the target anyway).
+async fn withdrawn(
+    from: &mut russh::ChannelReadHalf,
+    queued: &mut std::collections::VecDeque<ChannelMsg>,
+) -> String {
+    loop {
+        match from.wait().await {
+            Some(ChannelMsg::Data { data }) if approval::interrupts(&data) => {
+                return approval::CTRL_C.into();
+            }
+            Some(ChannelMsg::Signal {
+                signal: russh::Sig::INT,
+            }) => return approval::CTRL_C.into(),
+            Some(msg @ (ChannelMsg::Eof | ChannelMsg::Close)) => {
+                queued.push_back(msg);
+                return "the engineer closed the session".into();
+            }
+            Some(msg) => queued.push_back(msg),
+            None => return "the engineer left".into(),
+        }
+    }
 }
 
 /// Sends what command control lets through, and shows the engineer why a line was refused.

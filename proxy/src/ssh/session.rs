@@ -188,7 +188,10 @@ async fn serve<G: SessionGate, A: AuditSink>(
                 channel: channel.id(),
                 on_stdout: false,
             };
-            if let Err(refused) = approval::wait(conn, &lease, notices, &line).await {
+            // The client's keys reach the channel only once it starts: a Ctrl-C here ends the
+            // client itself, which `wait` sees as the engineer leaving.
+            let withdrawn = std::future::pending();
+            if let Err(refused) = approval::wait(conn, &lease, notices, &line, withdrawn).await {
                 conn.shared.audit.event(AuditEvent::Refused {
                     session_id: permit.session_id,
                     at: 0.0,

@@ -8,6 +8,7 @@
 //! at Enter ([`super::guard`], through the taps) and a line held for approval waits for an
 //! administrator's decision ([`super::approval`]), the engineer told in the terminal.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,6 +145,7 @@ impl<G: SessionGate, A: AuditSink> Terminals<G, A> {
             taps,
             output: output_tx,
             stop: self.stop.clone(),
+            queued: VecDeque::new(),
         };
         tokio::spawn(relay.run(target, channel, input_rx));
         Ok(Terminal {
@@ -161,6 +163,8 @@ struct Relay<G: SessionGate, A: AuditSink> {
     taps: Taps<A>,
     output: mpsc::Sender<TerminalOutput>,
     stop: CancellationToken,
+    /// Input that arrived while a command waited for approval, handled after the decision.
+    queued: VecDeque<TerminalInput>,
 }
 
 /// Waits until the recording parts handed off are stored (backpressure, as in `pipe`).
@@ -180,18 +184,15 @@ impl<G: SessionGate, A: AuditSink> Relay<G, A> {
         let (mut from, to) = channel.split();
         let mut exit = None;
         let words = loop {
+            if let Some(queued) = self.queued.pop_front() {
+                match self.input(&to, Some(queued), &mut input).await {
+                    Some(end) => break end,
+                    None => continue,
+                }
+            }
             tokio::select! {
-                typed = input.recv() => match typed {
-                    Some(TerminalInput::Data(data)) => {
-                        if self.typed(&to, &data).await.is_err() {
-                            break Some("session ended: the host closed the connection".into());
-                        }
-                    }
-                    Some(TerminalInput::Resize { cols, rows }) => {
-                        self.taps.resize(cols, rows);
-                        let _ = to.window_change(cols, rows, 0, 0).await;
-                    }
-                    None => break None,
+                typed = input.recv() => if let Some(end) = self.input(&to, typed, &mut input).await {
+                    break end;
                 },
                 shown = from.wait() => match shown {
                     Some(ChannelMsg::Data { data }) => {
@@ -225,9 +226,37 @@ impl<G: SessionGate, A: AuditSink> Relay<G, A> {
             .await;
     }
 
+    /// One input from the browser; Some when the relay ends (with the words for the user).
+    async fn input(
+        &mut self,
+        to: &Target,
+        typed: Option<TerminalInput>,
+        input: &mut mpsc::Receiver<TerminalInput>,
+    ) -> Option<Option<String>> {
+        match typed {
+            Some(TerminalInput::Data(data)) => {
+                if self.typed(to, &data, input).await.is_err() {
+                    return Some(Some("session ended: the host closed the connection".into()));
+                }
+            }
+            Some(TerminalInput::Resize { cols, rows }) => {
+                self.taps.resize(cols, rows);
+                let _ = to.window_change(cols, rows, 0, 0).await;
+            }
+            None => return Some(None),
+        }
+        None
+    }
+
     /// Keys typed: what the session's command control lets through reaches the target (a line
-    /// it holds for approval waits for the decision), recorded and audited as in an SSH shell.
-    async fn typed(&mut self, to: &Target, data: &[u8]) -> Result<(), russh::Error> {
+    /// it holds for approval waits for the decision, which Ctrl-C withdraws), recorded and
+    /// audited as in an SSH shell.
+    async fn typed(
+        &mut self,
+        to: &Target,
+        data: &[u8],
+        input: &mut mpsc::Receiver<TerminalInput>,
+    ) -> Result<(), russh::Error> {
         let guarded = self.taps.guard(data);
         self.taps.input(&guarded.forward);
         let stored = self.taps.hand_off();
@@ -244,7 +273,19 @@ impl<G: SessionGate, A: AuditSink> Relay<G, A> {
                     let _ = output.send(TerminalOutput::Data(shown)).await;
                 }
             };
-            let refused = approval::decide(&*self.gate, &self.lease, &line, say)
+            let queued = &mut self.queued;
+            let withdrawn = async move {
+                loop {
+                    match input.recv().await {
+                        Some(TerminalInput::Data(d)) if approval::interrupts(&d) => {
+                            return approval::CTRL_C.to_string();
+                        }
+                        Some(other) => queued.push_back(other),
+                        None => return "the engineer left".to_string(),
+                    }
+                }
+            };
+            let refused = approval::decide(&*self.gate, &self.lease, &line, say, withdrawn)
                 .await
                 .err();
             let decided = self.taps.decided(&line, refused.as_ref());

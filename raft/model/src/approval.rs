@@ -11,6 +11,8 @@ pub enum ApprovalState {
     Waiting,
     Accepted,
     Rejected,
+    /// The engineer gave up waiting (Ctrl-C, or left); no longer decidable.
+    Withdrawn,
 }
 
 /// One command waiting for (or given) an administrator's decision.

@@ -560,6 +560,12 @@ pub enum Command {
         command: String,
         deadline_ms: u64,
     },
+    /// The session holding the command gave up waiting (the engineer pressed Ctrl-C or
+    /// left); refused unless it is still waiting and held by `session_id`.
+    WithdrawCommandApproval {
+        approval_id: ApprovalId,
+        session_id: SessionId,
+    },
     /// An administrator's decision; refused once decided or past the deadline.
     DecideCommandApproval {
         approval_id: ApprovalId,

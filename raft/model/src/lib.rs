@@ -91,5 +91,6 @@ pub use web_session::{WebSession, WebSessionHash};
 ///     the directories' login name mapping.
 /// 12: projects (each host and database names its project), project authorizations and
 ///     review rules.
-/// 13: SSH proxies of network domains keep their trusted host key.
+/// 13: SSH proxies of network domains keep their trusted host key; a held command can be
+///     withdrawn by its session; the setting for how long a held command waits.
 pub const STATE_FORMAT_VERSION: u32 = 13;

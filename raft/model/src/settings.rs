@@ -44,6 +44,9 @@ pub struct ClusterSettings {
     /// Whether a host's SSH key must be pinned before the bastion logs in to it; by default
     /// (false) the first key a host presents is trusted and pinned.
     pub require_host_key_pins: bool,
+    /// How long a command held for approval waits for an administrator's decision before it
+    /// is refused.
+    pub command_approval_wait_secs: u64,
 }
 
 impl Default for ClusterSettings {
@@ -65,6 +68,7 @@ impl Default for ClusterSettings {
             database_require_tls: false,
             database_target_tls: DatabaseTargetTls::Prefer,
             require_host_key_pins: false,
+            command_approval_wait_secs: 300,
         }
     }
 }

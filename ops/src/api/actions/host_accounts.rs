@@ -18,7 +18,8 @@ pub static ACTIONS: &[Action] = &[
         "CreateHostAccount",
         Write,
         create,
-        "Adds an account to a host.",
+        "Adds an account to a host. Extension: SftpOnly=true limits the account to SFTP (no \
+         shell, exec or forwarding through the bastion; SSH accounts only).",
         [
             req("HostId", Ty::Id),
             req("HostAccountName", Ty::Str),
@@ -29,6 +30,7 @@ pub static ACTIONS: &[Action] = &[
             opt("HostShareKeyId", Ty::Id),
             opt("PrivilegeType", Ty::Str),
             opt("RotationMode", Ty::Str),
+            opt("SftpOnly", Ty::Bool),
         ]
     ),
     action!(
@@ -67,7 +69,8 @@ pub static ACTIONS: &[Action] = &[
         "ModifyHostAccount",
         Write,
         modify,
-        "Changes a host account.",
+        "Changes a host account. Extension: SftpOnly (true/false) limits the account to SFTP \
+         or lifts the limit.",
         [
             req("HostAccountId", Ty::Id),
             opt("HostAccountName", Ty::Str),
@@ -77,6 +80,7 @@ pub static ACTIONS: &[Action] = &[
             opt("HostShareKeyId", Ty::Str),
             opt("PrivilegeType", Ty::Str),
             opt("RotationMode", Ty::Str),
+            opt("SftpOnly", Ty::Bool),
         ]
     ),
     action!(
@@ -137,7 +141,7 @@ async fn create(c: &Call) -> ApiResult {
             .map(|v| c.seal(PRIVATE_KEY_PURPOSE, v))
             .transpose()?,
         shared_key_id: p.opt_id("HostShareKeyId")?,
-        sftp_only: false,
+        sftp_only: p.bool("SftpOnly")?.unwrap_or(false),
     };
     let id = c.create(Command::CreateHostAccount(new)).await?;
     Ok(one("HostAccountId", id.to_string()))
@@ -205,7 +209,7 @@ async fn modify(c: &Call) -> ApiResult {
             .map(|v| c.seal(PRIVATE_KEY_PURPOSE, v))
             .transpose()?,
         shared_key_id,
-        sftp_only: None,
+        sftp_only: p.bool("SftpOnly")?,
     };
     c.propose(Command::UpdateHostAccount { account_id, patch })
         .await?;

@@ -383,3 +383,45 @@ async fn instance_and_tag_lists_filter_or_refuse() {
         "InvalidParameter",
     );
 }
+
+#[tokio::test]
+async fn host_accounts_are_limited_to_sftp_and_freed_through_the_api() {
+    let h = harness();
+    let hid = create_host(&h, "files").await;
+    let sftp = [
+        ("HostId", hid.as_str()),
+        ("HostAccountName", "drop"),
+        ("ProtocolName", "SSH"),
+        ("SftpOnly", "true"),
+    ];
+    let aid = id_of(&ok(&h, "CreateHostAccount", &sftp).await, "HostAccountId");
+    let shown = |v: Value| v["HostAccount"]["SftpOnly"].clone();
+    let get = [("HostAccountId", aid.as_str())];
+    assert_eq!(
+        shown(ok(&h, "GetHostAccount", &get).await),
+        Value::Bool(true)
+    );
+    let free = [("HostAccountId", aid.as_str()), ("SftpOnly", "false")];
+    ok(&h, "ModifyHostAccount", &free).await;
+    assert_eq!(
+        shown(ok(&h, "GetHostAccount", &get).await),
+        Value::Bool(false)
+    );
+    let rdp = [
+        ("HostId", hid.as_str()),
+        ("HostAccountName", "desk"),
+        ("ProtocolName", "RDP"),
+        ("SftpOnly", "true"),
+    ];
+    assert_error(
+        &call(&h, "CreateHostAccount", &rdp).await,
+        400,
+        "InvalidParameter",
+    );
+    let odd = [("HostAccountId", aid.as_str()), ("SftpOnly", "maybe")];
+    assert_error(
+        &call(&h, "ModifyHostAccount", &odd).await,
+        400,
+        "InvalidParameter",
+    );
+}

@@ -138,6 +138,12 @@ impl State {
                 ));
             }
         }
+        if !(10..=86_400).contains(&s.command_approval_wait_secs) {
+            return Err(Rejection::invalid(
+                "command_approval_wait_secs",
+                "must be between 10 seconds and one day (86400)",
+            ));
+        }
         self.settings = s.clone();
         Ok(Response::Done)
     }

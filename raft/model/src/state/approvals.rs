@@ -28,6 +28,10 @@ impl State {
                 accept,
                 by,
             } => self.decide_approval(now, *approval_id, *accept, by),
+            Command::WithdrawCommandApproval {
+                approval_id,
+                session_id,
+            } => self.withdraw_approval(now, *approval_id, *session_id),
             _ => return None,
         };
         Some(r)
@@ -115,6 +119,7 @@ impl State {
                 ApprovalState::Waiting => "its wait is over (the session refused the command)",
                 ApprovalState::Accepted => "it was already accepted",
                 ApprovalState::Rejected => "it was already rejected",
+                ApprovalState::Withdrawn => "the engineer withdrew it",
             };
             return Err(Rejection::invalid(
                 "CommandId",
@@ -127,6 +132,30 @@ impl State {
             ApprovalState::Rejected
         };
         a.decided_by = Some(by.to_string());
+        a.decided_at_ms = Some(now);
+        Ok(Response::Done)
+    }
+
+    fn withdraw_approval(
+        &mut self,
+        now: u64,
+        id: ApprovalId,
+        session_id: SessionId,
+    ) -> Result<Response, Rejection> {
+        let a = self.approvals.get_mut(&id).ok_or(Rejection::NotFound {
+            kind: EntityKind::CommandApproval,
+            id,
+        })?;
+        if a.session_id != session_id {
+            return Err(Rejection::invalid(
+                "CommandId",
+                "only the session holding the command withdraws it",
+            ));
+        }
+        if !a.waiting(now) {
+            return Err(Rejection::invalid("CommandId", "it is no longer waiting"));
+        }
+        a.state = ApprovalState::Withdrawn;
         a.decided_at_ms = Some(now);
         Ok(Response::Done)
     }

@@ -163,6 +163,12 @@ impl State {
         if let Some(k) = new.shared_key_id {
             found(&self.shared_keys, EntityKind::SharedKey, k)?;
         }
+        if new.sftp_only && new.protocol != Protocol::Ssh {
+            return Err(Rejection::invalid(
+                "SftpOnly",
+                "only SSH accounts can be limited to SFTP",
+            ));
+        }
         self.unique_account_name(new.host_id, &new.name, new.protocol, None)?;
         let id = self.alloc_id();
         let account = HostAccount {
@@ -208,6 +214,12 @@ impl State {
         }
         if let Some(Some(k)) = p.shared_key_id {
             found(&self.shared_keys, EntityKind::SharedKey, k)?;
+        }
+        if p.sftp_only == Some(true) && cur.protocol != Protocol::Ssh {
+            return Err(Rejection::invalid(
+                "SftpOnly",
+                "only SSH accounts can be limited to SFTP",
+            ));
         }
         if let Some(a) = self.host_accounts.get_mut(&id) {
             set(&mut a.name, &p.name);

@@ -168,6 +168,22 @@ fn lock_settings_are_checked() {
 }
 
 #[test]
+fn the_approval_wait_is_bounded() {
+    let mut fx = Fx::new();
+    for (secs, ok) in [(9, false), (10, true), (86_400, true), (86_401, false)] {
+        let mut s = fx.st.settings().clone();
+        s.command_approval_wait_secs = secs;
+        match ok {
+            true => fx.done(Command::UpdateSettings(s)),
+            false => {
+                let r = fx.reject(Command::UpdateSettings(s));
+                assert!(r.to_string().contains("command_approval_wait_secs"), "{r}");
+            }
+        }
+    }
+}
+
+#[test]
 fn success_resets_the_failure_counter() {
     let mut fx = Fx::new();
     let u = fx.user("alice");

@@ -260,6 +260,24 @@ fn a_held_command_is_decided_once_and_only_before_its_deadline() {
     assert_eq!(fx.st.approvals_waiting(fx.now).count(), 0);
     fx.reject(decide(late, true));
     fx.reject(decide(424_242, true));
+    // The engineer withdraws a waiting command: only its own session can, and then no
+    // administrator can decide it.
+    let deadline = fx.now + 60_000;
+    let withdrawn = ask(&mut fx, deadline);
+    let withdraw = |session_id| Command::WithdrawCommandApproval {
+        approval_id: withdrawn,
+        session_id,
+    };
+    fx.reject(withdraw(session + 1));
+    fx.done(withdraw(session));
+    assert_eq!(
+        fx.st.command_approval(withdrawn).map(|a| a.state),
+        Some(ApprovalState::Withdrawn)
+    );
+    assert_eq!(fx.st.approvals_waiting(fx.now).count(), 0);
+    let r = fx.reject(decide(withdrawn, true));
+    assert!(r.to_string().contains("withdrew"), "{r}");
+    fx.reject(withdraw(session));
     fx.reject(Command::AskCommandApproval {
         session_id: 999_999,
         command: "ls".into(),
