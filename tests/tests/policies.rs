@@ -142,6 +142,9 @@ async fn shell_withdraws_uname(askpass: &Askpass, port: u16, api: std::net::Sock
     assert!(!id.is_empty(), "no request id shown: {seen}");
     stdin.write_all(b"\x03").await.unwrap();
     read_until(&mut stdout, &mut seen, "the engineer pressed Ctrl-C").await;
+    // The held line is cleared on the target with a Ctrl-C of the bastion's, whose echo says
+    // the target's terminal has handled it (and flushed what was typed before it).
+    read_until(&mut stdout, &mut seen, "^C").await;
     tokio::task::spawn_blocking(move || {
         sdk(api, "withdrawn", &[("PORTUNUS_COMMAND_ID", id.as_str())])
     })
