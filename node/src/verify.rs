@@ -102,8 +102,8 @@ pub(crate) async fn host_account(
 }
 
 /// Checks each proxy of a network domain from this node (`GetNetworkDomain` with
-/// `CheckProxyState`): reachable, its protocol, the domain's login; an SSH proxy's key is
-/// trusted on first use as a session would.
+/// `CheckProxyState`): reachable, its protocol, the domain's login; an SSH proxy only when its
+/// key is trusted already (no password goes to an unknown key).
 pub(crate) async fn network_proxies(
     replica: &portunus_raft::Replica,
     shared: &NodeShared,
@@ -117,7 +117,9 @@ pub(crate) async fn network_proxies(
         .await
         .map_err(|e| BackendError::Unavailable(e.to_string()))?
         .ok_or_else(|| Rejection::not_found(EntityKind::NetworkDomain, domain_id))?;
-    let keys = crate::gate::proxy_keys::Replicated(replica);
+    // A check trusts no new SSH proxy key (a read may not change what is trusted): an
+    // unpinned proxy is reported with the key it presented.
+    let keys = portunus_proxy::route::PinnedOnly;
     let mut out = Vec::new();
     for hop in &route.proxies {
         let checked = portunus_proxy::route::check_proxy(&route, hop, TIMEOUT, &keys).await;

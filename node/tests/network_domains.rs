@@ -383,6 +383,28 @@ async fn hosts_are_reached_through_each_kind_of_proxy() {
     assert_eq!(pinned, Some(Some(far.host_key_fingerprint.clone())));
     reaches(port, "via-ssh-again").await;
 
+    // A change read before the key was trusted (no fingerprint in it) keeps the trusted key.
+    let spec = NetworkDomainSpec {
+        name: "ssh-zone".into(),
+        kind: DomainKind::Proxy,
+        comment: "changed".into(),
+        proxies: vec![jump.clone()],
+    };
+    let update = Command::UpdateNetworkDomain {
+        domain_id: ssh_domain,
+        spec,
+        forget_host_keys: Vec::new(),
+    };
+    n0.replica
+        .propose(update)
+        .await
+        .expect("change the comment");
+    let kept = n0.replica.view().read(|s| {
+        s.network_domain(ssh_domain)
+            .map(|d| d.spec.proxies[0].host_key_fingerprint.clone())
+    });
+    assert_eq!(kept, Some(Some(far.host_key_fingerprint.clone())));
+
     // Another key than the trusted one: refused before the proxy password is sent.
     let mut wrong = jump.clone();
     wrong.host_key_fingerprint = Some("SHA256:AAAAnotTheProxysKeyAAAAAAAAAAAAAAAAAAAAAAA".into());
@@ -395,6 +417,7 @@ async fn hosts_are_reached_through_each_kind_of_proxy() {
     let update = Command::UpdateNetworkDomain {
         domain_id: ssh_domain,
         spec,
+        forget_host_keys: Vec::new(),
     };
     n0.replica.propose(update).await.expect("pin another key");
     refused(port, "pin", "not the pinned").await;
@@ -412,12 +435,19 @@ async fn hosts_are_reached_through_each_kind_of_proxy() {
     refused(port, "jump-login", "refused the login of user jump").await;
 
     // The administrator's check of each proxy, through the official SDK on node 3.
-    let states = check_proxy_state(third, &[socks_domain, bad_socks, http_domain]).await;
+    // A check sends no password to an SSH proxy whose key is not trusted yet: a fresh SSH
+    // proxy domain is reported Unavailable (with the key it presented).
+    let login = Some(("jump", JUMP_PASSWORD));
+    let fresh = proxy(n0, "SSHProxy", "Master", (inside, SSH_PROXY_PORT), login);
+    let fresh_jump = domain(n0, "fresh-jump", vec![fresh]).await;
+    let domains = [socks_domain, bad_socks, http_domain, fresh_jump];
+    let states = check_proxy_state(third, &domains).await;
     let expected = [
         format!("{socks_domain} Master Unavailable CHECK_PWD_NETWORK_ERR"),
         format!("{socks_domain} Slave Available "),
         format!("{bad_socks} Master Unavailable CHECK_PWD_FAILED"),
         format!("{http_domain} Master Available "),
+        format!("{fresh_jump} Master Unavailable UNEXPECTED"),
     ];
     assert_eq!(states.lines().collect::<Vec<_>>(), expected, "{states}");
 }

@@ -381,6 +381,9 @@ async fn socks5_login(tcp: &mut TcpStream, hop: &ProxyHop) -> Result<(), Failed>
             tcp.write_all(&auth).await?;
             let mut status = [0u8; 2];
             tcp.read_exact(&mut status).await?;
+            if status[0] != 1 {
+                return Err(said(format!("{hop} answered the login out of protocol")));
+            }
             if status[1] != 0 {
                 return Err(said(format!("{hop} refused the login of user {user}")));
             }
@@ -436,6 +439,9 @@ async fn socks5_connect(
     tcp.write_all(&request).await?;
     let mut head = [0u8; 4];
     tcp.read_exact(&mut head).await?;
+    if head[0] != 5 {
+        return Err(said(format!("{hop} answered CONNECT out of protocol")));
+    }
     if head[1] != 0 {
         let why = match head[1] {
             1 => "general failure",
@@ -517,7 +523,7 @@ async fn connect(tcp: &mut TcpStream, hop: &ProxyHop, host: &str, port: u16) -> 
         )));
     }
     match code {
-        "200" => Ok(()),
+        c if c.len() == 3 && c.starts_with('2') => Ok(()),
         "407" if hop.user.is_empty() => Err(said(format!(
             "{hop} asks for a login, and the domain gives none"
         ))),
@@ -526,7 +532,7 @@ async fn connect(tcp: &mut TcpStream, hop: &ProxyHop, host: &str, port: u16) -> 
             hop.user
         ))),
         _ => Err(said(format!(
-            "{hop} refused CONNECT {target}: {status_line}"
+            "{hop} refused CONNECT {target}: {status_line:?}"
         ))),
     }
 }

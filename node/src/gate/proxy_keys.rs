@@ -4,7 +4,7 @@
 use super::refusal::{from_replica, refusal};
 use portunus_model::Command;
 use portunus_proxy::gate::{Refusal, RefusalKind};
-use portunus_proxy::route::{ProxyHop, ProxyKeys, Route};
+use portunus_proxy::route::{ProxyHop, Route};
 use portunus_raft::{Replica, ReplicaError};
 
 /// Trusts `fingerprint` for `hop` of `route`'s domain, or says why not (no secret was sent).
@@ -53,21 +53,5 @@ pub(crate) async fn trust(
             ))
         }
         Err(e) => Err(from_replica(&e)),
-    }
-}
-
-/// The replicated state as the keeper of proxy keys (for checks outside a session).
-pub(crate) struct Replicated<'a>(pub &'a Replica);
-
-impl ProxyKeys for Replicated<'_> {
-    fn trust<'a>(
-        &'a self,
-        route: &'a Route,
-        hop: &'a ProxyHop,
-        fingerprint: &'a str,
-    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
-        Box::pin(
-            async move { (trust(self.0, route, hop, fingerprint).await).map_err(|r| r.message) },
-        )
     }
 }

@@ -600,16 +600,21 @@ impl Cancels {
             return false;
         };
         let request = portunus_db::pg::wire::Startup::Cancel { pid, key }.build();
-        let sent = async {
-            let timeout = Duration::from_secs(5);
-            let mut s = route::dial(&route, &host, port, timeout, &route::PinnedOnly)
-                .await
-                .map_err(|e| std::io::Error::other(e.message))?;
-            tokio::io::AsyncWriteExt::write_all(&mut s, &request).await
+        // Five seconds for each leg tried (each proxy of the route), then for the request.
+        let timeout = Duration::from_secs(5);
+        let sent = match route::dial(&route, &host, port, timeout, &route::PinnedOnly).await {
+            Ok(mut s) => {
+                let write = tokio::io::AsyncWriteExt::write_all(&mut s, &request);
+                matches!(tokio::time::timeout(timeout, write).await, Ok(Ok(())))
+            }
+            Err(e) => {
+                tracing::info!(pid, error = %e, "postgres: no leg to the database for a cancel");
+                false
+            }
         };
-        match tokio::time::timeout(Duration::from_secs(5), sent).await {
-            Ok(Ok(())) => tracing::info!(pid, "postgres: cancel request passed on"),
-            _ => tracing::info!(pid, "postgres: cancel request could not reach the database"),
+        match sent {
+            true => tracing::info!(pid, "postgres: cancel request passed on"),
+            false => tracing::info!(pid, "postgres: cancel request could not reach the database"),
         }
         true
     }

@@ -200,7 +200,7 @@ async fn http_refusals_are_named_and_the_slave_is_tried_next() {
         .expect("refused");
     assert!(
         err.message
-            .contains("refused CONNECT 10.0.0.5:22: HTTP/1.1 403 Forbidden"),
+            .contains("refused CONNECT 10.0.0.5:22: \"HTTP/1.1 403 Forbidden\""),
         "{err}"
     );
 }

@@ -53,6 +53,16 @@ pub(crate) fn interrupts(data: &[u8]) -> bool {
     data.contains(&0x03)
 }
 
+/// How long the withdrawal of a request may take before the command is refused anyway.
+const WITHDRAW_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Messages kept while a command waits for approval (keys typed ahead, window changes); past
+/// this the engineer is taken to have given up.
+pub(crate) const MAX_QUEUED: usize = 1024;
+
+/// Words for too much input while a command waits.
+pub(crate) const TOO_MUCH: &str = "too much input arrived while the command waited";
+
 /// Words for a command withdrawn with Ctrl-C.
 pub(crate) const CTRL_C: &str = "the engineer pressed Ctrl-C";
 
@@ -93,18 +103,23 @@ where
     let decision = tokio::select! {
         d = gate.approval_decision(id) => d,
         why = given_up => {
-            // Administrators no longer see it as waiting; a decision that raced ahead wins.
-            if let Err(r) = gate.withdraw_approval(lease.session_id(), id).await {
-                tracing::info!(request = id, reason = %r.message, "approval: not withdrawn");
-                let peek = std::time::Duration::from_secs(1);
-                let decided = tokio::time::timeout(peek, gate.approval_decision(id)).await;
-                if let Ok(Decision::Accepted { by }) = decided {
-                    say(format!("request {id} accepted by {by}")).await;
-                    return Ok(());
+            // The command never runs once the engineer gave up (or the session ended), even
+            // when a decision raced ahead of the withdrawal; administrators no longer see it
+            // waiting once the withdrawal is in.
+            let withdraw = gate.withdraw_approval(lease.session_id(), id);
+            let words = match tokio::time::timeout(WITHDRAW_WAIT, withdraw).await {
+                Ok(Ok(())) => format!("request {id} withdrawn: {why}"),
+                Ok(Err(r)) => {
+                    tracing::info!(request = id, reason = %r.message, "approval: not withdrawn");
+                    format!("request {id} given up ({why}); it was decided meanwhile")
                 }
-            }
-            say(format!("request {id} withdrawn: {why}")).await;
-            return Err(controls.approval_refusal(line, &format!("request {id} withdrawn: {why}")));
+                Err(_) => {
+                    tracing::info!(request = id, "approval: the withdrawal did not complete in time");
+                    format!("request {id} given up ({why}); its withdrawal is not confirmed")
+                }
+            };
+            say(words.clone()).await;
+            return Err(controls.approval_refusal(line, &words));
         }
     };
     match decision {

@@ -174,7 +174,11 @@ async fn withdrawn(
                 queued.push_back(msg);
                 return "the engineer closed the session".into();
             }
-            Some(msg) => queued.push_back(msg),
+            Some(msg) if queued.len() < approval::MAX_QUEUED => queued.push_back(msg),
+            Some(msg) => {
+                queued.push_back(msg);
+                return approval::TOO_MUCH.into();
+            }
             None => return "the engineer left".into(),
         }
     }

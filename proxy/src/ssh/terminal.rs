@@ -280,7 +280,12 @@ impl<G: SessionGate, A: AuditSink> Relay<G, A> {
                         Some(TerminalInput::Data(d)) if approval::interrupts(&d) => {
                             return approval::CTRL_C.to_string();
                         }
-                        Some(other) => queued.push_back(other),
+                        Some(other) => {
+                            queued.push_back(other);
+                            if queued.len() >= approval::MAX_QUEUED {
+                                return approval::TOO_MUCH.to_string();
+                            }
+                        }
                         None => return "the engineer left".to_string(),
                     }
                 }

@@ -87,13 +87,15 @@ pub(crate) async fn connect<G: SessionGate>(
         permit: permit.clone(),
         refusal: Arc::clone(&refusal),
     };
+    // The leg first (each proxy tried has `timeout`, so a hung Master leaves time for the
+    // Slave), then the target's SSH handshake within `timeout`.
+    let keys = GateKeys(&*proxy_keys);
+    let (address, port) = (permit.address.as_str(), permit.port);
+    let up = route::dial(&permit.route, address, port, timeout, &keys)
+        .await
+        .map_err(|e| unreachable(permit, e))?;
+    up.set_nodelay();
     let connecting = async {
-        let keys = GateKeys(&*proxy_keys);
-        let (address, port) = (permit.address.as_str(), permit.port);
-        let up = route::dial(&permit.route, address, port, timeout, &keys)
-            .await
-            .map_err(|e| unreachable(permit, e))?;
-        up.set_nodelay();
         client::connect_stream(config, up, check)
             .await
             .map_err(

@@ -82,12 +82,13 @@ pub async fn verify(target: VerifyTarget, timeout: Duration) -> VerifyReport {
         ..Default::default()
     });
     let seen = Arc::new(Mutex::new(None));
-    let outcome = match tokio::time::timeout(timeout, attempt(config, &target, &seen)).await {
-        Ok(o) => o,
-        Err(_) => {
-            VerifyOutcome::Unreachable(format!("no SSH answer within {} s", timeout.as_secs()))
-        }
-    };
+    let outcome =
+        match tokio::time::timeout(timeout, attempt(config, &target, &seen, timeout)).await {
+            Ok(o) => o,
+            Err(_) => {
+                VerifyOutcome::Unreachable(format!("no SSH answer within {} s", timeout.as_secs()))
+            }
+        };
     let seen_fingerprint = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
     // A refused host key ends the connection with an error: tell which refusal it was.
     let outcome = match (&outcome, &seen_fingerprint, &target.pinned) {
@@ -107,9 +108,13 @@ async fn attempt(
     config: Arc<client::Config>,
     target: &VerifyTarget,
     seen: &Arc<Mutex<Option<String>>>,
+    timeout: Duration,
 ) -> VerifyOutcome {
     let (address, port) = (target.address.as_str(), target.port);
-    let timeout = Duration::from_secs(3600); // the caller bounds the whole check
+    // The caller bounds the whole check: each leg tried gets a share of it, so that a hung
+    // Master proxy leaves time for the Slave and for the host.
+    let legs = target.route.proxies.len().max(1) as u32 + 1;
+    let timeout = timeout / legs;
     let keys = crate::route::PinnedOnly;
     let tcp = match crate::route::dial(&target.route, address, port, timeout, &keys).await {
         Ok(t) => t,

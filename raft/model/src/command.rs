@@ -221,11 +221,14 @@ pub enum Command {
         account_id: DatabaseAccountId,
     },
     CreateNetworkDomain(NetworkDomainSpec),
+    /// Replaces the domain's settings. A proxy whose kind, address and port stay keeps the
+    /// host key trusted for it when `spec` gives none (a pin trusted on first use meanwhile is
+    /// not lost to a change read before it), unless its node type is in `forget_host_keys`.
     UpdateNetworkDomain {
         domain_id: NetworkDomainId,
         spec: NetworkDomainSpec,
+        forget_host_keys: Vec<String>,
     },
-    /// Deletes the domain; its assets go back to direct access.
     /// Trust on first use of an SSH proxy's host key: records the fingerprint on the domain's
     /// proxy of that node type when none is known and the proxy is still at `address:port`,
     /// accepts an equal one, rejects another.
@@ -236,6 +239,7 @@ pub enum Command {
         port: u16,
         fingerprint: String,
     },
+    /// Deletes the domain; its assets go back to direct access.
     DeleteNetworkDomain {
         domain_id: NetworkDomainId,
     },

@@ -36,8 +36,8 @@ pub static ACTIONS: &[Action] = &[
         Read,
         get,
         "Queries a network domain. With CheckProxyState=true this node checks each proxy now \
-         (reachable, its protocol, the domain's login; an SSH proxy's host key is trusted on \
-         first use as a session would) and answers ProxyState Available or Unavailable with \
+         (reachable, its protocol, the domain's login; an SSH proxy only once its host key is \
+         pinned or trusted: a check trusts no new key) and answers ProxyState Available or Unavailable with \
          ProxyStateErrorCode and, as an extension, ProxyStateMessage; without it the state is \
          empty (Portunus records no past check).",
         [
@@ -120,8 +120,9 @@ fn kind_name(k: DomainKind) -> &'static str {
 /// The `Proxies.N.*` objects of a call. On a change (`current` given), each names the proxy
 /// it changes by `NodeType`, and fields it leaves out (or a blank `Password`) keep their
 /// values; a new address or port forgets the pinned host key unless one is given.
-fn proxies(c: &Call, current: Option<&[NetworkProxy]>) -> Result<Vec<NetworkProxy>, ApiError> {
+fn proxies(c: &Call, current: Option<&[NetworkProxy]>) -> Result<Proxies, ApiError> {
     let mut out: Vec<NetworkProxy> = current.map(<[_]>::to_vec).unwrap_or_default();
+    let mut forget = Vec::new();
     for p in c.p.indexed_objects("Proxies")? {
         let given = |k: &str| p.get(k).map(|v| v.trim().to_string());
         let node_type = given("NodeType").unwrap_or_else(|| "Master".into());
@@ -173,7 +174,10 @@ fn proxies(c: &Call, current: Option<&[NetworkProxy]>) -> Result<Vec<NetworkProx
         }
         if let Some(fp) = given("HostKeyFingerprint") {
             proxy.host_key_fingerprint = match fp.as_str() {
-                "" => None,
+                "" => {
+                    forget.push(node_type.clone());
+                    None
+                }
                 fp if fp.starts_with("SHA256:") => Some(fp.to_string()),
                 _ => {
                     let why = "expected SHA256:... as ssh-keygen -lf prints it, or empty to forget the pin";
@@ -182,7 +186,16 @@ fn proxies(c: &Call, current: Option<&[NetworkProxy]>) -> Result<Vec<NetworkProx
             };
         }
     }
-    Ok(out)
+    Ok(Proxies {
+        proxies: out,
+        forget,
+    })
+}
+
+/// The proxies of a call, and the node types whose pinned host key it forgets.
+struct Proxies {
+    proxies: Vec<NetworkProxy>,
+    forget: Vec<String>,
 }
 
 fn row(d: &NetworkDomain, detail: bool) -> Value {
@@ -213,7 +226,7 @@ async fn create(c: &Call) -> ApiResult {
         name: c.p.req("NetworkDomainName")?.to_string(),
         kind: kind(c.p.req("NetworkDomainType")?)?,
         comment: c.p.string("Comment").unwrap_or_default(),
-        proxies: proxies(c, None)?,
+        proxies: proxies(c, None)?.proxies,
     };
     let id = c.create(Command::CreateNetworkDomain(spec)).await?;
     Ok(one("NetworkDomainId", id.to_string()))
@@ -286,9 +299,14 @@ async fn modify(c: &Call) -> ApiResult {
     if let Some(cm) = c.p.string("Comment") {
         spec.comment = cm;
     }
-    spec.proxies = proxies(c, Some(&spec.proxies))?;
-    c.propose(Command::UpdateNetworkDomain { domain_id, spec })
-        .await?;
+    let changed = proxies(c, Some(&spec.proxies))?;
+    spec.proxies = changed.proxies;
+    let update = Command::UpdateNetworkDomain {
+        domain_id,
+        spec,
+        forget_host_keys: changed.forget,
+    };
+    c.propose(update).await?;
     Ok(done())
 }
 

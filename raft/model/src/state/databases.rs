@@ -29,9 +29,11 @@ impl State {
                 self.delete_database_account(*account_id)
             }
             Command::CreateNetworkDomain(spec) => self.create_domain(now, spec),
-            Command::UpdateNetworkDomain { domain_id, spec } => {
-                self.update_domain(*domain_id, spec)
-            }
+            Command::UpdateNetworkDomain {
+                domain_id,
+                spec,
+                forget_host_keys,
+            } => self.update_domain(*domain_id, spec, forget_host_keys),
             Command::DeleteNetworkDomain { domain_id } => self.delete_domain(*domain_id),
             Command::TrustProxyHostKey {
                 domain_id,
@@ -204,8 +206,8 @@ impl State {
                 validate::name("HostKeyFingerprint", fp)?;
             }
         }
-        if spec.kind == DomainKind::Proxy && spec.proxies.is_empty() {
-            let why = "a Proxy domain needs at least one proxy (NodeType Master)";
+        if spec.kind == DomainKind::Proxy && !spec.proxies.iter().any(|p| p.node_type == "Master") {
+            let why = "a Proxy domain needs a Master proxy (the Slave is tried after it)";
             return Err(Rejection::invalid("Proxies", why));
         }
         let names = self
@@ -231,11 +233,23 @@ impl State {
         &mut self,
         id: NetworkDomainId,
         spec: &NetworkDomainSpec,
+        forget: &[String],
     ) -> Result<Response, Rejection> {
-        found(&self.network_domains, EntityKind::NetworkDomain, id)?;
+        let current = found(&self.network_domains, EntityKind::NetworkDomain, id)?;
         self.check_domain_spec(spec, Some(id))?;
+        let mut spec = spec.clone();
+        for p in &mut spec.proxies {
+            if p.host_key_fingerprint.is_some() || forget.contains(&p.node_type) {
+                continue;
+            }
+            let same = current.spec.proxies.iter().find(|q| {
+                (&q.node_type, &q.proxy_type, &q.address, q.port)
+                    == (&p.node_type, &p.proxy_type, &p.address, p.port)
+            });
+            p.host_key_fingerprint = same.and_then(|q| q.host_key_fingerprint.clone());
+        }
         if let Some(d) = self.network_domains.get_mut(&id) {
-            d.spec = spec.clone();
+            d.spec = spec;
         }
         Ok(Response::Done)
     }
@@ -256,9 +270,15 @@ impl State {
             .spec
             .proxies
             .iter_mut()
-            .find(|p| p.node_type == node_type && p.address == address && p.port == port)
+            .find(|p| {
+                p.proxy_type == "SSHProxy"
+                    && p.node_type == node_type
+                    && p.address == address
+                    && p.port == port
+            })
             .ok_or_else(|| {
-                let why = format!("the domain has no {node_type} proxy at {address}:{port} now");
+                let why =
+                    format!("the domain has no {node_type} SSH proxy at {address}:{port} now");
                 Rejection::invalid("NodeType", why)
             })?;
         match &proxy.host_key_fingerprint {
@@ -275,7 +295,25 @@ impl State {
     }
 
     fn delete_domain(&mut self, id: NetworkDomainId) -> Result<Response, Rejection> {
-        found(&self.network_domains, EntityKind::NetworkDomain, id)?;
+        let domain = found(&self.network_domains, EntityKind::NetworkDomain, id)?;
+        if domain.spec.kind == DomainKind::Proxy {
+            let hosts = self
+                .hosts
+                .values()
+                .filter(|h| h.network_domain_id == Some(id))
+                .count();
+            let dbs = (self.databases.values())
+                .filter(|d| d.network_domain_id == Some(id))
+                .count();
+            if hosts + dbs > 0 {
+                let why = format!(
+                    "the domain still reaches {hosts} host(s) and {dbs} database(s) through its \
+                     proxies; move them to another domain first (MoveHostsToNetworkDomain, \
+                     MoveDatabasesToNetworkDomain), so that none is reached directly by surprise"
+                );
+                return Err(Rejection::invalid("NetworkDomainId", why));
+            }
+        }
         self.network_domains.remove(&id);
         for h in self.hosts.values_mut() {
             if h.network_domain_id == Some(id) {

@@ -214,6 +214,7 @@ fn databases_and_grants() -> Vec<Command> {
         Command::UpdateNetworkDomain {
             domain_id: 999,
             spec: Default::default(),
+            forget_host_keys: Vec::new(),
         },
         Command::DeleteNetworkDomain { domain_id: 999 },
         Command::MoveHostsToNetworkDomain {

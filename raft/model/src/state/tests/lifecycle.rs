@@ -493,11 +493,45 @@ fn ssh_proxy_host_keys_are_trusted_on_first_use_and_then_held() {
     fx.done(trust("10.0.0.2", "SHA256:a"));
     let r = fx.reject(trust("10.0.0.2", "SHA256:b"));
     assert!(matches!(r, Rejection::InvalidParameter { .. }), "{r:?}");
-    let pinned = fx
-        .st
-        .network_domain(d)
-        .map(|d| d.spec.proxies[0].host_key_fingerprint.clone());
-    assert_eq!(pinned, Some(Some("SHA256:a".to_string())));
+    let pin = |fx: &Fx| {
+        fx.st
+            .network_domain(d)
+            .and_then(|d| d.spec.proxies[0].host_key_fingerprint.clone())
+    };
+    assert_eq!(pin(&fx).as_deref(), Some("SHA256:a"));
+    // A change read before the pin keeps it; forgetting or moving the proxy drops it.
+    let update = |proxy, forget: &[&str]| Command::UpdateNetworkDomain {
+        domain_id: d,
+        spec: crate::NetworkDomainSpec {
+            name: "dmz".into(),
+            kind: crate::DomainKind::Proxy,
+            comment: "changed".into(),
+            proxies: vec![proxy],
+        },
+        forget_host_keys: forget.iter().map(|s| s.to_string()).collect(),
+    };
+    fx.done(update(jump("Master", "10.0.0.2"), &[]));
+    assert_eq!(pin(&fx).as_deref(), Some("SHA256:a"));
+    fx.done(update(jump("Master", "10.0.0.2"), &["Master"]));
+    assert_eq!(pin(&fx), None);
+    fx.done(trust("10.0.0.2", "SHA256:a"));
+    fx.done(update(jump("Master", "10.0.0.7"), &[]));
+    assert_eq!(pin(&fx), None);
+    // Only SSH proxies have keys to trust.
+    let mut socks = jump("Master", "10.0.0.2");
+    socks.proxy_type = "Socks5Proxy".into();
+    socks.user.clear();
+    socks.password = None;
+    fx.done(update(socks, &[]));
+    fx.reject(trust("10.0.0.2", "SHA256:a"));
+    // A Proxy domain is not deleted while it reaches assets: they would go direct.
+    let h = fx.host("web");
+    fx.done(Command::MoveHostsToNetworkDomain {
+        domain_id: Some(d),
+        host_ids: vec![h],
+    });
+    let r = fx.reject(Command::DeleteNetworkDomain { domain_id: d });
+    assert!(r.to_string().contains("1 host(s)"), "{r}");
 }
 
 #[test]
