@@ -131,6 +131,7 @@ impl Gate {
                 let failed = SessionOutcome {
                     bytes_up: 0,
                     bytes_down: 0,
+                    spliced: 0,
                     end: EndKind::Error,
                 };
                 tokio::spawn(closer(failed));
@@ -663,6 +664,9 @@ impl Closing {
         bytes
             .with_label_values(&["down"])
             .inc_by(outcome.bytes_down);
+        self.metrics
+            .forwarded_spliced_bytes_total
+            .inc_by(outcome.spliced);
     }
 
     async fn close(&self, session_id: u64, outcome: SessionOutcome) {

@@ -326,6 +326,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             connect_timeout: Duration::from_secs(config.ssh.target_connect_timeout_secs.max(1)),
             tls: database_tls,
             target_tls: target_tls.clone(),
+            splice: !config.database_copy,
             proxy_from: Arc::new(config.proxy_protocol_from.clone()),
             cancels: crate::db_cancel::serve(&replica),
             threads: crate::db_kill::serve(&replica),

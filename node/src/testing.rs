@@ -47,6 +47,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         database_tls_cert: None,
         database_tls_key: None,
         database_target_ca: None,
+        database_copy: false,
         role: Role::Engine,
         proxy_protocol_from: Vec::new(),
         audit_syslog: None,
@@ -333,4 +334,44 @@ pub async fn python(script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `/metrics` exposition a node serves at `addr`.
+pub async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+/// The value of one series (a name, with its labels if it has any) in an exposition.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+/// The value of `series` at the node serving metrics at `addr` (0 while the series has no
+/// sample), once `until` holds for it; panics after ten seconds.
+pub async fn metric_until(
+    addr: std::net::SocketAddr,
+    series: &str,
+    until: impl Fn(f64) -> bool,
+) -> f64 {
+    let mut value = 0.0;
+    for _ in 0..500 {
+        let text = scrape(addr).await;
+        value = match text.lines().any(|l| l.starts_with(&format!("{series} "))) {
+            true => metric(&text, series),
+            false => 0.0,
+        };
+        if until(value) {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{series} stayed at {value}");
 }

@@ -6,13 +6,13 @@ use portunus_model::{
     AssetRef, ClusterSettings, Command, DbEngine, NewDatabase, NewDatabaseAccount, NewToken,
     NewUser, Principal, Protocol, Response, TokenAccount,
 };
-use portunus_node::testing::{created, node_config};
+use portunus_node::testing::{created, metric, node_config, scrape};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::openssh::{free_port, keygen, wait_listening, Askpass};
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 const WAIT: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "alice-Corr3ct-Horse";
@@ -298,21 +298,6 @@ async fn closed_by_server(s: &mut tokio::net::TcpStream) {
     }
 }
 
-fn counter(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in the exposition"))
-}
-
-async fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connections_that_do_not_log_in_are_capped_and_cut_after_the_grace_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -353,14 +338,14 @@ async fn connections_that_do_not_log_in_are_capped_and_cut_after_the_grace_time(
 
     let text = scrape(node.metrics_addr.expect("a metrics listener")).await;
     assert!(
-        counter(
+        metric(
             &text,
             "portunus_ssh_preauth_cut_total{reason=\"address_cap\"}"
         ) >= 1.0,
         "the refused connection is counted"
     );
     assert!(
-        counter(
+        metric(
             &text,
             "portunus_ssh_preauth_cut_total{reason=\"grace_time\"}"
         ) >= 2.0,

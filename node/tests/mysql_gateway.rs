@@ -7,7 +7,8 @@
 //! speak the target's method, MariaDB's `client_ed25519` included.
 
 use portunus_model::{DatabaseTargetTls, DbEngine};
-use portunus_node::testing::{change_settings, database_token, three_nodes, wait_for};
+use portunus_node::testing::wait_for;
+use portunus_node::testing::{change_settings, database_token, metric_until, three_nodes};
 use portunus_node::testing::{python, DatabaseAccess};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::mariadb::MariaDb;
@@ -467,6 +468,93 @@ async fn the_native_port_offers_tls_and_can_require_it() {
          c.close()\n"
     );
     assert_eq!(python(&script).await, "app@% 42\n");
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answers_are_spliced_on_a_plain_port_and_copied_over_tls() {
+    let db = MariaDb::start().await;
+    db.root(&format!(
+        "CREATE USER 'app'@'%' IDENTIFIED BY '{HOSTED_PASSWORD}'; GRANT SELECT ON *.* TO 'app'@'%';"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-native-splice-Lr7wQ2xD";
+    database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "erin",
+            database: "orders",
+            engine: DbEngine::MySql,
+            port: db.port,
+            account: "app",
+            password: Some(HOSTED_PASSWORD),
+            uses: None,
+            token,
+        },
+    )
+    .await;
+    let serving = &nodes[1];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving.mysql_addr.expect("the MySQL port").port();
+    wait_listening(port).await;
+    let metrics = serving.metrics_addr.expect("a metrics listener");
+    let spliced = "portunus_forwarded_spliced_bytes_total";
+    let down = r#"portunus_forwarded_bytes_total{direction="down"}"#;
+    // About 24 MiB in rows of every length up to 4000 bytes (packets split across reads), and
+    // a second result set after it: the client reads exactly what the database sent.
+    let sql = "SELECT seq, REPEAT(CHAR(65 + seq % 26), seq % 4001) FROM seq_1_to_12000; \
+               SELECT COUNT(*) FROM seq_1_to_12000";
+    let direct = Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-P", &db.port.to_string(), "-u", "app"])
+        .args(["--skip-ssl", "-N", "-B"])
+        .arg(format!("-p{HOSTED_PASSWORD}"))
+        .args(["-e", sql])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        direct.status.success(),
+        "{}",
+        String::from_utf8_lossy(&direct.stderr)
+    );
+    assert!(direct.stdout.len() > 20 << 20, "{}", direct.stdout.len());
+    let (ok, through, err) = native(port, "erin", token, sql).await;
+    assert!(ok, "{err}");
+    assert!(through.as_bytes() == direct.stdout, "the answers differ");
+    // The session's answers moved by splice: counted when it closed.
+    let moved = metric_until(metrics, spliced, |v| v > f64::from(20u32 << 20)).await;
+    // Over TLS the node decrypts and encrypts: it copies, and says so.
+    let before = metric_until(metrics, down, |_| true).await;
+    let out = Command::new("mariadb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+            "-u",
+            "erin",
+            "--ssl",
+            "-N",
+            "-B",
+        ])
+        .arg(format!("-p{token}"))
+        .args(["-e", "SELECT REPEAT('y', 100000)"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), 100_001);
+    metric_until(metrics, down, |v| v >= before + 100_000.0).await;
+    let after = metric_until(metrics, spliced, |_| true).await;
+    assert_eq!(after, moved, "a TLS session spliced nothing");
     for n in nodes {
         n.stop().await;
     }

@@ -8,7 +8,7 @@
 
 use portunus_model::{Command as Cmd, DatabaseTargetTls, DbEngine};
 use portunus_node::testing::{change_settings, database_token, no_drop_rule, three_nodes};
-use portunus_node::testing::{python, wait_for, DatabaseAccess};
+use portunus_node::testing::{metric_until, python, wait_for, DatabaseAccess};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
 use portunus_proxy::testing::postgres::Postgres;
@@ -518,6 +518,77 @@ async fn the_native_port_logs_in_by_scram_with_tls_rules_cancel_and_audit() {
     assert_eq!(insert["account"], "app");
     let all = serde_json::to_string(&events).unwrap();
     assert!(!all.contains(HOSTED_PASSWORD) && !all.contains(token));
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answers_are_spliced_on_a_plain_port_with_refusals_in_their_place() {
+    let db = Postgres::start(&[]).await;
+    db.superuser("postgres", "CREATE DATABASE shop").await;
+    db.superuser(
+        "shop",
+        &format!("CREATE USER app PASSWORD '{HOSTED_PASSWORD}'; GRANT ALL ON SCHEMA public TO app"),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let token = "tok-pg-splice-Wq4eR7tY2u";
+    let (_, database_id) = database_token(
+        &nodes[0],
+        DatabaseAccess {
+            user: "erin",
+            database: "orders",
+            engine: DbEngine::PostgreSql,
+            port: db.port,
+            account: "app",
+            password: Some(HOSTED_PASSWORD),
+            uses: None,
+            token,
+        },
+    )
+    .await;
+    no_drop_rule(&nodes[0], database_id).await;
+    let serving = &nodes[2];
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let port = serving.postgres_addr.expect("the PostgreSQL port").port();
+    wait_listening(port).await;
+    // About 24 MiB of rows of every length up to 4000 bytes, a notice, a statement the rules
+    // refuse (its error goes between the answers around it), and a last answer: the client
+    // reads exactly what it reads from the database directly, the refusal aside.
+    let big = "SELECT g, repeat(chr(65 + g % 26), g % 4001) FROM generate_series(1, 12000) g";
+    let statements = [
+        "-c",
+        "CREATE TABLE t (a int)",
+        "-c",
+        big,
+        "-c",
+        "DO $$ BEGIN RAISE NOTICE 'between the answers'; END $$",
+        "-c",
+        "SELECT count(*) FROM t",
+    ];
+    let (ok, direct, err) = native(db.port, "app", HOSTED_PASSWORD, "disable", &statements).await;
+    assert!(ok, "{err}");
+    assert!(direct.len() > 20 << 20, "{}", direct.len());
+    assert!(err.contains("between the answers"), "{err}");
+    db.superuser("shop", "DROP TABLE t").await;
+    let mut through = statements.to_vec();
+    through.splice(4..4, ["-c", "DROP TABLE t"]);
+    // psql stops at the refusal (ON_ERROR_STOP): run the rest after it on its own.
+    let (ok, out, err) = native(port, "erin", token, "disable", &through[..6]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("Statement blocked by the bastion's SQL rule 'no-drop'"),
+        "{err}"
+    );
+    let (ok, rest, err2) = native(port, "erin", token, "disable", &through[6..]).await;
+    assert!(ok, "{err2}");
+    assert!(err2.contains("between the answers"), "{err2}");
+    assert!(format!("{out}{rest}") == direct, "the answers differ");
+    let metrics = serving.metrics_addr.expect("a metrics listener");
+    let spliced = "portunus_forwarded_spliced_bytes_total";
+    metric_until(metrics, spliced, |v| v > f64::from(20u32 << 20)).await;
     for n in nodes {
         n.stop().await;
     }

@@ -7,7 +7,7 @@ use portunus_model::{
     AssetRef, Command, DbEngine, NewDatabase, NewDatabaseAccount, NewHost, NewHostAccount,
     NewToken, NewUser, Principal, Protocol, Response, TokenAccount,
 };
-use portunus_node::testing::{created, three_nodes, wait_for};
+use portunus_node::testing::{created, metric, scrape, three_nodes, wait_for};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass, Sshd};
 use std::time::Duration;
@@ -98,7 +98,7 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
     second.replica.read_linearizable(|_| ()).await.unwrap();
     let ssh_port = second.ssh_addr.unwrap().port();
     wait_listening(ssh_port).await;
-    let commit_before = gauge(
+    let commit_before = metric(
         &scrape(second.metrics_addr.unwrap()).await,
         "portunus_raft_commit_index",
     );
@@ -218,22 +218,6 @@ async fn a_token_issued_on_one_node_tunnels_through_another_once() {
     for n in nodes {
         n.stop().await;
     }
-}
-
-/// The value of an unlabelled gauge in an exposition.
-fn gauge(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
-}
-
-async fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
 }
 
 /// alice may log in to `web-01` (a real sshd) as root with the hosted private key.

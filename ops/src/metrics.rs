@@ -2,8 +2,8 @@
 //! units, `_total` counters); label values come from small fixed sets, never from user input.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric a node exports, registered in one registry.
@@ -35,6 +35,7 @@ pub struct Metrics {
     pub ssh_unauthenticated_connections: IntGauge,
     pub ssh_preauth_cut_total: IntCounterVec,
     pub forwarded_bytes_total: IntCounterVec,
+    pub forwarded_spliced_bytes_total: IntCounter,
     pub token_operations_total: IntCounterVec,
     pub raft_log_entries: IntGauge,
     pub raft_snapshot_bytes: IntGauge,
@@ -50,6 +51,12 @@ fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeV
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(g.clone())).expect("unique metric");
     g
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -222,6 +229,12 @@ impl Metrics {
                 "portunus_forwarded_bytes_total",
                 "Bytes relayed by ended sessions, by direction (up: client to target)",
                 &["direction"],
+            ),
+            forwarded_spliced_bytes_total: counter(
+                &r,
+                "portunus_forwarded_spliced_bytes_total",
+                "Of the bytes relayed down by ended sessions, those moved by splice(2) without a \
+                 copy through the node's memory (native database ports, plain TCP both ways)",
             ),
             token_operations_total: counter_vec(
                 &r,

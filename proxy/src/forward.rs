@@ -30,6 +30,38 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
+/// The target-to-client direction of a database session on a native port, moved by splice(2)
+/// with a tee(2) copy for the session to scan ([`portunus_db::passage`]); `client` and `target`
+/// are the session's sockets (duplicated descriptors, registered here on their own), and
+/// `delivered` counts the bytes the client got. Fails where splice cannot be used.
+#[cfg(target_os = "linux")]
+pub fn db_passage(
+    target: std::os::fd::OwnedFd,
+    client: std::os::fd::OwnedFd,
+    delivered: &AtomicU64,
+) -> io::Result<Box<dyn portunus_db::passage::Passage + '_>> {
+    let adopt = |fd: std::os::fd::OwnedFd| {
+        let std = std::net::TcpStream::from(fd);
+        std.set_nonblocking(true)?;
+        TcpStream::from_std(std)
+    };
+    let passage = splice::Passage::new(adopt(target)?, adopt(client)?, delivered)?;
+    Ok(Box::new(passage))
+}
+
+/// Without splice(2) there is no passage: the session copies.
+#[cfg(not(target_os = "linux"))]
+pub fn db_passage(
+    _target: std::os::fd::OwnedFd,
+    _client: std::os::fd::OwnedFd,
+    _delivered: &AtomicU64,
+) -> io::Result<Box<dyn portunus_db::passage::Passage + '_>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "splice(2) is only available on Linux",
+    ))
+}
+
 /// Which path [`forward`] should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

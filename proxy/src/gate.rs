@@ -275,6 +275,8 @@ pub enum EndKind {
 pub struct SessionOutcome {
     pub bytes_up: u64,
     pub bytes_down: u64,
+    /// Of `bytes_down`, those moved by splice(2) without a copy through the bastion's memory.
+    pub spliced: u64,
     pub end: EndKind,
 }
 
@@ -482,6 +484,7 @@ impl Drop for Admission {
         self.give_back(SessionOutcome {
             bytes_up: 0,
             bytes_down: 0,
+            spliced: 0,
             end: EndKind::Error,
         });
     }

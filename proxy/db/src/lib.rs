@@ -9,6 +9,7 @@
 
 pub mod fuzzing;
 pub mod mysql;
+pub mod passage;
 pub mod pg;
 pub mod sql;
 mod statement;

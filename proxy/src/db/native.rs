@@ -13,9 +13,11 @@ use crate::gate::{
 };
 use crate::route::{self, Route, Upstream};
 use portunus_db::mysql::session::native as my;
+use portunus_db::passage::Passage;
 use portunus_db::pg::session::native as pg;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +40,9 @@ pub struct NativePort<G, A> {
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     /// TLS to the databases.
     pub target_tls: Arc<super::tls::DatabaseTls>,
+    /// Whether answers move from the database to the client by splice(2) where both
+    /// connections are plain TCP ([`crate::forward::db_passage`]); else they are copied.
+    pub splice: bool,
     /// Load balancers whose connections start with a PROXY v2 header naming the client.
     pub proxy_from: Arc<Vec<portunus_proxy_protocol::Cidr>>,
     /// This node's PostgreSQL sessions by their clients' cancel keys.
@@ -60,6 +65,7 @@ impl<G, A> Clone for NativePort<G, A> {
             connect_timeout: self.connect_timeout,
             tls: self.tls.clone(),
             target_tls: self.target_tls.clone(),
+            splice: self.splice,
             proxy_from: self.proxy_from.clone(),
             cancels: self.cancels.clone(),
             threads: self.threads.clone(),
@@ -168,7 +174,10 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
         required: port.gate.database_tls_required(),
     };
     match my::greet(stream, thread.id, tls).await {
-        Ok(my::Greet::Login(greeted)) => mysql_login(*greeted, peer, thread, port).await,
+        Ok(my::Greet::Login(mut greeted)) => {
+            let client = duplicate(greeted.stream(), &port);
+            mysql_login(*greeted, peer, thread, port, client).await
+        }
         Ok(my::Greet::Tls { stream, resume }) => {
             let Some(config) = port.tls.clone() else {
                 return;
@@ -181,7 +190,7 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
                 }
             };
             match my::resume(stream, resume).await {
-                Ok(greeted) => mysql_login(greeted, peer, thread, port).await,
+                Ok(greeted) => mysql_login(greeted, peer, thread, port, None).await,
                 Err(e) => tracing::info!(%peer, error = %e, "mysql: login not completed"),
             }
         }
@@ -194,6 +203,7 @@ async fn mysql_login<C, G, A>(
     peer: SocketAddr,
     mut thread: SessionThread,
     port: NativePort<G, A>,
+    client: Option<OwnedFd>,
 ) where
     C: AsyncRead + AsyncWrite + Unpin,
     G: SessionGate,
@@ -225,10 +235,12 @@ async fn mysql_login<C, G, A>(
     };
     let login = login_of(&permit, permit.default_database.clone(), &port.target_tls);
     let sink = statements(&port, &admission);
-    let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
+    let bytes = Bytes::default();
+    let passage = passage(client, &target, &port, &bytes.spliced);
     thread.admit(&permit);
-    let session = greeted.serve(counted(target, &up, &down), &login, &thread, &sink);
-    run_session("mysql", &*port.gate, admission, session, &up, &down).await;
+    let target = counted(target, &bytes.up, &bytes.down);
+    let session = greeted.serve(target, passage, &login, &thread, &sink);
+    run_session("mysql", &*port.gate, admission, session, &bytes).await;
 }
 
 async fn pg_connection<G: SessionGate, A: AuditSink>(
@@ -255,7 +267,7 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
             };
             tls.active = true;
             match pg::hello(stream, tls).await {
-                Ok(pg::Hello::Login(started)) => return pg_login(started, peer, port).await,
+                Ok(pg::Hello::Login(started)) => return pg_login(started, peer, port, None).await,
                 Ok(pg::Hello::Cancel { pid, key }) => Ok(pg::Hello::Cancel { pid, key }),
                 Ok(pg::Hello::Tls(_)) => return,
                 Err(e) => Err(e),
@@ -264,7 +276,10 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
         other => other,
     };
     match hello {
-        Ok(pg::Hello::Login(started)) => pg_login(started, peer, port).await,
+        Ok(pg::Hello::Login(mut started)) => {
+            let client = duplicate(started.stream(), &port);
+            pg_login(started, peer, port, client).await
+        }
         Ok(pg::Hello::Cancel { pid, key }) => {
             let router = port.cancel_router.as_deref();
             port.cancels.cancel(pid, key, router).await
@@ -274,8 +289,12 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
     }
 }
 
-async fn pg_login<C, G, A>(started: pg::Started<C>, peer: SocketAddr, port: NativePort<G, A>)
-where
+async fn pg_login<C, G, A>(
+    started: pg::Started<C>,
+    peer: SocketAddr,
+    port: NativePort<G, A>,
+    client: Option<OwnedFd>,
+) where
     C: AsyncRead + AsyncWrite + Unpin,
     G: SessionGate,
     A: AuditSink,
@@ -314,7 +333,8 @@ where
     };
     let login = login_of(&permit, permit.default_database.clone(), &port.target_tls);
     let sink = statements(&port, &admission);
-    let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
+    let bytes = Bytes::default();
+    let passage = passage(client, &target, &port, &bytes.spliced);
     let target_at = (
         permit.address.clone(),
         permit.port,
@@ -333,13 +353,14 @@ where
         ours
     };
     let session = started.serve(
-        counted(target, &up, &down),
+        counted(target, &bytes.up, &bytes.down),
+        passage,
         &login,
         &server_final,
         on_key,
         &sink,
     );
-    run_session("postgres", &*port.gate, admission, session, &up, &down).await;
+    run_session("postgres", &*port.gate, admission, session, &bytes).await;
 }
 
 /// A session's client key in [`Cancels`], forgotten when dropped.
@@ -380,6 +401,7 @@ async fn admitted<G: SessionGate>(
         admission.close(SessionOutcome {
             bytes_up: 0,
             bytes_down: 0,
+            spliced: 0,
             end: EndKind::Normal,
         });
         return Err(words);
@@ -413,6 +435,7 @@ fn failed() -> SessionOutcome {
     SessionOutcome {
         bytes_up: 0,
         bytes_down: 0,
+        spliced: 0,
         end: EndKind::Error,
     }
 }
@@ -442,14 +465,54 @@ fn counted<'a>(
     }
 }
 
+/// A session's byte counts as they grow.
+#[derive(Default)]
+struct Bytes {
+    /// Written to the database.
+    up: AtomicU64,
+    /// Read from the database by the session (the login; every answer when copied).
+    down: AtomicU64,
+    /// Moved from the database to the client by splice(2).
+    spliced: AtomicU64,
+}
+
+/// A duplicate of a plain client connection's descriptor, for a passage; None when splice is
+/// off (or the descriptor cannot be duplicated: the session then copies).
+fn duplicate<G, A>(client: &TcpStream, port: &NativePort<G, A>) -> Option<OwnedFd> {
+    if !port.splice {
+        return None;
+    }
+    client.as_fd().try_clone_to_owned().ok()
+}
+
+/// The passage answers take from a plain TCP target to a plain client (`client`: its
+/// duplicated descriptor); None when either leg is not plain TCP or splice cannot be used.
+fn passage<'a, G, A>(
+    client: Option<OwnedFd>,
+    target: &Upstream,
+    port: &NativePort<G, A>,
+    spliced: &'a AtomicU64,
+) -> Option<Box<dyn Passage + 'a>> {
+    let (Some(client), Upstream::Tcp(target), true) = (client, target, port.splice) else {
+        return None;
+    };
+    let target = target.as_fd().try_clone_to_owned().ok()?;
+    match crate::forward::db_passage(target, client, spliced) {
+        Ok(passage) => Some(passage),
+        Err(e) => {
+            tracing::debug!(error = %e, "database answers copied: no splice passage");
+            None
+        }
+    }
+}
+
 /// Runs an admitted session to its end (or until the gate ends it) and gives it back.
 async fn run_session<G, E>(
     what: &str,
     gate: &G,
     admission: Admission,
     session: impl Future<Output = Result<(), E>>,
-    up: &AtomicU64,
-    down: &AtomicU64,
+    bytes: &Bytes,
 ) where
     G: SessionGate,
     E: std::fmt::Display,
@@ -468,9 +531,11 @@ async fn run_session<G, E>(
             EndKind::Terminated
         }
     };
+    let spliced = bytes.spliced.load(Ordering::Relaxed);
     admission.close(SessionOutcome {
-        bytes_up: up.load(Ordering::Relaxed),
-        bytes_down: down.load(Ordering::Relaxed),
+        bytes_up: bytes.up.load(Ordering::Relaxed),
+        bytes_down: bytes.down.load(Ordering::Relaxed) + spliced,
+        spliced,
         end: ended,
     });
 }

@@ -3,8 +3,9 @@
 //!
 //! # Safety
 //!
-//! The `unsafe` here is confined to four libc calls (`pipe2`, `fcntl`, `splice`, and adopting
-//! the fds `pipe2` returns), each wrapped in a safe function of this file. The invariants:
+//! The `unsafe` here is confined to a few libc calls (`pipe2`, `fcntl`, `splice`, `tee`, `read`
+//! into a vector's spare capacity, and adopting the fds `pipe2` returns), each wrapped in a
+//! safe function of this file. The invariants:
 //!
 //! - **Ownership.** The two fds returned by a successful `pipe2` are wrapped at once in
 //!   [`OwnedFd`]s held by a [`Pipe`]; nothing else ever holds them, so they are closed exactly
@@ -12,9 +13,11 @@
 //!   returns no fds and nothing is adopted.
 //! - **Lifetimes.** Every fd passed to `splice`/`fcntl` comes from a [`BorrowedFd`] (a borrowed
 //!   `TcpStream` or a borrowed `Pipe`), so it stays open for the whole call; no raw fd is stored.
-//! - **No aliasing, no memory.** `splice` is called with null offsets (required for pipes and
-//!   sockets) and touches no user memory; `fcntl(F_SETPIPE_SZ/F_GETPIPE_SZ)` takes an integer.
-//!   The only memory the kernel writes is `pipe2`'s two-int array, a local owned by the call.
+//! - **No aliasing, little memory.** `splice` is called with null offsets (required for pipes
+//!   and sockets) and, like `tee`, touches no user memory; `fcntl(F_SETPIPE_SZ/F_GETPIPE_SZ)`
+//!   takes an integer. The kernel writes user memory only into `pipe2`'s two-int array (a local
+//!   owned by the call) and, for `read`, into a vector's reserved spare capacity, borrowed
+//!   mutably for the call; the vector's length then grows by exactly what `read` returned.
 //! - **Concurrency.** Each direction owns its own `Pipe`; sockets are only shared as `&TcpStream`,
 //!   whose reads and writes the kernel serialises. Readiness bookkeeping is tokio's.
 //!
@@ -225,4 +228,163 @@ fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<us
         )
     };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Pipe size of a database passage (each of its two pipes): a quarter of a forward's, as a
+/// session keeps its pipes for its whole life, and the size the session reads at once.
+const PASSAGE_PIPE_SIZE: usize = 256 * 1024;
+
+/// The target-to-client direction of a database session on a native port (see
+/// [`portunus_db::passage`]): target -> `data` pipe -> client by splice(2), with tee(2)
+/// duplicating each batch into `peek`, from which the session reads the copy it scans. The
+/// client gets the bytes from `data`, never through user space.
+///
+/// Each batch is spliced into an empty `data` pipe (so `EAGAIN` there means "no data") and
+/// teed whole into an empty `peek` pipe of the same size, which then holds exactly the batch
+/// and is read empty at once: tee never consumes, so a partial tee could not be completed,
+/// and two pipes of equal size make it whole.
+pub(super) struct Passage<'a> {
+    from: TcpStream,
+    to: TcpStream,
+    data: Pipe,
+    peek: Pipe,
+    /// Bytes in `data` not yet delivered to `to`.
+    in_pipe: usize,
+    /// Bytes delivered to `to`, added as they go.
+    delivered: &'a std::sync::atomic::AtomicU64,
+}
+
+impl<'a> Passage<'a> {
+    /// A passage from `target` to `client` (each its own registration of the session's
+    /// sockets: duplicated descriptors).
+    pub(super) fn new(
+        target: TcpStream,
+        client: TcpStream,
+        delivered: &'a std::sync::atomic::AtomicU64,
+    ) -> io::Result<Self> {
+        let data = Pipe::new(PASSAGE_PIPE_SIZE)?;
+        let peek = Pipe::new(PASSAGE_PIPE_SIZE)?;
+        if data.capacity != peek.capacity {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the kernel sized the passage's two pipes differently",
+            ));
+        }
+        Ok(Passage {
+            from: target,
+            to: client,
+            data,
+            peek,
+            in_pipe: 0,
+            delivered,
+        })
+    }
+
+    async fn fill(&mut self, copy: &mut Vec<u8>) -> io::Result<usize> {
+        if self.in_pipe != 0 {
+            return Err(io::Error::other(
+                "the session read more before passing what it had",
+            ));
+        }
+        let (src, data) = (&self.from, &self.data);
+        let n = loop {
+            src.readable().await?;
+            // `data` is empty, so EAGAIN means "no data": clearing read readiness is right.
+            match src.try_io(Interest::READABLE, || {
+                splice(src.as_fd(), data.write.as_fd(), data.capacity)
+            }) {
+                Ok(n) => break n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Err(err),
+            }
+        };
+        if n == 0 {
+            return Ok(0);
+        }
+        self.in_pipe = n;
+        // From here on nothing awaits: a cancelled fill never took a batch half-way.
+        let teed = tee(self.data.read.as_fd(), self.peek.write.as_fd(), n)?;
+        if teed != n {
+            return Err(io::Error::other(format!(
+                "tee(2) duplicated {teed} of {n} bytes"
+            )));
+        }
+        let mut got = 0;
+        while got < n {
+            match read_into(self.peek.read.as_fd(), copy, n - got)? {
+                0 => return Err(io::Error::other("the passage's copy ended early")),
+                k => got += k,
+            }
+        }
+        Ok(n)
+    }
+
+    async fn pass(&mut self, n: usize) -> io::Result<()> {
+        if n > self.in_pipe {
+            return Err(io::Error::other(
+                "the session passed more than the passage holds",
+            ));
+        }
+        let (dst, data) = (&self.to, &self.data);
+        let mut left = n;
+        while left > 0 {
+            dst.writable().await?;
+            // `data` holds bytes, so EAGAIN means "dst full": clearing write readiness is right.
+            match dst.try_io(Interest::WRITABLE, || {
+                splice(data.read.as_fd(), dst.as_fd(), left)
+            }) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(k) => {
+                    left -= k;
+                    self.in_pipe -= k;
+                    self.delivered.fetch_add(k as u64, Ordering::Relaxed);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl portunus_db::passage::Passage for Passage<'_> {
+    fn fill<'b>(
+        &'b mut self,
+        copy: &'b mut Vec<u8>,
+    ) -> portunus_db::passage::PassageFuture<'b, usize> {
+        Box::pin(Passage::fill(self, copy))
+    }
+
+    fn pass(&mut self, n: usize) -> portunus_db::passage::PassageFuture<'_, ()> {
+        Box::pin(Passage::pass(self, n))
+    }
+}
+
+/// One non-blocking tee(2): duplicates up to `len` bytes at the head of pipe `from` into pipe
+/// `to` without consuming them.
+fn tee(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    // SAFETY: both fds are borrowed pipe ends, open for the call; tee touches no user memory.
+    let n = unsafe {
+        libc::tee(
+            from.as_raw_fd(),
+            to.as_raw_fd(),
+            len,
+            libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// One read(2) of at most `len` bytes from `fd` appended to `buf` (into its spare capacity,
+/// which is not zeroed first); the bytes read.
+fn read_into(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, len: usize) -> io::Result<usize> {
+    buf.reserve(len);
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: `spare` is writable memory of at least `len` bytes owned by `buf` (reserved
+    // above), borrowed mutably for the call; the fd is borrowed and open.
+    let n = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), len) };
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    // SAFETY: read(2) initialised the first `n` bytes of the spare capacity (n <= len).
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
 }

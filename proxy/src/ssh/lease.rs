@@ -171,6 +171,7 @@ impl<G: SessionGate> Lease<G> {
         SessionOutcome {
             bytes_up: c.up.load(Ordering::Relaxed),
             bytes_down: c.down.load(Ordering::Relaxed),
+            spliced: 0,
             end,
         }
     }

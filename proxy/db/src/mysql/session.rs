@@ -21,6 +21,7 @@ use super::handshake::{
 };
 use super::scan::{Progress, Scan};
 use super::wire::{err_payload, WireError};
+use crate::passage::Passage;
 use crate::sql::rules::Rules;
 use crate::tls::{Io, Target};
 use crate::{Login, Outcome, Statement, StatementSink};
@@ -89,7 +90,46 @@ where
         threads: None,
     };
     let deprecate_eof = caps & CLIENT_DEPRECATE_EOF != 0;
-    relay(&mut client, &mut target, deprecate_eof, &mut guard, sink).await
+    let mut answers = Answers::Read;
+    relay(
+        &mut client,
+        &mut target,
+        &mut answers,
+        deprecate_eof,
+        &mut guard,
+        sink,
+    )
+    .await
+}
+
+/// How the target's answers reach the client: read and written here, or through a
+/// [`Passage`] that moves them outside the session (this side then only scans a copy).
+enum Answers<'p> {
+    Read,
+    Passed {
+        passage: Box<dyn Passage + 'p>,
+        /// The copy of what the passage holds and has not delivered yet.
+        copy: Vec<u8>,
+    },
+}
+
+impl<'p> Answers<'p> {
+    /// The passage, when the session can use it: the target's connection stayed plain (a
+    /// passage moves raw bytes) and nothing of it is buffered here.
+    fn after_login<'t, T: Io + 't>(
+        passage: Option<Box<dyn Passage + 'p>>,
+        target: &mut Side<Target<'t, T>>,
+    ) -> Answers<'p> {
+        match passage {
+            Some(passage) if !target.io_mut().is_tls() && target.buffered().is_empty() => {
+                Answers::Passed {
+                    passage,
+                    copy: Vec::new(),
+                }
+            }
+            _ => Answers::Read,
+        }
+    }
 }
 
 /// The session's SQL rules and its current database (for unqualified table names).
@@ -457,6 +497,7 @@ where
 async fn relay<C, T>(
     client: &mut Side<C>,
     target: &mut Side<T>,
+    answers: &mut Answers<'_>,
     deprecate_eof: bool,
     guard: &mut Guard<'_>,
     sink: &dyn StatementSink,
@@ -514,7 +555,7 @@ where
             continue;
         }
         let mut scan = Scan::new(request.answer, deprecate_eof);
-        let outcome = match forward_answer(client, target, &mut scan).await {
+        let outcome = match forward_answer(client, target, answers, &mut scan).await {
             Ok(()) => {
                 let t = scan.tally();
                 match &t.error {
@@ -547,6 +588,7 @@ where
 async fn forward_answer<C, T>(
     client: &mut Side<C>,
     target: &mut Side<T>,
+    answers: &mut Answers<'_>,
     scan: &mut Scan,
 ) -> Result<(), SessionError>
 where
@@ -554,12 +596,26 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
-        if target.buffered().is_empty() && target.fill().await? == 0 {
-            return Err(SessionError::TargetClosed);
-        }
-        let (n, progress) = scan.feed(target.buffered())?;
-        client.write_raw(&target.buffered()[..n]).await?;
-        target.consume(n);
+        let progress = match answers {
+            Answers::Read => {
+                if target.buffered().is_empty() && target.fill().await? == 0 {
+                    return Err(SessionError::TargetClosed);
+                }
+                let (n, progress) = scan.feed(target.buffered())?;
+                client.write_raw(&target.buffered()[..n]).await?;
+                target.consume(n);
+                progress
+            }
+            Answers::Passed { passage, copy } => {
+                if copy.is_empty() && passage.fill(copy).await? == 0 {
+                    return Err(SessionError::TargetClosed);
+                }
+                let (n, progress) = scan.feed(copy)?;
+                passage.pass(n).await?;
+                copy.drain(..n);
+                progress
+            }
+        };
         match progress {
             Progress::More => {}
             Progress::Done => return Ok(()),

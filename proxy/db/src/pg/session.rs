@@ -136,6 +136,7 @@ where
         }
     };
     let guard = relay::Guard::new(login, database);
+    let target_r = relay::Answers::new(target_r, None);
     relay::relay(client_r, client_w, target_r, target_w, &guard, false, sink).await
 }
 

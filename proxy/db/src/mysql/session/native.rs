@@ -9,6 +9,7 @@
 //! takes the client's capabilities as they are.
 
 use super::io::Side;
+use super::Answers;
 use super::{first_after_tls, hosted_login, refuse, relay, scramble, target_login_words};
 use super::{Guard, SessionError, Threads};
 use super::{LOGIN_TIMEOUT, MAX_REQUEST};
@@ -17,6 +18,7 @@ use crate::mysql::handshake::{
     Greeting, Response, CLIENT_DEPRECATE_EOF, CLIENT_SSL, PASSED_CAPABILITIES,
     REQUIRED_CAPABILITIES,
 };
+use crate::passage::Passage;
 use crate::sql::rules::Rules;
 use crate::tls::{Io, Target};
 use crate::{Login, StatementSink};
@@ -200,6 +202,11 @@ fn greeted<C>(client: Side<C>, response: Response, seq: u8, scramble: Vec<u8>) -
 }
 
 impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
+    /// The client's connection (to duplicate its descriptor for a [`Passage`]).
+    pub fn stream(&mut self) -> &mut C {
+        self.client.io_mut()
+    }
+
     /// Refuses the login with `message` (ERR 1045, as a wrong password).
     pub async fn refuse(mut self, message: &str) {
         refuse(&mut self.client, self.seq, 1045, "28000", message).await;
@@ -211,6 +218,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
     pub async fn serve<T>(
         mut self,
         target: T,
+        passage: Option<Box<dyn Passage + '_>>,
         login: &Login,
         threads: &dyn Threads,
         sink: &dyn StatementSink,
@@ -242,7 +250,16 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
             database,
             threads: Some(threads),
         };
-        relay(&mut self.client, &mut target, false, &mut guard, sink).await
+        let mut answers = Answers::after_login(passage, &mut target);
+        relay(
+            &mut self.client,
+            &mut target,
+            &mut answers,
+            false,
+            &mut guard,
+            sink,
+        )
+        .await
     }
 
     /// The target's greeting, TLS when it offers it, and the hosted login; the database

@@ -11,6 +11,7 @@
 use super::io::{send, Side};
 use super::{hosted_login, negotiate, relay, startup_refusal, target_startup, SessionError};
 use super::{AuthError, LOGIN_TIMEOUT, MAX_REQUEST};
+use crate::passage::Passage;
 use crate::pg::scram::{token_salt, ClientProof, ServerExchange, TOKEN_ITERATIONS};
 use crate::pg::wire::{self, message, Startup, WireError};
 use crate::tls::Io;
@@ -176,6 +177,11 @@ where
 }
 
 impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
+    /// The client's connection (to duplicate its descriptor for a [`Passage`]).
+    pub fn stream(&mut self) -> &mut C {
+        self.client.get_mut()
+    }
+
     /// Refuses the login with `message` (FATAL 28P01, as a wrong password).
     pub async fn refuse(mut self, message: &str) {
         let _ = send(self.client.get_mut(), &wire::fatal("28P01", message)).await;
@@ -199,6 +205,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
     pub async fn serve<T>(
         mut self,
         target: T,
+        passage: Option<Box<dyn Passage + '_>>,
         login: &Login,
         server_final: &str,
         on_key: impl FnOnce(i32, Vec<u8>) -> (i32, Vec<u8>),
@@ -223,6 +230,8 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
         let (client_r, mut client_w) = tokio::io::split(client);
         let client_r = Side::with_buffered(client_r, buffered);
         let target = super::switch_to_tls(target, login, &mut client_w).await?;
+        // A passage moves raw bytes: not those of a TLS connection.
+        let passage = passage.filter(|_| !target.is_tls());
         let (target_r, mut target_w) = tokio::io::split(target);
         let mut target_r = Side::new(target_r);
         let logged_in = async {
@@ -248,6 +257,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
             }
         };
         let guard = relay::Guard::new(login, database);
+        let target_r = relay::Answers::new(target_r, passage);
         relay::relay(client_r, client_w, target_r, target_w, &guard, true, sink).await
     }
 }

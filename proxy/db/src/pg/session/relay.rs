@@ -10,6 +10,7 @@ use super::super::wire::{self, message};
 use super::io::{send, Side};
 use super::pending::{Audit, Expect, Pending};
 use super::{SessionError, MAX_REQUEST};
+use crate::passage::Passage;
 use crate::sql::rules::Rules;
 use crate::sql::Dialect;
 use crate::{Login, StatementSink};
@@ -46,7 +47,7 @@ impl Guard {
 pub(super) async fn relay<CR, CW, TR, TW>(
     client_r: Side<CR>,
     client_w: CW,
-    target_r: Side<TR>,
+    target_r: Answers<'_, TR>,
     target_w: TW,
     guard: &Guard,
     started: bool,
@@ -213,9 +214,64 @@ fn refusal(kind: &'static str, text: String, reason: String) -> Expect {
     }
 }
 
+/// The target's side of the relay: read here, or moved to the client by a [`Passage`] while
+/// this side scans a copy. What the login left buffered is read here first either way.
+pub(super) struct Answers<'p, TR> {
+    side: Side<TR>,
+    passage: Option<Box<dyn Passage + 'p>>,
+    /// The copy of what the passage holds and has not delivered yet.
+    copy: Vec<u8>,
+}
+
+impl<'p, TR: AsyncRead + Unpin> Answers<'p, TR> {
+    pub(super) fn new(side: Side<TR>, passage: Option<Box<dyn Passage + 'p>>) -> Self {
+        Answers {
+            side,
+            passage,
+            copy: Vec::new(),
+        }
+    }
+
+    /// The bytes read and not forwarded yet.
+    fn buffered(&self) -> &[u8] {
+        match &self.passage {
+            Some(_) if self.side.buffered().is_empty() => &self.copy,
+            _ => self.side.buffered(),
+        }
+    }
+
+    /// Reads more bytes; 0 at end of stream. Cancel-safe. Called only when everything read
+    /// before was forwarded.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        match &mut self.passage {
+            Some(passage) => passage.fill(&mut self.copy).await,
+            None => self.side.fill().await,
+        }
+    }
+
+    /// Forwards the first `n` buffered bytes to the client.
+    async fn forward<CW: AsyncWrite + Unpin>(
+        &mut self,
+        client: &mut CW,
+        n: usize,
+    ) -> std::io::Result<()> {
+        match &mut self.passage {
+            Some(passage) if self.side.buffered().is_empty() => {
+                passage.pass(n).await?;
+                self.copy.drain(..n);
+            }
+            _ => {
+                send(client, &self.side.buffered()[..n]).await?;
+                self.side.consume(n);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Target to client.
 async fn down<TR, CW>(
-    mut target: Side<TR>,
+    mut target: Answers<'_, TR>,
     mut client: CW,
     pending: &mut Pending,
     mut queue: mpsc::UnboundedReceiver<Expect>,
@@ -265,7 +321,7 @@ where
 
 /// Forwards what is buffered from the target, advancing the queue by each reply.
 async fn forward<TR, CW>(
-    target: &mut Side<TR>,
+    target: &mut Answers<'_, TR>,
     client: &mut CW,
     scan: &mut Scan,
     pending: &mut Pending,
@@ -283,13 +339,11 @@ where
         pending.on_reply(reply, scan.take_rows(), sink);
         let bytes = pending.injections(sink);
         if !bytes.is_empty() {
-            send(client, &target.buffered()[..at]).await?;
-            target.consume(at);
+            target.forward(client, at).await?;
             at = 0;
             send(client, &bytes).await?;
         }
     }
-    send(client, &target.buffered()[..at]).await?;
-    target.consume(at);
+    target.forward(client, at).await?;
     Ok(())
 }
