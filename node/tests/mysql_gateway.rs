@@ -506,8 +506,8 @@ async fn answers_are_spliced_on_a_plain_port_and_copied_over_tls() {
     let down = r#"portunus_forwarded_bytes_total{direction="down"}"#;
     // About 24 MiB in rows of every length up to 4000 bytes (packets split across reads), and
     // a second result set after it: the client reads exactly what the database sent.
-    let sql = "SELECT seq, REPEAT(CHAR(65 + seq % 26), seq % 4001) FROM seq_1_to_12000; \
-               SELECT COUNT(*) FROM seq_1_to_12000";
+    let sql = "SELECT seq, REPEAT(CHAR(65 + seq % 26), seq % 4001) FROM mysql.seq_1_to_12000; \
+               SELECT COUNT(*) FROM mysql.seq_1_to_12000";
     let direct = Command::new("mariadb")
         .args(["-h", "127.0.0.1", "-P", &db.port.to_string(), "-u", "app"])
         .args(["--skip-ssl", "-N", "-B"])
