@@ -57,16 +57,21 @@ fn set_binary() {
 impl Cluster {
     /// Starts `n` nodes (one is a single-node cluster) and waits for a leader and the admin.
     pub(crate) async fn start(n: u64) -> anyhow::Result<Self> {
-        Self::start_shaped(n, false).await
+        Self::start_shaped(n, false, &[]).await
+    }
+
+    /// Like [`Cluster::start`], with more environment for the nodes (their settings).
+    pub(crate) async fn start_with_env(n: u64, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_shaped(n, false, env).await
     }
 
     /// Two engines (nodes 1 and 2) and a witness (node 3): the engines start first, so that one
     /// of them leads, as in a real two-engine deployment.
     pub(crate) async fn start_with_witness() -> anyhow::Result<Self> {
-        Self::start_shaped(3, true).await
+        Self::start_shaped(3, true, &[]).await
     }
 
-    async fn start_shaped(n: u64, witness: bool) -> anyhow::Result<Self> {
+    async fn start_shaped(n: u64, witness: bool, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         set_binary();
         let mut procs = ProcCluster::new(n)?;
         let api = Api {
@@ -84,6 +89,9 @@ impl Cluster {
             ),
             ("PORTUNUS_LOG".into(), "warn".into()),
         ];
+        procs
+            .env
+            .extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         if witness {
             procs.spawn(1, &[])?;
             procs.spawn(2, &[])?;

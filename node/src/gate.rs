@@ -659,14 +659,15 @@ impl Closing {
             .sessions_total
             .with_label_values(&[&protocol, &end])
             .inc();
+        // The spliced part first: a reader that saw the session's bytes sees it too.
+        self.metrics
+            .forwarded_spliced_bytes_total
+            .inc_by(outcome.spliced);
         let bytes = &self.metrics.forwarded_bytes_total;
         bytes.with_label_values(&["up"]).inc_by(outcome.bytes_up);
         bytes
             .with_label_values(&["down"])
             .inc_by(outcome.bytes_down);
-        self.metrics
-            .forwarded_spliced_bytes_total
-            .inc_by(outcome.spliced);
     }
 
     async fn close(&self, session_id: u64, outcome: SessionOutcome) {

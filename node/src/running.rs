@@ -327,6 +327,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             tls: database_tls,
             target_tls: target_tls.clone(),
             splice: !config.database_copy,
+            // The SSH port's caps and grace time, with places of their own.
+            preauth: Arc::new(portunus_proxy::preauth::PreAuth::new(
+                config.ssh.max_unauthenticated,
+                config.ssh.max_unauthenticated_per_ip,
+            )),
+            login_grace: Duration::from_secs(config.ssh.login_grace_secs),
             proxy_from: Arc::new(config.proxy_protocol_from.clone()),
             cancels: crate::db_cancel::serve(&replica),
             threads: crate::db_kill::serve(&replica),

@@ -268,15 +268,24 @@ async fn first_bytes(s: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
     }
 }
 
-/// A connection the gateway greets with its SSH banner, tried again while the address's
-/// places are still held by connections the gateway has not yet seen closed.
-async fn greeted(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+/// A connection the gateway greets (`greeting` holds for its first bytes), tried again while
+/// the address's places are still held by connections the gateway has not yet seen closed
+/// (it then closes the new one, saying nothing or what `refusal` recognises).
+async fn greeted(
+    addr: std::net::SocketAddr,
+    greeting: impl Fn(&[u8]) -> bool,
+    refusal: impl Fn(&[u8]) -> bool,
+) -> tokio::net::TcpStream {
     let end = tokio::time::Instant::now() + WAIT;
     loop {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        if let Some(hello) = first_bytes(&mut s).await {
-            assert!(hello.starts_with(b"SSH-2.0-"), "{hello:?}");
-            return s;
+        match first_bytes(&mut s).await {
+            Some(hello) if greeting(&hello) => return s,
+            Some(other) => assert!(
+                refusal(&other),
+                "neither a greeting nor a refusal: {other:?}"
+            ),
+            None => {}
         }
         assert!(
             tokio::time::Instant::now() < end,
@@ -311,8 +320,9 @@ async fn connections_that_do_not_log_in_are_capped_and_cut_after_the_grace_time(
     // Two connections that never log in hold the address's places (the probe that saw the
     // port listening may hold one for a moment after it closed: until the gateway notices, a
     // connection is closed unanswered and tried again)...
-    let mut a = greeted(addr).await;
-    let mut b = greeted(addr).await;
+    let ssh = |h: &[u8]| h.starts_with(b"SSH-2.0-");
+    let mut a = greeted(addr, ssh, |_| false).await;
+    let mut b = greeted(addr, ssh, |_| false).await;
     // ...so a third is closed before a word is said.
     let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert_eq!(first_bytes(&mut c).await, None, "over the per-address cap");
@@ -351,5 +361,64 @@ async fn connections_that_do_not_log_in_are_capped_and_cut_after_the_grace_time(
         ) >= 2.0,
         "the two silent connections are counted"
     );
+    node.stop().await;
+}
+
+/// A MySQL greeting (protocol version 10) and a MySQL ERR packet.
+fn mysql_greeting(h: &[u8]) -> bool {
+    h.get(4) == Some(&10)
+}
+
+fn mysql_error(h: &[u8]) -> Option<(u16, String)> {
+    (h.get(4) == Some(&0xff) && h.len() > 7).then(|| {
+        let code = u16::from_le_bytes([h[5], h[6]]);
+        (code, String::from_utf8_lossy(&h[7..]).into_owned())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_ports_cap_connections_that_do_not_log_in_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = one_node(dir.path(), |s| {
+        s.max_unauthenticated_per_ip = 2;
+        s.login_grace_secs = 2;
+    })
+    .await;
+    let mysql = node.mysql_addr.expect("the MySQL port is on by default");
+    let postgres = node
+        .postgres_addr
+        .expect("the PostgreSQL port is on by default");
+    let refused = |h: &[u8]| mysql_error(h).is_some_and(|(code, _)| code == 1040);
+    // Two silent MySQL connections hold the address's places...
+    let mut a = greeted(mysql, mysql_greeting, refused).await;
+    let mut b = greeted(mysql, mysql_greeting, refused).await;
+    // ...so a third is told so in MySQL's words before it is closed...
+    let mut c = tokio::net::TcpStream::connect(mysql).await.unwrap();
+    let answer = first_bytes(&mut c)
+        .await
+        .expect("an answer before the close");
+    let (code, words) = mysql_error(&answer).expect("an ERR packet");
+    assert_eq!(code, 1040);
+    assert!(
+        words.contains("Too many connections from your address"),
+        "{words}"
+    );
+    closed_by_server(&mut c).await;
+    // ...and a PostgreSQL client, whose port shares the places, in PostgreSQL's.
+    let mut d = tokio::net::TcpStream::connect(postgres).await.unwrap();
+    let answer = first_bytes(&mut d)
+        .await
+        .expect("an answer before the close");
+    assert_eq!(answer.first(), Some(&b'E'), "{answer:?}");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.contains("53300") && text.contains("waiting to log in"),
+        "{text}"
+    );
+    closed_by_server(&mut d).await;
+    // The silent ones are cut after the grace time, and their places come back.
+    closed_by_server(&mut a).await;
+    closed_by_server(&mut b).await;
+    greeted(mysql, mysql_greeting, refused).await;
     node.stop().await;
 }

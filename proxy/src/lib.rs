@@ -9,6 +9,7 @@
 //! - [`db`] joins the database gateway (`portunus-db`: MySQL and PostgreSQL spoken by the bastion, hosted
 //!   credentials injected, statements audited) to the gate and the audit sink.
 //! - [`ssh`] is the SSH gateway (russh): logins, tunnels, shells, SFTP, recording.
+//! - [`preauth`] caps the connections that have not logged in yet (SSH and database ports).
 //! - `testing` (feature `test-util`) holds a fake gate and an in-memory audit sink.
 //! - [`route`] reaches a target straight or through its network domain's proxies (SSH, HTTP
 //!   CONNECT, SOCKS5).
@@ -19,6 +20,7 @@ pub mod commands;
 pub mod db;
 pub mod forward;
 pub mod gate;
+pub mod preauth;
 /// The PROXY v2 header, from its own crate (the API listener reads it too).
 pub use portunus_proxy_protocol as proxy_protocol;
 pub mod relay;

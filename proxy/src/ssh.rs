@@ -33,7 +33,6 @@ mod lease;
 mod login;
 mod menu;
 mod pipe;
-mod preauth;
 mod ratelimit;
 mod recorder;
 mod session;
@@ -55,16 +54,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::preauth::PreAuthStats;
 pub use config::{SshConfig, SshSettings};
 pub use error::SshError;
 pub use login::{Login, NamedTarget};
-pub use preauth::PreAuthStats;
 pub use ratelimit::{Attempt, AuthLimiter, Limited};
 pub use terminal::{Terminal, TerminalInput, TerminalOutput, Terminals};
 
 use crate::gate::{AuditSink, SessionGate};
+use crate::preauth::{self, PreAuth};
 use handler::ConnHandler;
-use preauth::PreAuth;
 
 /// What every connection of a gateway shares.
 pub(crate) struct Shared<G: SessionGate, A: AuditSink> {

@@ -155,24 +155,8 @@ pub(crate) async fn legs(
     askpass: &Askpass,
     cipher: Option<&str>,
 ) -> anyhow::Result<Legs> {
-    let asset = DbAsset {
-        engine: engine.api_type(),
-        port,
-        account: ACCOUNT,
-        password: PASSWORD,
-        schema: Some(DATABASE),
-    };
-    let token = cluster.database_token(&asset).await?;
+    let (native, token) = native(engine, port, cluster).await?;
     let node = &cluster.procs.nodes[0];
-    let native = Endpoint {
-        addr: match engine {
-            Engine::Mysql => node.mysql,
-            Engine::Postgres => node.postgres,
-        },
-        user: token.user.clone(),
-        password: token.token.clone(),
-        database: DATABASE.into(),
-    };
     let (ssh, local) = tunnel(node.ssh, &token, port, askpass, cipher).await?;
     let target = SocketAddr::from(([127, 0, 0, 1], port));
     let haproxy = Haproxy::start(target, Splice::Off).await?;
@@ -194,6 +178,34 @@ pub(crate) async fn legs(
         _haproxy: haproxy,
         _ssh: ssh,
     })
+}
+
+/// The database at `port` registered on the first node of `cluster` with a token for it: the
+/// node's native port for that token, and the token.
+pub(crate) async fn native(
+    engine: Engine,
+    port: u16,
+    cluster: &mut Cluster,
+) -> anyhow::Result<(Endpoint, Token)> {
+    let asset = DbAsset {
+        engine: engine.api_type(),
+        port,
+        account: ACCOUNT,
+        password: PASSWORD,
+        schema: Some(DATABASE),
+    };
+    let token = cluster.database_token(&asset).await?;
+    let node = &cluster.procs.nodes[0];
+    let native = Endpoint {
+        addr: match engine {
+            Engine::Mysql => node.mysql,
+            Engine::Postgres => node.postgres,
+        },
+        user: token.user.clone(),
+        password: token.token.clone(),
+        database: DATABASE.into(),
+    };
+    Ok((native, token))
 }
 
 /// `ssh -N -L` from the OpenSSH client through the node at `ssh` with `token`, forwarding a

@@ -11,6 +11,7 @@ use crate::gate::{
     Admission, AuditSink, AuthAttempt, EndKind, GateKeys, Principal, SessionGate, SessionOutcome,
     TargetProtocol,
 };
+use crate::preauth::{PreAuth, PreAuthRefusal, PreAuthSlot};
 use crate::route::{self, Route, Upstream};
 use portunus_db::mysql::session::native as my;
 use portunus_db::passage::Passage;
@@ -21,7 +22,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +44,10 @@ pub struct NativePort<G, A> {
     /// Whether answers move from the database to the client by splice(2) where both
     /// connections are plain TCP ([`crate::forward::db_passage`]); else they are copied.
     pub splice: bool,
+    /// Places of the connections that have not logged in yet, both ports together.
+    pub preauth: Arc<PreAuth>,
+    /// How long a connection may take to log in.
+    pub login_grace: Duration,
     /// Load balancers whose connections start with a PROXY v2 header naming the client.
     pub proxy_from: Arc<Vec<portunus_proxy_protocol::Cidr>>,
     /// This node's PostgreSQL sessions by their clients' cancel keys.
@@ -66,6 +71,8 @@ impl<G, A> Clone for NativePort<G, A> {
             tls: self.tls.clone(),
             target_tls: self.target_tls.clone(),
             splice: self.splice,
+            preauth: self.preauth.clone(),
+            login_grace: self.login_grace,
             proxy_from: self.proxy_from.clone(),
             cancels: self.cancels.clone(),
             threads: self.threads.clone(),
@@ -81,11 +88,17 @@ pub async fn serve_mysql<G: SessionGate, A: AuditSink>(
     port: NativePort<G, A>,
     stop: CancellationToken,
 ) {
-    let proxy_from = port.proxy_from.clone();
-    accept_loop("mysql", listener, proxy_from, stop, move |stream, peer| {
-        let thread = port.threads.allocate(port.thread_router.clone());
-        mysql_connection(stream, peer, thread, port.clone())
-    })
+    let waiting = Waiting::of(&port);
+    accept_loop(
+        "mysql",
+        listener,
+        waiting,
+        stop,
+        move |stream, peer, place| {
+            let thread = port.threads.allocate(port.thread_router.clone());
+            mysql_connection(stream, peer, thread, port.clone(), place)
+        },
+    )
     .await
 }
 
@@ -95,13 +108,13 @@ pub async fn serve_postgres<G: SessionGate, A: AuditSink>(
     port: NativePort<G, A>,
     stop: CancellationToken,
 ) {
-    let proxy_from = port.proxy_from.clone();
+    let waiting = Waiting::of(&port);
     accept_loop(
         "postgres",
         listener,
-        proxy_from,
+        waiting,
         stop,
-        move |stream, peer| pg_connection(stream, peer, port.clone()),
+        move |stream, peer, place| pg_connection(stream, peer, port.clone(), place),
     )
     .await
 }
@@ -109,16 +122,74 @@ pub async fn serve_postgres<G: SessionGate, A: AuditSink>(
 /// How long a trusted load balancer may take to send its PROXY header.
 const PROXY_HEADER_WITHIN: Duration = Duration::from_secs(10);
 
+/// What the accept loop needs to hold connections that have not logged in.
+struct Waiting {
+    proxy_from: Arc<Vec<portunus_proxy_protocol::Cidr>>,
+    preauth: Arc<PreAuth>,
+    grace: Duration,
+}
+
+impl Waiting {
+    fn of<G, A>(port: &NativePort<G, A>) -> Waiting {
+        Waiting {
+            proxy_from: port.proxy_from.clone(),
+            preauth: port.preauth.clone(),
+            grace: port.login_grace.max(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// A connection's place among those that have not logged in: given back, and the login grace
+/// time stopped, once its login was checked.
+struct Place {
+    slot: Option<PreAuthSlot>,
+    logged_in: CancellationToken,
+}
+
+impl Place {
+    /// The login was checked (whatever the answer): the place is free, no grace time runs.
+    fn checked(&mut self) {
+        self.slot.take();
+        self.logged_in.cancel();
+    }
+}
+
+/// What a client reads when the connection is refused before a word: MySQL servers send an ERR
+/// packet in place of the greeting, PostgreSQL clients take an ErrorResponse at any time.
+fn too_many(what: &str, why: PreAuthRefusal) -> Vec<u8> {
+    let words = match why {
+        PreAuthRefusal::PerAddress => {
+            "Too many connections from your address are waiting to log in to the bastion"
+        }
+        PreAuthRefusal::Total => "Too many connections are waiting to log in to the bastion",
+    };
+    match what {
+        "mysql" => {
+            portunus_db::mysql::wire::frame(
+                &portunus_db::mysql::wire::err_payload(1040, "08004", words),
+                0,
+            )
+            .0
+        }
+        _ => portunus_db::pg::wire::fatal("53300", words),
+    }
+}
+
 async fn accept_loop<F, Fut>(
     what: &'static str,
     listener: TcpListener,
-    proxy_from: Arc<Vec<portunus_proxy_protocol::Cidr>>,
+    waiting: Waiting,
     stop: CancellationToken,
     serve: F,
 ) where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    F: Fn(TcpStream, SocketAddr, Place) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let Waiting {
+        proxy_from,
+        preauth,
+        grace,
+    } = waiting;
     let serve = Arc::new(serve);
     loop {
         let accepted = tokio::select! {
@@ -134,7 +205,7 @@ async fn accept_loop<F, Fut>(
             }
         };
         let _ = stream.set_nodelay(true);
-        let (serve, stop) = (serve.clone(), stop.clone());
+        let (serve, stop, preauth) = (serve.clone(), stop.clone(), preauth.clone());
         let proxied = proxy_from.iter().any(|c| c.contains(peer.ip()));
         tokio::spawn(async move {
             let mut stream = stream;
@@ -155,8 +226,31 @@ async fn accept_loop<F, Fut>(
                     }
                 }
             };
+            let slot = match preauth.admit(client.ip()) {
+                Ok(slot) => slot,
+                Err(why) => {
+                    tracing::info!(%client, cap = ?why, "{what}: connection refused: too many connections waiting to log in");
+                    let _ = stream.write_all(&too_many(what, why)).await;
+                    return;
+                }
+            };
+            let logged_in = CancellationToken::new();
+            let place = Place {
+                slot: Some(slot),
+                logged_in: logged_in.clone(),
+            };
+            let grace_over = async {
+                tokio::time::sleep(grace).await;
+                if logged_in.is_cancelled() {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
-                () = serve(stream, client) => {}
+                () = serve(stream, client, place) => {}
+                () = grace_over => {
+                    preauth.counters.grace_expired.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%client, "{what}: no login within the grace time; disconnected");
+                }
                 () = stop.cancelled() => {}
             }
         });
@@ -168,6 +262,7 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
     peer: SocketAddr,
     thread: SessionThread,
     port: NativePort<G, A>,
+    place: Place,
 ) {
     let tls = my::Tls {
         offered: port.tls.is_some(),
@@ -176,7 +271,7 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
     match my::greet(stream, thread.id, tls).await {
         Ok(my::Greet::Login(mut greeted)) => {
             let client = duplicate(greeted.stream(), &port);
-            mysql_login(*greeted, peer, thread, port, client).await
+            mysql_login(*greeted, peer, thread, port, client, place).await
         }
         Ok(my::Greet::Tls { stream, resume }) => {
             let Some(config) = port.tls.clone() else {
@@ -190,7 +285,7 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
                 }
             };
             match my::resume(stream, resume).await {
-                Ok(greeted) => mysql_login(greeted, peer, thread, port, None).await,
+                Ok(greeted) => mysql_login(greeted, peer, thread, port, None, place).await,
                 Err(e) => tracing::info!(%peer, error = %e, "mysql: login not completed"),
             }
         }
@@ -204,6 +299,7 @@ async fn mysql_login<C, G, A>(
     mut thread: SessionThread,
     port: NativePort<G, A>,
     client: Option<OwnedFd>,
+    mut place: Place,
 ) where
     C: AsyncRead + AsyncWrite + Unpin,
     G: SessionGate,
@@ -215,7 +311,9 @@ async fn mysql_login<C, G, A>(
         answer: greeted.answer.clone(),
         client: peer,
     };
-    let (admission, _) = match admitted(&*port.gate, attempt, TargetProtocol::MySql).await {
+    let admitted = admitted(&*port.gate, attempt, TargetProtocol::MySql).await;
+    place.checked();
+    let (admission, _) = match admitted {
         Ok(a) => a,
         Err(words) => {
             tracing::info!(%peer, user = %greeted.user, %words, "mysql: login refused");
@@ -247,6 +345,7 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
     stream: TcpStream,
     peer: SocketAddr,
     port: NativePort<G, A>,
+    place: Place,
 ) {
     let mut tls = pg::Tls {
         offered: port.tls.is_some(),
@@ -267,7 +366,9 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
             };
             tls.active = true;
             match pg::hello(stream, tls).await {
-                Ok(pg::Hello::Login(started)) => return pg_login(started, peer, port, None).await,
+                Ok(pg::Hello::Login(started)) => {
+                    return pg_login(started, peer, port, None, place).await
+                }
                 Ok(pg::Hello::Cancel { pid, key }) => Ok(pg::Hello::Cancel { pid, key }),
                 Ok(pg::Hello::Tls(_)) => return,
                 Err(e) => Err(e),
@@ -278,7 +379,7 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
     match hello {
         Ok(pg::Hello::Login(mut started)) => {
             let client = duplicate(started.stream(), &port);
-            pg_login(started, peer, port, client).await
+            pg_login(started, peer, port, client, place).await
         }
         Ok(pg::Hello::Cancel { pid, key }) => {
             let router = port.cancel_router.as_deref();
@@ -294,6 +395,7 @@ async fn pg_login<C, G, A>(
     peer: SocketAddr,
     port: NativePort<G, A>,
     client: Option<OwnedFd>,
+    mut place: Place,
 ) where
     C: AsyncRead + AsyncWrite + Unpin,
     G: SessionGate,
@@ -305,6 +407,7 @@ async fn pg_login<C, G, A>(
         client: peer,
     };
     let admitted = admitted(&*port.gate, attempt, TargetProtocol::PostgreSql).await;
+    place.checked();
     let (admission, server_final) = match admitted {
         Ok((a, Some(proof))) => (a, proof),
         Ok((a, None)) => {

@@ -234,6 +234,9 @@ fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<us
 /// session keeps its pipes for its whole life, and the size the session reads at once.
 const PASSAGE_PIPE_SIZE: usize = 256 * 1024;
 
+/// Below this a passage is not worth its system calls: the session copies.
+const MIN_PASSAGE_PIPE: usize = 64 * 1024;
+
 /// The target-to-client direction of a database session on a native port (see
 /// [`portunus_db::passage`]): target -> `data` pipe -> client by splice(2), with tee(2)
 /// duplicating each batch into `peek`, from which the session reads the copy it scans. The
@@ -268,6 +271,17 @@ impl<'a> Passage<'a> {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "the kernel sized the passage's two pipes differently",
+            ));
+        }
+        // Past `fs.pipe-user-pages-soft` an unprivileged user's new pipes get two pages: four
+        // system calls per 8 KiB would cost more than the copy they save.
+        if data.capacity < MIN_PASSAGE_PIPE {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "pipes of {} bytes only (fs.pipe-user-pages-soft reached?)",
+                    data.capacity
+                ),
             ));
         }
         Ok(Passage {

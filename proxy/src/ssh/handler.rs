@@ -50,7 +50,7 @@ pub(crate) struct ConnHandler<G: SessionGate, A: AuditSink> {
     /// The client spoke keyboard-interactive on this connection (so it can be asked a code).
     kbd_seen: bool,
     /// This connection's place among those not logged in (see `preauth`), given back at login.
-    preauth: Option<super::preauth::PreAuthSlot>,
+    preauth: Option<crate::preauth::PreAuthSlot>,
     /// Cancelled once the connection has logged in (ends its login grace time).
     logged_in: CancellationToken,
     closed: CancellationToken,
@@ -61,7 +61,7 @@ impl<G: SessionGate, A: AuditSink> ConnHandler<G, A> {
     pub fn new(
         shared: Arc<Shared<G, A>>,
         client: SocketAddr,
-        preauth: super::preauth::PreAuthSlot,
+        preauth: crate::preauth::PreAuthSlot,
         logged_in: CancellationToken,
     ) -> Self {
         let closed = CancellationToken::new();

@@ -1,7 +1,8 @@
 //! Connections that have not logged in yet. They cost the bastion memory and, with a password,
 //! an argon2 check, while proving nothing: they are capped per client address and in total (as
 //! OpenSSH's `MaxStartups` and `PerSourceMaxStartups`), and each gets a login grace time (as
-//! OpenSSH's `LoginGraceTime`) after which it is disconnected.
+//! OpenSSH's `LoginGraceTime`) after which it is disconnected. The SSH gateway keeps one set of
+//! places, the native database ports (MySQL and PostgreSQL together) another.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
