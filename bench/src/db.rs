@@ -107,20 +107,20 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
         rows.extend(oltp::run(&legs, node_pid, &plan).await);
         if args.bulk_gib > 0.0 {
             let sql = bulk::query(*engine, args.bulk_gib, args.bulk_row_bytes);
-            // A second node, set to copy answers instead of splicing them, beside the first.
-            let copy = [("PORTUNUS_DATABASE_COPY", "true")];
-            let mut copying = Cluster::start_with_env(1, &copy).await?;
-            let (copy_native, _) = setup::native(*engine, port, &mut copying).await?;
+            // A second node, set to splice answers instead of copying them, beside the first.
+            let splice = [("PORTUNUS_DATABASE_SPLICE", "true")];
+            let mut splicing = Cluster::start_with_env(1, &splice).await?;
+            let (splice_native, _) = setup::native(*engine, port, &mut splicing).await?;
             let measured = bulk::run(
                 *engine,
                 &legs.direct,
                 (&legs.native, node_pid),
-                (&copy_native, copying.pid(1)?),
+                (&splice_native, splicing.pid(1)?),
                 &sql,
                 args.trials,
             );
             bulk.extend(measured.await?);
-            drop(copying);
+            drop(splicing);
             bulk_queries.push((*engine, sql));
         }
     }

@@ -88,11 +88,12 @@ pub struct UpArgs {
     /// when it exists).
     #[arg(long, env = "PORTUNUS_DATABASE_TARGET_CA")]
     pub database_target_ca: Option<PathBuf>,
-    /// Copy database answers on the native ports through user space instead of moving them
-    /// with splice(2) (the default wherever the client's and the database's connections are
-    /// both plain TCP; TLS on either leg always copies). For comparisons.
-    #[arg(long, env = "PORTUNUS_DATABASE_COPY")]
-    pub database_copy: bool,
+    /// Move database answers on the native ports with splice(2) and a tee(2) copy to scan,
+    /// instead of copying them through user space, where the client's and the database's
+    /// connections are both plain TCP (TLS on either leg always copies). Off by default: on
+    /// loopback it cost more CPU than the copy (`portunus-bench db`, bench/README.md).
+    #[arg(long, env = "PORTUNUS_DATABASE_SPLICE")]
+    pub database_splice: bool,
     /// Serve the API as plain HTTP (behind a TLS-terminating load balancer, or in tests).
     #[arg(long, env = "PORTUNUS_API_PLAINTEXT")]
     pub api_plaintext: bool,

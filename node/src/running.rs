@@ -326,7 +326,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             connect_timeout: Duration::from_secs(config.ssh.target_connect_timeout_secs.max(1)),
             tls: database_tls,
             target_tls: target_tls.clone(),
-            splice: !config.database_copy,
+            splice: config.database_splice,
             // The SSH port's caps and grace time, with places of their own.
             preauth: Arc::new(portunus_proxy::preauth::PreAuth::new(
                 config.ssh.max_unauthenticated,

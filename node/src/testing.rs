@@ -47,7 +47,8 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         database_tls_cert: None,
         database_tls_key: None,
         database_target_ca: None,
-        database_copy: false,
+        // The tests exercise the splice path (off by default in a product node).
+        database_splice: true,
         role: Role::Engine,
         proxy_protocol_from: Vec::new(),
         audit_syslog: None,

@@ -1,7 +1,7 @@
 //! The large result set: one `SELECT` answering at least `--bulk-gib` GiB (generated rows:
 //! MariaDB's SEQUENCE engine, PostgreSQL's `generate_series`), read by the bench's own client
 //! (which drains the answer without decoding rows) directly, through the node's native port (and
-//! that of a node set to copy answers instead of splicing them) and through HAProxy in TCP mode
+//! that of a node set to splice answers instead of copying them) and through HAProxy in TCP mode
 //! with each of its splice settings; CPU seconds per GiB of the
 //! node and of HAProxy (`/proc/<pid>/stat` utime + stime before and after).
 
@@ -34,8 +34,8 @@ pub struct BulkRow {
 
 /// Label of the native-port row, which the goals look up.
 pub(crate) const NATIVE: &str = "Portunus native port";
-/// The native port of a node started with `--database-copy`.
-pub(crate) const NATIVE_COPY: &str = "Portunus native port, copying (--database-copy)";
+/// The native port of a node started with `--database-splice`.
+pub(crate) const NATIVE_SPLICE: &str = "Portunus native port, splicing (--database-splice)";
 /// Labels of the HAProxy rows.
 pub(crate) const HAPROXY_OFF: &str = "HAProxy (TCP, no splice: default)";
 pub(crate) const HAPROXY_AUTO: &str = "HAProxy (TCP, splice-auto)";
@@ -63,7 +63,7 @@ pub(crate) async fn run(
     engine: Engine,
     direct: &Endpoint,
     (native, node_pid): (&Endpoint, u32),
-    (copying, copying_pid): (&Endpoint, u32),
+    (splicing, splicing_pid): (&Endpoint, u32),
     sql: &str,
     trials: usize,
 ) -> anyhow::Result<Vec<BulkRow>> {
@@ -72,7 +72,7 @@ pub(crate) async fn run(
     for _ in 0..trials.max(1) {
         let mut rows = vec![fetch(engine, "direct", direct, None, sql).await?];
         rows.push(fetch(engine, NATIVE, native, Some(node_pid), sql).await?);
-        rows.push(fetch(engine, NATIVE_COPY, copying, Some(copying_pid), sql).await?);
+        rows.push(fetch(engine, NATIVE_SPLICE, splicing, Some(splicing_pid), sql).await?);
         for (label, splice) in [
             (HAPROXY_OFF, Splice::Off),
             (HAPROXY_AUTO, Splice::Auto),

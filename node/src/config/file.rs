@@ -27,7 +27,7 @@ pub struct FileConfig {
     pub database_tls_cert: Option<PathBuf>,
     pub database_tls_key: Option<PathBuf>,
     pub database_target_ca: Option<PathBuf>,
-    pub database_copy: Option<bool>,
+    pub database_splice: Option<bool>,
     pub proxy_protocol_from: Option<String>,
     pub audit_syslog: Option<String>,
     pub audit_syslog_ca: Option<PathBuf>,

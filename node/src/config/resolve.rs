@@ -123,8 +123,8 @@ pub struct NodeConfig {
     /// CA bundle for checking database targets' certificates (`verify`) when one is given
     /// (else the system's, [`DEFAULT_TARGET_CA`], if usable).
     pub database_target_ca: Option<PathBuf>,
-    /// Whether native-port answers are copied instead of spliced (`--database-copy`).
-    pub database_copy: bool,
+    /// Whether native-port answers are spliced instead of copied (`--database-splice`).
+    pub database_splice: bool,
     pub role: Role,
     /// The CA bundle directory servers' certificates are checked against (`--directory-ca`;
     /// None: the system's).
@@ -350,7 +350,7 @@ impl NodeConfig {
             database_tls_cert: args.database_tls_cert.or(file.database_tls_cert),
             database_tls_key: args.database_tls_key.or(file.database_tls_key),
             database_target_ca: args.database_target_ca.or(file.database_target_ca),
-            database_copy: args.database_copy || file.database_copy.unwrap_or(false),
+            database_splice: args.database_splice || file.database_splice.unwrap_or(false),
             role,
             proxy_protocol_from,
             audit_syslog,
