@@ -27,9 +27,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Side<S> {
         &mut self.io
     }
 
-    /// The stream, when nothing read from it is left unconsumed.
-    pub(super) fn into_unread(self) -> Option<S> {
-        self.buffered().is_empty().then_some(self.io)
+    /// The stream and the bytes read from it and not consumed.
+    pub(super) fn into_parts(self) -> (S, Vec<u8>) {
+        let rest = self.buffered().to_vec();
+        (self.io, rest)
     }
 
     /// Bytes read and not yet consumed.

@@ -56,7 +56,9 @@ pub struct Tls {
 /// What a greeted client answered.
 pub enum Greet<C> {
     /// It asked for TLS: the caller runs the handshake on `stream` and calls [`resume`].
-    Tls { stream: C, resume: Resume },
+    /// Clients start the handshake right after their SSL request, without an answer, so its
+    /// first bytes may have been read with the request: `stream` gives them back first.
+    Tls { stream: Rewound<C>, resume: Resume },
     /// Its login, to check.
     Login(Box<Greeted<C>>),
 }
@@ -133,11 +135,13 @@ where
             refuse(&mut client, seq.wrapping_add(1), 1045, "08004", words).await;
             return Err(SessionError::Client("asked for TLS".into()));
         }
-        // Bytes sent before the handshake would be read as if protected by it.
-        let Some(stream) = client.into_unread() else {
-            return Err(SessionError::Client(
-                "sent data after its SSL request before the TLS handshake".into(),
-            ));
+        // What followed the SSL request is the start of the TLS handshake: it goes to the TLS
+        // layer, which takes only TLS records (never plain text as if it were protected).
+        let (stream, early) = client.into_parts();
+        let stream = Rewound {
+            early,
+            at: 0,
+            inner: stream,
         };
         let resume = Resume {
             scramble,
@@ -335,5 +339,53 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
         )
         .await?;
         Ok((database, greeting.connection_id))
+    }
+}
+
+/// A stream some of whose first bytes were read already: they are read again first.
+pub struct Rewound<C> {
+    early: Vec<u8>,
+    at: usize,
+    inner: C,
+}
+
+impl<C: AsyncRead + Unpin> AsyncRead for Rewound<C> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.at < this.early.len() {
+            let n = (this.early.len() - this.at).min(buf.remaining());
+            buf.put_slice(&this.early[this.at..this.at + n]);
+            this.at += n;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<C: AsyncWrite + Unpin> AsyncWrite for Rewound<C> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
