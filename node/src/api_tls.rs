@@ -136,7 +136,8 @@ fn ensure_self_signed(data_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
         .distinguished_name
         .push(rcgen::DnType::CommonName, "Portunus API");
     let cert = params.self_signed(&key)?;
+    // The certificate first, both durably: the key's presence says the pair is complete.
+    portunus_raft::durable::replace(&cert_path, cert.pem().as_bytes(), 0o644)?;
     crate::secret_file::write_private(&key_path, key.serialize_pem().as_bytes())?;
-    std::fs::write(&cert_path, cert.pem())?;
     Ok((cert_path, key_path))
 }

@@ -159,11 +159,15 @@ impl FileAudit {
         replica: portunus_raft::Replica,
     ) -> std::io::Result<Self> {
         let dir = data_dir.join("audit");
-        std::fs::create_dir_all(&dir)?;
-        let file = std::fs::OpenOptions::new()
+        portunus_raft::durable::create_dir_all(&dir)?;
+        let path = dir.join("events.jsonl");
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join("events.jsonl"))?;
+            .read(true)
+            .open(&path)?;
+        end_the_last_line(&mut file)?;
+        portunus_raft::durable::sync_dir(&dir)?;
         let (events, lines) = std::sync::mpsc::channel::<String>();
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -253,12 +257,35 @@ impl FileAudit {
     }
 }
 
+/// Ends a last line that a crash cut short (its bytes written, not all of them kept) with a
+/// newline, so that the next event starts a line of its own instead of continuing it.
+fn end_the_last_line(file: &mut std::fs::File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        tracing::warn!(
+            bytes = len,
+            "the audit events file ended inside a line (a crash cut it): the line is ended"
+        );
+        file.write_all(b"\n")?;
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
 /// How long the events file's writer rests after each batch, letting lines gather: waking it
 /// for every statement cost two context switches per statement on the answer path's cores.
 const WRITE_BATCH_EVERY: Duration = Duration::from_millis(20);
 
 /// Appends lines to the node's events file in batches (what arrived while it last wrote and
-/// rested), flushing each; returns when the sink is dropped.
+/// rested), flushing and fsyncing each (off the sessions' path: a power loss loses at most the
+/// batch being written); returns when the sink is dropped.
 fn write_lines(file: std::fs::File, lines: std::sync::mpsc::Receiver<String>) {
     let mut out = std::io::BufWriter::with_capacity(64 << 10, file);
     while let Ok(line) = lines.recv() {
@@ -266,7 +293,10 @@ fn write_lines(file: std::fs::File, lines: std::sync::mpsc::Receiver<String>) {
         while let (Ok(()), Ok(more)) = (&written, lines.try_recv()) {
             written = out.write_all(more.as_bytes());
         }
-        if let Err(e) = written.and_then(|()| out.flush()) {
+        let synced = written
+            .and_then(|()| out.flush())
+            .and_then(|()| out.get_ref().sync_data());
+        if let Err(e) = synced {
             tracing::error!(error = %e, "writing audit events failed");
         }
         std::thread::sleep(WRITE_BATCH_EVERY);
@@ -283,8 +313,9 @@ fn session_of(event: &AuditEvent) -> u64 {
     }
 }
 
-fn event_json(event: &AuditEvent) -> serde_json::Value {
-    match event {
+/// An event as its audit line: keys sorted, as `serde_json::Value` prints them.
+fn event_line(event: &AuditEvent) -> String {
+    let value = match event {
         AuditEvent::Command {
             session_id,
             at,
@@ -319,7 +350,7 @@ fn event_json(event: &AuditEvent) -> serde_json::Value {
             session_id,
             account,
             statement,
-        } => statement_json(*session_id, account, statement),
+        } => return statement_line(*session_id, account, statement),
         AuditEvent::Refused {
             session_id,
             at,
@@ -340,54 +371,87 @@ fn event_json(event: &AuditEvent) -> serde_json::Value {
             "type": "tunnel", "session_id": session_id, "host": host, "port": port,
             "bytes_up": bytes_up, "bytes_down": bytes_down
         }),
-    }
+    };
+    value.to_string()
 }
 
 /// A database statement as an audit line: what ran, as which account, how it ended, how long
-/// it took.
-fn statement_json(
+/// it took. Serialized straight from this struct (a statement is the most frequent event: the
+/// answer path pays for it), with its fields in the sorted order a `serde_json::Value` prints
+/// them in, so that the line is the same bytes as any other event's parsed and printed again.
+#[derive(serde::Serialize)]
+struct StatementLine<'a> {
+    account: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    affected_rows: Option<u64>,
+    duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<u16>,
+    kind: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    params: &'a [String],
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows: Option<u64>,
     session_id: u64,
-    account: &str,
-    s: &portunus_proxy::db::Statement,
-) -> serde_json::Value {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sqlstate: Option<&'a str>,
+    text: &'a str,
+    #[serde(rename = "type")]
+    type_: &'static str,
+}
+
+fn statement_line(session_id: u64, account: &str, s: &portunus_proxy::db::Statement) -> String {
     use portunus_proxy::db::Outcome;
-    let mut event = json!({
-        "type": "statement", "session_id": session_id, "account": account, "kind": s.kind,
-        "text": s.text, "duration_ms": s.duration.as_secs_f64() * 1000.0,
-    });
-    if !s.params.is_empty() {
-        event["params"] = json!(s.params);
-    }
+    let mut line = StatementLine {
+        account,
+        affected_rows: None,
+        duration_ms: s.duration.as_secs_f64() * 1000.0,
+        error: None,
+        error_code: None,
+        kind: s.kind,
+        params: &s.params,
+        result: "ok",
+        rows: None,
+        session_id,
+        sqlstate: None,
+        text: &s.text,
+        type_: "statement",
+    };
     match &s.outcome {
         Outcome::Ok { affected, rows } => {
-            event["result"] = json!("ok");
-            event["affected_rows"] = json!(affected);
-            event["rows"] = json!(rows);
+            line.affected_rows = Some(*affected);
+            line.rows = Some(*rows);
         }
         Outcome::Error { code, message } => {
-            event["result"] = json!("error");
-            event["error_code"] = json!(code);
-            event["error"] = json!(message);
+            line.result = "error";
+            line.error_code = Some(*code);
+            line.error = Some(message);
         }
         Outcome::SqlError { sqlstate, message } => {
-            event["result"] = json!("error");
-            event["sqlstate"] = json!(sqlstate);
-            event["error"] = json!(message);
+            line.result = "error";
+            line.sqlstate = Some(sqlstate);
+            line.error = Some(message);
         }
         Outcome::Refused { reason } => {
-            event["result"] = json!("refused");
-            event["error"] = json!(reason);
+            line.result = "refused";
+            line.error = Some(reason);
         }
-        Outcome::Cut => event["result"] = json!("cut"),
+        Outcome::Cut => line.result = "cut",
     }
-    event
+    // Strings, numbers and a list of strings: nothing here can fail to serialize.
+    serde_json::to_string(&line).unwrap_or_else(|e| {
+        json!({"type": "statement", "session_id": session_id, "error": e.to_string()}).to_string()
+    })
 }
 
 impl AuditSink for FileAudit {
     fn event(&self, event: AuditEvent) {
         // Keys sorted (serde_json's map), so a reader that parses a line and prints it again
         // gets the same bytes, and can recompute the chain.
-        let mut line = event_json(&event).to_string();
+        let mut line = event_line(&event);
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             let session_id = session_of(&event);
@@ -501,5 +565,78 @@ mod tests {
 
         let (text, r) = read(&blobs, 8).await;
         assert_eq!((text.as_str(), r.parts, r.expected), ("", 0, None));
+    }
+
+    #[test]
+    fn a_last_line_cut_by_a_crash_is_ended_before_new_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        for (before, after) in [
+            ("", ""),
+            ("{\"a\":1}\n", "{\"a\":1}\n"),
+            ("{\"a\":1}\n{\"b\"", "{\"a\":1}\n{\"b\"\n"),
+        ] {
+            std::fs::write(&path, before).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .read(true)
+                .open(&path)
+                .unwrap();
+            end_the_last_line(&mut f).unwrap();
+            f.write_all(b"{\"c\":3}\n").unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(text, format!("{after}{{\"c\":3}}\n"), "{before:?}");
+        }
+    }
+
+    #[test]
+    fn statement_lines_print_as_their_parsed_values_do() {
+        use portunus_proxy::db::{Outcome, Statement};
+        let outcomes = [
+            Outcome::Ok {
+                affected: 3,
+                rows: 0,
+            },
+            Outcome::Error {
+                code: 1146,
+                message: "Table 'x' doesn't exist".into(),
+            },
+            Outcome::SqlError {
+                sqlstate: "42P01".into(),
+                message: "relation \"x\" does not exist".into(),
+            },
+            Outcome::Refused {
+                reason: "rule 'no-drop': DROP".into(),
+            },
+            Outcome::Cut,
+        ];
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let statement = Statement {
+                kind: "execute",
+                text: "SELECT \"a\" FROM t WHERE id = ?\n".into(),
+                params: if i % 2 == 0 {
+                    vec!["'é'".into(), "NULL".into()]
+                } else {
+                    Vec::new()
+                },
+                outcome: outcome.clone(),
+                duration: std::time::Duration::from_micros(1500 + i as u64),
+            };
+            let line = statement_line(42, "app", &statement);
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(value.to_string(), line, "{outcome:?}");
+            assert_eq!(value["type"], "statement");
+            assert_eq!(value["session_id"], 42);
+            assert_eq!(value["account"], "app");
+            assert_eq!(value["text"], statement.text.as_str());
+            assert_eq!(value.get("params").is_some(), i % 2 == 0, "{line}");
+            let result = match outcome {
+                Outcome::Ok { .. } => "ok",
+                Outcome::Refused { .. } => "refused",
+                Outcome::Cut => "cut",
+                _ => "error",
+            };
+            assert_eq!(value["result"], result, "{line}");
+        }
     }
 }

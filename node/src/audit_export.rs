@@ -106,7 +106,13 @@ pub(crate) async fn run(
     let events = dir.join("events.jsonl");
     let pos_file = dir.join("export.pos");
     let mut position = match read_position(&pos_file) {
-        Ok(Some(p)) => p,
+        Ok(Some(p)) => match usable_position(&events, p) {
+            Ok(usable) => usable,
+            Err(e) => {
+                tracing::error!(file = %events.display(), error = %e, "audit export: the events file is unreadable; not exporting");
+                return;
+            }
+        },
         Ok(None) => {
             let end = std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0);
             tracing::info!(
@@ -186,8 +192,13 @@ pub(crate) async fn run(
             }
             batch_start = position;
             position = next;
-            // The start of the batch just sent is kept: after a restart it is sent again.
-            if let Err(e) = write_position(&pos_file, batch_start) {
+            // The start of the batch just sent is kept: after a restart it is sent again. The
+            // events before it are made durable first, so that a kept position never points
+            // past what a power loss leaves of the events file.
+            let kept = std::fs::File::open(&events)
+                .and_then(|f| f.sync_data())
+                .and_then(|()| write_position(&pos_file, batch_start));
+            if let Err(e) = kept {
                 tracing::error!(error = %e, "audit export: keeping the position failed");
             }
         }
@@ -229,6 +240,36 @@ fn read_batch(path: &Path, from: u64) -> std::io::Result<(Vec<String>, u64)> {
     Ok((lines, from + end as u64 + 1))
 }
 
+/// The kept position `from`, or, when the events file is now shorter (a crash lost its end),
+/// the start of its last whole line within it: the export goes on from there instead of
+/// waiting for the file to grow back and resuming in the middle of a line.
+fn usable_position(events: &Path, from: u64) -> std::io::Result<u64> {
+    let len = match std::fs::metadata(events) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e),
+    };
+    if from <= len {
+        return Ok(from);
+    }
+    let bytes = if len == 0 {
+        Vec::new()
+    } else {
+        std::fs::read(events)?
+    };
+    let start = bytes
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i as u64 + 1);
+    tracing::warn!(
+        position = from,
+        events_bytes = len,
+        resumed_at = start,
+        "audit export: the events file is shorter than the kept position (a crash lost its end); exporting from its last line"
+    );
+    Ok(start)
+}
+
 fn read_position(path: &Path) -> anyhow::Result<Option<u64>> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text.trim().parse().with_context(|| {
@@ -239,14 +280,9 @@ fn read_position(path: &Path) -> anyhow::Result<Option<u64>> {
     }
 }
 
-/// Replaces the position file (write, fsync, rename), so a crash leaves the old or the new one.
+/// Replaces the position file durably, so a crash leaves the old or the new one.
 fn write_position(path: &Path, position: u64) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("pos.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    writeln!(f, "{position}")?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    portunus_raft::durable::replace(path, format!("{position}\n").as_bytes(), 0o644)
 }
 
 /// The event with its session's user, asset, account, protocol and client address added (when
@@ -437,6 +473,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("shorter"));
+        assert_eq!(usable_position(&f, next).unwrap(), next);
+        assert_eq!(usable_position(&f, 21).unwrap(), 21, "at the end: kept");
+        assert_eq!(
+            usable_position(&f, 1000).unwrap(),
+            16,
+            "past the end: the last line's start"
+        );
+        assert_eq!(usable_position(&dir.path().join("none"), 9).unwrap(), 0);
         let pos = dir.path().join("export.pos");
         assert_eq!(read_position(&pos).unwrap(), None);
         write_position(&pos, 16).unwrap();

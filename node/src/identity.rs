@@ -57,7 +57,9 @@ pub(crate) fn check_or_record(
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let text = toml::to_string(&mine).context("encoding the identity file")?;
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            // Durably: an identity file left empty by a power loss would stop the node.
+            portunus_raft::durable::replace(&path, text.as_bytes(), 0o644)
+                .with_context(|| format!("writing {}", path.display()))?;
             Ok(())
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),

@@ -38,22 +38,15 @@ impl BlobDir {
         }
     }
 
-    /// Store a blob durably (write, fsync, rename).
+    /// Store a blob durably (write, fsync, rename, fsync of the directory: a blob counted
+    /// toward the majority must survive a power loss of that majority).
     pub(crate) async fn put(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
         check_name(name).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        tokio::fs::create_dir_all(&self.dir).await?;
-        let tmp = self.dir.join(format!(".{name}.tmp"));
         let data = data.to_vec();
-        let (tmp2, path) = (tmp.clone(), self.dir.join(name));
-        tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp2)?;
-            f.write_all(&data)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp2, &path)
-        })
-        .await
-        .map_err(std::io::Error::other)?
+        let path = self.dir.join(name);
+        tokio::task::spawn_blocking(move || crate::durable::replace(&path, &data, 0o644))
+            .await
+            .map_err(std::io::Error::other)?
     }
 
     /// Read a blob if this node holds it.

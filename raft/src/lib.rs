@@ -10,6 +10,7 @@ mod blobs;
 mod client;
 pub mod codec;
 mod config;
+pub mod durable;
 mod error;
 pub mod network;
 mod replica;
