@@ -621,7 +621,15 @@ async fn run_session<G, E>(
     E: std::fmt::Display,
 {
     let session_id = admission.session_id();
+    // The watch for the session's end runs as a task of its own: in this select it would be
+    // polled at every wakeup of the session (each statement and each answer).
+    let (said, words) = tokio::sync::oneshot::channel();
+    let watch = gate.terminated(session_id);
+    let watch = tokio::spawn(async move {
+        let _ = said.send(watch.await);
+    });
     let ended = tokio::select! {
+        biased;
         r = session => match r {
             Ok(()) => EndKind::Normal,
             Err(e) => {
@@ -629,11 +637,12 @@ async fn run_session<G, E>(
                 EndKind::Error
             }
         },
-        words = gate.terminated(session_id) => {
+        Ok(words) = words => {
             tracing::info!(session_id, reason = %words, "{what}: session terminated");
             EndKind::Terminated
         }
     };
+    watch.abort();
     let spliced = bytes.spliced.load(Ordering::Relaxed);
     admission.close(SessionOutcome {
         bytes_up: bytes.up.load(Ordering::Relaxed),
