@@ -21,7 +21,9 @@ use portunus_proxy::testing::openssh::Askpass;
 
 use crate::portunus::{Cluster, DbAsset};
 use crate::suite::Outcome;
+use crate::sys;
 
+pub use oltp::Placement;
 pub use report::Report;
 pub use setup::Engine;
 
@@ -37,6 +39,11 @@ pub struct Args {
     /// Rounds of every path per point; the table shows the median.
     #[arg(long, default_value_t = 1)]
     pub trials: usize,
+    /// Where the processes run during the transaction runs: `shared` (every process on every
+    /// core) and `split` (databases and load generators on half the cores, the node and HAProxy
+    /// on the other half, as a bastion on its own machine).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Placement::Shared, Placement::Split])]
+    pub placements: Vec<Placement>,
     /// Databases to measure.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Engine::Mysql, Engine::Postgres])]
     pub engines: Vec<Engine>,
@@ -88,13 +95,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
     let node_pid = cluster.pid(1)?;
     let askpass = Askpass::new();
     let cipher = args.cipher.as_deref();
-    let plan = oltp::Plan {
-        duration: Duration::from_secs(args.duration),
-        clients: &args.clients,
-        trials: args.trials,
-        sysbench,
-        logs: logs.path(),
-    };
+    let halves = sys::cpu_halves();
     let mut rows = Vec::new();
     let mut bulk_queries = Vec::new();
     let mut bulk = Vec::new();
@@ -104,7 +105,40 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
             Engine::Postgres => postgres.as_ref().map_or(0, |p| p.port),
         };
         let legs = setup::legs(*engine, port, &mut cluster, &askpass, cipher).await?;
-        rows.extend(oltp::run(&legs, node_pid, &plan).await);
+        let server = match engine {
+            Engine::Mysql => mariadb.pid(),
+            Engine::Postgres => postgres.as_ref().and_then(|p| p.pid()),
+        };
+        let servers = [server, legs.ssh_pid()];
+        let middles = [Some(node_pid), legs.haproxy_pid];
+        for &placement in &args.placements {
+            let client_cpus = match (placement, &halves) {
+                (Placement::Shared, _) => None,
+                (Placement::Split, Some((_, low, high))) => {
+                    confine(&servers, low)?;
+                    confine(&middles, high)?;
+                    Some(low.clone())
+                }
+                (Placement::Split, None) => {
+                    println!("the split placement needs two CPUs or more: not measured");
+                    continue;
+                }
+            };
+            let plan = oltp::Plan {
+                duration: Duration::from_secs(args.duration),
+                clients: &args.clients,
+                trials: args.trials,
+                sysbench,
+                logs: logs.path(),
+                placement,
+                client_cpus,
+            };
+            rows.extend(oltp::run(&legs, node_pid, &plan).await);
+            if let Some((all, _, _)) = &halves {
+                confine(&servers, all)?;
+                confine(&middles, all)?;
+            }
+        }
         if args.bulk_gib > 0.0 {
             let sql = bulk::query(*engine, args.bulk_gib, args.bulk_row_bytes);
             // A second node, set to splice answers instead of copying them, beside the first.
@@ -145,6 +179,14 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
         idle,
     };
     Ok(report.outcome())
+}
+
+/// Confines each of `pids` (those known) with its threads and children to `cpus`.
+fn confine(pids: &[Option<u32>], cpus: &str) -> anyhow::Result<()> {
+    for pid in pids.iter().flatten() {
+        sys::confine(*pid, cpus)?;
+    }
+    Ok(())
 }
 
 /// Idle sessions through the native port, then through one `ssh -L` tunnel, each on a freshly

@@ -140,6 +140,7 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
         duration: d,
         clients: vec![1, 16],
         trials: 1,
+        placements: vec![db::Placement::Shared, db::Placement::Split],
         engines: vec![db::Engine::Mysql, db::Engine::Postgres],
         tables: 8,
         table_size: 10_000,

@@ -79,6 +79,62 @@ pub(crate) fn cpu_seconds_with_children(pid: u32) -> anyhow::Result<f64> {
     Ok(total as f64 / clock_ticks_per_second())
 }
 
+/// Confines process `pid`, its threads and its descendants (those alive now; later ones inherit
+/// it from their parent) to the CPUs `cpus` (a `taskset` list, `0` or `0-1`).
+pub(crate) fn confine(pid: u32, cpus: &str) -> anyhow::Result<()> {
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let gone = || !std::path::Path::new(&format!("/proc/{p}")).exists();
+        let status = Command::new("taskset")
+            .args(["-a", "-p", "-c", cpus, &p.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .context("run taskset (Debian package util-linux)")?;
+        if !status.success() {
+            // A child that ended meanwhile (a database connection closing) needs no place.
+            if gone() && p != pid {
+                continue;
+            }
+            bail!("taskset -a -p -c {cpus} {p} failed: {status}");
+        }
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            if gone() && p != pid {
+                continue;
+            }
+            bail!("process {p} has no task list in /proc");
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            todo.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every CPU of the machine as a `taskset` list, and the halves of it: the first for the
+/// databases and load generators, the second for the process in the middle. None with fewer
+/// than two CPUs.
+pub(crate) fn cpu_halves() -> Option<(String, String, String)> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (n >= 2).then(|| {
+        let half = n / 2;
+        let list = |from: usize, to: usize| {
+            if from == to {
+                from.to_string()
+            } else {
+                format!("{from}-{to}")
+            }
+        };
+        (list(0, n - 1), list(0, half - 1), list(half, n - 1))
+    })
+}
+
 /// Whether process `pid` has no live child (all of its children exited and were reaped).
 pub(crate) fn has_no_children(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))

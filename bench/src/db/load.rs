@@ -71,13 +71,14 @@ pub(crate) async fn sysbench(
     data: SysbenchData,
     clients: usize,
     duration: Duration,
+    cpus: Option<&str>,
 ) -> anyhow::Result<Run> {
     let script = match workload {
         Workload::OltpReadOnly => "oltp_read_only",
         Workload::OltpReadWrite => "oltp_read_write",
         _ => bail!("{} is not a sysbench workload", workload.name()),
     };
-    let out = sysbench_cmd(script, at, data)
+    let out = sysbench_cmd(script, at, data, cpus)
         .arg(format!("--threads={clients}"))
         .arg(format!("--time={}", duration.as_secs().max(1)))
         .args(["--histogram=on", "--report-interval=0", "run"])
@@ -98,7 +99,7 @@ pub(crate) async fn sysbench(
 
 /// Creates and loads sysbench's tables through `at`.
 pub(crate) async fn sysbench_prepare(at: &Endpoint, data: SysbenchData) -> anyhow::Result<()> {
-    let out = sysbench_cmd("oltp_read_write", at, data)
+    let out = sysbench_cmd("oltp_read_write", at, data, None)
         .args(["--threads=4", "prepare"])
         .output()
         .await
@@ -113,8 +114,20 @@ pub(crate) async fn sysbench_prepare(at: &Endpoint, data: SysbenchData) -> anyho
     Ok(())
 }
 
-fn sysbench_cmd(script: &str, at: &Endpoint, data: SysbenchData) -> Command {
-    let mut cmd = Command::new("sysbench");
+/// `program`, confined to `cpus` (a `taskset` list) when given.
+fn command(program: &str, cpus: Option<&str>) -> Command {
+    match cpus {
+        Some(cpus) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", cpus, program]);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+fn sysbench_cmd(script: &str, at: &Endpoint, data: SysbenchData, cpus: Option<&str>) -> Command {
+    let mut cmd = command("sysbench", cpus);
     cmd.arg(script)
         .args(["--db-driver=mysql", "--mysql-host=127.0.0.1"])
         .arg(format!("--mysql-port={}", at.addr.port()))
@@ -180,6 +193,7 @@ pub(crate) async fn pgbench(
     clients: usize,
     duration: Duration,
     logs: &Path,
+    cpus: Option<&str>,
 ) -> anyhow::Result<Run> {
     let select_only = match workload {
         Workload::PgbenchSelect => true,
@@ -188,7 +202,7 @@ pub(crate) async fn pgbench(
     };
     let dir = tempfile::tempdir_in(logs)?;
     let prefix = dir.path().join("tx");
-    let mut cmd = pgbench_cmd(at);
+    let mut cmd = pgbench_cmd(at, cpus);
     if select_only {
         cmd.arg("-S");
     }
@@ -226,7 +240,7 @@ pub(crate) async fn pgbench(
 
 /// `pgbench -i -s scale` through `at` (tables created and loaded, then vacuumed).
 pub(crate) async fn pgbench_init(at: &Endpoint, scale: u32) -> anyhow::Result<()> {
-    let out = pgbench_cmd(at)
+    let out = pgbench_cmd(at, None)
         .args(["-i", "-q", "-s", &scale.to_string()])
         .arg(&at.database)
         .output()
@@ -238,8 +252,8 @@ pub(crate) async fn pgbench_init(at: &Endpoint, scale: u32) -> anyhow::Result<()
     Ok(())
 }
 
-fn pgbench_cmd(at: &Endpoint) -> Command {
-    let mut cmd = Command::new("pgbench");
+fn pgbench_cmd(at: &Endpoint, cpus: Option<&str>) -> Command {
+    let mut cmd = command("pgbench", cpus);
     cmd.args(["-h", "127.0.0.1", "-p", &at.addr.port().to_string()])
         .args(["-U", &at.user])
         .env("PGSSLMODE", "disable")

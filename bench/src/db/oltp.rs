@@ -11,9 +11,31 @@ use super::load::{self, Run, SysbenchData, Workload};
 use super::setup::{Engine, Legs, Via};
 use crate::sys;
 
+/// Where the processes run while transactions are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+pub enum Placement {
+    /// Every process may run on every core: the process in the middle takes its CPU from the
+    /// database and the load generator.
+    Shared,
+    /// The databases, the load generator and the `ssh -L` client on the first half of the
+    /// cores, the node and HAProxy on the other half: a bastion on a machine of its own, as it
+    /// is deployed.
+    Split,
+}
+
+impl Placement {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Placement::Shared => "shared",
+            Placement::Split => "split",
+        }
+    }
+}
+
 /// One workload at one client count through one path.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    pub placement: Placement,
     pub engine: Engine,
     pub workload: Workload,
     pub clients: usize,
@@ -37,6 +59,9 @@ pub(crate) struct Plan<'a> {
     pub(crate) trials: usize,
     pub(crate) sysbench: SysbenchData,
     pub(crate) logs: &'a Path,
+    pub(crate) placement: Placement,
+    /// The CPUs of the load generator (a `taskset` list), when confined.
+    pub(crate) client_cpus: Option<String>,
 }
 
 /// The workloads of an engine.
@@ -77,10 +102,12 @@ async fn one_point(
             let before = pid.and_then(|p| sys::cpu_seconds(Some(p)).ok());
             let measured = match legs.engine {
                 Engine::Mysql => {
-                    load::sysbench(workload, at, plan.sysbench, clients, plan.duration).await
+                    let cpus = plan.client_cpus.as_deref();
+                    load::sysbench(workload, at, plan.sysbench, clients, plan.duration, cpus).await
                 }
                 Engine::Postgres => {
-                    load::pgbench(workload, at, clients, plan.duration, plan.logs).await
+                    let cpus = plan.client_cpus.as_deref();
+                    load::pgbench(workload, at, clients, plan.duration, plan.logs, cpus).await
                 }
             };
             let after = pid.and_then(|p| sys::cpu_seconds(Some(p)).ok());
@@ -102,7 +129,8 @@ async fn one_point(
                 ratios[i].push(run.tps / d);
             }
             println!(
-                "{} {} {} clients via {}: {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms",
+                "[{}] {} {} {} clients via {}: {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms",
+                plan.placement.label(),
                 legs.engine.label(),
                 workload.name(),
                 clients,
@@ -123,6 +151,7 @@ async fn one_point(
             sorted.sort_by(|a, b| a.0.tps.total_cmp(&b.0.tps));
             let median = sorted.get(sorted.len() / 2).cloned();
             Row {
+                placement: plan.placement,
                 engine: legs.engine,
                 workload,
                 clients,

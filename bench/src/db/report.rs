@@ -36,10 +36,14 @@ impl Report {
              node process, {}. {} s per run, {} trial(s), the paths in turn within a trial: \
              tx/s and latencies of the median trial, `vs direct` the median of the trials' \
              ratios. Middle CPU: CPU time of the node or HAProxy process per transaction \
-             (/proc/<pid>/stat). Load generators and servers share the machine's cores with \
-             the bastion: compare paths within one run.\n\n\
-             | Database | Workload | Clients | Path | tx/s | vs direct | p50 ms | p95 ms | p99 ms | middle CPU ms/tx |\n\
-             |---|---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+             (/proc/<pid>/stat). Cores `shared`: the load generators, the servers and the \
+             process in the middle share every core of the machine, so a middle's CPU is taken \
+             from the database; `split`: the database, the load generator and the `ssh -L` \
+             client are confined to the first half of the cores and the node and HAProxy to the \
+             other half (`taskset`), as a bastion runs on a machine of its own. Compare paths \
+             within one run and one placement.\n\n\
+             | Cores | Database | Workload | Clients | Path | tx/s | vs direct | p50 ms | p95 ms | p99 ms | middle CPU ms/tx |\n\
+             |---|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n",
             self.setup, self.duration_s, self.trials
         );
         for r in &self.rows {
@@ -58,7 +62,8 @@ impl Report {
                 ),
             };
             md.push_str(&format!(
-                "| {} | {} | {} | {} | {tps} | {} | {p50} | {p95} | {p99} | {} |\n",
+                "| {} | {} | {} | {} | {} | {tps} | {} | {p50} | {p95} | {p99} | {} |\n",
+                r.placement.label(),
                 r.engine.label(),
                 r.workload.name(),
                 r.clients,
@@ -127,13 +132,15 @@ impl Report {
         {
             let direct = self.rows.iter().find(|d| {
                 d.via == Via::Direct
+                    && d.placement == r.placement
                     && d.engine == r.engine
                     && d.workload == r.workload
                     && d.clients == top
             });
             let tps = |row: Option<&Row>| row.and_then(|x| x.run.as_ref()).map_or(0.0, |x| x.tps);
             let goal = format!(
-                "native port >= 0.9x direct tx/s ({}, {}, {top} clients)",
+                "native port >= 0.9x direct tx/s ({} cores, {}, {}, {top} clients)",
+                r.placement.label(),
                 r.engine.label(),
                 r.workload.name()
             );

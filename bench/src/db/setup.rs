@@ -95,6 +95,11 @@ impl Legs {
         }
     }
 
+    /// The `ssh -L` client's process.
+    pub(crate) fn ssh_pid(&self) -> Option<u32> {
+        self._ssh.id()
+    }
+
     /// The process whose CPU the path adds (the node or HAProxy), if any.
     pub(crate) fn middle_pid(&self, via: Via, node_pid: u32) -> Option<u32> {
         match via {

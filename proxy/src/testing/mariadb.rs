@@ -16,6 +16,11 @@ pub struct MariaDb {
 }
 
 impl MariaDb {
+    /// The server's process id (its connections run in its children or threads).
+    pub fn pid(&self) -> Option<u32> {
+        self._child.id()
+    }
+
     pub async fn start() -> Self {
         Self::start_with(&[]).await
     }

@@ -37,6 +37,11 @@ fn postgres_user() -> (u32, u32) {
 }
 
 impl Postgres {
+    /// The server's process id (its connections run in its children or threads).
+    pub fn pid(&self) -> Option<u32> {
+        self._child.id()
+    }
+
     /// Starts a server whose `md5_users` log in over TCP with MD5 (others with SCRAM).
     pub async fn start(md5_users: &[&str]) -> Self {
         Self::start_with(md5_users, None).await
