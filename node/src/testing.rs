@@ -288,6 +288,25 @@ pub async fn jdbc_probe(url: &str, user: &str, password: &str) -> (bool, String,
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
 
+/// The port of `node`'s native database listener for `engine`, once `node` has applied what
+/// the cluster committed so far (a token issued through another node is known to it) and the
+/// port accepts connections.
+pub async fn native_port(node: &RunningNode, engine: portunus_model::DbEngine) -> u16 {
+    use portunus_model::DbEngine;
+    node.replica.read_linearizable(|_| ()).await.unwrap();
+    let addr = match engine {
+        DbEngine::MySql => node.mysql_addr.expect("the node's MySQL port"),
+        DbEngine::PostgreSql => node.postgres_addr.expect("the node's PostgreSQL port"),
+        other => panic!("no native port for {other:?}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline, "{addr} accepts no connection");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    addr.port()
+}
+
 /// Creates a SQL rule named `no-drop` refusing `DROP` on the database `database_id`.
 pub async fn no_drop_rule(node: &RunningNode, database_id: u64) {
     let rule = portunus_model::SqlRuleSpec {

@@ -8,7 +8,8 @@ use portunus_model::{
     Accounts, AssetScope, Command, DbEngine, IpAcl, ListMode, PolicyBasics, PolicyPart, RdpOptions,
     SshOptions, UserScope,
 };
-use portunus_node::testing::{created, database_token, three_nodes, wait_for, DatabaseAccess};
+use portunus_node::testing::DatabaseAccess;
+use portunus_node::testing::{created, database_token, native_port, three_nodes, wait_for};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::mariadb::MariaDb;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
@@ -93,9 +94,7 @@ async fn a_database_policy_refuses_addresses_and_tunnels_on_every_node() {
 
     // Refused on node 3's native port, and the token keeps both its uses.
     let serving = &nodes[2];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let native = serving.mysql_addr.expect("the MySQL port").port();
-    wait_listening(native).await;
+    let native = native_port(serving, DbEngine::MySql).await;
     let (ok, _, err) = mariadb(native, "dana", token, "SELECT 1").await;
     assert!(
         !ok && err.contains("source address 127.0.0.1") && err.contains("db-guard"),

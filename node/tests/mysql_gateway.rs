@@ -9,7 +9,7 @@
 use portunus_model::{DatabaseTargetTls, DbEngine};
 use portunus_node::testing::wait_for;
 use portunus_node::testing::{change_settings, database_token, metric_until, three_nodes};
-use portunus_node::testing::{python, DatabaseAccess};
+use portunus_node::testing::{native_port, python, DatabaseAccess};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::mariadb::MariaDb;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
@@ -406,9 +406,7 @@ async fn the_native_port_offers_tls_and_can_require_it() {
     )
     .await;
     let serving = &nodes[1];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let port = serving.mysql_addr.expect("the MySQL port").port();
-    wait_listening(port).await;
+    let port = native_port(serving, DbEngine::MySql).await;
     let with_tls = |tls: bool| {
         let mut cmd = Command::new("mariadb");
         cmd.args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", "dave"])
@@ -498,9 +496,7 @@ async fn answers_are_spliced_on_a_plain_port_and_copied_over_tls() {
     )
     .await;
     let serving = &nodes[1];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let port = serving.mysql_addr.expect("the MySQL port").port();
-    wait_listening(port).await;
+    let port = native_port(serving, DbEngine::MySql).await;
     let metrics = serving.metrics_addr.expect("a metrics listener");
     let spliced = "portunus_forwarded_spliced_bytes_total";
     let down = r#"portunus_forwarded_bytes_total{direction="down"}"#;
@@ -587,9 +583,7 @@ async fn jdbc_prepared_statements_through_the_native_port_and_the_tunnel() {
     .await;
     portunus_node::testing::no_drop_rule(&nodes[0], database_id).await;
     let serving = &nodes[1];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let port = serving.mysql_addr.expect("the MySQL port").port();
-    wait_listening(port).await;
+    let port = native_port(serving, DbEngine::MySql).await;
     // Server-side prepared statements (the binary protocol), as DBeaver's MariaDB driver uses.
     let url = format!("jdbc:mariadb://127.0.0.1:{port}/shop?useServerPrepStmts=true");
     let (ok, out, err) = portunus_node::testing::jdbc_probe(&url, "frank", token).await;
@@ -820,9 +814,7 @@ async fn kill_query_on_the_native_port_reaches_only_the_engineers_own_session() 
     };
     database_token(&nodes[0], other).await;
     let serving = &nodes[1];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let port = serving.mysql_addr.expect("the MySQL port").port();
-    wait_listening(port).await;
+    let port = native_port(serving, DbEngine::MySql).await;
     // Judy's long statement; the id her client was greeted with names node 2. Another engineer
     // (same hosted account, even with SUPER at the database) cannot kill it, by statement or
     // by the protocol's COM_PROCESS_KILL, nor can an id that names no session, nor a KILL the
@@ -910,8 +902,6 @@ async fn app_and_dev_tokens(
     };
     database_token(&nodes[0], own_access).await;
     let serving = &nodes[1];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let port = serving.mysql_addr.expect("the MySQL port").port();
-    wait_listening(port).await;
+    let port = native_port(serving, DbEngine::MySql).await;
     port
 }

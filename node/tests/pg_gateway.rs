@@ -8,7 +8,7 @@
 
 use portunus_model::{Command as Cmd, DatabaseTargetTls, DbEngine};
 use portunus_node::testing::{change_settings, database_token, no_drop_rule, three_nodes};
-use portunus_node::testing::{metric_until, python, wait_for, DatabaseAccess};
+use portunus_node::testing::{metric_until, native_port, python, wait_for, DatabaseAccess};
 use portunus_node::RunningNode;
 use portunus_proxy::testing::openssh::{free_port, wait_listening, Askpass};
 use portunus_proxy::testing::postgres::Postgres;
@@ -371,9 +371,7 @@ async fn the_native_port_logs_in_by_scram_with_tls_rules_cancel_and_audit() {
     .await;
     no_drop_rule(&nodes[0], database_id).await;
     let serving = &nodes[1];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let port = serving.postgres_addr.expect("the PostgreSQL port").port();
-    wait_listening(port).await;
+    let port = native_port(serving, DbEngine::PostgreSql).await;
 
     // A wrong token and an unknown user get the same refusal.
     for (user, secret) in [("erin", "not-the-token"), ("mallory", token)] {
@@ -551,9 +549,7 @@ async fn answers_are_spliced_on_a_plain_port_with_refusals_in_their_place() {
     .await;
     no_drop_rule(&nodes[0], database_id).await;
     let serving = &nodes[2];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let port = serving.postgres_addr.expect("the PostgreSQL port").port();
-    wait_listening(port).await;
+    let port = native_port(serving, DbEngine::PostgreSql).await;
     // About 24 MiB of rows of every length up to 4000 bytes, a notice, a statement the rules
     // refuse (its error goes between the answers around it), and a last answer: the client
     // reads exactly what it reads from the database directly, the refusal aside.
@@ -622,9 +618,7 @@ async fn jdbc_prepared_statements_through_the_native_port_and_the_tunnel() {
     .await;
     no_drop_rule(&nodes[0], database_id).await;
     let serving = &nodes[2];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let port = serving.postgres_addr.expect("the PostgreSQL port").port();
-    wait_listening(port).await;
+    let port = native_port(serving, DbEngine::PostgreSql).await;
     // prepareThreshold=1: named server-side statements from the first execution; over TLS.
     let url = format!("jdbc:postgresql://127.0.0.1:{port}/shop?prepareThreshold=1&sslmode=require");
     let (ok, out, err) = portunus_node::testing::jdbc_probe(&url, "grace", token).await;
@@ -681,9 +675,7 @@ async fn the_gateway_speaks_tls_to_a_database_that_offers_it() {
     };
     database_token(&nodes[0], own_access).await;
     let serving = &nodes[2];
-    serving.replica.read_linearizable(|_| ()).await.unwrap();
-    let port = serving.postgres_addr.expect("the PostgreSQL port").port();
-    wait_listening(port).await;
+    let port = native_port(serving, DbEngine::PostgreSql).await;
     let ssl = [
         "-c",
         "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
