@@ -80,7 +80,12 @@ fn user_names(n: &NodeProc) -> Option<BTreeSet<String>> {
     if !out.ok {
         return None;
     }
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+    names_listed(&out.stdout)
+}
+
+/// The user names of a `--json user list` answer; None when it is not one.
+fn names_listed(stdout: &str) -> Option<BTreeSet<String>> {
+    let v: serde_json::Value = serde_json::from_str(stdout).ok()?;
     Some(
         v.as_array()?
             .iter()
@@ -298,13 +303,7 @@ fn a_cut_off_minority_cannot_commit_and_everything_converges_after_healing() {
     // to answer for want of a quorum (a read is linearizable); any other answer is a fault.
     let listed = cut_node.admin(&["--json", "user", "list"]);
     if listed.ok {
-        let v: serde_json::Value = serde_json::from_str(&listed.stdout).expect("a JSON list");
-        let stale: BTreeSet<String> = v
-            .as_array()
-            .expect("a JSON array of users")
-            .iter()
-            .filter_map(|u| u["UserName"].as_str().map(str::to_string))
-            .collect();
+        let stale = names_listed(&listed.stdout).expect("a JSON array of users");
         assert!(
             stale.is_disjoint(&written),
             "the cut node lists majority writes while cut off: {stale:?}"
