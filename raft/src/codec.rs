@@ -16,13 +16,47 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
 }
 
 /// Decode a value, refusing trailing bytes.
+///
+/// bincode allocates a string or a byte buffer for the length it reads before it reads the
+/// contents, so a forged or corrupted length would ask for any amount of memory (and abort the
+/// process). Its limit on the bytes claimed stops that; through serde only strings and byte
+/// buffers claim, exactly their length on the wire, so a value never needs more than the input
+/// holds. The limit is a type parameter: the smallest of a few steps (each 16 times the last)
+/// that admits the input's length is used, so an allocation is at most 16 times the input.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, used) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-        .map_err(|e| CodecError(e.to_string()))?;
-    if used != bytes.len() {
+    use bincode::config::standard;
+    macro_rules! within {
+        ($($shift:literal)*) => {
+            $(
+                if bytes.len() <= 1usize << $shift {
+                    let limited = standard().with_limit::<{ 1usize << $shift }>();
+                    return whole(bincode::serde::decode_from_slice(bytes, limited), bytes.len());
+                }
+            )*
+        };
+    }
+    within!(12 16 20 24 28 32 36 40);
+    whole(
+        bincode::serde::decode_from_slice(bytes, standard()),
+        bytes.len(),
+    )
+}
+
+/// A decoded value that used all `len` bytes.
+fn whole<T>(
+    decoded: Result<(T, usize), bincode::error::DecodeError>,
+    len: usize,
+) -> Result<T, CodecError> {
+    let (value, used) = decoded.map_err(|e| match e {
+        bincode::error::DecodeError::LimitExceeded => {
+            CodecError("a length in the input is larger than the input".into())
+        }
+        e => CodecError(e.to_string()),
+    })?;
+    if used != len {
         return Err(CodecError(format!(
             "{} trailing bytes after value",
-            bytes.len() - used
+            len - used
         )));
     }
     Ok(value)
@@ -56,6 +90,37 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode::<(u64, String)>(&longer).is_err());
+    }
+
+    #[test]
+    fn a_forged_length_is_refused_without_allocating_it() {
+        // A string of 3 bytes whose length claims 2^62: decoded as a (u64, String).
+        let mut forged = encode(&(7u64, "abc".to_string())).unwrap();
+        forged.truncate(1);
+        forged.extend_from_slice(&[0xfd]);
+        forged.extend_from_slice(&(1u64 << 62).to_le_bytes());
+        forged.extend_from_slice(b"abc");
+        let err = decode::<(u64, String)>(&forged).unwrap_err();
+        assert!(err.to_string().contains("larger than the input"), "{err}");
+        // Values of every size step decode whole: strings, byte buffers, nested containers
+        // (which through serde claim nothing).
+        for len in [0usize, 100, 5000, 70_000, 2_000_000] {
+            let value = (
+                "x".repeat(len),
+                vec![0u8; len / 2],
+                vec![vec![String::new(); 3]; len / 10],
+                std::collections::BTreeMap::from([(1u64, vec![2u64; len / 7])]),
+            );
+            let bytes = encode(&value).unwrap();
+            type V = (
+                String,
+                Vec<u8>,
+                Vec<Vec<String>>,
+                std::collections::BTreeMap<u64, Vec<u64>>,
+            );
+            let back: V = decode(&bytes).unwrap();
+            assert!(back == value, "a value of {} bytes changed", bytes.len());
+        }
     }
 
     #[test]
