@@ -13,6 +13,8 @@ mod db_cancel;
 mod db_kill;
 mod directory;
 mod duties;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 mod host_key;
 mod http;

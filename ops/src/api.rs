@@ -9,6 +9,9 @@ mod delegated;
 mod error;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
+#[cfg(any(test, feature = "test-util"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod nonce;
 mod openapi;
 mod params;

@@ -92,11 +92,14 @@ pub trait Backend: Send + Sync + 'static {
     fn instance_id(&self) -> String;
     /// The storage of every member of the cluster, each asked over the cluster's connections
     /// (a member that does not answer in time is listed with the reason).
+    /// (A backend without a data directory, such as the development fake, has one member that
+    /// reports why it has no figures.)
     fn store_usage(&self) -> BoxFuture<'_, Result<Vec<NodeStore>, BackendError>> {
         Box::pin(async {
-            Err(BackendError::Internal(
-                "this backend keeps no data directory".into(),
-            ))
+            Ok(vec![NodeStore {
+                error: Some("this backend keeps no data directory".into()),
+                ..NodeStore::default()
+            }])
         })
     }
     /// Keeps an exported configuration document under `name` on a majority of the members (so

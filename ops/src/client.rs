@@ -55,7 +55,7 @@ pub fn utc_text(ms: u64) -> String {
     sign::format_acs_date(ms)
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

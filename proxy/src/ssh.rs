@@ -27,6 +27,8 @@ mod config;
 mod conn;
 mod echo;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod handler;
 mod lease;

@@ -12,6 +12,8 @@ pub mod codec;
 mod config;
 pub mod durable;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod network;
 mod replica;
 mod request_id;

@@ -5,6 +5,9 @@ mod log;
 mod sm;
 
 pub use log::LogStore;
+pub(crate) use sm::decode_snapshot;
+#[cfg(test)]
+pub(crate) use sm::empty_snapshot;
 pub use sm::{StateMachineStore, StateView};
 
 use crate::StoreOpenError;
@@ -19,7 +22,7 @@ pub(crate) const CF_SNAPSHOT: &str = "snapshot";
 
 /// Open (or create) the store under `dir` and return its two halves.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreOpenError> {
-    std::fs::create_dir_all(dir).map_err(|e| StoreOpenError::Open {
+    crate::durable::create_dir_all(dir).map_err(|e| StoreOpenError::Open {
         path: dir.display().to_string(),
         reason: e.to_string(),
     })?;
@@ -31,6 +34,11 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreOpenError>
             path: dir.display().to_string(),
             reason: e.to_string(),
         }
+    })?;
+    // RocksDB fsyncs what it writes inside `raft/`, not the name `raft` in `dir`.
+    crate::durable::sync_dir(dir).map_err(|e| StoreOpenError::Open {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
     })?;
     let db = Arc::new(db);
     // The commit index, written by the log store and read through the state machine's view.

@@ -180,20 +180,48 @@ fn halves(data: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// Inputs for a deterministic randomized run of fuzz entry points (the unit tests of every
+/// crate that has some): `rounds` inputs, each a random string of bytes (one in four) or one
+/// of `seeds` with up to seven random mutations (a byte changed, inserted or flipped, or the
+/// rest cut). The same `seed` gives the same inputs, so a failure is reproducible.
+pub fn mutations(
+    seeds: &[Vec<u8>],
+    seed: u64,
+    rounds: usize,
+) -> impl Iterator<Item = Vec<u8>> + '_ {
+    // xorshift; a zero state would stay zero.
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..rounds).map(move |round| {
+        let mut data = if round % 4 == 0 || seeds.is_empty() {
+            let len = (next() % 256) as usize;
+            (0..len).map(|_| next() as u8).collect()
+        } else {
+            seeds[(next() as usize) % seeds.len()].clone()
+        };
+        for _ in 0..(next() % 8) {
+            if data.is_empty() {
+                break;
+            }
+            let at = (next() as usize) % data.len();
+            match next() % 4 {
+                0 => data[at] = next() as u8,
+                1 => data.truncate(at),
+                2 => data.insert(at, next() as u8),
+                _ => data[at] ^= 0x80,
+            }
+        }
+        data
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    /// A small deterministic generator (xorshift), so that a failure is reproducible.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
-
     /// Valid messages to mutate from: the decoders' interesting paths start from them.
     fn seeds() -> Vec<Vec<u8>> {
         use crate::pg::wire::{message, Startup};
@@ -224,8 +252,6 @@ mod tests {
 
     #[test]
     fn the_decoders_survive_random_and_mutated_input() {
-        let mut rng = Rng(0x5eed_1234_abcd_9876);
-        let seeds = seeds();
         let targets: [fn(&[u8]); 5] = [
             super::mysql_client,
             super::mysql_server,
@@ -233,25 +259,7 @@ mod tests {
             super::pg_server,
             super::sql,
         ];
-        for round in 0..20_000 {
-            let mut data = if round % 4 == 0 {
-                let len = (rng.next() % 256) as usize;
-                (0..len).map(|_| rng.next() as u8).collect()
-            } else {
-                seeds[(rng.next() as usize) % seeds.len()].clone()
-            };
-            for _ in 0..(rng.next() % 8) {
-                if data.is_empty() {
-                    break;
-                }
-                let at = (rng.next() as usize) % data.len();
-                match rng.next() % 4 {
-                    0 => data[at] = rng.next() as u8,
-                    1 => data.truncate(at),
-                    2 => data.insert(at, rng.next() as u8),
-                    _ => data[at] ^= 0x80,
-                }
-            }
+        for data in super::mutations(&seeds(), 0x5eed_1234_abcd_9876, 20_000) {
             for target in targets {
                 target(&data);
             }

@@ -36,6 +36,21 @@ struct StoredSnapshot {
     data: Vec<u8>,
 }
 
+/// Decodes what a stored or received snapshot holds, as [`StateMachineStore::load`] and
+/// `install_snapshot` do (for the fuzzing entry points).
+pub(crate) fn decode_snapshot(bytes: &[u8]) {
+    if let Ok(stored) = codec::decode::<StoredSnapshot>(bytes) {
+        let _ = codec::decode_versioned::<Applied>(STATE_FORMAT_VERSION, &stored.data);
+    }
+    let _ = codec::decode_versioned::<Applied>(STATE_FORMAT_VERSION, bytes);
+}
+
+/// An encoded empty applied state (a seed for the fuzzing entry points).
+#[cfg(test)]
+pub(crate) fn empty_snapshot() -> Vec<u8> {
+    codec::encode_versioned(STATE_FORMAT_VERSION, &Applied::default()).expect("encodes")
+}
+
 /// Read access to the applied state, shared with the rest of the node.
 #[derive(Clone)]
 pub struct StateView {
