@@ -8,6 +8,7 @@ mod lifecycle;
 mod nonces;
 mod policies;
 mod projects;
+mod properties;
 mod sealed_scan;
 mod sessions;
 mod tokens;

@@ -1,0 +1,239 @@
+//! Properties of `State::apply` over random sequences of the commands that spend what the
+//! cluster guarantees (token uses, concurrency slots), checked against a simple model after
+//! every command: a refused command changes nothing; a count-limited token is never used more
+//! than its count, and its uses are exactly the logins the state granted with it; open
+//! sessions never exceed the cluster-wide limit when one is admitted; the state survives its
+//! snapshot encoding unchanged; and replaying the same log from empty gives the same state.
+
+use super::Fx;
+use crate::command::{Command, Request};
+use crate::response::Response;
+use crate::session::EndReason;
+use crate::state::State;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// What a generated step does.
+#[derive(Clone, Debug)]
+enum Step {
+    /// The cluster-wide session limit (0: none).
+    Limit(u32),
+    /// Node `n` (re)starts: its sessions end, its slots come back.
+    Start(u64),
+    /// The leader declares node `n` lost.
+    Reclaim(u64),
+    /// A token with hash byte `h` and this use count (None: unlimited).
+    Issue(u8, Option<u32>),
+    /// A login with token `h` through node `n` (at the node's epoch, or a stale one).
+    Spend(u8, u64, bool),
+    /// A login with the user's own credentials through node `n`.
+    Open(u64, bool),
+    /// The `i`-th open session (modulo their number) closed by its node.
+    Close(usize),
+    /// A user named `name-{i}` (a second one with the same name is refused).
+    User(u8),
+    /// Time passes.
+    Wait(u32),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    // Logins and closes weigh more, so that tokens get used up and limits reached.
+    prop_oneof![
+        1 => (0u32..4).prop_map(Step::Limit),
+        1 => (1u64..=3).prop_map(Step::Start),
+        1 => (1u64..=3).prop_map(Step::Reclaim),
+        2 => (0u8..4, proptest::option::of(1u32..4)).prop_map(|(h, n)| Step::Issue(h, n)),
+        6 => (0u8..5, 1u64..=3, any::<bool>()).prop_map(|(h, n, s)| Step::Spend(h, n, s)),
+        3 => (1u64..=3, any::<bool>()).prop_map(|(n, s)| Step::Open(n, s)),
+        3 => (0usize..8).prop_map(Step::Close),
+        1 => (0u8..3).prop_map(Step::User),
+        1 => (0u32..120_000).prop_map(Step::Wait),
+    ]
+}
+
+/// What the model expects of each token: its count (None: unlimited) and the logins granted
+/// with it.
+#[derive(Default)]
+struct Model {
+    tokens: BTreeMap<u8, (Option<u32>, u32)>,
+    /// How often the guarded paths were reached (see the coverage test below).
+    logins: usize,
+    used_up: usize,
+    over_limit: usize,
+    stale: usize,
+}
+
+/// The engineer, the host and the account granted to them.
+type Granted = (
+    crate::ids::UserId,
+    crate::ids::HostId,
+    crate::ids::HostAccountId,
+);
+
+fn check(fx: &mut Fx, model: &mut Model, step: &Step, (user, host, account): Granted) {
+    let epoch = |fx: &Fx, n: u64, stale: bool| fx.st.node_epoch(n).saturating_sub(u64::from(stale));
+    let command = match step {
+        Step::Limit(n) => {
+            let mut s = fx.st.settings().clone();
+            s.max_sessions_total = *n;
+            Command::UpdateSettings(s)
+        }
+        Step::Start(n) => Command::NodeStarted { node_id: *n },
+        Step::Reclaim(n) => Command::ReclaimNode { node_id: *n },
+        Step::Issue(h, uses) => Command::IssueToken(crate::token::NewToken {
+            database_schema: None,
+            mysql_native: None,
+            pg_scram: None,
+            issued_by: None,
+            token_hash: [*h; 32],
+            user_id: user,
+            asset: crate::common::AssetRef::Host(host),
+            account: crate::token::TokenAccount::Hosted(account),
+            protocol: crate::common::Protocol::Ssh,
+            validity_secs: None,
+            use_count: *uses,
+        }),
+        Step::Spend(h, n, stale) => Fx::spend_cmd(*h, *n, epoch(fx, *n, *stale)),
+        Step::Open(n, stale) => Fx::open_cmd(user, host, account, *n, epoch(fx, *n, *stale)),
+        Step::Close(i) => {
+            let open: Vec<_> = fx.st.open_sessions().map(|s| (s.id, s.node_id)).collect();
+            if open.is_empty() {
+                return;
+            }
+            let (session_id, node_id) = open[i % open.len()];
+            Command::CloseSession {
+                session_id,
+                node_id,
+                node_epoch: fx.st.node_epoch(node_id),
+                reason: EndReason::Normal,
+                bytes_up: 0,
+                bytes_down: 0,
+                events: None,
+            }
+        }
+        Step::User(i) => Command::CreateUser(crate::user::NewUser {
+            name: format!("name-{i}"),
+            ..Default::default()
+        }),
+        Step::Wait(ms) => {
+            fx.now += u64::from(*ms);
+            return;
+        }
+    };
+    let before = fx.st.clone();
+    let answer = fx.run(command);
+    if let Response::Rejected(why) = &answer {
+        assert_eq!(
+            fx.st, before,
+            "{step:?} was refused ({why}) and changed the state"
+        );
+    }
+    match &answer {
+        Response::SessionOpened(_) => model.logins += 1,
+        Response::Rejected(crate::Rejection::TokenUsedUp) => model.used_up += 1,
+        Response::Rejected(crate::Rejection::ConcurrencyLimit { .. }) => model.over_limit += 1,
+        Response::Rejected(crate::Rejection::StaleNodeEpoch { .. }) => model.stale += 1,
+        _ => {}
+    }
+    match (step, &answer) {
+        (Step::Issue(h, uses), Response::TokenIssued(_)) => {
+            model.tokens.insert(*h, (*uses, 0));
+        }
+        (Step::Spend(h, _, _), Response::SessionOpened(grant)) => {
+            let (count, used) = model
+                .tokens
+                .get_mut(h)
+                .expect("a login with an issued token");
+            *used += 1;
+            if let Some(count) = count {
+                assert!(
+                    *used <= *count,
+                    "token {h} used {used} times, count {count}"
+                );
+                assert_eq!(grant.count_left, Some(*count - *used), "{grant:?}");
+            }
+        }
+        _ => {}
+    }
+    if matches!(answer, Response::SessionOpened(_)) {
+        let limit = fx.st.settings().max_sessions_total;
+        assert!(
+            limit == 0 || fx.st.slots_in_use() <= limit,
+            "{step:?} admitted a session past the limit: {} open, limit {limit}",
+            fx.st.slots_in_use()
+        );
+    }
+    for (h, (count, used)) in &model.tokens {
+        let token = fx
+            .st
+            .token_by_hash(&[*h; 32])
+            .expect("an issued token stays");
+        assert_eq!(token.uses, *used, "token {h}");
+        if let Some(count) = count {
+            assert!(token.has_count_limit);
+            assert_eq!(token.count_left, count - used, "token {h}");
+        }
+    }
+}
+
+fn encode(st: &State) -> Vec<u8> {
+    bincode::serde::encode_to_vec(st, bincode::config::standard()).expect("encode")
+}
+
+/// A run of `steps` from the fixture's start (an engineer granted a host account, three nodes
+/// started); the model it kept.
+fn run(steps: &[Step]) -> (Fx, Model) {
+    let mut fx = Fx::new();
+    let granted = fx.granted("alice");
+    for n in 1..=3 {
+        fx.start_node(n);
+    }
+    let mut model = Model::default();
+    for step in steps {
+        check(&mut fx, &mut model, step, granted);
+    }
+    (fx, model)
+}
+
+/// The generated runs reach what the properties are about: logins granted, tokens used up,
+/// admissions refused at the limit, stale node epochs refused.
+#[test]
+fn the_generated_steps_reach_the_guarded_paths() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let mut total = Model::default();
+    let steps = proptest::collection::vec(step(), 1..60);
+    for _ in 0..200 {
+        let tree = steps.new_tree(&mut runner).expect("steps");
+        let (_, m) = run(&tree.current());
+        total.logins += m.logins;
+        total.used_up += m.used_up;
+        total.over_limit += m.over_limit;
+        total.stale += m.stale;
+    }
+    assert!(total.logins > 100, "{} logins", total.logins);
+    assert!(total.used_up > 10, "{} used-up refusals", total.used_up);
+    assert!(total.over_limit > 10, "{} limit refusals", total.over_limit);
+    assert!(total.stale > 10, "{} stale-epoch refusals", total.stale);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn apply_keeps_the_guarantees_and_replays_the_same(steps in proptest::collection::vec(step(), 1..60)) {
+        let (fx, _) = run(&steps);
+        let bytes = encode(&fx.st);
+        let (back, _): (State, usize) =
+            bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).expect("decode");
+        prop_assert!(back == fx.st, "the snapshot encoding changed the state");
+        let mut replayed = State::default();
+        for req in &fx.log {
+            let req: &Request = req;
+            replayed.apply(req);
+        }
+        prop_assert!(replayed == fx.st, "replaying the log gave another state");
+    }
+}
