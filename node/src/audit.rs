@@ -166,7 +166,7 @@ impl FileAudit {
             .append(true)
             .read(true)
             .open(&path)?;
-        end_the_last_line(&mut file)?;
+        drop_a_cut_last_line(&mut file)?;
         portunus_raft::durable::sync_dir(&dir)?;
         let (events, lines) = std::sync::mpsc::channel::<String>();
         std::thread::Builder::new()
@@ -257,23 +257,36 @@ impl FileAudit {
     }
 }
 
-/// Ends a last line that a crash cut short (its bytes written, not all of them kept) with a
-/// newline, so that the next event starts a line of its own instead of continuing it.
-fn end_the_last_line(file: &mut std::fs::File) -> std::io::Result<()> {
+/// Drops a last line that a crash cut short, so that the next event starts a line of its own.
+/// Such a line was never fsynced whole (the writer fsyncs whole batches of whole lines), so no
+/// promise covered it, and the exporter never kept a position inside it (it keeps only
+/// positions up to what was fsynced); dropping it leaves every line of the file whole.
+fn drop_a_cut_last_line(file: &mut std::fs::File) -> std::io::Result<()> {
     use std::io::{Read, Seek, SeekFrom};
     let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(());
-    }
-    let mut last = [0u8; 1];
-    file.seek(SeekFrom::Start(len - 1))?;
-    file.read_exact(&mut last)?;
-    if last[0] != b'\n' {
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 << 10];
+    // The length the file keeps: just past its last newline (0 when it has none).
+    let keep = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(part)?;
+        if let Some(i) = part.iter().rposition(|b| *b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        end = start;
+    };
+    if keep < len {
         tracing::warn!(
-            bytes = len,
-            "the audit events file ended inside a line (a crash cut it): the line is ended"
+            bytes = len - keep,
+            "the audit events file ended inside a line (a crash cut it before it was fsynced \
+             whole): the cut line is dropped"
         );
-        file.write_all(b"\n")?;
+        file.set_len(keep)?;
         file.sync_data()?;
     }
     Ok(())
@@ -568,24 +581,31 @@ mod tests {
     }
 
     #[test]
-    fn a_last_line_cut_by_a_crash_is_ended_before_new_events() {
+    fn a_last_line_cut_by_a_crash_is_dropped_before_new_events() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
+        // A whole line longer than the chunks the file is read back in, then a cut one.
+        let long = format!("{{\"long\":\"{}\"}}\n", "x".repeat(150_000));
         for (before, after) in [
-            ("", ""),
-            ("{\"a\":1}\n", "{\"a\":1}\n"),
-            ("{\"a\":1}\n{\"b\"", "{\"a\":1}\n{\"b\"\n"),
+            (String::new(), String::new()),
+            ("{\"a\":1}\n".into(), "{\"a\":1}\n".into()),
+            ("{\"a\":1}\n{\"b\"".into(), "{\"a\":1}\n".into()),
+            ("{\"b\"".into(), String::new()),
+            (
+                format!("{long}{{\"b\":\"{}", "y".repeat(100_000)),
+                long.clone(),
+            ),
         ] {
-            std::fs::write(&path, before).unwrap();
+            std::fs::write(&path, &before).unwrap();
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
                 .read(true)
                 .open(&path)
                 .unwrap();
-            end_the_last_line(&mut f).unwrap();
+            drop_a_cut_last_line(&mut f).unwrap();
             f.write_all(b"{\"c\":3}\n").unwrap();
             let text = std::fs::read_to_string(&path).unwrap();
-            assert_eq!(text, format!("{after}{{\"c\":3}}\n"), "{before:?}");
+            assert_eq!(text, format!("{after}{{\"c\":3}}\n"), "{}", before.len());
         }
     }
 

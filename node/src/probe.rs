@@ -169,15 +169,12 @@ impl NodeProbe for Probe {
             let s = g.preauth();
             m.ssh_unauthenticated_connections
                 .set(s.unauthenticated as i64);
-            for (reason, value) in [
-                ("total_cap", s.refused_total),
-                ("address_cap", s.refused_per_address),
-                ("grace_time", s.grace_expired),
-            ] {
-                let c = m.ssh_preauth_cut_total.with_label_values(&[reason]);
-                c.inc_by(value.saturating_sub(c.get()));
-            }
+            export_cuts(&m.ssh_preauth_cut_total, &s);
         }
+        let s = self.shared.database_preauth.stats();
+        m.database_unauthenticated_connections
+            .set(s.unauthenticated as i64);
+        export_cuts(&m.database_preauth_cut_total, &s);
         let node_id = self.shared.node_id;
         let (in_use, limit, mine) = self.replica.view().read(|s| {
             let mine: Vec<String> = s
@@ -227,5 +224,20 @@ mod tests {
         clock.note(20);
         clock.note(3);
         assert!(clock.lag_seconds(15, 20) >= behind_new);
+    }
+}
+
+/// Brings the counters of connections cut before login, by reason, up to `stats`.
+fn export_cuts(
+    counters: &portunus_ops::IntCounterVec,
+    stats: &portunus_proxy::preauth::PreAuthStats,
+) {
+    for (reason, value) in [
+        ("total_cap", stats.refused_total),
+        ("address_cap", stats.refused_per_address),
+        ("grace_time", stats.grace_expired),
+    ] {
+        let c = counters.with_label_values(&[reason]);
+        c.inc_by(value.saturating_sub(c.get()));
     }
 }

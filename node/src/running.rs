@@ -65,6 +65,9 @@ pub(crate) struct NodeShared {
     pub(crate) directory: Option<crate::directory::Directory>,
     /// Sessions the gateway holds on this node right now (admitted and not yet closed).
     pub(crate) live: std::sync::Mutex<std::collections::HashSet<u64>>,
+    /// The native database ports' places for connections that have not logged in (MySQL and
+    /// PostgreSQL together; the SSH port's caps and grace time, with places of their own).
+    pub(crate) database_preauth: Arc<portunus_proxy::preauth::PreAuth>,
     /// The running SSH gateway (None before it serves, and on a witness).
     pub(crate) ssh_gateway: std::sync::Mutex<Option<portunus_proxy::ssh::GatewayHandle>>,
     /// Opens the web portal's terminals through the running SSH gateway (None before it
@@ -162,7 +165,7 @@ async fn check_sealing_key(replica: &Replica, config: &NodeConfig) -> anyhow::Re
 
 /// Start a node: open its store, take its place in the cluster, bind its listeners.
 pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
-    std::fs::create_dir_all(&config.data_dir)
+    portunus_raft::durable::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     crate::identity::check_or_record(&config.data_dir, config.node_id, &config.cluster_secret)?;
     let http = crate::http::Listeners::bind(&config).await?;
@@ -245,6 +248,10 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         fenced: tokio::sync::watch::Sender::new(false),
         live: std::sync::Mutex::default(),
         ssh_gateway: std::sync::Mutex::default(),
+        database_preauth: Arc::new(portunus_proxy::preauth::PreAuth::new(
+            config.ssh.max_unauthenticated,
+            config.ssh.max_unauthenticated_per_ip,
+        )),
         terminals: std::sync::Mutex::default(),
         info,
         directory: crate::api_tls::directory_client(&config)?,
@@ -327,11 +334,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             tls: database_tls,
             target_tls: target_tls.clone(),
             splice: config.database_splice,
-            // The SSH port's caps and grace time, with places of their own.
-            preauth: Arc::new(portunus_proxy::preauth::PreAuth::new(
-                config.ssh.max_unauthenticated,
-                config.ssh.max_unauthenticated_per_ip,
-            )),
+            preauth: shared.database_preauth.clone(),
             login_grace: Duration::from_secs(config.ssh.login_grace_secs),
             proxy_from: Arc::new(config.proxy_protocol_from.clone()),
             cancels: crate::db_cancel::serve(&replica),

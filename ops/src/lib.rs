@@ -19,4 +19,6 @@ pub use backend::{Backend, BackendError, BoxFuture, HostAccountCheck, NodeStore,
 pub use health::{NodeProbe, Readiness};
 pub use limits::{ApiSettings, CutOff};
 pub use metrics::Metrics;
+/// The type of [`Metrics`]' labelled counters, for code that keeps them up to date.
+pub use prometheus::IntCounterVec;
 pub use server::{health_router, operator_router, serve};

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub password_checks_waiting: IntGauge,
     pub ssh_unauthenticated_connections: IntGauge,
     pub ssh_preauth_cut_total: IntCounterVec,
+    pub database_unauthenticated_connections: IntGauge,
+    pub database_preauth_cut_total: IntCounterVec,
     pub forwarded_bytes_total: IntCounterVec,
     pub forwarded_spliced_bytes_total: IntCounter,
     pub token_operations_total: IntCounterVec,
@@ -222,6 +224,19 @@ impl Metrics {
                 "portunus_ssh_preauth_cut_total",
                 "SSH connections cut before login, by reason (total_cap, address_cap: refused at \
                  connect; grace_time: no login in time)",
+                &["reason"],
+            ),
+            database_unauthenticated_connections: gauge(
+                &r,
+                "portunus_database_unauthenticated_connections",
+                "Connections open on this node's native database ports (MySQL and PostgreSQL) \
+                 that have not logged in yet",
+            ),
+            database_preauth_cut_total: counter_vec(
+                &r,
+                "portunus_database_preauth_cut_total",
+                "Connections to the native database ports cut before login, by reason \
+                 (total_cap, address_cap: refused at connect; grace_time: no login in time)",
                 &["reason"],
             ),
             forwarded_bytes_total: counter_vec(

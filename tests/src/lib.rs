@@ -1,10 +1,14 @@
 //! Helpers for whole-system tests: real `portunus` processes on loopback ports chosen at run
 //! time, in temporary directories, killed with SIGKILL or stopped with SIGTERM, and waited on by
 //! condition rather than by fixed sleeps. [`relay`] puts a fault-injecting UDP relay between the
-//! nodes (partitions); [`sdk`] obtains O&M tokens through the official API SDK.
+//! nodes (partitions); [`power`] puts their data directories on disks whose power a test can
+//! cut; [`sdk`] obtains O&M tokens through the official API SDK; [`writes`] writes through the
+//! API during faults and checks what was acknowledged.
 
+pub mod power;
 pub mod relay;
 pub mod sdk;
+pub mod writes;
 
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
@@ -324,6 +328,9 @@ pub struct ProcCluster {
     /// Start nodes under this umask (through `sh -c 'umask ..; exec ..'`) instead of the
     /// test's own.
     pub umask: Option<u32>,
+    /// The nodes' disks, when made with [`ProcCluster::on_disks`] (dropped after the nodes are
+    /// killed, as fields drop in order).
+    pub disks: Option<power::Disks>,
 }
 
 impl ProcCluster {
@@ -359,6 +366,7 @@ impl ProcCluster {
             relay: None,
             umask: None,
             nodes,
+            disks: None,
         };
         let all: Vec<u64> = (1..=n).collect();
         if n > 1 {
@@ -382,6 +390,23 @@ impl ProcCluster {
             c.initial_voters(&all);
         }
         Ok(c)
+    }
+
+    /// Put every node's data directory on an ext4 disk of its own (`mib` MiB, a loop device)
+    /// that [`ProcCluster::power_cut`] can cut; before any node starts.
+    pub fn on_disks(&mut self, mib: u64) -> Result<()> {
+        self.disks = Some(power::Disks::under(&mut self.nodes, mib)?);
+        Ok(())
+    }
+
+    /// Cut the power of nodes `ids` at one instant (see [`power::Disks::cut`]): whatever they
+    /// had not made durable is gone; the nodes are left stopped, their disks mounted again.
+    pub fn power_cut(&mut self, ids: &[u64]) -> Result<()> {
+        let disks = self
+            .disks
+            .as_mut()
+            .context("the cluster has no disks (on_disks)")?;
+        disks.cut(&mut self.nodes, ids)
     }
 
     /// The relay (panics when the cluster has none).

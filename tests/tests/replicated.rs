@@ -22,6 +22,7 @@ mod login;
 use login::{echo_through, Login, Tunnel};
 use portunus_proxy::testing::openssh::Askpass;
 use portunus_tests::sdk::{admin_key_env, echo_server};
+use portunus_tests::writes::{names_listed, user_names, wait_listed};
 use portunus_tests::{created, wait_until, AdminOutput, NodeProc, ProcCluster};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,44 +73,6 @@ fn field(out: &str, name: &str) -> String {
         .find_map(|l| l.strip_prefix(name))
         .map(|v| v.trim().to_string())
         .unwrap_or_else(|| panic!("no {name} in {out}"))
-}
-
-/// The user names listed through node `n`.
-fn user_names(n: &NodeProc) -> Option<BTreeSet<String>> {
-    let out = n.admin(&["--json", "user", "list"]);
-    if !out.ok {
-        return None;
-    }
-    names_listed(&out.stdout)
-}
-
-/// The user names of a `--json user list` answer; None when it is not one.
-fn names_listed(stdout: &str) -> Option<BTreeSet<String>> {
-    let v: serde_json::Value = serde_json::from_str(stdout).ok()?;
-    Some(
-        v.as_array()?
-            .iter()
-            .filter_map(|u| u["UserName"].as_str().map(str::to_string))
-            .collect(),
-    )
-}
-
-/// Wait until every name of `want` is listed through node `n`; the missing ones otherwise.
-fn wait_listed(n: &NodeProc, want: &BTreeSet<String>, within: Duration) {
-    let mut missing = want.clone();
-    let seen = wait_until("the users to be listed", within, || {
-        if let Some(names) = user_names(n) {
-            missing = want.difference(&names).cloned().collect();
-        }
-        missing.is_empty()
-    });
-    assert!(
-        seen.is_ok(),
-        "node {} does not list {} of {} users: {missing:?}",
-        n.id,
-        missing.len(),
-        want.len()
-    );
 }
 
 #[test]
