@@ -404,6 +404,13 @@ async fn database_ports_cap_connections_that_do_not_log_in_and_say_so() {
         "{words}"
     );
     closed_by_server(&mut c).await;
+    let metrics = node.metrics_addr.expect("a metrics listener");
+    let text = scrape(metrics).await;
+    assert_eq!(
+        metric(&text, "portunus_database_unauthenticated_connections"),
+        2.0,
+        "the two silent connections wait to log in"
+    );
     // ...and a PostgreSQL client, whose port shares the places, in PostgreSQL's.
     let mut d = tokio::net::TcpStream::connect(postgres).await.unwrap();
     let answer = first_bytes(&mut d)
@@ -420,5 +427,29 @@ async fn database_ports_cap_connections_that_do_not_log_in_and_say_so() {
     closed_by_server(&mut a).await;
     closed_by_server(&mut b).await;
     greeted(mysql, mysql_greeting, refused).await;
+    let text = scrape(metrics).await;
+    assert_eq!(
+        metric(
+            &text,
+            "portunus_database_preauth_cut_total{reason=\"address_cap\"}"
+        ),
+        2.0,
+        "the refused MySQL and PostgreSQL connections are counted"
+    );
+    assert!(
+        metric(
+            &text,
+            "portunus_database_preauth_cut_total{reason=\"grace_time\"}"
+        ) >= 2.0,
+        "the two silent connections are counted"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "portunus_ssh_preauth_cut_total{reason=\"address_cap\"}"
+        ),
+        0.0,
+        "database cuts are not counted as SSH ones"
+    );
     node.stop().await;
 }

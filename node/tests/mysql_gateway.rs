@@ -815,16 +815,18 @@ async fn kill_query_on_the_native_port_reaches_only_the_engineers_own_session() 
     database_token(&nodes[0], other).await;
     let serving = &nodes[1];
     let port = native_port(serving, DbEngine::MySql).await;
+    let far = native_port(&nodes[2], DbEngine::MySql).await;
     // Judy's long statement; the id her client was greeted with names node 2. Another engineer
     // (same hosted account, even with SUPER at the database) cannot kill it, by statement or
-    // by the protocol's COM_PROCESS_KILL, nor can an id that names no session, nor a KILL the
-    // gateway cannot translate (a comment inside, an expression); Judy's own second
-    // connection can, as the mysql client's Ctrl-C does: the statement ends "interrupted" (1317) long before its minute, and her
-    // connection goes on.
+    // by the protocol's COM_PROCESS_KILL, through node 2 or through node 3, nor can an id that
+    // names no session, nor a KILL the gateway cannot translate (a comment inside, an
+    // expression); Judy's own second connection can, as the mysql client's Ctrl-C does, and
+    // through node 3 (where a load balancer may send it: node 3 asks node 2): the statement
+    // ends "interrupted" (1317) long before its minute, and her connection goes on.
     let script = format!(
         "import pymysql, threading, time\n\
-         def connect(token):\n\
-         \x20   return pymysql.connect(host='127.0.0.1', port={port}, user=token[0], \
+         def connect(token, port={port}):\n\
+         \x20   return pymysql.connect(host='127.0.0.1', port=port, user=token[0], \
          password=token[1], ssl_disabled=True)\n\
          mine, theirs = ('judy', '{mine}'), ('karl', '{theirs}')\n\
          a = connect(mine)\n\
@@ -842,8 +844,8 @@ async fn kill_query_on_the_native_port_reaches_only_the_engineers_own_session() 
          t = threading.Thread(target=sleep)\n\
          t.start()\n\
          time.sleep(1)\n\
-         def kill(token, id, how='KILL QUERY %d'):\n\
-         \x20   c = connect(token)\n\
+         def kill(token, id, how='KILL QUERY %d', port={port}):\n\
+         \x20   c = connect(token, port)\n\
          \x20   try:\n\
          \x20       if how == 'COM_PROCESS_KILL':\n\
          \x20           c.kill(id)\n\
@@ -856,18 +858,19 @@ async fn kill_query_on_the_native_port_reaches_only_the_engineers_own_session() 
          \x20       c.close()\n\
          print(kill(theirs, a.thread_id()))\n\
          print(kill(theirs, a.thread_id(), 'COM_PROCESS_KILL'))\n\
+         print(kill(theirs, a.thread_id(), port={far}))\n\
          print(kill(mine, a.thread_id() + 1000))\n\
          print(kill(mine, a.thread_id(), 'KILL /* any form */ QUERY %d'))\n\
          print(kill(mine, a.thread_id(), 'KILL QUERY 0+%d'))\n\
          print('running' if t.is_alive() else 'ended')\n\
-         print(kill(mine, a.thread_id()))\n\
+         print(kill(mine, a.thread_id(), port={far}))\n\
          t.join(30)\n\
          print(out)\n\
          print(a.cursor().execute('SELECT 1'))\n"
     );
     assert_eq!(
         python(&script).await,
-        "2\n1095\n1095\n1094\n1227\n1227\nrunning\nok\n{'error': 1317, 'short': True}\n1\n"
+        "2\n1095\n1095\n1095\n1094\n1227\n1227\nrunning\nok\n{'error': 1317, 'short': True}\n1\n"
     );
     for n in nodes {
         n.stop().await;

@@ -6,6 +6,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// The largest node id: the native database ports put the node's id in 10 bits of the ids
+/// they give clients (PostgreSQL process ids, MySQL connection ids), which is how a cancel or
+/// KILL that reaches another node finds the node holding the session.
+const MAX_NODE_ID: u64 = portunus_proxy::db::native::NodeIds::MAX_NODE;
+const NODE_IDS_UP_TO: &str = "node ids go from 1 to 1023 (the native database ports carry the \
+     node id in the connection ids they give clients)";
+
 /// A configuration problem, naming the option or file at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -180,6 +187,12 @@ pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
         if id == 0 {
             return Err(invalid("peers", "node ids start at 1"));
         }
+        if id > MAX_NODE_ID {
+            return Err(invalid(
+                "peers",
+                format!("{id} is too large: {NODE_IDS_UP_TO}"),
+            ));
+        }
         let address = address.trim();
         if address
             .rsplit_once(':')
@@ -203,6 +216,11 @@ impl NodeConfig {
             Some(p) => FileConfig::load(p)?,
             None => FileConfig::default(),
         };
+        Self::resolve_with(args, file)
+    }
+
+    /// [`NodeConfig::resolve`] with the file's contents already read.
+    pub fn resolve_with(args: UpArgs, file: FileConfig) -> Result<Self, ConfigError> {
         let node_id = args.node_id.or(file.node_id).unwrap_or(1);
         let snapshot_every = args
             .snapshot_every
@@ -216,6 +234,12 @@ impl NodeConfig {
         }
         if node_id == 0 {
             return Err(invalid("node-id", "node ids start at 1"));
+        }
+        if node_id > MAX_NODE_ID {
+            return Err(invalid(
+                "node-id",
+                format!("{node_id} is too large: {NODE_IDS_UP_TO}"),
+            ));
         }
         let data_dir = args
             .data_dir
@@ -436,6 +460,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no port"));
+        assert!(parse_peers("1=a:1,1024=b:2")
+            .unwrap_err()
+            .to_string()
+            .contains("1024 is too large: node ids go from 1 to 1023"));
+        assert!(parse_peers("1=a:1,1023=b:2").is_ok());
+    }
+
+    #[test]
+    fn node_ids_past_what_client_ids_carry_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = UpArgs {
+            node_id: Some(1024),
+            data_dir: Some(dir.path().into()),
+            ..Default::default()
+        };
+        let err = NodeConfig::resolve(args).unwrap_err().to_string();
+        assert!(
+            err.contains("1024 is too large: node ids go from 1 to 1023"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use portunus_db::passage::Passage;
 use portunus_db::pg::session::native as pg;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -269,10 +269,7 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
         required: port.gate.database_tls_required(),
     };
     match my::greet(stream, thread.id, tls).await {
-        Ok(my::Greet::Login(mut greeted)) => {
-            let client = duplicate(greeted.stream(), &port);
-            mysql_login(*greeted, peer, thread, port, client, place).await
-        }
+        Ok(my::Greet::Login(greeted)) => mysql_login(*greeted, peer, thread, port, place).await,
         Ok(my::Greet::Tls { stream, resume }) => {
             let Some(config) = port.tls.clone() else {
                 return;
@@ -285,7 +282,7 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
                 }
             };
             match my::resume(stream, resume).await {
-                Ok(greeted) => mysql_login(greeted, peer, thread, port, None, place).await,
+                Ok(greeted) => mysql_login(greeted, peer, thread, port, place).await,
                 Err(e) => tracing::info!(%peer, error = %e, "mysql: login not completed"),
             }
         }
@@ -294,14 +291,13 @@ async fn mysql_connection<G: SessionGate, A: AuditSink>(
 }
 
 async fn mysql_login<C, G, A>(
-    greeted: my::Greeted<C>,
+    mut greeted: my::Greeted<C>,
     peer: SocketAddr,
     mut thread: SessionThread,
     port: NativePort<G, A>,
-    client: Option<OwnedFd>,
     mut place: Place,
 ) where
-    C: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin + PlainClient,
     G: SessionGate,
     A: AuditSink,
 {
@@ -334,6 +330,7 @@ async fn mysql_login<C, G, A>(
     let login = login_of(&permit, permit.default_database.clone(), &port.target_tls);
     let sink = statements(&port, &admission);
     let bytes = Bytes::default();
+    let client = duplicate(greeted.stream(), &port);
     let passage = passage(client, &target, &port, &bytes.spliced);
     thread.admit(&permit);
     let target = counted(target, &bytes.up, &bytes.down);
@@ -366,9 +363,7 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
             };
             tls.active = true;
             match pg::hello(stream, tls).await {
-                Ok(pg::Hello::Login(started)) => {
-                    return pg_login(started, peer, port, None, place).await
-                }
+                Ok(pg::Hello::Login(started)) => return pg_login(started, peer, port, place).await,
                 Ok(pg::Hello::Cancel { pid, key }) => Ok(pg::Hello::Cancel { pid, key }),
                 Ok(pg::Hello::Tls(_)) => return,
                 Err(e) => Err(e),
@@ -377,10 +372,7 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
         other => other,
     };
     match hello {
-        Ok(pg::Hello::Login(mut started)) => {
-            let client = duplicate(started.stream(), &port);
-            pg_login(started, peer, port, client, place).await
-        }
+        Ok(pg::Hello::Login(started)) => pg_login(started, peer, port, place).await,
         Ok(pg::Hello::Cancel { pid, key }) => {
             let router = port.cancel_router.as_deref();
             port.cancels.cancel(pid, key, router).await
@@ -391,13 +383,12 @@ async fn pg_connection<G: SessionGate, A: AuditSink>(
 }
 
 async fn pg_login<C, G, A>(
-    started: pg::Started<C>,
+    mut started: pg::Started<C>,
     peer: SocketAddr,
     port: NativePort<G, A>,
-    client: Option<OwnedFd>,
     mut place: Place,
 ) where
-    C: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin + PlainClient,
     G: SessionGate,
     A: AuditSink,
 {
@@ -437,6 +428,7 @@ async fn pg_login<C, G, A>(
     let login = login_of(&permit, permit.default_database.clone(), &port.target_tls);
     let sink = statements(&port, &admission);
     let bytes = Bytes::default();
+    let client = duplicate(started.stream(), &port);
     let passage = passage(client, &target, &port, &bytes.spliced);
     let target_at = (
         permit.address.clone(),
@@ -579,13 +571,32 @@ struct Bytes {
     spliced: AtomicU64,
 }
 
-/// A duplicate of a plain client connection's descriptor, for a passage; None when splice is
-/// off (or the descriptor cannot be duplicated: the session then copies).
-fn duplicate<G, A>(client: &TcpStream, port: &NativePort<G, A>) -> Option<OwnedFd> {
+/// A client connection whose descriptor a passage can splice to when it is plain TCP.
+trait PlainClient {
+    /// The connection's socket when nothing (TLS) stands between it and the client's bytes.
+    fn plain(&self) -> Option<BorrowedFd<'_>>;
+}
+
+impl PlainClient for TcpStream {
+    fn plain(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.as_fd())
+    }
+}
+
+impl<T> PlainClient for tokio_rustls::server::TlsStream<T> {
+    fn plain(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+}
+
+/// A duplicate of a plain client connection's descriptor, for a passage, taken once the login
+/// was admitted; None when splice is off or the client speaks TLS (or the descriptor cannot be
+/// duplicated: the session then copies).
+fn duplicate<C: PlainClient, G, A>(client: &C, port: &NativePort<G, A>) -> Option<OwnedFd> {
     if !port.splice {
         return None;
     }
-    client.as_fd().try_clone_to_owned().ok()
+    client.plain()?.try_clone_to_owned().ok()
 }
 
 /// The passage answers take from a plain TCP target to a plain client (`client`: its
@@ -685,16 +696,19 @@ struct Backend {
 const NODE_SHIFT: u32 = 20;
 
 /// Ids the native ports give clients (PostgreSQL process ids, MySQL connection ids): the
-/// node's id (modulo 1024) in bits 20-29, a counter below.
+/// node's id (at most [`NodeIds::MAX_NODE`]) in bits 20-29, a counter below.
 pub struct NodeIds {
     node: u32,
     next: AtomicU32,
 }
 
 impl NodeIds {
+    /// The largest node id the ids can carry (nodes refuse larger ids at start).
+    pub const MAX_NODE: u64 = 1023;
+
     pub fn new(node_id: u64) -> NodeIds {
         NodeIds {
-            node: (node_id % 1024) as u32,
+            node: (node_id % (Self::MAX_NODE + 1)) as u32,
             next: AtomicU32::new(1),
         }
     }
