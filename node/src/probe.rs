@@ -205,6 +205,21 @@ impl NodeProbe for Probe {
     }
 }
 
+/// Brings the counters of connections cut before login, by reason, up to `stats`.
+fn export_cuts(
+    counters: &portunus_ops::IntCounterVec,
+    stats: &portunus_proxy::preauth::PreAuthStats,
+) {
+    for (reason, value) in [
+        ("total_cap", stats.refused_total),
+        ("address_cap", stats.refused_per_address),
+        ("grace_time", stats.grace_expired),
+    ] {
+        let c = counters.with_label_values(&[reason]);
+        c.inc_by(value.saturating_sub(c.get()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::LogClock;
@@ -224,20 +239,5 @@ mod tests {
         clock.note(20);
         clock.note(3);
         assert!(clock.lag_seconds(15, 20) >= behind_new);
-    }
-}
-
-/// Brings the counters of connections cut before login, by reason, up to `stats`.
-fn export_cuts(
-    counters: &portunus_ops::IntCounterVec,
-    stats: &portunus_proxy::preauth::PreAuthStats,
-) {
-    for (reason, value) in [
-        ("total_cap", stats.refused_total),
-        ("address_cap", stats.refused_per_address),
-        ("grace_time", stats.grace_expired),
-    ] {
-        let c = counters.with_label_values(&[reason]);
-        c.inc_by(value.saturating_sub(c.get()));
     }
 }

@@ -19,23 +19,26 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
 ///
 /// bincode allocates a string or a byte buffer for the length it reads before it reads the
 /// contents, so a forged or corrupted length would ask for any amount of memory (and abort the
-/// process). Its limit on the bytes claimed stops that; through serde only strings and byte
-/// buffers claim, exactly their length on the wire, so a value never needs more than the input
-/// holds. The limit is a type parameter: the smallest of a few steps (each 16 times the last)
-/// that admits the input's length is used, so an allocation is at most 16 times the input.
+/// process). Its limit on the bytes claimed stops that. Through serde a string or byte buffer
+/// claims its length (as many bytes as it takes on the wire), a number its size in memory (at
+/// most 16 bytes, for at least one on the wire), containers nothing: a value never claims more
+/// than 16 times its encoding. The limit is a type parameter: the smallest of a few steps (each
+/// 4 times the last) that admits 16 times the input's length is used, so a forged length can
+/// ask for at most 64 times the input.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     use bincode::config::standard;
+    let claims = bytes.len().saturating_mul(16);
     macro_rules! within {
         ($($shift:literal)*) => {
             $(
-                if bytes.len() <= 1usize << $shift {
+                if claims <= 1usize << $shift {
                     let limited = standard().with_limit::<{ 1usize << $shift }>();
                     return whole(bincode::serde::decode_from_slice(bytes, limited), bytes.len());
                 }
             )*
         };
     }
-    within!(12 16 20 24 28 32 36 40);
+    within!(16 18 20 22 24 26 28 30 32 34 36 38 40);
     whole(
         bincode::serde::decode_from_slice(bytes, standard()),
         bytes.len(),
@@ -104,6 +107,14 @@ mod tests {
         assert!(err.to_string().contains("larger than the input"), "{err}");
         // Values of every size step decode whole: strings, byte buffers, nested containers
         // (which through serde claim nothing).
+        // Numbers claim their size in memory: eight bytes for a u64 of one byte on the wire.
+        for len in [0usize, 3000, 4095, 65_536, 1 << 20] {
+            let numbers = (vec![1u64; len], vec![0u128; len / 2], vec![true; len / 3]);
+            let bytes = encode(&numbers).unwrap();
+            type N = (Vec<u64>, Vec<u128>, Vec<bool>);
+            let back: N = decode(&bytes).unwrap();
+            assert!(back == numbers, "{} numbers", len);
+        }
         for len in [0usize, 100, 5000, 70_000, 2_000_000] {
             let value = (
                 "x".repeat(len),

@@ -767,3 +767,85 @@ fn a_node_restarted_after_the_log_was_purged_catches_up_by_snapshot() {
     );
     wait_listed(back, &want, SEEN);
 }
+
+/// SIGTERM of the leader while it holds every slot of a cluster-wide limit: its sessions keep
+/// passing bytes through the drain's grace time (the nodes run with `--drain-grace-secs 5`),
+/// the node exits 0, the others elect a new leader, and the slots it held come back (two
+/// logins through the others are admitted again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_leader_keeps_its_sessions_through_the_grace_time_then_gives_their_slots_back() {
+    const LIMIT: usize = 2;
+    let mut c = three_nodes(false);
+    let out = c
+        .cli(
+            c.nodes[0].cluster,
+            &["settings", "--max-sessions-total", &LIMIT.to_string()],
+        )
+        .unwrap();
+    assert!(out.contains("max_sessions_total = 2"), "{out}");
+    for n in &c.nodes {
+        wait_metric(n, "portunus_concurrency_slots_limit", LIMIT as f64, SEEN);
+    }
+    let (login, _) = database_login(&c);
+    let leader = c.wait_stable(START).unwrap();
+    let others: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+    let port = c.nodes[leader as usize - 1].ssh.port();
+    let mut held = Vec::new();
+    for _ in 0..LIMIT {
+        let t = login.tunnel(port).await.expect("a login within the limit");
+        let mut conn = t.connect().unwrap();
+        assert!(echo_through(&mut conn, b"before the drain"));
+        held.push((t, conn));
+    }
+    let over = login
+        .tunnel(c.nodes[others[0] as usize - 1].ssh.port())
+        .await
+        .err()
+        .expect("a login over the limit is refused");
+    assert!(over.contains("limit reached"), "{over}");
+
+    let pid = c.nodes[leader as usize - 1].pid().expect("running");
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let termed = Instant::now();
+    // The held sessions still work, well inside the grace time.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for (_, conn) in &mut held {
+        assert!(
+            echo_through(conn, b"during the drain"),
+            "a session of the draining node broke {:?} after SIGTERM",
+            termed.elapsed()
+        );
+    }
+    let status = c
+        .node(leader)
+        .terminate(Duration::from_secs(30))
+        .expect("the drained node exits");
+    assert!(status.success(), "the drained node exits 0, got {status}");
+    let exited = termed.elapsed();
+    let mut next = None;
+    wait_until("a new leader among the other nodes", START, || {
+        let seen: Vec<Option<u64>> = others
+            .iter()
+            .map(|id| c.nodes[*id as usize - 1].leader())
+            .collect();
+        next = seen[0].filter(|l| *l != leader && seen.iter().all(|s| *s == Some(*l)));
+        next.is_some()
+    })
+    .unwrap();
+    eprintln!(
+        "leader {leader} exited {exited:?} after SIGTERM; node {} led {:?} after it",
+        next.unwrap(),
+        termed.elapsed() - exited
+    );
+    drop(held);
+    let mut after = Vec::new();
+    for _ in 0..LIMIT {
+        let port = c.nodes[others[1] as usize - 1].ssh.port();
+        let t = login.tunnel(port).await;
+        after.push(t.unwrap_or_else(|e| panic!("the drain did not give the slots back: {e}")));
+    }
+}
