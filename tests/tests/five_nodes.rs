@@ -8,11 +8,9 @@
 #[path = "witness/login.rs"]
 mod login;
 
-use login::{echo_through, Login};
-use portunus_proxy::testing::openssh::Askpass;
-use portunus_tests::sdk::echo_server;
+use login::{database_login, echo_through, Login};
 use portunus_tests::writes::{wait_listed, Writers};
-use portunus_tests::{wait_until, NodeProc, ProcCluster};
+use portunus_tests::{wait_until, ProcCluster};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,68 +18,6 @@ use std::time::Duration;
 const START: Duration = Duration::from_secs(60);
 /// How long a change may take to show through another node.
 const SEEN: Duration = Duration::from_secs(20);
-
-fn ok(n: &NodeProc, args: &[&str]) -> String {
-    let out = n.admin(args);
-    assert!(
-        out.ok,
-        "portunus admin {args:?} through node {}: {out:?}",
-        n.id
-    );
-    out.stdout
-}
-
-/// A `name: value` line of the command line's output.
-fn field(out: &str, name: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix(name))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_else(|| panic!("no {name} in {out}"))
-}
-
-/// An engineer's token (unlimited uses) to an echo "database" relayed as bytes.
-fn token_login(n: &NodeProc) -> Login {
-    let echo = echo_server();
-    ok(n, &["user", "create", "eng", "--password", "Passw0rd!x"]);
-    ok(
-        n,
-        &[
-            "database",
-            "create",
-            "echo",
-            "--type",
-            "SQLServer",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            &echo.to_string(),
-        ],
-    );
-    ok(
-        n,
-        &["database", "add-account", "echo", "app", "--password", "pw"],
-    );
-    ok(n, &["grant", "database", "eng", "echo", "--account", "app"]);
-    let issued = ok(
-        n,
-        &[
-            "token",
-            "generate",
-            "--database",
-            "echo",
-            "--account",
-            "app",
-            "--user",
-            "eng",
-        ],
-    );
-    Login {
-        askpass: Askpass::new(),
-        user: "eng".into(),
-        token: field(&issued, "token:"),
-        echo,
-    }
-}
 
 /// Kill nodes `lost` while writers go on through the others; the writes acknowledged, once
 /// some were acknowledged after the loss through every survivor.
@@ -124,7 +60,7 @@ async fn lose(c: &mut ProcCluster, lost: &[u64], login: &Login, round: usize) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_engines_survive_the_loss_of_any_two() {
     let mut c = ProcCluster::with_admin(5, START).unwrap();
-    let login = token_login(&c.nodes[0]);
+    let (login, _) = database_login(&c);
     let leader = c.wait_stable(START).unwrap();
     let follower = (1..=5).find(|id| *id != leader).unwrap();
 

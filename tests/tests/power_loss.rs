@@ -11,9 +11,8 @@
 #[path = "witness/login.rs"]
 mod login;
 
-use login::{echo_through, Login};
-use portunus_proxy::testing::openssh::Askpass;
-use portunus_tests::sdk::{admin_key_env, echo_server};
+use login::{database_login, echo_through, token_row};
+use portunus_tests::sdk::admin_key_env;
 use portunus_tests::writes::{wait_listed, Writers};
 use portunus_tests::{wait_until, NodeProc, ProcCluster};
 use std::collections::BTreeSet;
@@ -25,24 +24,6 @@ const START: Duration = Duration::from_secs(60);
 const SEEN: Duration = Duration::from_secs(20);
 /// Size of each node's disk.
 const DISK_MIB: u64 = 512;
-
-fn ok(n: &NodeProc, args: &[&str]) -> String {
-    let out = n.admin(args);
-    assert!(
-        out.ok,
-        "portunus admin {args:?} through node {}: {out:?}",
-        n.id
-    );
-    out.stdout
-}
-
-/// A `name: value` line of the command line's output.
-fn field(out: &str, name: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix(name))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_else(|| panic!("no {name} in {out}"))
-}
 
 /// Start every node of `c` and wait until it is stable, replicated and the Admin key works
 /// through each node.
@@ -90,13 +71,6 @@ fn audit_lines_whole(n: &NodeProc) -> usize {
     count
 }
 
-/// Token `id` of user `eng` as listed through node `n`.
-fn token_row(n: &NodeProc, id: &str) -> Option<serde_json::Value> {
-    let out = n.admin(&["--json", "token", "list", "eng"]);
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
-    v.as_array()?.iter().find(|t| t["TokenId"] == id).cloned()
-}
-
 /// Wait until every node lists token `id` with `uses` uses and `left` left.
 fn assert_token_uses(c: &ProcCluster, id: &str, uses: u64, left: u64) {
     for n in &c.nodes {
@@ -114,62 +88,11 @@ fn assert_token_uses(c: &ProcCluster, id: &str, uses: u64, left: u64) {
     }
 }
 
-/// User eng, the echo "database" (a SQL Server relayed as bytes) with a hosted account, and a
-/// token (of the instance's default use count) for it; the login and the token's id.
-fn database_login(c: &ProcCluster) -> (Login, String) {
-    let n = &c.nodes[0];
-    let echo = echo_server();
-    ok(n, &["user", "create", "eng", "--password", "Passw0rd!x"]);
-    ok(
-        n,
-        &[
-            "database",
-            "create",
-            "echo",
-            "--type",
-            "SQLServer",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            &echo.to_string(),
-        ],
-    );
-    ok(
-        n,
-        &["database", "add-account", "echo", "app", "--password", "pw"],
-    );
-    ok(n, &["grant", "database", "eng", "echo", "--account", "app"]);
-    let issued = ok(
-        n,
-        &[
-            "token",
-            "generate",
-            "--database",
-            "echo",
-            "--account",
-            "app",
-            "--user",
-            "eng",
-        ],
-    );
-    let (token_id, token) = (field(&issued, "token id:"), field(&issued, "token:"));
-    let login = Login {
-        askpass: Askpass::new(),
-        user: "eng".into(),
-        token,
-        echo,
-    };
-    (login, token_id)
-}
-
 /// The ids of eng's closed sessions, listed through node `n`.
 fn closed_sessions(n: &NodeProc) -> Vec<String> {
-    let out = ok(
-        n,
-        &[
-            "--json", "session", "list", "--user", "eng", "--state", "Closed",
-        ],
-    );
+    let out = n.admin_ok(&[
+        "--json", "session", "list", "--user", "eng", "--state", "Closed",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("session list is JSON");
     v.as_array()
         .expect("a list")
@@ -228,10 +151,7 @@ async fn a_power_cut_of_the_whole_cluster_keeps_every_acknowledged_write_applied
     }
     // Spent uses counted once: not lost, not applied again when the log was replayed.
     assert_token_uses(&c, &token_id, 2, 3);
-    let said = ok(
-        &c.nodes[2],
-        &["session", "verify", &sessions[0], &sessions[1]],
-    );
+    let said = c.nodes[2].admin_ok(&["session", "verify", &sessions[0], &sessions[1]]);
     for s in &sessions {
         let line = said
             .lines()

@@ -19,9 +19,8 @@
 #[path = "witness/login.rs"]
 mod login;
 
-use login::{echo_through, Login, Tunnel};
-use portunus_proxy::testing::openssh::Askpass;
-use portunus_tests::sdk::{admin_key_env, echo_server};
+use login::{database_login, echo_through, token_row, Login, Tunnel};
+use portunus_tests::sdk::admin_key_env;
 use portunus_tests::writes::{names_listed, user_names, wait_listed};
 use portunus_tests::{created, wait_until, AdminOutput, NodeProc, ProcCluster};
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,14 +64,6 @@ fn ok(n: &NodeProc, args: &[&str]) -> String {
         n.id
     );
     out.stdout
-}
-
-/// A `name: value` line of the command line's output.
-fn field(out: &str, name: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix(name))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_else(|| panic!("no {name} in {out}"))
 }
 
 #[test]
@@ -297,61 +288,6 @@ fn a_cut_off_minority_cannot_commit_and_everything_converges_after_healing() {
     }
 }
 
-/// A user `eng` authorized on a SQL Server "database" (an echo server, relayed as bytes) and an O&M token for it,
-/// made through node 1; the token is listed through every node before this returns.
-fn database_login(c: &ProcCluster) -> (Login, String) {
-    let n = &c.nodes[0];
-    let echo = echo_server();
-    let port = echo.to_string();
-    ok(n, &["user", "create", "eng", "--password", "Passw0rd!x"]);
-    ok(
-        n,
-        &[
-            "database",
-            "create",
-            "echo",
-            "--type",
-            "SQLServer",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            &port,
-        ],
-    );
-    ok(
-        n,
-        &["database", "add-account", "echo", "app", "--password", "pw"],
-    );
-    ok(n, &["grant", "database", "eng", "echo", "--account", "app"]);
-    let issued = ok(
-        n,
-        &[
-            "token",
-            "generate",
-            "--database",
-            "echo",
-            "--account",
-            "app",
-            "--user",
-            "eng",
-        ],
-    );
-    let (token_id, token) = (field(&issued, "token id:"), field(&issued, "token:"));
-    for n in &c.nodes {
-        wait_until("the token to be listed through every node", SEEN, || {
-            token_row(n, &token_id).is_some()
-        })
-        .unwrap();
-    }
-    let login = Login {
-        askpass: Askpass::new(),
-        user: "eng".into(),
-        token,
-        echo,
-    };
-    (login, token_id)
-}
-
 /// Refusals for want of token uses or of slots are not wrong credentials: they must not count
 /// towards locking the engineer out (`login_lock_threshold`, 5 by default).
 fn assert_not_locked(c: &ProcCluster, refusals: usize) {
@@ -377,13 +313,6 @@ fn assert_not_locked(c: &ProcCluster, refusals: usize) {
          wrong credential was given); the nodes logged {} wrong-credential refusals: {bad:#?}",
         bad.len()
     );
-}
-
-/// Token `id` of user `eng` as listed through node `n`.
-fn token_row(n: &NodeProc, id: &str) -> Option<serde_json::Value> {
-    let out = n.admin(&["--json", "token", "list", "eng"]);
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
-    v.as_array()?.iter().find(|t| t["TokenId"] == id).cloned()
 }
 
 /// `per_node` concurrent token logins through each of `nodes`, all started at once; the
@@ -529,6 +458,23 @@ impl Drop for SlotWatch {
     }
 }
 
+/// Set the cluster-wide session limit to `limit` and wait until every node reports it.
+fn limit_sessions(c: &ProcCluster, limit: usize) {
+    let out = c
+        .cli(
+            c.nodes[0].cluster,
+            &["settings", "--max-sessions-total", &limit.to_string()],
+        )
+        .unwrap();
+    assert!(
+        out.contains(&format!("max_sessions_total = {limit}")),
+        "{out}"
+    );
+    for n in &c.nodes {
+        wait_metric(n, "portunus_concurrency_slots_limit", limit as f64, SEEN);
+    }
+}
+
 fn wait_metric(n: &NodeProc, name: &str, want: f64, within: Duration) {
     let mut seen = None;
     wait_until(&format!("{name} = {want}"), within, || {
@@ -542,16 +488,7 @@ fn wait_metric(n: &NodeProc, name: &str, want: f64, within: Duration) {
 async fn a_session_limit_holds_across_nodes_and_a_killed_nodes_slots_come_back() {
     const LIMIT: usize = 3;
     let mut c = three_nodes(false);
-    let out = c
-        .cli(
-            c.nodes[0].cluster,
-            &["settings", "--max-sessions-total", &LIMIT.to_string()],
-        )
-        .unwrap();
-    assert!(out.contains("max_sessions_total = 3"), "{out}");
-    for n in &c.nodes {
-        wait_metric(n, "portunus_concurrency_slots_limit", LIMIT as f64, SEEN);
-    }
+    limit_sessions(&c, LIMIT);
     let (login, _) = database_login(&c);
     let login = Arc::new(login);
     let watch = SlotWatch::start(c.nodes.iter().map(|n| n.metrics).collect());
@@ -776,16 +713,7 @@ fn a_node_restarted_after_the_log_was_purged_catches_up_by_snapshot() {
 async fn a_draining_leader_keeps_its_sessions_through_the_grace_time_then_gives_their_slots_back() {
     const LIMIT: usize = 2;
     let mut c = three_nodes(false);
-    let out = c
-        .cli(
-            c.nodes[0].cluster,
-            &["settings", "--max-sessions-total", &LIMIT.to_string()],
-        )
-        .unwrap();
-    assert!(out.contains("max_sessions_total = 2"), "{out}");
-    for n in &c.nodes {
-        wait_metric(n, "portunus_concurrency_slots_limit", LIMIT as f64, SEEN);
-    }
+    limit_sessions(&c, LIMIT);
     let (login, _) = database_login(&c);
     let leader = c.wait_stable(START).unwrap();
     let others: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();

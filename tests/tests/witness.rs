@@ -5,6 +5,7 @@
 //! cluster again, ends the sessions the majority reclaimed meanwhile, and serves again when it
 //! held none (see ARCHITECTURE.md, "Without quorum, and partitions").
 
+#[allow(dead_code)] // the helpers for other whole-system tests
 #[path = "witness/login.rs"]
 mod login;
 

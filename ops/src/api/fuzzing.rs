@@ -12,6 +12,7 @@ use crate::Metrics;
 use axum::body::{to_bytes, Body};
 use axum::http::{Method, Request};
 use axum::Router;
+use portunus_db::fuzzing::split;
 use portunus_model::Role;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -125,23 +126,6 @@ pub fn api_call(data: &[u8]) {
         action.name,
         String::from_utf8_lossy(&body)
     );
-}
-
-/// The input cut into pieces at each `0xff 0x00` pair.
-fn split(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = data;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let cut = rest.windows(2).position(|w| w == [0xff, 0x00]);
-        let (piece, next) = match cut {
-            Some(i) => (&rest[..i], &rest[i + 2..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        rest = next;
-        Some(piece)
-    })
 }
 
 #[cfg(test)]

@@ -155,8 +155,9 @@ pub fn sql(data: &[u8]) {
     let _ = crate::sql::shape(&text);
 }
 
-/// The input cut into pieces at each `0xff 0x00` pair.
-fn split(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+/// The input cut into pieces at each `0xff 0x00` pair (shared by every crate's fuzzing
+/// entry points).
+pub fn split(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = data;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -173,7 +174,7 @@ fn split(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// The input cut in two at its first NUL.
-fn halves(data: &[u8]) -> (&[u8], &[u8]) {
+pub fn halves(data: &[u8]) -> (&[u8], &[u8]) {
     match data.iter().position(|&b| b == 0) {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[]),

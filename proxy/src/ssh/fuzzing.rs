@@ -11,6 +11,7 @@ use super::recorder::Recorder;
 use super::sftp::{SftpAudit, SftpFilter};
 use crate::commands::CommandRules;
 use crate::gate::{Controls, SftpOps};
+use portunus_db::fuzzing::{halves, split};
 
 /// A login name as the client sends it.
 pub fn login_name(data: &[u8]) {
@@ -123,31 +124,6 @@ pub fn command_rules(data: &[u8]) {
                 let _ = rules.check(line);
             }
         }
-    }
-}
-
-/// The input cut into pieces at each `0xff 0x00` pair.
-fn split(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = data;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let cut = rest.windows(2).position(|w| w == [0xff, 0x00]);
-        let (piece, next) = match cut {
-            Some(i) => (&rest[..i], &rest[i + 2..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        rest = next;
-        Some(piece)
-    })
-}
-
-/// The input cut in two at its first NUL.
-fn halves(data: &[u8]) -> (&[u8], &[u8]) {
-    match data.iter().position(|&b| b == 0) {
-        Some(i) => (&data[..i], &data[i + 1..]),
-        None => (data, &[]),
     }
 }
 

@@ -91,3 +91,65 @@ impl Login {
         panic!("no login succeeded through port {ssh_port}: {failures:#?}")
     }
 }
+
+/// A `name: value` line of the command line's output.
+pub fn field(out: &str, name: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no {name} in {out}"))
+}
+
+/// Token `id` of user `eng` as listed through node `n`.
+pub fn token_row(n: &portunus_tests::NodeProc, id: &str) -> Option<serde_json::Value> {
+    let out = n.admin(&["--json", "token", "list", "eng"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+    v.as_array()?.iter().find(|t| t["TokenId"] == id).cloned()
+}
+
+/// A user `eng` authorized on a SQL Server "database" (an echo server, relayed as bytes) and
+/// an O&M token for it (the instance's default use count), made through node 1; the token is
+/// listed through every node before this returns. The login and the token's id.
+pub fn database_login(c: &portunus_tests::ProcCluster) -> (Login, String) {
+    let n = &c.nodes[0];
+    let echo = portunus_tests::sdk::echo_server();
+    let port = echo.to_string();
+    n.admin_ok(&["user", "create", "eng", "--password", "Passw0rd!x"]);
+    n.admin_ok(&[
+        "database",
+        "create",
+        "echo",
+        "--type",
+        "SQLServer",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        &port,
+    ]);
+    n.admin_ok(&["database", "add-account", "echo", "app", "--password", "pw"]);
+    n.admin_ok(&["grant", "database", "eng", "echo", "--account", "app"]);
+    let issued = n.admin_ok(&[
+        "token",
+        "generate",
+        "--database",
+        "echo",
+        "--account",
+        "app",
+        "--user",
+        "eng",
+    ]);
+    let (token_id, token) = (field(&issued, "token id:"), field(&issued, "token:"));
+    for n in &c.nodes {
+        portunus_tests::wait_until("the token to be listed through every node", LOGIN, || {
+            token_row(n, &token_id).is_some()
+        })
+        .unwrap();
+    }
+    let login = Login {
+        askpass: Askpass::new(),
+        user: "eng".into(),
+        token,
+        echo,
+    };
+    (login, token_id)
+}
