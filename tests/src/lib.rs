@@ -3,8 +3,11 @@
 //! condition rather than by fixed sleeps. [`relay`] puts a fault-injecting UDP relay between the
 //! nodes (partitions); [`power`] puts their data directories on disks whose power a test can
 //! cut; [`sdk`] obtains O&M tokens through the official API SDK; [`writes`] writes through the
-//! API during faults and checks what was acknowledged.
+//! API during faults and checks what was acknowledged; [`chaos`] injects seeded random faults
+//! and [`history`] checks what clients saw meanwhile.
 
+pub mod chaos;
+pub mod history;
 pub mod power;
 pub mod relay;
 pub mod sdk;
@@ -129,10 +132,15 @@ pub const ADMIN_BOUND: Duration = Duration::from_secs(60);
 /// [`sdk::admin_key_env`] (clusters started with it in [`ProcCluster::env`]). Killed when it runs
 /// longer than [`ADMIN_BOUND`] (reported as a failure).
 pub fn admin_cli(api: SocketAddr, args: &[&str]) -> AdminOutput {
+    admin_within(api, args, ADMIN_BOUND)
+}
+
+/// [`admin_cli`] killed after `bound` instead (then reported as a failure): a paused node
+/// accepts connections and never answers, and a client of a fault run must not wait long for
+/// it.
+pub fn admin_within(api: SocketAddr, args: &[&str], bound: Duration) -> AdminOutput {
     let started = Instant::now();
     let run = || -> Result<AdminOutput> {
-        let mut out = tempfile::tempfile()?;
-        let mut err = tempfile::tempfile()?;
         let mut child = Command::new(portunus_bin())
             .arg("admin")
             .args(["--endpoint", &format!("http://{api}")])
@@ -142,30 +150,26 @@ pub fn admin_cli(api: SocketAddr, args: &[&str]) -> AdminOutput {
             .env_remove("PORTUNUS_DATA_DIR")
             .env_remove("PORTUNUS_ENDPOINT")
             .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(err.try_clone()?)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()?;
+        let out = read_all(child.stdout.take().context("the child's stdout")?);
+        let err = read_all(child.stderr.take().context("the child's stderr")?);
         let status = loop {
             if let Some(s) = child.try_wait()? {
                 break Some(s);
             }
-            if started.elapsed() > ADMIN_BOUND {
+            if started.elapsed() > bound {
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
         };
-        let read = |f: &mut std::fs::File| -> Result<String> {
-            use std::io::Seek;
-            f.rewind()?;
-            let mut s = String::new();
-            f.read_to_string(&mut s)?;
-            Ok(s)
-        };
-        let (stdout, mut stderr) = (read(&mut out)?, read(&mut err)?);
+        let stdout = out.join().expect("stdout reader")?;
+        let mut stderr = err.join().expect("stderr reader")?;
         if status.is_none() {
-            stderr.push_str(&format!("\n(killed: still running after {ADMIN_BOUND:?})"));
+            stderr.push_str(&format!("\n(killed: still running after {bound:?})"));
         }
         Ok(AdminOutput {
             ok: status.is_some_and(|s| s.success()),
@@ -179,6 +183,15 @@ pub fn admin_cli(api: SocketAddr, args: &[&str]) -> AdminOutput {
         stdout: String::new(),
         stderr: format!("running portunus admin: {e:#}"),
         took: started.elapsed(),
+    })
+}
+
+/// Read `r` to its end on a thread of its own.
+fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<std::io::Result<String>> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        r.read_to_string(&mut s)?;
+        Ok(s)
     })
 }
 

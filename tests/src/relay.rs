@@ -21,6 +21,8 @@ const POLL: Duration = Duration::from_millis(50);
 struct Shared {
     stop: AtomicBool,
     cut: Mutex<BTreeSet<u64>>,
+    /// Nodes that hear nothing from the other nodes but still reach them (one-way cuts).
+    deaf: Mutex<BTreeSet<u64>>,
     /// Real listening address of each node.
     reals: BTreeMap<u64, SocketAddr>,
     /// Which node owns a real address.
@@ -31,10 +33,15 @@ struct Shared {
 }
 
 impl Shared {
-    /// Whether traffic between node `to` and the source owned by `from` is cut.
-    fn blocked(&self, to: u64, from: Option<u64>) -> bool {
+    /// Whether a datagram from the source owned by `from` (None: not a node) to node `to` is
+    /// dropped.
+    fn blocked(&self, to: Option<u64>, from: Option<u64>) -> bool {
         let cut = self.cut.lock().expect("lock");
-        let blocked = cut.contains(&to) || from.is_some_and(|f| cut.contains(&f));
+        let deaf = self.deaf.lock().expect("lock");
+        let between_nodes = to.is_some() && from.is_some();
+        let blocked = between_nodes
+            && (to.is_some_and(|t| cut.contains(&t) || deaf.contains(&t))
+                || from.is_some_and(|f| cut.contains(&f)));
         if blocked {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -64,7 +71,7 @@ impl Shared {
             let Ok((len, src)) = front.recv_from(&mut buf) else {
                 continue;
             };
-            if self.blocked(node, self.owners.get(&src).copied()) {
+            if self.blocked(Some(node), self.owners.get(&src).copied()) {
                 continue;
             }
             if let Ok(pair) = self.pair(node, src) {
@@ -82,7 +89,7 @@ impl Shared {
             let Ok((len, src)) = sock.recv_from(&mut buf) else {
                 continue;
             };
-            if src != real || self.blocked(node, self.owners.get(&remote).copied()) {
+            if src != real || self.blocked(self.owners.get(&remote).copied(), Some(node)) {
                 continue;
             }
             let _ = front.send_to(&buf[..len], remote);
@@ -107,6 +114,7 @@ impl Relay {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             cut: Mutex::default(),
+            deaf: Mutex::default(),
             owners: reals.iter().map(|(id, a)| (*a, *id)).collect(),
             reals: reals.clone(),
             fronts,
@@ -133,9 +141,16 @@ impl Relay {
         self.shared.cut.lock().expect("lock").insert(id);
     }
 
-    /// Let node `id` talk to the others again.
+    /// Let node `id` talk to the others again (both directions).
     pub fn heal(&self, id: u64) {
         self.shared.cut.lock().expect("lock").remove(&id);
+        self.shared.deaf.lock().expect("lock").remove(&id);
+    }
+
+    /// Cut one way: node `id` hears nothing from the other nodes, while what it sends still
+    /// reaches them. Undone by [`Relay::heal`].
+    pub fn deafen(&self, id: u64) {
+        self.shared.deaf.lock().expect("lock").insert(id);
     }
 
     /// Datagrams dropped so far.
@@ -186,5 +201,20 @@ mod tests {
         assert!(relay.dropped() > 0);
         relay.heal(1);
         assert_eq!(roundtrip(b"back").as_deref(), Some(&b"back"[..]));
+        // One way: node 2 deaf hears nothing from node 1; node 1 still hears node 2.
+        relay.deafen(2);
+        a.send_to(b"unheard", relay.front(2)).unwrap();
+        assert_eq!(echo_once(&b), None, "a deaf node hears nothing");
+        relay.heal(2);
+        relay.deafen(1);
+        a.send_to(b"heard", relay.front(2)).unwrap();
+        assert!(echo_once(&b).is_some(), "a deaf node is still heard");
+        let mut buf = [0u8; 64];
+        assert!(
+            a.recv_from(&mut buf).is_err(),
+            "the answer to a deaf node is lost"
+        );
+        relay.heal(1);
+        assert_eq!(roundtrip(b"whole").as_deref(), Some(&b"whole"[..]));
     }
 }

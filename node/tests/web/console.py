@@ -1,5 +1,5 @@
 """Drives the administrator console in a real headless Chromium (selenium + chromedriver), for
-node/tests/web_console.rs. Usage: console.py SCENARIO JSON-ARGS. Prints JSON lines
+node/tests/node/web_console.rs. Usage: console.py SCENARIO JSON-ARGS. Prints JSON lines
 ({"event": ...}) on stdout and waits for a line on stdin where the Rust test acts between two
 steps. Any failed expectation raises (non-zero exit, the reason on stderr)."""
 

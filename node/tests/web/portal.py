@@ -1,5 +1,5 @@
 """Drives the O&M portal in a real headless Chromium (selenium + chromedriver), for the Rust
-tests in node/tests/web_portal.rs. Usage: portal.py SCENARIO JSON-ARGS. Each scenario prints
+tests in node/tests/node/web_portal.rs. Usage: portal.py SCENARIO JSON-ARGS. Each scenario prints
 JSON lines ({"event": ...}) on stdout; the terminal scenario waits for a line on stdin before
 its last step. Any failed expectation raises (non-zero exit, the reason on stderr)."""
 

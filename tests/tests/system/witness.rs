@@ -5,11 +5,7 @@
 //! cluster again, ends the sessions the majority reclaimed meanwhile, and serves again when it
 //! held none (see ARCHITECTURE.md, "Without quorum, and partitions").
 
-#[allow(dead_code)] // the helpers for other whole-system tests
-#[path = "witness/login.rs"]
-mod login;
-
-use login::{echo_through, Login};
+use crate::login::{echo_through, Login};
 use portunus_proxy::testing::openssh::Askpass;
 use portunus_tests::sdk::{admin_key_env, database_token, echo_server};
 use portunus_tests::{wait_until, ProcCluster};

@@ -15,11 +15,7 @@
 //! catching up by snapshot after the log was purged is tested here with a small snapshot
 //! interval (`--snapshot-every`); `raft/tests/cluster.rs` also covers it in-process.
 
-#[allow(dead_code)]
-#[path = "witness/login.rs"]
-mod login;
-
-use login::{database_login, echo_through, token_row, Login, Tunnel};
+use crate::login::{database_login, echo_through, token_row, Login, Tunnel};
 use portunus_tests::sdk::admin_key_env;
 use portunus_tests::writes::{names_listed, user_names, wait_listed};
 use portunus_tests::{created, wait_until, AdminOutput, NodeProc, ProcCluster};

@@ -2,12 +2,9 @@
 //! channels on one connection: window changes reach the target's terminal and the recording;
 //! a token session's single recording is not overwritten by a second channel.
 
-#[path = "support/env.rs"]
-mod env;
-
 use std::sync::Arc;
 
-use env::{key_credential, permit, Gateway, Sshd, WAIT};
+use crate::env::{key_credential, permit, Gateway, Sshd, WAIT};
 use portunus_proxy::gate::{Target, TargetProtocol};
 use portunus_proxy::testing::{wait_until, FakeGate};
 use russh::client;

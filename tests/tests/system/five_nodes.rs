@@ -4,11 +4,7 @@
 //! followers are killed and the same holds; after the last restart every node lists every
 //! acknowledged write. Losing a third node stops writes (no majority), which is refused as such.
 
-#[allow(dead_code)]
-#[path = "witness/login.rs"]
-mod login;
-
-use login::{database_login, echo_through, Login};
+use crate::login::{database_login, echo_through, Login};
 use portunus_tests::writes::{wait_listed, Writers};
 use portunus_tests::{wait_until, ProcCluster};
 use std::collections::BTreeSet;

@@ -1,11 +1,8 @@
 //! `ssh -L` tunnels through the gateway with O&M tokens, with the OpenSSH client.
 
-#[path = "support/env.rs"]
-mod env;
-
 use std::sync::Arc;
 
-use env::{
+use crate::env::{
     database_permit, free_port, key_credential, permit, wait_listening, Gateway, Sshd, WAIT,
 };
 use portunus_proxy::gate::{AuditEvent, EndKind, Refusal, RefusalKind, Target, TargetProtocol};

@@ -4,10 +4,7 @@
 //! termination, on a logout through another node, and when its node goes away, with words in
 //! the page.
 
-#[path = "web/fixture.rs"]
-mod fixture;
-
-use fixture::*;
+use crate::fixture::*;
 use portunus_model::{AssetRef, Command, EndReason, Protocol};
 use portunus_node::testing::{free_udp, node_config, three_nodes, wait_for};
 use portunus_proxy::testing::openssh::{wait_listening, Sshd};

@@ -10,10 +10,6 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-#[allow(dead_code)] // shared with the witness tests, which use all of it
-#[path = "witness/login.rs"]
-mod login;
-
 const START: Duration = Duration::from_secs(30);
 const AK_ID: &str = "PTNhaproxytestkey";
 const AK_SECRET: &str = "haproxy-test-secret-0123456789";
@@ -208,7 +204,7 @@ async fn logins_through_haproxy_survive_a_killed_node_and_skip_a_draining_one() 
         issued["user"].as_str().unwrap().to_string(),
         issued["token"].as_str().unwrap().to_string(),
     );
-    let login = login::Login {
+    let login = crate::login::Login {
         askpass: Askpass::new(),
         user,
         token,

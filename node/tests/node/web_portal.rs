@@ -5,10 +5,7 @@
 //! tunnel with the OpenSSH client and the act is in the admin audit trail; a cookie from node 1
 //! works on node 2 and a logout on node 2 ends it on node 1; a lock ends it everywhere.
 
-#[path = "web/fixture.rs"]
-mod fixture;
-
-use fixture::*;
+use crate::fixture::*;
 use portunus_model::Command;
 use portunus_node::testing::{free_udp, node_config, three_nodes, wait_for};
 use portunus_ops::totp;

@@ -8,10 +8,7 @@
 //! under the administrator with the key `web-console`, secrets redacted; an operator gets the
 //! 403 page; an auditor replays the session and is offered no change.
 
-#[path = "web/fixture.rs"]
-mod fixture;
-
-use fixture::*;
+use crate::fixture::*;
 use portunus_model::{Command, Role};
 use portunus_node::testing::{created, three_nodes, wait_for};
 use portunus_proxy::testing::openssh::{wait_listening, Askpass, Sshd};

@@ -7,11 +7,7 @@
 //!
 //! Seeded: `PORTUNUS_TEST_SEED=N` repeats a run of the randomized test (the seed is printed).
 
-#[allow(dead_code)]
-#[path = "witness/login.rs"]
-mod login;
-
-use login::{database_login, echo_through, token_row};
+use crate::login::{database_login, echo_through, token_row};
 use portunus_tests::sdk::admin_key_env;
 use portunus_tests::writes::{wait_listed, Writers};
 use portunus_tests::{wait_until, NodeProc, ProcCluster};

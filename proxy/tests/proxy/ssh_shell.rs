@@ -1,11 +1,8 @@
 //! Shell and exec through the gateway to a real OpenSSH sshd, with the OpenSSH client.
 
-#[path = "support/env.rs"]
-mod env;
-
 use std::process::Stdio;
 
-use env::{key_credential, permit, Gateway, Sshd, WAIT};
+use crate::env::{key_credential, permit, Gateway, Sshd, WAIT};
 use portunus_proxy::gate::{AuditEvent, CommandInput, EndKind, Target, TargetProtocol};
 use portunus_proxy::testing::{wait_until, FakeGate};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

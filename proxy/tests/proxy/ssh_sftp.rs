@@ -1,11 +1,8 @@
 //! SFTP and scp through the gateway to a real sshd, with FileOp audit events.
 
-#[path = "support/env.rs"]
-mod env;
-
 use std::process::Stdio;
 
-use env::{key_credential, permit, Gateway, Sshd, WAIT};
+use crate::env::{key_credential, permit, Gateway, Sshd, WAIT};
 use portunus_proxy::gate::{AuditEvent, Target, TargetProtocol};
 use portunus_proxy::testing::{wait_until, FakeGate};
 use tokio::process::Command;
@@ -91,7 +88,7 @@ async fn sftp_upload_download_rename_remove_are_audited() {
     .expect("write batch");
     // `sftp -b` runs in batch mode (no password prompts): log in with a key, which the gate
     // checks as an AuthAttempt::PublicKey.
-    let (key_path, _, public) = env::keygen(work.path(), "alice_key");
+    let (key_path, _, public) = crate::env::keygen(work.path(), "alice_key");
     gw.gate
         .public_keys
         .lock()

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Seeded randomized fault runs (tests/tests/system/chaos.rs): three real nodes, kills and
+# restarts, pauses, partitions and one-way cuts (the leader half of the time) while clients
+# write, read, spend a token and hold sessions; each run's history is checked afterwards.
+# Not part of the test command (which runs one short run); this is the soak:
+#   scripts/chaos.sh RUNS [FIRST_SEED] [SECONDS_OF_FAULTS_PER_RUN]
+# The table of runs is printed and appended to docs/fault-runs.md with the date and commit.
+# A failed run names its seed: `scripts/chaos.sh 1 SEED` replays the same choices of faults.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+runs="${1:-10}"
+seed="${2:-$(( $(date +%s) % 1000000000 ))}"
+secs="${3:-20}"
+cargo build --release --workspace --all-targets
+table=$(mktemp)
+status=0
+PORTUNUS_CHAOS_RUNS="$runs" PORTUNUS_TEST_SEED="$seed" PORTUNUS_CHAOS_SECS="$secs" \
+  PORTUNUS_CHAOS_TABLE="$table" \
+  cargo test --release --workspace --test system -- --exact chaos::seeded_fault_runs_keep_every_guarantee --nocapture \
+  || status=$?
+{
+  echo
+  echo "## $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo ' (with uncommitted changes)')"
+  echo
+  echo "\`scripts/chaos.sh $runs $seed $secs\` (exit status $status)"
+  echo
+  cat "$table"
+} >> docs/fault-runs.md
+rm -f "$table"
+exit "$status"

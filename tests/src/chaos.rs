@@ -1,0 +1,230 @@
+//! Randomized fault runs: a fault scheduler driven by a seed, over a [`ProcCluster`] made with
+//! a relay, and the bookkeeping the checks need (when each node was faulted, which sessions
+//! ran when). What clients do and what is checked lives in the test (`tests/tests/system/
+//! chaos.rs`); the register check is [`crate::history::check_registers`].
+
+use crate::ProcCluster;
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A small deterministic generator (SplitMix64): the same seed gives the same run of choices.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// A duration between `lo` and `hi` milliseconds.
+    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.below(hi - lo + 1))
+    }
+
+    /// True with probability `percent` in 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// A generator for another thread, derived from this one.
+    pub fn fork(&mut self) -> Rng {
+        Rng(self.next_u64())
+    }
+}
+
+/// The faults a run injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// SIGKILL, then a restart from the same data directory.
+    Kill,
+    /// SIGSTOP, then SIGCONT: a long pause (a stalled VM, a stop-the-world).
+    Pause,
+    /// Cut off from every other node, both directions, then healed.
+    Isolate,
+    /// Hears nothing from the other nodes while they still hear it, then healed.
+    Deafen,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 4] = [
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Isolate,
+        FaultKind::Deafen,
+    ];
+}
+
+/// One fault injected: on which node, whether it was the leader then, and when (microseconds
+/// of the run's history clock) it began and was undone (the restart for a kill).
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub node: u64,
+    pub was_leader: bool,
+    pub from: u64,
+    pub until: u64,
+}
+
+/// Inject faults into `c` (made [`ProcCluster::with_relay`], every node running) one at a
+/// time until `end`: a fault on a node chosen by `rng` (the leader half of the time) for
+/// 0.5-4 s, then 0.3-2 s of calm. `now` is the history's clock. Every node runs and hears the
+/// others when this returns.
+pub fn inject_faults(
+    c: &mut ProcCluster,
+    rng: &mut Rng,
+    end: Instant,
+    now: &dyn Fn() -> u64,
+) -> Result<Vec<Fault>> {
+    let mut done = Vec::new();
+    let ids: Vec<u64> = c.nodes.iter().map(|n| n.id).collect();
+    while Instant::now() < end {
+        std::thread::sleep(rng.millis(300, 2000));
+        let leader = ids.iter().find_map(|id| c.nodes[*id as usize - 1].leader());
+        let node = match leader {
+            Some(l) if rng.chance(50) => l,
+            _ => ids[rng.below(ids.len() as u64) as usize],
+        };
+        let kind = FaultKind::ALL[rng.below(FaultKind::ALL.len() as u64) as usize];
+        let hold = rng.millis(500, 4000);
+        let from = now();
+        match kind {
+            FaultKind::Kill => {
+                c.node(node).kill();
+                std::thread::sleep(hold);
+                c.spawn(node, &[])?;
+            }
+            FaultKind::Pause => {
+                signal(c, node, "STOP")?;
+                std::thread::sleep(hold);
+                signal(c, node, "CONT")?;
+            }
+            FaultKind::Isolate => {
+                c.relay().isolate(node);
+                std::thread::sleep(hold);
+                c.relay().heal(node);
+            }
+            FaultKind::Deafen => {
+                c.relay().deafen(node);
+                std::thread::sleep(hold);
+                c.relay().heal(node);
+            }
+        }
+        done.push(Fault {
+            kind,
+            node,
+            was_leader: leader == Some(node),
+            from,
+            until: now(),
+        });
+    }
+    Ok(done)
+}
+
+fn signal(c: &mut ProcCluster, node: u64, sig: &str) -> Result<()> {
+    let pid = c
+        .node(node)
+        .pid()
+        .ok_or_else(|| anyhow::anyhow!("node {node} is not running"))?;
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()?
+        .success();
+    anyhow::ensure!(ok, "kill -{sig} {pid} failed");
+    Ok(())
+}
+
+/// Faults of each kind, as `kill 3, pause 1, ...` (kinds never injected left out).
+pub fn fault_counts(faults: &[Fault]) -> String {
+    let mut counts: BTreeMap<FaultKind, usize> = BTreeMap::new();
+    for f in faults {
+        *counts.entry(f.kind).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{} {n}", format!("{k:?}").to_lowercase()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether node `node` was under a fault at some time in `from..=until` (microseconds), give or
+/// take `slack` on each side (a fault's effects start as it is injected and may last a moment
+/// after it is undone).
+pub fn faulted(faults: &[Fault], node: u64, from: u64, until: u64, slack: u64) -> bool {
+    faults
+        .iter()
+        .any(|f| f.node == node && f.from <= until.saturating_add(slack) && from <= f.until + slack)
+}
+
+/// The largest number of the intervals (`from..=until`, microseconds) that share an instant.
+pub fn most_at_once(intervals: &[(u64, u64)]) -> usize {
+    let mut edges: Vec<(u64, i32)> = Vec::new();
+    for (a, b) in intervals {
+        edges.push((*a, 1));
+        edges.push((*b, -1));
+    }
+    // At one instant, starts before ends: touching intervals share that instant.
+    edges.sort_by_key(|(t, d)| (*t, -d));
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generator_repeats_for_a_seed_and_differs_between_seeds() {
+        let run = |seed| {
+            let mut r = Rng::new(seed);
+            (0..8).map(|_| r.below(1000)).collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+        let mut r = Rng::new(1);
+        assert!((0..1000).all(|_| r.millis(300, 2000) <= Duration::from_millis(2000)));
+    }
+
+    #[test]
+    fn overlaps_and_fault_windows_are_counted() {
+        assert_eq!(most_at_once(&[]), 0);
+        assert_eq!(most_at_once(&[(0, 10), (11, 20), (21, 30)]), 1);
+        assert_eq!(
+            most_at_once(&[(0, 10), (10, 20)]),
+            2,
+            "touching intervals overlap"
+        );
+        assert_eq!(most_at_once(&[(0, 100), (5, 10), (8, 50), (60, 70)]), 3);
+        let f = [Fault {
+            kind: FaultKind::Pause,
+            node: 2,
+            was_leader: false,
+            from: 1000,
+            until: 2000,
+        }];
+        assert!(faulted(&f, 2, 1500, 1600, 0));
+        assert!(!faulted(&f, 1, 1500, 1600, 0));
+        assert!(!faulted(&f, 2, 2500, 3000, 0));
+        assert!(faulted(&f, 2, 2500, 3000, 600));
+        assert!(!faulted(&f, 2, 0, 900, 0));
+    }
+}

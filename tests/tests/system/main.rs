@@ -1,0 +1,28 @@
+//! Whole-system tests with real node processes, in one binary: each file is a module (`cargo
+//! test --release --workspace --test system replicated::` runs one file's tests).
+
+mod login;
+
+mod api_sdk;
+mod audit_export;
+mod chaos;
+mod cli;
+mod cluster;
+mod db_gateway;
+mod directory;
+mod five_nodes;
+mod haproxy;
+mod host_verify;
+mod instance_door;
+mod logging;
+mod policies;
+mod power_loss;
+mod private_files;
+mod projects;
+mod recording;
+mod replicated;
+mod seal_reload;
+mod sealing;
+mod session_trail;
+mod two_factor;
+mod witness;
