@@ -3,8 +3,8 @@
 //! ran when). What clients do and what is checked lives in the test (`tests/tests/system/
 //! chaos.rs`); the register check is [`crate::history::check_registers`].
 
-use crate::ProcCluster;
-use anyhow::Result;
+use crate::{wait_until, ProcCluster};
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -58,14 +58,21 @@ pub enum FaultKind {
     Isolate,
     /// Hears nothing from the other nodes while they still hear it, then healed.
     Deafen,
+    /// A third of its datagrams to and from the other nodes lost, then healed.
+    Lossy,
+    /// Removed from the membership (the leader too), its data wiped, then joined again as a
+    /// new member through another node.
+    Rejoin,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 6] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Isolate,
         FaultKind::Deafen,
+        FaultKind::Lossy,
+        FaultKind::Rejoin,
     ];
 }
 
@@ -82,7 +89,7 @@ pub struct Fault {
 
 /// Inject faults into `c` (made [`ProcCluster::with_relay`], every node running) one at a
 /// time until `end`: a fault on a node chosen by `rng` (the leader half of the time) for
-/// 0.5-4 s, then 0.3-2 s of calm. `now` is the history's clock. Every node runs and hears the
+/// 0.5-4 s (a rejoin: until the node is a voter again), then 0.3-2 s of calm. `now` is the history's clock. Every node runs and hears the
 /// others when this returns.
 pub fn inject_faults(
     c: &mut ProcCluster,
@@ -123,6 +130,12 @@ pub fn inject_faults(
                 std::thread::sleep(hold);
                 c.relay().heal(node);
             }
+            FaultKind::Lossy => {
+                c.relay().lose(node, 33);
+                std::thread::sleep(hold);
+                c.relay().heal(node);
+            }
+            FaultKind::Rejoin => rejoin(c, node)?,
         }
         done.push(Fault {
             kind,
@@ -133,6 +146,42 @@ pub fn inject_faults(
         });
     }
     Ok(done)
+}
+
+/// How long a removal or a join may take before the run fails.
+const MEMBERSHIP: Duration = Duration::from_secs(60);
+
+/// Remove `node` from the membership through another node, stop it, wipe its data and start
+/// it joining through another node; back when it is a voter again.
+fn rejoin(c: &mut ProcCluster, node: u64) -> Result<()> {
+    let other = c
+        .nodes
+        .iter()
+        .find(|n| n.id != node)
+        .map(|n| (n.id, n.cluster, n.advertise))
+        .context("a cluster of one node")?;
+    let count = c.nodes.len();
+    let members = |c: &ProcCluster| -> Option<(usize, usize)> {
+        let s = c.nodes[other.0 as usize - 1].status().ok()?;
+        let nodes = s["nodes"].as_array()?;
+        let voters = nodes.iter().filter(|m| m["voter"] == true).count();
+        Some((nodes.len(), voters))
+    };
+    wait_until("the removal to be accepted", MEMBERSHIP, || {
+        c.cli(other.1, &["remove-node", &node.to_string()]).is_ok()
+    })?;
+    wait_until("the node to leave the membership", MEMBERSHIP, || {
+        members(c).is_some_and(|(n, _)| n == count - 1)
+    })?;
+    c.node(node).kill();
+    let dir = c.node(node).data_dir.clone();
+    std::fs::remove_dir_all(&dir).with_context(|| format!("wiping {}", dir.display()))?;
+    c.spawn_joining(node, &other.2.to_string())?;
+    wait_until("the node to join again as a voter", MEMBERSHIP, || {
+        members(c) == Some((count, count))
+    })
+    .with_context(|| format!("node {node} log:\n{}", c.nodes[node as usize - 1].output()))?;
+    Ok(())
 }
 
 fn signal(c: &mut ProcCluster, node: u64, sig: &str) -> Result<()> {

@@ -23,6 +23,10 @@ struct Shared {
     cut: Mutex<BTreeSet<u64>>,
     /// Nodes that hear nothing from the other nodes but still reach them (one-way cuts).
     deaf: Mutex<BTreeSet<u64>>,
+    /// Nodes whose datagrams to and from the other nodes are lost at random, in percent.
+    lossy: Mutex<BTreeMap<u64, u64>>,
+    /// State of the generator that picks the lost datagrams.
+    dice: AtomicU64,
     /// Real listening address of each node.
     reals: BTreeMap<u64, SocketAddr>,
     /// Which node owns a real address.
@@ -39,13 +43,33 @@ impl Shared {
         let cut = self.cut.lock().expect("lock");
         let deaf = self.deaf.lock().expect("lock");
         let between_nodes = to.is_some() && from.is_some();
+        let lossy = self.lossy.lock().expect("lock");
+        let loss = [to, from]
+            .iter()
+            .flatten()
+            .filter_map(|n| lossy.get(n))
+            .max()
+            .copied()
+            .unwrap_or(0);
         let blocked = between_nodes
             && (to.is_some_and(|t| cut.contains(&t) || deaf.contains(&t))
-                || from.is_some_and(|f| cut.contains(&f)));
+                || from.is_some_and(|f| cut.contains(&f))
+                || (loss > 0 && self.roll() < loss));
         if blocked {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
         blocked
+    }
+
+    /// A number in 0..100 (SplitMix64 over a shared counter).
+    fn roll(&self) -> u64 {
+        let mut z = self
+            .dice
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % 100
     }
 
     fn pair(self: &Arc<Self>, node: u64, remote: SocketAddr) -> Result<Arc<UdpSocket>> {
@@ -115,6 +139,8 @@ impl Relay {
             stop: AtomicBool::new(false),
             cut: Mutex::default(),
             deaf: Mutex::default(),
+            lossy: Mutex::default(),
+            dice: AtomicU64::new(0),
             owners: reals.iter().map(|(id, a)| (*a, *id)).collect(),
             reals: reals.clone(),
             fronts,
@@ -145,6 +171,13 @@ impl Relay {
     pub fn heal(&self, id: u64) {
         self.shared.cut.lock().expect("lock").remove(&id);
         self.shared.deaf.lock().expect("lock").remove(&id);
+        self.shared.lossy.lock().expect("lock").remove(&id);
+    }
+
+    /// Lose `percent` of the datagrams between node `id` and the other nodes, both ways, at
+    /// random. Undone by [`Relay::heal`].
+    pub fn lose(&self, id: u64, percent: u64) {
+        self.shared.lossy.lock().expect("lock").insert(id, percent);
     }
 
     /// Cut one way: node `id` hears nothing from the other nodes, while what it sends still
@@ -216,5 +249,19 @@ mod tests {
         );
         relay.heal(1);
         assert_eq!(roundtrip(b"whole").as_deref(), Some(&b"whole"[..]));
+        // Loss: of 40 datagrams to a node losing half, some arrive and some do not.
+        relay.lose(2, 50);
+        for _ in 0..40 {
+            a.send_to(b"maybe", relay.front(2)).unwrap();
+        }
+        b.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut arrived = 0;
+        let mut buf = [0u8; 64];
+        while b.recv_from(&mut buf).is_ok() {
+            arrived += 1;
+        }
+        assert!(arrived > 0 && arrived < 40, "{arrived} of 40 arrived");
+        relay.heal(2);
     }
 }
