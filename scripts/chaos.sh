@@ -19,9 +19,10 @@ PORTUNUS_CHAOS_RUNS="$runs" PORTUNUS_TEST_SEED="$seed" PORTUNUS_CHAOS_SECS="$sec
   PORTUNUS_CHAOS_TABLE="$table" \
   cargo test --release --workspace --test system -- --exact chaos::seeded_fault_runs_keep_every_guarantee --nocapture \
   || status=$?
+header="## $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo ' (with uncommitted changes)')"
 {
   echo
-  echo "## $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo ' (with uncommitted changes)')"
+  echo "$header"
   echo
   echo "\`scripts/chaos.sh $runs $seed $secs\` (exit status $status)"
   echo
