@@ -7,7 +7,9 @@
 //! prompt (so a line recalled from history or completed with Tab is seen as it will run). A
 //! refused line's Enter is replaced by Ctrl-C, which makes the shell drop the line (and any
 //! `\` continuation before it); keystrokes after it in the same chunk (a pasted script) are
-//! dropped too. Lines continued with `\`, or ending in `|`, `&&`, `||`, are checked with the
+//! dropped too. Until the target shows its prompt again the guard is [`LineGuard::settling`]:
+//! a line editor that takes the interrupt drops what it had read meanwhile, so the caller holds
+//! what the engineer types next (briefly) until the prompt is back. Lines continued with `\`, or ending in `|`, `&&`, `||`, are checked with the
 //! lines before them. Lines typed at a password prompt and in full-screen programs (the
 //! alternate screen: editors, pagers) are not commands and are not checked.
 //!
@@ -55,6 +57,9 @@ pub(crate) struct LineGuard {
     held: Vec<u8>,
     /// The Enter of a line waiting for approval.
     awaiting: Option<u8>,
+    /// Ctrl-C went to the target for a refused line: whether a line break has been shown since
+    /// (then the next text shown is the new prompt, and the target is ready again).
+    interrupted: Option<bool>,
 }
 
 impl LineGuard {
@@ -73,6 +78,7 @@ impl LineGuard {
             pending: String::new(),
             held: Vec::new(),
             awaiting: None,
+            interrupted: None,
         })
     }
 
@@ -85,6 +91,23 @@ impl LineGuard {
     /// Output of the target (what the engineer's terminal shows).
     pub fn output(&mut self, data: &[u8]) {
         self.screen.feed(data);
+        if let Some(broken) = self.interrupted.as_mut() {
+            *broken |= data.contains(&b'\n');
+            if *broken && self.screen.len() > 0 {
+                self.interrupted = None;
+            }
+        }
+    }
+
+    /// Whether the target has not shown its prompt again since the Ctrl-C of a refused line:
+    /// keystrokes sent meanwhile may be lost to its line editor's interrupt handling.
+    pub fn settling(&self) -> bool {
+        self.interrupted.is_some()
+    }
+
+    /// Stop waiting for the prompt (the target shows none after an interrupt).
+    pub fn settled(&mut self) {
+        self.interrupted = None;
     }
 
     /// Keystrokes (or piped input) of the engineer.
@@ -116,6 +139,7 @@ impl LineGuard {
                 Entered::Refused(line, why) => {
                     if self.pty {
                         out.forward.push(0x03);
+                        self.interrupted = Some(false);
                     }
                     self.held.clear();
                     out.refused = Some((line, why));
@@ -165,6 +189,7 @@ impl LineGuard {
             self.pending.clear();
             if self.pty {
                 out.push(0x03);
+                self.interrupted = Some(false);
             }
         }
         out

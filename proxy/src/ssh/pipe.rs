@@ -60,6 +60,27 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
     taps.finish().await;
 }
 
+/// How long keystrokes typed after a refused command line wait for the target's prompt.
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// After the Ctrl-C of a refused command line, wait until the target's shell shows its prompt
+/// again (at most [`SETTLE_WAIT`]): a line editor drops the keys it read before it handled the
+/// interrupt, so keys sent at once would be lost.
+async fn settle<A: AuditSink>(taps: &Mutex<Taps<A>>) {
+    let since = std::time::Instant::now();
+    loop {
+        let settling = lock(taps).settling();
+        if !settling {
+            return;
+        }
+        if since.elapsed() >= SETTLE_WAIT {
+            lock(taps).settled();
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// Client -> target.
 async fn up<G: SessionGate, A: AuditSink>(
     mut from: russh::ChannelReadHalf,
@@ -81,6 +102,7 @@ async fn up<G: SessionGate, A: AuditSink>(
         };
         let sent = match msg {
             ChannelMsg::Data { data } => {
+                settle(&taps).await;
                 let (guarded, stored) = {
                     let mut taps = lock(&taps);
                     let guarded = taps.guard(&data);

@@ -155,6 +155,19 @@ impl<A: AuditSink> Taps<A> {
         passed
     }
 
+    /// Whether the target's shell has not shown its prompt since the Ctrl-C of a refused line
+    /// (see [`LineGuard::settling`]).
+    pub fn settling(&self) -> bool {
+        self.guard.as_ref().is_some_and(LineGuard::settling)
+    }
+
+    /// Stop waiting for the target's prompt.
+    pub fn settled(&mut self) {
+        if let Some(g) = self.guard.as_mut() {
+            g.settled();
+        }
+    }
+
     /// The client's EOF, under command control (a held last line is checked).
     pub fn guard_eof(&mut self) -> Passed {
         let mut passed = Passed::default();
