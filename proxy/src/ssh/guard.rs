@@ -7,9 +7,10 @@
 //! prompt (so a line recalled from history or completed with Tab is seen as it will run). A
 //! refused line's Enter is replaced by Ctrl-C, which makes the shell drop the line (and any
 //! `\` continuation before it); keystrokes after it in the same chunk (a pasted script) are
-//! dropped too. Until the target shows its prompt again the guard is [`LineGuard::settling`]:
-//! a line editor that takes the interrupt drops what it had read meanwhile, so the caller holds
-//! what the engineer types next (briefly) until the prompt is back. Lines continued with `\`, or ending in `|`, `&&`, `||`, are checked with the
+//! dropped too. Until the target's terminal has taken the Ctrl-C (it echoes `^C`) the guard is
+//! [`LineGuard::settling`]: the terminal flushes its input queue when it takes the interrupt,
+//! and keys that reached it before then are lost, so the caller holds what the engineer types
+//! next until the echo (or a short while). Lines continued with `\`, or ending in `|`, `&&`, `||`, are checked with the
 //! lines before them. Lines typed at a password prompt and in full-screen programs (the
 //! alternate screen: editors, pagers) are not commands and are not checked.
 //!
@@ -57,8 +58,8 @@ pub(crate) struct LineGuard {
     held: Vec<u8>,
     /// The Enter of a line waiting for approval.
     awaiting: Option<u8>,
-    /// Ctrl-C went to the target for a refused line: whether a line break has been shown since
-    /// (then the next text shown is the new prompt, and the target is ready again).
+    /// Ctrl-C went to the target for a refused line and its echo `^C` has not been shown yet;
+    /// whether the last byte shown was the `^`.
     interrupted: Option<bool>,
 }
 
@@ -91,21 +92,24 @@ impl LineGuard {
     /// Output of the target (what the engineer's terminal shows).
     pub fn output(&mut self, data: &[u8]) {
         self.screen.feed(data);
-        if let Some(broken) = self.interrupted.as_mut() {
-            *broken |= data.contains(&b'\n');
-            if *broken && self.screen.len() > 0 {
-                self.interrupted = None;
+        if let Some(caret) = self.interrupted.as_mut() {
+            for &b in data {
+                if *caret && b == b'C' {
+                    self.interrupted = None;
+                    return;
+                }
+                *caret = b == b'^';
             }
         }
     }
 
-    /// Whether the target has not shown its prompt again since the Ctrl-C of a refused line:
-    /// keystrokes sent meanwhile may be lost to its line editor's interrupt handling.
+    /// Whether the target's terminal has not yet shown that it took the Ctrl-C of a refused
+    /// line: keys sent meanwhile may be flushed with its input queue.
     pub fn settling(&self) -> bool {
         self.interrupted.is_some()
     }
 
-    /// Stop waiting for the prompt (the target shows none after an interrupt).
+    /// Stop waiting for the echo (a terminal without `echoctl` shows none).
     pub fn settled(&mut self) {
         self.interrupted = None;
     }

@@ -60,12 +60,12 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
     taps.finish().await;
 }
 
-/// How long keystrokes typed after a refused command line wait for the target's prompt.
+/// How long keys typed after a refused command line wait for the target to take its Ctrl-C.
 const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// After the Ctrl-C of a refused command line, wait until the target's shell shows its prompt
-/// again (at most [`SETTLE_WAIT`]): a line editor drops the keys it read before it handled the
-/// interrupt, so keys sent at once would be lost.
+/// After the Ctrl-C of a refused command line, wait until the target's terminal echoes it (at
+/// most [`SETTLE_WAIT`]): the terminal flushes its input queue as it takes the interrupt, and
+/// keys that reached it before then would be lost.
 async fn settle<A: AuditSink>(taps: &Mutex<Taps<A>>) {
     let since = std::time::Instant::now();
     loop {
