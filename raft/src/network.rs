@@ -5,8 +5,8 @@
 mod client;
 mod server;
 
-pub(crate) use client::NetworkFactory;
 pub use client::{CallError, Peers};
+pub(crate) use client::{HoldBack, NetworkFactory};
 pub(crate) use server::serve;
 
 use crate::{NodeId, NodeInfo, TypeConfig};

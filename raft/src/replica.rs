@@ -7,7 +7,7 @@ mod status;
 
 pub use status::{ClusterStatus, NodeStatus};
 
-use crate::network::{NetworkFactory, Peers, RpcRequest, RpcResponse};
+use crate::network::{HoldBack, NetworkFactory, Peers, RpcRequest, RpcResponse};
 use crate::store::{self, StateView};
 use crate::tls::{ClusterSecret, ClusterTls};
 use crate::{NodeId, NodeInfo, Raft, RaftConfig, ReplicaError};
@@ -21,10 +21,15 @@ use std::time::{Duration, Instant};
 /// How long a proposal may wait for a leader before it is refused for want of quorum.
 const LEADER_WAIT: Duration = Duration::from_secs(2);
 /// How long a node without a leader keeps callers waiting for an election before it refuses
-/// them at once (elections take 250-450 ms plus a round trip).
+/// them at once (an election starts 450-600 ms after the last heartbeat and takes a round trip).
 const LEADERLESS_GRACE: Duration = Duration::from_millis(1_000);
 /// How long a leader may go without hearing from a quorum before it refuses writes at once.
 const QUORUM_STALE_MS: u64 = 1_500;
+/// How long a leader may go without hearing from a majority before it holds back its
+/// heartbeats so that the others elect a leader that can reach one (see [`HoldBack`]). Four
+/// heartbeats: long enough not to depose a leader for one late answer, short enough that the
+/// election that follows ends well within a member's 1.5 s session lease.
+const HOLD_BACK_AFTER_MS: u64 = 250;
 /// A leader grants lease renewals only while it heard from a majority this recently.
 const RENEW_QUORUM_MS: u64 = 750;
 /// How long a lease renewal may take before it counts as failed.
@@ -45,6 +50,8 @@ pub(crate) struct Inner {
     leaderless_since: std::sync::Mutex<Option<Instant>>,
     /// While this node leads: when it took over and when each member last renewed its lease.
     pub(crate) leases: std::sync::Mutex<Leases>,
+    /// Whether this node, leading without a majority, holds back its heartbeats.
+    pub(crate) hold_back: Arc<HoldBack>,
     /// The application's services other members may call, by name.
     pub(crate) services: std::sync::RwLock<std::collections::HashMap<String, ServiceHandler>>,
 }
@@ -64,6 +71,8 @@ pub type ServiceHandler = Arc<
 pub(crate) struct Leases {
     /// When this node became leader (`None` while it does not lead).
     leading_since: Option<Instant>,
+    /// The term of that leadership.
+    leading_term: Option<u64>,
     pub(crate) renewed: std::collections::HashMap<NodeId, Instant>,
 }
 
@@ -119,8 +128,10 @@ impl Replica {
         let raft_config = config
             .openraft()
             .map_err(|e| StartError::Config(e.to_string()))?;
+        let hold_back = Arc::new(HoldBack::default());
         let network = NetworkFactory {
             peers: peers.clone(),
+            hold_back: hold_back.clone(),
         };
         let raft = Raft::new(
             config.node_id,
@@ -141,6 +152,7 @@ impl Replica {
             ids: crate::request_id::RequestIds::new(),
             leaderless_since: std::sync::Mutex::new(Some(Instant::now())),
             leases: std::sync::Mutex::default(),
+            hold_back,
             services: Default::default(),
         });
         tokio::spawn(crate::network::serve(endpoint.clone(), inner.clone()));
@@ -493,15 +505,29 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
         return;
     };
     loop {
-        let leader = rx.borrow_and_update().current_leader;
+        let (leader, term, quorum_ack_ms, voters) = {
+            let m = rx.borrow_and_update();
+            let voters = m.membership_config.membership().voter_ids().count();
+            (
+                m.current_leader,
+                m.current_term,
+                m.millis_since_quorum_ack,
+                voters,
+            )
+        };
         let has_leader = leader.is_some();
         {
             let Some(inner) = inner.upgrade() else { return };
-            {
+            let leading_for = {
                 let mut leases = inner.leases.lock().expect("lock");
+                // A new term is a new leadership, even when no metrics showed the one between.
+                if leader == Some(inner.id) && leases.leading_term != Some(term) {
+                    leases.leading_since = None;
+                }
                 match (leader == Some(inner.id), leases.leading_since) {
                     (true, None) => {
                         leases.leading_since = Some(Instant::now());
+                        leases.leading_term = Some(term);
                         leases.renewed.clear();
                     }
                     (false, Some(_)) => {
@@ -509,6 +535,27 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
                         leases.renewed.clear();
                     }
                     _ => {}
+                }
+                leases
+                    .leading_since
+                    .map(|at| at.elapsed().as_millis() as u64)
+            };
+            // The metrics come at least every election tick, so this is checked that often.
+            let stale = match (leading_for, quorum_ack_ms) {
+                (Some(_), _) if voters <= 1 => false,
+                (Some(_), Some(ms)) => ms > HOLD_BACK_AFTER_MS,
+                (Some(leading), None) => leading > HOLD_BACK_AFTER_MS,
+                (None, _) => false,
+            };
+            if inner.hold_back.set_stale(stale) {
+                if stale {
+                    tracing::warn!(
+                        node_id = inner.id,
+                        "leading without word from a majority for over {HOLD_BACK_AFTER_MS} ms: \
+                         holding back heartbeats so that the others elect a leader"
+                    );
+                } else {
+                    tracing::info!(node_id = inner.id, "no longer holding back heartbeats");
                 }
             }
             let mut since = inner.leaderless_since.lock().expect("lock");

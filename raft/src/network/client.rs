@@ -6,14 +6,72 @@ use crate::{codec, NodeId, NodeInfo, TypeConfig};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
+use openraft::network::Backoff;
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long replication to a peer pauses after the peer could not be reached at all (no
+/// connection). openraft's default is 500 ms, longer than a follower's election timer allows:
+/// one missed connection would let the follower's lease lapse.
+const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(100);
+/// How long a vote request from a newer term lets a held-back leader speak again (long enough
+/// for one heartbeat to reach the candidate, whose answer makes this node step down).
+const LIFT_FOR: Duration = Duration::from_millis(500);
+
+/// A leader that has not heard from a majority for a while holds back its heartbeats.
+///
+/// openraft 0.9 has no quorum check: a leader whose messages still reach the followers while
+/// their answers do not (a one-way cut, heavy loss) keeps refreshing their leader lease, so no
+/// one starts an election and nothing commits until the link heals. Holding back the
+/// heartbeats lets the followers' timers run out and elect a leader that can reach a majority.
+/// A vote request of a newer term lifts the hold toward that candidate for a moment: the next
+/// heartbeat reaches it, and its refusal (it is in a newer term) makes this node step down. Without it a
+/// held-back leader with a longer log than the candidate would refuse its vote and stay leader,
+/// silent, forever.
+#[derive(Default)]
+pub(crate) struct HoldBack {
+    stale: AtomicBool,
+    /// The candidate the hold is lifted for, and since when.
+    lifted: Mutex<Option<(NodeId, Instant)>>,
+}
+
+impl HoldBack {
+    /// Set from the leader's view of its majority; true when this changed the setting.
+    pub(crate) fn set_stale(&self, stale: bool) -> bool {
+        self.stale.swap(stale, Ordering::SeqCst) != stale
+    }
+
+    /// A vote request of a newer term arrived from `candidate`: let heartbeats reach it (and
+    /// only it: heartbeats reaching the other followers would renew their leader lease and make
+    /// them refuse the candidate).
+    pub(crate) fn lift(&self, candidate: NodeId) {
+        if self.stale.load(Ordering::SeqCst) {
+            *self.lifted.lock().expect("lock") = Some((candidate, Instant::now()));
+        }
+    }
+
+    /// Whether heartbeats and appends to `target` are held back now.
+    pub(crate) fn holding(&self, target: NodeId) -> bool {
+        self.stale.load(Ordering::SeqCst)
+            && !self
+                .lifted
+                .lock()
+                .expect("lock")
+                .is_some_and(|(to, at)| to == target && at.elapsed() < LIFT_FOR)
+    }
+
+    /// Whether this node holds back its heartbeats (to anyone).
+    pub(crate) fn stale(&self) -> bool {
+        self.stale.load(Ordering::SeqCst)
+    }
+}
 
 /// Why a call to a peer failed before an answer came back.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +172,7 @@ impl Peers {
 /// openraft's view of the network: one [`PeerClient`] per target.
 pub(crate) struct NetworkFactory {
     pub(crate) peers: Peers,
+    pub(crate) hold_back: Arc<HoldBack>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -124,6 +183,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             peers: self.peers.clone(),
             target,
             addr: node.cluster_addr.clone(),
+            hold_back: self.hold_back.clone(),
         }
     }
 }
@@ -133,6 +193,7 @@ pub(crate) struct PeerClient {
     peers: Peers,
     target: NodeId,
     addr: String,
+    hold_back: Arc<HoldBack>,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =
@@ -146,8 +207,12 @@ impl PeerClient {
     ) -> Result<RpcResponse, RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>> {
         match self.peers.call(&self.addr, &req, option.hard_ttl()).await {
             Ok(r) => Ok(r),
-            Err(e @ CallError::Timeout { .. }) => Err(RPCError::Unreachable(Unreachable::new(&e))),
-            Err(e @ (CallError::Unreachable { .. } | CallError::Lost { .. })) => {
+            // A slow answer or a dropped connection is retried with the next heartbeat: only a
+            // peer that cannot be connected to at all pauses replication to it (the backoff).
+            Err(e @ (CallError::Timeout { .. } | CallError::Lost { .. })) => {
+                Err(RPCError::Network(NetworkError::new(&e)))
+            }
+            Err(e @ CallError::Unreachable { .. }) => {
                 Err(RPCError::Unreachable(Unreachable::new(&e)))
             }
             Err(e @ CallError::Protocol { .. }) => Err(RPCError::Network(NetworkError::new(&e))),
@@ -178,6 +243,13 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        if self.hold_back.holding(self.target) {
+            let e = CallError::Unreachable {
+                addr: self.addr.clone(),
+                reason: "held back: this leader has not heard from a majority lately".into(),
+            };
+            return Err(RPCError::Unreachable(Unreachable::new(&e)));
+        }
         match self.raw(RpcRequest::AppendEntries(rpc), &option).await? {
             RpcResponse::AppendEntries(r) => self.remote(r),
             _ => self.mismatch(),
@@ -204,5 +276,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             RpcResponse::Vote(r) => self.remote(r),
             _ => self.mismatch(),
         }
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(UNREACHABLE_BACKOFF))
     }
 }

@@ -41,7 +41,15 @@ impl Inner {
             RpcRequest::AppendEntries(r) => {
                 RpcResponse::AppendEntries(self.raft.append_entries(r).await)
             }
-            RpcRequest::Vote(r) => RpcResponse::Vote(self.raft.vote(r).await),
+            RpcRequest::Vote(r) => {
+                // A candidate in a newer term: let a held-back leader speak to it again so that
+                // the candidate's refusal of its heartbeat makes it step down.
+                let newer = r.vote > self.raft.metrics().borrow().vote;
+                if let (true, Some(candidate)) = (newer, r.vote.leader_id().voted_for()) {
+                    self.hold_back.lift(candidate);
+                }
+                RpcResponse::Vote(self.raft.vote(r).await)
+            }
             RpcRequest::InstallSnapshot(r) => {
                 RpcResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
@@ -110,6 +118,11 @@ impl Inner {
 
     /// Fail at once when this node leads but has not heard from a quorum lately.
     fn check_quorum_fresh(&self) -> Result<(), ReplicaError> {
+        if self.hold_back.stale() {
+            return Err(ReplicaError::NoQuorum(
+                "leader has not heard from a majority lately and is handing over".into(),
+            ));
+        }
         let m = self.raft.metrics().borrow().clone();
         match m.millis_since_quorum_ack {
             Some(ms) if ms > QUORUM_STALE_MS => Err(ReplicaError::NoQuorum(format!(
