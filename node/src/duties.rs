@@ -26,7 +26,9 @@ pub const RECLAIM_AFTER: Duration = Duration::from_secs(3);
 /// set). Must stay below `RECLAIM_AFTER` minus the leader's 750 ms quorum freshness.
 pub const SELF_FENCE_AFTER: Duration = Duration::from_millis(1_500);
 const RENEW_EVERY: Duration = Duration::from_millis(250);
-const RECLAIM_CHECK_EVERY: Duration = Duration::from_millis(500);
+/// After a failed renewal (no leader, or one without a majority), the next try comes this soon.
+const RENEW_RETRY: Duration = Duration::from_millis(50);
+const RECLAIM_CHECK_EVERY: Duration = Duration::from_millis(100);
 const ORPHAN_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// Register again when the cluster fenced this node's epoch while it was cut off.
@@ -59,20 +61,25 @@ fn limit_set(replica: &Replica) -> bool {
 /// Renews this node's lease and fences its sessions when the lease lapses.
 async fn keep_lease(replica: Replica, shared: Arc<NodeShared>, mut stop: watch::Receiver<bool>) {
     let mut renewed: Option<Instant> = None;
-    let mut tick = tokio::time::interval(RENEW_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
         let sent = Instant::now();
         let lapsed = match replica.renew_lease().await {
             Ok(()) => {
                 renewed = Some(sent);
+                wait = RENEW_EVERY.saturating_sub(sent.elapsed());
                 false
             }
-            Err(_) => renewed.is_none_or(|at| at.elapsed() > SELF_FENCE_AFTER),
+            Err(_) => {
+                // Try again soon: a new leader is usually there within a few hundred ms, and
+                // every retry that finds it sooner leaves more of the lease to spare.
+                wait = RENEW_RETRY;
+                renewed.is_none_or(|at| at.elapsed() > SELF_FENCE_AFTER)
+            }
         };
         let fence = lapsed && limit_set(&replica);
         let was = shared.fenced.send_replace(fence);
@@ -93,7 +100,8 @@ async fn keep_lease(replica: Replica, shared: Arc<NodeShared>, mut stop: watch::
 /// not hold: a close that never got through (the cluster was unreachable for longer than its
 /// retries) or an admission that committed after its login had given up. Each holds a slot for
 /// nothing, so it is closed once it has been seen orphaned on two checks in a row (a session
-/// just admitted is noted by the gate a moment after its entry applies).
+/// just admitted is noted by the gate a moment after its entry applies). A session the gateway
+/// never held is closed as `NotAdmitted`, which gives its token use back: no one logged in.
 async fn close_orphans(replica: &Replica, shared: &NodeShared, suspects: &mut HashSet<u64>) {
     let epoch = shared.epoch.load(Ordering::SeqCst);
     if epoch == 0 {
@@ -106,26 +114,48 @@ async fn close_orphans(replica: &Replica, shared: &NodeShared, suspects: &mut Ha
             .filter(|id| s.session(*id).is_some_and(|x| x.node_epoch == epoch))
             .collect()
     });
+    // Forget a given-back session only once this node's copy of the state shows it closed
+    // (or of another epoch): one it does not show yet may still be applied as open later (a
+    // follower applies an entry a little after the leader answered), and must not then pass
+    // for a session this node never held.
+    replica.view().read(|s| {
+        shared.closing.lock().expect("lock").retain(|id| {
+            s.session(*id)
+                .is_none_or(|x| x.is_open() && x.node_epoch == epoch)
+        })
+    });
     let orphans: HashSet<u64> = {
         let live = shared.live.lock().expect("lock");
         open.into_iter().filter(|id| !live.contains(id)).collect()
     };
     for &session_id in orphans.intersection(suspects) {
+        let held = shared.closing.lock().expect("lock").contains(&session_id);
+        let reason = if held {
+            portunus_model::EndReason::Error
+        } else {
+            portunus_model::EndReason::NotAdmitted
+        };
         tracing::warn!(
             session_id,
+            ?reason,
             "closing a session the cluster shows open on this node but this node does not hold"
         );
         let close = Command::CloseSession {
             session_id,
             node_id,
             node_epoch: epoch,
-            reason: portunus_model::EndReason::Error,
+            reason,
             bytes_up: 0,
             bytes_down: 0,
             events: None,
         };
-        if let Err(e) = replica.propose(close).await {
-            tracing::debug!(session_id, error = %e, "closing an orphaned session failed; will retry");
+        match replica.propose(close).await {
+            Ok(_) => {
+                shared.closing.lock().expect("lock").remove(&session_id);
+            }
+            Err(e) => {
+                tracing::debug!(session_id, error = %e, "closing an orphaned session failed; will retry")
+            }
         }
     }
     *suspects = orphans;

@@ -671,6 +671,8 @@ impl Closing {
     }
 
     async fn close(&self, session_id: u64, outcome: SessionOutcome) {
+        // Into `closing` before out of `live`: the orphan check never sees it in neither.
+        self.shared.closing.lock().expect("lock").insert(session_id);
         self.shared.live.lock().expect("lock").remove(&session_id);
         self.count_closed(session_id, &outcome);
         if let Some(audit) = &self.audit {
@@ -708,9 +710,18 @@ impl Closing {
                     tracing::debug!(session_id, error = %e, "closing session");
                     return;
                 }
-                Ok(_) => return,
+                Ok(_) => {
+                    self.shared
+                        .closing
+                        .lock()
+                        .expect("lock")
+                        .remove(&session_id);
+                    return;
+                }
             }
         }
+        // Still in `closing`: the orphan check closes it (as a session that ran) once the
+        // cluster answers again.
     }
 }
 

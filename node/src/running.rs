@@ -65,6 +65,10 @@ pub(crate) struct NodeShared {
     pub(crate) directory: Option<crate::directory::Directory>,
     /// Sessions the gateway holds on this node right now (admitted and not yet closed).
     pub(crate) live: std::sync::Mutex<std::collections::HashSet<u64>>,
+    /// Sessions the gateway held and gave back whose close has not committed yet (or never
+    /// did: the close gave up). Together with `live`, every session this node ever admitted in
+    /// its epoch that the cluster may still show open; any other is one it never admitted.
+    pub(crate) closing: std::sync::Mutex<std::collections::HashSet<u64>>,
     /// The native database ports' places for connections that have not logged in (MySQL and
     /// PostgreSQL together; the SSH port's caps and grace time, with places of their own).
     pub(crate) database_preauth: Arc<portunus_proxy::preauth::PreAuth>,
@@ -247,6 +251,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         ssh_serving: AtomicBool::new(false),
         fenced: tokio::sync::watch::Sender::new(false),
         live: std::sync::Mutex::default(),
+        closing: std::sync::Mutex::default(),
         ssh_gateway: std::sync::Mutex::default(),
         database_preauth: Arc::new(portunus_proxy::preauth::PreAuth::new(
             config.ssh.max_unauthenticated,

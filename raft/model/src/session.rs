@@ -19,6 +19,9 @@ pub enum EndReason {
     NodeLost,
     /// The connection failed.
     Error,
+    /// The node gave up on the login before its admission committed (the cluster answered too
+    /// late), so no one ever used the session: a token use it spent is given back.
+    NotAdmitted,
 }
 
 /// The account a session logs on with.

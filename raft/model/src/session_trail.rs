@@ -95,6 +95,7 @@ pub fn end_reason_name(r: EndReason) -> &'static str {
         EndReason::Timeout => "Timeout",
         EndReason::NodeLost => "NodeLost",
         EndReason::Error => "Error",
+        EndReason::NotAdmitted => "NotAdmitted",
     }
 }
 

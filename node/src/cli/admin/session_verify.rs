@@ -163,6 +163,7 @@ fn session_of(v: &Value) -> anyhow::Result<Session> {
         Some("Timeout") => Some(EndReason::Timeout),
         Some("NodeLost") => Some(EndReason::NodeLost),
         Some("Error") => Some(EndReason::Error),
+        Some("NotAdmitted") => Some(EndReason::NotAdmitted),
         Some(other) => bail!("unknown EndReason {other:?}"),
     };
     let events = match v["EventCount"].as_u64() {

@@ -179,8 +179,18 @@ impl State {
                 node_id: node,
             });
         }
+        let token = s.token_id;
         if let Some(s) = self.sessions.get_mut(&id) {
             s.events = events;
+        }
+        if reason == EndReason::NotAdmitted {
+            // No one used the session: the token use its admission spent is given back.
+            if let Some(t) = token.and_then(|t| self.tokens.get_mut(&t)) {
+                t.uses = t.uses.saturating_sub(1);
+                if t.has_count_limit {
+                    t.count_left = t.count_left.saturating_add(1);
+                }
+            }
         }
         self.end_session(now, id, reason, Some(bytes));
         Ok(Response::SessionClosed { session_id: id })

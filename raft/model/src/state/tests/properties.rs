@@ -1,7 +1,8 @@
 //! Properties of `State::apply` over random sequences of the commands that spend what the
 //! cluster guarantees (token uses, concurrency slots), checked against a simple model after
 //! every command: a refused command changes nothing; a count-limited token is never used more
-//! than its count, and its uses are exactly the logins the state granted with it; open
+//! than its count, and its uses are exactly the logins the state granted with it (less those
+//! closed as never admitted); open
 //! sessions never exceed the cluster-wide limit when one is admitted; the state survives its
 //! snapshot encoding unchanged; and replaying the same log from empty gives the same state.
 
@@ -28,8 +29,9 @@ enum Step {
     Spend(u8, u64, bool),
     /// A login with the user's own credentials through node `n`.
     Open(u64, bool),
-    /// The `i`-th open session (modulo their number) closed by its node.
-    Close(usize),
+    /// The `i`-th open session (modulo their number) closed by its node (as never admitted
+    /// when the flag is set: its node gave up on the login, and its token use comes back).
+    Close(usize, bool),
     /// A user named `name-{i}` (a second one with the same name is refused).
     User(u8),
     /// Time passes.
@@ -45,7 +47,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0u8..4, proptest::option::of(1u32..4)).prop_map(|(h, n)| Step::Issue(h, n)),
         6 => (0u8..5, 1u64..=3, any::<bool>()).prop_map(|(h, n, s)| Step::Spend(h, n, s)),
         3 => (1u64..=3, any::<bool>()).prop_map(|(n, s)| Step::Open(n, s)),
-        3 => (0usize..8).prop_map(Step::Close),
+        3 => (0usize..8, proptest::bool::weighted(0.2)).prop_map(|(i, n)| Step::Close(i, n)),
         1 => (0u8..3).prop_map(Step::User),
         1 => (0u32..120_000).prop_map(Step::Wait),
     ]
@@ -61,6 +63,7 @@ struct Model {
     used_up: usize,
     over_limit: usize,
     stale: usize,
+    refunds: usize,
 }
 
 /// The engineer, the host and the account granted to them.
@@ -72,6 +75,7 @@ type Granted = (
 
 fn check(fx: &mut Fx, model: &mut Model, step: &Step, (user, host, account): Granted) {
     let epoch = |fx: &Fx, n: u64, stale: bool| fx.st.node_epoch(n).saturating_sub(u64::from(stale));
+    let mut refund = None;
     let command = match step {
         Step::Limit(n) => {
             let mut s = fx.st.settings().clone();
@@ -95,17 +99,28 @@ fn check(fx: &mut Fx, model: &mut Model, step: &Step, (user, host, account): Gra
         }),
         Step::Spend(h, n, stale) => Fx::spend_cmd(*h, *n, epoch(fx, *n, *stale)),
         Step::Open(n, stale) => Fx::open_cmd(user, host, account, *n, epoch(fx, *n, *stale)),
-        Step::Close(i) => {
-            let open: Vec<_> = fx.st.open_sessions().map(|s| (s.id, s.node_id)).collect();
+        Step::Close(i, never_admitted) => {
+            let open: Vec<_> = fx
+                .st
+                .open_sessions()
+                .map(|s| (s.id, s.node_id, s.token_id))
+                .collect();
             if open.is_empty() {
                 return;
             }
-            let (session_id, node_id) = open[i % open.len()];
+            let (session_id, node_id, token) = open[i % open.len()];
+            if *never_admitted {
+                refund = token.and_then(|t| fx.st.token(t)).map(|t| t.hash[0]);
+            }
             Command::CloseSession {
                 session_id,
                 node_id,
                 node_epoch: fx.st.node_epoch(node_id),
-                reason: EndReason::Normal,
+                reason: if *never_admitted {
+                    EndReason::NotAdmitted
+                } else {
+                    EndReason::Normal
+                },
                 bytes_up: 0,
                 bytes_down: 0,
                 events: None,
@@ -153,6 +168,12 @@ fn check(fx: &mut Fx, model: &mut Model, step: &Step, (user, host, account): Gra
                 assert_eq!(grant.count_left, Some(*count - *used), "{grant:?}");
             }
         }
+        (Step::Close(..), Response::SessionClosed { .. }) => {
+            if let Some((_, used)) = refund.and_then(|h| model.tokens.get_mut(&h)) {
+                *used -= 1;
+                model.refunds += 1;
+            }
+        }
         _ => {}
     }
     if matches!(answer, Response::SessionOpened(_)) {
@@ -196,7 +217,7 @@ fn run(steps: &[Step]) -> (Fx, Model) {
 }
 
 /// The generated runs reach what the properties are about: logins granted, tokens used up,
-/// admissions refused at the limit, stale node epochs refused.
+/// admissions refused at the limit, stale node epochs refused, token uses given back.
 #[test]
 fn the_generated_steps_reach_the_guarded_paths() {
     use proptest::strategy::ValueTree;
@@ -212,11 +233,17 @@ fn the_generated_steps_reach_the_guarded_paths() {
         total.used_up += m.used_up;
         total.over_limit += m.over_limit;
         total.stale += m.stale;
+        total.refunds += m.refunds;
     }
     assert!(total.logins > 100, "{} logins", total.logins);
     assert!(total.used_up > 10, "{} used-up refusals", total.used_up);
     assert!(total.over_limit > 10, "{} limit refusals", total.over_limit);
     assert!(total.stale > 10, "{} stale-epoch refusals", total.stale);
+    assert!(
+        total.refunds > 10,
+        "{} token uses given back",
+        total.refunds
+    );
 }
 
 proptest! {

@@ -226,6 +226,58 @@ impl Fx {
 }
 
 #[test]
+fn a_session_closed_as_never_admitted_gives_its_token_use_back() {
+    use crate::session::EndReason;
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let epoch = fx.start_node(1);
+    let receipt = fx.issue(u, h, a, 7, Some(2));
+    let used = fx.spend(7, 1, epoch);
+    let abandoned = fx.spend(7, 1, epoch);
+    assert_eq!(abandoned.count_left, Some(0));
+    let close = |fx: &mut Fx, session_id, reason| {
+        fx.run(Command::CloseSession {
+            session_id,
+            node_id: 1,
+            node_epoch: epoch,
+            reason,
+            bytes_up: 0,
+            bytes_down: 0,
+            events: None,
+        })
+    };
+    let r = close(&mut fx, abandoned.session_id, EndReason::NotAdmitted);
+    assert_eq!(
+        r,
+        Response::SessionClosed {
+            session_id: abandoned.session_id
+        }
+    );
+    let t = fx.st.token(receipt.token_id).expect("the token").clone();
+    assert_eq!(
+        (t.uses, t.count_left),
+        (1, 1),
+        "the abandoned spend is given back"
+    );
+    // A second close of the same session gives nothing more back.
+    let again = close(&mut fx, abandoned.session_id, EndReason::NotAdmitted);
+    assert!(
+        matches!(again, Response::Rejected(Rejection::SessionClosed { .. })),
+        "{again:?}"
+    );
+    // A session that ran ends normally and keeps its use.
+    fx.done_close(used.session_id, 1, epoch);
+    let t = fx.st.token(receipt.token_id).expect("the token").clone();
+    assert_eq!((t.uses, t.count_left), (1, 1));
+    // The use given back can be spent again, and then the token is used up.
+    assert_eq!(fx.spend(7, 1, epoch).count_left, Some(0));
+    assert_eq!(
+        fx.reject(Fx::spend_cmd(7, 1, epoch)),
+        Rejection::TokenUsedUp
+    );
+}
+
+#[test]
 fn resent_spend_with_the_same_id_spends_once_and_answers_the_same() {
     use crate::command::{Request, RequestId};
     let mut fx = Fx::new();
