@@ -61,7 +61,10 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
 }
 
 /// How long keys typed after a refused command line wait for the target to take its Ctrl-C.
-const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+/// A loaded target can take longer than half a second (the suite once lost the first key of
+/// the next command after a 500 ms wait that saw no echo); a terminal that shows no `^C` at all
+/// makes the engineer wait this long once per refused line.
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// After the Ctrl-C of a refused command line, wait until the target's terminal echoes it (at
 /// most [`SETTLE_WAIT`]): the terminal flushes its input queue as it takes the interrupt, and
