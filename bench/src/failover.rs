@@ -26,8 +26,8 @@ use crate::{sshc, sys};
 /// Options of `portunus-bench failover`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Leader kills.
-    #[arg(long, default_value_t = 5)]
+    /// Leader kills (a p99 needs many: the goal asks for at least 20).
+    #[arg(long, default_value_t = 20)]
     pub trials: usize,
     /// Tunnel sessions held open on each node.
     #[arg(long, default_value_t = 2)]
@@ -328,9 +328,15 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
     let dropped: usize = trials.iter().map(|t| t.survivor_sessions_dropped).sum();
     let lost: u64 = trials.iter().map(|t| t.acknowledged_lost).sum();
     let acked: usize = trials.iter().map(|t| t.spends_acknowledged).sum();
+    // With fewer than 100 trials the 99th percentile is the worst trial: say so.
+    let p99 = if trials.len() < 100 {
+        "p99 (the worst trial)"
+    } else {
+        "p99"
+    };
     md.push_str(&format!(
-        "\nKill to first successful spend: p50 {:.0} ms, p99 {:.0} ms. Slots reclaimed: p50 {:.0} ms, \
-         p99 {:.0} ms ({} of {} trials). Failed spends in all: {failed}.\n",
+        "\nKill to first successful spend: p50 {:.0} ms, {p99} {:.0} ms. Slots reclaimed: p50 {:.0} ms, \
+         {p99} {:.0} ms ({} of {} trials). Failed spends in all: {failed}.\n",
         rec.p50_ms, rec.p99_ms, recl.p50_ms, recl.p99_ms, recl.count, trials.len()
     ));
     let rejoined = match rejoin {
@@ -350,9 +356,9 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
         ),
         Goal::new(
             "failover",
-            "leader kill to first successful write < 1 s at p99",
-            format!("p99 {:.0} ms", rec.p99_ms),
-            rec.p99_ms < 1000.0 && rec.count > 0,
+            "leader kill to first successful token login < 600 ms at p99, over at least 20 trials",
+            format!("{p99} {:.0} ms over {} trials", rec.p99_ms, rec.count),
+            rec.p99_ms < 600.0 && rec.count >= 20,
         ),
         Goal::new(
             "failover",
@@ -362,14 +368,14 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
         ),
         Goal::new(
             "failover",
-            "dead node's slots reclaimed (3 s without a lease renewal)",
+            "dead node's slots reclaimed within 3.5 s at p99 (3 s without a lease renewal)",
             format!(
-                "{} of {} trials, p99 {:.0} ms",
+                "{} of {} trials, {p99} {:.0} ms",
                 recl.count,
                 trials.len(),
                 recl.p99_ms
             ),
-            recl.count == trials.len(),
+            recl.count == trials.len() && recl.p99_ms <= 3_500.0,
         ),
         Goal::new(
             "failover",

@@ -123,7 +123,8 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
     };
     keep("writes", writes::run(&w).await);
     let f = failover::Args {
-        trials: a.trials,
+        // Its p99 goal needs at least 20 leader kills.
+        trials: a.trials.max(20),
         sessions: 2,
         clients: 4,
         out: out.clone(),
