@@ -30,6 +30,10 @@ const QUORUM_STALE_MS: u64 = 1_500;
 /// heartbeats: long enough not to depose a leader for one late answer, short enough that the
 /// election that follows ends well within a member's 1.5 s session lease.
 const HOLD_BACK_AFTER_MS: u64 = 250;
+/// A node that held back its heartbeats as leader does not stand for election for this long
+/// after: its link is probably what failed, and with its longer log it would otherwise win the
+/// election that deposed it again and again (seen with a leader losing a third of its packets).
+const ELECTION_PAUSE: Duration = Duration::from_secs(2);
 /// A leader grants lease renewals only while it heard from a majority this recently.
 const RENEW_QUORUM_MS: u64 = 750;
 /// How long a lease renewal may take before it counts as failed.
@@ -504,6 +508,9 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
     let Some(mut rx) = inner.upgrade().map(|i| i.raft.metrics()) else {
         return;
     };
+    // When this node last held back its heartbeats, and whether it stands for election.
+    let mut held_at: Option<Instant> = None;
+    let mut electing = true;
     loop {
         let (leader, term, quorum_ack_ms, voters) = {
             let m = rx.borrow_and_update();
@@ -556,6 +563,22 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
                     );
                 } else {
                     tracing::info!(node_id = inner.id, "no longer holding back heartbeats");
+                }
+            }
+            if stale {
+                held_at = Some(Instant::now());
+            }
+            let pause =
+                leader != Some(inner.id) && held_at.is_some_and(|at| at.elapsed() < ELECTION_PAUSE);
+            if electing == pause {
+                electing = !pause;
+                inner.raft.runtime_config().elect(electing);
+                if pause {
+                    tracing::info!(
+                        node_id = inner.id,
+                        "not standing for election for {} ms after holding back as leader",
+                        ELECTION_PAUSE.as_millis()
+                    );
                 }
             }
             let mut since = inner.leaderless_since.lock().expect("lock");
