@@ -26,20 +26,20 @@ pub struct RaftConfig {
 }
 
 impl RaftConfig {
-    /// Defaults suited to a LAN: a new leader about half a second after the old one dies.
+    /// Defaults suited to a LAN: a new leader within half a second of the old one's death.
     ///
     /// With openraft 0.9 a follower that heard from a leader starts an election only after the
     /// leader's lease (`election_max_ms`) and its own election timeout (drawn once from
-    /// `election_min_ms..election_max_ms`) have passed without a heartbeat: 450-600 ms here,
-    /// checked every 1.5 heartbeats. Members end their sessions 1.5 s after their last lease
-    /// renewal (when a limit is set), so an election must end well within that.
+    /// `election_min_ms..election_max_ms`) have passed without a heartbeat: 300-400 ms here,
+    /// checked every 1.5 heartbeats (75 ms). Members end their sessions 1.5 s after their last
+    /// lease renewal (when a limit is set), so an election must end well within that.
     pub fn new(node_id: u64, data_dir: PathBuf) -> Self {
         RaftConfig {
             node_id,
             data_dir,
             heartbeat_ms: 50,
-            election_min_ms: 150,
-            election_max_ms: 300,
+            election_min_ms: 100,
+            election_max_ms: 200,
             snapshot_every: 5_000,
             keep_behind_snapshot: 1_000,
             purge_batch: 256,

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 /// How long a proposal may wait for a leader before it is refused for want of quorum.
 const LEADER_WAIT: Duration = Duration::from_secs(2);
 /// How long a node without a leader keeps callers waiting for an election before it refuses
-/// them at once (an election starts 450-600 ms after the last heartbeat and takes a round trip).
+/// them at once (an election starts 300-400 ms after the last heartbeat and takes a round trip).
 const LEADERLESS_GRACE: Duration = Duration::from_millis(1_000);
 /// How long a leader may go without hearing from a quorum before it refuses writes at once.
 const QUORUM_STALE_MS: u64 = 1_500;
@@ -58,6 +58,13 @@ pub(crate) struct Inner {
     pub(crate) hold_back: Arc<HoldBack>,
     /// The application's services other members may call, by name.
     pub(crate) services: std::sync::RwLock<std::collections::HashMap<String, ServiceHandler>>,
+    /// When an AppendEntries (a leader's heartbeat or entries) last arrived.
+    pub(crate) heard_leader: std::sync::Mutex<Option<Instant>>,
+    /// How long a voter refuses candidates after a leader's last word (openraft's leader lease:
+    /// the election timeout's maximum).
+    pub(crate) leader_lease: Duration,
+    /// Whether this node stands for election (false for a while after it held back as leader).
+    pub(crate) electing: std::sync::atomic::AtomicBool,
 }
 
 /// Answers a call from another member: its body in, the answer (or why not) out.
@@ -158,6 +165,9 @@ impl Replica {
             leases: std::sync::Mutex::default(),
             hold_back,
             services: Default::default(),
+            heard_leader: std::sync::Mutex::new(None),
+            leader_lease: Duration::from_millis(config.election_max_ms),
+            electing: std::sync::atomic::AtomicBool::new(true),
         });
         tokio::spawn(crate::network::serve(endpoint.clone(), inner.clone()));
         tokio::spawn(watch_leader(Arc::downgrade(&inner)));
@@ -573,6 +583,7 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
             if electing == pause {
                 electing = !pause;
                 inner.raft.runtime_config().elect(electing);
+                inner.electing.store(electing, Ordering::SeqCst);
                 if pause {
                     tracing::info!(
                         node_id = inner.id,

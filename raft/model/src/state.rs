@@ -13,6 +13,7 @@ mod config_export;
 mod databases;
 mod grants;
 mod hosts;
+mod names;
 mod nonces;
 mod policies;
 mod projects;
@@ -109,6 +110,12 @@ pub struct State {
     projects: BTreeMap<ProjectId, crate::project::Project>,
     /// Project authorizations and review rules.
     delegations: BTreeMap<DelegationId, crate::project::Delegation>,
+    /// Users by name (derived, not encoded: see `names`).
+    #[serde(skip)]
+    user_names: names::NameIndex,
+    /// User groups by name (derived, not encoded).
+    #[serde(skip)]
+    user_group_names: names::NameIndex,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any

@@ -8,6 +8,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::ChangeMembers;
 use portunus_model::{Command, Request, RequestId, Response};
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 impl From<ReplicaError> for PeerRefusal {
@@ -35,10 +36,57 @@ enum Step<T> {
 }
 
 impl Inner {
+    /// This node refused its vote to a candidate of `their_term` whose log is shorter than its
+    /// own, which that candidate can then never win. If no leader has been heard from for a
+    /// whole leader lease (the leader is gone, not just cut off from the candidate), this node
+    /// campaigns at once in a term above the candidate's instead of waiting for its own
+    /// election timer: the candidate, which voted for itself in its term, would refuse a
+    /// campaign in that same term, and in openraft 0.9 it then waits its election timeout
+    /// again — the slow path of a failover under load, where one follower has received the
+    /// dead leader's last entries and the other has not (see ARCHITECTURE.md, "Timing").
+    fn take_over_election(&self, their_term: u64) {
+        if !self.electing.load(Ordering::SeqCst) {
+            return;
+        }
+        let silent = match *self.heard_leader.lock().expect("lock") {
+            Some(at) => at.elapsed() >= self.leader_lease,
+            None => true,
+        };
+        if !silent {
+            return;
+        }
+        let raft = self.raft.clone();
+        let id = self.id;
+        tokio::spawn(async move {
+            let mut rx = raft.metrics();
+            // Each election takes the next term; two at most get above the candidate's.
+            for _ in 0..3 {
+                let (term, leading) = {
+                    let m = rx.borrow_and_update();
+                    (m.vote.leader_id().term, m.current_leader == Some(id))
+                };
+                if leading || term > their_term {
+                    return;
+                }
+                tracing::info!(
+                    node_id = id,
+                    their_term,
+                    "a candidate with a shorter log asked for this node's vote and no leader \
+                     is heard: campaigning at once"
+                );
+                if raft.trigger().elect().await.is_err() {
+                    return;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(50), rx.changed()).await;
+            }
+        });
+    }
+
     /// Answer one request from a peer.
     pub(crate) async fn handle(&self, req: RpcRequest) -> RpcResponse {
         match req {
             RpcRequest::AppendEntries(r) => {
+                *self.heard_leader.lock().expect("lock") = Some(Instant::now());
                 RpcResponse::AppendEntries(self.raft.append_entries(r).await)
             }
             RpcRequest::Vote(r) => {
@@ -48,7 +96,14 @@ impl Inner {
                 if let (true, Some(candidate)) = (newer, r.vote.leader_id().voted_for()) {
                     self.hold_back.lift(candidate);
                 }
-                RpcResponse::Vote(self.raft.vote(r).await)
+                let (their_term, their_log) = (r.vote.leader_id().term, r.last_log_id);
+                let answer = self.raft.vote(r).await;
+                if let Ok(a) = &answer {
+                    if !a.vote_granted && a.last_log_id > their_log {
+                        self.take_over_election(their_term);
+                    }
+                }
+                RpcResponse::Vote(answer)
             }
             RpcRequest::InstallSnapshot(r) => {
                 RpcResponse::InstallSnapshot(self.raft.install_snapshot(r).await)

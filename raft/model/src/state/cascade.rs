@@ -17,7 +17,9 @@ use crate::token::{Token, TokenAccount};
 impl State {
     pub(super) fn delete_user(&mut self, id: UserId) -> Result<Response, Rejection> {
         found(&self.users, EntityKind::User, id)?;
-        self.users.remove(&id);
+        if let Some(u) = self.users.remove(&id) {
+            self.user_names.remove(&u.name, id);
+        }
         for g in self.user_groups.values_mut() {
             g.members.remove(&id);
         }
@@ -35,7 +37,9 @@ impl State {
 
     pub(super) fn delete_user_group(&mut self, id: UserGroupId) -> Result<Response, Rejection> {
         found(&self.user_groups, EntityKind::UserGroup, id)?;
-        self.user_groups.remove(&id);
+        if let Some(g) = self.user_groups.remove(&id) {
+            self.user_group_names.remove(&g.name, id);
+        }
         self.drop_principal(Principal::Group(id));
         for r in self.rules.values_mut() {
             r.spec.user_groups.remove(&id);

@@ -194,6 +194,8 @@ impl State {
         self.next_id = self.next_id.max(c.next_id);
         self.users = by_id(&c.users, |u| u.id);
         self.user_groups = by_id(&c.user_groups, |g| g.id);
+        self.user_names.reset();
+        self.user_group_names.reset();
         self.hosts = by_id(&c.hosts, |h| h.id);
         self.host_accounts = by_id(&c.host_accounts, |a| a.id);
         self.shared_keys = by_id(&c.shared_keys, |k| k.id);

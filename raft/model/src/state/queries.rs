@@ -24,7 +24,16 @@ impl State {
         self.users.values()
     }
     pub fn user_by_name(&self, name: &str) -> Option<&User> {
-        self.users.values().find(|u| u.name == name)
+        let id = self.user_ids_by_name().get(name)?;
+        self.users.get(id)
+    }
+    pub(crate) fn user_ids_by_name(&self) -> &BTreeMap<String, UserId> {
+        self.user_names
+            .get(|| Box::new(self.users.values().map(|u| (u.id, u.name.as_str()))))
+    }
+    pub(crate) fn user_group_ids_by_name(&self) -> &BTreeMap<String, UserGroupId> {
+        self.user_group_names
+            .get(|| Box::new(self.user_groups.values().map(|g| (g.id, g.name.as_str()))))
     }
     pub fn user_group(&self, id: UserGroupId) -> Option<&UserGroup> {
         self.user_groups.get(&id)

@@ -84,8 +84,8 @@ impl State {
             return Err(Rejection::invalid("Validity", "start must precede end"));
         }
         check_two_factor(new.two_factor_status, &new.two_factor)?;
-        let names = self.users.values().map(|u| (u.id, u.name.as_str()));
-        validate::unique(EntityKind::User, &new.name, None, names)?;
+        let holder = self.user_ids_by_name().get(&new.name).copied();
+        validate::unique_in(EntityKind::User, &new.name, None, holder)?;
         let id = self.alloc_id();
         let user = User {
             id,
@@ -111,6 +111,7 @@ impl State {
             created_at_ms: now,
         };
         self.users.insert(id, user);
+        self.user_names.insert(&new.name, id);
         Ok(Response::Created { id })
     }
 
@@ -288,8 +289,8 @@ impl State {
     ) -> Result<Response, Rejection> {
         validate::name("UserGroupName", name)?;
         validate::text("Comment", comment)?;
-        let names = self.user_groups.values().map(|g| (g.id, g.name.as_str()));
-        validate::unique(EntityKind::UserGroup, name, None, names)?;
+        let holder = self.user_group_ids_by_name().get(name).copied();
+        validate::unique_in(EntityKind::UserGroup, name, None, holder)?;
         let id = self.alloc_id();
         let group = UserGroup {
             id,
@@ -299,6 +300,7 @@ impl State {
             created_at_ms: now,
         };
         self.user_groups.insert(id, group);
+        self.user_group_names.insert(name, id);
         Ok(Response::Created { id })
     }
 
@@ -311,11 +313,13 @@ impl State {
         found(&self.user_groups, EntityKind::UserGroup, id)?;
         validate::name("UserGroupName", name)?;
         validate::text("Comment", comment)?;
-        let names = self.user_groups.values().map(|g| (g.id, g.name.as_str()));
-        validate::unique(EntityKind::UserGroup, name, Some(id), names)?;
+        let holder = self.user_group_ids_by_name().get(name).copied();
+        validate::unique_in(EntityKind::UserGroup, name, Some(id), holder)?;
         if let Some(g) = self.user_groups.get_mut(&id) {
+            self.user_group_names.remove(&g.name, id);
             g.name = name.to_string();
             g.comment = comment.to_string();
+            self.user_group_names.insert(name, id);
         }
         Ok(Response::Done)
     }

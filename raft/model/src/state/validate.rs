@@ -65,6 +65,22 @@ pub(crate) fn all_found<'a, T>(
     Ok(())
 }
 
+/// Fails when `holder`, the entity an index says carries `name`, is another than `except`.
+pub(crate) fn unique_in(
+    kind: EntityKind,
+    name: &str,
+    except: Option<u64>,
+    holder: Option<u64>,
+) -> Result<(), Rejection> {
+    match holder {
+        Some(id) if Some(id) != except => Err(Rejection::AlreadyExists {
+            kind,
+            name: name.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Fails when another entity (not `except`) already carries `name`.
 pub(crate) fn unique<'a>(
     kind: EntityKind,

@@ -264,3 +264,94 @@ proptest! {
         prop_assert!(replayed == fx.st, "replaying the log gave another state");
     }
 }
+
+/// A step on named entities: names come from a small pool so that clashes are frequent; ids
+/// are picked among the ids created so far (modulo their number), or a missing one.
+#[derive(Clone, Debug)]
+enum NameStep {
+    CreateUser(u8),
+    DeleteUser(usize),
+    CreateGroup(u8),
+    RenameGroup(usize, u8),
+    DeleteGroup(usize),
+    /// Encode and decode the state, as a snapshot install or a restart does.
+    Reload,
+}
+
+fn name_step() -> impl Strategy<Value = NameStep> {
+    prop_oneof![
+        (0u8..6).prop_map(NameStep::CreateUser),
+        any::<usize>().prop_map(NameStep::DeleteUser),
+        (0u8..6).prop_map(NameStep::CreateGroup),
+        (any::<usize>(), 0u8..6).prop_map(|(i, n)| NameStep::RenameGroup(i, n)),
+        any::<usize>().prop_map(NameStep::DeleteGroup),
+        Just(NameStep::Reload),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The name indexes answer as a scan of the collections would, whatever adds, renames and
+    /// removes came before, and a state decoded from its encoding (indexes not yet built)
+    /// answers every command exactly as the running one.
+    #[test]
+    fn name_indexes_agree_with_the_collections(steps in proptest::collection::vec(name_step(), 1..80)) {
+        let mut fx = Fx::new();
+        let (mut users, mut groups) = (Vec::new(), Vec::new());
+        let pick = |ids: &Vec<u64>, i: usize| if ids.is_empty() { 999_999 } else { ids[i % ids.len()] };
+        for step in &steps {
+            let command = match step {
+                NameStep::CreateUser(n) => Command::CreateUser(crate::user::NewUser {
+                    name: format!("user-{n}"),
+                    ..Default::default()
+                }),
+                NameStep::DeleteUser(i) => Command::DeleteUser { user_id: pick(&users, *i) },
+                NameStep::CreateGroup(n) => Command::CreateUserGroup {
+                    name: format!("group-{n}"),
+                    comment: String::new(),
+                },
+                NameStep::RenameGroup(i, n) => Command::UpdateUserGroup {
+                    group_id: pick(&groups, *i),
+                    name: format!("group-{n}"),
+                    comment: String::new(),
+                },
+                NameStep::DeleteGroup(i) => Command::DeleteUserGroup { group_id: pick(&groups, *i) },
+                NameStep::Reload => {
+                    let (back, _): (State, usize) = bincode::serde::decode_from_slice(
+                        &encode(&fx.st),
+                        bincode::config::standard(),
+                    )
+                    .expect("decode");
+                    fx.st = back;
+                    continue;
+                }
+            };
+            let mut decoded: State = bincode::serde::decode_from_slice(
+                &encode(&fx.st),
+                bincode::config::standard(),
+            )
+            .expect("decode")
+            .0;
+            let req = Request { now_ms: fx.now, command: command.clone(), id: None };
+            let fresh = decoded.apply(&req);
+            let answer = fx.run(command);
+            prop_assert_eq!(&answer, &fresh, "a decoded state answered otherwise");
+            if let Response::Created { id } = answer {
+                match step {
+                    NameStep::CreateUser(_) => users.push(id),
+                    _ => groups.push(id),
+                }
+            }
+            for u in fx.st.users.values() {
+                prop_assert_eq!(fx.st.user_by_name(&u.name).map(|f| f.id), Some(u.id));
+            }
+            let scanned: BTreeMap<String, u64> =
+                fx.st.users.values().map(|u| (u.name.clone(), u.id)).collect();
+            prop_assert_eq!(fx.st.user_ids_by_name(), &scanned);
+            let scanned: BTreeMap<String, u64> =
+                fx.st.user_groups.values().map(|g| (g.name.clone(), g.id)).collect();
+            prop_assert_eq!(fx.st.user_group_ids_by_name(), &scanned);
+        }
+    }
+}
