@@ -28,7 +28,7 @@ pub const SELF_FENCE_AFTER: Duration = Duration::from_millis(1_500);
 const RENEW_EVERY: Duration = Duration::from_millis(250);
 /// After a failed renewal (no leader, or one without a majority), the next try comes this soon.
 const RENEW_RETRY: Duration = Duration::from_millis(50);
-const RECLAIM_CHECK_EVERY: Duration = Duration::from_millis(100);
+const RECLAIM_CHECK_EVERY: Duration = Duration::from_millis(25);
 const ORPHAN_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// Register again when the cluster fenced this node's epoch while it was cut off.

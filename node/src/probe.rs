@@ -176,16 +176,32 @@ impl NodeProbe for Probe {
             .set(s.unauthenticated as i64);
         export_cuts(&m.database_preauth_cut_total, &s);
         let node_id = self.shared.node_id;
-        let (in_use, limit, mine) = self.replica.view().read(|s| {
+        let (in_use, limit, mine, held) = self.replica.view().read(|s| {
             let mine: Vec<String> = s
                 .open_sessions()
                 .filter(|sess| sess.node_id == node_id)
                 .map(|sess| sess.protocol.to_string())
                 .collect();
-            (s.slots_in_use(), s.settings().max_sessions_total, mine)
+            let mut held = std::collections::BTreeMap::new();
+            for sess in s.open_sessions() {
+                *held.entry(sess.node_id).or_insert(0i64) += 1;
+            }
+            (
+                s.slots_in_use(),
+                s.settings().max_sessions_total,
+                mine,
+                held,
+            )
         });
         m.concurrency_slots_in_use.set(in_use as i64);
         m.concurrency_slots_limit.set(limit as i64);
+        m.concurrency_slots_held.reset();
+        for member in &status.nodes {
+            let n = held.get(&member.id).copied().unwrap_or(0);
+            m.concurrency_slots_held
+                .with_label_values(&[&member.id.to_string()])
+                .set(n);
+        }
         m.sessions_active.reset();
         for proto in ["ssh", "sftp", "mysql", "postgresql", "rdp"] {
             m.sessions_active.with_label_values(&[proto]).set(0);

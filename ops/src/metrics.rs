@@ -24,6 +24,7 @@ pub struct Metrics {
     pub sessions_active: IntGaugeVec,
     pub concurrency_slots_in_use: IntGauge,
     pub concurrency_slots_limit: IntGauge,
+    pub concurrency_slots_held: IntGaugeVec,
     pub proposals_total: IntCounterVec,
     pub proposal_seconds: HistogramVec,
     pub http_requests_total: IntCounterVec,
@@ -152,6 +153,13 @@ impl Metrics {
                 &r,
                 "portunus_concurrency_slots_in_use",
                 "Concurrency slots held cluster-wide",
+            ),
+            concurrency_slots_held: gauge_vec(
+                &r,
+                "portunus_concurrency_slots_held",
+                "Concurrency slots each member holds, as the replicated state says \
+                 (a dead member's go to 0 when the leader reclaims them)",
+                &["node"],
             ),
             concurrency_slots_limit: gauge(
                 &r,
