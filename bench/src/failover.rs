@@ -2,8 +2,9 @@
 //! spends (full SSH logins with an O&M token, each a replicated SpendToken, sent round robin to
 //! the two followers) and with open tunnel sessions on every node, SIGKILL the leader. Per
 //! trial: time from the kill until a spend started after it succeeds, failed spends, tunnel
-//! sessions on the survivors that dropped, time until the survivors report that only their own
-//! slots are in use (the leader reclaims a node's slots after 3 s without a lease renewal), and
+//! sessions on the survivors that dropped, time until a survivor's
+//! `portunus_concurrency_slots_held` says the killed node holds no slot (the leader reclaims a
+//! node's slots after 3 s without a lease renewal), and
 //! acknowledged logins missing from the token's recorded uses after the kill (each acknowledged
 //! login is a committed spend; more uses than acknowledgements are spends whose login failed
 //! later, fewer would be a lost write). The killed
@@ -104,10 +105,12 @@ fn hold(
 }
 
 /// Slots in use cluster-wide, as the node whose metrics listener is `metrics` reports it.
-fn slots_in_use(metrics: SocketAddr) -> Option<u64> {
+/// Slots that node `node` holds according to the replicated state, as `metrics` reports it.
+fn slots_held(metrics: SocketAddr, node: u64) -> Option<u64> {
     let (_, body) = portunus_tests::http_get(metrics, "/metrics").ok()?;
+    let series = format!("portunus_concurrency_slots_held{{node=\"{node}\"}} ");
     body.lines()
-        .find_map(|l| l.strip_prefix("portunus_concurrency_slots_in_use "))
+        .find_map(|l| l.strip_prefix(series.as_str()))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map(|v| v as u64)
 }
@@ -230,12 +233,11 @@ async fn trial(
     for l in load {
         let _ = l.await;
     }
-    // Reclaim: only the survivors' held sessions remain in use.
+    // Reclaim: the replicated state no longer gives the killed node any slot.
     let survivor_metrics = cluster.metrics_addrs()[survivors[0]];
-    let expected = (survivors.len() * args.sessions) as u64;
     let mut reclaim_ms = None;
     while killed_at.elapsed() < Duration::from_secs(20) {
-        if slots_in_use(survivor_metrics) == Some(expected) {
+        if slots_held(survivor_metrics, leader) == Some(0) {
             reclaim_ms = Some(killed_at.elapsed().as_secs_f64() * 1e3);
             break;
         }

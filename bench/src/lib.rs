@@ -6,6 +6,7 @@
 //! `results/all.{json,md}`.
 
 mod api;
+pub mod apiwrites;
 pub mod db;
 pub mod failover;
 pub mod forward;

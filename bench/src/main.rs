@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use portunus_bench::{db, failover, forward, logins, memory, suite, tunnel, writes};
+use portunus_bench::{apiwrites, db, failover, forward, logins, memory, suite, tunnel, writes};
 
 #[derive(Debug, Parser)]
 #[command(name = "portunus-bench", about = "Portunus benchmark harness")]
@@ -23,6 +23,8 @@ enum Command {
     Logins(logins::Args),
     /// Replicated token issue/spend per second and latency at 1/16/256 clients; disk fsync.
     Writes(writes::Args),
+    /// Signed API writes on 3 `portunus` processes vs etcd 3.4 puts on 3 `etcd` processes.
+    ApiWrites(apiwrites::Args),
     /// SIGKILL the leader under load: recovery time, failed spends, dropped sessions, reclaim.
     Failover(failover::Args),
     /// Node RSS per idle tunnel and per active shell session at 1/100/1000 sessions.
@@ -65,6 +67,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Tunnel(a) => (tunnel::run(&a).await?, a.out),
         Command::Logins(a) => (logins::run(&a).await?, a.out),
         Command::Writes(a) => (writes::run(&a).await?, a.out),
+        Command::ApiWrites(a) => (apiwrites::run(&a).await?, a.out),
         Command::Failover(a) => (failover::run(&a).await?, a.out),
         Command::Memory(a) => (memory::run(&a).await?, a.out),
         Command::Db(a) => (db::run(&a).await?, a.out),
@@ -122,6 +125,12 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
         out: out.clone(),
     };
     keep("writes", writes::run(&w).await);
+    let aw = apiwrites::Args {
+        duration: d,
+        clients: vec![16, 64, 256],
+        out: out.clone(),
+    };
+    keep("api-writes", apiwrites::run(&aw).await);
     let f = failover::Args {
         // Its p99 goal needs at least 20 leader kills.
         trials: a.trials.max(20),

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use plotters::prelude::*;
 
-use crate::writes::Row;
+use crate::stats::Latency;
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
@@ -22,24 +22,31 @@ fn register_font() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// p50 and p99 latency (ms, log scale) against concurrent clients, per operation.
-pub(crate) fn latency_vs_clients(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
+/// One line pair on a latency plot: a name and (clients, latency) points.
+pub(crate) struct Series {
+    pub(crate) name: String,
+    pub(crate) points: Vec<(usize, Latency)>,
+}
+
+/// p50 and p99 latency (ms, log scale) against concurrent clients, per series.
+pub(crate) fn latency_vs_clients(
+    path: &Path,
+    title: &str,
+    series: &[Series],
+) -> anyhow::Result<()> {
     register_font()?;
-    let max_clients = rows.iter().map(|r| r.clients).max().unwrap_or(1) as f64;
-    let max_ms = rows.iter().map(|r| r.latency.p99_ms).fold(1.0, f64::max) * 1.5;
-    let min_ms = rows
-        .iter()
-        .map(|r| r.latency.p50_ms)
+    let all = || series.iter().flat_map(|s| s.points.iter());
+    let max_clients = all().map(|(c, _)| *c).max().unwrap_or(1) as f64;
+    let max_ms = all().map(|(_, l)| l.p99_ms).fold(1.0, f64::max) * 1.5;
+    let min_ms = all()
+        .map(|(_, l)| l.p50_ms)
         .filter(|v| *v > 0.0)
         .fold(max_ms, f64::min)
         / 1.5;
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Replicated writes: latency vs concurrent clients",
-            ("sans-serif", 20),
-        )
+        .caption(title, ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(60)
@@ -52,34 +59,27 @@ pub(crate) fn latency_vs_clients(path: &Path, rows: &[Row]) -> anyhow::Result<()
         .x_desc("concurrent clients")
         .y_desc("latency (ms)")
         .draw()?;
-    let series = [
-        ("issue", "p50", RED),
-        ("issue", "p99", MAGENTA),
-        ("spend", "p50", BLUE),
-        ("spend", "p99", CYAN),
-    ];
-    for (op, q, color) in series {
-        let points: Vec<(f64, f64)> = rows
-            .iter()
-            .filter(|r| r.op == op && r.latency.count > 0)
-            .map(|r| {
-                let v = if q == "p50" {
-                    r.latency.p50_ms
-                } else {
-                    r.latency.p99_ms
-                };
-                (r.clients as f64, v)
-            })
-            .collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-            .label(format!("{op} {q}"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-        chart.draw_series(
-            points
-                .into_iter()
-                .map(|p| Circle::new(p, 3, color.filled())),
-        )?;
+    const COLORS: [(RGBColor, RGBColor); 3] = [(RED, MAGENTA), (BLUE, CYAN), (GREEN, BLACK)];
+    for (s, (c50, c99)) in series.iter().zip(COLORS.iter().cycle()) {
+        for (q, color) in [("p50", *c50), ("p99", *c99)] {
+            let points: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .map(|(c, l)| {
+                    let v = if q == "p50" { l.p50_ms } else { l.p99_ms };
+                    (*c as f64, v)
+                })
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                .label(format!("{} {q}", s.name))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            chart.draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, color.filled())),
+            )?;
+        }
     }
     chart
         .configure_series_labels()

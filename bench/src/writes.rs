@@ -85,7 +85,19 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
     }
     std::fs::create_dir_all(&args.out)?;
     let png = args.out.join("writes.png");
-    let plotted = crate::plot::latency_vs_clients(&png, &rows).is_ok();
+    let series: Vec<crate::plot::Series> = ["issue", "spend"]
+        .iter()
+        .map(|op| crate::plot::Series {
+            name: (*op).to_string(),
+            points: rows
+                .iter()
+                .filter(|r| r.op == *op && r.latency.count > 0)
+                .map(|r| (r.clients, r.latency))
+                .collect(),
+        })
+        .collect();
+    let title = "Replicated writes: latency vs concurrent clients";
+    let plotted = crate::plot::latency_vs_clients(&png, title, &series).is_ok();
     Ok(outcome(args, rows, fsync, plotted))
 }
 

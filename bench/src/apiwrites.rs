@@ -1,0 +1,673 @@
+//! The `api-writes` benchmark: signed Bastionhost API writes on a 3-node cluster of real
+//! `portunus` processes against puts on a 3-member cluster of real `etcd` processes (Debian's
+//! etcd 3.4), the system a user would weigh a replicated store against, in the same run on the
+//! same machine.
+//!
+//! Portunus: every call is a `CreateUserGroup` of a new group, signed (ACS3-HMAC-SHA256, a fresh
+//! nonce) as the official SDK signs it, over plain HTTP/1.1 (`--api-plaintext`), so that each
+//! one is authenticated, records its nonce cluster-wide, creates the group and leaves its admin
+//! audit entry, all through Raft with fsync. etcd: every call is a `KV/Put` of a new key over
+//! gRPC (HTTP/2 without TLS, its own client protocol), the value as large as the parameters of
+//! the Portunus call. Each client keeps one connection open to member `i % 3` and has one call
+//! in flight. A fresh cluster of each kind serves each number of clients, Portunus first.
+//! CPU seconds of the server processes are read from /proc around each point.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use portunus_ops::client::{new_nonce, sign_request, Credentials};
+use serde::Serialize;
+use tokio::net::TcpStream;
+
+use crate::plot::Series;
+use crate::portunus::Cluster;
+use crate::stats::Latency;
+use crate::suite::{Goal, Outcome};
+use crate::sys::{cpu_seconds, free_loopback_addr, wait_listening};
+
+const ETCD: &str = "/usr/bin/etcd";
+const START: Duration = Duration::from_secs(60);
+/// A call that takes longer than this counts as failed.
+const CALL: Duration = Duration::from_secs(10);
+/// AccessKeys the Portunus clients share (one key holds at most 25,000 live nonces).
+const KEYS: usize = 16;
+
+/// Options of `portunus-bench api-writes`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Seconds each (system, clients) point lasts.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Concurrent clients, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [16usize, 64, 256])]
+    pub clients: Vec<usize>,
+    /// Directory for api-writes.json, api-writes.md and api-writes.png.
+    #[arg(long, default_value = "bench/results")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub system: String,
+    pub clients: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub per_second: f64,
+    pub latency: Latency,
+    /// CPU seconds of the server processes (all three members) per 1,000 successful writes.
+    pub server_cpu_s_per_1k: f64,
+    /// The first failure seen, if any.
+    pub first_error: Option<String>,
+}
+
+/// What one client saw.
+#[derive(Default)]
+struct Tally {
+    ok: Vec<Duration>,
+    failed: usize,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn fail(&mut self, why: String) {
+        self.failed += 1;
+        self.first_error.get_or_insert(why);
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.ok.extend(other.ok);
+        self.failed += other.failed;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+}
+
+/// Runs the benchmark.
+pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        Path::new(ETCD).exists(),
+        "{ETCD} is missing: install Debian's etcd-server (scripts/bench.sh does)"
+    );
+    let value_bytes = params_bytes();
+    let mut rows = Vec::new();
+    for &clients in &args.clients {
+        rows.push(portunus_point(clients, args.duration).await?);
+        rows.push(etcd_point(clients, args.duration, value_bytes).await?);
+        for r in &rows[rows.len() - 2..] {
+            println!(
+                "{} clients={} ok={} failed={} {:.0}/s p50 {:.2} ms p99 {:.2} ms",
+                r.system,
+                r.clients,
+                r.ok,
+                r.failed,
+                r.per_second,
+                r.latency.p50_ms,
+                r.latency.p99_ms
+            );
+        }
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let png = args.out.join("api-writes.png");
+    let series: Vec<Series> = ["portunus", "etcd"]
+        .iter()
+        .map(|s| Series {
+            name: (*s).to_string(),
+            points: rows
+                .iter()
+                .filter(|r| r.system == *s && r.ok > 0)
+                .map(|r| (r.clients, r.latency))
+                .collect(),
+        })
+        .collect();
+    let plotted = crate::plot::latency_vs_clients(
+        &png,
+        "Signed API writes (Portunus) and puts (etcd): latency vs clients",
+        &series,
+    )
+    .is_ok();
+    Ok(outcome(args, rows, value_bytes, plotted))
+}
+
+/// The parameters a Portunus client sends per call (the query string of a typical group name),
+/// which is the size of the value each etcd put carries.
+fn params_bytes() -> usize {
+    format!("UserGroupName={}", group_name(99, 99_999)).len()
+}
+
+fn group_name(client: usize, n: u64) -> String {
+    format!("bench-writer-{client:03}-group-{n:07}")
+}
+
+async fn portunus_point(clients: usize, secs: u64) -> anyhow::Result<Row> {
+    let cluster = Cluster::start(3).await?;
+    let via = cluster.procs.nodes[0].cluster;
+    let mut keys = Vec::new();
+    for _ in 0..KEYS.min(clients) {
+        let procs = &cluster.procs;
+        let out = tokio::task::block_in_place(|| {
+            procs.cli(
+                via,
+                &["create-access-key", "--role", "admin", "--comment", "bench"],
+            )
+        })?;
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+                .with_context(|| format!("no {name} in {out}"))
+        };
+        keys.push(Credentials {
+            access_key_id: field("access key id:")?,
+            access_key_secret: field("access key secret:")?,
+        });
+    }
+    let addrs = cluster.api_addrs();
+    let pids: Vec<u32> = (1..=3)
+        .map(|id| cluster.pid(id))
+        .collect::<anyhow::Result<_>>()?;
+    // Every key works on every node before the clock starts.
+    for k in &keys {
+        for a in &addrs {
+            let mut c = H1::connect(*a).await?;
+            let name = format!("warm-{}-{a}", k.access_key_id);
+            c.create_group(k, &name).await.map_err(anyhow::Error::msg)?;
+        }
+    }
+    let mut conns = Vec::new();
+    for i in 0..clients {
+        conns.push(H1::connect(addrs[i % addrs.len()]).await?);
+    }
+    let cpu0 = cpu_of(&pids)?;
+    let started = Instant::now();
+    let end = started + Duration::from_secs(secs);
+    let mut set = tokio::task::JoinSet::new();
+    for (i, mut conn) in conns.into_iter().enumerate() {
+        let key = keys[i % keys.len()].clone();
+        set.spawn(async move {
+            let mut t = Tally::default();
+            let mut n = 0u64;
+            while Instant::now() < end {
+                n += 1;
+                let at = Instant::now();
+                match conn.create_group(&key, &group_name(i, n)).await {
+                    Ok(()) => t.ok.push(at.elapsed()),
+                    Err(e) => {
+                        t.fail(e);
+                        if let Ok(c) = H1::connect(conn.addr).await {
+                            conn = c;
+                        }
+                    }
+                }
+            }
+            t
+        });
+    }
+    let tally = join(&mut set).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_of(&pids)? - cpu0;
+    drop(cluster);
+    Ok(row("portunus", clients, tally, elapsed, cpu))
+}
+
+async fn etcd_point(clients: usize, secs: u64, value_bytes: usize) -> anyhow::Result<Row> {
+    let etcd = Etcd::start().await?;
+    let value = Bytes::from(vec![b'v'; value_bytes]);
+    let mut conns = Vec::new();
+    for i in 0..clients {
+        conns.push(H2::connect(etcd.clients[i % etcd.clients.len()]).await?);
+    }
+    let pids: Vec<u32> = etcd.children.iter().map(Child::id).collect();
+    let cpu0 = cpu_of(&pids)?;
+    let started = Instant::now();
+    let end = started + Duration::from_secs(secs);
+    let mut set = tokio::task::JoinSet::new();
+    for (i, mut conn) in conns.into_iter().enumerate() {
+        let value = value.clone();
+        set.spawn(async move {
+            let mut t = Tally::default();
+            let mut n = 0u64;
+            while Instant::now() < end {
+                n += 1;
+                let at = Instant::now();
+                let key = group_name(i, n);
+                match conn.put(key.as_bytes(), &value).await {
+                    Ok(()) => t.ok.push(at.elapsed()),
+                    Err(e) => {
+                        t.fail(e);
+                        if let Ok(c) = H2::connect(conn.addr).await {
+                            conn = c;
+                        }
+                    }
+                }
+            }
+            t
+        });
+    }
+    let tally = join(&mut set).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_of(&pids)? - cpu0;
+    drop(etcd);
+    Ok(row("etcd", clients, tally, elapsed, cpu))
+}
+
+async fn join(set: &mut tokio::task::JoinSet<Tally>) -> Tally {
+    let mut all = Tally::default();
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(t) => all.merge(t),
+            Err(e) => all.fail(format!("a client task ended: {e}")),
+        }
+    }
+    all
+}
+
+fn row(system: &str, clients: usize, t: Tally, elapsed: f64, cpu: f64) -> Row {
+    let ok = t.ok.len();
+    Row {
+        system: system.into(),
+        clients,
+        ok,
+        failed: t.failed,
+        per_second: ok as f64 / elapsed,
+        latency: Latency::of(&t.ok),
+        server_cpu_s_per_1k: if ok == 0 {
+            0.0
+        } else {
+            cpu * 1000.0 / ok as f64
+        },
+        first_error: t.first_error,
+    }
+}
+
+fn cpu_of(pids: &[u32]) -> anyhow::Result<f64> {
+    pids.iter().map(|p| cpu_seconds(Some(*p))).sum()
+}
+
+/// One HTTP/1.1 keep-alive connection to a node's API.
+struct H1 {
+    addr: SocketAddr,
+    send: http1::SendRequest<Full<Bytes>>,
+}
+
+impl H1 {
+    async fn connect(addr: SocketAddr) -> anyhow::Result<H1> {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connect {addr}"))?;
+        tcp.set_nodelay(true)?;
+        let (send, conn) = http1::handshake(TokioIo::new(tcp)).await?;
+        tokio::spawn(conn);
+        Ok(H1 { addr, send })
+    }
+
+    /// `CreateUserGroup` named `name`, signed with `key`: Ok on a 200 answer.
+    async fn create_group(&mut self, key: &Credentials, name: &str) -> Result<(), String> {
+        let host = self.addr.to_string();
+        let signed = sign_request(
+            key,
+            &host,
+            "CreateUserGroup",
+            &[("UserGroupName", name)],
+            unix_ms(),
+            &new_nonce(),
+        )
+        .map_err(|e| format!("signing: {e}"))?;
+        let mut req = Request::post(format!("/?{}", signed.query));
+        for (k, v) in &signed.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req
+            .header("content-length", "0")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("request: {e}"))?;
+        let call = async {
+            self.send
+                .ready()
+                .await
+                .map_err(|e| format!("connection: {e}"))?;
+            let resp = self
+                .send
+                .send_request(req)
+                .await
+                .map_err(|e| format!("sending: {e}"))?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("reading the answer: {e}"))?
+                .to_bytes();
+            if status == 200 {
+                Ok(())
+            } else {
+                let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+                Err(format!("HTTP {status}: {text}"))
+            }
+        };
+        tokio::time::timeout(CALL, call)
+            .await
+            .map_err(|_| format!("no answer within {CALL:?}"))?
+    }
+}
+
+/// One HTTP/2 (gRPC, no TLS) connection to an etcd member.
+struct H2 {
+    addr: SocketAddr,
+    send: http2::SendRequest<Full<Bytes>>,
+}
+
+impl H2 {
+    async fn connect(addr: SocketAddr) -> anyhow::Result<H2> {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connect {addr}"))?;
+        tcp.set_nodelay(true)?;
+        let (send, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await?;
+        tokio::spawn(conn);
+        Ok(H2 { addr, send })
+    }
+
+    /// `etcdserverpb.KV/Put` of `key` = `value`: Ok when the status is 0.
+    async fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        let mut msg = Vec::with_capacity(key.len() + value.len() + 8);
+        protobuf_bytes(&mut msg, 1, key);
+        protobuf_bytes(&mut msg, 2, value);
+        let mut body = Vec::with_capacity(msg.len() + 5);
+        body.push(0);
+        body.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        body.extend_from_slice(&msg);
+        let req = Request::post(format!("http://{}/etcdserverpb.KV/Put", self.addr))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| format!("request: {e}"))?;
+        let call = async {
+            self.send
+                .ready()
+                .await
+                .map_err(|e| format!("connection: {e}"))?;
+            let resp = self
+                .send
+                .send_request(req)
+                .await
+                .map_err(|e| format!("sending: {e}"))?;
+            let status = resp.status().as_u16();
+            let head = resp.headers().clone();
+            let collected = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("reading the answer: {e}"))?;
+            let trailers = collected.trailers().cloned().unwrap_or_default();
+            let field = |name: &str| {
+                trailers
+                    .get(name)
+                    .or_else(|| head.get(name))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            match (status, field("grpc-status").as_deref()) {
+                (200, Some("0")) => Ok(()),
+                (s, g) => Err(format!(
+                    "HTTP {s}, grpc-status {g:?}: {}",
+                    field("grpc-message").unwrap_or_default()
+                )),
+            }
+        };
+        tokio::time::timeout(CALL, call)
+            .await
+            .map_err(|_| format!("no answer within {CALL:?}"))?
+    }
+}
+
+/// Appends protobuf field `field` (wire type 2: length-delimited) holding `bytes`.
+fn protobuf_bytes(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
+    out.push((field << 3) | 2);
+    let mut n = bytes.len();
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+    out.extend_from_slice(bytes);
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A 3-member etcd cluster on loopback, in a temporary directory; killed when dropped.
+struct Etcd {
+    children: Vec<Child>,
+    clients: Vec<SocketAddr>,
+    dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    async fn start() -> anyhow::Result<Etcd> {
+        let dir = tempfile::tempdir()?;
+        let mut members = Vec::new();
+        for i in 1..=3 {
+            members.push((
+                format!("m{i}"),
+                free_loopback_addr()?,
+                free_loopback_addr()?,
+            ));
+        }
+        let initial: Vec<String> = members
+            .iter()
+            .map(|(name, _, peer)| format!("{name}=http://{peer}"))
+            .collect();
+        let initial = initial.join(",");
+        let mut etcd = Etcd {
+            children: Vec::new(),
+            clients: members.iter().map(|m| m.1).collect(),
+            dir,
+        };
+        for (name, client, peer) in &members {
+            let data = etcd.dir.path().join(name);
+            let log = std::fs::File::create(etcd.dir.path().join(format!("{name}.log")))?;
+            let child = Command::new(ETCD)
+                .args(["--name", name])
+                .arg("--data-dir")
+                .arg(&data)
+                .args(["--listen-client-urls", &format!("http://{client}")])
+                .args(["--advertise-client-urls", &format!("http://{client}")])
+                .args(["--listen-peer-urls", &format!("http://{peer}")])
+                .args(["--initial-advertise-peer-urls", &format!("http://{peer}")])
+                .args(["--initial-cluster", &initial])
+                .args(["--initial-cluster-state", "new"])
+                .args(["--initial-cluster-token", "portunus-bench"])
+                .args(["--logger", "zap", "--log-level", "warn"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("start {ETCD}"))?;
+            etcd.children.push(child);
+        }
+        for c in &etcd.clients {
+            wait_listening(c.port(), START).await?;
+        }
+        // A put through every member: the cluster has a leader and every member forwards.
+        let deadline = Instant::now() + START;
+        for c in etcd.clients.clone() {
+            loop {
+                let r = match H2::connect(c).await {
+                    Ok(mut h) => h.put(b"bench-ready", b"1").await,
+                    Err(e) => Err(e.to_string()),
+                };
+                match r {
+                    Ok(()) => break,
+                    Err(e) if Instant::now() > deadline => {
+                        let logs = etcd.logs();
+                        bail!("etcd member {c} never took a put: {e}\n{logs}")
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+        Ok(etcd)
+    }
+
+    fn logs(&self) -> String {
+        (1..=3)
+            .map(|i| {
+                let p = self.dir.path().join(format!("m{i}.log"));
+                std::fs::read_to_string(&p).unwrap_or_else(|e| format!("{}: {e}", p.display()))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn outcome(args: &Args, rows: Vec<Row>, value_bytes: usize, plotted: bool) -> Outcome {
+    let mut md = format!(
+        "Portunus: signed `CreateUserGroup` calls (ACS3-HMAC-SHA256, a fresh nonce each; the \
+         nonce, the group and the admin audit entry replicated through Raft with fsync) on 3 \
+         `portunus` processes over HTTP/1.1 keep-alive, {KEYS} Admin AccessKeys shared by the \
+         clients. etcd {}: `KV/Put` of a new key with a {value_bytes}-byte value (the size of \
+         the Portunus call's parameters) on 3 `etcd` processes over gRPC (HTTP/2, no TLS). \
+         Client i keeps one connection to member i % 3 and one call in flight; {} s per point; \
+         a fresh cluster per point, Portunus first. Server CPU: user + system seconds of the \
+         three server processes per 1,000 successful writes. Clients and servers share the \
+         machine's two cores.\n\n\
+         | System | Clients | OK | Failed | Writes/s | p50 ms | p99 ms | Server CPU-s per 1k |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+        etcd_version(),
+        args.duration
+    );
+    for r in &rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |\n",
+            r.system,
+            r.clients,
+            r.ok,
+            r.failed,
+            r.per_second,
+            r.latency.p50_ms,
+            r.latency.p99_ms,
+            r.server_cpu_s_per_1k
+        ));
+    }
+    for r in rows.iter().filter(|r| r.first_error.is_some()) {
+        md.push_str(&format!(
+            "\nFirst failure of {} at {} clients: {}\n",
+            r.system,
+            r.clients,
+            r.first_error.as_deref().unwrap_or_default()
+        ));
+    }
+    if plotted {
+        md.push_str("\n![latency vs clients](api-writes.png)\n");
+    }
+    let find = |s: &str, c: usize| rows.iter().find(|r| r.system == s && r.clients == c);
+    let mut goals = Vec::new();
+    md.push_str("\n| Clients | Portunus/etcd writes/s | Portunus/etcd p99 |\n|---:|---:|---:|\n");
+    for &c in &args.clients {
+        let (Some(p), Some(e)) = (find("portunus", c), find("etcd", c)) else {
+            continue;
+        };
+        let ratio = if e.per_second > 0.0 {
+            p.per_second / e.per_second
+        } else {
+            0.0
+        };
+        md.push_str(&format!(
+            "| {c} | {ratio:.2}x | {:.2}x |\n",
+            if e.latency.p99_ms > 0.0 {
+                p.latency.p99_ms / e.latency.p99_ms
+            } else {
+                0.0
+            }
+        ));
+        goals.push(Goal::new(
+            "api-writes",
+            &format!("signed API writes/s >= 2x etcd puts/s ({c} clients)"),
+            format!(
+                "{:.0}/s vs {:.0}/s ({ratio:.2}x, ratio of writes per second)",
+                p.per_second, e.per_second
+            ),
+            ratio >= 2.0,
+        ));
+        if c == 64 {
+            goals.push(Goal::new(
+                "api-writes",
+                "signed API write p99 <= 50 ms at 64 clients",
+                format!("p99 {:.1} ms", p.latency.p99_ms),
+                p.ok > 0 && p.latency.p99_ms <= 50.0,
+            ));
+        }
+    }
+    let failed: usize = rows
+        .iter()
+        .filter(|r| r.system == "portunus")
+        .map(|r| r.failed)
+        .sum();
+    goals.push(Goal::new(
+        "api-writes",
+        "no failed signed API writes under load",
+        format!("{failed} failed"),
+        failed == 0,
+    ));
+    Outcome {
+        name: "api-writes",
+        markdown: md,
+        json: serde_json::json!({ "value_bytes": value_bytes, "rows": rows }),
+        goals,
+    }
+}
+
+fn etcd_version() -> String {
+    Command::new(ETCD)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+                l.strip_prefix("etcd Version:")
+                    .map(|v| v.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "(version unknown)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::protobuf_bytes;
+
+    #[test]
+    fn protobuf_fields_carry_varint_lengths() {
+        let mut out = Vec::new();
+        protobuf_bytes(&mut out, 1, b"k");
+        protobuf_bytes(&mut out, 2, &[7u8; 300]);
+        assert_eq!(&out[..3], &[0x0a, 1, b'k']);
+        // 300 = 0b10_0101100: low 7 bits with the continuation bit, then 2.
+        assert_eq!(&out[3..6], &[0x12, 0xac, 0x02]);
+        assert_eq!(out.len(), 6 + 300);
+    }
+}
