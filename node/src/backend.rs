@@ -27,20 +27,16 @@ impl NodeBackend {
             return;
         };
         let line = |s: &State| {
-            s.admin_audit()
-                .entries()
-                .rev()
-                .find(|e| e.seq == seq)
-                .map(|e| {
-                    serde_json::json!({
-                        "type": "admin", "seq": e.seq, "at": e.at_ms,
-                        "access_key_id": e.record.access_key_id,
-                        "role": format!("{:?}", e.record.role),
-                        "user_id": e.record.user_id, "source": e.record.source,
-                        "action": e.record.action, "params": e.record.params,
-                        "result": e.record.result,
-                    })
+            s.admin_audit().entry(seq).map(|e| {
+                serde_json::json!({
+                    "type": "admin", "seq": e.seq, "at": e.at_ms,
+                    "access_key_id": e.record.access_key_id,
+                    "role": format!("{:?}", e.record.role),
+                    "user_id": e.record.user_id, "source": e.record.source,
+                    "action": e.record.action, "params": e.record.params,
+                    "result": e.record.result,
                 })
+            })
         };
         // Applied here already on the leader; a follower waits until it has applied it.
         let entry = match self.replica.view().read(line) {

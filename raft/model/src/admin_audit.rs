@@ -165,6 +165,11 @@ impl AdminAuditLog {
         self.entries.len()
     }
 
+    /// Entry `seq`, if it is kept.
+    pub fn entry(&self, seq: u64) -> Option<&AdminAuditEntry> {
+        self.entries.get(&seq)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
