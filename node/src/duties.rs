@@ -29,6 +29,8 @@ const RENEW_EVERY: Duration = Duration::from_millis(250);
 /// After a failed renewal (no leader, or one without a majority), the next try comes this soon.
 const RENEW_RETRY: Duration = Duration::from_millis(50);
 const RECLAIM_CHECK_EVERY: Duration = Duration::from_millis(25);
+/// A gap between two reclaim checks longer than this means the process stalled.
+const STALL: Duration = Duration::from_millis(250);
 const ORPHAN_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// Register again when the cluster fenced this node's epoch while it was cut off.
@@ -186,11 +188,24 @@ pub(crate) async fn run(
     let mut suspects = HashSet::new();
     let mut published = false;
     let mut last_orphan_check = Instant::now();
+    let mut last_tick = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
+        // A stall of this process (paused, descheduled) hid the renewals that came meanwhile:
+        // a leader coming back from one would see every member silent and reclaim live
+        // members' slots (a fault run caught a leader resumed after 3.5 s doing so in the
+        // 25 ms before it learnt of its successor, which applied the forwarded reclaim).
+        if last_tick.elapsed() > STALL {
+            tracing::warn!(
+                stalled_ms = last_tick.elapsed().as_millis() as u64,
+                "this process stalled: counting members' leases afresh"
+            );
+            replica.restart_leases();
+        }
+        last_tick = Instant::now();
         reregister_if_fenced(&replica, &shared).await;
         if !published {
             published = publish_info(&replica, &shared).await;

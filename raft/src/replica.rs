@@ -406,6 +406,17 @@ impl Replica {
         }
     }
 
+    /// Starts every member's lease afresh, as a new leader does: for a leader whose process
+    /// stalled (paused, descheduled), since it could not hear renewals meanwhile and its table
+    /// would show live members as silent. Nothing while this node does not lead.
+    pub fn restart_leases(&self) {
+        let mut leases = self.inner.leases.lock().expect("lock");
+        if leases.leading_since.is_some() {
+            leases.leading_since = Some(Instant::now());
+            leases.renewed.clear();
+        }
+    }
+
     /// While this node leads: how long since `node_id` last renewed its lease, counting from
     /// when this node took over if it has not renewed since (a new leader gives every member
     /// a full lease). `None` when this node does not lead.
