@@ -70,7 +70,14 @@ fn backend_error(e: ReplicaError) -> BackendError {
 
 impl Backend for NodeBackend {
     fn propose(&self, command: Command) -> BoxFuture<'_, Result<Response, BackendError>> {
-        let token_op = match &command {
+        // An API call's first change rides in an `ApiCall` with its nonce and audit entry.
+        let change = match &command {
+            Command::ApiCall {
+                change: Some(c), ..
+            } => c.as_ref(),
+            c => c,
+        };
+        let token_op = match change {
             Command::IssueToken(_) => Some("issue"),
             Command::RenewToken { .. } => Some("renew"),
             Command::RevokeToken { .. } => Some("revoke"),
@@ -79,11 +86,19 @@ impl Backend for NodeBackend {
         let admin = matches!(command, Command::RecordAdminAudit(_));
         Box::pin(async move {
             let r = crate::metered::propose(&self.replica, &self.metrics, command).await;
+            let (applied, audit_seq) = match &r {
+                Ok(Response::ApiCalled { change, audit_seq }) => {
+                    (!matches!(**change, Response::Rejected(_)), *audit_seq)
+                }
+                Ok(Response::Created { id }) if admin => (true, Some(*id)),
+                Ok(_) => (true, None),
+                Err(_) => (false, None),
+            };
             if let Some(op) = token_op {
-                crate::metered::token_op(&self.metrics, op, r.is_ok());
+                crate::metered::token_op(&self.metrics, op, applied);
             }
-            if let (true, Ok(Response::Created { id })) = (admin, &r) {
-                self.note_admin(*id).await;
+            if let Some(seq) = audit_seq {
+                self.note_admin(seq).await;
             }
             r.map_err(backend_error)
         })

@@ -8,6 +8,10 @@ use std::time::Instant;
 /// The outcome label of a proposal.
 fn outcome(r: &Result<Response, ReplicaError>) -> &'static str {
     match r {
+        // An API call whose nonce was recorded but whose change was refused.
+        Ok(Response::ApiCalled { change, .. }) if matches!(**change, Response::Rejected(_)) => {
+            "rejected"
+        }
         Ok(_) => "applied",
         Err(ReplicaError::Rejected(_)) => "rejected",
         Err(e) if e.is_retryable() => "unavailable",

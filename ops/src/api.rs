@@ -9,6 +9,7 @@ mod delegated;
 mod error;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
+mod fold;
 #[cfg(any(test, feature = "test-util"))]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -209,13 +210,27 @@ async fn serve(
             return Err(ApiError::InstanceNotFound);
         }
     }
-    // Only a correctly signed, valid and permitted call writes its nonce, and it does so before
-    // the action runs: a replay to any node is refused here.
-    auth::record_nonce(ctx.backend.as_ref(), &ctx.nonces, &nonce).await?;
-    execute(ctx.backend.clone(), action, params, caller, &source, now).await
+    // Only a correctly signed, valid and permitted call writes its nonce, and it does so with
+    // the call's first write (see `fold`): a replay to any node is refused there.
+    let done = execute(
+        ctx.backend.clone(),
+        action,
+        params,
+        caller,
+        &source,
+        now,
+        Some(nonce.record()),
+    )
+    .await;
+    done.map_err(|stopped| {
+        fold::forget_unanswered(&ctx.nonces, &nonce, &stopped);
+        ApiError::from(stopped)
+    })?
 }
 
-/// Runs an authorized call and leaves its entry in the admin audit trail.
+/// Runs an authorized call: its writes, its nonce (for a signed call) and its entry in the
+/// admin audit trail go to the log folded together (see `fold`). The outer error says the
+/// call's nonce was refused or had no answer, which replaces the handler's answer.
 async fn execute(
     backend: Arc<dyn Backend>,
     action: &'static table::Action,
@@ -223,21 +238,23 @@ async fn execute(
     caller: Caller,
     source: &str,
     now_ms: u64,
-) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    nonce: Option<portunus_model::NonceRecord>,
+) -> Result<Result<serde_json::Map<String, serde_json::Value>, ApiError>, fold::Stopped> {
+    // Every call that may change the state leaves an entry in the admin audit trail, whatever
+    // its outcome (see ARCHITECTURE.md, "Admin audit trail").
+    let audit = action
+        .changes_state()
+        .then(|| trail::entry(action, &caller, source, &params));
+    let folding = fold::Folding::new(backend, nonce, audit);
     let call = Call {
-        backend,
+        backend: folding.clone(),
         p: params,
         caller,
         now_ms,
     };
     let result = (action.handler)(&call).await;
-    // Every call that may change the state leaves an entry in the admin audit trail, whatever
-    // its outcome (see ARCHITECTURE.md, "Admin audit trail").
-    if action.changes_state() {
-        let backend = call.backend.as_ref();
-        trail::record(backend, action, &call.caller, source, &call.p, &result).await;
-    }
-    result
+    folding.finish(&result).await?;
+    Ok(result)
 }
 
 /// Runs the served action named by `pairs`' `Action` for a caller authenticated otherwise than
@@ -264,7 +281,9 @@ pub async fn run_action(
             return Err(ApiError::InstanceNotFound);
         }
     }
-    execute(backend, action, params, caller, source, now_ms()).await
+    execute(backend, action, params, caller, source, now_ms(), None)
+        .await
+        .unwrap_or_else(|stopped| Err(stopped.into()))
 }
 
 /// Reads the request body within the limits: a `Content-Length` over `max_body_bytes` is

@@ -2,18 +2,19 @@
 //! state (clock skew and nonce replay included), and what that key's role may do.
 //!
 //! Replay protection has two levels. This node's [`NonceCache`] refuses a nonce it has seen
-//! without a round trip; then [`record_nonce`] records the nonce in the replicated state
-//! (`Command::RecordNonce`), which refuses it if any node has seen it, so a signed request
-//! captured on the wire cannot be replayed to another node within its clock-skew window.
+//! without a round trip; then the call's first log entry records the nonce in the replicated
+//! state ([`SeenNonce::record`], carried by `Command::ApiCall`: see [`super::fold`]), which
+//! refuses it if any node has seen it, so a signed request captured on the wire cannot be
+//! replayed to another node within its clock-skew window.
 
 use super::error::ApiError;
 use super::nonce::NonceCache;
 use super::params::Params;
 use super::sign;
 use super::table::Access;
-use crate::{Backend, BackendError};
+use crate::Backend;
 use axum::http::HeaderMap;
-use portunus_model::{Command, NonceKey, Rejection, Role, UserId};
+use portunus_model::{NonceKey, NonceRecord, Rejection, Role, UserId};
 
 /// Sealing purpose of AccessKey secrets.
 pub const ACCESS_KEY_PURPOSE: &str = portunus_model::seal_purpose::ACCESS_KEY_SECRET;
@@ -152,35 +153,32 @@ pub fn authenticate(
     Ok((caller, seen))
 }
 
-/// Records the nonce in the replicated state: refused with [`ApiError::NonceUsed`] if any node
-/// has already recorded it. Without a quorum the call fails with [`ApiError::Unavailable`] and
-/// this node forgets the nonce, so that the identical request may be retried (the replicated
-/// record still refuses it if the failed proposal did commit).
-pub async fn record_nonce(
-    backend: &dyn Backend,
-    nonces: &NonceCache,
-    seen: &SeenNonce,
-) -> Result<(), ApiError> {
-    let command = Command::RecordNonce {
-        access_key_id: seen.access_key_id.clone(),
-        key: seen.key,
-        request_ms: seen.request_ms,
-    };
-    let refused = |r: Rejection| match r {
+impl SeenNonce {
+    /// The nonce as the replicated state records it (carried by the call's first entry: see
+    /// [`super::fold`]), which refuses it if any node has recorded it already.
+    pub fn record(&self) -> NonceRecord {
+        NonceRecord {
+            access_key_id: self.access_key_id.clone(),
+            key: self.key,
+            request_ms: self.request_ms,
+        }
+    }
+}
+
+/// The answer to a call whose nonce the replicated state refused.
+pub fn nonce_refused(r: Rejection) -> ApiError {
+    match r {
         Rejection::NonceUsed => ApiError::NonceUsed,
         // Deleted or disabled since it was checked: the same answer as any unknown key.
         Rejection::AccessKeyNotFound { .. } => ApiError::SignatureDoesNotMatch,
         other => ApiError::Rejected(other),
-    };
-    match backend.propose(command).await {
-        Ok(resp) => resp.into_result().map(|_| ()).map_err(refused),
-        Err(BackendError::Rejected(r)) => Err(refused(r)),
-        Err(e @ BackendError::Unavailable(_)) => {
-            nonces.remove(&seen.local);
-            Err(e.into())
-        }
-        Err(e) => Err(e.into()),
     }
+}
+
+/// Forgets this node's copy of the nonce (its entry had no answer: the identical request may
+/// be retried, and the replicated record still refuses it if the entry did commit).
+pub fn forget(nonces: &NonceCache, seen: &SeenNonce) {
+    nonces.remove(&seen.local);
 }
 
 /// The enabled AccessKey with this id, if any.

@@ -16,6 +16,8 @@ pub struct FakeBackend {
     pub unavailable: std::sync::atomic::AtomicBool,
     /// Configuration exports by name.
     exports: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    /// Commands proposed so far (each would be one log entry of a real cluster).
+    pub proposals: std::sync::atomic::AtomicU64,
 }
 
 impl FakeBackend {
@@ -26,6 +28,7 @@ impl FakeBackend {
             instance_id: instance_id.to_string(),
             unavailable: Default::default(),
             exports: Default::default(),
+            proposals: Default::default(),
         }
     }
 
@@ -83,6 +86,8 @@ impl Backend for FakeBackend {
     fn propose(&self, command: Command) -> BoxFuture<'_, Result<Response, BackendError>> {
         Box::pin(async move {
             self.check()?;
+            self.proposals
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(self.apply(command))
         })
     }

@@ -13,6 +13,7 @@ use tower::ServiceExt;
 
 mod declared_params;
 mod export;
+mod folding;
 mod hardening;
 mod honoured;
 mod projects;

@@ -9,7 +9,6 @@
 //! secret is marked.
 
 use super::auth::Caller;
-use super::error::ApiError;
 use super::params::Params;
 use super::table::{Action, ParamSpec, COMMON};
 use crate::Backend;
@@ -73,34 +72,29 @@ fn cut(value: &str) -> String {
     s
 }
 
-/// Appends the call's entry to the trail, right after the call. A failure to append is
-/// logged (without parameters) and does not change the call's answer: the change, if any, is
-/// already applied.
-pub async fn record(
-    backend: &dyn Backend,
-    action: &Action,
-    caller: &Caller,
-    source: &str,
-    params: &Params,
-    result: &Result<serde_json::Map<String, serde_json::Value>, ApiError>,
-) {
-    let record = AdminAuditRecord {
+/// The call's entry, answered "OK" (see [`super::fold`] for when and with what answer it is
+/// appended).
+pub fn entry(action: &Action, caller: &Caller, source: &str, params: &Params) -> AdminAuditRecord {
+    AdminAuditRecord {
         access_key_id: caller.access_key_id.clone(),
         role: caller.role,
         user_id: caller.user_id,
         source: source.to_string(),
         action: action.name.to_string(),
         params: redact(action, params),
-        result: match result {
-            Ok(_) => "OK".to_string(),
-            Err(e) => e.code().to_string(),
-        },
-    };
+        result: "OK".to_string(),
+    }
+}
+
+/// Appends an entry to the trail on its own. A failure to append is logged (without
+/// parameters) and does not change the call's answer: the change, if any, is already applied.
+pub async fn append(backend: &dyn Backend, record: AdminAuditRecord) {
+    let (action, access_key_id) = (record.action.clone(), record.access_key_id.clone());
     let answer = backend.propose(Command::RecordAdminAudit(record)).await;
     if let Err(e) = answer.and_then(|r| r.into_result().map_err(Into::into)) {
         tracing::warn!(
-            action = action.name,
-            access_key_id = %caller.access_key_id,
+            action,
+            access_key_id,
             error = %e,
             "the admin audit entry of an API call could not be appended"
         );

@@ -610,4 +610,26 @@ pub enum Command {
     CloseWebSession {
         session_hash: crate::web_session::WebSessionHash,
     },
+
+    // ---- one API call in one log entry (see `state::api_calls`)
+    /// An API call's first change together with the call's signature nonce and its admin audit
+    /// entry, so that the call costs one commit instead of three. Applied in order: the nonce is
+    /// recorded as `RecordNonce` would (its refusal refuses the whole command, nothing else is
+    /// applied); then `change`, if any, is applied as on its own (neither a `Batch` nor another
+    /// `ApiCall`); then `audit`, if any, is appended to the admin audit trail unless `change`
+    /// was refused (the caller records the entry with the call's answer afterwards). Answered
+    /// with `Response::ApiCalled`, unless the nonce is refused (`Response::Rejected`).
+    ApiCall {
+        nonce: Option<NonceRecord>,
+        audit: Option<AdminAuditRecord>,
+        change: Option<Box<Command>>,
+    },
+}
+
+/// A signed API request's nonce as `Command::RecordNonce` records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NonceRecord {
+    pub access_key_id: String,
+    pub key: NonceKey,
+    pub request_ms: u64,
 }

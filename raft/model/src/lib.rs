@@ -35,7 +35,7 @@ pub use admin_audit::{
 };
 pub use approval::{ApprovalState, CommandApproval};
 pub use authz::{Principal, Rule, RuleSpec};
-pub use command::{Command, Request, RequestId};
+pub use command::{Command, NonceRecord, Request, RequestId};
 pub use common::{AssetRef, AssetSource, AssetType, Protocol, Validity};
 pub use database::{
     Database, DatabaseAccount, DatabaseAccountPatch, DatabasePatch, DbEngine, DomainKind,

@@ -48,6 +48,13 @@ pub enum Response {
     },
     /// The instance's name (`Command::EnsureInstanceId`).
     InstanceId { instance_id: String },
+    /// The answer to a `Command::ApiCall` whose nonce was recorded: its change's answer
+    /// (`Done` without a change; `Rejected` when the change was refused), and the sequence
+    /// number of the admin audit entry appended, if one was.
+    ApiCalled {
+        change: Box<Response>,
+        audit_seq: Option<u64>,
+    },
 }
 
 impl Response {

@@ -6,6 +6,7 @@
 mod access;
 mod admin;
 mod admin_audit;
+mod api_calls;
 mod approvals;
 mod asset_groups;
 mod cascade;
@@ -191,6 +192,7 @@ impl State {
             .or_else(|| self.apply_admin(now, cmd))
             .or_else(|| self.apply_nonces(now, cmd))
             .or_else(|| self.apply_admin_audit(now, cmd))
+            .or_else(|| self.apply_api_call(now, cmd))
             .or_else(|| self.apply_sql_rules(now, cmd))
             .or_else(|| self.apply_policies(now, cmd))
             .or_else(|| self.apply_approvals(now, cmd))

@@ -148,7 +148,7 @@ impl State {
         }
     }
 
-    fn record_nonce(
+    pub(super) fn record_nonce(
         &mut self,
         now: u64,
         access_key_id: &str,
