@@ -234,8 +234,10 @@ pub(crate) async fn run(
                     lease_age_ms = age.as_millis() as u64,
                     "node's lease lapsed: reclaiming its concurrency slots"
                 );
+                // Only as the leader whose lease table saw the lapse: a leader that lost the
+                // leadership meanwhile must not hand its stale view to its successor.
                 if let Err(e) = replica
-                    .propose(Command::ReclaimNode { node_id: node.id })
+                    .propose_as_leader(Command::ReclaimNode { node_id: node.id })
                     .await
                 {
                     tracing::warn!(node = node.id, error = %e, "reclaim failed; will retry");

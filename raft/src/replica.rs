@@ -270,6 +270,14 @@ impl Replica {
         self.batcher.propose(command).await
     }
 
+    /// Propose a command only as this node's decision while it leads: refused
+    /// ([`ReplicaError::NoQuorum`]) instead of forwarded when another node leads or this one
+    /// loses the leadership meanwhile. For commands whose reason is the leader's own view
+    /// (reclaiming a member whose lease lapsed in this node's lease table).
+    pub async fn propose_as_leader(&self, command: Command) -> Result<Response, ReplicaError> {
+        self.inner.propose_as_leader(command).await
+    }
+
     /// Run `f` on a state that reflects every write acknowledged before this call started.
     pub async fn read_linearizable<T>(
         &self,

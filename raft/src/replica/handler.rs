@@ -218,6 +218,27 @@ impl Inner {
         }
     }
 
+    /// Apply `command` as this node's own decision while it leads: never forwarded, and not
+    /// retried through another leader (for decisions only a leader's view justifies).
+    pub(crate) async fn propose_as_leader(
+        &self,
+        command: Command,
+    ) -> Result<Response, ReplicaError> {
+        let not_leading = || ReplicaError::NoQuorum("this node does not lead".into());
+        if self.raft.metrics().borrow().current_leader != Some(self.id) {
+            return Err(not_leading());
+        }
+        let id = self.ids.next();
+        match self
+            .propose_here(&command, id, Instant::now() + LEADER_WAIT)
+            .await?
+        {
+            Step::Done(Response::Rejected(r)) => Err(ReplicaError::Rejected(r)),
+            Step::Done(r) => Ok(r),
+            Step::Retry => Err(not_leading()),
+        }
+    }
+
     async fn propose_here(
         &self,
         command: &Command,
