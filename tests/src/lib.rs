@@ -518,6 +518,12 @@ impl ProcCluster {
         let n = self.node(id);
         n.starts += 1;
         n.witness = extra.contains(&"--witness");
+        // The run before keeps its output beside (`node<id>.run<k>.log`), for diagnosing
+        // what led to a restart; `output()` reads the latest run's.
+        if n.starts > 1 && n.log.exists() {
+            let earlier = n.log.with_extension(format!("run{}.log", n.starts - 1));
+            std::fs::rename(&n.log, earlier)?;
+        }
         let log = std::fs::File::create(&n.log)?;
         let mut cmd = match umask {
             Some(mask) => {
