@@ -12,6 +12,7 @@
 //! in flight. A fresh cluster of each kind serves each number of clients, Portunus first.
 //! CPU seconds of the server processes are read from /proc around each point.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -182,38 +183,14 @@ async fn portunus_point(clients: usize, secs: u64) -> anyhow::Result<Row> {
             c.create_group(k, &name).await.map_err(anyhow::Error::msg)?;
         }
     }
-    let mut conns = Vec::new();
+    let mut writers = Vec::new();
     for i in 0..clients {
-        conns.push(H1::connect(addrs[i % addrs.len()]).await?);
-    }
-    let cpu0 = cpu_of(&pids)?;
-    let started = Instant::now();
-    let end = started + Duration::from_secs(secs);
-    let mut set = tokio::task::JoinSet::new();
-    for (i, mut conn) in conns.into_iter().enumerate() {
-        let key = keys[i % keys.len()].clone();
-        set.spawn(async move {
-            let mut t = Tally::default();
-            let mut n = 0u64;
-            while Instant::now() < end {
-                n += 1;
-                let at = Instant::now();
-                match conn.create_group(&key, &group_name(i, n)).await {
-                    Ok(()) => t.ok.push(at.elapsed()),
-                    Err(e) => {
-                        t.fail(e);
-                        if let Ok(c) = H1::connect(conn.addr).await {
-                            conn = c;
-                        }
-                    }
-                }
-            }
-            t
+        writers.push(ApiClient {
+            conn: H1::connect(addrs[i % addrs.len()]).await?,
+            key: keys[i % keys.len()].clone(),
         });
     }
-    let tally = join(&mut set).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_of(&pids)? - cpu0;
+    let (tally, elapsed, cpu) = timed(writers, secs, &pids).await?;
     drop(cluster);
     Ok(row("portunus", clients, tally, elapsed, cpu))
 }
@@ -221,31 +198,86 @@ async fn portunus_point(clients: usize, secs: u64) -> anyhow::Result<Row> {
 async fn etcd_point(clients: usize, secs: u64, value_bytes: usize) -> anyhow::Result<Row> {
     let etcd = Etcd::start().await?;
     let value = Bytes::from(vec![b'v'; value_bytes]);
-    let mut conns = Vec::new();
+    let mut writers = Vec::new();
     for i in 0..clients {
-        conns.push(H2::connect(etcd.clients[i % etcd.clients.len()]).await?);
+        writers.push(EtcdClient {
+            conn: H2::connect(etcd.clients[i % etcd.clients.len()]).await?,
+            value: value.clone(),
+        });
     }
     let pids: Vec<u32> = etcd.children.iter().map(Child::id).collect();
-    let cpu0 = cpu_of(&pids)?;
+    let (tally, elapsed, cpu) = timed(writers, secs, &pids).await?;
+    drop(etcd);
+    Ok(row("etcd", clients, tally, elapsed, cpu))
+}
+
+/// One client of a timed run: what one write is, and how it connects again after an error.
+trait Writer: Send + 'static {
+    /// The `n`th write of client `i`.
+    fn write(&mut self, i: usize, n: u64) -> impl Future<Output = Result<(), String>> + Send;
+    fn reconnect(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// A Portunus API client: `CreateUserGroup` signed with its AccessKey.
+struct ApiClient {
+    conn: H1,
+    key: Credentials,
+}
+
+impl Writer for ApiClient {
+    async fn write(&mut self, i: usize, n: u64) -> Result<(), String> {
+        self.conn.create_group(&self.key, &group_name(i, n)).await
+    }
+
+    async fn reconnect(&mut self) {
+        if let Ok(c) = H1::connect(self.conn.addr).await {
+            self.conn = c;
+        }
+    }
+}
+
+/// An etcd client: `KV/Put` of a fresh key.
+struct EtcdClient {
+    conn: H2,
+    value: Bytes,
+}
+
+impl Writer for EtcdClient {
+    async fn write(&mut self, i: usize, n: u64) -> Result<(), String> {
+        let key = group_name(i, n);
+        self.conn.put(key.as_bytes(), &self.value).await
+    }
+
+    async fn reconnect(&mut self) {
+        if let Ok(c) = H2::connect(self.conn.addr).await {
+            self.conn = c;
+        }
+    }
+}
+
+/// Every client writes in a loop for `secs` seconds: what was answered and how fast, the
+/// seconds taken, and the CPU seconds the server processes `pids` used meanwhile.
+async fn timed<W: Writer>(
+    clients: Vec<W>,
+    secs: u64,
+    pids: &[u32],
+) -> anyhow::Result<(Tally, f64, f64)> {
+    let cpu0 = cpu_of(pids)?;
     let started = Instant::now();
     let end = started + Duration::from_secs(secs);
     let mut set = tokio::task::JoinSet::new();
-    for (i, mut conn) in conns.into_iter().enumerate() {
-        let value = value.clone();
+    for (i, mut client) in clients.into_iter().enumerate() {
         set.spawn(async move {
             let mut t = Tally::default();
             let mut n = 0u64;
             while Instant::now() < end {
                 n += 1;
                 let at = Instant::now();
-                let key = group_name(i, n);
-                match conn.put(key.as_bytes(), &value).await {
+                match client.write(i, n).await {
                     Ok(()) => t.ok.push(at.elapsed()),
                     Err(e) => {
                         t.fail(e);
-                        if let Ok(c) = H2::connect(conn.addr).await {
-                            conn = c;
-                        }
+                        client.reconnect().await;
                     }
                 }
             }
@@ -254,9 +286,8 @@ async fn etcd_point(clients: usize, secs: u64, value_bytes: usize) -> anyhow::Re
     }
     let tally = join(&mut set).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_of(&pids)? - cpu0;
-    drop(etcd);
-    Ok(row("etcd", clients, tally, elapsed, cpu))
+    let cpu = cpu_of(pids)? - cpu0;
+    Ok((tally, elapsed, cpu))
 }
 
 async fn join(set: &mut tokio::task::JoinSet<Tally>) -> Tally {
