@@ -6,7 +6,7 @@
 //! Portunus: every call is a `CreateUserGroup` of a new group, signed (ACS3-HMAC-SHA256, a fresh
 //! nonce) as the official SDK signs it, over plain HTTP/1.1 (`--api-plaintext`), so that each
 //! one is authenticated, records its nonce cluster-wide, creates the group and leaves its admin
-//! audit entry, all through Raft with fsync. etcd: every call is a `KV/Put` of a new key over
+//! audit entry, all in one Raft log entry with fsync. etcd: every call is a `KV/Put` of a new key over
 //! gRPC (HTTP/2 without TLS, its own client protocol), the value as large as the parameters of
 //! the Portunus call. Each client keeps one connection open to member `i % 3` and has one call
 //! in flight. A fresh cluster of each kind serves each number of clients, Portunus first.
@@ -579,8 +579,8 @@ impl Drop for Etcd {
 fn outcome(args: &Args, rows: Vec<Row>, value_bytes: usize, plotted: bool) -> Outcome {
     let mut md = format!(
         "Portunus: signed `CreateUserGroup` calls (ACS3-HMAC-SHA256, a fresh nonce each; the \
-         nonce, the group and the admin audit entry replicated through Raft with fsync) on 3 \
-         `portunus` processes over HTTP/1.1 keep-alive, {KEYS} Admin AccessKeys shared by the \
+         nonce, the group and the admin audit entry replicated through Raft with fsync, in one log \
+         entry) on 3 `portunus` processes over HTTP/1.1 keep-alive, {KEYS} Admin AccessKeys shared by the \
          clients. etcd {}: `KV/Put` of a new key with a {value_bytes}-byte value (the size of \
          the Portunus call's parameters) on 3 `etcd` processes over gRPC (HTTP/2, no TLS). \
          Client i keeps one connection to member i % 3 and one call in flight; {} s per point; \
