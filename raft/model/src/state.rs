@@ -117,6 +117,18 @@ pub struct State {
     /// User groups by name (derived, not encoded).
     #[serde(skip)]
     user_group_names: names::NameIndex,
+    /// Hosts by name (derived, not encoded).
+    #[serde(skip)]
+    host_names: names::NameIndex,
+    /// Databases by name (derived, not encoded).
+    #[serde(skip)]
+    database_names: names::NameIndex,
+    /// Host accounts by host (derived, not encoded).
+    #[serde(skip)]
+    host_account_owners: names::OwnerIndex,
+    /// Database accounts by database (derived, not encoded).
+    #[serde(skip)]
+    database_account_owners: names::OwnerIndex,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any

@@ -69,17 +69,14 @@ impl State {
         out: &mut Entitlements,
         grants: &[(&BTreeSet<HostId>, &BTreeSet<String>)],
     ) {
-        for (hosts, _) in grants {
+        for (hosts, names) in grants {
             for h in hosts.iter() {
-                out.entry(*h).or_default();
-            }
-        }
-        for a in self.host_accounts.values() {
-            let granted = grants
-                .iter()
-                .any(|(hosts, names)| hosts.contains(&a.host_id) && names.contains(&a.name));
-            if granted {
-                out.entry(a.host_id).or_default().insert(a.id);
+                let accounts = out.entry(*h).or_default();
+                for a in self.host_accounts_of(*h) {
+                    if names.contains(&a.name) {
+                        accounts.insert(a.id);
+                    }
+                }
             }
         }
     }

@@ -56,16 +56,13 @@ impl State {
 
     pub(super) fn delete_host(&mut self, id: HostId) -> Result<Response, Rejection> {
         found(&self.hosts, EntityKind::Host, id)?;
-        let accounts: Vec<u64> = self
-            .host_accounts
-            .values()
-            .filter(|a| a.host_id == id)
-            .map(|a| a.id)
-            .collect();
+        let accounts: Vec<u64> = self.host_accounts_of(id).map(|a| a.id).collect();
         for a in accounts {
             self.delete_host_account(a)?;
         }
-        self.hosts.remove(&id);
+        if let Some(h) = self.hosts.remove(&id) {
+            self.host_names.remove(&h.name, id);
+        }
         self.host_grants.retain(|k, _| k.1 != id);
         for g in self.host_groups.values_mut() {
             g.hosts.remove(&id);
@@ -83,7 +80,9 @@ impl State {
 
     pub(super) fn delete_host_account(&mut self, id: HostAccountId) -> Result<Response, Rejection> {
         found(&self.host_accounts, EntityKind::HostAccount, id)?;
-        self.host_accounts.remove(&id);
+        if let Some(a) = self.host_accounts.remove(&id) {
+            self.host_account_owners.remove(a.host_id, id);
+        }
         for set in self.host_grants.values_mut() {
             set.remove(&id);
         }
@@ -126,16 +125,13 @@ impl State {
 
     pub(super) fn delete_database(&mut self, id: DatabaseId) -> Result<Response, Rejection> {
         found(&self.databases, EntityKind::Database, id)?;
-        let accounts: Vec<u64> = self
-            .database_accounts
-            .values()
-            .filter(|a| a.database_id == id)
-            .map(|a| a.id)
-            .collect();
+        let accounts: Vec<u64> = self.database_accounts_of(id).map(|a| a.id).collect();
         for a in accounts {
             self.delete_database_account(a)?;
         }
-        self.databases.remove(&id);
+        if let Some(d) = self.databases.remove(&id) {
+            self.database_names.remove(&d.name, id);
+        }
         self.database_grants.retain(|k, _| k.1 != id);
         for g in self.host_groups.values_mut() {
             g.databases.remove(&id);
@@ -155,7 +151,9 @@ impl State {
         id: DatabaseAccountId,
     ) -> Result<Response, Rejection> {
         found(&self.database_accounts, EntityKind::DatabaseAccount, id)?;
-        self.database_accounts.remove(&id);
+        if let Some(a) = self.database_accounts.remove(&id) {
+            self.database_account_owners.remove(a.database_id, id);
+        }
         for set in self.database_grants.values_mut() {
             set.remove(&id);
         }

@@ -196,6 +196,10 @@ impl State {
         self.user_groups = by_id(&c.user_groups, |g| g.id);
         self.user_names.reset();
         self.user_group_names.reset();
+        self.host_names.reset();
+        self.database_names.reset();
+        self.host_account_owners.reset();
+        self.database_account_owners.reset();
         self.hosts = by_id(&c.hosts, |h| h.id);
         self.host_accounts = by_id(&c.host_accounts, |a| a.id);
         self.shared_keys = by_id(&c.shared_keys, |k| k.id);

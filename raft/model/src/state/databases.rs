@@ -64,8 +64,8 @@ impl State {
         validate::text("Comment", &new.comment)?;
         self.check_domain(new.network_domain_id)?;
         self.check_asset_project(new.project_id)?;
-        let names = self.databases.values().map(|d| (d.id, d.name.as_str()));
-        validate::unique(EntityKind::Database, &new.name, None, names)?;
+        let holder = self.database_ids_by_name().get(&new.name).copied();
+        validate::unique_in(EntityKind::Database, &new.name, None, holder)?;
         let id = self.alloc_id();
         let db = Database {
             id,
@@ -83,6 +83,7 @@ impl State {
             created_at_ms: now,
         };
         self.databases.insert(id, db);
+        self.database_names.insert(&new.name, id);
         Ok(Response::Created { id })
     }
 
@@ -100,8 +101,13 @@ impl State {
         )?;
         validate::port("DatabasePort", p.port.unwrap_or(cur.port))?;
         validate::text("Comment", p.comment.as_deref().unwrap_or(""))?;
-        let names = self.databases.values().map(|d| (d.id, d.name.as_str()));
-        validate::unique(EntityKind::Database, name, Some(id), names)?;
+        let holder = self.database_ids_by_name().get(name).copied();
+        validate::unique_in(EntityKind::Database, name, Some(id), holder)?;
+        if let Some(new_name) = p.name.as_deref().filter(|n| *n != cur.name) {
+            let old = cur.name.clone();
+            self.database_names.remove(&old, id);
+            self.database_names.insert(new_name, id);
+        }
         if let Some(d) = self.databases.get_mut(&id) {
             set(&mut d.name, &p.name);
             set(&mut d.address, &p.address);
@@ -130,6 +136,7 @@ impl State {
             created_at_ms: now,
         };
         self.database_accounts.insert(id, account);
+        self.database_account_owners.insert(new.database_id, id);
         Ok(Response::Created { id })
     }
 
@@ -140,9 +147,7 @@ impl State {
         except: Option<u64>,
     ) -> Result<(), Rejection> {
         let same = self
-            .database_accounts
-            .values()
-            .filter(|a| a.database_id == db)
+            .database_accounts_of(db)
             .map(|a| (a.id, a.name.as_str()));
         validate::unique(EntityKind::DatabaseAccount, name, except, same)
     }

@@ -76,8 +76,8 @@ impl State {
             found(&self.network_domains, EntityKind::NetworkDomain, d)?;
         }
         self.check_asset_project(new.project_id)?;
-        let names = self.hosts.values().map(|h| (h.id, h.name.as_str()));
-        validate::unique(EntityKind::Host, &new.name, None, names)?;
+        let holder = self.host_ids_by_name().get(&new.name).copied();
+        validate::unique_in(EntityKind::Host, &new.name, None, holder)?;
         let id = self.alloc_id();
         let host = Host {
             id,
@@ -97,6 +97,7 @@ impl State {
             created_at_ms: now,
         };
         self.hosts.insert(id, host);
+        self.host_names.insert(&new.name, id);
         if let Some(fp) = &new.host_key_fingerprint {
             self.host_key_fingerprints.insert(id, fp.clone());
         }
@@ -112,8 +113,13 @@ impl State {
             p.public_address.as_deref().unwrap_or(&cur.public_address),
         )?;
         validate::text("Comment", p.comment.as_deref().unwrap_or(""))?;
-        let names = self.hosts.values().map(|h| (h.id, h.name.as_str()));
-        validate::unique(EntityKind::Host, name, Some(id), names)?;
+        let holder = self.host_ids_by_name().get(name).copied();
+        validate::unique_in(EntityKind::Host, name, Some(id), holder)?;
+        if let Some(new_name) = p.name.as_deref().filter(|n| *n != cur.name) {
+            let old = cur.name.clone();
+            self.host_names.remove(&old, id);
+            self.host_names.insert(new_name, id);
+        }
         self.each_host(&[id], |h| {
             set(&mut h.name, &p.name);
             set(&mut h.private_address, &p.private_address);
@@ -183,6 +189,7 @@ impl State {
             created_at_ms: now,
         };
         self.host_accounts.insert(id, account);
+        self.host_account_owners.insert(new.host_id, id);
         Ok(Response::Created { id })
     }
 
@@ -195,9 +202,8 @@ impl State {
         except: Option<u64>,
     ) -> Result<(), Rejection> {
         let same = self
-            .host_accounts
-            .values()
-            .filter(|a| a.host_id == host && a.protocol == proto)
+            .host_accounts_of(host)
+            .filter(|a| a.protocol == proto)
             .map(|a| (a.id, a.name.as_str()));
         validate::unique(EntityKind::HostAccount, name, except, same)
     }

@@ -1,10 +1,11 @@
 //! Name indexes of the collections whose names are unique and looked up by name (users at every
-//! login, user groups at every create): derived from the collections, never encoded, built on
-//! first use after a state is decoded or imported, and kept current by the commands that add,
-//! rename or remove an entry. Without them each create scanned every name (a quarter of a
-//! node's CPU in the API write benchmark once it held 15,000 groups) and each login every user.
+//! login; user groups, hosts and databases at every create and rename): derived from the
+//! collections, never encoded, built on first use after a state is decoded or imported, and kept
+//! current by the commands that add, rename or remove an entry. Without them each create scanned
+//! every name (a quarter of a node's CPU in the API write benchmark once it held 15,000 groups)
+//! and each login every user.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 /// Name to id; the lowest id when (imported) data ever holds a name twice, as a scan in id
@@ -48,6 +49,54 @@ impl NameIndex {
             if m.get(name) == Some(&id) {
                 m.remove(name);
             }
+        }
+    }
+
+    /// Forgets everything (the collection was replaced).
+    pub(crate) fn reset(&mut self) {
+        self.0 = OnceLock::new();
+    }
+}
+
+/// Which entries belong to which owner (a host's accounts, a database's accounts), as
+/// (owner, id) pairs: derived like [`NameIndex`], so that an owner's entries are a range instead
+/// of a scan of every entry (each host row of `ListHosts` counts its accounts; a create checks
+/// the names of its host's accounts).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OwnerIndex(OnceLock<BTreeSet<(u64, u64)>>);
+
+impl PartialEq for OwnerIndex {
+    /// Derived data: two states are equal when their collections are.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl OwnerIndex {
+    /// The ids owned by `owner`, in id order; the index is built from `entries` (owner, id) if
+    /// it is not yet.
+    pub(crate) fn of<'a>(
+        &'a self,
+        owner: u64,
+        entries: impl FnOnce() -> Box<dyn Iterator<Item = (u64, u64)> + 'a>,
+    ) -> impl Iterator<Item = u64> + 'a {
+        self.0
+            .get_or_init(|| entries().collect())
+            .range((owner, 0)..=(owner, u64::MAX))
+            .map(|(_, id)| *id)
+    }
+
+    /// Records that `owner` owns `id` (if the index is built).
+    pub(crate) fn insert(&mut self, owner: u64, id: u64) {
+        if let Some(s) = self.0.get_mut() {
+            s.insert((owner, id));
+        }
+    }
+
+    /// Forgets that `owner` owns `id`.
+    pub(crate) fn remove(&mut self, owner: u64, id: u64) {
+        if let Some(s) = self.0.get_mut() {
+            s.remove(&(owner, id));
         }
     }
 

@@ -48,15 +48,25 @@ impl State {
         self.hosts.values()
     }
     pub fn host_by_name(&self, name: &str) -> Option<&Host> {
-        self.hosts.values().find(|h| h.name == name)
+        let id = self.host_ids_by_name().get(name)?;
+        self.hosts.get(id)
+    }
+    pub(crate) fn host_ids_by_name(&self) -> &BTreeMap<String, HostId> {
+        self.host_names
+            .get(|| Box::new(self.hosts.values().map(|h| (h.id, h.name.as_str()))))
     }
     pub fn host_account(&self, id: HostAccountId) -> Option<&HostAccount> {
         self.host_accounts.get(&id)
     }
+    /// A host's accounts, in id order.
     pub fn host_accounts_of(&self, host: HostId) -> impl Iterator<Item = &HostAccount> {
-        self.host_accounts
-            .values()
-            .filter(move |a| a.host_id == host)
+        let all = || {
+            Box::new(self.host_accounts.values().map(|a| (a.host_id, a.id)))
+                as Box<dyn Iterator<Item = (u64, u64)>>
+        };
+        self.host_account_owners
+            .of(host, all)
+            .filter_map(|id| self.host_accounts.get(&id))
     }
     pub fn shared_key(&self, id: SharedKeyId) -> Option<&SharedKey> {
         self.shared_keys.get(&id)
@@ -77,15 +87,28 @@ impl State {
         self.databases.values()
     }
     pub fn database_by_name(&self, name: &str) -> Option<&Database> {
-        self.databases.values().find(|d| d.name == name)
+        let id = self.database_ids_by_name().get(name)?;
+        self.databases.get(id)
+    }
+    pub(crate) fn database_ids_by_name(&self) -> &BTreeMap<String, DatabaseId> {
+        self.database_names
+            .get(|| Box::new(self.databases.values().map(|d| (d.id, d.name.as_str()))))
     }
     pub fn database_account(&self, id: DatabaseAccountId) -> Option<&DatabaseAccount> {
         self.database_accounts.get(&id)
     }
+    /// A database's accounts, in id order.
     pub fn database_accounts_of(&self, db: DatabaseId) -> impl Iterator<Item = &DatabaseAccount> {
-        self.database_accounts
-            .values()
-            .filter(move |a| a.database_id == db)
+        let all = || {
+            Box::new(
+                self.database_accounts
+                    .values()
+                    .map(|a| (a.database_id, a.id)),
+            ) as Box<dyn Iterator<Item = (u64, u64)>>
+        };
+        self.database_account_owners
+            .of(db, all)
+            .filter_map(|id| self.database_accounts.get(&id))
     }
     pub fn network_domain(&self, id: NetworkDomainId) -> Option<&NetworkDomain> {
         self.network_domains.get(&id)
@@ -140,7 +163,8 @@ impl State {
         self.session_trail.verify(&self.sessions)
     }
     /// Every retained session, open or closed.
-    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+    /// Every session kept, open and ended, in id order (the order they were opened in).
+    pub fn sessions(&self) -> impl DoubleEndedIterator<Item = &Session> {
         self.sessions.values()
     }
     pub fn open_sessions(&self) -> impl Iterator<Item = &Session> {

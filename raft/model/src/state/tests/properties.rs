@@ -269,64 +269,174 @@ proptest! {
 /// are picked among the ids created so far (modulo their number), or a missing one.
 #[derive(Clone, Debug)]
 enum NameStep {
-    CreateUser(u8),
-    DeleteUser(usize),
-    CreateGroup(u8),
-    RenameGroup(usize, u8),
-    DeleteGroup(usize),
+    Create(Named, u8),
+    /// Users keep their name; the others can be renamed.
+    Rename(Named, usize, u8),
+    Delete(Named, usize),
     /// Encode and decode the state, as a snapshot install or a restart does.
     Reload,
 }
 
+/// The collections with a name index, and the accounts indexed by their host or database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Named {
+    User,
+    Group,
+    Host,
+    Database,
+    HostAccount,
+    DatabaseAccount,
+}
+
+fn named() -> impl Strategy<Value = Named> {
+    prop_oneof![
+        Just(Named::User),
+        Just(Named::Group),
+        Just(Named::Host),
+        Just(Named::Database),
+        Just(Named::HostAccount),
+        Just(Named::DatabaseAccount),
+    ]
+}
+
 fn name_step() -> impl Strategy<Value = NameStep> {
     prop_oneof![
-        (0u8..6).prop_map(NameStep::CreateUser),
-        any::<usize>().prop_map(NameStep::DeleteUser),
-        (0u8..6).prop_map(NameStep::CreateGroup),
-        (any::<usize>(), 0u8..6).prop_map(|(i, n)| NameStep::RenameGroup(i, n)),
-        any::<usize>().prop_map(NameStep::DeleteGroup),
+        (named(), 0u8..6).prop_map(|(k, n)| NameStep::Create(k, n)),
+        (named(), any::<usize>(), 0u8..6).prop_map(|(k, i, n)| NameStep::Rename(k, i, n)),
+        (named(), any::<usize>()).prop_map(|(k, i)| NameStep::Delete(k, i)),
         Just(NameStep::Reload),
     ]
+}
+
+/// The command a name step stands for (None: a user rename, which no command does).
+fn name_command(step: &NameStep, ids: &BTreeMap<Named, Vec<u64>>) -> Option<Command> {
+    let pick = |k: Named, i: usize| match ids.get(&k) {
+        Some(ids) if !ids.is_empty() => ids[i % ids.len()],
+        _ => 999_999,
+    };
+    let address = |n: u8| format!("10.0.0.{n}");
+    Some(match *step {
+        NameStep::Create(Named::User, n) => Command::CreateUser(crate::user::NewUser {
+            name: format!("user-{n}"),
+            ..Default::default()
+        }),
+        NameStep::Create(Named::Group, n) => Command::CreateUserGroup {
+            name: format!("group-{n}"),
+            comment: String::new(),
+        },
+        NameStep::Create(Named::Host, n) => Command::CreateHost(crate::host::NewHost {
+            name: format!("host-{n}"),
+            private_address: address(n),
+            ..Default::default()
+        }),
+        NameStep::Create(Named::Database, n) => {
+            Command::CreateDatabase(crate::database::NewDatabase {
+                name: format!("db-{n}"),
+                engine: crate::database::DbEngine::MySql,
+                address: address(n),
+                port: 3306,
+                source: Default::default(),
+                source_instance_id: String::new(),
+                comment: String::new(),
+                network_domain_id: None,
+                project_id: None,
+            })
+        }
+        NameStep::Create(Named::HostAccount, n) => {
+            Command::CreateHostAccount(crate::host::NewHostAccount {
+                host_id: pick(Named::Host, n.into()),
+                name: format!("account-{}", n % 3),
+                protocol: crate::common::Protocol::Ssh,
+                password: None,
+                private_key: None,
+                shared_key_id: None,
+                sftp_only: false,
+            })
+        }
+        NameStep::Create(Named::DatabaseAccount, n) => {
+            Command::CreateDatabaseAccount(crate::database::NewDatabaseAccount {
+                database_id: pick(Named::Database, n.into()),
+                name: format!("account-{}", n % 3),
+                password: None,
+                comment: String::new(),
+            })
+        }
+        NameStep::Rename(Named::User, ..) | NameStep::Reload => return None,
+        NameStep::Rename(Named::HostAccount, i, n) => Command::UpdateHostAccount {
+            account_id: pick(Named::HostAccount, i),
+            patch: crate::host::HostAccountPatch {
+                name: Some(format!("account-{}", n % 3)),
+                ..Default::default()
+            },
+        },
+        NameStep::Rename(Named::DatabaseAccount, i, n) => Command::UpdateDatabaseAccount {
+            account_id: pick(Named::DatabaseAccount, i),
+            patch: crate::database::DatabaseAccountPatch {
+                name: Some(format!("account-{}", n % 3)),
+                ..Default::default()
+            },
+        },
+        NameStep::Delete(Named::HostAccount, i) => Command::DeleteHostAccount {
+            account_id: pick(Named::HostAccount, i),
+        },
+        NameStep::Delete(Named::DatabaseAccount, i) => Command::DeleteDatabaseAccount {
+            account_id: pick(Named::DatabaseAccount, i),
+        },
+        NameStep::Rename(Named::Group, i, n) => Command::UpdateUserGroup {
+            group_id: pick(Named::Group, i),
+            name: format!("group-{n}"),
+            comment: String::new(),
+        },
+        NameStep::Rename(Named::Host, i, n) => Command::UpdateHost {
+            host_id: pick(Named::Host, i),
+            patch: crate::host::HostPatch {
+                name: Some(format!("host-{n}")),
+                ..Default::default()
+            },
+        },
+        NameStep::Rename(Named::Database, i, n) => Command::UpdateDatabase {
+            database_id: pick(Named::Database, i),
+            patch: crate::database::DatabasePatch {
+                name: Some(format!("db-{n}")),
+                ..Default::default()
+            },
+        },
+        NameStep::Delete(Named::User, i) => Command::DeleteUser {
+            user_id: pick(Named::User, i),
+        },
+        NameStep::Delete(Named::Group, i) => Command::DeleteUserGroup {
+            group_id: pick(Named::Group, i),
+        },
+        NameStep::Delete(Named::Host, i) => Command::DeleteHost {
+            host_id: pick(Named::Host, i),
+        },
+        NameStep::Delete(Named::Database, i) => Command::DeleteDatabase {
+            database_id: pick(Named::Database, i),
+        },
+    })
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
-    /// The name indexes answer as a scan of the collections would, whatever adds, renames and
-    /// removes came before, and a state decoded from its encoding (indexes not yet built)
+    /// The name indexes (and the accounts by host or database) answer as a scan of the
+    /// collections would, whatever adds, renames and removes came before, and a state decoded from its encoding (indexes not yet built)
     /// answers every command exactly as the running one.
     #[test]
     fn name_indexes_agree_with_the_collections(steps in proptest::collection::vec(name_step(), 1..80)) {
         let mut fx = Fx::new();
-        let (mut users, mut groups) = (Vec::new(), Vec::new());
-        let pick = |ids: &Vec<u64>, i: usize| if ids.is_empty() { 999_999 } else { ids[i % ids.len()] };
+        let mut ids: BTreeMap<Named, Vec<u64>> = BTreeMap::new();
         for step in &steps {
-            let command = match step {
-                NameStep::CreateUser(n) => Command::CreateUser(crate::user::NewUser {
-                    name: format!("user-{n}"),
-                    ..Default::default()
-                }),
-                NameStep::DeleteUser(i) => Command::DeleteUser { user_id: pick(&users, *i) },
-                NameStep::CreateGroup(n) => Command::CreateUserGroup {
-                    name: format!("group-{n}"),
-                    comment: String::new(),
-                },
-                NameStep::RenameGroup(i, n) => Command::UpdateUserGroup {
-                    group_id: pick(&groups, *i),
-                    name: format!("group-{n}"),
-                    comment: String::new(),
-                },
-                NameStep::DeleteGroup(i) => Command::DeleteUserGroup { group_id: pick(&groups, *i) },
-                NameStep::Reload => {
-                    let (back, _): (State, usize) = bincode::serde::decode_from_slice(
-                        &encode(&fx.st),
-                        bincode::config::standard(),
-                    )
-                    .expect("decode");
-                    fx.st = back;
-                    continue;
-                }
-            };
+            if let NameStep::Reload = step {
+                let (back, _): (State, usize) = bincode::serde::decode_from_slice(
+                    &encode(&fx.st),
+                    bincode::config::standard(),
+                )
+                .expect("decode");
+                fx.st = back;
+                continue;
+            }
+            let Some(command) = name_command(step, &ids) else { continue };
             let mut decoded: State = bincode::serde::decode_from_slice(
                 &encode(&fx.st),
                 bincode::config::standard(),
@@ -337,14 +447,17 @@ proptest! {
             let fresh = decoded.apply(&req);
             let answer = fx.run(command);
             prop_assert_eq!(&answer, &fresh, "a decoded state answered otherwise");
-            if let Response::Created { id } = answer {
-                match step {
-                    NameStep::CreateUser(_) => users.push(id),
-                    _ => groups.push(id),
-                }
+            if let (Response::Created { id }, NameStep::Create(kind, _)) = (&answer, step) {
+                ids.entry(*kind).or_default().push(*id);
             }
             for u in fx.st.users.values() {
                 prop_assert_eq!(fx.st.user_by_name(&u.name).map(|f| f.id), Some(u.id));
+            }
+            for h in fx.st.hosts.values() {
+                prop_assert_eq!(fx.st.host_by_name(&h.name).map(|f| f.id), Some(h.id));
+            }
+            for d in fx.st.databases.values() {
+                prop_assert_eq!(fx.st.database_by_name(&d.name).map(|f| f.id), Some(d.id));
             }
             let scanned: BTreeMap<String, u64> =
                 fx.st.users.values().map(|u| (u.name.clone(), u.id)).collect();
@@ -352,6 +465,29 @@ proptest! {
             let scanned: BTreeMap<String, u64> =
                 fx.st.user_groups.values().map(|g| (g.name.clone(), g.id)).collect();
             prop_assert_eq!(fx.st.user_group_ids_by_name(), &scanned);
+            let scanned: BTreeMap<String, u64> =
+                fx.st.hosts.values().map(|h| (h.name.clone(), h.id)).collect();
+            prop_assert_eq!(fx.st.host_ids_by_name(), &scanned);
+            let scanned: BTreeMap<String, u64> =
+                fx.st.databases.values().map(|d| (d.name.clone(), d.id)).collect();
+            prop_assert_eq!(fx.st.database_ids_by_name(), &scanned);
+            for h in fx.st.hosts.values() {
+                let scanned: Vec<u64> =
+                    fx.st.host_accounts.values().filter(|a| a.host_id == h.id).map(|a| a.id).collect();
+                let indexed: Vec<u64> = fx.st.host_accounts_of(h.id).map(|a| a.id).collect();
+                prop_assert_eq!(indexed, scanned);
+            }
+            for d in fx.st.databases.values() {
+                let scanned: Vec<u64> = fx
+                    .st
+                    .database_accounts
+                    .values()
+                    .filter(|a| a.database_id == d.id)
+                    .map(|a| a.id)
+                    .collect();
+                let indexed: Vec<u64> = fx.st.database_accounts_of(d.id).map(|a| a.id).collect();
+                prop_assert_eq!(indexed, scanned);
+            }
         }
     }
 }
