@@ -190,20 +190,25 @@ pub fn host_account(s: &State, a: &HostAccount) -> Value {
 }
 
 /// A user (GetUser / ListUsers).
+/// A user's `UserState`: a temporary lockout after wrong passwords shows as Locked too
+/// (UnlockUsers ends it).
+pub fn user_state(u: &User, now_ms: u64) -> &'static str {
+    if u.password_locked(now_ms) {
+        "Locked"
+    } else if !u.validity.contains(now_ms) {
+        "Expired"
+    } else {
+        "Normal"
+    }
+}
+
 pub fn user(u: &User, now_ms: u64) -> Value {
     let methods: Vec<&str> = u
         .two_factor
         .iter()
         .map(|m| super::actions::users::method_name(*m))
         .collect();
-    // A temporary lockout after wrong passwords shows as Locked too (UnlockUsers ends it).
-    let state = if u.password_locked(now_ms) {
-        "Locked"
-    } else if !u.validity.contains(now_ms) {
-        "Expired"
-    } else {
-        "Normal"
-    };
+    let state = user_state(u, now_ms);
     json!({
         "Comment": u.comment,
         "DisplayName": u.display_name,

@@ -6,7 +6,7 @@
 use crate::api::actions::projects::project_param;
 use crate::api::call::{batch_entry, done, found, one, page, Call};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::params::paginate;
+use crate::api::params::page_of;
 use crate::api::table::{action, opt, req, Action, Ty};
 use crate::api::views::{self, parse_address, parse_os, parse_protocol, parse_source};
 use portunus_model::{Command, EntityKind, HostPatch, NewHost};
@@ -166,11 +166,12 @@ async fn list(c: &Call) -> ApiResult {
     let group = p.opt_id("HostGroupId")?;
     let project = project_param(c, "ProjectId")?;
     let paging = p.page()?;
-    let rows = c
+    let (items, total) = c
         .read(|s| {
             let members =
                 group.map(|g| s.host_group(g).map(|g| g.hosts.clone()).unwrap_or_default());
-            s.hosts()
+            let hosts = s
+                .hosts()
                 .filter(|h| {
                     name.as_ref()
                         .is_none_or(|n| h.name.to_lowercase().contains(n))
@@ -184,12 +185,10 @@ async fn list(c: &Call) -> ApiResult {
                 .filter(|h| source.is_none_or(|o| h.source == o))
                 .filter(|h| src_id.is_none_or(|i| h.source_instance_id == i))
                 .filter(|h| members.as_ref().is_none_or(|m| m.contains(&h.id)))
-                .filter(|h| project.is_none_or(|p| s.host_project(h.id) == Some(p)))
-                .map(|h| views::host_row(s, h))
-                .collect::<Vec<_>>()
+                .filter(|h| project.is_none_or(|p| s.host_project(h.id) == Some(p)));
+            page_of(hosts, paging, |h| views::host_row(s, h))
         })
         .await?;
-    let (items, total) = paginate(rows, paging);
     Ok(page("Hosts", items, total))
 }
 

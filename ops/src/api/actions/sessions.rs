@@ -8,7 +8,7 @@
 
 use crate::api::call::{found, page, Call};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::params::paginate;
+use crate::api::params::{page_of, paginate};
 use crate::api::table::{action, opt, req, Action, Ty};
 use portunus_model::{AssetRef, ChainBreak, EntityKind, Session, SessionAccount, State};
 use serde_json::{json, Map, Value};
@@ -162,10 +162,13 @@ async fn list(c: &Call) -> ApiResult {
     );
     let (items, total) = c
         .read(|s| {
-            let mut rows: Vec<&Session> = s.sessions().collect();
-            rows.sort_by_key(|x| std::cmp::Reverse(x.id));
-            let rows: Vec<Value> = rows
-                .into_iter()
+            let by_name = [&user, &asset, &account, &protocol]
+                .iter()
+                .any(|w| w.is_some());
+            // Newest first.
+            let rows = s
+                .sessions()
+                .rev()
                 .filter(|x| only.is_none_or(|id| x.id == id))
                 .filter(|x| node.is_none_or(|n| x.node_id == n))
                 .filter(|x| project.is_none_or(|p| s.asset_project(x.asset) == Some(p)))
@@ -177,8 +180,12 @@ async fn list(c: &Call) -> ApiResult {
                         .as_deref()
                         .is_none_or(|a| x.client_addr.starts_with(a))
                 })
-                .map(|x| view(s, x))
-                .filter(|v| {
+                .filter(|x| {
+                    // The names are the view's: it is made for the sessions filtered by them.
+                    if !by_name {
+                        return true;
+                    }
+                    let v = view(s, x);
                     let is = |k: &str, want: &Option<String>| {
                         want.as_deref().is_none_or(|w| {
                             v[k].as_str().is_some_and(|x| x.eq_ignore_ascii_case(w))
@@ -188,9 +195,8 @@ async fn list(c: &Call) -> ApiResult {
                         && is("AssetName", &asset)
                         && is("AccountName", &account)
                         && is("Protocol", &protocol)
-                })
-                .collect();
-            paginate(rows, paging)
+                });
+            page_of(rows, paging, |x| view(s, x))
         })
         .await?;
     Ok(page("Sessions", items, total))

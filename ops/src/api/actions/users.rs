@@ -2,7 +2,7 @@
 
 use crate::api::call::{batch_entry, done, found, one, page, Call};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::params::{paginate, Params};
+use crate::api::params::{page_of, Params};
 use crate::api::table::{action, opt, req, Action, Ty};
 use crate::api::views::{self, parse_user_source};
 use portunus_model::{
@@ -264,14 +264,15 @@ async fn list(c: &Call) -> ApiResult {
     let group = p.opt_id("UserGroupId")?;
     let state = p.opt("UserState");
     let (now, paging) = (c.now_ms, p.page()?);
-    let rows = c
+    let (items, total) = c
         .read(|s| {
             let members = group.map(|g| {
                 s.user_group(g)
                     .map(|g| g.members.clone())
                     .unwrap_or_default()
             });
-            s.users()
+            let users = s
+                .users()
                 .filter(|u| {
                     name.as_ref()
                         .is_none_or(|n| u.name.to_lowercase().contains(n))
@@ -285,12 +286,10 @@ async fn list(c: &Call) -> ApiResult {
                 .filter(|u| source.is_none_or(|x| u.source == x))
                 .filter(|u| source_id.is_none_or(|x| u.source_user_id == x))
                 .filter(|u| members.as_ref().is_none_or(|m| m.contains(&u.id)))
-                .map(|u| views::user(u, now))
-                .filter(|v| state.is_none_or(|st| v["UserState"][0] == st))
-                .collect::<Vec<_>>()
+                .filter(|u| state.is_none_or(|st| views::user_state(u, now) == st));
+            page_of(users, paging, |u| views::user(u, now))
         })
         .await?;
-    let (items, total) = paginate(rows, paging);
     Ok(page("Users", items, total))
 }
 
