@@ -57,7 +57,10 @@ fn unanswered(node_id: u64, error: String) -> NodeStore {
 
 /// Measures the data directory `dir` of member `node_id`.
 pub(crate) fn measure(node_id: u64, dir: &Path) -> NodeStore {
-    let raft_bytes = tree_bytes(&dir.join("raft"));
+    // The replicated state: the log database and the latest snapshot beside it.
+    let snapshot =
+        std::fs::metadata(dir.join(portunus_raft::store::SNAPSHOT_FILE)).map_or(0, |m| m.len());
+    let raft_bytes = tree_bytes(&dir.join("raft")) + snapshot;
     let blob_bytes = tree_bytes(&dir.join("blobs"));
     let audit_bytes = tree_bytes(&dir.join("audit"));
     let used_bytes = tree_bytes(dir);

@@ -8,7 +8,7 @@ pub use log::LogStore;
 pub(crate) use sm::decode_snapshot;
 #[cfg(test)]
 pub(crate) use sm::empty_snapshot;
-pub use sm::{StateMachineStore, StateView};
+pub use sm::{StateMachineStore, StateView, SNAPSHOT_FILE};
 
 use crate::StoreOpenError;
 use openraft::{ErrorSubject, ErrorVerb, StorageError, StorageIOError};
@@ -43,10 +43,10 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreOpenError>
     let db = Arc::new(db);
     // The commit index, written by the log store and read through the state machine's view.
     let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let sm = StateMachineStore::load(db.clone(), committed.clone()).map_err(|e| {
+    let sm = StateMachineStore::load(dir, db.clone(), committed.clone()).map_err(|reason| {
         StoreOpenError::Corrupt {
             path: dir.display().to_string(),
-            reason: e.to_string(),
+            reason,
         }
     })?;
     Ok((LogStore::new(db, committed), sm))

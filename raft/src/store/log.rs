@@ -133,10 +133,13 @@ impl LogStore {
     }
 }
 
-impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
-        &mut self,
+impl LogStore {
+    /// The entries in `range`, in order, stopping after the first entry that brings their
+    /// encoded size to `budget` bytes or more (at least one entry when the range holds any).
+    fn read_entries<RB: RangeBounds<u64>>(
+        &self,
         range: RB,
+        budget: usize,
     ) -> SResult<Vec<Entry<TypeConfig>>> {
         let start = match range.start_bound() {
             Bound::Included(&s) => s,
@@ -145,6 +148,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         };
         let mode = IteratorMode::From(&index_key(start), Direction::Forward);
         let mut out = Vec::new();
+        let mut bytes = 0;
         for item in self.db.iterator_cf(self.cf(CF_LOG), mode) {
             let (k, v) = item.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
             let index = u64::from_be_bytes(k.as_ref().try_into().unwrap_or_default());
@@ -152,8 +156,38 @@ impl RaftLogReader<TypeConfig> for LogStore {
                 break;
             }
             out.push(Self::decode_entry(&v)?);
+            bytes += v.len();
+            if bytes >= budget {
+                break;
+            }
         }
         Ok(out)
+    }
+}
+
+/// At most about this many bytes of log entries go to a follower in one AppendEntries (the
+/// entry that crosses it is the last). openraft 0.9 gives every AppendEntries one heartbeat
+/// interval (50 ms) to be answered, fsync on the follower included, and sends the same range
+/// again when it is not: a follower behind by hundreds of large entries (batched proposals,
+/// 512 of them per request) never got an answer back in time, and caught up at a crawl or not
+/// at all. 256 KiB is sent and synced well within the interval; small entries still go up to
+/// `max_payload_entries` at a time.
+pub const REPLICATION_BUDGET: usize = 256 * 1024;
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> SResult<Vec<Entry<TypeConfig>>> {
+        self.read_entries(range, usize::MAX)
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> SResult<Vec<Entry<TypeConfig>>> {
+        self.read_entries(start..end, REPLICATION_BUDGET)
     }
 }
 
@@ -231,5 +265,74 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
         self.put_meta(KEY_PURGED, &log_id)?;
         self.delete_from(0, log_id.index + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::{CommittedLeaderId, EntryPayload};
+    use portunus_model::{Command, Request};
+
+    /// An entry at `index` whose encoding is about `size` bytes.
+    fn entry(index: u64, size: usize) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Request {
+                now_ms: 0,
+                command: Command::CreateUserGroup {
+                    name: format!("group-{index}"),
+                    comment: "x".repeat(size),
+                },
+                id: None,
+            }),
+        }
+    }
+
+    fn store_with(entries: &[Entry<TypeConfig>]) -> (tempfile::TempDir, LogStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (log, _sm) = crate::store::open(dir.path()).expect("open the store");
+        let mut batch = WriteBatch::default();
+        for e in entries {
+            let bytes = codec::encode(e).expect("encode");
+            batch.put_cf(log.cf(CF_LOG), index_key(e.log_id.index), bytes);
+        }
+        log.db.write(batch).expect("write");
+        (dir, log)
+    }
+
+    #[tokio::test]
+    async fn replication_reads_stop_at_the_byte_budget_but_plain_reads_do_not() {
+        let big = REPLICATION_BUDGET / 3;
+        let entries: Vec<_> = (1..=10).map(|i| entry(i, big)).collect();
+        let (_dir, mut log) = store_with(&entries);
+        let limited = log.limited_get_log_entries(1, 11).await.expect("read");
+        let indexes: Vec<u64> = limited.iter().map(|e| e.log_id.index).collect();
+        assert_eq!(
+            indexes,
+            vec![1, 2, 3],
+            "the third entry crosses the budget and is the last sent"
+        );
+        let from_five = log.limited_get_log_entries(5, 6).await.expect("read");
+        assert_eq!(
+            from_five.len(),
+            1,
+            "a range of one large entry still sends it"
+        );
+        let all = log.try_get_log_entries(1..11).await.expect("read");
+        assert_eq!(
+            all.len(),
+            10,
+            "reads other than replication are not limited"
+        );
+    }
+
+    #[tokio::test]
+    async fn small_entries_are_sent_as_the_range_asks() {
+        let entries: Vec<_> = (1..=600).map(|i| entry(i, 100)).collect();
+        let (_dir, mut log) = store_with(&entries);
+        let limited = log.limited_get_log_entries(1, 513).await.expect("read");
+        assert_eq!(limited.len(), 512);
+        assert_eq!(limited.last().map(|e| e.log_id.index), Some(512));
     }
 }
