@@ -12,6 +12,7 @@ pub mod failover;
 pub mod forward;
 mod haproxy;
 mod iperf;
+pub mod largestate;
 pub mod logins;
 pub mod memory;
 mod plot;

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use portunus_bench::{apiwrites, db, failover, forward, logins, memory, suite, tunnel, writes};
+use portunus_bench::{
+    apiwrites, db, failover, forward, largestate, logins, memory, suite, tunnel, writes,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "portunus-bench", about = "Portunus benchmark harness")]
@@ -32,6 +34,9 @@ enum Command {
     /// The database gateway: sysbench and pgbench direct / native port / ssh -L / HAProxy,
     /// a large result set's CPU per GiB, memory per idle session.
     Db(db::Args),
+    /// A cluster holding 100,000 users, 100,000 hosts and 1,000,000 ended sessions: node
+    /// start, a joining node's catch-up, list latency, login rate against the empty state.
+    LargeState(largestate::Args),
     /// Every benchmark with short settings; writes results/all.{json,md} as well.
     All(AllArgs),
     /// Rebuilds results/all.{json,md} from the latest results/<bench>.{json,md} of each bench.
@@ -71,6 +76,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Failover(a) => (failover::run(&a).await?, a.out),
         Command::Memory(a) => (memory::run(&a).await?, a.out),
         Command::Db(a) => (db::run(&a).await?, a.out),
+        Command::LargeState(a) => (largestate::run(&a).await?, a.out),
         Command::All(a) => return all(a).await,
         Command::Collect(a) => return suite::collect(&a.out),
     };
@@ -162,6 +168,17 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
         out: out.clone(),
     };
     keep("db", db::run(&db).await);
+    let ls = largestate::Args {
+        users: 100_000,
+        hosts: 100_000,
+        sessions: 1_000_000,
+        batch: 100,
+        duration: d,
+        clients: 8,
+        list_calls: 100,
+        out: out.clone(),
+    };
+    keep("large-state", largestate::run(&ls).await);
     suite::write_all(&a.out, &outcomes, &failures)
 }
 

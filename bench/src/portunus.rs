@@ -71,9 +71,26 @@ impl Cluster {
         Self::start_shaped(3, true, &[]).await
     }
 
+    /// `n` nodes started, and one more (id `n + 1`) laid out but not started, to join later.
+    pub(crate) async fn start_with_spare(n: u64) -> anyhow::Result<Self> {
+        Self::start_laid_out(n, 1, false, &[]).await
+    }
+
     async fn start_shaped(n: u64, witness: bool, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_laid_out(n, 0, witness, env).await
+    }
+
+    async fn start_laid_out(
+        n: u64,
+        spare: u64,
+        witness: bool,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         set_binary();
-        let mut procs = ProcCluster::new(n)?;
+        let mut procs = ProcCluster::new(n + spare)?;
+        if spare > 0 {
+            procs.initial_voters(&(1..=n).collect::<Vec<_>>());
+        }
         let api = Api {
             key_id: "PTNbenchadminkey".into(),
             secret: "bench-admin-secret-0123456789".into(),
@@ -96,7 +113,9 @@ impl Cluster {
             procs.spawn(1, &[])?;
             procs.spawn(2, &[])?;
         } else {
-            procs.spawn_all()?;
+            for id in 1..=n {
+                procs.spawn(id, &[])?;
+            }
         }
         let (leader, procs) = tokio::task::spawn_blocking(move || {
             let mut leader = procs.wait_stable(START)?;
@@ -156,8 +175,13 @@ impl Cluster {
         self.engines().map(|n| n.ssh).collect()
     }
 
+    /// The nodes that are not witnesses and have been spawned at least once (a spare laid out
+    /// to join later is left out until then; a killed node keeps its place).
     fn engines(&self) -> impl Iterator<Item = &portunus_tests::NodeProc> {
-        self.procs.nodes.iter().filter(|n| !n.witness)
+        self.procs
+            .nodes
+            .iter()
+            .filter(|n| !n.witness && n.spawned())
     }
 
     /// The pid of node `id` (found by its data directory in /proc/*/cmdline).

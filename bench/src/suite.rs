@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 /// The benchmarks in the order `all` runs them (and `collect` puts them in `all.md`).
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 9] = [
     "forward",
     "tunnel",
     "logins",
@@ -16,6 +16,7 @@ pub const NAMES: [&str; 8] = [
     "failover",
     "memory",
     "db",
+    "large-state",
 ];
 
 /// One goal of issue 6, checked in one run.

@@ -227,6 +227,11 @@ impl NodeProc {
         Ok(serde_json::from_str(&body)?)
     }
 
+    /// Whether the process has been spawned at least once (it may have been killed since).
+    pub fn spawned(&self) -> bool {
+        self.starts > 0
+    }
+
     /// Whether `/readyz` answers 200.
     pub fn ready(&self) -> bool {
         matches!(http_get(self.api, "/readyz"), Ok((200, _)))
