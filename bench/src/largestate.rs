@@ -604,8 +604,6 @@ fn outcome(args: &Args, r: Report) -> Outcome {
             ratio >= 0.9 && full.failed + empty.failed == 0,
         ));
     }
-    md.push('\n');
-    md.push_str(&crate::suite::goals_table(&goals));
     Outcome {
         name: "large-state",
         markdown: md,
