@@ -98,6 +98,8 @@ impl StateView {
 struct SnapshotFile {
     path: std::path::PathBuf,
     db: Arc<DB>,
+    /// A snapshot is being cloned from the applied state (it holds the read lock meanwhile).
+    cloning: std::sync::atomic::AtomicBool,
 }
 
 impl SnapshotFile {
@@ -163,6 +165,7 @@ impl StateMachineStore {
         let file = SnapshotFile {
             path: dir.join(SNAPSHOT_FILE),
             db,
+            cloning: false.into(),
         };
         let mut size = 0;
         let applied = match file.read().map_err(|e| e.to_string())? {
@@ -202,14 +205,21 @@ impl StateMachineStore {
 }
 
 impl StateMachineStore {
-    /// The write lock on the applied state, waited for without blocking the async worker: a
-    /// snapshot being cloned holds the read lock for a while at large states, and a worker
-    /// blocked on the lock (and the readers queued behind a waiting writer) stalled the rest
-    /// of the node.
+    /// The write lock on the applied state. While a snapshot is being cloned (which holds the
+    /// read lock for a while at large states) it is waited for without blocking the async
+    /// worker: a worker blocked on the lock, and the readers queued behind a waiting writer,
+    /// stalled the rest of the node. Otherwise, after a few tries, it is waited for as a
+    /// blocking lock does, queued before any new reader, so that short reads that keep
+    /// overlapping cannot hold the applies back forever.
     async fn write_lock(&self) -> std::sync::RwLockWriteGuard<'_, Applied> {
+        let mut tries = 0;
         loop {
             if let Some(g) = self.try_write_lock() {
                 return g;
+            }
+            tries += 1;
+            if tries > 3 && !self.file.cloning.load(Ordering::SeqCst) {
+                return self.inner.write().unwrap_or_else(|p| p.into_inner());
             }
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
@@ -274,7 +284,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         );
         let stored = blocking(ErrorVerb::Write, move || {
             // Cloned under the read lock (applies wait for it, see `apply`), encoded after.
+            file.cloning.store(true, Ordering::SeqCst);
             let applied = inner.read().unwrap_or_else(|p| p.into_inner()).clone();
+            file.cloning.store(false, Ordering::SeqCst);
             let data = codec::encode_versioned(STATE_FORMAT_VERSION, &applied)
                 .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
             let (last_applied, membership) = (applied.last_applied, applied.membership.clone());
