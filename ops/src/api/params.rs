@@ -308,11 +308,8 @@ pub fn page_of<T, R>(
     (page, total)
 }
 
-pub fn paginate<T>(items: Vec<T>, (number, size): (usize, usize)) -> (Vec<T>, usize) {
-    let total = items.len();
-    let start = (number - 1).saturating_mul(size);
-    let page = items.into_iter().skip(start).take(size).collect();
-    (page, total)
+pub fn paginate<T>(items: Vec<T>, paging: (usize, usize)) -> (Vec<T>, usize) {
+    page_of(items.into_iter(), paging, |item| item)
 }
 
 #[cfg(test)]
