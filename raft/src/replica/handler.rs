@@ -334,11 +334,21 @@ impl Inner {
                 self.leader_read_index().await
             } else {
                 let addr = self.leader_addr(leader).unwrap_or_default();
-                match self
-                    .peers
-                    .call(&addr, &RpcRequest::ReadIndex, LEADER_WAIT)
-                    .await
-                {
+                let ttl = deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(100));
+                let answer = tokio::select! {
+                    answer = self.peers.call(&addr, &RpcRequest::ReadIndex, ttl) => answer,
+                    // The leader died or moved while the call was out (its answer may never
+                    // come): ask the next one rather than spend the whole wait on this one.
+                    () = self.leader_gone(leader) => {
+                        Err(crate::network::CallError::Lost {
+                            addr: addr.clone(),
+                            reason: format!("node {leader} no longer leads"),
+                        })
+                    }
+                };
+                match answer {
                     Ok(RpcResponse::ReadIndex(r)) => r,
                     Ok(_) => Err(PeerRefusal::Other("answer of the wrong kind".into())),
                     Err(e) => Err(PeerRefusal::NoQuorum(e.to_string())),

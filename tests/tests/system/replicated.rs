@@ -131,6 +131,24 @@ fn writes_on_any_node_are_seen_on_all_and_none_acknowledged_is_lost_when_the_lea
     c.node(leader).kill();
     *killed_at.lock().unwrap() = Some(Instant::now());
     let kill = Instant::now();
+    // A read through a survivor right after the kill, before it noticed, waits for the next
+    // leader instead of spending its whole wait on the dead one: one call each, no retry.
+    std::thread::scope(|s| {
+        let reads: Vec<_> = followers
+            .iter()
+            .map(|id| {
+                let n = &c.nodes[*id as usize - 1];
+                s.spawn(move || (n.id, n.admin(&["--json", "user", "list"])))
+            })
+            .collect();
+        for r in reads {
+            let (id, out) = r.join().unwrap();
+            assert!(
+                out.ok && out.stdout.trim_start().starts_with('['),
+                "a read through node {id} right after the leader's kill: {out:?}"
+            );
+        }
+    });
     let went_on = wait_until(
         "acknowledged writes through both survivors after the kill",
         Duration::from_secs(40),
