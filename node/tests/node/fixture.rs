@@ -205,6 +205,9 @@ pub async fn http_with(
 pub struct Browser {
     child: tokio::process::Child,
     events: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    /// What the script wrote on stderr so far (echoed to the test's stderr as it comes), so
+    /// that a failure names the script's reason, not only "see above".
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Browser {
@@ -223,12 +226,28 @@ impl Browser {
             .args([script, scenario, &args.to_string()])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .process_group(0)
             .spawn()
             .expect("run python3 with selenium (scripts/test.sh installs it)");
         let events = BufReader::new(child.stdout.take().unwrap()).lines();
-        Browser { child, events }
+        let stderr = std::sync::Arc::<std::sync::Mutex<String>>::default();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let kept = stderr.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("{line}");
+                let mut kept = kept.lock().unwrap();
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        });
+        Browser {
+            child,
+            events,
+            stderr,
+        }
     }
 
     /// The next event, which must be `name`.
@@ -239,7 +258,15 @@ impl Browser {
             .unwrap();
         let Some(line) = line else {
             let status = self.child.wait().await.unwrap();
-            panic!("the browser script ended ({status}) before {name}; see its stderr above");
+            // The reader task gets the last lines once the pipe closes.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let stderr = self.stderr.lock().unwrap().clone();
+            let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!(
+                "the browser script ended ({status}) before {name}; its stderr ends with:\n{}",
+                tail.join("\n")
+            );
         };
         let event: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(event["event"], name, "{event}");
