@@ -107,7 +107,7 @@ pub enum ChainBreak {
 /// The log: kept entries by sequence number, the anchor and the head.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminAuditLog {
-    entries: BTreeMap<u64, AdminAuditEntry>,
+    entries: crate::state::Shared<u64, AdminAuditEntry>,
     /// Hash of the last pruned entry (zeros while nothing was pruned).
     anchor: AuditHash,
     /// Hash of the newest entry (the anchor when the log is empty).
@@ -129,8 +129,10 @@ impl AdminAuditLog {
         self.head = entry.hash();
         self.entries.insert(entry.seq, entry);
         while self.entries.len() > retention.max(1) {
-            if let Some((_, old)) = self.entries.pop_first() {
-                self.anchor = old.hash();
+            if let Some(old) = self.entries.get_min().map(|(seq, _)| *seq) {
+                if let Some(old) = self.entries.remove(&old) {
+                    self.anchor = old.hash();
+                }
             }
         }
         self.last_seq

@@ -17,7 +17,6 @@ use crate::ids::SessionId;
 use crate::session::{EndReason, Session, SessionAccount};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 
 /// The count and head of a session's event chain, as its closing record keeps them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,7 +149,7 @@ pub fn record_hash(seq: u64, prev: &AuditHash, s: &Session) -> AuditHash {
 /// zeros) and the head (hash of the newest).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionTrail {
-    by_seq: BTreeMap<u64, SessionId>,
+    by_seq: crate::state::Shared<u64, SessionId>,
     anchor: AuditHash,
     head: AuditHash,
     last_seq: u64,
@@ -172,11 +171,11 @@ impl SessionTrail {
     /// the kept ones stay one unbroken chain from the new anchor. Returns the purged ids.
     pub fn purge_oldest(
         &mut self,
-        sessions: &BTreeMap<SessionId, Session>,
+        sessions: &crate::state::Shared<SessionId, Session>,
         mut purge: impl FnMut(&Session) -> bool,
     ) -> Vec<SessionId> {
         let mut gone = Vec::new();
-        while let Some((&seq, &id)) = self.by_seq.first_key_value() {
+        while let Some(&(seq, id)) = self.by_seq.get_min() {
             let Some(s) = sessions.get(&id) else { break };
             if !purge(s) {
                 break;
@@ -189,7 +188,10 @@ impl SessionTrail {
     }
 
     /// Walks the kept records from the anchor to the head; the first broken link if any.
-    pub fn verify(&self, sessions: &BTreeMap<SessionId, Session>) -> Result<(), ChainBreak> {
+    pub fn verify(
+        &self,
+        sessions: &crate::state::Shared<SessionId, Session>,
+    ) -> Result<(), ChainBreak> {
         let mut expected = self.anchor;
         let mut prev_seq: Option<u64> = None;
         for (&seq, id) in &self.by_seq {
@@ -319,9 +321,9 @@ mod tests {
         assert_ne!(record_hash(1, &[1; 32], &base), h);
     }
 
-    fn trail_of(n: u64) -> (SessionTrail, BTreeMap<SessionId, Session>) {
+    fn trail_of(n: u64) -> (SessionTrail, crate::state::Shared<SessionId, Session>) {
         let mut trail = SessionTrail::default();
-        let mut sessions = BTreeMap::new();
+        let mut sessions = crate::state::Shared::new();
         for id in 1..=n {
             let mut s = session(id);
             s.ended_at_ms = Some(1000 + id);

@@ -104,8 +104,14 @@ impl State {
     pub(super) fn delete_shared_key(&mut self, id: SharedKeyId) -> Result<Response, Rejection> {
         found(&self.shared_keys, EntityKind::SharedKey, id)?;
         self.shared_keys.remove(&id);
-        for a in self.host_accounts.values_mut() {
-            if a.shared_key_id == Some(id) {
+        let holding: Vec<HostAccountId> = self
+            .host_accounts
+            .values()
+            .filter(|a| a.shared_key_id == Some(id))
+            .map(|a| a.id)
+            .collect();
+        for a in holding {
+            if let Some(a) = self.host_accounts.get_mut(&a) {
                 a.shared_key_id = None;
             }
         }

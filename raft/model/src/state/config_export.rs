@@ -88,13 +88,14 @@ impl Configuration {
     }
 }
 
-fn list<K: Clone, V: Clone>(m: &BTreeMap<K, V>) -> Vec<V> {
-    m.values().cloned().collect()
+fn list<'a, V: Clone + 'a>(values: impl IntoIterator<Item = &'a V>) -> Vec<V> {
+    values.into_iter().cloned().collect()
 }
 
-fn by_id<T>(items: &[T], id: impl Fn(&T) -> u64) -> BTreeMap<u64, T>
+fn by_id<T, M>(items: &[T], id: impl Fn(&T) -> u64) -> M
 where
     T: Clone,
+    M: FromIterator<(u64, T)>,
 {
     items.iter().map(|x| (id(x), x.clone())).collect()
 }
@@ -105,15 +106,15 @@ impl State {
         Configuration {
             format: CONFIG_FORMAT,
             next_id: self.next_id,
-            users: list(&self.users),
-            user_groups: list(&self.user_groups),
-            hosts: list(&self.hosts),
-            host_accounts: list(&self.host_accounts),
-            shared_keys: list(&self.shared_keys),
-            host_groups: list(&self.host_groups),
-            databases: list(&self.databases),
-            database_accounts: list(&self.database_accounts),
-            network_domains: list(&self.network_domains),
+            users: list(self.users.values()),
+            user_groups: list(self.user_groups.values()),
+            hosts: list(self.hosts.values()),
+            host_accounts: list(self.host_accounts.values()),
+            shared_keys: list(self.shared_keys.values()),
+            host_groups: list(self.host_groups.values()),
+            databases: list(self.databases.values()),
+            database_accounts: list(self.database_accounts.values()),
+            network_domains: list(self.network_domains.values()),
             host_grants: self
                 .host_grants
                 .iter()
@@ -129,7 +130,7 @@ impl State {
                 .iter()
                 .map(|((p, d), a)| (*p, *d, a.clone()))
                 .collect(),
-            rules: list(&self.rules),
+            rules: list(self.rules.values()),
             settings: self.settings.clone(),
             ssh_host_key: self.ssh_host_key.clone(),
             host_key_fingerprints: self
@@ -137,16 +138,16 @@ impl State {
                 .iter()
                 .map(|(h, f)| (*h, f.clone()))
                 .collect(),
-            access_keys: list(&self.access_keys),
+            access_keys: list(self.access_keys.values()),
             instance: self.instance.clone(),
             tags: self.tags.iter().map(|(r, t)| (*r, t.clone())).collect(),
             ldap: self.ldap.clone(),
             ad: self.ad.clone(),
             two_factor: self.two_factor.clone(),
-            sql_rules: list(&self.sql_rules),
-            policies: list(&self.policies),
-            projects: list(&self.projects),
-            delegations: list(&self.delegations),
+            sql_rules: list(self.sql_rules.values()),
+            policies: list(self.policies.values()),
+            projects: list(self.projects.values()),
+            delegations: list(self.delegations.values()),
         }
     }
 

@@ -320,8 +320,14 @@ impl State {
             }
         }
         self.network_domains.remove(&id);
-        for h in self.hosts.values_mut() {
-            if h.network_domain_id == Some(id) {
+        let reached: Vec<crate::ids::HostId> = self
+            .hosts
+            .values()
+            .filter(|h| h.network_domain_id == Some(id))
+            .map(|h| h.id)
+            .collect();
+        for h in reached {
+            if let Some(h) = self.hosts.get_mut(&h) {
                 h.network_domain_id = None;
             }
         }

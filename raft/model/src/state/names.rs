@@ -10,8 +10,16 @@ use std::sync::OnceLock;
 
 /// Name to id; the lowest id when (imported) data ever holds a name twice, as a scan in id
 /// order would find.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct NameIndex(OnceLock<BTreeMap<String, u64>>);
+
+/// A copy starts unbuilt and builds itself on first use: the only copies of a state are the
+/// ones a snapshot encodes (derived data is not encoded), which then never need the index.
+impl Clone for NameIndex {
+    fn clone(&self) -> Self {
+        NameIndex::default()
+    }
+}
 
 impl PartialEq for NameIndex {
     /// Derived data: two states are equal when their collections are.
@@ -62,8 +70,15 @@ impl NameIndex {
 /// (owner, id) pairs: derived like [`NameIndex`], so that an owner's entries are a range instead
 /// of a scan of every entry (each host row of `ListHosts` counts its accounts; a create checks
 /// the names of its host's accounts).
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct OwnerIndex(OnceLock<BTreeSet<(u64, u64)>>);
+
+/// Unbuilt in a copy, like [`NameIndex`].
+impl Clone for OwnerIndex {
+    fn clone(&self) -> Self {
+        OwnerIndex::default()
+    }
+}
 
 impl PartialEq for OwnerIndex {
     /// Derived data: two states are equal when their collections are.

@@ -49,13 +49,37 @@ pub(crate) fn port(field: &str, value: u16) -> Result<(), Rejection> {
 }
 
 /// Looks an entity up or names what is missing.
-pub(crate) fn found<T>(map: &BTreeMap<u64, T>, kind: EntityKind, id: u64) -> Result<&T, Rejection> {
-    map.get(&id).ok_or(Rejection::NotFound { kind, id })
+pub(crate) fn found<M: ById + ?Sized>(
+    map: &M,
+    kind: EntityKind,
+    id: u64,
+) -> Result<&M::Value, Rejection> {
+    map.by_id(id).ok_or(Rejection::NotFound { kind, id })
+}
+
+/// A collection of entities by id: a `BTreeMap` or a [`super::Shared`] map.
+pub(crate) trait ById {
+    type Value;
+    fn by_id(&self, id: u64) -> Option<&Self::Value>;
+}
+
+impl<T> ById for BTreeMap<u64, T> {
+    type Value = T;
+    fn by_id(&self, id: u64) -> Option<&T> {
+        self.get(&id)
+    }
+}
+
+impl<T: Clone> ById for super::Shared<u64, T> {
+    type Value = T;
+    fn by_id(&self, id: u64) -> Option<&T> {
+        self.get(&id)
+    }
 }
 
 /// Fails when every id of `ids` is not present in `map`.
-pub(crate) fn all_found<'a, T>(
-    map: &BTreeMap<u64, T>,
+pub(crate) fn all_found<'a, M: ById + ?Sized>(
+    map: &M,
     kind: EntityKind,
     ids: impl IntoIterator<Item = &'a u64>,
 ) -> Result<(), Rejection> {
