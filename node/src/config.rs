@@ -122,7 +122,8 @@ pub struct UpArgs {
     /// Seconds live sessions get to finish after SIGTERM. Default 30.
     #[arg(long, env = "PORTUNUS_DRAIN_GRACE_SECS")]
     pub drain_grace_secs: Option<u64>,
-    /// Build a Raft snapshot (and purge the log behind it) after this many log entries.
+    /// Build a Raft snapshot (and purge the log behind it) after at least this many log
+    /// entries, and after one entry per 4 KiB of the last snapshot when that is more.
     /// Default 5000; at least 20.
     #[arg(long, env = "PORTUNUS_SNAPSHOT_EVERY")]
     pub snapshot_every: Option<u64>,

@@ -17,7 +17,8 @@ pub struct RaftConfig {
     pub election_min_ms: u64,
     /// Upper bound of the randomized election timeout, milliseconds.
     pub election_max_ms: u64,
-    /// Build a snapshot after this many log entries since the last one.
+    /// Build a snapshot after at least this many log entries since the last one; more when
+    /// the state is large (see [`SNAPSHOT_BYTES_PER_ENTRY`]).
     pub snapshot_every: u64,
     /// Log entries kept behind the latest snapshot for slow followers.
     pub keep_behind_snapshot: u64,
@@ -25,7 +26,21 @@ pub struct RaftConfig {
     pub purge_batch: u64,
 }
 
+/// A snapshot costs time in proportion to the state's size, so the log between two snapshots
+/// grows with it: one entry for every this many bytes of the last snapshot, and never fewer
+/// than [`RaftConfig::snapshot_every`]. A 200 MB state is snapshotted every ~50,000 entries
+/// instead of every 5,000, keeping the share of time spent snapshotting the same at any size,
+/// while a restart replays at most that many entries after loading the snapshot.
+pub const SNAPSHOT_BYTES_PER_ENTRY: u64 = 4_096;
+
 impl RaftConfig {
+    /// How many log entries after the last snapshot the next one is due, for a last snapshot
+    /// of `snapshot_bytes`.
+    pub fn snapshot_due_after(&self, snapshot_bytes: u64) -> u64 {
+        self.snapshot_every
+            .max(snapshot_bytes / SNAPSHOT_BYTES_PER_ENTRY)
+    }
+
     /// Defaults suited to a LAN: a new leader within half a second of the old one's death.
     ///
     /// With openraft 0.9 a follower that heard from a leader starts an election only after the
@@ -53,7 +68,9 @@ impl RaftConfig {
             election_timeout_min: self.election_min_ms,
             election_timeout_max: self.election_max_ms,
             install_snapshot_timeout: 10_000,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            // Triggered by the replica itself (`snapshot_when_due`), at an interval that grows
+            // with the state.
+            snapshot_policy: openraft::SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: self.keep_behind_snapshot,
             purge_batch_size: self.purge_batch,
             max_payload_entries: 512,

@@ -171,6 +171,7 @@ impl Replica {
         });
         tokio::spawn(crate::network::serve(endpoint.clone(), inner.clone()));
         tokio::spawn(watch_leader(Arc::downgrade(&inner)));
+        tokio::spawn(snapshot_when_due(Arc::downgrade(&inner), config.clone()));
         let batcher = {
             let inner = inner.clone();
             crate::Batcher::with(Arc::new(move |command| {
@@ -533,6 +534,39 @@ impl Inner {
 
 /// Keeps `leaderless_since` and the leader's lease table current from the Raft metrics; ends
 /// with the replica.
+/// Asks the Raft core for a snapshot once the log since the last one is as long as
+/// [`RaftConfig::snapshot_due_after`] says for the last snapshot's size; asks again only after
+/// that snapshot is done (or a minute passed without it).
+async fn snapshot_when_due(inner: std::sync::Weak<Inner>, config: RaftConfig) {
+    let mut asked: Option<(u64, Instant)> = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let (applied, snapshot) = {
+            let m = inner.raft.metrics();
+            let m = m.borrow();
+            (
+                m.last_applied.map_or(0, |l| l.index),
+                m.snapshot.map_or(0, |l| l.index),
+            )
+        };
+        if asked
+            .is_some_and(|(at, when)| at == snapshot && when.elapsed() < Duration::from_secs(60))
+        {
+            continue;
+        }
+        asked = None;
+        let due = config.snapshot_due_after(inner.view.snapshot_bytes());
+        if applied.saturating_sub(snapshot) >= due {
+            if let Err(e) = inner.raft.trigger().snapshot().await {
+                tracing::warn!(error = %e, "could not ask for a snapshot");
+                return;
+            }
+            asked = Some((snapshot, Instant::now()));
+        }
+    }
+}
+
 async fn watch_leader(inner: std::sync::Weak<Inner>) {
     let Some(mut rx) = inner.upgrade().map(|i| i.raft.metrics()) else {
         return;

@@ -239,7 +239,8 @@ impl StateMachineStore {
 /// decode and sync; on an async worker they stalled heartbeats and the QUIC transport on a
 /// 2-core node long enough for its leader to lose its majority (the large-state benchmark's
 /// fill, at 384,000 sessions), and at the workers' priority they still took their share of
-/// the CPU from them. Snapshots are rare (every 5,000 entries), so a thread each is cheap.
+/// the CPU from them. Snapshots are rare (every 5,000 entries or more, see
+/// `config::SNAPSHOT_BYTES_PER_ENTRY`), so a thread each is cheap.
 async fn blocking<T: Send + 'static>(
     verb: ErrorVerb,
     work: impl FnOnce() -> SResult<T> + Send + 'static,
