@@ -135,6 +135,9 @@ pub struct State {
     /// Database accounts by database (derived, not encoded).
     #[serde(skip)]
     database_account_owners: names::OwnerIndex,
+    /// Session ids in order, for pages of the session list (derived, not encoded).
+    #[serde(skip)]
+    session_order: names::OrderIndex,
 }
 
 /// How long the answer of an identified request is kept for a re-send. Longer than any

@@ -165,6 +165,21 @@ async fn list(c: &Call) -> ApiResult {
             let by_name = [&user, &asset, &account, &protocol]
                 .iter()
                 .any(|w| w.is_some());
+            let unfiltered = !by_name
+                && only.is_none()
+                && node.is_none()
+                && project.is_none()
+                && start.is_none()
+                && end.is_none()
+                && state.is_none()
+                && client.is_none();
+            if unfiltered {
+                // A page of the whole list, newest first, without walking the newer sessions.
+                let (number, size) = paging;
+                let skip = (number - 1).saturating_mul(size);
+                let rows = s.newest_sessions(skip, size).map(|x| view(s, x)).collect();
+                return (rows, s.session_count());
+            }
             // Newest first.
             let rows = s
                 .sessions()

@@ -147,3 +147,57 @@ mod tests {
         assert_eq!(idx.get(|| Box::new(std::iter::empty())).len(), 0);
     }
 }
+
+/// The ids of a collection in order, for paging by position: the `k`-th newest session is one
+/// index away instead of a walk over every newer one. Derived like [`NameIndex`]. Ids are
+/// handed out in increasing order, so an insert is a push at the back, and the oldest go first,
+/// so a removal is near the front.
+#[derive(Debug, Default)]
+pub(crate) struct OrderIndex(OnceLock<std::collections::VecDeque<u64>>);
+
+impl PartialEq for OrderIndex {
+    /// Derived data: two states are equal when their collections are.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Unbuilt in a copy, like [`NameIndex`].
+impl Clone for OrderIndex {
+    fn clone(&self) -> Self {
+        OrderIndex::default()
+    }
+}
+
+impl OrderIndex {
+    /// The ids in increasing order, built from `ids` (in increasing order) if not yet.
+    pub(crate) fn get<'a>(
+        &self,
+        ids: impl FnOnce() -> Box<dyn Iterator<Item = u64> + 'a>,
+    ) -> &std::collections::VecDeque<u64> {
+        self.0.get_or_init(|| ids().collect())
+    }
+
+    /// Records `id` (if the index is built).
+    pub(crate) fn insert(&mut self, id: u64) {
+        if let Some(v) = self.0.get_mut() {
+            match v.back() {
+                Some(&last) if last >= id => {
+                    if let Err(at) = v.binary_search(&id) {
+                        v.insert(at, id);
+                    }
+                }
+                _ => v.push_back(id),
+            }
+        }
+    }
+
+    /// Forgets `id` (if the index is built).
+    pub(crate) fn remove(&mut self, id: u64) {
+        if let Some(v) = self.0.get_mut() {
+            if let Ok(at) = v.binary_search(&id) {
+                v.remove(at);
+            }
+        }
+    }
+}

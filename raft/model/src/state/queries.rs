@@ -167,6 +167,25 @@ impl State {
     pub fn sessions(&self) -> impl DoubleEndedIterator<Item = &Session> {
         self.sessions.values()
     }
+
+    /// How many sessions are kept (open and closed).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Up to `n` sessions, newest first, after skipping the `skip` newest: a page of the
+    /// unfiltered list without walking the sessions before it.
+    pub fn newest_sessions(&self, skip: usize, n: usize) -> impl Iterator<Item = &Session> {
+        let order = self
+            .session_order
+            .get(|| Box::new(self.sessions.keys().copied()));
+        (0..n)
+            .map_while(move |k| {
+                let at = order.len().checked_sub(1 + skip.checked_add(k)?)?;
+                order.get(at)
+            })
+            .filter_map(|id| self.sessions.get(id))
+    }
     pub fn open_sessions(&self) -> impl Iterator<Item = &Session> {
         self.open_sessions
             .iter()

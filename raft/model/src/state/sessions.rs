@@ -101,6 +101,7 @@ impl State {
             count_left: None,
         };
         self.open_sessions.insert(s.id);
+        self.session_order.insert(s.id);
         self.sessions.insert(s.id, s);
         grant
     }
@@ -236,6 +237,7 @@ impl State {
         });
         for id in &gone {
             self.sessions.remove(id);
+            self.session_order.remove(*id);
         }
         Response::Purged {
             count: gone.len() as u64,

@@ -5,6 +5,7 @@ use crate::command::Command;
 use crate::rejection::{LimitScope, Rejection};
 use crate::response::Response;
 use crate::session::EndReason;
+use crate::State;
 
 #[test]
 fn per_user_and_total_limits_are_never_exceeded() {
@@ -258,4 +259,69 @@ fn closing_links_each_record_into_the_session_trail_with_its_events() {
     assert_eq!(purged, Response::Purged { count: 2 }, "the open one stays");
     assert_eq!(fx.st.session_trail().anchor(), l2.hash);
     assert_eq!(fx.st.verify_session_trail(), Ok(()));
+}
+
+/// The newest-first pages of `newest_sessions` are the sessions a walk from the newest gives,
+/// after opens, closes and purges made with the order index built, and after a decode (index
+/// not built).
+#[test]
+fn pages_of_the_newest_sessions_are_a_walk_from_the_newest() {
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let e = fx.start_node(1);
+    let walked = |st: &State, skip: usize, n: usize| -> Vec<u64> {
+        st.sessions()
+            .rev()
+            .skip(skip)
+            .take(n)
+            .map(|s| s.id)
+            .collect()
+    };
+    let paged = |st: &State, skip: usize, n: usize| -> Vec<u64> {
+        st.newest_sessions(skip, n).map(|s| s.id).collect()
+    };
+    let check = |st: &State| {
+        assert_eq!(st.session_count(), st.sessions().count());
+        let order = st
+            .session_order
+            .get(|| Box::new(st.sessions().map(|s| s.id)));
+        assert!(order.iter().eq(st.sessions().map(|s| &s.id)), "{order:?}");
+        for skip in [0, 1, 3, 7, 11, 12, 40] {
+            for n in [0, 1, 5, 100] {
+                assert_eq!(
+                    paged(st, skip, n),
+                    walked(st, skip, n),
+                    "skip {skip}, n {n}"
+                );
+            }
+        }
+    };
+    assert_eq!(paged(&fx.st, 0, 10), Vec::<u64>::new());
+    let mut opened = Vec::new();
+    for _ in 0..6 {
+        opened.push(fx.open(u, h, a, 1, e));
+    }
+    check(&fx.st); // builds the index
+    for _ in 0..6 {
+        opened.push(fx.open(u, h, a, 1, e));
+        check(&fx.st);
+    }
+    assert_eq!(paged(&fx.st, 0, 2), vec![opened[11], opened[10]]);
+    for s in &opened[..5] {
+        fx.done_close(*s, 1, e);
+    }
+    fx.now += 10;
+    let purged = fx.run(Command::PurgeSessions {
+        ended_before_ms: fx.now,
+    });
+    assert_eq!(purged, Response::Purged { count: 5 });
+    check(&fx.st);
+    assert_eq!(paged(&fx.st, 6, 10), vec![opened[5]]);
+    let decoded: State = bincode::serde::decode_from_slice(
+        &bincode::serde::encode_to_vec(&fx.st, bincode::config::standard()).expect("encode"),
+        bincode::config::standard(),
+    )
+    .expect("decode")
+    .0;
+    check(&decoded);
 }
