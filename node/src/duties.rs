@@ -28,6 +28,8 @@ pub const SELF_FENCE_AFTER: Duration = Duration::from_millis(1_500);
 const RENEW_EVERY: Duration = Duration::from_millis(250);
 /// After a failed renewal (no leader, or one without a majority), the next try comes this soon.
 const RENEW_RETRY: Duration = Duration::from_millis(50);
+/// Renewal tries out at once, at most (each waits up to 400 ms for its answer).
+const RENEW_IN_FLIGHT: usize = 4;
 const RECLAIM_CHECK_EVERY: Duration = Duration::from_millis(25);
 /// A gap between two reclaim checks longer than this means the process stalled.
 const STALL: Duration = Duration::from_millis(250);
@@ -61,27 +63,51 @@ fn limit_set(replica: &Replica) -> bool {
 }
 
 /// Renews this node's lease and fences its sessions when the lease lapses.
+///
+/// Tries overlap: a new one starts every [`RENEW_EVERY`] (every [`RENEW_RETRY`] after a
+/// failure) while earlier ones are still out, up to [`RENEW_IN_FLIGHT`]. Each try is a stream of
+/// its own on the connection to the leader, so one whose packets were lost (waiting for QUIC to
+/// send them again, hundreds of ms on a lossy link) does not hold the next back: with one try
+/// at a time, three slow answers used up the whole lease of a healthy member.
 async fn keep_lease(replica: Replica, shared: Arc<NodeShared>, mut stop: watch::Receiver<bool>) {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    // When the last successful renewal was sent; whether one failed before any succeeded.
     let mut renewed: Option<Instant> = None;
-    let mut wait = Duration::ZERO;
+    let mut failed_first = false;
+    let mut out = FuturesUnordered::new();
+    let mut next = tokio::time::Instant::now();
     loop {
+        // When the lease lapses if nothing renews it first (None once it has lapsed).
+        let lapse_at = renewed
+            .map(|at| tokio::time::Instant::from_std(at + SELF_FENCE_AFTER))
+            .filter(|at| *at > tokio::time::Instant::now());
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep_until(next), if out.len() < RENEW_IN_FLIGHT => {
+                let replica = replica.clone();
+                let sent = Instant::now();
+                out.push(async move { (sent, replica.renew_lease().await) });
+                next = tokio::time::Instant::from_std(sent) + RENEW_EVERY;
+            }
+            Some((sent, result)) = out.next() => match result {
+                Ok(()) => renewed = Some(renewed.map_or(sent, |at| at.max(sent))),
+                Err(_) => {
+                    // Try again soon: a new leader is usually there within a few hundred ms,
+                    // and every retry that finds it sooner leaves more of the lease to spare.
+                    failed_first |= renewed.is_none();
+                    next = next.min(tokio::time::Instant::now() + RENEW_RETRY);
+                }
+            },
+            () = async {
+                match lapse_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
             _ = stop.changed() => return,
         }
-        let sent = Instant::now();
-        let lapsed = match replica.renew_lease().await {
-            Ok(()) => {
-                renewed = Some(sent);
-                wait = RENEW_EVERY.saturating_sub(sent.elapsed());
-                false
-            }
-            Err(_) => {
-                // Try again soon: a new leader is usually there within a few hundred ms, and
-                // every retry that finds it sooner leaves more of the lease to spare.
-                wait = RENEW_RETRY;
-                renewed.is_none_or(|at| at.elapsed() > SELF_FENCE_AFTER)
-            }
+        let lapsed = match renewed {
+            Some(at) => at.elapsed() > SELF_FENCE_AFTER,
+            None => failed_first,
         };
         let fence = lapsed && limit_set(&replica);
         let was = shared.fenced.send_replace(fence);
