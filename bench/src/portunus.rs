@@ -165,6 +165,14 @@ impl Cluster {
         self.engines().map(|n| n.api).collect()
     }
 
+    /// The API address of engine `node` (index, wrapping around the running engines: a witness
+    /// or a node laid out but not started serves no API).
+    fn api_addr(&self, node: usize) -> anyhow::Result<SocketAddr> {
+        let addrs = self.api_addrs();
+        anyhow::ensure!(!addrs.is_empty(), "no engine is running to serve the API");
+        Ok(addrs[node % addrs.len()])
+    }
+
     /// Where the engines serve `/metrics` (`--metrics-listen`).
     pub(crate) fn metrics_addrs(&self) -> Vec<SocketAddr> {
         self.engines().map(|n| n.metrics).collect()
@@ -377,7 +385,7 @@ impl Cluster {
 
     /// How many times the token of `user_id` was spent, as node `node` (index) reads it.
     pub(crate) async fn token_uses(&self, user_id: &str, node: usize) -> anyhow::Result<u64> {
-        let addr = self.api_addrs()[node % self.procs.nodes.len()];
+        let addr = self.api_addr(node)?;
         let params = [("UserId", user_id.to_owned())];
         let list = self
             .api
@@ -398,7 +406,7 @@ impl Cluster {
         account: &str,
         node: usize,
     ) -> anyhow::Result<String> {
-        let addr = self.api_addrs()[node % self.procs.nodes.len()];
+        let addr = self.api_addr(node)?;
         let params = [
             ("AssetType", asset_type.to_owned()),
             ("AssetId", db.to_owned()),
