@@ -291,12 +291,17 @@ impl Cursor {
 /// One page of `items` and the total count.
 /// The page `(number, size)` of `items` and how many items there are, turning only the page's
 /// items into rows: a list of 100,000 entries costs a walk through them, not 100,000 rows.
+/// How many rows come before page `number` (from 1) of `size` rows.
+pub fn page_start((number, size): (usize, usize)) -> usize {
+    (number - 1).saturating_mul(size)
+}
+
 pub fn page_of<T, R>(
     items: impl Iterator<Item = T>,
     (number, size): (usize, usize),
     mut row: impl FnMut(T) -> R,
 ) -> (Vec<R>, usize) {
-    let start = (number - 1).saturating_mul(size);
+    let start = page_start((number, size));
     let mut page = Vec::new();
     let mut total = 0;
     for item in items {

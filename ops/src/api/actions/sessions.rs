@@ -8,7 +8,7 @@
 
 use crate::api::call::{found, page, Call};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::params::{page_of, paginate};
+use crate::api::params::{page_of, page_start, paginate};
 use crate::api::table::{action, opt, req, Action, Ty};
 use portunus_model::{AssetRef, ChainBreak, EntityKind, Session, SessionAccount, State};
 use serde_json::{json, Map, Value};
@@ -175,9 +175,10 @@ async fn list(c: &Call) -> ApiResult {
                 && client.is_none();
             if unfiltered {
                 // A page of the whole list, newest first, without walking the newer sessions.
-                let (number, size) = paging;
-                let skip = (number - 1).saturating_mul(size);
-                let rows = s.newest_sessions(skip, size).map(|x| view(s, x)).collect();
+                let rows = s
+                    .newest_sessions(page_start(paging), paging.1)
+                    .map(|x| view(s, x))
+                    .collect();
                 return (rows, s.session_count());
             }
             // Newest first.
