@@ -160,8 +160,10 @@ def audit(c, args):
     c.fill({"f-user": args["engineer"]})
     c.submit("session-search")
     c.until("the engineer's session", lambda: c.css("#sessions-table button.act-replay"))
-    rows = c.rows("sessions-table")
-    c.css("#sessions-table button.act-replay")[0].click()
+    # The table may be redrawn between finding a row and reading it: read and click again then.
+    rows = c.until("the session rows", lambda: c.rows("sessions-table"))
+    c.until("the replay button to take the click",
+            lambda: (b := c.css("#sessions-table button.act-replay")) and (b[0].click() or True))
     c.until("the recording's state", lambda: c.text("replay-status"))
     c.until("the command list", lambda: c.css("#commands li.event-command"))
     commands = [e.text for e in c.css("#commands li")]
