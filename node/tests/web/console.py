@@ -73,12 +73,18 @@ class Console:
         self.d.execute_script("location.hash = arguments[0];", f"#{view}")
         self.visible(ready)
 
+    def click_first(self, selector):
+        """Clicks the first element `selector` finds, finding it again if the page redrew it
+        between the lookup and the click."""
+        self.until(f"{selector} to take a click",
+                   lambda: (found := self.css(selector)) and (found[0].click() or True))
+
     def rows(self, table):
         return [r.text for r in self.css(f"#{table} tbody tr")]
 
     def verify(self, account):
         self.d.execute_script("document.getElementById('verify-result').textContent = '';")
-        self.css(f"#accounts-table button.act-verify[data-account='{account}']")[0].click()
+        self.click_first(f"#accounts-table button.act-verify[data-account='{account}']")
         return self.until(f"the verification of {account}",
                           lambda: (t := self.text("verify-result")).startswith(f"{account}:") and t)
 
@@ -119,19 +125,19 @@ def setup(c, args):
     c.until("the new user", lambda: c.css(f"#users-table button[data-user='{args['engineer']}']"))
     c.shot("console-users")
     row = f"#users-table button[data-user='{args['engineer']}']"
-    c.css(f"{row}.act-lock")[0].click()
+    c.click_first(f"{row}.act-lock")
     c.until("the lock", lambda: c.css(f"{row}.act-unlock"))
     locked = c.rows("users-table")
-    c.css(f"{row}.act-unlock")[0].click()
+    c.click_first(f"{row}.act-unlock")
     c.until("the unlock", lambda: c.css(f"{row}.act-lock"))
-    c.css(f"{row}.act-edit")[0].click()
+    c.click_first(f"{row}.act-edit")
     c.visible("key-create")
     c.fill({"new-key-name": "laptop", "new-key-text": args["public_key"]})
     c.submit("key-create")
     c.until("the public key", lambda: any("laptop" in r for r in c.rows("keys-table")))
     say("users", users=c.rows("users-table"), locked=locked, keys=c.rows("keys-table"))
 
-    c.css(f"#users-table button.act-authorize[data-user='{args['engineer']}']")[0].click()
+    c.click_first(f"#users-table button.act-authorize[data-user='{args['engineer']}']")
     c.until("the user's authorization", lambda: f"user {args['engineer']} " in c.text("authz-title"))
     c.until("the host list", lambda: c.rows("authz-hosts-table"))
     before = c.rows("authz-hosts-table")
@@ -139,13 +145,13 @@ def setup(c, args):
     c.until("the host search", lambda: "1 found" in c.el("grant-host").text)
     Select(c.el("grant-host")).select_by_visible_text(args["host"])
     c.until("the host's accounts", lambda: c.css("#grant-accounts input[data-name='root']"))
-    c.css("#grant-accounts input[data-name='root']")[0].click()
+    c.click_first("#grant-accounts input[data-name='root']")
     c.submit("grant-host-form")
     c.until("the authorized account", lambda: any("root" in r for r in c.rows("authz-hosts-table")))
     # The other account, through a rule whose validity period is over: listed, not in force.
     Select(c.el("grant-host")).select_by_visible_text(args["host"])
     c.until("the host's accounts", lambda: c.css("#grant-accounts input[data-name='nobody']"))
-    c.css("#grant-accounts input[data-name='nobody']")[0].click()
+    c.click_first("#grant-accounts input[data-name='nobody']")
     c.fill({"grant-from": "2020-01-01T00:00", "grant-until": "2021-01-01T00:00"})
     c.submit("grant-host-form")
     c.until("the rule", lambda: any("2020-01-01" in r for r in c.rows("authz-rules-table")))
@@ -160,15 +166,14 @@ def audit(c, args):
     c.fill({"f-user": args["engineer"]})
     c.submit("session-search")
     c.until("the engineer's session", lambda: c.css("#sessions-table button.act-replay"))
-    # The table may be redrawn between finding a row and reading it: read and click again then.
+    # The table may be redrawn between finding a row and reading it: read again then.
     rows = c.until("the session rows", lambda: c.rows("sessions-table"))
-    c.until("the replay button to take the click",
-            lambda: (b := c.css("#sessions-table button.act-replay")) and (b[0].click() or True))
+    c.click_first("#sessions-table button.act-replay")
     c.until("the recording's state", lambda: c.text("replay-status"))
     c.until("the command list", lambda: c.css("#commands li.event-command"))
     commands = [e.text for e in c.css("#commands li")]
     c.until("the player", lambda: c.d.execute_script("return !!window.portunusPlayer"))
-    c.css("#commands li.event-command.seekable")[0].click()
+    c.click_first("#commands li.event-command.seekable")
     c.until("the replayed output", lambda: args["marker"] in c.el("player").text)
     c.shot("console-audit")
     fetch = "return fetch(arguments[0], {credentials: 'same-origin'}).then((r) => r.text());"
@@ -206,7 +211,7 @@ def console(args):
         c.fill({"f-user": args["engineer"]})
         c.submit("session-search")
         c.until("the session", lambda: c.css("#sessions-table button.act-replay"))
-        c.css("#sessions-table button.act-replay")[0].click()
+        c.click_first("#sessions-table button.act-replay")
         c.until("the command list", lambda: c.css("#commands li.event-command"))
         say("auditor", who=c.text("who"), create_shown=create_shown, buttons=buttons,
             status=c.text("replay-status"))
