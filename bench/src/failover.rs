@@ -1,4 +1,4 @@
-//! The `failover` benchmark, on three real `portunus` processes: under a steady load of token
+//! The `failover` benchmark, on three (or five) real `portunus` processes: under a steady load of token
 //! spends (full SSH logins with an O&M token, each a replicated SpendToken, sent round robin to
 //! the two followers) and with open tunnel sessions on every node, SIGKILL the leader. Per
 //! trial: time from the kill until a spend started after it succeeds, failed spends, tunnel
@@ -36,6 +36,9 @@ pub struct Args {
     /// Concurrent spend loops.
     #[arg(long, default_value_t = 4)]
     pub clients: usize,
+    /// Engines in the cluster (3 or 5); results go to failover.* for 3, failover-5.* for 5.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u64,
     /// Directory for failover.json and failover.md.
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
@@ -61,12 +64,17 @@ pub struct Trial {
 
 /// Runs the benchmark.
 pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        matches!(args.nodes, 3 | 5),
+        "--nodes {}: the failover bench runs 3 or 5 engines",
+        args.nodes
+    );
     let echo = sys::echo_server().await?;
     let mut trials = Vec::new();
     let mut rejoin = None;
     for i in 0..args.trials {
         // A fresh cluster per trial: every kill hits a cluster that has never failed before.
-        let mut cluster = Cluster::start(3).await?;
+        let mut cluster = Cluster::start(args.nodes).await?;
         let token = cluster.db_token(echo.port()).await?;
         let t = trial(&mut cluster, &token, echo, args).await?;
         if i + 1 == args.trials {
@@ -123,7 +131,9 @@ async fn trial(
 ) -> anyhow::Result<Trial> {
     let leader = cluster.leader;
     let ssh = cluster.ssh_addrs();
-    let survivors: Vec<usize> = (0..3).filter(|i| *i as u64 + 1 != leader).collect();
+    let survivors: Vec<usize> = (0..args.nodes as usize)
+        .filter(|i| *i as u64 + 1 != leader)
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let mut held = Vec::new();
     for (i, addr) in ssh.iter().enumerate() {
@@ -152,7 +162,7 @@ async fn trial(
                     addr,
                     Some(sshc::next_source()),
                     &token.user,
-                    &token.token,
+                    &sshc::Credential::password(&token.token),
                     echo,
                     timeout,
                 )
@@ -188,7 +198,7 @@ async fn trial(
                         addr,
                         Some(sshc::next_source()),
                         &token.user,
-                        &token.token,
+                        &sshc::Credential::password(&token.token),
                         echo,
                         timeout,
                     )
@@ -286,12 +296,18 @@ async fn restart(cluster: &mut Cluster, id: u64) -> Option<f64> {
 }
 
 fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outcome {
+    let bench = if args.nodes == 5 {
+        "failover-5"
+    } else {
+        "failover"
+    };
     let mut md = format!(
-        "3 real `portunus` processes; {} spend loops (SSH login with an O&M token + direct-tcpip, \
-         2 s timeout) round robin on the two followers, plus a probe spend every 50 ms (5 s timeout); clients connect from 250 loopback source IPs in turn (127.0.1.x); {} tunnel sessions held on every node; \
+        "{} real `portunus` processes; {} spend loops (SSH login with an O&M token + direct-tcpip, \
+         2 s timeout) round robin on the followers, plus a probe spend every 50 ms (5 s timeout); clients connect from 250 loopback source IPs in turn (127.0.1.x); {} tunnel sessions held on every node; \
          leader SIGKILLed; a fresh cluster per trial. {} trials.\n\n\
          | Trial | Killed | Recovery ms | Spends OK | Failed | Survivor sessions | Dropped | Reclaim ms | Acknowledged | Recorded | Lost |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        args.nodes,
         args.clients,
         args.sessions,
         trials.len()
@@ -349,27 +365,38 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
     md.push_str(&format!(
         "Restart of the killed node (same id and data) after the last trial: {rejoined}.\n"
     ));
+    let png = args.out.join(format!("{bench}.png"));
+    let recovery: Vec<f64> = trials.iter().map(|t| t.recovery_ms).collect();
+    let title = format!(
+        "Leader SIGKILL to first successful token login, {} engines, {} trials",
+        args.nodes,
+        trials.len()
+    );
+    let _ = std::fs::create_dir_all(&args.out);
+    if crate::plot::cdf(&png, &title, "ms after the kill", &recovery).is_ok() {
+        md.push_str(&format!("\n![recovery distribution]({bench}.png)\n"));
+    }
     let goals = vec![
         Goal::new(
-            "failover",
+            bench,
             "killed node restarts and rejoins (stable within 20 s)",
             rejoined,
             matches!(rejoin, Some(Some(_))),
         ),
         Goal::new(
-            "failover",
+            bench,
             "leader kill to first successful token login < 600 ms at p99, over at least 20 trials",
             format!("{p99} {:.0} ms over {} trials", rec.p99_ms, rec.count),
             rec.p99_ms < 600.0 && rec.count >= 20,
         ),
         Goal::new(
-            "failover",
+            bench,
             "zero dropped sessions on survivors",
             format!("{dropped} dropped"),
             dropped == 0,
         ),
         Goal::new(
-            "failover",
+            bench,
             "dead node's slots reclaimed within 3.5 s at p99 (3 s without a lease renewal)",
             format!(
                 "{} of {} trials, {p99} {:.0} ms",
@@ -380,14 +407,14 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
             recl.count == trials.len() && recl.p99_ms <= 3_500.0,
         ),
         Goal::new(
-            "failover",
+            bench,
             "zero acknowledged writes lost (token uses recorded >= logins acknowledged)",
             format!("{lost} lost of {acked} acknowledged"),
             lost == 0 && acked > 0,
         ),
     ];
     Outcome {
-        name: "failover",
+        name: bench,
         markdown: md,
         json: serde_json::json!({ "trials": trials, "recovery": rec, "reclaim": recl, "rejoin_secs": rejoin.flatten() }),
         goals,

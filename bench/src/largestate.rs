@@ -128,13 +128,15 @@ async fn measure(cluster: &mut Cluster, args: &Args) -> anyhow::Result<Report> {
     let largs = logins::Args {
         duration: args.duration,
         clients: args.clients,
+        nodes: vec![3],
         out: args.out.clone(),
     };
+    let token_cred = crate::sshc::Credential::password(&token.token);
     let ssh = cluster.ssh_addrs();
     let mut login_rows = Vec::new();
     let name = "empty state";
     println!("logins, {name}");
-    login_rows.push(logins::measure(name, &ssh, &token.user, &token.token, echo, &largs).await);
+    login_rows.push(logins::measure(name, &ssh, &token.user, &token_cred, echo, &largs).await);
     let mut lists = list_latency(cluster, "empty", args).await?;
     let nodes_empty = footprint(cluster)?;
 
@@ -145,7 +147,7 @@ async fn measure(cluster: &mut Cluster, args: &Args) -> anyhow::Result<Report> {
 
     let name = "full state";
     println!("logins, {name}");
-    login_rows.push(logins::measure(name, &ssh, &token.user, &token.token, echo, &largs).await);
+    login_rows.push(logins::measure(name, &ssh, &token.user, &token_cred, echo, &largs).await);
     lists.extend(list_latency(cluster, "full", args).await?);
     let nodes_full = footprint(cluster)?;
     let restart_to_ready_s = restart_follower(cluster).await?;

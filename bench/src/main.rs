@@ -21,7 +21,7 @@ enum Command {
     Forward(forward::Args),
     /// iperf3 through `ssh -N -L`: one Portunus node vs stock sshd vs raw loopback.
     Tunnel(tunnel::Args),
-    /// Full SSH logins per second: one node, a 3-node cluster, sshd.
+    /// Full SSH logins per second by credential kind: 1, 3 and 5 nodes vs sshd.
     Logins(logins::Args),
     /// Replicated token issue/spend per second and latency at 1/16/256 clients; disk fsync.
     Writes(writes::Args),
@@ -114,7 +114,7 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
     let t = tunnel::Args {
         duration: d,
         sessions: 4,
-        trials: 3,
+        trials: 5,
         ciphers: tunnel::CIPHERS.map(String::from).to_vec(),
         out: out.clone(),
     };
@@ -122,6 +122,7 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
     let l = logins::Args {
         duration: d,
         clients: 8,
+        nodes: vec![1, 3, 5],
         out: out.clone(),
     };
     keep("logins", logins::run(&l).await);
@@ -142,9 +143,12 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
         trials: a.trials.max(20),
         sessions: 2,
         clients: 4,
+        nodes: 3,
         out: out.clone(),
     };
     keep("failover", failover::run(&f).await);
+    let f5 = failover::Args { nodes: 5, ..f };
+    keep("failover-5", failover::run(&f5).await);
     let m = memory::Args {
         sessions: vec![1, 100, 1000],
         shell_max: 1000,

@@ -20,6 +20,9 @@ pub(crate) struct Cluster {
     next: u64,
 }
 
+/// The password of every user the bench creates (argon2id-hashed by the node).
+pub(crate) const USER_PASSWORD: &str = "Passw0rd!bench";
+
 /// A user and an O&M token (unlimited uses) for a database target at `127.0.0.1:port`.
 #[derive(Debug, Clone)]
 pub(crate) struct Token {
@@ -369,6 +372,24 @@ impl Cluster {
         })
     }
 
+    /// Adds the OpenSSH public key `public_key` (one `authorized_keys` line) to user `user_id`.
+    pub(crate) async fn add_public_key(
+        &self,
+        user_id: &str,
+        public_key: &str,
+    ) -> anyhow::Result<()> {
+        self.call(
+            "CreateUserPublicKey",
+            &[
+                ("UserId", user_id.to_owned()),
+                ("PublicKey", public_key.trim().to_owned()),
+                ("PublicKeyName", "bench".into()),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
     async fn user(&self, name: &str) -> anyhow::Result<String> {
         let user = self
             .call(
@@ -376,7 +397,7 @@ impl Cluster {
                 &[
                     ("UserName", name.to_owned()),
                     ("Source", "Local".into()),
-                    ("Password", "Passw0rd!bench".into()),
+                    ("Password", USER_PASSWORD.into()),
                 ],
             )
             .await?;

@@ -1,5 +1,5 @@
-//! A russh SSH client: password login (an O&M token is a password) and a direct-tcpip channel,
-//! cheap enough to open hundreds of sessions from one process.
+//! A russh SSH client: password login (an O&M token is a password) or public-key login, and a
+//! direct-tcpip channel, cheap enough to open hundreds of sessions from one process.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use russh::client::{self, Handle};
-use russh::keys::PublicKeyOrCertificate;
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::ChannelMsg;
 
 /// Accepts any host key (loopback benchmark targets only).
@@ -33,6 +33,28 @@ pub(crate) fn config() -> Arc<client::Config> {
     })
 }
 
+/// What a client logs in with.
+#[derive(Clone)]
+pub(crate) enum Credential {
+    /// A password (or an O&M token, which a client sends as one).
+    Password(String),
+    /// A private key (Ed25519 in the benches: no RSA hash to negotiate).
+    Key(Arc<PrivateKey>),
+}
+
+impl Credential {
+    pub(crate) fn password(p: &str) -> Self {
+        Self::Password(p.to_owned())
+    }
+
+    /// The private key in the OpenSSH file `path` (no passphrase).
+    pub(crate) fn key_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        let key = russh::keys::load_secret_key(path, None)
+            .with_context(|| format!("read private key {}", path.display()))?;
+        Ok(Self::Key(Arc::new(key)))
+    }
+}
+
 /// Connects to `addr` (from `source` when given, a loopback address) and logs in as `user`
 /// with `password`.
 pub(crate) async fn login(
@@ -41,6 +63,19 @@ pub(crate) async fn login(
     source: Option<IpAddr>,
     user: &str,
     password: &str,
+) -> anyhow::Result<Handle<Trusting>> {
+    let cred = Credential::password(password);
+    login_with(config, addr, source, user, &cred).await
+}
+
+/// Connects to `addr` (from `source` when given, a loopback address) and logs in as `user`
+/// with `cred`.
+pub(crate) async fn login_with(
+    config: Arc<client::Config>,
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    user: &str,
+    cred: &Credential,
 ) -> anyhow::Result<Handle<Trusting>> {
     let mut handle = match source {
         None => client::connect(config, addr, Trusting).await,
@@ -52,9 +87,15 @@ pub(crate) async fn login(
         }
     }
     .with_context(|| format!("connect {addr}"))?;
-    let auth = handle.authenticate_password(user, password).await?;
+    let (auth, what) = match cred {
+        Credential::Password(p) => (handle.authenticate_password(user, p).await?, "password"),
+        Credential::Key(key) => {
+            let key = PrivateKeyWithHashAlg::new(Arc::clone(key), None);
+            (handle.authenticate_publickey(user, key).await?, "key")
+        }
+    };
     if !auth.success() {
-        bail!("password refused by {addr}");
+        bail!("{what} refused by {addr}");
     }
     Ok(handle)
 }
@@ -74,12 +115,12 @@ pub(crate) async fn login_and_forward(
     addr: SocketAddr,
     source: Option<IpAddr>,
     user: &str,
-    password: &str,
+    cred: &Credential,
     target: SocketAddr,
     timeout: Duration,
 ) -> anyhow::Result<()> {
     tokio::time::timeout(timeout, async {
-        let handle = login(config, addr, source, user, password).await?;
+        let handle = login_with(config, addr, source, user, cred).await?;
         let mut channel = open_tunnel(&handle, target).await?;
         echo(&mut channel, b"ping").await?;
         let _ = channel.eof().await;

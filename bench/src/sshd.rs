@@ -1,5 +1,7 @@
 //! A stock OpenSSH `sshd` started by the bench on a free loopback port with its own config:
-//! public-key login for root (tunnels) and password login for a local user (logins).
+//! public-key login for root (tunnels), and password or public-key login for a local user
+//! (logins). The local user's password is hashed with yescrypt, what Debian's `passwd` (PAM's
+//! `pam_unix ... yescrypt`) stores.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +52,7 @@ pub(crate) fn ensure_user() -> anyhow::Result<()> {
         ensure!(ok, "useradd {USER} failed (run as root)");
     }
     let mut chpasswd = std::process::Command::new("chpasswd")
+        .args(["-c", "YESCRYPT"])
         .stdin(Stdio::piped())
         .spawn()
         .context("chpasswd")?;
@@ -69,7 +72,18 @@ impl Sshd {
         self.child.id()
     }
 
+    /// sshd with `UsePAM no`: keys and passwords checked by sshd itself.
     pub(crate) async fn start() -> anyhow::Result<Self> {
+        Self::start_with(false).await
+    }
+
+    /// sshd with `UsePAM yes`, as Debian ships it: passwords checked by PAM (`pam_unix`), and
+    /// every login, key or password, through PAM's account and session stacks.
+    pub(crate) async fn start_with_pam() -> anyhow::Result<Self> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(pam: bool) -> anyhow::Result<Self> {
         ensure_user()?;
         let dir = tempfile::tempdir()?;
         let host_key = dir.path().join("host_key");
@@ -84,13 +98,14 @@ impl Sshd {
         std::fs::write(
             &config,
             format!(
-                "Port {}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nUsePAM no\n\
+                "Port {}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nUsePAM {}\n\
                  StrictModes no\nPermitRootLogin yes\nPubkeyAuthentication yes\n\
                  PasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
                  AuthorizedKeysFile {}\nAllowTcpForwarding yes\nMaxStartups 1000\n\
                  MaxSessions 10\nUseDNS no\nLogLevel ERROR\n",
                 addr.port(),
                 host_key.display(),
+                if pam { "yes" } else { "no" },
                 auth_keys.display()
             ),
         )?;

@@ -7,13 +7,14 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 /// The benchmarks in the order `all` runs them (and `collect` puts them in `all.md`).
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 10] = [
     "forward",
     "tunnel",
     "logins",
     "writes",
     "api-writes",
     "failover",
+    "failover-5",
     "memory",
     "db",
     "large-state",
