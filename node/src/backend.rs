@@ -15,17 +15,25 @@ pub(crate) struct NodeBackend {
     pub(crate) audit: Option<Arc<crate::audit::FileAudit>>,
 }
 
+/// How long a follower waits to apply an admin audit entry itself before it asks the leader.
+const NOTE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why a node cannot check directory servers.
 pub(crate) const NO_DIRECTORY_CA: &str =
     "this node has no CA bundle to check LDAP/AD servers' certificates with (--directory-ca)";
 
-impl NodeBackend {
-    /// Notes an administrative act the trail took as entry `seq` (once this node applied it:
-    /// the leader may have answered first).
-    async fn note_admin(&self, seq: u64) {
-        let Some(audit) = &self.audit else {
-            return;
-        };
+/// Notes an administrative act the trail took as entry `seq` for this node's audit export,
+/// once this node has applied it (a forwarded call's leader answered before this follower
+/// applied the entry). Runs beside the call, not before its answer: the export is this node's
+/// copy of the replicated trail, which holds the entry already, and waiting for it cost a
+/// follower a ReadIndex round trip per call. A follower waits for its own applies (it learns
+/// the commit with the leader's next message); only if that takes long does it ask the leader.
+fn note_admin(replica: &Replica, audit: &Option<Arc<crate::audit::FileAudit>>, seq: u64) {
+    let Some(audit) = audit.clone() else {
+        return;
+    };
+    let replica = replica.clone();
+    tokio::spawn(async move {
         let line = |s: &State| {
             s.admin_audit().entry(seq).map(|e| {
                 serde_json::json!({
@@ -38,11 +46,25 @@ impl NodeBackend {
                 })
             })
         };
-        // Applied here already on the leader; a follower waits until it has applied it.
-        let entry = match self.replica.view().read(line) {
-            Some(found) => Ok(Some(found)),
-            None if self.replica.view().read(|s| s.admin_audit().last_seq()) >= seq => Ok(None),
-            None => self.replica.read_linearizable(line).await,
+        let view = replica.view();
+        let mut applied = view.subscribe();
+        let waited = tokio::time::timeout(NOTE_WAIT, async {
+            loop {
+                if let Some(found) = view.read(line) {
+                    return Some(found);
+                }
+                if view.read(|s| s.admin_audit().last_seq()) >= seq {
+                    return None;
+                }
+                if applied.changed().await.is_err() {
+                    return None;
+                }
+            }
+        })
+        .await;
+        let entry = match waited {
+            Ok(found) => Ok(found),
+            Err(_) => replica.read_linearizable(line).await,
         };
         match entry {
             Ok(Some(line)) => audit.note(line),
@@ -51,7 +73,7 @@ impl NodeBackend {
                 tracing::warn!(seq, error = %e, "an admin audit entry was not noted for the audit export")
             }
         }
-    }
+    });
 }
 
 fn backend_error(e: ReplicaError) -> BackendError {
@@ -98,7 +120,7 @@ impl Backend for NodeBackend {
                 crate::metered::token_op(&self.metrics, op, applied);
             }
             if let Some(seq) = audit_seq {
-                self.note_admin(seq).await;
+                note_admin(&self.replica, &self.audit, seq);
             }
             r.map_err(backend_error)
         })
