@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 need_debs "${BUILD_DEBS[@]}" "${BENCH_DEBS[@]}"
-cargo build --release -p portunus-node --bin portunus
-cargo build --release -p portunus-bench
+# The same build as the tests and soaks (one set of features, so nothing is rebuilt between them).
+cargo build --release --workspace --all-targets
 exec "$CARGO_TARGET_DIR/release/portunus-bench" "$@"
