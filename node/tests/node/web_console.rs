@@ -284,6 +284,13 @@ async fn an_admin_sets_up_access_in_the_console_and_audits_the_engineers_session
     assert_eq!(jsonl[0]["SessionId"], session_id.to_string());
     assert_eq!(jsonl[0]["State"], "Closed");
 
+    // The unfiltered list answering after a search that matched nothing leaves the search's
+    // answer on the page.
+    let late = browser.expect("late_answer").await;
+    let shown = late["shown"].as_str().unwrap();
+    assert!(shown.contains("No session matches."), "{late}");
+    assert!(!shown.contains("carol"), "{late}");
+
     // The operator's 403 page.
     let forbidden = browser.expect("forbidden").await;
     assert!(

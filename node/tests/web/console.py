@@ -183,6 +183,37 @@ def audit(c, args):
         screen=c.el("player").text, csv=csv, jsonl=jsonl)
 
 
+def late_answer(c, args):
+    """A list's answer that arrives after a later search's answer does not draw over it: the
+    unfiltered list is held back in the page until a search matching nothing has drawn."""
+    c.go("audit", "session-search")
+    c.until("the first list", lambda: c.css("#sessions-table"))
+    c.d.execute_script("""
+      window.__realApi = window.api;
+      window.__release = null;
+      window.api = (action, params) => {
+        const answer = window.__realApi(action, params);
+        if (action !== 'ListSessions' || params.UserName || window.__release) return answer;
+        return answer.then((r) => new Promise((done) => { window.__release = () => done(r); }));
+      };
+      document.getElementById('f-user').value = '';
+      listSessions(1);
+    """)
+    c.until("the unfiltered list to be held", lambda: c.d.execute_script("return !!window.__release"))
+    c.fill({"f-user": "nobody-" + args["engineer"]})
+    c.submit("session-search")
+    c.until("the search's empty answer", lambda: "No session matches." in c.text("sessions"))
+    # The held answer arrives now; give the page time to (wrongly) draw it.
+    c.d.execute_async_script("""
+      const done = arguments[arguments.length - 1];
+      window.__release();
+      setTimeout(done, 500);
+    """)
+    shown = c.text("sessions")
+    c.d.execute_script("window.api = window.__realApi;")
+    say("late_answer", shown=shown)
+
+
 def console(args):
     c = Console(browser(), args.get("screens"))
     try:
@@ -193,6 +224,7 @@ def console(args):
         say("set_up")
         sys.stdin.readline()
         audit(c, args)
+        late_answer(c, args)
         # An operator logging on gets the 403 page.
         c.el("logout").click()
         c.login(args["operator"], args["operator_password"])

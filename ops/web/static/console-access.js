@@ -28,7 +28,8 @@ VIEWS.users = async (root) => {
 };
 
 async function listUsers(page) {
-  const r = await api('ListUsers', { UserName: val('user-q-name'), UserState: val('user-q-state'), PageNumber: page, PageSize: PAGE_SIZE });
+  const r = await apiLatest('users', 'ListUsers', { UserName: val('user-q-name'), UserState: val('user-q-state'), PageNumber: page, PageSize: PAGE_SIZE });
+  if (!r) return;
   $('users').replaceChildren(table('users-table', [
     ['User', (u) => u.UserName], ['Display name', (u) => u.DisplayName], ['Email', (u) => u.Email],
     ['State', (u) => (u.UserState || []).join(', ')], ['Two-factor', (u) => u.TwoFactorStatus],

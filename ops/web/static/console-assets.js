@@ -37,7 +37,8 @@ VIEWS.assets = async (root) => {
 };
 
 async function listHosts(page) {
-  const r = await api('ListHosts', { HostName: val('host-q-name'), HostAddress: val('host-q-address'), PageNumber: page, PageSize: PAGE_SIZE });
+  const r = await apiLatest('hosts', 'ListHosts', { HostName: val('host-q-name'), HostAddress: val('host-q-address'), PageNumber: page, PageSize: PAGE_SIZE });
+  if (!r) return;
   $('hosts').replaceChildren(table('hosts-table', [
     ['Name', (h) => h.HostName], ['Address', (h) => h.HostPrivateAddress || h.HostPublicAddress],
     ['OS', (h) => h.OSType], ['Accounts', (h) => h.HostAccountCount], ['Comment', (h) => h.Comment],
@@ -174,7 +175,8 @@ async function listGroups() {
 }
 
 async function listDatabases(page) {
-  const r = await api('ListDatabases', { PageNumber: page, PageSize: PAGE_SIZE });
+  const r = await apiLatest('databases', 'ListDatabases', { PageNumber: page, PageSize: PAGE_SIZE });
+  if (!r) return;
   $('databases').replaceChildren(table('databases-table', [
     ['Name', (d) => d.DatabaseName], ['Engine', (d) => d.DatabaseType],
     ['Address', (d) => `${d.DatabasePrivateAddress || d.DatabasePublicAddress}:${d.DatabasePort}`],

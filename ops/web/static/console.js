@@ -40,6 +40,25 @@ function api(action, params) {
   return request('POST', '/web/api/console/call', Object.assign({ Action: action }, params || {}));
 }
 
+// Lists are redrawn by several callers (the view opening, a search, a pager, an edit), and
+// their answers can arrive out of order: an unfiltered list that answers after the search that
+// followed it must not draw over the search's rows. `latest(place)` numbers a call for that
+// place; the returned function says whether it is still the latest one started there.
+const latestCall = {};
+function latest(place) {
+  const n = (latestCall[place] || 0) + 1;
+  latestCall[place] = n;
+  return () => latestCall[place] === n;
+}
+
+// Like `api`, for a list drawn into `place`: resolves to null when a later call for the same
+// place started meanwhile (its answer is the one to draw).
+async function apiLatest(place, action, params) {
+  const current = latest(place);
+  const r = await api(action, params);
+  return current() ? r : null;
+}
+
 // ---- DOM helpers
 
 // el('tag', {attr: v, onclick: f}, child...) — children are nodes or text.
@@ -233,7 +252,8 @@ function exportLinks() {
 }
 
 async function listSessions(page) {
-  const r = await api('ListSessions', Object.assign(sessionFilters(), { PageNumber: page, PageSize: PAGE_SIZE }));
+  const r = await apiLatest('sessions', 'ListSessions', Object.assign(sessionFilters(), { PageNumber: page, PageSize: PAGE_SIZE }));
+  if (!r) return;
   exportLinks();
   const cols = [
     ['Id', (s) => s.SessionId], ['User', (s) => s.UserName], ['Asset', (s) => s.AssetName],
