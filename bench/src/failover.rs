@@ -60,7 +60,12 @@ pub struct Trial {
     pub uses_recorded: u64,
     /// Acknowledged spends missing from the recorded uses (must be 0).
     pub acknowledged_lost: u64,
+    /// What each failed spend said (the client's error).
+    pub failures: Vec<String>,
 }
+
+/// One spend: when it started and ended, whether it succeeded, and its error if not.
+type Attempt = (Instant, Instant, bool, Option<String>);
 
 /// Runs the benchmark.
 pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
@@ -143,7 +148,7 @@ async fn trial(
         }
     }
     // Load: spends through the survivors, each attempt recorded as (start, end, ok).
-    let log: Arc<Mutex<Vec<(Instant, Instant, bool)>>> = Arc::default();
+    let log: Arc<Mutex<Vec<Attempt>>> = Arc::default();
     let load_stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicUsize::new(0));
     let mut load = Vec::new();
@@ -171,9 +176,12 @@ async fn trial(
                 if failed {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                log.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((t, Instant::now(), !failed));
+                log.lock().unwrap_or_else(|e| e.into_inner()).push((
+                    t,
+                    Instant::now(),
+                    !failed,
+                    r.err().map(|e| format!("{e:#}")),
+                ));
             }
         }));
     }
@@ -207,6 +215,7 @@ async fn trial(
                         t,
                         Instant::now(),
                         r.is_ok(),
+                        r.err().map(|e| format!("{e:#}")),
                     ));
                 }));
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -226,8 +235,8 @@ async fn trial(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|(s, _, ok)| *ok && *s >= killed_at)
-            .map(|(_, e, _)| *e)
+            .filter(|(s, _, ok, _)| *ok && *s >= killed_at)
+            .map(|(_, e, _, _)| *e)
             .min();
         if let Some(end) = first {
             break end;
@@ -275,6 +284,7 @@ async fn trial(
         recovery_ms: (recovered - killed_at).as_secs_f64() * 1e3,
         spends_ok: log.iter().filter(|l| l.2).count(),
         spends_failed: log.iter().filter(|l| !l.2).count(),
+        failures: log.iter().filter_map(|l| l.3.clone()).collect(),
         survivor_sessions,
         survivor_sessions_dropped: dropped,
         reclaim_ms,
@@ -365,6 +375,19 @@ fn outcome(args: &Args, trials: Vec<Trial>, rejoin: Option<Option<f64>>) -> Outc
     md.push_str(&format!(
         "Restart of the killed node (same id and data) after the last trial: {rejoined}.\n"
     ));
+    let failures: Vec<String> = trials
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            t.failures
+                .iter()
+                .map(move |f| format!("- trial {}: {f}\n", i + 1))
+        })
+        .collect();
+    if !failures.is_empty() {
+        md.push_str("\nWhat the failed spends' clients saw:\n\n");
+        md.extend(failures);
+    }
     let png = args.out.join(format!("{bench}.png"));
     let recovery: Vec<f64> = trials.iter().map(|t| t.recovery_ms).collect();
     let title = format!(
