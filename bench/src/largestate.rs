@@ -91,6 +91,9 @@ struct Report {
     sessions: usize,
     fill_seconds: Vec<(String, f64)>,
     logins: Vec<logins::Row>,
+    /// Per login window (same order as `logins`): the nodes that took a snapshot meanwhile
+    /// (its serialization and write compete with the logins for the cores and the disk).
+    snapshots_during_logins: Vec<Vec<u64>>,
     lists: Vec<ListRow>,
     nodes_empty: Vec<NodeRow>,
     nodes_full: Vec<NodeRow>,
@@ -102,6 +105,32 @@ struct Report {
     purged_at_join: u64,
     /// The snapshot node 4 held once caught up (its last included index).
     joined_snapshot_index: u64,
+}
+
+/// Each running node's `portunus_raft_snapshot_index` (None where it did not answer).
+fn snapshot_indexes(cluster: &Cluster) -> Vec<Option<u64>> {
+    cluster
+        .metrics_addrs()
+        .into_iter()
+        .map(|addr| {
+            let (_, body) = portunus_tests::http_get(addr, "/metrics").ok()?;
+            body.lines()
+                .find_map(|l| l.strip_prefix("portunus_raft_snapshot_index "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map(|v| v as u64)
+        })
+        .collect()
+}
+
+/// The nodes (ids) whose snapshot index moved since `before`.
+fn snapshots_since(cluster: &Cluster, before: &[Option<u64>]) -> Vec<u64> {
+    snapshot_indexes(cluster)
+        .iter()
+        .zip(before)
+        .enumerate()
+        .filter(|(_, (now, then))| now.is_some() && now != then)
+        .map(|(i, _)| i as u64 + 1)
+        .collect()
 }
 
 /// Runs the benchmark.
@@ -134,9 +163,12 @@ async fn measure(cluster: &mut Cluster, args: &Args) -> anyhow::Result<Report> {
     let token_cred = crate::sshc::Credential::password(&token.token);
     let ssh = cluster.ssh_addrs();
     let mut login_rows = Vec::new();
+    let mut snapshots_during_logins = Vec::new();
     let name = "empty state";
     println!("logins, {name}");
+    let before = snapshot_indexes(cluster);
     login_rows.push(logins::measure(name, &ssh, &token.user, &token_cred, echo, &largs).await);
+    snapshots_during_logins.push(snapshots_since(cluster, &before));
     let mut lists = list_latency(cluster, "empty", args).await?;
     let nodes_empty = footprint(cluster)?;
 
@@ -147,7 +179,9 @@ async fn measure(cluster: &mut Cluster, args: &Args) -> anyhow::Result<Report> {
 
     let name = "full state";
     println!("logins, {name}");
+    let before = snapshot_indexes(cluster);
     login_rows.push(logins::measure(name, &ssh, &token.user, &token_cred, echo, &largs).await);
+    snapshots_during_logins.push(snapshots_since(cluster, &before));
     lists.extend(list_latency(cluster, "full", args).await?);
     let nodes_full = footprint(cluster)?;
     let restart_to_ready_s = restart_follower(cluster).await?;
@@ -158,6 +192,7 @@ async fn measure(cluster: &mut Cluster, args: &Args) -> anyhow::Result<Report> {
         sessions: args.sessions,
         fill_seconds,
         logins: login_rows,
+        snapshots_during_logins,
         lists,
         nodes_empty,
         nodes_full,
@@ -506,10 +541,21 @@ fn outcome(args: &Args, r: Report) -> Outcome {
     for (what, s) in &r.fill_seconds {
         md.push_str(&format!("| {what} | {s:.1} |\n"));
     }
-    md.push_str("\n| State | Logins | Failed | Logins/s | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|\n");
-    for l in &r.logins {
+    md.push_str(
+        "\n| State | Logins | Failed | Logins/s | p50 ms | p99 ms | Nodes that took a snapshot meanwhile |\n\
+         |---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for (i, l) in r.logins.iter().enumerate() {
+        let snapshots = match r.snapshots_during_logins.get(i).map(Vec::as_slice) {
+            None | Some([]) => "none".to_owned(),
+            Some(nodes) => nodes
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         md.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {snapshots} |\n",
             l.target, l.logins, l.failed, l.per_second, l.latency.p50_ms, l.latency.p99_ms
         ));
     }
