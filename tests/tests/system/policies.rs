@@ -47,6 +47,34 @@ async fn read_until(from: &mut (impl AsyncReadExt + Unpin), seen: &mut String, m
     .unwrap_or_else(|_| panic!("no {marker:?} in time: {seen}"));
 }
 
+/// Reads `from` until the shell's prompt (`# `) shows after the last `marker` read: the moment a
+/// user types again. After an interrupt the shell discards what reaches it before it is back
+/// at its prompt (a run that typed as soon as the `^C` echo showed lost the next line's first
+/// key), so the next line waits for the prompt, as a person at the terminal does.
+async fn read_prompt_after(
+    from: &mut (impl AsyncReadExt + Unpin),
+    seen: &mut String,
+    marker: &str,
+) {
+    tokio::time::timeout(WAIT, async {
+        let mut buf = vec![0; 16 * 1024];
+        loop {
+            let after = seen.rfind(marker).map(|i| &seen[i + marker.len()..]);
+            if after.is_some_and(|a| a.contains("# ")) {
+                return;
+            }
+            let n = from.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "the shell ended before its prompt after {marker:?}: {seen}"
+            );
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no prompt after {marker:?} in time: {seen}"));
+}
+
 /// An interactive shell through `port`: each line typed after the output of the one before.
 async fn shell(askpass: &Askpass, port: u16, dir: &str) -> String {
     let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
@@ -114,6 +142,7 @@ async fn shell_rejects_uname(askpass: &Askpass, port: u16, api: std::net::Socket
     .await
     .unwrap();
     read_until(&mut stdout, &mut seen, "rejected by").await;
+    read_prompt_after(&mut stdout, &mut seen, "rejected by").await;
     stdin.write_all(b"echo after-$((2*4))\r").await.unwrap();
     read_until(&mut stdout, &mut seen, "after-8").await;
     stdin.write_all(b"exit\r").await.unwrap();
@@ -145,6 +174,7 @@ async fn shell_withdraws_uname(askpass: &Askpass, port: u16, api: std::net::Sock
     // The held line is cleared on the target with a Ctrl-C of the bastion's, whose echo says
     // the target's terminal has handled it (and flushed what was typed before it).
     read_until(&mut stdout, &mut seen, "^C").await;
+    read_prompt_after(&mut stdout, &mut seen, "^C").await;
     tokio::task::spawn_blocking(move || {
         sdk(api, "withdrawn", &[("PORTUNUS_COMMAND_ID", id.as_str())])
     })
