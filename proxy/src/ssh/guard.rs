@@ -61,6 +61,9 @@ pub(crate) struct LineGuard {
     /// Ctrl-C went to the target for a refused line and its echo `^C` has not been shown yet;
     /// whether the last byte shown was the `^`.
     interrupted: Option<bool>,
+    /// The echo `^C` was shown and the shell has not drawn anything since (its prompt): keys
+    /// that reach it while it handles the interrupt can still be discarded by it.
+    redraw_pending: bool,
 }
 
 impl LineGuard {
@@ -80,6 +83,7 @@ impl LineGuard {
             held: Vec::new(),
             awaiting: None,
             interrupted: None,
+            redraw_pending: false,
         })
     }
 
@@ -92,26 +96,42 @@ impl LineGuard {
     /// Output of the target (what the engineer's terminal shows).
     pub fn output(&mut self, data: &[u8]) {
         self.screen.feed(data);
+        let mut after_echo = data;
         if let Some(caret) = self.interrupted.as_mut() {
-            for &b in data {
+            let mut echoed = None;
+            for (i, &b) in data.iter().enumerate() {
                 if *caret && b == b'C' {
-                    self.interrupted = None;
-                    return;
+                    echoed = Some(i);
+                    break;
                 }
                 *caret = b == b'^';
             }
+            let Some(i) = echoed else {
+                return;
+            };
+            self.interrupted = None;
+            self.redraw_pending = true;
+            after_echo = &data[i + 1..];
+        }
+        // The shell is back once it draws something other than line breaks (its prompt, or
+        // the terminal modes its line editor sets first).
+        if self.redraw_pending && after_echo.iter().any(|b| !b.is_ascii_whitespace()) {
+            self.redraw_pending = false;
         }
     }
 
-    /// Whether the target's terminal has not yet shown that it took the Ctrl-C of a refused
-    /// line: keys sent meanwhile may be flushed with its input queue.
+    /// Whether the target has not yet shown that it took the Ctrl-C of a refused line and is
+    /// back at its prompt: keys sent meanwhile may be flushed with the terminal's input queue,
+    /// or discarded by the shell while it handles the interrupt (bash lost the first key of a
+    /// line typed at the `^C` echo, before its prompt came back).
     pub fn settling(&self) -> bool {
-        self.interrupted.is_some()
+        self.interrupted.is_some() || self.redraw_pending
     }
 
-    /// Stop waiting for the echo (a terminal without `echoctl` shows none).
+    /// Stop waiting for the echo and the prompt (a terminal without `echoctl` shows no echo).
     pub fn settled(&mut self) {
         self.interrupted = None;
+        self.redraw_pending = false;
     }
 
     /// Keystrokes (or piped input) of the engineer.

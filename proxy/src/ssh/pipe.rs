@@ -62,13 +62,14 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
 
 /// How long keys typed after a refused command line wait for the target to take its Ctrl-C.
 /// A loaded target can take longer than half a second (the suite once lost the first key of
-/// the next command after a 500 ms wait that saw no echo); a terminal that shows no `^C` at all
-/// makes the engineer wait this long once per refused line.
+/// the next command after a 500 ms wait that saw no echo); a terminal that shows no `^C` at all,
+/// or nothing after it, makes the engineer wait this long once per refused line.
 const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// After the Ctrl-C of a refused command line, wait until the target's terminal echoes it (at
-/// most [`SETTLE_WAIT`]): the terminal flushes its input queue as it takes the interrupt, and
-/// keys that reached it before then would be lost.
+/// After the Ctrl-C of a refused command line, wait until the target's terminal echoes it and
+/// the shell draws again (its prompt; at most [`SETTLE_WAIT`]): the terminal flushes its input
+/// queue as it takes the interrupt, and the shell may discard keys that reach it while it
+/// handles the interrupt (bash did: a line typed at the echo lost its first key).
 async fn settle<A: AuditSink>(taps: &Mutex<Taps<A>>) {
     let since = std::time::Instant::now();
     loop {

@@ -173,7 +173,7 @@ fn with_an_allow_list_listed_lines_run_and_approvable_ones_wait() {
 }
 
 #[test]
-fn after_a_refusal_the_guard_settles_once_the_target_echoes_the_interrupt() {
+fn after_a_refusal_the_guard_settles_once_the_target_echoes_the_interrupt_and_redraws() {
     let mut g = guard(true, &["rm -rf"]);
     g.output(b"$ ");
     assert!(!g.settling());
@@ -185,12 +185,25 @@ fn after_a_refusal_the_guard_settles_once_the_target_echoes_the_interrupt() {
     g.output(b"\r\n$ ");
     assert!(g.settling());
     g.output(b"^C");
+    assert!(
+        g.settling(),
+        "the echo alone: the shell is still handling the interrupt"
+    );
+    g.output(b"\r\n");
+    assert!(g.settling(), "a line break is not the prompt yet");
+    g.output(b"$ ");
     assert!(!g.settling());
     // The echo split across two chunks, then the new prompt.
     g.input(b"rm -rf /tmp\r");
     g.output(b"\x1b[?2004l^");
     assert!(g.settling());
     g.output(b"C\r\nroot@vm:~# ");
+    assert!(!g.settling());
+    // The echo and the prompt in separate chunks.
+    g.input(b"rm -rf /srv\r");
+    g.output(b"^C");
+    assert!(g.settling());
+    g.output(b"\x1b[?2004hroot@vm:~# ");
     assert!(!g.settling());
     // A terminal that echoes nothing: the caller gives up waiting.
     g.input(b"rm -rf /var\r");
