@@ -85,6 +85,18 @@ pub(crate) struct Leases {
     /// The term of that leadership.
     leading_term: Option<u64>,
     pub(crate) renewed: std::collections::HashMap<NodeId, Instant>,
+    /// When the Raft core's latest metrics report was seen (it reports at least every tick).
+    /// Its `millis_since_quorum_ack` was measured then: after a stall of this process (a
+    /// pause) the report is as old as the stall, and its age counts.
+    pub(crate) metrics_seen: Option<Instant>,
+}
+
+impl Leases {
+    /// How long ago the latest metrics report was seen (`u64::MAX` ms before the first).
+    pub(crate) fn report_age_ms(&self) -> u64 {
+        self.metrics_seen
+            .map_or(u64::MAX, |at| at.elapsed().as_millis() as u64)
+    }
 }
 
 /// A running member of the cluster.
@@ -590,6 +602,7 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
             let Some(inner) = inner.upgrade() else { return };
             let leading_for = {
                 let mut leases = inner.leases.lock().expect("lock");
+                leases.metrics_seen = Some(Instant::now());
                 // A new term is a new leadership, even when no metrics showed the one between.
                 if leader == Some(inner.id) && leases.leading_term != Some(term) {
                     leases.leading_since = None;

@@ -145,14 +145,24 @@ impl Inner {
 
     /// Record a lease renewal of `node_id`; only a leader that heard from a majority within
     /// [`RENEW_QUORUM_MS`] grants one, so a member cut off with a stale leader cannot renew.
+    /// The majority's last word is counted from the metrics report that says it, plus that
+    /// report's age: a leader paused for seconds resumes with the report from before the pause
+    /// (its core has not reported again yet), which still said "heard a moment ago"; granted
+    /// on it, its own renewal lifted the fence of its sessions after the others had reclaimed
+    /// their slots (fault run seed 6361: three sessions passing bytes under a limit of two).
     pub(crate) fn leader_renew(&self, node_id: NodeId) -> Result<(), PeerRefusal> {
+        // The age first: the report read next is at least as new as the one it dates.
+        let report_age = self.leases.lock().expect("lock").report_age_ms();
         let m = self.raft.metrics().borrow().clone();
         if m.current_leader != Some(self.id) {
             return Err(PeerRefusal::NotLeader {
                 leader: m.current_leader,
             });
         }
-        match m.millis_since_quorum_ack {
+        match m
+            .millis_since_quorum_ack
+            .map(|ms| ms.saturating_add(report_age))
+        {
             Some(ms) if ms <= RENEW_QUORUM_MS => {}
             Some(ms) => {
                 return Err(PeerRefusal::NoQuorum(format!(
