@@ -149,6 +149,25 @@ impl Backend for NodeBackend {
         })
     }
 
+    fn read_directory(
+        &self,
+        ad: bool,
+        settings: portunus_model::DirectorySettings,
+        service_password: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<portunus_model::DirectoryEntry>, String>> {
+        use portunus_model::UserSource;
+        let source = if ad { UserSource::Ad } else { UserSource::Ldap };
+        Box::pin(async move {
+            crate::directory_sync::read(
+                &self.shared,
+                source,
+                &settings,
+                service_password.as_deref(),
+            )
+            .await
+        })
+    }
+
     fn store_usage(&self) -> BoxFuture<'_, Result<Vec<portunus_ops::NodeStore>, BackendError>> {
         Box::pin(async move { Ok(crate::store_usage::all_members(&self.replica).await) })
     }

@@ -9,9 +9,16 @@
 //! login name within `Filter`, then bind as that entry with the password given. An empty
 //! password is refused before any bind (LDAP would take it as an anonymous bind). The standby
 //! server is tried when the main one cannot be reached.
+//!
+//! A synchronization ([`Directory::snapshot`]) reads every user entry the settings' filter
+//! matches (paged, so AD's page limit does not cut it short) with the attributes that say
+//! whether the account is disabled, and the groups each entry belongs to as the settings ask;
+//! the model's `SyncDirectory` applies what it read.
 
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
-use portunus_model::DirectorySettings;
+use portunus_model::{DirectoryEntry, DirectorySettings, MAX_SYNC_ENTRIES};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,6 +164,106 @@ impl Directory {
         ))
     }
 
+    /// Every user entry the settings match, as a synchronization takes them.
+    pub async fn snapshot(
+        &self,
+        kind: DirectoryKind,
+        settings: &DirectorySettings,
+        service_password: Option<&str>,
+    ) -> Result<Vec<DirectoryEntry>, DirectoryError> {
+        let k = kind.name();
+        let mut ldap = self.bound_service(kind, settings, service_password).await?;
+        let login_attr = login_attribute(kind, settings);
+        let mapped = mapped(kind, settings);
+        let mut attrs: Vec<String> = vec![login_attr.clone()];
+        attrs.extend(mapped.iter().cloned());
+        attrs.extend(
+            [
+                "cn",
+                "memberOf",
+                "userAccountControl",
+                "pwdAccountLockedTime",
+                "nsAccountLock",
+            ]
+            .map(String::from),
+        );
+        let filter = user_filter(kind, settings, None);
+        let found = tokio::time::timeout(
+            SNAPSHOT_TIMEOUT,
+            search_all(&mut ldap, &settings.base_dn, &filter, attrs),
+        )
+        .await
+        .map_err(|_| {
+            DirectoryError::Unreachable(
+                k,
+                format!("the user search took over {SNAPSHOT_TIMEOUT:?}"),
+            )
+        })?
+        .map_err(|e| DirectoryError::Misconfigured(k, e))?;
+        let group_members = if settings.sync.groups_as_groups {
+            let groups = tokio::time::timeout(
+                SNAPSHOT_TIMEOUT,
+                search_all(
+                    &mut ldap,
+                    &settings.base_dn,
+                    GROUP_FILTER,
+                    ["cn", "member", "uniqueMember", "memberUid"]
+                        .map(String::from)
+                        .to_vec(),
+                ),
+            )
+            .await
+            .map_err(|_| {
+                DirectoryError::Unreachable(
+                    k,
+                    format!("the group search took over {SNAPSHOT_TIMEOUT:?}"),
+                )
+            })?
+            .map_err(|e| DirectoryError::Misconfigured(k, e))?;
+            GroupMembers::of(&groups)
+        } else {
+            GroupMembers::default()
+        };
+        let _ = ldap.unbind().await;
+        if found.len() > MAX_SYNC_ENTRIES {
+            return Err(DirectoryError::Misconfigured(
+                k,
+                format!(
+                    "{} user entries match {filter}; a synchronization takes at most \
+                     {MAX_SYNC_ENTRIES}: narrow the filter",
+                    found.len()
+                ),
+            ));
+        }
+        let entries: Vec<DirectoryEntry> = found
+            .into_iter()
+            .filter_map(|e| {
+                let first = |a: &str| e.attrs.get(a).and_then(|v| v.first()).cloned();
+                let login = first(&login_attr)?;
+                let mut groups = BTreeSet::new();
+                if settings.sync.ou_as_group {
+                    groups.extend(organizational_unit(&e.dn));
+                }
+                if settings.sync.groups_as_groups {
+                    for g in e.attrs.get("memberOf").into_iter().flatten() {
+                        groups.extend(first_rdn_value(g));
+                    }
+                    groups.extend(group_members.of_entry(&e.dn, &login));
+                }
+                Some(DirectoryEntry {
+                    display_name: first(&mapped[0]).or_else(|| first("cn")),
+                    email: first(&mapped[1]),
+                    mobile: first(&mapped[2]),
+                    disabled: disabled(&e),
+                    groups: groups.into_iter().collect(),
+                    dn: e.dn,
+                    login,
+                })
+            })
+            .collect();
+        Ok(entries)
+    }
+
     /// A connection to the main server (or the standby one) with the service account bound.
     async fn bound_service(
         &self,
@@ -245,6 +352,182 @@ impl Directory {
         });
         Ok(ldap)
     }
+}
+
+/// How long reading the whole directory may take.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Entries of the usual group classes (OpenLDAP, AD, POSIX).
+const GROUP_FILTER: &str = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)\
+     (objectClass=group)(objectClass=posixGroup))";
+
+/// Every entry under `base` matching `filter`, page by page; Err says why the search failed.
+async fn search_all(
+    ldap: &mut ldap3::Ldap,
+    base: &str,
+    filter: &str,
+    attrs: Vec<String>,
+) -> Result<Vec<SearchEntry>, String> {
+    let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+        Box::new(EntriesOnly::new()),
+        Box::new(PagedResults::new(500)),
+    ];
+    let mut stream = ldap
+        .streaming_search_with(adapters, base, Scope::Subtree, filter, attrs)
+        .await
+        .map_err(|e| format!("searching {base} with {filter}: {e}"))?;
+    let mut out = Vec::new();
+    loop {
+        match stream.next().await {
+            Ok(Some(entry)) => out.push(SearchEntry::construct(entry)),
+            Ok(None) => break,
+            Err(e) => return Err(format!("searching {base} with {filter}: {e}")),
+        }
+        if out.len() > MAX_SYNC_ENTRIES {
+            break;
+        }
+    }
+    let result = stream.finish().await;
+    if result.rc != 0 && out.len() <= MAX_SYNC_ENTRIES {
+        return Err(format!(
+            "searching {base} with {filter} failed (result {}: {})",
+            result.rc, result.text
+        ));
+    }
+    Ok(out)
+}
+
+/// Whether the directory says the account is disabled: AD's `userAccountControl` with flag 2
+/// (ACCOUNTDISABLE), OpenLDAP ppolicy's `pwdAccountLockedTime`, or `nsAccountLock: TRUE`.
+fn disabled(e: &SearchEntry) -> bool {
+    let first = |a: &str| e.attrs.get(a).and_then(|v| v.first());
+    let uac = first("userAccountControl").and_then(|v| v.trim().parse::<u64>().ok());
+    uac.is_some_and(|f| f & 2 != 0)
+        || first("pwdAccountLockedTime").is_some()
+        || first("nsAccountLock").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The value of a DN's first component (`cn=dba,ou=groups,...` -> `dba`).
+fn first_rdn_value(dn: &str) -> Option<String> {
+    let rdn = split_dn(dn).into_iter().next()?;
+    let (_, value) = rdn.split_once('=')?;
+    Some(unescape(value.trim())).filter(|v| !v.is_empty())
+}
+
+/// The organizational unit holding an entry: the first `ou=` component after the entry's own.
+fn organizational_unit(dn: &str) -> Option<String> {
+    split_dn(dn).into_iter().skip(1).find_map(|rdn| {
+        let (attr, value) = rdn.split_once('=')?;
+        attr.trim()
+            .eq_ignore_ascii_case("ou")
+            .then(|| unescape(value.trim()))
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// A DN's components, split at unescaped commas.
+fn split_dn(dn: &str) -> Vec<String> {
+    let (mut out, mut cur, mut escaped) = (Vec::new(), String::new(), false);
+    for c in dn.chars() {
+        match c {
+            _ if escaped => {
+                cur.push('\\');
+                cur.push(c);
+                escaped = false;
+            }
+            '\\' => escaped = true,
+            ',' => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// A DN value with its backslash escapes (`\,`, `\2C`) undone.
+fn unescape(v: &str) -> String {
+    let mut out = Vec::new();
+    let b = v.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            if let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(byte);
+                i += 3;
+            } else {
+                out.push(b[i + 1]);
+                i += 2;
+            }
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Directory groups by their members: member DNs (compared case-insensitively) and POSIX
+/// `memberUid` login names.
+#[derive(Default)]
+struct GroupMembers {
+    by_dn: BTreeMap<String, Vec<String>>,
+    by_uid: BTreeMap<String, Vec<String>>,
+}
+
+impl GroupMembers {
+    fn of(groups: &[SearchEntry]) -> GroupMembers {
+        let mut out = GroupMembers::default();
+        for g in groups {
+            let Some(name) = g
+                .attrs
+                .get("cn")
+                .and_then(|v| v.first())
+                .cloned()
+                .or_else(|| first_rdn_value(&g.dn))
+            else {
+                continue;
+            };
+            for attr in ["member", "uniqueMember"] {
+                for dn in g.attrs.get(attr).into_iter().flatten() {
+                    out.by_dn
+                        .entry(normal_dn(dn))
+                        .or_default()
+                        .push(name.clone());
+                }
+            }
+            for uid in g.attrs.get("memberUid").into_iter().flatten() {
+                out.by_uid
+                    .entry(uid.clone())
+                    .or_default()
+                    .push(name.clone());
+            }
+        }
+        out
+    }
+
+    fn of_entry(&self, dn: &str, login: &str) -> Vec<String> {
+        let by_dn = self.by_dn.get(&normal_dn(dn)).into_iter().flatten();
+        by_dn
+            .chain(self.by_uid.get(login).into_iter().flatten())
+            .cloned()
+            .collect()
+    }
+}
+
+/// A DN compared loosely: lower case, no spaces around the separators.
+fn normal_dn(dn: &str) -> String {
+    split_dn(dn)
+        .iter()
+        .map(|rdn| match rdn.split_once('=') {
+            Some((a, v)) => format!("{}={}", a.trim(), v.trim()),
+            None => rdn.trim().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_lowercase()
 }
 
 /// The attribute holding the login name.
@@ -355,6 +638,69 @@ mod tests {
             login_name_mapping: login_attr.into(),
             ..Default::default()
         }
+    }
+
+    fn entry(dn: &str, attrs: &[(&str, &str)]) -> SearchEntry {
+        let mut e = SearchEntry {
+            dn: dn.into(),
+            attrs: Default::default(),
+            bin_attrs: Default::default(),
+        };
+        for (a, v) in attrs {
+            e.attrs
+                .entry(a.to_string())
+                .or_default()
+                .push(v.to_string());
+        }
+        e
+    }
+
+    #[test]
+    fn dns_give_their_unit_and_first_value_with_escapes_undone() {
+        let dn = "CN=Dave\\, Jr.,OU=Site\\2CEast,OU=people,DC=corp,DC=example";
+        assert_eq!(first_rdn_value(dn).as_deref(), Some("Dave, Jr."));
+        assert_eq!(organizational_unit(dn).as_deref(), Some("Site,East"));
+        assert_eq!(organizational_unit("uid=carol,dc=example,dc=org"), None);
+        // The entry's own RDN is not its unit, even when it is an ou.
+        assert_eq!(
+            organizational_unit("ou=ops,ou=teams,dc=x").as_deref(),
+            Some("teams")
+        );
+        assert_eq!(
+            normal_dn("UID=Carol, OU=People ,dc=Example"),
+            "uid=carol,ou=people,dc=example"
+        );
+    }
+
+    #[test]
+    fn disabled_accounts_are_read_from_each_directorys_attribute() {
+        assert!(disabled(&entry("cn=a", &[("userAccountControl", "514")])));
+        assert!(!disabled(&entry("cn=a", &[("userAccountControl", "512")])));
+        assert!(disabled(&entry(
+            "cn=a",
+            &[("pwdAccountLockedTime", "000001010000Z")]
+        )));
+        assert!(disabled(&entry("cn=a", &[("nsAccountLock", "TRUE")])));
+        assert!(!disabled(&entry("cn=a", &[("nsAccountLock", "false")])));
+        assert!(!disabled(&entry("cn=a", &[("mail", "a@example.org")])));
+    }
+
+    #[test]
+    fn group_entries_name_their_members_by_dn_or_uid() {
+        let groups = [
+            entry(
+                "cn=dba,ou=groups,dc=x",
+                &[("cn", "dba"), ("member", "UID=carol, ou=people,dc=x")],
+            ),
+            entry("cn=web,ou=groups,dc=x", &[("memberUid", "carol")]),
+            entry("cn=none,ou=groups,dc=x", &[("member", "uid=bob,dc=x")]),
+        ];
+        let m = GroupMembers::of(&groups);
+        assert_eq!(
+            m.of_entry("uid=carol,ou=people,dc=x", "carol"),
+            ["dba", "web"]
+        );
+        assert!(m.of_entry("uid=dave,ou=people,dc=x", "dave").is_empty());
     }
 
     #[test]

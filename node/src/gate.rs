@@ -433,18 +433,25 @@ impl Gate {
     }
 
     /// Takes the display name, e-mail and mobile number the directory holds for a user who
-    /// just logged in, where they differ from what the cluster holds (the directory is their
-    /// source). A failure is logged; the login goes on.
+    /// just logged in, where they differ from what the cluster holds and the directory's
+    /// synchronization settings take them (the directory is their source). A failure is logged; the login goes on.
     async fn sync_profile(&self, name: &str, found: &crate::directory::DirectoryUser) {
         let wanted = self.replica.view().read(|s| {
             let u = s.user_by_name(name)?;
-            let differs = |have: &str, got: &Option<String>| {
-                got.as_ref().filter(|g| g.as_str() != have).cloned()
+            let settings = match u.source {
+                UserSource::Ad => s.ad_settings(),
+                _ => s.ldap_settings(),
+            };
+            let sync = settings.map(|d| d.sync.clone()).unwrap_or_default();
+            let differs = |wanted: bool, have: &str, got: &Option<String>| {
+                got.as_ref()
+                    .filter(|g| wanted && g.as_str() != have)
+                    .cloned()
             };
             let patch = portunus_model::UserPatch {
-                display_name: differs(&u.display_name, &found.display_name),
-                email: differs(&u.email, &found.email),
-                mobile: differs(&u.mobile, &found.mobile),
+                display_name: differs(sync.name, &u.display_name, &found.display_name),
+                email: differs(sync.email, &u.email, &found.email),
+                mobile: differs(sync.mobile, &u.mobile, &found.mobile),
                 ..Default::default()
             };
             let changed =

@@ -12,6 +12,7 @@ pub mod config;
 mod db_cancel;
 mod db_kill;
 mod directory;
+mod directory_sync;
 mod duties;
 #[doc(hidden)]
 pub mod fuzzing;

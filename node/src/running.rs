@@ -276,6 +276,11 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         shared.clone(),
         stop_rx.clone(),
     )));
+    tasks.push(tokio::spawn(crate::directory_sync::run(
+        replica.clone(),
+        shared.clone(),
+        stop_rx.clone(),
+    )));
     let audit = match ssh_listener {
         Some(_) => Some(Arc::new(
             crate::audit::FileAudit::new(&config.data_dir, replica.clone())

@@ -129,6 +129,17 @@ pub trait Backend: Send + Sync + 'static {
         let _ = (ad, settings, service_password);
         Box::pin(async { Err("this backend cannot reach directories".to_string()) })
     }
+    /// Reads every user entry the LDAP (`ad` false) or AD settings match, as a
+    /// synchronization takes them. Err says why the directory could not be read.
+    fn read_directory(
+        &self,
+        ad: bool,
+        settings: portunus_model::DirectorySettings,
+        service_password: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<portunus_model::DirectoryEntry>, String>> {
+        let _ = (ad, settings, service_password);
+        Box::pin(async { Err("this backend cannot reach directories".to_string()) })
+    }
     /// Checks each proxy of a network domain from this node as a session would use it.
     fn check_network_proxies(
         &self,

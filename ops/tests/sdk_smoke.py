@@ -223,6 +223,20 @@ def databases_rules_and_settings(c, iid, sfx, hid, uid):
     ldap = check(c.get_instance_ldapauth_server(m.GetInstanceLDAPAuthServerRequest(instance_id=iid)),
                  m.GetInstanceLDAPAuthServerResponseBody)
     assert ldap.ldap.server == "ldap.example" and ldap.ldap.port == 389
+    # AD settings with their synchronization switches, as the SDK sends and reads them.
+    ad_req = dict(instance_id=iid, server="dc.example", port="636", is_ssl="true",
+                  base_dn="dc=example", account="cn=bind", password="pw", domain="example",
+                  sync_interval="24", is_sync_name_attr="true", is_sync_email_attr="false",
+                  is_sync_mobile_attr="false", is_sync_ou_as_user_group="true")
+    check(c.modify_instance_adauth_server(m.ModifyInstanceADAuthServerRequest(**ad_req)),
+          m.ModifyInstanceADAuthServerResponseBody)
+    ad = check(c.get_instance_adauth_server(m.GetInstanceADAuthServerRequest(instance_id=iid)),
+               m.GetInstanceADAuthServerResponseBody).ad
+    assert ad.sync_interval == 24 and ad.is_sync_name_attr is True, ad.to_map()
+    assert ad.is_sync_email_attr is False and ad.is_sync_mobile_attr is False, ad.to_map()
+    assert ad.is_sync_ou_as_user_group is True and ad.latest_sync_time is None, ad.to_map()
+    expect_error(lambda: c.modify_instance_adauth_server(m.ModifyInstanceADAuthServerRequest(
+        **dict(ad_req, sync_interval="2"))), "InvalidParameter")
     check(c.tag_resources(m.TagResourcesRequest(resource_type="INSTANCE", resource_id=[iid],
                                                 tag=[m.TagResourcesRequestTag(key="env", value="smoke")])),
           m.TagResourcesResponseBody)

@@ -286,6 +286,22 @@ impl Backend for Folding {
         })
     }
 
+    fn read_directory(
+        &self,
+        ad: bool,
+        settings: DirectorySettings,
+        service_password: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<portunus_model::DirectoryEntry>, String>> {
+        Box::pin(async move {
+            if let Err(e) = self.settle_nonce().await {
+                return Err(ApiError::from(e).to_string());
+            }
+            self.inner
+                .read_directory(ad, settings, service_password)
+                .await
+        })
+    }
+
     fn check_network_proxies(
         &self,
         domain_id: u64,

@@ -234,6 +234,10 @@ pub fn user(u: &User, now_ms: u64) -> Value {
         "UserId": u.id.to_string(),
         "UserName": u.name,
         "UserState": [state],
+        // Portunus extension: the lock was set by a directory synchronization (the user is
+        // disabled in or gone from the directory); the next one that finds the user enabled
+        // lifts it.
+        "LockedByDirectory": u.locked && u.directory_locked,
     })
 }
 

@@ -6,6 +6,7 @@ use crate::common::{AssetRef, Protocol};
 use crate::database::{
     DatabaseAccountPatch, DatabasePatch, NetworkDomainSpec, NewDatabase, NewDatabaseAccount,
 };
+use crate::directory::DirectoryEntry;
 use crate::host::NewHostAccount;
 use crate::host::{AddressType, CredentialKind, HostAccountPatch, HostPatch, NewHost};
 use crate::ids::*;
@@ -18,7 +19,7 @@ use crate::settings::{
 };
 use crate::sql_rule::SqlRuleSpec;
 use crate::token::NewToken;
-use crate::user::{NewUser, UserPatch};
+use crate::user::{NewUser, UserPatch, UserSource};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -456,6 +457,18 @@ pub enum Command {
     },
     SetLdapSettings(Option<DirectorySettings>),
     SetAdSettings(Option<DirectorySettings>),
+    /// A synchronization of users from the LDAP (`source` Ldap) or AD directory: the user
+    /// entries its settings' filter matched, read by one node (see `state::directory`).
+    SyncDirectory {
+        source: UserSource,
+        entries: Vec<DirectoryEntry>,
+    },
+    /// A synchronization that could not read the directory: recorded as the last one's
+    /// result, nothing else changes.
+    DirectorySyncFailed {
+        source: UserSource,
+        error: String,
+    },
     SetTwoFactorSettings(TwoFactorSettings),
 
     // ---- a user's TOTP second factor (see `second_factor`)

@@ -12,6 +12,7 @@ pub mod authz;
 pub mod command;
 pub mod common;
 pub mod database;
+pub mod directory;
 pub mod host;
 pub mod ids;
 pub mod policy;
@@ -42,6 +43,7 @@ pub use database::{
     NetworkDomain, NetworkDomainSpec, NetworkProxy, NewDatabase, NewDatabaseAccount,
     PROXY_NODE_TYPES, PROXY_TYPES,
 };
+pub use directory::{DirectoryEntry, SyncReport, MAX_SYNC_ENTRIES};
 pub use host::{
     AddressType, CredentialKind, Host, HostAccount, HostAccountPatch, HostGroup, HostPatch,
     NewHost, NewHostAccount, OsType, SharedKey,
@@ -64,7 +66,7 @@ pub use session::{EndReason, Session, SessionAccount, SessionGrant};
 pub use session_trail::{EventsDigest, SessionLink, SessionTrail};
 pub use settings::{
     validate_white_list, AccessKey, ClusterSettings, DatabaseTargetTls, DirectorySettings,
-    InstanceAttributes, ResourceRef, Role, TwoFactorSettings, WhiteListEntry,
+    DirectorySync, InstanceAttributes, ResourceRef, Role, TwoFactorSettings, WhiteListEntry,
     MAX_WHITE_LIST_ENTRIES,
 };
 pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
@@ -93,4 +95,6 @@ pub use web_session::{WebSession, WebSessionHash};
 ///     review rules.
 /// 13: SSH proxies of network domains keep their trusted host key; a held command can be
 ///     withdrawn by its session; the setting for how long a held command waits.
-pub const STATE_FORMAT_VERSION: u32 = 13;
+/// 14: directory synchronization: its settings, the last one's report per directory, the
+///     directory's lock on a user, the source of a user group.
+pub const STATE_FORMAT_VERSION: u32 = 14;

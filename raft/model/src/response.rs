@@ -55,6 +55,8 @@ pub enum Response {
         change: Box<Response>,
         audit_seq: Option<u64>,
     },
+    /// What a directory synchronization changed (`Command::SyncDirectory`).
+    DirectorySynced(Box<crate::directory::SyncReport>),
 }
 
 impl Response {

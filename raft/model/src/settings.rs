@@ -250,6 +250,51 @@ pub struct DirectorySettings {
     pub name_mapping: String,
     pub email_mapping: String,
     pub mobile_mapping: String,
+    /// What a synchronization from the directory takes, and how often it runs.
+    pub sync: DirectorySync,
+}
+
+/// Synchronization of users from a directory (see `state::directory`): which attributes it
+/// takes and how often the cluster runs it by itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectorySync {
+    /// Hours between automatic synchronizations; 0 = only when asked (the API's SyncInterval:
+    /// 0, or 4 to 168).
+    pub interval_hours: u32,
+    /// The display name is taken from the directory.
+    pub name: bool,
+    /// The e-mail address is taken from the directory.
+    pub email: bool,
+    /// The mobile number is taken from the directory.
+    pub mobile: bool,
+    /// The organizational unit holding a user's entry becomes a user group.
+    pub ou_as_group: bool,
+    /// The groups a user's entry is a member of (memberOf, or groups naming it as a member)
+    /// become user groups.
+    pub groups_as_groups: bool,
+}
+
+impl DirectorySync {
+    /// Valid automatic intervals, in hours, besides 0.
+    pub const INTERVAL_HOURS: std::ops::RangeInclusive<u32> = 4..=168;
+
+    /// Whether a synchronization manages group membership at all.
+    pub fn syncs_groups(&self) -> bool {
+        self.ou_as_group || self.groups_as_groups
+    }
+}
+
+impl Default for DirectorySync {
+    fn default() -> Self {
+        DirectorySync {
+            interval_hours: 0,
+            name: true,
+            email: true,
+            mobile: true,
+            ou_as_group: false,
+            groups_as_groups: false,
+        }
+    }
 }
 
 /// Instance-wide two-factor authentication settings.

@@ -12,6 +12,7 @@ mod asset_groups;
 mod cascade;
 mod config_export;
 mod databases;
+mod directory;
 mod grants;
 mod hosts;
 mod names;
@@ -117,6 +118,8 @@ pub struct State {
     projects: BTreeMap<ProjectId, crate::project::Project>,
     /// Project authorizations and review rules.
     delegations: BTreeMap<DelegationId, crate::project::Delegation>,
+    /// The last synchronization from each directory (`Ldap`, `Ad`).
+    directory_syncs: BTreeMap<crate::user::UserSource, crate::directory::SyncReport>,
     /// Users by name (derived, not encoded: see `names`).
     #[serde(skip)]
     user_names: names::NameIndex,
@@ -201,6 +204,7 @@ impl State {
     fn apply_command(&mut self, now: u64, cmd: &Command) -> Response {
         let handled = self
             .apply_users(now, cmd)
+            .or_else(|| self.apply_directory_sync(now, cmd))
             .or_else(|| self.apply_public_keys(now, cmd))
             .or_else(|| self.apply_two_factor(now, cmd))
             .or_else(|| self.apply_hosts(now, cmd))

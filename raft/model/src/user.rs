@@ -56,8 +56,13 @@ pub struct User {
     pub source_user_id: String,
     /// Argon2 PHC string computed outside the model; `None` means no password logon.
     pub password_hash: Option<String>,
-    /// Locked by an administrator (LockUsers): no logon of any kind until unlocked.
+    /// Locked by an administrator (LockUsers), or by a directory synchronization: no logon of
+    /// any kind until unlocked.
     pub locked: bool,
+    /// The lock was set by a directory synchronization (the user is disabled in, or gone from,
+    /// the directory): the next synchronization that finds the user enabled lifts it. An
+    /// administrator's LockUsers or UnlockUsers takes the lock over.
+    pub directory_locked: bool,
     /// Wrong passwords counted in the current window (see [`crate::ClusterSettings`]).
     pub failed_logins: u32,
     /// When the current window of counted failures began.
@@ -117,6 +122,9 @@ pub struct UserGroup {
     pub comment: String,
     pub members: BTreeSet<UserId>,
     pub created_at_ms: u64,
+    /// `Local` for groups made by administrators; `Ldap` or `Ad` for groups a directory
+    /// synchronization made, whose directory members it keeps as the directory says.
+    pub source: UserSource,
 }
 
 impl User {

@@ -1,11 +1,13 @@
 //! Instance settings stored in the replicated state: two-factor authentication (enforced by the
 //! SSH gateway) and the LDAP / AD authentication servers that directory users log in against
-//! (the service account's password is sealed), with their Verify checks.
+//! (the service account's password is sealed), with their Verify checks, and the
+//! synchronization of users from them (SyncInterval, the IsSync* switches, and the
+//! SyncInstanceLDAPUsers / SyncInstanceADUsers extensions that run one now).
 
 use crate::api::call::{done, one, Call};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::table::{action, opt, req, Action, ParamSpec, Ty};
-use portunus_model::{Command, DirectorySettings};
+use portunus_model::{Command, DirectorySettings, DirectorySync, Response, SyncReport, UserSource};
 use serde_json::json;
 
 /// Sealing purpose of the directory bind password.
@@ -23,6 +25,17 @@ const DIR: [ParamSpec; 11] = [
     opt("NameMapping", Ty::Str),
     opt("EmailMapping", Ty::Str),
     opt("MobileMapping", Ty::Str),
+];
+
+/// The synchronization settings (SDK names for AD; the same names are Portunus extensions for
+/// LDAP, and IsSyncGroupAsUserGroup is one for both).
+const SYNC: [ParamSpec; 6] = [
+    opt("SyncInterval", Ty::Int),
+    opt("IsSyncNameAttr", Ty::Bool),
+    opt("IsSyncEmailAttr", Ty::Bool),
+    opt("IsSyncMobileAttr", Ty::Bool),
+    opt("IsSyncOuAsUserGroup", Ty::Bool),
+    opt("IsSyncGroupAsUserGroup", Ty::Bool),
 ];
 
 pub static ACTIONS: &[Action] = &[
@@ -80,7 +93,14 @@ pub static ACTIONS: &[Action] = &[
         Write,
         set_ldap,
         "Stores LDAP settings: users whose source is LDAP then log in against the directory \
-         (search-then-bind over LDAPS or StartTLS; see README).",
+         (search-then-bind over LDAPS or StartTLS; see README). The synchronization \
+         parameters are Portunus extensions here, named as ModifyInstanceADAuthServer's. \
+         Parameters left out keep their stored value (Password too). Synchronization (README, \
+         Directory synchronization): SyncInterval hours between automatic runs (0 = only on \
+         demand, or 4 to 168); IsSyncNameAttr, IsSyncEmailAttr, IsSyncMobileAttr (default \
+         true) take the display name, e-mail and mobile from the directory; \
+         IsSyncOuAsUserGroup makes a user's organizational unit a user group, \
+         IsSyncGroupAsUserGroup (extension) the directory groups the user is a member of.",
         [
             DIR[0],
             DIR[1],
@@ -94,6 +114,12 @@ pub static ACTIONS: &[Action] = &[
             DIR[9],
             DIR[10],
             opt("LoginNameMapping", Ty::Str),
+            SYNC[0],
+            SYNC[1],
+            SYNC[2],
+            SYNC[3],
+            SYNC[4],
+            SYNC[5],
         ]
     ),
     action!(
@@ -134,7 +160,10 @@ pub static ACTIONS: &[Action] = &[
         "ModifyInstanceADAuthServer",
         Write,
         set_ad,
-        "Stores AD settings: users whose source is AD then log in against the directory.",
+        "Stores AD settings: users whose source is AD then log in against the directory. \
+         Parameters left out keep their stored value (Password too). SyncInterval (hours, 0 \
+         or 4 to 168) and the IsSync switches set the synchronization of users from the \
+         directory, as for LDAP; IsSyncGroupAsUserGroup is a Portunus extension.",
         [
             DIR[0],
             DIR[1],
@@ -151,12 +180,34 @@ pub static ACTIONS: &[Action] = &[
             opt("UserSourceId", Ty::Str),
             opt("ServerName", Ty::Str),
             opt("IsDefault", Ty::Bool),
-            opt("IsSyncEmailAttr", Ty::Bool),
-            opt("IsSyncMobileAttr", Ty::Bool),
-            opt("IsSyncNameAttr", Ty::Bool),
-            opt("IsSyncOuAsUserGroup", Ty::Bool),
-            opt("SyncInterval", Ty::Int),
+            SYNC[0],
+            SYNC[1],
+            SYNC[2],
+            SYNC[3],
+            SYNC[4],
+            SYNC[5],
         ]
+    ),
+    action!(
+        "SyncInstanceLDAPUsers",
+        Write,
+        sync_ldap,
+        "Synchronizes users from the LDAP directory now (Portunus extension): every entry the \
+         Filter matches under BaseDN becomes a user of source LDAP (enabled entries are \
+         created, profiles taken as the IsSync switches say), users of source LDAP disabled \
+         in or gone from the directory are locked and enabled ones unlocked, directory groups \
+         follow the directory. Local users holding a directory login name are left alone and \
+         listed. Answers Report; a directory that cannot be read answers VerificationFailed \
+         and changes nothing.",
+        []
+    ),
+    action!(
+        "SyncInstanceADUsers",
+        Write,
+        sync_ad,
+        "Synchronizes users from the AD directory now (Portunus extension), as \
+         SyncInstanceLDAPUsers does for LDAP.",
+        []
     ),
 ];
 
@@ -165,26 +216,123 @@ const ONE_AD_SERVER: &str = "UserSourceId, ServerName and IsDefault: Portunus ke
      server (with its standby), unnamed, so there is none to choose or make the default; leave \
      them out (IsDefault false)";
 
-/// Why scheduled synchronization from AD is refused.
-const NO_AD_SYNC: &str = "IsSyncEmailAttr, IsSyncMobileAttr, IsSyncNameAttr, \
-     IsSyncOuAsUserGroup and SyncInterval: Portunus takes no snapshots of the directory; a user \
-     of source AD logs in against it, and users and groups are created with CreateUser and \
-     CreateUserGroup. Leave them out, false or 0";
-
 /// Refuses what the SDK's AD settings ask that Portunus does not do.
-fn one_unsynchronized_server(c: &Call) -> Result<(), ApiError> {
+fn one_ad_server(c: &Call) -> Result<(), ApiError> {
     c.p.only("UserSourceId", &[], ONE_AD_SERVER)?;
     c.p.only("ServerName", &[], ONE_AD_SERVER)?;
-    c.p.only("IsDefault", &["false"], ONE_AD_SERVER)?;
-    for flag in [
-        "IsSyncEmailAttr",
-        "IsSyncMobileAttr",
-        "IsSyncNameAttr",
-        "IsSyncOuAsUserGroup",
-    ] {
-        c.p.only(flag, &["false"], NO_AD_SYNC)?;
+    c.p.only("IsDefault", &["false"], ONE_AD_SERVER)
+}
+
+/// The synchronization settings: those given, the stored ones for the rest.
+fn sync_settings(c: &Call, previous: Option<&DirectorySync>) -> Result<DirectorySync, ApiError> {
+    let p = &c.p;
+    let mut sync = previous.cloned().unwrap_or_default();
+    if let Some(hours) = p.num::<u32>("SyncInterval")? {
+        if hours != 0 && !DirectorySync::INTERVAL_HOURS.contains(&hours) {
+            return Err(ApiError::invalid(
+                "SyncInterval",
+                "hours between automatic synchronizations: 0 (only on demand), or 4 to 168",
+            ));
+        }
+        sync.interval_hours = hours;
     }
-    c.p.only("SyncInterval", &["0"], NO_AD_SYNC)
+    for (name, field) in [
+        ("IsSyncNameAttr", &mut sync.name),
+        ("IsSyncEmailAttr", &mut sync.email),
+        ("IsSyncMobileAttr", &mut sync.mobile),
+        ("IsSyncOuAsUserGroup", &mut sync.ou_as_group),
+        ("IsSyncGroupAsUserGroup", &mut sync.groups_as_groups),
+    ] {
+        if let Some(v) = p.bool(name)? {
+            *field = v;
+        }
+    }
+    Ok(sync)
+}
+
+/// The settings' synchronization part and the last synchronization, as Get answers them.
+fn sync_json(v: &mut serde_json::Value, d: &DirectorySettings, last: Option<&SyncReport>) {
+    v["SyncInterval"] = d.sync.interval_hours.into();
+    v["IsSyncNameAttr"] = d.sync.name.into();
+    v["IsSyncEmailAttr"] = d.sync.email.into();
+    v["IsSyncMobileAttr"] = d.sync.mobile.into();
+    v["IsSyncOuAsUserGroup"] = d.sync.ou_as_group.into();
+    v["IsSyncGroupAsUserGroup"] = d.sync.groups_as_groups.into();
+    // LatestSyncTime: the last synchronization that read the directory, in unix seconds.
+    if let Some(r) = last.filter(|r| r.error.is_none()) {
+        v["LatestSyncTime"] = (r.at_ms / 1000).into();
+    }
+    if let Some(r) = last {
+        v["LatestSync"] = report_json(r);
+    }
+}
+
+/// A synchronization's report (Portunus extension).
+fn report_json(r: &SyncReport) -> serde_json::Value {
+    json!({
+        "Time": r.at_ms / 1000,
+        "Error": r.error,
+        "Entries": r.entries,
+        "Created": r.created,
+        "Updated": r.updated,
+        "Locked": r.locked,
+        "Unlocked": r.unlocked,
+        "GroupsCreated": r.groups_created,
+        "MembershipChanges": r.membership_changes,
+        "UserConflicts": r.user_conflicts,
+        "UserConflictCount": r.user_conflict_count,
+        "GroupConflicts": r.group_conflicts,
+        "GroupConflictCount": r.group_conflict_count,
+        "Invalid": r.invalid,
+        "InvalidCount": r.invalid_count,
+    })
+}
+
+async fn sync_ldap(c: &Call) -> ApiResult {
+    sync_users(c, UserSource::Ldap).await
+}
+
+async fn sync_ad(c: &Call) -> ApiResult {
+    sync_users(c, UserSource::Ad).await
+}
+
+/// Reads the directory from this node and applies what it holds.
+async fn sync_users(c: &Call, source: UserSource) -> ApiResult {
+    let ad = source == UserSource::Ad;
+    let (stored, name) = if ad {
+        (c.read(|s| s.ad_settings().cloned()).await?, "AD")
+    } else {
+        (c.read(|s| s.ldap_settings().cloned()).await?, "LDAP")
+    };
+    let Some(mut settings) = stored else {
+        return Err(ApiError::CheckFailed(format!(
+            "no {name} server settings are stored: set them with ModifyInstance{name}AuthServer first"
+        )));
+    };
+    let password = match settings.password.take() {
+        Some(sealed) => {
+            let plain = c.backend.unseal(DIRECTORY_PASSWORD_PURPOSE, &sealed)?;
+            Some(String::from_utf8(plain).map_err(|_| ApiError::Internal)?)
+        }
+        None => None,
+    };
+    match c.backend.read_directory(ad, settings, password).await {
+        Ok(entries) => match c
+            .propose(Command::SyncDirectory { source, entries })
+            .await?
+        {
+            Response::DirectorySynced(r) => Ok(one("Report", report_json(&r))),
+            _ => Err(ApiError::Internal),
+        },
+        Err(why) => {
+            let failed = Command::DirectorySyncFailed {
+                source,
+                error: why.clone(),
+            };
+            c.propose(failed).await?;
+            Err(ApiError::CheckFailed(why))
+        }
+    }
 }
 
 /// Settings as a Verify call sends them, with the service password in clear: the one given,
@@ -291,6 +439,7 @@ async fn set_2fa(c: &Call) -> ApiResult {
 fn directory(c: &Call, previous: Option<DirectorySettings>) -> Result<DirectorySettings, ApiError> {
     let p = &c.p;
     let port: u16 = p.num("Port")?.ok_or(ApiError::MissingParameter("Port"))?;
+    let sync = sync_settings(c, previous.as_ref().map(|d| &d.sync))?;
     let password = match p.opt("Password") {
         Some(pw) => Some(c.seal(DIRECTORY_PASSWORD_PURPOSE, pw)?),
         None => previous.and_then(|d| d.password),
@@ -309,6 +458,7 @@ fn directory(c: &Call, previous: Option<DirectorySettings>) -> Result<DirectoryS
         name_mapping: p.string("NameMapping").unwrap_or_default(),
         email_mapping: p.string("EmailMapping").unwrap_or_default(),
         mobile_mapping: p.string("MobileMapping").unwrap_or_default(),
+        sync,
     })
 }
 
@@ -326,9 +476,11 @@ async fn get_ldap(c: &Call) -> ApiResult {
         .read(|s| s.ldap_settings().cloned())
         .await?
         .unwrap_or_default();
+    let last = c.read_local(|s| s.directory_sync(UserSource::Ldap).cloned())?;
     let mut v = directory_json(&d);
     v["HasPassword"] = d.password.is_some().to_string().into();
     v["LoginNameMapping"] = d.login_name_mapping.clone().into();
+    sync_json(&mut v, &d, last.as_ref());
     Ok(one("LDAP", v))
 }
 
@@ -345,15 +497,17 @@ async fn get_ad(c: &Call) -> ApiResult {
         .read(|s| s.ad_settings().cloned())
         .await?
         .unwrap_or_default();
+    let last = c.read_local(|s| s.directory_sync(UserSource::Ad).cloned())?;
     let mut v = directory_json(&d);
     v["HasPassword"] = d.password.is_some().into();
     v["Domain"] = d.domain.clone().into();
     v["IsDefault"] = false.into();
+    sync_json(&mut v, &d, last.as_ref());
     Ok(one("AD", v))
 }
 
 async fn set_ad(c: &Call) -> ApiResult {
-    one_unsynchronized_server(c)?;
+    one_ad_server(c)?;
     let previous = c.read(|s| s.ad_settings().cloned()).await?;
     let d = directory(c, previous)?;
     c.propose(Command::SetAdSettings(Some(d))).await?;

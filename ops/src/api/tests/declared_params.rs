@@ -100,6 +100,7 @@ const NAMED: &[(&str, &str)] = &[
     ("IsSyncNameAttr", "false"),
     ("IsSyncOuAsUserGroup", "false"),
     ("SyncInterval", "0"),
+    ("IsSyncGroupAsUserGroup", "false"),
     ("ResourceGroupId", ""),
     ("TwoFactorStatus", "Global"),
     ("Email", "u@example.com"),

@@ -253,4 +253,11 @@ impl State {
     pub fn two_factor_settings(&self) -> &TwoFactorSettings {
         &self.two_factor
     }
+    /// The last synchronization from the directory `source` names (`Ldap`, `Ad`).
+    pub fn directory_sync(
+        &self,
+        source: crate::user::UserSource,
+    ) -> Option<&crate::directory::SyncReport> {
+        self.directory_syncs.get(&source)
+    }
 }

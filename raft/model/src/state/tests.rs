@@ -3,6 +3,7 @@
 mod authz;
 mod codec;
 mod config_export;
+mod directory;
 mod dispatch;
 mod lifecycle;
 mod nonces;

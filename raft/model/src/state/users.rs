@@ -98,6 +98,7 @@ impl State {
             source_user_id: new.source_user_id.clone(),
             password_hash: new.password_hash.clone(),
             locked: false,
+            directory_locked: false,
             failed_logins: 0,
             failures_since_ms: None,
             lockouts: 0,
@@ -156,6 +157,8 @@ impl State {
         for id in ids {
             if let Some(u) = self.users.get_mut(id) {
                 u.locked = locked;
+                // The administrator's decision takes the lock over from the directory.
+                u.directory_locked = false;
                 if !locked {
                     clear_failures(u);
                     u.lockouts = 0;
@@ -298,6 +301,7 @@ impl State {
             comment: comment.to_string(),
             members: Default::default(),
             created_at_ms: now,
+            source: crate::user::UserSource::Local,
         };
         self.user_groups.insert(id, group);
         self.user_group_names.insert(name, id);
@@ -354,7 +358,7 @@ pub(super) fn set<T: Clone>(field: &mut T, patch: &Option<T>) {
     }
 }
 
-fn check_user_fields(
+pub(super) fn check_user_fields(
     display: &str,
     email: &str,
     mobile: &str,

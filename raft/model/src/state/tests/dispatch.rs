@@ -392,6 +392,14 @@ fn tokens_sessions_admin() -> Vec<Command> {
         Command::SetLdapSettings(None),
         Command::SetAdSettings(Some(Default::default())),
         Command::SetTwoFactorSettings(Default::default()),
+        Command::SyncDirectory {
+            source: crate::user::UserSource::Ad,
+            entries: vec![Default::default()],
+        },
+        Command::DirectorySyncFailed {
+            source: crate::user::UserSource::Ldap,
+            error: "down".into(),
+        },
         Command::RecordNonce {
             access_key_id: "none".into(),
             key: [7; 16],
@@ -421,7 +429,7 @@ fn every_variant_is_handled_and_rejections_change_nothing() {
                 .collect()
         })
         .collect();
-    assert_eq!(variants.len(), 100, "one sample per Command variant");
+    assert_eq!(variants.len(), 102, "one sample per Command variant");
     let mut rejected = 0;
     for cmd in all {
         let mut st = base.clone();
