@@ -127,6 +127,10 @@ async fn shell_rejects_uname(askpass: &Askpass, port: u16, api: std::net::Socket
     let mut seen = String::new();
     stdin.write_all(b"echo up-$((2*3))\r").await.unwrap();
     read_until(&mut stdout, &mut seen, "up-6").await;
+    // At the prompt, as a person types: a line typed while the shell is still between
+    // commands is echoed by the terminal, and an interrupt then may find the shell before its
+    // line editor is ready (no `^C` echo, the line flushed).
+    read_prompt_after(&mut stdout, &mut seen, "up-6").await;
     stdin.write_all(b"uname -o\r").await.unwrap();
     read_until(&mut stdout, &mut seen, "waiting for the decision").await;
     tokio::task::spawn_blocking(move || {
@@ -162,6 +166,8 @@ async fn shell_withdraws_uname(askpass: &Askpass, port: u16, api: std::net::Sock
     let mut seen = String::new();
     stdin.write_all(b"echo up-$((2*5))\r").await.unwrap();
     read_until(&mut stdout, &mut seen, "up-10").await;
+    // At the prompt (see `shell_rejects_uname`).
+    read_prompt_after(&mut stdout, &mut seen, "up-10").await;
     stdin.write_all(b"uname -r\r").await.unwrap();
     read_until(&mut stdout, &mut seen, "waiting for the decision").await;
     let id: String = seen
