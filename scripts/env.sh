@@ -19,8 +19,20 @@ need_debs() {
   fi
 }
 
+# Node packages the tests run (an OpenID provider), kept outside the clone like the target dir.
+export PORTUNUS_NPM="${PORTUNUS_NPM:-/var/cache/portunus/npm}"
+NPM_PACKAGES=(oidc-provider@9.13.3)
+need_npm() {
+  if [ ! -f "$PORTUNUS_NPM/node_modules/oidc-provider/package.json" ] ||
+     ! grep -q '"version": "9.13.3"' "$PORTUNUS_NPM/node_modules/oidc-provider/package.json"; then
+    echo "installing node packages: ${NPM_PACKAGES[*]}"
+    mkdir -p "$PORTUNUS_NPM"
+    npm install --silent --no-audit --no-fund --prefix "$PORTUNUS_NPM" "${NPM_PACKAGES[@]}"
+  fi
+}
+
 BUILD_DEBS=(libclang-dev clang pkg-config)
-TEST_DEBS=(openssh-server openssh-client iperf3 haproxy iproute2 socat openssl rsyslog rsyslog-gnutls slapd ldap-utils mariadb-server mariadb-client postgresql-15 postgresql-client-15 openjdk-17-jdk-headless libmariadb-java libpostgresql-jdbc-java chromium chromium-driver microsocks tinyproxy util-linux e2fsprogs)
+TEST_DEBS=(openssh-server openssh-client iperf3 haproxy iproute2 socat openssl rsyslog rsyslog-gnutls slapd ldap-utils mariadb-server mariadb-client postgresql-15 postgresql-client-15 openjdk-17-jdk-headless libmariadb-java libpostgresql-jdbc-java chromium chromium-driver nodejs npm microsocks tinyproxy util-linux e2fsprogs)
 # What `scripts/bench.sh` needs beyond the build: the peers and load generators the benchmarks
 # run beside Portunus (not installed by the test command).
 BENCH_DEBS=(openssh-server openssh-client iperf3 haproxy mariadb-server mariadb-client postgresql-15 postgresql-client-15 sysbench etcd-server)

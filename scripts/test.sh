@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 need_debs "${BUILD_DEBS[@]}" "${TEST_DEBS[@]}"
+need_npm
 python3 -m pip install -q --disable-pip-version-check alibabacloud-yundun-bastionhost20191209 mysql-connector-python "psycopg[binary]" PyMySQL asyncpg selenium
 
 echo "== format"

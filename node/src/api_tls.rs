@@ -34,6 +34,53 @@ pub fn database_config(
     Ok(Arc::new(certified(&config.data_dir, cert, key)?))
 }
 
+/// A TLS client configuration trusting the certificates of the PEM bundle `pem` (`source`
+/// names it in errors).
+pub(crate) fn client_trusting(
+    pem: &[u8],
+    source: &str,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    // A system bundle may hold certificates rustls cannot use: they are skipped.
+    for cert in CertificateDer::pem_slice_iter(pem).flatten() {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(format!("{source}: no usable certificate"));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(tls))
+}
+
+/// The client for OpenID providers (single sign-on of the web pages), trusting the configured
+/// CA bundle (a bad one stops the node) or else the system's (None when it has no usable
+/// certificate: a single sign-on then says why).
+pub(crate) fn oidc_client(
+    config: &crate::config::NodeConfig,
+) -> anyhow::Result<Option<Arc<rustls::ClientConfig>>> {
+    match &config.oidc_ca {
+        Some(path) => {
+            let pem = std::fs::read(path).with_context(|| {
+                format!("reading the OpenID provider CA bundle {}", path.display())
+            })?;
+            Ok(Some(
+                client_trusting(&pem, &path.display().to_string()).map_err(anyhow::Error::msg)?,
+            ))
+        }
+        None => {
+            let system = crate::config::DEFAULT_TARGET_CA;
+            let pem = std::fs::read(system).unwrap_or_default();
+            Ok(client_trusting(&pem, system).ok())
+        }
+    }
+}
+
 /// The directory client, trusting the configured CA bundle (a bad one stops the node) or else
 /// the system's (None when it has no usable certificate: directory logins then fail, saying
 /// why).

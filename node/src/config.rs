@@ -116,6 +116,10 @@ pub struct UpArgs {
     /// system's (/etc/ssl/certs/ca-certificates.crt).
     #[arg(long, env = "PORTUNUS_DIRECTORY_CA")]
     pub directory_ca: Option<PathBuf>,
+    /// The CA bundle (PEM) OpenID providers' certificates are checked against (single sign-on
+    /// of the web pages). Default: the system's (/etc/ssl/certs/ca-certificates.crt).
+    #[arg(long, env = "PORTUNUS_OIDC_CA")]
+    pub oidc_ca: Option<PathBuf>,
     /// Run as a witness: a Raft voter with no SSH or API listeners.
     #[arg(long, env = "PORTUNUS_WITNESS")]
     pub witness: bool,

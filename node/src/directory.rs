@@ -79,22 +79,8 @@ impl std::fmt::Debug for Directory {
 impl Directory {
     /// Trusting the certificates of the PEM bundle `pem` (`source` names it in errors).
     pub fn new(pem: &[u8], source: &str) -> Result<Directory, String> {
-        use rustls::pki_types::{pem::PemObject, CertificateDer};
-        let mut roots = rustls::RootCertStore::empty();
-        // A system bundle may hold certificates rustls cannot use: they are skipped.
-        for cert in CertificateDer::pem_slice_iter(pem).flatten() {
-            let _ = roots.add(cert);
-        }
-        if roots.is_empty() {
-            return Err(format!("{source}: no usable certificate"));
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Directory { tls: Arc::new(tls) })
+        let tls = crate::api_tls::client_trusting(pem, source)?;
+        Ok(Directory { tls })
     }
 
     /// Checks `login` with `password` against the directory; the user's entry on success.

@@ -27,6 +27,7 @@ pub fn config_file(data: &[u8]) {
     file.database_target_ca = None;
     file.audit_syslog_ca = None;
     file.directory_ca = None;
+    file.oidc_ca = None;
     let args = UpArgs {
         data_dir: Some(scratch_dir()),
         ..Default::default()

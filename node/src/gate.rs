@@ -496,6 +496,25 @@ impl Gate {
             .map_err(|r| refusal::from_rejection(&r))
     }
 
+    /// A user an OpenID provider vouched for (the web pages' single sign-on): like a key
+    /// login, the user must exist and be active, and owes the second factor when it is due.
+    pub(crate) fn login_sso(&self, name: &str) -> Result<Principal, Refusal> {
+        let user_id = self
+            .replica
+            .view()
+            .read(|s| s.user_by_name(name).map(|u| u.id))
+            .ok_or_else(bad_credentials)?;
+        self.check_active(user_id)?;
+        let second_factor_pending = self.second_factor_due(user_id)?;
+        Ok(Principal {
+            user_id,
+            user_name: name.to_string(),
+            token: None,
+            server_proof: None,
+            second_factor_pending,
+        })
+    }
+
     fn login_key(&self, login: &str, public_key: &str) -> Result<Principal, Refusal> {
         let name = user_part(login).to_string();
         let wanted = key_identity(public_key);

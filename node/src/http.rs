@@ -70,6 +70,7 @@ impl Listeners {
         } = ports;
         let web_config = portunus_web::WebConfig {
             tls: !config.api_plaintext,
+            oidc_tls: crate::api_tls::oidc_client(config)?,
         };
         let mut router = portunus_ops::health_router(probe.clone(), metrics.clone())
             .merge(portunus_ops::api_router_with(

@@ -53,6 +53,7 @@ pub fn node_config(id: u64, dir: &std::path::Path, peers: &BTreeMap<u64, String>
         proxy_protocol_from: Vec::new(),
         audit_syslog: None,
         directory_ca: None,
+        oidc_ca: None,
         drain_grace_secs: 1,
         snapshot_every: crate::config::DEFAULT_SNAPSHOT_EVERY,
         log_json: false,

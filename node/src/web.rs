@@ -207,6 +207,31 @@ impl WebGate for NodeWeb {
         })
     }
 
+    fn sso_login<'a>(
+        &'a self,
+        user: &'a str,
+        client: SocketAddr,
+    ) -> portunus_ops::BoxFuture<'a, Result<PasswordChecked, WebRefusal>> {
+        Box::pin(async move {
+            match self.gate.login_sso(user) {
+                Ok(p) => Ok(PasswordChecked {
+                    user_id: p.user_id,
+                    user_name: p.user_name,
+                    second_factor: p.second_factor_pending,
+                }),
+                Err(r) => {
+                    self.gate.refused(&r);
+                    tracing::info!(%user, %client, kind = ?r.kind, "web: single sign-on refused");
+                    Err(from_refusal(r))
+                }
+            }
+        })
+    }
+
+    fn sso_refused(&self, _why: &str, _client: SocketAddr) {
+        self.gate.refused(&crate::gate::bad_credentials());
+    }
+
     fn open_terminal(
         &self,
         request: TerminalRequest,

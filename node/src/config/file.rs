@@ -32,6 +32,7 @@ pub struct FileConfig {
     pub audit_syslog: Option<String>,
     pub audit_syslog_ca: Option<PathBuf>,
     pub directory_ca: Option<PathBuf>,
+    pub oidc_ca: Option<PathBuf>,
     pub witness: Option<bool>,
     pub drain_grace_secs: Option<u64>,
     pub snapshot_every: Option<u64>,

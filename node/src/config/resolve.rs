@@ -136,6 +136,8 @@ pub struct NodeConfig {
     /// The CA bundle directory servers' certificates are checked against (`--directory-ca`;
     /// None: the system's).
     pub directory_ca: Option<PathBuf>,
+    /// The CA bundle OpenID providers' certificates are checked against.
+    pub oidc_ca: Option<PathBuf>,
     /// Where audit events are sent as they happen (`--audit-syslog`).
     pub audit_syslog: Option<crate::audit_export::SyslogTarget>,
     /// Load balancers whose SSH connections carry a PROXY v2 header (`--proxy-protocol-from`).
@@ -379,6 +381,7 @@ impl NodeConfig {
             proxy_protocol_from,
             audit_syslog,
             directory_ca: args.directory_ca.or(file.directory_ca),
+            oidc_ca: args.oidc_ca.or(file.oidc_ca),
             drain_grace_secs: args
                 .drain_grace_secs
                 .or(file.drain_grace_secs)

@@ -15,5 +15,6 @@ mod ssh_gateway;
 mod two_factor;
 mod web_console;
 mod web_portal;
+mod web_sso;
 mod web_terminal;
 mod withdrawn;

@@ -16,6 +16,7 @@ mod console;
 mod cookie;
 mod error;
 mod login;
+mod oidc;
 mod port;
 mod portal;
 mod session;
@@ -35,10 +36,13 @@ use portunus_ops::Backend;
 use std::sync::Arc;
 
 /// How the portal is served.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct WebConfig {
     /// The API port speaks TLS: cookies are marked `Secure`.
     pub tls: bool,
+    /// The trust for OpenID providers' certificates (single sign-on); None when the node has
+    /// none (a login through the provider then says so).
+    pub oidc_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// What every handler shares.
@@ -47,6 +51,8 @@ pub(crate) struct Web {
     pub backend: Arc<dyn Backend>,
     pub gate: Arc<dyn WebGate>,
     pub config: WebConfig,
+    /// The OpenID provider's endpoints and keys, as last read.
+    pub oidc: Arc<oidc::Cache>,
 }
 
 impl Web {
@@ -67,12 +73,16 @@ pub fn web_router(backend: Arc<dyn Backend>, gate: Arc<dyn WebGate>, config: Web
         backend,
         gate,
         config,
+        oidc: Arc::default(),
     };
     Router::new()
         .route("/web/api/login", post(login::password))
         .route("/web/api/login/code", post(login::code))
         .route("/web/api/logout", post(login::logout))
         .route("/web/api/me", get(login::me))
+        .route("/web/api/oidc/config", get(oidc::config))
+        .route("/web/api/oidc/login", get(oidc::login))
+        .route(oidc::CALLBACK, get(oidc::callback))
         .route("/web/api/assets", get(portal::assets))
         .route("/web/api/tokens", post(portal::token))
         .route("/web/api/terminal", get(terminal::upgrade))

@@ -108,6 +108,16 @@ pub trait WebGate: Send + Sync + 'static {
         user_name: &'a str,
         code: Secret,
     ) -> BoxFuture<'a, Result<(), WebRefusal>>;
+    /// A user an OpenID provider vouched for (the web pages' single sign-on): checked as a key
+    /// login is (the user's lock and validity, whether a second factor is due).
+    fn sso_login<'a>(
+        &'a self,
+        user: &'a str,
+        client: SocketAddr,
+    ) -> BoxFuture<'a, Result<PasswordChecked, WebRefusal>>;
+    /// A single sign-on refused before it named a user (a bad answer of the provider, a
+    /// forged or expired ID token): counted with the node's login failures.
+    fn sso_refused(&self, why: &str, client: SocketAddr);
     /// Opens a shell on a host account through the gateway's path.
     fn open_terminal(
         &self,

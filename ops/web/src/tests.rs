@@ -64,6 +64,28 @@ impl WebGate for Scripted {
         Box::pin(async move { (code.0 == "123456").then_some(()).ok_or_else(wrong) })
     }
 
+    fn sso_login<'a>(
+        &'a self,
+        user: &'a str,
+        _client: SocketAddr,
+    ) -> BoxFuture<'a, Result<PasswordChecked, WebRefusal>> {
+        let found = match user {
+            "alice" => Ok((self.alice, false)),
+            "bob" => Ok((self.bob, true)),
+            _ => Err(wrong()),
+        };
+        Box::pin(async move {
+            let (user_id, second_factor) = found?;
+            Ok(PasswordChecked {
+                user_id,
+                user_name: user.to_string(),
+                second_factor,
+            })
+        })
+    }
+
+    fn sso_refused(&self, _why: &str, _client: SocketAddr) {}
+
     fn open_terminal(&self, _: TerminalRequest) -> BoxFuture<'_, Result<TerminalIo, WebRefusal>> {
         Box::pin(async { Err(wrong()) })
     }
@@ -107,7 +129,14 @@ fn portal() -> (Router, Arc<FakeBackend>, u64) {
         bob: create(&backend, "bob"),
     };
     let alice = gate.alice;
-    let router = web_router(backend.clone(), Arc::new(gate), WebConfig { tls: true });
+    let router = web_router(
+        backend.clone(),
+        Arc::new(gate),
+        WebConfig {
+            tls: true,
+            oidc_tls: None,
+        },
+    );
     (router, backend, alice)
 }
 

@@ -457,6 +457,8 @@ pub enum Command {
     },
     SetLdapSettings(Option<DirectorySettings>),
     SetAdSettings(Option<DirectorySettings>),
+    /// OpenID Connect single sign-on of the web pages; None removes it.
+    SetOidcSettings(Option<crate::settings::OidcSettings>),
     /// A synchronization of users from the LDAP (`source` Ldap) or AD directory: the user
     /// entries its settings' filter matched, read by one node (see `state::directory`).
     SyncDirectory {

@@ -66,8 +66,8 @@ pub use session::{EndReason, Session, SessionAccount, SessionGrant};
 pub use session_trail::{EventsDigest, SessionLink, SessionTrail};
 pub use settings::{
     validate_white_list, AccessKey, ClusterSettings, DatabaseTargetTls, DirectorySettings,
-    DirectorySync, InstanceAttributes, ResourceRef, Role, TwoFactorSettings, WhiteListEntry,
-    MAX_WHITE_LIST_ENTRIES,
+    DirectorySync, InstanceAttributes, OidcSettings, ResourceRef, Role, TwoFactorSettings,
+    WhiteListEntry, MAX_WHITE_LIST_ENTRIES,
 };
 pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
 pub use state::{Configuration, State, CONFIG_FORMAT};
@@ -97,4 +97,4 @@ pub use web_session::{WebSession, WebSessionHash};
 ///     withdrawn by its session; the setting for how long a held command waits.
 /// 14: directory synchronization: its settings, the last one's report per directory, the
 ///     directory's lock on a user, the source of a user group.
-pub const STATE_FORMAT_VERSION: u32 = 14;
+pub const STATE_FORMAT_VERSION: u32 = 15;

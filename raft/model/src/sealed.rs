@@ -29,6 +29,7 @@ pub mod purpose {
     pub const DIRECTORY_BIND_PASSWORD: &str = "directory bind password";
     pub const NETWORK_PROXY_PASSWORD: &str = "network proxy password";
     pub const TOTP_SECRET: &str = "user totp secret";
+    pub const OIDC_CLIENT_SECRET: &str = "oidc client secret";
 }
 
 /// Where a sealed value is kept in the state.
@@ -50,6 +51,8 @@ pub enum SealedAt {
     },
     /// The TOTP secret of a user.
     TotpSecret(u64),
+    /// The client secret of the OpenID Connect registration.
+    OidcClientSecret,
 }
 
 impl SealedAt {
@@ -68,6 +71,7 @@ impl SealedAt {
             }
             SealedAt::NetworkProxyPassword { .. } => purpose::NETWORK_PROXY_PASSWORD,
             SealedAt::TotpSecret(_) => purpose::TOTP_SECRET,
+            SealedAt::OidcClientSecret => purpose::OIDC_CLIENT_SECRET,
         }
     }
 }

@@ -388,3 +388,60 @@ mod tests {
             .contains("at most 50"));
     }
 }
+
+/// OpenID Connect single sign-on of the web console and portal: the provider, this bastion's
+/// client registration there, and how an ID token names a bastion user. The SSH gateway keeps
+/// its own credentials and tokens.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcSettings {
+    /// The login page offers the provider.
+    pub enabled: bool,
+    /// The provider's issuer (an `https://` URL): its discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`, and ID tokens must name it in `iss`.
+    pub issuer: String,
+    /// This bastion's client id at the provider (the `aud` of its ID tokens).
+    pub client_id: String,
+    /// The client secret, sealed; None for a public client (PKCE alone).
+    pub client_secret: Option<Sealed>,
+    /// The ID token claim holding the bastion user name (`preferred_username` when empty).
+    pub user_claim: String,
+    /// Scopes asked for besides `openid` (space-separated).
+    pub scopes: String,
+    /// A user the claim names who does not exist is created (source IDaaS, no password) at
+    /// the first login; off by default: an administrator creates users.
+    pub auto_create: bool,
+    /// The text of the login page's button (the provider's name).
+    pub display_name: String,
+}
+
+impl OidcSettings {
+    /// The claim naming the user.
+    pub fn claim(&self) -> &str {
+        if self.user_claim.is_empty() {
+            "preferred_username"
+        } else {
+            &self.user_claim
+        }
+    }
+
+    /// Why these settings cannot be stored, if they cannot: (parameter, reason).
+    pub fn invalid(&self) -> Option<(&'static str, &'static str)> {
+        if self.enabled || !self.issuer.is_empty() {
+            let rest = self.issuer.strip_prefix("https://").unwrap_or("");
+            if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+                return Some((
+                    "Issuer",
+                    "the provider's https:// URL, without query or fragment",
+                ));
+            }
+        }
+        if self.enabled && self.client_id.is_empty() {
+            return Some(("ClientId", "the client id registered at the provider"));
+        }
+        if self.user_claim.len() > 128 || self.scopes.len() > 1024 || self.display_name.len() > 128
+        {
+            return Some(("UserClaim", "claim names and scopes of a sensible length"));
+        }
+        None
+    }
+}

@@ -90,6 +90,8 @@ pub struct State {
     tags: BTreeMap<ResourceRef, BTreeMap<String, String>>,
     ldap: Option<DirectorySettings>,
     ad: Option<DirectorySettings>,
+    /// OpenID Connect single sign-on of the web pages.
+    oidc: Option<crate::settings::OidcSettings>,
     two_factor: TwoFactorSettings,
     /// Answers of recently applied requests that carried an id, for re-sends.
     recent: BTreeMap<RequestId, (u64, Response)>,

@@ -2,12 +2,15 @@
 //! SSH gateway) and the LDAP / AD authentication servers that directory users log in against
 //! (the service account's password is sealed), with their Verify checks, and the
 //! synchronization of users from them (SyncInterval, the IsSync* switches, and the
-//! SyncInstanceLDAPUsers / SyncInstanceADUsers extensions that run one now).
+//! SyncInstanceLDAPUsers / SyncInstanceADUsers extensions that run one now); and OpenID
+//! Connect single sign-on of the web pages (Get/ModifyInstanceOIDCAuthServer, extensions).
 
 use crate::api::call::{done, one, Call};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::table::{action, opt, req, Action, ParamSpec, Ty};
-use portunus_model::{Command, DirectorySettings, DirectorySync, Response, SyncReport, UserSource};
+use portunus_model::{
+    Command, DirectorySettings, DirectorySync, OidcSettings, Response, SyncReport, UserSource,
+};
 use serde_json::json;
 
 /// Sealing purpose of the directory bind password.
@@ -209,7 +212,106 @@ pub static ACTIONS: &[Action] = &[
          SyncInstanceLDAPUsers does for LDAP.",
         []
     ),
+    action!(
+        "GetInstanceOIDCAuthServer",
+        Read,
+        get_oidc,
+        "Queries the OpenID Connect single sign-on of the web console and portal (Portunus \
+         extension); the client secret is never shown (HasClientSecret).",
+        []
+    ),
+    action!(
+        "ModifyInstanceOIDCAuthServer",
+        Write,
+        set_oidc,
+        "Stores the OpenID Connect single sign-on of the web console and portal (Portunus \
+         extension): Issuer (the provider's https:// URL; its discovery document is read), \
+         ClientId and ClientSecret (sealed; leave it out for a public client, PKCE is always \
+         used) registered there with the redirect URI \
+         https://<the bastion's address>/web/api/oidc/callback, UserClaim (the ID token claim \
+         naming the bastion user, default preferred_username), Scopes asked besides openid \
+         (default \"profile email\"), AutoCreateUser (a user the claim names who does not exist \
+         is created, source IDaaS, without password; default false), DisplayName (the login \
+         button's text), Enabled. Parameters left out keep their stored value; Enabled false \
+         takes the button off the login page and refuses callbacks.",
+        [
+            opt("Enabled", Ty::Bool),
+            opt("Issuer", Ty::Str),
+            opt("ClientId", Ty::Str),
+            opt("ClientSecret", Ty::Str).secret(),
+            opt("UserClaim", Ty::Str),
+            opt("Scopes", Ty::Str),
+            opt("AutoCreateUser", Ty::Bool),
+            opt("DisplayName", Ty::Str),
+        ]
+    ),
 ];
+
+async fn get_oidc(c: &Call) -> ApiResult {
+    let o = c
+        .read(|s| s.oidc_settings().cloned())
+        .await?
+        .unwrap_or_default();
+    Ok(one(
+        "OIDC",
+        json!({
+            "Enabled": o.enabled, "Issuer": o.issuer, "ClientId": o.client_id,
+            "HasClientSecret": o.client_secret.is_some(), "UserClaim": o.claim(),
+            "Scopes": o.scopes, "AutoCreateUser": o.auto_create, "DisplayName": o.display_name,
+            "RedirectPath": "/web/api/oidc/callback",
+        }),
+    ))
+}
+
+async fn set_oidc(c: &Call) -> ApiResult {
+    let p = &c.p;
+    let mut o = c
+        .read(|s| s.oidc_settings().cloned())
+        .await?
+        .unwrap_or_else(|| OidcSettings {
+            scopes: "profile email".into(),
+            ..Default::default()
+        });
+    if let Some(on) = p.bool("Enabled")? {
+        o.enabled = on;
+    }
+    if let Some(issuer) = p.string("Issuer") {
+        o.issuer = issuer.trim().trim_end_matches('/').to_string();
+    }
+    if let Some(id) = p.string("ClientId") {
+        o.client_id = id;
+    }
+    if let Some(secret) = p.opt("ClientSecret") {
+        o.client_secret = if secret.is_empty() {
+            None
+        } else {
+            Some(c.seal(portunus_model::seal_purpose::OIDC_CLIENT_SECRET, secret)?)
+        };
+    }
+    if let Some(claim) = p.string("UserClaim") {
+        o.user_claim = claim;
+    }
+    if let Some(scopes) = p.string("Scopes") {
+        if scopes.split_whitespace().any(|s| {
+            !s.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        }) {
+            return Err(ApiError::invalid(
+                "Scopes",
+                "scope names separated by spaces",
+            ));
+        }
+        o.scopes = scopes;
+    }
+    if let Some(on) = p.bool("AutoCreateUser")? {
+        o.auto_create = on;
+    }
+    if let Some(name) = p.string("DisplayName") {
+        o.display_name = name;
+    }
+    c.propose(Command::SetOidcSettings(Some(o))).await?;
+    Ok(done())
+}
 
 /// Why a second AD server, or a name for the one, is refused.
 const ONE_AD_SERVER: &str = "UserSourceId, ServerName and IsDefault: Portunus keeps one AD \

@@ -75,6 +75,13 @@ impl State {
                 .map_err(|reason| Rejection::invalid("WhiteList", reason)),
             Command::SetLdapSettings(_) | Command::SetAdSettings(_) => Ok(self.store_plain(cmd)),
             Command::SetTwoFactorSettings(s) => self.set_two_factor(s),
+            Command::SetOidcSettings(s) => match s.as_ref().and_then(|s| s.invalid()) {
+                Some((field, why)) => Err(Rejection::invalid(field, why)),
+                None => {
+                    self.oidc = s.clone();
+                    Ok(Response::Done)
+                }
+            },
             _ => return None,
         };
         Some(r)

@@ -63,6 +63,7 @@ pub struct Configuration {
     pub tags: Vec<(ResourceRef, BTreeMap<String, String>)>,
     pub ldap: Option<DirectorySettings>,
     pub ad: Option<DirectorySettings>,
+    pub oidc: Option<crate::settings::OidcSettings>,
     pub two_factor: TwoFactorSettings,
     pub sql_rules: Vec<SqlRule>,
     pub policies: Vec<Policy>,
@@ -143,6 +144,7 @@ impl State {
             tags: self.tags.iter().map(|(r, t)| (*r, t.clone())).collect(),
             ldap: self.ldap.clone(),
             ad: self.ad.clone(),
+            oidc: self.oidc.clone(),
             two_factor: self.two_factor.clone(),
             sql_rules: list(self.sql_rules.values()),
             policies: list(self.policies.values()),
@@ -236,6 +238,7 @@ impl State {
         self.tags = c.tags.iter().cloned().collect();
         self.ldap = c.ldap.clone();
         self.ad = c.ad.clone();
+        self.oidc = c.oidc.clone();
         self.two_factor = c.two_factor.clone();
         self.sql_rules = by_id(&c.sql_rules, |r| r.id);
         self.policies = by_id(&c.policies, |p| p.id);

@@ -244,6 +244,10 @@ impl State {
     pub fn tagged(&self) -> &BTreeMap<ResourceRef, BTreeMap<String, String>> {
         &self.tags
     }
+    pub fn oidc_settings(&self) -> Option<&crate::settings::OidcSettings> {
+        self.oidc.as_ref()
+    }
+
     pub fn ldap_settings(&self) -> Option<&DirectorySettings> {
         self.ldap.as_ref()
     }

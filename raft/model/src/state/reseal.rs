@@ -66,6 +66,9 @@ impl State {
         if let Some(p) = self.ad.as_ref().and_then(|d| d.password.as_ref()) {
             out.push((SealedAt::AdBindPassword, p));
         }
+        if let Some(p) = self.oidc.as_ref().and_then(|o| o.client_secret.as_ref()) {
+            out.push((SealedAt::OidcClientSecret, p));
+        }
         for (id, u) in &self.users {
             if let Some(t) = &u.totp {
                 out.push((SealedAt::TotpSecret(*id), &t.secret));
@@ -101,6 +104,7 @@ impl State {
             SealedAt::AccessKeySecret(id) => Some(&mut self.access_keys.get_mut(id)?.secret),
             SealedAt::LdapBindPassword => self.ldap.as_mut()?.password.as_mut(),
             SealedAt::AdBindPassword => self.ad.as_mut()?.password.as_mut(),
+            SealedAt::OidcClientSecret => self.oidc.as_mut()?.client_secret.as_mut(),
             SealedAt::NetworkProxyPassword { domain, index } => self
                 .network_domains
                 .get_mut(domain)?

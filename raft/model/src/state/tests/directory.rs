@@ -278,3 +278,49 @@ fn a_sync_needs_the_directory_settings_and_a_failure_changes_nothing_but_the_rep
         .error
         .is_some());
 }
+
+#[test]
+fn oidc_settings_need_an_https_issuer_and_a_client_when_enabled() {
+    use crate::settings::OidcSettings;
+    let mut fx = Fx::new();
+    let good = OidcSettings {
+        enabled: true,
+        issuer: "https://id.example.org/realms/ops".into(),
+        client_id: "portunus".into(),
+        ..Default::default()
+    };
+    for (bad, field) in [
+        (
+            OidcSettings {
+                issuer: "http://id.example.org".into(),
+                ..good.clone()
+            },
+            "Issuer",
+        ),
+        (
+            OidcSettings {
+                issuer: "https://id.example.org/?x=1".into(),
+                ..good.clone()
+            },
+            "Issuer",
+        ),
+        (
+            OidcSettings {
+                client_id: String::new(),
+                ..good.clone()
+            },
+            "ClientId",
+        ),
+    ] {
+        let r = fx.reject(Command::SetOidcSettings(Some(bad)));
+        assert!(
+            matches!(&r, Rejection::InvalidParameter { name, .. } if name == field),
+            "{r:?}"
+        );
+    }
+    fx.done(Command::SetOidcSettings(Some(good.clone())));
+    assert_eq!(fx.st.oidc_settings(), Some(&good));
+    assert_eq!(good.claim(), "preferred_username");
+    fx.done(Command::SetOidcSettings(None));
+    assert_eq!(fx.st.oidc_settings(), None);
+}

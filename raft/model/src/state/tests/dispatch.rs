@@ -391,6 +391,7 @@ fn tokens_sessions_admin() -> Vec<Command> {
         },
         Command::SetLdapSettings(None),
         Command::SetAdSettings(Some(Default::default())),
+        Command::SetOidcSettings(None),
         Command::SetTwoFactorSettings(Default::default()),
         Command::SyncDirectory {
             source: crate::user::UserSource::Ad,
@@ -429,7 +430,7 @@ fn every_variant_is_handled_and_rejections_change_nothing() {
                 .collect()
         })
         .collect();
-    assert_eq!(variants.len(), 102, "one sample per Command variant");
+    assert_eq!(variants.len(), 103, "one sample per Command variant");
     let mut rejected = 0;
     for cmd in all {
         let mut st = base.clone();

@@ -208,6 +208,13 @@ pub(super) fn populated() -> Fx {
     fx.run(Command::SetAdSettings(Some(directory(
         "DirectorySettings.password",
     ))));
+    fx.run(Command::SetOidcSettings(Some(crate::OidcSettings {
+        enabled: true,
+        issuer: "https://id.example".into(),
+        client_id: "portunus".into(),
+        client_secret: Some(marked("OidcSettings.client_secret")),
+        ..Default::default()
+    })));
     fx.run(Command::EnrollTotp {
         user_id: alice,
         secret: marked("TotpEnrolment.secret"),
@@ -276,5 +283,5 @@ fn every_sealed_value_in_the_state_is_listed_by_sealed_values() {
          other way round (right): list every sealed field there, with a SealedAt place"
     );
     // LDAP and AD each hold one; every other field one.
-    assert_eq!(listed.len(), 11, "{listed:?}");
+    assert_eq!(listed.len(), 12, "{listed:?}");
 }
