@@ -19,6 +19,19 @@ def client():
     return Client(cfg)
 
 
+def extension(c, action, query):
+    """A Portunus extension (an action, or parameters, the SDK's models do not carry), sent
+    with the SDK's generic call, signed as every call; the answer's body."""
+    from alibabacloud_tea_openapi import utils_models as api
+    from alibabacloud_tea_openapi.utils import Utils
+    from darabonba.runtime import RuntimeOptions
+    params = api.Params(action=action, version="2019-12-09", protocol="HTTP",
+                        pathname="/", method="POST", auth_type="AK", style="RPC",
+                        body_type="json", req_body_type="formData")
+    answer = c.call_api(params, api.OpenApiRequest(query=Utils.query(query)), RuntimeOptions())
+    return answer["body"]
+
+
 def body(resp, cls):
     assert resp.status_code == 200, resp.status_code
     assert isinstance(resp.body, cls), type(resp.body)

@@ -16,33 +16,11 @@ Prints "sdk_policies: OK" at the end; exits non-zero on the first failure.
 import os
 import sys
 
-from alibabacloud_tea_openapi import models as open_api_models
-from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_yundun_bastionhost20191209 import models as m
-from alibabacloud_yundun_bastionhost20191209.client import Client
+from sdk_common import client, expect_error, extension
 
 IID = None
 NAME = "prod-guard"
-
-
-def client():
-    cfg = open_api_models.Config(
-        access_key_id=os.environ["PORTUNUS_AK_ID"],
-        access_key_secret=os.environ["PORTUNUS_AK_SECRET"],
-        endpoint=os.environ["PORTUNUS_API_ENDPOINT"],
-        protocol="http",
-        region_id="portunus",
-    )
-    return Client(cfg)
-
-
-def expect_error(fn, code):
-    try:
-        fn()
-    except ClientException as e:
-        assert e.code == code, f"expected {code}, got {e.code}: {e.message}"
-        return e.message
-    raise AssertionError(f"expected {code}, the call succeeded")
 
 
 def policy_id(c):
@@ -204,18 +182,11 @@ def ticket(c):
     uid = users.body.users[0].user_id
     hid = os.environ["PORTUNUS_HOST_ID"]
     # The request is the key's own user's; an Admin key names another user with UserId (a
-    # Portunus extension the SDK's model does not carry: sent with the SDK's generic call).
-    from alibabacloud_tea_openapi import utils_models as api
-    from alibabacloud_tea_openapi.utils import Utils
-    from darabonba.runtime import RuntimeOptions
-    params = api.Params(action="CreateOperationTicket", version="2019-12-09", protocol="HTTP",
-                        pathname="/", method="POST", auth_type="AK", style="RPC",
-                        body_type="json", req_body_type="formData")
+    # Portunus extension the SDK's model does not carry).
     query = {"InstanceId": IID, "AssetId": hid, "AssetAccountName": "root",
              "ProtocolName": "SSH", "ApproveComment": "deploy 1.2",
              "IsOneTimeEffect": "true", "UserId": uid}
-    made = c.call_api(params, api.OpenApiRequest(query=Utils.query(query)), RuntimeOptions())
-    tid = made["body"]["OperationTicketId"]
+    tid = extension(c, "CreateOperationTicket", query)["OperationTicketId"]
     listed = c.list_operation_tickets(m.ListOperationTicketsRequest(instance_id=IID)).body
     mine = [t for t in listed.operation_tickets if t.operation_ticket_id == tid]
     assert mine and mine[0].apply_username == os.environ["PORTUNUS_USER"], listed.to_map()

@@ -15,6 +15,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from darabonba.runtime import ExtendsParameters, RuntimeOptions
 from alibabacloud_yundun_bastionhost20191209 import models as m
 from alibabacloud_yundun_bastionhost20191209.client import Client
+from sdk_common import extension
 
 
 # A throwaway ed25519 key generated for this test only.
@@ -237,6 +238,21 @@ def databases_rules_and_settings(c, iid, sfx, hid, uid):
     assert ad.is_sync_ou_as_user_group is True and ad.latest_sync_time is None, ad.to_map()
     expect_error(lambda: c.modify_instance_adauth_server(m.ModifyInstanceADAuthServerRequest(
         **dict(ad_req, sync_interval="2"))), "InvalidParameter")
+    # OpenID Connect single sign-on (extension actions): stored, the secret never shown, a
+    # plain-HTTP issuer refused with nothing changed.
+    extension(c, "ModifyInstanceOIDCAuthServer", {
+        "InstanceId": iid, "Enabled": "true", "Issuer": "https://id.example.org/realms/ops/",
+        "ClientId": "portunus", "ClientSecret": "oidc-smoke-secret", "DisplayName": "Ops IdP"})
+    oidc = extension(c, "GetInstanceOIDCAuthServer", {"InstanceId": iid})["OIDC"]
+    assert oidc["Issuer"] == "https://id.example.org/realms/ops", oidc
+    assert (oidc["Enabled"], oidc["HasClientSecret"], oidc["AutoCreateUser"]) == (True, True, False), oidc
+    assert oidc["UserClaim"] == "preferred_username" and "oidc-smoke-secret" not in str(oidc), oidc
+    try:
+        extension(c, "ModifyInstanceOIDCAuthServer", {"InstanceId": iid, "Issuer": "http://id.example.org"})
+        raise AssertionError("a plain-HTTP issuer was stored")
+    except ClientException as e:
+        assert e.code == "InvalidParameter" and "Issuer" in e.message, (e.code, e.message)
+    assert extension(c, "GetInstanceOIDCAuthServer", {"InstanceId": iid})["OIDC"] == oidc
     check(c.tag_resources(m.TagResourcesRequest(resource_type="INSTANCE", resource_id=[iid],
                                                 tag=[m.TagResourcesRequestTag(key="env", value="smoke")])),
           m.TagResourcesResponseBody)
