@@ -38,7 +38,7 @@ const DISCOVERY_TTL: Duration = Duration::from_secs(600);
 /// The key set is fetched again for an unknown key at most this often.
 const JWKS_REFETCH: Duration = Duration::from_secs(30);
 /// The sealing purpose of the pending login's cookie.
-const PURPOSE: &str = "web single sign-on login";
+pub(crate) const PURPOSE: &str = "web single sign-on login";
 /// Where the provider sends the browser back.
 pub(crate) const CALLBACK: &str = "/web/api/oidc/callback";
 
@@ -65,16 +65,16 @@ struct Provider {
 
 /// A login begun here: what the callback checks.
 #[derive(Serialize, Deserialize)]
-struct Pending {
-    issuer: String,
-    client_id: String,
-    state: String,
-    nonce: String,
-    verifier: String,
-    redirect_uri: String,
+pub(crate) struct Pending {
+    pub issuer: String,
+    pub client_id: String,
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+    pub redirect_uri: String,
     /// `console` or `portal`.
-    to: String,
-    created_ms: u64,
+    pub to: String,
+    pub created_ms: u64,
 }
 
 /// Why a single sign-on failed: the status and the words shown.

@@ -208,4 +208,5 @@ async fn login(router: &Router, user: &str) -> (String, String, String, String) 
 
 mod console;
 mod sessions;
+mod sso;
 mod tokens;

@@ -1,0 +1,210 @@
+//! Single sign-on's refusals that need no provider: not set up, and answers that belong to no
+//! login of this browser (no cookie, a foreign or stale one, a different state), the provider's
+//! own refusal, an answer without a code, settings changed meanwhile. Each shows the reason and
+//! clears the pending login's cookie; none opens a session. (The flow through a real provider:
+//! node/tests/node/web_sso.rs.)
+
+use super::*;
+use crate::oidc::{Pending, PURPOSE};
+use base64::Engine;
+use portunus_model::OidcSettings;
+
+const ISSUER: &str = "https://id.example.org";
+
+/// A GET with `cookie` as the whole Cookie header: (status, Set-Cookie lines, body).
+async fn get(
+    router: &Router,
+    path: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, Vec<String>, String) {
+    let mut req = Request::builder().uri(path).header(header::HOST, "bastion");
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    let resp = router
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let set = resp
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, set, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn enable(backend: &FakeBackend, issuer: &str) {
+    let settings = OidcSettings {
+        enabled: true,
+        issuer: issuer.into(),
+        client_id: "portunus".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        backend.apply_now(Command::SetOidcSettings(Some(settings))),
+        Response::Done
+    );
+}
+
+/// The pending login's cookie a login begun at `created_ms` with `state` would have set.
+fn pending(backend: &FakeBackend, state: &str, created_ms: u64) -> String {
+    let p = Pending {
+        issuer: ISSUER.into(),
+        client_id: "portunus".into(),
+        state: state.into(),
+        nonce: "n".into(),
+        verifier: "v".into(),
+        redirect_uri: "https://bastion/web/api/oidc/callback".into(),
+        to: "portal".into(),
+        created_ms,
+    };
+    let sealed = backend
+        .seal(PURPOSE, &serde_json::to_vec(&p).unwrap())
+        .unwrap();
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&sealed.0);
+    format!("portunus_sso={value}")
+}
+
+fn sessions(backend: &FakeBackend) -> usize {
+    let mut n = 0;
+    backend.read(&mut |s| n = s.web_session_count());
+    n
+}
+
+#[tokio::test]
+async fn without_settings_there_is_no_button_and_no_login() {
+    let (router, _, _) = portal();
+    let (status, _, body) = get(&router, "/web/api/oidc/config", None).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "{\"enabled\":false}")
+    );
+    let (status, _, body) = get(&router, "/web/api/oidc/login", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("single sign-on is not set up"), "{body}");
+    // Set up but off is the same.
+    let (router, backend, _) = portal();
+    let off = OidcSettings {
+        enabled: false,
+        issuer: ISSUER.into(),
+        ..Default::default()
+    };
+    backend.apply_now(Command::SetOidcSettings(Some(off)));
+    let (status, _, _) = get(&router, "/web/api/oidc/callback?state=s&code=c", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn answers_that_belong_to_no_login_here_are_refused_with_the_reason() {
+    let (router, backend, _) = portal();
+    enable(&backend, ISSUER);
+    let now = crate::now_ms();
+    let fresh = pending(&backend, "the-state", now);
+    let cases: Vec<(String, Option<String>, &str)> = vec![
+        (
+            "/web/api/oidc/callback?state=the-state&code=c".into(),
+            None,
+            "not started in this browser",
+        ),
+        (
+            "/web/api/oidc/callback?state=the-state&code=c".into(),
+            Some("portunus_sso=!!not-base64".into()),
+            "not started in this browser",
+        ),
+        (
+            "/web/api/oidc/callback?state=the-state&code=c".into(),
+            // Sealed for another purpose (another cookie's value).
+            Some(format!(
+                "portunus_sso={}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+                    backend.seal("another purpose", b"{}").unwrap().0
+                )
+            )),
+            "not started in this browser",
+        ),
+        (
+            "/web/api/oidc/callback?state=the-state&code=c".into(),
+            Some(pending(&backend, "the-state", now - 11 * 60 * 1000)),
+            "longer than 10 minutes",
+        ),
+        (
+            "/web/api/oidc/callback?state=another-state&code=c".into(),
+            Some(fresh.clone()),
+            "its state differs",
+        ),
+        (
+            "/web/api/oidc/callback?code=c".into(),
+            Some(fresh.clone()),
+            "its state differs",
+        ),
+        (
+            "/web/api/oidc/callback?state=the-state&error=access_denied&error_description=End-User+aborted".into(),
+            Some(fresh.clone()),
+            "the provider refused the login (access_denied: End-User aborted)",
+        ),
+        (
+            "/web/api/oidc/callback?state=the-state".into(),
+            Some(fresh.clone()),
+            "carries no code",
+        ),
+    ];
+    for (path, cookie, words) in cases {
+        let (status, set, body) = get(&router, &path, cookie.as_deref()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        assert!(body.contains(words), "{path}: {words:?} not in {body}");
+        assert!(
+            set.iter()
+                .any(|c| c.starts_with("portunus_sso=;") && c.contains("Max-Age=0")),
+            "{path}: the pending login is cleared: {set:?}"
+        );
+        assert!(
+            !set.iter().any(|c| c.starts_with("portunus_web=")),
+            "{path}: no session: {set:?}"
+        );
+    }
+    assert_eq!(sessions(&backend), 0);
+    // Words from the provider are shown as text, never as markup.
+    let (_, _, body) = get(
+        &router,
+        "/web/api/oidc/callback?state=the-state&error=%3Cscript%3E",
+        Some(&fresh),
+    )
+    .await;
+    assert!(
+        body.contains("&lt;script&gt;") && !body.contains("<script>"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn settings_changed_during_a_login_end_it() {
+    let (router, backend, _) = portal();
+    enable(&backend, "https://another-provider.example.org");
+    let cookie = pending(&backend, "s", crate::now_ms());
+    let (status, _, body) = get(
+        &router,
+        "/web/api/oidc/callback?state=s&code=c",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("reconfigured during this login"), "{body}");
+    assert_eq!(sessions(&backend), 0);
+}
+
+#[tokio::test]
+async fn without_a_trust_for_providers_a_login_says_so() {
+    let (router, backend, _) = portal();
+    enable(&backend, ISSUER);
+    let (status, set, body) = get(&router, "/web/api/oidc/login", None).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body.contains("--oidc-ca"), "{body}");
+    assert!(
+        set.is_empty(),
+        "no pending login for a login that cannot start: {set:?}"
+    );
+}
