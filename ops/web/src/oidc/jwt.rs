@@ -209,7 +209,7 @@ pub(crate) fn verify(
 ) -> Result<serde_json::Map<String, Value>, Refused> {
     algorithm(&p.alg)?;
     if let Some(allowed) = allowed_algs {
-        if !allowed.iter().any(|a| *a == p.alg) {
+        if !allowed.contains(&p.alg) {
             return Err(refused(format!(
                 "its algorithm {} is not among those the provider announces",
                 p.alg
