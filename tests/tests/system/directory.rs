@@ -269,6 +269,15 @@ async fn ldap_and_ad_users_log_in_against_a_real_directory_over_tls() {
     login(&askpass, port, "carol@root@web-01", CAROL_PASSWORD)
         .await
         .unwrap();
+    // The web portal asks the directory too.
+    let (status, answer) = portal_login(n.api, "carol", CAROL_PASSWORD);
+    assert_eq!(
+        (status, &answer["next"]),
+        (200, &serde_json::json!("portal")),
+        "{answer}"
+    );
+    let (status, answer) = portal_login(n.api, "carol", LOCAL_PASSWORD);
+    assert_eq!(status, 401, "{answer}");
 
     // An AD user over LDAPS, found by sAMAccountName.
     let ad = [
@@ -305,11 +314,44 @@ async fn ldap_and_ad_users_log_in_against_a_real_directory_over_tls() {
         log.contains("directory logon cannot be checked") && log.contains("cannot be reached"),
         "{log}"
     );
+    // The portal tells the directory user why, and that it is not their password.
+    let (status, answer) = portal_login(n.api, "carol", CAROL_PASSWORD);
+    let words = answer["error"].as_str().unwrap_or_default();
+    assert!(
+        status == 500 && words.contains("LDAP directory, which cannot be asked right now"),
+        "{status} {answer}"
+    );
+    let (status, answer) = portal_login(n.api, "alice", LOCAL_PASSWORD);
+    assert_eq!(status, 200, "{answer}");
     // Back: carol logs in again (the outage counted no wrong password against her).
     let _slapd = Slapd::start(dir.path(), ldap.parse().unwrap(), ldaps.parse().unwrap());
     login(&askpass, port, "carol@root@web-01", CAROL_PASSWORD)
         .await
         .unwrap();
+}
+
+/// A login to the web portal of `api` (plain HTTP, as the tests' nodes serve it): the status
+/// and the JSON answer.
+fn portal_login(api: std::net::SocketAddr, user: &str, password: &str) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let body = serde_json::json!({ "user": user, "password": password }).to_string();
+    let mut s = std::net::TcpStream::connect(api).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /web/api/login HTTP/1.1\r\nHost: {api}\r\nOrigin: http://{api}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let json = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (
+        status,
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// Applies an LDIF change to the running directory as its root (`ldapmodify` of the Debian
