@@ -86,6 +86,37 @@ pub struct User {
     pub created_at_ms: u64,
 }
 
+impl User {
+    /// A user as `new` describes it, created at `now`: unlocked, no failures, keys or
+    /// authenticator yet.
+    pub(crate) fn new(id: UserId, new: &NewUser, now: u64) -> User {
+        User {
+            id,
+            name: new.name.clone(),
+            display_name: new.display_name.clone(),
+            email: new.email.clone(),
+            mobile: new.mobile.clone(),
+            comment: new.comment.clone(),
+            source: new.source,
+            source_user_id: new.source_user_id.clone(),
+            password_hash: new.password_hash.clone(),
+            locked: false,
+            directory_locked: false,
+            failed_logins: 0,
+            failures_since_ms: None,
+            lockouts: 0,
+            password_locked_until_ms: None,
+            last_login_ms: None,
+            public_keys: BTreeMap::new(),
+            two_factor: new.two_factor.clone(),
+            two_factor_status: new.two_factor_status,
+            totp: None,
+            validity: new.validity,
+            created_at_ms: now,
+        }
+    }
+}
+
 /// Fields of a user to create.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewUser {

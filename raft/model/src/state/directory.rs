@@ -18,7 +18,7 @@ use crate::ids::{UserGroupId, UserId};
 use crate::rejection::Rejection;
 use crate::response::Response;
 use crate::settings::{DirectorySettings, DirectorySync};
-use crate::user::{User, UserGroup, UserSource};
+use crate::user::{NewUser, User, UserGroup, UserSource};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl State {
@@ -314,28 +314,11 @@ fn unlock(u: &mut User, report: &mut SyncReport) {
 }
 
 fn new_user(id: UserId, login: &str, source: UserSource, e: &Entry, now: u64) -> User {
-    User {
-        id,
+    let new = NewUser {
         name: login.to_string(),
-        display_name: String::new(),
-        email: String::new(),
-        mobile: String::new(),
-        comment: String::new(),
         source,
         source_user_id: e.dn.clone(),
-        password_hash: None,
-        locked: false,
-        directory_locked: false,
-        failed_logins: 0,
-        failures_since_ms: None,
-        lockouts: 0,
-        password_locked_until_ms: None,
-        last_login_ms: None,
-        public_keys: BTreeMap::new(),
-        two_factor: BTreeSet::new(),
-        two_factor_status: Default::default(),
-        totp: None,
-        validity: Default::default(),
-        created_at_ms: now,
-    }
+        ..Default::default()
+    };
+    User::new(id, &new, now)
 }

@@ -8,7 +8,7 @@ use crate::rejection::Rejection;
 use crate::response::Response;
 use crate::second_factor::TwoFactorStatus;
 use crate::user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 impl State {
     pub(super) fn apply_users(&mut self, now: u64, cmd: &Command) -> Handled {
@@ -87,30 +87,7 @@ impl State {
         let holder = self.user_ids_by_name().get(&new.name).copied();
         validate::unique_in(EntityKind::User, &new.name, None, holder)?;
         let id = self.alloc_id();
-        let user = User {
-            id,
-            name: new.name.clone(),
-            display_name: new.display_name.clone(),
-            email: new.email.clone(),
-            mobile: new.mobile.clone(),
-            comment: new.comment.clone(),
-            source: new.source,
-            source_user_id: new.source_user_id.clone(),
-            password_hash: new.password_hash.clone(),
-            locked: false,
-            directory_locked: false,
-            failed_logins: 0,
-            failures_since_ms: None,
-            lockouts: 0,
-            password_locked_until_ms: None,
-            last_login_ms: None,
-            public_keys: BTreeMap::new(),
-            two_factor: new.two_factor.clone(),
-            two_factor_status: new.two_factor_status,
-            totp: None,
-            validity: new.validity,
-            created_at_ms: now,
-        };
+        let user = User::new(id, new, now);
         self.users.insert(id, user);
         self.user_names.insert(&new.name, id);
         Ok(Response::Created { id })
