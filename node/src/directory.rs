@@ -174,39 +174,12 @@ impl Directory {
             .map(String::from),
         );
         let filter = user_filter(kind, settings, None);
-        let found = tokio::time::timeout(
-            SNAPSHOT_TIMEOUT,
-            search_all(&mut ldap, &settings.base_dn, &filter, attrs),
-        )
-        .await
-        .map_err(|_| {
-            DirectoryError::Unreachable(
-                k,
-                format!("the user search took over {SNAPSHOT_TIMEOUT:?}"),
-            )
-        })?
-        .map_err(|e| DirectoryError::Misconfigured(k, e))?;
+        let found = search_all(&mut ldap, k, "user", &settings.base_dn, &filter, attrs).await?;
         let group_members = if settings.sync.groups_as_groups {
-            let groups = tokio::time::timeout(
-                SNAPSHOT_TIMEOUT,
-                search_all(
-                    &mut ldap,
-                    &settings.base_dn,
-                    GROUP_FILTER,
-                    ["cn", "member", "uniqueMember", "memberUid"]
-                        .map(String::from)
-                        .to_vec(),
-                ),
-            )
-            .await
-            .map_err(|_| {
-                DirectoryError::Unreachable(
-                    k,
-                    format!("the group search took over {SNAPSHOT_TIMEOUT:?}"),
-                )
-            })?
-            .map_err(|e| DirectoryError::Misconfigured(k, e))?;
-            GroupMembers::of(&groups)
+            let attrs = ["cn", "member", "uniqueMember", "memberUid"].map(String::from);
+            let base = &settings.base_dn;
+            let groups = search_all(&mut ldap, k, "group", base, GROUP_FILTER, attrs.to_vec());
+            GroupMembers::of(&groups.await?)
         } else {
             GroupMembers::default()
         };
@@ -350,37 +323,53 @@ const GROUP_FILTER: &str = "(|(objectClass=groupOfNames)(objectClass=groupOfUniq
 /// Every entry under `base` matching `filter`, page by page; Err says why the search failed.
 async fn search_all(
     ldap: &mut ldap3::Ldap,
+    k: &'static str,
+    what: &str,
     base: &str,
     filter: &str,
     attrs: Vec<String>,
-) -> Result<Vec<SearchEntry>, String> {
-    let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
-        Box::new(EntriesOnly::new()),
-        Box::new(PagedResults::new(500)),
-    ];
-    let mut stream = ldap
-        .streaming_search_with(adapters, base, Scope::Subtree, filter, attrs)
-        .await
-        .map_err(|e| format!("searching {base} with {filter}: {e}"))?;
-    let mut out = Vec::new();
-    loop {
-        match stream.next().await {
-            Ok(Some(entry)) => out.push(SearchEntry::construct(entry)),
-            Ok(None) => break,
-            Err(e) => return Err(format!("searching {base} with {filter}: {e}")),
+) -> Result<Vec<SearchEntry>, DirectoryError> {
+    let searched = tokio::time::timeout(SNAPSHOT_TIMEOUT, async {
+        let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+            Box::new(EntriesOnly::new()),
+            Box::new(PagedResults::new(500)),
+        ];
+        let mut stream = ldap
+            .streaming_search_with(adapters, base, Scope::Subtree, filter, attrs)
+            .await?;
+        let mut out = Vec::new();
+        while let Some(entry) = stream.next().await? {
+            out.push(SearchEntry::construct(entry));
+            if out.len() > MAX_SYNC_ENTRIES {
+                break;
+            }
         }
-        if out.len() > MAX_SYNC_ENTRIES {
-            break;
+        let result = stream.finish().await;
+        if result.rc != 0 && out.len() <= MAX_SYNC_ENTRIES {
+            result.success()?;
         }
-    }
-    let result = stream.finish().await;
-    if result.rc != 0 && out.len() <= MAX_SYNC_ENTRIES {
-        return Err(format!(
-            "searching {base} with {filter} failed (result {}: {})",
-            result.rc, result.text
-        ));
-    }
-    Ok(out)
+        Ok::<_, ldap3::LdapError>(out)
+    })
+    .await
+    .map_err(|_| {
+        DirectoryError::Unreachable(
+            k,
+            format!("the {what} search took over {SNAPSHOT_TIMEOUT:?}"),
+        )
+    })?;
+    searched.map_err(|e| {
+        use ldap3::LdapError as E;
+        let why = format!("the {what} search of {base} with {filter}: {e}");
+        match e {
+            // The connection went away mid-search: the directory, not the settings.
+            E::Io { .. }
+            | E::EndOfStream
+            | E::OpSend { .. }
+            | E::ResultRecv { .. }
+            | E::Timeout { .. } => DirectoryError::Unreachable(k, why),
+            _ => DirectoryError::Misconfigured(k, why),
+        }
+    })
 }
 
 /// Whether the directory says the account is disabled: AD's `userAccountControl` with flag 2
