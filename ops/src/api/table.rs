@@ -103,6 +103,15 @@ impl Action {
 
 /// Builds an [`Action`] from a handler `async fn(&Call) -> ApiResult`.
 macro_rules! action {
+    ($name:literal, $access:ident, $handler:path, $summary:literal, params: $params:expr) => {
+        $crate::api::table::Action {
+            name: $name,
+            access: $crate::api::table::Access::$access,
+            params: $params,
+            handler: |c| Box::pin($handler(c)),
+            summary: $summary,
+        }
+    };
     ($name:literal, $access:ident, $handler:path, $summary:literal, [$($p:expr),* $(,)?]) => {
         $crate::api::table::Action {
             name: $name,
@@ -114,6 +123,25 @@ macro_rules! action {
     };
 }
 pub(crate) use action;
+
+/// Parameter lists laid end to end (for actions that share groups of parameters); `N` must be
+/// their total length, checked when the constant is evaluated.
+pub const fn join<const N: usize>(parts: &[&[ParamSpec]]) -> [ParamSpec; N] {
+    let mut out = [opt("", Ty::Str); N];
+    let mut n = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[n] = parts[i][j];
+            n += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    assert!(n == N, "join: N is not the parts' total length");
+    out
+}
 
 /// Parameters every action accepts (and ignores unless documented).
 pub const COMMON: [ParamSpec; 3] = [

@@ -7,7 +7,7 @@
 
 use crate::api::call::{done, one, Call};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::table::{action, opt, req, Action, ParamSpec, Ty};
+use crate::api::table::{action, join, opt, req, Action, ParamSpec, Ty};
 use portunus_model::{
     Command, DirectorySettings, DirectorySync, OidcSettings, Response, SyncReport, UserSource,
 };
@@ -16,7 +16,8 @@ use serde_json::json;
 /// Sealing purpose of the directory bind password.
 pub const DIRECTORY_PASSWORD_PURPOSE: &str = portunus_model::seal_purpose::DIRECTORY_BIND_PASSWORD;
 
-const DIR: [ParamSpec; 11] = [
+/// A directory server's connection and service account (what the Verify actions check).
+const DIR_VERIFY: [ParamSpec; 8] = [
     req("Server", Ty::Str),
     req("Port", Ty::Int),
     req("BaseDN", Ty::Str),
@@ -25,10 +26,17 @@ const DIR: [ParamSpec; 11] = [
     opt("IsSSL", Ty::Bool),
     opt("Password", Ty::Str).secret(),
     opt("Filter", Ty::Str),
-    opt("NameMapping", Ty::Str),
-    opt("EmailMapping", Ty::Str),
-    opt("MobileMapping", Ty::Str),
 ];
+
+/// A directory server's settings.
+const DIR: [ParamSpec; 11] = join(&[
+    &DIR_VERIFY,
+    &[
+        opt("NameMapping", Ty::Str),
+        opt("EmailMapping", Ty::Str),
+        opt("MobileMapping", Ty::Str),
+    ],
+]);
 
 /// The synchronization settings (SDK names for AD; the same names are Portunus extensions for
 /// LDAP, and IsSyncGroupAsUserGroup is one for both).
@@ -40,6 +48,21 @@ const SYNC: [ParamSpec; 6] = [
     opt("IsSyncOuAsUserGroup", Ty::Bool),
     opt("IsSyncGroupAsUserGroup", Ty::Bool),
 ];
+
+/// ModifyInstanceLDAPAuthServer's parameters.
+const LDAP_MODIFY: [ParamSpec; 18] = join(&[&DIR, &[opt("LoginNameMapping", Ty::Str)], &SYNC]);
+/// ModifyInstanceADAuthServer's parameters.
+const AD_MODIFY: [ParamSpec; 21] = join(&[
+    &DIR,
+    &[
+        req("Domain", Ty::Str),
+        opt("UserSourceId", Ty::Str),
+        opt("ServerName", Ty::Str),
+        opt("IsDefault", Ty::Bool),
+    ],
+    &SYNC,
+]);
+const AD_VERIFY: [ParamSpec; 9] = join(&[&DIR_VERIFY, &[req("Domain", Ty::Str)]]);
 
 pub static ACTIONS: &[Action] = &[
     action!(
@@ -104,26 +127,7 @@ pub static ACTIONS: &[Action] = &[
          true) take the display name, e-mail and mobile from the directory; \
          IsSyncOuAsUserGroup makes a user's organizational unit a user group, \
          IsSyncGroupAsUserGroup (extension) the directory groups the user is a member of.",
-        [
-            DIR[0],
-            DIR[1],
-            DIR[2],
-            DIR[3],
-            DIR[4],
-            DIR[5],
-            DIR[6],
-            DIR[7],
-            DIR[8],
-            DIR[9],
-            DIR[10],
-            opt("LoginNameMapping", Ty::Str),
-            SYNC[0],
-            SYNC[1],
-            SYNC[2],
-            SYNC[3],
-            SYNC[4],
-            SYNC[5],
-        ]
+        params: &LDAP_MODIFY
     ),
     action!(
         "VerifyInstanceLDAPAuthServer",
@@ -133,24 +137,14 @@ pub static ACTIONS: &[Action] = &[
          (LDAPS when IsSSL, else StartTLS), the service account binds (Password, or the stored \
          one when omitted and the account is the stored one), BaseDN can be searched. Fails \
          with VerificationFailed saying why; Message (an addition) says what was found.",
-        [DIR[0], DIR[1], DIR[2], DIR[3], DIR[4], DIR[5], DIR[6], DIR[7],]
+        params: &DIR_VERIFY
     ),
     action!(
         "VerifyInstanceADAuthServer",
         Write,
         verify_ad,
         "Checks AD settings against the server, as VerifyInstanceLDAPAuthServer does.",
-        [
-            DIR[0],
-            DIR[1],
-            DIR[2],
-            DIR[3],
-            DIR[4],
-            DIR[5],
-            DIR[6],
-            DIR[7],
-            req("Domain", Ty::Str),
-        ]
+        params: &AD_VERIFY
     ),
     action!(
         "GetInstanceADAuthServer",
@@ -167,29 +161,7 @@ pub static ACTIONS: &[Action] = &[
          Parameters left out keep their stored value (Password too). SyncInterval (hours, 0 \
          or 4 to 168) and the IsSync switches set the synchronization of users from the \
          directory, as for LDAP; IsSyncGroupAsUserGroup is a Portunus extension.",
-        [
-            DIR[0],
-            DIR[1],
-            DIR[2],
-            DIR[3],
-            DIR[4],
-            DIR[5],
-            DIR[6],
-            DIR[7],
-            DIR[8],
-            DIR[9],
-            DIR[10],
-            req("Domain", Ty::Str),
-            opt("UserSourceId", Ty::Str),
-            opt("ServerName", Ty::Str),
-            opt("IsDefault", Ty::Bool),
-            SYNC[0],
-            SYNC[1],
-            SYNC[2],
-            SYNC[3],
-            SYNC[4],
-            SYNC[5],
-        ]
+        params: &AD_MODIFY
     ),
     action!(
         "SyncInstanceLDAPUsers",
