@@ -94,29 +94,12 @@ pub trait Backend: Send + Sync + 'static {
     /// (a member that does not answer in time is listed with the reason).
     /// (A backend without a data directory, such as the development fake, has one member that
     /// reports why it has no figures.)
-    fn store_usage(&self) -> BoxFuture<'_, Result<Vec<NodeStore>, BackendError>> {
-        Box::pin(async {
-            Ok(vec![NodeStore {
-                error: Some("this backend keeps no data directory".into()),
-                ..NodeStore::default()
-            }])
-        })
-    }
+    fn store_usage(&self) -> BoxFuture<'_, Result<Vec<NodeStore>, BackendError>>;
     /// Keeps an exported configuration document under `name` on a majority of the members (so
     /// any node can read it back, and the loss of one loses it not).
-    fn put_export(&self, name: &str, document: Vec<u8>) -> BoxFuture<'_, Result<(), BackendError>> {
-        let _ = (name, document);
-        Box::pin(async {
-            Err(BackendError::Internal(
-                "this backend keeps no configuration exports".into(),
-            ))
-        })
-    }
+    fn put_export(&self, name: &str, document: Vec<u8>) -> BoxFuture<'_, Result<(), BackendError>>;
     /// An exported configuration document from any member holding it.
-    fn get_export(&self, name: &str) -> BoxFuture<'_, Option<Vec<u8>>> {
-        let _ = name;
-        Box::pin(async { None })
-    }
+    fn get_export(&self, name: &str) -> BoxFuture<'_, Option<Vec<u8>>>;
     /// Checks LDAP (`ad` false) or AD settings against the directory as a login would: a server
     /// answers over TLS, the service account (with `service_password`) binds, the base DN can
     /// be searched. Ok says what was found; Err why the check failed.
@@ -125,10 +108,7 @@ pub trait Backend: Send + Sync + 'static {
         ad: bool,
         settings: portunus_model::DirectorySettings,
         service_password: Option<String>,
-    ) -> BoxFuture<'_, Result<String, String>> {
-        let _ = (ad, settings, service_password);
-        Box::pin(async { Err("this backend cannot reach directories".to_string()) })
-    }
+    ) -> BoxFuture<'_, Result<String, String>>;
     /// Reads every user entry the LDAP (`ad` false) or AD settings match, as a
     /// synchronization takes them. Err says why the directory could not be read.
     fn read_directory(
@@ -136,33 +116,16 @@ pub trait Backend: Send + Sync + 'static {
         ad: bool,
         settings: portunus_model::DirectorySettings,
         service_password: Option<String>,
-    ) -> BoxFuture<'_, Result<Vec<portunus_model::DirectoryEntry>, String>> {
-        let _ = (ad, settings, service_password);
-        Box::pin(async { Err("this backend cannot reach directories".to_string()) })
-    }
+    ) -> BoxFuture<'_, Result<Vec<portunus_model::DirectoryEntry>, String>>;
     /// Checks each proxy of a network domain from this node as a session would use it.
     fn check_network_proxies(
         &self,
         domain_id: u64,
-    ) -> BoxFuture<'_, Result<Vec<ProxyCheck>, BackendError>> {
-        let _ = domain_id;
-        Box::pin(async {
-            Err(BackendError::Internal(
-                "this backend cannot reach proxies".into(),
-            ))
-        })
-    }
+    ) -> BoxFuture<'_, Result<Vec<ProxyCheck>, BackendError>>;
     /// Connects to a host account's host as a login would: checks its key against the pinned
     /// fingerprint (trusting none), then tries the hosted credential.
     fn verify_host_account(
         &self,
         account_id: u64,
-    ) -> BoxFuture<'_, Result<HostAccountCheck, BackendError>> {
-        let _ = account_id;
-        Box::pin(async {
-            Err(BackendError::Internal(
-                "this backend cannot reach hosts".into(),
-            ))
-        })
-    }
+    ) -> BoxFuture<'_, Result<HostAccountCheck, BackendError>>;
 }

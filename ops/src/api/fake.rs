@@ -3,6 +3,7 @@
 //! replication, no encryption (sealing only tags the bytes with their purpose) and no real
 //! password hashing. Never use it to serve real users.
 
+use crate::backend::{HostAccountCheck, NodeStore, ProxyCheck};
 use crate::{Backend, BackendError, BoxFuture};
 use portunus_model::{Command, Request, Response, Role, Sealed, State, UserId};
 use std::sync::Mutex;
@@ -147,5 +148,54 @@ impl Backend for FakeBackend {
     fn get_export(&self, name: &str) -> BoxFuture<'_, Option<Vec<u8>>> {
         let found = self.exports.lock().ok().and_then(|e| e.get(name).cloned());
         Box::pin(async move { found })
+    }
+
+    fn store_usage(&self) -> BoxFuture<'_, Result<Vec<NodeStore>, BackendError>> {
+        Box::pin(async {
+            Ok(vec![NodeStore {
+                error: Some("this backend keeps no data directory".into()),
+                ..NodeStore::default()
+            }])
+        })
+    }
+
+    fn verify_directory(
+        &self,
+        _ad: bool,
+        _settings: portunus_model::DirectorySettings,
+        _service_password: Option<String>,
+    ) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async { Err("this backend cannot reach directories".to_string()) })
+    }
+
+    fn read_directory(
+        &self,
+        _ad: bool,
+        _settings: portunus_model::DirectorySettings,
+        _service_password: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<portunus_model::DirectoryEntry>, String>> {
+        Box::pin(async { Err("this backend cannot reach directories".to_string()) })
+    }
+
+    fn check_network_proxies(
+        &self,
+        _domain_id: u64,
+    ) -> BoxFuture<'_, Result<Vec<ProxyCheck>, BackendError>> {
+        Box::pin(async {
+            Err(BackendError::Internal(
+                "this backend cannot reach proxies".into(),
+            ))
+        })
+    }
+
+    fn verify_host_account(
+        &self,
+        _account_id: u64,
+    ) -> BoxFuture<'_, Result<HostAccountCheck, BackendError>> {
+        Box::pin(async {
+            Err(BackendError::Internal(
+                "this backend cannot reach hosts".into(),
+            ))
+        })
     }
 }
