@@ -183,26 +183,52 @@ async fn login(askpass: &Askpass, port: u16, login: &str, password: &str) -> Res
     Err(err.into_owned())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ldap_and_ad_users_log_in_against_a_real_directory_over_tls() {
+/// What both tests run: a slapd (with `ldif` applied), an sshd registered as host web-01
+/// with local user alice, and one node trusting the directory's CA.
+struct Bed {
+    slapd: Slapd,
+    ldap: u16,
+    ldaps: u16,
+    _sshd: Sshd,
+    c: ProcCluster,
+    dir: tempfile::TempDir,
+}
+
+async fn bed(ldif: Option<&str>) -> Bed {
     let dir = tempfile::tempdir().unwrap();
     let ca = loopback_tls_files(dir.path());
     let (ldap, ldaps) = (free_tcp().port(), free_tcp().port());
-    let mut slapd = Slapd::start(dir.path(), ldap, ldaps);
+    let slapd = Slapd::start(dir.path(), ldap, ldaps);
+    if let Some(ldif) = ldif {
+        ldap_change(ldap, ldif);
+    }
     let sshd = Sshd::start().await;
     let c =
         ProcCluster::with_admin_env(1, START, &[("PORTUNUS_DIRECTORY_CA", ca.to_str().unwrap())])
             .unwrap();
-    let n = &c.nodes[0];
     sshd_host(
-        n,
+        &c.nodes[0],
         c.dir.path(),
         sshd.port,
         &sshd.client_key,
         ("alice", LOCAL_PASSWORD),
         "web-01",
     );
-    let (ldap, ldaps) = (ldap.to_string(), ldaps.to_string());
+    Bed {
+        slapd,
+        ldap,
+        ldaps,
+        _sshd: sshd,
+        c,
+        dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldap_and_ad_users_log_in_against_a_real_directory_over_tls() {
+    let mut bed = bed(None).await;
+    let n = &bed.c.nodes[0];
+    let (ldap, ldaps) = (bed.ldap.to_string(), bed.ldaps.to_string());
     let ldap_settings = |port: &str, password: &str| {
         vec![
             "Server=127.0.0.1".to_string(),
@@ -302,7 +328,7 @@ async fn ldap_and_ad_users_log_in_against_a_real_directory_over_tls() {
 
     // The directory goes away: its users are refused and the node says why; local users are
     // not affected.
-    slapd.stop();
+    bed.slapd.stop();
     assert!(login(&askpass, port, "carol@root@web-01", CAROL_PASSWORD)
         .await
         .is_err());
@@ -324,7 +350,7 @@ async fn ldap_and_ad_users_log_in_against_a_real_directory_over_tls() {
     let (status, answer) = portal_login(n.api, "alice", LOCAL_PASSWORD);
     assert_eq!(status, 200, "{answer}");
     // Back: carol logs in again (the outage counted no wrong password against her).
-    let _slapd = Slapd::start(dir.path(), ldap.parse().unwrap(), ldaps.parse().unwrap());
+    let _slapd = Slapd::start(bed.dir.path(), bed.ldap, bed.ldaps);
     login(&askpass, port, "carol@root@web-01", CAROL_PASSWORD)
         .await
         .unwrap();
@@ -430,15 +456,9 @@ const ERIN_PASSWORD: &str = "erin-Dir-Passw0rd";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_sync_creates_locks_and_unlocks_users_and_keeps_their_groups() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = loopback_tls_files(dir.path());
-    let (ldap, ldaps) = (free_tcp().port(), free_tcp().port());
-    let mut slapd = Slapd::start(dir.path(), ldap, ldaps);
     // More of the directory: erin (with the attribute that can disable her), a user named as
     // the bastion's local alice, frank, and a group naming carol and erin.
-    ldap_change(
-        ldap,
-        "dn: uid=erin,ou=people,dc=example,dc=org
+    let ldif = "dn: uid=erin,ou=people,dc=example,dc=org
 changetype: add
 objectClass: inetOrgPerson
 objectClass: adShapedUser
@@ -469,21 +489,10 @@ objectClass: groupOfNames
 cn: dba
 member: uid=carol,ou=people,dc=example,dc=org
 member: UID=Erin, ou=people,dc=example,dc=org
-",
-    );
-    let sshd = Sshd::start().await;
-    let c =
-        ProcCluster::with_admin_env(1, START, &[("PORTUNUS_DIRECTORY_CA", ca.to_str().unwrap())])
-            .unwrap();
-    let n = &c.nodes[0];
-    sshd_host(
-        n,
-        c.dir.path(),
-        sshd.port,
-        &sshd.client_key,
-        ("alice", LOCAL_PASSWORD),
-        "web-01",
-    );
+";
+    let mut bed = bed(Some(ldif)).await;
+    let (ldap, ldaps) = (bed.ldap, bed.ldaps);
+    let n = &bed.c.nodes[0];
     // A sync before any settings says what is missing.
     let (ok, said) = call(n, "SyncInstanceLDAPUsers", &[]);
     assert!(
@@ -680,7 +689,7 @@ userAccountControl: 514
     );
 
     // The directory is down: the sync says why, records it, and changes nothing.
-    slapd.stop();
+    bed.slapd.stop();
     let (ok, said) = call(n, "SyncInstanceLDAPUsers", &[]);
     assert!(
         !ok && said.contains("VerificationFailed") && said.contains("cannot be reached"),
