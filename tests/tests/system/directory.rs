@@ -248,6 +248,28 @@ async fn ldap_and_ad_users_log_in_against_a_real_directory_over_tls() {
         !ok && said.contains("VerificationFailed") && said.contains("refused the service account"),
         "{said}"
     );
+    // A server whose certificate names another host (it is for 127.0.0.1, asked as
+    // localhost) is refused before any password is sent.
+    let mut named = ldap_settings(&ldap, READER_PASSWORD);
+    named[0] = "Server=localhost".into();
+    let named: Vec<&str> = named.iter().map(String::as_str).collect();
+    let (ok, said) = call(n, "VerifyInstanceLDAPAuthServer", &named);
+    assert!(
+        !ok && said.contains("VerificationFailed") && said.contains("certificate"),
+        "{said}"
+    );
+    // A server that accepts the connection and never answers: the check ends at its deadline
+    // and says so.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port().to_string();
+    let slow = ldap_settings(&silent_port, READER_PASSWORD);
+    let slow: Vec<&str> = slow.iter().map(String::as_str).collect();
+    let (ok, said) = call(n, "VerifyInstanceLDAPAuthServer", &slow);
+    assert!(
+        !ok && said.contains("cannot be reached") && said.contains("timeout"),
+        "{said}"
+    );
+    drop(silent);
     let good = ldap_settings(&ldap, READER_PASSWORD);
     let good: Vec<&str> = good.iter().map(String::as_str).collect();
     let (ok, said) = call(n, "VerifyInstanceLDAPAuthServer", &good);
