@@ -220,7 +220,7 @@ impl WebGate for NodeWeb {
                     second_factor: p.second_factor_pending,
                 }),
                 Err(r) => {
-                    self.gate.refused(&r);
+                    // Counted with the login failures by the caller (`sso_refused`).
                     tracing::info!(%user, %client, kind = ?r.kind, "web: single sign-on refused");
                     Err(from_refusal(r))
                 }

@@ -244,7 +244,7 @@ def databases_rules_and_settings(c, iid, sfx, hid, uid):
         "InstanceId": iid, "Enabled": "true", "Issuer": "https://id.example.org/realms/ops/",
         "ClientId": "portunus", "ClientSecret": "oidc-smoke-secret", "DisplayName": "Ops IdP"})
     oidc = extension(c, "GetInstanceOIDCAuthServer", {"InstanceId": iid})["OIDC"]
-    assert oidc["Issuer"] == "https://id.example.org/realms/ops", oidc
+    assert oidc["Issuer"] == "https://id.example.org/realms/ops/", oidc
     assert (oidc["Enabled"], oidc["HasClientSecret"], oidc["AutoCreateUser"]) == (True, True, False), oidc
     assert oidc["UserClaim"] == "preferred_username" and "oidc-smoke-secret" not in str(oidc), oidc
     try:

@@ -2,8 +2,9 @@
 //! `oidc-provider` package, `node/tests/web/oidc_provider.mjs`, over TLS with its own CA) in a
 //! real headless Chromium (`node/tests/web/sso.py`): a user the provider vouches for lands in
 //! the portal (or the console) as that user; a name the bastion does not know is refused until
-//! automatic creation is on, which creates it (source IDaaS); a locked user is refused; a user
-//! with two-factor on still owes the code; an answer that belongs to no login is refused.
+//! automatic creation is on, which creates it (source IDaaS) for its subject alone (another
+//! account claiming the name is refused); a locked user is refused; a user with two-factor on
+//! still owes the code; an answer that belongs to no login is refused.
 
 use crate::fixture::*;
 use portunus_model::{Command, OidcSettings, Role, UserSource};
@@ -205,6 +206,16 @@ async fn single_sign_on_through_an_openid_provider() {
         ))
     );
 
+    let impostor = browser.expect("impostor").await;
+    assert!(
+        impostor["error"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to another account of the provider"),
+        "{impostor}"
+    );
+    assert_eq!(impostor["cookie"], serde_json::Value::Null, "{impostor}");
+
     let locked = browser.expect("locked").await;
     assert!(
         locked["error"].as_str().unwrap().contains("locked"),
@@ -222,7 +233,8 @@ async fn single_sign_on_through_an_openid_provider() {
     );
     browser.finished().await;
 
-    // Turned off: the button goes, and a callback is refused.
+    // Turned off: the button goes, and so does the way to the provider (a callback of a login
+    // begun before is refused too: ops/web/src/tests/sso.rs).
     settings.enabled = false;
     r.propose(Command::SetOidcSettings(Some(settings)))
         .await
@@ -230,5 +242,7 @@ async fn single_sign_on_through_an_openid_provider() {
     let (status, body) = get(api, "/web/api/oidc/config").await;
     assert_eq!(status, 200);
     assert!(body.contains("\"enabled\":false"), "{body}");
+    let (status, body) = get(api, "/web/api/oidc/login").await;
+    assert_eq!(status, 404, "{body}");
     node.stop().await;
 }

@@ -24,15 +24,17 @@ const provider = new Provider(cfg.issuer, {
     profile: ['preferred_username', 'name'],
     email: ['email', 'email_verified'],
   },
+  // The login `name~other` is another account (its own subject) claiming the user name `name`.
   async findAccount(ctx, id) {
+    const name = id.split('~')[0];
     return {
       accountId: id,
       async claims() {
         return {
           sub: id,
-          preferred_username: id,
-          name: `${id} of the provider`,
-          email: `${id}@example.org`,
+          preferred_username: name,
+          name: `${name} of the provider`,
+          email: `${name}@example.org`,
           email_verified: true,
         };
       },

@@ -80,6 +80,9 @@ def sso(args):
         p.sign_in(base, "erin")
         p.portal()
         say("created", listing=p.listing())
+        # Another account of the provider claiming erin's name: refused.
+        p.sign_in(base, "erin~impostor")
+        say("impostor", error=p.failure(), cookie=p.cookie())
         # A locked user is refused.
         p.sign_in(base, "dave")
         say("locked", error=p.failure(), cookie=p.cookie())

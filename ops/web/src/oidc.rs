@@ -140,15 +140,19 @@ impl Web {
 
     /// The provider's endpoints and keys, from the cache or its discovery document.
     async fn provider(&self, issuer: &str) -> Result<Provider, Failed> {
-        let mut held = self.oidc.provider.lock().await;
-        if let Some(p) = held
-            .as_ref()
-            .filter(|p| p.issuer == issuer && p.fetched.elapsed() < DISCOVERY_TTL)
+        // The lock is never held across a fetch: a provider that is slow or down must not
+        // queue every login behind one request.
+        let cached = self.oidc.provider.lock().await.clone();
+        if let Some(p) =
+            cached.filter(|p| p.issuer == issuer && p.fetched.elapsed() < DISCOVERY_TTL)
         {
-            return Ok(p.clone());
+            return Ok(p);
         }
         let tls = self.oidc_tls()?;
-        let url = format!("{issuer}/.well-known/openid-configuration");
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
         let doc = get(tls, &url, "discovery document").await?;
         let named = doc.get("issuer").and_then(Value::as_str);
         if named != Some(issuer) {
@@ -182,7 +186,7 @@ impl Web {
             jwks,
             jwks_fetched: Instant::now(),
         };
-        *held = Some(p.clone());
+        *self.oidc.provider.lock().await = Some(p.clone());
         Ok(p)
     }
 
@@ -193,8 +197,7 @@ impl Web {
         }
         p.jwks = get(self.oidc_tls()?, &p.jwks_uri, "key set").await?;
         p.jwks_fetched = Instant::now();
-        let mut held = self.oidc.provider.lock().await;
-        *held = Some(p.clone());
+        *self.oidc.provider.lock().await = Some(p.clone());
         Ok(p)
     }
 }
@@ -431,7 +434,18 @@ async fn finish(
             ))
         })?
         .to_string();
-    ensure_user(web, &o, &name, &claims).await?;
+    if o.claim() == "email" && claims.get("email_verified").and_then(Value::as_bool) != Some(true) {
+        return Err(denied(
+            "the provider does not say the e-mail address naming the user is verified \
+             (email_verified)",
+        ));
+    }
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| denied("the ID token has no subject (sub)"))?;
+    ensure_user(web, &o, &name, sub, &claims).await?;
     let checked = web.gate.sso_login(&name, client).await.map_err(|r| {
         let status = match r.kind {
             RefusalKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -541,16 +555,29 @@ async fn exchange(
 }
 
 /// The user `name` exists, or is created when the settings say so.
+/// A user the provider created (source IDaaS, with the subject it had then) is that subject's
+/// alone: a later account at the provider that takes the same name (a rename, a reused name)
+/// is refused.
 async fn ensure_user(
     web: &Web,
     o: &OidcSettings,
     name: &str,
+    sub: &str,
     claims: &serde_json::Map<String, Value>,
 ) -> Result<(), Failed> {
-    let mut exists = false;
-    web.backend
-        .read(&mut |s| exists = s.user_by_name(name).is_some());
-    if exists {
+    let mut found = None;
+    web.backend.read(&mut |s| {
+        found = s
+            .user_by_name(name)
+            .map(|u| (u.source, u.source_user_id.clone()))
+    });
+    if let Some((source, subject)) = found {
+        if source == UserSource::Idaas && !subject.is_empty() && subject != sub {
+            return Err(denied(format!(
+                "the bastion user {name:?} belongs to another account of the provider (subject \
+                 {subject:?}, not {sub:?}); an administrator resolves it"
+            )));
+        }
         return Ok(());
     }
     if !o.auto_create {
@@ -577,7 +604,7 @@ async fn ensure_user(
             String::new()
         },
         source: UserSource::Idaas,
-        source_user_id: text("sub"),
+        source_user_id: sub.to_string(),
         comment: format!("created at its first single sign-on through {}", o.issuer),
         ..Default::default()
     };

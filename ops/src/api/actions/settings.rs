@@ -248,7 +248,8 @@ async fn set_oidc(c: &Call) -> ApiResult {
         o.enabled = on;
     }
     if let Some(issuer) = p.string("Issuer") {
-        o.issuer = issuer.trim().trim_end_matches('/').to_string();
+        // As the provider names itself (a trailing slash included): ID tokens must match it.
+        o.issuer = issuer.trim().to_string();
     }
     if let Some(id) = p.string("ClientId") {
         o.client_id = id;

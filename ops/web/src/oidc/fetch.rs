@@ -31,7 +31,7 @@ impl Url {
         let rest = url
             .strip_prefix("https://")
             .ok_or_else(|| format!("{url:?} is not an https:// URL"))?;
-        let (authority, path) = match rest.find(['/', '?']) {
+        let (authority, path) = match rest.find(['/', '?', '#']) {
             Some(i) => (&rest[..i], rest[i..].to_string()),
             None => (rest, "/".to_string()),
         };
@@ -40,7 +40,10 @@ impl Url {
         } else {
             path
         };
-        let path = path.split('#').next().unwrap_or("/").to_string();
+        let path = match path.split('#').next() {
+            Some(p) if !p.is_empty() => p.to_string(),
+            _ => "/".to_string(),
+        };
         if authority.contains('@') {
             return Err(format!("{url:?} carries credentials"));
         }
@@ -48,6 +51,9 @@ impl Url {
             let (h, after) = v6
                 .split_once(']')
                 .ok_or_else(|| format!("{url:?}: unclosed [ in the host"))?;
+            if !after.is_empty() && !after.starts_with(':') {
+                return Err(format!("{url:?}: text after the IPv6 host"));
+            }
             (h.to_string(), after.strip_prefix(':'))
         } else {
             match authority.rsplit_once(':') {
@@ -126,7 +132,8 @@ async fn exchange(
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .map_err(|e| format!("HTTP with {at} failed: {e}"))?;
-    let driver = tokio::spawn(conn);
+    // The connection's task ends with this request, however it ends (a timeout drops it).
+    let _driver = AbortOnDrop(tokio::spawn(conn));
     let mut builder = hyper::Request::builder()
         .uri(url.path.as_str())
         .header(header::HOST, at.as_str())
@@ -157,7 +164,6 @@ async fn exchange(
         .await
         .map_err(|e| format!("reading {at}'s answer failed: {e}"))?
         .to_bytes();
-    driver.abort();
     let value = serde_json::from_slice(&bytes).map_err(|_| {
         format!(
             "{at} answered HTTP {status} with {} bytes that are not JSON",
@@ -165,6 +171,15 @@ async fn exchange(
         )
     })?;
     Ok((status, value))
+}
+
+/// A task aborted when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// `application/x-www-form-urlencoded` of `pairs`.
@@ -205,6 +220,8 @@ mod tests {
             (u.host.as_str(), u.port, u.path.as_str()),
             ("127.0.0.1", 8443, "/?x=1")
         );
+        let u = Url::parse("https://h#x").unwrap();
+        assert_eq!((u.host.as_str(), u.path.as_str()), ("h", "/"));
         let u = Url::parse("https://[::1]:9/token").unwrap();
         assert_eq!((u.host.as_str(), u.authority()), ("::1", "[::1]:9".into()));
         for bad in [
@@ -213,6 +230,7 @@ mod tests {
             "https://user:pw@id.example.org/",
             "https://id:port/",
             "https://[::1/",
+            "https://[::1]x/",
         ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }

@@ -94,8 +94,15 @@ async fn without_settings_there_is_no_button_and_no_login() {
         ..Default::default()
     };
     backend.apply_now(Command::SetOidcSettings(Some(off)));
-    let (status, _, _) = get(&router, "/web/api/oidc/callback?state=s&code=c", None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = get(&router, "/web/api/oidc/login", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // A callback of a login begun before it was turned off is refused too.
+    let cookie = pending(&backend, "s", crate::now_ms());
+    let path = "/web/api/oidc/callback?state=s&code=c";
+    let (status, _, body) = get(&router, path, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("single sign-on is not set up"), "{body}");
+    assert_eq!(sessions(&backend), 0);
 }
 
 #[tokio::test]
