@@ -106,6 +106,21 @@ async fn browser_logins_tokens_and_sessions_across_nodes() {
         "{command}"
     );
 
+    // My AccessKeys: the key made in the page is alice's Operator key, its secret shown once.
+    let key = browser.expect("key").await;
+    let id = key["id"].as_str().unwrap().to_string();
+    assert_eq!(key["rows"], json!([id]), "{key}");
+    assert_eq!(key["secret"].as_str().unwrap().len(), 30, "{key}");
+    let stored = nodes[1]
+        .replica
+        .read_linearizable(move |s| s.access_key(&id).map(|k| (k.role, k.user_id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        Some((portunus_model::Role::Operator, Some(setup.alice)))
+    );
+
     // The cookie works on node 2 (the browser shows alice's portal there), and the logout
     // there ends the session on node 1 as well.
     let on_b = browser.expect("on_b").await;

@@ -155,6 +155,17 @@ def logins(args):
         p.shot("portal-hosts")
         say("alice", cookie=p.cookie(), **p.listing())
         say("token", **p.token(args["database"], args["account"], p.shot))
+        p.el("tab-keys").click()
+        p.visible("key-form")
+        p.el("key-comment").send_keys("deploy script")
+        p.el("key-create").click()
+        p.visible("key-new")
+        p.until("the new key listed",
+                lambda: p.d.find_elements(By.CSS_SELECTOR, "#keys tbody tr[data-key]") or None)
+        p.shot("portal-keys")
+        rows = [r.get_attribute("data-key") for r in
+                p.d.find_elements(By.CSS_SELECTOR, "#keys tbody tr[data-key]")]
+        say("key", id=p.el("key-new-id").text, secret=p.el("key-new-secret").text, rows=rows)
         p.open(args["b"])
         p.portal()
         say("on_b", **p.listing())

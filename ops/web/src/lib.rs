@@ -15,6 +15,7 @@ mod assets;
 mod console;
 mod cookie;
 mod error;
+mod keys;
 mod login;
 mod oidc;
 mod port;
@@ -85,6 +86,8 @@ pub fn web_router(backend: Arc<dyn Backend>, gate: Arc<dyn WebGate>, config: Web
         .route(oidc::CALLBACK, get(oidc::callback))
         .route("/web/api/assets", get(portal::assets))
         .route("/web/api/tokens", post(portal::token))
+        .route("/web/api/keys", get(keys::list).post(keys::create))
+        .route("/web/api/keys/{id}/delete", post(keys::delete))
         .route("/web/api/terminal", get(terminal::upgrade))
         .route("/web/console/", get(console::page))
         .route(

@@ -127,27 +127,30 @@ fn client_command(engine: DbEngine, db_port: u16, account: &str) -> (u16, Option
     }
 }
 
-/// Appends the token's issue (or its refusal) to the admin audit trail, as the API's
-/// GenerateAssetOperationToken does: by the user, through the portal (no AccessKey).
-async fn audit(web: &Web, authed: &Authed, form: &TokenForm, client: String, result: &str) {
+/// Appends an engineer's act through the portal (or its refusal) to the admin audit trail, as
+/// the API's action of that name does: by the user, through the portal (no AccessKey).
+pub(crate) async fn audit(
+    web: &Web,
+    authed: &Authed,
+    action: &str,
+    params: &[(&str, String)],
+    client: String,
+    result: &str,
+) {
     let record = AdminAuditRecord {
         access_key_id: WEB_KEY.into(),
         role: Role::Operator,
         user_id: Some(authed.user_id),
         source: client,
-        action: "GenerateAssetOperationToken".into(),
-        params: [
-            ("AssetType", "Database".to_string()),
-            ("AssetId", form.database_id.to_string()),
-            ("AssetAccountId", form.account_id.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect(),
+        action: action.into(),
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         result: result.into(),
     };
     if let Err(e) = web.propose(Command::RecordAdminAudit(record)).await {
-        tracing::warn!(error = %e, "web: the admin audit entry of a token could not be appended");
+        tracing::warn!(error = %e, %action, "web: the admin audit entry could not be appended");
     }
 }
 
@@ -169,7 +172,20 @@ pub(crate) async fn token(
         Ok(_) => "OK",
         Err(e) => e.code(),
     };
-    audit(&web, &authed, &form, client, result).await;
+    let params = [
+        ("AssetType", "Database".to_string()),
+        ("AssetId", form.database_id.to_string()),
+        ("AssetAccountId", form.account_id.to_string()),
+    ];
+    audit(
+        &web,
+        &authed,
+        "GenerateAssetOperationToken",
+        &params,
+        client,
+        result,
+    )
+    .await;
     issued.map(Json)
 }
 

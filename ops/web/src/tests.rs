@@ -207,6 +207,7 @@ async fn login(router: &Router, user: &str) -> (String, String, String, String) 
 }
 
 mod console;
+mod keys;
 mod sessions;
 mod sso;
 mod tokens;

@@ -94,13 +94,63 @@ $('logout').addEventListener('click', async () => {
 // ---- the portal
 
 function selectTab(name) {
-  for (const t of ['hosts', 'databases']) {
+  for (const t of ['hosts', 'databases', 'keys']) {
     $(`${t}-pane`).hidden = t !== name;
     $(`tab-${t}`).setAttribute('aria-selected', String(t === name));
   }
 }
 $('tab-hosts').addEventListener('click', () => selectTab('hosts'));
 $('tab-databases').addEventListener('click', () => selectTab('databases'));
+$('tab-keys').addEventListener('click', async () => {
+  selectTab('keys');
+  await showKeys();
+});
+
+// ---- my AccessKeys
+
+async function showKeys() {
+  $('portal-error').textContent = '';
+  try {
+    const { keys } = await call('GET', '/web/api/keys');
+    const body = $('keys').querySelector('tbody');
+    body.replaceChildren();
+    for (const k of keys) {
+      const tr = el('tr', undefined, { 'data-key': k.id });
+      const del = el('button', 'Delete', { 'data-delete': k.id });
+      del.addEventListener('click', async () => {
+        if (!window.confirm(`Delete AccessKey ${k.id}? Scripts using it stop working.`)) return;
+        try {
+          await call('POST', `/web/api/keys/${encodeURIComponent(k.id)}/delete`, {});
+          $('key-new').hidden = true;
+          await showKeys();
+        } catch (e) {
+          $('portal-error').textContent = e.message;
+        }
+      });
+      const td = el('td');
+      td.append(del);
+      tr.append(el('td', k.id), el('td', k.comment), el('td', new Date(k.created_ms).toLocaleString()), td);
+      body.append(tr);
+    }
+  } catch (e) {
+    $('portal-error').textContent = e.message;
+  }
+}
+
+$('key-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  $('portal-error').textContent = '';
+  try {
+    const made = await call('POST', '/web/api/keys', { comment: $('key-comment').value });
+    $('key-comment').value = '';
+    $('key-new-id').textContent = made.id;
+    $('key-new-secret').textContent = made.secret;
+    $('key-new').hidden = false;
+    await showKeys();
+  } catch (e) {
+    $('portal-error').textContent = e.message;
+  }
+});
 
 function hostRow(h) {
   const tr = el('tr', undefined, { 'data-asset': h.name });
@@ -147,7 +197,7 @@ async function showPortal() {
   $('databases').tBodies[0].replaceChildren(...assets.databases.map(databaseRow));
   $('portal-error').textContent = '';
   show('portal-view');
-  selectTab($('databases-pane').hidden ? 'hosts' : 'databases');
+  selectTab(['databases', 'keys'].find((t) => !$(`${t}-pane`).hidden) || 'hosts');
 }
 
 // ---- O&M tokens
