@@ -20,23 +20,15 @@ pub(crate) const MAX_KEYS: usize = 5;
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 fn random_text(n: usize) -> Option<String> {
-    let mut raw = vec![0u8; n];
-    aws_lc_rs::rand::fill(&mut raw).ok()?;
-    // 256 = 4 * 62 + 8: the few values past 248 are drawn again.
     let mut out = String::with_capacity(n);
-    let mut pool = raw.into_iter();
     while out.len() < n {
-        let b = match pool.next() {
-            Some(b) => b,
-            None => {
-                let mut more = [0u8; 16];
-                aws_lc_rs::rand::fill(&mut more).ok()?;
-                pool = more.to_vec().into_iter();
-                continue;
+        let mut raw = [0u8; 64];
+        aws_lc_rs::rand::fill(&mut raw).ok()?;
+        // 248 = 4 * 62: bytes past it are dropped, so every character is equally likely.
+        for b in raw.into_iter().filter(|b| *b < 248) {
+            if out.len() < n {
+                out.push(ALPHABET[usize::from(b) % ALPHABET.len()] as char);
             }
-        };
-        if b < 248 {
-            out.push(ALPHABET[usize::from(b) % ALPHABET.len()] as char);
         }
     }
     Some(out)
