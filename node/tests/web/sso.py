@@ -71,8 +71,12 @@ def sso(args):
         words = p.sign_in(base, "alice")
         p.portal()
         cookie = p.cookie()
-        say("alice", button=words, listing=p.listing(), url=p.d.current_url, cookie=cookie,
-            pending=p.d.get_cookie("portunus_sso"))
+        listing = p.listing()
+        url = p.d.current_url
+        # The pending login's cookie is scoped to /web/api/oidc: looked for there.
+        p.d.get(base + "/web/api/oidc/config")
+        pending = [c["name"] for c in p.d.get_cookies() if c["name"].startswith("portunus_sso")]
+        say("alice", button=words, listing=listing, url=url, cookie=cookie, pending=pending)
         # A name the bastion does not know: refused, nothing created.
         p.sign_in(base, "mallory")
         say("unknown", error=p.failure(), cookie=p.cookie())

@@ -29,8 +29,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The pending login's cookie.
-const COOKIE: &str = "portunus_sso";
+/// The pending login's cookie: this prefix and the first characters of the login's state, so
+/// that logins begun in two tabs do not overwrite each other's.
+const COOKIE: &str = "portunus_sso_";
+/// Characters of the state in the cookie's name.
+const TAG: usize = 16;
 /// How long a login at the provider may take.
 const LOGIN_SECS: u64 = 600;
 /// How long the provider's discovery document is kept.
@@ -234,22 +237,32 @@ fn base_url(web: &Web, headers: &HeaderMap) -> Result<String, Failed> {
     Ok(format!("{scheme}://{host}"))
 }
 
-fn pending_cookie(value: &str, web: &Web, max_age: u64) -> String {
+/// The cookie-name tag of a login's `state` (None for a state this bastion did not make).
+fn tag(state: &str) -> Option<&str> {
+    let ok = state.len() >= TAG
+        && state
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| &state[..TAG])
+}
+
+fn pending_cookie(tag: &str, value: &str, web: &Web, max_age: u64) -> String {
     let secure = if web.config.tls { "; Secure" } else { "" };
     // Lax: the provider's redirect back is a cross-site navigation.
     format!(
-        "{COOKIE}={value}; Path=/web/api/oidc; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        "{COOKIE}{tag}={value}; Path=/web/api/oidc; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
     )
 }
 
-fn pending_of(headers: &HeaderMap) -> Option<String> {
+fn pending_of(headers: &HeaderMap, tag: &str) -> Option<String> {
+    let name = format!("{COOKIE}{tag}");
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_string())
 }
 
@@ -330,7 +343,12 @@ async fn begin(web: &Web, headers: &HeaderMap, to: Option<&str>) -> Result<Respo
             (header::LOCATION, to_provider),
             (
                 header::SET_COOKIE,
-                pending_cookie(&B64.encode(&sealed.0), web, LOGIN_SECS),
+                pending_cookie(
+                    tag(&pending.state).unwrap_or_default(),
+                    &B64.encode(&sealed.0),
+                    web,
+                    LOGIN_SECS,
+                ),
             ),
             (header::CACHE_CONTROL, "no-store".into()),
         ],
@@ -351,7 +369,11 @@ pub(crate) async fn callback(
         Err(f) => {
             tracing::warn!(%client, why = %f.1, "web: single sign-on refused");
             web.gate.sso_refused(&f.1, client);
-            page(&web, f, Some(pending_cookie("", &web, 0)))
+            let clear = q
+                .get("state")
+                .and_then(|s| tag(s))
+                .map(|t| pending_cookie(t, "", &web, 0));
+            page(&web, f, clear)
         }
     }
 }
@@ -360,7 +382,8 @@ pub(crate) async fn callback(
 fn pending(web: &Web, headers: &HeaderMap, state: Option<&str>) -> Result<Pending, Failed> {
     let restart = "this login was not started in this browser, or took longer than 10 minutes; \
                    start again from the login page";
-    let raw = pending_of(headers).ok_or_else(|| denied(restart))?;
+    let tag = state.and_then(tag).ok_or_else(|| denied(restart))?;
+    let raw = pending_of(headers, tag).ok_or_else(|| denied(restart))?;
     let sealed = B64.decode(raw).map_err(|_| denied(restart))?;
     let plain = web
         .backend
@@ -482,7 +505,7 @@ async fn finish(
     let h = r.headers_mut();
     for c in [
         cookie::set(&value, web.config.tls),
-        pending_cookie("", web, 0),
+        pending_cookie(tag(&pending.state).unwrap_or_default(), "", web, 0),
     ] {
         if let Ok(v) = c.parse() {
             h.append(header::SET_COOKIE, v);

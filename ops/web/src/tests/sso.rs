@@ -10,6 +10,10 @@ use base64::Engine;
 use portunus_model::OidcSettings;
 
 const ISSUER: &str = "https://id.example.org";
+/// A login's state (its first 16 characters name the pending login's cookie).
+const STATE: &str = "the-state-of-this-login";
+/// The pending cookie's name for [`STATE`].
+const COOKIE: &str = "portunus_sso_the-state-of-thi";
 
 /// A GET with `cookie` as the whole Cookie header: (status, Set-Cookie lines, body).
 async fn get(
@@ -66,7 +70,7 @@ fn pending(backend: &FakeBackend, state: &str, created_ms: u64) -> String {
         .seal(PURPOSE, &serde_json::to_vec(&p).unwrap())
         .unwrap();
     let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&sealed.0);
-    format!("portunus_sso={value}")
+    format!("portunus_sso_{}={value}", &state[..16])
 }
 
 fn sessions(backend: &FakeBackend) -> usize {
@@ -97,9 +101,9 @@ async fn without_settings_there_is_no_button_and_no_login() {
     let (status, _, body) = get(&router, "/web/api/oidc/login", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     // A callback of a login begun before it was turned off is refused too.
-    let cookie = pending(&backend, "s", crate::now_ms());
-    let path = "/web/api/oidc/callback?state=s&code=c";
-    let (status, _, body) = get(&router, path, Some(&cookie)).await;
+    let cookie = pending(&backend, STATE, crate::now_ms());
+    let path = format!("/web/api/oidc/callback?state={STATE}&code=c");
+    let (status, _, body) = get(&router, &path, Some(&cookie)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(body.contains("single sign-on is not set up"), "{body}");
     assert_eq!(sessions(&backend), 0);
@@ -110,63 +114,88 @@ async fn answers_that_belong_to_no_login_here_are_refused_with_the_reason() {
     let (router, backend, _) = portal();
     enable(&backend, ISSUER);
     let now = crate::now_ms();
-    let fresh = pending(&backend, "the-state", now);
-    let cases: Vec<(String, Option<String>, &str)> = vec![
+    let fresh = pending(&backend, STATE, now);
+    let with = |query: &str| format!("/web/api/oidc/callback?{query}");
+    let sealed_elsewhere = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(backend.seal("another purpose", b"{}").unwrap().0);
+    // (path, Cookie header, words, whether the answer names a pending login to clear)
+    let cases: Vec<(String, Option<String>, &str, bool)> = vec![
         (
-            "/web/api/oidc/callback?state=the-state&code=c".into(),
+            with(&format!("state={STATE}&code=c")),
             None,
             "not started in this browser",
+            true,
         ),
         (
-            "/web/api/oidc/callback?state=the-state&code=c".into(),
-            Some("portunus_sso=!!not-base64".into()),
+            with(&format!("state={STATE}&code=c")),
+            Some(format!("{COOKIE}=!!not-base64")),
             "not started in this browser",
+            true,
         ),
         (
-            "/web/api/oidc/callback?state=the-state&code=c".into(),
+            with(&format!("state={STATE}&code=c")),
             // Sealed for another purpose (another cookie's value).
-            Some(format!(
-                "portunus_sso={}",
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
-                    backend.seal("another purpose", b"{}").unwrap().0
-                )
-            )),
+            Some(format!("{COOKIE}={sealed_elsewhere}")),
             "not started in this browser",
+            true,
         ),
         (
-            "/web/api/oidc/callback?state=the-state&code=c".into(),
-            Some(pending(&backend, "the-state", now - 11 * 60 * 1000)),
+            with(&format!("state={STATE}&code=c")),
+            Some(pending(&backend, STATE, now - 11 * 60 * 1000)),
             "longer than 10 minutes",
+            true,
         ),
         (
-            "/web/api/oidc/callback?state=another-state&code=c".into(),
+            // Another login's state (another tab's): its cookie is not this one.
+            with("state=another-login-state&code=c"),
+            Some(fresh.clone()),
+            "not started in this browser",
+            true,
+        ),
+        (
+            // The same cookie name, another state.
+            with("state=the-state-of-this-forgery&code=c"),
             Some(fresh.clone()),
             "its state differs",
+            true,
         ),
         (
-            "/web/api/oidc/callback?code=c".into(),
+            with("code=c"),
             Some(fresh.clone()),
-            "its state differs",
+            "not started in this browser",
+            false,
         ),
         (
-            "/web/api/oidc/callback?state=the-state&error=access_denied&error_description=End-User+aborted".into(),
+            with("state=%3Cx%3E&code=c"),
+            Some(fresh.clone()),
+            "not started in this browser",
+            false,
+        ),
+        (
+            with(&format!(
+                "state={STATE}&error=access_denied&error_description=End-User+aborted"
+            )),
             Some(fresh.clone()),
             "the provider refused the login (access_denied: End-User aborted)",
+            true,
         ),
         (
-            "/web/api/oidc/callback?state=the-state".into(),
+            with(&format!("state={STATE}")),
             Some(fresh.clone()),
             "carries no code",
+            true,
         ),
     ];
-    for (path, cookie, words) in cases {
+    for (path, cookie, words, clears) in cases {
         let (status, set, body) = get(&router, &path, cookie.as_deref()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
         assert!(body.contains(words), "{path}: {words:?} not in {body}");
-        assert!(
-            set.iter()
-                .any(|c| c.starts_with("portunus_sso=;") && c.contains("Max-Age=0")),
-            "{path}: the pending login is cleared: {set:?}"
+        let cleared = set
+            .iter()
+            .any(|c| c.starts_with("portunus_sso_") && c.contains("=;") && c.contains("Max-Age=0"));
+        assert_eq!(
+            cleared, clears,
+            "{path}: the pending login cleared: {set:?}"
         );
         assert!(
             !set.iter().any(|c| c.starts_with("portunus_web=")),
@@ -177,7 +206,7 @@ async fn answers_that_belong_to_no_login_here_are_refused_with_the_reason() {
     // Words from the provider are shown as text, never as markup.
     let (_, _, body) = get(
         &router,
-        "/web/api/oidc/callback?state=the-state&error=%3Cscript%3E",
+        &format!("/web/api/oidc/callback?state={STATE}&error=%3Cscript%3E"),
         Some(&fresh),
     )
     .await;
@@ -191,10 +220,10 @@ async fn answers_that_belong_to_no_login_here_are_refused_with_the_reason() {
 async fn settings_changed_during_a_login_end_it() {
     let (router, backend, _) = portal();
     enable(&backend, "https://another-provider.example.org");
-    let cookie = pending(&backend, "s", crate::now_ms());
+    let cookie = pending(&backend, STATE, crate::now_ms());
     let (status, _, body) = get(
         &router,
-        "/web/api/oidc/callback?state=s&code=c",
+        &format!("/web/api/oidc/callback?state={STATE}&code=c"),
         Some(&cookie),
     )
     .await;
