@@ -61,6 +61,11 @@ const FILES: &[File] = &[
         body: include_str!("../vendor/xterm/xterm.css"),
     },
     File {
+        path: "/web/sso.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../static/sso.js"),
+    },
+    File {
         path: "/web/console.js",
         mime: "text/javascript; charset=utf-8",
         body: include_str!("../static/console.js"),
@@ -157,6 +162,7 @@ mod tests {
         let page = FILES[0].body;
         for src in [
             "/web/app.js",
+            "/web/sso.js",
             "/web/vendor/xterm.js",
             "/web/vendor/addon-fit.js",
         ] {
@@ -177,6 +183,7 @@ mod tests {
             "/web/console-assets.js",
             "/web/console-access.js",
             "/web/console-overview.js",
+            "/web/sso.js",
             "/web/vendor/asciinema-player.js",
         ] {
             assert!(CONSOLE_PAGE.contains(&format!("src=\"{src}\"")), "{src}");

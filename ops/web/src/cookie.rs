@@ -47,17 +47,21 @@ pub(crate) fn csrf_matches(given: Option<&str>, value: &str) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes()).is_ok()
 }
 
-/// The session cookie's value in a request, if it has a well-formed one.
-pub(crate) fn from_headers(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `name` in a request, if it sent one.
+pub(crate) fn named(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == NAME)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_string())
-        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The session cookie's value in a request, if it has a well-formed one.
+pub(crate) fn from_headers(headers: &HeaderMap) -> Option<String> {
+    named(headers, NAME).filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The `Set-Cookie` value that gives the browser its session: not readable by scripts, sent only

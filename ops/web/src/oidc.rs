@@ -255,15 +255,7 @@ fn pending_cookie(tag: &str, value: &str, web: &Web, max_age: u64) -> String {
 }
 
 fn pending_of(headers: &HeaderMap, tag: &str) -> Option<String> {
-    let name = format!("{COOKIE}{tag}");
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_string())
+    cookie::named(headers, &format!("{COOKIE}{tag}"))
 }
 
 /// `GET /web/api/oidc/config`: whether the login page offers single sign-on, and its words.
@@ -290,7 +282,7 @@ pub(crate) async fn login(
 ) -> Response {
     match begin(&web, &headers, q.to.as_deref()).await {
         Ok(r) => r,
-        Err(f) => page(&web, f, None),
+        Err(f) => page(f, None),
     }
 }
 
@@ -373,7 +365,7 @@ pub(crate) async fn callback(
                 .get("state")
                 .and_then(|s| tag(s))
                 .map(|t| pending_cookie(t, "", &web, 0));
-            page(&web, f, clear)
+            page(f, clear)
         }
     }
 }
@@ -648,26 +640,17 @@ async fn ensure_user(
 }
 
 /// The page shown when single sign-on fails: what went wrong, and the way back.
-fn page(web: &Web, f: Failed, clear: Option<String>) -> Response {
-    let _ = web;
+fn page(f: Failed, clear: Option<String>) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Single sign-on \
          failed</title><link rel=\"stylesheet\" href=\"/web/app.css\"></head><body><main \
          class=\"card\"><h1>Single sign-on failed</h1><p id=\"sso-error\">{}</p><p><a \
          href=\"/web/\">Back to the login page</a></p></main></body></html>",
-        escape(&f.1)
+        crate::assets::escape(&f.1)
     );
     let mut r = (f.0, Html(body)).into_response();
     if let Some(v) = clear.and_then(|c| c.parse().ok()) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

@@ -33,6 +33,22 @@ fn wrong() -> WebRefusal {
     }
 }
 
+impl Scripted {
+    /// alice, or bob (who owes a second factor).
+    fn known(&self, user: &str) -> Result<PasswordChecked, WebRefusal> {
+        let (user_id, second_factor) = match user {
+            "alice" => (self.alice, false),
+            "bob" => (self.bob, true),
+            _ => return Err(wrong()),
+        };
+        Ok(PasswordChecked {
+            user_id,
+            user_name: user.to_string(),
+            second_factor,
+        })
+    }
+}
+
 impl WebGate for Scripted {
     fn check_password<'a>(
         &'a self,
@@ -40,19 +56,12 @@ impl WebGate for Scripted {
         password: Secret,
         _client: SocketAddr,
     ) -> BoxFuture<'a, Result<PasswordChecked, WebRefusal>> {
-        let found = match (user, password.0.as_str()) {
-            ("alice", "pw") => Ok((self.alice, false)),
-            ("bob", "pw") => Ok((self.bob, true)),
-            _ => Err(wrong()),
+        let found = if password.0 == "pw" {
+            self.known(user)
+        } else {
+            Err(wrong())
         };
-        Box::pin(async move {
-            let (user_id, second_factor) = found?;
-            Ok(PasswordChecked {
-                user_id,
-                user_name: user.to_string(),
-                second_factor,
-            })
-        })
+        Box::pin(async move { found })
     }
 
     fn check_code<'a>(
@@ -69,19 +78,8 @@ impl WebGate for Scripted {
         user: &'a str,
         _client: SocketAddr,
     ) -> BoxFuture<'a, Result<PasswordChecked, WebRefusal>> {
-        let found = match user {
-            "alice" => Ok((self.alice, false)),
-            "bob" => Ok((self.bob, true)),
-            _ => Err(wrong()),
-        };
-        Box::pin(async move {
-            let (user_id, second_factor) = found?;
-            Ok(PasswordChecked {
-                user_id,
-                user_name: user.to_string(),
-                second_factor,
-            })
-        })
+        let found = self.known(user);
+        Box::pin(async move { found })
     }
 
     fn sso_refused(&self, _why: &str, _client: SocketAddr) {}

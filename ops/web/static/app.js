@@ -306,15 +306,3 @@ $('terminal-close').addEventListener('click', async () => {
     showLogin('password', e.status === 401 ? '' : e.message);
   }
 })();
-
-// Single sign-on: offered when the bastion has an OpenID provider set up.
-async function offerSso() {
-  try {
-    const resp = await fetch('/web/api/oidc/config', { credentials: 'same-origin' });
-    const sso = await resp.json();
-    if (!sso.enabled) return;
-    $('sso-login').textContent = `Log on with ${sso.name}`;
-    $('sso').hidden = false;
-  } catch (_) { /* the password form stays */ }
-}
-offerSso();
