@@ -37,15 +37,7 @@ impl fmt::Debug for AdminCredentials {
     }
 }
 
-/// Random text from an alphabet without look-alike characters.
-pub fn random_text(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let mut raw = vec![0u8; len];
-    aws_lc_rs::rand::fill(&mut raw).expect("system randomness");
-    raw.iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
-}
+pub use portunus_ops::api::random_text;
 
 /// Hash a password for storage (argon2id, PHC string).
 pub fn hash_password(password: &str) -> String {
@@ -147,7 +139,7 @@ async fn create_admin(
         std::env::var("PORTUNUS_BOOTSTRAP_ACCESS_KEY_SECRET"),
     ) {
         (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => (id, secret),
-        _ => (format!("PTN{}", random_text(21)), random_text(30)),
+        _ => portunus_ops::api::new_access_key(),
     };
     let command = Command::CreateAccessKey {
         access_key_id: access_key_id.clone(),

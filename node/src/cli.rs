@@ -516,8 +516,7 @@ async fn create_access_key(
         }
         (other, _) => anyhow::bail!("--role: '{other}' is not admin, auditor or operator"),
     };
-    let id = format!("PTN{}", crate::bootstrap::random_text(21));
-    let key_secret = crate::bootstrap::random_text(30);
+    let (id, key_secret) = portunus_ops::api::new_access_key();
     let sealed = sealer.seal(
         crate::seal::purpose::ACCESS_KEY_SECRET,
         key_secret.as_bytes(),

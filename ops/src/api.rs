@@ -45,7 +45,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub use actions::tokens::{new_token_for, TokenTarget};
-pub use auth::{Caller, ACCESS_KEY_PURPOSE};
+pub use auth::{new_access_key, random_text, Caller, ACCESS_KEY_PURPOSE};
 pub use error::ApiError;
 
 /// The API version served.

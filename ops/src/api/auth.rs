@@ -19,6 +19,29 @@ use portunus_model::{NonceKey, NonceRecord, Rejection, Role, UserId};
 /// Sealing purpose of AccessKey secrets.
 pub const ACCESS_KEY_PURPOSE: &str = portunus_model::seal_purpose::ACCESS_KEY_SECRET;
 
+/// Random text from an alphabet without look-alike characters, each character equally likely.
+pub fn random_text(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    // Bytes from the largest multiple of the alphabet's length up are drawn again.
+    let bound = 256 - 256 % ALPHABET.len();
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        let mut raw = [0u8; 64];
+        aws_lc_rs::rand::fill(&mut raw).expect("system randomness");
+        for b in raw.into_iter().map(usize::from).filter(|b| *b < bound) {
+            if out.len() < len {
+                out.push(ALPHABET[b % ALPHABET.len()] as char);
+            }
+        }
+    }
+    out
+}
+
+/// A fresh AccessKey: its id (`PTN` and 21 characters) and its 30-character secret.
+pub fn new_access_key() -> (String, String) {
+    (format!("PTN{}", random_text(21)), random_text(30))
+}
+
 /// How old a request may be (its `x-acs-date` behind this node's clock).
 pub use portunus_model::state::MAX_REQUEST_AGE_MS;
 /// How far ahead of this node's clock a request may be dated: less than it may be old, since
@@ -225,6 +248,17 @@ pub fn authorize(caller: &Caller, access: Access, params: &Params) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_keys_are_fresh_and_drawn_from_the_plain_alphabet() {
+        let (id, secret) = new_access_key();
+        assert!(id.starts_with("PTN") && id.len() == 24, "{id}");
+        assert_eq!(secret.len(), 30);
+        let text = random_text(4000);
+        assert!(text.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert!(!text.contains(['0', '1', 'I', 'O', 'l']), "no look-alikes");
+        assert_ne!(new_access_key(), new_access_key());
+    }
 
     fn caller(role: Role, user: Option<u64>) -> Caller {
         Caller {

@@ -17,23 +17,6 @@ use serde_json::{json, Value};
 
 /// Keys one engineer may hold.
 pub(crate) const MAX_KEYS: usize = 5;
-const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-fn random_text(n: usize) -> Option<String> {
-    let mut out = String::with_capacity(n);
-    while out.len() < n {
-        let mut raw = [0u8; 64];
-        aws_lc_rs::rand::fill(&mut raw).ok()?;
-        // 248 = 4 * 62: bytes past it are dropped, so every character is equally likely.
-        for b in raw.into_iter().filter(|b| *b < 248) {
-            if out.len() < n {
-                out.push(ALPHABET[usize::from(b) % ALPHABET.len()] as char);
-            }
-        }
-    }
-    Some(out)
-}
-
 fn mine(k: &AccessKey, user_id: u64) -> bool {
     k.role == Role::Operator && k.user_id == Some(user_id)
 }
@@ -97,11 +80,7 @@ async fn make(web: &Web, user_id: u64, comment: &str) -> Result<(String, String)
             "you hold {held} AccessKeys, the most one engineer may: delete one first"
         )));
     }
-    let id = random_text(21).map(|t| format!("PTN{t}"));
-    let secret = random_text(30);
-    let (Some(id), Some(secret)) = (id, secret) else {
-        return Err(WebError::Internal);
-    };
+    let (id, secret) = portunus_ops::api::new_access_key();
     let sealed = web
         .backend
         .seal(portunus_ops::api::ACCESS_KEY_PURPOSE, secret.as_bytes())?;
