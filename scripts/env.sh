@@ -22,7 +22,10 @@ need_debs() {
 # Node packages the tests run (an OpenID provider), kept outside the clone like the target dir.
 export PORTUNUS_NPM="${PORTUNUS_NPM:-/var/cache/portunus/npm}"
 NPM_PACKAGES=(oidc-provider@9.13.3)
+# The machine's own Node.js and npm are used where it has them (a Node.js built elsewhere bundles
+# npm, and Debian's npm package would conflict with it); Debian's are installed only where neither is.
 need_npm() {
+  command -v node >/dev/null && command -v npm >/dev/null || need_debs nodejs npm
   if [ ! -f "$PORTUNUS_NPM/node_modules/oidc-provider/package.json" ] ||
      ! grep -q '"version": "9.13.3"' "$PORTUNUS_NPM/node_modules/oidc-provider/package.json"; then
     echo "installing node packages: ${NPM_PACKAGES[*]}"
@@ -32,7 +35,7 @@ need_npm() {
 }
 
 BUILD_DEBS=(libclang-dev clang pkg-config)
-TEST_DEBS=(openssh-server openssh-client iperf3 haproxy iproute2 socat openssl rsyslog rsyslog-gnutls slapd ldap-utils mariadb-server mariadb-client postgresql-15 postgresql-client-15 openjdk-17-jdk-headless libmariadb-java libpostgresql-jdbc-java chromium chromium-driver nodejs npm microsocks tinyproxy util-linux e2fsprogs)
+TEST_DEBS=(openssh-server openssh-client iperf3 haproxy iproute2 socat openssl rsyslog rsyslog-gnutls slapd ldap-utils mariadb-server mariadb-client postgresql-15 postgresql-client-15 openjdk-17-jdk-headless libmariadb-java libpostgresql-jdbc-java chromium chromium-driver microsocks tinyproxy util-linux e2fsprogs)
 # What `scripts/bench.sh` needs beyond the build: the peers and load generators the benchmarks
 # run beside Portunus (not installed by the test command).
 BENCH_DEBS=(openssh-server openssh-client iperf3 haproxy mariadb-server mariadb-client postgresql-15 postgresql-client-15 sysbench etcd-server)
