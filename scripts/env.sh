@@ -35,7 +35,7 @@ need_npm() {
 }
 
 BUILD_DEBS=(libclang-dev clang pkg-config)
-TEST_DEBS=(openssh-server openssh-client iperf3 haproxy iproute2 socat openssl rsyslog rsyslog-gnutls slapd ldap-utils mariadb-server mariadb-client postgresql-15 postgresql-client-15 openjdk-17-jdk-headless libmariadb-java libpostgresql-jdbc-java chromium chromium-driver microsocks tinyproxy util-linux e2fsprogs)
+TEST_DEBS=(openssh-server openssh-client iperf3 haproxy iproute2 socat openssl rsyslog rsyslog-gnutls slapd ldap-utils mariadb-server mariadb-client postgresql-15 postgresql-client-15 openjdk-17-jdk-headless libmariadb-java libpostgresql-jdbc-java chromium chromium-driver microsocks tinyproxy util-linux e2fsprogs xdg-utils xvfb tmux)
 # What `scripts/bench.sh` needs beyond the build: the peers and load generators the benchmarks
 # run beside Portunus (not installed by the test command).
 BENCH_DEBS=(openssh-server openssh-client iperf3 haproxy mariadb-server mariadb-client postgresql-15 postgresql-client-15 sysbench etcd-server)

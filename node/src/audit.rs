@@ -21,7 +21,7 @@ use portunus_proxy::gate::{AuditEvent, AuditSink, BoxFuture, CommandInput};
 use serde_json::json;
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A session's events kept for its blob stop growing past this size (a marker line says so;
@@ -115,6 +115,8 @@ pub(crate) struct FileAudit {
     /// Held while a session's events blob is stored, so that an open session's partial blob
     /// never lands after its complete one.
     storing: tokio::sync::Mutex<()>,
+    /// The running recorded sessions of this node, for live viewers (`crate::live`).
+    live: Arc<portunus_proxy::live::LiveSessions>,
 }
 
 /// The kept events of an open session and their chain.
@@ -177,6 +179,7 @@ impl FileAudit {
             events,
             pending: Mutex::new(HashMap::new()),
             storing: tokio::sync::Mutex::new(()),
+            live: Arc::default(),
         })
     }
 
@@ -523,6 +526,10 @@ impl AuditSink for FileAudit {
                 }
             }
         })
+    }
+
+    fn live(&self) -> &Arc<portunus_proxy::live::LiveSessions> {
+        &self.live
     }
 }
 

@@ -1,7 +1,9 @@
 //! The `portunus` command line: `up` runs a node; `cluster` inspects and changes membership;
-//! `admin` manages users, assets, authorizations and tokens through the API ([`admin`]).
+//! `admin` manages users, assets, authorizations and tokens through the API ([`admin`]); `sso`
+//! opens the portal's local client links ([`sso`]).
 
 pub mod admin;
+pub mod sso;
 
 use crate::config::{NodeConfig, UpArgs};
 use anyhow::Context;
@@ -31,6 +33,9 @@ pub enum Commands {
     /// Manage users, hosts, databases, authorizations and O&M tokens through any node's API,
     /// with an AccessKey.
     Admin(Box<admin::AdminArgs>),
+    /// Open a `portunus://` link of the O&M portal in a local client (ssh, mysql, psql,
+    /// DBeaver), or register this program as the links' handler (`--register`).
+    Sso(sso::SsoArgs),
 }
 
 /// Options of `portunus cluster`.

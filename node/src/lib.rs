@@ -20,6 +20,7 @@ mod gate;
 mod host_key;
 mod http;
 mod identity;
+mod live;
 mod metered;
 mod probe;
 mod rekey;

@@ -29,6 +29,22 @@ fn init_logging(filter: &str, json: bool) -> cli::LogReload {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // Started by OpenSSH as the askpass of a client `portunus sso` launched: answer its prompt
+    // (OpenSSH's prompts are phrases; a subcommand is one word).
+    if let Some(token) = std::env::var_os(cli::sso::ASKPASS_ENV) {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if let [prompt] = args.as_slice() {
+            if prompt.contains(' ') {
+                return match cli::sso::askpass(&token.to_string_lossy(), prompt) {
+                    Ok(()) => std::process::ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("portunus: {e:#}");
+                        std::process::ExitCode::FAILURE
+                    }
+                };
+            }
+        }
+    }
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -52,6 +68,7 @@ async fn main() -> std::process::ExitCode {
             let _ = init_logging("warn", false);
             cli::admin::run(*args).await
         }
+        Commands::Sso(args) => cli::sso::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ use crate::config::{NodeConfig, Role};
 use crate::probe::Probe;
 use anyhow::Context;
 use portunus_model::Command;
+use portunus_proxy::gate::AuditSink;
 use portunus_raft::{NodeInfo, RaftConfig, Replica};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -289,6 +290,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         None => None,
     };
     if let Some(audit) = &audit {
+        crate::live::serve(&replica, audit.live().clone());
         tasks.push(tokio::spawn(audit.clone().run(stop_rx.clone())));
         if let Some(target) = config.audit_syslog.clone() {
             tasks.push(tokio::spawn(crate::audit_export::run(
@@ -319,8 +321,11 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             gate: gate.clone(),
             shared: shared.clone(),
             ssh_port: ssh_addr.map(|a| a.port()),
+            mysql_port: mysql_addr.map(|a| a.port()),
+            postgres_port: postgres_addr.map(|a| a.port()),
             replica: replica.clone(),
             probe: probe.clone(),
+            live: audit.as_ref().map(|a| a.live().clone()),
         });
         let ports = crate::http::Ports {
             probe,

@@ -23,10 +23,15 @@ pub(crate) struct NodeWeb {
     pub(crate) gate: Arc<Gate>,
     pub(crate) shared: Arc<NodeShared>,
     pub(crate) ssh_port: Option<u16>,
+    /// The native database ports (MySQL, PostgreSQL), for the portal's local client links.
+    pub(crate) mysql_port: Option<u16>,
+    pub(crate) postgres_port: Option<u16>,
     /// For recordings (blobs held by the cluster's members).
     pub(crate) replica: portunus_raft::Replica,
     /// This node's `/v1/status` report, for the console's overview.
     pub(crate) probe: Arc<dyn portunus_ops::NodeProbe>,
+    /// This node's running recorded sessions (none without an SSH gateway).
+    pub(crate) live: Option<Arc<portunus_proxy::live::LiveSessions>>,
 }
 
 fn refused(kind: Kind, message: impl Into<String>) -> WebRefusal {
@@ -243,6 +248,14 @@ impl WebGate for NodeWeb {
         self.ssh_port
     }
 
+    fn database_port(&self, engine: portunus_model::DbEngine) -> Option<u16> {
+        match engine {
+            portunus_model::DbEngine::MySql => self.mysql_port,
+            portunus_model::DbEngine::PostgreSql => self.postgres_port,
+            _ => None,
+        }
+    }
+
     fn recording(
         &self,
         session_id: u64,
@@ -257,6 +270,37 @@ impl WebGate for NodeWeb {
                 cast,
                 complete: read.complete(),
             })
+        })
+    }
+
+    fn live(
+        &self,
+        session_id: u64,
+        node_id: u64,
+        from: u64,
+    ) -> portunus_ops::BoxFuture<'_, Result<Option<portunus_web::LiveOutput>, WebRefusal>> {
+        Box::pin(async move {
+            let chunk = crate::live::read(
+                &self.replica,
+                self.live.as_deref(),
+                node_id,
+                session_id,
+                from,
+            )
+            .await
+            .map_err(|e| {
+                refused(
+                    Kind::Unavailable,
+                    format!("node {node_id}, which serves the session, did not answer: {e}"),
+                )
+            })?;
+            Ok(chunk.map(|c| portunus_web::LiveOutput {
+                header: c.header,
+                first: c.first,
+                lines: c.lines,
+                skipped: c.skipped,
+                size: c.size,
+            }))
         })
     }
 

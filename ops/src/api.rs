@@ -44,7 +44,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-pub use actions::tokens::{new_token_for, TokenTarget};
+pub use actions::tokens::{new_token_for, token_hash, TokenTarget};
 pub use auth::{new_access_key, random_text, Caller, ACCESS_KEY_PURPOSE};
 pub use error::ApiError;
 

@@ -253,6 +253,22 @@ def databases_rules_and_settings(c, iid, sfx, hid, uid):
     except ClientException as e:
         assert e.code == "InvalidParameter" and "Issuer" in e.message, (e.code, e.message)
     assert extension(c, "GetInstanceOIDCAuthServer", {"InstanceId": iid})["OIDC"] == oidc
+    # The cluster's settings (extension actions): a change names only what it changes; a refused
+    # value is named and changes nothing.
+    extension(c, "ModifyInstanceSettings", {"InstanceId": iid, "MaxSessionsPerUser": "4",
+                                            "TokenSelfRenew": "False"})
+    settings = extension(c, "GetInstanceSettings", {"InstanceId": iid})["Settings"]
+    assert (settings["MaxSessionsPerUser"], settings["TokenSelfRenew"]) == (4, False), settings
+    assert settings["LoginLockThreshold"] == 5 and settings["DatabaseTargetTls"] == "prefer", settings
+    try:
+        extension(c, "ModifyInstanceSettings", {"InstanceId": iid, "LoginLockSeconds": "0",
+                                                "MaxSessionsPerUser": "9"})
+        raise AssertionError("a zero lockout was stored")
+    except ClientException as e:
+        assert e.code == "InvalidParameter" and "LoginLockSeconds" in e.message, (e.code, e.message)
+    assert extension(c, "GetInstanceSettings", {"InstanceId": iid})["Settings"] == settings
+    extension(c, "ModifyInstanceSettings", {"InstanceId": iid, "MaxSessionsPerUser": "0",
+                                            "TokenSelfRenew": "True"})
     check(c.tag_resources(m.TagResourcesRequest(resource_type="INSTANCE", resource_id=[iid],
                                                 tag=[m.TagResourcesRequestTag(key="env", value="smoke")])),
           m.TagResourcesResponseBody)

@@ -582,4 +582,7 @@ pub trait AuditSink: Send + Sync + 'static {
         part: Vec<u8>,
         last: bool,
     ) -> BoxFuture<'_, ()>;
+    /// The node's running sessions that administrators can watch (the recorder of each
+    /// recorded session feeds its output there).
+    fn live(&self) -> &std::sync::Arc<crate::live::LiveSessions>;
 }

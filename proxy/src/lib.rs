@@ -20,6 +20,7 @@ pub mod commands;
 pub mod db;
 pub mod forward;
 pub mod gate;
+pub mod live;
 pub mod preauth;
 /// The PROXY v2 header, from its own crate (the API listener reads it too).
 pub use portunus_proxy_protocol as proxy_protocol;

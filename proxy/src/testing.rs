@@ -393,6 +393,8 @@ pub struct MemoryAudit {
     pub events: Mutex<Vec<AuditEvent>>,
     /// Recording parts, in the order received.
     pub parts: Mutex<Vec<RecordingPart>>,
+    /// The sessions being recorded, for live viewers.
+    pub live: Arc<crate::live::LiveSessions>,
 }
 
 impl MemoryAudit {
@@ -452,5 +454,9 @@ impl AuditSink for MemoryAudit {
                 last,
             })
         })
+    }
+
+    fn live(&self) -> &Arc<crate::live::LiveSessions> {
+        &self.live
     }
 }

@@ -12,6 +12,7 @@ mod pg_gateway;
 mod public_door;
 mod slots;
 mod ssh_gateway;
+mod sso_launcher;
 mod two_factor;
 mod web_console;
 mod web_portal;

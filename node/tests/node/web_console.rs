@@ -6,15 +6,18 @@
 //! page by user, replayed with asciinema-player (the command's output on its screen) with its
 //! command list, and exported as CSV and JSON lines; every change is in the admin audit trail
 //! under the administrator with the key `web-console`, secrets redacted; an operator gets the
-//! 403 page; an auditor replays the session and is offered no change.
+//! 403 page; an auditor replays the session and is offered no change. A shell held by another
+//! node is watched live from the audit page (its output as it comes, never a key typed at a
+//! hidden prompt) and terminated there; a setting is changed on the settings page; a shared key
+//! is added and given to a new SFTP-only account; a network domain is made and a host moved in.
 
 use crate::fixture::*;
-use portunus_model::{Command, Role};
+use portunus_model::{Command, EndReason, Role};
 use portunus_node::testing::{created, three_nodes, wait_for};
 use portunus_proxy::testing::openssh::{wait_listening, Askpass, Sshd};
 use serde_json::{json, Value};
 use std::process::Stdio;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 const ADMIN_PASSWORD: &str = "ada-Console-Passw0rd";
 const OPERATOR_PASSWORD: &str = "otto-Console-Passw0rd";
@@ -56,19 +59,7 @@ async fn engineer_shell(port: u16, login: &str, marker_typed: &str, marker: &str
         .await
         .unwrap();
     let mut seen = Vec::new();
-    let read = tokio::time::timeout(WAIT, async {
-        let mut buf = vec![0; 4096];
-        while !String::from_utf8_lossy(&seen).contains(marker) {
-            let n = stdout.read(&mut buf).await.unwrap();
-            if n == 0 {
-                return false;
-            }
-            seen.extend_from_slice(&buf[..n]);
-        }
-        true
-    })
-    .await;
-    if read != Ok(true) {
+    if !read_until(&mut stdout, &mut seen, marker).await {
         let _ = child.start_kill();
         let mut err = String::new();
         let _ = child.stderr.take().unwrap().read_to_string(&mut err).await;
@@ -380,6 +371,230 @@ async fn an_admin_sets_up_access_in_the_console_and_audits_the_engineers_session
         view.read(|s| s.open_sessions().count()) == 0
     })
     .await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+/// Reads `from` into `seen` until it holds `marker`; false if it ended first or took too long.
+async fn read_until(from: &mut (impl AsyncRead + Unpin), seen: &mut Vec<u8>, marker: &str) -> bool {
+    let read = tokio::time::timeout(WAIT, async {
+        let mut buf = vec![0; 4096];
+        while !String::from_utf8_lossy(seen).contains(marker) {
+            let n = from.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return false;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        true
+    })
+    .await;
+    read == Ok(true)
+}
+
+/// [`read_until`], which must find `marker`.
+async fn shows(from: &mut (impl AsyncRead + Unpin), seen: &mut Vec<u8>, marker: &str) {
+    let found = read_until(from, seen, marker).await;
+    assert!(
+        found,
+        "no {marker} from the shell: {:?}",
+        String::from_utf8_lossy(seen)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let sshd = Sshd::start().await;
+    let echo = echo_server().await;
+    setup(&nodes[0], &sshd, echo).await;
+    user_with_key(&nodes[0], "ada", ADMIN_PASSWORD, Role::Admin).await;
+    for n in &nodes {
+        n.replica.read_linearizable(|_| ()).await.unwrap();
+        wait_listening(n.ssh_addr.unwrap().port()).await;
+    }
+    // alice's shell, held by node 3.
+    let askpass = Askpass::new();
+    let mut ssh = askpass.ssh(
+        nodes[2].ssh_addr.unwrap().port(),
+        "alice@root@web-01",
+        ALICE_PASSWORD,
+    );
+    ssh.arg("-tt").stdin(Stdio::piped());
+    let mut child = ssh.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    stdin.write_all(b"echo first''-live-line\n").await.unwrap();
+    shows(&mut stdout, &mut seen, "first-live-line").await;
+    let view = nodes[0].replica.view().clone();
+    let session_id = view
+        .read(|s| s.open_sessions().map(|x| (x.id, x.node_id)).max())
+        .expect("alice's session");
+    assert_eq!(session_id.1, 3, "held by node 3");
+    let session_id = session_id.0;
+
+    // The console on node 2 watches it.
+    let args = json!({
+        "a": base(&nodes[1]), "admin": "ada", "admin_password": ADMIN_PASSWORD,
+        "engineer": "alice", "first": "first-live-line", "second": "second-live-line",
+        "key": sshd.client_key,
+    });
+    let mut browser = Browser::start_script(CONSOLE_SCRIPT, "live", &args);
+    let watching = browser.expect("watching").await;
+    assert!(
+        watching["status"]
+            .as_str()
+            .unwrap()
+            .contains("node 3 serves the session"),
+        "{watching}"
+    );
+    assert!(
+        watching["title"].as_str().unwrap().starts_with(&format!(
+            "Live: session {session_id}: alice on web-01 as root"
+        )),
+        "{watching}"
+    );
+    let rows = watching["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{watching}");
+    assert!(
+        rows[0]
+            .as_str()
+            .unwrap()
+            .ends_with("Open PlayWatchTerminate"),
+        "{watching}"
+    );
+
+    // What runs now shows up while the page watches; a secret typed at a hidden prompt does not.
+    stdin
+        .write_all(b"read -s -p 'Password: ' pw; echo; echo got-${#pw}\n")
+        .await
+        .unwrap();
+    shows(&mut stdout, &mut seen, "Password: ").await;
+    stdin.write_all(b"hunter2-live-secret\n").await.unwrap();
+    shows(&mut stdout, &mut seen, "got-19").await;
+    stdin.write_all(b"echo second''-live-line\n").await.unwrap();
+    shows(&mut stdout, &mut seen, "second-live-line").await;
+    browser.tell("typed").await;
+    let live = browser.expect("live").await;
+    let screen = live["screen"].as_str().unwrap();
+    for shown in ["first-live-line", "got-19", "second-live-line"] {
+        assert!(screen.contains(shown), "{shown} in {live}");
+    }
+    assert!(!screen.contains("hunter2"), "{live}");
+
+    // Terminate from the page: alice's connection closes, the session ends Terminated.
+    let ended = browser.expect("terminated").await;
+    assert_eq!(
+        ended["status"], "The session has ended (Terminated).",
+        "{ended}"
+    );
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("the engineer's ssh ends")
+        .unwrap();
+    assert!(!status.success(), "{status}");
+    let reason = view.read(|s| s.session(session_id).and_then(|x| x.end_reason));
+    assert_eq!(reason, Some(EndReason::Terminated));
+
+    // Settings: the refusal names the parameter; the change reaches the replicated state.
+    let settings = browser.expect("settings").await;
+    let shared = browser.expect("shared").await;
+    let domain = browser.expect("domain").await;
+    browser.finished().await;
+    assert!(
+        settings["refused"]
+            .as_str()
+            .unwrap()
+            .contains("\"CommandApprovalWaitSeconds\" is invalid"),
+        "{settings}"
+    );
+    assert!(
+        settings["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "Sessions Open sessions per user (0 = unlimited) 3"),
+        "{settings}"
+    );
+    nodes[0].replica.read_linearizable(|_| ()).await.unwrap();
+    let kept = view.read(|s| {
+        let s = s.settings();
+        (s.max_sessions_per_user, s.command_approval_wait_secs)
+    });
+    assert_eq!(kept, (3, 300));
+    let trail: Vec<(String, String)> = view.read(|s| {
+        s.admin_audit()
+            .entries()
+            .filter(|e| e.record.access_key_id == "web-console")
+            .map(|e| (e.record.action.clone(), e.record.result.clone()))
+            .collect()
+    });
+    let ok = |a: &str| (a.to_string(), "OK".to_string());
+    assert_eq!(trail.first(), Some(&ok("TerminateSession")), "{trail:?}");
+    for action in [
+        "ModifyInstanceSettings",
+        "CreateHostShareKey",
+        "CreateHostAccount",
+        "CreateNetworkDomain",
+        "MoveHostsToNetworkDomain",
+    ] {
+        assert!(trail.contains(&ok(action)), "{action} in {trail:?}");
+    }
+
+    // The shared key, and the SFTP-only account on web-01 that uses it.
+    let keys = shared["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{shared}");
+    let key = keys[0].as_str().unwrap();
+    assert!(
+        key.starts_with("fleet SHA256:") && key.ends_with(" 1 Delete"),
+        "{shared}"
+    );
+    assert!(
+        shared["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "backup (SFTP only) SSH shared key fleet VerifyDelete"),
+        "{shared}"
+    );
+    let backup = view.read(|s| {
+        let key = s.shared_keys().find(|k| k.name == "fleet").map(|k| k.id);
+        s.hosts()
+            .flat_map(|h| s.host_accounts_of(h.id))
+            .find(|a| a.name == "backup")
+            .map(|a| {
+                (
+                    a.sftp_only,
+                    key.is_some() && a.shared_key_id == key,
+                    a.private_key.is_none(),
+                )
+            })
+    });
+    assert_eq!(backup, Some((true, true, true)), "{shared}");
+
+    // The network domain, its proxy (password sealed, not in the page), web-01 in it.
+    let rows = domain["domains"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{domain}");
+    assert!(
+        rows[0].as_str().unwrap().starts_with("dmz Proxy Master"),
+        "{domain}"
+    );
+    let placed = view.read(|s| {
+        let d = s.network_domains().find(|d| d.spec.name == "dmz")?;
+        let p = d.spec.proxies.first()?;
+        let web = s.hosts().find(|h| h.name == "web-01")?;
+        Some((
+            p.proxy_type.clone(),
+            p.port,
+            p.password.is_some(),
+            web.network_domain_id == Some(d.id),
+        ))
+    });
+    assert_eq!(placed, Some(("Socks5Proxy".to_string(), 1080, true, true)));
+    assert!(!domain.to_string().contains("relay-Passw0rd"));
     for n in nodes {
         n.stop().await;
     }

@@ -2,7 +2,8 @@
 //! (`node/tests/web/portal.py`: selenium and chromedriver): wrong passwords and wrong or absent
 //! codes are refused without telling whether the user exists; a two-factor login completes with
 //! the code; the portal lists exactly the authorized assets; the token dialog's values open a
-//! tunnel with the OpenSSH client and the act is in the admin audit trail; a cookie from node 1
+//! tunnel with the OpenSSH client and the act is in the admin audit trail; "Open in local client"
+//! hands over a launcher link with a one-use token; a cookie from node 1
 //! works on node 2 and a logout on node 2 ends it on node 1; a lock ends it everywhere.
 
 use crate::fixture::*;
@@ -119,6 +120,34 @@ async fn browser_logins_tokens_and_sessions_across_nodes() {
     assert_eq!(
         stored,
         Some((portunus_model::Role::Operator, Some(setup.alice)))
+    );
+
+    // "Open in local client": a link for the launcher with a one-use token of alice's for
+    // web-01 as root, through node 1's SSH port.
+    let launch = browser.expect("launch").await;
+    let url = launch["url"].as_str().unwrap();
+    let ssh_port = nodes[0].ssh_addr.unwrap().port();
+    let prefix = format!(
+        "portunus://launch?protocol=ssh&client=ssh&host=127.0.0.1&port={ssh_port}&user=alice&token="
+    );
+    assert!(url.starts_with(&prefix), "{launch}");
+    assert!(url.ends_with("&asset=web-01&account=root"), "{launch}");
+    assert_eq!(launch["device"], "mysql", "the default client: {launch}");
+    let launched = url[prefix.len()..].split('&').next().unwrap().to_string();
+    let hash = portunus_ops::api::token_hash(&launched);
+    let issued = nodes[0]
+        .replica
+        .read_linearizable(move |s| {
+            s.tokens_of_user(setup.alice)
+                .find(|t| t.hash == hash)
+                .map(|t| (t.asset, t.has_count_limit, t.count_left))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        issued,
+        Some((portunus_model::AssetRef::Host(setup.web01), true, 1)),
+        "{launch}"
     );
 
     // The cookie works on node 2 (the browser shows alice's portal there), and the logout

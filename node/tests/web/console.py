@@ -82,6 +82,14 @@ class Console:
     def rows(self, table):
         return [r.text for r in self.css(f"#{table} tbody tr")]
 
+    def live_screen(self):
+        """What the live view's terminal shows, line by line."""
+        return self.d.execute_script("""
+            if (!window.portunusLive) return '';
+            const b = window.portunusLive.buffer.active; let s = '';
+            for (let i = 0; i < b.length; i++) { const l = b.getLine(i); if (l) s += l.translateToString(true) + '\\n'; }
+            return s;""")
+
     def verify(self, account):
         self.d.execute_script("document.getElementById('verify-result').textContent = '';")
         self.click_first(f"#accounts-table button.act-verify[data-account='{account}']")
@@ -214,6 +222,71 @@ def late_answer(c, args):
     say("late_answer", shown=shown)
 
 
+def live(args):
+    """The engineer's running session, held by another node, watched from the audit page as
+    it runs, then terminated there; then a setting changed on the settings page, a shared key
+    added and given to a new SFTP-only account, a network domain made and a host moved in."""
+    c = Console(browser(), args.get("screens"))
+    try:
+        c.d.get(args["a"] + "/web/console/")
+        c.login(args["admin"], args["admin_password"])
+        c.visible("console-view")
+        c.go("audit", "session-search")
+        c.fill({"f-user": args["engineer"], "f-state": "Open"})
+        c.submit("session-search")
+        c.click_first("#sessions-table button.act-watch")
+        c.until("the first command's output", lambda: args["first"] in c.live_screen())
+        say("watching", status=c.text("live-status"), title=c.text("live-title"),
+            rows=c.until("the session rows", lambda: c.rows("sessions-table")), screen=c.live_screen())
+        sys.stdin.readline()
+        c.until("the later commands' output", lambda: args["second"] in c.live_screen())
+        c.shot("console-live")
+        say("live", screen=c.live_screen())
+        c.d.execute_script("window.confirm = () => true;")
+        c.el("live-terminate").click()
+        c.until("the end of the session", lambda: "ended" in c.text("live-status"))
+        say("terminated", status=c.text("live-status"), screen=c.live_screen())
+        # The settings page: a refused value says which; a good one is saved.
+        c.go("settings", "settings-sessions")
+        c.fill({"set-CommandApprovalWaitSeconds": "5"})
+        c.submit("settings-sessions")
+        c.until("the refusal", lambda: "CommandApprovalWaitSeconds" in c.text("error"))
+        refused = c.text("error")
+        c.fill({"set-CommandApprovalWaitSeconds": "300", "set-MaxSessionsPerUser": "3"})
+        c.submit("settings-sessions")
+        c.until("the change", lambda: c.text("status").startswith("Saved"))
+        c.shot("console-settings")
+        say("settings", refused=refused, saved=c.text("status"), rows=c.rows("settings-table"))
+        # A shared key, and an SFTP-only account that uses it.
+        c.go("assets", "share-key-create")
+        c.fill({"new-share-key-name": "fleet", "new-share-key-text": args["key"]})
+        c.submit("share-key-create")
+        c.until("the shared key", lambda: any(r.startswith("fleet ") for r in c.rows("shared-keys-table")))
+        c.click_first("#hosts-table button.act-accounts[data-host='web-01']")
+        c.until("the host's details", lambda: c.text("host-detail-title") == "Host web-01")
+        c.until("the shared key to choose", lambda: c.css("#new-account-share-key option:not([value=''])"))
+        c.fill({"new-account-name": "backup", "new-account-auth": "shared", "new-account-sftp": "true"})
+        Select(c.el("new-account-share-key")).select_by_visible_text("fleet")
+        c.submit("account-create")
+        c.until("the SFTP-only account", lambda: any(r.startswith("backup (SFTP only)") for r in c.rows("accounts-table")))
+        c.until("the key's use counted", lambda: any(r.endswith(" 1 Delete") for r in c.rows("shared-keys-table")))
+        c.shot("console-shared-keys")
+        say("shared", keys=c.rows("shared-keys-table"), accounts=c.rows("accounts-table"))
+        # A network domain through a SOCKS5 proxy, and web-01 moved into it.
+        c.fill({"new-domain-name": "dmz", "new-domain-type": "Proxy", "new-domain-proxy-type": "Socks5Proxy",
+                "new-domain-proxy-address": "127.0.0.1", "new-domain-proxy-port": "1080",
+                "new-domain-proxy-user": "relay", "new-domain-proxy-password": "relay-Passw0rd"})
+        c.submit("domain-create")
+        c.until("the domain", lambda: any(r.startswith("dmz ") for r in c.rows("domains-table")))
+        box = c.css("#domains-table tbody tr input.add-host")[0]
+        box.send_keys("web-01")
+        c.click_first("#domains-table button.act-move-host[data-domain='dmz']")
+        c.until("the move", lambda: "now in network domain dmz" in c.text("status"))
+        say("domain", domains=c.rows("domains-table"), status=c.text("status"))
+    finally:
+        c.d.quit()
+
+
 def console(args):
     c = Console(browser(), args.get("screens"))
     try:
@@ -252,4 +325,4 @@ def console(args):
 
 
 if __name__ == "__main__":
-    {"console": console}[sys.argv[1]](json.loads(sys.argv[2]))
+    {"console": console, "live": live}[sys.argv[1]](json.loads(sys.argv[2]))

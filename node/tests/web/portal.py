@@ -106,7 +106,7 @@ class Portal:
     def token(self, database, account, shot=lambda _name: None):
         self.el("tab-databases").click()
         button = self.d.find_element(
-            By.CSS_SELECTOR, f"#databases tr[data-asset='{database}'] button[data-account='{account}']")
+            By.CSS_SELECTOR, f"#databases tr[data-asset='{database}'] button.apply-token[data-account='{account}']")
         button.click()
         self.until("the token dialog", lambda: self.el("token-dialog").is_displayed())
         shot("token-dialog")
@@ -169,6 +169,16 @@ def logins(args):
         rows = [r.get_attribute("data-key") for r in
                 p.d.find_elements(By.CSS_SELECTOR, "#keys tbody tr[data-key]")]
         say("key", id=p.el("key-new-id").text, secret=p.el("key-new-secret").text, rows=rows)
+        # Device settings, then "Open in local client" on the host account: the link the page
+        # hands to the browser for the launcher (read here: headless Chromium has no launcher).
+        p.el("tab-device").click()
+        p.visible("device-form")
+        p.shot("portal-device")
+        p.el("tab-hosts").click()
+        p.d.execute_script("window.portunusOpen = (url) => { window.portunusLaunch = url; };")
+        p.d.find_element(By.CSS_SELECTOR, "#hosts tr[data-asset='web-01'] button.launch[data-account='root']").click()
+        url = p.until("the launch link", lambda: p.d.execute_script("return window.portunusLaunch || null"))
+        say("launch", url=url, device=p.el("client-mysql").get_attribute("value"))
         p.open(args["b"])
         p.portal()
         say("on_b", **p.listing())
@@ -189,7 +199,7 @@ def terminal(args):
         p.portal()
         p.el("tab-hosts").click()
         p.d.find_element(
-            By.CSS_SELECTOR, f"#hosts tr[data-asset='{args['host']}'] button[data-account='{args['account']}']"
+            By.CSS_SELECTOR, f"#hosts tr[data-asset='{args['host']}'] button.open-terminal[data-account='{args['account']}']"
         ).click()
         p.until("the shell", lambda: "connected (session" in p.el("terminal-status").text)
         session = int(p.el("terminal-status").text.split("session ")[1].rstrip(")"))
@@ -221,7 +231,7 @@ def refused(args):
         p.portal()
         p.el("tab-hosts").click()
         p.d.find_element(
-            By.CSS_SELECTOR, f"#hosts tr[data-asset='{args['host']}'] button[data-account='{args['account']}']"
+            By.CSS_SELECTOR, f"#hosts tr[data-asset='{args['host']}'] button.open-terminal[data-account='{args['account']}']"
         ).click()
         p.until("the shell", lambda: "connected (session" in p.el("terminal-status").text)
         p.type(args["denied"] + "\n")

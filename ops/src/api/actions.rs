@@ -14,6 +14,7 @@ pub mod host_accounts;
 pub mod host_groups;
 pub mod hosts;
 pub mod instance;
+pub mod instance_settings;
 pub mod operations;
 pub mod policies;
 pub mod projects;
@@ -54,6 +55,7 @@ pub fn all() -> impl Iterator<Item = &'static Action> {
         settings::ACTIONS,
         tags::ACTIONS,
         instance::ACTIONS,
+        instance_settings::ACTIONS,
         admin_audit::ACTIONS,
         sessions::ACTIONS,
         sql_rules::ACTIONS,

@@ -531,3 +531,83 @@ async fn the_client_signer_is_accepted() {
     let wrong = send_raw(&h, client_request("other-secret", "ListHosts", &[])).await;
     assert_error(&wrong, 403, "SignatureDoesNotMatch");
 }
+
+#[tokio::test]
+async fn the_cluster_settings_are_read_and_changed_by_name_and_checked() {
+    let h = harness();
+    let (status, got) = call(&h, "GetInstanceSettings", &[]).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["Settings"]["LoginLockThreshold"], 5, "{got}");
+    assert_eq!(got["Settings"]["DatabaseTargetTls"], "prefer", "{got}");
+    let change = [
+        ("MaxSessionsPerUser", "2"),
+        ("SessionIdleTimeoutSeconds", "600"),
+        ("TokenSelfRenew", "False"),
+        ("DatabaseTargetTls", "Require"),
+    ];
+    let (status, body) = call(&h, "ModifyInstanceSettings", &change).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, got) = call(&h, "GetInstanceSettings", &[]).await;
+    let s = &got["Settings"];
+    assert_eq!(
+        (
+            &s["MaxSessionsPerUser"],
+            &s["SessionIdleTimeoutSeconds"],
+            &s["TokenSelfRenew"],
+            &s["DatabaseTargetTls"],
+        ),
+        (
+            &Value::from(2),
+            &Value::from(600),
+            &Value::from(false),
+            &Value::from("require")
+        ),
+        "{got}"
+    );
+    assert_eq!(s["MaxSessionsTotal"], 0, "untouched: {got}");
+    let mut stored = None;
+    h.backend
+        .read(&mut |st| stored = Some(st.settings().max_sessions_per_user));
+    assert_eq!(stored, Some(2));
+
+    // Refusals name the parameter, and change nothing.
+    for (q, name) in [
+        (("MaxSessionsTotal", "4294967296"), "MaxSessionsTotal"),
+        (("TokenSelfRenew", "maybe"), "TokenSelfRenew"),
+        (("DatabaseTargetTls", "sometimes"), "DatabaseTargetTls"),
+        (("TokenValiditySeconds", "0"), "TokenValiditySeconds"),
+        (
+            ("CommandApprovalWaitSeconds", "5"),
+            "CommandApprovalWaitSeconds",
+        ),
+    ] {
+        let r = call(
+            &h,
+            "ModifyInstanceSettings",
+            &[q, ("MaxSessionsPerUser", "9")],
+        )
+        .await;
+        assert_error(&r, 400, "InvalidParameter");
+        assert!(
+            r.1["Message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("\"{name}\"")),
+            "{q:?}: {}",
+            r.1
+        );
+    }
+    let (_, after) = call(&h, "GetInstanceSettings", &[]).await;
+    assert_eq!(
+        after["Settings"], got["Settings"],
+        "nothing changed by a refused call"
+    );
+
+    // An Auditor reads them and cannot change them.
+    let mut read = req("GetInstanceSettings", &[]);
+    (read.ak, read.secret) = ("auditor", "auditor-secret");
+    assert_eq!(send(&h, &read).await.0, 200);
+    let mut write = req("ModifyInstanceSettings", &[("MaxSessionsTotal", "1")]);
+    (write.ak, write.secret) = ("auditor", "auditor-secret");
+    assert_error(&send(&h, &write).await, 403, "Forbidden");
+}

@@ -71,6 +71,16 @@ const FILES: &[File] = &[
         body: include_str!("../static/console.js"),
     },
     File {
+        path: "/web/console-live.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../static/console-live.js"),
+    },
+    File {
+        path: "/web/console-settings.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../static/console-settings.js"),
+    },
+    File {
         path: "/web/console-assets.js",
         mime: "text/javascript; charset=utf-8",
         body: include_str!("../static/console-assets.js"),
@@ -180,6 +190,9 @@ mod tests {
     fn the_console_page_loads_only_embedded_files() {
         for src in [
             "/web/console.js",
+            "/web/console-live.js",
+            "/web/console-settings.js",
+            "/web/vendor/xterm.js",
             "/web/console-assets.js",
             "/web/console-access.js",
             "/web/console-overview.js",

@@ -12,6 +12,7 @@
 //! ([`export`]), and the cluster overview ([`overview`]).
 
 mod export;
+mod live;
 mod overview;
 
 use crate::error::WebError;
@@ -27,6 +28,7 @@ use portunus_ops::api::{run_action, Caller};
 use serde_json::{Map, Value};
 
 pub(crate) use export::export;
+pub(crate) use live::live;
 pub(crate) use overview::overview;
 
 /// What the admin audit trail names as the key of an act done through the console.

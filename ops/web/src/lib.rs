@@ -16,6 +16,7 @@ mod console;
 mod cookie;
 mod error;
 mod keys;
+mod launch;
 mod login;
 mod oidc;
 mod port;
@@ -27,8 +28,8 @@ mod tests;
 
 pub use error::WebError;
 pub use port::{
-    PasswordChecked, Recording, RefusalKind, Secret, TermIn, TermOut, TerminalIo, TerminalRequest,
-    WebGate, WebRefusal,
+    LiveOutput, PasswordChecked, Recording, RefusalKind, Secret, TermIn, TermOut, TerminalIo,
+    TerminalRequest, WebGate, WebRefusal,
 };
 
 use axum::routing::{get, post};
@@ -86,6 +87,7 @@ pub fn web_router(backend: Arc<dyn Backend>, gate: Arc<dyn WebGate>, config: Web
         .route(oidc::CALLBACK, get(oidc::callback))
         .route("/web/api/assets", get(portal::assets))
         .route("/web/api/tokens", post(portal::token))
+        .route("/web/api/launch", post(launch::launch))
         .route("/web/api/keys", get(keys::list).post(keys::create))
         .route("/web/api/keys/{id}/delete", post(keys::delete))
         .route("/web/api/terminal", get(terminal::upgrade))
@@ -102,6 +104,7 @@ pub fn web_router(backend: Arc<dyn Backend>, gate: Arc<dyn WebGate>, config: Web
             "/web/api/console/sessions/{id}/recording",
             get(console::recording),
         )
+        .route("/web/api/console/sessions/{id}/live", get(console::live))
         .with_state(web)
         .merge(assets::router())
         .layer(axum::middleware::map_request(host_from_authority))

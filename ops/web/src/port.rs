@@ -125,9 +125,21 @@ pub trait WebGate: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<TerminalIo, WebRefusal>>;
     /// The port of this node's SSH gateway (the O&M port shown in the token dialog).
     fn ssh_port(&self) -> Option<u16>;
+    /// The port of this node's native door for databases of `engine` (MySQL, PostgreSQL), for
+    /// local clients the portal launches; None when the node has none.
+    fn database_port(&self, engine: portunus_model::DbEngine) -> Option<u16>;
     /// A session's recording (asciicast v2) as far as any member of the cluster holds it;
     /// None when none does (database sessions and tunnels are not recorded).
     fn recording(&self, session_id: u64) -> BoxFuture<'_, Option<Recording>>;
+    /// The newest output of running session `session_id`, served by member `node_id`, from
+    /// line `from` on (see [`LiveOutput`]); None when that member keeps none for it (the session
+    /// ended, or is not recorded); an error when the member could not be asked.
+    fn live(
+        &self,
+        session_id: u64,
+        node_id: u64,
+        from: u64,
+    ) -> BoxFuture<'_, Result<Option<LiveOutput>, WebRefusal>>;
     /// This node's view of the cluster: its members (kind, addresses), the leader, the log
     /// indexes each member holds as the leader knows them, as the node's `/v1/status` reports it.
     fn cluster_status(&self) -> serde_json::Value;
@@ -141,4 +153,20 @@ pub struct Recording {
     /// The session ended and every part was found; otherwise the session is still open, or
     /// its node died before it ended, and `cast` is what was stored.
     pub complete: bool,
+}
+
+/// Lines of a running session's terminal output, for a live viewer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveOutput {
+    /// The recording's header line (asciicast v2: the terminal's size and type at the start).
+    pub header: String,
+    /// The number of the first line in `lines`, counted from the session's start; the viewer
+    /// asks next for `first + lines.len()`.
+    pub first: u64,
+    /// Asciicast event lines: output (`"o"`) and resizes (`"r"`).
+    pub lines: Vec<String>,
+    /// Output between the line asked for and `first` is no longer kept.
+    pub skipped: bool,
+    /// The terminal's newest size (`COLSxROWS`), when it was resized since the start.
+    pub size: Option<String>,
 }

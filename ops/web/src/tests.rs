@@ -92,6 +92,11 @@ impl WebGate for Scripted {
         Some(60022)
     }
 
+    /// A native MySQL port, no PostgreSQL one.
+    fn database_port(&self, engine: portunus_model::DbEngine) -> Option<u16> {
+        (engine == portunus_model::DbEngine::MySql).then_some(33306)
+    }
+
     /// Session 1 has a recording; no other has.
     fn recording(&self, session_id: u64) -> BoxFuture<'_, Option<crate::Recording>> {
         Box::pin(async move {
@@ -99,6 +104,32 @@ impl WebGate for Scripted {
                 cast: b"{\"version\":2}\n[0.1,\"o\",\"hi\"]\n".to_vec(),
                 complete: true,
             })
+        })
+    }
+
+    /// Node 1 keeps output of every session (a line naming what was asked); node 2 keeps
+    /// none; node 3 does not answer.
+    fn live(
+        &self,
+        session_id: u64,
+        node_id: u64,
+        from: u64,
+    ) -> BoxFuture<'_, Result<Option<crate::LiveOutput>, WebRefusal>> {
+        Box::pin(async move {
+            match node_id {
+                1 => Ok(Some(crate::LiveOutput {
+                    header: "{\"version\":2,\"width\":80,\"height\":24}".into(),
+                    first: from,
+                    lines: vec![format!("[0.5,\"o\",\"session {session_id} from {from}\"]")],
+                    skipped: false,
+                    size: None,
+                })),
+                2 => Ok(None),
+                _ => Err(WebRefusal {
+                    kind: crate::RefusalKind::Unavailable,
+                    message: format!("node {node_id} did not answer"),
+                }),
+            }
         })
     }
 

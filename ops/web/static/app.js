@@ -1,5 +1,6 @@
 // The O&M portal's page: logging on (the password, then the verification code when one is
-// due), the hosts and databases the user may reach, O&M tokens for database accounts, and the
+// due), the hosts and databases the user may reach, O&M tokens for database accounts, links
+// that open a local client (with the device's choice of client per protocol), and the
 // web terminal (xterm.js over a WebSocket to the bastion's SSH gateway path). Plain DOM code:
 // values from the server are set as text, never as HTML.
 'use strict';
@@ -94,13 +95,14 @@ $('logout').addEventListener('click', async () => {
 // ---- the portal
 
 function selectTab(name) {
-  for (const t of ['hosts', 'databases', 'keys']) {
+  for (const t of ['hosts', 'databases', 'keys', 'device']) {
     $(`${t}-pane`).hidden = t !== name;
     $(`tab-${t}`).setAttribute('aria-selected', String(t === name));
   }
 }
 $('tab-hosts').addEventListener('click', () => selectTab('hosts'));
 $('tab-databases').addEventListener('click', () => selectTab('databases'));
+$('tab-device').addEventListener('click', () => { selectTab('device'); showDevice(); });
 $('tab-keys').addEventListener('click', async () => {
   selectTab('keys');
   await showKeys();
@@ -161,7 +163,10 @@ function hostRow(h) {
     const b = el('button', `Terminal as ${a.name}`, { class: 'open-terminal', 'data-account': a.name });
     if (a.sftp_only) { b.disabled = true; b.title = 'SFTP only'; }
     b.addEventListener('click', () => openTerminal(h.id, a.id, `${a.name}@${h.name}`));
-    td.append(b);
+    const l = el('button', `Open in local client (${a.name})`, { class: 'launch', 'data-account': a.name });
+    if (a.sftp_only) { l.disabled = true; l.title = 'SFTP only'; }
+    l.addEventListener('click', () => launch({ host_id: h.id, account_id: a.id }, 'ssh'));
+    td.append(b, l);
   }
   tr.append(td);
   return tr;
@@ -176,6 +181,12 @@ function databaseRow(d) {
     const b = el('button', `Apply for O&M token (${a.name})`, { class: 'apply-token', 'data-account': a.name });
     b.addEventListener('click', () => applyToken(d.id, a.id));
     td.append(b);
+    const proto = { MySQL: 'mysql', PostgreSQL: 'postgresql' }[d.engine];
+    if (proto) {
+      const l = el('button', `Open in local client (${a.name})`, { class: 'launch', 'data-account': a.name });
+      l.addEventListener('click', () => launch({ database_id: d.id, account_id: a.id }, proto));
+      td.append(l);
+    }
   }
   tr.append(td);
   return tr;
@@ -197,8 +208,50 @@ async function showPortal() {
   $('databases').tBodies[0].replaceChildren(...assets.databases.map(databaseRow));
   $('portal-error').textContent = '';
   show('portal-view');
-  selectTab(['databases', 'keys'].find((t) => !$(`${t}-pane`).hidden) || 'hosts');
+  selectTab(['databases', 'keys', 'device'].find((t) => !$(`${t}-pane`).hidden) || 'hosts');
 }
+
+// ---- local clients (the launcher registered for portunus:// links starts them)
+
+// The client chosen for each protocol on this device.
+const CLIENT_DEFAULTS = { ssh: 'ssh', mysql: 'mysql', postgresql: 'psql' };
+function chosenClients() {
+  let saved = {};
+  try { saved = JSON.parse(localStorage.getItem('portunus.clients') || '{}'); } catch (_) { /* reset */ }
+  return Object.assign({}, CLIENT_DEFAULTS, saved);
+}
+
+function showDevice() {
+  const chosen = chosenClients();
+  for (const p of Object.keys(CLIENT_DEFAULTS)) $(`client-${p}`).value = chosen[p];
+  $('device-saved').textContent = '';
+}
+
+$('device-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const chosen = {};
+  for (const p of Object.keys(CLIENT_DEFAULTS)) chosen[p] = $(`client-${p}`).value;
+  localStorage.setItem('portunus.clients', JSON.stringify(chosen));
+  $('device-saved').textContent = 'Saved for this browser.';
+});
+
+async function launch(what, protocol) {
+  $('portal-error').textContent = '';
+  let r;
+  try {
+    r = await call('POST', '/web/api/launch', Object.assign({ client: chosenClients()[protocol] }, what));
+  } catch (e) {
+    if (e.status === 401) return showLogin('password', e.message);
+    $('portal-error').textContent = e.message;
+    return;
+  }
+  $('launch-status').textContent = `Opening ${r.title}. If nothing opens, install the Portunus launcher (portunus sso --register).`;
+  window.portunusOpen(r.url);
+}
+
+// Hands a link to the browser, which passes it to the launcher registered for its scheme (a
+// browser test replaces this to read the link: a headless browser has no launcher).
+window.portunusOpen = (url) => { window.location.href = url; };
 
 // ---- O&M tokens
 

@@ -1,5 +1,6 @@
 // The console's assets view: hosts (searched and paged by the server), their accounts with
-// Verify, host groups, databases and their accounts. Every change is an API action (same
+// Verify (a password, a private key or a shared key; SFTP only or not), shared keys, network
+// domains (direct or through a proxy), host groups, databases and their accounts. Every change is an API action (same
 // checks, same admin audit entry as the API).
 'use strict';
 
@@ -19,6 +20,27 @@ VIEWS.assets = async (root) => {
       { id: 'new-host-comment', label: 'Comment' },
     ], 'Create', createHost),
     el('section', { id: 'host-detail', hidden: true }),
+    el('h2', { text: 'Shared keys' }), el('div', { id: 'shared-keys' }),
+    form('share-key-create', 'Add a shared key', [
+      { id: 'new-share-key-name', label: 'Name', required: true },
+      { id: 'new-share-key-text', label: 'Private key (OpenSSH or PEM, unencrypted)', type: 'textarea', required: true },
+    ], 'Add', async () => {
+      await api('CreateHostShareKey', { HostShareKeyName: val('new-share-key-name'), PrivateKey: $('new-share-key-text').value });
+      say(`Shared key ${val('new-share-key-name')} added.`);
+      $('share-key-create').reset();
+      await listSharedKeys();
+    }),
+    el('h2', { text: 'Network domains' }), el('div', { id: 'domains' }),
+    form('domain-create', 'Create network domain', [
+      { id: 'new-domain-name', label: 'Name', required: true },
+      { id: 'new-domain-type', label: 'Type', type: 'select', options: [['Direct', 'Direct'], ['Proxy', 'Through a proxy']] },
+      { id: 'new-domain-proxy-type', label: 'Proxy', type: 'select', options: [['SSHProxy', 'SSH'], ['Socks5Proxy', 'SOCKS5'], ['HTTPProxy', 'HTTP CONNECT']] },
+      { id: 'new-domain-proxy-address', label: 'Proxy address' },
+      { id: 'new-domain-proxy-port', label: 'Proxy port', type: 'number' },
+      { id: 'new-domain-proxy-user', label: 'Proxy user' },
+      { id: 'new-domain-proxy-password', label: 'Proxy password', type: 'password' },
+      { id: 'new-domain-comment', label: 'Comment' },
+    ], 'Create', createDomain),
     el('h2', { text: 'Host groups' }), el('div', { id: 'host-groups' }),
     form('group-create', 'Create host group', [{ id: 'new-group-name', label: 'Name', required: true }], 'Create', async () => {
       await api('CreateHostGroup', { HostGroupName: val('new-group-name') });
@@ -33,8 +55,67 @@ VIEWS.assets = async (root) => {
       { id: 'new-db-port', label: 'Port', type: 'number', required: true, value: '3306' },
     ], 'Create', createDatabase),
     el('section', { id: 'db-detail', hidden: true }));
-  await Promise.all([listHosts(1), listGroups(), listDatabases(1)]);
+  await Promise.all([listHosts(1), listSharedKeys(), listDomains(), listGroups(), listDatabases(1)]);
 };
+
+// A host found by its exact name (for the "add a host" inputs).
+async function hostNamed(name) {
+  const found = await api('ListHosts', { HostName: name, PageSize: 100 });
+  const h = found.Hosts.find((x) => x.HostName === name);
+  if (!h) throw new Error(`no host named ${name}`);
+  return h;
+}
+
+// Network domains: hosts and databases reached directly or through the domain's proxy.
+async function listDomains() {
+  const r = await api('ListNetworkDomains', { PageSize: 100 });
+  $('domains').replaceChildren(table('domains-table', [
+    ['Name', (d) => d.NetworkDomainName], ['Type', (d) => d.NetworkDomainType],
+    ['Proxies', (d) => (d.ProxiesState || []).map((p) => p.NodeType).join(', ')], ['Comment', (d) => d.Comment],
+    ['Move a host in (name)', (d) => {
+      const input = el('input', { class: 'add-host', placeholder: 'host name' });
+      return [input, el('button', { type: 'button', class: 'act-move-host', 'data-domain': d.NetworkDomainName, text: 'Move', onclick: () => guarded(async () => {
+        const h = await hostNamed(input.value.trim());
+        await api('MoveHostsToNetworkDomain', { NetworkDomainId: d.NetworkDomainId, 'HostIds.1': h.HostId });
+        say(`${h.HostName} now in network domain ${d.NetworkDomainName}.`);
+      }) })];
+    }],
+    ['', (d) => el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete network domain ${d.NetworkDomainName}?`, () => guarded(async () => {
+      await api('DeleteNetworkDomain', { NetworkDomainId: d.NetworkDomainId });
+      await listDomains();
+    })) })],
+  ], r.NetworkDomains, 'No network domains.'));
+}
+
+async function createDomain() {
+  const p = { NetworkDomainName: val('new-domain-name'), NetworkDomainType: val('new-domain-type'), Comment: val('new-domain-comment') };
+  if (p.NetworkDomainType === 'Proxy') {
+    Object.assign(p, {
+      'Proxies.1.NodeType': 'Master', 'Proxies.1.ProxyType': val('new-domain-proxy-type'),
+      'Proxies.1.Address': val('new-domain-proxy-address'), 'Proxies.1.Port': val('new-domain-proxy-port'),
+      'Proxies.1.User': val('new-domain-proxy-user'),
+    });
+    if ($('new-domain-proxy-password').value) p['Proxies.1.Password'] = $('new-domain-proxy-password').value;
+  }
+  await api('CreateNetworkDomain', p);
+  say(`Network domain ${p.NetworkDomainName} created.`);
+  $('domain-create').reset();
+  await listDomains();
+}
+
+// Shared keys: one private key hosted once and used by many host accounts.
+async function listSharedKeys() {
+  const r = await api('ListHostShareKeys', { PageSize: 100 });
+  $('shared-keys').replaceChildren(table('shared-keys-table', [
+    ['Name', (k) => k.HostShareKeyName], ['Fingerprint', (k) => k.PrivateKeyFingerPrint],
+    ['Accounts', (k) => k.HostAccountCount],
+    ['', (k) => el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete shared key ${k.HostShareKeyName}?`, () => guarded(async () => {
+      await api('DeleteHostShareKey', { HostShareKeyId: k.HostShareKeyId });
+      await listSharedKeys();
+    })) })],
+  ], r.HostShareKeys, 'No shared keys.'));
+  return r.HostShareKeys;
+}
 
 async function listHosts(page) {
   const r = await apiLatest('hosts', 'ListHosts', { HostName: val('host-q-name'), HostAddress: val('host-q-address'), PageNumber: page, PageSize: PAGE_SIZE });
@@ -93,18 +174,22 @@ async function showHost(hostId) {
     form('account-create', 'Create host account', [
       { id: 'new-account-name', label: 'Logon name', required: true },
       { id: 'new-account-protocol', label: 'Protocol', type: 'select', options: [['SSH', 'SSH'], ['RDP', 'RDP']] },
-      { id: 'new-account-auth', label: 'Authentication', type: 'select', options: [['password', 'Password'], ['key', 'Private key']] },
+      { id: 'new-account-auth', label: 'Authentication', type: 'select', options: [['password', 'Password'], ['key', 'Private key'], ['shared', 'Shared key']] },
       { id: 'new-account-password', label: 'Password', type: 'password' },
       { id: 'new-account-key', label: 'Private key (OpenSSH or PEM)', type: 'textarea' },
       { id: 'new-account-passphrase', label: 'Key passphrase', type: 'password' },
+      { id: 'new-account-share-key', label: 'Shared key', type: 'select', options: [['', '(none)']] },
+      { id: 'new-account-sftp', label: 'Access', type: 'select', options: [['false', 'Shell, commands and SFTP'], ['true', 'SFTP only']] },
     ], 'Create', () => createAccount(hostId)));
+  const keys = (await api('ListHostShareKeys', { PageSize: 100 })).HostShareKeys;
+  $('new-account-share-key').append(...keys.map((k) => el('option', { value: k.HostShareKeyId, text: k.HostShareKeyName })));
   await listAccounts(hostId);
 }
 
 async function listAccounts(hostId) {
   const r = await api('ListHostAccounts', { HostId: hostId, PageSize: 100 });
   $('accounts').replaceChildren(table('accounts-table', [
-    ['Logon name', (a) => a.HostAccountName], ['Protocol', (a) => a.ProtocolName],
+    ['Logon name', (a) => `${a.HostAccountName}${a.SftpOnly ? ' (SFTP only)' : ''}`], ['Protocol', (a) => a.ProtocolName],
     ['Credential', (a) => [a.HasPassword && 'password', a.HasPrivateKey && 'private key',
       a.HostShareKeyName && `shared key ${a.HostShareKeyName}`].filter(Boolean).join(', ') || 'none'],
     ['', (a) => [
@@ -140,17 +225,21 @@ async function verify(a) {
 }
 
 async function createAccount(hostId) {
-  const p = { HostId: hostId, HostAccountName: val('new-account-name'), ProtocolName: val('new-account-protocol') };
+  const p = { HostId: hostId, HostAccountName: val('new-account-name'), ProtocolName: val('new-account-protocol'),
+    SftpOnly: val('new-account-sftp') };
   if (val('new-account-auth') === 'key') {
     p.PrivateKey = $('new-account-key').value;
     if ($('new-account-passphrase').value) p.PassPhrase = $('new-account-passphrase').value;
+  } else if (val('new-account-auth') === 'shared') {
+    if (!val('new-account-share-key')) throw new Error('choose a shared key (add one under Shared keys)');
+    p.HostShareKeyId = val('new-account-share-key');
   } else if ($('new-account-password').value) {
     p.Password = $('new-account-password').value;
   }
   await api('CreateHostAccount', p);
   say(`Account ${p.HostAccountName} created.`);
   $('account-create').reset();
-  await Promise.all([listAccounts(hostId), listHosts(1)]);
+  await Promise.all([listAccounts(hostId), listHosts(1), listSharedKeys()]);
 }
 
 async function listGroups() {
@@ -160,9 +249,7 @@ async function listGroups() {
     ['Add a host (name)', (g) => {
       const input = el('input', { class: 'add-host', placeholder: 'host name' });
       return [input, el('button', { type: 'button', text: 'Add', onclick: () => guarded(async () => {
-        const found = await api('ListHosts', { HostName: input.value.trim(), PageSize: 100 });
-        const h = found.Hosts.find((x) => x.HostName === input.value.trim());
-        if (!h) throw new Error(`no host named ${input.value.trim()}`);
+        const h = await hostNamed(input.value.trim());
         await api('AddHostsToGroup', { HostGroupId: g.HostGroupId, HostIds: ids(h.HostId) });
         say(`${h.HostName} added to ${g.HostGroupName}.`);
       }) })];

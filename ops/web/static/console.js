@@ -2,7 +2,8 @@
 // action run by the server as this user, with the role of their AccessKeys), small DOM helpers,
 // and the O&M audit view (sessions searched and paged by the server, replay with
 // asciinema-player and the session's command list, export as CSV or JSON lines).
-// console-assets.js, console-access.js and console-overview.js add the other views; the last
+// console-live.js watches and terminates running sessions; console-assets.js,
+// console-access.js and console-overview.js add the other views; the last
 // starts the page. Values from the server are set
 // as text, never as HTML.
 'use strict';
@@ -260,8 +261,15 @@ async function listSessions(page) {
     ['Account', (s) => s.AccountName], ['Protocol', (s) => s.Protocol], ['Node', (s) => s.NodeId],
     ['Source', (s) => s.ClientAddress], ['Started', (s) => time(s.StartTime)], ['Ended', (s) => time(s.EndTime)],
     ['State', (s) => (s.State === 'Open' ? 'Open' : `Closed${s.EndReason ? ` (${s.EndReason})` : ''}`)],
-    ['', (s) => el('button', { type: 'button', class: 'act-replay read', 'data-session': s.SessionId,
-      text: s.Protocol === 'SSH' ? 'Play' : 'Events', onclick: () => guarded(() => replay(s)) })],
+    ['', (s) => [
+      el('button', { type: 'button', class: 'act-replay read', 'data-session': s.SessionId,
+        text: s.Protocol === 'SSH' ? 'Play' : 'Events', onclick: () => guarded(() => replay(s)) }),
+      // Running sessions: watch (shells and commands) and terminate (console-live.js).
+      s.State === 'Open' && s.Protocol === 'SSH' ? el('button', { type: 'button', class: 'act-watch read',
+        'data-session': s.SessionId, text: 'Watch', onclick: () => watch(s) }) : null,
+      s.State === 'Open' ? el('button', { type: 'button', class: 'act-terminate', 'data-session': s.SessionId,
+        text: 'Terminate', onclick: () => terminate(s) }) : null,
+    ]],
   ];
   $('sessions').replaceChildren(table('sessions-table', cols, r.Sessions, 'No session matches.'),
     pager('sessions-pager', page, r.TotalCount, (p) => guarded(() => listSessions(p))));
@@ -292,6 +300,7 @@ function describe(e) {
 }
 
 async function replay(s) {
+  stopWatching();
   const box = $('replay');
   box.hidden = false;
   const player = el('div', { id: 'player' });

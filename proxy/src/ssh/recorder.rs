@@ -6,6 +6,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
+use crate::live::LiveFeed;
+
 /// A recording is handed to the audit sink in parts of about this size (whole lines: a part ends
 /// with the line that reaches it), so that a session keeps only its current part in memory.
 pub(crate) const PART_BYTES: usize = 1024 * 1024;
@@ -49,6 +51,10 @@ pub(crate) struct Recorder {
     partial: Vec<u8>,
     partial_in: Vec<u8>,
     full: bool,
+    /// The header line, for a live feed opened after it was written.
+    header: String,
+    /// Where viewers of the running session get its output (see [`crate::live`]).
+    live: Option<LiveFeed>,
 }
 
 impl Recorder {
@@ -91,9 +97,21 @@ impl Recorder {
             partial: Vec::new(),
             partial_in: Vec::new(),
             full: false,
+            header: header.to_string(),
+            live: None,
         };
-        rec.push_line(&header.to_string());
+        rec.push_line(&rec.header.clone());
         rec
+    }
+
+    /// The header line the recording starts with.
+    pub fn header(&self) -> &str {
+        &self.header
+    }
+
+    /// Shows the session's output and resizes to live viewers from now on.
+    pub fn watch(&mut self, feed: LiveFeed) {
+        self.live = Some(feed);
     }
 
     /// Seconds since the start.
@@ -131,10 +149,19 @@ impl Recorder {
     }
 
     fn event(&mut self, kind: &str, text: &str) {
-        if self.full {
+        let shown = kind != "i" && self.live.is_some();
+        if self.full && !shown {
             return;
         }
         let line = json!([(self.elapsed() * 1e6).round() / 1e6, kind, text]).to_string();
+        if shown {
+            if let Some(live) = &self.live {
+                live.push(line.clone(), (kind == "r").then_some(text));
+            }
+        }
+        if self.full {
+            return;
+        }
         if self.total + line.len() + 1 > self.max_bytes {
             self.full = true;
             let marker = json!([self.elapsed(), "o", "\r\n[recording truncated]\r\n"]).to_string();
@@ -357,6 +384,37 @@ mod tests {
             (&header["width"], &header["height"]),
             (&132.into(), &24.into())
         );
+    }
+
+    #[test]
+    fn live_viewers_see_output_and_resizes_but_not_input_even_past_the_recording_limit() {
+        let live = std::sync::Arc::new(crate::live::LiveSessions::default());
+        let mut rec = Recorder::with_limits(80, 24, Some("xterm"), 64, 200);
+        rec.watch(live.open(5, rec.header()));
+        rec.input(b"secret typed", false);
+        rec.output(b"hello");
+        rec.resize(100, 30);
+        for _ in 0..10 {
+            rec.output(b"more output past the limit");
+        }
+        let c = live.read(5, 0).expect("the session is live");
+        assert_eq!(c.header, rec.header());
+        assert_eq!(c.size.as_deref(), Some("100x30"));
+        let kinds: Vec<(String, String)> = c
+            .lines
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v[1].as_str().unwrap().into(), v[2].as_str().unwrap().into())
+            })
+            .collect();
+        assert_eq!(kinds[0], ("o".into(), "hello".into()));
+        assert_eq!(kinds[1], ("r".into(), "100x30".into()));
+        assert_eq!(kinds.len(), 12, "{kinds:?}");
+        assert!(kinds.iter().all(|(k, t)| k != "i" && !t.contains("secret")));
+        let recorded = whole(rec.finish());
+        assert!(recorded.contains("[recording truncated]"), "{recorded}");
+        assert!(live.read(5, 0).is_none(), "the feed ends with the recorder");
     }
 
     #[test]

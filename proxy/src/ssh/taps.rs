@@ -84,10 +84,12 @@ impl<A: AuditSink> Taps<A> {
             Start::Gone => {}
         }
         if record && matches!(start, Start::Shell | Start::Exec(_)) {
-            taps.recorder = Some(match pty {
+            let mut recorder = match pty {
                 Some(p) => Recorder::new(p.cols, p.rows, Some(&p.term)),
                 None => Recorder::new(DEFAULT_SIZE.0, DEFAULT_SIZE.1, None),
-            });
+            };
+            recorder.watch(audit.live().open(taps.session_id, recorder.header()));
+            taps.recorder = Some(recorder);
         }
         taps
     }

@@ -2,15 +2,15 @@
 //! or closed, with who, what, where from, through which node, how it ended — and
 //! ListSessionEvents — a session's command lines, file operations, tunnels and database
 //! statements, read from the copy replicated when the session closed (any node serves it) —
-//! and VerifySessionTrail — the hash chain of closed sessions walked on the node.
-//! Admin and Auditor keys. Each closed session's view carries its place in the chain and its
+//! and VerifySessionTrail — the hash chain of closed sessions walked on the node
+//! (Admin and Auditor keys); TerminateSession ends an open one (Admin). Each closed session's view carries its place in the chain and its
 //! events' digest, so a caller recomputes every hash itself (`portunus admin session verify`).
 
-use crate::api::call::{found, page, Call};
+use crate::api::call::{done, found, page, Call};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::{page_of, page_start, paginate};
 use crate::api::table::{action, opt, req, Action, Ty};
-use portunus_model::{AssetRef, ChainBreak, EntityKind, Session, SessionAccount, State};
+use portunus_model::{AssetRef, ChainBreak, Command, EntityKind, Session, SessionAccount, State};
 use serde_json::{json, Map, Value};
 
 pub static ACTIONS: &[Action] = &[
@@ -53,6 +53,15 @@ pub static ACTIONS: &[Action] = &[
             opt("PageNumber", Ty::Int),
             opt("PageSize", Ty::Int),
         ]
+    ),
+    action!(
+        "TerminateSession",
+        Write,
+        terminate,
+        "Ends an open session on whichever node serves it (Portunus extension): the node \
+         closes the engineer's connection within about a second and records the end reason \
+         Terminated.",
+        [req("SessionId", Ty::Id)]
     ),
     action!(
         "VerifySessionTrail",
@@ -111,6 +120,13 @@ pub fn view(s: &State, x: &Session) -> Value {
         "PrevHash": x.link.map(|l| hex::encode(l.prev)),
         "Hash": x.link.map(|l| hex::encode(l.hash)),
     })
+}
+
+async fn terminate(c: &Call) -> ApiResult {
+    let session_id = c.p.id("SessionId")?;
+    c.propose(Command::RequestTermination { session_id })
+        .await?;
+    Ok(done())
 }
 
 async fn verify(c: &Call) -> ApiResult {

@@ -309,3 +309,210 @@ async fn a_user_without_a_key_is_refused_the_recordings_and_the_export() {
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// Alice (an Admin) reaches host `web1` as `root`; a session of hers is opened on each of
+/// `nodes` (SSH), the last one then closed. Returns the sessions' ids.
+async fn sessions_on(
+    router: &Router,
+    backend: &FakeBackend,
+    alice: u64,
+    (cookie, csrf): (&str, &str),
+    nodes: &[u64],
+) -> Vec<u64> {
+    let call = |body: Value| {
+        send(
+            router,
+            "POST",
+            "/web/api/console/call",
+            Some(cookie),
+            Some(csrf),
+            body,
+        )
+    };
+    let host = call(create_host("web1")).await;
+    let host = host.body["HostId"].as_str().expect("a host id").to_string();
+    let account = call(json!({"Action": "CreateHostAccount", "HostId": host,
+                              "HostAccountName": "root", "ProtocolName": "SSH"}))
+    .await;
+    let account = account.body["HostAccountId"]
+        .as_str()
+        .expect("an account id")
+        .to_string();
+    let grant = format!("[{{\"HostId\":\"{host}\",\"HostAccountIds\":[\"{account}\"]}}]");
+    let a = call(
+        json!({"Action": "AttachHostAccountsToUser", "UserId": alice.to_string(),
+                        "Hosts": grant}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let mut ids = Vec::new();
+    // Each node starts once (a node starting again ends the sessions it held).
+    let mut epochs = std::collections::BTreeMap::new();
+    for &node_id in nodes {
+        let epoch = *epochs.entry(node_id).or_insert_with(|| {
+            match backend.apply_now(Command::NodeStarted { node_id }) {
+                Response::NodeEpoch { epoch, .. } => epoch,
+                other => panic!("{other:?}"),
+            }
+        });
+        let opened = backend.apply_now(Command::OpenSession {
+            user_id: alice,
+            asset: portunus_model::AssetRef::Host(host.parse().unwrap()),
+            account_id: account.parse().unwrap(),
+            protocol: portunus_model::Protocol::Ssh,
+            node_id,
+            node_epoch: epoch,
+            client_addr: "192.0.2.1:1".into(),
+        });
+        let Response::SessionOpened(g) = opened else {
+            panic!("{opened:?}")
+        };
+        ids.push((g.session_id, node_id, epoch));
+    }
+    let (last, node_id, node_epoch) = *ids.last().unwrap();
+    let closed = backend.apply_now(Command::CloseSession {
+        session_id: last,
+        node_id,
+        node_epoch,
+        reason: portunus_model::EndReason::Normal,
+        bytes_up: 0,
+        bytes_down: 0,
+        events: None,
+    });
+    assert!(
+        matches!(closed, Response::Done | Response::SessionClosed { .. }),
+        "{closed:?}"
+    );
+    ids.into_iter().map(|(id, _, _)| id).collect()
+}
+
+#[tokio::test]
+async fn a_running_session_is_watched_through_its_node_and_terminated_by_an_admin_only() {
+    let (router, backend, alice) = portal();
+    backend.add_access_key("admin-key", "s", Role::Admin, Some(alice));
+    let (cookie, csrf, _, _) = login(&router, "alice").await;
+    // Sessions on node 1 (keeps output), 2 (keeps none), 3 (does not answer); one more on
+    // node 1, closed.
+    let ids = sessions_on(&router, &backend, alice, (&cookie, &csrf), &[1, 2, 3, 1]).await;
+    let live = |id: u64, from: u64| {
+        let path = format!("/web/api/console/sessions/{id}/live?from={from}");
+        let cookie = cookie.clone();
+        let router = router.clone();
+        async move { send(&router, "GET", &path, Some(&cookie), None, Value::Null).await }
+    };
+    let w = live(ids[0], 4).await;
+    assert_eq!(w.status, StatusCode::OK, "{}", w.body);
+    assert_eq!(
+        (&w.body["watchable"], &w.body["node"]),
+        (&json!(true), &json!(1))
+    );
+    assert_eq!(w.body["first"], 4);
+    assert_eq!(
+        w.body["lines"],
+        json!([format!("[0.5,\"o\",\"session {} from 4\"]", ids[0])]),
+        "the serving node was asked for this session from the viewer's line"
+    );
+    let w = live(ids[1], 0).await;
+    assert_eq!(
+        (w.status, &w.body["watchable"]),
+        (StatusCode::OK, &json!(false))
+    );
+    assert!(
+        w.body["why"]
+            .as_str()
+            .unwrap()
+            .contains("node 2 keeps no output"),
+        "{}",
+        w.body
+    );
+    let w = live(ids[2], 0).await;
+    assert_eq!(w.status, StatusCode::SERVICE_UNAVAILABLE, "{}", w.body);
+    assert!(
+        w.body["error"].as_str().unwrap().contains("node 3"),
+        "{}",
+        w.body
+    );
+    let w = live(ids[3], 0).await;
+    assert_eq!(
+        (w.status, &w.body["open"], &w.body["watchable"]),
+        (StatusCode::OK, &json!(false), &json!(false)),
+        "{}",
+        w.body
+    );
+    assert_eq!(live(999, 0).await.status, StatusCode::NOT_FOUND);
+
+    // Terminate: the Admin's call marks the session, and is in the admin trail.
+    let terminated = |backend: &FakeBackend, id: u64| {
+        let mut t = None;
+        backend.read(&mut |s| t = s.session(id).map(|x| x.terminate_requested));
+        t
+    };
+    let t = send(
+        &router,
+        "POST",
+        "/web/api/console/call",
+        Some(&cookie),
+        Some(&csrf),
+        json!({"Action": "TerminateSession", "SessionId": ids[1].to_string()}),
+    )
+    .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    assert_eq!(terminated(&backend, ids[1]), Some(true));
+    assert_eq!(terminated(&backend, ids[0]), Some(false));
+    let last = trail(&backend).pop().expect("an entry");
+    assert_eq!(last.action, "TerminateSession");
+    // A closed session cannot be terminated; the refusal says why.
+    let t = send(
+        &router,
+        "POST",
+        "/web/api/console/call",
+        Some(&cookie),
+        Some(&csrf),
+        json!({"Action": "TerminateSession", "SessionId": ids[3].to_string()}),
+    )
+    .await;
+    assert_eq!(t.status, StatusCode::CONFLICT, "{}", t.body);
+    assert!(
+        t.body["error"].as_str().unwrap().contains("already closed"),
+        "{}",
+        t.body
+    );
+
+    // An Auditor (alice of another bastion, whose Admin key is gone) watches but cannot
+    // terminate.
+    let (router, backend, alice) = portal();
+    backend.add_access_key("admin-key", "s", Role::Admin, Some(alice));
+    let (cookie, csrf, _, _) = login(&router, "alice").await;
+    let ids = sessions_on(&router, &backend, alice, (&cookie, &csrf), &[1, 1]).await;
+    backend.add_access_key("audit-key", "s", Role::Auditor, Some(alice));
+    let gone = backend.apply_now(Command::DeleteAccessKey {
+        access_key_id: "admin-key".into(),
+    });
+    assert_eq!(gone, Response::Done);
+    let w = send(
+        &router,
+        "GET",
+        &format!("/web/api/console/sessions/{}/live", ids[0]),
+        Some(&cookie),
+        None,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (w.status, &w.body["watchable"]),
+        (StatusCode::OK, &json!(true)),
+        "{}",
+        w.body
+    );
+    let t = send(
+        &router,
+        "POST",
+        "/web/api/console/call",
+        Some(&cookie),
+        Some(&csrf),
+        json!({"Action": "TerminateSession", "SessionId": ids[0].to_string()}),
+    )
+    .await;
+    assert_eq!(t.status, StatusCode::FORBIDDEN, "{}", t.body);
+    assert_eq!(terminated(&backend, ids[0]), Some(false));
+}
