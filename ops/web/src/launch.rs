@@ -7,15 +7,13 @@
 
 use crate::error::WebError;
 use crate::login::client_of;
-use crate::portal::{audit, bastion_host};
+use crate::portal::{audit, bastion_host, propose_token};
 use crate::session::Authed;
 use crate::Web;
 use axum::extract::State;
 use axum::http::{Extensions, HeaderMap};
 use axum::Json;
-use portunus_model::{
-    AssetRef, Command, DbEngine, Protocol, Response, State as Model, TokenAccount,
-};
+use portunus_model::{AssetRef, DbEngine, Protocol, State as Model, TokenAccount};
 use portunus_ops::api::{new_token_for, TokenTarget};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -195,11 +193,7 @@ async fn issue(
     let (token, mut new) = new_token_for(token_target, None).ok_or(WebError::Internal)?;
     new.use_count = Some(1);
     new.validity_secs = Some(LAUNCH_VALIDITY_SECS);
-    let receipt = match web.propose(Command::IssueToken(new)).await {
-        Ok(Response::TokenIssued(r)) => r,
-        Ok(_) => return Err(WebError::Internal),
-        Err(e) => return Err(e.into()),
-    };
+    let receipt = propose_token(web, new).await?;
     tracing::info!(user = %authed.user_name, asset = %target.asset_name, client, token_id = receipt.token_id, "web: local client launch token issued");
     let host = bastion_host(headers);
     let port = port.to_string();

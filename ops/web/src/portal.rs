@@ -154,6 +154,18 @@ pub(crate) async fn audit(
     }
 }
 
+/// Proposes a token made by `new_token_for`; the state checks the authorization.
+pub(crate) async fn propose_token(
+    web: &Web,
+    new: portunus_model::NewToken,
+) -> Result<portunus_model::TokenReceipt, WebError> {
+    match web.propose(Command::IssueToken(new)).await {
+        Ok(Response::TokenIssued(r)) => Ok(r),
+        Ok(_) => Err(WebError::Internal),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// What the admin audit trail names as the key of an act done through the portal.
 pub(crate) const WEB_KEY: &str = "web-portal";
 
@@ -207,11 +219,7 @@ async fn issue(
         protocol: engine.protocol(),
     };
     let (token, new) = new_token_for(target, None).ok_or(WebError::Internal)?;
-    let receipt = match web.propose(Command::IssueToken(new)).await {
-        Ok(Response::TokenIssued(r)) => r,
-        Ok(_) => return Err(WebError::Internal),
-        Err(e) => return Err(e.into()),
-    };
+    let receipt = propose_token(web, new).await?;
     tracing::info!(user = %authed.user_name, database = %db_name, token_id = receipt.token_id, "web: O&M token issued");
     let address = bastion_host(headers);
     let port = web.gate.ssh_port().ok_or(WebError::Unavailable)?;
