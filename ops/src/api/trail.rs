@@ -174,6 +174,11 @@ mod tests {
             "AccessKeyId",
             "RequirePinnedHostKeys",
             "EnablePortalPrivateAccess",
+            "TokenValiditySeconds",
+            "TokenRenewSeconds",
+            "TokenMaxRenewCount",
+            "TokenDefaultUseCount",
+            "TokenSelfRenew",
         ];
         let words = ["password", "secret", "key", "token", "private", "phrase"];
         for a in super::super::actions::all() {
