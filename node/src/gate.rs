@@ -636,6 +636,14 @@ impl Gate {
             self.refused(&refused);
             return Err(refused);
         }
+        if let (Purpose::Query, AssetRef::Host(_)) = (&purpose, &asset) {
+            let refused = refusal(
+                RefusalKind::NotAuthorized,
+                "The web database console reaches databases; open a terminal for a host.",
+            );
+            self.refused(&refused);
+            return Err(refused);
+        }
         let open = Command::OpenSession {
             user_id: principal.user_id,
             asset,

@@ -326,6 +326,16 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             replica: replica.clone(),
             probe: probe.clone(),
             live: audit.as_ref().map(|a| a.live().clone()),
+            consoles: audit
+                .clone()
+                .map(|audit| portunus_proxy::db::console::Consoles {
+                    gate: gate.clone(),
+                    audit,
+                    target_tls: target_tls.clone(),
+                    connect_timeout: Duration::from_secs(
+                        config.ssh.target_connect_timeout_secs.max(1),
+                    ),
+                }),
         });
         let ports = crate::http::Ports {
             probe,

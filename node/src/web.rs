@@ -8,11 +8,12 @@
 use crate::audit::FileAudit;
 use crate::gate::Gate;
 use crate::running::NodeShared;
+use portunus_proxy::db::console::{Console, ConsoleRequest, Consoles};
 use portunus_proxy::gate::{Principal, Purpose, Refusal, RefusalKind, SessionGate, TargetSpec};
 use portunus_proxy::ssh::{Limited, SshError, Terminal, TerminalInput, TerminalOutput, Terminals};
 use portunus_web::{
-    PasswordChecked, RefusalKind as Kind, Secret, TermIn, TermOut, TerminalIo, TerminalRequest,
-    WebGate, WebRefusal,
+    PasswordChecked, RefusalKind as Kind, Secret, SqlAnswer, SqlConsole, SqlError, SqlGrid,
+    SqlRequest, SqlRunner, TermIn, TermOut, TerminalIo, TerminalRequest, WebGate, WebRefusal,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub(crate) struct NodeWeb {
     pub(crate) probe: Arc<dyn portunus_ops::NodeProbe>,
     /// This node's running recorded sessions (none without an SSH gateway).
     pub(crate) live: Option<Arc<portunus_proxy::live::LiveSessions>>,
+    /// Web database consoles (none without an SSH gateway, which keeps the audit).
+    pub(crate) consoles: Option<Consoles<Gate, FileAudit>>,
 }
 
 fn refused(kind: Kind, message: impl Into<String>) -> WebRefusal {
@@ -148,6 +151,76 @@ impl NodeWeb {
     }
 }
 
+impl NodeWeb {
+    async fn sql(&self, req: SqlRequest) -> Result<SqlConsole, WebRefusal> {
+        let consoles = self.consoles.as_ref().ok_or_else(|| {
+            refused(
+                Kind::Unavailable,
+                "This bastion node serves no database sessions (it runs no gateway).",
+            )
+        })?;
+        let request = ConsoleRequest {
+            principal: Principal {
+                user_id: req.user_id,
+                user_name: req.user_name,
+                token: None,
+                server_proof: None,
+                second_factor_pending: false,
+            },
+            database_id: req.database_id,
+            account_id: req.account_id,
+            password: req
+                .password
+                .map(|p| portunus_proxy::db::console::Secret(p.0)),
+            database: req.database,
+            client: req.client,
+        };
+        let console = consoles.open(request).await.map_err(from_refusal)?;
+        Ok(SqlConsole {
+            session_id: console.session_id,
+            asset_name: console.asset_name.clone(),
+            account: console.account.clone(),
+            engine: match console.engine {
+                portunus_proxy::gate::TargetProtocol::PostgreSql => "PostgreSQL",
+                _ => "MySQL",
+            },
+            runner: Box::new(Runner(console)),
+        })
+    }
+}
+
+/// A console's statements, answered in the portal's words.
+struct Runner(Console);
+
+impl SqlRunner for Runner {
+    fn run(&self, sql: String) -> portunus_ops::BoxFuture<'_, Result<SqlAnswer, String>> {
+        Box::pin(async move {
+            let answer = self.0.run(sql).await?;
+            Ok(SqlAnswer {
+                results: (answer.results.into_iter())
+                    .map(|g| SqlGrid {
+                        columns: g.columns,
+                        rows: g.rows,
+                        total_rows: g.total_rows,
+                        affected: g.affected,
+                        tag: g.tag,
+                    })
+                    .collect(),
+                error: answer.error.map(|e| SqlError {
+                    code: e.code,
+                    sqlstate: e.sqlstate,
+                    message: e.message,
+                }),
+                notices: answer.notices,
+            })
+        })
+    }
+
+    fn ended(&self) -> portunus_ops::BoxFuture<'_, String> {
+        Box::pin(self.0.ended())
+    }
+}
+
 /// Carries a terminal's traffic between the portal's channels and the gateway's. Ends when the
 /// page goes (dropping the gateway's input ends the session) or the session ends.
 async fn bridge(
@@ -242,6 +315,13 @@ impl WebGate for NodeWeb {
         request: TerminalRequest,
     ) -> portunus_ops::BoxFuture<'_, Result<TerminalIo, WebRefusal>> {
         Box::pin(self.terminal(request))
+    }
+
+    fn open_sql(
+        &self,
+        request: SqlRequest,
+    ) -> portunus_ops::BoxFuture<'_, Result<SqlConsole, WebRefusal>> {
+        Box::pin(self.sql(request))
     }
 
     fn ssh_port(&self) -> Option<u16> {

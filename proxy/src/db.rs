@@ -3,6 +3,7 @@
 //! at the target login and every statement is audited under the engineer's session. Databases
 //! of other engines are relayed as plain bytes.
 
+pub mod console;
 pub mod native;
 pub mod tls;
 

@@ -53,6 +53,8 @@ pub enum Purpose {
     Sftp,
     /// A `-L` tunnel to this address and port.
     Tunnel { host: String, port: u16 },
+    /// Statements typed in the web database console (databases only).
+    Query,
 }
 
 /// Which target is meant.

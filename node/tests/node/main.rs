@@ -16,6 +16,7 @@ mod sso_launcher;
 mod two_factor;
 mod web_console;
 mod web_portal;
+mod web_sql;
 mod web_sso;
 mod web_terminal;
 mod withdrawn;

@@ -243,5 +243,78 @@ def refused(args):
         p.d.quit()
 
 
+def read_results(p):
+    """What the console shows after a run: the error, the notices, and each result (its count
+    or tag, its columns and the rows of its current page)."""
+    out = []
+    for box in p.d.find_elements(By.CSS_SELECTOR, "#sql-results .sql-result"):
+        grid = box.find_elements(By.CSS_SELECTOR, "table.sql-grid")
+        if not grid:
+            out.append({"tag": box.find_element(By.CSS_SELECTOR, ".sql-tag").text})
+            continue
+        pager = box.find_elements(By.CSS_SELECTOR, ".pager span")
+        out.append({
+            "count": box.find_element(By.CSS_SELECTOR, ".sql-count").text,
+            "columns": [th.text for th in grid[0].find_elements(By.CSS_SELECTOR, "thead th")],
+            "rows": [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+                     for tr in grid[0].find_elements(By.CSS_SELECTOR, "tbody tr")],
+            "page": pager[0].text if pager else None,
+        })
+    return {"error": p.el("sql-error").text,
+            "notices": [li.text for li in p.d.find_elements(By.CSS_SELECTOR, "#sql-notices li")],
+            "results": out}
+
+
+def run_sql(p, statement):
+    p.d.execute_script("arguments[0].value = arguments[1]; document.getElementById('sql-status').textContent = '';",
+                       p.el("sql-text"), statement)
+    p.el("sql-run").click()
+    p.until(f"the answer to {statement!r}",
+            lambda: p.el("sql-status").text.startswith(("done in", "ended:", "disconnected:")) or None)
+    return read_results(p)
+
+
+def sql(args):
+    """The web database console on a database account: each statement of args["statements"]
+    run in turn and what the page showed; the last result's next page when it has one; then
+    (when told) the end of the session as the page shows it."""
+    p = Portal(browser(), args.get("screens"))
+    try:
+        p.open(args["a"])
+        p.password("alice", args["alice_password"])
+        p.portal()
+        p.el("tab-databases").click()
+        p.d.find_element(
+            By.CSS_SELECTOR, f"#databases tr[data-asset='{args['database']}'] button.open-sql[data-account='{args['account']}']"
+        ).click()
+        p.visible("sql-open-form")
+        asks_password = p.el("sql-password-label").is_displayed()
+        if args.get("password"):
+            p.el("sql-password").send_keys(args["password"])
+        if args.get("schema"):
+            p.el("sql-schema").send_keys(args["schema"])
+        p.el("sql-connect").click()
+        p.until("the console", lambda: p.el("sql-status").text.startswith(("connected (session", "ended:")) or None)
+        status = p.el("sql-status").text
+        if not status.startswith("connected"):
+            say("refused", status=status, error=p.el("sql-error").text, asks_password=asks_password)
+            return
+        session = int(status.split("session ")[1].rstrip(")"))
+        runs = [run_sql(p, s) for s in args["statements"]]
+        paged = None
+        nxt = p.d.find_elements(By.CSS_SELECTOR, "#sql-results .sql-result .pager button.next")
+        if nxt:
+            nxt[-1].click()
+            paged = read_results(p)["results"][-1]
+        p.shot(f"portal-sql-{args['shot']}" if args.get("shot") else "portal-sql")
+        say("ran", session=session, asks_password=asks_password, runs=runs, paged=paged)
+        sys.stdin.readline()
+        p.until("the end of the session",
+                lambda: p.el("sql-status").text.startswith(("ended:", "disconnected:")) or None)
+        say("ended", status=p.el("sql-status").text)
+    finally:
+        p.d.quit()
+
+
 if __name__ == "__main__":
-    {"logins": logins, "terminal": terminal, "refused": refused}[sys.argv[1]](json.loads(sys.argv[2]))
+    {"logins": logins, "terminal": terminal, "refused": refused, "sql": sql}[sys.argv[1]](json.loads(sys.argv[2]))

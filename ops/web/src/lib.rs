@@ -22,14 +22,16 @@ mod oidc;
 mod port;
 mod portal;
 mod session;
+mod sql;
 mod terminal;
 #[cfg(test)]
 mod tests;
 
 pub use error::WebError;
 pub use port::{
-    LiveOutput, PasswordChecked, Recording, RefusalKind, Secret, TermIn, TermOut, TerminalIo,
-    TerminalRequest, WebGate, WebRefusal,
+    LiveOutput, PasswordChecked, Recording, RefusalKind, Secret, SqlAnswer, SqlConsole, SqlError,
+    SqlGrid, SqlRequest, SqlRunner, TermIn, TermOut, TerminalIo, TerminalRequest, WebGate,
+    WebRefusal,
 };
 
 use axum::routing::{get, post};
@@ -91,6 +93,7 @@ pub fn web_router(backend: Arc<dyn Backend>, gate: Arc<dyn WebGate>, config: Web
         .route("/web/api/keys", get(keys::list).post(keys::create))
         .route("/web/api/keys/{id}/delete", post(keys::delete))
         .route("/web/api/terminal", get(terminal::upgrade))
+        .route("/web/api/sql", get(sql::upgrade))
         .route("/web/console/", get(console::page))
         .route(
             "/web/console",

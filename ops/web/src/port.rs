@@ -90,6 +90,80 @@ pub struct TerminalIo {
     pub output: mpsc::Receiver<TermOut>,
 }
 
+/// A web database console the browser asks for.
+#[derive(Clone, Debug)]
+pub struct SqlRequest {
+    pub user_id: u64,
+    pub user_name: String,
+    pub database_id: u64,
+    pub account_id: u64,
+    /// The account's password as the engineer typed it: used only when the bastion hosts
+    /// none for the account.
+    pub password: Option<Secret>,
+    /// The database (schema) to start in; the account's default when None.
+    pub database: Option<String>,
+    /// The browser's address (the session records it).
+    pub client: SocketAddr,
+}
+
+/// One result of a statement, as the console's grid shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SqlGrid {
+    pub columns: Vec<String>,
+    /// The first rows (at most a thousand); `null` is SQL NULL.
+    pub rows: Vec<Vec<Option<String>>>,
+    /// How many rows the result had in all.
+    pub total_rows: u64,
+    pub affected: Option<u64>,
+    /// What the database said of it (PostgreSQL's command tag, MySQL's info).
+    pub tag: String,
+}
+
+/// A statement the database or the bastion's SQL rules refused, as the database said it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SqlError {
+    pub code: String,
+    pub sqlstate: Option<String>,
+    pub message: String,
+}
+
+/// What a run of statements answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SqlAnswer {
+    pub results: Vec<SqlGrid>,
+    pub error: Option<SqlError>,
+    pub notices: Vec<String>,
+}
+
+/// Runs statements in an open console, one at a time.
+pub trait SqlRunner: Send + Sync {
+    /// The answer, or the words saying why the session is over.
+    fn run(&self, sql: String) -> BoxFuture<'_, Result<SqlAnswer, String>>;
+    /// Resolves when the session has ended (the database closed it, an administrator ended
+    /// it), with the words to show.
+    fn ended(&self) -> BoxFuture<'_, String>;
+}
+
+/// An open web database console. Dropping it ends the session.
+pub struct SqlConsole {
+    pub session_id: u64,
+    pub asset_name: String,
+    pub account: String,
+    /// `MySQL` or `PostgreSQL`.
+    pub engine: &'static str,
+    pub runner: Box<dyn SqlRunner>,
+}
+
+impl fmt::Debug for SqlConsole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlConsole")
+            .field("session_id", &self.session_id)
+            .field("asset_name", &self.asset_name)
+            .field("account", &self.account)
+            .finish()
+    }
+}
+
 /// What the portal asks the node.
 pub trait WebGate: Send + Sync + 'static {
     /// Checks a user's own password exactly as an SSH login does (rate limits per address and
@@ -123,6 +197,9 @@ pub trait WebGate: Send + Sync + 'static {
         &self,
         request: TerminalRequest,
     ) -> BoxFuture<'_, Result<TerminalIo, WebRefusal>>;
+    /// Opens a web database console on a database account through the database gateway's
+    /// path (authorization, slot, hosted credential, SQL rules, statement audit).
+    fn open_sql(&self, request: SqlRequest) -> BoxFuture<'_, Result<SqlConsole, WebRefusal>>;
     /// The port of this node's SSH gateway (the O&M port shown in the token dialog).
     fn ssh_port(&self) -> Option<u16>;
     /// The port of this node's native door for databases of `engine` (MySQL, PostgreSQL), for

@@ -45,7 +45,7 @@ fn listing(s: &Model, user: u64, now: u64) -> Value {
             let accounts: Vec<Value> = accounts
                 .iter()
                 .filter_map(|a| s.database_account(*a))
-                .map(|a| json!({ "id": a.id, "name": a.name }))
+                .map(|a| json!({ "id": a.id, "name": a.name, "hosted": a.password.is_some() }))
                 .collect();
             Some(json!({
                 "id": d.id, "name": d.name, "engine": d.engine.protocol().api_name(),

@@ -62,13 +62,13 @@ pub(crate) async fn upgrade(
 
 /// Words shown when the browser session ends (a logout, perhaps in another tab or through
 /// another node, or its maximum age) while the terminal runs.
-const LOGGED_OUT: &str = "session ended: your portal session ended (you logged out)";
+pub(crate) const LOGGED_OUT: &str = "session ended: your portal session ended (you logged out)";
 
 /// Resolves when the browser session `hash` no longer serves, checked every second on this
 /// node's state (which every logout reaches through the log). While the terminal runs it keeps
 /// the browser session in use, as requests do, so typing in a terminal does not let the portal
 /// session idle out (the shell's own idle timeout is the gateway's).
-async fn logged_out(web: &Web, hash: &WebSessionHash) {
+pub(crate) async fn logged_out(web: &Web, hash: &WebSessionHash) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
@@ -113,7 +113,7 @@ async fn serve(web: Web, mut socket: WebSocket, request: TerminalRequest, sessio
 }
 
 /// Tells the page why the terminal ended, and closes.
-async fn end(socket: &mut WebSocket, words: &str) -> Result<(), axum::Error> {
+pub(crate) async fn end(socket: &mut WebSocket, words: &str) -> Result<(), axum::Error> {
     let ended = json!({ "ended": words }).to_string();
     socket.send(Message::Text(ended.into())).await?;
     socket.send(Message::Close(None)).await

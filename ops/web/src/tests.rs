@@ -88,6 +88,13 @@ impl WebGate for Scripted {
         Box::pin(async { Err(wrong()) })
     }
 
+    fn open_sql(
+        &self,
+        _: crate::port::SqlRequest,
+    ) -> BoxFuture<'_, Result<crate::port::SqlConsole, WebRefusal>> {
+        Box::pin(async { Err(wrong()) })
+    }
+
     fn ssh_port(&self) -> Option<u16> {
         Some(60022)
     }

@@ -1,13 +1,15 @@
 // The O&M portal's page: logging on (the password, then the verification code when one is
 // due), the hosts and databases the user may reach, O&M tokens for database accounts, links
 // that open a local client (with the device's choice of client per protocol), and the
-// web terminal (xterm.js over a WebSocket to the bastion's SSH gateway path). Plain DOM code:
+// web terminal (xterm.js over a WebSocket to the bastion's SSH gateway path) and the web
+// database console (statements over a WebSocket to the database gateway's path). Plain DOM code:
 // values from the server are set as text, never as HTML.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
 let csrf = '';
 let terminal = null;
+let sqlConsole = null;
 
 // Calls the portal's API; rejects with the server's words on failure.
 async function call(method, path, body) {
@@ -29,7 +31,7 @@ async function call(method, path, body) {
 }
 
 function show(view) {
-  for (const v of ['login-view', 'portal-view', 'terminal-view']) $(v).hidden = v !== view;
+  for (const v of ['login-view', 'portal-view', 'terminal-view', 'sql-view']) $(v).hidden = v !== view;
   $('logout').hidden = view === 'login-view';
 }
 
@@ -183,6 +185,9 @@ function databaseRow(d) {
     td.append(b);
     const proto = { MySQL: 'mysql', PostgreSQL: 'postgresql' }[d.engine];
     if (proto) {
+      const c = el('button', `SQL console (${a.name})`, { class: 'open-sql', 'data-account': a.name });
+      c.addEventListener('click', () => openSql(d, a));
+      td.append(c);
       const l = el('button', `Open in local client (${a.name})`, { class: 'launch', 'data-account': a.name });
       l.addEventListener('click', () => launch({ database_id: d.id, account_id: a.id }, proto));
       td.append(l);
@@ -346,6 +351,162 @@ function closeTerminal() {
 
 $('terminal-close').addEventListener('click', async () => {
   closeTerminal();
+  await showPortal();
+});
+
+// ---- the web database console
+
+const SQL_PAGE = 100; // rows per page of a result grid
+
+function sqlStatus(words) {
+  $('sql-status').textContent = words;
+}
+
+function openSql(d, a) {
+  closeSql();
+  show('sql-view');
+  $('sql-title').textContent = `${a.name}@${d.name} (${d.engine})`;
+  sqlStatus(a.hosted ? 'the account\'s password is hosted by the bastion' : 'type the account\'s password');
+  $('sql-password-label').hidden = !!a.hosted;
+  $('sql-password').value = '';
+  $('sql-schema').value = '';
+  $('sql-open-form').hidden = false;
+  $('sql-form').hidden = true;
+  $('sql-error').textContent = '';
+  $('sql-notices').replaceChildren();
+  $('sql-results').replaceChildren();
+  sqlConsole = { database: d, account: a, ws: null, ended: false, busy: false };
+  (a.hosted ? $('sql-schema') : $('sql-password')).focus();
+}
+
+$('sql-open-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const c = sqlConsole;
+  if (!c || c.ws) return;
+  sqlStatus('connecting…');
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const q = new URLSearchParams({ database: c.database.id, account: c.account.id, csrf });
+  const ws = new WebSocket(`${scheme}//${location.host}/web/api/sql?${q}`);
+  c.ws = ws;
+  ws.onopen = () => {
+    const open = { database: $('sql-schema').value || null };
+    if (!c.account.hosted) open.password = $('sql-password').value;
+    $('sql-password').value = '';
+    ws.send(JSON.stringify({ open }));
+  };
+  ws.onmessage = (e) => {
+    const m = JSON.parse(e.data);
+    if (m.opened) {
+      sqlStatus(`connected (session ${m.opened.session})`);
+      $('sql-open-form').hidden = true;
+      $('sql-form').hidden = false;
+      $('sql-text').focus();
+    }
+    if (m.answer) showAnswer(m.answer);
+    if (m.ended) {
+      c.ended = true;
+      sqlStatus(`ended: ${m.ended}`);
+      $('sql-error').textContent = m.ended;
+      $('sql-form').hidden = true;
+    }
+  };
+  ws.onclose = () => {
+    if (c.ended) return;
+    c.ended = true;
+    sqlStatus('disconnected: the bastion node went away');
+    $('sql-error').textContent = 'The connection to the bastion node was lost; this session has ended. ' +
+      'Open the console again to reconnect: another node may serve you.';
+    $('sql-form').hidden = true;
+  };
+});
+
+$('sql-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  runSql();
+});
+
+$('sql-text').addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+    ev.preventDefault();
+    runSql();
+  }
+});
+
+function runSql() {
+  const c = sqlConsole;
+  const sql = $('sql-text').value;
+  if (!c || !c.ws || c.ended || c.busy || !sql.trim()) return;
+  c.busy = true;
+  $('sql-run').disabled = true;
+  sqlStatus('running…');
+  c.started = performance.now();
+  c.ws.send(JSON.stringify({ sql }));
+}
+
+function showAnswer(answer) {
+  const c = sqlConsole;
+  c.busy = false;
+  $('sql-run').disabled = false;
+  const ms = Math.round(performance.now() - c.started);
+  sqlStatus(`done in ${ms} ms`);
+  const e = answer.error;
+  // MySQL: [SQLSTATE] error number; PostgreSQL: the SQLSTATE is the code.
+  const code = e && (e.sqlstate && e.sqlstate !== e.code ? `[${e.sqlstate}] ${e.code}` : e.code);
+  $('sql-error').textContent = e ? `${code}: ${e.message}` : '';
+  $('sql-notices').replaceChildren(...answer.notices.map((n) => el('li', n)));
+  $('sql-results').replaceChildren(...answer.results.map(resultGrid));
+}
+
+// One result: its rows a page at a time, or what a statement without rows said.
+function resultGrid(r) {
+  const box = el('div', undefined, { class: 'sql-result' });
+  if (r.columns.length === 0) {
+    const words = r.tag || (r.affected !== null ? `${r.affected} row(s) affected` : 'OK');
+    box.append(el('p', r.affected !== null && r.tag ? `${r.tag} (${r.affected} row(s) affected)` : words, { class: 'sql-tag' }));
+    return box;
+  }
+  const more = r.total_rows > r.rows.length ? ` (the first ${r.rows.length} are shown)` : '';
+  const summary = el('p', `${r.total_rows} row(s)${more}`, { class: 'sql-count' });
+  const table = el('table', undefined, { class: 'sql-grid' });
+  const head = el('tr');
+  head.append(...r.columns.map((name) => el('th', name)));
+  table.append(el('thead'), el('tbody'));
+  table.tHead.append(head);
+  const pager = el('div', undefined, { class: 'pager' });
+  const pages = Math.max(1, Math.ceil(r.rows.length / SQL_PAGE));
+  let page = 0;
+  const prev = el('button', 'Previous', { type: 'button', class: 'prev' });
+  const next = el('button', 'Next', { type: 'button', class: 'next' });
+  const where = el('span');
+  const draw = () => {
+    const rows = r.rows.slice(page * SQL_PAGE, (page + 1) * SQL_PAGE).map((row) => {
+      const tr = el('tr');
+      tr.append(...row.map((v) => (v === null ? el('td', 'NULL', { class: 'null' }) : el('td', v))));
+      return tr;
+    });
+    table.tBodies[0].replaceChildren(...rows);
+    where.textContent = `page ${page + 1} of ${pages}`;
+    prev.disabled = page === 0;
+    next.disabled = page >= pages - 1;
+  };
+  prev.addEventListener('click', () => { page -= 1; draw(); });
+  next.addEventListener('click', () => { page += 1; draw(); });
+  pager.append(prev, next, where);
+  draw();
+  box.append(summary, table);
+  if (pages > 1) box.append(pager);
+  return box;
+}
+
+function closeSql() {
+  if (!sqlConsole) return;
+  sqlConsole.ended = true;
+  if (sqlConsole.ws) sqlConsole.ws.close();
+  sqlConsole = null;
+}
+
+$('sql-close').addEventListener('click', async () => {
+  closeSql();
   await showPortal();
 });
 

@@ -7,6 +7,7 @@
 //! This crate knows nothing of the bastion's state: the caller hands it the login to perform
 //! ([`Login`]) and a [`StatementSink`] for what it observed.
 
+pub mod console;
 pub mod fuzzing;
 pub mod mysql;
 pub mod passage;

@@ -319,7 +319,7 @@ async fn mysql_login<C, G, A>(
         }
     };
     let permit = admission.permit().clone();
-    let target = match connect(&port, &permit).await {
+    let target = match connect(&*port.gate, port.connect_timeout, &permit).await {
         Ok(target) => target,
         Err(words) => {
             greeted.refuse(&words).await;
@@ -417,7 +417,7 @@ async fn pg_login<C, G, A>(
         }
     };
     let permit = admission.permit().clone();
-    let target = match connect(&port, &permit).await {
+    let target = match connect(&*port.gate, port.connect_timeout, &permit).await {
         Ok(target) => target,
         Err(words) => {
             started.refuse(&words).await;
@@ -504,13 +504,16 @@ async fn admitted<G: SessionGate>(
     Ok((admission, principal.server_proof.take()))
 }
 
-async fn connect<G: SessionGate, A>(
-    port: &NativePort<G, A>,
+/// Connects to the permit's database (through its network domain's proxies, if any); the
+/// words to refuse the client with when it cannot.
+pub(super) async fn connect<G: SessionGate>(
+    gate: &G,
+    timeout: Duration,
     permit: &crate::gate::Permit,
 ) -> Result<Upstream, String> {
-    let keys = GateKeys(&*port.gate);
+    let keys = GateKeys(gate);
     let (host, at) = (permit.address.as_str(), permit.port);
-    match route::dial(&permit.route, host, at, port.connect_timeout, &keys).await {
+    match route::dial(&permit.route, host, at, timeout, &keys).await {
         Ok(target) => {
             target.set_nodelay();
             Ok(target)
@@ -526,7 +529,7 @@ async fn connect<G: SessionGate, A>(
     }
 }
 
-fn failed() -> SessionOutcome {
+pub(super) fn failed() -> SessionOutcome {
     SessionOutcome {
         bytes_up: 0,
         bytes_down: 0,
@@ -544,7 +547,7 @@ fn statements<G, A: AuditSink>(port: &NativePort<G, A>, admission: &Admission) -
 }
 
 /// The target stream, counting bytes down (read from it) and up (written to it).
-fn counted<'a>(
+pub(super) fn counted<'a>(
     target: Upstream,
     up: &'a AtomicU64,
     down: &'a AtomicU64,
@@ -562,13 +565,13 @@ fn counted<'a>(
 
 /// A session's byte counts as they grow.
 #[derive(Default)]
-struct Bytes {
+pub(super) struct Bytes {
     /// Written to the database.
-    up: AtomicU64,
+    pub(super) up: AtomicU64,
     /// Read from the database by the session (the login; every answer when copied).
-    down: AtomicU64,
+    pub(super) down: AtomicU64,
     /// Moved from the database to the client by splice(2).
-    spliced: AtomicU64,
+    pub(super) spliced: AtomicU64,
 }
 
 /// A client connection whose descriptor a passage can splice to when it is plain TCP.
@@ -620,14 +623,16 @@ fn passage<'a, G, A>(
     }
 }
 
-/// Runs an admitted session to its end (or until the gate ends it) and gives it back.
-async fn run_session<G, E>(
+/// Runs an admitted session to its end (or until the gate ends it) and gives it back; how it
+/// ended.
+pub(super) async fn run_session<G, E>(
     what: &str,
     gate: &G,
     admission: Admission,
     session: impl Future<Output = Result<(), E>>,
     bytes: &Bytes,
-) where
+) -> EndKind
+where
     G: SessionGate,
     E: std::fmt::Display,
 {
@@ -661,6 +666,7 @@ async fn run_session<G, E>(
         spliced,
         end: ended,
     });
+    ended
 }
 
 /// The PostgreSQL sessions of this node by the BackendKeyData their clients were given, so
