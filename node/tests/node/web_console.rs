@@ -519,12 +519,31 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
             .any(|r| r == "Sessions Open sessions per user (0 = unlimited) 3"),
         "{settings}"
     );
+    assert!(
+        settings["refused_address"]
+            .as_str()
+            .unwrap()
+            .contains("\"IntranetEndpoint\" is invalid"),
+        "{settings}"
+    );
+    assert_eq!(
+        settings["overview_address"], "bastion.internal",
+        "the private network's O&M address for a browser on loopback: {settings}"
+    );
     nodes[0].replica.read_linearizable(|_| ()).await.unwrap();
     let kept = view.read(|s| {
         let s = s.settings();
         (s.max_sessions_per_user, s.command_approval_wait_secs)
     });
     assert_eq!(kept, (3, 300));
+    let endpoints = view.read(|s| {
+        let i = s.instance();
+        (i.internet_endpoint.clone(), i.intranet_endpoint.clone())
+    });
+    assert_eq!(
+        endpoints,
+        ("bastion.example.com".into(), "bastion.internal".into())
+    );
     let trail: Vec<(String, String)> = view.read(|s| {
         s.admin_audit()
             .entries()
@@ -536,6 +555,7 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
     assert_eq!(trail.first(), Some(&ok("TerminateSession")), "{trail:?}");
     for action in [
         "ModifyInstanceSettings",
+        "ModifyInstanceAttribute",
         "CreateHostShareKey",
         "CreateHostAccount",
         "CreateNetworkDomain",

@@ -255,8 +255,20 @@ def live(args):
         c.fill({"set-CommandApprovalWaitSeconds": "300", "set-MaxSessionsPerUser": "3"})
         c.submit("settings-sessions")
         c.until("the change", lambda: c.text("status").startswith("Saved"))
+        # The O&M addresses: a URL is refused; a name for private networks (the browser is on
+        # loopback) is what the overview hands out.
+        c.fill({"set-IntranetEndpoint": "https://bastion.internal"})
+        c.submit("settings-endpoints")
+        c.until("the address refusal", lambda: "IntranetEndpoint" in c.text("error"))
+        refused_address = c.text("error")
+        c.fill({"set-IntranetEndpoint": "bastion.internal", "set-InternetEndpoint": "bastion.example.com"})
+        c.submit("settings-endpoints")
+        c.until("the address change", lambda: c.text("status").startswith("Saved: InternetEndpoint"))
         c.shot("console-settings")
-        say("settings", refused=refused, saved=c.text("status"), rows=c.rows("settings-table"))
+        rows = c.rows("settings-table")
+        c.go("overview", "ov-address")
+        say("settings", refused=refused, saved=c.text("status"), rows=rows,
+            refused_address=refused_address, overview_address=c.text("ov-address"))
         # A shared key, and an SFTP-only account that uses it.
         c.go("assets", "share-key-create")
         c.fill({"new-share-key-name": "fleet", "new-share-key-text": args["key"]})

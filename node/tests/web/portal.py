@@ -306,6 +306,7 @@ def sql(args):
         if nxt:
             nxt[-1].click()
             paged = read_results(p)["results"][-1]
+        p.d.execute_script("window.scrollTo(0, 0)")
         p.shot(f"portal-sql-{args['shot']}" if args.get("shot") else "portal-sql")
         say("ran", session=session, asks_password=asks_password, runs=runs, paged=paged)
         sys.stdin.readline()

@@ -533,6 +533,72 @@ async fn the_client_signer_is_accepted() {
 }
 
 #[tokio::test]
+async fn the_o_and_m_addresses_are_set_checked_and_described() {
+    let h = harness();
+    let both = [
+        ("InternetEndpoint", "bastion.example.com"),
+        ("IntranetEndpoint", "10.0.0.5"),
+    ];
+    let (status, body) = call(&h, "ModifyInstanceAttribute", &both).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, got) = call(&h, "DescribeInstanceAttribute", &[]).await;
+    let a = &got["InstanceAttribute"];
+    assert_eq!(
+        (&a["InternetEndpoint"], &a["IntranetEndpoint"]),
+        (
+            &Value::from("bastion.example.com"),
+            &Value::from("10.0.0.5")
+        ),
+        "{got}"
+    );
+    // One alone leaves the other; the description is kept apart.
+    let (status, body) = call(
+        &h,
+        "ModifyInstanceAttribute",
+        &[("IntranetEndpoint", ""), ("Description", "prod")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, got) = call(&h, "DescribeInstanceAttribute", &[]).await;
+    let a = &got["InstanceAttribute"];
+    assert_eq!(
+        (
+            &a["InternetEndpoint"],
+            &a["IntranetEndpoint"],
+            &a["Description"]
+        ),
+        (
+            &Value::from("bastion.example.com"),
+            &Value::from(""),
+            &Value::from("prod")
+        ),
+        "{got}"
+    );
+    for (name, bad) in [
+        ("InternetEndpoint", "https://bastion.example.com"),
+        ("IntranetEndpoint", "bastion:60022"),
+        ("InternetEndpoint", "-bad-.example"),
+    ] {
+        let r = call(
+            &h,
+            "ModifyInstanceAttribute",
+            &[(name, bad), ("Description", "x")],
+        )
+        .await;
+        assert_error(&r, 400, "InvalidParameter");
+        let words = r.1["Message"].as_str().unwrap();
+        assert!(words.contains(&format!("\"{name}\"")), "{bad}: {words}");
+    }
+    let r = call(&h, "ModifyInstanceAttribute", &[]).await;
+    assert_error(&r, 400, "MissingParameter");
+    let (_, got) = call(&h, "DescribeInstanceAttribute", &[]).await;
+    assert_eq!(
+        got["InstanceAttribute"]["Description"], "prod",
+        "a refused call changed nothing: {got}"
+    );
+}
+
+#[tokio::test]
 async fn the_cluster_settings_are_read_and_changed_by_name_and_checked() {
     let h = harness();
     let (status, got) = call(&h, "GetInstanceSettings", &[]).await;

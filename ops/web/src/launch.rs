@@ -7,7 +7,7 @@
 
 use crate::error::WebError;
 use crate::login::client_of;
-use crate::portal::{audit, bastion_host, propose_token};
+use crate::portal::{audit, om_address, propose_token};
 use crate::session::Authed;
 use crate::Web;
 use axum::extract::State;
@@ -125,11 +125,13 @@ pub(crate) async fn launch(
     Json(form): Json<LaunchForm>,
 ) -> Result<Json<Value>, WebError> {
     let authed = web.acting(&headers, false).await?;
-    let source = client_of(&ext).to_string();
+    let source = client_of(&ext);
+    let address = om_address(&web, &headers, source.ip());
+    let source = source.to_string();
     let mut found = Err(WebError::Internal);
     web.backend.read(&mut |s| found = target_of(s, &form));
     let target = found?;
-    let issued = issue(&web, &authed, &target, &form, &headers).await;
+    let issued = issue(&web, &authed, &target, &form, &address).await;
     let result = match &issued {
         Ok(_) => "OK",
         Err(e) => e.code(),
@@ -161,7 +163,7 @@ async fn issue(
     authed: &Authed,
     target: &Target,
     form: &LaunchForm,
-    headers: &HeaderMap,
+    host: &str,
 ) -> Result<Value, WebError> {
     let (protocol_word, clients) = target.scheme;
     let client = match form.client.as_deref().filter(|c| !c.is_empty()) {
@@ -195,7 +197,6 @@ async fn issue(
     new.validity_secs = Some(LAUNCH_VALIDITY_SECS);
     let receipt = propose_token(web, new).await?;
     tracing::info!(user = %authed.user_name, asset = %target.asset_name, client, token_id = receipt.token_id, "web: local client launch token issued");
-    let host = bastion_host(headers);
     let port = port.to_string();
     let url = link(&[
         ("protocol", protocol_word),

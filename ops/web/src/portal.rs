@@ -112,6 +112,17 @@ pub(crate) fn bastion_host(headers: &HeaderMap) -> String {
     }
 }
 
+/// The O&M address to give an engineer whose browser is at `client`: the configured one that
+/// fits the source address (`ModifyInstanceAttribute`'s InternetEndpoint / IntranetEndpoint),
+/// else the host name the browser used.
+pub(crate) fn om_address(web: &Web, headers: &HeaderMap, client: std::net::IpAddr) -> String {
+    let mut configured = None;
+    web.backend.read(&mut |s| {
+        configured = s.instance().endpoint_for(client).map(str::to_string);
+    });
+    configured.unwrap_or_else(|| bastion_host(headers))
+}
+
 /// The local port suggested for the tunnel, and the client command through it.
 fn client_command(engine: DbEngine, db_port: u16, account: &str) -> (u16, Option<String>) {
     match engine {
@@ -178,8 +189,10 @@ pub(crate) async fn token(
     Json(form): Json<TokenForm>,
 ) -> Result<Json<Value>, WebError> {
     let authed = web.acting(&headers, false).await?;
-    let client = client_of(&ext).to_string();
-    let issued = issue(&web, &authed, &form, &headers).await;
+    let client = client_of(&ext);
+    let address = om_address(&web, &headers, client.ip());
+    let client = client.to_string();
+    let issued = issue(&web, &authed, &form, &address).await;
     let result = match &issued {
         Ok(_) => "OK",
         Err(e) => e.code(),
@@ -205,7 +218,7 @@ async fn issue(
     web: &Web,
     authed: &Authed,
     form: &TokenForm,
-    headers: &HeaderMap,
+    address: &str,
 ) -> Result<Value, WebError> {
     let mut found = None;
     web.backend.read(&mut |s| found = target_of(s, form));
@@ -221,7 +234,6 @@ async fn issue(
     let (token, new) = new_token_for(target, None).ok_or(WebError::Internal)?;
     let receipt = propose_token(web, new).await?;
     tracing::info!(user = %authed.user_name, database = %db_name, token_id = receipt.token_id, "web: O&M token issued");
-    let address = bastion_host(headers);
     let port = web.gate.ssh_port().ok_or(WebError::Unavailable)?;
     let (local, client) = client_command(engine, db_port, &account);
     let user = &authed.user_name;

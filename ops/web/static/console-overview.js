@@ -17,7 +17,9 @@ VIEWS.overview = async (root) => {
       el('dt', { text: 'SSH command for engineers' }), el('dd', { id: 'ov-ssh', text: ssh }),
       el('dt', { text: 'O&M portal' }), el('dd', { id: 'ov-web', text: web }),
       el('dt', { text: 'Hosts / users' }), el('dd', { text: `${o.hosts} / ${o.users}` })),
-    el('p', { class: 'hint', text: 'Hand the O&M address, the port, the user name and the password to the engineers. Behind a load balancer the address is the balancer\'s, which serves every node.' }),
+    el('p', { class: 'hint', text: (o.internet_endpoint || o.intranet_endpoint)
+      ? `Hand the O&M address, the port, the user name and the password to the engineers. Configured O&M addresses (Settings): public networks ${o.internet_endpoint || '(not set)'}, private networks ${o.intranet_endpoint || '(not set)'}; the one above fits this browser's address.`
+      : 'Hand the O&M address, the port, the user name and the password to the engineers. Behind a load balancer the address is the balancer\'s, which serves every node. Settings can fix the addresses for public and private networks.' }),
     el('h2', { text: 'Cluster members' }),
     el('p', { text: `Seen from node ${o.served_by}; leader: ${o.leader === null ? 'none (no quorum)' : `node ${o.leader}`}.` }),
     table('members-table', [

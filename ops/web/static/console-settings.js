@@ -1,6 +1,7 @@
 // The console's Settings page: the cluster's settings (GetInstanceSettings and
 // ModifyInstanceSettings: concurrency limits, O&M token defaults, the password lockout, the idle
-// timeout, hosts' key pins, database TLS, the wait for a command approval) and two-factor
+// timeout, hosts' key pins, database TLS, the wait for a command approval), the O&M addresses
+// handed to engineers (DescribeInstanceAttribute / ModifyInstanceAttribute) and two-factor
 // authentication (Get/ModifyInstanceTwoFactor). Everyone with a console role reads them; each
 // form (Admins only) sends its own fields, and the server says which one it refuses.
 'use strict';
@@ -49,7 +50,10 @@ function settingsForm([id, title, fields], values, save) {
 }
 
 VIEWS.settings = async (root) => {
-  const [s, t] = await Promise.all([api('GetInstanceSettings'), api('GetInstanceTwoFactor')]);
+  const [s, t, i] = await Promise.all([
+    api('GetInstanceSettings'), api('GetInstanceTwoFactor'), api('DescribeInstanceAttribute'),
+  ]);
+  const endpoints = { InternetEndpoint: i.InstanceAttribute.InternetEndpoint, IntranetEndpoint: i.InstanceAttribute.IntranetEndpoint };
   const values = s.Settings;
   const twoFactor = { EnableTwoFactor: t.Config.EnableTwoFactor, SkipTwoFactorTime: t.Config.SkipTwoFactorTime };
   const redraw = async (words) => { await route(); say(words); };
@@ -60,11 +64,20 @@ VIEWS.settings = async (root) => {
   const rows = SETTINGS_FORMS.flatMap(([, title, fields]) => fields.map(([name, label]) => ({ title, name, label, value: values[name] })));
   rows.push({ title: 'Two-factor', name: 'EnableTwoFactor', label: 'Second factor at logins', value: twoFactor.EnableTwoFactor });
   rows.push({ title: 'Two-factor', name: 'SkipTwoFactorTime', label: 'Not asked again within, hours', value: twoFactor.SkipTwoFactorTime });
+  rows.push({ title: 'O&M address', name: 'InternetEndpoint', label: 'For engineers on public networks', value: endpoints.InternetEndpoint || '(the host name the browser used)' });
+  rows.push({ title: 'O&M address', name: 'IntranetEndpoint', label: 'For engineers on private networks', value: endpoints.IntranetEndpoint || '(the host name the browser used)' });
+  const endpointForm = form('settings-endpoints', 'O&M addresses', [
+    { id: 'set-InternetEndpoint', label: 'For public networks (host name or IP address; empty: the one the browser used)', value: endpoints.InternetEndpoint },
+    { id: 'set-IntranetEndpoint', label: 'For private networks (host name or IP address; empty: the one the browser used)', value: endpoints.IntranetEndpoint },
+  ], 'Save', () => save('ModifyInstanceAttribute')({
+    InternetEndpoint: val('set-InternetEndpoint'), IntranetEndpoint: val('set-IntranetEndpoint'),
+  }));
   root.append(
     el('h2', { text: 'Settings' }),
     el('p', { class: 'hint', text: 'Every node applies a change at once: limits from the next session, the lockout from the next wrong password, token defaults from the next token.' }),
     table('settings-table', [['Area', (r) => r.title], ['Setting', (r) => r.label], ['Value', (r) => String(r.value)]], rows),
     ...SETTINGS_FORMS.map((f) => settingsForm(f, values, save('ModifyInstanceSettings'))),
+    endpointForm,
     settingsForm(['settings-2fa', 'Two-factor authentication', [
       ['EnableTwoFactor', 'Ask users with two-factor on for a code at logins', BOOL],
       ['SkipTwoFactorTime', 'Not asked again within, hours (0 to 168)'],

@@ -441,6 +441,12 @@ pub enum Command {
     },
     /// The instance's description (ModifyInstanceAttribute).
     SetInstanceDescription(String),
+    /// The instance's O&M addresses (ModifyInstanceAttribute's InternetEndpoint and
+    /// IntranetEndpoint); empty clears one.
+    SetInstanceEndpoints {
+        internet: String,
+        intranet: String,
+    },
     /// Logons from public source addresses allowed or refused.
     SetPublicAccess(bool),
     /// The public white list, replaced whole (validated with [`crate::validate_white_list`]).

@@ -65,9 +65,9 @@ pub use second_factor::{FailureRun, TotpEnrolment, TwoFactorStatus};
 pub use session::{EndReason, Session, SessionAccount, SessionGrant};
 pub use session_trail::{EventsDigest, SessionLink, SessionTrail};
 pub use settings::{
-    validate_white_list, AccessKey, ClusterSettings, DatabaseTargetTls, DirectorySettings,
-    DirectorySync, InstanceAttributes, OidcSettings, ResourceRef, Role, TwoFactorSettings,
-    WhiteListEntry, MAX_WHITE_LIST_ENTRIES,
+    endpoint_invalid, validate_white_list, AccessKey, ClusterSettings, DatabaseTargetTls,
+    DirectorySettings, DirectorySync, InstanceAttributes, OidcSettings, ResourceRef, Role,
+    TwoFactorSettings, WhiteListEntry, MAX_WHITE_LIST_ENTRIES,
 };
 pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
 pub use state::{Configuration, State, CONFIG_FORMAT};
@@ -97,4 +97,5 @@ pub use web_session::{WebSession, WebSessionHash};
 ///     withdrawn by its session; the setting for how long a held command waits.
 /// 14: directory synchronization: its settings, the last one's report per directory, the
 ///     directory's lock on a user, the source of a user group.
-pub const STATE_FORMAT_VERSION: u32 = 15;
+/// 16: the instance's O&M addresses (`InternetEndpoint`, `IntranetEndpoint`).
+pub const STATE_FORMAT_VERSION: u32 = 16;

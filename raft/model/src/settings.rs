@@ -143,6 +143,11 @@ pub struct InstanceAttributes {
     /// When not empty, logons from public source addresses must come from one of these blocks.
     /// Private, loopback and link-local sources are never affected.
     pub public_white_list: Vec<WhiteListEntry>,
+    /// The O&M address engineers reach the bastion by from the internet (a load balancer's
+    /// host name or address); empty: not set.
+    pub internet_endpoint: String,
+    /// The O&M address engineers reach the bastion by from private networks; empty: not set.
+    pub intranet_endpoint: String,
 }
 
 impl Default for InstanceAttributes {
@@ -153,6 +158,53 @@ impl Default for InstanceAttributes {
             region_id: String::new(),
             public_access: true,
             public_white_list: Vec::new(),
+            internet_endpoint: String::new(),
+            intranet_endpoint: String::new(),
+        }
+    }
+}
+
+/// Why `address` cannot be an O&M address (a host name or an IP address, without a scheme or
+/// port), if it cannot; empty is allowed (not set).
+pub fn endpoint_invalid(address: &str) -> Option<String> {
+    if address.is_empty() {
+        return None;
+    }
+    if address.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    if address.len() > 253 {
+        return Some("a host name has at most 253 characters".into());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if address.split('.').all(label_ok) {
+        None
+    } else {
+        Some(format!(
+            "'{address}' is neither a host name nor an IP address (give no scheme, port or path)"
+        ))
+    }
+}
+
+impl InstanceAttributes {
+    /// The O&M address for an engineer at `client`: the intranet one for a private (or
+    /// loopback) source, the internet one for a public source, either when only one is set;
+    /// None when neither is.
+    pub fn endpoint_for(&self, client: IpAddr) -> Option<&str> {
+        let (internet, intranet) = (
+            Some(self.internet_endpoint.as_str()).filter(|e| !e.is_empty()),
+            Some(self.intranet_endpoint.as_str()).filter(|e| !e.is_empty()),
+        );
+        if crate::policy::is_public(client) {
+            internet.or(intranet)
+        } else {
+            intranet.or(internet)
         }
     }
 }
@@ -313,6 +365,35 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_o_and_m_address_fits_the_source_and_falls_back_to_the_other() {
+        let mut a = InstanceAttributes::default();
+        assert_eq!(a.endpoint_for(ip("203.0.113.9")), None);
+        a.internet_endpoint = "bastion.example.com".into();
+        assert_eq!(a.endpoint_for(ip("10.1.2.3")), Some("bastion.example.com"));
+        a.intranet_endpoint = "10.0.0.5".into();
+        assert_eq!(a.endpoint_for(ip("10.1.2.3")), Some("10.0.0.5"));
+        assert_eq!(a.endpoint_for(ip("127.0.0.1")), Some("10.0.0.5"));
+        assert_eq!(
+            a.endpoint_for(ip("203.0.113.9")),
+            Some("bastion.example.com")
+        );
+        for good in ["", "bastion", "b-1.example.com", "10.0.0.5", "2001:db8::1"] {
+            assert_eq!(endpoint_invalid(good), None, "{good}");
+        }
+        for bad in [
+            "https://b",
+            "b:22",
+            "b/x",
+            "-b",
+            "a..b",
+            "b c",
+            &"x".repeat(254),
+        ] {
+            assert!(endpoint_invalid(bad).is_some(), "{bad}");
+        }
     }
 
     fn listed(blocks: &[&str]) -> InstanceAttributes {

@@ -5,7 +5,7 @@
 use crate::api::call::{done, one, page, Call};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::paginate;
-use crate::api::table::{action, opt, req, Action, Ty};
+use crate::api::table::{action, opt, Action, Ty};
 use portunus_model::{Command, InstanceAttributes, ResourceRef, WhiteListEntry};
 use serde_json::{json, Value};
 
@@ -34,8 +34,17 @@ pub static ACTIONS: &[Action] = &[
         "ModifyInstanceAttribute",
         Write,
         modify,
-        "Changes the instance description.",
-        [req("Description", Ty::Str),]
+        "Changes the instance description and (a Portunus extension) the O&M addresses given to \
+         engineers: InternetEndpoint for engineers on public networks, IntranetEndpoint for \
+         private ones (a host name or an IP address, the load balancer's in front of the \
+         nodes; an empty value clears one). The portal's token dialog, local client links and \
+         the console's overview use the one that fits the browser's source address, else the \
+         host name the browser used. At least one of the three parameters is required.",
+        [
+            opt("Description", Ty::Str),
+            opt("InternetEndpoint", Ty::Str),
+            opt("IntranetEndpoint", Ty::Str),
+        ]
     ),
     action!(
         "ConfigInstanceWhiteList",
@@ -96,8 +105,8 @@ fn summary(c: &Call, attrs: &InstanceAttributes) -> Value {
         "ExpireTime": 0,
         "StartTime": 0,
         "ImageVersion": env!("CARGO_PKG_VERSION"),
-        "InternetEndpoint": "",
-        "IntranetEndpoint": "",
+        "InternetEndpoint": attrs.internet_endpoint,
+        "IntranetEndpoint": attrs.intranet_endpoint,
         "LicenseCode": "",
         "PlanCode": "",
         "ResourceGroupId": "",
@@ -161,15 +170,38 @@ async fn describe(c: &Call) -> ApiResult {
 }
 
 async fn modify(c: &Call) -> ApiResult {
-    let description = c.p.req("Description")?;
-    if description.chars().count() > 500 {
-        return Err(ApiError::invalid(
-            "Description",
-            "at most 500 characters are allowed",
-        ));
+    let description = c.p.opt("Description");
+    // Present and empty clears an address.
+    let (internet, intranet) = (c.p.get("InternetEndpoint"), c.p.get("IntranetEndpoint"));
+    if description.is_none() && internet.is_none() && intranet.is_none() {
+        return Err(ApiError::MissingParameter("Description"));
     }
-    c.propose(Command::SetInstanceDescription(description.to_string()))
+    for (name, value) in [
+        ("InternetEndpoint", internet),
+        ("IntranetEndpoint", intranet),
+    ] {
+        if let Some(why) = value.and_then(portunus_model::endpoint_invalid) {
+            return Err(ApiError::invalid(name, why));
+        }
+    }
+    if let Some(description) = description {
+        if description.chars().count() > 500 {
+            return Err(ApiError::invalid(
+                "Description",
+                "at most 500 characters are allowed",
+            ));
+        }
+        c.propose(Command::SetInstanceDescription(description.to_string()))
+            .await?;
+    }
+    if internet.is_some() || intranet.is_some() {
+        let now = c.read(|s| s.instance().clone()).await?;
+        c.propose(Command::SetInstanceEndpoints {
+            internet: internet.map_or(now.internet_endpoint, str::to_string),
+            intranet: intranet.map_or(now.intranet_endpoint, str::to_string),
+        })
         .await?;
+    }
     Ok(done())
 }
 

@@ -4,7 +4,7 @@
 //! replication as the leader reports it, open sessions per node from the replicated state).
 
 use crate::error::WebError;
-use crate::portal::bastion_host;
+use crate::portal::om_address;
 use crate::Web;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -19,6 +19,7 @@ const IN_SYNC_ENTRIES: u64 = 16;
 /// `GET /web/api/console/overview`.
 pub(crate) async fn overview(
     State(web): State<Web>,
+    ext: axum::http::Extensions,
     headers: HeaderMap,
 ) -> Result<Json<Value>, WebError> {
     web.console_reader(&headers).await?;
@@ -26,12 +27,17 @@ pub(crate) async fn overview(
     let mut open: BTreeMap<u64, usize> = BTreeMap::new();
     let mut hosts = 0;
     let mut users = 0;
+    let mut endpoints = (String::new(), String::new());
     web.backend.read(&mut |s| {
         for x in s.open_sessions() {
             *open.entry(x.node_id).or_default() += 1;
         }
         hosts = s.hosts().count();
         users = s.users().count();
+        endpoints = (
+            s.instance().internet_endpoint.clone(),
+            s.instance().intranet_endpoint.clone(),
+        );
     });
     let api_port = headers
         .get(header::HOST)
@@ -40,7 +46,9 @@ pub(crate) async fn overview(
         .and_then(|(_, p)| p.parse::<u16>().ok());
     Ok(Json(json!({
         "instance_id": web.backend.instance_id(),
-        "address": bastion_host(&headers),
+        "address": om_address(&web, &headers, crate::login::client_of(&ext).ip()),
+        "internet_endpoint": endpoints.0,
+        "intranet_endpoint": endpoints.1,
         "ssh_port": web.gate.ssh_port(),
         "api_port": api_port,
         "served_by": status["node_id"],

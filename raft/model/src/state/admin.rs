@@ -63,6 +63,9 @@ impl State {
                 self.instance.description = d.clone();
                 Ok(Response::Done)
             }
+            Command::SetInstanceEndpoints { internet, intranet } => {
+                self.set_endpoints(internet, intranet)
+            }
             Command::SetPublicAccess(on) => {
                 self.instance.public_access = *on;
                 Ok(Response::Done)
@@ -269,6 +272,22 @@ impl State {
                 }
             }
         }
+        Ok(Response::Done)
+    }
+}
+
+impl State {
+    fn set_endpoints(&mut self, internet: &str, intranet: &str) -> Result<Response, Rejection> {
+        for (field, value) in [
+            ("InternetEndpoint", internet),
+            ("IntranetEndpoint", intranet),
+        ] {
+            if let Some(why) = crate::settings::endpoint_invalid(value) {
+                return Err(Rejection::invalid(field, why));
+            }
+        }
+        self.instance.internet_endpoint = internet.to_string();
+        self.instance.intranet_endpoint = intranet.to_string();
         Ok(Response::Done)
     }
 }

@@ -62,7 +62,7 @@ fn populated_state_round_trips_through_bincode() {
     assert!(back.token_by_hash(&[1; 32]).is_some());
     assert!(back.nonce_used(&[9; 16], fx.now));
     assert_eq!(back.nonces_held_by("AK"), 1);
-    assert_eq!(STATE_FORMAT_VERSION, 15);
+    assert_eq!(STATE_FORMAT_VERSION, 16);
 }
 
 #[test]

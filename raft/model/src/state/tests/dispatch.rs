@@ -380,6 +380,10 @@ fn tokens_sessions_admin() -> Vec<Command> {
             access_key_id: "none".into(),
         },
         Command::SetInstanceDescription(String::new()),
+        Command::SetInstanceEndpoints {
+            internet: "https://bastion".into(),
+            intranet: String::new(),
+        },
         Command::TagResources {
             resources: vec![ResourceRef::Host(999)],
             tags: Default::default(),
@@ -430,7 +434,7 @@ fn every_variant_is_handled_and_rejections_change_nothing() {
                 .collect()
         })
         .collect();
-    assert_eq!(variants.len(), 103, "one sample per Command variant");
+    assert_eq!(variants.len(), 104, "one sample per Command variant");
     let mut rejected = 0;
     for cmd in all {
         let mut st = base.clone();
