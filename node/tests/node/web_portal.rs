@@ -279,3 +279,43 @@ async fn web_and_ssh_logins_share_the_attempt_limits() {
     );
     node.stop().await;
 }
+
+/// The portal speaks the user's language once logged on (set by an administrator), the
+/// browser's before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_portal_speaks_the_users_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let r = &nodes[0].replica;
+    let alice =
+        portunus_node::testing::created(r.propose(user("alice", ALICE_PASSWORD, false)).await);
+    let patch = portunus_model::UserPatch {
+        language: Some(Some(portunus_model::UiLanguage::ZhCn)),
+        ..Default::default()
+    };
+    r.propose(Command::UpdateUser {
+        user_id: alice,
+        patch,
+    })
+    .await
+    .unwrap();
+    let server = &nodes[1];
+    server.replica.read_linearizable(|_| ()).await.unwrap();
+    let args = json!({"a": base(server), "alice_password": ALICE_PASSWORD});
+    let mut browser = Browser::start("language", &args);
+    let seen = browser.expect("language").await;
+    browser.finished().await;
+    assert_eq!(
+        seen["before"],
+        json!({"title": "Portunus O&M portal", "lang": "en", "logon": "Log on",
+               "hosts_tab": "", "logout": "", "hosts_header": ["", "", ""]}),
+        "the headless browser's language (English) before logging on: {seen}"
+    );
+    assert_eq!(
+        seen["after"],
+        json!({"title": "Portunus 运维门户", "lang": "zh-CN", "logon": "",
+               "hosts_tab": "主机", "logout": "退出登录",
+               "hosts_header": ["主机", "地址", "远程连接"]}),
+        "alice's language after: {seen}"
+    );
+}

@@ -317,5 +317,24 @@ def sql(args):
         p.d.quit()
 
 
+def language(args):
+    """The page before logging on (the browser's language) and after (the user's)."""
+    p = Portal(browser(), args.get("screens"))
+    try:
+        p.open(args["a"])
+        seen = lambda: {"title": p.d.title, "lang": p.d.execute_script("return document.documentElement.lang"),
+                        "logon": p.el("login-submit").text, "hosts_tab": p.el("tab-hosts").text,
+                        "logout": p.el("logout").text,
+                        "hosts_header": [th.text for th in p.d.find_elements(By.CSS_SELECTOR, "#hosts thead th")]}
+        before = seen()
+        p.password("alice", args["alice_password"])
+        p.portal()
+        p.shot("portal-zh-cn")
+        say("language", before=before, after=seen())
+    finally:
+        p.d.quit()
+
+
 if __name__ == "__main__":
-    {"logins": logins, "terminal": terminal, "refused": refused, "sql": sql}[sys.argv[1]](json.loads(sys.argv[2]))
+    {"logins": logins, "terminal": terminal, "refused": refused, "sql": sql,
+     "language": language}[sys.argv[1]](json.loads(sys.argv[2]))

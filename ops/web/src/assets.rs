@@ -46,6 +46,11 @@ const FILES: &[File] = &[
         body: include_str!("../static/app.js"),
     },
     File {
+        path: "/web/i18n.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../static/i18n.js"),
+    },
+    File {
         path: "/web/app.css",
         mime: "text/css; charset=utf-8",
         body: include_str!("../static/app.css"),
@@ -171,6 +176,7 @@ mod tests {
     fn the_page_loads_only_embedded_files() {
         let page = FILES[0].body;
         for src in [
+            "/web/i18n.js",
             "/web/app.js",
             "/web/sso.js",
             "/web/vendor/xterm.js",

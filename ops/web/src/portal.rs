@@ -65,8 +65,10 @@ pub(crate) async fn assets(
     let now = now_ms();
     let mut out = Value::Null;
     let mut console = false;
+    let mut language = None;
     web.backend.read(&mut |s| {
         out = listing(s, authed.user_id, now);
+        language = s.user(authed.user_id).and_then(|u| u.language);
         console = matches!(
             crate::console::console_role(s, authed.user_id),
             Some(Role::Admin | Role::Auditor)
@@ -75,6 +77,8 @@ pub(crate) async fn assets(
     out["user"] = json!(authed.user_name);
     // The page links to the administrator console for those who may use it.
     out["console"] = json!(console);
+    // The pages' language, when the user has one (else the browser's).
+    out["language"] = json!(language.map(|l| l.api_name()));
     Ok(Json(out))
 }
 

@@ -120,7 +120,7 @@ async function showKeys() {
     body.replaceChildren();
     for (const k of keys) {
       const tr = el('tr', undefined, { 'data-key': k.id });
-      const del = el('button', 'Delete', { 'data-delete': k.id });
+      const del = el('button', tx('Delete'), { 'data-delete': k.id });
       del.addEventListener('click', async () => {
         if (!window.confirm(`Delete AccessKey ${k.id}? Scripts using it stop working.`)) return;
         try {
@@ -160,13 +160,13 @@ function hostRow(h) {
   const tr = el('tr', undefined, { 'data-asset': h.name });
   tr.append(el('td', h.name), el('td', h.address));
   const td = el('td');
-  if (h.accounts.length === 0) td.textContent = 'No accounts authorized';
+  if (h.accounts.length === 0) td.textContent = tx('No accounts authorized');
   for (const a of h.accounts) {
-    const b = el('button', `Terminal as ${a.name}`, { class: 'open-terminal', 'data-account': a.name });
-    if (a.sftp_only) { b.disabled = true; b.title = 'SFTP only'; }
+    const b = el('button', tx('Terminal as {0}', a.name), { class: 'open-terminal', 'data-account': a.name });
+    if (a.sftp_only) { b.disabled = true; b.title = tx('SFTP only'); }
     b.addEventListener('click', () => openTerminal(h.id, a.id, `${a.name}@${h.name}`));
-    const l = el('button', `Open in local client (${a.name})`, { class: 'launch', 'data-account': a.name });
-    if (a.sftp_only) { l.disabled = true; l.title = 'SFTP only'; }
+    const l = el('button', tx('Open in local client ({0})', a.name), { class: 'launch', 'data-account': a.name });
+    if (a.sftp_only) { l.disabled = true; l.title = tx('SFTP only'); }
     l.addEventListener('click', () => launch({ host_id: h.id, account_id: a.id }, 'ssh'));
     td.append(b, l);
   }
@@ -178,17 +178,17 @@ function databaseRow(d) {
   const tr = el('tr', undefined, { 'data-asset': d.name });
   tr.append(el('td', d.name), el('td', d.engine), el('td', `${d.address}:${d.port}`));
   const td = el('td');
-  if (d.accounts.length === 0) td.textContent = 'No accounts authorized';
+  if (d.accounts.length === 0) td.textContent = tx('No accounts authorized');
   for (const a of d.accounts) {
-    const b = el('button', `Apply for O&M token (${a.name})`, { class: 'apply-token', 'data-account': a.name });
+    const b = el('button', tx('Apply for O&M token ({0})', a.name), { class: 'apply-token', 'data-account': a.name });
     b.addEventListener('click', () => applyToken(d.id, a.id));
     td.append(b);
     const proto = { MySQL: 'mysql', PostgreSQL: 'postgresql' }[d.engine];
     if (proto) {
-      const c = el('button', `SQL console (${a.name})`, { class: 'open-sql', 'data-account': a.name });
+      const c = el('button', tx('SQL console ({0})', a.name), { class: 'open-sql', 'data-account': a.name });
       c.addEventListener('click', () => openSql(d, a));
       td.append(c);
-      const l = el('button', `Open in local client (${a.name})`, { class: 'launch', 'data-account': a.name });
+      const l = el('button', tx('Open in local client ({0})', a.name), { class: 'launch', 'data-account': a.name });
       l.addEventListener('click', () => launch({ database_id: d.id, account_id: a.id }, proto));
       td.append(l);
     }
@@ -207,6 +207,7 @@ async function showPortal() {
     $('portal-error').textContent = e.message;
     return;
   }
+  setLanguage(assets.language);
   $('who').textContent = assets.user;
   $('to-console').hidden = !assets.console;
   $('hosts').tBodies[0].replaceChildren(...assets.hosts.map(hostRow));
@@ -237,7 +238,7 @@ $('device-form').addEventListener('submit', (ev) => {
   const chosen = {};
   for (const p of Object.keys(CLIENT_DEFAULTS)) chosen[p] = $(`client-${p}`).value;
   localStorage.setItem('portunus.clients', JSON.stringify(chosen));
-  $('device-saved').textContent = 'Saved for this browser.';
+  $('device-saved').textContent = tx('Saved for this browser.');
 });
 
 async function launch(what, protocol) {
@@ -300,7 +301,7 @@ function openTerminal(hostId, accountId, title) {
   closeTerminal();
   show('terminal-view');
   $('terminal-title').textContent = title;
-  terminalStatus('connecting…');
+  terminalStatus(tx('connecting…'));
   const term = new Terminal({ cursorBlink: true, scrollback: 5000 });
   const fit = new FitAddon.FitAddon();
   term.loadAddon(fit);
@@ -315,10 +316,10 @@ function openTerminal(hostId, accountId, title) {
   ws.onmessage = (ev) => {
     if (typeof ev.data !== 'string') return term.write(new Uint8Array(ev.data));
     const m = JSON.parse(ev.data);
-    if (m.opened) terminalStatus(`connected (session ${m.opened})`);
+    if (m.opened) terminalStatus(tx('connected (session {0})', m.opened));
     if (m.ended) {
       state.ended = true;
-      terminalStatus(`ended: ${m.ended}`);
+      terminalStatus(tx('ended: {0}', m.ended));
       term.write(`\r\n\x1b[1m${m.ended}\x1b[0m\r\n`);
     }
   };
@@ -327,7 +328,7 @@ function openTerminal(hostId, accountId, title) {
     state.ended = true;
     const words = 'The connection to the bastion node was lost (the node may have gone away); ' +
       'this session has ended. Open the terminal again to reconnect: another node may serve you.';
-    terminalStatus('disconnected: the bastion node went away');
+    terminalStatus(tx('disconnected: the bastion node went away'));
     term.write(`\r\n\x1b[1m${words}\x1b[0m\r\n`);
   };
   term.onData((d) => { if (ws.readyState === WebSocket.OPEN) ws.send(encoder.encode(d)); });
@@ -366,7 +367,7 @@ function openSql(d, a) {
   closeSql();
   show('sql-view');
   $('sql-title').textContent = `${a.name}@${d.name} (${d.engine})`;
-  sqlStatus(a.hosted ? 'the account\'s password is hosted by the bastion' : 'type the account\'s password');
+  sqlStatus(tx(a.hosted ? 'the account\'s password is hosted by the bastion' : 'type the account\'s password'));
   $('sql-password-label').hidden = !!a.hosted;
   $('sql-password').value = '';
   $('sql-schema').value = '';
@@ -383,7 +384,7 @@ $('sql-open-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const c = sqlConsole;
   if (!c || c.ws) return;
-  sqlStatus('connecting…');
+  sqlStatus(tx('connecting…'));
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const q = new URLSearchParams({ database: c.database.id, account: c.account.id, csrf });
   const ws = new WebSocket(`${scheme}//${location.host}/web/api/sql?${q}`);
@@ -397,7 +398,7 @@ $('sql-open-form').addEventListener('submit', (ev) => {
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data);
     if (m.opened) {
-      sqlStatus(`connected (session ${m.opened.session})`);
+      sqlStatus(tx('connected (session {0})', m.opened.session));
       $('sql-open-form').hidden = true;
       $('sql-form').hidden = false;
       $('sql-text').focus();
@@ -405,7 +406,7 @@ $('sql-open-form').addEventListener('submit', (ev) => {
     if (m.answer) showAnswer(m.answer);
     if (m.ended) {
       c.ended = true;
-      sqlStatus(`ended: ${m.ended}`);
+      sqlStatus(tx('ended: {0}', m.ended));
       $('sql-error').textContent = m.ended;
       $('sql-form').hidden = true;
     }
@@ -413,7 +414,7 @@ $('sql-open-form').addEventListener('submit', (ev) => {
   ws.onclose = () => {
     if (c.ended) return;
     c.ended = true;
-    sqlStatus('disconnected: the bastion node went away');
+    sqlStatus(tx('disconnected: the bastion node went away'));
     $('sql-error').textContent = 'The connection to the bastion node was lost; this session has ended. ' +
       'Open the console again to reconnect: another node may serve you.';
     $('sql-form').hidden = true;
@@ -438,7 +439,7 @@ function runSql() {
   if (!c || !c.ws || c.ended || c.busy || !sql.trim()) return;
   c.busy = true;
   $('sql-run').disabled = true;
-  sqlStatus('running…');
+  sqlStatus(tx('running…'));
   c.started = performance.now();
   c.ws.send(JSON.stringify({ sql }));
 }
@@ -448,7 +449,7 @@ function showAnswer(answer) {
   c.busy = false;
   $('sql-run').disabled = false;
   const ms = Math.round(performance.now() - c.started);
-  sqlStatus(`done in ${ms} ms`);
+  sqlStatus(tx('done in {0} ms', ms));
   const e = answer.error;
   // MySQL: [SQLSTATE] error number; PostgreSQL: the SQLSTATE is the code.
   const code = e && (e.sqlstate && e.sqlstate !== e.code ? `[${e.sqlstate}] ${e.code}` : e.code);
@@ -461,12 +462,13 @@ function showAnswer(answer) {
 function resultGrid(r) {
   const box = el('div', undefined, { class: 'sql-result' });
   if (r.columns.length === 0) {
-    const words = r.tag || (r.affected !== null ? `${r.affected} row(s) affected` : 'OK');
-    box.append(el('p', r.affected !== null && r.tag ? `${r.tag} (${r.affected} row(s) affected)` : words, { class: 'sql-tag' }));
+    const words = r.tag || (r.affected !== null ? tx('{0} row(s) affected', r.affected) : 'OK');
+    box.append(el('p', r.affected !== null && r.tag ? `${r.tag} (${tx('{0} row(s) affected', r.affected)})` : words, { class: 'sql-tag' }));
     return box;
   }
-  const more = r.total_rows > r.rows.length ? ` (the first ${r.rows.length} are shown)` : '';
-  const summary = el('p', `${r.total_rows} row(s)${more}`, { class: 'sql-count' });
+  const count = r.total_rows > r.rows.length
+    ? tx('{0} row(s) ({1} are shown)', r.total_rows, r.rows.length) : tx('{0} row(s)', r.total_rows);
+  const summary = el('p', count, { class: 'sql-count' });
   const table = el('table', undefined, { class: 'sql-grid' });
   const head = el('tr');
   head.append(...r.columns.map((name) => el('th', name)));
@@ -475,8 +477,8 @@ function resultGrid(r) {
   const pager = el('div', undefined, { class: 'pager' });
   const pages = Math.max(1, Math.ceil(r.rows.length / SQL_PAGE));
   let page = 0;
-  const prev = el('button', 'Previous', { type: 'button', class: 'prev' });
-  const next = el('button', 'Next', { type: 'button', class: 'next' });
+  const prev = el('button', tx('Previous'), { type: 'button', class: 'prev' });
+  const next = el('button', tx('Next'), { type: 'button', class: 'next' });
   const where = el('span');
   const draw = () => {
     const rows = r.rows.slice(page * SQL_PAGE, (page + 1) * SQL_PAGE).map((row) => {
@@ -485,7 +487,7 @@ function resultGrid(r) {
       return tr;
     });
     table.tBodies[0].replaceChildren(...rows);
-    where.textContent = `page ${page + 1} of ${pages}`;
+    where.textContent = tx('page {0} of {1}', page + 1, pages);
     prev.disabled = page === 0;
     next.disabled = page >= pages - 1;
   };

@@ -89,8 +89,13 @@ async function showUser(u) {
       { id: 'edit-user-mobile', label: 'Mobile', value: u.Mobile },
       { id: 'edit-user-comment', label: 'Comment', value: u.Comment },
       { id: 'edit-user-password', label: 'New password (blank: unchanged)', type: 'password' },
+      { id: 'edit-user-language', label: 'Language of the web pages', type: 'select',
+        value: u.LanguageStatus === 'Custom' ? u.Language : 'Global',
+        options: [['Global', 'The browser\'s'], ['en', 'English'], ['zh-cn', '简体中文']] },
     ], 'Save', async () => {
       const p = { UserId: u.UserId, DisplayName: val('edit-user-display'), Email: val('edit-user-email'), Mobile: val('edit-user-mobile'), Comment: val('edit-user-comment') };
+      if (val('edit-user-language') === 'Global') p.LanguageStatus = 'Global';
+      else Object.assign(p, { LanguageStatus: 'Custom', Language: val('edit-user-language') });
       if ($('edit-user-password').value) p.Password = $('edit-user-password').value;
       await api('ModifyUser', p);
       $('edit-user-password').value = '';

@@ -73,7 +73,9 @@ pub use sql_rule::{SqlMatcher, SqlRule, SqlRuleSpec};
 pub use state::{Configuration, State, CONFIG_FORMAT};
 pub use ticket::{NewTicket, OperationTicket, TicketDecision, TicketState};
 pub use token::{NewToken, ScramVerifier, Token, TokenAccount, TokenIssuer, TokenReceipt};
-pub use user::{NewUser, PublicKey, TwoFactorMethod, User, UserGroup, UserPatch, UserSource};
+pub use user::{
+    NewUser, PublicKey, TwoFactorMethod, UiLanguage, User, UserGroup, UserPatch, UserSource,
+};
 pub use web_session::{WebSession, WebSessionHash};
 
 /// Format tag the storage writes before the bincode-encoded [`State`] in snapshots.
@@ -97,5 +99,5 @@ pub use web_session::{WebSession, WebSessionHash};
 ///     withdrawn by its session; the setting for how long a held command waits.
 /// 14: directory synchronization: its settings, the last one's report per directory, the
 ///     directory's lock on a user, the source of a user group.
-/// 16: the instance's O&M addresses (`InternetEndpoint`, `IntranetEndpoint`).
+/// 16: the instance's O&M addresses (`InternetEndpoint`, `IntranetEndpoint`); a user's language.
 pub const STATE_FORMAT_VERSION: u32 = 16;

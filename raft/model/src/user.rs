@@ -84,6 +84,35 @@ pub struct User {
     /// The user may log on only inside this window.
     pub validity: Validity,
     pub created_at_ms: u64,
+    /// The language of the web pages for this user; None: the instance's default (the
+    /// browser's language).
+    pub language: Option<UiLanguage>,
+}
+
+/// A language the web pages speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UiLanguage {
+    En,
+    ZhCn,
+}
+
+impl UiLanguage {
+    /// The API's name (`Language` of CreateUser / ModifyUser): `en` or `zh-cn`.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            UiLanguage::En => "en",
+            UiLanguage::ZhCn => "zh-cn",
+        }
+    }
+
+    /// Reads an API name, ignoring case (`zh_CN` too).
+    pub fn parse(s: &str) -> Option<UiLanguage> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "en" | "en-us" => Some(UiLanguage::En),
+            "zh-cn" | "zh" => Some(UiLanguage::ZhCn),
+            _ => None,
+        }
+    }
 }
 
 impl User {
@@ -113,6 +142,7 @@ impl User {
             totp: None,
             validity: new.validity,
             created_at_ms: now,
+            language: new.language,
         }
     }
 }
@@ -131,6 +161,7 @@ pub struct NewUser {
     pub two_factor: BTreeSet<TwoFactorMethod>,
     pub two_factor_status: TwoFactorStatus,
     pub validity: Validity,
+    pub language: Option<UiLanguage>,
 }
 
 /// Fields of a user to change; `None` leaves a field as it is.
@@ -143,6 +174,8 @@ pub struct UserPatch {
     pub two_factor: Option<BTreeSet<TwoFactorMethod>>,
     pub two_factor_status: Option<TwoFactorStatus>,
     pub validity: Option<Validity>,
+    /// Some(None) returns the user to the instance's default language.
+    pub language: Option<Option<UiLanguage>>,
 }
 
 /// A group of users, authorized as a whole.

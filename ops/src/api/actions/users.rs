@@ -6,7 +6,8 @@ use crate::api::params::{page_of, Params};
 use crate::api::table::{action, opt, req, Action, Ty};
 use crate::api::views::{self, parse_user_source};
 use portunus_model::{
-    Command, EntityKind, NewUser, TwoFactorMethod, TwoFactorStatus, UserPatch, UserSource, Validity,
+    Command, EntityKind, NewUser, TwoFactorMethod, TwoFactorStatus, UiLanguage, UserPatch,
+    UserSource, Validity,
 };
 use std::collections::BTreeSet;
 
@@ -190,21 +191,46 @@ const NO_COUNTRY_CODE: &str = "MobileCountryCode: Portunus sends no SMS and keep
      number exactly as given; write the country calling code into Mobile (+86 ...) and leave \
      it out";
 
-/// Why a per-user language is refused.
-const NO_LANGUAGE: &str = "Language and LanguageStatus: Portunus stores no per-user language \
-     (it sends no notifications, and the console follows the browser); leave them out or give \
-     LanguageStatus Global";
+/// A user's web page language from `LanguageStatus` (`Global`: the instance's default, the
+/// browser's language; `Custom`: `Language`) and `Language` (`en` or `zh-cn`; alone it means
+/// Custom). None when neither is given.
+fn language(p: &Params) -> Result<Option<Option<UiLanguage>>, ApiError> {
+    let lang = match p.opt("Language") {
+        Some(v) => Some(
+            UiLanguage::parse(v)
+                .ok_or_else(|| ApiError::invalid("Language", "expected en or zh-cn"))?,
+        ),
+        None => None,
+    };
+    match p.opt("LanguageStatus") {
+        None => Ok(lang.map(Some)),
+        Some(s) if s.eq_ignore_ascii_case("Global") => match lang {
+            Some(_) => Err(ApiError::invalid(
+                "Language",
+                "LanguageStatus Global follows the instance's language: leave Language out, \
+                 or give LanguageStatus Custom",
+            )),
+            None => Ok(Some(None)),
+        },
+        Some(s) if s.eq_ignore_ascii_case("Custom") => match lang {
+            Some(l) => Ok(Some(Some(l))),
+            None => Err(ApiError::MissingParameter("Language")),
+        },
+        Some(_) => Err(ApiError::invalid(
+            "LanguageStatus",
+            "expected Global or Custom",
+        )),
+    }
+}
 
 /// Why a forced password change is refused.
 const NO_FORCED_RESET: &str = "NeedResetPassword: Portunus has no password-change-at-next-logon \
      step; set a new password with ModifyUser Password instead, or leave it out or false";
 
 /// Refuses what the SDK's user settings ask that Portunus keeps nowhere: a mobile country
-/// code, a language, a password change at the next logon.
+/// code, a password change at the next logon.
 fn no_unkept_settings(p: &Params) -> Result<(), ApiError> {
     p.only("MobileCountryCode", &[], NO_COUNTRY_CODE)?;
-    p.only("Language", &[], NO_LANGUAGE)?;
-    p.only("LanguageStatus", &["Global"], NO_LANGUAGE)?;
     if p.bool("NeedResetPassword")? == Some(true) {
         return Err(ApiError::Inapplicable(NO_FORCED_RESET));
     }
@@ -239,6 +265,7 @@ async fn create(c: &Call) -> ApiResult {
         two_factor: two_factor(p)?.unwrap_or_default(),
         two_factor_status: two_factor_status(p)?.unwrap_or_default(),
         validity: validity(p)?.unwrap_or_default(),
+        language: language(p)?.flatten(),
     };
     let id = c.create(Command::CreateUser(new)).await?;
     Ok(one("UserId", id.to_string()))
@@ -311,6 +338,7 @@ async fn modify(c: &Call) -> ApiResult {
         two_factor: two_factor(p)?,
         two_factor_status: two_factor_status(p)?,
         validity: validity(p)?,
+        language: language(p)?,
     };
     c.propose(Command::UpdateUser { user_id, patch }).await?;
     if let Some(pw) = p.opt("Password") {

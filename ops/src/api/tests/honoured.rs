@@ -1,5 +1,5 @@
 //! Parameters the SDK sends are honoured (list filters really filter) or refused with why,
-//! never dropped: the users' settings Portunus keeps nowhere, the filters of the databases a
+//! never dropped: the users' language, the users' settings Portunus keeps nowhere, the filters of the databases a
 //! user may reach, of the O&M engineer's own lists, of host accounts and of the instance.
 
 use super::*;
@@ -34,14 +34,25 @@ async fn user_settings_portunus_keeps_nowhere_are_refused_unless_default() {
         q.push(extra);
         q
     };
-    refused(&h, "CreateUser", &with(("Language", "en")), "Language").await;
-    refused(
-        &h,
-        "CreateUser",
-        &with(("LanguageStatus", "Custom")),
-        "Language",
-    )
-    .await;
+    // A language is kept; a bad one, or Custom without one, is refused naming it.
+    for (q, code, name) in [
+        (with(("Language", "fr")), "InvalidParameter", "Language"),
+        (
+            with(("LanguageStatus", "Custom")),
+            "MissingParameter",
+            "Language",
+        ),
+        (
+            with(("LanguageStatus", "Sometimes")),
+            "InvalidParameter",
+            "LanguageStatus",
+        ),
+    ] {
+        let resp = call(&h, "CreateUser", &q).await;
+        assert_error(&resp, 400, code);
+        let message = resp.1["Message"].as_str().unwrap_or_default();
+        assert!(message.contains(name), "{q:?}: {message}");
+    }
     refused(
         &h,
         "CreateUser",
@@ -75,7 +86,35 @@ async fn user_settings_portunus_keeps_nowhere_are_refused_unless_default() {
         q.push(extra);
         q
     };
-    refused(&h, "ModifyUser", &with(("Language", "zh-cn")), "Language").await;
+    let language = |user: &Value| {
+        (
+            user["User"]["Language"].clone(),
+            user["User"]["LanguageStatus"].clone(),
+        )
+    };
+    let user = ok(&h, "GetUser", &u).await;
+    assert_eq!(
+        language(&user),
+        (Value::from(""), Value::from("Global")),
+        "{user}"
+    );
+    ok(&h, "ModifyUser", &with(("Language", "zh-CN"))).await;
+    let user = ok(&h, "GetUser", &u).await;
+    assert_eq!(
+        language(&user),
+        (Value::from("zh-cn"), Value::from("Custom")),
+        "{user}"
+    );
+    let mut kept = with(("Language", "en"));
+    kept.push(("LanguageStatus", "Global"));
+    let resp = call(&h, "ModifyUser", &kept).await;
+    assert_error(&resp, 400, "InvalidParameter");
+    let user = ok(&h, "GetUser", &u).await;
+    assert_eq!(
+        language(&user).0,
+        Value::from("zh-cn"),
+        "a refused call changed nothing"
+    );
     refused(
         &h,
         "ModifyUser",
@@ -96,6 +135,11 @@ async fn user_settings_portunus_keeps_nowhere_are_refused_unless_default() {
     let user = ok(&h, "GetUser", &u).await;
     assert_eq!(user["User"]["DisplayName"], "Ann", "{user}");
     assert_eq!(user["User"]["NeedResetPassword"], false, "{user}");
+    assert_eq!(
+        language(&user),
+        (Value::from(""), Value::from("Global")),
+        "LanguageStatus Global returns to the default: {user}"
+    );
 }
 
 /// A local MySQL database at `address`, in `domain` when given.

@@ -116,6 +116,7 @@ impl State {
             set(&mut u.two_factor, &p.two_factor);
             set(&mut u.two_factor_status, &p.two_factor_status);
             set(&mut u.validity, &p.validity);
+            set(&mut u.language, &p.language);
         })
     }
 

@@ -43,6 +43,7 @@ fn sealed_fields() -> BTreeSet<String> {
         tracer.trace_simple_type::<crate::Response>()?;
         tracer.trace_simple_type::<crate::Rejection>()?;
         tracer.trace_simple_type::<crate::SessionAccount>()?;
+        tracer.trace_simple_type::<crate::UiLanguage>()?;
         tracer.trace_simple_type::<crate::DelegationKind>()?;
         tracer.trace_simple_type::<AssetRef>()?;
         tracer.trace_simple_type::<crate::host::AddressType>()?;
