@@ -201,7 +201,7 @@ async fn issue(
     let url = link(&[
         ("protocol", protocol_word),
         ("client", client),
-        ("host", &host),
+        ("host", host),
         ("port", &port),
         ("user", &authed.user_name),
         ("token", &token),
