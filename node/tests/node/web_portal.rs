@@ -3,7 +3,8 @@
 //! codes are refused without telling whether the user exists; a two-factor login completes with
 //! the code; the portal lists exactly the authorized assets; the token dialog's values open a
 //! tunnel with the OpenSSH client and the act is in the admin audit trail; "Open in local client"
-//! hands over a launcher link with a one-use token; a cookie from node 1
+//! hands over a launcher link with a one-use token; an AccessKey made in the page lets the
+//! official SDK issue the engineer's own token and nothing an administrator may do; a cookie from node 1
 //! works on node 2 and a logout on node 2 ends it on node 1; a lock ends it everywhere.
 
 use crate::fixture::*;
@@ -120,6 +121,41 @@ async fn browser_logins_tokens_and_sessions_across_nodes() {
     assert_eq!(
         stored,
         Some((portunus_model::Role::Operator, Some(setup.alice)))
+    );
+
+    // The official SDK, unchanged, with that key: GenerateAssetOperationToken issues alice's
+    // token (as a RAM user's call does), and an administrator's action is refused.
+    let secret = key["secret"].as_str().unwrap().to_string();
+    let (orders, app) = nodes[1]
+        .replica
+        .read_linearizable(|s| {
+            let db = s.databases().find(|d| d.name == "orders").map(|d| d.id)?;
+            let account = s.database_accounts_of(db).next().map(|a| a.id)?;
+            Some((db, account))
+        })
+        .await
+        .unwrap()
+        .expect("the orders database and its account");
+    let answer = sdk_as(
+        nodes[2].api_addr.unwrap(),
+        key["id"].as_str().unwrap(),
+        &secret,
+        &nodes[2].instance_id().expect("an instance id"),
+        orders,
+        app,
+    )
+    .await;
+    assert_eq!(answer["refused"], "Forbidden", "{answer}");
+    let hash = portunus_ops::api::token_hash(answer["token"].as_str().unwrap());
+    let owner = nodes[2]
+        .replica
+        .read_linearizable(move |s| s.token_by_hash(&hash).map(|t| t.user_id))
+        .await
+        .unwrap();
+    assert_eq!(
+        owner,
+        Some(setup.alice),
+        "the SDK's token is alice's: {answer}"
     );
 
     // "Open in local client": a link for the launcher with a one-use token of alice's for
@@ -318,4 +354,52 @@ async fn the_portal_speaks_the_users_language() {
                "hosts_header": ["主机", "地址", "远程连接"]}),
         "alice's language after: {seen}"
     );
+}
+
+/// The official Python SDK with an engineer's AccessKey: a token for `database`/`account`, and
+/// what a CreateUser call (an administrator's action) was refused with.
+async fn sdk_as(
+    api: std::net::SocketAddr,
+    id: &str,
+    secret: &str,
+    instance: &str,
+    database: u64,
+    account: u64,
+) -> Value {
+    const SCRIPT: &str = r#"
+import json, os
+from alibabacloud_tea_openapi import models as om
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_yundun_bastionhost20191209 import models as m
+from alibabacloud_yundun_bastionhost20191209.client import Client
+e = os.environ
+c = Client(om.Config(access_key_id=e["AK"], access_key_secret=e["SK"], endpoint=e["EP"],
+                     protocol="http", region_id="portunus"))
+t = c.generate_asset_operation_token(m.GenerateAssetOperationTokenRequest(
+    instance_id=e["IID"], asset_type="Database", asset_id=e["DB"],
+    asset_account_id=e["ACC"])).body.asset_operation_token
+try:
+    c.create_user(m.CreateUserRequest(instance_id=e["IID"], user_name="mallory", source="Local"))
+    refused = None
+except ClientException as x:
+    refused = x.code
+print(json.dumps({"token": t.token, "refused": refused}))
+"#;
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", SCRIPT])
+        .env("EP", api.to_string())
+        .env("AK", id)
+        .env("SK", secret)
+        .env("IID", instance)
+        .env("DB", database.to_string())
+        .env("ACC", account.to_string())
+        .output()
+        .await
+        .expect("run python3 with the SDK (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "the SDK script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the script's JSON line")
 }
