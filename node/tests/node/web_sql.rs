@@ -252,6 +252,7 @@ async fn an_account_without_a_hosted_password_takes_the_typed_one_on_postgres() 
     let mut args = base_args;
     args["password"] = json!(OWN_PASSWORD);
     args["shot"] = json!("postgres");
+    args["then_run"] = json!("SELECT pg_sleep(60)");
     args["statements"] = json!([
         "CREATE TABLE t (id int, v text); INSERT INTO t VALUES (1, 'a'), (2, NULL); \
          SELECT current_user, v FROM t ORDER BY id",
@@ -274,10 +275,11 @@ async fn an_account_without_a_hosted_password_takes_the_typed_one_on_postgres() 
     assert_eq!(runs[1]["error"], "22012: division by zero", "{ran}");
     assert_eq!(runs[2]["notices"], json!(["NOTICE: hello from plpgsql"]));
     let session_id = ran["session"].as_u64().expect("a session");
-    // The page going away ends the session.
-    browser.tell("leave").await;
-    drop(browser);
-    wait_for("the slot to come back", WAIT, || {
+    // The page going away while a statement runs (a minute's sleep) ends the session at once.
+    browser.tell("run-and-leave").await;
+    browser.expect("running").await;
+    browser.finished().await;
+    wait_for("the slot to come back", Duration::from_secs(20), || {
         view.read(|s| s.slots_in_use()) == 0
     })
     .await;

@@ -309,7 +309,13 @@ def sql(args):
         p.d.execute_script("window.scrollTo(0, 0)")
         p.shot(f"portal-sql-{args['shot']}" if args.get("shot") else "portal-sql")
         say("ran", session=session, asks_password=asks_password, runs=runs, paged=paged)
-        sys.stdin.readline()
+        if sys.stdin.readline().strip() == "run-and-leave":
+            # A statement that runs long, and the page closed while it runs.
+            p.d.execute_script("arguments[0].value = arguments[1];", p.el("sql-text"), args["then_run"])
+            p.el("sql-run").click()
+            p.until("the statement to run", lambda: p.el("sql-status").text.startswith("running") or None)
+            say("running")
+            return
         p.until("the end of the session",
                 lambda: p.el("sql-status").text.startswith(("ended:", "disconnected:")) or None)
         say("ended", status=p.el("sql-status").text)

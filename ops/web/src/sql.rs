@@ -137,20 +137,38 @@ async fn serve(web: Web, mut socket: WebSocket, mut request: SqlRequest, session
     }})
     .to_string();
     if socket.send(Message::Text(opened.into())).await.is_ok() {
-        relay(socket, console, logged_out(&web, &session)).await;
+        let mut idle_secs = 0;
+        web.backend
+            .read(&mut |s| idle_secs = s.settings().session_idle_timeout_secs);
+        let idle = (idle_secs > 0).then(|| Duration::from_secs(idle_secs));
+        relay(socket, console, logged_out(&web, &session), idle).await;
     }
 }
 
-/// Runs the page's statements one at a time until either side ends or `logout` resolves.
-/// Dropping the console ends the database session.
+/// Runs the page's statements one at a time until either side ends, `logout` resolves, or no
+/// statement came for `idle` (the cluster's idle timeout). Dropping the console ends the
+/// database session, a statement still running included.
 async fn relay(
     mut socket: WebSocket,
     console: SqlConsole,
     logout: impl std::future::Future<Output = ()>,
+    idle: Option<Duration>,
 ) {
     tokio::pin!(logout);
     loop {
+        let waited = async {
+            match idle {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
         let text = tokio::select! {
+            () = waited => {
+                let secs = idle.map_or(0, |d| d.as_secs());
+                let words = format!("session ended: no statement for {secs} seconds (the idle timeout)");
+                let _ = end(&mut socket, &words).await;
+                return;
+            }
             () = &mut logout => {
                 let _ = end(&mut socket, LOGGED_OUT).await;
                 return;
@@ -175,6 +193,12 @@ async fn relay(
         let answered = tokio::select! {
             () = &mut logout => {
                 let _ = end(&mut socket, LOGGED_OUT).await;
+                return;
+            }
+            // The page leaving (or sending out of turn) ends the session, the running
+            // statement with it.
+            _ = next_text(&mut socket) => {
+                let _ = end(&mut socket, "one statement at a time: the session ended").await;
                 return;
             }
             a = console.runner.run(sql) => a,

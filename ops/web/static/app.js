@@ -409,10 +409,15 @@ $('sql-open-form').addEventListener('submit', (ev) => {
       sqlStatus(tx('ended: {0}', m.ended));
       $('sql-error').textContent = m.ended;
       $('sql-form').hidden = true;
+      if (!$('sql-open-form').hidden) {
+        // Refused before it opened (a wrong password): the form may try again.
+        c.ws = null;
+        c.ended = false;
+      }
     }
   };
   ws.onclose = () => {
-    if (c.ended) return;
+    if (c.ended || c.ws !== ws) return;
     c.ended = true;
     sqlStatus(tx('disconnected: the bastion node went away'));
     $('sql-error').textContent = 'The connection to the bastion node was lost; this session has ended. ' +

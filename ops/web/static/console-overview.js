@@ -7,7 +7,9 @@
 VIEWS.overview = async (root) => {
   const o = await request('GET', '/web/api/console/overview');
   const ssh = o.ssh_port ? `ssh <user>@${o.address} -p ${o.ssh_port}` : '(this node has no SSH port)';
-  const web = `${location.protocol}//${o.address}${o.api_port ? `:${o.api_port}` : ''}/web/`;
+  // An IPv6 address is bracketed in a URL.
+  const host = o.address.includes(':') && !o.address.startsWith('[') ? `[${o.address}]` : o.address;
+  const web = `${location.protocol}//${host}${o.api_port ? `:${o.api_port}` : ''}/web/`;
   root.append(
     el('h2', { text: 'Bastion host information' }),
     el('dl', { id: 'instance-info' },

@@ -96,6 +96,9 @@ function tx(words, ...values) {
   return said.replace(/\{(\d+)\}/g, (m, i) => (values[i] !== undefined ? String(values[i]) : m));
 }
 
+// Where the page writes data and messages: never translated in place.
+const DATA = 'tbody, dd, pre, script, [role=status], [role=alert], #who, #sql-results, #sql-notices, #terminal';
+
 // The English words of each translated text node, so that the page can switch back.
 const englishOf = new WeakMap();
 
@@ -103,6 +106,8 @@ function translateStatic() {
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const table = LANGUAGES[language] || {};
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    // What the page writes from the server's data (tables, values, statuses) is left alone.
+    if (n.parentElement && n.parentElement.closest(DATA)) continue;
     const english = englishOf.get(n) || n.nodeValue.replace(/\s+/g, ' ').trim();
     if (!english || (table[english] === undefined && !englishOf.has(n))) continue;
     englishOf.set(n, english);

@@ -15,6 +15,9 @@ pub mod pg;
 pub const MAX_ROWS: usize = 1000;
 /// Characters a value keeps; a longer one ends with `…`.
 pub const MAX_VALUE: usize = 4096;
+/// Bytes of values a result keeps: past them rows are counted, not kept (wide rows reach it
+/// before [`MAX_ROWS`]).
+pub const MAX_KEPT_BYTES: usize = 8 << 20;
 
 /// One result of a statement: a grid of rows, or what a statement without rows said.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,6 +32,8 @@ pub struct Grid {
     pub affected: Option<u64>,
     /// What the database said of it: PostgreSQL's command tag (`INSERT 0 1`), MySQL's info.
     pub tag: String,
+    /// Bytes of the values kept so far.
+    kept_bytes: usize,
 }
 
 /// A statement the database (or the bastion's SQL rules) refused; the session goes on.
@@ -73,13 +78,16 @@ fn shown(bytes: &[u8]) -> String {
 }
 
 impl Grid {
-    /// Keeps `row` if the grid holds fewer than [`MAX_ROWS`]; counts it either way.
+    /// Keeps `row` while the grid holds fewer than [`MAX_ROWS`] rows and [`MAX_KEPT_BYTES`]
+    /// bytes of values; counts it either way.
     fn push(
         &mut self,
         row: impl FnOnce() -> Result<Vec<Option<String>>, ConsoleError>,
     ) -> Result<(), ConsoleError> {
-        if self.rows.len() < MAX_ROWS {
-            self.rows.push(row()?);
+        if self.rows.len() < MAX_ROWS && self.kept_bytes < MAX_KEPT_BYTES {
+            let row = row()?;
+            self.kept_bytes += row.iter().flatten().map(String::len).sum::<usize>();
+            self.rows.push(row);
         }
         self.total_rows += 1;
         Ok(())
@@ -109,5 +117,18 @@ mod tests {
         assert_eq!(g.rows.len(), MAX_ROWS);
         assert_eq!(g.total_rows, (MAX_ROWS + 5) as u64);
         assert_eq!(g.rows[MAX_ROWS - 1], vec![Some((MAX_ROWS - 1).to_string())]);
+        let mut wide = Grid::default();
+        let value = "x".repeat(MAX_VALUE);
+        for _ in 0..MAX_ROWS {
+            wide.push(|| Ok(vec![Some(value.clone()); 8]))
+                .expect("a row");
+        }
+        assert_eq!(wide.total_rows, MAX_ROWS as u64);
+        assert_eq!(
+            wide.rows.len(),
+            MAX_KEPT_BYTES / (8 * MAX_VALUE),
+            "{}",
+            wide.kept_bytes
+        );
     }
 }

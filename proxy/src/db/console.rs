@@ -210,14 +210,12 @@ async fn serve<G: SessionGate, A: AuditSink>(
 }
 
 fn refused_login(e: ConsoleError) -> Refusal {
-    let words = match e {
-        ConsoleError::Closed(words) => words,
-        other => other.to_string(),
+    // The gateway answered the login with the database's (or its own) refusal.
+    let (kind, words) = match e {
+        ConsoleError::Closed(words) => (RefusalKind::BadCredentials, words),
+        other => (RefusalKind::Internal, other.to_string()),
     };
-    refusal(
-        RefusalKind::Internal,
-        format!("the database login failed: {words}"),
-    )
+    refusal(kind, format!("the database login failed: {words}"))
 }
 
 type Query<'c> =
@@ -247,8 +245,16 @@ type Asks = mpsc::Sender<(String, oneshot::Sender<Result<Answer, String>>)>;
 fn answer(mut client: impl Queries) -> Asks {
     let (asks, mut asked) = mpsc::channel::<(String, oneshot::Sender<Result<Answer, String>>)>(1);
     tokio::spawn(async move {
-        while let Some((sql, reply)) = asked.recv().await {
-            let answered = client.query(&sql).await;
+        while let Some((sql, mut reply)) = asked.recv().await {
+            // A console dropped while its statement runs (the page went away) ends the session
+            // at once: dropping the client closes the gateway's side.
+            let answered = tokio::select! {
+                a = client.query(&sql) => a,
+                () = reply.closed() => return,
+            };
+            if let Err(e) = &answered {
+                tracing::info!(error = %e, "web console: the session cannot go on");
+            }
             let over = answered.is_err();
             let _ = reply.send(answered.map_err(|e| e.to_string()));
             if over {

@@ -101,7 +101,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                     continue;
                 }
                 _ => {
-                    let (grid, status) = self.result_set(&first).await?;
+                    let (grid, status, warnings) = self.result_set(&first).await?;
+                    warn(&mut answer, warnings);
                     match grid {
                         Ok(grid) => answer.results.push(grid),
                         Err(e) => {
@@ -119,11 +120,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     }
 
     /// Reads a result set whose first packet (the column count) is `first`: the grid (or the
-    /// error that cut it) and the server status after it.
+    /// error that cut it), and the server status and warnings after it.
     async fn result_set(
         &mut self,
         first: &[u8],
-    ) -> Result<(Result<Grid, DbError>, u16), ConsoleError> {
+    ) -> Result<(Result<Grid, DbError>, u16, u16), ConsoleError> {
         let count = Reader::new(first).lenenc("the column count")?;
         let mut grid = Grid::default();
         for _ in 0..count {
@@ -141,17 +142,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             let (_, row) = read_packet(&mut self.io).await?;
             match row.first() {
                 Some(0xfe) if row.len() < 0xff_ffff => {
-                    let status = if self.deprecate_eof {
-                        ok(&row)?.1
+                    let (status, warnings) = if self.deprecate_eof {
+                        let (_, status, warnings) = ok(&row)?;
+                        (status, warnings)
                     } else {
                         let mut r = Reader::new(&row);
                         r.u8("EOF")?;
-                        r.u16("warnings")?;
-                        r.u16("status")?
+                        let warnings = r.u16("warnings")?;
+                        (r.u16("status")?, warnings)
                     };
-                    return Ok((Ok(grid), status));
+                    return Ok((Ok(grid), status, warnings));
                 }
-                Some(0xff) => return Ok((Err(error(&row)), 0)),
+                Some(0xff) => return Ok((Err(error(&row)), 0, 0)),
                 _ => {
                     let columns = grid.columns.len();
                     grid.push(|| text_row(&row, columns))?;
