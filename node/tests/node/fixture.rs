@@ -335,3 +335,23 @@ pub async fn login(addr: SocketAddr, user: &str, password: &str) -> (u16, Value,
         cookie,
     )
 }
+
+/// The session's audit events, once its node has stored them, read through `reader`.
+pub async fn session_events(reader: &RunningNode, session_id: u64) -> Vec<Value> {
+    let name = portunus_node::audit::events_name(session_id);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(bytes) = reader.replica.get_blob(&name).await {
+            let text = String::from_utf8(bytes).expect("JSON lines");
+            return text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("an event"))
+                .collect();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no events for session {session_id}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

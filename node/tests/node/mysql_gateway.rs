@@ -6,6 +6,7 @@
 //! statement is audited under the engineer's session, readable from another node. Hosted logins
 //! speak the target's method, MariaDB's `client_ed25519` included.
 
+use crate::fixture::session_events;
 use portunus_model::{DatabaseTargetTls, DbEngine};
 use portunus_node::testing::wait_for;
 use portunus_node::testing::{change_settings, database_token, metric_until, three_nodes};
@@ -46,26 +47,6 @@ async fn mariadb(
     let out = cmd.args(["-e", sql]).output().await.expect("run mariadb");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.success(), text(&out.stdout), text(&out.stderr))
-}
-
-/// The session's audit events, once its node has stored them, read through `reader`.
-async fn session_events(reader: &RunningNode, session_id: u64) -> Vec<serde_json::Value> {
-    let name = portunus_node::audit::events_name(session_id);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(bytes) = reader.replica.get_blob(&name).await {
-            let text = String::from_utf8(bytes).expect("JSON lines");
-            return text
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("an event"))
-                .collect();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no events for session {session_id}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

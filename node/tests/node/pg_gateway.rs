@@ -6,6 +6,7 @@
 //! own protocol while the session goes on, COPY flows both ways, and every statement is
 //! audited under the engineer's session, readable from another node.
 
+use crate::fixture::session_events;
 use portunus_model::{Command as Cmd, DatabaseTargetTls, DbEngine};
 use portunus_node::testing::{change_settings, database_token, no_drop_rule, three_nodes};
 use portunus_node::testing::{metric_until, native_port, python, wait_for, DatabaseAccess};
@@ -47,26 +48,6 @@ async fn psql(
     let out = cmd.args(args).output().await.expect("run psql");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.success(), text(&out.stdout), text(&out.stderr))
-}
-
-/// The session's audit events, once its node has stored them, read through `reader`.
-async fn session_events(reader: &RunningNode, session_id: u64) -> Vec<serde_json::Value> {
-    let name = portunus_node::audit::events_name(session_id);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(bytes) = reader.replica.get_blob(&name).await {
-            let text = String::from_utf8(bytes).expect("JSON lines");
-            return text
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("an event"))
-                .collect();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no events for session {session_id}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A tunnel to the database through `node` with `token`; the ssh child and the local port.

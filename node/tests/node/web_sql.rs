@@ -19,22 +19,6 @@ use std::time::Duration;
 const HOSTED_PASSWORD: &str = "Ho5ted-db-Passw0rd";
 const OWN_PASSWORD: &str = "Dev-0wn-Passw0rd";
 
-/// The session's audit events, once a node has stored them, read through `reader`.
-async fn session_events(reader: &RunningNode, session_id: u64) -> Vec<Value> {
-    let name = portunus_node::audit::events_name(session_id);
-    for _ in 0..300 {
-        if let Some(bytes) = reader.replica.get_blob(&name).await {
-            let text = String::from_utf8(bytes).expect("JSON lines");
-            return text
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("an event"))
-                .collect();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no events for session {session_id}");
-}
-
 /// alice (with her portal password) authorized for `account` on `database`; the database's id.
 async fn alice_reaches(node: &RunningNode, access: DatabaseAccess<'_>) -> u64 {
     let exists = node

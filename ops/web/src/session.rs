@@ -69,6 +69,24 @@ impl Web {
         })
     }
 
+    /// The session of a WebSocket upgrade from the portal's own page: the origin (browsers
+    /// send one with every WebSocket, and no CORS rule guards WebSockets), a completed login
+    /// and its CSRF token (`csrf`, from the query) are checked.
+    pub async fn websocket_user(
+        &self,
+        headers: &HeaderMap,
+        csrf: Option<&str>,
+    ) -> Result<Authed, WebError> {
+        if !crate::cookie::same_origin(headers) {
+            return Err(WebError::Forged);
+        }
+        let authed = self.logged_in(headers).await?;
+        if !authed.csrf_ok(csrf) {
+            return Err(WebError::Forged);
+        }
+        Ok(authed)
+    }
+
     /// The session of a request that completed its login.
     pub async fn logged_in(&self, headers: &HeaderMap) -> Result<Authed, WebError> {
         let authed = self.session(headers).await?;

@@ -14,7 +14,7 @@ use crate::error::WebError;
 use crate::login::client_of;
 use crate::port::{Secret, SqlConsole, SqlRequest};
 use crate::terminal::{end, logged_out, LOGGED_OUT};
-use crate::{cookie, Web};
+use crate::Web;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{Extensions, HeaderMap};
@@ -44,13 +44,7 @@ pub(crate) async fn upgrade(
     Query(ask): Query<Ask>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, WebError> {
-    if !cookie::same_origin(&headers) {
-        return Err(WebError::Forged);
-    }
-    let authed = web.logged_in(&headers).await?;
-    if !authed.csrf_ok(ask.csrf.as_deref()) {
-        return Err(WebError::Forged);
-    }
+    let authed = web.websocket_user(&headers, ask.csrf.as_deref()).await?;
     let request = SqlRequest {
         user_id: authed.user_id,
         user_name: authed.user_name,

@@ -8,7 +8,7 @@
 use crate::error::WebError;
 use crate::login::client_of;
 use crate::port::{TermIn, TermOut, TerminalIo, TerminalRequest};
-use crate::{cookie, now_ms, Web};
+use crate::{now_ms, Web};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{Extensions, HeaderMap};
@@ -40,13 +40,7 @@ pub(crate) async fn upgrade(
     Query(ask): Query<Ask>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, WebError> {
-    if !cookie::same_origin(&headers) {
-        return Err(WebError::Forged);
-    }
-    let authed = web.logged_in(&headers).await?;
-    if !authed.csrf_ok(ask.csrf.as_deref()) {
-        return Err(WebError::Forged);
-    }
+    let authed = web.websocket_user(&headers, ask.csrf.as_deref()).await?;
     let request = TerminalRequest {
         user_id: authed.user_id,
         user_name: authed.user_name,

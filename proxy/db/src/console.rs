@@ -68,6 +68,20 @@ pub enum ConsoleError {
     Io(#[from] std::io::Error),
 }
 
+/// Reads exactly `buf.len()` bytes; the gateway closing the pipe ends the session.
+async fn read_exact<S: tokio::io::AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut [u8],
+) -> Result<(), ConsoleError> {
+    match tokio::io::AsyncReadExt::read_exact(io, buf).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(ConsoleError::Closed(
+            "the gateway closed the connection".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A value as the grid keeps it: at most [`MAX_VALUE`] characters, lossy UTF-8.
 fn shown(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);

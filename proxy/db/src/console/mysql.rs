@@ -1,14 +1,14 @@
 //! The console's MySQL client: a protocol-4.1 login with no password of its own (the gateway
 //! logs in to the target with the session's credential), then `COM_QUERY` and text result sets.
 
-use super::{shown, Answer, ConsoleError, DbError, Grid};
+use super::{read_exact, shown, Answer, ConsoleError, DbError, Grid};
 use crate::mysql::command::COM_QUERY;
 use crate::mysql::handshake::{
     Greeting, Response, CLIENT_DEPRECATE_EOF, CLIENT_LONG_PASSWORD, CLIENT_MULTI_RESULTS,
     CLIENT_MULTI_STATEMENTS, CLIENT_PLUGIN_AUTH, CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION,
 };
 use crate::mysql::wire::{frame, header, parse_err, Reader, WireError};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// The server status flag saying another result follows.
 const MORE_RESULTS_EXIST: u16 = 0x0008;
@@ -228,14 +228,7 @@ async fn read_packet<S: AsyncRead + Unpin>(io: &mut S) -> Result<(u8, Vec<u8>), 
     let mut payload = Vec::new();
     loop {
         let mut h = [0u8; 4];
-        if let Err(e) = io.read_exact(&mut h).await {
-            return Err(match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => {
-                    ConsoleError::Closed("the gateway closed the connection".into())
-                }
-                _ => e.into(),
-            });
-        }
+        read_exact(io, &mut h).await?;
         let (len, seq) = header(h);
         if payload.len() + len > MAX_PACKET {
             return Err(ConsoleError::Protocol(format!(
@@ -245,7 +238,7 @@ async fn read_packet<S: AsyncRead + Unpin>(io: &mut S) -> Result<(u8, Vec<u8>), 
         }
         let at = payload.len();
         payload.resize(at + len, 0);
-        io.read_exact(&mut payload[at..]).await?;
+        read_exact(io, &mut payload[at..]).await?;
         if len < 0xff_ffff {
             return Ok((seq, payload));
         }

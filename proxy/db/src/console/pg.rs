@@ -2,9 +2,9 @@
 //! gateway logs in to the target with the session's credential), then the simple query
 //! protocol: every statement of the text, each result in order, until `ReadyForQuery`.
 
-use super::{shown, Answer, ConsoleError, DbError, Grid};
+use super::{read_exact, shown, Answer, ConsoleError, DbError, Grid};
 use crate::pg::wire::{message, Fields, Reader, Startup, WireError, PROTOCOL_3};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// The largest message read (a row of one huge value); bigger ones end the session.
 const MAX_MESSAGE: usize = 64 << 20;
@@ -173,14 +173,7 @@ fn affected(tag: &str) -> Option<u64> {
 
 async fn read_message<S: AsyncRead + Unpin>(io: &mut S) -> Result<(u8, Vec<u8>), ConsoleError> {
     let mut h = [0u8; 5];
-    if let Err(e) = io.read_exact(&mut h).await {
-        return Err(match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => {
-                ConsoleError::Closed("the gateway closed the connection".into())
-            }
-            _ => e.into(),
-        });
-    }
+    read_exact(io, &mut h).await?;
     let len = u32::from_be_bytes([h[1], h[2], h[3], h[4]]) as usize;
     if !(4..=MAX_MESSAGE).contains(&len) {
         return Err(ConsoleError::Protocol(format!(
@@ -189,7 +182,7 @@ async fn read_message<S: AsyncRead + Unpin>(io: &mut S) -> Result<(u8, Vec<u8>),
         )));
     }
     let mut body = vec![0u8; len - 4];
-    io.read_exact(&mut body).await?;
+    read_exact(io, &mut body).await?;
     Ok((h[0], body))
 }
 
