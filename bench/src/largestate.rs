@@ -175,7 +175,7 @@ async fn measure(cluster: &mut Cluster, args: &Args) -> anyhow::Result<Report> {
     let secret = ClusterSecret::new(cluster.procs.secret.as_str()).context("cluster secret")?;
     let client = Arc::new(ClusterClient::new(&secret).context("cluster client")?);
     let via = cluster.procs.nodes[0].advertise.to_string();
-    let fill_seconds = fill(&client, &via, args).await?;
+    let fill_seconds = fill(&client, &via, args).await?.took;
 
     let name = "full state";
     println!("logins, {name}");
@@ -206,7 +206,7 @@ async fn measure(cluster: &mut Cluster, args: &Args) -> anyhow::Result<Report> {
 
 /// Proposes `commands` in batches (one log entry each), `IN_FLIGHT` at a time; the answers in
 /// order. Any refused command fails the fill.
-async fn propose_all(
+pub(crate) async fn propose_all(
     client: &Arc<ClusterClient>,
     via: &str,
     what: &str,
@@ -260,12 +260,20 @@ fn created(answers: &[Response]) -> anyhow::Result<Vec<u64>> {
         .collect()
 }
 
-/// Writes the users, hosts, accounts and ended sessions; the seconds each kind took.
-async fn fill(
+/// What [`fill`] wrote: the seconds each kind took, and the ids made.
+pub(crate) struct Filled {
+    pub(crate) took: Vec<(String, f64)>,
+    pub(crate) host_ids: Vec<u64>,
+    /// One per host, in the order of `host_ids`.
+    pub(crate) account_ids: Vec<u64>,
+}
+
+/// Writes the users, hosts, accounts and ended sessions.
+pub(crate) async fn fill(
     client: &Arc<ClusterClient>,
     via: &str,
     args: &Args,
-) -> anyhow::Result<Vec<(String, f64)>> {
+) -> anyhow::Result<Filled> {
     let mut took = Vec::new();
     let t = Instant::now();
     let users: Vec<Command> = (0..args.users)
@@ -312,7 +320,11 @@ async fn fill(
     took.push(("host accounts".to_string(), t.elapsed().as_secs_f64()));
 
     if args.sessions == 0 {
-        return Ok(took);
+        return Ok(Filled {
+            took,
+            host_ids,
+            account_ids,
+        });
     }
     let t = Instant::now();
     let (Some(&host_id), Some(&account_id)) = (host_ids.first(), account_ids.first()) else {
@@ -383,7 +395,11 @@ async fn fill(
         println!("  sessions: {recorded}/{}", args.sessions);
     }
     took.push(("ended sessions".to_string(), t.elapsed().as_secs_f64()));
-    Ok(took)
+    Ok(Filled {
+        took,
+        host_ids,
+        account_ids,
+    })
 }
 
 /// Latency of `ListUsers`, `ListHosts` and `ListSessions` (100 per page) through every node in

@@ -23,6 +23,7 @@ pub mod stats;
 pub mod suite;
 mod sys;
 pub mod tunnel;
+pub mod webpages;
 pub mod writes;
 
 /// The `forward` report as a suite outcome (its ratios become goals).

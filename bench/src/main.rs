@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use portunus_bench::{
-    apiwrites, db, failover, forward, largestate, logins, memory, suite, tunnel, writes,
+    apiwrites, db, failover, forward, largestate, logins, memory, suite, tunnel, webpages, writes,
 };
 
 #[derive(Debug, Parser)]
@@ -37,6 +37,9 @@ enum Command {
     /// A cluster holding 100,000 users, 100,000 hosts and 1,000,000 ended sessions: node
     /// start, a joining node's catch-up, list latency, login rate against the empty state.
     LargeState(largestate::Args),
+    /// The console's views and the O&M portal drawn in headless Chromium with 10,000 hosts
+    /// and 10,000 sessions in the state.
+    WebPages(webpages::Args),
     /// Every benchmark with short settings; writes results/all.{json,md} as well.
     All(AllArgs),
     /// Rebuilds results/all.{json,md} from the latest results/<bench>.{json,md} of each bench.
@@ -77,6 +80,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Memory(a) => (memory::run(&a).await?, a.out),
         Command::Db(a) => (db::run(&a).await?, a.out),
         Command::LargeState(a) => (largestate::run(&a).await?, a.out),
+        Command::WebPages(a) => (webpages::run(&a).await?, a.out),
         Command::All(a) => return all(a).await,
         Command::Collect(a) => return suite::collect(&a.out),
     };
@@ -183,6 +187,14 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
         out: out.clone(),
     };
     keep("large-state", largestate::run(&ls).await);
+    let wp = webpages::Args {
+        users: 10_000,
+        hosts: 10_000,
+        sessions: 10_000,
+        loads: 10,
+        out: out.clone(),
+    };
+    keep("web-pages", webpages::run(&wp).await);
     suite::write_all(&a.out, &outcomes, &failures)
 }
 

@@ -390,7 +390,7 @@ impl Cluster {
         .map(|_| ())
     }
 
-    async fn user(&self, name: &str) -> anyhow::Result<String> {
+    pub(crate) async fn user(&self, name: &str) -> anyhow::Result<String> {
         let user = self
             .call(
                 "CreateUser",

@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 /// The benchmarks in the order `all` runs them (and `collect` puts them in `all.md`).
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "forward",
     "tunnel",
     "logins",
@@ -18,6 +18,7 @@ pub const NAMES: [&str; 10] = [
     "memory",
     "db",
     "large-state",
+    "web-pages",
 ];
 
 /// One goal of issue 6, checked in one run.

@@ -77,10 +77,12 @@ pub enum ClusterAction {
         #[arg(long, env = "PORTUNUS_SEAL_KEY_FILE")]
         seal_key_file: Option<PathBuf>,
         /// admin, auditor, or operator (a user's own key, acting as that user: its O&M tokens,
-        /// its TOTP enrolment; needs --user-id).
+        /// its TOTP enrolment; needs --user-id). An admin or auditor key given --user-id is
+        /// that user's: it opens the web console to them with that role.
         #[arg(long, default_value = "admin")]
         role: String,
-        /// The user an operator key acts as (its id: `portunus admin user list`).
+        /// The user the key belongs to (its id: `portunus admin user list`): needed by an
+        /// operator key, optional for admin and auditor keys.
         #[arg(long)]
         user_id: Option<u64>,
         /// Free text kept with the key.
@@ -510,14 +512,13 @@ async fn create_access_key(
         comment,
     } = key;
     let role = match (role, user_id) {
-        ("admin", None) => KeyRole::Admin,
-        ("auditor", None) => KeyRole::Auditor,
+        // An admin or auditor key may belong to a user: it gives them the console with that
+        // role, and its API calls are the user's in the trail.
+        ("admin", _) => KeyRole::Admin,
+        ("auditor", _) => KeyRole::Auditor,
         ("operator", Some(_)) => KeyRole::Operator,
         ("operator", None) => {
             anyhow::bail!("--role operator: an operator key acts as a user: give --user-id")
-        }
-        ("admin" | "auditor", Some(_)) => {
-            anyhow::bail!("--user-id: only an operator key acts as a user")
         }
         (other, _) => anyhow::bail!("--role: '{other}' is not admin, auditor or operator"),
     };

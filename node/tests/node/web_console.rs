@@ -619,3 +619,78 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_console_speaks_the_administrators_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = three_nodes(dir.path()).await;
+    let sshd = Sshd::start().await;
+    let echo = echo_server().await;
+    setup(&nodes[0], &sshd, echo).await;
+    user_with_key(&nodes[0], "ada", ADMIN_PASSWORD, Role::Admin).await;
+    let r = &nodes[0].replica;
+    let ada = r
+        .view()
+        .read(|s| s.user_by_name("ada").map(|u| u.id))
+        .expect("ada");
+    let patch = portunus_model::UserPatch {
+        language: Some(Some(portunus_model::UiLanguage::ZhCn)),
+        ..Default::default()
+    };
+    r.propose(Command::UpdateUser {
+        user_id: ada,
+        patch,
+    })
+    .await
+    .unwrap();
+    // A closed shell session of alice's to replay.
+    let port = nodes[0].ssh_addr.unwrap().port();
+    wait_listening(port).await;
+    let askpass = Askpass::new();
+    let mut ssh = askpass.ssh(port, "alice@root@web-01", ALICE_PASSWORD);
+    ssh.arg("-tt").stdin(Stdio::piped());
+    let mut child = ssh.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    stdin.write_all(b"echo zh''-replayed\n").await.unwrap();
+    shows(&mut stdout, &mut seen, "zh-replayed").await;
+    stdin.write_all(b"exit\n").await.unwrap();
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let view = nodes[1].replica.view().clone();
+    wait_for("the session's end, on node 2", WAIT, || {
+        view.read(|s| s.sessions().all(|x| !x.is_open()))
+    })
+    .await;
+
+    let args = json!({
+        "a": base(&nodes[1]), "admin": "ada", "admin_password": ADMIN_PASSWORD,
+        "engineer": "alice",
+    });
+    let mut browser = Browser::start_script(CONSOLE_SCRIPT, "chinese", &args);
+    let seen = browser.expect("chinese").await;
+    browser.finished().await;
+    assert_eq!(
+        (&seen["title"], &seen["lang"]),
+        (&json!("Portunus 管理控制台"), &json!("zh-CN")),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["nav"],
+        json!(["概览", "资产", "用户", "授权", "运维审计", "设置"]),
+        "{seen}"
+    );
+    // Every word the scripts wrote has a translation, and none of the page's own words
+    // (headings, labels, buttons, choices) is left in English on any view.
+    assert_eq!(seen["untranslated"], json!([]), "{seen}");
+    for view in ["overview", "assets", "users", "authz", "audit", "settings"] {
+        assert_eq!(seen["left"][view], json!([]), "{view}: {seen}");
+    }
+    assert_eq!(seen["replay_status"], "录像完整。", "{seen}");
+    assert_eq!(seen["audit_heads"][0], "ID", "{seen}");
+    assert_eq!(seen["audit_heads"][1], "用户", "{seen}");
+}

@@ -69,6 +69,16 @@ async fn browser_logins_tokens_and_sessions_across_nodes() {
     assert_eq!(alice["user"], "alice");
     assert_eq!(names(&alice["hosts"]), vec!["web-01"]);
     assert_eq!(names(&alice["databases"]), vec!["orders"]);
+    let searches = &alice["searches"];
+    assert_eq!(
+        (
+            &searches["no-such-host"]["rows"],
+            &searches["no-such-host"]["empty"]
+        ),
+        (&json!([]), &json!(["Nothing matches the search."])),
+        "{searches}"
+    );
+    assert_eq!(searches["WEB-0"]["rows"], json!(["web-01"]), "{searches}");
     let cookie = &alice["cookie"];
     assert_eq!(
         (&cookie["httpOnly"], &cookie["sameSite"]),

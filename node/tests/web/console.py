@@ -336,5 +336,74 @@ def console(args):
         c.d.quit()
 
 
+# Words that stay as they are in every language: names of protocols, formats and products.
+KEPT = {"SSH", "SFTP", "API", "CSV", "JSON", "Lines", "TLS", "IP", "ID", "SHA256", "OpenSSH", "PEM",
+        "Leader", "MySQL", "PostgreSQL", "SQL", "Server", "Oracle", "Linux", "Windows", "SOCKS5",
+        "HTTP", "CONNECT", "RDP", "Shell", "Portunus", "English", "AAAA", "ssh", "ed25519",
+        "off", "prefer", "require", "verify"}
+
+# The page's own words (headings, table heads, labels, buttons, choices, navigation) still in
+# English: every text node of those elements with a word of three letters or more not in KEPT.
+ENGLISH_LEFT = """
+const kept = new Set(arguments[0]);
+const out = [];
+const where = '#side a, header a, header button, #view h2, #view th, #view label, #view button, #view legend, ' +
+  '#view dt, #view option:not(.data), #view .pager span, #view .exports';
+for (const e of document.querySelectorAll(where)) {
+  if (e.closest('[hidden]')) continue;
+  for (const n of e.childNodes) {
+    if (n.nodeType !== Node.TEXT_NODE) continue;
+    const words = (n.nodeValue.match(/[A-Za-z][A-Za-z0-9]{2,}/g) || []).filter((w) => !kept.has(w));
+    if (words.length) out.push(n.nodeValue.trim());
+  }
+}
+return out;
+"""
+
+
+def chinese(args):
+    """The console in the administrator's language (Simplified Chinese): every view, a host's
+    and a user's details, a session's replay; what was left in English."""
+    c = Console(browser(), args.get("screens"))
+    try:
+        c.d.get(args["a"] + "/web/console/")
+        c.login(args["admin"], args["admin_password"])
+        c.visible("console-view")
+        left = {}
+
+        def look(name):
+            left[name] = c.d.execute_script(ENGLISH_LEFT, sorted(KEPT))
+
+        c.go("overview", "members-table")
+        look("overview")
+        c.go("assets", "hosts-table")
+        c.click_first("#hosts-table button.act-accounts")
+        c.until("the host's accounts", lambda: c.css("#accounts-table button.act-verify"))
+        look("assets")
+        c.shot("console-zh-cn")
+        c.go("users", "users-table")
+        c.click_first("#users-table button.act-edit")
+        c.visible("key-create")
+        look("users")
+        c.d.execute_script("location.hash = arguments[0];", f"#authz/{args['engineer']}")
+        c.until("the user's authorization", lambda: c.rows("authz-hosts-table"))
+        look("authz")
+        c.go("audit", "sessions-table")
+        c.click_first("#sessions-table button.act-replay")
+        c.until("the command list", lambda: c.css("#commands li.event-command"))
+        look("audit")
+        replay_status = c.text("replay-status")
+        audit_heads = c.d.execute_script(
+            "return [...document.querySelectorAll('#sessions-table th')].map((t) => t.textContent);")
+        c.go("settings", "settings-table")
+        look("settings")
+        say("chinese", left=left,
+            untranslated=c.d.execute_script("return Array.from(untranslated);"),
+            title=c.d.title, lang=c.d.execute_script("return document.documentElement.lang;"),
+            nav=[a.text for a in c.css("#side a")], replay_status=replay_status, audit_heads=audit_heads)
+    finally:
+        c.d.quit()
+
+
 if __name__ == "__main__":
-    {"console": console, "live": live}[sys.argv[1]](json.loads(sys.argv[2]))
+    {"console": console, "live": live, "chinese": chinese}[sys.argv[1]](json.loads(sys.argv[2]))

@@ -100,7 +100,7 @@ class Portal:
 
     def listing(self):
         rows = lambda table: [r.get_attribute("data-asset") for r in
-                              self.d.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr")]
+                              self.d.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr[data-asset]")]
         return {"user": self.el("who").text, "hosts": rows("hosts"), "databases": rows("databases")}
 
     def token(self, database, account, shot=lambda _name: None):
@@ -156,7 +156,19 @@ def logins(args):
         p.password("alice", args["alice_password"])
         p.portal()
         p.shot("portal-hosts")
-        say("alice", cookie=p.cookie(), **p.listing())
+        listed = p.listing()
+        # The server searches the host list: a search matching nothing says so, one matching
+        # a part of the name in another case finds the host.
+        searches = {}
+        for words in ("no-such-host", "WEB-0"):
+            p.d.execute_script("arguments[0].value = arguments[1];", p.el("hosts-q"), words)
+            p.d.find_element(By.CSS_SELECTOR, "#hosts-search button[type=submit]").click()
+            p.until(f"the search for {words}", lambda: (
+                p.d.find_elements(By.CSS_SELECTOR, "#hosts tbody td.empty")
+                if words == "no-such-host" else p.listing()["hosts"]) or None)
+            searches[words] = {"rows": p.listing()["hosts"],
+                               "empty": [td.text for td in p.d.find_elements(By.CSS_SELECTOR, "#hosts tbody td.empty")]}
+        say("alice", cookie=p.cookie(), searches=searches, **listed)
         say("token", **p.token(args["database"], args["account"], p.shot))
         p.el("tab-keys").click()
         p.visible("key-form")

@@ -124,12 +124,18 @@ pub(crate) async fn me(
     headers: HeaderMap,
 ) -> Result<Json<Value>, WebError> {
     let admin = web.console_reader(&headers).await?;
+    let mut language = None;
+    web.backend.read(&mut |s| {
+        language = s.user(admin.authed.user_id).and_then(|u| u.language);
+    });
     Ok(Json(serde_json::json!({
         "user": admin.authed.user_name,
         "user_id": admin.authed.user_id,
         "role": portunus_model::admin_audit::role_name(admin.role),
         "csrf": admin.authed.csrf,
         "instance_id": web.backend.instance_id(),
+        // The pages' language, when the user has one (else the browser's).
+        "language": language.map(|l| l.api_name()),
     })))
 }
 

@@ -6,7 +6,7 @@ use crate::error::WebError;
 use crate::login::client_of;
 use crate::session::Authed;
 use crate::{now_ms, Web};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, Extensions, HeaderMap};
 use axum::Json;
 use portunus_model::{
@@ -16,58 +16,147 @@ use portunus_model::{
 use portunus_ops::api::{new_token_for, TokenTarget};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
-/// The hosts and databases `user` may reach now, with the granted accounts (host accounts
-/// that speak SSH: those a terminal can open).
-fn listing(s: &Model, user: u64, now: u64) -> Value {
-    let hosts: Vec<Value> = s
+/// Rows per page of the portal's host and database lists.
+pub(crate) const PORTAL_PAGE: usize = 50;
+
+/// Which page of a list, and the words its rows must contain (name or address, any case).
+#[derive(Debug, Default, Clone, PartialEq)]
+struct ListQuery {
+    page: usize,
+    search: String,
+}
+
+impl ListQuery {
+    fn matches(&self, name: &str, address: &str) -> bool {
+        self.search.is_empty()
+            || name.to_lowercase().contains(&self.search)
+            || address.to_lowercase().contains(&self.search)
+    }
+
+    /// The page asked for (the last one when it asks past the end) of `rows` made by `row`,
+    /// and the whole list's size: `{"rows", "total", "page", "pages"}`.
+    fn page_of<T>(&self, mut rows: Vec<(String, T)>, row: impl Fn(T) -> Value) -> Value {
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let total = rows.len();
+        let pages = total.div_ceil(PORTAL_PAGE).max(1);
+        let page = self.page.clamp(1, pages);
+        let shown: Vec<Value> = rows
+            .into_iter()
+            .skip((page - 1) * PORTAL_PAGE)
+            .take(PORTAL_PAGE)
+            .map(|(_, t)| row(t))
+            .collect();
+        json!({ "rows": shown, "total": total, "page": page, "pages": pages })
+    }
+}
+
+/// The host and database lists' queries of `GET /web/api/assets`: `hosts_page`, `hosts_q`,
+/// `databases_page`, `databases_q` (pages count from 1; a search is at most 100 characters).
+fn list_queries(q: &BTreeMap<String, String>) -> Result<(ListQuery, ListQuery), WebError> {
+    let mut hosts = ListQuery {
+        page: 1,
+        ..Default::default()
+    };
+    let mut databases = hosts.clone();
+    for (name, value) in q {
+        let (list, field) = match name.as_str() {
+            "hosts_page" => (&mut hosts, "page"),
+            "hosts_q" => (&mut hosts, "q"),
+            "databases_page" => (&mut databases, "page"),
+            "databases_q" => (&mut databases, "q"),
+            other => {
+                return Err(WebError::BadRequest(format!(
+                    "{other}: not a parameter of the asset lists (hosts_page, hosts_q, \
+                     databases_page, databases_q)"
+                )))
+            }
+        };
+        if field == "page" {
+            list.page = value
+                .parse::<usize>()
+                .ok()
+                .filter(|p| (1..=1_000_000).contains(p))
+                .ok_or_else(|| {
+                    WebError::BadRequest(format!(
+                        "{name}: '{value}' is not a page number (1 or more)"
+                    ))
+                })?;
+        } else if value.chars().count() > 100 {
+            return Err(WebError::BadRequest(format!(
+                "{name}: a search is at most 100 characters"
+            )));
+        } else {
+            list.search = value.trim().to_lowercase();
+        }
+    }
+    Ok((hosts, databases))
+}
+
+/// A page of the hosts and a page of the databases `user` may reach now, with the granted
+/// accounts (host accounts that speak SSH: those a terminal can open), sorted by name.
+fn listing(s: &Model, user: u64, now: u64, hq: &ListQuery, dq: &ListQuery) -> Value {
+    let hosts: Vec<_> = s
         .authorized_hosts(user, now)
         .into_iter()
         .filter_map(|(host_id, accounts)| {
             let h = s.host(host_id)?;
-            let accounts: Vec<Value> = accounts
-                .iter()
-                .filter_map(|a| s.host_account(*a))
-                .filter(|a| a.protocol == Protocol::Ssh)
-                .map(|a| json!({ "id": a.id, "name": a.name, "sftp_only": a.sftp_only }))
-                .collect();
-            Some(json!({
-                "id": h.id, "name": h.name, "address": h.active_address(),
-                "os": format!("{:?}", h.os), "accounts": accounts,
-            }))
+            let address = h.active_address();
+            hq.matches(&h.name, address)
+                .then(|| (h.name.clone(), (h, address, accounts)))
         })
         .collect();
-    let databases: Vec<Value> = s
+    let hosts = hq.page_of(hosts, |(h, address, accounts)| {
+        let accounts: Vec<Value> = accounts
+            .iter()
+            .filter_map(|a| s.host_account(*a))
+            .filter(|a| a.protocol == Protocol::Ssh)
+            .map(|a| json!({ "id": a.id, "name": a.name, "sftp_only": a.sftp_only }))
+            .collect();
+        json!({
+            "id": h.id, "name": h.name, "address": address,
+            "os": format!("{:?}", h.os), "accounts": accounts,
+        })
+    });
+    let databases: Vec<_> = s
         .authorized_databases(user, now)
         .into_iter()
         .filter_map(|(db_id, accounts)| {
             let d = s.database(db_id)?;
-            let accounts: Vec<Value> = accounts
-                .iter()
-                .filter_map(|a| s.database_account(*a))
-                .map(|a| json!({ "id": a.id, "name": a.name, "hosted": a.password.is_some() }))
-                .collect();
-            Some(json!({
-                "id": d.id, "name": d.name, "engine": d.engine.protocol().api_name(),
-                "address": d.address, "port": d.port, "accounts": accounts,
-            }))
+            dq.matches(&d.name, &d.address)
+                .then(|| (d.name.clone(), (d, accounts)))
         })
         .collect();
-    json!({ "hosts": hosts, "databases": databases })
+    let databases = dq.page_of(databases, |(d, accounts)| {
+        let accounts: Vec<Value> = accounts
+            .iter()
+            .filter_map(|a| s.database_account(*a))
+            .map(|a| json!({ "id": a.id, "name": a.name, "hosted": a.password.is_some() }))
+            .collect();
+        json!({
+            "id": d.id, "name": d.name, "engine": d.engine.protocol().api_name(),
+            "address": d.address, "port": d.port, "accounts": accounts,
+        })
+    });
+    json!({ "hosts": hosts, "databases": databases, "page_size": PORTAL_PAGE })
 }
 
-/// `GET /web/api/assets`.
+/// `GET /web/api/assets`: the user, their language, whether the console is theirs, and a page
+/// of each asset list (see [`list_queries`]).
 pub(crate) async fn assets(
     State(web): State<Web>,
     headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>, WebError> {
     let authed = web.logged_in(&headers).await?;
+    let (hq, dq) = list_queries(&q)?;
     let now = now_ms();
     let mut out = Value::Null;
     let mut console = false;
     let mut language = None;
     web.backend.read(&mut |s| {
-        out = listing(s, authed.user_id, now);
+        out = listing(s, authed.user_id, now, &hq, &dq);
         language = s.user(authed.user_id).and_then(|u| u.language);
         console = matches!(
             crate::console::console_role(s, authed.user_id),

@@ -242,6 +242,7 @@ async fn login(router: &Router, user: &str) -> (String, String, String, String) 
     (value, csrf, set, next)
 }
 
+mod assets;
 mod console;
 mod keys;
 mod sessions;

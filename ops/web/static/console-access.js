@@ -7,7 +7,7 @@
 
 VIEWS.users = async (root) => {
   root.append(
-    el('h2', { text: 'Users' }),
+    el('h2', { text: tx('Users') }),
     form('user-search', null, [{ id: 'user-q-name', label: 'User name' }, { id: 'user-q-state', label: 'State', type: 'select', options: [['', 'Any'], ['Normal', 'Normal'], ['Locked', 'Locked'], ['Expired', 'Expired']] }], 'Search', () => listUsers(1)),
     el('div', { id: 'users' }),
     form('user-create', 'Create user', [
@@ -18,7 +18,7 @@ VIEWS.users = async (root) => {
       { id: 'new-user-mobile', label: 'Mobile' },
     ], 'Create', createUser),
     el('section', { id: 'user-detail', hidden: true }),
-    el('h2', { text: 'User groups' }), el('div', { id: 'user-groups' }),
+    el('h2', { text: tx('User groups') }), el('div', { id: 'user-groups' }),
     form('ugroup-create', 'Create user group', [{ id: 'new-ugroup-name', label: 'Name', required: true }], 'Create', async () => {
       await api('CreateUserGroup', { UserGroupName: val('new-ugroup-name') });
       $('ugroup-create').reset();
@@ -36,15 +36,15 @@ async function listUsers(page) {
     ['', (u) => {
       const locked = (u.UserState || []).includes('Locked');
       return [
-        el('button', { type: 'button', class: 'act-edit read', 'data-user': u.UserName, text: 'Edit', onclick: () => guarded(() => showUser(u)) }),
-        el('button', { type: 'button', class: locked ? 'act-unlock' : 'act-lock', 'data-user': u.UserName, text: locked ? 'Unlock' : 'Lock',
+        el('button', { type: 'button', class: 'act-edit read', 'data-user': u.UserName, text: tx('Edit'), onclick: () => guarded(() => showUser(u)) }),
+        el('button', { type: 'button', class: locked ? 'act-unlock' : 'act-lock', 'data-user': u.UserName, text: tx(locked ? 'Unlock' : 'Lock'),
           onclick: () => guarded(async () => {
             await api(locked ? 'UnlockUsers' : 'LockUsers', { UserIds: ids(u.UserId) });
-            say(`${u.UserName} ${locked ? 'unlocked' : 'locked'}.`);
+            say(tx(locked ? '{0} unlocked.' : '{0} locked.', u.UserName));
             await listUsers(page);
           }) }),
-        el('button', { type: 'button', class: 'act-authorize read', 'data-user': u.UserName, text: 'Authorize', onclick: () => { location.hash = `#authz/${encodeURIComponent(u.UserName)}`; } }),
-        el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete user ${u.UserName}?`, () => guarded(async () => {
+        el('button', { type: 'button', class: 'act-authorize read', 'data-user': u.UserName, text: tx('Authorize'), onclick: () => { location.hash = `#authz/${encodeURIComponent(u.UserName)}`; } }),
+        el('button', { type: 'button', text: tx('Delete'), onclick: () => confirmDo(tx('Delete user {0}?', u.UserName), () => guarded(async () => {
           await api('DeleteUser', { UserId: u.UserId });
           await listUsers(1);
         })) })];
@@ -56,7 +56,7 @@ async function createUser() {
   const p = { UserName: val('new-user-name'), Source: 'Local', DisplayName: val('new-user-display'), Email: val('new-user-email'), Mobile: val('new-user-mobile') };
   if ($('new-user-password').value) p.Password = $('new-user-password').value;
   await api('CreateUser', p);
-  say(`User ${p.UserName} created.`);
+  say(tx('User {0} created.', p.UserName));
   $('user-create').reset();
   await listUsers(1);
 }
@@ -71,7 +71,7 @@ async function showUser(u) {
     const r = await api('ListUserPublicKeys', { UserId: u.UserId, PageSize: 100 });
     keys.replaceChildren(table('keys-table', [
       ['Name', (k) => k.PublicKeyName], ['Fingerprint', (k) => k.FingerPrint],
-      ['', (k) => el('button', { type: 'button', text: 'Delete', onclick: () => guarded(async () => {
+      ['', (k) => el('button', { type: 'button', text: tx('Delete'), onclick: () => guarded(async () => {
         await api('DeleteUserPublicKey', { PublicKeyId: k.PublicKeyId });
         await loadKeys();
       }) })],
@@ -79,10 +79,10 @@ async function showUser(u) {
   };
   const loadGroups = async () => {
     const r = await api('ListUserGroupsForUser', { UserId: u.UserId, PageSize: 100 });
-    groups.textContent = `Groups: ${r.UserGroups.map((g) => g.UserGroupName).join(', ') || 'none'}`;
+    groups.textContent = tx('Groups: {0}', r.UserGroups.map((g) => g.UserGroupName).join(', ') || tx('none'));
   };
   box.replaceChildren(
-    el('h3', { text: `User ${u.UserName}` }),
+    el('h3', { text: tx('User {0}', u.UserName) }),
     form('user-edit', 'Edit', [
       { id: 'edit-user-display', label: 'Display name', value: u.DisplayName },
       { id: 'edit-user-email', label: 'Email', value: u.Email },
@@ -99,11 +99,11 @@ async function showUser(u) {
       if ($('edit-user-password').value) p.Password = $('edit-user-password').value;
       await api('ModifyUser', p);
       $('edit-user-password').value = '';
-      say(`User ${u.UserName} saved.`);
+      say(tx('User {0} saved.', u.UserName));
       await listUsers(1);
     }),
     groups,
-    el('h4', { text: 'Public keys' }), keys,
+    el('h4', { text: tx('Public keys') }), keys,
     form('key-create', 'Add public key', [
       { id: 'new-key-name', label: 'Name', required: true },
       { id: 'new-key-text', label: 'Public key (ssh-ed25519 AAAA...)', type: 'textarea' },
@@ -120,17 +120,17 @@ async function listUserGroups() {
   $('user-groups').replaceChildren(table('ugroups-table', [
     ['Group', (g) => g.UserGroupName], ['Members', (g) => g.MemberCount],
     ['Add a user (name)', (g) => {
-      const input = el('input', { class: 'add-user', placeholder: 'user name' });
-      return [input, el('button', { type: 'button', text: 'Add', onclick: () => guarded(async () => {
+      const input = el('input', { class: 'add-user', placeholder: tx('user name') });
+      return [input, el('button', { type: 'button', text: tx('Add'), onclick: () => guarded(async () => {
         const u = await userNamed(input.value.trim());
         await api('AddUsersToGroup', { UserGroupId: g.UserGroupId, UserIds: ids(u.UserId) });
-        say(`${u.UserName} added to ${g.UserGroupName}.`);
+        say(tx('{0} added to {1}.', u.UserName, g.UserGroupName));
         await listUserGroups();
       }) })];
     }],
     ['', (g) => [
-      el('button', { type: 'button', class: 'read', text: 'Authorize', onclick: () => { location.hash = `#authz/group/${encodeURIComponent(g.UserGroupName)}`; } }),
-      el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete group ${g.UserGroupName}?`, () => guarded(async () => {
+      el('button', { type: 'button', class: 'read', text: tx('Authorize'), onclick: () => { location.hash = `#authz/group/${encodeURIComponent(g.UserGroupName)}`; } }),
+      el('button', { type: 'button', text: tx('Delete'), onclick: () => confirmDo(tx('Delete group {0}?', g.UserGroupName), () => guarded(async () => {
         await api('DeleteUserGroup', { UserGroupId: g.UserGroupId });
         await listUserGroups();
       })) })]],
@@ -140,7 +140,7 @@ async function listUserGroups() {
 async function userNamed(name) {
   const r = await api('ListUsers', { UserName: name, PageSize: 100 });
   const u = r.Users.find((x) => x.UserName === name);
-  if (!u) throw new Error(`no user named ${name}`);
+  if (!u) throw new Error(tx('no user named {0}', name));
   return u;
 }
 
@@ -151,7 +151,7 @@ VIEWS.authz = async (root) => {
   const group = parts[0] === 'group';
   const name = group ? parts[1] : parts[0];
   root.append(
-    el('h2', { text: 'Authorization' }),
+    el('h2', { text: tx('Authorization') }),
     form('authz-pick', null, [
       { id: 'authz-kind', label: 'For', type: 'select', options: [['user', 'User'], ['group', 'User group']], value: group ? 'group' : 'user' },
       { id: 'authz-name', label: 'Name', required: true, value: name || '' },
@@ -172,7 +172,7 @@ async function principalOf(group, name) {
   }
   const r = await api('ListUserGroups', { UserGroupName: name, PageSize: 100 });
   const g = r.UserGroups.find((x) => x.UserGroupName === name);
-  if (!g) throw new Error(`no user group named ${name}`);
+  if (!g) throw new Error(tx('no user group named {0}', name));
   return { key: 'UserGroupId', id: g.UserGroupId, suffix: 'UserGroup', label: `group ${g.UserGroupName}`, group: g.UserGroupId };
 }
 
@@ -183,13 +183,13 @@ async function showGrants(group, name) {
   const dbs = el('div', { id: 'authz-databases' });
   const rules = el('div', { id: 'authz-rules' });
   body.replaceChildren(
-    el('h3', { id: 'authz-title', text: `What ${who.label} may reach` }),
-    el('p', { class: 'hint', text: group ? 'Grants to the group (its members receive them).' : 'Effective now: own grants, the groups\' grants and rules in their validity period.' }),
-    el('h4', { text: 'Hosts and host accounts' }), hosts,
+    el('h3', { id: 'authz-title', text: tx('What {0} may reach', who.label) }),
+    el('p', { class: 'hint', text: tx(group ? 'Grants to the group (its members receive them).' : 'Effective now: own grants, the groups\' grants and rules in their validity period.') }),
+    el('h4', { text: tx('Hosts and host accounts') }), hosts,
     await grantHostForm(who, () => loadHosts()),
-    el('h4', { text: 'Databases and database accounts' }), dbs,
+    el('h4', { text: tx('Databases and database accounts') }), dbs,
     await grantDatabaseForm(who, () => loadDbs()),
-    el('h4', { text: 'Authorization rules with a validity period' }), rules);
+    el('h4', { text: tx('Authorization rules with a validity period') }), rules);
   const loadHosts = async () => {
     const r = await api(`ListHostsFor${who.suffix}`, { [who.key]: who.id, PageSize: 100 });
     const rows = [];
@@ -200,11 +200,11 @@ async function showGrants(group, name) {
     hosts.replaceChildren(table('authz-hosts-table', [
       ['Host', (x) => x.h.HostName], ['Address', (x) => x.h.HostPrivateAddress || x.h.HostPublicAddress],
       ['Authorized accounts', (x) => (x.accounts.length ? x.accounts.map((a) => a.HostAccountName).join(', ')
-        : el('a', { href: '#', class: 'no-accounts', text: 'No accounts found. Click here to authorize accounts.',
+        : el('a', { href: '#', class: 'no-accounts', text: tx('No accounts found. Click here to authorize accounts.'),
           onclick: (ev) => { ev.preventDefault(); $('grant-host').value = x.h.HostId; $('grant-host').dispatchEvent(new Event('change')); $('grant-host').focus(); } }))],
-      ['', (x) => el('button', { type: 'button', text: 'Revoke', onclick: () => guarded(async () => {
+      ['', (x) => el('button', { type: 'button', text: tx('Revoke'), onclick: () => guarded(async () => {
         await api(`DetachHostAccountsFrom${who.suffix}`, { [who.key]: who.id, Hosts: JSON.stringify([{ HostId: x.h.HostId }]) });
-        say(`${x.h.HostName} revoked (rules still grant what they grant).`);
+        say(tx('{0} revoked (rules still grant what they grant).', x.h.HostName));
         await loadHosts();
       }) })],
     ], rows, 'No hosts authorized.'));
@@ -233,7 +233,7 @@ async function showGrants(group, name) {
     rules.replaceChildren(table('authz-rules-table', [
       ['Rule', (s) => s.RuleName], ['From', (s) => secs(s.EffectiveStartTime)], ['Until', (s) => secs(s.EffectiveEndTime)],
       ['State', (s) => s.RuleState],
-      ['', (s) => el('button', { type: 'button', text: 'Delete', onclick: () => guarded(async () => {
+      ['', (s) => el('button', { type: 'button', text: tx('Delete'), onclick: () => guarded(async () => {
         await api('DeleteRule', { RuleId: s.RuleId });
         await loadRules();
         await loadHosts();
@@ -248,13 +248,13 @@ async function showGrants(group, name) {
 async function grantHostForm(who, reload) {
   const r = await api('ListHosts', { PageSize: 100 });
   const f = form('grant-host-form', 'Authorize a host', [
-    { id: 'grant-host-q', label: 'Find hosts by name', placeholder: `first 100 of ${r.TotalCount}` },
-    { id: 'grant-host', label: 'Host', type: 'select', options: [['', 'choose...'], ...r.Hosts.map((h) => [h.HostId, h.HostName])] },
+    { id: 'grant-host-q', label: 'Find hosts by name', placeholder: tx('first 100 of {0}', r.TotalCount) },
+    { id: 'grant-host', label: 'Host', type: 'select', options: [['', 'choose...'], ...r.Hosts.map((h) => [h.HostId, h.HostName, 'data'])] },
     { id: 'grant-from', label: 'Valid from (optional)', type: 'datetime-local' },
     { id: 'grant-until', label: 'Valid until (optional)', type: 'datetime-local' },
   ], 'Authorize', async () => {
     const host = val('grant-host');
-    if (!host) throw new Error('choose a host');
+    if (!host) throw new Error(tx('choose a host'));
     const accounts = [...document.querySelectorAll('#grant-accounts input:checked')].map((c) => c.value);
     const from = msOf('grant-from');
     const until = msOf('grant-until');
@@ -269,9 +269,9 @@ async function grantHostForm(who, reload) {
     } else {
       await api(`AttachHostAccountsTo${who.suffix}`, { [who.key]: who.id, Hosts: JSON.stringify([{ HostId: host, HostAccountIds: accounts }]) });
     }
-    say(`Host authorized${accounts.length ? ` with ${accounts.length} account(s)` : ' (no accounts yet)'}.`);
+    say(accounts.length ? tx('Host authorized with {0} account(s).', accounts.length) : tx('Host authorized (no accounts yet).'));
     f.reset();
-    boxes.replaceChildren(el('legend', { text: 'Accounts' }));
+    boxes.replaceChildren(el('legend', { text: tx('Accounts') }));
     await reload();
     if ($('authz-body').loadRules) await $('authz-body').loadRules();
   });
@@ -286,20 +286,20 @@ async function grantHostForm(who, reload) {
     if (q === searched) return;
     searched = q;
     const found = await api('ListHosts', { HostName: q, PageSize: 100 });
-    f.querySelector('#grant-host').replaceChildren(el('option', { value: '', text: `choose (${found.TotalCount} found)...` }),
-      ...found.Hosts.map((h) => el('option', { value: h.HostId, text: h.HostName })));
+    f.querySelector('#grant-host').replaceChildren(el('option', { value: '', text: tx('choose ({0} found)...', found.TotalCount) }),
+      ...found.Hosts.map((h) => el('option', { value: h.HostId, text: h.HostName, class: 'data' })));
   }));
-  const boxes = el('fieldset', { id: 'grant-accounts' }, el('legend', { text: 'Accounts' }));
+  const boxes = el('fieldset', { id: 'grant-accounts' }, el('legend', { text: tx('Accounts') }));
   f.insertBefore(boxes, f.lastChild);
   f.querySelector('#grant-host').addEventListener('change', () => guarded(async () => {
-    boxes.replaceChildren(el('legend', { text: 'Accounts' }));
+    boxes.replaceChildren(el('legend', { text: tx('Accounts') }));
     const host = f.querySelector('#grant-host').value;
     if (!host) return;
     const a = await api('ListHostAccounts', { HostId: host, PageSize: 100 });
     for (const x of a.HostAccounts) {
       boxes.append(el('label', { class: 'check' }, el('input', { type: 'checkbox', value: x.HostAccountId, 'data-name': x.HostAccountName }), ` ${x.HostAccountName} (${x.ProtocolName})`));
     }
-    if (!a.HostAccounts.length) boxes.append(el('span', { text: 'This host has no accounts yet (create them under Assets).' }));
+    if (!a.HostAccounts.length) boxes.append(el('span', { text: tx('This host has no accounts yet (create them under Assets).') }));
   }));
   return f;
 }
@@ -307,21 +307,21 @@ async function grantHostForm(who, reload) {
 async function grantDatabaseForm(who, reload) {
   const r = await api('ListDatabases', { PageSize: 100 });
   const f = form('grant-db-form', 'Authorize a database account', [
-    { id: 'grant-db', label: 'Database', type: 'select', options: [['', 'choose...'], ...r.Databases.map((d) => [d.DatabaseId, d.DatabaseName])] },
+    { id: 'grant-db', label: 'Database', type: 'select', options: [['', 'choose...'], ...r.Databases.map((d) => [d.DatabaseId, d.DatabaseName, 'data'])] },
     { id: 'grant-dba', label: 'Account', type: 'select', options: [['', 'choose a database first']] },
   ], 'Authorize', async () => {
-    if (!val('grant-db') || !val('grant-dba')) throw new Error('choose a database and an account');
+    if (!val('grant-db') || !val('grant-dba')) throw new Error(tx('choose a database and an account'));
     await api(`AttachDatabaseAccountsTo${who.suffix}`, { [who.key]: who.id, 'Databases.1.DatabaseId': val('grant-db'), 'Databases.1.DatabaseAccountIds.1': val('grant-dba') });
-    say('Database account authorized.');
+    say(tx('Database account authorized.'));
     await reload();
   });
   f.querySelector('#grant-db').addEventListener('change', () => guarded(async () => {
     const sel = f.querySelector('#grant-dba');
     const db = f.querySelector('#grant-db').value;
-    sel.replaceChildren(el('option', { value: '', text: 'choose...' }));
+    sel.replaceChildren(el('option', { value: '', text: tx('choose...') }));
     if (!db) return;
     const a = await api('ListDatabaseAccounts', { DatabaseId: db, PageSize: 100 });
-    for (const x of a.DatabaseAccounts) sel.append(el('option', { value: x.DatabaseAccountId, text: x.DatabaseAccountName }));
+    for (const x of a.DatabaseAccounts) sel.append(el('option', { value: x.DatabaseAccountId, text: x.DatabaseAccountName, class: 'data' }));
   }));
   return f;
 }

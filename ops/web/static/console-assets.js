@@ -8,7 +8,7 @@
 
 VIEWS.assets = async (root) => {
   root.append(
-    el('h2', { text: 'Hosts' }),
+    el('h2', { text: tx('Hosts') }),
     form('host-search', null, [{ id: 'host-q-name', label: 'Name' }, { id: 'host-q-address', label: 'Address' }], 'Search', () => listHosts(1)),
     el('div', { id: 'hosts' }),
     form('host-create', 'Create host', [
@@ -20,17 +20,17 @@ VIEWS.assets = async (root) => {
       { id: 'new-host-comment', label: 'Comment' },
     ], 'Create', createHost),
     el('section', { id: 'host-detail', hidden: true }),
-    el('h2', { text: 'Shared keys' }), el('div', { id: 'shared-keys' }),
+    el('h2', { text: tx('Shared keys') }), el('div', { id: 'shared-keys' }),
     form('share-key-create', 'Add a shared key', [
       { id: 'new-share-key-name', label: 'Name', required: true },
       { id: 'new-share-key-text', label: 'Private key (OpenSSH or PEM, unencrypted)', type: 'textarea', required: true },
     ], 'Add', async () => {
       await api('CreateHostShareKey', { HostShareKeyName: val('new-share-key-name'), PrivateKey: $('new-share-key-text').value });
-      say(`Shared key ${val('new-share-key-name')} added.`);
+      say(tx('Shared key {0} added.', val('new-share-key-name')));
       $('share-key-create').reset();
       await listSharedKeys();
     }),
-    el('h2', { text: 'Network domains' }), el('div', { id: 'domains' }),
+    el('h2', { text: tx('Network domains') }), el('div', { id: 'domains' }),
     form('domain-create', 'Create network domain', [
       { id: 'new-domain-name', label: 'Name', required: true },
       { id: 'new-domain-type', label: 'Type', type: 'select', options: [['Direct', 'Direct'], ['Proxy', 'Through a proxy']] },
@@ -41,13 +41,13 @@ VIEWS.assets = async (root) => {
       { id: 'new-domain-proxy-password', label: 'Proxy password', type: 'password' },
       { id: 'new-domain-comment', label: 'Comment' },
     ], 'Create', createDomain),
-    el('h2', { text: 'Host groups' }), el('div', { id: 'host-groups' }),
+    el('h2', { text: tx('Host groups') }), el('div', { id: 'host-groups' }),
     form('group-create', 'Create host group', [{ id: 'new-group-name', label: 'Name', required: true }], 'Create', async () => {
       await api('CreateHostGroup', { HostGroupName: val('new-group-name') });
-      say(`Host group ${val('new-group-name')} created.`);
+      say(tx('Host group {0} created.', val('new-group-name')));
       await listGroups();
     }),
-    el('h2', { text: 'Databases' }), el('div', { id: 'databases' }),
+    el('h2', { text: tx('Databases') }), el('div', { id: 'databases' }),
     form('db-create', 'Create database', [
       { id: 'new-db-name', label: 'Name', required: true },
       { id: 'new-db-type', label: 'Engine', type: 'select', options: [['MySQL', 'MySQL'], ['PostgreSQL', 'PostgreSQL'], ['SQLServer', 'SQL Server'], ['Oracle', 'Oracle']] },
@@ -62,7 +62,7 @@ VIEWS.assets = async (root) => {
 async function hostNamed(name) {
   const found = await api('ListHosts', { HostName: name, PageSize: 100 });
   const h = found.Hosts.find((x) => x.HostName === name);
-  if (!h) throw new Error(`no host named ${name}`);
+  if (!h) throw new Error(tx('no host named {0}', name));
   return h;
 }
 
@@ -73,14 +73,14 @@ async function listDomains() {
     ['Name', (d) => d.NetworkDomainName], ['Type', (d) => d.NetworkDomainType],
     ['Proxies', (d) => (d.ProxiesState || []).map((p) => p.NodeType).join(', ')], ['Comment', (d) => d.Comment],
     ['Move a host in (name)', (d) => {
-      const input = el('input', { class: 'add-host', placeholder: 'host name' });
-      return [input, el('button', { type: 'button', class: 'act-move-host', 'data-domain': d.NetworkDomainName, text: 'Move', onclick: () => guarded(async () => {
+      const input = el('input', { class: 'add-host', placeholder: tx('host name') });
+      return [input, el('button', { type: 'button', class: 'act-move-host', 'data-domain': d.NetworkDomainName, text: tx('Move'), onclick: () => guarded(async () => {
         const h = await hostNamed(input.value.trim());
         await api('MoveHostsToNetworkDomain', { NetworkDomainId: d.NetworkDomainId, 'HostIds.1': h.HostId });
-        say(`${h.HostName} now in network domain ${d.NetworkDomainName}.`);
+        say(tx('{0} now in network domain {1}.', h.HostName, d.NetworkDomainName));
       }) })];
     }],
-    ['', (d) => el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete network domain ${d.NetworkDomainName}?`, () => guarded(async () => {
+    ['', (d) => el('button', { type: 'button', text: tx('Delete'), onclick: () => confirmDo(tx('Delete network domain {0}?', d.NetworkDomainName), () => guarded(async () => {
       await api('DeleteNetworkDomain', { NetworkDomainId: d.NetworkDomainId });
       await listDomains();
     })) })],
@@ -98,7 +98,7 @@ async function createDomain() {
     if ($('new-domain-proxy-password').value) p['Proxies.1.Password'] = $('new-domain-proxy-password').value;
   }
   await api('CreateNetworkDomain', p);
-  say(`Network domain ${p.NetworkDomainName} created.`);
+  say(tx('Network domain {0} created.', p.NetworkDomainName));
   $('domain-create').reset();
   await listDomains();
 }
@@ -109,7 +109,7 @@ async function listSharedKeys() {
   $('shared-keys').replaceChildren(table('shared-keys-table', [
     ['Name', (k) => k.HostShareKeyName], ['Fingerprint', (k) => k.PrivateKeyFingerPrint],
     ['Accounts', (k) => k.HostAccountCount],
-    ['', (k) => el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete shared key ${k.HostShareKeyName}?`, () => guarded(async () => {
+    ['', (k) => el('button', { type: 'button', text: tx('Delete'), onclick: () => confirmDo(tx('Delete shared key {0}?', k.HostShareKeyName), () => guarded(async () => {
       await api('DeleteHostShareKey', { HostShareKeyId: k.HostShareKeyId });
       await listSharedKeys();
     })) })],
@@ -124,10 +124,10 @@ async function listHosts(page) {
     ['Name', (h) => h.HostName], ['Address', (h) => h.HostPrivateAddress || h.HostPublicAddress],
     ['OS', (h) => h.OSType], ['Accounts', (h) => h.HostAccountCount], ['Comment', (h) => h.Comment],
     ['', (h) => [
-      el('button', { type: 'button', class: 'act-accounts read', 'data-host': h.HostName, text: 'Accounts', onclick: () => guarded(() => showHost(h.HostId)) }),
-      el('button', { type: 'button', class: 'act-delete', text: 'Delete', onclick: () => confirmDo(`Delete host ${h.HostName}?`, () => guarded(async () => {
+      el('button', { type: 'button', class: 'act-accounts read', 'data-host': h.HostName, text: tx('Accounts'), onclick: () => guarded(() => showHost(h.HostId)) }),
+      el('button', { type: 'button', class: 'act-delete', text: tx('Delete'), onclick: () => confirmDo(tx('Delete host {0}?', h.HostName), () => guarded(async () => {
         await api('DeleteHost', { HostId: h.HostId });
-        say(`Host ${h.HostName} deleted.`);
+        say(tx('Host {0} deleted.', h.HostName));
         await listHosts(1);
       })) })]],
   ], r.Hosts, 'No host matches.'), pager('hosts-pager', page, r.TotalCount, (p) => guarded(() => listHosts(p))));
@@ -141,14 +141,15 @@ async function createHost() {
   })).HostId;
   const port = val('new-host-port');
   if (port && port !== '22') await api('ModifyHostsPort', { HostIds: ids(id), ProtocolName: 'SSH', Port: port });
-  say(`Host ${val('new-host-name')} created.`);
+  say(tx('Host {0} created.', val('new-host-name')));
   $('host-create').reset();
   await listHosts(1);
   await showHost(id);
 }
 
 function fingerprintWords(port, fingerprint) {
-  return `SSH port ${port}; host key ${fingerprint ? `pinned: ${fingerprint}` : 'not pinned yet (logins trust the first key seen; Verify sends no credential until it is pinned)'}`;
+  return fingerprint ? tx('SSH port {0}; host key pinned: {1}', port, fingerprint)
+    : tx('SSH port {0}; host key not pinned yet (logins trust the first key seen; Verify sends no credential until it is pinned)', port);
 }
 
 // A host's details: edit form, its accounts with Verify, and account creation.
@@ -159,7 +160,7 @@ async function showHost(hostId) {
   const box = $('host-detail');
   box.hidden = false;
   box.replaceChildren(
-    el('h3', { id: 'host-detail-title', text: `Host ${host.HostName}` }),
+    el('h3', { id: 'host-detail-title', text: tx('Host {0}', host.HostName) }),
     el('p', { id: 'host-fingerprint', text: fingerprintWords(ssh ? ssh.Port : 22, ssh && ssh.HostFingerPrint) }),
     form('host-edit', 'Edit', [
       { id: 'edit-host-name', label: 'Name', value: host.HostName },
@@ -167,10 +168,10 @@ async function showHost(hostId) {
       { id: 'edit-host-comment', label: 'Comment', value: host.Comment },
     ], 'Save', async () => {
       await api('ModifyHost', { HostId: hostId, HostName: val('edit-host-name'), HostPrivateAddress: val('edit-host-address'), Comment: val('edit-host-comment') });
-      say('Host saved.');
+      say(tx('Host saved.'));
       await listHosts(1);
     }),
-    el('h4', { text: 'Host accounts' }), el('div', { id: 'accounts' }), el('p', { id: 'verify-result' }),
+    el('h4', { text: tx('Host accounts') }), el('div', { id: 'accounts' }), el('p', { id: 'verify-result' }),
     form('account-create', 'Create host account', [
       { id: 'new-account-name', label: 'Logon name', required: true },
       { id: 'new-account-protocol', label: 'Protocol', type: 'select', options: [['SSH', 'SSH'], ['RDP', 'RDP']] },
@@ -193,8 +194,8 @@ async function listAccounts(hostId) {
     ['Credential', (a) => [a.HasPassword && 'password', a.HasPrivateKey && 'private key',
       a.HostShareKeyName && `shared key ${a.HostShareKeyName}`].filter(Boolean).join(', ') || 'none'],
     ['', (a) => [
-      el('button', { type: 'button', class: 'act-verify', 'data-account': a.HostAccountName, text: 'Verify', onclick: () => guarded(() => verify(a)) }),
-      el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete account ${a.HostAccountName}?`, () => guarded(async () => {
+      el('button', { type: 'button', class: 'act-verify', 'data-account': a.HostAccountName, text: tx('Verify'), onclick: () => guarded(() => verify(a)) }),
+      el('button', { type: 'button', text: tx('Delete'), onclick: () => confirmDo(tx('Delete account {0}?', a.HostAccountName), () => guarded(async () => {
         await api('DeleteHostAccount', { HostAccountId: a.HostAccountId });
         await Promise.all([listAccounts(hostId), listHosts(1)]);
       })) })]],
@@ -207,15 +208,15 @@ async function listAccounts(hostId) {
 async function verify(a) {
   const out = $('verify-result');
   out.className = '';
-  out.textContent = `Verifying ${a.HostAccountName}...`;
+  out.textContent = tx('Verifying {0}...', a.HostAccountName);
   const r = await api('VerifyHostAccount', { HostAccountId: a.HostAccountId });
   out.className = r.Result === 'OK' ? 'ok' : 'error';
   out.textContent = `${a.HostAccountName}: ${r.Result} — ${r.Message}`;
   if (r.Result === 'HostKeyNotPinned' && r.HostFingerPrint) {
-    out.append(' ', el('button', { type: 'button', id: 'trust-key', text: `Trust ${r.HostFingerPrint} and verify again`,
+    out.append(' ', el('button', { type: 'button', id: 'trust-key', text: tx('Trust {0} and verify again', r.HostFingerPrint),
       onclick: () => guarded(async () => {
         await api('ModifyHostFingerPrint', { HostId: a.HostId, HostFingerPrint: r.HostFingerPrint });
-        say(`Host key ${r.HostFingerPrint} pinned.`);
+        say(tx('Host key {0} pinned.', r.HostFingerPrint));
         const h = (await api('GetHost', { HostId: a.HostId })).Host;
         const ssh = (h.Protocols || []).find((p) => p.ProtocolName === 'SSH');
         $('host-fingerprint').textContent = fingerprintWords(ssh ? ssh.Port : 22, ssh && ssh.HostFingerPrint);
@@ -231,13 +232,13 @@ async function createAccount(hostId) {
     p.PrivateKey = $('new-account-key').value;
     if ($('new-account-passphrase').value) p.PassPhrase = $('new-account-passphrase').value;
   } else if (val('new-account-auth') === 'shared') {
-    if (!val('new-account-share-key')) throw new Error('choose a shared key (add one under Shared keys)');
+    if (!val('new-account-share-key')) throw new Error(tx('choose a shared key (add one under Shared keys)'));
     p.HostShareKeyId = val('new-account-share-key');
   } else if ($('new-account-password').value) {
     p.Password = $('new-account-password').value;
   }
   await api('CreateHostAccount', p);
-  say(`Account ${p.HostAccountName} created.`);
+  say(tx('Account {0} created.', p.HostAccountName));
   $('account-create').reset();
   await Promise.all([listAccounts(hostId), listHosts(1), listSharedKeys()]);
 }
@@ -247,14 +248,14 @@ async function listGroups() {
   $('host-groups').replaceChildren(table('groups-table', [
     ['Group', (g) => g.HostGroupName], ['Comment', (g) => g.Comment],
     ['Add a host (name)', (g) => {
-      const input = el('input', { class: 'add-host', placeholder: 'host name' });
-      return [input, el('button', { type: 'button', text: 'Add', onclick: () => guarded(async () => {
+      const input = el('input', { class: 'add-host', placeholder: tx('host name') });
+      return [input, el('button', { type: 'button', text: tx('Add'), onclick: () => guarded(async () => {
         const h = await hostNamed(input.value.trim());
         await api('AddHostsToGroup', { HostGroupId: g.HostGroupId, HostIds: ids(h.HostId) });
-        say(`${h.HostName} added to ${g.HostGroupName}.`);
+        say(tx('{0} added to {1}.', h.HostName, g.HostGroupName));
       }) })];
     }],
-    ['', (g) => el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete group ${g.HostGroupName}?`, () => guarded(async () => {
+    ['', (g) => el('button', { type: 'button', text: tx('Delete'), onclick: () => confirmDo(tx('Delete group {0}?', g.HostGroupName), () => guarded(async () => {
       await api('DeleteHostGroup', { HostGroupId: g.HostGroupId });
       await listGroups();
     })) })],
@@ -268,8 +269,8 @@ async function listDatabases(page) {
     ['Name', (d) => d.DatabaseName], ['Engine', (d) => d.DatabaseType],
     ['Address', (d) => `${d.DatabasePrivateAddress || d.DatabasePublicAddress}:${d.DatabasePort}`],
     ['', (d) => [
-      el('button', { type: 'button', class: 'read', text: 'Accounts', onclick: () => guarded(() => showDatabase(d)) }),
-      el('button', { type: 'button', text: 'Delete', onclick: () => confirmDo(`Delete database ${d.DatabaseName}?`, () => guarded(async () => {
+      el('button', { type: 'button', class: 'read', text: tx('Accounts'), onclick: () => guarded(() => showDatabase(d)) }),
+      el('button', { type: 'button', text: tx('Delete'), onclick: () => confirmDo(tx('Delete database {0}?', d.DatabaseName), () => guarded(async () => {
         await api('DeleteDatabase', { DatabaseId: d.DatabaseId });
         await listDatabases(1);
       })) })]],
@@ -281,7 +282,7 @@ async function createDatabase() {
     DatabaseName: val('new-db-name'), DatabaseType: val('new-db-type'), Source: 'Local',
     ActiveAddressType: 'Private', DatabasePrivateAddress: val('new-db-address'), DatabasePort: val('new-db-port'),
   });
-  say(`Database ${val('new-db-name')} created.`);
+  say(tx('Database {0} created.', val('new-db-name')));
   $('db-create').reset();
   await listDatabases(1);
 }
@@ -294,13 +295,13 @@ async function showDatabase(d) {
     const r = await api('ListDatabaseAccounts', { DatabaseId: d.DatabaseId, PageSize: 100 });
     list.replaceChildren(table('db-accounts-table', [
       ['Account', (a) => a.DatabaseAccountName], ['Password hosted', (a) => (a.HasPassword ? 'yes' : 'no')],
-      ['', (a) => el('button', { type: 'button', text: 'Delete', onclick: () => guarded(async () => {
+      ['', (a) => el('button', { type: 'button', text: tx('Delete'), onclick: () => guarded(async () => {
         await api('DeleteDatabaseAccount', { DatabaseAccountId: a.DatabaseAccountId });
         await load();
       }) })],
     ], r.DatabaseAccounts, 'No accounts yet.'));
   };
-  box.replaceChildren(el('h3', { text: `Database ${d.DatabaseName}` }), list,
+  box.replaceChildren(el('h3', { text: tx('Database {0}', d.DatabaseName) }), list,
     form('db-account-create', 'Create database account', [
       { id: 'new-dba-name', label: 'Account', required: true },
       { id: 'new-dba-password', label: 'Password', type: 'password' },

@@ -38,8 +38,8 @@ async function terminate(s) {
   if (!window.confirm(`Terminate session ${s.SessionId} of ${s.UserName} on ${s.AssetName}? Its connection is closed at once.`)) return;
   await guarded(async () => {
     await api('TerminateSession', { SessionId: s.SessionId });
-    say(`Session ${s.SessionId}: termination requested; node ${s.NodeId} ends it within a second.`);
-    if (watching && watching.id === s.SessionId) $('live-status').textContent = 'Termination requested…';
+    say(tx('Session {0}: termination requested; node {1} ends it within a second.', s.SessionId, s.NodeId));
+    if (watching && watching.id === s.SessionId) $('live-status').textContent = tx('Termination requested…');
   });
 }
 
@@ -47,14 +47,14 @@ function watch(s) {
   stopWatching();
   const box = $('replay');
   box.hidden = false;
-  const state = el('p', { id: 'live-status', role: 'status', text: 'Connecting…' });
+  const state = el('p', { id: 'live-status', role: 'status', text: tx('Connecting…') });
   const screen = el('div', { id: 'live-terminal' });
-  const stop = el('button', { type: 'button', id: 'live-stop', class: 'read', text: 'Stop watching',
-    onclick: () => { stopWatching(); state.textContent = 'Stopped watching.'; } });
-  const end = el('button', { type: 'button', id: 'live-terminate', text: 'Terminate session', onclick: () => terminate(s) });
+  const stop = el('button', { type: 'button', id: 'live-stop', class: 'read', text: tx('Stop watching'),
+    onclick: () => { stopWatching(); state.textContent = tx('Stopped watching.'); } });
+  const end = el('button', { type: 'button', id: 'live-terminate', text: tx('Terminate session'), onclick: () => terminate(s) });
   end.hidden = C.role !== 'Admin';
   box.replaceChildren(
-    el('h3', { id: 'live-title', text: `Live: session ${s.SessionId}: ${s.UserName} on ${s.AssetName} as ${s.AccountName} (node ${s.NodeId})` }),
+    el('h3', { id: 'live-title', text: tx('Live: session {0}: {1} on {2} as {3} (node {4})', s.SessionId, s.UserName, s.AssetName, s.AccountName, s.NodeId) }),
     state, el('p', { class: 'live-controls' }, stop, ' ', end), screen);
   const term = new Terminal({ disableStdin: true, scrollback: 2000, cursorBlink: false });
   term.open(screen);
@@ -69,7 +69,7 @@ function watch(s) {
     try {
       r = await request('GET', `/web/api/console/sessions/${s.SessionId}/live?from=${w.next}`);
     } catch (e) {
-      state.textContent = `${e.message} (asking again)`;
+      state.textContent = tx('{0} (asking again)', e.message);
       again(2000);
       return;
     }
@@ -78,11 +78,11 @@ function watch(s) {
       // A session being watched whose output is gone while its record is still open is
       // ending: ask until its record says how.
       if (r.open && w.started) {
-        state.textContent = 'The session is ending…';
+        state.textContent = tx('The session is ending…');
         again(LIVE_EVERY_MS);
         return;
       }
-      const words = r.open ? r.why : `The session has ended${r.end_reason ? ` (${r.end_reason})` : ''}.`;
+      const words = r.open ? r.why : (r.end_reason ? tx('The session has ended ({0}).', r.end_reason) : tx('The session has ended.'));
       state.textContent = words;
       if (w.started) term.write(`\r\n\x1b[1m[${words}]\x1b[0m\r\n`);
       return;
@@ -102,7 +102,7 @@ function watch(s) {
       else if (ev[1] === 'r') { const z = sizeOf(ev[2]); if (z) term.resize(z[0], z[1]); }
     }
     w.next = r.first + r.lines.length;
-    state.textContent = `Watching live (node ${r.node} serves the session).`;
+    state.textContent = tx('Watching live (node {0} serves the session).', r.node);
     // A full answer means more is waiting.
     again(bytes > 16384 ? 0 : LIVE_EVERY_MS);
   }

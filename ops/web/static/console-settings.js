@@ -59,13 +59,13 @@ VIEWS.settings = async (root) => {
   const redraw = async (words) => { await route(); say(words); };
   const save = (action) => async (p) => {
     await api(action, p);
-    await redraw(`Saved: ${Object.keys(p).join(', ')}.`);
+    await redraw(tx('Saved: {0}.', Object.keys(p).join(', ')));
   };
   const rows = SETTINGS_FORMS.flatMap(([, title, fields]) => fields.map(([name, label]) => ({ title, name, label, value: values[name] })));
   rows.push({ title: 'Two-factor', name: 'EnableTwoFactor', label: 'Second factor at logins', value: twoFactor.EnableTwoFactor });
   rows.push({ title: 'Two-factor', name: 'SkipTwoFactorTime', label: 'Not asked again within, hours', value: twoFactor.SkipTwoFactorTime });
-  rows.push({ title: 'O&M address', name: 'InternetEndpoint', label: 'For engineers on public networks', value: endpoints.InternetEndpoint || '(the host name the browser used)' });
-  rows.push({ title: 'O&M address', name: 'IntranetEndpoint', label: 'For engineers on private networks', value: endpoints.IntranetEndpoint || '(the host name the browser used)' });
+  rows.push({ title: 'O&M address', name: 'InternetEndpoint', label: 'For engineers on public networks', value: endpoints.InternetEndpoint || tx('(the host name the browser used)') });
+  rows.push({ title: 'O&M address', name: 'IntranetEndpoint', label: 'For engineers on private networks', value: endpoints.IntranetEndpoint || tx('(the host name the browser used)') });
   const endpointForm = form('settings-endpoints', 'O&M addresses', [
     { id: 'set-InternetEndpoint', label: 'For public networks (host name or IP address; empty: the one the browser used)', value: endpoints.InternetEndpoint },
     { id: 'set-IntranetEndpoint', label: 'For private networks (host name or IP address; empty: the one the browser used)', value: endpoints.IntranetEndpoint },
@@ -73,9 +73,9 @@ VIEWS.settings = async (root) => {
     InternetEndpoint: val('set-InternetEndpoint'), IntranetEndpoint: val('set-IntranetEndpoint'),
   }));
   root.append(
-    el('h2', { text: 'Settings' }),
-    el('p', { class: 'hint', text: 'Every node applies a change at once: limits from the next session, the lockout from the next wrong password, token defaults from the next token.' }),
-    table('settings-table', [['Area', (r) => r.title], ['Setting', (r) => r.label], ['Value', (r) => String(r.value)]], rows),
+    el('h2', { text: tx('Settings') }),
+    el('p', { class: 'hint', text: tx('Every node applies a change at once: limits from the next session, the lockout from the next wrong password, token defaults from the next token.') }),
+    table('settings-table', [['Area', (r) => tx(r.title)], ['Setting', (r) => tx(r.label)], ['Value', (r) => String(r.value)]], rows),
     ...SETTINGS_FORMS.map((f) => settingsForm(f, values, save('ModifyInstanceSettings'))),
     endpointForm,
     settingsForm(['settings-2fa', 'Two-factor authentication', [

@@ -28,7 +28,7 @@ async function request(method, path, body) {
   let data = {};
   try { data = await resp.json(); } catch (_) { /* no body */ }
   if (!resp.ok) {
-    const err = new Error(data.error || `the request failed (${resp.status})`);
+    const err = new Error(data.error || tx('the request failed ({0})', resp.status));
     err.status = resp.status;
     err.code = data.code;
     throw err;
@@ -96,10 +96,10 @@ function time(ms) {
 
 // A table: cols = [[title, row => text or node]], rows = objects.
 function table(id, cols, rows, empty) {
-  const head = el('tr', {}, cols.map(([t]) => el('th', { text: t })));
+  const head = el('tr', {}, cols.map(([t]) => el('th', { text: tx(t) })));
   const body = rows.length
     ? rows.map((r) => el('tr', {}, cols.map(([, f]) => el('td', {}, f(r)))))
-    : [el('tr', {}, el('td', { colspan: cols.length, class: 'empty', text: empty || 'Nothing found.' }))];
+    : [el('tr', {}, el('td', { colspan: cols.length, class: 'empty', text: tx(empty || 'Nothing found.') }))];
   return el('table', { id }, el('thead', {}, head), el('tbody', {}, body));
 }
 
@@ -107,27 +107,29 @@ function table(id, cols, rows, empty) {
 function pager(id, page, total, go) {
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
   return el('div', { class: 'pager', id },
-    el('button', { type: 'button', disabled: page <= 1, onclick: () => go(page - 1), text: 'Previous' }),
-    el('span', { text: `Page ${page} of ${pages} (${total} in all)` }),
-    el('button', { type: 'button', disabled: page >= pages, onclick: () => go(page + 1), text: 'Next' }));
+    el('button', { type: 'button', disabled: page <= 1, onclick: () => go(page - 1), text: tx('Previous') }),
+    el('span', { text: tx('Page {0} of {1} ({2} in all)', page, pages, total) }),
+    el('button', { type: 'button', disabled: page >= pages, onclick: () => go(page + 1), text: tx('Next') }));
 }
 
-// A form of labelled fields: [{id, label, type, options, required, value, placeholder}].
+// A form of labelled fields: [{id, label, type, options, required, value, placeholder}]. The
+// words are translated; options are [value, words], or [value, name, 'data'] for names from
+// the server (kept as they are).
 function form(id, title, fields, submit, onsubmit) {
   const inputs = fields.map((f) => {
     let input;
     if (f.type === 'select') {
-      input = el('select', { id: f.id }, f.options.map(([v, t]) => el('option', { value: v, text: t })));
+      input = el('select', { id: f.id }, f.options.map(([v, t, data]) => el('option', { value: v, text: data ? t : tx(t), class: data ? 'data' : undefined })));
     } else if (f.type === 'textarea') {
       input = el('textarea', { id: f.id, rows: 4, placeholder: f.placeholder });
     } else {
       input = el('input', { id: f.id, type: f.type || 'text', required: f.required, placeholder: f.placeholder });
     }
     if (f.value !== undefined) input.value = f.value;
-    return el('label', { class: f.hidden ? 'hidden-field' : undefined }, f.label, input);
+    return el('label', { class: f.hidden ? 'hidden-field' : undefined }, tx(f.label), input);
   });
-  const f = el('form', { id, class: 'inline-form' }, title ? el('h3', { text: title }) : null, inputs,
-    el('button', { type: 'submit', id: `${id}-submit`, text: submit }));
+  const f = el('form', { id, class: 'inline-form' }, title ? el('h3', { text: tx(title) }) : null, inputs,
+    el('button', { type: 'submit', id: `${id}-submit`, text: tx(submit) }));
   // An Auditor reads everything and changes nothing (the server refuses it too): no forms
   // that would change something.
   if (C.role === 'Auditor' && !READ_FORMS.has(id)) f.hidden = true;
@@ -164,6 +166,7 @@ async function enter() {
     return;
   }
   Object.assign(C, { csrf: me.csrf, role: me.role, user: me.user });
+  setLanguage(me.language);
   $('who').textContent = `${me.user} (${me.role})`;
   document.body.classList.toggle('auditor', me.role === 'Auditor');
   $('login-view').hidden = true;
@@ -209,6 +212,8 @@ async function route() {
   root.replaceChildren();
   root.dataset.view = view;
   await guarded(() => VIEWS[view](root));
+  // The view is drawn with the server's data: the time the benchmark reads (bench/web/pages.py).
+  performance.mark(`portunus:drawn:${view}`);
 }
 
 window.addEventListener('hashchange', () => { if (!$('console-view').hidden) route(); });
@@ -237,9 +242,9 @@ VIEWS.audit = async (root) => {
   fields.push({ id: 'f-from', label: 'Started from', type: 'datetime-local' });
   fields.push({ id: 'f-to', label: 'Started until', type: 'datetime-local' });
   const search = form('session-search', 'O&M sessions', fields, 'Search', () => listSessions(1));
-  const exports = el('p', { class: 'exports' }, 'Export the sessions found: ',
-    el('a', { id: 'export-csv', href: '#', text: 'CSV' }), ' · ',
-    el('a', { id: 'export-jsonl', href: '#', text: 'JSON lines' }));
+  const exports = el('p', { class: 'exports' }, tx('Export the sessions found: '),
+    el('a', { id: 'export-csv', href: '#', text: tx('CSV') }), ' · ',
+    el('a', { id: 'export-jsonl', href: '#', text: tx('JSON lines') }));
   root.append(search, exports, el('div', { id: 'sessions' }), el('section', { id: 'replay', hidden: true }));
   await listSessions(1);
 };
@@ -260,15 +265,15 @@ async function listSessions(page) {
     ['Id', (s) => s.SessionId], ['User', (s) => s.UserName], ['Asset', (s) => s.AssetName],
     ['Account', (s) => s.AccountName], ['Protocol', (s) => s.Protocol], ['Node', (s) => s.NodeId],
     ['Source', (s) => s.ClientAddress], ['Started', (s) => time(s.StartTime)], ['Ended', (s) => time(s.EndTime)],
-    ['State', (s) => (s.State === 'Open' ? 'Open' : `Closed${s.EndReason ? ` (${s.EndReason})` : ''}`)],
+    ['State', (s) => (s.State === 'Open' ? tx('Open') : (s.EndReason ? tx('Closed ({0})', s.EndReason) : tx('Closed')))],
     ['', (s) => [
       el('button', { type: 'button', class: 'act-replay read', 'data-session': s.SessionId,
-        text: s.Protocol === 'SSH' ? 'Play' : 'Events', onclick: () => guarded(() => replay(s)) }),
+        text: tx(s.Protocol === 'SSH' ? 'Play' : 'Events'), onclick: () => guarded(() => replay(s)) }),
       // Running sessions: watch (shells and commands) and terminate (console-live.js).
       s.State === 'Open' && s.Protocol === 'SSH' ? el('button', { type: 'button', class: 'act-watch read',
-        'data-session': s.SessionId, text: 'Watch', onclick: () => watch(s) }) : null,
+        'data-session': s.SessionId, text: tx('Watch'), onclick: () => watch(s) }) : null,
       s.State === 'Open' ? el('button', { type: 'button', class: 'act-terminate', 'data-session': s.SessionId,
-        text: 'Terminate', onclick: () => terminate(s) }) : null,
+        text: tx('Terminate'), onclick: () => terminate(s) }) : null,
     ]],
   ];
   $('sessions').replaceChildren(table('sessions-table', cols, r.Sessions, 'No session matches.'),
@@ -307,15 +312,15 @@ async function replay(s) {
   const state = el('p', { id: 'replay-status' });
   const list = el('ol', { id: 'commands' });
   box.replaceChildren(
-    el('h3', { id: 'replay-title', text: `Session ${s.SessionId}: ${s.UserName} on ${s.AssetName} as ${s.AccountName} (${s.Protocol})` }),
-    state, player, el('h4', { text: 'Commands and events' }), list);
+    el('h3', { id: 'replay-title', text: tx('Session {0}: {1} on {2} as {3} ({4})', s.SessionId, s.UserName, s.AssetName, s.AccountName, s.Protocol) }),
+    state, player, el('h4', { text: tx('Commands and events') }), list);
   let handle = null;
   if (s.Protocol === 'SSH') {
     const resp = await fetch(`/web/api/console/sessions/${s.SessionId}/recording`, { credentials: 'same-origin' });
     if (resp.ok) {
       const cast = await resp.text();
       const complete = resp.headers.get('X-Recording-Complete') === 'true';
-      state.textContent = complete ? 'Recording complete.' : 'Recording incomplete: the session is open, or its node stopped before it ended.';
+      state.textContent = tx(complete ? 'Recording complete.' : 'Recording incomplete: the session is open, or its node stopped before it ended.');
       const opts = { fit: 'width', idleTimeLimit: 2, preload: true };
       // Recordings of clients without a terminal of their own once said 1x1: play them at 80x24.
       try {
@@ -330,10 +335,10 @@ async function replay(s) {
       state.textContent = words;
     }
   } else {
-    state.textContent = `${s.Protocol} sessions have no screen recording; their events are below.`;
+    state.textContent = tx('{0} sessions have no screen recording; their events are below.', s.Protocol);
   }
   const { events, note } = await allEvents(s.SessionId);
-  if (!events.length) list.append(el('li', { class: 'empty', text: note || 'No events.' }));
+  if (!events.length) list.append(el('li', { class: 'empty', text: note || tx('No events.') }));
   for (const e of events) {
     const at = typeof e.at === 'number' ? e.at : null;
     const stamp = at === null ? '' : `${at.toFixed(1)} s`;
@@ -341,7 +346,7 @@ async function replay(s) {
       el('span', { class: 'at', text: stamp }), ' ', el('code', { text: describe(e) }));
     if (handle && at !== null) {
       item.classList.add('seekable');
-      item.title = 'Play from here';
+      item.title = tx('Play from here');
       item.addEventListener('click', () => { handle.seek(at); handle.play(); });
     }
     list.append(item);

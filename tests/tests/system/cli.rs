@@ -137,6 +137,23 @@ fn the_admin_command_line_manages_users_assets_grants_and_tokens() {
         &c,
         &["user", "create", "alice", "--password", "Al1ce-pass!"],
     ));
+    // An admin key of alice's own opens the web console to her as an Admin.
+    let (ok, out, err) = cli(
+        &c,
+        &["create-access-key", "--role", "admin", "--user-id", &alice],
+    );
+    assert!(ok && out.contains("access key id:"), "{out}{err}");
+    let (ok, listed, err) = cli(&c, &["list-access-keys"]);
+    assert!(ok, "{err}");
+    let keys: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let alice_id: u64 = alice.parse().unwrap();
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["user_id"] == alice_id && k["role"] == "Admin"),
+        "{listed}"
+    );
     let users = admin_ok(&c, &["user", "list"]);
     assert!(users.lines().next().unwrap().starts_with("ID"), "{users}");
     assert!(
