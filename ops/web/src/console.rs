@@ -191,14 +191,14 @@ pub(crate) async fn page(State(web): State<Web>, headers: HeaderMap) -> Response
     if let Ok(authed) = web.logged_in(&headers).await {
         if let Err(e) = web.role_of(&authed) {
             let words = crate::assets::escape(&e.to_string());
-            let body = crate::assets::FORBIDDEN_PAGE.replace("{words}", &words);
+            let body = crate::assets::forbidden_page().replace("{words}", &words);
             let mut resp = crate::assets::page(body, crate::assets::CSP);
             *resp.status_mut() = StatusCode::FORBIDDEN;
             return resp;
         }
     }
     crate::assets::page(
-        crate::assets::CONSOLE_PAGE.to_string(),
+        crate::assets::console_page().to_string(),
         crate::assets::CONSOLE_CSP,
     )
 }
