@@ -10,7 +10,9 @@ PORTUNUS_POLICY_STEP and its inputs:
   hours    PORTUNUS_HOURS (comma separated hours allowed every day; empty: any time)
   decide   PORTUNUS_COMMAND waiting for approval, PORTUNUS_DECISION (accept or reject)
   approval PORTUNUS_SWITCH (On or Off): O&M approval
-  ticket   PORTUNUS_USER, PORTUNUS_HOST_ID: a one-logon request for root over SSH, approved
+  ask      PORTUNUS_HOST_ID, PORTUNUS_INSTANCE_ID, with the engineer's own Operator key as
+           PORTUNUS_AK_ID/SECRET: a one-logon request for root over SSH
+  accept   PORTUNUS_USER: that user's pending request found and approved
 Prints "sdk_policies: OK" at the end; exits non-zero on the first failure.
 """
 import os
@@ -175,35 +177,38 @@ def approval(c):
     assert got.approval_config.switch_status == switch, got.to_map()
 
 
-def ticket(c):
-    """An Admin key asks for one logon of PORTUNUS_USER to root@PORTUNUS_HOST_ID over SSH;
-    the request is listed, then approved."""
-    users = c.list_users(m.ListUsersRequest(instance_id=IID, user_name=os.environ["PORTUNUS_USER"]))
-    uid = users.body.users[0].user_id
-    hid = os.environ["PORTUNUS_HOST_ID"]
-    # The request is the key's own user's; an Admin key names another user with UserId (a
-    # Portunus extension the SDK's model does not carry).
-    query = {"InstanceId": IID, "AssetId": hid, "AssetAccountName": "root",
-             "ProtocolName": "SSH", "ApproveComment": "deploy 1.2",
-             "IsOneTimeEffect": "true", "UserId": uid}
-    tid = extension(c, "CreateOperationTicket", query)["OperationTicketId"]
+def ask(c):
+    """The engineer's own key (an Operator key of PORTUNUS_USER's) asks for one logon to
+    root@PORTUNUS_HOST_ID over SSH: the SDK's request, unchanged."""
+    r = c.create_operation_ticket(m.CreateOperationTicketRequest(
+        instance_id=IID, asset_id=os.environ["PORTUNUS_HOST_ID"], asset_account_name="root",
+        protocol_name="SSH", approve_comment="deploy 1.2", is_one_time_effect=True)).body
+    assert r.operation_ticket_id, r.to_map()
+
+
+def accept(c):
+    """An administrator finds PORTUNUS_USER's pending request and approves it; it cannot be
+    rejected afterwards."""
     listed = c.list_operation_tickets(m.ListOperationTicketsRequest(instance_id=IID)).body
-    mine = [t for t in listed.operation_tickets if t.operation_ticket_id == tid]
-    assert mine and mine[0].apply_username == os.environ["PORTUNUS_USER"], listed.to_map()
-    assert (mine[0].asset_account_name, mine[0].protocol_name, mine[0].state) == \
-        ("root", "SSH", "NotProcessed"), listed.to_map()
+    mine = [t for t in listed.operation_tickets
+            if t.apply_username == os.environ["PORTUNUS_USER"] and t.state == "NotProcessed"]
+    assert len(mine) == 1, listed.to_map()
+    t = mine[0]
+    assert (t.asset_account_name, t.protocol_name, t.approve_comment) == ("root", "SSH", "deploy 1.2"), t.to_map()
     c.accept_operation_ticket(m.AcceptOperationTicketRequest(
-        instance_id=IID, operation_ticket_id=tid, comment="ok"))
+        instance_id=IID, operation_ticket_id=t.operation_ticket_id, comment="ok"))
     expect_error(lambda: c.reject_operation_ticket(m.RejectOperationTicketRequest(
-        instance_id=IID, operation_ticket_id=tid)), "InvalidParameter")
+        instance_id=IID, operation_ticket_id=t.operation_ticket_id)), "InvalidParameter")
 
 
 def main():
     global IID
     c = client()
-    IID = c.describe_instances(m.DescribeInstancesRequest()).body.instances[0].instance_id
+    # An engineer's Operator key may not list instances: the engineer is told the id.
+    IID = os.environ.get("PORTUNUS_INSTANCE_ID") or \
+        c.describe_instances(m.DescribeInstancesRequest()).body.instances[0].instance_id
     steps = {"create": create, "ipacl": ipacl, "hours": hours, "decide": decide, "withdrawn": withdrawn,
-             "approval": approval, "ticket": ticket}
+             "approval": approval, "ask": ask, "accept": accept}
     steps[os.environ["PORTUNUS_POLICY_STEP"]](c)
     print("sdk_policies: OK")
 

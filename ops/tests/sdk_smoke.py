@@ -158,6 +158,20 @@ def databases_rules_and_settings(c, iid, sfx, hid, uid):
         database_port=5432, active_address_type="Private", database_private_address="10.0.0.9")),
         m.CreateDatabaseResponseBody)
     dbid = db.database_id
+    # The SDK sends DatabaseIds as a list (DatabaseIds.1=...).
+    dg = check(c.create_host_group(m.CreateHostGroupRequest(instance_id=iid, host_group_name=f"dbg-{sfx}")),
+               m.CreateHostGroupResponseBody)
+    r = check(c.add_databases_to_group(m.AddDatabasesToGroupRequest(
+        instance_id=iid, host_group_id=dg.host_group_id, database_ids=[dbid])), m.AddDatabasesToGroupResponseBody)
+    assert [(x.code, x.database_id) for x in r.results] == [("OK", dbid)], r.results
+    def members():
+        return check(c.list_host_groups(m.ListHostGroupsRequest(instance_id=iid, host_group_name=f"dbg-{sfx}")),
+                     m.ListHostGroupsResponseBody).host_groups[0].member_count
+    assert members() == 1
+    r = check(c.remove_databases_from_group(m.RemoveDatabasesFromGroupRequest(
+        instance_id=iid, host_group_id=dg.host_group_id, database_ids=[dbid])), m.RemoveDatabasesFromGroupResponseBody)
+    assert [(x.code, x.database_id) for x in r.results] == [("OK", dbid)], r.results
+    assert members() == 0
     gd = check(c.get_database(m.GetDatabaseRequest(instance_id=iid, database_id=dbid)), m.GetDatabaseResponseBody)
     assert gd.database.database_port == 5432
     da = check(c.create_database_account(m.CreateDatabaseAccountRequest(

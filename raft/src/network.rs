@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 /// Largest message accepted on a stream (a snapshot chunk or a large append batch).
 pub(crate) const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+// A snapshot chunk and its request's framing fit in one message with room to spare.
+const _: () = assert!(crate::config::SNAPSHOT_CHUNK_BYTES as usize * 2 <= MAX_MESSAGE);
 
 /// A request from one node to another.
 #[derive(Debug, Serialize, Deserialize)]

@@ -23,6 +23,13 @@ const ADMIN_PASSWORD: &str = "ada-Console-Passw0rd";
 const OPERATOR_PASSWORD: &str = "otto-Console-Passw0rd";
 const AUDITOR_PASSWORD: &str = "audrey-Console-Passw0rd";
 const CAROL_PASSWORD: &str = "carol-Console-Passw0rd";
+const LDAP_PASSWORD: &str = "reader-Directory-Secret-42";
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
 const PUBLIC_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKTiwsLBIgve/GaRN9PvVLtZzoZfDSOqS0Hg04s93OhZ carol-laptop";
 /// `ssh-keygen -lf` of [`PUBLIC_KEY`].
@@ -440,6 +447,7 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
     let args = json!({
         "a": base(&nodes[1]), "admin": "ada", "admin_password": ADMIN_PASSWORD,
         "engineer": "alice", "first": "first-live-line", "second": "second-live-line",
+        "closed_port": closed_port(), "ldap_password": LDAP_PASSWORD,
         "key": sshd.client_key,
     });
     let mut browser = Browser::start_script(CONSOLE_SCRIPT, "live", &args);
@@ -530,6 +538,16 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
         settings["overview_address"], "bastion.internal",
         "the private network's O&M address for a browser on loopback: {settings}"
     );
+    // The directory server: Verify said why the server could not be used, the settings were
+    // kept (the password sealed, never shown back), and the trail has them without it.
+    let verify = settings["ldap_verify"].as_str().unwrap();
+    assert!(verify.contains("127.0.0.1"), "{settings}");
+    assert_eq!(
+        settings["ldap_after"],
+        json!({"server": "127.0.0.1", "password_field": "", "page_has_password": false,
+               "stored_note": true}),
+        "{settings}"
+    );
     nodes[0].replica.read_linearizable(|_| ()).await.unwrap();
     let kept = view.read(|s| {
         let s = s.settings();
@@ -560,9 +578,31 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
         "CreateHostAccount",
         "CreateNetworkDomain",
         "MoveHostsToNetworkDomain",
+        "ModifyInstanceLDAPAuthServer",
     ] {
         assert!(trail.contains(&ok(action)), "{action} in {trail:?}");
     }
+    let ldap = view
+        .read(|s| s.ldap_settings().cloned())
+        .expect("LDAP settings");
+    assert_eq!(
+        (
+            ldap.server.as_str(),
+            ldap.base_dn.as_str(),
+            ldap.password.is_some()
+        ),
+        ("127.0.0.1", "dc=example,dc=org", true)
+    );
+    let trail_text = view.read(|s| {
+        s.admin_audit()
+            .entries()
+            .map(|e| format!("{:?}", e.record))
+            .collect::<String>()
+    });
+    assert!(
+        trail_text.contains("ModifyInstanceLDAPAuthServer") && !trail_text.contains(LDAP_PASSWORD),
+        "the directory password is not in the admin trail"
+    );
 
     // The shared key, and the SFTP-only account on web-01 that uses it.
     let keys = shared["keys"].as_array().unwrap();

@@ -95,6 +95,23 @@ async fn browser_logins_tokens_and_sessions_across_nodes() {
     assert_eq!(token["user"], "alice", "{token}");
     assert_eq!(token["token"].as_str().unwrap().len(), 64, "{token}");
     assert!(!token["expire"].as_str().unwrap().is_empty(), "{token}");
+    // Renewed from the dialog: a later expiry, one renewal fewer, the act in the trail.
+    assert_eq!(token["renew-status"], "3 renewal(s) left", "{token}");
+    assert_eq!(
+        token["renewed"]["status"], "Renewed: 2 renewal(s) left",
+        "{token}"
+    );
+    assert!(
+        token["renewed"]["expire"].as_str().unwrap() > token["expire"].as_str().unwrap(),
+        "{token}"
+    );
+    let renewals = nodes[2].replica.read_linearizable(|s| {
+        s.admin_audit()
+            .entries()
+            .filter(|e| e.record.action == "RenewAssetOperationToken" && e.record.result == "OK")
+            .count()
+    });
+    assert_eq!(renewals.await.unwrap(), 1);
     let trail = nodes[2].replica.read_linearizable(|s| {
         s.admin_audit()
             .entries()
@@ -364,6 +381,8 @@ async fn the_portal_speaks_the_users_language() {
                "hosts_header": ["主机", "地址", "远程连接"]}),
         "alice's language after: {seen}"
     );
+    assert_eq!(seen["untranslated"], json!([]), "{seen}");
+    assert_eq!(seen["empty_hosts"], json!(["尚无已授权的资产。"]), "{seen}");
 }
 
 /// The official Python SDK with an engineer's AccessKey: a token for `database`/`account`, and

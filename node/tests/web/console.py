@@ -264,11 +264,26 @@ def live(args):
         c.fill({"set-IntranetEndpoint": "bastion.internal", "set-InternetEndpoint": "bastion.example.com"})
         c.submit("settings-endpoints")
         c.until("the address change", lambda: c.text("status").startswith("Saved: InternetEndpoint"))
+        # A directory server: Verify tries the form's settings (nothing answers on that port),
+        # Save keeps them, the password stays out of the page.
+        c.fill({"dir-ldap-Server": "127.0.0.1", "dir-ldap-Port": str(args["closed_port"]),
+                "dir-ldap-BaseDN": "dc=example,dc=org", "dir-ldap-Account": "cn=reader,dc=example,dc=org",
+                "dir-ldap-Password": args["ldap_password"]})
+        c.el("dir-ldap-verify").click()
+        c.until("the verification", lambda: (t := c.text("dir-ldap-result")) and not t.startswith("Verifying") and t)
+        ldap_verify = c.text("dir-ldap-result")
+        c.submit("dir-ldap")
+        c.until("the directory saved", lambda: c.text("status") == "Saved: LDAP.")
+        ldap_after = {"server": c.el("dir-ldap-Server").get_attribute("value"),
+                      "password_field": c.el("dir-ldap-Password").get_attribute("value"),
+                      "page_has_password": args["ldap_password"] in c.d.page_source,
+                      "stored_note": "A service account password is stored." in c.d.page_source}
         c.shot("console-settings")
         rows = c.rows("settings-table")
         c.go("overview", "ov-address")
         say("settings", refused=refused, saved=c.text("status"), rows=rows,
-            refused_address=refused_address, overview_address=c.text("ov-address"))
+            refused_address=refused_address, overview_address=c.text("ov-address"),
+            ldap_verify=ldap_verify, ldap_after=ldap_after)
         # A shared key, and an SFTP-only account that uses it.
         c.go("assets", "share-key-create")
         c.fill({"new-share-key-name": "fleet", "new-share-key-text": args["key"]})
@@ -338,6 +353,8 @@ def console(args):
 
 # Words that stay as they are in every language: names of protocols, formats and products.
 KEPT = {"SSH", "SFTP", "API", "CSV", "JSON", "Lines", "TLS", "IP", "ID", "SHA256", "OpenSSH", "PEM",
+        "LDAP", "LDAPS", "StartTLS", "Base", "Bind", "URL", "https", "Claim", "Scopes", "OpenID",
+        "Connect", "Active", "Directory",
         "Leader", "MySQL", "PostgreSQL", "SQL", "Server", "Oracle", "Linux", "Windows", "SOCKS5",
         "HTTP", "CONNECT", "RDP", "Shell", "Portunus", "English", "AAAA", "ssh", "ed25519",
         "off", "prefer", "require", "verify"}

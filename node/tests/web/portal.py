@@ -103,7 +103,7 @@ class Portal:
                               self.d.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr[data-asset]")]
         return {"user": self.el("who").text, "hosts": rows("hosts"), "databases": rows("databases")}
 
-    def token(self, database, account, shot=lambda _name: None):
+    def token(self, database, account, shot=lambda _name: None, renew=False):
         self.el("tab-databases").click()
         button = self.d.find_element(
             By.CSS_SELECTOR, f"#databases tr[data-asset='{database}'] button.apply-token[data-account='{account}']")
@@ -111,7 +111,12 @@ class Portal:
         self.until("the token dialog", lambda: self.el("token-dialog").is_displayed())
         shot("token-dialog")
         fields = {k: self.el(f"tok-{k}").text for k in
-                  ("address", "port", "user", "token", "expire", "uses", "ssh", "client")}
+                  ("address", "port", "user", "token", "expire", "uses", "ssh", "client", "renew-status")}
+        if renew and self.el("tok-renew").is_displayed():
+            # Renewed from the dialog: the expiry moves and the renewals left count down.
+            self.el("tok-renew").click()
+            self.until("the renewal", lambda: self.el("tok-renew-status").text.startswith("Renewed") or None)
+            fields["renewed"] = {"expire": self.el("tok-expire").text, "status": self.el("tok-renew-status").text}
         self.el("tok-close").click()
         return fields
 
@@ -169,7 +174,7 @@ def logins(args):
             searches[words] = {"rows": p.listing()["hosts"],
                                "empty": [td.text for td in p.d.find_elements(By.CSS_SELECTOR, "#hosts tbody td.empty")]}
         say("alice", cookie=p.cookie(), searches=searches, **listed)
-        say("token", **p.token(args["database"], args["account"], p.shot))
+        say("token", **p.token(args["database"], args["account"], p.shot, renew=True))
         p.el("tab-keys").click()
         p.visible("key-form")
         p.el("key-comment").send_keys("deploy script")
@@ -348,11 +353,47 @@ def language(args):
         p.password("alice", args["alice_password"])
         p.portal()
         p.shot("portal-zh-cn")
-        say("language", before=before, after=seen())
+        after = seen()
+        # Every tab drawn in the user's language: the words the script wrote all translated.
+        for tab in ("databases", "keys", "device", "hosts"):
+            p.el(f"tab-{tab}").click()
+            p.visible(f"{tab}-pane")
+        say("language", before=before, after=after,
+            untranslated=p.d.execute_script("return Array.from(untranslated);"),
+            empty_hosts=[td.text for td in p.d.find_elements(By.CSS_SELECTOR, "#hosts tbody td.empty")])
+    finally:
+        p.d.quit()
+
+
+def survivor(args):
+    """Logs on through node A; when told (the test has SIGKILLed node A), opens node B with the
+    same cookie: the portal must show the user's assets there, never the logon form. Answers
+    that fail while the survivors elect a leader are tried again."""
+    p = Portal(browser(), args.get("screens"))
+    try:
+        p.open(args["a"])
+        p.password(args["user"], args["password"])
+        p.portal()
+        say("in", **p.listing())
+        sys.stdin.readline()
+        deadline = time.time() + 30
+        tries = []
+        while True:
+            p.open(args["b"])
+            if p.el("login-view").is_displayed():
+                raise AssertionError(f"node B asked to log on again: {p.el('login-error').text!r}")
+            shown = p.until("an answer", lambda: (p.el("who").text.strip() or p.el("portal-error").text.strip()) or None)
+            if p.el("who").text.strip():
+                break
+            tries.append(shown)
+            if time.time() > deadline:
+                raise AssertionError(f"node B never showed the portal: {tries}")
+            time.sleep(0.5)
+        say("after", tries=tries, **p.listing())
     finally:
         p.d.quit()
 
 
 if __name__ == "__main__":
     {"logins": logins, "terminal": terminal, "refused": refused, "sql": sql,
-     "language": language}[sys.argv[1]](json.loads(sys.argv[2]))
+     "language": language, "survivor": survivor}[sys.argv[1]](json.loads(sys.argv[2]))

@@ -136,6 +136,22 @@ impl Params {
         values.iter().map(|v| json_id(name, v)).collect()
     }
 
+    /// Ids given as the official SDK sends a list (`Name.1=4&Name.2=7`) or as a JSON array
+    /// (`Name=["4","7"]`); required: at least one.
+    pub fn id_list_or_indexed(&self, name: &'static str) -> Result<Vec<u64>, ApiError> {
+        let flat = self.indexed(name)?;
+        if flat.is_empty() {
+            return self.id_list(name);
+        }
+        if self.get(name).is_some_and(|v| !v.is_empty()) {
+            return Err(ApiError::invalid(
+                name,
+                "give the ids either as Name.N or as one JSON array, not both",
+            ));
+        }
+        flat.iter().map(|v| parse_id(name, v)).collect()
+    }
+
     /// A JSON array of strings; required.
     pub fn str_list(&self, name: &'static str) -> Result<Vec<String>, ApiError> {
         let values = self.json_list(name)?;

@@ -89,6 +89,7 @@ pub fn web_router(backend: Arc<dyn Backend>, gate: Arc<dyn WebGate>, config: Web
         .route(oidc::CALLBACK, get(oidc::callback))
         .route("/web/api/assets", get(portal::assets))
         .route("/web/api/tokens", post(portal::token))
+        .route("/web/api/tokens/{id}/renew", post(portal::renew))
         .route("/web/api/launch", post(launch::launch))
         .route("/web/api/keys", get(keys::list).post(keys::create))
         .route("/web/api/keys/{id}/delete", post(keys::delete))

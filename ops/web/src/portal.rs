@@ -326,6 +326,9 @@ async fn issue(
     };
     let (token, new) = new_token_for(target, None).ok_or(WebError::Internal)?;
     let receipt = propose_token(web, new).await?;
+    let mut self_renew = false;
+    web.backend
+        .read(&mut |s| self_renew = s.settings().token_self_renew);
     tracing::info!(user = %authed.user_name, database = %db_name, token_id = receipt.token_id, "web: O&M token issued");
     let port = web.gate.ssh_port().ok_or(WebError::Unavailable)?;
     let (local, client) = client_command(engine, db_port, &account);
@@ -340,6 +343,8 @@ async fn issue(
         "expire_at_ms": receipt.expire_at_ms,
         "has_count_limit": receipt.has_count_limit,
         "count_left": receipt.count_left,
+        "renews_left": receipt.max_renew_count.saturating_sub(receipt.renew_count),
+        "self_renew": self_renew,
         "database": db_name,
         "database_address": db_address,
         "database_port": db_port,
@@ -347,6 +352,47 @@ async fn issue(
         "ssh_command": ssh,
         "client_command": client,
     }))
+}
+
+/// `POST /web/api/tokens/{id}/renew`: the engineer extends their own token, as the API's
+/// RenewAssetOperationToken does with their key (the model refuses another user's token, a
+/// renewal beyond the limit, and any renewal while O&M approval covers the asset).
+pub(crate) async fn renew(
+    State(web): State<Web>,
+    ext: Extensions,
+    headers: HeaderMap,
+    axum::extract::Path(token_id): axum::extract::Path<u64>,
+) -> Result<Json<Value>, WebError> {
+    let authed = web.acting(&headers, false).await?;
+    let renewed = match web
+        .propose(Command::RenewToken {
+            token_id,
+            user_id: Some(authed.user_id),
+        })
+        .await
+    {
+        Ok(Response::TokenRenewed(r)) => Ok(json!({
+            "expire_at_ms": r.expire_at_ms,
+            "renews_left": r.max_renew_count.saturating_sub(r.renew_count),
+        })),
+        Ok(_) => Err(WebError::Internal),
+        Err(e) => Err(WebError::from(e)),
+    };
+    let result = match &renewed {
+        Ok(_) => "OK",
+        Err(e) => e.code(),
+    };
+    let params = [("TokenId", token_id.to_string())];
+    audit(
+        &web,
+        &authed,
+        "RenewAssetOperationToken",
+        &params,
+        client_of(&ext).to_string(),
+        result,
+    )
+    .await;
+    renewed.map(Json)
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ async function showKeys() {
       const tr = el('tr', undefined, { 'data-key': k.id });
       const del = el('button', tx('Delete'), { 'data-delete': k.id });
       del.addEventListener('click', async () => {
-        if (!window.confirm(`Delete AccessKey ${k.id}? Scripts using it stop working.`)) return;
+        if (!window.confirm(tx('Delete AccessKey {0}? Scripts using it stop working.', k.id))) return;
         try {
           await call('POST', `/web/api/keys/${encodeURIComponent(k.id)}/delete`, {});
           $('key-new').hidden = true;
@@ -303,7 +303,7 @@ async function launch(what, protocol) {
     $('portal-error').textContent = e.message;
     return;
   }
-  $('launch-status').textContent = `Opening ${r.title}. If nothing opens, install the Portunus launcher (portunus sso --register).`;
+  $('launch-status').textContent = tx('Opening {0}. If nothing opens, install the Portunus launcher (portunus sso --register).', r.title);
   window.portunusOpen(r.url);
 }
 
@@ -327,12 +327,30 @@ async function applyToken(databaseId, accountId) {
   $('tok-user').textContent = t.user;
   $('tok-token').textContent = t.token;
   $('tok-expire').textContent = new Date(t.expire_at_ms).toISOString();
-  $('tok-uses').textContent = t.has_count_limit ? String(t.count_left) : 'unlimited';
+  $('tok-uses').textContent = t.has_count_limit ? String(t.count_left) : tx('unlimited');
+  // Renew when the cluster lets engineers renew their own tokens (the server says why not
+  // otherwise: the limit reached, O&M approval on the asset).
+  $('tok-renew-part').hidden = !t.self_renew;
+  $('tok-renew').disabled = t.renews_left === 0;
+  $('tok-renew').dataset.token = String(t.token_id);
+  $('tok-renew-status').textContent = tx('{0} renewal(s) left', t.renews_left);
   $('tok-ssh').textContent = t.ssh_command;
   $('tok-client-part').hidden = !t.client_command;
   $('tok-client').textContent = t.client_command || '';
   $('token-dialog').showModal();
 }
+
+$('tok-renew').addEventListener('click', async () => {
+  try {
+    const r = await call('POST', `/web/api/tokens/${$('tok-renew').dataset.token}/renew`, {});
+    $('tok-expire').textContent = new Date(r.expire_at_ms).toISOString();
+    $('tok-renew').disabled = r.renews_left === 0;
+    $('tok-renew-status').textContent = tx('Renewed: {0} renewal(s) left', r.renews_left);
+  } catch (e) {
+    if (e.status === 401) { $('token-dialog').close(); showLogin('password', e.message); return; }
+    $('tok-renew-status').textContent = e.message;
+  }
+});
 
 $('tok-close').addEventListener('click', () => {
   $('tok-token').textContent = '';
@@ -378,8 +396,8 @@ function openTerminal(hostId, accountId, title) {
   ws.onclose = () => {
     if (state.ended) return;
     state.ended = true;
-    const words = 'The connection to the bastion node was lost (the node may have gone away); ' +
-      'this session has ended. Open the terminal again to reconnect: another node may serve you.';
+    const words = tx('The connection to the bastion node was lost (the node may have gone away); ' +
+      'this session has ended. Open the terminal again to reconnect: another node may serve you.');
     terminalStatus(tx('disconnected: the bastion node went away'));
     term.write(`\r\n\x1b[1m${words}\x1b[0m\r\n`);
   };
@@ -472,8 +490,8 @@ $('sql-open-form').addEventListener('submit', (ev) => {
     if (c.ended || c.ws !== ws) return;
     c.ended = true;
     sqlStatus(tx('disconnected: the bastion node went away'));
-    $('sql-error').textContent = 'The connection to the bastion node was lost; this session has ended. ' +
-      'Open the console again to reconnect: another node may serve you.';
+    $('sql-error').textContent = tx('The connection to the bastion node was lost; this session has ended. ' +
+      'Open the console again to reconnect: another node may serve you.');
     $('sql-form').hidden = true;
   };
 });

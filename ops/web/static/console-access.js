@@ -218,7 +218,7 @@ async function showGrants(group, name) {
     }
     dbs.replaceChildren(table('authz-databases-table', [
       ['Database', (x) => x.d.DatabaseName], ['Engine', (x) => x.d.DatabaseType],
-      ['Authorized accounts', (x) => x.accounts.map((a) => a.DatabaseAccountName).join(', ') || 'none'],
+      ['Authorized accounts', (x) => x.accounts.map((a) => a.DatabaseAccountName).join(', ') || tx('none')],
     ], rows, 'No databases authorized.'));
   };
   const loadRules = async () => {
@@ -229,7 +229,7 @@ async function showGrants(group, name) {
       const names = who.user ? g.Users.map((u) => u.UserId) : g.UserGroups.map((u) => u.UserGroupId);
       if (names.includes(String(who.id))) mine.push(s);
     }
-    const secs = (t) => (Number(t) ? time(Number(t) * 1000) : 'unbounded');
+    const secs = (t) => (Number(t) ? time(Number(t) * 1000) : tx('unbounded'));
     rules.replaceChildren(table('authz-rules-table', [
       ['Rule', (s) => s.RuleName], ['From', (s) => secs(s.EffectiveStartTime)], ['Until', (s) => secs(s.EffectiveEndTime)],
       ['State', (s) => s.RuleState],

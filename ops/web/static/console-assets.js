@@ -190,9 +190,9 @@ async function showHost(hostId) {
 async function listAccounts(hostId) {
   const r = await api('ListHostAccounts', { HostId: hostId, PageSize: 100 });
   $('accounts').replaceChildren(table('accounts-table', [
-    ['Logon name', (a) => `${a.HostAccountName}${a.SftpOnly ? ' (SFTP only)' : ''}`], ['Protocol', (a) => a.ProtocolName],
-    ['Credential', (a) => [a.HasPassword && 'password', a.HasPrivateKey && 'private key',
-      a.HostShareKeyName && `shared key ${a.HostShareKeyName}`].filter(Boolean).join(', ') || 'none'],
+    ['Logon name', (a) => (a.SftpOnly ? tx('{0} (SFTP only)', a.HostAccountName) : a.HostAccountName)], ['Protocol', (a) => a.ProtocolName],
+    ['Credential', (a) => [a.HasPassword && tx('password'), a.HasPrivateKey && tx('private key'),
+      a.HostShareKeyName && tx('shared key {0}', a.HostShareKeyName)].filter(Boolean).join(', ') || tx('none')],
     ['', (a) => [
       el('button', { type: 'button', class: 'act-verify', 'data-account': a.HostAccountName, text: tx('Verify'), onclick: () => guarded(() => verify(a)) }),
       el('button', { type: 'button', text: tx('Delete'), onclick: () => confirmDo(tx('Delete account {0}?', a.HostAccountName), () => guarded(async () => {

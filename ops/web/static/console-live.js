@@ -35,7 +35,7 @@ function startSize(r) {
 }
 
 async function terminate(s) {
-  if (!window.confirm(`Terminate session ${s.SessionId} of ${s.UserName} on ${s.AssetName}? Its connection is closed at once.`)) return;
+  if (!window.confirm(tx('Terminate session {0} of {1} on {2}? Its connection is closed at once.', s.SessionId, s.UserName, s.AssetName))) return;
   await guarded(async () => {
     await api('TerminateSession', { SessionId: s.SessionId });
     say(tx('Session {0}: termination requested; node {1} ends it within a second.', s.SessionId, s.NodeId));

@@ -3,7 +3,8 @@
 // timeout, hosts' key pins, database TLS, the wait for a command approval), the O&M addresses
 // handed to engineers (DescribeInstanceAttribute / ModifyInstanceAttribute) and two-factor
 // authentication (Get/ModifyInstanceTwoFactor). Everyone with a console role reads them; each
-// form (Admins only) sends its own fields, and the server says which one it refuses.
+// form (Admins only) sends its own fields, and the server says which one it refuses. Then
+// the directory servers (LDAP, AD: Get/Modify/Verify/Sync...) and OpenID Connect single sign-on.
 'use strict';
 
 const BOOL = [['true', 'Yes'], ['false', 'No']];
@@ -83,4 +84,101 @@ VIEWS.settings = async (root) => {
       ['SkipTwoFactorTime', 'Not asked again within, hours (0 to 168)'],
     ]], twoFactor, save('ModifyInstanceTwoFactor')),
   );
+  await directoryForms(root, redraw);
 };
+
+// ---- directory servers and single sign-on
+
+// The fields of a directory server's form: [API name, label, kind] with kind 'bool', 'number',
+// 'secret' (blank keeps the stored one) or text.
+const DIRECTORY_FIELDS = [
+  ['Server', 'Server (host name or IP address)'], ['StandbyServer', 'Standby server (optional)'],
+  ['Port', 'Port', 'number'], ['IsSSL', 'LDAPS (else StartTLS)', 'bool'],
+  ['BaseDN', 'Base DN'], ['Account', 'Service account (bind DN)'],
+  ['Password', 'Service account password (blank: unchanged)', 'secret'], ['Filter', 'Filter (optional)'],
+  ['NameMapping', 'Display name attribute'], ['EmailMapping', 'Email attribute'],
+  ['MobileMapping', 'Mobile attribute'],
+  ['SyncInterval', 'Synchronize every, hours (0 = on demand, or 4 to 168)', 'number'],
+  ['IsSyncNameAttr', 'Take display names from the directory', 'bool'],
+  ['IsSyncEmailAttr', 'Take emails from the directory', 'bool'],
+  ['IsSyncMobileAttr', 'Take mobile numbers from the directory', 'bool'],
+  ['IsSyncOuAsUserGroup', 'Organizational units become user groups', 'bool'],
+  ['IsSyncGroupAsUserGroup', 'Directory groups become user groups', 'bool'],
+];
+
+// [form id, title, Get action, answer field, Modify action, Verify action, Sync action, more fields].
+const DIRECTORIES = [
+  ['dir-ldap', 'LDAP', 'GetInstanceLDAPAuthServer', 'LDAP', 'ModifyInstanceLDAPAuthServer',
+    'VerifyInstanceLDAPAuthServer', 'SyncInstanceLDAPUsers', [['LoginNameMapping', 'Login name attribute']]],
+  ['dir-ad', 'Active Directory', 'GetInstanceADAuthServer', 'AD', 'ModifyInstanceADAuthServer',
+    'VerifyInstanceADAuthServer', 'SyncInstanceADUsers', [['Domain', 'Domain']]],
+];
+
+// The parameters a form holds for `fields` (a blank secret is left out: the stored one stays).
+function fieldValues(prefix, fields) {
+  const p = {};
+  for (const [name, , kind] of fields) {
+    const v = val(`${prefix}-${name}`);
+    if (kind === 'secret' && !v) continue;
+    p[name] = v;
+  }
+  return p;
+}
+
+function fieldSpecs(prefix, fields, stored) {
+  return fields.map(([name, label, kind]) => ({
+    id: `${prefix}-${name}`, label,
+    type: kind === 'bool' ? 'select' : kind === 'number' ? 'number' : kind === 'secret' ? 'password' : 'text',
+    options: kind === 'bool' ? BOOL : undefined,
+    value: kind === 'secret' || stored[name] === undefined || stored[name] === null ? undefined : String(stored[name]),
+  }));
+}
+
+async function directoryForms(root, redraw) {
+  root.append(el('h2', { text: tx('Directory servers and single sign-on') }),
+    el('p', { class: 'hint', text: tx('Users whose source is LDAP or AD log on with their directory password; Verify tries the settings in the form against the server before they are saved.') }));
+  for (const [id, title, get, field, modify, verify, sync, more] of DIRECTORIES) {
+    const stored = (await api(get))[field] || {};
+    const fields = [...more, ...DIRECTORY_FIELDS];
+    const f = form(id, title, fieldSpecs(id, fields, stored), 'Save', async () => {
+      await api(modify, fieldValues(id, fields));
+      await redraw(tx('Saved: {0}.', title));
+    });
+    const out = el('p', { id: `${id}-result`, role: 'status' });
+    const verifyFields = fields.filter(([name]) => ['Server', 'Port', 'BaseDN', 'Account', 'StandbyServer', 'IsSSL', 'Password', 'Filter', 'Domain'].includes(name));
+    f.append(
+      el('button', { type: 'button', id: `${id}-verify`, text: tx('Verify'), onclick: () => guarded(async () => {
+        out.textContent = tx('Verifying {0}...', title);
+        try {
+          const r = await api(verify, fieldValues(id, verifyFields));
+          out.textContent = tx('{0} answers: {1}', title, r.Message || 'OK');
+        } catch (e) { out.textContent = e.message; }
+      }) }),
+      el('button', { type: 'button', id: `${id}-sync`, text: tx('Synchronize users now'), onclick: () => guarded(async () => {
+        out.textContent = tx('Synchronizing...');
+        try {
+          const r = await api(sync);
+          out.textContent = JSON.stringify(r.Report || r);
+        } catch (e) { out.textContent = e.message; }
+      }) }),
+      out);
+    if (stored.HasPassword === true || stored.HasPassword === 'true') {
+      f.append(el('p', { class: 'hint', text: tx('A service account password is stored.') }));
+    }
+    root.append(f);
+  }
+  const o = (await api('GetInstanceOIDCAuthServer')).OIDC || {};
+  const oidcFields = [
+    ['Enabled', 'Single sign-on on the logon pages', 'bool'], ['Issuer', 'Issuer (https:// URL of the provider)'],
+    ['ClientId', 'Client ID'], ['ClientSecret', 'Client secret (blank: unchanged)', 'secret'],
+    ['UserClaim', 'Claim naming the bastion user'], ['Scopes', 'Scopes'],
+    ['AutoCreateUser', 'Create unknown users at their first logon', 'bool'], ['DisplayName', 'Button text'],
+  ];
+  const oidc = form('dir-oidc', 'OpenID Connect single sign-on', fieldSpecs('dir-oidc', oidcFields, o), 'Save', async () => {
+    await api('ModifyInstanceOIDCAuthServer', fieldValues('dir-oidc', oidcFields));
+    await redraw(tx('Saved: {0}.', 'OpenID Connect'));
+  });
+  oidc.append(el('p', { class: 'hint', text: tx('The redirect path to register at the provider: {0}', o.RedirectPath || '/web/api/oidc/callback') }));
+  if (o.HasClientSecret) oidc.append(el('p', { class: 'hint', text: tx('A client secret is stored.') }));
+  root.append(oidc);
+}

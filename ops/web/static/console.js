@@ -296,9 +296,9 @@ async function allEvents(id) {
 function describe(e) {
   switch (e.type) {
     case 'command': return e.line;
-    case 'refused': return `refused ${e.action}: ${e.target} — ${e.reason}`;
+    case 'refused': return tx('refused {0}: {1} — {2}', e.action, e.target, e.reason);
     case 'file': return `${e.op} ${e.path}${e.target_path ? ` → ${e.target_path}` : ''}`;
-    case 'tunnel': return `tunnel to ${e.host}:${e.port}`;
+    case 'tunnel': return tx('tunnel to {0}:{1}', e.host, e.port);
     case 'statement': return e.text;
     default: return JSON.stringify(e);
   }

@@ -285,11 +285,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         );
         let stored = blocking(ErrorVerb::Write, move || {
             // Cloned under the read lock (applies wait for it, see `apply`), encoded after.
+            let started = std::time::Instant::now();
             file.cloning.store(true, Ordering::SeqCst);
             let applied = inner.read().unwrap_or_else(|p| p.into_inner()).clone();
             file.cloning.store(false, Ordering::SeqCst);
+            let cloned = started.elapsed();
             let data = codec::encode_versioned(STATE_FORMAT_VERSION, &applied)
                 .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
+            let encoded = started.elapsed();
             let (last_applied, membership) = (applied.last_applied, applied.membership.clone());
             drop(applied);
             let snapshot_id = match last_applied {
@@ -303,6 +306,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             };
             let stored = StoredSnapshot { meta, data };
             file.write(&size, &stored)?;
+            tracing::info!(
+                snapshot = %stored.meta.snapshot_id,
+                bytes = stored.data.len(),
+                clone_ms = cloned.as_millis() as u64,
+                encode_ms = (encoded - cloned).as_millis() as u64,
+                write_ms = (started.elapsed() - encoded).as_millis() as u64,
+                "snapshot built"
+            );
             Ok(stored)
         })
         .await?;
@@ -374,9 +385,19 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let (file, size) = (self.file.clone(), self.snapshot_bytes.clone());
         let applied = blocking(ErrorVerb::Read, move || {
             let subject = || ErrorSubject::Snapshot(Some(meta.signature()));
+            let started = std::time::Instant::now();
             let applied: Applied = codec::decode_versioned(STATE_FORMAT_VERSION, &data)
                 .map_err(|e| io_err(subject(), ErrorVerb::Read, e))?;
+            let decoded = started.elapsed();
+            let (id, bytes) = (meta.snapshot_id.clone(), data.len());
             file.write(&size, &StoredSnapshot { meta, data })?;
+            tracing::info!(
+                snapshot = %id,
+                bytes,
+                decode_ms = decoded.as_millis() as u64,
+                write_ms = (started.elapsed() - decoded).as_millis() as u64,
+                "snapshot installed"
+            );
             Ok(applied)
         })
         .await?;

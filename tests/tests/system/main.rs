@@ -25,4 +25,5 @@ mod seal_reload;
 mod sealing;
 mod session_trail;
 mod two_factor;
+mod web_survivor;
 mod witness;

@@ -426,11 +426,61 @@ async fn a_policy_written_on_one_node_controls_commands_sftp_addresses_and_hours
             .ok_or(err)
     })
     .await;
+    // alice asks through node 1 with an AccessKey of her own, an administrator approves on
+    // node 2, and the approved request admits one logon on node 3.
+    let users = n1.admin_ok(&["user", "list"]);
+    let alice_id = users
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.get(1) == Some(&"alice"))
+        .map(|w| w[0].to_string())
+        .unwrap_or_else(|| panic!("alice in {users}"));
+    let key = c
+        .cli(
+            n1.cluster,
+            &[
+                "create-access-key",
+                "--role",
+                "operator",
+                "--user-id",
+                &alice_id,
+            ],
+        )
+        .unwrap();
+    let field = |name: &str| {
+        key.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in {key}"))
+    };
+    let (key_id, key_secret) = (field("access key id:"), field("access key secret:"));
+    let instances: serde_json::Value =
+        serde_json::from_str(&n1.admin_ok(&["call", "DescribeInstances"])).unwrap();
+    let instance = instances["Instances"][0]["InstanceId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an instance id in {instances}"))
+        .to_string();
     sdk(
         n1.api,
-        "ticket",
-        &[("PORTUNUS_USER", "alice"), ("PORTUNUS_HOST_ID", &host)],
+        "ask",
+        &[
+            ("PORTUNUS_HOST_ID", &host),
+            ("PORTUNUS_INSTANCE_ID", &instance),
+            ("PORTUNUS_AK_ID", &key_id),
+            ("PORTUNUS_AK_SECRET", &key_secret),
+        ],
     );
+    let n2_api = c.nodes[1].api;
+    eventually("the request approved on node 2", || async {
+        portunus_tests::sdk::try_step(
+            n2_api,
+            "sdk_policies.py",
+            "PORTUNUS_POLICY_STEP",
+            "accept",
+            &[("PORTUNUS_USER", "alice")],
+        )
+    })
+    .await;
     eventually("the approved request on node 3", || async {
         let (code, out, err) = exec(&askpass, p3, "echo approved-$((6*7))").await;
         (code == Some(0) && out.contains("approved-42"))

@@ -71,14 +71,14 @@ pub static ACTIONS: &[Action] = &[
         Write,
         add_dbs,
         "Adds databases to a group.",
-        [req("HostGroupId", Ty::Id), req("DatabaseIds", Ty::IdList),]
+        [req("HostGroupId", Ty::Id), req("DatabaseIds", Ty::Indexed),]
     ),
     action!(
         "RemoveDatabasesFromGroup",
         Write,
         remove_dbs,
         "Removes databases from a group.",
-        [req("HostGroupId", Ty::Id), req("DatabaseIds", Ty::IdList),]
+        [req("HostGroupId", Ty::Id), req("DatabaseIds", Ty::Indexed),]
     ),
 ];
 
@@ -153,7 +153,13 @@ async fn members(c: &Call, databases: bool, add: bool) -> ApiResult {
         ("HostIds", "HostId")
     };
     let mut results = Vec::new();
-    for id in c.p.id_list(param)? {
+    // The SDK sends HostIds as a JSON array and DatabaseIds as a list (`DatabaseIds.1=..`).
+    let ids = if databases {
+        c.p.id_list_or_indexed(param)?
+    } else {
+        c.p.id_list(param)?
+    };
+    for id in ids {
         let cmd = match (databases, add) {
             (false, true) => Command::AddHostsToGroup {
                 group_id,

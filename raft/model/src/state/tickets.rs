@@ -142,17 +142,14 @@ impl State {
         Ok(Response::Done)
     }
 
-    /// For a logon of `user` on `asset` as `account` over `protocol` at `now`: Ok(None) when
-    /// no O&M approval is required, Ok(the request to use) when one admits it, the refusal
-    /// otherwise.
-    pub(super) fn approval_ticket(
-        &self,
+    /// The control policy putting a logon of `user` on `asset` as `account` under O&M
+    /// approval (its name), if one does; and the account's name.
+    pub(super) fn approval_policy<'a>(
+        &'a self,
         user: UserId,
         asset: AssetRef,
-        account: LogonAccount<'_>,
-        protocol: Protocol,
-        now: u64,
-    ) -> Result<Option<TicketId>, Rejection> {
+        account: LogonAccount<'a>,
+    ) -> (Option<String>, &'a str) {
         let (hosted, name) = match account {
             LogonAccount::Hosted(id) => {
                 let name = match asset {
@@ -170,7 +167,25 @@ impl State {
             (AssetRef::Host(_), None) => None,
             (AssetRef::Database(d), a) => self.policy_for_database(user, d, a),
         };
-        let Some(policy) = policy.filter(|p| p.approval) else {
+        (
+            policy.filter(|p| p.approval).map(|p| p.basics.name.clone()),
+            name,
+        )
+    }
+
+    /// For a logon of `user` on `asset` as `account` over `protocol` at `now`: Ok(None) when
+    /// no O&M approval is required, Ok(the request to use) when one admits it, the refusal
+    /// otherwise.
+    pub(super) fn approval_ticket(
+        &self,
+        user: UserId,
+        asset: AssetRef,
+        account: LogonAccount<'_>,
+        protocol: Protocol,
+        now: u64,
+    ) -> Result<Option<TicketId>, Rejection> {
+        let (policy, name) = self.approval_policy(user, asset, account);
+        let Some(policy) = policy else {
             return Ok(None);
         };
         self.tickets
@@ -183,9 +198,7 @@ impl State {
                     && t.admits(now)
             })
             .map(|t| Some(t.id))
-            .ok_or_else(|| Rejection::ApprovalRequired {
-                policy: policy.basics.name.clone(),
-            })
+            .ok_or(Rejection::ApprovalRequired { policy })
     }
 
     /// Counts a logon under request `id`.

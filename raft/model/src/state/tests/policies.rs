@@ -347,3 +347,52 @@ fn under_o_and_m_approval_a_logon_needs_an_approved_request_within_its_period_an
     set(&mut fx, p, PolicyPart::Approval(false));
     fx.open(u, h, a, 1, e);
 }
+
+#[test]
+fn under_o_and_m_approval_a_token_is_not_renewed_by_its_engineer() {
+    use crate::common::{AssetRef, Protocol};
+    use crate::ticket::{NewTicket, TicketDecision};
+    let mut fx = Fx::new();
+    let (u, h, a) = fx.granted("alice");
+    let receipt = fx.issue(u, h, a, 1, None);
+    let renew = Command::RenewToken {
+        token_id: receipt.token_id,
+        user_id: Some(u),
+    };
+    let p = fx.created(Command::CreatePolicy(basics("gated", 1)));
+    set(&mut fx, p, PolicyPart::Users(UserScope::All));
+    set(&mut fx, p, PolicyPart::Assets(AssetScope::All));
+    set(&mut fx, p, PolicyPart::Approval(true));
+    // Even with an approved request without an end, the engineer cannot extend the token.
+    let ticket = fx.created(Command::CreateOperationTicket(NewTicket {
+        user_id: u,
+        asset: AssetRef::Host(h),
+        account_name: "root".into(),
+        protocol: Protocol::Ssh,
+        comment: "deploy".into(),
+        start_ms: None,
+        end_ms: None,
+        one_time: false,
+    }));
+    fx.done(Command::DecideOperationTicket {
+        ticket_id: ticket,
+        decision: TicketDecision {
+            accept: true,
+            by: "PTNadmin".into(),
+            comment: String::new(),
+            start_ms: None,
+            end_ms: None,
+            uses: None,
+        },
+    });
+    match fx.reject(renew.clone()) {
+        Rejection::InvalidParameter { name, reason } => {
+            assert_eq!(name, "TokenId");
+            assert!(reason.contains("self-renewal is not available"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Approval off: the engineer renews again.
+    set(&mut fx, p, PolicyPart::Approval(false));
+    assert!(matches!(fx.run(renew), crate::Response::TokenRenewed(_)));
+}
