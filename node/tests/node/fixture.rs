@@ -355,3 +355,25 @@ pub async fn session_events(reader: &RunningNode, session_id: u64) -> Vec<Value>
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A user holding an AccessKey of `role` (an Admin or Auditor one opens the web console).
+pub async fn user_with_key(
+    node: &RunningNode,
+    name: &str,
+    password: &str,
+    role: portunus_model::Role,
+) {
+    let r = &node.replica;
+    let user_id = portunus_node::testing::created(r.propose(user(name, password, false)).await);
+    let secret = node
+        .seal(portunus_ops::api::ACCESS_KEY_PURPOSE, b"unused-secret")
+        .unwrap();
+    let key = Command::CreateAccessKey {
+        access_key_id: format!("key-of-{name}"),
+        secret,
+        role,
+        user_id: Some(user_id),
+        comment: String::new(),
+    };
+    r.propose(key).await.unwrap();
+}

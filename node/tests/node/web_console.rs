@@ -13,7 +13,7 @@
 
 use crate::fixture::*;
 use portunus_model::{Command, EndReason, Role};
-use portunus_node::testing::{created, three_nodes, wait_for};
+use portunus_node::testing::{three_nodes, wait_for};
 use portunus_proxy::testing::openssh::{wait_listening, Askpass, Sshd};
 use serde_json::{json, Value};
 use std::process::Stdio;
@@ -34,23 +34,6 @@ const PUBLIC_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKTiwsLBIgve/GaRN9PvVLtZzoZfDSOqS0Hg04s93OhZ carol-laptop";
 /// `ssh-keygen -lf` of [`PUBLIC_KEY`].
 const PUBLIC_KEY_FINGERPRINT: &str = "SHA256:o5620edX3nZo66kgCCqPdJ0eqI1/RQGwRzVHWAyzev8";
-
-/// A user holding an AccessKey of `role`.
-async fn user_with_key(node: &portunus_node::RunningNode, name: &str, password: &str, role: Role) {
-    let r = &node.replica;
-    let user_id = created(r.propose(user(name, password, false)).await);
-    let secret = node
-        .seal(portunus_ops::api::ACCESS_KEY_PURPOSE, b"unused-secret")
-        .unwrap();
-    let key = Command::CreateAccessKey {
-        access_key_id: format!("key-of-{name}"),
-        secret,
-        role,
-        user_id: Some(user_id),
-        comment: String::new(),
-    };
-    r.propose(key).await.unwrap();
-}
 
 /// The engineer's shell through the bastion with the OpenSSH client: runs `echo`, exits;
 /// returns what the shell printed.

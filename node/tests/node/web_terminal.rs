@@ -106,6 +106,38 @@ async fn the_web_terminal_runs_is_recorded_and_ends_on_termination() {
     assert!(cast.contains("web-terminal-ok"), "{cast}");
     let resize = format!("\"r\",\"{}x{}\"", ran["cols"], ran["rows"]);
     assert!(cast.contains(&resize), "{resize} in {cast}");
+
+    // An administrator replays it in the console's audit page, served by node 3.
+    user_with_key(
+        &nodes[0],
+        "ada",
+        "ada-Replay-Passw0rd",
+        portunus_model::Role::Admin,
+    )
+    .await;
+    nodes[2].replica.read_linearizable(|_| ()).await.unwrap();
+    let args = json!({
+        "a": base(&nodes[2]), "admin": "ada", "admin_password": "ada-Replay-Passw0rd",
+        "engineer": "alice", "session": session_id, "marker": "web-terminal-ok",
+    });
+    let mut console = Browser::start_script(CONSOLE_SCRIPT, "replay", &args);
+    let replayed = console.expect("replayed").await;
+    console.finished().await;
+    assert!(
+        replayed["title"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Session {session_id}: alice on web-01 as root")),
+        "{replayed}"
+    );
+    assert_eq!(replayed["status"], "Recording complete.", "{replayed}");
+    let listed = replayed["commands"].as_array().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|c| c.as_str().unwrap().ends_with("echo web''-terminal-ok")),
+        "{replayed}"
+    );
     for n in nodes {
         n.stop().await;
     }

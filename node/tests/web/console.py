@@ -191,6 +191,29 @@ def audit(c, args):
         screen=c.el("player").text, csv=csv, jsonl=jsonl)
 
 
+def replay(args):
+    """An engineer's session (the web terminal's) found by user in the audit page and replayed:
+    its command list, and the output at a command's time in the player."""
+    c = Console(browser(), args.get("screens"))
+    try:
+        c.d.get(args["a"] + "/web/console/")
+        c.login(args["admin"], args["admin_password"])
+        c.visible("console-view")
+        c.go("audit", "session-search")
+        c.fill({"f-user": args["engineer"]})
+        c.submit("session-search")
+        c.until("the engineer's session", lambda: c.css(f"#sessions-table button.act-replay[data-session='{args['session']}']"))
+        c.click_first(f"#sessions-table button.act-replay[data-session='{args['session']}']")
+        c.until("the command list", lambda: c.css("#commands li.event-command"))
+        c.until("the player", lambda: c.d.execute_script("return !!window.portunusPlayer"))
+        commands = [e.text for e in c.css("#commands li.event-command")]
+        c.click_first("#commands li.event-command.seekable")
+        c.until("the replayed output", lambda: args["marker"] in c.el("player").text)
+        say("replayed", title=c.text("replay-title"), status=c.text("replay-status"), commands=commands)
+    finally:
+        c.d.quit()
+
+
 def late_answer(c, args):
     """A list's answer that arrives after a later search's answer does not draw over it: the
     unfiltered list is held back in the page until a search matching nothing has drawn."""
@@ -423,4 +446,4 @@ def chinese(args):
 
 
 if __name__ == "__main__":
-    {"console": console, "live": live, "chinese": chinese}[sys.argv[1]](json.loads(sys.argv[2]))
+    {"console": console, "live": live, "chinese": chinese, "replay": replay}[sys.argv[1]](json.loads(sys.argv[2]))

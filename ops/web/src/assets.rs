@@ -347,6 +347,8 @@ mod tests {
             kept.headers()[header::CACHE_CONTROL],
             "public, max-age=31536000, immutable"
         );
+        assert_eq!(kept.headers()[header::CONTENT_SECURITY_POLICY], CSP);
+        assert_eq!(kept.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         // An old version's name gets the current file, not to be kept.
         let old = get_file("/web/app.js?v=000000000000", None).await;
         assert_eq!(old.status(), StatusCode::OK);
