@@ -13,7 +13,7 @@
 //! `/readyz`; a fourth node joining, timed until the leader has replicated its whole log to it
 //! (a snapshot install: the log behind the latest snapshot is purged).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,6 +105,10 @@ struct Report {
     purged_at_join: u64,
     /// The snapshot node 4 held once caught up (its last included index).
     joined_snapshot_index: u64,
+    /// The fields of the leader's last "snapshot built" log line (bytes, clone_ms, encode_ms,
+    /// write_ms) and of node 4's "snapshot installed" (bytes, decode_ms, write_ms).
+    snapshot_built: BTreeMap<String, String>,
+    snapshot_installed: BTreeMap<String, String>,
 }
 
 /// Each running node's `portunus_raft_snapshot_index` (None where it did not answer).
@@ -201,6 +205,8 @@ async fn measure(cluster: &mut Cluster, args: &Args) -> anyhow::Result<Report> {
         log_entries_at_join: joined.last_log_index,
         purged_at_join: joined.purged_index,
         joined_snapshot_index: joined.snapshot_index,
+        snapshot_built: joined.built,
+        snapshot_installed: joined.installed,
     })
 }
 
@@ -487,6 +493,24 @@ struct Joined {
     last_log_index: u64,
     purged_index: u64,
     snapshot_index: u64,
+    /// The leader's latest "snapshot built" log line's fields, node 4's "snapshot installed".
+    built: BTreeMap<String, String>,
+    installed: BTreeMap<String, String>,
+}
+
+/// The `key=value` fields of the last line of the node log at `path` that says `message`.
+fn last_logged(path: &std::path::Path, message: &str) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .rev()
+        .find(|l| l.contains(message))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A gauge of the node serving `/metrics` at `addr`.
@@ -528,11 +552,18 @@ async fn join_fourth(cluster: &mut Cluster) -> anyhow::Result<Joined> {
                     cluster.procs.nodes[3].metrics,
                     "portunus_raft_snapshot_index",
                 )?;
+                let built = last_logged(
+                    &cluster.procs.nodes[leader as usize - 1].log,
+                    "snapshot built",
+                );
+                let installed = last_logged(&cluster.procs.nodes[3].log, "snapshot installed");
                 return Ok(Joined {
                     seconds,
                     last_log_index: last,
                     purged_index,
                     snapshot_index,
+                    built,
+                    installed,
                 });
             }
         }
@@ -610,6 +641,20 @@ fn outcome(args: &Args, r: Report) -> Outcome {
          node joining had the leader's whole state (log up to entry {}) after {:.2} s: {how}.\n",
         r.restart_to_ready_s, r.log_entries_at_join, r.join_to_caught_up_s
     ));
+    let field = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or("?".into());
+    if !r.snapshot_built.is_empty() || !r.snapshot_installed.is_empty() {
+        md.push_str(&format!(
+            "The leader's latest snapshot ({} bytes) took {} ms to copy, {} ms to encode and {} \
+             ms to write; node 4 decoded the one it received in {} ms and wrote it in {} ms (the \
+             nodes' logs).\n",
+            field(&r.snapshot_built, "bytes"),
+            field(&r.snapshot_built, "clone_ms"),
+            field(&r.snapshot_built, "encode_ms"),
+            field(&r.snapshot_built, "write_ms"),
+            field(&r.snapshot_installed, "decode_ms"),
+            field(&r.snapshot_installed, "write_ms"),
+        ));
+    }
     let scale = format!(
         "{} users, {} hosts, {} sessions",
         r.users, r.hosts, r.sessions

@@ -341,6 +341,8 @@ def console(args):
     c = Console(browser(), args.get("screens"))
     try:
         c.d.get(args["a"] + "/web/console/")
+        c.visible("login-form")
+        c.shot("console-login")
         c.login(args["admin"], args["admin_password"])
         c.visible("console-view")
         setup(c, args)

@@ -105,6 +105,8 @@ class Portal:
 
     def token(self, database, account, shot=lambda _name: None, renew=False):
         self.el("tab-databases").click()
+        self.visible("databases-pane")
+        shot("portal-databases")
         button = self.d.find_element(
             By.CSS_SELECTOR, f"#databases tr[data-asset='{database}'] button.apply-token[data-account='{account}']")
         button.click()
