@@ -107,7 +107,11 @@ impl Cluster {
                 "PORTUNUS_BOOTSTRAP_ACCESS_KEY_SECRET".into(),
                 api.secret.clone(),
             ),
-            ("PORTUNUS_LOG".into(), "warn".into()),
+            // Warnings only, and the snapshot lines `large-state` reads (a few per run).
+            (
+                "PORTUNUS_LOG".into(),
+                "warn,portunus_raft::store::sm=info".into(),
+            ),
         ];
         procs
             .env

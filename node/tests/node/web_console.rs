@@ -163,7 +163,25 @@ async fn an_admin_sets_up_access_in_the_console_and_audits_the_engineers_session
             .any(|u| u.as_str().unwrap().starts_with("carol Carol Engineer")),
         "{users}"
     );
+    // A database with its hosted account, a host group holding the host.
+    let databases = browser.expect("databases").await;
+    assert_eq!(
+        databases["accounts"],
+        json!(["app yes Delete"]),
+        "{databases}"
+    );
+    assert_eq!(
+        databases["databases"],
+        json!(["orders MySQL 127.0.0.1:3306 AccountsDelete"]),
+        "{databases}"
+    );
+    assert_eq!(databases["group"], "web-02 added to prod.", "{databases}");
     let authorized = browser.expect("authorized").await;
+    assert_eq!(
+        authorized["databases"],
+        json!(["orders MySQL app"]),
+        "{authorized}"
+    );
     assert_eq!(
         authorized["before"],
         json!(["No hosts authorized."]),
@@ -204,6 +222,35 @@ async fn an_admin_sets_up_access_in_the_console_and_audits_the_engineers_session
     .await;
     assert!(shown.contains(marker), "{shown}");
     let view = nodes[0].replica.view().clone();
+    // What the console made is in the replicated state: carol may reach orders as app (its
+    // password hosted), web-02 is in prod.
+    let (carol_dbs, app_hosted, prod_hosts) = view.read(|s| {
+        let carol = s.user_by_name("carol").expect("carol").id;
+        let orders = s.database_by_name("orders").expect("orders").id;
+        let app = s
+            .database_accounts_of(orders)
+            .find(|a| a.name == "app")
+            .expect("app");
+        let dbs: Vec<(u64, Vec<u64>)> = s
+            .authorized_databases(carol, now_ms())
+            .into_iter()
+            .map(|(d, accounts)| (d, accounts.into_iter().collect()))
+            .collect();
+        let prod = s
+            .host_groups()
+            .find(|g| g.name == "prod")
+            .map(|g| g.hosts.len());
+        (
+            dbs == vec![(orders, vec![app.id])],
+            app.password.is_some(),
+            prod,
+        )
+    });
+    assert!(
+        carol_dbs && app_hosted,
+        "carol authorized for orders/app with its password hosted"
+    );
+    assert_eq!(prod_hosts, Some(1));
     let session_id = view
         .read(|s| s.sessions().map(|x| x.id).max())
         .expect("the engineer's session");
@@ -716,4 +763,10 @@ async fn the_console_speaks_the_administrators_language() {
     assert_eq!(seen["replay_status"], "录像完整。", "{seen}");
     assert_eq!(seen["audit_heads"][0], "ID", "{seen}");
     assert_eq!(seen["audit_heads"][1], "用户", "{seen}");
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.expect("a clock after 1970").as_millis() as u64
 }

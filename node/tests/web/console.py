@@ -145,6 +145,27 @@ def setup(c, args):
     c.until("the public key", lambda: any("laptop" in r for r in c.rows("keys-table")))
     say("users", users=c.rows("users-table"), locked=locked, keys=c.rows("keys-table"))
 
+    # A database and its hosted account (seed 001's database steps), and a host group holding
+    # the host.
+    c.go("assets", "db-create")
+    c.fill({"new-db-name": "orders", "new-db-type": "MySQL", "new-db-address": "127.0.0.1", "new-db-port": "3306"})
+    c.submit("db-create")
+    c.until("the database", lambda: c.css("#databases-table button.act-db-accounts[data-database='orders']"))
+    c.click_first("#databases-table button.act-db-accounts[data-database='orders']")
+    c.visible("db-account-create")
+    c.fill({"new-dba-name": "app", "new-dba-password": "app-Db-Passw0rd"})
+    c.submit("db-account-create")
+    c.until("the database account", lambda: any(r.startswith("app ") for r in c.rows("db-accounts-table")))
+    db_accounts = c.rows("db-accounts-table")
+    c.fill({"new-group-name": "prod"})
+    c.submit("group-create")
+    c.until("the host group", lambda: c.css("#groups-table button.act-group-add[data-group='prod']"))
+    c.d.execute_script("arguments[0].closest('tr').querySelector('input.add-host').value = arguments[1];",
+                       c.css("#groups-table button.act-group-add[data-group='prod']")[0], args["host"])
+    c.click_first("#groups-table button.act-group-add[data-group='prod']")
+    c.until("the host in the group", lambda: "added to prod" in c.text("status"))
+    say("databases", accounts=db_accounts, databases=c.rows("databases-table"), group=c.text("status"))
+    c.go("users", "users-table")
     c.click_first(f"#users-table button.act-authorize[data-user='{args['engineer']}']")
     c.until("the user's authorization", lambda: f"user {args['engineer']} " in c.text("authz-title"))
     c.until("the host list", lambda: c.rows("authz-hosts-table"))
@@ -163,9 +184,16 @@ def setup(c, args):
     c.fill({"grant-from": "2020-01-01T00:00", "grant-until": "2021-01-01T00:00"})
     c.submit("grant-host-form")
     c.until("the rule", lambda: any("2020-01-01" in r for r in c.rows("authz-rules-table")))
+    # The database account, authorized directly.
+    Select(c.el("grant-db")).select_by_visible_text("orders")
+    c.until("the database's accounts", lambda: [o for o in c.css("#grant-dba option") if o.text == "app"])
+    Select(c.el("grant-dba")).select_by_visible_text("app")
+    c.submit("grant-db-form")
+    c.until("the authorized database", lambda: any(r.startswith("orders ") for r in c.rows("authz-databases-table")))
     c.d.execute_script("document.getElementById('authz-hosts').scrollIntoView();")
     c.shot("console-authz")
-    say("authorized", before=before, after=c.rows("authz-hosts-table"), rules=c.rows("authz-rules-table"))
+    say("authorized", before=before, after=c.rows("authz-hosts-table"), rules=c.rows("authz-rules-table"),
+        databases=c.rows("authz-databases-table"))
 
 
 def audit(c, args):

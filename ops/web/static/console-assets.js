@@ -249,7 +249,7 @@ async function listGroups() {
     ['Group', (g) => g.HostGroupName], ['Comment', (g) => g.Comment],
     ['Add a host (name)', (g) => {
       const input = el('input', { class: 'add-host', placeholder: tx('host name') });
-      return [input, el('button', { type: 'button', text: tx('Add'), onclick: () => guarded(async () => {
+      return [input, el('button', { type: 'button', class: 'act-group-add', 'data-group': g.HostGroupName, text: tx('Add'), onclick: () => guarded(async () => {
         const h = await hostNamed(input.value.trim());
         await api('AddHostsToGroup', { HostGroupId: g.HostGroupId, HostIds: ids(h.HostId) });
         say(tx('{0} added to {1}.', h.HostName, g.HostGroupName));
@@ -269,7 +269,7 @@ async function listDatabases(page) {
     ['Name', (d) => d.DatabaseName], ['Engine', (d) => d.DatabaseType],
     ['Address', (d) => `${d.DatabasePrivateAddress || d.DatabasePublicAddress}:${d.DatabasePort}`],
     ['', (d) => [
-      el('button', { type: 'button', class: 'read', text: tx('Accounts'), onclick: () => guarded(() => showDatabase(d)) }),
+      el('button', { type: 'button', class: 'act-db-accounts read', 'data-database': d.DatabaseName, text: tx('Accounts'), onclick: () => guarded(() => showDatabase(d)) }),
       el('button', { type: 'button', text: tx('Delete'), onclick: () => confirmDo(tx('Delete database {0}?', d.DatabaseName), () => guarded(async () => {
         await api('DeleteDatabase', { DatabaseId: d.DatabaseId });
         await listDatabases(1);
@@ -294,7 +294,7 @@ async function showDatabase(d) {
   const load = async () => {
     const r = await api('ListDatabaseAccounts', { DatabaseId: d.DatabaseId, PageSize: 100 });
     list.replaceChildren(table('db-accounts-table', [
-      ['Account', (a) => a.DatabaseAccountName], ['Password hosted', (a) => (a.HasPassword ? 'yes' : 'no')],
+      ['Account', (a) => a.DatabaseAccountName], ['Password hosted', (a) => tx(a.HasPassword ? 'yes' : 'no')],
       ['', (a) => el('button', { type: 'button', text: tx('Delete'), onclick: () => guarded(async () => {
         await api('DeleteDatabaseAccount', { DatabaseAccountId: a.DatabaseAccountId });
         await load();

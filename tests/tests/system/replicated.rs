@@ -716,6 +716,21 @@ fn a_node_restarted_after_the_log_was_purged_catches_up_by_snapshot() {
         index(&s, "snapshot_index") >= purged.min(index(&s, "applied_index")),
         "the restarted node's state came from a snapshot past the purge: {s}"
     );
+    // Both ends say what the snapshot cost (the large-state benchmark reads these lines).
+    let installed = back.output();
+    assert!(
+        installed
+            .lines()
+            .any(|l| l.contains("snapshot installed") && l.contains("decode_ms=")),
+        "{installed}"
+    );
+    let built = c.nodes[leader as usize - 1].output();
+    assert!(
+        built
+            .lines()
+            .any(|l| l.contains("snapshot built") && l.contains("encode_ms=")),
+        "{built}"
+    );
     wait_listed(back, &want, SEEN);
 }
 
