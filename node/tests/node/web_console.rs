@@ -251,6 +251,11 @@ async fn an_admin_sets_up_access_in_the_console_and_audits_the_engineers_session
         "carol authorized for orders/app with its password hosted"
     );
     assert_eq!(prod_hosts, Some(1));
+    let rdp = view.read(|s| {
+        s.host_by_name("web-02")
+            .map(|h| h.port(portunus_model::Protocol::Rdp))
+    });
+    assert_eq!(rdp, Some(13389), "the RDP port set in the host form");
     let session_id = view
         .read(|s| s.sessions().map(|x| x.id).max())
         .expect("the engineer's session");

@@ -107,7 +107,8 @@ def setup(c, args):
     c.shot("console-overview")
 
     c.go("assets", "host-create")
-    c.fill({"new-host-name": args["host"], "new-host-address": "127.0.0.1", "new-host-port": str(args["host_port"])})
+    c.fill({"new-host-name": args["host"], "new-host-address": "127.0.0.1", "new-host-port": str(args["host_port"]),
+            "new-host-rdp-port": "13389"})
     c.submit("host-create")
     c.until("the new host's details", lambda: c.text("host-detail-title") == f"Host {args['host']}")
     c.fill({"new-account-name": "root", "new-account-auth": "key", "new-account-key": args["key"]})

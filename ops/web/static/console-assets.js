@@ -16,6 +16,7 @@ VIEWS.assets = async (root) => {
       { id: 'new-host-address', label: 'Address', required: true },
       { id: 'new-host-os', label: 'OS', type: 'select', options: [['Linux', 'Linux'], ['Windows', 'Windows']] },
       { id: 'new-host-port', label: 'SSH port', type: 'number', value: '22' },
+      { id: 'new-host-rdp-port', label: 'RDP port', type: 'number', value: '3389' },
       { id: 'new-host-fingerprint', label: 'Host key fingerprint (optional, SHA256:...)' },
       { id: 'new-host-comment', label: 'Comment' },
     ], 'Create', createHost),
@@ -141,6 +142,8 @@ async function createHost() {
   })).HostId;
   const port = val('new-host-port');
   if (port && port !== '22') await api('ModifyHostsPort', { HostIds: ids(id), ProtocolName: 'SSH', Port: port });
+  const rdp = val('new-host-rdp-port');
+  if (rdp && rdp !== '3389') await api('ModifyHostsPort', { HostIds: ids(id), ProtocolName: 'RDP', Port: rdp });
   say(tx('Host {0} created.', val('new-host-name')));
   $('host-create').reset();
   await listHosts(1);

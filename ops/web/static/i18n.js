@@ -89,6 +89,7 @@ const ZH_CN = {
   "the account's default": '账号的默认值',
   'SELECT ...': 'SELECT ...',
   'Renew': '续期',
+  'RDP port': 'RDP 端口',
   // the console's directory servers
   'Directory servers and single sign-on': '目录服务器与单点登录',
   'Users whose source is LDAP or AD log on with their directory password; Verify tries the settings in the form against the server before they are saved.':
