@@ -91,3 +91,18 @@ async fn the_official_sdk_drives_the_cluster_and_its_token_works_over_ssh() {
         child.kill().await.unwrap();
     }
 }
+
+/// Every SDK action the other scripts leave out, called through the unchanged SDK against a
+/// node (`ops/tests/sdk_sweep.py`): each answers with the typed body its model expects, or with
+/// the refusal Portunus documents for it.
+#[test]
+fn the_sdk_actions_the_other_scripts_leave_out_answer_as_their_models_expect() {
+    let c = ProcCluster::with_admin(1, START).unwrap();
+    portunus_tests::sdk::run_step(
+        c.nodes[0].api,
+        "sdk_sweep.py",
+        "PORTUNUS_SWEEP_STEP",
+        "all",
+        &[],
+    );
+}
