@@ -13,6 +13,8 @@ PORTUNUS_POLICY_STEP and its inputs:
   ask      PORTUNUS_HOST_ID, PORTUNUS_INSTANCE_ID, with the engineer's own Operator key as
            PORTUNUS_AK_ID/SECRET: a one-logon request for root over SSH
   accept   PORTUNUS_USER: that user's pending request found and approved
+  protocols PORTUNUS_SHELL, PORTUNUS_EXEC (Enable or Disable): shells and remote commands
+  allowlist PORTUNUS_COMMANDS (comma separated): command control as an allow list
 Prints "sdk_policies: OK" at the end; exits non-zero on the first failure.
 """
 import os
@@ -177,6 +179,34 @@ def approval(c):
     assert got.approval_config.switch_status == switch, got.to_map()
 
 
+def protocols(c):
+    """SSH shells (PORTUNUS_SHELL) and remote commands (PORTUNUS_EXEC), Enable or Disable; SFTP
+    as the create step left it."""
+    pid = policy_id(c)
+    ssh = m.SetPolicyProtocolConfigRequestProtocolConfigSSH(
+        sshchannel=os.environ["PORTUNUS_SHELL"], exec_command=os.environ["PORTUNUS_EXEC"],
+        sftpchannel="Enable", sftpdownload_file="Enable", sftpremove_file="Enable",
+        sftprename_file="Enable", sftprmdir="Enable")
+    c.set_policy_protocol_config(m.SetPolicyProtocolConfigRequest(
+        instance_id=IID, policy_id=pid,
+        protocol_config=m.SetPolicyProtocolConfigRequestProtocolConfig(ssh=ssh)))
+    got = c.get_policy(m.GetPolicyRequest(instance_id=IID, policy_id=pid)).body.policy.protocol_config.ssh
+    assert (got.sshchannel, got.exec_command) == (os.environ["PORTUNUS_SHELL"], os.environ["PORTUNUS_EXEC"]), \
+        got.to_map()
+
+
+def allowlist(c):
+    """Command control as an allow list of PORTUNUS_COMMANDS (comma separated)."""
+    pid = policy_id(c)
+    commands = os.environ["PORTUNUS_COMMANDS"].split(",")
+    cmd = m.SetPolicyCommandConfigRequestCommandConfig(
+        deny=m.SetPolicyCommandConfigRequestCommandConfigDeny(acl_type="white", commands=commands))
+    c.set_policy_command_config(m.SetPolicyCommandConfigRequest(
+        instance_id=IID, policy_id=pid, command_config=cmd))
+    got = c.get_policy(m.GetPolicyRequest(instance_id=IID, policy_id=pid)).body.policy.command_config.deny
+    assert (got.acl_type, got.commands) == ("white", commands), got.to_map()
+
+
 def ask(c):
     """The engineer's own key (an Operator key of PORTUNUS_USER's) asks for one logon to
     root@PORTUNUS_HOST_ID over SSH: the SDK's request, unchanged."""
@@ -208,7 +238,8 @@ def main():
     IID = os.environ.get("PORTUNUS_INSTANCE_ID") or \
         c.describe_instances(m.DescribeInstancesRequest()).body.instances[0].instance_id
     steps = {"create": create, "ipacl": ipacl, "hours": hours, "decide": decide, "withdrawn": withdrawn,
-             "approval": approval, "ask": ask, "accept": accept}
+             "approval": approval, "ask": ask, "accept": accept, "protocols": protocols,
+             "allowlist": allowlist}
     steps[os.environ["PORTUNUS_POLICY_STEP"]](c)
     print("sdk_policies: OK")
 

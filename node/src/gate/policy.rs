@@ -151,3 +151,96 @@ pub(crate) fn controls(policy: Option<&Policy>) -> Controls {
         approval,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portunus_model::{
+        AccessHours, AssetScope, CommandControl, IpAcl, PolicyBasics, RdpOptions, SshOptions,
+        UserScope,
+    };
+
+    fn policy(hours: AccessHours) -> Policy {
+        Policy {
+            id: 1,
+            basics: PolicyBasics {
+                name: "night-shift".into(),
+                comment: String::new(),
+                priority: 1,
+            },
+            created_at_ms: 0,
+            users: UserScope::All,
+            assets: AssetScope::All,
+            commands: CommandControl::default(),
+            ssh: SshOptions::default(),
+            rdp: RdpOptions::default(),
+            ip_acl: IpAcl::default(),
+            hours: Some(hours),
+            approval: false,
+        }
+    }
+
+    /// Milliseconds of a UTC time.
+    fn utc(text: &str) -> u64 {
+        let t: jiff::Timestamp = text.parse().unwrap();
+        t.as_millisecond() as u64
+    }
+
+    #[test]
+    fn logon_hours_are_read_in_the_policys_time_zone_and_may_cross_midnight() {
+        // Monday from 22:00 to Tuesday 02:00 in Shanghai (UTC+8): two days' worth of hours.
+        let mut week = [0u32; 7];
+        week[0] = (1 << 22) | (1 << 23);
+        week[1] = (1 << 0) | (1 << 1);
+        let p = policy(AccessHours {
+            week,
+            time_zone: "Asia/Shanghai".into(),
+        });
+        let client: IpAddr = "192.0.2.7".parse().unwrap();
+        let at = |t: &str| admission(Some(&p), client, utc(t));
+        // Monday 22:30 in Shanghai is Monday 14:30 UTC.
+        assert!(at("2026-12-07T14:30:00Z").is_ok());
+        // Tuesday 01:59 in Shanghai is still Monday (17:59) in UTC: Shanghai's weekday counts.
+        assert!(at("2026-12-07T17:59:00Z").is_ok());
+        // Tuesday 02:00 in Shanghai: the window is over; the words say when, where and why.
+        let late = at("2026-12-07T18:00:00Z").unwrap_err();
+        assert_eq!(late.kind, RefusalKind::NotAuthorized);
+        assert!(
+            late.message
+                .starts_with("Logons are not allowed at this time (Tuesday 2:00 in Asia/Shanghai)")
+                && late.message.contains("\"night-shift\""),
+            "{}",
+            late.message
+        );
+        // Monday 21:59 in Shanghai (13:59 UTC): not yet.
+        assert!(at("2026-12-07T13:59:00Z").is_err());
+        // The same UTC instant in a zone where it is Monday 22:00 allows; in UTC it does not.
+        let utc_policy = policy(AccessHours {
+            week,
+            time_zone: "UTC".into(),
+        });
+        assert!(admission(Some(&utc_policy), client, utc("2026-12-07T14:30:00Z")).is_err());
+        assert!(admission(Some(&utc_policy), client, utc("2026-12-07T22:30:00Z")).is_ok());
+    }
+
+    #[test]
+    fn a_time_zone_this_node_cannot_read_refuses_the_logon() {
+        let p = policy(AccessHours {
+            week: [u32::MAX >> 8; 7],
+            time_zone: "Mars/Olympus_Mons".into(),
+        });
+        let refused = admission(
+            Some(&p),
+            "192.0.2.7".parse().unwrap(),
+            utc("2026-12-07T14:30:00Z"),
+        )
+        .unwrap_err();
+        assert!(
+            refused
+                .message
+                .contains("time zone Mars/Olympus_Mons unknown here"),
+            "{}",
+            refused.message
+        );
+    }
+}

@@ -6,6 +6,44 @@
 /// One simple command: its words, the program first.
 pub(crate) type Simple = Vec<String>;
 
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+/// After a `$` whose next characters are `((`: the arithmetic expansion `$((...))` as text, when
+/// it closes and runs no command inside (no `$(` nor backquote), with the characters to take
+/// from `chars` for it. An arithmetic expansion computes a number; it is part of a word, not a
+/// command. Anything else is left to be read as a command substitution.
+fn arithmetic(chars: &Chars<'_>) -> Option<(String, usize)> {
+    let mut look = chars.clone();
+    if look.next() != Some('(') || look.next() != Some('(') {
+        return None;
+    }
+    let mut text = String::from("$((");
+    let mut depth = 2usize;
+    let mut taken = 2;
+    for c in look {
+        taken += 1;
+        match c {
+            '`' => return None,
+            '(' if text.ends_with('$') => return None,
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        text.push(c);
+        if depth == 0 {
+            return Some((text, taken));
+        }
+    }
+    None
+}
+
+/// Takes `n` characters from `chars`.
+fn skip(chars: &mut Chars<'_>, n: usize) {
+    for _ in 0..n {
+        chars.next();
+    }
+}
+
 /// Cuts `line` into simple commands (empty ones dropped).
 pub(crate) fn simple_commands(line: &str) -> Vec<Simple> {
     let mut lexer = Lexer::default();
@@ -38,6 +76,12 @@ pub(crate) fn simple_commands(line: &str) -> Vec<Simple> {
                                 lexer.push(n);
                             }
                         }
+                        '$' if arithmetic(&chars).is_some() => {
+                            if let Some((text, taken)) = arithmetic(&chars) {
+                                skip(&mut chars, taken);
+                                lexer.word.push_str(&text);
+                            }
+                        }
                         '`' | '$' if q == '`' || chars.peek() == Some(&'(') => {
                             if q == '$' {
                                 chars.next();
@@ -57,6 +101,12 @@ pub(crate) fn simple_commands(line: &str) -> Vec<Simple> {
                         c if c.is_whitespace() && depth > 0 => lexer.end_word(),
                         q => lexer.push(q),
                     }
+                }
+            }
+            '$' if arithmetic(&chars).is_some() => {
+                if let Some((text, taken)) = arithmetic(&chars) {
+                    skip(&mut chars, taken);
+                    lexer.word.push_str(&text);
                 }
             }
             '$' if chars.peek() == Some(&'(') => {
@@ -184,6 +234,13 @@ mod tests {
             ["echo", "rm -rf /", "reboot"]
         );
         assert_eq!(cmds("echo \"$(shutdown now)\""), ["echo", "shutdown now"]);
+        // An arithmetic expansion is part of a word; one that runs a command is not.
+        assert_eq!(
+            cmds("echo n-$((2*3)) \"$(( (1+2) * 3 ))\""),
+            ["echo n-$((2*3)) $(( (1+2) * 3 ))"]
+        );
+        assert!(cmds("echo $(( $(id -u) + 1 ))").contains(&"id -u".to_string()));
+        assert!(cmds("echo $((1+`reboot`))").contains(&"reboot".to_string()));
         assert_eq!(cmds("(cd /; rm x) { reboot; }"), ["cd /", "rm x", "reboot"]);
         assert_eq!(cmds("rm \\\n -rf /"), ["rm -rf /"]);
         assert_eq!(cmds("A=1 B=2 rm -f x >/dev/null 2>&1"), ["rm -f x"]);

@@ -538,6 +538,83 @@ async fn a_policy_written_on_one_node_controls_commands_sftp_addresses_and_hours
         (code == Some(0)).then_some(()).ok_or(err)
     })
     .await;
+
+    // Protocol control: remote commands off (a shell still opens), then shells off too.
+    let protocols = |shell: &'static str, exec: &'static str| {
+        sdk(
+            n1.api,
+            "protocols",
+            &[("PORTUNUS_SHELL", shell), ("PORTUNUS_EXEC", exec)],
+        )
+    };
+    protocols("Enable", "Disable");
+    eventually("remote commands refused on node 3", || async {
+        let (code, _, err) = exec(&askpass, p3, "true").await;
+        (code != Some(0)
+            && err.contains(
+                "running a remote command (exec) is not allowed by control policy \"prod-guard\"",
+            ))
+        .then_some(())
+        .ok_or(err)
+    })
+    .await;
+    let (code, shown) = shell_once(&askpass, p3, "echo shell''-still-open").await;
+    assert!(
+        code == Some(0) && shown.contains("shell-still-open"),
+        "{code:?}: {shown}"
+    );
+    protocols("Disable", "Enable");
+    eventually("shells refused on node 2", || async {
+        let (code, shown) = shell_once(&askpass, p2, "echo no''-shell").await;
+        (code != Some(0)
+            && !shown.contains("no-shell")
+            && shown.contains("an interactive shell (SSH channel) is not allowed"))
+        .then_some(())
+        .ok_or(shown)
+    })
+    .await;
+    let (code, out, err) = exec(&askpass, p2, "echo exec-$((3*3))").await;
+    assert!(
+        code == Some(0) && out.contains("exec-9"),
+        "{code:?} {out} {err}"
+    );
+    protocols("Enable", "Enable");
+
+    // An allow list: what it lists runs, anything else is refused, on node 3.
+    sdk(n1.api, "allowlist", &[("PORTUNUS_COMMANDS", "echo")]);
+    eventually("the allow list on node 3", || async {
+        let (code, _, err) = exec(&askpass, p3, "id").await;
+        (code != Some(0) && err.contains("(not on the allowed list)"))
+            .then_some(())
+            .ok_or(err)
+    })
+    .await;
+    let (code, out, err) = exec(&askpass, p3, "echo listed-$((2*3))").await;
+    assert!(
+        code == Some(0) && out.contains("listed-6"),
+        "{code:?} {out} {err}"
+    );
+}
+
+/// A shell through `port` (`ssh -tt`) that types `line` and `exit`: its exit code and all it
+/// printed (stdout and stderr together).
+async fn shell_once(askpass: &Askpass, port: u16, line: &str) -> (Option<i32>, String) {
+    let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
+    ssh.arg("-tt")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = ssh.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A refused shell closes the channel: the writes may find it gone.
+    let _ = stdin.write_all(format!("{line}\nexit\n").as_bytes()).await;
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("ssh in time")
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
 }
 
 /// Retries `f` until it succeeds; panics with its last error after [`WAIT`].

@@ -215,8 +215,8 @@ pub static ACTIONS: &[Action] = &[
         "AttachReviewersToReviewRule",
         Write,
         attach_users_review,
-        "Wording auditors: Principals.N.PrincipalId is a Portunus user id (PrincipalType \
-         RamUser).",
+        "Names the rule's reviewers (users who may read the sessions of its projects): \
+         Principals.N.PrincipalId is a Portunus user id (PrincipalType RamUser).",
         [req("ReviewRuleId", Ty::Id), req("Principals", Ty::Indexed)]
     ),
     action!(
