@@ -594,6 +594,37 @@ async fn a_policy_written_on_one_node_controls_commands_sftp_addresses_and_hours
         code == Some(0) && out.contains("listed-6"),
         "{code:?} {out} {err}"
     );
+
+    // An account limited to SFTP through the command line: shells and commands refused on
+    // node 2, SFTP still works.
+    n1.admin_ok(&["host", "sftp-only", "web-01", "root", "true"]);
+    eventually("the SFTP limit on node 2", || async {
+        let (code, shown) = shell_once(&askpass, p2, "echo no''-shell").await;
+        (code != Some(0) && shown.contains("root@web-01 is limited to SFTP"))
+            .then_some(())
+            .ok_or(shown)
+    })
+    .await;
+    let (code, _, err) = exec(&askpass, p2, "echo x").await;
+    assert!(
+        code != Some(0) && err.contains("root@web-01 is limited to SFTP"),
+        "{err}"
+    );
+    let (ok, said) = sftp(
+        &askpass,
+        p2,
+        &format!(
+            "get {dir}/keep/readme.txt {}\n",
+            work.path().join("got.txt").display()
+        ),
+        work.path(),
+    )
+    .await;
+    assert!(ok, "{said}");
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("got.txt")).unwrap(),
+        "hello from the target\n"
+    );
 }
 
 /// A shell through `port` (`ssh -tt`) that types `line` and `exit`: its exit code and all it
