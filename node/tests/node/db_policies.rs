@@ -2,11 +2,13 @@
 //! cluster, the `mariadb` client on the native MySQL port and through the OpenSSH client's
 //! `-L` tunnel. A policy covering the database refuses a login from an address it does not
 //! list (and spends nothing of the token), and with port forwarding off refuses the tunnel
-//! while the native port still serves.
+//! while the native port still serves; outside its logon hours it refuses, and under O&M
+//! approval only an approved request admits (once for a one-logon request).
 
+use portunus_model::ticket::{NewTicket, TicketDecision};
 use portunus_model::{
-    Accounts, AssetScope, Command, DbEngine, IpAcl, ListMode, PolicyBasics, PolicyPart, RdpOptions,
-    SshOptions, UserScope,
+    AccessHours, Accounts, AssetRef, AssetScope, Command, DbEngine, IpAcl, ListMode, PolicyBasics,
+    PolicyPart, Protocol, RdpOptions, SshOptions, UserScope,
 };
 use portunus_node::testing::DatabaseAccess;
 use portunus_node::testing::{created, database_token, native_port, three_nodes, wait_for};
@@ -69,7 +71,7 @@ async fn a_database_policy_refuses_addresses_and_tunnels_on_every_node() {
             port: db.port,
             account: "app",
             password: Some(HOSTED_PASSWORD),
-            uses: Some(2),
+            uses: Some(4),
             token,
         },
     )
@@ -146,6 +148,74 @@ async fn a_database_policy_refuses_addresses_and_tunnels_on_every_node() {
         said.contains("port forwarding (-L) is not allowed by control policy \"db-guard\""),
         "{said}"
     );
+
+    // Logon hours: only the hour twelve hours from now (UTC) is allowed.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let hour = ((now_ms / 3_600_000) % 24 + 12) % 24;
+    let hours = AccessHours {
+        week: [1 << hour; 7],
+        time_zone: "UTC".into(),
+    };
+    update(&nodes[0], policy, PolicyPart::Hours(Some(hours))).await;
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let spent = uses(serving);
+    let (ok, _, err) = mariadb(native, "dana", token, "SELECT 1").await;
+    assert!(
+        !ok && err.contains("not allowed at this time") && err.contains("db-guard"),
+        "{err}"
+    );
+    assert_eq!(uses(serving), spent, "a refused logon spends nothing");
+
+    // O&M approval: refused without a request; an approved one-logon request admits one.
+    update(&nodes[0], policy, PolicyPart::Hours(None)).await;
+    update(&nodes[0], policy, PolicyPart::Approval(true)).await;
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let (ok, _, err) = mariadb(native, "dana", token, "SELECT 1").await;
+    assert!(!ok && err.contains("O&M approval is required"), "{err}");
+    let dana = serving
+        .replica
+        .view()
+        .read(|s| s.user_by_name("dana").map(|u| u.id))
+        .expect("dana");
+    let ticket = created(
+        r.propose(Command::CreateOperationTicket(NewTicket {
+            user_id: dana,
+            asset: AssetRef::Database(database_id),
+            account_name: "app".into(),
+            protocol: Protocol::MySql,
+            comment: "month end".into(),
+            start_ms: None,
+            end_ms: None,
+            one_time: true,
+        }))
+        .await,
+    );
+    let decision = TicketDecision {
+        accept: true,
+        by: "PTNadmin".into(),
+        comment: String::new(),
+        start_ms: None,
+        end_ms: None,
+        uses: None,
+    };
+    r.propose(Command::DecideOperationTicket {
+        ticket_id: ticket,
+        decision,
+    })
+    .await
+    .unwrap();
+    serving.replica.read_linearizable(|_| ()).await.unwrap();
+    let (ok, out, err) = mariadb(native, "dana", token, "SELECT 6*7").await;
+    assert!(ok && out == "42\n", "{out} {err}");
+    let (ok, _, err) = mariadb(native, "dana", token, "SELECT 1").await;
+    assert!(
+        !ok && err.contains("O&M approval is required"),
+        "a one-logon request admitted two: {err}"
+    );
+    update(&nodes[0], policy, PolicyPart::Approval(false)).await;
     wait_for("the sessions to close", WAIT, || {
         nodes[0].replica.view().read(|s| s.slots_in_use()) == 0
     })
