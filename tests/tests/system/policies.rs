@@ -154,6 +154,29 @@ async fn shell_rejects_uname(askpass: &Askpass, port: u16, api: std::net::Socket
     seen
 }
 
+/// A shell through `port` types `uname -a` and nobody decides: after the cluster's wait the
+/// line is dropped with the reason, and the shell goes on. What the shell showed.
+async fn shell_times_out_uname(askpass: &Askpass, port: u16) -> String {
+    let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
+    ssh.arg("-tt").stdin(Stdio::piped());
+    let mut child = ssh.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    stdin.write_all(b"echo up-$((2*7))\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "up-14").await;
+    read_prompt_after(&mut stdout, &mut seen, "up-14").await;
+    stdin.write_all(b"uname -a\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "waiting for the decision").await;
+    read_until(&mut stdout, &mut seen, "no decision within").await;
+    read_prompt_after(&mut stdout, &mut seen, "no decision within").await;
+    stdin.write_all(b"echo after-$((4*4))\r").await.unwrap();
+    read_until(&mut stdout, &mut seen, "after-16").await;
+    stdin.write_all(b"exit\r").await.unwrap();
+    let _ = tokio::time::timeout(WAIT, child.wait()).await;
+    seen
+}
+
 /// A shell through `port` types `uname -r`, then Ctrl-C while it waits for approval: the
 /// request is withdrawn (checked through `api`: not waiting, cannot be accepted) and the shell
 /// goes on. What the shell showed.
@@ -366,6 +389,28 @@ async fn a_policy_written_on_one_node_controls_commands_sftp_addresses_and_hours
     assert!(
         withdrawn.contains("was not run: request") && withdrawn.contains("withdrawn"),
         "{withdrawn}"
+    );
+    // Nobody decides: after the cluster's wait (10 s here) the line is dropped, on node 2.
+    n1.admin_ok(&[
+        "call",
+        "ModifyInstanceSettings",
+        "CommandApprovalWaitSeconds=10",
+    ]);
+    let timed_out = shell_times_out_uname(&askpass, p2).await;
+    assert!(
+        timed_out.contains("was not run") && timed_out.contains("no decision within"),
+        "{timed_out}"
+    );
+    let kernel = std::process::Command::new("uname")
+        .arg("-s")
+        .output()
+        .unwrap();
+    let kernel = String::from_utf8_lossy(&kernel.stdout).trim().to_string();
+    assert!(
+        !timed_out
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("{kernel} "))),
+        "the command nobody approved ran: {timed_out}"
     );
     let release = std::process::Command::new("uname")
         .arg("-r")
