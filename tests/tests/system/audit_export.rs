@@ -176,6 +176,30 @@ async fn events_reach_rsyslog_over_tls_and_none_is_lost_across_an_outage_and_a_r
         logs.path(),
         &["session_close ", "\"user\":\"alice\"", "\"end\":\"normal\""],
     );
+    // A file transfer through node 2: the file operation arrives, naming the path.
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("exported.txt");
+    std::fs::write(&source, "sent through the bastion\n").unwrap();
+    let (ok, said) = crate::sftp::sftp_batch(
+        &askpass,
+        p2,
+        (LOGIN, PASSWORD),
+        &format!(
+            "put {} {}/uploaded.txt\n",
+            source.display(),
+            work.path().display()
+        ),
+        work.path(),
+    )
+    .await;
+    assert!(ok, "{said}");
+    let file = arrived(
+        logs.path(),
+        &["file ", &format!("{}/uploaded.txt", work.path().display())],
+    );
+    for word in ["node=\"2\"", "\"user\":\"alice\"", "\"asset\":\"web-01\""] {
+        assert!(file.contains(word), "{word} missing: {file}");
+    }
 
     // The receiver goes away; a session runs meanwhile; node 2 is SIGKILLed once its events
     // file holds the command, and restarted; the receiver comes back: the command arrives.

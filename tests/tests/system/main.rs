@@ -24,6 +24,7 @@ mod replicated;
 mod seal_reload;
 mod sealing;
 mod session_trail;
+mod sftp;
 mod two_factor;
 mod web_survivor;
 mod witness;

@@ -216,33 +216,9 @@ async fn shell_withdraws_uname(askpass: &Askpass, port: u16, api: std::net::Sock
     seen
 }
 
-/// `sftp -b` with `batch` through `port`: whether it succeeded, and what it printed.
+/// `sftp -b` with `batch` as alice through `port`: whether it succeeded, and what it printed.
 async fn sftp(askpass: &Askpass, port: u16, batch: &str, dir: &Path) -> (bool, String) {
-    let file = dir.join("batch");
-    std::fs::write(&file, batch).unwrap();
-    let mut cmd = tokio::process::Command::new("sftp");
-    cmd.args([
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-    ])
-    .args(["-o", "PubkeyAuthentication=no", "-F", "/dev/null"])
-    // Before `-b`, which asks for batch mode (no password prompt): ssh takes the first.
-    .args(["-o", "BatchMode=no", "-b"])
-    .arg(&file)
-    .args(["-P", &port.to_string(), &format!("{LOGIN}@127.0.0.1")]);
-    askpass.env(&mut cmd, PASSWORD);
-    let out = tokio::time::timeout(WAIT, cmd.stdin(Stdio::null()).output())
-        .await
-        .expect("sftp in time")
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    crate::sftp::sftp_batch(askpass, port, (LOGIN, PASSWORD), batch, dir).await
 }
 
 /// Every `"type":"refused"` event of alice's closed sessions, as JSON text.
