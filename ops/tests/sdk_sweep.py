@@ -112,8 +112,8 @@ def main():
     assert names.host_account_names == ["root"], names.to_map()
     ok_results(typed(c.detach_host_group_accounts_from_user_group(m.DetachHostGroupAccountsFromUserGroupRequest(
         instance_id=iid, user_group_id=gid, host_groups=hgs)), m.DetachHostGroupAccountsFromUserGroupResponseBody))
-    c.attach_host_group_accounts_to_user(m.AttachHostGroupAccountsToUserRequest(instance_id=iid, user_id=uid,
-                                                                              host_groups=hgs))
+    ok_results(typed(c.attach_host_group_accounts_to_user(m.AttachHostGroupAccountsToUserRequest(
+        instance_id=iid, user_id=uid, host_groups=hgs)), m.AttachHostGroupAccountsToUserResponseBody))
     listed = typed(c.list_host_groups_for_user(m.ListHostGroupsForUserRequest(instance_id=iid, user_id=uid)),
                    m.ListHostGroupsForUserResponseBody)
     assert [g.host_group_id for g in listed.host_groups] == [hgid], listed.to_map()
@@ -135,9 +135,10 @@ def main():
         databases=[m.DetachDatabaseAccountsFromUserGroupRequestDatabases(database_id=dbid,
                                                                          database_account_ids=[daid])])),
         m.DetachDatabaseAccountsFromUserGroupResponseBody))
-    c.attach_database_accounts_to_user(m.AttachDatabaseAccountsToUserRequest(
+    ok_results(typed(c.attach_database_accounts_to_user(m.AttachDatabaseAccountsToUserRequest(
         instance_id=iid, user_id=uid,
-        databases=[m.AttachDatabaseAccountsToUserRequestDatabases(database_id=dbid, database_account_ids=[daid])]))
+        databases=[m.AttachDatabaseAccountsToUserRequestDatabases(database_id=dbid, database_account_ids=[daid])])),
+        m.AttachDatabaseAccountsToUserResponseBody))
     al = typed(c.list_database_accounts_for_user(m.ListDatabaseAccountsForUserRequest(
         instance_id=iid, user_id=uid, database_id=dbid)), m.ListDatabaseAccountsForUserResponseBody)
     assert [(a.database_account_id, a.is_authorized) for a in al.database_accounts] == [(daid, True)], al.to_map()
@@ -162,6 +163,8 @@ def main():
     # Databases and their accounts.
     typed(c.modify_database(m.ModifyDatabaseRequest(instance_id=iid, database_id=dbid, comment="swept",
                                                     database_port=3307)), m.ModifyDatabaseResponseBody)
+    gd = c.get_database(m.GetDatabaseRequest(instance_id=iid, database_id=dbid)).body.database
+    assert (gd.database_port, gd.comment) == (3307, "swept"), gd.to_map()
     # A default schema is refused (documented: it is named with the token or in the client).
     expect_error(lambda: c.modify_database_account(m.ModifyDatabaseAccountRequest(
         instance_id=iid, database_account_id=daid, database_schema="shop")), "OperationNotSupported")
@@ -183,6 +186,8 @@ def main():
     typed(c.modify_host_share_key(m.ModifyHostShareKeyRequest(instance_id=iid, host_share_key_id=sk,
                                                               host_share_key_name=f"swk2-{sfx}")),
           m.ModifyHostShareKeyResponseBody)
+    got = c.get_host_share_key(m.GetHostShareKeyRequest(instance_id=iid, host_share_key_id=sk)).body.host_share_key
+    assert got.host_share_key_name == f"swk2-{sfx}", got.to_map()
     ok_results(typed(c.attach_host_accounts_to_host_share_key(m.AttachHostAccountsToHostShareKeyRequest(
         instance_id=iid, host_share_key_id=sk, host_account_ids=json.dumps([aid]))),
         m.AttachHostAccountsToHostShareKeyResponseBody))
@@ -194,7 +199,8 @@ def main():
         m.DetachHostAccountsFromHostShareKeyResponseBody))
     typed(c.reset_host_account_credential(m.ResetHostAccountCredentialRequest(
         instance_id=iid, host_account_id=aid, credential_type="Password")), m.ResetHostAccountCredentialResponseBody)
-    c.modify_host(m.ModifyHostRequest(instance_id=iid, host_id=hid, host_public_address="203.0.113.7"))
+    typed(c.modify_host(m.ModifyHostRequest(instance_id=iid, host_id=hid, host_public_address="203.0.113.7")),
+          m.ModifyHostResponseBody)
     ok_results(typed(c.modify_hosts_active_address_type(m.ModifyHostsActiveAddressTypeRequest(
         instance_id=iid, host_ids=json.dumps([hid]), active_address_type="Public")),
         m.ModifyHostsActiveAddressTypeResponseBody))
@@ -231,7 +237,7 @@ def main():
     rid = c.create_rule(m.CreateRuleRequest(instance_id=iid, rule_name=f"swr-{sfx}", user_ids=[uid],
                                             hosts=[m.CreateRuleRequestHosts(host_id=hid, host_account_ids=[aid])])) \
         .body.rule_id
-    c.disable_rule(m.DisableRuleRequest(instance_id=iid, rule_id=rid))
+    typed(c.disable_rule(m.DisableRuleRequest(instance_id=iid, rule_id=rid)), m.DisableRuleResponseBody)
     typed(c.enable_rule(m.EnableRuleRequest(instance_id=iid, rule_id=rid)), m.EnableRuleResponseBody)
     typed(c.modify_rule(m.ModifyRuleRequest(instance_id=iid, rule_id=rid, comment="swept")),
           m.ModifyRuleResponseBody)
@@ -269,7 +275,6 @@ def main():
     expect_error(lambda: c.get_database_account(m.GetDatabaseAccountRequest(instance_id=iid,
                                                                             database_account_id=daid)),
                  "OBJECT_NOT_FOUND")
-    assert os.environ["PORTUNUS_SWEEP_STEP"] == "all"
     print("sdk_sweep: OK")
 
 

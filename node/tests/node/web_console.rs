@@ -25,11 +25,6 @@ const AUDITOR_PASSWORD: &str = "audrey-Console-Passw0rd";
 const CAROL_PASSWORD: &str = "carol-Console-Passw0rd";
 const LDAP_PASSWORD: &str = "reader-Directory-Secret-42";
 
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 const PUBLIC_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKTiwsLBIgve/GaRN9PvVLtZzoZfDSOqS0Hg04s93OhZ carol-laptop";
 /// `ssh-keygen -lf` of [`PUBLIC_KEY`].
@@ -482,7 +477,7 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
     let args = json!({
         "a": base(&nodes[1]), "admin": "ada", "admin_password": ADMIN_PASSWORD,
         "engineer": "alice", "first": "first-live-line", "second": "second-live-line",
-        "closed_port": closed_port(), "ldap_password": LDAP_PASSWORD,
+        "closed_port": portunus_proxy::testing::openssh::free_port(), "ldap_password": LDAP_PASSWORD,
         "key": sshd.client_key,
     });
     let mut browser = Browser::start_script(CONSOLE_SCRIPT, "live", &args);
@@ -768,10 +763,4 @@ async fn the_console_speaks_the_administrators_language() {
     assert_eq!(seen["replay_status"], "录像完整。", "{seen}");
     assert_eq!(seen["audit_heads"][0], "ID", "{seen}");
     assert_eq!(seen["audit_heads"][1], "用户", "{seen}");
-}
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.expect("a clock after 1970").as_millis() as u64
 }

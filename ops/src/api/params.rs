@@ -345,6 +345,31 @@ mod tests {
     }
 
     #[test]
+    fn ids_come_as_the_sdk_sends_a_list_or_as_a_json_array_but_not_both() {
+        let flat = params(&[("DatabaseIds.1", "4"), ("DatabaseIds.2", "7")]);
+        assert_eq!(flat.id_list_or_indexed("DatabaseIds").unwrap(), vec![4, 7]);
+        let json = params(&[("DatabaseIds", "[\"4\",\"7\"]")]);
+        assert_eq!(json.id_list_or_indexed("DatabaseIds").unwrap(), vec![4, 7]);
+        let both = params(&[("DatabaseIds", "[\"4\"]"), ("DatabaseIds.1", "7")]);
+        let e = both
+            .id_list_or_indexed("DatabaseIds")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not both"), "{e}");
+        let bad = params(&[("DatabaseIds.1", "seven")]);
+        let e = bad
+            .id_list_or_indexed("DatabaseIds")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("DatabaseIds"), "{e}");
+        let none = params(&[]);
+        assert!(matches!(
+            none.id_list_or_indexed("DatabaseIds"),
+            Err(ApiError::MissingParameter("DatabaseIds"))
+        ));
+    }
+
+    #[test]
     fn a_page_of_an_iterator_makes_only_its_rows_and_counts_them_all() {
         let mut made = Vec::new();
         let (page, total) = page_of(0..10, (2, 3), |i| {

@@ -452,13 +452,15 @@ const untranslated = new Set();
 // `words` in the page's language, {0}, {1}... replaced by `values`.
 function tx(words, ...values) {
   const table = LANGUAGES[language] || {};
-  if (language !== 'en' && table[words] === undefined && /[A-Za-z]/.test(words)) untranslated.add(words);
-  const said = table[words] !== undefined ? table[words] : words;
+  const known = Object.hasOwn(table, words);
+  if (language !== 'en' && !known && /[A-Za-z]/.test(words)) untranslated.add(words);
+  const said = known ? table[words] : words;
   return said.replace(/\{(\d+)\}/g, (m, i) => (values[i] !== undefined ? String(values[i]) : m));
 }
 
 // Where the page writes data and messages: never translated in place.
-const DATA = 'tbody, dd, pre, script, [role=status], [role=alert], #who, #sql-results, #sql-notices, #terminal';
+const DATA = 'tbody, dd, pre, script, [role=status], [role=alert], #who, #sql-results, #sql-notices, #terminal, ' +
+  '#terminal-title, #sql-title';
 
 // The English words of each translated text node, so that the page can switch back.
 const englishOf = new WeakMap();
@@ -470,11 +472,12 @@ function translateStatic() {
     // What the page writes from the server's data (tables, values, statuses) is left alone.
     if (n.parentElement && n.parentElement.closest(DATA)) continue;
     const english = englishOf.get(n) || n.nodeValue.replace(/\s+/g, ' ').trim();
-    if (!english || (table[english] === undefined && !englishOf.has(n))) continue;
+    const known = Object.hasOwn(table, english);
+    if (!english || (!known && !englishOf.has(n))) continue;
     englishOf.set(n, english);
     const lead = n.nodeValue.match(/^\s*/)[0] ? ' ' : '';
     const tail = n.nodeValue.match(/\s*$/)[0] ? ' ' : '';
-    n.nodeValue = lead + (table[english] !== undefined ? table[english] : english) + tail;
+    n.nodeValue = lead + (known ? table[english] : english) + tail;
   }
   for (const e of document.querySelectorAll('[placeholder]')) {
     if (!e.dataset.english) e.dataset.english = e.placeholder;

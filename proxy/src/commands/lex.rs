@@ -8,10 +8,13 @@ pub(crate) type Simple = Vec<String>;
 
 type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
 
-/// After a `$` whose next characters are `((`: the arithmetic expansion `$((...))` as text, when
-/// it closes and runs no command inside (no `$(` nor backquote), with the characters to take
-/// from `chars` for it. An arithmetic expansion computes a number; it is part of a word, not a
-/// command. Anything else is left to be read as a command substitution.
+/// After a `$` whose next characters are `((`: the arithmetic expansion `$((...))` as text, with
+/// the characters to take from `chars` for it, when it is plainly a number's computation: only
+/// digits, spaces, operators and parentheses inside (no name, no `$`, no quote, no backquote,
+/// none of which a shell could run a command through), and closed by `))` matching the two
+/// it opened with. An arithmetic expansion computes a number: it is part of a word, not a
+/// command. Anything else is left to be read as a command substitution, so that what a shell
+/// might run is checked.
 fn arithmetic(chars: &Chars<'_>) -> Option<(String, usize)> {
     let mut look = chars.clone();
     if look.next() != Some('(') || look.next() != Some('(') {
@@ -20,28 +23,39 @@ fn arithmetic(chars: &Chars<'_>) -> Option<(String, usize)> {
     let mut text = String::from("$((");
     let mut depth = 2usize;
     let mut taken = 2;
-    for c in look {
+    while let Some(c) = look.next() {
         taken += 1;
-        match c {
-            '`' => return None,
-            '(' if text.ends_with('$') => return None,
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            _ => {}
-        }
         text.push(c);
-        if depth == 0 {
-            return Some((text, taken));
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 2 => {
+                // Only `))` closes it; `$((...) ...)` is a command substitution of a subshell.
+                if look.next() != Some(')') {
+                    return None;
+                }
+                taken += 1;
+                text.push(')');
+                return Some((text, taken));
+            }
+            ')' => depth -= 1,
+            c if c.is_ascii_digit() || c.is_whitespace() || "+-*/%<>=!&|^~?:,".contains(c) => {}
+            _ => return None,
         }
     }
     None
 }
 
-/// Takes `n` characters from `chars`.
-fn skip(chars: &mut Chars<'_>, n: usize) {
-    for _ in 0..n {
+/// After a `$`: when an [`arithmetic`] expansion follows, takes it from `chars` into the
+/// current word and says so.
+fn take_arithmetic(chars: &mut Chars<'_>, lexer: &mut Lexer) -> bool {
+    let Some((text, taken)) = arithmetic(chars) else {
+        return false;
+    };
+    for _ in 0..taken {
         chars.next();
     }
+    lexer.word.push_str(&text);
+    true
 }
 
 /// Cuts `line` into simple commands (empty ones dropped).
@@ -76,12 +90,7 @@ pub(crate) fn simple_commands(line: &str) -> Vec<Simple> {
                                 lexer.push(n);
                             }
                         }
-                        '$' if arithmetic(&chars).is_some() => {
-                            if let Some((text, taken)) = arithmetic(&chars) {
-                                skip(&mut chars, taken);
-                                lexer.word.push_str(&text);
-                            }
-                        }
+                        '$' if take_arithmetic(&mut chars, &mut lexer) => {}
                         '`' | '$' if q == '`' || chars.peek() == Some(&'(') => {
                             if q == '$' {
                                 chars.next();
@@ -103,12 +112,7 @@ pub(crate) fn simple_commands(line: &str) -> Vec<Simple> {
                     }
                 }
             }
-            '$' if arithmetic(&chars).is_some() => {
-                if let Some((text, taken)) = arithmetic(&chars) {
-                    skip(&mut chars, taken);
-                    lexer.word.push_str(&text);
-                }
-            }
+            '$' if take_arithmetic(&mut chars, &mut lexer) => {}
             '$' if chars.peek() == Some(&'(') => {
                 chars.next();
                 lexer.split();
@@ -241,6 +245,12 @@ mod tests {
         );
         assert!(cmds("echo $(( $(id -u) + 1 ))").contains(&"id -u".to_string()));
         assert!(cmds("echo $((1+`reboot`))").contains(&"reboot".to_string()));
+        // What a shell runs as a command stays a command: a subshell inside `$(`, a quote, a
+        // name (a variable's value may hold a command substitution).
+        assert!(cmds("echo $((reboot) )").contains(&"reboot".to_string()));
+        assert!(cmds("echo $((1) ); reboot").contains(&"reboot".to_string()));
+        assert!(cmds("echo $(( ${x#\"))\"} )); reboot; echo \"x\"").contains(&"reboot".to_string()));
+        assert_eq!(cmds("echo $((x+1))"), ["echo", "x+1"]);
         assert_eq!(cmds("(cd /; rm x) { reboot; }"), ["cd /", "rm x", "reboot"]);
         assert_eq!(cmds("rm \\\n -rf /"), ["rm -rf /"]);
         assert_eq!(cmds("A=1 B=2 rm -f x >/dev/null 2>&1"), ["rm -f x"]);
