@@ -89,4 +89,43 @@ async fn a_token_for_an_account_not_granted_is_refused_and_audited() {
         a.body["client_command"],
         "mysql -h 127.0.0.1 -P 13306 -u app"
     );
+
+    // Renewing it: only with the page's CSRF token, only by its owner.
+    let token_id = a.body["token_id"].as_u64().unwrap();
+    assert_eq!(a.body["renews_left"], 3, "{}", a.body);
+    let renew = format!("/web/api/tokens/{token_id}/renew");
+    let forged = send(&router, "POST", &renew, Some(&cookie), None, json!({})).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+    let (bob_cookie, bob_csrf, _, _) = login(&router, "bob").await;
+    let code = send(
+        &router,
+        "POST",
+        "/web/api/login/code",
+        Some(&bob_cookie),
+        Some(&bob_csrf),
+        json!({"code": "123456"}),
+    )
+    .await;
+    assert_eq!(code.status, StatusCode::OK, "{}", code.body);
+    let by_bob = send(
+        &router,
+        "POST",
+        &renew,
+        Some(&bob_cookie),
+        Some(&bob_csrf),
+        json!({}),
+    )
+    .await;
+    assert_eq!(by_bob.status, StatusCode::FORBIDDEN, "{}", by_bob.body);
+    let renewed = send(
+        &router,
+        "POST",
+        &renew,
+        Some(&cookie),
+        Some(&csrf),
+        json!({}),
+    )
+    .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    assert_eq!(renewed.body["renews_left"], 2, "{}", renewed.body);
 }
