@@ -8,6 +8,16 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_yundun_bastionhost20191209.client import Client
 
 
+# A throwaway ed25519 key generated for these tests only.
+TEST_SHARED_KEY = """-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACCy/vpB32tv/TUNeVKEaC26PT6s9EL/mf066LidraOQIwAAAIgh7TRoIe00
+aAAAAAtzc2gtZWQyNTUxOQAAACCy/vpB32tv/TUNeVKEaC26PT6s9EL/mf066LidraOQIw
+AAAECHkhDdtEwyVAN5aIOotFZKgLq7kR/ClYxro5GnVgqJirL++kHfa2/9NQ15UoRoLbo9
+Pqz0Qv+Z/TrouJ2to5AjAAAABXNtb2tl
+-----END OPENSSH PRIVATE KEY-----"""
+
+
 def client():
     cfg = open_api_models.Config(
         access_key_id=os.environ["PORTUNUS_AK_ID"],

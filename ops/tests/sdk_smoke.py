@@ -15,17 +15,9 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from darabonba.runtime import ExtendsParameters, RuntimeOptions
 from alibabacloud_yundun_bastionhost20191209 import models as m
 from alibabacloud_yundun_bastionhost20191209.client import Client
-from sdk_common import extension
+from sdk_common import TEST_SHARED_KEY, extension
 
 
-# A throwaway ed25519 key generated for this test only.
-TEST_SHARED_KEY = """-----BEGIN OPENSSH PRIVATE KEY-----
-b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
-QyNTUxOQAAACCy/vpB32tv/TUNeVKEaC26PT6s9EL/mf066LidraOQIwAAAIgh7TRoIe00
-aAAAAAtzc2gtZWQyNTUxOQAAACCy/vpB32tv/TUNeVKEaC26PT6s9EL/mf066LidraOQIw
-AAAECHkhDdtEwyVAN5aIOotFZKgLq7kR/ClYxro5GnVgqJirL++kHfa2/9NQ15UoRoLbo9
-Pqz0Qv+Z/TrouJ2to5AjAAAABXNtb2tl
------END OPENSSH PRIVATE KEY-----"""
 
 
 class Rotating:

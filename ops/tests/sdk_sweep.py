@@ -12,25 +12,11 @@ import sys
 import uuid
 
 from alibabacloud_yundun_bastionhost20191209 import models as m
-from sdk_common import client, expect_error
+# `typed`: the answer's body, which the SDK built as the model given (status 200, a RequestId).
+from sdk_common import TEST_SHARED_KEY, client, expect_error
+from sdk_common import body as typed
 
-# A throwaway ed25519 key made for this test only.
-KEY = """-----BEGIN OPENSSH PRIVATE KEY-----
-b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
-QyNTUxOQAAACCy/vpB32tv/TUNeVKEaC26PT6s9EL/mf066LidraOQIwAAAIgh7TRoIe00
-aAAAAAtzc2gtZWQyNTUxOQAAACCy/vpB32tv/TUNeVKEaC26PT6s9EL/mf066LidraOQIw
-AAAECHkhDdtEwyVAN5aIOotFZKgLq7kR/ClYxro5GnVgqJirL++kHfa2/9NQ15UoRoLbo9
-Pqz0Qv+Z/TrouJ2to5AjAAAABXNtb2tl
------END OPENSSH PRIVATE KEY-----"""
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl sweep"
-
-
-def typed(resp, cls):
-    """The answer's body, which the SDK built as `cls`: status 200, a RequestId."""
-    assert resp.status_code == 200, resp.status_code
-    assert isinstance(resp.body, cls), type(resp.body)
-    assert resp.body.request_id, "missing RequestId"
-    return resp.body
 
 
 def ok_results(body):
@@ -179,7 +165,7 @@ def main():
     typed(c.modify_host_account(m.ModifyHostAccountRequest(instance_id=iid, host_account_id=aid, password="pw2")),
           m.ModifyHostAccountResponseBody)
     sk = c.create_host_share_key(m.CreateHostShareKeyRequest(instance_id=iid, host_share_key_name=f"swk-{sfx}",
-                                                             private_key=KEY)).body.host_share_key_id
+                                                             private_key=TEST_SHARED_KEY)).body.host_share_key_id
     got = typed(c.get_host_share_key(m.GetHostShareKeyRequest(instance_id=iid, host_share_key_id=sk)),
                 m.GetHostShareKeyResponseBody).host_share_key
     assert got.host_share_key_name == f"swk-{sfx}", got.to_map()

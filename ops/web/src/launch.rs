@@ -7,7 +7,7 @@
 
 use crate::error::WebError;
 use crate::login::client_of;
-use crate::portal::{audit, om_address, propose_token};
+use crate::portal::{audit, om_address, outcome, propose_token};
 use crate::session::Authed;
 use crate::Web;
 use axum::extract::State;
@@ -132,10 +132,7 @@ pub(crate) async fn launch(
     web.backend.read(&mut |s| found = target_of(s, &form));
     let target = found?;
     let issued = issue(&web, &authed, &target, &form, &address).await;
-    let result = match &issued {
-        Ok(_) => "OK",
-        Err(e) => e.code(),
-    };
+    let result = outcome(&issued);
     let (kind, asset_id) = match target.asset {
         AssetRef::Host(id) => ("Host", id),
         AssetRef::Database(id) => ("Database", id),

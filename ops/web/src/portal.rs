@@ -233,6 +233,19 @@ fn client_command(engine: DbEngine, db_port: u16, account: &str) -> (u16, Option
 
 /// Appends an engineer's act through the portal (or its refusal) to the admin audit trail, as
 /// the API's action of that name does: by the user, through the portal (no AccessKey).
+/// What the admin audit trail records as the result of a page's act: `OK` or the error code.
+pub(crate) fn outcome<T>(done: &Result<T, WebError>) -> &'static str {
+    match done {
+        Ok(_) => "OK",
+        Err(e) => e.code(),
+    }
+}
+
+/// The renewals a token has left.
+fn renews_left(r: &portunus_model::TokenReceipt) -> u32 {
+    r.max_renew_count.saturating_sub(r.renew_count)
+}
+
 pub(crate) async fn audit(
     web: &Web,
     authed: &Authed,
@@ -286,10 +299,7 @@ pub(crate) async fn token(
     let address = om_address(&web, &headers, client.ip());
     let client = client.to_string();
     let issued = issue(&web, &authed, &form, &address).await;
-    let result = match &issued {
-        Ok(_) => "OK",
-        Err(e) => e.code(),
-    };
+    let result = outcome(&issued);
     let params = [
         ("AssetType", "Database".to_string()),
         ("AssetId", form.database_id.to_string()),
@@ -343,7 +353,7 @@ async fn issue(
         "expire_at_ms": receipt.expire_at_ms,
         "has_count_limit": receipt.has_count_limit,
         "count_left": receipt.count_left,
-        "renews_left": receipt.max_renew_count.saturating_sub(receipt.renew_count),
+        "renews_left": renews_left(&receipt),
         "self_renew": self_renew,
         "database": db_name,
         "database_address": db_address,
@@ -373,15 +383,12 @@ pub(crate) async fn renew(
     {
         Ok(Response::TokenRenewed(r)) => Ok(json!({
             "expire_at_ms": r.expire_at_ms,
-            "renews_left": r.max_renew_count.saturating_sub(r.renew_count),
+            "renews_left": renews_left(&r),
         })),
         Ok(_) => Err(WebError::Internal),
         Err(e) => Err(WebError::from(e)),
     };
-    let result = match &renewed {
-        Ok(_) => "OK",
-        Err(e) => e.code(),
-    };
+    let result = outcome(&renewed);
     let params = [("TokenId", token_id.to_string())];
     audit(
         &web,

@@ -219,6 +219,22 @@ async fn send(
     }
 }
 
+/// Logs bob in with his password and his code; (cookie value, CSRF token).
+async fn login_bob(router: &Router) -> (String, String) {
+    let (cookie, csrf, _, _) = login(router, "bob").await;
+    let code = send(
+        router,
+        "POST",
+        "/web/api/login/code",
+        Some(&cookie),
+        Some(&csrf),
+        json!({"code": "123456"}),
+    )
+    .await;
+    assert_eq!(code.status, StatusCode::OK, "{}", code.body);
+    (cookie, csrf)
+}
+
 /// Logs in; (cookie value, CSRF token, the Set-Cookie line, the next step).
 async fn login(router: &Router, user: &str) -> (String, String, String, String) {
     let a = send(

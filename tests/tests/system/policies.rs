@@ -116,23 +116,71 @@ async fn shell(askpass: &Askpass, port: u16, dir: &str) -> String {
     seen
 }
 
+/// An interactive shell (`ssh -tt`) through a node, at its prompt, with everything it showed.
+struct Shell {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+    seen: String,
+}
+
+impl Shell {
+    /// Opens a shell through `port`, runs `echo {marker}` and waits for the prompt after it:
+    /// as a person types, at the prompt. A line typed while the shell is still between commands
+    /// is echoed by the terminal, and an interrupt then may find the shell before its line
+    /// editor is ready (no `^C` echo, the line flushed).
+    async fn at_prompt(askpass: &Askpass, port: u16, marker: &str) -> Shell {
+        let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
+        ssh.arg("-tt").stdin(Stdio::piped());
+        let mut child = ssh.spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut shell = Shell {
+            child,
+            stdin,
+            stdout,
+            seen: String::new(),
+        };
+        // Typed with a quote in it, so that the echo of the line is not the output.
+        let (head, tail) = marker.split_at(1);
+        shell.type_line(&format!("echo {head}''{tail}")).await;
+        shell.until(marker).await;
+        shell.prompt_after(marker).await;
+        shell
+    }
+
+    async fn type_line(&mut self, line: &str) {
+        self.stdin
+            .write_all(format!("{line}\r").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    async fn until(&mut self, marker: &str) {
+        read_until(&mut self.stdout, &mut self.seen, marker).await;
+    }
+
+    async fn prompt_after(&mut self, marker: &str) {
+        read_prompt_after(&mut self.stdout, &mut self.seen, marker).await;
+    }
+
+    /// Runs `echo {marker}` again (the shell goes on), exits; everything it showed.
+    async fn goes_on_and_exits(mut self, marker: &str) -> String {
+        let (head, tail) = marker.split_at(1);
+        self.type_line(&format!("echo {head}''{tail}")).await;
+        self.until(marker).await;
+        self.type_line("exit").await;
+        let _ = tokio::time::timeout(WAIT, self.child.wait()).await;
+        self.seen
+    }
+}
+
 /// A shell through `port` types `uname -o`; an administrator rejects it through `api`. What
 /// the shell showed.
 async fn shell_rejects_uname(askpass: &Askpass, port: u16, api: std::net::SocketAddr) -> String {
-    let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
-    ssh.arg("-tt").stdin(Stdio::piped());
-    let mut child = ssh.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    stdin.write_all(b"echo up-$((2*3))\r").await.unwrap();
-    read_until(&mut stdout, &mut seen, "up-6").await;
-    // At the prompt, as a person types: a line typed while the shell is still between
-    // commands is echoed by the terminal, and an interrupt then may find the shell before its
-    // line editor is ready (no `^C` echo, the line flushed).
-    read_prompt_after(&mut stdout, &mut seen, "up-6").await;
-    stdin.write_all(b"uname -o\r").await.unwrap();
-    read_until(&mut stdout, &mut seen, "waiting for the decision").await;
+    let mut shell = Shell::at_prompt(askpass, port, "up-6").await;
+    shell.type_line("uname -o").await;
+    shell.until("waiting for the decision").await;
     tokio::task::spawn_blocking(move || {
         sdk(
             api,
@@ -145,75 +193,47 @@ async fn shell_rejects_uname(askpass: &Askpass, port: u16, api: std::net::Socket
     })
     .await
     .unwrap();
-    read_until(&mut stdout, &mut seen, "rejected by").await;
-    read_prompt_after(&mut stdout, &mut seen, "rejected by").await;
-    stdin.write_all(b"echo after-$((2*4))\r").await.unwrap();
-    read_until(&mut stdout, &mut seen, "after-8").await;
-    stdin.write_all(b"exit\r").await.unwrap();
-    let _ = tokio::time::timeout(WAIT, child.wait()).await;
-    seen
+    shell.until("rejected by").await;
+    shell.prompt_after("rejected by").await;
+    shell.goes_on_and_exits("after-8").await
 }
 
 /// A shell through `port` types `uname -a` and nobody decides: after the cluster's wait the
 /// line is dropped with the reason, and the shell goes on. What the shell showed.
 async fn shell_times_out_uname(askpass: &Askpass, port: u16) -> String {
-    let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
-    ssh.arg("-tt").stdin(Stdio::piped());
-    let mut child = ssh.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    stdin.write_all(b"echo up-$((2*7))\r").await.unwrap();
-    read_until(&mut stdout, &mut seen, "up-14").await;
-    read_prompt_after(&mut stdout, &mut seen, "up-14").await;
-    stdin.write_all(b"uname -a\r").await.unwrap();
-    read_until(&mut stdout, &mut seen, "waiting for the decision").await;
-    read_until(&mut stdout, &mut seen, "no decision within").await;
-    read_prompt_after(&mut stdout, &mut seen, "no decision within").await;
-    stdin.write_all(b"echo after-$((4*4))\r").await.unwrap();
-    read_until(&mut stdout, &mut seen, "after-16").await;
-    stdin.write_all(b"exit\r").await.unwrap();
-    let _ = tokio::time::timeout(WAIT, child.wait()).await;
-    seen
+    let mut shell = Shell::at_prompt(askpass, port, "up-14").await;
+    shell.type_line("uname -a").await;
+    shell.until("waiting for the decision").await;
+    shell.until("no decision within").await;
+    shell.prompt_after("no decision within").await;
+    shell.goes_on_and_exits("after-16").await
 }
 
 /// A shell through `port` types `uname -r`, then Ctrl-C while it waits for approval: the
 /// request is withdrawn (checked through `api`: not waiting, cannot be accepted) and the shell
 /// goes on. What the shell showed.
 async fn shell_withdraws_uname(askpass: &Askpass, port: u16, api: std::net::SocketAddr) -> String {
-    let mut ssh = askpass.ssh(port, LOGIN, PASSWORD);
-    ssh.arg("-tt").stdin(Stdio::piped());
-    let mut child = ssh.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    stdin.write_all(b"echo up-$((2*5))\r").await.unwrap();
-    read_until(&mut stdout, &mut seen, "up-10").await;
-    // At the prompt (see `shell_rejects_uname`).
-    read_prompt_after(&mut stdout, &mut seen, "up-10").await;
-    stdin.write_all(b"uname -r\r").await.unwrap();
-    read_until(&mut stdout, &mut seen, "waiting for the decision").await;
-    let id: String = seen
+    let mut shell = Shell::at_prompt(askpass, port, "up-10").await;
+    shell.type_line("uname -r").await;
+    shell.until("waiting for the decision").await;
+    let id: String = shell
+        .seen
         .rsplit_once("(request ")
         .map(|(_, rest)| rest.chars().take_while(char::is_ascii_digit).collect())
         .unwrap_or_default();
-    assert!(!id.is_empty(), "no request id shown: {seen}");
-    stdin.write_all(b"\x03").await.unwrap();
-    read_until(&mut stdout, &mut seen, "the engineer pressed Ctrl-C").await;
+    assert!(!id.is_empty(), "no request id shown: {}", shell.seen);
+    shell.stdin.write_all(b"\x03").await.unwrap();
+    shell.until("the engineer pressed Ctrl-C").await;
     // The held line is cleared on the target with a Ctrl-C of the bastion's, whose echo says
     // the target's terminal has handled it (and flushed what was typed before it).
-    read_until(&mut stdout, &mut seen, "^C").await;
-    read_prompt_after(&mut stdout, &mut seen, "^C").await;
+    shell.until("^C").await;
+    shell.prompt_after("^C").await;
     tokio::task::spawn_blocking(move || {
         sdk(api, "withdrawn", &[("PORTUNUS_COMMAND_ID", id.as_str())])
     })
     .await
     .unwrap();
-    stdin.write_all(b"echo after-$((3*3))\r").await.unwrap();
-    read_until(&mut stdout, &mut seen, "after-9").await;
-    stdin.write_all(b"exit\r").await.unwrap();
-    let _ = tokio::time::timeout(WAIT, child.wait()).await;
-    seen
+    shell.goes_on_and_exits("after-9").await
 }
 
 /// `sftp -b` with `batch` as alice through `port`: whether it succeeded, and what it printed.

@@ -77,17 +77,7 @@ async fn an_engineer_makes_lists_and_deletes_only_their_own_keys() {
     assert!(!listed.body.to_string().contains(&secret));
 
     // bob sees none of alice's keys and cannot delete them.
-    let (bob_cookie, bob_csrf, _, _) = login(&router, "bob").await;
-    let code = send(
-        &router,
-        "POST",
-        "/web/api/login/code",
-        Some(&bob_cookie),
-        Some(&bob_csrf),
-        json!({"code": "123456"}),
-    )
-    .await;
-    assert_eq!(code.status, StatusCode::OK, "{}", code.body);
+    let (bob_cookie, bob_csrf) = login_bob(&router).await;
     let bobs = send(
         &router,
         "GET",

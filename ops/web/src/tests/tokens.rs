@@ -96,17 +96,7 @@ async fn a_token_for_an_account_not_granted_is_refused_and_audited() {
     let renew = format!("/web/api/tokens/{token_id}/renew");
     let forged = send(&router, "POST", &renew, Some(&cookie), None, json!({})).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
-    let (bob_cookie, bob_csrf, _, _) = login(&router, "bob").await;
-    let code = send(
-        &router,
-        "POST",
-        "/web/api/login/code",
-        Some(&bob_cookie),
-        Some(&bob_csrf),
-        json!({"code": "123456"}),
-    )
-    .await;
-    assert_eq!(code.status, StatusCode::OK, "{}", code.body);
+    let (bob_cookie, bob_csrf) = login_bob(&router).await;
     let by_bob = send(
         &router,
         "POST",
