@@ -217,6 +217,7 @@ async fn an_admin_sets_up_access_in_the_console_and_audits_the_engineers_session
     .await;
     assert!(shown.contains(marker), "{shown}");
     let view = nodes[0].replica.view().clone();
+    nodes[0].replica.read_linearizable(|_| ()).await.unwrap();
     // What the console made is in the replicated state: carol may reach orders as app (its
     // password hosted), web-02 is in prod.
     let (carol_dbs, app_hosted, prod_hosts) = view.read(|s| {
@@ -342,6 +343,7 @@ async fn an_admin_sets_up_access_in_the_console_and_audits_the_engineers_session
     );
     assert_eq!(auditor["status"], "Recording complete.", "{auditor}");
     browser.finished().await;
+    nodes[0].replica.read_linearizable(|_| ()).await.unwrap();
 
     // Every change is in the admin audit trail, as the administrator through the console,
     // with the password and the private key redacted.
@@ -467,6 +469,11 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
     stdin.write_all(b"echo first''-live-line\n").await.unwrap();
     shows(&mut stdout, &mut seen, "first-live-line").await;
     let view = nodes[0].replica.view().clone();
+    // Node 3 admitted the session; node 1 applies the entry a moment later.
+    wait_for("alice's session to be seen on node 1", WAIT, || {
+        view.read(|s| s.open_sessions().next().is_some())
+    })
+    .await;
     let session_id = view
         .read(|s| s.open_sessions().map(|x| (x.id, x.node_id)).max())
         .expect("alice's session");
@@ -474,10 +481,11 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
     let session_id = session_id.0;
 
     // The console on node 2 watches it.
+    let closed_port = portunus_proxy::testing::openssh::free_port();
     let args = json!({
         "a": base(&nodes[1]), "admin": "ada", "admin_password": ADMIN_PASSWORD,
         "engineer": "alice", "first": "first-live-line", "second": "second-live-line",
-        "closed_port": portunus_proxy::testing::openssh::free_port(), "ldap_password": LDAP_PASSWORD,
+        "closed_port": closed_port, "ldap_password": LDAP_PASSWORD,
         "key": sshd.client_key,
     });
     let mut browser = Browser::start_script(CONSOLE_SCRIPT, "live", &args);
@@ -534,6 +542,11 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
         .expect("the engineer's ssh ends")
         .unwrap();
     assert!(!status.success(), "{status}");
+    wait_for("the session's end, on node 1", WAIT, || {
+        view.read(|s| s.session(session_id).and_then(|x| x.end_reason))
+            .is_some()
+    })
+    .await;
     let reason = view.read(|s| s.session(session_id).and_then(|x| x.end_reason));
     assert_eq!(reason, Some(EndReason::Terminated));
 
@@ -571,7 +584,13 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
     // The directory server: Verify said why the server could not be used, the settings were
     // kept (the password sealed, never shown back), and the trail has them without it.
     let verify = settings["ldap_verify"].as_str().unwrap();
-    assert!(verify.contains("127.0.0.1"), "{settings}");
+    assert!(
+        verify.contains(&format!(
+            "the LDAP server cannot be reached: 127.0.0.1: ldap://127.0.0.1:{closed_port}: \
+             I/O error: Connection refused"
+        )),
+        "{settings}"
+    );
     assert_eq!(
         settings["ldap_after"],
         json!({"server": "127.0.0.1", "password_field": "", "page_has_password": false,
