@@ -626,7 +626,13 @@ pub async fn up(config: NodeConfig, reload: LogReload) -> anyhow::Result<()> {
     if let Some(m) = node.metrics_addr {
         println!("  metrics:  http://{m}  (/metrics /v1/status)");
     }
+    // A Raft core that stops on its own (a write the disk refused, a full disk) leaves a node
+    // that can neither commit nor renew its leases: it exits, naming why, so that its
+    // supervisor restarts it (systemd's Restart=on-failure) once the cause is gone.
+    let failed = raft_failed(node.replica.clone());
+    tokio::pin!(failed);
     tokio::select! {
+        why = &mut failed => return Err(stopped_on_its_own(why)),
         creds = node.registered() => {
             if let Some(creds) = creds {
                 // The secrets go only to the file (mode 0600): standard output ends up in
@@ -646,10 +652,35 @@ pub async fn up(config: NodeConfig, reload: LogReload) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    shutdown_signal(&mut term).await;
+    tokio::select! {
+        why = &mut failed => return Err(stopped_on_its_own(why)),
+        _ = shutdown_signal(&mut term) => {}
+    }
     println!("stopping: draining for up to {} s", grace.as_secs());
     node.drain_and_stop(grace).await;
     Ok(())
+}
+
+/// Resolves, with why, once this node's Raft core has stopped without being asked to.
+async fn raft_failed(replica: portunus_raft::Replica) -> String {
+    let mut metrics = replica.watch_status();
+    drop(replica);
+    loop {
+        if let Err(fatal) = &metrics.borrow_and_update().running_state {
+            return fatal.to_string();
+        }
+        if metrics.changed().await.is_err() {
+            return "the Raft core ended".to_string();
+        }
+    }
+}
+
+fn stopped_on_its_own(why: String) -> anyhow::Error {
+    tracing::error!(%why, "the replicated log stopped on this node; exiting");
+    anyhow::anyhow!(
+        "the replicated log stopped on this node ({why}); it takes no part in the cluster \
+         until restarted (check the data directory's disk: full, read-only, failing)"
+    )
 }
 
 async fn shutdown_signal(term: &mut tokio::signal::unix::Signal) {

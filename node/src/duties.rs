@@ -74,6 +74,9 @@ async fn keep_lease(replica: Replica, shared: Arc<NodeShared>, mut stop: watch::
     // When the last successful renewal was sent; whether one failed before any succeeded.
     let mut renewed: Option<Instant> = None;
     let mut failed_first = false;
+    // Why the latest renewal failed, while renewals fail (None after a success): logged once
+    // when a run of failures starts, and again if the lease lapses.
+    let mut failing: Option<String> = None;
     let mut out = FuturesUnordered::new();
     let mut next = tokio::time::Instant::now();
     loop {
@@ -89,8 +92,17 @@ async fn keep_lease(replica: Replica, shared: Arc<NodeShared>, mut stop: watch::
                 next = tokio::time::Instant::from_std(sent) + RENEW_EVERY;
             }
             Some((sent, result)) = out.next() => match result {
-                Ok(()) => renewed = Some(renewed.map_or(sent, |at| at.max(sent))),
-                Err(_) => {
+                Ok(()) => {
+                    renewed = Some(renewed.map_or(sent, |at| at.max(sent)));
+                    if let Some(why) = failing.take() {
+                        tracing::info!(node_id = shared.node_id, last_failure = %why, "lease renewals go through again");
+                    }
+                }
+                Err(e) => {
+                    if failing.is_none() {
+                        tracing::info!(node_id = shared.node_id, error = %e, "lease renewal failed; retrying");
+                    }
+                    failing = Some(e.to_string());
                     // Try again soon: a new leader is usually there within a few hundred ms,
                     // and every retry that finds it sooner leaves more of the lease to spare.
                     failed_first |= renewed.is_none();
@@ -114,6 +126,7 @@ async fn keep_lease(replica: Replica, shared: Arc<NodeShared>, mut stop: watch::
         if fence && !was {
             tracing::warn!(
                 node_id = shared.node_id,
+                last_failure = failing.as_deref().unwrap_or("none"),
                 "lease lapsed (no majority reached for {} ms): ending this node's sessions \
                  before the cluster reclaims their slots",
                 SELF_FENCE_AFTER.as_millis()

@@ -63,16 +63,44 @@ pub enum FaultKind {
     /// Removed from the membership (the leader too), its data wiped, then joined again as a
     /// new member through another node.
     Rejoin,
+    /// Its data directory's disk throttled to 10-100 reads and writes a second, then freed.
+    SlowDisk,
+    /// Its data directory's disk filled to the last block and the node restarted on it (a
+    /// crash or an upgrade while the disk is full), then the disk emptied again; a node that
+    /// exited meanwhile is started again, as its supervisor would.
+    FullDisk,
+    /// Its disk dies under it (the filesystem shut down: every later write fails, and what was
+    /// not fsynced is lost as in a power cut); the node must stop by itself, saying why. The
+    /// disk is then mounted again (the journal replayed) and the node started.
+    FailingDisk,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 6] = [
+    /// The kind as the table of runs names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::Isolate => "isolate",
+            FaultKind::Deafen => "deafen",
+            FaultKind::Lossy => "lossy",
+            FaultKind::Rejoin => "rejoin",
+            FaultKind::SlowDisk => "slow disk",
+            FaultKind::FullDisk => "full disk",
+            FaultKind::FailingDisk => "failing disk",
+        }
+    }
+
+    pub const ALL: [FaultKind; 9] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Isolate,
         FaultKind::Deafen,
         FaultKind::Lossy,
         FaultKind::Rejoin,
+        FaultKind::SlowDisk,
+        FaultKind::FullDisk,
+        FaultKind::FailingDisk,
     ];
 }
 
@@ -85,9 +113,37 @@ pub struct Fault {
     pub was_leader: bool,
     pub from: u64,
     pub until: u64,
+    /// What the node did under a disk fault that the run must check: `Exited` with the end
+    /// of its output when the process ended during the fault.
+    pub outcome: DiskOutcome,
 }
 
-/// Inject faults into `c` (made [`ProcCluster::with_relay`], every node running) one at a
+/// How a node came through a fault of its disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiskOutcome {
+    /// Not a disk fault, or the node kept running through it.
+    Ran,
+    /// The process ended during the fault; the last lines it printed.
+    Exited(String),
+    /// A failing disk under a node that had not stopped by itself after [`DEAD_DISK`].
+    RanOnADeadDisk,
+}
+
+/// How long a node whose disk died may run on before the run counts it as not noticing.
+pub const DEAD_DISK: Duration = Duration::from_secs(5);
+
+/// What a node that exited said last: the error line `portunus: ...` its `main` prints (other
+/// tasks may log after it while the process ends), else its last five lines.
+fn last_words(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    match lines.iter().rev().find(|l| l.starts_with("portunus: ")) {
+        Some(line) => line.to_string(),
+        None => lines[lines.len().saturating_sub(5)..].join("\n"),
+    }
+}
+
+/// Inject faults into `c` (made [`ProcCluster::with_relay`] and [`ProcCluster::on_disks`], every
+/// node running) one at a
 /// time until `end`: a fault on a node chosen by `rng` (the leader half of the time) for
 /// 0.5-4 s (a rejoin: until the node is a voter again), then 0.3-2 s of calm. `now` is the history's clock. Every node runs and hears the
 /// others when this returns.
@@ -109,6 +165,7 @@ pub fn inject_faults(
         let kind = FaultKind::ALL[rng.below(FaultKind::ALL.len() as u64) as usize];
         let hold = rng.millis(500, 4000);
         let from = now();
+        let mut outcome = DiskOutcome::Ran;
         match kind {
             FaultKind::Kill => {
                 c.node(node).kill();
@@ -136,6 +193,49 @@ pub fn inject_faults(
                 c.relay().heal(node);
             }
             FaultKind::Rejoin => rejoin(c, node)?,
+            FaultKind::SlowDisk => {
+                let iops = 10 + rng.below(91) as u32;
+                let pid = c
+                    .node(node)
+                    .pid()
+                    .with_context(|| format!("node {node} is not running"))?;
+                let mut slow = disks(c)?.disk(node).throttle(pid, iops)?;
+                std::thread::sleep(hold);
+                slow.undo()?;
+                outcome = exited(c, node);
+            }
+            FaultKind::FullDisk => {
+                disks(c)?.disk(node).fill()?;
+                c.node(node).kill();
+                c.spawn(node, &[])?;
+                std::thread::sleep(hold);
+                disks(c)?.disk(node).unfill()?;
+                // A write refused just before the room came back stops the node a moment later.
+                std::thread::sleep(Duration::from_secs(1));
+                outcome = exited(c, node);
+                if outcome != DiskOutcome::Ran {
+                    c.spawn(node, &[])?;
+                }
+            }
+            FaultKind::FailingDisk => {
+                crate::power::shut_down(&[disks(c)?.disk(node).mount.as_path()])?;
+                let stopped = wait_until(
+                    "the node on a dead disk to stop",
+                    DEAD_DISK.max(hold),
+                    || !c.node(node).is_running(),
+                );
+                outcome = match stopped {
+                    Ok(()) => exited(c, node),
+                    Err(_) => DiskOutcome::RanOnADeadDisk,
+                };
+                c.node(node).kill();
+                c.disks
+                    .as_mut()
+                    .context("no disks")?
+                    .disk_mut(node)
+                    .remount()?;
+                c.spawn(node, &[])?;
+            }
         }
         done.push(Fault {
             kind,
@@ -143,9 +243,26 @@ pub fn inject_faults(
             was_leader: leader == Some(node),
             from,
             until: now(),
+            outcome,
         });
     }
     Ok(done)
+}
+
+fn disks(c: &ProcCluster) -> Result<&crate::power::Disks> {
+    c.disks
+        .as_ref()
+        .context("disk faults need the nodes on disks of their own (ProcCluster::on_disks)")
+}
+
+/// Whether node `node` has exited, with what it printed last.
+fn exited(c: &mut ProcCluster, node: u64) -> DiskOutcome {
+    let n = c.node(node);
+    if n.is_running() {
+        DiskOutcome::Ran
+    } else {
+        DiskOutcome::Exited(last_words(&n.output()))
+    }
 }
 
 /// How long a removal or a join may take before the run fails.
@@ -206,7 +323,7 @@ pub fn fault_counts(faults: &[Fault]) -> String {
     }
     counts
         .iter()
-        .map(|(k, n)| format!("{} {n}", format!("{k:?}").to_lowercase()))
+        .map(|(k, n)| format!("{} {n}", k.name()))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -254,6 +371,16 @@ mod tests {
     }
 
     #[test]
+    fn an_exited_nodes_last_words_are_its_error_line() {
+        let out = "started\nportunus: the replicated log stopped (disk)\nINFO a\nINFO b\nINFO c\n";
+        assert_eq!(
+            last_words(out),
+            "portunus: the replicated log stopped (disk)"
+        );
+        assert_eq!(last_words("a\nb\nc\nd\ne\nf\n"), "b\nc\nd\ne\nf");
+    }
+
+    #[test]
     fn overlaps_and_fault_windows_are_counted() {
         assert_eq!(most_at_once(&[]), 0);
         assert_eq!(most_at_once(&[(0, 10), (11, 20), (21, 30)]), 1);
@@ -269,6 +396,7 @@ mod tests {
             was_leader: false,
             from: 1000,
             until: 2000,
+            outcome: DiskOutcome::Ran,
         }];
         assert!(faulted(&f, 2, 1500, 1600, 0));
         assert!(!faulted(&f, 1, 1500, 1600, 0));

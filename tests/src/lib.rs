@@ -284,6 +284,11 @@ impl NodeProc {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
+    /// How the process ended, once it has (None while it runs or when it was never started).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
     /// SIGKILL the process and reap it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

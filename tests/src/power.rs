@@ -86,6 +86,151 @@ impl Disk {
     }
 }
 
+impl Disk {
+    /// The block device under the mount, as `major:minor` (from `/proc/self/mountinfo`).
+    pub fn device(&self) -> Result<String> {
+        let mount = self.mount.canonicalize()?;
+        let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+        info.lines()
+            .rev()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (f.len() > 4 && Path::new(f[4]) == mount).then(|| f[2].to_string())
+            })
+            .with_context(|| format!("{} is not in /proc/self/mountinfo", mount.display()))
+    }
+
+    /// Fill the filesystem until not even root can allocate 64 KiB more (ext4 keeps a few
+    /// clusters for itself), with files named `filler*` at its top; [`Disk::unfill`] removes
+    /// them.
+    pub fn fill(&self) -> Result<()> {
+        for k in 0..64 {
+            let free = free_bytes(&self.mount)?;
+            let filler = self.mount.join(format!("filler{k}"));
+            // Extents need blocks of their own: ask for all, then half, ... until one fits.
+            let mut want = free;
+            let mut placed = false;
+            while want >= 64 << 10 && !placed {
+                placed = Command::new("fallocate")
+                    .arg("-l")
+                    .arg(want.to_string())
+                    .arg(&filler)
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .context("running fallocate")?
+                    .success();
+                want /= 2;
+            }
+            if !placed {
+                return Ok(());
+            }
+        }
+        bail!("{} still has room after 64 fillers", self.mount.display())
+    }
+
+    /// Remove what [`Disk::fill`] wrote.
+    pub fn unfill(&self) -> Result<()> {
+        for e in std::fs::read_dir(&self.mount)? {
+            let e = e?;
+            if e.file_name().to_string_lossy().starts_with("filler") {
+                std::fs::remove_file(e.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Make the disk slow for process `pid`: at most `iops` reads and `iops` writes a second
+    /// reach the device from it (a blkio cgroup of its own, cgroup v1), until the throttle
+    /// returned is undone or dropped.
+    pub fn throttle(&self, pid: u32, iops: u32) -> Result<Throttle> {
+        let root = Path::new(BLKIO);
+        anyhow::ensure!(
+            root.join("blkio.throttle.write_iops_device").exists(),
+            "{BLKIO} (cgroup v1 blkio throttling) is not available: a slow disk cannot be made"
+        );
+        let group = root.join(format!(
+            "portunus-test-{}-{}",
+            std::process::id(),
+            self.mount.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        let device = self.device()?;
+        let proc_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+        let was = proc_cgroup
+            .lines()
+            .find_map(|l| {
+                let (_, rest) = l.split_once(':')?;
+                let (controllers, path) = rest.split_once(':')?;
+                controllers
+                    .split(',')
+                    .any(|c| c == "blkio")
+                    .then(|| root.join(path.trim_start_matches('/')))
+            })
+            .context("the process has no blkio cgroup")?;
+        std::fs::create_dir_all(&group)?;
+        let throttle = Throttle { group, was, pid };
+        for knob in [
+            "blkio.throttle.write_iops_device",
+            "blkio.throttle.read_iops_device",
+        ] {
+            std::fs::write(throttle.group.join(knob), format!("{device} {iops}"))
+                .with_context(|| format!("setting {knob}"))?;
+        }
+        std::fs::write(throttle.group.join("cgroup.procs"), pid.to_string())
+            .context("moving the node into its blkio cgroup")?;
+        Ok(throttle)
+    }
+}
+
+const BLKIO: &str = "/sys/fs/cgroup/blkio";
+
+/// Free bytes of the filesystem at `path`, the blocks reserved for root included.
+fn free_bytes(path: &Path) -> Result<u64> {
+    let out = Command::new("stat")
+        .args(["-f", "-c", "%f %S"])
+        .arg(path)
+        .output()
+        .context("running stat -f")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = text.split_whitespace().map(|v| v.parse::<u64>());
+    match (f.next(), f.next()) {
+        (Some(Ok(blocks)), Some(Ok(size))) => Ok(blocks * size),
+        _ => bail!("stat -f {} answered {text:?}", path.display()),
+    }
+}
+
+/// A process's slow disk (see [`Disk::throttle`]); dropping it gives the process its disk's
+/// speed back.
+pub struct Throttle {
+    group: PathBuf,
+    was: PathBuf,
+    pid: u32,
+}
+
+impl Throttle {
+    /// Move the process back to the cgroup it came from and remove the throttling one. A
+    /// process that has exited meanwhile is no error.
+    pub fn undo(&mut self) -> Result<()> {
+        if std::path::Path::new(&format!("/proc/{}", self.pid)).exists() {
+            if let Err(e) = std::fs::write(self.was.join("cgroup.procs"), self.pid.to_string()) {
+                if e.raw_os_error() != Some(3) {
+                    return Err(e).context("moving the node out of its blkio cgroup");
+                }
+            }
+        }
+        if self.group.exists() {
+            std::fs::remove_dir(&self.group)
+                .with_context(|| format!("removing {}", self.group.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Throttle {
+    fn drop(&mut self) {
+        let _ = self.undo();
+    }
+}
+
 impl Drop for Disk {
     fn drop(&mut self) {
         if self.mounted {
@@ -136,6 +281,11 @@ impl Disks {
     /// The disk of node `id`.
     pub fn disk(&self, id: u64) -> &Disk {
         &self.disks[id as usize - 1]
+    }
+
+    /// The disk of node `id`, to remount.
+    pub fn disk_mut(&mut self, id: u64) -> &mut Disk {
+        &mut self.disks[id as usize - 1]
     }
 
     /// Cut the power of nodes `ids` (of `nodes`) at one instant: their filesystems shut down,

@@ -1,6 +1,6 @@
 //! Randomized fault runs. Three real nodes talk through the fault relay; a scheduler driven by
 //! a seed kills and restarts, pauses (SIGSTOP/SIGCONT), isolates and deafens (one-way cut)
-//! nodes, the leader half of the time, one fault at a time. Meanwhile clients write and read
+//! nodes, slows and fills their disks, the leader half of the time, one fault at a time. Meanwhile clients write and read
 //! registers through every node's API (signed calls of the admin command line), create users,
 //! spend a count-limited O&M token with real SSH logins, and hold token tunnels under a
 //! cluster-wide session limit, every operation recorded with its invocation, completion and
@@ -14,12 +14,13 @@
 //!   gauge ever showed more than the limit;
 //! - no session dropped on a node that was not under a fault (nor just after one).
 //!
-//! `PORTUNUS_CHAOS_RUNS` (default 1) runs with seeds `PORTUNUS_TEST_SEED` (default 6249, a
-//! schedule every soak passed: the test suite replays known faults, so that its verdict is
-//! about the change under test; new schedules are explored by the soaks of `scripts/chaos.sh`,
-//! which choose their seeds), then +1, +2, ...; each with `PORTUNUS_CHAOS_SECS` (default 20) of faults. The table
-//! of runs is printed and, when `PORTUNUS_CHAOS_TABLE` names a file, appended to it; a failed
-//! run names its seed, which replays the same faults (`scripts/chaos.sh`).
+//! The test suite runs the schedules of [`SUITE_SEEDS`], which soaks passed and which together
+//! inject every kind of fault: its verdict is about the change under test, while new schedules
+//! are explored by the soaks of `scripts/chaos.sh`, which set `PORTUNUS_TEST_SEED`: then
+//! `PORTUNUS_CHAOS_RUNS` (default 1) runs with seeds `PORTUNUS_TEST_SEED`, +1, +2, ... Each
+//! run has `PORTUNUS_CHAOS_SECS` (default 20) of faults. The table of runs is printed and,
+//! when `PORTUNUS_CHAOS_TABLE` names a file, appended to it; a failed run names its seed,
+//! which replays the same faults (`scripts/chaos.sh 1 SEED`).
 
 use crate::login::{database_login, echo_through, field, token_row, Login};
 use portunus_proxy::testing::openssh::Askpass;
@@ -46,6 +47,9 @@ const START: Duration = Duration::from_secs(60);
 /// a resumed node cutting sessions whose slots were reclaimed).
 const AFTERMATH: u64 = 3_000_000;
 
+/// Each node's disk (ext4 on a loop device, slowed or filled by the disk faults).
+const DISK_MIB: u64 = 256;
+
 /// One run's line of the table.
 struct Row {
     seed: u64,
@@ -71,14 +75,26 @@ fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
+/// The schedules the test suite runs (soaks passed them all): 6249 kills, pauses, partitions
+/// and removes and re-adds members; 6598 adds a lossy link, a one-way cut, a slow disk and a
+/// failing one; 6571 a full disk.
+const SUITE_SEEDS: [u64; 3] = [6249, 6598, 6571];
+
 #[test]
 fn seeded_fault_runs_keep_every_guarantee() {
-    let runs = env_u64("PORTUNUS_CHAOS_RUNS", 1);
     let secs = env_u64("PORTUNUS_CHAOS_SECS", 20);
-    let first = env_u64("PORTUNUS_TEST_SEED", 6249);
+    let seeds: Vec<u64> = match std::env::var("PORTUNUS_TEST_SEED") {
+        Ok(_) => {
+            let first = env_u64("PORTUNUS_TEST_SEED", 0);
+            (0..env_u64("PORTUNUS_CHAOS_RUNS", 1))
+                .map(|k| first + k)
+                .collect()
+        }
+        Err(_) => SUITE_SEEDS.to_vec(),
+    };
+    let runs = seeds.len();
     let mut rows = Vec::new();
-    for k in 0..runs {
-        let seed = first + k;
+    for (k, seed) in seeds.into_iter().enumerate() {
         println!("run {}/{runs}: seed {seed}", k + 1);
         let row = one_run(seed, Duration::from_secs(secs));
         println!("{}", line(&row));
@@ -235,6 +251,7 @@ fn read_register(
 fn one_run(seed: u64, faulting: Duration) -> Row {
     let mut rng = Rng::new(seed);
     let mut c = ProcCluster::with_relay(3).expect("lay out the cluster");
+    c.on_disks(DISK_MIB).expect("a disk for each node");
     c.env = sdk::admin_key_env();
     c.spawn_all().expect("start the nodes");
     let leader = c.wait_stable(START).expect("a stable cluster");
@@ -553,6 +570,7 @@ fn one_run(seed: u64, faulting: Duration) -> Row {
         }
     }
     violations.extend(dropped_on_healthy.iter().cloned());
+    violations.extend(disk_outcomes(&faults));
     let mut notes = vec![format!("faults: {faults:?}")];
     if violations.is_empty() && admitted == 0 {
         violations.push("no session was ever admitted: the run checked nothing".into());
@@ -580,6 +598,47 @@ fn one_run(seed: u64, faulting: Duration) -> Row {
         violations,
         notes,
     }
+}
+
+/// What a node says when its replicated log stops under it.
+const STOPPED: &str = "the replicated log stopped on this node";
+
+/// What the disk faults did to the nodes that is wrong: a node may stop when its disk is full
+/// (it cannot write its log), and must then say so; it must stop, saying why, when its disk
+/// dies; a slow disk must not stop it.
+fn disk_outcomes(faults: &[Fault]) -> Vec<String> {
+    let mut bad = Vec::new();
+    for f in faults {
+        let said = match &f.outcome {
+            chaos::DiskOutcome::Ran => continue,
+            chaos::DiskOutcome::RanOnADeadDisk => {
+                bad.push(format!(
+                    "node {} ran on for {:?} after its disk died",
+                    f.node,
+                    chaos::DEAD_DISK
+                ));
+                continue;
+            }
+            chaos::DiskOutcome::Exited(said) => said,
+        };
+        match f.kind {
+            chaos::FaultKind::FullDisk if said.contains("No space left on device") => {}
+            chaos::FaultKind::FailingDisk if said.contains(STOPPED) => {}
+            chaos::FaultKind::FailingDisk => bad.push(format!(
+                "node {} stopped on a dead disk without naming it; it said: {said}",
+                f.node
+            )),
+            chaos::FaultKind::FullDisk => bad.push(format!(
+                "node {} exited under a full disk without naming it; it said: {said}",
+                f.node
+            )),
+            kind => bad.push(format!(
+                "node {} exited under a fault of kind {kind:?}; it said: {said}",
+                f.node
+            )),
+        }
+    }
+    bad
 }
 
 /// Whether to keep the logs of every run (`PORTUNUS_CHAOS_KEEP=1`); a run with violations

@@ -10,6 +10,7 @@ mod cli;
 mod cluster;
 mod db_gateway;
 mod directory;
+mod disk_faults;
 mod five_nodes;
 mod haproxy;
 mod host_verify;

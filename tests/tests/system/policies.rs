@@ -17,6 +17,17 @@ const PASSWORD: &str = "policy-Passw0rd-7";
 const LOGIN: &str = "alice@root@web-01";
 
 /// Runs one step of `ops/tests/sdk_policies.py` against `api`.
+/// `uname FLAG` on this machine (the target sshd runs here too): what a command that ran
+/// would have printed.
+fn local_uname(flag: &str) -> String {
+    let out = std::process::Command::new("uname")
+        .arg(flag)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "uname {flag}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn sdk(api: std::net::SocketAddr, step: &str, env: &[(&str, &str)]) {
     portunus_tests::sdk::run_step(api, "sdk_policies.py", "PORTUNUS_POLICY_STEP", step, env);
 }
@@ -397,22 +408,14 @@ async fn a_policy_written_on_one_node_controls_commands_sftp_addresses_and_hours
         timed_out.contains("was not run") && timed_out.contains("no decision within"),
         "{timed_out}"
     );
-    let kernel = std::process::Command::new("uname")
-        .arg("-s")
-        .output()
-        .unwrap();
-    let kernel = String::from_utf8_lossy(&kernel.stdout).trim().to_string();
+    let kernel = local_uname("-s");
     assert!(
         !timed_out
             .lines()
             .any(|l| l.trim_start().starts_with(&format!("{kernel} "))),
         "the command nobody approved ran: {timed_out}"
     );
-    let release = std::process::Command::new("uname")
-        .arg("-r")
-        .output()
-        .unwrap();
-    let release = String::from_utf8_lossy(&release.stdout).trim().to_string();
+    let release = local_uname("-r");
     assert!(
         !withdrawn.lines().any(|l| l.trim() == release),
         "the withdrawn command ran: {withdrawn}"

@@ -23,7 +23,7 @@ const DISK_MIB: u64 = 512;
 
 /// Start every node of `c` and wait until it is stable, replicated and the Admin key works
 /// through each node.
-fn start_all(c: &mut ProcCluster) {
+pub(crate) fn start_all(c: &mut ProcCluster) {
     c.spawn_all().unwrap();
     let leader = c.wait_stable(START).unwrap();
     c.wait_replicated(leader, START).unwrap();
