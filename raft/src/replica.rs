@@ -34,6 +34,10 @@ const HOLD_BACK_AFTER_MS: u64 = 250;
 /// after: its link is probably what failed, and with its longer log it would otherwise win the
 /// election that deposed it again and again (seen with a leader losing a third of its packets).
 const ELECTION_PAUSE: Duration = Duration::from_secs(2);
+/// ... unless no one else is elected within this long: then the others cannot win without it
+/// (its log is the longest, or they need its vote and it refuses them), and a cluster without a
+/// leader for the whole pause would cost every member its session lease.
+const PAUSE_WHILE_LEADERLESS: Duration = Duration::from_millis(600);
 /// A leader grants lease renewals only while it heard from a majority this recently.
 const RENEW_QUORUM_MS: u64 = 750;
 /// How long a lease renewal may take before it counts as failed.
@@ -140,12 +144,18 @@ impl Replica {
         let (log_store, sm) = store::open(&config.data_dir)?;
         let view = sm.view();
         let tls = ClusterTls::new(secret)?;
-        let mut endpoint = quinn::Endpoint::server(tls.server_config()?, listen).map_err(|e| {
-            StartError::Listen {
-                addr: listen,
-                reason: e.to_string(),
-            }
-        })?;
+        let listen_err = |e: std::io::Error| StartError::Listen {
+            addr: listen,
+            reason: e.to_string(),
+        };
+        let socket = std::net::UdpSocket::bind(listen).map_err(listen_err)?;
+        let mut endpoint = quinn::Endpoint::new(
+            crate::tls::endpoint_config(secret, config.node_id),
+            Some(tls.server_config()?),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(listen_err)?;
         endpoint.set_default_client_config(tls.client_config()?);
         let peers = Peers::new(endpoint.clone());
         let raft_config = config
@@ -586,6 +596,8 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
     // When this node last held back its heartbeats, and whether it stands for election.
     let mut held_at: Option<Instant> = None;
     let mut electing = true;
+    // Whether the metrics were reported anew since the last look.
+    let mut fresh = true;
     loop {
         let (leader, term, quorum_ack_ms, voters) = {
             let m = rx.borrow_and_update();
@@ -602,7 +614,10 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
             let Some(inner) = inner.upgrade() else { return };
             let leading_for = {
                 let mut leases = inner.leases.lock().expect("lock");
-                leases.metrics_seen = Some(Instant::now());
+                // Only a new report dates its measurements (a wake-up on time does not).
+                if fresh {
+                    leases.metrics_seen = Some(Instant::now());
+                }
                 // A new term is a new leadership, even when no metrics showed the one between.
                 if leader == Some(inner.id) && leases.leading_term != Some(term) {
                     leases.leading_since = None;
@@ -644,8 +659,17 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
             if stale {
                 held_at = Some(Instant::now());
             }
-            let pause =
-                leader != Some(inner.id) && held_at.is_some_and(|at| at.elapsed() < ELECTION_PAUSE);
+            let leaderless_for = match has_leader {
+                true => None,
+                false => inner
+                    .leaderless_since
+                    .lock()
+                    .expect("lock")
+                    .map(|at| at.elapsed()),
+            };
+            let pause = leader != Some(inner.id)
+                && held_at.is_some_and(|at| at.elapsed() < ELECTION_PAUSE)
+                && leaderless_for.is_none_or(|d| d <= PAUSE_WHILE_LEADERLESS);
             if electing == pause {
                 electing = !pause;
                 inner.raft.runtime_config().elect(electing);
@@ -656,6 +680,12 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
                         "not standing for election for {} ms after holding back as leader",
                         ELECTION_PAUSE.as_millis()
                     );
+                } else if let Some(d) = leaderless_for.filter(|d| *d > PAUSE_WHILE_LEADERLESS) {
+                    tracing::info!(
+                        node_id = inner.id,
+                        leaderless_ms = d.as_millis() as u64,
+                        "standing for election again: no one else was elected"
+                    );
                 }
             }
             let mut since = inner.leaderless_since.lock().expect("lock");
@@ -665,8 +695,11 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
                 (false, Some(_)) => {}
             }
         }
-        if rx.changed().await.is_err() {
-            return;
-        }
+        // Looked at again after a while even when nothing changes: a pause ends on time.
+        fresh = match tokio::time::timeout(Duration::from_millis(100), rx.changed()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => return,
+            Err(_) => false,
+        };
     }
 }

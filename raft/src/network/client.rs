@@ -3,6 +3,7 @@
 use super::{RpcRequest, RpcResponse, MAX_MESSAGE};
 use crate::tls::CLUSTER_SERVER_NAME;
 use crate::{codec, NodeId, NodeInfo, TypeConfig};
+use futures::future::{BoxFuture, FutureExt, Shared};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -91,7 +92,32 @@ pub enum CallError {
 #[derive(Clone)]
 pub struct Peers {
     endpoint: quinn::Endpoint,
-    conns: Arc<Mutex<HashMap<String, quinn::Connection>>>,
+    conns: Arc<Mutex<HashMap<String, Slot>>>,
+}
+
+/// A handshake under way, shared by every caller that needs the connection meanwhile.
+type Dialing = Shared<BoxFuture<'static, Result<quinn::Connection, String>>>;
+
+/// What is known of the connection to one address.
+#[derive(Clone)]
+enum Slot {
+    Open(quinn::Connection),
+    /// Handshaking since the instant given, on a task of its own: a caller that gives up
+    /// leaves it to finish for the next one (over a lossy link a handshake can take longer
+    /// than one call may wait). Shared for [`DIAL_SHARED_FOR`] only: a handshake begun while
+    /// the peer was down retries its first packet after a second, then two, ... and must not
+    /// keep a peer that is back out of reach.
+    Dialing(Dialing, Instant),
+}
+
+/// How long callers wait on a handshake another caller began, rather than beginning their own.
+const DIAL_SHARED_FOR: Duration = Duration::from_millis(300);
+
+/// The ACK, stream and PING frames received on `conn`: they come only from the peer that holds
+/// the connection's keys (a peer restarted on the same address cannot make them).
+fn frames_heard(conn: &quinn::Connection) -> u64 {
+    let rx = conn.stats().frame_rx;
+    rx.acks + rx.stream + rx.ping
 }
 
 impl Peers {
@@ -103,30 +129,73 @@ impl Peers {
     }
 
     async fn connection(&self, addr: &str) -> Result<quinn::Connection, CallError> {
-        let cached = self.conns.lock().expect("lock").get(addr).cloned();
-        if let Some(c) = cached.filter(|c| c.close_reason().is_none()) {
-            return Ok(c);
-        }
-        let unreachable = |reason: String| CallError::Unreachable {
-            addr: addr.to_string(),
-            reason,
+        let dialing = {
+            let mut conns = self.conns.lock().expect("lock");
+            match conns.get(addr) {
+                Some(Slot::Open(c)) if c.close_reason().is_none() => return Ok(c.clone()),
+                Some(Slot::Dialing(d, since))
+                    if !matches!(d.peek(), Some(Err(_)))
+                        && (d.peek().is_some() || since.elapsed() < DIAL_SHARED_FOR) =>
+                {
+                    d.clone()
+                }
+                _ => {
+                    let d = self.dial(addr);
+                    let slot = Slot::Dialing(d.clone(), Instant::now());
+                    conns.insert(addr.to_string(), slot);
+                    d
+                }
+            }
         };
-        let sock = tokio::net::lookup_host(addr)
-            .await
-            .map_err(|e| unreachable(e.to_string()))?
-            .next()
-            .ok_or_else(|| unreachable("address does not resolve".into()))?;
-        let conn = self
-            .endpoint
-            .connect(sock, CLUSTER_SERVER_NAME)
-            .map_err(|e| unreachable(e.to_string()))?
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        self.conns
-            .lock()
-            .expect("lock")
-            .insert(addr.to_string(), conn.clone());
-        Ok(conn)
+        let result = dialing.clone().await;
+        let mut conns = self.conns.lock().expect("lock");
+        let ours = matches!(conns.get(addr), Some(Slot::Dialing(d, _)) if d.ptr_eq(&dialing));
+        match result {
+            Ok(conn) => {
+                if ours {
+                    conns.insert(addr.to_string(), Slot::Open(conn.clone()));
+                }
+                Ok(conn)
+            }
+            Err(reason) => {
+                if ours {
+                    conns.remove(addr);
+                }
+                Err(CallError::Unreachable {
+                    addr: addr.to_string(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// Start a handshake with `addr` on a task of its own (bounded by the idle timeout).
+    fn dial(&self, addr: &str) -> Dialing {
+        let endpoint = self.endpoint.clone();
+        let addr = addr.to_string();
+        let task = tokio::spawn(async move {
+            let sock = tokio::net::lookup_host(&addr)
+                .await
+                .map_err(|e| e.to_string())?
+                .next()
+                .ok_or_else(|| "address does not resolve".to_string())?;
+            endpoint
+                .connect(sock, CLUSTER_SERVER_NAME)
+                .map_err(|e| e.to_string())?
+                .await
+                .map_err(|e| e.to_string())
+        });
+        async move { task.await.map_err(|e| e.to_string())? }
+            .boxed()
+            .shared()
+    }
+
+    /// Stop using `conn` for `addr` (a later call opens a new one), unless it was replaced.
+    fn forget(&self, addr: &str, conn: &quinn::Connection) {
+        let mut conns = self.conns.lock().expect("lock");
+        if matches!(conns.get(addr), Some(Slot::Open(c)) if c.stable_id() == conn.stable_id()) {
+            conns.remove(addr);
+        }
     }
 
     /// Send one request to `addr` and wait for its answer, at most `ttl`.
@@ -136,37 +205,56 @@ impl Peers {
         req: &RpcRequest,
         ttl: Duration,
     ) -> Result<RpcResponse, CallError> {
-        let fut = async {
-            let conn = self.connection(addr).await?;
-            let net = |e: &dyn std::fmt::Display| CallError::Lost {
-                addr: addr.to_string(),
-                reason: e.to_string(),
-            };
-            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| net(&e))?;
-            let bytes = codec::encode(req).map_err(|e| CallError::Protocol {
-                addr: addr.to_string(),
-                reason: e.to_string(),
-            })?;
-            send.write_all(&bytes).await.map_err(|e| net(&e))?;
-            send.finish().map_err(|e| net(&e))?;
-            let answer = recv.read_to_end(MAX_MESSAGE).await.map_err(|e| net(&e))?;
-            codec::decode::<RpcResponse>(&answer).map_err(|e| CallError::Protocol {
-                addr: addr.to_string(),
-                reason: e.to_string(),
-            })
+        let deadline = tokio::time::Instant::now() + ttl;
+        let timeout = || CallError::Timeout {
+            addr: addr.to_string(),
+            ms: ttl.as_millis() as u64,
         };
-        let result = tokio::time::timeout(ttl, fut).await.unwrap_or_else(|_| {
-            Err(CallError::Timeout {
-                addr: addr.to_string(),
-                ms: ttl.as_millis() as u64,
-            })
-        });
-        if result.is_err() {
-            // A peer that restarted on the same address needs a new connection at once.
-            self.conns.lock().expect("lock").remove(addr);
+        let conn = match tokio::time::timeout_at(deadline, self.connection(addr)).await {
+            Ok(conn) => conn?,
+            Err(_) => return Err(timeout()),
+        };
+        let heard = frames_heard(&conn);
+        let result = tokio::time::timeout_at(deadline, exchange(&conn, addr, req))
+            .await
+            .unwrap_or_else(|_| Err(timeout()));
+        // Keep a connection the peer still speaks on (a slow or lossy link: a new one would
+        // need a handshake through the same loss, and every caller would start its own).
+        // Replace one that is closed or silent: a peer restarted on the same address never
+        // answers on the old one.
+        if result.is_err() && (conn.close_reason().is_some() || frames_heard(&conn) == heard) {
+            self.forget(addr, &conn);
         }
         result
     }
+}
+
+/// One request and its answer on a stream of its own.
+async fn exchange(
+    conn: &quinn::Connection,
+    addr: &str,
+    req: &RpcRequest,
+) -> Result<RpcResponse, CallError> {
+    // With why the connection ended, when it did (a stateless reset: the peer restarted).
+    let net = |e: &dyn std::fmt::Display| CallError::Lost {
+        addr: addr.to_string(),
+        reason: match conn.close_reason() {
+            Some(why) => format!("{e} ({why})"),
+            None => e.to_string(),
+        },
+    };
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| net(&e))?;
+    let bytes = codec::encode(req).map_err(|e| CallError::Protocol {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })?;
+    send.write_all(&bytes).await.map_err(|e| net(&e))?;
+    send.finish().map_err(|e| net(&e))?;
+    let answer = recv.read_to_end(MAX_MESSAGE).await.map_err(|e| net(&e))?;
+    codec::decode::<RpcResponse>(&answer).map_err(|e| CallError::Protocol {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// openraft's view of the network: one [`PeerClient`] per target.
@@ -280,5 +368,268 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 
     fn backoff(&self) -> Backoff {
         Backoff::new(std::iter::repeat(UNREACHABLE_BACKOFF))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::{ClusterSecret, ClusterTls};
+    use std::net::SocketAddr;
+    use std::sync::atomic::AtomicU64;
+
+    fn secret() -> ClusterSecret {
+        ClusterSecret::new("a-long-enough-cluster-secret-0123456789").unwrap()
+    }
+
+    fn tls() -> ClusterTls {
+        ClusterTls::new(&secret()).unwrap()
+    }
+
+    /// A peer answering every request with `Pong(7)` after `delay_ms`; counts its connections.
+    struct Peer {
+        endpoint: quinn::Endpoint,
+        delay_ms: Arc<AtomicU64>,
+        connections: Arc<AtomicU64>,
+    }
+
+    fn peer(socket: std::net::UdpSocket) -> Peer {
+        peer_with(socket, quinn::EndpointConfig::default())
+    }
+
+    /// A peer whose endpoint has `endpoint_config` (its stateless-reset key).
+    fn peer_with(socket: std::net::UdpSocket, endpoint_config: quinn::EndpointConfig) -> Peer {
+        let config = tls().server_config().unwrap();
+        let endpoint = quinn::Endpoint::new(
+            endpoint_config,
+            Some(config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .unwrap();
+        let (delay_ms, connections) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (ep, delay, count) = (endpoint.clone(), delay_ms.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Some(incoming) = ep.accept().await {
+                let Ok(conn) = incoming.await else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                let delay = delay.clone();
+                tokio::spawn(async move {
+                    while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                        let delay = delay.load(Ordering::SeqCst);
+                        tokio::spawn(async move {
+                            let _ = recv.read_to_end(MAX_MESSAGE).await;
+                            tokio::time::sleep(Duration::from_millis(delay)).await;
+                            let answer = codec::encode(&RpcResponse::Pong(7)).unwrap();
+                            let _ = send.write_all(&answer).await;
+                            let _ = send.finish();
+                            let _ = send.stopped().await;
+                        });
+                    }
+                });
+            }
+        });
+        Peer {
+            endpoint,
+            delay_ms,
+            connections,
+        }
+    }
+
+    fn caller() -> Peers {
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        endpoint.set_default_client_config(tls().client_config().unwrap());
+        Peers::new(endpoint)
+    }
+
+    fn open_id(peers: &Peers, addr: &str) -> Option<usize> {
+        match peers.conns.lock().unwrap().get(addr) {
+            Some(Slot::Open(c)) => Some(c.stable_id()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_that_times_out_on_a_slow_peer_keeps_the_connection() {
+        let p = peer(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let addr = p.endpoint.local_addr().unwrap().to_string();
+        let peers = caller();
+        assert!(matches!(
+            peers
+                .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
+                .await,
+            Ok(RpcResponse::Pong(7))
+        ));
+        let first = open_id(&peers, &addr).expect("a connection");
+        p.delay_ms.store(400, Ordering::SeqCst);
+        let slow = peers
+            .call(&addr, &RpcRequest::Ping, Duration::from_millis(150))
+            .await;
+        assert!(matches!(slow, Err(CallError::Timeout { .. })), "{slow:?}");
+        assert_eq!(
+            open_id(&peers, &addr),
+            Some(first),
+            "the peer acknowledged the request: its connection is kept"
+        );
+        p.delay_ms.store(0, Ordering::SeqCst);
+        assert!(matches!(
+            peers
+                .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
+                .await,
+            Ok(RpcResponse::Pong(7))
+        ));
+        assert_eq!(p.connections.load(Ordering::SeqCst), 1);
+    }
+
+    /// A UDP relay at one address in front of `to`, retargeted by storing another port: the
+    /// caller's datagrams go to the current target, the target's come back to the caller.
+    async fn relay(to: u16) -> (SocketAddr, Arc<AtomicU64>) {
+        let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let back = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let target = Arc::new(AtomicU64::new(u64::from(to)));
+        let caller = Arc::new(Mutex::new(None::<SocketAddr>));
+        let at = front.local_addr().unwrap();
+        let (f, b, t, c) = (front.clone(), back.clone(), target.clone(), caller.clone());
+        let retarget = target.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok((n, from)) = f.recv_from(&mut buf).await {
+                *c.lock().unwrap() = Some(from);
+                // Port 0: no one there, the datagram is lost.
+                let port = t.load(Ordering::SeqCst) as u16;
+                if port != 0 {
+                    let to = SocketAddr::from(([127, 0, 0, 1], port));
+                    let _ = b.send_to(&buf[..n], to).await;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok((n, from)) = back.recv_from(&mut buf).await {
+                // Only the current target is heard: an earlier one is gone.
+                if u64::from(from.port()) != target.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let to = *caller.lock().unwrap();
+                if let Some(to) = to {
+                    let _ = front.send_to(&buf[..n], to).await;
+                }
+            }
+        });
+        (at, retarget)
+    }
+
+    #[tokio::test]
+    async fn a_peer_restarted_on_the_same_address_gets_a_new_connection() {
+        let first = peer(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let (at, target) = relay(first.endpoint.local_addr().unwrap().port()).await;
+        let addr = at.to_string();
+        let peers = caller();
+        assert!(peers
+            .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
+            .await
+            .is_ok());
+        let old = open_id(&peers, &addr).expect("a connection");
+        // The first process vanishes without a word (as a SIGKILL leaves it) and a new one
+        // answers at the same address.
+        let second = peer(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let port = second.endpoint.local_addr().unwrap().port();
+        target.store(u64::from(port), Ordering::SeqCst);
+        let silent = peers
+            .call(&addr, &RpcRequest::Ping, Duration::from_millis(300))
+            .await;
+        assert!(silent.is_err(), "{silent:?}");
+        assert_eq!(
+            open_id(&peers, &addr),
+            None,
+            "a silent connection is dropped"
+        );
+        assert!(matches!(
+            peers
+                .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
+                .await,
+            Ok(RpcResponse::Pong(7))
+        ));
+        assert_ne!(open_id(&peers, &addr), Some(old));
+        assert_eq!(second.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(first.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_member_restarted_on_the_same_address_resets_the_old_connection_at_once() {
+        let member = || crate::tls::endpoint_config(&secret(), 2);
+        let bind = || std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let first = peer_with(bind(), member());
+        let (at, target) = relay(first.endpoint.local_addr().unwrap().port()).await;
+        let addr = at.to_string();
+        let peers = caller();
+        assert!(peers
+            .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
+            .await
+            .is_ok());
+        let old = open_id(&peers, &addr).expect("a connection");
+        // Member 2's process vanishes without a word and a new one answers at its address:
+        // with the member's reset key it resets the connection it does not know, so the call
+        // fails as lost (not by running out of its 30 s) and the next one connects anew.
+        let second = peer_with(bind(), member());
+        let port = second.endpoint.local_addr().unwrap().port();
+        target.store(u64::from(port), Ordering::SeqCst);
+        let reset = peers
+            .call(&addr, &RpcRequest::Ping, Duration::from_secs(30))
+            .await;
+        match &reset {
+            Err(CallError::Lost { reason, .. }) => {
+                assert!(reason.contains("reset"), "{reset:?}")
+            }
+            other => panic!("expected the connection reset, got {other:?}"),
+        }
+        assert_eq!(
+            open_id(&peers, &addr),
+            None,
+            "a reset connection is dropped"
+        );
+        assert!(matches!(
+            peers
+                .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
+                .await,
+            Ok(RpcResponse::Pong(7))
+        ));
+        assert_ne!(open_id(&peers, &addr), Some(old));
+        assert_eq!(second.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_handshake_begun_while_the_peer_was_down_does_not_keep_it_out_of_reach() {
+        let (at, target) = relay(0).await;
+        let addr = at.to_string();
+        let peers = caller();
+        let down = peers
+            .call(&addr, &RpcRequest::Ping, Duration::from_millis(100))
+            .await;
+        assert!(matches!(down, Err(CallError::Timeout { .. })), "{down:?}");
+        // The peer comes up; the first handshake would only retry its first packet about a
+        // second after it began.
+        let p = peer(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        target.store(
+            u64::from(p.endpoint.local_addr().unwrap().port()),
+            Ordering::SeqCst,
+        );
+        tokio::time::sleep(DIAL_SHARED_FOR).await;
+        let up = peers
+            .call(&addr, &RpcRequest::Ping, Duration::from_millis(400))
+            .await;
+        assert!(matches!(up, Ok(RpcResponse::Pong(7))), "{up:?}");
+    }
+
+    #[tokio::test]
+    async fn callers_share_one_handshake() {
+        let p = peer(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let addr = p.endpoint.local_addr().unwrap().to_string();
+        let peers = caller();
+        let calls = (0..8).map(|_| peers.call(&addr, &RpcRequest::Ping, Duration::from_secs(5)));
+        for answer in futures::future::join_all(calls).await {
+            assert!(matches!(answer, Ok(RpcResponse::Pong(7))), "{answer:?}");
+        }
+        assert_eq!(p.connections.load(Ordering::SeqCst), 1);
     }
 }
