@@ -53,6 +53,10 @@ pub struct Args {
     /// Directory for api-writes.json, api-writes.md and api-writes.png.
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
+    /// An environment variable for the Portunus nodes, NAME=VALUE (repeatable), to try a
+    /// setting (e.g. TOKIO_WORKER_THREADS=1); the results say which were set.
+    #[arg(long = "node-env", value_parser = crate::portunus::name_value)]
+    pub node_env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,6 +71,88 @@ pub struct Row {
     pub server_cpu_s_per_1k: f64,
     /// The first failure seen, if any.
     pub first_error: Option<String>,
+    /// Where a Portunus write's time went, from the nodes' own metrics (None for etcd).
+    pub inside: Option<Inside>,
+}
+
+/// Means over one point from the members' Prometheus histograms, the leader apart from the
+/// followers: time inside the API handler (signature, nonce, the write, the answer) and, of
+/// it, the replicated write (`Replica::propose`: batching, forwarding to the leader, commit,
+/// apply); and log entries appended per 1,000 writes (the leader's last log index).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Inside {
+    pub api_ms_leader: f64,
+    pub api_ms_followers: f64,
+    pub propose_ms_leader: f64,
+    pub propose_ms_followers: f64,
+    pub entries_per_1k: f64,
+}
+
+/// The sums and counts of one member's histograms, and where its log ends.
+#[derive(Debug, Clone, Copy, Default)]
+struct Scrape {
+    api: (f64, f64),
+    propose: (f64, f64),
+    last_log_index: f64,
+    leader: bool,
+}
+
+impl Scrape {
+    fn of(addr: SocketAddr) -> anyhow::Result<Scrape> {
+        let (status, body) = portunus_tests::http_get(addr, "/metrics")?;
+        anyhow::ensure!(status == 200, "/metrics of {addr} answered {status}");
+        let total = |name: &str| -> f64 {
+            body.lines()
+                .filter(|l| {
+                    l.strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        Ok(Scrape {
+            api: (
+                total("portunus_api_request_seconds_sum"),
+                total("portunus_api_request_seconds_count"),
+            ),
+            propose: (
+                total("portunus_raft_commit_seconds_sum"),
+                total("portunus_raft_commit_seconds_count"),
+            ),
+            last_log_index: total("portunus_raft_last_log_index"),
+            leader: total("portunus_raft_is_leader") > 0.0,
+        })
+    }
+}
+
+/// [`Inside`] from scrapes of every member before and after a point with `ok` writes.
+fn inside(before: &[Scrape], after: &[Scrape], ok: usize) -> Option<Inside> {
+    let mean_ms = |pick: &dyn Fn(&Scrape) -> (f64, f64), leader: bool| {
+        let (mut sum, mut count) = (0.0, 0.0);
+        for (b, a) in before.iter().zip(after) {
+            if a.leader == leader {
+                sum += pick(a).0 - pick(b).0;
+                count += pick(a).1 - pick(b).1;
+            }
+        }
+        if count > 0.0 {
+            sum * 1000.0 / count
+        } else {
+            0.0
+        }
+    };
+    let (b, a) = before.iter().zip(after).find(|(_, a)| a.leader)?;
+    Some(Inside {
+        api_ms_leader: mean_ms(&|s| s.api, true),
+        api_ms_followers: mean_ms(&|s| s.api, false),
+        propose_ms_leader: mean_ms(&|s| s.propose, true),
+        propose_ms_followers: mean_ms(&|s| s.propose, false),
+        entries_per_1k: if ok == 0 {
+            0.0
+        } else {
+            (a.last_log_index - b.last_log_index) * 1000.0 / ok as f64
+        },
+    })
 }
 
 /// What one client saw.
@@ -101,7 +187,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
     let value_bytes = params_bytes();
     let mut rows = Vec::new();
     for &clients in &args.clients {
-        rows.push(portunus_point(clients, args.duration).await?);
+        rows.push(portunus_point(clients, args.duration, &args.node_env).await?);
         rows.push(etcd_point(clients, args.duration, value_bytes).await?);
         for r in &rows[rows.len() - 2..] {
             println!(
@@ -148,8 +234,12 @@ fn group_name(client: usize, n: u64) -> String {
     format!("bench-writer-{client:03}-group-{n:07}")
 }
 
-async fn portunus_point(clients: usize, secs: u64) -> anyhow::Result<Row> {
-    let cluster = Cluster::start(3).await?;
+async fn portunus_point(
+    clients: usize,
+    secs: u64,
+    env: &[(String, String)],
+) -> anyhow::Result<Row> {
+    let cluster = Cluster::start_with_env(3, &crate::portunus::env_refs(env)).await?;
     let via = cluster.procs.nodes[0].cluster;
     let mut keys = Vec::new();
     for _ in 0..KEYS.min(clients) {
@@ -190,9 +280,16 @@ async fn portunus_point(clients: usize, secs: u64) -> anyhow::Result<Row> {
             key: keys[i % keys.len()].clone(),
         });
     }
+    let metrics = cluster.metrics_addrs();
+    let scrape =
+        || -> anyhow::Result<Vec<Scrape>> { metrics.iter().map(|a| Scrape::of(*a)).collect() };
+    let before = tokio::task::block_in_place(scrape)?;
     let (tally, elapsed, cpu) = timed(writers, secs, &pids).await?;
+    let after = tokio::task::block_in_place(scrape)?;
     drop(cluster);
-    Ok(row("portunus", clients, tally, elapsed, cpu))
+    let mut row = row("portunus", clients, tally, elapsed, cpu);
+    row.inside = inside(&before, &after, row.ok);
+    Ok(row)
 }
 
 async fn etcd_point(clients: usize, secs: u64, value_bytes: usize) -> anyhow::Result<Row> {
@@ -316,6 +413,7 @@ fn row(system: &str, clients: usize, t: Tally, elapsed: f64, cpu: f64) -> Row {
             cpu * 1000.0 / ok as f64
         },
         first_error: t.first_error,
+        inside: None,
     }
 }
 
@@ -586,11 +684,12 @@ fn outcome(args: &Args, rows: Vec<Row>, value_bytes: usize, plotted: bool) -> Ou
          Client i keeps one connection to member i % 3 and one call in flight; {} s per point; \
          a fresh cluster per point, Portunus first. Server CPU: user + system seconds of the \
          three server processes per 1,000 successful writes. Clients and servers share the \
-         machine's two cores.\n\n\
+         machine's two cores.{}\n\n\
          | System | Clients | OK | Failed | Writes/s | p50 ms | p99 ms | Server CPU-s per 1k |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|\n",
         etcd_version(),
-        args.duration
+        args.duration,
+        crate::portunus::env_note(&args.node_env)
     );
     for r in &rows {
         md.push_str(&format!(
@@ -615,6 +714,29 @@ fn outcome(args: &Args, rows: Vec<Row>, value_bytes: usize, plotted: bool) -> Ou
     }
     if plotted {
         md.push_str("\n![latency vs clients](api-writes.png)\n");
+    }
+    md.push_str(
+        "\nWhere a Portunus write's time went, from the members' own metrics over each point \
+         (means; the leader apart from the two followers): inside the API handler, and of it \
+         the replicated write (batching with the node's other waiting writes, forwarding to the \
+         leader, commit, apply); the rest of the client's latency is outside the handler \
+         (connection, scheduling, the client). Log entries: appended per 1,000 writes.\n\n\
+         | Clients | client p50 ms | API ms leader / followers | replicated write ms leader / followers | log entries per 1k writes |\n\
+         |---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows.iter().filter(|r| r.system == "portunus") {
+        if let Some(i) = r.inside {
+            md.push_str(&format!(
+                "| {} | {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.0} |\n",
+                r.clients,
+                r.latency.p50_ms,
+                i.api_ms_leader,
+                i.api_ms_followers,
+                i.propose_ms_leader,
+                i.propose_ms_followers,
+                i.entries_per_1k
+            ));
+        }
     }
     let find = |s: &str, c: usize| rows.iter().find(|r| r.system == s && r.clients == c);
     let mut goals = Vec::new();

@@ -121,6 +121,7 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
         trials: 5,
         ciphers: tunnel::CIPHERS.map(String::from).to_vec(),
         out: out.clone(),
+        node_env: Vec::new(),
     };
     keep("tunnel", tunnel::run(&t).await);
     let l = logins::Args {
@@ -140,6 +141,7 @@ async fn all(a: AllArgs) -> anyhow::Result<()> {
         duration: d,
         clients: vec![16, 64, 256],
         out: out.clone(),
+        node_env: Vec::new(),
     };
     keep("api-writes", apiwrites::run(&aw).await);
     let f = failover::Args {

@@ -57,6 +57,28 @@ fn set_binary() {
     }
 }
 
+/// The value parser of a bench's `--node-env NAME=VALUE`: a setting of the nodes to try.
+pub fn name_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((n, v)) if !n.is_empty() => Ok((n.to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
+}
+
+/// `--node-env` pairs as [`Cluster::start_with_env`] takes them.
+pub(crate) fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+}
+
+/// What a bench's description says of its `--node-env` pairs (nothing when there are none).
+pub(crate) fn env_note(env: &[(String, String)]) -> String {
+    if env.is_empty() {
+        return String::new();
+    }
+    let set: Vec<String> = env.iter().map(|(n, v)| format!("`{n}={v}`")).collect();
+    format!(" The Portunus nodes ran with {}.", set.join(", "))
+}
+
 impl Cluster {
     /// Starts `n` nodes (one is a single-node cluster) and waits for a leader and the admin.
     pub(crate) async fn start(n: u64) -> anyhow::Result<Self> {

@@ -42,6 +42,10 @@ pub struct Args {
     /// Directory for tunnel.json and tunnel.md.
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
+    /// An environment variable for the Portunus node, NAME=VALUE (repeatable), to try a
+    /// setting (e.g. TOKIO_WORKER_THREADS=1); the results say which were set.
+    #[arg(long = "node-env", value_parser = crate::portunus::name_value)]
+    pub node_env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -113,7 +117,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
         servers.push(iperf::Server::start().await?);
     }
     let targets: Vec<SocketAddr> = servers.iter().map(|s| s.addr()).collect();
-    let mut cluster = Cluster::start(1).await?;
+    let mut cluster =
+        Cluster::start_with_env(1, &crate::portunus::env_refs(&args.node_env)).await?;
     let mut tokens = Vec::new();
     for t in &targets {
         tokens.push(cluster.db_token(t.port()).await?);
@@ -286,12 +291,13 @@ fn outcome(args: &Args, rows: Vec<Row>) -> Outcome {
          trial(s) per row, sshd and Portunus alternating: Gbit/s are medians, Portunus/sshd the \
          median of the trials' ratios (lowest-highest in parentheses). \
          Server CPU-s/GiB: CPU seconds of the sshd listener and its connection processes, or of \
-         the Portunus node process, per GiB carried; client: of the `ssh` processes.\n\n\
+         the Portunus node process, per GiB carried; client: of the `ssh` processes.{}\n\n\
          | Cipher | Sessions | raw Gbit/s | sshd Gbit/s | Portunus Gbit/s | Portunus/sshd \
          | server CPU-s/GiB sshd | server CPU-s/GiB Portunus | client CPU-s/GiB (sshd / Portunus) |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         args.duration,
-        args.trials.max(1)
+        args.trials.max(1),
+        crate::portunus::env_note(&args.node_env)
     );
     let mut goals = Vec::new();
     for r in &rows {
