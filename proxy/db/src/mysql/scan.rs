@@ -305,7 +305,8 @@ impl Scan {
         r.lenenc("last insert id")?;
         let status = r.u16("status")?;
         if !terminator {
-            self.tally.affected += affected;
+            // The target's number: a sum over many results must not overflow.
+            self.tally.affected = self.tally.affected.saturating_add(affected);
         }
         Ok(self.after(status))
     }

@@ -116,6 +116,25 @@ fn more_results_are_followed_to_the_last() {
     }
 }
 
+/// Found by the `mysql_server` fuzz target: a target's affected-row counts summed over the
+/// results of one answer overflowed (a panic with overflow checks, a wrong count without).
+#[test]
+fn affected_rows_a_target_claims_saturate_instead_of_overflowing() {
+    let huge = |status: u16| {
+        let mut p = vec![0x00, 0xfe];
+        p.extend_from_slice(&u64::MAX.to_le_bytes());
+        p.push(0);
+        p.extend_from_slice(&status.to_le_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p
+    };
+    let mut bytes = pk(1, &huge(0x0008 | 2));
+    bytes.extend(pk(1, &huge(2)));
+    let mut s = Scan::new(Answer::Result, true);
+    assert_eq!(feed_in(&mut s, &bytes, 4096), (bytes.len(), Progress::Done));
+    assert_eq!(s.tally().affected, u64::MAX);
+}
+
 #[test]
 fn an_error_mid_rows_ends_the_answer_with_its_words() {
     let mut bytes = pk(1, &[1]);

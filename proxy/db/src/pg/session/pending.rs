@@ -39,8 +39,9 @@ impl Audit {
 
     fn complete(&mut self, tag: &str) {
         let (affected, rows) = counts(tag, self.copy_out);
-        self.affected += affected;
-        self.rows += rows;
+        // The target's numbers: sums over many commands must not overflow.
+        self.affected = self.affected.saturating_add(affected);
+        self.rows = self.rows.saturating_add(rows);
     }
 
     fn report(mut self, sink: &dyn StatementSink) {
@@ -161,7 +162,7 @@ impl Pending {
                 true
             }
             (Expect::Execute(a), Reply::Suspended) => {
-                a.rows += rows;
+                a.rows = a.rows.saturating_add(rows);
                 true
             }
             (Expect::Execute(_), Reply::EmptyQuery) => true,
