@@ -56,6 +56,18 @@ mod tests {
         seeds
     }
 
+    /// What `scripts/fuzz.sh` found (`fuzz/corpus/store/crash-56b3435a...`): a stored entry
+    /// whose bytes claim a persistent map of 2^56 entries, which the map's own decoder reserved
+    /// at once (a capacity overflow, a panic). Now an error.
+    #[test]
+    fn a_stored_entry_claiming_a_huge_map_is_an_error() {
+        let data = [
+            0x38, 0, 0, 0, 0, 0, 0, 0, 0xfd, 0, 1, 0, 0, 0, 0, 0, 1, 0x10, 0x1f,
+        ];
+        super::stored(&data);
+        assert!(crate::codec::decode::<openraft::Entry<crate::TypeConfig>>(&data).is_err());
+    }
+
     #[test]
     fn the_cluster_and_store_decoders_survive_random_and_mutated_input() {
         for data in mutations(&seeds(), 0x0dd5_eed5_7a7e_1234, 20_000) {

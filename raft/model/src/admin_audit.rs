@@ -107,6 +107,7 @@ pub enum ChainBreak {
 /// The log: kept entries by sequence number, the anchor and the head.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminAuditLog {
+    #[serde(deserialize_with = "crate::decoding::shared_map")]
     entries: crate::state::Shared<u64, AdminAuditEntry>,
     /// Hash of the last pruned entry (zeros while nothing was pruned).
     anchor: AuditHash,

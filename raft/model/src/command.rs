@@ -522,7 +522,7 @@ pub enum Command {
     /// Raft core appends and fsyncs one entry at a time, so a node folds the commands proposed
     /// concurrently into one entry. Answered with `Response::Batch`, one answer per command.
     /// Batches do not nest.
-    Batch(Vec<Command>),
+    Batch(#[serde(deserialize_with = "crate::decoding::nested")] Vec<Command>),
 
     // ---- API replay protection
     /// Remembers a signature nonce of a correctly signed API request, signed by
@@ -643,6 +643,7 @@ pub enum Command {
     ApiCall {
         nonce: Option<NonceRecord>,
         audit: Option<AdminAuditRecord>,
+        #[serde(deserialize_with = "crate::decoding::nested")]
         change: Option<Box<Command>>,
     },
 }

@@ -12,6 +12,7 @@ pub mod authz;
 pub mod command;
 pub mod common;
 pub mod database;
+pub mod decoding;
 pub mod directory;
 pub mod host;
 pub mod ids;

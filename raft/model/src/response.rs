@@ -39,7 +39,7 @@ pub enum Response {
     /// The command was refused and changed nothing.
     Rejected(Rejection),
     /// The answers to a `Command::Batch`, in its order.
-    Batch(Vec<Response>),
+    Batch(#[serde(deserialize_with = "crate::decoding::nested")] Vec<Response>),
     /// Sealed values replaced by `Command::Reseal`, and those left alone because they changed
     /// meanwhile.
     Resealed {
@@ -52,6 +52,7 @@ pub enum Response {
     /// (`Done` without a change; `Rejected` when the change was refused), and the sequence
     /// number of the admin audit entry appended, if one was.
     ApiCalled {
+        #[serde(deserialize_with = "crate::decoding::nested")]
         change: Box<Response>,
         audit_seq: Option<u64>,
     },

@@ -149,6 +149,7 @@ pub fn record_hash(seq: u64, prev: &AuditHash, s: &Session) -> AuditHash {
 /// zeros) and the head (hash of the newest).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionTrail {
+    #[serde(deserialize_with = "crate::decoding::shared_map")]
     by_seq: crate::state::Shared<u64, SessionId>,
     anchor: AuditHash,
     head: AuditHash,

@@ -64,9 +64,12 @@ type Handled = Option<Result<Response, Rejection>>;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     next_id: u64,
+    #[serde(deserialize_with = "crate::decoding::shared_map")]
     users: Shared<UserId, User>,
     user_groups: BTreeMap<UserGroupId, UserGroup>,
+    #[serde(deserialize_with = "crate::decoding::shared_map")]
     hosts: Shared<HostId, Host>,
+    #[serde(deserialize_with = "crate::decoding::shared_map")]
     host_accounts: Shared<HostAccountId, HostAccount>,
     shared_keys: BTreeMap<SharedKeyId, SharedKey>,
     host_groups: BTreeMap<HostGroupId, HostGroup>,
@@ -79,6 +82,7 @@ pub struct State {
     rules: BTreeMap<RuleId, Rule>,
     tokens: BTreeMap<TokenId, Token>,
     token_index: BTreeMap<TokenHash, TokenId>,
+    #[serde(deserialize_with = "crate::decoding::shared_map")]
     sessions: Shared<SessionId, Session>,
     open_sessions: BTreeSet<SessionId>,
     node_epochs: BTreeMap<NodeId, u64>,
