@@ -199,17 +199,17 @@ pub fn inject_faults(
                     .node(node)
                     .pid()
                     .with_context(|| format!("node {node} is not running"))?;
-                let mut slow = disks(c)?.disk(node).throttle(pid, iops)?;
+                let mut slow = c.disk(node)?.throttle(pid, iops)?;
                 std::thread::sleep(hold);
                 slow.undo()?;
                 outcome = exited(c, node);
             }
             FaultKind::FullDisk => {
-                disks(c)?.disk(node).fill()?;
+                c.disk(node)?.fill()?;
                 c.node(node).kill();
                 c.spawn(node, &[])?;
                 std::thread::sleep(hold);
-                disks(c)?.disk(node).unfill()?;
+                c.disk(node)?.unfill()?;
                 // A write refused just before the room came back stops the node a moment later.
                 std::thread::sleep(Duration::from_secs(1));
                 outcome = exited(c, node);
@@ -218,7 +218,7 @@ pub fn inject_faults(
                 }
             }
             FaultKind::FailingDisk => {
-                crate::power::shut_down(&[disks(c)?.disk(node).mount.as_path()])?;
+                crate::power::shut_down(&[c.disk(node)?.mount.as_path()])?;
                 let stopped = wait_until(
                     "the node on a dead disk to stop",
                     DEAD_DISK.max(hold),
@@ -229,11 +229,7 @@ pub fn inject_faults(
                     Err(_) => DiskOutcome::RanOnADeadDisk,
                 };
                 c.node(node).kill();
-                c.disks
-                    .as_mut()
-                    .context("no disks")?
-                    .disk_mut(node)
-                    .remount()?;
+                c.disk_mut(node)?.remount()?;
                 c.spawn(node, &[])?;
             }
         }
@@ -247,12 +243,6 @@ pub fn inject_faults(
         });
     }
     Ok(done)
-}
-
-fn disks(c: &ProcCluster) -> Result<&crate::power::Disks> {
-    c.disks
-        .as_ref()
-        .context("disk faults need the nodes on disks of their own (ProcCluster::on_disks)")
 }
 
 /// Whether node `node` has exited, with what it printed last.

@@ -356,6 +356,9 @@ pub struct ProcCluster {
     pub disks: Option<power::Disks>,
 }
 
+/// Why a disk operation failed on a cluster without disks.
+const NO_DISKS: &str = "the nodes have no disks of their own (ProcCluster::on_disks)";
+
 impl ProcCluster {
     /// Lay out `n` nodes (ids 1..=n) with fresh ports; nothing is started.
     pub fn new(n: u64) -> Result<Self> {
@@ -425,11 +428,18 @@ impl ProcCluster {
     /// Cut the power of nodes `ids` at one instant (see [`power::Disks::cut`]): whatever they
     /// had not made durable is gone; the nodes are left stopped, their disks mounted again.
     pub fn power_cut(&mut self, ids: &[u64]) -> Result<()> {
-        let disks = self
-            .disks
-            .as_mut()
-            .context("the cluster has no disks (on_disks)")?;
+        let disks = self.disks.as_mut().context(NO_DISKS)?;
         disks.cut(&mut self.nodes, ids)
+    }
+
+    /// Node `id`'s disk (an error when the cluster was not made [`ProcCluster::on_disks`]).
+    pub fn disk(&self, id: u64) -> Result<&power::Disk> {
+        Ok(self.disks.as_ref().context(NO_DISKS)?.disk(id))
+    }
+
+    /// Node `id`'s disk, to remount.
+    pub fn disk_mut(&mut self, id: u64) -> Result<&mut power::Disk> {
+        Ok(self.disks.as_mut().context(NO_DISKS)?.disk_mut(id))
     }
 
     /// The relay (panics when the cluster has none).

@@ -56,13 +56,7 @@ fn disk_faults_stop_a_node_only_when_its_log_cannot_be_written() {
 
     // A slow disk under the leader: writes go on, every node keeps running.
     let pid = c.node(leader).pid().unwrap();
-    let mut slow = c
-        .disks
-        .as_ref()
-        .unwrap()
-        .disk(leader)
-        .throttle(pid, 20)
-        .unwrap();
+    let mut slow = c.disk(leader).unwrap().throttle(pid, 20).unwrap();
     writes_go_on(&writers, 5, "writes acknowledged on a slow disk");
     std::thread::sleep(Duration::from_secs(2));
     slow.undo().unwrap();
@@ -75,7 +69,7 @@ fn disk_faults_stop_a_node_only_when_its_log_cannot_be_written() {
     }
 
     // The follower's disk dies: it stops by itself; the other two go on.
-    let mount = c.disks.as_ref().unwrap().disk(follower).mount.clone();
+    let mount = c.disk(follower).unwrap().mount.clone();
     portunus_tests::power::shut_down(&[mount.as_path()]).unwrap();
     stops_saying(
         &mut c,
@@ -83,23 +77,18 @@ fn disk_faults_stop_a_node_only_when_its_log_cannot_be_written() {
         &["the replicated log stopped on this node"],
     );
     writes_go_on(&writers, 10, "writes acknowledged without the stopped node");
-    c.disks
-        .as_mut()
-        .unwrap()
-        .disk_mut(follower)
-        .remount()
-        .unwrap();
+    c.disk_mut(follower).unwrap().remount().unwrap();
     c.spawn(follower, &[]).unwrap();
     let leader = c.wait_stable(START).unwrap();
     c.wait_replicated(leader, START).unwrap();
 
     // Restarted on a full disk: it stops at once, naming the full disk.
-    c.disks.as_ref().unwrap().disk(follower).fill().unwrap();
+    c.disk(follower).unwrap().fill().unwrap();
     c.node(follower).kill();
     c.spawn(follower, &[]).unwrap();
     stops_saying(&mut c, follower, &["No space left on device"]);
     writes_go_on(&writers, 10, "writes acknowledged beside the full disk");
-    c.disks.as_ref().unwrap().disk(follower).unfill().unwrap();
+    c.disk(follower).unwrap().unfill().unwrap();
     c.spawn(follower, &[]).unwrap();
     let leader = c.wait_stable(START).unwrap();
     c.wait_replicated(leader, START).unwrap();
