@@ -125,8 +125,13 @@ impl Scrape {
     }
 }
 
-/// [`Inside`] from scrapes of every member before and after a point with `ok` writes.
+/// [`Inside`] from scrapes of every member before and after a point with `ok` writes; None
+/// when no member led at both ends or leadership moved meanwhile (the leader's figures would
+/// mix two members).
 fn inside(before: &[Scrape], after: &[Scrape], ok: usize) -> Option<Inside> {
+    if before.iter().zip(after).any(|(b, a)| b.leader != a.leader) {
+        return None;
+    }
     let mean_ms = |pick: &dyn Fn(&Scrape) -> (f64, f64), leader: bool| {
         let (mut sum, mut count) = (0.0, 0.0);
         for (b, a) in before.iter().zip(after) {
@@ -725,6 +730,12 @@ fn outcome(args: &Args, rows: Vec<Row>, value_bytes: usize, plotted: bool) -> Ou
          |---:|---:|---:|---:|---:|\n",
     );
     for r in rows.iter().filter(|r| r.system == "portunus") {
+        if r.inside.is_none() {
+            md.push_str(&format!(
+                "| {} | {:.2} | not measured: leadership changed during the point, or no member led | | |\n",
+                r.clients, r.latency.p50_ms
+            ));
+        }
         if let Some(i) = r.inside {
             md.push_str(&format!(
                 "| {} | {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.0} |\n",
@@ -811,7 +822,44 @@ fn etcd_version() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::protobuf_bytes;
+    use super::{inside, protobuf_bytes, Scrape};
+
+    fn member(api: (f64, f64), propose: (f64, f64), last: f64, leader: bool) -> Scrape {
+        Scrape {
+            api,
+            propose,
+            last_log_index: last,
+            leader,
+        }
+    }
+
+    #[test]
+    fn the_leaders_figures_come_from_one_member_or_none() {
+        let before = [
+            member((1.0, 100.0), (0.5, 100.0), 1000.0, true),
+            member((0.0, 0.0), (0.0, 0.0), 990.0, false),
+        ];
+        let after = [
+            member((3.0, 600.0), (2.5, 600.0), 1400.0, true),
+            member((4.0, 1000.0), (3.0, 1000.0), 1400.0, false),
+        ];
+        let i = inside(&before, &after, 1500).unwrap();
+        assert_eq!(i.api_ms_leader, 4.0); // 2 s over 500 calls
+        assert_eq!(i.propose_ms_leader, 4.0);
+        assert_eq!(i.api_ms_followers, 4.0);
+        assert_eq!(i.propose_ms_followers, 3.0);
+        assert!(
+            (i.entries_per_1k - 266.67).abs() < 0.01,
+            "{}",
+            i.entries_per_1k
+        );
+        // The other member led by the end: not measured.
+        let moved = [
+            member((3.0, 600.0), (2.5, 600.0), 1400.0, false),
+            member((4.0, 1000.0), (3.0, 1000.0), 1400.0, true),
+        ];
+        assert!(inside(&before, &moved, 1500).is_none());
+    }
 
     #[test]
     fn protobuf_fields_carry_varint_lengths() {
