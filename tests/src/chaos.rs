@@ -202,7 +202,7 @@ pub fn inject_faults(
                 let mut slow = c.disk(node)?.throttle(pid, iops)?;
                 std::thread::sleep(hold);
                 slow.undo()?;
-                outcome = exited(c, node);
+                outcome = restart_if_exited(c, node)?;
             }
             FaultKind::FullDisk => {
                 c.disk(node)?.fill()?;
@@ -212,10 +212,7 @@ pub fn inject_faults(
                 c.disk(node)?.unfill()?;
                 // A write refused just before the room came back stops the node a moment later.
                 std::thread::sleep(Duration::from_secs(1));
-                outcome = exited(c, node);
-                if outcome != DiskOutcome::Ran {
-                    c.spawn(node, &[])?;
-                }
+                outcome = restart_if_exited(c, node)?;
             }
             FaultKind::FailingDisk => {
                 crate::power::shut_down(&[c.disk(node)?.mount.as_path()])?;
@@ -253,6 +250,16 @@ fn exited(c: &mut ProcCluster, node: u64) -> DiskOutcome {
     } else {
         DiskOutcome::Exited(last_words(&n.output()))
     }
+}
+
+/// Whether node `node` has exited, as [`exited`]; one that has is started again, so the run
+/// goes on with three nodes (the exit itself is judged from the outcome).
+fn restart_if_exited(c: &mut ProcCluster, node: u64) -> Result<DiskOutcome> {
+    let outcome = exited(c, node);
+    if outcome != DiskOutcome::Ran {
+        c.spawn(node, &[])?;
+    }
+    Ok(outcome)
 }
 
 /// How long a removal or a join may take before the run fails.
