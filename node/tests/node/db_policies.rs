@@ -193,14 +193,7 @@ async fn a_database_policy_refuses_addresses_and_tunnels_on_every_node() {
         }))
         .await,
     );
-    let decision = TicketDecision {
-        accept: true,
-        by: "PTNadmin".into(),
-        comment: String::new(),
-        start_ms: None,
-        end_ms: None,
-        uses: None,
-    };
+    let decision = TicketDecision::as_asked(true, "PTNadmin");
     r.propose(Command::DecideOperationTicket {
         ticket_id: ticket,
         decision,

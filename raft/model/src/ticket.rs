@@ -41,6 +41,20 @@ pub struct TicketDecision {
     pub uses: Option<u32>,
 }
 
+impl TicketDecision {
+    /// `accept` (or refuse) by `by`, without a comment, keeping the asked period and logons.
+    pub fn as_asked(accept: bool, by: &str) -> Self {
+        TicketDecision {
+            accept,
+            by: by.into(),
+            comment: String::new(),
+            start_ms: None,
+            end_ms: None,
+            uses: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperationTicket {
     pub id: TicketId,

@@ -316,12 +316,8 @@ fn under_o_and_m_approval_a_logon_needs_an_approved_request_within_its_period_an
     let decide = |ticket_id, accept, end_ms| Command::DecideOperationTicket {
         ticket_id,
         decision: TicketDecision {
-            accept,
-            by: "PTNadmin".into(),
-            comment: String::new(),
-            start_ms: None,
             end_ms,
-            uses: None,
+            ..TicketDecision::as_asked(accept, "PTNadmin")
         },
     };
     let once = fx.created(ticket(true));
@@ -376,14 +372,7 @@ fn under_o_and_m_approval_a_token_is_not_renewed_by_its_engineer() {
     }));
     fx.done(Command::DecideOperationTicket {
         ticket_id: ticket,
-        decision: TicketDecision {
-            accept: true,
-            by: "PTNadmin".into(),
-            comment: String::new(),
-            start_ms: None,
-            end_ms: None,
-            uses: None,
-        },
+        decision: TicketDecision::as_asked(true, "PTNadmin"),
     });
     match fx.reject(renew.clone()) {
         Rejection::InvalidParameter { name, reason } => {
