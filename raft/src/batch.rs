@@ -19,7 +19,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 /// Batches in flight at once from one node; further commands wait and join the next batch.
 /// Measured with a 4 ms fsync, 3 nodes: 1 gives the most commands per second and the lowest
 /// latency at 16 and 256 clients (more in flight means smaller entries queued behind each
-/// other in the leader's core, each still paying its own fsync).
+/// other in the leader's core, each still paying its own fsync). Measured again with a
+/// 0.19 ms fsync (bench/README.md): 2 and 4 are slower still, each entry costing CPU on every
+/// node.
 const IN_FLIGHT: usize = 1;
 /// Most commands in one batch (one log entry).
 const MAX_BATCH: usize = 256;
