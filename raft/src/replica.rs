@@ -142,6 +142,18 @@ impl Replica {
         secret: &ClusterSecret,
     ) -> Result<Replica, StartError> {
         let (log_store, sm) = store::open(&config.data_dir)?;
+        let resigned = log_store.resign_leadership(config.node_id).map_err(|e| {
+            crate::StoreOpenError::Corrupt {
+                path: config.data_dir.display().to_string(),
+                reason: format!("cannot read or rewrite the stored vote: {e}"),
+            }
+        })?;
+        if resigned {
+            tracing::info!(
+                node_id = config.node_id,
+                "led the cluster when it stopped: starts as a follower (a new leader is elected)"
+            );
+        }
         let view = sm.view();
         let tls = ClusterTls::new(secret)?;
         let listen_err = |e: std::io::Error| StartError::Listen {

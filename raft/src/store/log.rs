@@ -87,6 +87,24 @@ impl LogStore {
         store
     }
 
+    /// Called once at start, before the Raft core reads the vote: a node that led when it
+    /// stopped keeps its vote for itself in that term but no longer as a leader's, so it starts
+    /// as a follower and leads again only after winning an election in a later term. openraft
+    /// would otherwise resume leading the same term at once; but a leader counts its followers'
+    /// acknowledgements before its own flush, so a leader whose disk lost unflushed entries
+    /// (a power cut, a dying disk) can come back without entries the cluster committed in its
+    /// term, and would give their log ids to other entries: the members' states would differ.
+    /// Answers whether the vote was changed.
+    pub(crate) fn resign_leadership(&self, me: NodeId) -> SResult<bool> {
+        match self.get_meta::<Vote<NodeId>>(KEY_VOTE)? {
+            Some(v) if v.is_committed() && v.leader_id().voted_for() == Some(me) => {
+                self.put_meta(KEY_VOTE, &Vote::new(v.leader_id().term, me))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db
             .cf_handle(name)
@@ -325,6 +343,27 @@ mod tests {
             10,
             "reads other than replication are not limited"
         );
+    }
+
+    #[tokio::test]
+    async fn a_node_that_led_starts_again_without_its_leadership() {
+        let (_dir, mut store) = store_with(&[]);
+        // Another node's committed vote, and this node's own uncommitted one: left alone.
+        store.save_vote(&Vote::new_committed(3, 2)).await.unwrap();
+        assert!(!store.resign_leadership(1).unwrap());
+        assert_eq!(
+            store.read_vote().await.unwrap(),
+            Some(Vote::new_committed(3, 2))
+        );
+        store.save_vote(&Vote::new(4, 1)).await.unwrap();
+        assert!(!store.resign_leadership(1).unwrap());
+        assert_eq!(store.read_vote().await.unwrap(), Some(Vote::new(4, 1)));
+        // Its own committed vote (it led term 5): kept as its vote in term 5, not a leader's.
+        store.save_vote(&Vote::new_committed(5, 1)).await.unwrap();
+        assert!(store.resign_leadership(1).unwrap());
+        let vote = store.read_vote().await.unwrap().unwrap();
+        assert_eq!(vote, Vote::new(5, 1));
+        assert!(!vote.is_committed());
     }
 
     #[tokio::test]
