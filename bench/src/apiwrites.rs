@@ -69,6 +69,11 @@ pub struct Row {
     pub latency: Latency,
     /// CPU seconds of the server processes (all three members) per 1,000 successful writes.
     pub server_cpu_s_per_1k: f64,
+    /// CPU seconds of the clients (this process) per 1,000 successful writes.
+    pub client_cpu_s_per_1k: f64,
+    /// Cores the servers and the clients kept busy together over the point (of the machine's
+    /// own): near the core count, the rate is bound by CPU, not by waiting.
+    pub cores_busy: f64,
     /// The first failure seen, if any.
     pub first_error: Option<String>,
     /// Where a Portunus write's time went, from the nodes' own metrics (None for etcd).
@@ -363,8 +368,9 @@ async fn timed<W: Writer>(
     clients: Vec<W>,
     secs: u64,
     pids: &[u32],
-) -> anyhow::Result<(Tally, f64, f64)> {
-    let cpu0 = cpu_of(pids)?;
+) -> anyhow::Result<(Tally, f64, Cpu)> {
+    let server0 = cpu_of(pids)?;
+    let client0 = cpu_seconds(None)?;
     let started = Instant::now();
     let end = started + Duration::from_secs(secs);
     let mut set = tokio::task::JoinSet::new();
@@ -388,8 +394,18 @@ async fn timed<W: Writer>(
     }
     let tally = join(&mut set).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_of(pids)? - cpu0;
+    let cpu = Cpu {
+        server: cpu_of(pids)? - server0,
+        client: cpu_seconds(None)? - client0,
+    };
     Ok((tally, elapsed, cpu))
+}
+
+/// CPU seconds spent over a point by the server processes and by the clients.
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    server: f64,
+    client: f64,
 }
 
 async fn join(set: &mut tokio::task::JoinSet<Tally>) -> Tally {
@@ -403,8 +419,9 @@ async fn join(set: &mut tokio::task::JoinSet<Tally>) -> Tally {
     all
 }
 
-fn row(system: &str, clients: usize, t: Tally, elapsed: f64, cpu: f64) -> Row {
+fn row(system: &str, clients: usize, t: Tally, elapsed: f64, cpu: Cpu) -> Row {
     let ok = t.ok.len();
+    let per_1k = |s: f64| if ok == 0 { 0.0 } else { s * 1000.0 / ok as f64 };
     Row {
         system: system.into(),
         clients,
@@ -412,11 +429,9 @@ fn row(system: &str, clients: usize, t: Tally, elapsed: f64, cpu: f64) -> Row {
         failed: t.failed,
         per_second: ok as f64 / elapsed,
         latency: Latency::of(&t.ok),
-        server_cpu_s_per_1k: if ok == 0 {
-            0.0
-        } else {
-            cpu * 1000.0 / ok as f64
-        },
+        server_cpu_s_per_1k: per_1k(cpu.server),
+        client_cpu_s_per_1k: per_1k(cpu.client),
+        cores_busy: (cpu.server + cpu.client) / elapsed,
         first_error: t.first_error,
         inside: None,
     }
@@ -688,17 +703,19 @@ fn outcome(args: &Args, rows: Vec<Row>, value_bytes: usize, plotted: bool) -> Ou
          the Portunus call's parameters) on 3 `etcd` processes over gRPC (HTTP/2, no TLS). \
          Client i keeps one connection to member i % 3 and one call in flight; {} s per point; \
          a fresh cluster per point, Portunus first. Server CPU: user + system seconds of the \
-         three server processes per 1,000 successful writes. Clients and servers share the \
-         machine's two cores.{}\n\n\
-         | System | Clients | OK | Failed | Writes/s | p50 ms | p99 ms | Server CPU-s per 1k |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+         three server processes per 1,000 successful writes; client CPU: the same of the \
+         clients (the bench's own process); cores busy: both together per second of the point. \
+         Clients and servers share the machine's {} cores.{}\n\n\
+         | System | Clients | OK | Failed | Writes/s | p50 ms | p99 ms | Server CPU-s per 1k | Client CPU-s per 1k | Cores busy |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         etcd_version(),
         args.duration,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
         crate::portunus::env_note(&args.node_env)
     );
     for r in &rows {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |\n",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
             r.system,
             r.clients,
             r.ok,
@@ -706,7 +723,9 @@ fn outcome(args: &Args, rows: Vec<Row>, value_bytes: usize, plotted: bool) -> Ou
             r.per_second,
             r.latency.p50_ms,
             r.latency.p99_ms,
-            r.server_cpu_s_per_1k
+            r.server_cpu_s_per_1k,
+            r.client_cpu_s_per_1k,
+            r.cores_busy
         ));
     }
     for r in rows.iter().filter(|r| r.first_error.is_some()) {
