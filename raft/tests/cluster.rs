@@ -25,10 +25,13 @@ struct Cluster {
     addrs: Vec<SocketAddr>,
     nodes: Vec<Option<Replica>>,
     snapshot_every: u64,
+    /// Election timeout bounds, milliseconds (the defaults unless a test needs slow elections).
+    election_ms: (u64, u64),
 }
 
-fn config(id: u64, dir: PathBuf, snapshot_every: u64) -> RaftConfig {
+fn config(id: u64, dir: PathBuf, snapshot_every: u64, election_ms: (u64, u64)) -> RaftConfig {
     let mut c = RaftConfig::new(id, dir);
+    (c.election_min_ms, c.election_max_ms) = election_ms;
     c.snapshot_every = snapshot_every;
     c.keep_behind_snapshot = snapshot_every / 4;
     c.purge_batch = 8;
@@ -47,6 +50,16 @@ async fn wait_until<F: Fn() -> bool>(what: &str, f: F) {
 
 impl Cluster {
     async fn start(n: u64, snapshot_every: u64) -> Cluster {
+        let defaults = RaftConfig::new(0, PathBuf::new());
+        Self::start_with(
+            n,
+            snapshot_every,
+            (defaults.election_min_ms, defaults.election_max_ms),
+        )
+        .await
+    }
+
+    async fn start_with(n: u64, snapshot_every: u64, election_ms: (u64, u64)) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Cluster {
             dirs: (1..=n).map(|i| dir.path().join(format!("n{i}"))).collect(),
@@ -54,9 +67,15 @@ impl Cluster {
             addrs: Vec::new(),
             nodes: Vec::new(),
             snapshot_every,
+            election_ms,
         };
         for id in 1..=n {
-            let cfg = config(id, c.dirs[id as usize - 1].clone(), snapshot_every);
+            let cfg = config(
+                id,
+                c.dirs[id as usize - 1].clone(),
+                snapshot_every,
+                election_ms,
+            );
             let r = Replica::start(cfg, portunus_test_ports::free_addr(), &secret())
                 .await
                 .unwrap();
@@ -90,11 +109,12 @@ impl Cluster {
         self.nodes.iter().flatten()
     }
 
+    /// The leader, once every running node knows the same running one.
     async fn wait_leader(&self) -> u64 {
-        for _ in 0..500 {
-            let leaders: Vec<u64> = self.running().filter_map(|r| r.status().leader).collect();
-            if let Some(l) = leaders.first() {
-                if self.nodes[*l as usize - 1].is_some() && leaders.iter().all(|x| x == l) {
+        for _ in 0..1500 {
+            let leaders: Vec<Option<u64>> = self.running().map(|r| r.status().leader).collect();
+            if let Some(Some(l)) = leaders.first() {
+                if self.nodes[*l as usize - 1].is_some() && leaders.iter().all(|x| *x == Some(*l)) {
                     return *l;
                 }
             }
@@ -109,7 +129,12 @@ impl Cluster {
     }
 
     async fn restart(&mut self, id: u64) {
-        let cfg = config(id, self.dirs[id as usize - 1].clone(), self.snapshot_every);
+        let cfg = config(
+            id,
+            self.dirs[id as usize - 1].clone(),
+            self.snapshot_every,
+            self.election_ms,
+        );
         let addr = self.addrs[id as usize - 1];
         // In one process a stopped replica's UDP socket is released only once the QUIC
         // endpoint's driver has drained its connections: retry the bind for a while.
@@ -321,6 +346,76 @@ async fn losing_the_leader_loses_no_acknowledged_write_and_restart_recovers() {
     }
 }
 
+/// A leader counts its followers' acknowledgements before its own flush, so a power cut can
+/// take from its disk entries the cluster committed. Started again, it must not lead the same
+/// term and give those entries' log ids to new ones (the followers, holding entries with those
+/// ids, would skip them): the members' states would differ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_that_lost_committed_entries_comes_back_without_forking_the_log() {
+    // Elections slow enough (a follower waits the lease and its timeout: 4-5 s) that the
+    // followers are still following the old leader when it is back.
+    let mut c = Cluster::start_with(3, 5_000, (2_000, 2_500)).await;
+    let mut acknowledged = std::collections::BTreeSet::new();
+    for i in 0..10 {
+        let name = format!("kept{i}");
+        created(c.node(1 + i % 3).propose(user(&name)).await);
+        acknowledged.insert(name);
+    }
+    let leader = c.wait_leader().await;
+    for i in 0..5 {
+        let name = format!("lost{i}");
+        created(c.node(leader).propose(user(&name)).await);
+        acknowledged.insert(name);
+    }
+    c.converge().await;
+    let term = c.node(leader).status().term;
+    c.kill(leader).await;
+    lose_last_entries(&c.dirs[leader as usize - 1], 5).await;
+    c.restart(leader).await;
+    for id in (1..=3).filter(|id| *id != leader) {
+        let s = c.node(id).status();
+        assert!(
+            s.term == term && s.leader == Some(leader),
+            "node {id} already moved on (term {} -> {}, leader {:?}): the restart took longer \
+             than an election, so this run shows nothing",
+            term,
+            s.term,
+            s.leader
+        );
+    }
+    c.wait_leader().await;
+    for i in 0..8 {
+        let name = format!("after{i}");
+        created(c.node(leader).propose(user(&name)).await);
+        acknowledged.insert(name);
+    }
+    c.converge().await;
+    for id in 1..=3 {
+        let names: std::collections::BTreeSet<String> = c
+            .node(id)
+            .view()
+            .read(|s| s.users().map(|u| u.name.clone()).collect());
+        assert_eq!(
+            names, acknowledged,
+            "node {id} holds every acknowledged user"
+        );
+    }
+}
+
+/// What a power cut does to a leader's entries not yet flushed: the last `n` entries in `dir`
+/// are gone, and so is the commit index that covered them.
+async fn lose_last_entries(dir: &std::path::Path, n: u64) {
+    use openraft::storage::{RaftLogReader, RaftLogStorage};
+    let (mut log, _sm) = portunus_raft::store::open(dir).unwrap();
+    let last = log.get_log_state().await.unwrap().last_log_id.unwrap();
+    let keep = last.index - n;
+    let kept = log.try_get_log_entries(keep..=keep).await.unwrap();
+    log.truncate(openraft::LogId::new(last.leader_id, keep + 1))
+        .await
+        .unwrap();
+    log.save_committed(Some(kept[0].log_id)).await.unwrap();
+}
+
 /// Writes forwarded from followers while the leader goes away are re-sent to the new leader
 /// with the same request id: each is applied at most once, and every acknowledged one is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -395,7 +490,7 @@ async fn a_node_added_after_the_log_was_purged_catches_up_by_snapshot() {
 
     let dir = c._dir.path().join("n4");
     let newcomer = Replica::start(
-        config(4, dir, 40),
+        config(4, dir, 40, c.election_ms),
         "127.0.0.1:0".parse().unwrap(),
         &secret(),
     )
