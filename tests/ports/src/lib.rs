@@ -5,26 +5,37 @@
 //! outgoing connection and every client QUIC endpoint of every test process running in parallel
 //! also takes its port: one of them can take it before the test binds it ("address in use").
 //! These ports come from below that range instead (20000..32000, which Linux never hands out
-//! on its own), picked at random per process, checked free for both TCP and UDP, and never
-//! handed out twice while the process that took it lives.
+//! on its own), picked at random per process, checked free for both TCP and UDP, and not
+//! handed out again by the same process for [`REUSE_AFTER`] (a long soak in one process, a
+//! few hundred three-node runs, would otherwise use up the range).
 //!
 //! A test that stops a node and starts it again on the same ports leaves them unbound for a
 //! moment; another test process must not take them then. So each port handed out is also
 //! reserved for the whole machine by an exclusive lock on a file named after it in
 //! `$TMPDIR/portunus-test-ports`, which the kernel releases when the taker's process ends.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 const FIRST: u16 = 20_000;
 const COUNT: u16 = 12_000;
+/// How long a port handed out stays out of this process's picks: far longer than any test
+/// keeps a stopped node's ports for its restart.
+pub const REUSE_AFTER: Duration = Duration::from_secs(600);
 
 /// A loopback port free for TCP and UDP right now, chosen outside the ephemeral range.
 pub fn free_port() -> u16 {
+    pick(REUSE_AFTER)
+}
+
+/// [`free_port`], with ports handed out by this process more than `reuse_after` ago eligible.
+fn pick(reuse_after: Duration) -> u16 {
     static STATE: AtomicU64 = AtomicU64::new(0);
-    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    // When each port was handed out by this process (which keeps its reservation).
+    static GIVEN: Mutex<Option<HashMap<u16, Instant>>> = Mutex::new(None);
     let seed = u64::from(std::process::id()) << 32
         ^ std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -36,14 +47,17 @@ pub fn free_port() -> u16 {
             + (splitmix(STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst))
                 % u64::from(COUNT)) as u16;
         let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        let given = given.get_or_insert_with(HashSet::new);
-        if given.contains(&port) {
-            continue;
-        }
+        let given = given.get_or_insert_with(HashMap::new);
+        let ours = match given.get(&port) {
+            Some(at) if at.elapsed() < reuse_after => continue,
+            Some(_) => true,
+            None => false,
+        };
         let free = TcpListener::bind(("127.0.0.1", port)).is_ok()
             && UdpSocket::bind(("127.0.0.1", port)).is_ok();
-        if free && reserve(port) {
-            given.insert(port);
+        // A port this process reserved before is still reserved by it (the lock is held).
+        if free && (ours || reserve(port)) {
+            given.insert(port, Instant::now());
             return port;
         }
     }
@@ -93,7 +107,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_process_takes_more_ports_than_the_range_holds_once_old_ones_may_return() {
+        // Each pick may return any port this process took before (but not one bound now).
+        let bound = TcpListener::bind(("127.0.0.1", pick(Duration::ZERO))).unwrap();
+        let taken = bound.local_addr().unwrap().port();
+        for _ in 0..usize::from(COUNT) + 500 {
+            assert_ne!(pick(Duration::ZERO), taken);
+        }
+    }
+
+    #[test]
     fn ports_are_below_the_ephemeral_range_bindable_and_distinct() {
+        use std::collections::HashSet;
         let ports: Vec<u16> = (0..200).map(|_| free_port()).collect();
         let distinct: HashSet<u16> = ports.iter().copied().collect();
         assert_eq!(distinct.len(), ports.len());

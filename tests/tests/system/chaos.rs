@@ -98,6 +98,14 @@ fn seeded_fault_runs_keep_every_guarantee() {
         println!("run {}/{runs}: seed {seed}", k + 1);
         let row = one_run(seed, Duration::from_secs(secs));
         println!("{}", line(&row));
+        // Said at once too: a soak stopped before its end still shows what went wrong.
+        if !row.violations.is_empty() {
+            println!(
+                "seed {seed}:\n{}\n{}",
+                row.violations.join("\n"),
+                row.notes.join("\n")
+            );
+        }
         rows.push(row);
     }
     let table = table(&rows, secs);
@@ -571,7 +579,17 @@ fn one_run(seed: u64, faulting: Duration) -> Row {
     }
     violations.extend(dropped_on_healthy.iter().cloned());
     violations.extend(disk_outcomes(&faults));
-    let mut notes = vec![format!("faults: {faults:?}")];
+    let epoch_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+        .saturating_sub(history.now());
+    let mut notes = vec![
+        format!("faults: {faults:?}"),
+        format!(
+            "the history's time 0 (times above, µs) is {epoch_us} µs after the Unix epoch \
+             (`date -ud @SECONDS` to read it beside the nodes' logs)"
+        ),
+    ];
     if violations.is_empty() && admitted == 0 {
         violations.push("no session was ever admitted: the run checked nothing".into());
     }
