@@ -176,8 +176,8 @@ impl Inner {
                 "leader has not heard from a majority lately and is handing over".into(),
             ));
         }
-        let m = self.raft.metrics().borrow().clone();
-        match m.millis_since_quorum_ack {
+        let since_ack = self.raft.metrics().borrow().millis_since_quorum_ack;
+        match since_ack {
             Some(ms) if ms > QUORUM_STALE_MS => Err(ReplicaError::NoQuorum(format!(
                 "leader has not heard from a majority for {ms} ms"
             ))),
@@ -261,9 +261,10 @@ impl Inner {
     }
 
     /// Resolves once this node no longer sees `leader` as the leader (it died, lost an
-    /// election or was cut off), or never while it stays leader.
+    /// election or was cut off), or never while it stays leader. Watches the server metrics,
+    /// sent only when the leader, vote or membership change (not on every step of the core).
     async fn leader_gone(&self, leader: NodeId) {
-        let mut rx = self.raft.metrics();
+        let mut rx = self.raft.server_metrics();
         let _ = rx.wait_for(|m| m.current_leader != Some(leader)).await;
     }
 
