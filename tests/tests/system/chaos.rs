@@ -100,11 +100,7 @@ fn seeded_fault_runs_keep_every_guarantee() {
         println!("{}", line(&row));
         // Said at once too: a soak stopped before its end still shows what went wrong.
         if !row.violations.is_empty() {
-            println!(
-                "seed {seed}:\n{}\n{}",
-                row.violations.join("\n"),
-                row.notes.join("\n")
-            );
+            println!("{}", failure(&row));
         }
         rows.push(row);
     }
@@ -122,16 +118,19 @@ fn seeded_fault_runs_keep_every_guarantee() {
     let failed: Vec<String> = rows
         .iter()
         .filter(|r| !r.violations.is_empty())
-        .map(|r| {
-            format!(
-                "seed {}:\n{}\n{}",
-                r.seed,
-                r.violations.join("\n"),
-                r.notes.join("\n")
-            )
-        })
+        .map(failure)
         .collect();
     assert!(failed.is_empty(), "{table}\n{}", failed.join("\n\n"));
+}
+
+/// A run's violations and notes, under its seed.
+fn failure(r: &Row) -> String {
+    format!(
+        "seed {}:\n{}\n{}",
+        r.seed,
+        r.violations.join("\n"),
+        r.notes.join("\n")
+    )
 }
 
 fn line(r: &Row) -> String {
