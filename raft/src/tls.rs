@@ -208,8 +208,17 @@ impl ClusterTls {
     }
 }
 
+/// The round trip a connection assumes before it has measured one. QUIC's default (333 ms, for
+/// paths it knows nothing of) makes a handshake whose first packet is lost wait a whole second
+/// before sending it again: over a lossy link every new connection to a peer took 1 s, longer
+/// than a member's renewals may fail before its session lease lapses. Cluster links are
+/// LAN-like (the election timeout is 150-300 ms); a longer real round trip only makes the
+/// handshake's first packets go out twice.
+const INITIAL_RTT: std::time::Duration = std::time::Duration::from_millis(30);
+
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
+    t.initial_rtt(INITIAL_RTT);
     t.keep_alive_interval(Some(std::time::Duration::from_millis(500)));
     t.max_idle_timeout(Some(
         std::time::Duration::from_secs(5)

@@ -93,6 +93,9 @@ pub enum CallError {
 pub struct Peers {
     endpoint: quinn::Endpoint,
     conns: Arc<Mutex<HashMap<String, Slot>>>,
+    /// Per connection (by stable id) that a failed call found silent: the count of frames
+    /// heard on it then, and since when it has heard none.
+    quiet: Arc<Mutex<HashMap<usize, (u64, Instant)>>>,
 }
 
 /// A handshake under way, shared by every caller that needs the connection meanwhile.
@@ -113,6 +116,14 @@ enum Slot {
 /// How long callers wait on a handshake another caller began, rather than beginning their own.
 const DIAL_SHARED_FOR: Duration = Duration::from_millis(300);
 
+/// A connection on which no frame was heard for this long while calls failed is given up and
+/// the next call dials anew: the peer's process is gone (a member restarted on the same
+/// address resets the old connection at once, with the cluster's reset key). Not sooner: over
+/// a lossy link a 50 ms heartbeat often hears nothing back, and a new connection there needs a
+/// handshake through the same loss (seen dropping every connection to a leader losing a third
+/// of its packets, again and again, until a member's lease lapsed).
+const SILENT_FOR: Duration = Duration::from_secs(1);
+
 /// The ACK, stream and PING frames received on `conn`: they come only from the peer that holds
 /// the connection's keys (a peer restarted on the same address cannot make them).
 fn frames_heard(conn: &quinn::Connection) -> u64 {
@@ -125,6 +136,7 @@ impl Peers {
         Peers {
             endpoint,
             conns: Arc::default(),
+            quiet: Arc::default(),
         }
     }
 
@@ -190,8 +202,22 @@ impl Peers {
             .shared()
     }
 
+    /// Whether `conn`, on which a call that began at `began` heard nothing, has now been silent
+    /// for [`SILENT_FOR`] (counting from the first failed call that found it so).
+    fn silent_too_long(&self, conn: &quinn::Connection, began: Instant) -> bool {
+        let heard = frames_heard(conn);
+        let mut quiet = self.quiet.lock().expect("lock");
+        let since = match quiet.get(&conn.stable_id()) {
+            Some((count, since)) if *count == heard => *since,
+            _ => began,
+        };
+        quiet.insert(conn.stable_id(), (heard, since));
+        since.elapsed() >= SILENT_FOR
+    }
+
     /// Stop using `conn` for `addr` (a later call opens a new one), unless it was replaced.
     fn forget(&self, addr: &str, conn: &quinn::Connection) {
+        self.quiet.lock().expect("lock").remove(&conn.stable_id());
         let mut conns = self.conns.lock().expect("lock");
         if matches!(conns.get(addr), Some(Slot::Open(c)) if c.stable_id() == conn.stable_id()) {
             conns.remove(addr);
@@ -214,15 +240,18 @@ impl Peers {
             Ok(conn) => conn?,
             Err(_) => return Err(timeout()),
         };
-        let heard = frames_heard(&conn);
+        let (heard, began) = (frames_heard(&conn), Instant::now());
         let result = tokio::time::timeout_at(deadline, exchange(&conn, addr, req))
             .await
             .unwrap_or_else(|_| Err(timeout()));
-        // Keep a connection the peer still speaks on (a slow or lossy link: a new one would
-        // need a handshake through the same loss, and every caller would start its own).
-        // Replace one that is closed or silent: a peer restarted on the same address never
-        // answers on the old one.
-        if result.is_err() && (conn.close_reason().is_some() || frames_heard(&conn) == heard) {
+        // Keep a connection the peer still speaks on, or fell silent on only lately (a slow or
+        // lossy link: a new one would need a handshake through the same loss, and every caller
+        // would start its own). Replace one that is closed or silent for long: a peer
+        // restarted on the same address without the cluster's reset key never answers on it.
+        if result.is_err()
+            && (conn.close_reason().is_some()
+                || (frames_heard(&conn) == heard && self.silent_too_long(&conn, began)))
+        {
             self.forget(addr, &conn);
         }
         result
@@ -567,7 +596,7 @@ mod tests {
         let silent = call_across_a_restart(
             quinn::EndpointConfig::default(),
             quinn::EndpointConfig::default(),
-            Duration::from_millis(300),
+            SILENT_FOR + Duration::from_millis(300),
         )
         .await;
         assert!(
@@ -611,6 +640,64 @@ mod tests {
             .call(&addr, &RpcRequest::Ping, Duration::from_millis(400))
             .await;
         assert!(matches!(up, Ok(RpcResponse::Pong(7))), "{up:?}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_silent_for_a_moment_is_kept() {
+        let p = peer(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let port = p.endpoint.local_addr().unwrap().port();
+        let (at, target) = relay(port).await;
+        let addr = at.to_string();
+        let peers = caller();
+        let ping = |ttl| peers.call(&addr, &RpcRequest::Ping, ttl);
+        assert!(matches!(
+            ping(Duration::from_secs(5)).await,
+            Ok(RpcResponse::Pong(7))
+        ));
+        let first = open_id(&peers, &addr).expect("a connection");
+        // Every datagram lost for a few heartbeats' calls, as on a lossy link.
+        target.store(0, Ordering::SeqCst);
+        for _ in 0..3 {
+            let lost = ping(Duration::from_millis(50)).await;
+            assert!(matches!(lost, Err(CallError::Timeout { .. })), "{lost:?}");
+        }
+        assert_eq!(
+            open_id(&peers, &addr),
+            Some(first),
+            "a connection silent for less than {SILENT_FOR:?} is kept"
+        );
+        target.store(u64::from(port), Ordering::SeqCst);
+        assert!(matches!(
+            ping(Duration::from_secs(5)).await,
+            Ok(RpcResponse::Pong(7))
+        ));
+        assert_eq!(open_id(&peers, &addr), Some(first));
+        assert_eq!(p.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_handshake_whose_first_packet_is_lost_sends_it_again_soon() {
+        let p = peer(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let (at, target) = relay(0).await;
+        let addr = at.to_string();
+        let peers = caller();
+        let call = {
+            let (peers, addr) = (peers.clone(), addr.clone());
+            tokio::spawn(async move {
+                peers
+                    .call(&addr, &RpcRequest::Ping, Duration::from_millis(800))
+                    .await
+            })
+        };
+        // The handshake's first datagram went nowhere; the peer is reachable from now on. With
+        // QUIC's default initial round trip the first packet would go again only after 1 s.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        target.store(
+            u64::from(p.endpoint.local_addr().unwrap().port()),
+            Ordering::SeqCst,
+        );
+        let answer = call.await.unwrap();
+        assert!(matches!(answer, Ok(RpcResponse::Pong(7))), "{answer:?}");
     }
 
     #[tokio::test]
