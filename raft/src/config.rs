@@ -78,6 +78,8 @@ impl RaftConfig {
             max_in_snapshot_log_to_keep: self.keep_behind_snapshot,
             purge_batch_size: self.purge_batch,
             max_payload_entries: 512,
+            // The replica's own timer campaigns, after a pre-vote (`replica::election`).
+            enable_elect: false,
             // A large state's snapshot (100s of MB) goes in fewer round trips; a chunk stays
             // well under the transport's largest message (`network::MAX_MESSAGE`, 64 MiB).
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,

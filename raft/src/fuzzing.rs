@@ -43,6 +43,13 @@ mod tests {
                 data: b"{\"a\":1}\n".to_vec(),
             },
             RpcRequest::Join { node_id: 7, info },
+            RpcRequest::PreVote {
+                candidate: 3,
+                last_log_id: Some(openraft::LogId::new(
+                    openraft::CommittedLeaderId::new(4, 2),
+                    99,
+                )),
+            },
             RpcRequest::Service {
                 name: "mysql-thread".into(),
                 body: vec![1, 2, 3],

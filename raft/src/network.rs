@@ -78,6 +78,12 @@ pub(crate) enum RpcRequest {
         name: String,
         body: Vec<u8>,
     },
+    /// Would the responder vote for `candidate`, whose log ends at `last_log_id`? Asked before
+    /// a campaign, changing no term (see `replica::election`).
+    PreVote {
+        candidate: NodeId,
+        last_log_id: Option<openraft::LogId<NodeId>>,
+    },
 }
 
 /// Why a forwarded request was not served.
@@ -110,4 +116,5 @@ pub(crate) enum RpcResponse {
     AccessKeys(Result<Vec<crate::AccessKeyInfo>, PeerRefusal>),
     Settings(Result<portunus_model::ClusterSettings, PeerRefusal>),
     Service(Result<Vec<u8>, String>),
+    PreVote(bool),
 }

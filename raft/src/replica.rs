@@ -2,6 +2,7 @@
 //! commands from any node (forwarded to the leader, which stamps the time), read locally or
 //! linearizably, change membership, report status.
 
+mod election;
 mod handler;
 mod status;
 
@@ -69,6 +70,8 @@ pub(crate) struct Inner {
     pub(crate) leader_lease: Duration,
     /// Whether this node stands for election (false for a while after it held back as leader).
     pub(crate) electing: std::sync::atomic::AtomicBool,
+    /// The leader this node knew last (kept while it knows none).
+    last_leader: std::sync::Mutex<Option<NodeId>>,
 }
 
 /// Answers a call from another member: its body in, the answer (or why not) out.
@@ -202,9 +205,15 @@ impl Replica {
             heard_leader: std::sync::Mutex::new(None),
             leader_lease: Duration::from_millis(config.election_max_ms),
             electing: std::sync::atomic::AtomicBool::new(true),
+            last_leader: std::sync::Mutex::new(None),
         });
         tokio::spawn(crate::network::serve(endpoint.clone(), inner.clone()));
         tokio::spawn(watch_leader(Arc::downgrade(&inner)));
+        tokio::spawn(election::campaign_when_due(
+            Arc::downgrade(&inner),
+            config.election_min_ms,
+            config.election_max_ms,
+        ));
         tokio::spawn(snapshot_when_due(Arc::downgrade(&inner), config.clone()));
         let batcher = {
             let inner = inner.clone();
@@ -431,8 +440,14 @@ impl Replica {
     /// its last successful renewal was *sent* more than `F < R - 0.75 s` ago never overlaps
     /// with the sessions the majority admits on the reclaimed slots.
     pub async fn renew_lease(&self) -> Result<(), ReplicaError> {
+        // Without a leader (campaigning, or between leaders) this node asks the last one it
+        // knew: a leader grants only while it still leads and hears a majority, whatever the
+        // member believes. A member on a lossy link to a leader the others still follow
+        // misses heartbeats and campaigns in vain; renewing nowhere meanwhile, it let its
+        // lease lapse while the leader could have renewed it.
         let leader = self.inner.raft.metrics().borrow().current_leader;
-        let Some(leader) = leader else {
+        let last = *self.inner.last_leader.lock().expect("lock");
+        let Some(leader) = leader.or(last) else {
             return Err(ReplicaError::NoQuorum("no leader".into()));
         };
         if leader == self.inner.id {
@@ -624,6 +639,9 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
         let has_leader = leader.is_some();
         {
             let Some(inner) = inner.upgrade() else { return };
+            if has_leader {
+                *inner.last_leader.lock().expect("lock") = leader;
+            }
             let leading_for = {
                 let mut leases = inner.leases.lock().expect("lock");
                 // Only a new report dates its measurements (a wake-up on time does not).
@@ -684,7 +702,6 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
                 && leaderless_for.is_none_or(|d| d <= PAUSE_WHILE_LEADERLESS);
             if electing == pause {
                 electing = !pause;
-                inner.raft.runtime_config().elect(electing);
                 inner.electing.store(electing, Ordering::SeqCst);
                 if pause {
                     tracing::info!(

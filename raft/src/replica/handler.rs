@@ -44,7 +44,7 @@ impl Inner {
     /// campaign in that same term, and in openraft 0.9 it then waits its election timeout
     /// again — the slow path of a failover under load, where one follower has received the
     /// dead leader's last entries and the other has not (see ARCHITECTURE.md, "Timing").
-    fn take_over_election(&self, their_term: u64) {
+    pub(super) fn take_over_election(&self, their_term: u64) {
         if !self.electing.load(Ordering::SeqCst) {
             return;
         }
@@ -106,8 +106,13 @@ impl Inner {
                 RpcResponse::Vote(answer)
             }
             RpcRequest::InstallSnapshot(r) => {
+                *self.heard_leader.lock().expect("lock") = Some(Instant::now());
                 RpcResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
+            RpcRequest::PreVote {
+                candidate,
+                last_log_id,
+            } => RpcResponse::PreVote(self.answer_pre_vote(candidate, last_log_id)),
             RpcRequest::Propose { command, id, hops } => {
                 RpcResponse::Propose(self.propose(command, id, hops).await.map_err(Into::into))
             }

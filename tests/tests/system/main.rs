@@ -16,6 +16,7 @@ mod haproxy;
 mod host_verify;
 mod instance_door;
 mod logging;
+mod lossy_leader;
 mod policies;
 mod power_loss;
 mod private_files;
