@@ -15,6 +15,7 @@
 use super::Inner;
 use crate::network::{RpcRequest, RpcResponse};
 use crate::NodeId;
+use futures::StreamExt;
 use openraft::LogId;
 use std::sync::atomic::Ordering;
 use std::sync::Weak;
@@ -129,15 +130,21 @@ impl Inner {
                 }
             }
         });
-        let answers = futures::future::join_all(asks).await;
-        granted += answers.iter().filter(|a| **a == Some(true)).count();
-        if granted >= needed {
-            PreVote::Majority
-        } else if answers.iter().all(Option::is_none) {
-            PreVote::Unanswered
-        } else {
-            PreVote::Refused
+        // Done at the majority's answers: a dead leader's silence must not hold a failover
+        // back for the whole wait.
+        let mut asks: futures::stream::FuturesUnordered<_> = asks.collect();
+        let mut answered = false;
+        while granted < needed {
+            match asks.next().await {
+                Some(answer) => {
+                    answered |= answer.is_some();
+                    granted += usize::from(answer == Some(true));
+                }
+                None if answered => return PreVote::Refused,
+                None => return PreVote::Unanswered,
+            }
         }
+        PreVote::Majority
     }
 
     /// Whether this node would vote for `candidate`, whose log ends at `their_log`: when its
