@@ -602,15 +602,27 @@ impl ProcCluster {
         c.env = sdk::admin_key_env();
         c.env
             .extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        c.spawn_all()?;
-        let leader = c.wait_stable(within)?;
-        c.wait_replicated(leader, within)?;
-        for node in &c.nodes {
-            wait_until("the Admin key to work through every node", within, || {
-                node.admin(&["user", "list"]).ok
-            })?;
-        }
+        c.start_with_admin(within)?;
         Ok(c)
+    }
+
+    /// Start every node; return once they agree on a leader, it replicates to all, and the
+    /// Admin key works through every node.
+    pub fn start_with_admin(&mut self, within: Duration) -> Result<()> {
+        self.spawn_all()?;
+        let leader = self.wait_stable(within)?;
+        self.wait_replicated(leader, within)?;
+        for node in &self.nodes {
+            let mut last = None;
+            wait_until("the Admin key to work through every node", within, || {
+                let out = node.admin(&["user", "list"]);
+                let ok = out.ok;
+                last = Some(out);
+                ok
+            })
+            .with_context(|| format!("node {}: {last:?}", node.id))?;
+        }
+        Ok(())
     }
 
     pub fn spawn_all(&mut self) -> Result<()> {

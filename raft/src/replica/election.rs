@@ -157,7 +157,11 @@ impl Inner {
         their_log: Option<LogId<NodeId>>,
     ) -> bool {
         let my_log = self.raft.data_metrics().borrow().last_log;
-        let leading = self.raft.server_metrics().borrow().current_leader == Some(self.id);
+        let (leading, term) = {
+            let m = self.raft.server_metrics();
+            let m = m.borrow();
+            (m.current_leader == Some(self.id), m.vote.leader_id().term)
+        };
         let heard_lately = match *self.heard_leader.lock().expect("lock") {
             Some(at) => at.elapsed() < self.leader_lease,
             None => false,
@@ -169,7 +173,6 @@ impl Inner {
         };
         if their_log < my_log {
             if !leader_heard {
-                let term = self.raft.server_metrics().borrow().vote.leader_id().term;
                 self.take_over_election(term);
             }
             tracing::debug!(

@@ -20,7 +20,8 @@
 //! `PORTUNUS_CHAOS_RUNS` (default 1) runs with seeds `PORTUNUS_TEST_SEED`, +1, +2, ... Each
 //! run has `PORTUNUS_CHAOS_SECS` (default 20) of faults. The table of runs is printed and,
 //! when `PORTUNUS_CHAOS_TABLE` names a file, appended to it; a failed run names its seed,
-//! which replays the same faults (`scripts/chaos.sh 1 SEED`).
+//! which replays the same faults (`scripts/chaos.sh 1 SEED`); `PORTUNUS_CHAOS_KEEP=1` keeps
+//! every run's logs and `PORTUNUS_CHAOS_LOG` sets the nodes' log filter.
 
 use crate::login::{database_login, echo_through, field, token_row, Login};
 use portunus_proxy::testing::openssh::Askpass;
@@ -260,15 +261,11 @@ fn one_run(seed: u64, faulting: Duration) -> Row {
     let mut c = ProcCluster::with_relay(3).expect("lay out the cluster");
     c.on_disks(DISK_MIB).expect("a disk for each node");
     c.env = sdk::admin_key_env();
-    c.spawn_all().expect("start the nodes");
-    let leader = c.wait_stable(START).expect("a stable cluster");
-    c.wait_replicated(leader, START).expect("replicated");
-    for n in &c.nodes {
-        wait_until("the Admin key to work through every node", START, || {
-            n.admin(&["user", "list"]).ok
-        })
-        .unwrap();
+    // A replay may ask the nodes for more (e.g. `info,openraft=debug`).
+    if let Ok(filter) = std::env::var("PORTUNUS_CHAOS_LOG") {
+        c.env.push(("PORTUNUS_LOG".into(), filter));
     }
+    c.start_with_admin(START).expect("start the nodes");
     let settings = |c: &ProcCluster, args: &[&str]| {
         c.cli(c.nodes[0].cluster, &[&["settings"][..], args].concat())
             .expect("cluster settings")

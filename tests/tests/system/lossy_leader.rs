@@ -39,15 +39,7 @@ fn a_lossy_leader_hands_over_before_a_healthy_members_lease_lapses() {
     if let Ok(filter) = std::env::var("PORTUNUS_LOSSY_LOG") {
         c.env.push(("PORTUNUS_LOG".into(), filter));
     }
-    c.spawn_all().unwrap();
-    let leader = c.wait_stable(START).unwrap();
-    c.wait_replicated(leader, START).unwrap();
-    for n in &c.nodes {
-        wait_until("the Admin key to work through every node", START, || {
-            n.admin(&["user", "list"]).ok
-        })
-        .unwrap();
-    }
+    c.start_with_admin(START).unwrap();
     // Leases fence sessions only under a limit.
     c.cli(
         c.nodes[0].cluster,

@@ -24,19 +24,7 @@ const DISK_MIB: u64 = 512;
 /// Start every node of `c` and wait until it is stable, replicated and the Admin key works
 /// through each node.
 pub(crate) fn start_all(c: &mut ProcCluster) {
-    c.spawn_all().unwrap();
-    let leader = c.wait_stable(START).unwrap();
-    c.wait_replicated(leader, START).unwrap();
-    for n in &c.nodes {
-        let mut last = None;
-        wait_until("the Admin key to work through every node", START, || {
-            let out = n.admin(&["user", "list"]);
-            let ok = out.ok;
-            last = Some(out);
-            ok
-        })
-        .unwrap_or_else(|e| panic!("{e}: node {}: {last:?}", n.id));
-    }
+    c.start_with_admin(START).unwrap();
 }
 
 /// Every newline-ended line of node `n`'s audit events file is a JSON object; their count. (A
