@@ -93,9 +93,19 @@ pub enum CallError {
 pub struct Peers {
     endpoint: quinn::Endpoint,
     conns: Arc<Mutex<HashMap<String, Slot>>>,
-    /// Per connection (by stable id) that a failed call found silent: the count of frames
-    /// heard on it then, and since when it has heard none.
-    quiet: Arc<Mutex<HashMap<usize, (u64, Instant)>>>,
+    /// Per address, the connection (by stable id) a failed call last found silent: the count
+    /// of frames heard on it then, and since when it has heard none. One entry per peer.
+    quiet: Arc<Mutex<HashMap<String, Quiet>>>,
+}
+
+/// A connection a failed call found silent.
+struct Quiet {
+    /// The connection's stable id.
+    conn: usize,
+    /// Frames heard on it when a failed call last found it silent.
+    heard: u64,
+    /// Since when it has heard none.
+    since: Instant,
 }
 
 /// A handshake under way, shared by every caller that needs the connection meanwhile.
@@ -123,6 +133,16 @@ const DIAL_SHARED_FOR: Duration = Duration::from_millis(300);
 /// handshake through the same loss (seen dropping every connection to a leader losing a third
 /// of its packets, again and again, until a member's lease lapsed).
 const SILENT_FOR: Duration = Duration::from_secs(1);
+
+/// A connection whose round-trip estimate exceeds this is replaced once a call on it fails.
+/// Cluster links are LAN-like: a heartbeat's call is given 50 ms, so a path twice as slow
+/// cannot serve the cluster anyway. A connection to a peer
+/// whose process stopped for a while (SIGSTOP, a stalled VM) measures the stop as a round
+/// trip, since what it sent meanwhile is acknowledged only when the peer runs again, and QUIC
+/// paces a connection by that estimate: a large request (a follower's catch-up) then went out
+/// at a few kilobytes a second for seconds, every 50 ms attempt timing out, until a member's
+/// lease lapsed (fault run seed 7187). A new connection measures the round trip afresh.
+const USABLE_RTT: Duration = Duration::from_millis(100);
 
 /// The ACK, stream and PING frames received on `conn`: they come only from the peer that holds
 /// the connection's keys (a peer restarted on the same address cannot make them).
@@ -204,20 +224,29 @@ impl Peers {
 
     /// Whether `conn`, on which a call that began at `began` heard nothing, has now been silent
     /// for [`SILENT_FOR`] (counting from the first failed call that found it so).
-    fn silent_too_long(&self, conn: &quinn::Connection, began: Instant) -> bool {
-        let heard = frames_heard(conn);
+    fn silent_too_long(&self, addr: &str, conn: &quinn::Connection, began: Instant) -> bool {
+        let (id, heard) = (conn.stable_id(), frames_heard(conn));
         let mut quiet = self.quiet.lock().expect("lock");
-        let since = match quiet.get(&conn.stable_id()) {
-            Some((count, since)) if *count == heard => *since,
+        let since = match quiet.get(addr) {
+            Some(q) if q.conn == id && q.heard == heard => q.since,
             _ => began,
         };
-        quiet.insert(conn.stable_id(), (heard, since));
+        let q = Quiet {
+            conn: id,
+            heard,
+            since,
+        };
+        quiet.insert(addr.to_string(), q);
         since.elapsed() >= SILENT_FOR
     }
 
     /// Stop using `conn` for `addr` (a later call opens a new one), unless it was replaced.
     fn forget(&self, addr: &str, conn: &quinn::Connection) {
-        self.quiet.lock().expect("lock").remove(&conn.stable_id());
+        let mut quiet = self.quiet.lock().expect("lock");
+        if quiet.get(addr).is_some_and(|q| q.conn == conn.stable_id()) {
+            quiet.remove(addr);
+        }
+        drop(quiet);
         let mut conns = self.conns.lock().expect("lock");
         if matches!(conns.get(addr), Some(Slot::Open(c)) if c.stable_id() == conn.stable_id()) {
             conns.remove(addr);
@@ -248,11 +277,21 @@ impl Peers {
         // lossy link: a new one would need a handshake through the same loss, and every caller
         // would start its own). Replace one that is closed or silent for long: a peer
         // restarted on the same address without the cluster's reset key never answers on it.
-        if result.is_err()
-            && (conn.close_reason().is_some()
-                || (frames_heard(&conn) == heard && self.silent_too_long(&conn, began)))
-        {
-            self.forget(addr, &conn);
+        if result.is_err() {
+            let stats = conn.stats();
+            tracing::debug!(
+                addr,
+                rtt_ms = conn.rtt().as_millis() as u64,
+                cwnd = stats.path.cwnd,
+                lost_packets = stats.path.lost_packets,
+                "cluster call failed"
+            );
+            if conn.close_reason().is_some()
+                || conn.rtt() > USABLE_RTT
+                || (frames_heard(&conn) == heard && self.silent_too_long(addr, &conn, began))
+            {
+                self.forget(addr, &conn);
+            }
         }
         result
     }
@@ -272,18 +311,36 @@ async fn exchange(
             None => e.to_string(),
         },
     };
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| net(&e))?;
+    let (send, mut recv) = conn.open_bi().await.map_err(|e| net(&e))?;
+    let mut send = Outgoing(Some(send));
     let bytes = codec::encode(req).map_err(|e| CallError::Protocol {
         addr: addr.to_string(),
         reason: e.to_string(),
     })?;
-    send.write_all(&bytes).await.map_err(|e| net(&e))?;
-    send.finish().map_err(|e| net(&e))?;
+    let stream = send.0.as_mut().expect("the request's stream");
+    stream.write_all(&bytes).await.map_err(|e| net(&e))?;
+    stream.finish().map_err(|e| net(&e))?;
     let answer = recv.read_to_end(MAX_MESSAGE).await.map_err(|e| net(&e))?;
+    send.0 = None;
     codec::decode::<RpcResponse>(&answer).map_err(|e| CallError::Protocol {
         addr: addr.to_string(),
         reason: e.to_string(),
     })
+}
+
+/// A request's stream, reset unless its answer came: a request its caller gave up on (it ran
+/// out of time) is then not sent on. Left to finish, every timed-out attempt's bytes stayed
+/// queued on the connection, and a peer that was slow to take a large request (a follower's
+/// catch-up, retried every heartbeat) was sent each attempt in full, one behind the other.
+struct Outgoing(Option<quinn::SendStream>);
+
+impl Drop for Outgoing {
+    fn drop(&mut self) {
+        if let Some(mut stream) = self.0.take() {
+            // An error only says the peer had it all already.
+            let _ = stream.reset(quinn::VarInt::from_u32(0));
+        }
+    }
 }
 
 /// openraft's view of the network: one [`PeerClient`] per target.
@@ -512,40 +569,133 @@ mod tests {
 
     /// A UDP relay at one address in front of `to`, retargeted by storing another port: the
     /// caller's datagrams go to the current target, the target's come back to the caller.
+    /// While `hold` is set, datagrams wait in the relay (both ways), as they wait in the
+    /// socket of a process that is stopped (up to [`HELD_DATAGRAMS`]); clearing it lets them
+    /// through, in order.
     async fn relay(to: u16) -> (SocketAddr, Arc<AtomicU64>) {
+        let r = holding_relay(to).await;
+        (r.at, r.target)
+    }
+
+    struct Relay {
+        at: SocketAddr,
+        target: Arc<AtomicU64>,
+        hold: Arc<AtomicBool>,
+        released: Arc<tokio::sync::Notify>,
+        /// Milliseconds each datagram takes, each way.
+        delay_ms: Arc<AtomicU64>,
+    }
+
+    impl Relay {
+        fn hold(&self) {
+            self.hold.store(true, Ordering::SeqCst);
+        }
+
+        fn release(&self) {
+            self.hold.store(false, Ordering::SeqCst);
+            self.released.notify_waiters();
+        }
+    }
+
+    /// Datagrams a held direction keeps, as a stopped process's socket buffer (Linux's default
+    /// 208 KiB) holds about a hundred: the rest is lost.
+    const HELD_DATAGRAMS: usize = 100;
+
+    /// Forwards what `from` receives (if `accept` takes its sender) to where `to_addr` says,
+    /// through `out`; holds it meanwhile while `hold` is set.
+    fn pass(
+        from: Arc<tokio::net::UdpSocket>,
+        out: Arc<tokio::net::UdpSocket>,
+        accept: impl Fn(SocketAddr) -> bool + Send + 'static,
+        to_addr: impl Fn() -> Option<SocketAddr> + Send + 'static,
+        relay: &Relay,
+    ) {
+        let (hold, released, delay) = (
+            relay.hold.clone(),
+            relay.released.clone(),
+            relay.delay_ms.clone(),
+        );
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            let mut held: Vec<Vec<u8>> = Vec::new();
+            loop {
+                let release = released.notified();
+                tokio::select! {
+                    got = from.recv_from(&mut buf) => {
+                        let Ok((n, sender)) = got else { return };
+                        if !accept(sender) {
+                            continue;
+                        }
+                        if hold.load(Ordering::SeqCst) {
+                            // A full socket buffer drops what comes after.
+                            if held.len() < HELD_DATAGRAMS {
+                                held.push(buf[..n].to_vec());
+                            }
+                        } else if let Some(to) = to_addr() {
+                            for d in held.drain(..) {
+                                let _ = out.send_to(&d, to).await;
+                            }
+                            let late = delay.load(Ordering::SeqCst);
+                            if late == 0 {
+                                let _ = out.send_to(&buf[..n], to).await;
+                            } else {
+                                let (out, d) = (out.clone(), buf[..n].to_vec());
+                                tokio::spawn(async move {
+                                    tokio::time::sleep(Duration::from_millis(late)).await;
+                                    let _ = out.send_to(&d, to).await;
+                                });
+                            }
+                        }
+                    }
+                    () = release => {
+                        if let Some(to) = to_addr() {
+                            for d in held.drain(..) {
+                                let _ = out.send_to(&d, to).await;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    async fn holding_relay(to: u16) -> Relay {
         let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let back = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let target = Arc::new(AtomicU64::new(u64::from(to)));
         let caller = Arc::new(Mutex::new(None::<SocketAddr>));
-        let at = front.local_addr().unwrap();
-        let (f, b, t, c) = (front.clone(), back.clone(), target.clone(), caller.clone());
-        let retarget = target.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            while let Ok((n, from)) = f.recv_from(&mut buf).await {
+        let relay = Relay {
+            at: front.local_addr().unwrap(),
+            target: target.clone(),
+            hold: Arc::default(),
+            released: Arc::default(),
+            delay_ms: Arc::default(),
+        };
+        // Caller to target. Port 0: no one there, the datagram is lost.
+        let (c, t) = (caller.clone(), target.clone());
+        pass(
+            front.clone(),
+            back.clone(),
+            move |from| {
                 *c.lock().unwrap() = Some(from);
-                // Port 0: no one there, the datagram is lost.
-                let port = t.load(Ordering::SeqCst) as u16;
-                if port != 0 {
-                    let to = SocketAddr::from(([127, 0, 0, 1], port));
-                    let _ = b.send_to(&buf[..n], to).await;
-                }
-            }
-        });
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            while let Ok((n, from)) = back.recv_from(&mut buf).await {
-                // Only the current target is heard: an earlier one is gone.
-                if u64::from(from.port()) != target.load(Ordering::SeqCst) {
-                    continue;
-                }
-                let to = *caller.lock().unwrap();
-                if let Some(to) = to {
-                    let _ = front.send_to(&buf[..n], to).await;
-                }
-            }
-        });
-        (at, retarget)
+                true
+            },
+            move || match t.load(Ordering::SeqCst) as u16 {
+                0 => None,
+                port => Some(SocketAddr::from(([127, 0, 0, 1], port))),
+            },
+            &relay,
+        );
+        // Target to caller: only the current target is heard (an earlier one is gone).
+        let t = target.clone();
+        pass(
+            back,
+            front,
+            move |from| u64::from(from.port()) == t.load(Ordering::SeqCst),
+            move || *caller.lock().unwrap(),
+            &relay,
+        );
+        relay
     }
 
     /// A peer made with `first` answers a call through a relay; then its process vanishes
@@ -703,6 +853,99 @@ mod tests {
         );
         let answer = call.await.unwrap();
         assert!(matches!(answer, Ok(RpcResponse::Pong(7))), "{answer:?}");
+    }
+
+    /// A peer whose process stopped for two seconds (the fault runs' pause) while heartbeats
+    /// kept trying it takes a large request soon after it resumes: the connection that
+    /// measured the stop as its round trip (and paced its sending by it) is replaced, and the
+    /// timed-out attempts' bytes are not sent on ahead of the next one.
+    #[tokio::test]
+    async fn a_peer_that_stopped_for_a_while_takes_a_large_request_soon_after_it_resumes() {
+        let p = peer(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let relay = holding_relay(p.endpoint.local_addr().unwrap().port()).await;
+        let addr = relay.at.to_string();
+        let peers = caller();
+        let heartbeat = Duration::from_millis(50);
+        assert!(matches!(
+            peers
+                .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
+                .await,
+            Ok(RpcResponse::Pong(7))
+        ));
+        // Stopped for a few seconds. Early on, a few requests go to it and time out (filling
+        // its socket buffer: the rest of what is sent is lost); then only the connection's
+        // keep-alives and loss probes, ever further apart.
+        relay.hold();
+        let stopped = Instant::now();
+        let blob = |kib: usize| RpcRequest::PutBlob {
+            name: "blob".into(),
+            data: vec![7; kib * 1024],
+        };
+        for _ in 0..4 {
+            let unanswered = peers.call(&addr, &blob(64), heartbeat).await;
+            assert!(
+                matches!(unanswered, Err(CallError::Timeout { .. })),
+                "{unanswered:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(3).saturating_sub(stopped.elapsed())).await;
+        relay.release();
+        // A follower's catch-up: hundreds of entries in one request, a heartbeat's time to
+        // answer, tried again at once when that runs out (as openraft's replication does).
+        let mut attempts = Vec::new();
+        for _ in 0..20 {
+            let answer = peers.call(&addr, &blob(256), heartbeat).await;
+            let done = matches!(answer, Ok(RpcResponse::Pong(7)));
+            attempts.push(answer);
+            if done {
+                break;
+            }
+        }
+        assert!(
+            matches!(attempts.last(), Some(Ok(RpcResponse::Pong(7)))),
+            "none of {} attempts of {heartbeat:?} went through after the peer resumed: {attempts:?}",
+            attempts.len()
+        );
+    }
+
+    /// The rule behind the test above, without its timing: a connection that measured a long
+    /// round trip (here a path of 150 ms each way; after a stop, the stop itself) is
+    /// replaced when a call on it fails, although the peer still answers on it. (On a
+    /// connection with a short round trip the same failure keeps it: see
+    /// `a_call_that_times_out_on_a_slow_peer_keeps_the_connection`.)
+    #[tokio::test]
+    async fn a_failed_call_replaces_a_connection_that_measured_a_long_round_trip() {
+        let p = peer(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let relay = holding_relay(p.endpoint.local_addr().unwrap().port()).await;
+        let addr = relay.at.to_string();
+        let peers = caller();
+        let ping = |ttl| peers.call(&addr, &RpcRequest::Ping, ttl);
+        relay.delay_ms.store(150, Ordering::SeqCst);
+        for _ in 0..3 {
+            assert!(matches!(
+                ping(Duration::from_secs(5)).await,
+                Ok(RpcResponse::Pong(7))
+            ));
+        }
+        let long = open_id(&peers, &addr).expect("a connection");
+        relay.delay_ms.store(0, Ordering::SeqCst);
+        p.delay_ms.store(200, Ordering::SeqCst);
+        let failed = ping(Duration::from_millis(50)).await;
+        assert!(
+            matches!(failed, Err(CallError::Timeout { .. })),
+            "{failed:?}"
+        );
+        assert_ne!(
+            open_id(&peers, &addr),
+            Some(long),
+            "a connection whose round trip was measured over {USABLE_RTT:?} is given up"
+        );
+        p.delay_ms.store(0, Ordering::SeqCst);
+        assert!(matches!(
+            ping(Duration::from_secs(5)).await,
+            Ok(RpcResponse::Pong(7))
+        ));
+        assert_eq!(p.connections.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
