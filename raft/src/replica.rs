@@ -35,9 +35,9 @@ const HOLD_BACK_AFTER_MS: u64 = 250;
 /// after: its link is probably what failed, and with its longer log it would otherwise win the
 /// election that deposed it again and again (seen with a leader losing a third of its packets).
 const ELECTION_PAUSE: Duration = Duration::from_secs(2);
-/// ... unless no one else is elected within this long: then the others cannot win without it
-/// (its log is the longest, or they need its vote and it refuses them), and a cluster without a
-/// leader for the whole pause would cost every member its session lease.
+/// ... unless no leader is elected, or heard, within this long: then the others cannot win
+/// without it (its log is the longest, or they need its vote and it refuses them), and a
+/// cluster without a leader for the whole pause would cost every member its session lease.
 const PAUSE_WHILE_LEADERLESS: Duration = Duration::from_millis(600);
 /// A leader grants lease renewals only while it heard from a majority this recently.
 const RENEW_QUORUM_MS: u64 = 750;
@@ -689,8 +689,18 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
             if stale {
                 held_at = Some(Instant::now());
             }
+            // How long this node has gone without a leader it hears. openraft keeps a leader
+            // that died as the current one until a new vote, so the time since a leader was
+            // last heard counts too: a leader elected while this node paused, and killed at
+            // once, left it paused for the whole pause (its log the longest, the other member
+            // refused for a shorter one) until every lease had lapsed (fault run seed 7188).
+            let unheard_for = inner
+                .heard_leader
+                .lock()
+                .expect("lock")
+                .map(|at| at.elapsed());
             let leaderless_for = match has_leader {
-                true => None,
+                true => unheard_for,
                 false => inner
                     .leaderless_since
                     .lock()
