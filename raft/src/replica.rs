@@ -625,6 +625,10 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
     let mut electing = true;
     // Whether the metrics were reported anew since the last look.
     let mut fresh = true;
+    // The other leader (and its term) the metrics named last, and the last moment the metrics
+    // gave word of a leader: this node leading, or another leader first named.
+    let mut named: Option<(u64, u64)> = None;
+    let mut led_seen: Option<Instant> = None;
     loop {
         let (leader, term, quorum_ack_ms, voters) = {
             let m = rx.borrow_and_update();
@@ -689,23 +693,27 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
             if stale {
                 held_at = Some(Instant::now());
             }
-            // How long this node has gone without a leader it hears. openraft keeps a leader
-            // that died as the current one until a new vote, so the time since a leader was
-            // last heard counts too: a leader elected while this node paused, and killed at
-            // once, left it paused for the whole pause (its log the longest, the other member
-            // refused for a shorter one) until every lease had lapsed (fault run seed 7188).
-            let unheard_for = inner
-                .heard_leader
-                .lock()
-                .expect("lock")
-                .map(|at| at.elapsed());
-            let leaderless_for = match has_leader {
-                true => unheard_for,
-                false => inner
-                    .leaderless_since
-                    .lock()
-                    .expect("lock")
-                    .map(|at| at.elapsed()),
+            // How long this node has gone without word of a leader: since it last led, last
+            // heard a leader (an AppendEntries) or first saw one named. openraft keeps a leader
+            // that died as the current one until a new vote, so the time since a leader was last
+            // heard counts even while the metrics name one: a leader elected while this node
+            // paused, and killed at once, left it paused for the whole pause (its log the
+            // longest, the other member refused for a shorter one) until every lease had lapsed
+            // (fault run seed 7188). A leader never heard (killed before its first append) is
+            // timed from when it was named; and this node's own campaign, which shows no leader
+            // for a while, does not restart the count (it did, and paused the campaign again).
+            match leader {
+                Some(l) if l == inner.id => led_seen = Some(Instant::now()),
+                Some(l) if named != Some((l, term)) => {
+                    named = Some((l, term));
+                    led_seen = Some(Instant::now());
+                }
+                _ => {}
+            }
+            let heard = *inner.heard_leader.lock().expect("lock");
+            let leaderless_for = match (heard, led_seen) {
+                (Some(h), Some(s)) => Some(h.max(s).elapsed()),
+                (h, s) => h.or(s).map(|at| at.elapsed()),
             };
             let pause = leader != Some(inner.id)
                 && held_at.is_some_and(|at| at.elapsed() < ELECTION_PAUSE)
@@ -720,11 +728,20 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
                         ELECTION_PAUSE.as_millis()
                     );
                 } else if let Some(d) = leaderless_for.filter(|d| *d > PAUSE_WHILE_LEADERLESS) {
-                    tracing::info!(
-                        node_id = inner.id,
-                        leaderless_ms = d.as_millis() as u64,
-                        "standing for election again: no one else was elected"
-                    );
+                    if has_leader {
+                        tracing::info!(
+                            node_id = inner.id,
+                            ?leader,
+                            unheard_ms = d.as_millis() as u64,
+                            "standing for election again: the leader is not heard"
+                        );
+                    } else {
+                        tracing::info!(
+                            node_id = inner.id,
+                            leaderless_ms = d.as_millis() as u64,
+                            "standing for election again: no one else was elected"
+                        );
+                    }
                 }
             }
             let mut since = inner.leaderless_since.lock().expect("lock");

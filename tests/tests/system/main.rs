@@ -13,6 +13,7 @@ mod directory;
 mod disk_faults;
 mod five_nodes;
 mod haproxy;
+mod held_back;
 mod host_verify;
 mod instance_door;
 mod logging;
