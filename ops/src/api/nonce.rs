@@ -22,8 +22,12 @@ pub struct NonceCache {
 
 #[derive(Default)]
 struct Inner {
-    expiry: HashMap<String, u64>,
-    order: VecDeque<(u64, String)>,
+    /// Each nonce's expiry and the number of the insertion that set it.
+    expiry: HashMap<String, (u64, u64)>,
+    /// Insertions in order (expiry, nonce, number); an entry whose number is no longer the
+    /// nonce's (it was forgotten and inserted again) only waits to be pruned.
+    order: VecDeque<(u64, String, u64)>,
+    inserted: u64,
 }
 
 impl NonceCache {
@@ -41,20 +45,25 @@ impl NonceCache {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        while let Some((exp, k)) = inner.order.front().cloned() {
-            if exp > now_ms && inner.order.len() < self.capacity {
+        let inner = &mut *inner;
+        while let Some((exp, _, _)) = inner.order.front() {
+            if *exp > now_ms && inner.order.len() < self.capacity {
                 break;
             }
-            inner.order.pop_front();
-            if inner.expiry.get(&k) == Some(&exp) {
+            let Some((_, k, n)) = inner.order.pop_front() else {
+                break;
+            };
+            if inner.expiry.get(&k).is_some_and(|(_, set_by)| *set_by == n) {
                 inner.expiry.remove(&k);
             }
         }
-        if inner.expiry.get(key).is_some_and(|e| *e > now_ms) {
+        if inner.expiry.get(key).is_some_and(|(e, _)| *e > now_ms) {
             return false;
         }
-        inner.expiry.insert(key.to_string(), expires_ms);
-        inner.order.push_back((expires_ms, key.to_string()));
+        inner.inserted += 1;
+        let n = inner.inserted;
+        inner.expiry.insert(key.to_string(), (expires_ms, n));
+        inner.order.push_back((expires_ms, key.to_string(), n));
         true
     }
 
@@ -64,7 +73,7 @@ impl NonceCache {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        // Its entry in `order` stays until pruned; pruning skips entries whose expiry differs.
+        // Its entry in `order` stays until pruned; pruning then leaves alone a later insertion.
         inner.expiry.remove(key);
     }
 }
@@ -85,5 +94,22 @@ mod tests {
         assert!(len <= 2);
         c.remove("c");
         assert!(c.insert("c", 100, 200));
+    }
+
+    #[test]
+    fn a_nonce_forgotten_and_seen_again_is_kept_while_its_first_entry_is_pruned() {
+        let c = NonceCache::new(4);
+        assert!(c.insert("a", 0, 100));
+        assert!(c.insert("b", 1, 300));
+        assert!(c.insert("c", 2, 300));
+        // The call of "a" could not be recorded; the same request comes again (same expiry).
+        c.remove("a");
+        assert!(c.insert("a", 10, 100));
+        // One more nonce pushes the first insertion of "a" out for room.
+        assert!(c.insert("d", 20, 300));
+        assert!(
+            !c.insert("a", 30, 100),
+            "the second insertion of a nonce was pruned with its first"
+        );
     }
 }
