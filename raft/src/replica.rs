@@ -711,10 +711,7 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
                 _ => {}
             }
             let heard = *inner.heard_leader.lock().expect("lock");
-            let leaderless_for = match (heard, led_seen) {
-                (Some(h), Some(s)) => Some(h.max(s).elapsed()),
-                (h, s) => h.or(s).map(|at| at.elapsed()),
-            };
+            let leaderless_for = heard.max(led_seen).map(|at| at.elapsed());
             let pause = leader != Some(inner.id)
                 && held_at.is_some_and(|at| at.elapsed() < ELECTION_PAUSE)
                 && leaderless_for.is_none_or(|d| d <= PAUSE_WHILE_LEADERLESS);
@@ -728,20 +725,16 @@ async fn watch_leader(inner: std::sync::Weak<Inner>) {
                         ELECTION_PAUSE.as_millis()
                     );
                 } else if let Some(d) = leaderless_for.filter(|d| *d > PAUSE_WHILE_LEADERLESS) {
-                    if has_leader {
-                        tracing::info!(
-                            node_id = inner.id,
-                            ?leader,
-                            unheard_ms = d.as_millis() as u64,
-                            "standing for election again: the leader is not heard"
-                        );
-                    } else {
-                        tracing::info!(
-                            node_id = inner.id,
-                            leaderless_ms = d.as_millis() as u64,
-                            "standing for election again: no one else was elected"
-                        );
-                    }
+                    let why = match has_leader {
+                        true => "the leader is not heard",
+                        false => "no one else was elected",
+                    };
+                    tracing::info!(
+                        node_id = inner.id,
+                        ?leader,
+                        leaderless_ms = d.as_millis() as u64,
+                        "standing for election again: {why}"
+                    );
                 }
             }
             let mut since = inner.leaderless_since.lock().expect("lock");

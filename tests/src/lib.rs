@@ -606,6 +606,35 @@ impl ProcCluster {
         Ok(c)
     }
 
+    /// `n` nodes behind the fault relay, started with the test clusters' Admin key and a limit
+    /// of `limit` sessions in total, once every node applies it (leases fence sessions only
+    /// under a limit). When the environment variable `log_knob` is set, its value becomes the
+    /// nodes' `PORTUNUS_LOG` (a replay may ask for openraft's election lines).
+    pub fn relayed_with_session_limit(
+        n: u64,
+        log_knob: &str,
+        limit: u32,
+        within: Duration,
+    ) -> Result<Self> {
+        let mut c = Self::with_relay(n)?;
+        c.env = sdk::admin_key_env();
+        if let Ok(filter) = std::env::var(log_knob) {
+            c.env.push(("PORTUNUS_LOG".into(), filter));
+        }
+        c.start_with_admin(within)?;
+        let limit_arg = limit.to_string();
+        c.cli(
+            c.nodes[0].cluster,
+            &["settings", "--max-sessions-total", &limit_arg],
+        )?;
+        for n in &c.nodes {
+            wait_until("the session limit on every node", within, || {
+                n.metric("portunus_concurrency_slots_limit") == Some(f64::from(limit))
+            })?;
+        }
+        Ok(c)
+    }
+
     /// Start every node; return once they agree on a leader, it replicates to all, and the
     /// Admin key works through every node.
     pub fn start_with_admin(&mut self, within: Duration) -> Result<()> {

@@ -530,6 +530,14 @@ mod tests {
         Peers::new(endpoint)
     }
 
+    /// Asserts that a ping to `addr` is answered (given 5 s).
+    async fn answers(peers: &Peers, addr: &str) {
+        let answer = peers
+            .call(addr, &RpcRequest::Ping, Duration::from_secs(5))
+            .await;
+        assert!(matches!(answer, Ok(RpcResponse::Pong(7))), "{answer:?}");
+    }
+
     fn open_id(peers: &Peers, addr: &str) -> Option<usize> {
         match peers.conns.lock().unwrap().get(addr) {
             Some(Slot::Open(c)) => Some(c.stable_id()),
@@ -542,12 +550,7 @@ mod tests {
         let p = peer(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
         let addr = p.endpoint.local_addr().unwrap().to_string();
         let peers = caller();
-        assert!(matches!(
-            peers
-                .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
-                .await,
-            Ok(RpcResponse::Pong(7))
-        ));
+        answers(&peers, &addr).await;
         let first = open_id(&peers, &addr).expect("a connection");
         p.delay_ms.store(400, Ordering::SeqCst);
         let slow = peers
@@ -560,12 +563,7 @@ mod tests {
             "the peer acknowledged the request: its connection is kept"
         );
         p.delay_ms.store(0, Ordering::SeqCst);
-        assert!(matches!(
-            peers
-                .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
-                .await,
-            Ok(RpcResponse::Pong(7))
-        ));
+        answers(&peers, &addr).await;
         assert_eq!(p.connections.load(Ordering::SeqCst), 1);
     }
 
@@ -734,12 +732,7 @@ mod tests {
             None,
             "the failed call dropped its connection: {across:?}"
         );
-        assert!(matches!(
-            peers
-                .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
-                .await,
-            Ok(RpcResponse::Pong(7))
-        ));
+        answers(&peers, &addr).await;
         assert_ne!(open_id(&peers, &addr), Some(old));
         assert_eq!(second.connections.load(Ordering::SeqCst), 1);
         assert_eq!(first.connections.load(Ordering::SeqCst), 1);
@@ -868,12 +861,7 @@ mod tests {
         let addr = relay.at.to_string();
         let peers = caller();
         let heartbeat = Duration::from_millis(50);
-        assert!(matches!(
-            peers
-                .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
-                .await,
-            Ok(RpcResponse::Pong(7))
-        ));
+        answers(&peers, &addr).await;
         // Stopped for a few seconds. Early on, a few requests go to it and time out (their
         // first hundred datagrams wait in its socket buffer, the rest are lost); then only the
         // connection's keep-alives and loss probes, ever further apart.
@@ -918,12 +906,7 @@ mod tests {
         let relay = holding_relay(p.endpoint.local_addr().unwrap().port()).await;
         let addr = relay.at.to_string();
         let peers = caller();
-        assert!(matches!(
-            peers
-                .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
-                .await,
-            Ok(RpcResponse::Pong(7))
-        ));
+        answers(&peers, &addr).await;
         let conn = match peers.conns.lock().unwrap().get(&addr) {
             Some(Slot::Open(c)) => c.clone(),
             _ => panic!("no connection after a call"),
@@ -952,12 +935,7 @@ mod tests {
             conn.stats().frame_tx
         );
         relay.release();
-        assert!(matches!(
-            peers
-                .call(&addr, &RpcRequest::Ping, Duration::from_secs(5))
-                .await,
-            Ok(RpcResponse::Pong(7))
-        ));
+        answers(&peers, &addr).await;
     }
 
     /// The rule behind `a_peer_that_stopped_for_a_while_...`, without its timing: a connection that measured a long

@@ -7,7 +7,7 @@
 //! for a leader that was dead, until every lease had lapsed (soak seed 7188,
 //! docs/fault-runs.md).
 
-use portunus_tests::{sdk, wait_until, ProcCluster};
+use portunus_tests::{wait_until, ProcCluster};
 use std::time::{Duration, Instant};
 
 const START: Duration = Duration::from_secs(60);
@@ -17,24 +17,8 @@ const PAUSED: &str = "not standing for election";
 
 #[test]
 fn a_paused_member_stands_again_once_the_leader_it_elected_dies() {
-    let mut c = ProcCluster::with_relay(3).unwrap();
-    c.env = sdk::admin_key_env();
-    if let Ok(filter) = std::env::var("PORTUNUS_HELD_BACK_LOG") {
-        c.env.push(("PORTUNUS_LOG".into(), filter));
-    }
-    c.start_with_admin(START).unwrap();
-    // Leases fence sessions only under a limit.
-    c.cli(
-        c.nodes[0].cluster,
-        &["settings", "--max-sessions-total", "2"],
-    )
-    .unwrap();
-    for n in &c.nodes {
-        wait_until("the limit on every node", START, || {
-            n.metric("portunus_concurrency_slots_limit") == Some(2.0)
-        })
-        .unwrap();
-    }
+    let mut c =
+        ProcCluster::relayed_with_session_limit(3, "PORTUNUS_HELD_BACK_LOG", 2, START).unwrap();
     let old = c.wait_stable(START).unwrap();
     let others: Vec<u64> = c
         .nodes

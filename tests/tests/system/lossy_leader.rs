@@ -10,7 +10,7 @@
 //! saw a healthy member lapse in 2 to 6 of them (so this default fails about half the time
 //! without them); with them, 0 in 80.
 
-use portunus_tests::{admin_within, sdk, wait_until, ProcCluster};
+use portunus_tests::{admin_within, ProcCluster};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,25 +33,7 @@ fn a_lossy_leader_hands_over_before_a_healthy_members_lease_lapses() {
         Ok(v) => v.parse().expect("PORTUNUS_LOSSY_TRIALS is a number"),
         Err(_) => 6,
     };
-    let mut c = ProcCluster::with_relay(3).unwrap();
-    c.env = sdk::admin_key_env();
-    // A replay may ask the nodes for more (e.g. openraft's election lines).
-    if let Ok(filter) = std::env::var("PORTUNUS_LOSSY_LOG") {
-        c.env.push(("PORTUNUS_LOG".into(), filter));
-    }
-    c.start_with_admin(START).unwrap();
-    // Leases fence sessions only under a limit.
-    c.cli(
-        c.nodes[0].cluster,
-        &["settings", "--max-sessions-total", "2"],
-    )
-    .unwrap();
-    for n in &c.nodes {
-        wait_until("the limit on every node", START, || {
-            n.metric("portunus_concurrency_slots_limit") == Some(2.0)
-        })
-        .unwrap();
-    }
+    let mut c = ProcCluster::relayed_with_session_limit(3, "PORTUNUS_LOSSY_LOG", 2, START).unwrap();
 
     // Writes through every node, so that the members' logs differ when the leader is hit.
     let stop = Arc::new(AtomicBool::new(false));
