@@ -13,7 +13,10 @@ pub use portunus_db::sql::rules::{Matcher, RuleSpec};
 pub use portunus_db::{Outcome, Statement};
 
 use crate::gate::{AuditEvent, AuditSink, Permit, TargetCredential, TargetProtocol};
+use crate::route::Upstream;
+use portunus_db::gather::Gather;
 use std::io;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -25,6 +28,15 @@ pub fn spoken(permit: &Permit) -> bool {
         permit.protocol,
         TargetProtocol::MySql | TargetProtocol::PostgreSql
     )
+}
+
+/// Batched reads of large answers from a TCP target (None through an SSH proxy, or if the
+/// descriptor cannot be duplicated: each read then wakes the session as bytes come).
+pub(crate) fn gather(target: &Upstream) -> Option<Box<dyn Gather>> {
+    let Upstream::Tcp(tcp) = target else {
+        return None;
+    };
+    crate::forward::db_gather(tcp.as_fd().try_clone_to_owned().ok()?)
 }
 
 /// Why a database session ended early, whichever protocol it spoke.
@@ -40,6 +52,7 @@ pub enum DbSessionError {
 pub async fn run<C, T, A>(
     client: C,
     target: T,
+    gather: Option<Box<dyn Gather>>,
     permit: &Permit,
     audit: Arc<A>,
     tls: &tls::DatabaseTls,
@@ -50,8 +63,10 @@ where
     A: AuditSink,
 {
     match permit.protocol {
-        TargetProtocol::PostgreSql => Ok(run_postgres(client, target, permit, audit, tls).await?),
-        _ => Ok(run_mysql(client, target, permit, audit, tls).await?),
+        TargetProtocol::PostgreSql => {
+            Ok(run_postgres(client, target, gather, permit, audit, tls).await?)
+        }
+        _ => Ok(run_mysql(client, target, gather, permit, audit, tls).await?),
     }
 }
 
@@ -95,6 +110,7 @@ impl<A: AuditSink> portunus_db::StatementSink for Statements<A> {
 pub async fn run_mysql<C, T, A>(
     client: C,
     target: T,
+    gather: Option<Box<dyn Gather>>,
     permit: &Permit,
     audit: Arc<A>,
     tls: &tls::DatabaseTls,
@@ -110,13 +126,14 @@ where
         session_id: permit.session_id,
         account: permit.account_name.clone(),
     };
-    portunus_db::mysql::session::run(client, target, &login, &sink).await
+    portunus_db::mysql::session::run(client, target, gather, &login, &sink).await
 }
 
 /// Runs a PostgreSQL session between `client` and the connected `target` to its end.
 pub async fn run_postgres<C, T, A>(
     client: C,
     target: T,
+    gather: Option<Box<dyn Gather>>,
     permit: &Permit,
     audit: Arc<A>,
     tls: &tls::DatabaseTls,
@@ -132,7 +149,7 @@ where
         session_id: permit.session_id,
         account: permit.account_name.clone(),
     };
-    portunus_db::pg::session::run(client, target, &login, &sink).await
+    portunus_db::pg::session::run(client, target, gather, &login, &sink).await
 }
 
 /// A stream that counts what is read from it and written to it.

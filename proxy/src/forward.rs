@@ -49,6 +49,20 @@ pub fn db_passage(
     Ok(Box::new(passage))
 }
 
+/// Batched read wakeups in a database session's large answers, on the target's socket (a
+/// duplicated descriptor); None where the socket option is not available.
+pub fn db_gather(target: std::os::fd::OwnedFd) -> Option<Box<dyn portunus_db::gather::Gather>> {
+    #[cfg(target_os = "linux")]
+    {
+        Some(Box::new(splice::LowWater(target)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        drop(target);
+        None
+    }
+}
+
 /// Without splice(2) there is no passage: the session copies.
 #[cfg(not(target_os = "linux"))]
 pub fn db_passage(

@@ -9,6 +9,7 @@
 
 pub mod console;
 pub mod fuzzing;
+pub mod gather;
 pub mod mysql;
 pub mod passage;
 pub mod pg;
@@ -28,6 +29,18 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<secret>")
     }
+}
+
+/// What a native port's session may do with the target's socket besides reading and writing
+/// it as a stream (nothing, by default: the session then copies every answer and wakes for
+/// every read).
+#[derive(Default)]
+pub struct TargetSocket<'p> {
+    /// The answers moved outside the session (splice(2)) when both legs are plain TCP; not
+    /// used once the target's connection is TLS.
+    pub passage: Option<Box<dyn passage::Passage + 'p>>,
+    /// Batched wakeups in large answers ([`gather`]).
+    pub gather: Option<Box<dyn gather::Gather>>,
 }
 
 /// The target login a session performs.

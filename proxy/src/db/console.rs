@@ -192,16 +192,17 @@ async fn serve<G: SessionGate, A: AuditSink>(
     sink: Statements<A>,
 ) -> EndKind {
     let bytes = Bytes::default();
+    let gather = super::gather(&target);
     let target = counted(target, &bytes.up, &bytes.down);
     let protocol = admission.permit().protocol;
     let session = async {
         match protocol {
             TargetProtocol::PostgreSql => {
-                let r = portunus_db::pg::session::run(pipe, target, &login, &sink).await;
+                let r = portunus_db::pg::session::run(pipe, target, gather, &login, &sink).await;
                 r.map_err(super::DbSessionError::from)
             }
             _ => {
-                let r = portunus_db::mysql::session::run(pipe, target, &login, &sink).await;
+                let r = portunus_db::mysql::session::run(pipe, target, gather, &login, &sink).await;
                 r.map_err(super::DbSessionError::from)
             }
         }

@@ -16,6 +16,7 @@ use crate::route::{self, Route, Upstream};
 use portunus_db::mysql::session::native as my;
 use portunus_db::passage::Passage;
 use portunus_db::pg::session::native as pg;
+use portunus_db::TargetSocket;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -331,10 +332,13 @@ async fn mysql_login<C, G, A>(
     let sink = statements(&port, &admission);
     let bytes = Bytes::default();
     let client = duplicate(greeted.stream(), &port);
-    let passage = passage(client, &target, &port, &bytes.spliced);
+    let socket = TargetSocket {
+        passage: passage(client, &target, &port, &bytes.spliced),
+        gather: super::gather(&target),
+    };
     thread.admit(&permit);
     let target = counted(target, &bytes.up, &bytes.down);
-    let session = greeted.serve(target, passage, &login, &thread, &sink);
+    let session = greeted.serve(target, socket, &login, &thread, &sink);
     run_session("mysql", &*port.gate, admission, session, &bytes).await;
 }
 
@@ -447,9 +451,13 @@ async fn pg_login<C, G, A>(
         }
         ours
     };
+    let socket = TargetSocket {
+        passage,
+        gather: super::gather(&target),
+    };
     let session = started.serve(
         counted(target, &bytes.up, &bytes.down),
-        passage,
+        socket,
         &login,
         &server_final,
         on_key,

@@ -4,8 +4,8 @@
 //! # Safety
 //!
 //! The `unsafe` here is confined to a few libc calls (`pipe2`, `fcntl`, `splice`, `tee`, `read`
-//! into a vector's spare capacity, and adopting the fds `pipe2` returns), each wrapped in a
-//! safe function of this file. The invariants:
+//! into a vector's spare capacity, `setsockopt(SO_RCVLOWAT)`, and adopting the fds `pipe2`
+//! returns), each wrapped in a safe function of this file. The invariants:
 //!
 //! - **Ownership.** The two fds returned by a successful `pipe2` are wrapped at once in
 //!   [`OwnedFd`]s held by a [`Pipe`]; nothing else ever holds them, so they are closed exactly
@@ -15,7 +15,8 @@
 //!   `TcpStream` or a borrowed `Pipe`), so it stays open for the whole call; no raw fd is stored.
 //! - **No aliasing, little memory.** `splice` is called with null offsets (required for pipes
 //!   and sockets) and, like `tee`, touches no user memory; `fcntl(F_SETPIPE_SZ/F_GETPIPE_SZ)`
-//!   takes an integer. The kernel writes user memory only into `pipe2`'s two-int array (a local
+//!   and `setsockopt(SO_RCVLOWAT)` take an integer (the latter by pointer to a local the call
+//!   only reads). The kernel writes user memory only into `pipe2`'s two-int array (a local
 //!   owned by the call) and, for `read`, into a vector's reserved spare capacity, borrowed
 //!   mutably for the call; the vector's length then grows by exactly what `read` returned.
 //! - **Concurrency.** Each direction owns its own `Pipe`; sockets are only shared as `&TcpStream`,
@@ -401,4 +402,30 @@ fn read_into(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, len: usize) -> io::Result<us
     // SAFETY: read(2) initialised the first `n` bytes of the spare capacity (n <= len).
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
+}
+
+/// A database target's socket (its own duplicated descriptor) whose read wakeups a session
+/// batches in large answers ([`portunus_db::gather`]).
+pub(super) struct LowWater(pub(super) OwnedFd);
+
+impl portunus_db::gather::Gather for LowWater {
+    fn low_water(&self, bytes: usize) -> io::Result<()> {
+        let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        // SAFETY: setsockopt on an owned (open) fd; the option value is a local int the kernel
+        // only reads, its size passed alongside.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.0.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                std::ptr::from_ref(&bytes).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
 }

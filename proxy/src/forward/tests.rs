@@ -239,3 +239,73 @@ fn mode_parses_and_prints() {
     }
     assert!("zero".parse::<ForwardMode>().is_err());
 }
+
+/// The database sessions' batched wakeups ([`super::db_gather`]): with a low-water mark the
+/// kernel reports the socket readable only once that many bytes are queued, and setting it
+/// back to one byte wakes a reader for what is already there.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_low_water_mark_holds_back_the_wakeup_until_a_batch_is_queued() {
+    use std::os::fd::AsFd;
+    use std::time::Duration;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (writer, reader) = tokio::join!(
+        TcpStream::connect(listener.local_addr().expect("addr")),
+        listener.accept()
+    );
+    let (mut writer, mut reader) = (writer.expect("connect"), reader.expect("accept").0);
+    // As in a large answer, bytes have flowed already: the receive window has grown past one
+    // segment (below that the kernel wakes the reader whatever the mark).
+    let sending = async {
+        for _ in 0..128 {
+            writer.write_all(&[0; 64 * 1024]).await?;
+        }
+        io::Result::Ok(())
+    };
+    let (sent, got) = tokio::join!(sending, async {
+        let mut buf = vec![0; 256 * 1024];
+        let mut got = 0;
+        while got < 8 * MIB {
+            got += reader.read(&mut buf).await.expect("read") as u64;
+        }
+        got
+    });
+    sent.expect("send");
+    assert_eq!(got, 8 * MIB);
+    let owned = reader.as_fd().try_clone_to_owned().expect("dup");
+    let gather = super::db_gather(owned).expect("a gather on Linux");
+    gather.low_water(64 * 1024).expect("set the mark");
+    writer.write_all(&[1; 1000]).await.expect("write");
+    let quiet = tokio::time::timeout(Duration::from_millis(200), reader.readable()).await;
+    assert!(
+        quiet.is_err(),
+        "1,000 bytes woke a reader waiting for 64 KiB"
+    );
+    writer.write_all(&[2; 70_000]).await.expect("write");
+    tokio::time::timeout(Duration::from_secs(10), reader.readable())
+        .await
+        .expect("a whole batch wakes the reader")
+        .expect("readable");
+    let mut got = vec![0; 80_000];
+    let mut n = 0;
+    // Up to "would block", which is what clears the reader's readiness.
+    loop {
+        match reader.try_read(&mut got[n..]) {
+            Ok(0) => panic!("the writer is still open"),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    assert_eq!(n, 71_000);
+    // Below the mark again; set back to one byte, the reader wakes for what is queued.
+    writer.write_all(&[3; 10]).await.expect("write");
+    let quiet = tokio::time::timeout(Duration::from_millis(200), reader.readable()).await;
+    assert!(quiet.is_err(), "10 bytes woke a reader waiting for 64 KiB");
+    gather.low_water(1).expect("set back");
+    tokio::time::timeout(Duration::from_secs(10), reader.readable())
+        .await
+        .expect("setting the mark back wakes the reader")
+        .expect("readable");
+    assert_eq!(reader.try_read(&mut got).expect("read"), 10);
+}

@@ -81,9 +81,11 @@ pub(crate) async fn run<G: SessionGate, A: AuditSink>(
                 on_write: &count_down,
             };
             let audit = conn.shared.audit.clone();
+            let gather = crate::db::gather(&tcp);
             if let Err(e) = crate::db::run(
                 client,
                 tcp,
+                gather,
                 lease.permit(),
                 audit,
                 &conn.shared.config.database_tls,

@@ -21,6 +21,7 @@ use super::handshake::{
 };
 use super::scan::{Progress, Scan};
 use super::wire::{err_payload, WireError};
+use crate::gather::{batched, Gather};
 use crate::passage::Passage;
 use crate::sql::rules::Rules;
 use crate::tls::{Io, Target};
@@ -61,6 +62,7 @@ pub enum SessionError {
 pub async fn run<C, T>(
     client: C,
     target: T,
+    gather: Option<Box<dyn Gather>>,
     login: &Login,
     sink: &dyn StatementSink,
 ) -> Result<(), SessionError>
@@ -69,7 +71,7 @@ where
     T: Io,
 {
     let mut client = Side::new(client);
-    let mut target = Side::new(Target::Plain(target));
+    let mut target = Side::gathered(Target::Plain(target), gather);
     let logged_in =
         tokio::time::timeout(LOGIN_TIMEOUT, login_both(&mut client, &mut target, login));
     let (caps, database) = match logged_in.await {
@@ -595,31 +597,42 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
     T: AsyncRead + AsyncWrite + Unpin,
 {
+    let mut answered = 0;
     loop {
         let progress = match answers {
             Answers::Read => {
-                if target.buffered().is_empty() && target.fill().await? == 0 {
+                if target.buffered().is_empty() && target.fill_answer(answered).await? == 0 {
                     return Err(SessionError::TargetClosed);
                 }
                 let (n, progress) = scan.feed(target.buffered())?;
                 client.write_raw(&target.buffered()[..n]).await?;
                 target.consume(n);
+                answered += n;
                 progress
             }
             Answers::Passed { passage, copy } => {
-                if copy.is_empty() && passage.fill(copy).await? == 0 {
-                    return Err(SessionError::TargetClosed);
+                if copy.is_empty() {
+                    let batching = target.batching();
+                    if batched!(batching, answered, passage.fill(copy))? == 0 {
+                        return Err(SessionError::TargetClosed);
+                    }
                 }
                 let (n, progress) = scan.feed(copy)?;
                 passage.pass(n).await?;
                 copy.drain(..n);
+                answered += n;
                 progress
             }
         };
         match progress {
             Progress::More => {}
-            Progress::Done => return Ok(()),
+            Progress::Done => {
+                target.batching().off()?;
+                return Ok(());
+            }
             Progress::LocalInfile(_) => {
+                target.batching().off()?;
+                answered = 0;
                 // The client's file, packet by packet, up to its empty packet.
                 loop {
                     let Some((s, p)) = client.read_packet(MAX_REQUEST).await? else {

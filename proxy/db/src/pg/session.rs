@@ -15,6 +15,7 @@ mod relay;
 
 use super::auth::{AuthError, Next, Request, TargetAuth};
 use super::wire::{self, message, Startup, WireError, PROTOCOL_3};
+use crate::gather::Gather;
 use crate::tls::{Io, Target};
 use crate::{Login, StatementSink};
 use io::{send, Side};
@@ -100,6 +101,7 @@ where
 pub async fn run<C, T>(
     client: C,
     target: T,
+    gather: Option<Box<dyn Gather>>,
     login: &Login,
     sink: &dyn StatementSink,
 ) -> Result<(), SessionError>
@@ -136,7 +138,7 @@ where
         }
     };
     let guard = relay::Guard::new(login, database);
-    let target_r = relay::Answers::new(target_r, None);
+    let target_r = relay::Answers::new(target_r, None, gather);
     relay::relay(client_r, client_w, target_r, target_w, &guard, false, sink).await
 }
 

@@ -3,6 +3,7 @@
 
 use super::super::wire::{frame, header, WireError, MAX_PAYLOAD};
 use super::SessionError;
+use crate::gather::{batched, Batching, Gather};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const READ: usize = 64 * 1024;
@@ -11,6 +12,8 @@ pub(super) struct Side<S> {
     io: S,
     buf: Vec<u8>,
     start: usize,
+    /// Batched wakeups in large answers (the target side, when it is a socket).
+    batching: Batching,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Side<S> {
@@ -19,6 +22,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Side<S> {
             io,
             buf: Vec::with_capacity(READ),
             start: 0,
+            batching: Batching::default(),
+        }
+    }
+
+    /// A side whose reads in large answers are batched through `gather`.
+    pub(super) fn gathered(io: S, gather: Option<Box<dyn Gather>>) -> Self {
+        Side {
+            batching: Batching::new(gather),
+            ..Side::new(io)
         }
     }
 
@@ -50,12 +62,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Side<S> {
     /// PostgreSQL side does: zeroing 64 KiB before every read cost the relay about a tenth of
     /// its CPU (`portunus-bench db`), and touched memory that idle sessions then kept.
     pub(super) async fn fill(&mut self) -> std::io::Result<usize> {
-        if self.start > 0 && self.buf.len() + READ > self.buf.capacity() {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        self.buf.reserve(READ);
-        self.io.read_buf(&mut self.buf).await
+        fill(&mut self.io, &mut self.buf, &mut self.start).await
+    }
+
+    /// Reads more of an answer `answered` bytes long so far; 0 at end of stream. In a large
+    /// answer the read waits for a batch ([`crate::gather`]).
+    pub(super) async fn fill_answer(&mut self, answered: usize) -> std::io::Result<usize> {
+        let Side {
+            io,
+            buf,
+            start,
+            batching,
+        } = self;
+        batched!(batching, answered, fill(io, buf, start))
+    }
+
+    /// The target side's batching, for reads that do not go through this side (a passage).
+    pub(super) fn batching(&mut self) -> &mut Batching {
+        &mut self.batching
     }
 
     async fn need(&mut self, n: usize) -> Result<bool, SessionError> {
@@ -116,4 +140,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Side<S> {
         self.io.write_all(bytes).await?;
         self.io.flush().await
     }
+}
+
+/// [`Side::fill`] on a side's parts.
+async fn fill<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    start: &mut usize,
+) -> std::io::Result<usize> {
+    if *start > 0 && buf.len() + READ > buf.capacity() {
+        buf.drain(..*start);
+        *start = 0;
+    }
+    buf.reserve(READ);
+    io.read_buf(buf).await
 }

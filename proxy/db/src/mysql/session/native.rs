@@ -18,10 +18,9 @@ use crate::mysql::handshake::{
     Greeting, Response, CLIENT_DEPRECATE_EOF, CLIENT_SSL, PASSED_CAPABILITIES,
     REQUIRED_CAPABILITIES,
 };
-use crate::passage::Passage;
 use crate::sql::rules::Rules;
 use crate::tls::{Io, Target};
-use crate::{Login, StatementSink};
+use crate::{Login, StatementSink, TargetSocket};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Capabilities offered on the native port.
@@ -222,7 +221,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
     pub async fn serve<T>(
         mut self,
         target: T,
-        passage: Option<Box<dyn Passage + '_>>,
+        socket: TargetSocket<'_>,
         login: &Login,
         threads: &dyn Threads,
         sink: &dyn StatementSink,
@@ -238,7 +237,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
             refuse(&mut self.client, self.seq, 1045, "28000", &words).await;
             return Err(SessionError::Client(words));
         };
-        let mut target = Side::new(Target::Plain(target));
+        let mut target = Side::gathered(Target::Plain(target), socket.gather);
         let logged_in = self.log_in(&mut target, login, password);
         let (database, thread) = match tokio::time::timeout(LOGIN_TIMEOUT, logged_in).await {
             Ok(done) => done?,
@@ -254,7 +253,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Greeted<C> {
             database,
             threads: Some(threads),
         };
-        let mut answers = Answers::after_login(passage, &mut target);
+        let mut answers = Answers::after_login(socket.passage, &mut target);
         relay(
             &mut self.client,
             &mut target,

@@ -11,11 +11,10 @@
 use super::io::{send, Side};
 use super::{hosted_login, negotiate, relay, startup_refusal, target_startup, SessionError};
 use super::{AuthError, LOGIN_TIMEOUT, MAX_REQUEST};
-use crate::passage::Passage;
 use crate::pg::scram::{token_salt, ClientProof, ServerExchange, TOKEN_ITERATIONS};
 use crate::pg::wire::{self, message, Startup, WireError};
 use crate::tls::Io;
-use crate::{Login, StatementSink};
+use crate::{Login, StatementSink, TargetSocket};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The SASL mechanism the gateway offers.
@@ -205,7 +204,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
     pub async fn serve<T>(
         mut self,
         target: T,
-        passage: Option<Box<dyn Passage + '_>>,
+        socket: TargetSocket<'_>,
         login: &Login,
         server_final: &str,
         on_key: impl FnOnce(i32, Vec<u8>) -> (i32, Vec<u8>),
@@ -231,7 +230,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
         let client_r = Side::with_buffered(client_r, buffered);
         let target = super::switch_to_tls(target, login, &mut client_w).await?;
         // A passage moves raw bytes: not those of a TLS connection.
-        let passage = passage.filter(|_| !target.is_tls());
+        let passage = socket.passage.filter(|_| !target.is_tls());
         let (target_r, mut target_w) = tokio::io::split(target);
         let mut target_r = Side::new(target_r);
         let logged_in = async {
@@ -257,7 +256,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Started<C> {
             }
         };
         let guard = relay::Guard::new(login, database);
-        let target_r = relay::Answers::new(target_r, passage);
+        let target_r = relay::Answers::new(target_r, passage, socket.gather);
         relay::relay(client_r, client_w, target_r, target_w, &guard, true, sink).await
     }
 }

@@ -10,6 +10,7 @@ use super::super::wire::{self, message};
 use super::io::{send, Side};
 use super::pending::{Audit, Expect, Pending};
 use super::{SessionError, MAX_REQUEST};
+use crate::gather::{batched, Batching, Gather};
 use crate::passage::Passage;
 use crate::sql::rules::Rules;
 use crate::sql::Dialect;
@@ -221,14 +222,23 @@ pub(super) struct Answers<'p, TR> {
     passage: Option<Box<dyn Passage + 'p>>,
     /// The copy of what the passage holds and has not delivered yet.
     copy: Vec<u8>,
+    batching: Batching,
+    /// Bytes forwarded since the target's last complete reply.
+    answered: usize,
 }
 
 impl<'p, TR: AsyncRead + Unpin> Answers<'p, TR> {
-    pub(super) fn new(side: Side<TR>, passage: Option<Box<dyn Passage + 'p>>) -> Self {
+    pub(super) fn new(
+        side: Side<TR>,
+        passage: Option<Box<dyn Passage + 'p>>,
+        gather: Option<Box<dyn Gather>>,
+    ) -> Self {
         Answers {
             side,
             passage,
             copy: Vec::new(),
+            batching: Batching::new(gather),
+            answered: 0,
         }
     }
 
@@ -242,10 +252,18 @@ impl<'p, TR: AsyncRead + Unpin> Answers<'p, TR> {
 
     /// Reads more bytes; 0 at end of stream. Cancel-safe. Called only when everything read
     /// before was forwarded.
+    /// In a large reply the read waits for a batch ([`crate::gather`]).
     async fn fill(&mut self) -> std::io::Result<usize> {
-        match &mut self.passage {
-            Some(passage) => passage.fill(&mut self.copy).await,
-            None => self.side.fill().await,
+        let Answers {
+            side,
+            passage,
+            copy,
+            batching,
+            answered,
+        } = self;
+        match passage {
+            Some(passage) => batched!(batching, *answered, passage.fill(copy)),
+            None => batched!(batching, *answered, side.fill()),
         }
     }
 
@@ -335,7 +353,9 @@ where
     while at < target.buffered().len() {
         let (n, reply) = scan.feed(&target.buffered()[at..])?;
         at += n;
+        target.answered += n;
         let Some(reply) = reply else { break };
+        target.answered = 0;
         pending.on_reply(reply, scan.take_rows(), sink);
         let bytes = pending.injections(sink);
         if !bytes.is_empty() {

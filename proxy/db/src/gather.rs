@@ -1,0 +1,172 @@
+//! Large answers read in batches. A relay that is faster than the database producing an answer
+//! wakes for every few kilobytes the database writes, and pays for the wakeup (the scheduler,
+//! the poll, a context switch) more than for the bytes. Once an answer has grown past
+//! [`BULK`], the session asks the kernel to wake it only when [`BATCH`] bytes are queued on the
+//! target's socket (`SO_RCVLOWAT`), and waits at most [`WAIT`] for that before it reads what is
+//! there: the end of the answer, or a database that paused, costs at most that long once. Small
+//! answers (every OLTP statement) never wait. The setting is back at one byte whenever the
+//! session reads anything but the middle of a large answer.
+
+use std::io;
+use std::time::Duration;
+
+/// Bytes of one answer after which its reads are batched.
+pub const BULK: usize = 1 << 20;
+
+/// Bytes queued on the target's socket before the session is woken, in a large answer.
+pub const BATCH: usize = 256 << 10;
+
+/// The longest a batched read waits for a whole batch.
+pub const WAIT: Duration = Duration::from_millis(1);
+
+/// The target's connection as a socket whose wakeups can be batched.
+pub trait Gather: Send {
+    /// Wakes the reader only once `bytes` are queued (1: as soon as any are).
+    fn low_water(&self, bytes: usize) -> io::Result<()>;
+}
+
+/// Reads more of an answer `$answered` bytes long so far with the (cancel-safe) read `$fill`,
+/// an expression made again if the first wait times out: in a large answer the read waits for
+/// a batch, at most [`WAIT`], then takes what is there. Propagates a failed socket option with
+/// `?`.
+macro_rules! batched {
+    ($batching:expr, $answered:expr, $fill:expr) => {{
+        if $batching.before_read($answered)? {
+            match tokio::time::timeout($crate::gather::WAIT, $fill).await {
+                Ok(read) => read,
+                Err(_) => {
+                    $batching.off()?;
+                    $fill.await
+                }
+            }
+        } else {
+            $fill.await
+        }
+    }};
+}
+pub(crate) use batched;
+
+/// A session's batching state over its target socket (none when the target is not one).
+#[derive(Default)]
+pub(crate) struct Batching {
+    gather: Option<Box<dyn Gather>>,
+    armed: bool,
+}
+
+impl Batching {
+    pub(crate) fn new(gather: Option<Box<dyn Gather>>) -> Self {
+        Batching {
+            gather,
+            armed: false,
+        }
+    }
+
+    /// Whether the next read should wait at most [`WAIT`] (the socket holds back wakeups until
+    /// a batch is queued), arming or disarming the socket for it.
+    pub(crate) fn before_read(&mut self, answered: usize) -> io::Result<bool> {
+        let Some(gather) = &self.gather else {
+            return Ok(false);
+        };
+        if answered < BULK {
+            self.off()?;
+            return Ok(false);
+        }
+        if !self.armed {
+            gather.low_water(BATCH)?;
+            self.armed = true;
+        }
+        Ok(true)
+    }
+
+    /// Wakes on any byte again (a batched read timed out, or the answer ended).
+    pub(crate) fn off(&mut self) -> io::Result<()> {
+        if let (true, Some(gather)) = (self.armed, &self.gather) {
+            gather.low_water(1)?;
+            self.armed = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Records the low-water marks asked for.
+    #[derive(Clone, Default)]
+    struct Marks(Arc<Mutex<Vec<usize>>>);
+
+    impl Gather for Marks {
+        fn low_water(&self, bytes: usize) -> io::Result<()> {
+            self.0.lock().unwrap().push(bytes);
+            Ok(())
+        }
+    }
+
+    impl Marks {
+        fn taken(&self) -> Vec<usize> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    #[test]
+    fn only_large_answers_are_batched_and_the_socket_is_set_back_after() {
+        let marks = Marks::default();
+        let mut batching = Batching::new(Some(Box::new(marks.clone())));
+        assert!(!batching.before_read(0).unwrap());
+        assert!(!batching.before_read(BULK - 1).unwrap());
+        assert_eq!(
+            marks.taken(),
+            Vec::<usize>::new(),
+            "small answers never touch the socket"
+        );
+        assert!(batching.before_read(BULK).unwrap());
+        assert!(batching.before_read(BULK * 3).unwrap());
+        assert_eq!(marks.taken(), vec![BATCH], "armed once per large answer");
+        // The next answer starts small: the socket wakes on any byte again before it is read.
+        assert!(!batching.before_read(10).unwrap());
+        assert_eq!(marks.taken(), vec![1]);
+        batching.off().unwrap();
+        assert_eq!(marks.taken(), Vec::<usize>::new(), "already off");
+        // Without a socket to set, nothing is batched.
+        let mut plain = Batching::new(None);
+        assert!(!plain.before_read(BULK * 10).unwrap());
+    }
+
+    async fn read_batched(
+        batching: &mut Batching,
+        answered: usize,
+        from: &mut tokio::io::DuplexStream,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        batched!(batching, answered, from.read_buf(buf))
+    }
+
+    #[tokio::test]
+    async fn a_batched_read_takes_what_came_once_the_wait_is_over() {
+        let marks = Marks::default();
+        let mut batching = Batching::new(Some(Box::new(marks.clone())));
+        let (mut from, mut to) = tokio::io::duplex(64);
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(WAIT * 20).await;
+            to.write_all(b"the tail of a large answer").await.unwrap();
+            to
+        });
+        let mut buf = Vec::new();
+        let n = read_batched(&mut batching, BULK, &mut from, &mut buf)
+            .await
+            .unwrap();
+        assert_eq!(&buf[..n], b"the tail of a large answer");
+        // Armed for the batch, set back when the wait ran out: the read then took what came.
+        assert_eq!(marks.taken(), vec![BATCH, 1]);
+        drop(writer.await.unwrap());
+        assert_eq!(
+            read_batched(&mut batching, 0, &mut from, &mut buf)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+}
