@@ -3,9 +3,11 @@
 //! the poll, a context switch) more than for the bytes. Once an answer has grown past
 //! [`BULK`], the session asks the kernel to wake it only when [`BATCH`] bytes are queued on the
 //! target's socket (`SO_RCVLOWAT`), and waits at most [`WAIT`] for that before it reads what is
-//! there: the end of the answer, or a database that paused, costs at most that long once. Small
-//! answers (every OLTP statement) never wait. The setting is back at one byte whenever the
-//! session reads anything but the middle of a large answer.
+//! there: the end of the answer waits at most that long (tokio's timer rounds it up to about
+//! 2 ms), and a database producing less than a batch per [`WAIT`] is read once per wait,
+//! whatever came in it. Small answers (every OLTP statement) never wait. The setting is back at
+//! one byte whenever the session reads anything but the middle of a large answer. A socket
+//! that refuses the setting is read without batching.
 
 use std::io;
 use std::time::Duration;
@@ -72,7 +74,12 @@ impl Batching {
             return Ok(false);
         }
         if !self.armed {
-            gather.low_water(BATCH)?;
+            if let Err(e) = gather.low_water(BATCH) {
+                // Only an optimisation: the session goes on reading as bytes come.
+                tracing::debug!(error = %e, "database answers read without batching");
+                self.gather = None;
+                return Ok(false);
+            }
             self.armed = true;
         }
         Ok(true)
@@ -133,6 +140,27 @@ mod tests {
         // Without a socket to set, nothing is batched.
         let mut plain = Batching::new(None);
         assert!(!plain.before_read(BULK * 10).unwrap());
+    }
+
+    /// A socket that refuses the low-water mark.
+    struct Refusing(Marks);
+
+    impl Gather for Refusing {
+        fn low_water(&self, bytes: usize) -> io::Result<()> {
+            self.0 .0.lock().unwrap().push(bytes);
+            Err(io::Error::from(io::ErrorKind::PermissionDenied))
+        }
+    }
+
+    #[test]
+    fn a_socket_that_refuses_the_mark_is_read_without_batching() {
+        let marks = Marks::default();
+        let mut batching = Batching::new(Some(Box::new(Refusing(marks.clone()))));
+        assert!(!batching.before_read(BULK).unwrap(), "no batch wait");
+        assert_eq!(marks.taken(), vec![BATCH]);
+        assert!(!batching.before_read(BULK * 2).unwrap());
+        batching.off().unwrap();
+        assert_eq!(marks.taken(), Vec::<usize>::new(), "not asked again");
     }
 
     async fn read_batched(

@@ -272,6 +272,13 @@ async fn a_low_water_mark_holds_back_the_wakeup_until_a_batch_is_queued() {
     });
     sent.expect("send");
     assert_eq!(got, 8 * MIB);
+    // A last read that filled its buffer leaves the reader's readiness set: read up to "would
+    // block", which clears it, before asking for a batch.
+    let mut rest = [0u8; 4096];
+    match reader.try_read(&mut rest) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        other => panic!("nothing is left of the 8 MiB sent, yet: {other:?}"),
+    }
     let owned = reader.as_fd().try_clone_to_owned().expect("dup");
     let gather = super::db_gather(owned).expect("a gather on Linux");
     gather.low_water(64 * 1024).expect("set the mark");
