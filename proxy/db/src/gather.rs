@@ -29,13 +29,17 @@ pub trait Gather: Send {
 
 /// Reads more of an answer `$answered` bytes long so far with the (cancel-safe) read `$fill`,
 /// an expression made again if the first wait times out: in a large answer the read waits for
-/// a batch, at most [`WAIT`], then takes what is there. Propagates a failed socket option with
-/// `?`.
+/// a batch, at most [`WAIT`] (counted from the first of its attempts: a read cancelled by a
+/// `select!` and made again keeps its deadline), then takes what is there. Propagates a failed
+/// socket option with `?`.
 macro_rules! batched {
     ($batching:expr, $answered:expr, $fill:expr) => {{
         if $batching.before_read($answered)? {
-            match tokio::time::timeout($crate::gather::WAIT, $fill).await {
-                Ok(read) => read,
+            match tokio::time::timeout_at($batching.deadline(), $fill).await {
+                Ok(read) => {
+                    $batching.read();
+                    read
+                }
                 Err(_) => {
                     $batching.off()?;
                     $fill.await
@@ -53,6 +57,8 @@ pub(crate) use batched;
 pub(crate) struct Batching {
     gather: Option<Box<dyn Gather>>,
     armed: bool,
+    /// When the batched read under way stops waiting for a whole batch.
+    until: Option<tokio::time::Instant>,
 }
 
 impl Batching {
@@ -60,7 +66,20 @@ impl Batching {
         Batching {
             gather,
             armed: false,
+            until: None,
         }
+    }
+
+    /// The deadline of the batched read under way (set by its first attempt).
+    pub(crate) fn deadline(&mut self) -> tokio::time::Instant {
+        *self
+            .until
+            .get_or_insert_with(|| tokio::time::Instant::now() + WAIT)
+    }
+
+    /// A batched read completed: the next one waits afresh.
+    pub(crate) fn read(&mut self) {
+        self.until = None;
     }
 
     /// Whether the next read should wait at most [`WAIT`] (the socket holds back wakeups until
@@ -87,6 +106,7 @@ impl Batching {
 
     /// Wakes on any byte again (a batched read timed out, or the answer ended).
     pub(crate) fn off(&mut self) -> io::Result<()> {
+        self.until = None;
         if let (true, Some(gather)) = (self.armed, &self.gather) {
             gather.low_water(1)?;
             self.armed = false;
@@ -161,6 +181,39 @@ mod tests {
         assert!(!batching.before_read(BULK * 2).unwrap());
         batching.off().unwrap();
         assert_eq!(marks.taken(), Vec::<usize>::new(), "not asked again");
+    }
+
+    /// Polls `f` once (with a waker that does nothing); its output if it was ready.
+    fn now_or_never<F: std::future::Future>(f: F) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::pin!(f).poll(&mut cx) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_made_again_after_a_cancel_keeps_its_deadline() {
+        let marks = Marks::default();
+        let mut batching = Batching::new(Some(Box::new(marks.clone())));
+        let (mut from, mut to) = tokio::io::duplex(64);
+        let mut buf = Vec::new();
+        // A first attempt polled once and dropped, as a `select!` branch that lost.
+        assert!(now_or_never(read_batched(&mut batching, BULK, &mut from, &mut buf)).is_none());
+        assert_eq!(marks.taken(), vec![BATCH]);
+        tokio::time::sleep(WAIT * 20).await;
+        // Made again past the first attempt's deadline: it stops waiting for the batch at once
+        // (a fresh wait would still be armed here), then waits for any byte.
+        let n = {
+            let again = read_batched(&mut batching, BULK, &mut from, &mut buf);
+            tokio::pin!(again);
+            assert!(now_or_never(again.as_mut()).is_none());
+            assert_eq!(marks.taken(), vec![1], "the wait had run out");
+            to.write_all(b"late").await.unwrap();
+            again.await.unwrap()
+        };
+        assert_eq!(n, 4);
+        assert_eq!(buf, b"late");
     }
 
     async fn read_batched(
