@@ -10,7 +10,8 @@
 //! - **Ownership.** The two fds returned by a successful `pipe2` are wrapped at once in
 //!   [`OwnedFd`]s held by a [`Pipe`]; nothing else ever holds them, so they are closed exactly
 //!   once, when the `Pipe` is dropped (also on error and cancellation paths). A failed `pipe2`
-//!   returns no fds and nothing is adopted.
+//!   returns no fds and nothing is adopted. A [`LowWater`] owns its socket's duplicated fd
+//!   the same way.
 //! - **Lifetimes.** Every fd passed to `splice`/`fcntl` comes from a [`BorrowedFd`] (a borrowed
 //!   `TcpStream` or a borrowed `Pipe`), so it stays open for the whole call; no raw fd is stored.
 //! - **No aliasing, little memory.** `splice` is called with null offsets (required for pipes

@@ -251,8 +251,7 @@ impl<'p, TR: AsyncRead + Unpin> Answers<'p, TR> {
     }
 
     /// Reads more bytes; 0 at end of stream. Cancel-safe. Called only when everything read
-    /// before was forwarded.
-    /// In a large reply the read waits for a batch ([`crate::gather`]).
+    /// before was forwarded. In a large reply the read waits for a batch ([`crate::gather`]).
     async fn fill(&mut self) -> std::io::Result<usize> {
         let Answers {
             side,
