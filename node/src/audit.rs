@@ -5,12 +5,15 @@
 //! parts put together in order are the recording), then, when the session ends, an end marker
 //! `recording-<session id>.end.json` (`{"parts": N}`) stored after the final part, so that a
 //! recording cut short (its node died mid-session) tells from a complete one; and the session's
-//! events (command lines, file operations, tunnel records, SQL statements) as
-//! `events-<session id>.jsonl`, stored while the session runs (the blob is replaced by a longer
-//! one every few seconds when events were added, see [`FileAudit::flush_open`]) and for the last
-//! time, complete, when the session closes; so the statements of a session whose node dies
-//! mid-session are readable up to the last few seconds. [`read_recording`] puts a recording
-//! back together.
+//! events (command lines, file operations, tunnel records, SQL statements) the same way, as JSON
+//! lines in parts `events-<session id>.<part>.jsonl`: each part holds the events added since the
+//! previous one, stored while the session runs (every few seconds when events were added, see
+//! [`FileAudit::flush_open`]) and, the last one, when the session closes, followed by the end
+//! marker `events-<session id>.end.json`. Each event's bytes are stored once, so the statements
+//! of a session whose node dies mid-session are readable up to the last few seconds at no more
+//! cost than storing them at the end. [`read_recording`] and [`read_events`] put the parts back
+//! together. (Sessions stored before events came in parts have one blob,
+//! `events-<session id>.jsonl`, which [`read_events`] still reads.)
 //!
 //! The events of a session are hash-chained as they are kept (`portunus_model::EventsDigest`,
 //! over each line's exact bytes); [`FileAudit::seal`] gives the digest to the session's closing
@@ -42,9 +45,9 @@ pub fn recording_end_name(session_id: u64) -> String {
     format!("recording-{session_id}.end.json")
 }
 
-/// What [`read_recording`] found of a recording.
+/// What [`read_recording`] or [`read_events`] found of a session's recording or events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecordingRead {
+pub struct PartsRead {
     /// The parts found and written out, from 0 up to the first missing one.
     pub parts: u32,
     /// The part count stated by the end marker; None without one: the session is still open,
@@ -52,11 +55,60 @@ pub struct RecordingRead {
     pub expected: Option<u32>,
 }
 
-impl RecordingRead {
-    /// Whether the recording is whole: it ended, and every part is there.
+impl PartsRead {
+    /// Whether the recording or the events are whole: the session ended, and every part is
+    /// there.
     pub fn complete(&self) -> bool {
         self.expected == Some(self.parts)
     }
+
+    /// Why what was read is not whole, in words naming it `what` (plural: "the events of
+    /// session 7"); None when it is whole.
+    pub fn incomplete(&self, what: &str) -> Option<String> {
+        match self.expected {
+            _ if self.complete() => None,
+            None => Some(format!(
+                "{what} have no end marker: the session is still open, or the node that served \
+                 it stopped before it ended ({} parts read)",
+                self.parts
+            )),
+            Some(n) => Some(format!(
+                "{what} are incomplete: {} of their {n} parts read, no member holds part {}",
+                self.parts, self.parts
+            )),
+        }
+    }
+}
+
+/// Reads the parts `part(0)`, `part(1)`, ... with `get` (blob name -> contents, None when no
+/// member holds it), writing them to `out` in order, one at a time, up to the first missing one
+/// or the count the end marker `end` states.
+async fn read_parts<G, F, W>(
+    end: String,
+    part: impl Fn(u32) -> String,
+    get: &mut G,
+    out: &mut W,
+) -> std::io::Result<PartsRead>
+where
+    G: FnMut(String) -> F,
+    F: std::future::Future<Output = Option<Vec<u8>>>,
+    W: Write,
+{
+    let expected = get(end)
+        .await
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["parts"].as_u64())
+        .and_then(|n| u32::try_from(n).ok());
+    let mut parts = 0;
+    while expected.is_none_or(|n| parts < n) {
+        let Some(bytes) = get(part(parts)).await else {
+            break;
+        };
+        out.write_all(&bytes)?;
+        parts += 1;
+    }
+    out.flush()?;
+    Ok(PartsRead { parts, expected })
 }
 
 /// Puts a session's recording (asciicast v2) back together from its blobs, fetched with `get`
@@ -67,42 +119,73 @@ pub async fn read_recording<G, F, W>(
     session_id: u64,
     mut get: G,
     out: &mut W,
-) -> std::io::Result<RecordingRead>
+) -> std::io::Result<PartsRead>
 where
     G: FnMut(String) -> F,
     F: std::future::Future<Output = Option<Vec<u8>>>,
     W: Write,
 {
-    let expected = get(recording_end_name(session_id))
-        .await
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["parts"].as_u64())
-        .and_then(|n| u32::try_from(n).ok());
-    let mut parts = 0;
-    while expected.is_none_or(|n| parts < n) {
-        let Some(bytes) = get(recording_part_name(session_id, parts)).await else {
-            break;
-        };
-        out.write_all(&bytes)?;
-        parts += 1;
-    }
-    out.flush()?;
-    Ok(RecordingRead { parts, expected })
+    let part = |i| recording_part_name(session_id, i);
+    read_parts(recording_end_name(session_id), part, &mut get, out).await
 }
 
-/// The blob name of a session's audit events (JSON lines).
-pub fn events_name(session_id: u64) -> String {
+/// The blob name of a part of a session's audit events (JSON lines): the parts put together in
+/// order are the events.
+pub fn events_part_name(session_id: u64, index: u32) -> String {
+    format!("events-{session_id}.{index}.jsonl")
+}
+
+/// The blob name of the end marker of a session's events: `{"parts": N}`, stored after its
+/// final part.
+pub fn events_end_name(session_id: u64) -> String {
+    format!("events-{session_id}.end.json")
+}
+
+/// The one blob that held a session's events (JSON lines) before they were stored in parts;
+/// written whole when such a session closed.
+pub fn single_events_name(session_id: u64) -> String {
     format!("events-{session_id}.jsonl")
+}
+
+/// Puts a session's audit events (JSON lines) back together from its blobs, as
+/// [`read_recording`] does a recording: whole lines, up to the first missing part. A session
+/// whose events are in one blob (stored before parts) reads as one complete part.
+pub async fn read_events<G, F, W>(
+    session_id: u64,
+    mut get: G,
+    out: &mut W,
+) -> std::io::Result<PartsRead>
+where
+    G: FnMut(String) -> F,
+    F: std::future::Future<Output = Option<Vec<u8>>>,
+    W: Write,
+{
+    let part = |i| events_part_name(session_id, i);
+    let read = read_parts(events_end_name(session_id), part, &mut get, out).await?;
+    if read.parts == 0 && read.expected.is_none() {
+        if let Some(bytes) = get(single_events_name(session_id)).await {
+            out.write_all(&bytes)?;
+            out.flush()?;
+            return Ok(PartsRead {
+                parts: 1,
+                expected: Some(1),
+            });
+        }
+    }
+    Ok(read)
 }
 
 /// How often the events of open sessions are looked at for storing.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(2);
 
-/// An open session's events blob is stored again at most every [`FLUSH_EVERY`], and, unless
-/// this long passed, only when it grew by an eighth since it was last stored (so that a long
-/// session's events are not copied over and over: the bytes stored stay proportional to the
-/// events).
+/// An open session's new events are stored as a part at most every [`FLUSH_EVERY`], and,
+/// unless this long passed, only once they are [`PART_SIZE`] bytes or an eighth of the events
+/// kept so far (so that a long, slow session does not leave thousands of tiny parts to read
+/// back, while a short one's events are soon stored).
 const FLUSH_AT_LEAST_EVERY: Duration = Duration::from_secs(30);
+
+/// New events of an open session this large are stored as a part at the next look.
+const PART_SIZE: usize = 256 * 1024;
 
 /// Writes audit events under `<data dir>/audit/` and replicates recordings.
 pub(crate) struct FileAudit {
@@ -121,10 +204,15 @@ pub(crate) struct FileAudit {
 
 /// The kept events of an open session and their chain.
 struct Pending {
+    /// The lines not yet stored in a part.
     lines: Vec<u8>,
+    /// The bytes kept in all, stored or not (for [`MAX_SESSION_EVENTS`]).
+    kept: usize,
+    /// Whether the [`TRUNCATED`] line was kept.
+    truncated: bool,
     digest: EventsDigest,
-    /// How many bytes of `lines` were stored, and when.
-    stored: usize,
+    /// The parts stored (the index of the next one), and when the last one was.
+    parts: u32,
     stored_at: Instant,
 }
 
@@ -132,25 +220,53 @@ impl Pending {
     fn new(session_id: u64) -> Self {
         Pending {
             lines: Vec::new(),
+            kept: 0,
+            truncated: false,
             digest: EventsDigest::start(session_id),
-            stored: 0,
+            parts: 0,
             stored_at: Instant::now(),
         }
     }
 
-    /// Whether the events should be stored again now.
-    fn due(&self, now: Instant) -> bool {
-        let added = self.lines.len() - self.stored;
+    /// The next part, if it should be stored now: its index and a copy of its lines (they stay
+    /// kept until [`Pending::stored`] says the part was stored, so a failed store is tried
+    /// again at the next look, under the same index, with what was added meanwhile).
+    fn due(&self, now: Instant) -> Option<(u32, Vec<u8>)> {
+        let added = self.lines.len();
         let since = now.duration_since(self.stored_at);
-        added > 0
+        let due = added > 0
             && since >= FLUSH_EVERY
-            && (added * 8 >= self.lines.len() || since >= FLUSH_AT_LEAST_EVERY)
+            && (added >= PART_SIZE || added * 8 >= self.kept || since >= FLUSH_AT_LEAST_EVERY);
+        due.then(|| (self.parts, self.lines.clone()))
     }
 
-    /// Keeps one line (without its newline) and links it into the chain.
+    /// The part of `len` bytes (the first `len` bytes of `lines`) was stored at `now`.
+    fn stored(&mut self, len: usize, now: Instant) {
+        self.lines.drain(..len);
+        self.parts += 1;
+        self.stored_at = now;
+    }
+
+    /// Keeps one event line (without its newline) and links it into the chain, unless the
+    /// session's kept events reached [`MAX_SESSION_EVENTS`]: then the [`TRUNCATED`] line says
+    /// so, once, and no later line is kept (a smaller one would fit, but the events must stay
+    /// a prefix of what happened, cut where the marker says).
     fn keep(&mut self, line: &str) {
+        if self.truncated {
+            return;
+        }
+        if self.kept + line.len() < MAX_SESSION_EVENTS {
+            self.push(line);
+        } else if !self.truncated {
+            self.truncated = true;
+            self.push(TRUNCATED.trim_end());
+        }
+    }
+
+    fn push(&mut self, line: &str) {
         self.lines.extend_from_slice(line.as_bytes());
         self.lines.push(b'\n');
+        self.kept += line.len() + 1;
         self.digest.push(line.as_bytes());
     }
 }
@@ -183,26 +299,33 @@ impl FileAudit {
         })
     }
 
-    /// Stores the events of open sessions that grew (see [`Pending::due`]), replacing their
-    /// blobs with longer ones. Called every [`FLUSH_EVERY`] by [`FileAudit::run`].
+    /// Stores the new events of open sessions as their next parts (see [`Pending::due`]).
+    /// Called every [`FLUSH_EVERY`] by [`FileAudit::run`].
     pub(crate) async fn flush_open(&self) {
         let _storing = self.storing.lock().await;
         let now = Instant::now();
-        let due: Vec<(u64, Vec<u8>)> = {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let due: Vec<(u64, (u32, Vec<u8>))> = {
+            let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending
-                .iter_mut()
-                .filter(|(_, p)| p.due(now))
-                .map(|(id, p)| {
-                    p.stored = p.lines.len();
-                    p.stored_at = now;
-                    (*id, p.lines.clone())
-                })
+                .iter()
+                .filter_map(|(id, p)| Some((*id, p.due(now)?)))
                 .collect()
         };
-        for (session_id, lines) in due {
-            if let Err(e) = self.replica.put_blob(&events_name(session_id), lines).await {
-                tracing::warn!(session_id, error = %e, "storing an open session's events failed");
+        for (session_id, (index, lines)) in due {
+            let len = lines.len();
+            let name = events_part_name(session_id, index);
+            match self.replica.put_blob(&name, lines).await {
+                Ok(_) => {
+                    let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                    // Only `seal` removes a session, and it waits for `storing`.
+                    if let Some(p) = pending.get_mut(&session_id) {
+                        p.stored(len, now);
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    session_id, index, error = %e,
+                    "storing an open session's events failed (tried again at the next look)"
+                ),
             }
         }
     }
@@ -237,9 +360,10 @@ impl FileAudit {
         }
     }
 
-    /// Replicates the events of a closed session (if it had any) to a majority; returns the
-    /// digest of its event chain, for the closing record (whether or not storing succeeded:
-    /// a lost blob must show as missing, not as a session without events).
+    /// Replicates the last events of a closed session (if it had any) to a majority as its
+    /// final part, then its end marker; returns the digest of its event chain, for the closing
+    /// record (whether or not storing succeeded: a lost part must show as missing, not as a
+    /// session without events).
     pub(crate) async fn seal(&self, session_id: u64) -> EventsDigest {
         let _storing = self.storing.lock().await;
         let pending = self
@@ -251,9 +375,22 @@ impl FileAudit {
         if pending.digest.count == 0 {
             return pending.digest;
         }
-        let name = events_name(session_id);
-        match self.replica.put_blob(&name, pending.lines).await {
-            Ok(copies) => tracing::info!(session_id, copies, "session events stored"),
+        let mut parts = pending.parts;
+        if !pending.lines.is_empty() {
+            let name = events_part_name(session_id, parts);
+            // Counted even when storing fails: the end marker then says a part is missing.
+            parts += 1;
+            if let Err(e) = self.replica.put_blob(&name, pending.lines).await {
+                tracing::error!(session_id, error = %e, "storing session events failed");
+            }
+        }
+        let end = json!({ "parts": parts }).to_string().into_bytes();
+        match self
+            .replica
+            .put_blob(&events_end_name(session_id), end)
+            .await
+        {
+            Ok(copies) => tracing::info!(session_id, parts, copies, "session events stored"),
             Err(e) => tracing::error!(session_id, error = %e, "storing session events failed"),
         }
         pending.digest
@@ -471,14 +608,10 @@ impl AuditSink for FileAudit {
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             let session_id = session_of(&event);
-            let kept = pending
+            pending
                 .entry(session_id)
-                .or_insert_with(|| Pending::new(session_id));
-            if kept.lines.len() + line.len() < MAX_SESSION_EVENTS {
-                kept.keep(&line);
-            } else if !kept.lines.ends_with(TRUNCATED.as_bytes()) {
-                kept.keep(TRUNCATED.trim_end());
-            }
+                .or_insert_with(|| Pending::new(session_id))
+                .keep(&line);
         }
         line.push('\n');
         if self.events.send(line).is_err() {
@@ -537,7 +670,7 @@ impl AuditSink for FileAudit {
 mod tests {
     use super::*;
 
-    async fn read(blobs: &HashMap<String, Vec<u8>>, id: u64) -> (String, RecordingRead) {
+    async fn read(blobs: &HashMap<String, Vec<u8>>, id: u64) -> (String, PartsRead) {
         let mut out = Vec::new();
         let read = read_recording(
             id,
@@ -558,7 +691,7 @@ mod tests {
         assert_eq!(text, "{\"version\":2}\n[0.1,\"o\",\"a\"]\n");
         assert_eq!(
             r,
-            RecordingRead {
+            PartsRead {
                 parts: 2,
                 expected: None
             }
@@ -576,7 +709,7 @@ mod tests {
         assert_eq!(text, "{\"version\":2}\n", "up to the first missing part");
         assert_eq!(
             r,
-            RecordingRead {
+            PartsRead {
                 parts: 1,
                 expected: Some(3)
             }
@@ -585,6 +718,159 @@ mod tests {
 
         let (text, r) = read(&blobs, 8).await;
         assert_eq!((text.as_str(), r.parts, r.expected), ("", 0, None));
+    }
+
+    #[tokio::test]
+    async fn events_are_read_from_their_parts_or_their_single_blob() {
+        let mut blobs = HashMap::new();
+        let read = |blobs: &HashMap<String, Vec<u8>>, id| {
+            let blobs = blobs.clone();
+            async move {
+                let mut out = Vec::new();
+                let get = |name: String| {
+                    let b = blobs.get(&name).cloned();
+                    async move { b }
+                };
+                let r = read_events(id, get, &mut out).await.unwrap();
+                (String::from_utf8(out).unwrap(), r)
+            }
+        };
+        blobs.insert(events_part_name(3, 0), b"{\"a\":1}\n".to_vec());
+        let (text, r) = read(&blobs, 3).await;
+        assert_eq!(text, "{\"a\":1}\n");
+        assert_eq!(
+            r,
+            PartsRead {
+                parts: 1,
+                expected: None
+            }
+        );
+        assert!(r
+            .incomplete("events")
+            .unwrap()
+            .contains("have no end marker"));
+
+        blobs.insert(events_part_name(3, 1), b"{\"b\":2}\n{\"c\":3}\n".to_vec());
+        blobs.insert(events_end_name(3), b"{\"parts\":2}".to_vec());
+        // A single blob of the same session is not read when parts are there.
+        blobs.insert(single_events_name(3), b"{\"old\":0}\n".to_vec());
+        let (text, r) = read(&blobs, 3).await;
+        assert_eq!(text, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+        assert!(r.complete() && r.incomplete("events").is_none(), "{r:?}");
+
+        blobs.remove(&events_part_name(3, 0));
+        let (text, r) = read(&blobs, 3).await;
+        assert_eq!((text.as_str(), r.parts, r.expected), ("", 0, Some(2)));
+        let why = r.incomplete("the events").unwrap();
+        assert!(
+            why.contains("0 of their 2 parts read, no member holds part 0"),
+            "{why}"
+        );
+
+        // Stored before parts: one blob, read as one complete part.
+        blobs.insert(single_events_name(4), b"{\"d\":4}\n".to_vec());
+        let (text, r) = read(&blobs, 4).await;
+        assert_eq!(text, "{\"d\":4}\n");
+        assert!(r.complete(), "{r:?}");
+
+        let (text, r) = read(&blobs, 5).await;
+        assert_eq!((text.as_str(), r.parts, r.expected), ("", 0, None));
+    }
+
+    #[test]
+    fn an_open_sessions_events_are_stored_once_each_in_parts() {
+        let start = Instant::now();
+        let mut p = Pending::new(9);
+        p.stored_at = start;
+        let mut all = String::new();
+        let mut stored: Vec<Vec<u8>> = Vec::new();
+        let mut keep = |p: &mut Pending, line: String| {
+            all.push_str(&line);
+            all.push('\n');
+            p.keep(&line);
+        };
+        keep(&mut p, "{\"n\":0}".into());
+        assert_eq!(
+            p.due(start + FLUSH_EVERY / 2),
+            None,
+            "not before FLUSH_EVERY"
+        );
+        let mut now = start + FLUSH_EVERY;
+        let (index, part) = p.due(now).expect("due");
+        assert_eq!((index, part.as_slice()), (0, b"{\"n\":0}\n".as_slice()));
+        // Events added while the part is stored stay for the next one.
+        keep(&mut p, "{\"n\":1}".into());
+        p.stored(part.len(), now);
+        stored.push(part);
+        assert_eq!(p.due(now + FLUSH_EVERY / 2), None);
+        now += FLUSH_EVERY;
+        let (index, failed) = p.due(now).expect("due");
+        assert_eq!((index, failed.as_slice()), (1, b"{\"n\":1}\n".as_slice()));
+        // Storing it failed: the next look tries the same part again, with what came since.
+        keep(&mut p, "{\"n\":2}".into());
+        now += FLUSH_EVERY;
+        let (index, part) = p.due(now).expect("due again");
+        assert_eq!(index, 1);
+        assert_eq!(part, b"{\"n\":1}\n{\"n\":2}\n");
+        p.stored(part.len(), now);
+        stored.push(part);
+        // A long session: small additions wait for an eighth, or 30 seconds.
+        for n in 3..200 {
+            keep(
+                &mut p,
+                format!("{{\"n\":{n},\"pad\":\"{}\"}}", "x".repeat(100)),
+            );
+            now += FLUSH_EVERY;
+            if let Some((index, part)) = p.due(now) {
+                assert_eq!(index as usize, stored.len());
+                let waited = now.duration_since(p.stored_at);
+                assert!(
+                    part.len() * 8 >= p.kept || waited >= FLUSH_AT_LEAST_EVERY,
+                    "{} of {} after {waited:?}",
+                    part.len(),
+                    p.kept
+                );
+                p.stored(part.len(), now);
+                stored.push(part);
+            }
+        }
+        assert!(stored.len() < 40, "{} parts", stored.len());
+        let quiet = now;
+        keep(&mut p, "{\"n\":200}".into());
+        assert_eq!(p.due(quiet + FLUSH_EVERY), None, "a small addition waits");
+        let (_, part) = p.due(quiet + FLUSH_AT_LEAST_EVERY).expect("at most 30 s");
+        p.stored(part.len(), quiet + FLUSH_AT_LEAST_EVERY);
+        stored.push(part);
+        keep(&mut p, "{\"n\":201}".into());
+        let rest = p.lines.clone();
+        // Every event stored once, in order: the parts and what is left are the events.
+        let joined: Vec<u8> = stored.concat().into_iter().chain(rest).collect();
+        assert_eq!(String::from_utf8(joined).unwrap(), all);
+        assert_eq!(p.digest.count, 202);
+        assert_eq!(p.kept, all.len());
+    }
+
+    #[test]
+    fn a_sessions_kept_events_stop_at_the_cap_with_one_marker() {
+        let mut p = Pending::new(1);
+        let line = "y".repeat(1 << 20);
+        let mut last = Vec::new();
+        for _ in 0..20 {
+            p.keep(&line);
+            // Stored parts leave `lines`; the cap counts them still.
+            if !p.lines.is_empty() {
+                last = p.lines.clone();
+                p.stored(last.len(), Instant::now());
+            }
+        }
+        assert_eq!(last, TRUNCATED.as_bytes(), "the marker, alone in its part");
+        p.keep("{\"after\":1}");
+        assert!(
+            p.truncated && p.lines.is_empty(),
+            "nothing after the marker"
+        );
+        assert_eq!(p.kept, 15 * ((1 << 20) + 1) + TRUNCATED.len());
+        assert_eq!(p.digest.count, 16);
     }
 
     #[test]

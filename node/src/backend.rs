@@ -252,9 +252,23 @@ impl Backend for NodeBackend {
         Box::pin(async move { self.replica.get_blob(&name).await })
     }
 
-    fn session_events(&self, session_id: u64) -> BoxFuture<'_, Option<Vec<u8>>> {
-        let name = crate::audit::events_name(session_id);
-        Box::pin(async move { self.replica.get_blob(&name).await })
+    fn session_events(&self, session_id: u64) -> BoxFuture<'_, Option<portunus_ops::StoredEvents>> {
+        Box::pin(async move {
+            let replica = &self.replica;
+            let get = |name: String| async move { replica.get_blob(&name).await };
+            let mut lines = Vec::new();
+            // Writing to a Vec cannot fail.
+            let read = crate::audit::read_events(session_id, get, &mut lines)
+                .await
+                .ok()?;
+            if read.parts == 0 && read.expected.is_none() {
+                return None;
+            }
+            Some(portunus_ops::StoredEvents {
+                lines,
+                incomplete: read.incomplete("the session's events"),
+            })
+        })
     }
 
     fn instance_id(&self) -> String {

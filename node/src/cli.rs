@@ -63,8 +63,9 @@ pub enum ClusterAction {
         /// The session id.
         session_id: u64,
     },
-    /// Print a closed session's audit events (command lines, file operations, tunnel records)
-    /// as JSON lines, fetched from whichever node holds them.
+    /// Print a session's audit events (command lines, file operations, tunnel records, SQL
+    /// statements) as JSON lines, fetched part by part from whichever node holds each; an
+    /// open session's stored so far are printed, then an error says they are not all.
     Events {
         /// The session id.
         session_id: u64,
@@ -310,12 +311,24 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
             }
         }
         ClusterAction::Events { session_id } => {
-            let name = crate::audit::events_name(session_id);
-            let what = format!(
-                "audit events of session {session_id} (open sessions and sessions without \
-                 events have none)"
-            );
-            print_blob(&client, &args.via, &name, &what).await?;
+            let status = client.status(&args.via).await?;
+            let addrs: Vec<String> = status
+                .nodes
+                .iter()
+                .map(|n| n.info.cluster_addr.clone())
+                .collect();
+            let (client, addrs) = (&client, &addrs);
+            let get = |name: String| async move { fetch_blob(client, addrs, &name).await };
+            let read = crate::audit::read_events(session_id, get, &mut std::io::stdout()).await?;
+            if read.parts == 0 && read.expected.is_none() {
+                anyhow::bail!(
+                    "no node holds audit events of session {session_id} (a session without \
+                     events has none; an open one's are stored every few seconds)"
+                );
+            }
+            if let Some(why) = read.incomplete(&format!("the events of session {session_id}")) {
+                anyhow::bail!("{why}");
+            }
         }
         ClusterAction::CreateAccessKey {
             role,
@@ -405,27 +418,6 @@ async fn import_config(
     let params = [("File".to_string(), file.display().to_string())].into();
     trail(client, via, "ClusterImportConfig", params).await;
     Ok(())
-}
-
-/// Prints a replicated blob, fetched from the first member that holds it.
-async fn print_blob(
-    client: &ClusterClient,
-    via: &str,
-    name: &str,
-    what: &str,
-) -> anyhow::Result<()> {
-    let status = client.status(via).await?;
-    let addrs: Vec<String> = status
-        .nodes
-        .iter()
-        .map(|n| n.info.cluster_addr.clone())
-        .collect();
-    if let Some(bytes) = fetch_blob(client, &addrs, name).await {
-        use std::io::Write;
-        std::io::stdout().write_all(&bytes)?;
-        return Ok(());
-    }
-    anyhow::bail!("no node holds {what}")
 }
 
 /// A replicated blob from the first of the members at `addrs` that holds it.

@@ -22,6 +22,16 @@ pub enum BackendError {
     Internal(String),
 }
 
+/// A session's audit events as the cluster holds them (`ListSessionEvents`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvents {
+    /// JSON lines, whole lines only.
+    pub lines: Vec<u8>,
+    /// Why these are not all of the session's events, in words; None when they are (the
+    /// session ended and every part of its events was found).
+    pub incomplete: Option<String>,
+}
+
 /// The result of checking a host account from the bastion (`VerifyHostAccount`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostAccountCheck {
@@ -85,9 +95,9 @@ pub trait Backend: Send + Sync + 'static {
     fn seal_key_id(&self) -> Option<String>;
     /// Hash a user password for storage (argon2id PHC string).
     fn hash_password(&self, password: &str) -> String;
-    /// A closed session's audit events (JSON lines) from any member holding them; None when
-    /// no member does (the session is open, had no events, or its copies are lost).
-    fn session_events(&self, session_id: u64) -> BoxFuture<'_, Option<Vec<u8>>>;
+    /// A session's audit events (JSON lines) from the members holding them; None when no
+    /// member holds any (the session had none, or had none stored yet).
+    fn session_events(&self, session_id: u64) -> BoxFuture<'_, Option<StoredEvents>>;
     /// The cluster's instance id (what the API calls `InstanceId`).
     fn instance_id(&self) -> String;
     /// The storage of every member of the cluster, each asked over the cluster's connections

@@ -15,7 +15,9 @@ mod server;
 pub mod totp;
 
 pub use api::{api_router, api_router_with};
-pub use backend::{Backend, BackendError, BoxFuture, HostAccountCheck, NodeStore, ProxyCheck};
+pub use backend::{
+    Backend, BackendError, BoxFuture, HostAccountCheck, NodeStore, ProxyCheck, StoredEvents,
+};
 pub use health::{NodeProbe, Readiness};
 pub use limits::{ApiSettings, CutOff};
 pub use metrics::Metrics;

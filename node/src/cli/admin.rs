@@ -513,12 +513,26 @@ impl Api {
         list: &str,
         params: &[(String, String)],
     ) -> anyhow::Result<Vec<Value>> {
+        Ok(self.all_noted(action, list, params).await?.0)
+    }
+
+    /// Every item of a paged list, and the `Note` the first page came with, if any.
+    async fn all_noted(
+        &self,
+        action: &str,
+        list: &str,
+        params: &[(String, String)],
+    ) -> anyhow::Result<(Vec<Value>, Option<String>)> {
         let mut items = Vec::new();
+        let mut note = None;
         for number in 1.. {
             let mut p = params.to_vec();
             p.push(("PageNumber".into(), number.to_string()));
             p.push(("PageSize".into(), "100".into()));
             let body = self.call(action, &p).await?;
+            if number == 1 {
+                note = body["Note"].as_str().map(str::to_string);
+            }
             let page = body[list].as_array().cloned().unwrap_or_default();
             let total = body["TotalCount"].as_u64().unwrap_or(0) as usize;
             let empty = page.is_empty();
@@ -527,7 +541,7 @@ impl Api {
                 break;
             }
         }
-        Ok(items)
+        Ok((items, note))
     }
 
     /// An entity's id from an id or a name: `list_action` filtered by `filter` (when the action

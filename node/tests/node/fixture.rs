@@ -336,13 +336,23 @@ pub async fn login(addr: SocketAddr, user: &str, password: &str) -> (u16, Value,
     )
 }
 
-/// The session's audit events, once its node has stored them, read through `reader`.
+/// A session's audit events (JSON lines) read through `replica`, once all of them are stored
+/// (the session closed and every part is there); None before.
+pub async fn complete_events(replica: &portunus_raft::Replica, session_id: u64) -> Option<String> {
+    let get = |name: String| async move { replica.get_blob(&name).await };
+    let mut out = Vec::new();
+    let read = portunus_node::audit::read_events(session_id, get, &mut out)
+        .await
+        .expect("read into memory");
+    read.complete()
+        .then(|| String::from_utf8(out).expect("JSON lines"))
+}
+
+/// The session's audit events, once its node has stored all of them, read through `reader`.
 pub async fn session_events(reader: &RunningNode, session_id: u64) -> Vec<Value> {
-    let name = portunus_node::audit::events_name(session_id);
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if let Some(bytes) = reader.replica.get_blob(&name).await {
-            let text = String::from_utf8(bytes).expect("JSON lines");
+        if let Some(text) = complete_events(&reader.replica, session_id).await {
             return text
                 .lines()
                 .map(|l| serde_json::from_str(l).expect("an event"))

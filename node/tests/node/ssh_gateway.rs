@@ -301,10 +301,11 @@ async fn a_shell_recording_outlives_the_node_that_served_it() {
     let end_name = portunus_node::audit::recording_end_name(session_id);
     let origin = nodes.remove(1);
     let reader = nodes[1].replica.clone();
-    let events_name = portunus_node::audit::events_name(session_id);
     for _ in 0..500 {
         if reader.get_blob(&end_name).await.is_some()
-            && reader.get_blob(&events_name).await.is_some()
+            && crate::fixture::complete_events(&reader, session_id)
+                .await
+                .is_some()
         {
             break;
         }
@@ -325,11 +326,9 @@ async fn a_shell_recording_outlives_the_node_that_served_it() {
     assert_eq!(header["version"], 2, "asciicast v2: {cast}");
     assert!(cast.contains("recorded-output"), "{cast}");
     // The command line typed, replicated with the session's other audit events.
-    let events = reader
-        .get_blob(&portunus_node::audit::events_name(session_id))
+    let events = crate::fixture::complete_events(&reader, session_id)
         .await
-        .expect("session events readable");
-    let events = String::from_utf8(events).unwrap();
+        .expect("session events readable and whole");
     let command = events
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())

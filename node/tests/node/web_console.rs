@@ -256,13 +256,12 @@ async fn an_admin_sets_up_access_in_the_console_and_audits_the_engineers_session
         .read(|s| s.sessions().map(|x| x.id).max())
         .expect("the engineer's session");
     let end = portunus_node::audit::recording_end_name(session_id);
-    let events = portunus_node::audit::events_name(session_id);
     let reader = nodes[1].replica.clone();
     for _ in 0..1500 {
         let closed = view.read(|s| s.session(session_id).is_some_and(|x| !x.is_open()));
         if closed
             && reader.get_blob(&end).await.is_some()
-            && reader.get_blob(&events).await.is_some()
+            && complete_events(&reader, session_id).await.is_some()
         {
             break;
         }

@@ -72,16 +72,17 @@ async fn the_web_terminal_runs_is_recorded_and_ends_on_termination() {
     // recording, readable from another node.
     let reader = nodes[2].replica.clone();
     let end_name = portunus_node::audit::recording_end_name(session_id);
-    let events_name = portunus_node::audit::events_name(session_id);
     for _ in 0..1000 {
         if reader.get_blob(&end_name).await.is_some()
-            && reader.get_blob(&events_name).await.is_some()
+            && complete_events(&reader, session_id).await.is_some()
         {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let events = String::from_utf8(reader.get_blob(&events_name).await.expect("events")).unwrap();
+    let events = complete_events(&reader, session_id)
+        .await
+        .expect("the session's events, all stored");
     let commands: Vec<String> = events
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

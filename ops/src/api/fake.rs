@@ -3,7 +3,7 @@
 //! replication, no encryption (sealing only tags the bytes with their purpose) and no real
 //! password hashing. Never use it to serve real users.
 
-use crate::backend::{HostAccountCheck, NodeStore, ProxyCheck};
+use crate::backend::{HostAccountCheck, NodeStore, ProxyCheck, StoredEvents};
 use crate::{Backend, BackendError, BoxFuture};
 use portunus_model::{Command, Request, Response, Role, Sealed, State, UserId};
 use std::sync::Mutex;
@@ -127,7 +127,7 @@ impl Backend for FakeBackend {
         format!("$fake${}", password.len())
     }
 
-    fn session_events(&self, _session_id: u64) -> BoxFuture<'_, Option<Vec<u8>>> {
+    fn session_events(&self, _session_id: u64) -> BoxFuture<'_, Option<StoredEvents>> {
         // The fake stores no session blobs.
         Box::pin(async { None })
     }

@@ -23,7 +23,7 @@ use super::auth::{self, SeenNonce};
 use super::error::ApiError;
 use super::nonce::NonceCache;
 use super::trail;
-use crate::backend::{BoxFuture, HostAccountCheck, NodeStore, ProxyCheck};
+use crate::backend::{BoxFuture, HostAccountCheck, NodeStore, ProxyCheck, StoredEvents};
 use crate::{Backend, BackendError};
 use portunus_model::{
     AdminAuditRecord, Command, DirectorySettings, NonceRecord, Response, Sealed, State,
@@ -246,7 +246,7 @@ impl Backend for Folding {
         self.inner.hash_password(password)
     }
 
-    fn session_events(&self, session_id: u64) -> BoxFuture<'_, Option<Vec<u8>>> {
+    fn session_events(&self, session_id: u64) -> BoxFuture<'_, Option<StoredEvents>> {
         self.inner.session_events(session_id)
     }
 

@@ -1,7 +1,7 @@
 //! The session trail with three real `portunus` processes, a real sshd and the OpenSSH client:
 //! two sessions' commands are chained into their closing records, `portunus admin session
-//! verify` recomputes everything on the caller's side and passes; then the events blob of a
-//! session is altered, extended and deleted on every node's disk, and each time verify fails
+//! verify` recomputes everything on the caller's side and passes; then the events of a short
+//! session (one part) are altered, extended and deleted on every node's disk, and each time verify fails
 //! saying what no longer matches; put back, it passes again. A head noted earlier is found
 //! in the trail, a made-up one is not.
 
@@ -48,13 +48,15 @@ async fn run(c: &ProcCluster, n: usize, command: &str, marker: &str) -> u64 {
     id.unwrap()
 }
 
-fn blobs(c: &ProcCluster, session: u64) -> Vec<PathBuf> {
+/// The copies of one of a session's events blobs (`name` after `events-<session>.`) on the
+/// nodes' disks.
+fn blobs(c: &ProcCluster, session: u64, name: &str) -> Vec<PathBuf> {
     c.nodes
         .iter()
         .map(|n| {
             n.data_dir
                 .join("blobs")
-                .join(format!("events-{session}.jsonl"))
+                .join(format!("events-{session}.{name}"))
         })
         .filter(|p| p.exists())
         .collect()
@@ -136,12 +138,16 @@ async fn altering_or_removing_a_session_event_is_found_by_verify() {
     assert!(!passed, "a made-up head: {said}");
     assert!(said.contains("is not in the session trail"), "{said}");
 
-    // The events of the second session, as every node holds them.
+    // The events of the second session, as every node holds them: one part, then its end.
     wait_until("every node holding the events", WAIT, || {
-        blobs(&c, second).len() == 3
+        blobs(&c, second, "end.json").len() == 3
     })
     .unwrap();
-    let files = blobs(&c, second);
+    for end in blobs(&c, second, "end.json") {
+        assert_eq!(std::fs::read_to_string(end).unwrap(), "{\"parts\":1}");
+    }
+    let files = blobs(&c, second, "0.jsonl");
+    assert_eq!(files.len(), 3);
     let original = std::fs::read_to_string(&files[0]).unwrap();
     assert!(original.contains("trail-three"), "{original}");
     let put = |text: &str| {
@@ -169,6 +175,11 @@ async fn altering_or_removing_a_session_event_is_found_by_verify() {
     let (passed, said) = verify(n1, &[&id]);
     assert!(!passed, "removed: {said}");
     assert!(said.contains("holds 1 events but 0 are stored"), "{said}");
+    let listed = ok(n1, &["session", "events", &id]);
+    assert!(
+        listed.contains("the session's events are incomplete: 0 of their 1 parts read"),
+        "{listed}"
+    );
 
     put(&original);
     let (passed, said) = verify(n1, &[&id]);

@@ -83,15 +83,22 @@ pub(super) async fn session(api: &Api, cmd: SessionCmd, json: bool) -> anyhow::R
         SessionCmd::Events { session_id, kind } => {
             let id = session_id.to_string();
             let p = params(&[("SessionId", Some(&id)), ("EventType", kind.as_deref())]);
-            let items = api.all("ListSessionEvents", "Events", &p).await?;
+            let (items, note) = api.all_noted("ListSessionEvents", "Events", &p).await?;
             if json {
+                // The list alone on stdout; why it may not be whole on stderr.
+                if let Some(note) = &note {
+                    eprintln!("note: session {session_id}: {note}");
+                }
                 return print_json(&Value::Array(items));
             }
-            if items.is_empty() {
-                say!("no events for session {session_id} (open sessions have none yet)");
+            if items.is_empty() && note.is_none() {
+                say!("no events for session {session_id}");
             }
             for e in &items {
                 say!("{}", event_line(e));
+            }
+            if let Some(note) = &note {
+                say!("note: {note}");
             }
             Ok(())
         }

@@ -1,7 +1,8 @@
 //! Session audit (Portunus extensions): ListSessions — every session the cluster admitted, open
 //! or closed, with who, what, where from, through which node, how it ended — and
 //! ListSessionEvents — a session's command lines, file operations, tunnels and database
-//! statements, read from the copy replicated when the session closed (any node serves it) —
+//! statements, read from the parts replicated while it ran and when it closed (any node serves
+//! it; a `Note` says when they are not all there) —
 //! and VerifySessionTrail — the hash chain of closed sessions walked on the node
 //! (Admin and Auditor keys); TerminateSession ends an open one (Admin). Each closed session's view carries its place in the chain and its
 //! events' digest, so a caller recomputes every hash itself (`portunus admin session verify`).
@@ -44,9 +45,11 @@ pub static ACTIONS: &[Action] = &[
         "ListSessionEvents",
         Read,
         events,
-        "Lists a closed session's audit events in order (Portunus extension): `command` \
+        "Lists a session's audit events in order (Portunus extension): `command` \
          lines, `file` operations, `tunnel` connections and database `statement`s (text, bound \
-         parameters, result, rows, duration). EventType keeps one kind.",
+         parameters, result, rows, duration). EventType keeps one kind. An open session's \
+         events are those stored so far (every few seconds); `Note` says when the list is not \
+         the session's whole record (still open, or parts missing).",
         [
             req("SessionId", Ty::Id),
             opt("EventType", Ty::Str),
@@ -251,22 +254,32 @@ async fn events(c: &Call) -> ApiResult {
     }
     let open = c.read(|s| s.session(id).map(Session::is_open)).await?;
     let open = found(open, EntityKind::Session, id)?;
-    let Some(bytes) = c.backend.session_events(id).await else {
+    let Some(stored) = c.backend.session_events(id).await else {
         let words = if open {
-            "the session is still open: its events are stored when it closes"
+            "the session is still open and none of its events are stored yet (an open \
+             session's events are stored every few seconds)"
         } else {
             "no member of the cluster holds events of this session (it had none)"
         };
         return Ok(page_with_note(Vec::new(), 0, words));
     };
-    let text = String::from_utf8_lossy(&bytes);
+    let text = String::from_utf8_lossy(&stored.lines);
     let events: Vec<Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|e| kind.as_deref().is_none_or(|k| e["type"] == k))
         .collect();
     let (items, total) = paginate(events, paging);
-    Ok(page("Events", items, total))
+    Ok(match (&stored.incomplete, open) {
+        (None, _) => page("Events", items, total),
+        (Some(_), true) => page_with_note(
+            items,
+            total,
+            "the session is still open: these are its events stored so far (an open \
+             session's events are stored every few seconds)",
+        ),
+        (Some(why), false) => page_with_note(items, total, why),
+    })
 }
 
 fn page_with_note(items: Vec<Value>, total: usize, note: &str) -> serde_json::Map<String, Value> {
