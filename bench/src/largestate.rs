@@ -90,6 +90,10 @@ struct Report {
     hosts: usize,
     sessions: usize,
     fill_seconds: Vec<(String, f64)>,
+    /// Seconds waited after the fill, before the full state's logins, for the snapshots the
+    /// fill's last entries started to be written (each takes seconds of a core on every node:
+    /// the window measures logins against the state, not against a snapshot's build).
+    snapshot_wait_s: f64,
     logins: Vec<logins::Row>,
     /// Per login window (same order as `logins`): the nodes that took a snapshot meanwhile
     /// (its serialization and write compete with the logins for the cores and the disk).
@@ -124,6 +128,37 @@ fn snapshot_indexes(cluster: &Cluster) -> Vec<Option<u64>> {
                 .map(|v| v as u64)
         })
         .collect()
+}
+
+/// Waits until no node reports building a snapshot (`portunus_raft_snapshot_building`), after
+/// a second in which the last applies may start one; the seconds waited. An error after
+/// `limit`, or when a node does not answer.
+async fn settle_snapshots(cluster: &Cluster, limit: Duration) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    loop {
+        let mut building = Vec::new();
+        for (i, addr) in cluster.metrics_addrs().into_iter().enumerate() {
+            let (_, body) = portunus_tests::http_get(addr, "/metrics")
+                .with_context(|| format!("node {}'s metrics", i + 1))?;
+            let flag = body
+                .lines()
+                .find_map(|l| l.strip_prefix("portunus_raft_snapshot_building "))
+                .with_context(|| {
+                    format!("node {} has no portunus_raft_snapshot_building", i + 1)
+                })?;
+            if flag.trim() != "0" {
+                building.push(i + 1);
+            }
+        }
+        if building.is_empty() {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        if started.elapsed() > limit {
+            bail!("nodes {building:?} still build a snapshot after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// The nodes (ids) whose snapshot index moved since `before`.
@@ -180,6 +215,8 @@ async fn measure(cluster: &mut Cluster, args: &Args) -> anyhow::Result<Report> {
     let client = Arc::new(ClusterClient::new(&secret).context("cluster client")?);
     let via = cluster.procs.nodes[0].advertise.to_string();
     let fill_seconds = fill(&client, &via, args).await?.took;
+    let snapshot_wait_s = settle_snapshots(cluster, Duration::from_secs(120)).await?;
+    println!("waited {snapshot_wait_s:.1} s for the snapshots the fill started");
 
     let name = "full state";
     println!("logins, {name}");
@@ -195,6 +232,7 @@ async fn measure(cluster: &mut Cluster, args: &Args) -> anyhow::Result<Report> {
         hosts: args.hosts,
         sessions: args.sessions,
         fill_seconds,
+        snapshot_wait_s,
         logins: login_rows,
         snapshots_during_logins,
         lists,
@@ -588,6 +626,12 @@ fn outcome(args: &Args, r: Report) -> Outcome {
     for (what, s) in &r.fill_seconds {
         md.push_str(&format!("| {what} | {s:.1} |\n"));
     }
+    md.push_str(&format!(
+        "\nThe full state's logins began once no node was building a snapshot any more \
+         ({:.1} s after the fill: a snapshot of the full state takes seconds of a core on \
+         every node, see below).\n",
+        r.snapshot_wait_s
+    ));
     md.push_str(
         "\n| State | Logins | Failed | Logins/s | p50 ms | p99 ms | Nodes that took a snapshot meanwhile |\n\
          |---|---:|---:|---:|---:|---:|---|\n",

@@ -130,6 +130,8 @@ impl NodeProbe for Probe {
         m.raft_purged_index.set(status.purged_index as i64);
         m.raft_snapshot_bytes
             .set(self.replica.view().snapshot_bytes() as i64);
+        m.raft_snapshot_building
+            .set(self.replica.view().snapshot_building() as i64);
         m.raft_log_entries
             .set(status.last_log_index.saturating_sub(status.purged_index) as i64);
         let voters = status.nodes.iter().filter(|n| n.voter).count();

@@ -42,6 +42,7 @@ pub struct Metrics {
     pub token_operations_total: IntCounterVec,
     pub raft_log_entries: IntGauge,
     pub raft_snapshot_bytes: IntGauge,
+    pub raft_snapshot_building: IntGauge,
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
@@ -274,6 +275,11 @@ impl Metrics {
                 &r,
                 "portunus_raft_snapshot_bytes",
                 "Size of the latest stored snapshot",
+            ),
+            raft_snapshot_building: gauge(
+                &r,
+                "portunus_raft_snapshot_building",
+                "1 while this node builds a snapshot of its state (clone, encode, write), else 0",
             ),
             registry: r,
         }

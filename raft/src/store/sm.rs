@@ -13,7 +13,7 @@ use portunus_model::{Response, State, STATE_FORMAT_VERSION};
 use rocksdb::DB;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, TryLockError};
 use tokio::sync::watch;
 
@@ -57,6 +57,7 @@ pub struct StateView {
     inner: Arc<RwLock<Applied>>,
     applied_rx: watch::Receiver<u64>,
     snapshot_bytes: Arc<AtomicU64>,
+    snapshot_building: Arc<AtomicBool>,
     committed: Arc<AtomicU64>,
 }
 
@@ -81,6 +82,12 @@ impl StateView {
     /// Size of the latest stored snapshot, in bytes (0 before the first).
     pub fn snapshot_bytes(&self) -> u64 {
         self.snapshot_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether this node is building a snapshot of its state now (cloning, encoding and
+    /// writing it: seconds of a core for a large state, on a thread at a lower priority).
+    pub fn snapshot_building(&self) -> bool {
+        self.snapshot_building.load(Ordering::Relaxed)
     }
 
     /// A receiver that changes whenever an entry is applied or a snapshot installed.
@@ -150,7 +157,25 @@ pub struct StateMachineStore {
     applied_tx: Arc<watch::Sender<u64>>,
     snapshot_seq: u64,
     snapshot_bytes: Arc<AtomicU64>,
+    /// Set while [`RaftSnapshotBuilder::build_snapshot`] runs.
+    snapshot_building: Arc<AtomicBool>,
     committed: Arc<AtomicU64>,
+}
+
+/// Clears the building flag when the build ends, however it ends.
+struct Building(Arc<AtomicBool>);
+
+impl Building {
+    fn start(flag: &Arc<AtomicBool>) -> Self {
+        flag.store(true, Ordering::Relaxed);
+        Building(flag.clone())
+    }
+}
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 impl StateMachineStore {
@@ -184,6 +209,7 @@ impl StateMachineStore {
             applied_tx: Arc::new(applied_tx),
             snapshot_seq: 0,
             snapshot_bytes: Arc::new(AtomicU64::new(size)),
+            snapshot_building: Arc::default(),
             committed,
         })
     }
@@ -194,6 +220,7 @@ impl StateMachineStore {
             inner: self.inner.clone(),
             applied_rx: self.applied_tx.subscribe(),
             snapshot_bytes: self.snapshot_bytes.clone(),
+            snapshot_building: self.snapshot_building.clone(),
             committed: self.committed.clone(),
         }
     }
@@ -278,6 +305,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> SResult<Snapshot<TypeConfig>> {
         self.snapshot_seq += 1;
         let seq = self.snapshot_seq;
+        let _building = Building::start(&self.snapshot_building);
         let (inner, file, size) = (
             self.inner.clone(),
             self.file.clone(),
@@ -367,6 +395,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             applied_tx: self.applied_tx.clone(),
             snapshot_seq: self.snapshot_seq + 1_000_000,
             snapshot_bytes: self.snapshot_bytes.clone(),
+            snapshot_building: self.snapshot_building.clone(),
             committed: self.committed.clone(),
         }
     }
@@ -416,5 +445,35 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_building_flag_is_up_while_a_snapshot_is_built_and_down_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_log, mut sm) = crate::store::open(dir.path()).unwrap();
+        let view = sm.view();
+        assert!(!view.snapshot_building());
+        let mut builder = sm.get_snapshot_builder().await;
+        // Held, the state cannot be cloned: the build waits inside.
+        let inner = sm.inner.clone();
+        let held = inner.write().unwrap();
+        let build = tokio::spawn(async move { builder.build_snapshot().await.map(|s| s.meta) });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !view.snapshot_building() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the flag never went up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        drop(held);
+        let meta = build.await.unwrap().unwrap();
+        assert!(meta.snapshot_id.starts_with("empty-"), "{meta:?}");
+        assert!(!view.snapshot_building(), "down once built");
     }
 }
