@@ -195,11 +195,42 @@ pub(crate) struct FileAudit {
     events: std::sync::mpsc::Sender<String>,
     /// Events of open sessions, replicated while they run and when they close.
     pending: Mutex<HashMap<u64, Pending>>,
+    /// Sessions whose events were sealed lately (locked after `pending` when both are).
+    sealed: Mutex<Sealed>,
     /// Held while a session's events blob is stored, so that an open session's partial blob
     /// never lands after its complete one.
     storing: tokio::sync::Mutex<()>,
     /// The running recorded sessions of this node, for live viewers (`crate::live`).
     live: Arc<portunus_proxy::live::LiveSessions>,
+}
+
+/// The sessions whose events were sealed lately, so that an event coming after its session's
+/// end (a connection's record racing the close) does not start the session's events again:
+/// stored, it would replace the session's first part.
+#[derive(Default)]
+struct Sealed {
+    ids: std::collections::HashSet<u64>,
+    order: std::collections::VecDeque<u64>,
+}
+
+impl Sealed {
+    /// Sessions remembered (the oldest are forgotten first).
+    const KEEP: usize = 16_384;
+
+    fn insert(&mut self, session_id: u64) {
+        if self.ids.insert(session_id) {
+            self.order.push_back(session_id);
+        }
+        while self.order.len() > Self::KEEP {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
+
+    fn contains(&self, session_id: u64) -> bool {
+        self.ids.contains(&session_id)
+    }
 }
 
 /// The kept events of an open session and their chain.
@@ -214,6 +245,10 @@ struct Pending {
     /// The parts stored (the index of the next one), and when the last one was.
     parts: u32,
     stored_at: Instant,
+    /// The length of the next part (the first bytes of `lines`) once it was tried: a failed
+    /// store may have left copies on some members, so it is tried again with the same bytes
+    /// under the same name, never with more.
+    trying: Option<usize>,
 }
 
 impl Pending {
@@ -225,26 +260,54 @@ impl Pending {
             digest: EventsDigest::start(session_id),
             parts: 0,
             stored_at: Instant::now(),
+            trying: None,
         }
     }
 
-    /// The next part, if it should be stored now: its index and a copy of its lines (they stay
-    /// kept until [`Pending::stored`] says the part was stored, so a failed store is tried
-    /// again at the next look, under the same index, with what was added meanwhile).
-    fn due(&self, now: Instant) -> Option<(u32, Vec<u8>)> {
+    /// The next part, if it should be stored now: its index and a copy of its lines. They stay
+    /// kept until [`Pending::stored`] says the part was stored; a part whose store failed is
+    /// due again at the next look, with the same bytes under the same index.
+    fn due(&mut self, now: Instant) -> Option<(u32, Vec<u8>)> {
+        if let Some(len) = self.trying {
+            return Some((self.parts, self.lines[..len].to_vec()));
+        }
         let added = self.lines.len();
         let since = now.duration_since(self.stored_at);
         let due = added > 0
             && since >= FLUSH_EVERY
             && (added >= PART_SIZE || added * 8 >= self.kept || since >= FLUSH_AT_LEAST_EVERY);
-        due.then(|| (self.parts, self.lines.clone()))
+        if !due {
+            return None;
+        }
+        self.trying = Some(added);
+        Some((self.parts, self.lines.clone()))
     }
 
-    /// The part of `len` bytes (the first `len` bytes of `lines`) was stored at `now`.
-    fn stored(&mut self, len: usize, now: Instant) {
+    /// The part [`Pending::due`] gave was stored at `now`.
+    fn stored(&mut self, now: Instant) {
+        let len = self.trying.take().unwrap_or(0);
         self.lines.drain(..len);
         self.parts += 1;
         self.stored_at = now;
+    }
+
+    /// What is left to store when the session closes: the part being tried (if any, as it
+    /// was), then the rest as one more part; and the part count for the end marker.
+    fn last_parts(self) -> (Vec<(u32, Vec<u8>)>, u32) {
+        let mut parts = self.parts;
+        let mut rest = self.lines;
+        let mut out = Vec::new();
+        if let Some(len) = self.trying {
+            let tail = rest.split_off(len);
+            out.push((parts, rest));
+            parts += 1;
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            out.push((parts, rest));
+            parts += 1;
+        }
+        (out, parts)
     }
 
     /// Keeps one event line (without its newline) and links it into the chain, unless the
@@ -294,6 +357,7 @@ impl FileAudit {
             replica,
             events,
             pending: Mutex::new(HashMap::new()),
+            sealed: Mutex::default(),
             storing: tokio::sync::Mutex::new(()),
             live: Arc::default(),
         })
@@ -305,21 +369,20 @@ impl FileAudit {
         let _storing = self.storing.lock().await;
         let now = Instant::now();
         let due: Vec<(u64, (u32, Vec<u8>))> = {
-            let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending
-                .iter()
+                .iter_mut()
                 .filter_map(|(id, p)| Some((*id, p.due(now)?)))
                 .collect()
         };
         for (session_id, (index, lines)) in due {
-            let len = lines.len();
             let name = events_part_name(session_id, index);
             match self.replica.put_blob(&name, lines).await {
                 Ok(_) => {
                     let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
                     // Only `seal` removes a session, and it waits for `storing`.
                     if let Some(p) = pending.get_mut(&session_id) {
-                        p.stored(len, now);
+                        p.stored(now);
                     }
                 }
                 Err(e) => tracing::warn!(
@@ -366,22 +429,26 @@ impl FileAudit {
     /// session without events).
     pub(crate) async fn seal(&self, session_id: u64) -> EventsDigest {
         let _storing = self.storing.lock().await;
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&session_id)
-            .unwrap_or_else(|| Pending::new(session_id));
-        if pending.digest.count == 0 {
-            return pending.digest;
+        let pending = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            // Under the same lock as `event` looks at both (pending, then sealed).
+            self.sealed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(session_id);
+            pending.remove(&session_id)
         }
-        let mut parts = pending.parts;
-        if !pending.lines.is_empty() {
-            let name = events_part_name(session_id, parts);
-            // Counted even when storing fails: the end marker then says a part is missing.
-            parts += 1;
-            if let Err(e) = self.replica.put_blob(&name, pending.lines).await {
-                tracing::error!(session_id, error = %e, "storing session events failed");
+        .unwrap_or_else(|| Pending::new(session_id));
+        let digest = pending.digest;
+        if digest.count == 0 {
+            return digest;
+        }
+        // Counted in the end marker even when storing one fails: it then reads as missing.
+        let (last, parts) = pending.last_parts();
+        for (index, lines) in last {
+            let name = events_part_name(session_id, index);
+            if let Err(e) = self.replica.put_blob(&name, lines).await {
+                tracing::error!(session_id, index, error = %e, "storing session events failed");
             }
         }
         let end = json!({ "parts": parts }).to_string().into_bytes();
@@ -393,7 +460,7 @@ impl FileAudit {
             Ok(copies) => tracing::info!(session_id, parts, copies, "session events stored"),
             Err(e) => tracing::error!(session_id, error = %e, "storing session events failed"),
         }
-        pending.digest
+        digest
     }
 }
 
@@ -608,10 +675,24 @@ impl AuditSink for FileAudit {
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             let session_id = session_of(&event);
-            pending
-                .entry(session_id)
-                .or_insert_with(|| Pending::new(session_id))
-                .keep(&line);
+            if let Some(kept) = pending.get_mut(&session_id) {
+                kept.keep(&line);
+            } else if self
+                .sealed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(session_id)
+            {
+                tracing::warn!(
+                    session_id,
+                    "an audit event came after its session's events were stored: it is kept in \
+                     this node's events file only"
+                );
+            } else {
+                let mut kept = Pending::new(session_id);
+                kept.keep(&line);
+                pending.insert(session_id, kept);
+            }
         }
         line.push('\n');
         if self.events.send(line).is_err() {
@@ -800,19 +881,24 @@ mod tests {
         assert_eq!((index, part.as_slice()), (0, b"{\"n\":0}\n".as_slice()));
         // Events added while the part is stored stay for the next one.
         keep(&mut p, "{\"n\":1}".into());
-        p.stored(part.len(), now);
+        p.stored(now);
         stored.push(part);
         assert_eq!(p.due(now + FLUSH_EVERY / 2), None);
         now += FLUSH_EVERY;
         let (index, failed) = p.due(now).expect("due");
         assert_eq!((index, failed.as_slice()), (1, b"{\"n\":1}\n".as_slice()));
-        // Storing it failed: the next look tries the same part again, with what came since.
+        // Storing it failed (some members may hold it): the next look tries the same bytes
+        // under the same index; what came since waits for the part after it.
         keep(&mut p, "{\"n\":2}".into());
+        let (index, again) = p.due(now + Duration::from_millis(1)).expect("due again");
+        assert_eq!((index, &again), (1, &failed));
         now += FLUSH_EVERY;
-        let (index, part) = p.due(now).expect("due again");
-        assert_eq!(index, 1);
-        assert_eq!(part, b"{\"n\":1}\n{\"n\":2}\n");
-        p.stored(part.len(), now);
+        p.stored(now);
+        stored.push(again);
+        now += FLUSH_EVERY;
+        let (index, part) = p.due(now).expect("the rest");
+        assert_eq!((index, part.as_slice()), (2, b"{\"n\":2}\n".as_slice()));
+        p.stored(now);
         stored.push(part);
         // A long session: small additions wait for an eighth, or 30 seconds.
         for n in 3..200 {
@@ -830,7 +916,7 @@ mod tests {
                     part.len(),
                     p.kept
                 );
-                p.stored(part.len(), now);
+                p.stored(now);
                 stored.push(part);
             }
         }
@@ -839,7 +925,7 @@ mod tests {
         keep(&mut p, "{\"n\":200}".into());
         assert_eq!(p.due(quiet + FLUSH_EVERY), None, "a small addition waits");
         let (_, part) = p.due(quiet + FLUSH_AT_LEAST_EVERY).expect("at most 30 s");
-        p.stored(part.len(), quiet + FLUSH_AT_LEAST_EVERY);
+        p.stored(quiet + FLUSH_AT_LEAST_EVERY);
         stored.push(part);
         keep(&mut p, "{\"n\":201}".into());
         let rest = p.lines.clone();
@@ -851,6 +937,56 @@ mod tests {
     }
 
     #[test]
+    fn a_closing_session_stores_the_part_being_tried_as_it_was_then_the_rest() {
+        let later = Instant::now() + FLUSH_AT_LEAST_EVERY;
+        let mut p = Pending::new(4);
+        p.keep("{\"a\":1}");
+        let (index, tried) = p.due(later).expect("due");
+        assert_eq!(index, 0);
+        p.keep("{\"b\":2}");
+        let (last, parts) = p.last_parts();
+        assert_eq!(
+            last,
+            vec![(0, tried), (1, b"{\"b\":2}\n".to_vec())],
+            "the tried part unchanged, then the rest"
+        );
+        assert_eq!(parts, 2);
+
+        let mut p = Pending::new(5);
+        p.keep("{\"c\":3}");
+        let (_, _) = p.due(later).expect("due");
+        p.stored(later);
+        p.keep("{\"d\":4}");
+        assert_eq!(p.last_parts(), (vec![(1, b"{\"d\":4}\n".to_vec())], 2));
+
+        let mut p = Pending::new(6);
+        p.keep("{\"e\":5}");
+        let (_, _) = p.due(later).expect("due");
+        p.stored(later);
+        assert_eq!(
+            p.last_parts(),
+            (Vec::new(), 1),
+            "nothing left: the end marker only"
+        );
+    }
+
+    #[test]
+    fn sealed_sessions_are_remembered_up_to_a_bound() {
+        let mut sealed = Sealed::default();
+        for id in 0..(Sealed::KEEP as u64 + 10) {
+            sealed.insert(id);
+        }
+        sealed.insert(20);
+        assert!(sealed.contains(20) && sealed.contains(Sealed::KEEP as u64 + 9));
+        assert!(
+            !sealed.contains(0) && !sealed.contains(9),
+            "the oldest are forgotten"
+        );
+        assert_eq!(sealed.ids.len(), Sealed::KEEP);
+        assert_eq!(sealed.order.len(), Sealed::KEEP);
+    }
+
+    #[test]
     fn a_sessions_kept_events_stop_at_the_cap_with_one_marker() {
         let mut p = Pending::new(1);
         let line = "y".repeat(1 << 20);
@@ -858,9 +994,9 @@ mod tests {
         for _ in 0..20 {
             p.keep(&line);
             // Stored parts leave `lines`; the cap counts them still.
-            if !p.lines.is_empty() {
-                last = p.lines.clone();
-                p.stored(last.len(), Instant::now());
+            if let Some((_, part)) = p.due(Instant::now() + FLUSH_AT_LEAST_EVERY) {
+                last = part;
+                p.stored(Instant::now());
             }
         }
         assert_eq!(last, TRUNCATED.as_bytes(), "the marker, alone in its part");

@@ -266,7 +266,8 @@ impl Backend for NodeBackend {
             }
             Some(portunus_ops::StoredEvents {
                 lines,
-                incomplete: read.incomplete("the session's events"),
+                parts: read.parts,
+                expected: read.expected,
             })
         })
     }

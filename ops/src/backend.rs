@@ -27,9 +27,11 @@ pub enum BackendError {
 pub struct StoredEvents {
     /// JSON lines, whole lines only.
     pub lines: Vec<u8>,
-    /// Why these are not all of the session's events, in words; None when they are (the
-    /// session ended and every part of its events was found).
-    pub incomplete: Option<String>,
+    /// The parts found (and in `lines`), from the first up to the first missing one.
+    pub parts: u32,
+    /// The part count the end marker states; None without one: the session is open, or the
+    /// node that served it stopped before it ended.
+    pub expected: Option<u32>,
 }
 
 /// The result of checking a host account from the bastion (`VerifyHostAccount`).

@@ -13,7 +13,7 @@ use portunus_model::{Response, State, STATE_FORMAT_VERSION};
 use rocksdb::DB;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, TryLockError};
 use tokio::sync::watch;
 
@@ -57,7 +57,7 @@ pub struct StateView {
     inner: Arc<RwLock<Applied>>,
     applied_rx: watch::Receiver<u64>,
     snapshot_bytes: Arc<AtomicU64>,
-    snapshot_building: Arc<AtomicBool>,
+    snapshot_building: Arc<AtomicUsize>,
     committed: Arc<AtomicU64>,
 }
 
@@ -87,7 +87,7 @@ impl StateView {
     /// Whether this node is building a snapshot of its state now (cloning, encoding and
     /// writing it: seconds of a core for a large state, on a thread at a lower priority).
     pub fn snapshot_building(&self) -> bool {
-        self.snapshot_building.load(Ordering::Relaxed)
+        self.snapshot_building.load(Ordering::Relaxed) > 0
     }
 
     /// A receiver that changes whenever an entry is applied or a snapshot installed.
@@ -157,24 +157,25 @@ pub struct StateMachineStore {
     applied_tx: Arc<watch::Sender<u64>>,
     snapshot_seq: u64,
     snapshot_bytes: Arc<AtomicU64>,
-    /// Set while [`RaftSnapshotBuilder::build_snapshot`] runs.
-    snapshot_building: Arc<AtomicBool>,
+    /// Builds under way ([`RaftSnapshotBuilder::build_snapshot`]; openraft runs one at a
+    /// time, a count keeps the flag right if that changes).
+    snapshot_building: Arc<AtomicUsize>,
     committed: Arc<AtomicU64>,
 }
 
-/// Clears the building flag when the build ends, however it ends.
-struct Building(Arc<AtomicBool>);
+/// Counts a build under way until it ends, however it ends.
+struct Building(Arc<AtomicUsize>);
 
 impl Building {
-    fn start(flag: &Arc<AtomicBool>) -> Self {
-        flag.store(true, Ordering::Relaxed);
-        Building(flag.clone())
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Building(count.clone())
     }
 }
 
 impl Drop for Building {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -459,9 +460,16 @@ mod tests {
         let view = sm.view();
         assert!(!view.snapshot_building());
         let mut builder = sm.get_snapshot_builder().await;
-        // Held, the state cannot be cloned: the build waits inside.
+        // Held (by a thread of its own), the state cannot be cloned: the build waits inside.
         let inner = sm.inner.clone();
-        let held = inner.write().unwrap();
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let _held = inner.write().unwrap();
+            locked.send(()).unwrap();
+            let _ = released.recv();
+        });
+        is_locked.recv().unwrap();
         let build = tokio::spawn(async move { builder.build_snapshot().await.map(|s| s.meta) });
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while !view.snapshot_building() {
@@ -471,7 +479,8 @@ mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        drop(held);
+        release.send(()).unwrap();
+        holder.join().unwrap();
         let meta = build.await.unwrap().unwrap();
         assert!(meta.snapshot_id.starts_with("empty-"), "{meta:?}");
         assert!(!view.snapshot_building(), "down once built");

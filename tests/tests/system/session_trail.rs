@@ -177,7 +177,7 @@ async fn altering_or_removing_a_session_event_is_found_by_verify() {
     assert!(said.contains("holds 1 events but 0 are stored"), "{said}");
     let listed = ok(n1, &["session", "events", &id]);
     assert!(
-        listed.contains("the session's events are incomplete: 0 of their 1 parts read"),
+        listed.contains("the session's events are incomplete: 0 of their 1 parts were found"),
         "{listed}"
     );
 

@@ -252,16 +252,26 @@ async fn events(c: &Call) -> ApiResult {
             ));
         }
     }
-    let open = c.read(|s| s.session(id).map(Session::is_open)).await?;
-    let open = found(open, EntityKind::Session, id)?;
+    let session = c
+        .read(|s| s.session(id).map(|x| (x.is_open(), x.events)))
+        .await?;
+    let (open, digest) = found(session, EntityKind::Session, id)?;
     let Some(stored) = c.backend.session_events(id).await else {
-        let words = if open {
-            "the session is still open and none of its events are stored yet (an open \
-             session's events are stored every few seconds)"
-        } else {
-            "no member of the cluster holds events of this session (it had none)"
+        let words = match (open, digest) {
+            (true, _) => "the session is still open and none of its events are stored yet (an \
+                          open session's events are stored every few seconds)"
+                .to_string(),
+            (false, Some(d)) if d.count == 0 => "the session had no events".to_string(),
+            (false, Some(d)) => format!(
+                "its closing record counts {} events, but no member of the cluster holds any \
+                 of them: storing them failed, or every copy was lost",
+                d.count
+            ),
+            (false, None) => "the session was closed without its node (the node stopped \
+                              first), and no member holds events the node stored before"
+                .to_string(),
         };
-        return Ok(page_with_note(Vec::new(), 0, words));
+        return Ok(page_with_note(Vec::new(), 0, &words));
     };
     let text = String::from_utf8_lossy(&stored.lines);
     let events: Vec<Value> = text
@@ -270,15 +280,32 @@ async fn events(c: &Call) -> ApiResult {
         .filter(|e| kind.as_deref().is_none_or(|k| e["type"] == k))
         .collect();
     let (items, total) = paginate(events, paging);
-    Ok(match (&stored.incomplete, open) {
-        (None, _) => page("Events", items, total),
-        (Some(_), true) => page_with_note(
-            items,
-            total,
+    let note = match stored.expected {
+        _ if open => Some(
             "the session is still open: these are its events stored so far (an open \
-             session's events are stored every few seconds)",
+             session's events are stored every few seconds)"
+                .to_string(),
         ),
-        (Some(why), false) => page_with_note(items, total, why),
+        Some(n) if n == stored.parts => None,
+        Some(n) => Some(format!(
+            "the session's events are incomplete: {} of their {n} parts were found, no member \
+             holds part {}",
+            stored.parts, stored.parts
+        )),
+        None if digest.is_none() => Some(format!(
+            "the session was closed without its node (the node stopped first): these are the \
+             events it stored before ({} parts), the last seconds' are lost",
+            stored.parts
+        )),
+        None => Some(format!(
+            "no member holds the end marker of the session's events (storing it failed, or \
+             every copy was lost): {} parts were found, there may be more",
+            stored.parts
+        )),
+    };
+    Ok(match note {
+        None => page("Events", items, total),
+        Some(note) => page_with_note(items, total, &note),
     })
 }
 
