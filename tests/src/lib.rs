@@ -447,8 +447,11 @@ impl ProcCluster {
         self.relay.as_ref().expect("cluster made with_relay")
     }
 
-    /// Wait until the leader (`leader`, a running node) has replicated its whole log to every
-    /// running node: a restarted node is then really back in the quorum.
+    /// Wait until the leader (`leader`, a running node) has replicated its whole log, as it
+    /// stood at the first answer, to every running node: a restarted node is then really back
+    /// in the quorum. (The target is fixed at the first answer: entries the cluster keeps
+    /// appending meanwhile, such as lease renewals, would otherwise make it move on every
+    /// look.)
     pub fn wait_replicated(&self, leader: u64, within: Duration) -> Result<()> {
         let via = self.nodes[leader as usize - 1].advertise;
         let running: Vec<u64> = self
@@ -457,14 +460,24 @@ impl ProcCluster {
             .filter(|n| n.child.is_some() && n.id != leader)
             .map(|n| n.id)
             .collect();
+        let mut seen = String::from("no status answered");
+        let mut target: Option<u64> = None;
         wait_until(
             "the leader to replicate to every running node",
             within,
             || {
-                let Ok(s) = self.cli_status(via) else {
+                let s = match self.cli_status(via) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        seen = format!("status failed: {e:#}");
+                        return false;
+                    }
+                };
+                seen = s.to_string();
+                let Some(last) = s["last_log_index"].as_u64() else {
                     return false;
                 };
-                let last = s["last_log_index"].as_u64().unwrap_or(u64::MAX);
+                let last = *target.get_or_insert(last);
                 let members = s["nodes"].as_array().cloned().unwrap_or_default();
                 running.iter().all(|id| {
                     members
@@ -473,6 +486,18 @@ impl ProcCluster {
                 })
             },
         )
+        .map_err(|e| {
+            let logs: Vec<String> = self
+                .nodes
+                .iter()
+                .filter(|n| n.child.is_some())
+                .map(|n| n.output())
+                .collect();
+            e.context(format!(
+                "the leader's last status: {seen}\nnode logs:\n{}",
+                logs.join("\n----\n")
+            ))
+        })
     }
 
     /// `portunus cluster --via ADDR ARGS...` with the cluster's secret; its standard output.
