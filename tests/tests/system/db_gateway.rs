@@ -231,6 +231,15 @@ async fn sql_rules_refuse_statements_and_the_audit_outlives_the_serving_node() {
         text.contains("statement query as app: DROP TABLE shop.items -> refused"),
         "{text}"
     );
+    // Once the cluster closes the session of the dead node, the listing says what it holds:
+    // the events stored before the node died, its last seconds' lost.
+    let mut said = String::new();
+    wait_until("the dead node's session closed", START, || {
+        said = n3.admin_ok(&["session", "events", &session, "--type", "statement"]);
+        said.contains("note: the session was closed without its node")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {said}"));
+    assert!(said.contains("DROP TABLE shop.items -> refused"), "{said}");
     // The rule can go; the next session is not bound by it.
     n3.admin_ok(&["sql-rule", "delete", &no_drop]);
 }
