@@ -62,6 +62,11 @@ impl PartsRead {
         self.expected == Some(self.parts)
     }
 
+    /// Whether nothing was found: no part and no end marker.
+    pub fn nothing(&self) -> bool {
+        self.parts == 0 && self.expected.is_none()
+    }
+
     /// Why what was read is not whole, in words naming it `what` (plural: "the events of
     /// session 7"); None when it is whole.
     pub fn incomplete(&self, what: &str) -> Option<String> {
@@ -162,7 +167,7 @@ where
 {
     let part = |i| events_part_name(session_id, i);
     let read = read_parts(events_end_name(session_id), part, &mut get, out).await?;
-    if read.parts == 0 && read.expected.is_none() {
+    if read.nothing() {
         if let Some(bytes) = get(single_events_name(session_id)).await {
             out.write_all(&bytes)?;
             out.flush()?;

@@ -261,7 +261,7 @@ impl Backend for NodeBackend {
             let read = crate::audit::read_events(session_id, get, &mut lines)
                 .await
                 .ok()?;
-            if read.parts == 0 && read.expected.is_none() {
+            if read.nothing() {
                 return None;
             }
             Some(portunus_ops::StoredEvents {

@@ -283,12 +283,7 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&status)?);
         }
         ClusterAction::Recording { session_id } => {
-            let status = client.status(&args.via).await?;
-            let addrs: Vec<String> = status
-                .nodes
-                .iter()
-                .map(|n| n.info.cluster_addr.clone())
-                .collect();
+            let addrs = member_addrs(&client, &args.via).await?;
             let (client, addrs) = (&client, &addrs);
             let get = |name: String| async move { fetch_blob(client, addrs, &name).await };
             let read =
@@ -311,16 +306,11 @@ pub async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
             }
         }
         ClusterAction::Events { session_id } => {
-            let status = client.status(&args.via).await?;
-            let addrs: Vec<String> = status
-                .nodes
-                .iter()
-                .map(|n| n.info.cluster_addr.clone())
-                .collect();
+            let addrs = member_addrs(&client, &args.via).await?;
             let (client, addrs) = (&client, &addrs);
             let get = |name: String| async move { fetch_blob(client, addrs, &name).await };
             let read = crate::audit::read_events(session_id, get, &mut std::io::stdout()).await?;
-            if read.parts == 0 && read.expected.is_none() {
+            if read.nothing() {
                 anyhow::bail!(
                     "no node holds audit events of session {session_id} (a session without \
                      events has none; an open one's are stored every few seconds)"
@@ -418,6 +408,16 @@ async fn import_config(
     let params = [("File".to_string(), file.display().to_string())].into();
     trail(client, via, "ClusterImportConfig", params).await;
     Ok(())
+}
+
+/// The cluster addresses of every member, as the node at `via` knows them.
+async fn member_addrs(client: &ClusterClient, via: &str) -> anyhow::Result<Vec<String>> {
+    let status = client.status(via).await?;
+    Ok(status
+        .nodes
+        .iter()
+        .map(|n| n.info.cluster_addr.clone())
+        .collect())
 }
 
 /// A replicated blob from the first of the members at `addrs` that holds it.
