@@ -45,6 +45,10 @@ const RENEW_QUORUM_MS: u64 = 750;
 const RENEW_TTL: Duration = Duration::from_millis(400);
 /// How many times a proposal may be forwarded between nodes.
 const MAX_HOPS: u8 = 3;
+/// How long copying a blob to one member may take (a recording part over a slow link).
+const BLOB_COPY_TTL: Duration = Duration::from_secs(30);
+/// How long a blob read waits for one member before it asks the next one too.
+const BLOB_ASK_NEXT_AFTER: Duration = Duration::from_millis(500);
 
 /// Shared by the handle, the RPC server and background tasks.
 pub(crate) struct Inner {
@@ -365,8 +369,13 @@ impl Replica {
     }
 
     /// Store an immutable blob (a session recording, say) on this node and copy it to every
-    /// member; succeeds once a majority of voters hold it. Returns how many members hold it.
+    /// member; succeeds once a majority of voters hold it, and returns how many members held
+    /// it then. The copies to the other members go on in the background: a member that is
+    /// down or cut off (whose calls end only at the connection's idle timeout, 5 s, or the
+    /// call's 30 s) must not hold back the caller, which closes a session's trail before it
+    /// frees the session's slot, and stores a recording's parts while the session runs.
     pub async fn put_blob(&self, name: &str, data: Vec<u8>) -> Result<usize, ReplicaError> {
+        use futures::stream::{FuturesUnordered, StreamExt};
         crate::blobs::check_name(name).map_err(|e| ReplicaError::Protocol(e.to_string()))?;
         let status = self.status();
         let voters = status.nodes.iter().filter(|n| n.voter).count().max(1);
@@ -374,23 +383,44 @@ impl Replica {
         if self.inner.blobs.put(name, &data).await.is_ok() {
             copies += 1;
         }
-        let peers: Vec<String> = status
+        let req = Arc::new(RpcRequest::PutBlob {
+            name: name.to_string(),
+            data,
+        });
+        let mut calls: FuturesUnordered<_> = status
             .nodes
             .iter()
             .filter(|n| n.id != self.inner.id)
-            .map(|n| n.info.cluster_addr.clone())
+            .map(|n| {
+                let (inner, req) = (Arc::clone(&self.inner), Arc::clone(&req));
+                let addr = n.info.cluster_addr.clone();
+                async move {
+                    let answer = inner.peers.call(&addr, &req, BLOB_COPY_TTL).await;
+                    match answer {
+                        Ok(RpcResponse::BlobStored(Ok(()))) => Ok(()),
+                        Ok(RpcResponse::BlobStored(Err(e))) => Err(format!("{addr}: {e}")),
+                        Ok(_) => Err(format!("{addr}: answer of the wrong kind")),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            })
             .collect();
-        let req = RpcRequest::PutBlob {
-            name: name.to_string(),
-            data,
-        };
-        let calls = peers
-            .iter()
-            .map(|addr| self.inner.peers.call(addr, &req, Duration::from_secs(30)));
-        for answer in futures::future::join_all(calls).await {
-            if matches!(answer, Ok(RpcResponse::BlobStored(Ok(())))) {
-                copies += 1;
+        while copies * 2 <= voters {
+            match calls.next().await {
+                Some(Ok(())) => copies += 1,
+                Some(Err(_)) => {}
+                None => break,
             }
+        }
+        if !calls.is_empty() {
+            let name = name.to_string();
+            tokio::spawn(async move {
+                while let Some(answer) = calls.next().await {
+                    if let Err(e) = answer {
+                        tracing::debug!(blob = %name, error = %e, "a member did not store a blob");
+                    }
+                }
+            });
         }
         if copies * 2 > voters {
             Ok(copies)
@@ -402,21 +432,45 @@ impl Replica {
     }
 
     /// Read a blob from this node, or from any member that holds it.
+    ///
+    /// The members are asked one at a time, the next as soon as one says it has no copy or
+    /// fails, or when one has not answered within [`BLOB_ASK_NEXT_AFTER`]: a member that is
+    /// down answers nothing until the connection's idle timeout (5 s), and a recording read
+    /// part by part would wait that long for every part.
     pub async fn get_blob(&self, name: &str) -> Option<Vec<u8>> {
+        use futures::stream::{FuturesUnordered, StreamExt};
         if let Some(b) = self.inner.blobs.get(name).await {
             return Some(b);
         }
         let req = RpcRequest::GetBlob {
             name: name.to_string(),
         };
-        for n in self.status().nodes.iter().filter(|n| n.id != self.inner.id) {
-            let answer = self
-                .inner
-                .peers
-                .call(&n.info.cluster_addr, &req, Duration::from_secs(30))
-                .await;
-            if let Ok(RpcResponse::Blob(Some(b))) = answer {
-                return Some(b);
+        let status = self.status();
+        let mut members = status
+            .nodes
+            .iter()
+            .filter(|n| n.id != self.inner.id)
+            .map(|n| n.info.cluster_addr.as_str());
+        let ask = |addr: &str| {
+            let (peers, req, addr) = (&self.inner.peers, &req, addr.to_string());
+            async move {
+                match peers.call(&addr, req, BLOB_COPY_TTL).await {
+                    Ok(RpcResponse::Blob(found)) => found,
+                    _ => None,
+                }
+            }
+        };
+        let mut asking = FuturesUnordered::new();
+        asking.extend(members.next().map(ask));
+        while !asking.is_empty() {
+            tokio::select! {
+                answer = asking.next() => match answer {
+                    Some(Some(b)) => return Some(b),
+                    _ => asking.extend(members.next().map(ask)),
+                },
+                () = tokio::time::sleep(BLOB_ASK_NEXT_AFTER) => {
+                    asking.extend(members.next().map(ask));
+                }
             }
         }
         None

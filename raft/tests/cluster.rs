@@ -569,7 +569,8 @@ async fn a_recording_stays_readable_after_its_node_dies() {
         .put_blob("recording-7.cast", recording.clone())
         .await
         .unwrap();
-    assert_eq!(copies, 3);
+    // Answered once a majority held it; the third copy may still be on its way.
+    assert!(copies >= 2, "{copies} copies");
     c.kill(1).await;
     for id in [2, 3] {
         assert_eq!(
@@ -584,4 +585,70 @@ async fn a_recording_stays_readable_after_its_node_dies() {
         matches!(lonely, Err(ReplicaError::NoQuorum(_))),
         "{lonely:?}"
     );
+}
+
+/// A voter that is down or cut off (here an address that swallows every packet, so a call to
+/// it ends only at the connection's 5 s idle timeout) must not hold back blobs: each store
+/// answers once the two running members hold it, and a member without a copy reads it from
+/// the other running one without waiting for the silent one, which it asks first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_member_holds_back_neither_storing_nor_reading_a_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bound and never read: nothing sent to it is ever answered.
+    let hole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut voters: BTreeMap<u64, NodeInfo> = BTreeMap::new();
+    let info = |addr: SocketAddr| NodeInfo {
+        cluster_addr: addr.to_string(),
+        ..Default::default()
+    };
+    voters.insert(1, info(hole.local_addr().unwrap()));
+    let mut nodes = Vec::new();
+    for id in 2..=3u64 {
+        let cfg = config(id, dir.path().join(format!("n{id}")), 5_000, (100, 200));
+        let r = Replica::start(cfg, portunus_test_ports::free_addr(), &secret())
+            .await
+            .unwrap();
+        voters.insert(id, info(r.local_addr()));
+        nodes.push(r);
+    }
+    for r in &nodes {
+        r.initialize(voters.clone()).await.unwrap();
+    }
+    wait_until("nodes 2 and 3 to agree on a leader", || {
+        let leaders: Vec<Option<u64>> = nodes.iter().map(|r| r.status().leader).collect();
+        leaders[0].is_some() && leaders[0] == leaders[1]
+    })
+    .await;
+    let blob = |i: usize| (format!("recording-{i}.cast"), vec![b'x'; 1_000 + i]);
+    let stores = async {
+        let mut copies = Vec::new();
+        for i in 0..5 {
+            let (name, data) = blob(i);
+            copies.push(nodes[0].put_blob(&name, data).await);
+        }
+        copies
+    };
+    // Five stores that waited for member 1 would take 25 s; each takes a round trip to node 3.
+    let copies = tokio::time::timeout(Duration::from_secs(4), stores)
+        .await
+        .expect("the stores waited for the silent member");
+    for (i, c) in copies.into_iter().enumerate() {
+        assert_eq!(c.unwrap(), 2, "store {i}");
+    }
+    // Node 3 loses its copy of blob 0 (a disk replaced, say): it asks member 1 first, which
+    // never answers, then node 2 half a second later.
+    std::fs::remove_file(dir.path().join("n3/blobs/recording-0.cast")).unwrap();
+    let read = tokio::time::timeout(
+        Duration::from_secs(4),
+        nodes[1].get_blob("recording-0.cast"),
+    )
+    .await
+    .expect("the read waited for the silent member");
+    assert_eq!(read, Some(blob(0).1));
+    for i in 1..5 {
+        let (name, data) = blob(i);
+        assert_eq!(nodes[1].get_blob(&name).await, Some(data), "{name}");
+    }
+    assert_eq!(nodes[1].get_blob("recording-9.cast").await, None);
+    drop(hole);
 }

@@ -447,17 +447,18 @@ impl ProcCluster {
         self.relay.as_ref().expect("cluster made with_relay")
     }
 
-    /// Wait until the leader (`leader`, a running node) has replicated its whole log, as it
-    /// stood at the first answer, to every running node: a restarted node is then really back
-    /// in the quorum. (The target is fixed at the first answer: entries the cluster keeps
-    /// appending meanwhile, such as lease renewals, would otherwise make it move on every
-    /// look.)
+    /// Wait until the leader (`leader`, a running node, or the one it hands over to) has
+    /// replicated its whole log, as it stood at the first answer, to every running node: a
+    /// restarted node is then really back in the quorum. (The target is fixed at the first
+    /// answer: entries the cluster keeps appending meanwhile, such as lease renewals, would
+    /// otherwise make it move on every look.)
     pub fn wait_replicated(&self, leader: u64, within: Duration) -> Result<()> {
-        let via = self.nodes[leader as usize - 1].advertise;
+        let mut asked = leader;
+        let mut via = self.nodes[leader as usize - 1].advertise;
         let running: Vec<u64> = self
             .nodes
             .iter()
-            .filter(|n| n.child.is_some() && n.id != leader)
+            .filter(|n| n.child.is_some())
             .map(|n| n.id)
             .collect();
         let mut seen = String::from("no status answered");
@@ -474,12 +475,24 @@ impl ProcCluster {
                     }
                 };
                 seen = s.to_string();
+                // Leadership moved meanwhile (a member joining can start an election): only
+                // the leader reports what it replicated, so ask the new one, afresh.
+                match s["leader"].as_u64() {
+                    Some(l)
+                        if s["role"] != "leader" && (1..=self.nodes.len() as u64).contains(&l) =>
+                    {
+                        (asked, via) = (l, self.nodes[l as usize - 1].advertise);
+                        target = None;
+                        return false;
+                    }
+                    _ => {}
+                }
                 let Some(last) = s["last_log_index"].as_u64() else {
                     return false;
                 };
                 let last = *target.get_or_insert(last);
                 let members = s["nodes"].as_array().cloned().unwrap_or_default();
-                running.iter().all(|id| {
+                running.iter().filter(|id| **id != asked).all(|id| {
                     members
                         .iter()
                         .any(|m| m["id"] == *id && m["matched_index"].as_u64() >= Some(last))
