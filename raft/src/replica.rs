@@ -47,6 +47,8 @@ const RENEW_TTL: Duration = Duration::from_millis(400);
 const MAX_HOPS: u8 = 3;
 /// How long copying a blob to one member may take (a recording part over a slow link).
 const BLOB_COPY_TTL: Duration = Duration::from_secs(30);
+/// Blob copies in flight to one member at once (see [`Replica::put_blob`]).
+const BLOB_COPIES_PER_MEMBER: usize = 4;
 /// How long a blob read waits for one member before it asks the next one too.
 const BLOB_ASK_NEXT_AFTER: Duration = Duration::from_millis(500);
 
@@ -76,6 +78,8 @@ pub(crate) struct Inner {
     pub(crate) electing: std::sync::atomic::AtomicBool,
     /// The leader this node knew last (kept while it knows none).
     last_leader: std::sync::Mutex<Option<NodeId>>,
+    /// Turns for blob copies to each member, by cluster address (see [`Replica::put_blob`]).
+    blob_turns: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// Answers a call from another member: its body in, the answer (or why not) out.
@@ -210,6 +214,7 @@ impl Replica {
             leader_lease: Duration::from_millis(config.election_max_ms),
             electing: std::sync::atomic::AtomicBool::new(true),
             last_leader: std::sync::Mutex::new(None),
+            blob_turns: Default::default(),
         });
         tokio::spawn(crate::network::serve(endpoint.clone(), inner.clone()));
         tokio::spawn(watch_leader(Arc::downgrade(&inner)));
@@ -369,54 +374,85 @@ impl Replica {
     }
 
     /// Store an immutable blob (a session recording, say) on this node and copy it to every
-    /// member; succeeds once a majority of voters hold it, and returns how many members held
-    /// it then. The copies to the other members go on in the background: a member that is
-    /// down or cut off (whose calls end only at the connection's idle timeout, 5 s, or the
-    /// call's 30 s) must not hold back the caller, which closes a session's trail before it
-    /// frees the session's slot, and stores a recording's parts while the session runs.
+    /// member; succeeds once a majority of voters hold it, and returns how many voters held it
+    /// then. The copies to the other members go on in the background: a member that is down
+    /// or cut off (whose calls end only at the connection's idle timeout, 5 s, or the call's
+    /// 30 s) must not hold back the caller, which closes a session's trail before it frees the
+    /// session's slot, and stores a recording's parts while the session runs.
+    ///
+    /// At most [`BLOB_COPIES_PER_MEMBER`] copies go to one member at once (each holds the blob
+    /// in memory and a stream of the connection that also carries that member's heartbeats).
+    /// A copy that must wait for its turn is waited for while the majority needs it (a slow
+    /// majority slows the caller, as before) and dropped once the majority is there: that
+    /// member then lacks the blob, and reads on it fetch it from the others.
     pub async fn put_blob(&self, name: &str, data: Vec<u8>) -> Result<usize, ReplicaError> {
         use futures::stream::{FuturesUnordered, StreamExt};
         crate::blobs::check_name(name).map_err(|e| ReplicaError::Protocol(e.to_string()))?;
         let status = self.status();
         let voters = status.nodes.iter().filter(|n| n.voter).count().max(1);
+        let i_vote = status
+            .nodes
+            .iter()
+            .any(|n| n.id == self.inner.id && n.voter);
         let mut copies = 0;
-        if self.inner.blobs.put(name, &data).await.is_ok() {
+        if self.inner.blobs.put(name, &data).await.is_ok() && (i_vote || status.nodes.is_empty()) {
             copies += 1;
         }
         let req = Arc::new(RpcRequest::PutBlob {
             name: name.to_string(),
             data,
         });
-        let mut calls: FuturesUnordered<_> = status
-            .nodes
-            .iter()
-            .filter(|n| n.id != self.inner.id)
-            .map(|n| {
-                let (inner, req) = (Arc::clone(&self.inner), Arc::clone(&req));
-                let addr = n.info.cluster_addr.clone();
-                async move {
-                    let answer = inner.peers.call(&addr, &req, BLOB_COPY_TTL).await;
-                    match answer {
-                        Ok(RpcResponse::BlobStored(Ok(()))) => Ok(()),
-                        Ok(RpcResponse::BlobStored(Err(e))) => Err(format!("{addr}: {e}")),
-                        Ok(_) => Err(format!("{addr}: answer of the wrong kind")),
-                        Err(e) => Err(e.to_string()),
+        let copy = |addr: String, voter: bool, turn: tokio::sync::OwnedSemaphorePermit| {
+            let (inner, req) = (Arc::clone(&self.inner), Arc::clone(&req));
+            async move {
+                let answer = inner.peers.call(&addr, &req, BLOB_COPY_TTL).await;
+                drop(turn);
+                let stored = match answer {
+                    Ok(RpcResponse::BlobStored(Ok(()))) => Ok(()),
+                    Ok(RpcResponse::BlobStored(Err(e))) => Err(format!("{addr}: {e}")),
+                    Ok(_) => Err(format!("{addr}: answer of the wrong kind")),
+                    Err(e) => Err(e.to_string()),
+                };
+                (voter, stored)
+            }
+        };
+        let mut calls = FuturesUnordered::new();
+        // Copies waiting for their member's turn; they resolve to the turn.
+        let mut waiting = FuturesUnordered::new();
+        for n in status.nodes.iter().filter(|n| n.id != self.inner.id) {
+            let (addr, voter) = (n.info.cluster_addr.clone(), n.voter);
+            let turns = self.inner.blob_turns(&addr);
+            match turns.clone().try_acquire_owned() {
+                Ok(turn) => calls.push(copy(addr, voter, turn)),
+                Err(_) => waiting.push(async move {
+                    let turn = turns.acquire_owned().await;
+                    (addr, voter, turn)
+                }),
+            }
+        }
+        while copies * 2 <= voters && !(calls.is_empty() && waiting.is_empty()) {
+            tokio::select! {
+                Some((voter, stored)) = calls.next(), if !calls.is_empty() => {
+                    copies += usize::from(voter && stored.is_ok());
+                }
+                Some((addr, voter, turn)) = waiting.next(), if !waiting.is_empty() => {
+                    if let Ok(turn) = turn {
+                        calls.push(copy(addr, voter, turn));
                     }
                 }
-            })
-            .collect();
-        while copies * 2 <= voters {
-            match calls.next().await {
-                Some(Ok(())) => copies += 1,
-                Some(Err(_)) => {}
-                None => break,
             }
+        }
+        if !waiting.is_empty() {
+            tracing::debug!(
+                blob = %name, members = waiting.len(),
+                "not copying a blob to members that still have earlier copies in flight"
+            );
         }
         if !calls.is_empty() {
             let name = name.to_string();
             tokio::spawn(async move {
-                while let Some(answer) = calls.next().await {
-                    if let Err(e) = answer {
+                while let Some((_, stored)) = calls.next().await {
+                    if let Err(e) = stored {
                         tracing::debug!(blob = %name, error = %e, "a member did not store a blob");
                     }
                 }
@@ -565,6 +601,15 @@ impl Replica {
 }
 
 impl Inner {
+    /// The turns for blob copies to the member at `addr`.
+    fn blob_turns(&self, addr: &str) -> Arc<tokio::sync::Semaphore> {
+        let mut turns = self.blob_turns.lock().expect("lock");
+        let turns_of = turns
+            .entry(addr.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(BLOB_COPIES_PER_MEMBER)));
+        Arc::clone(turns_of)
+    }
+
     fn stamp(&self) -> u64 {
         let now = now_ms();
         let prev = self.last_stamp.fetch_max(now, Ordering::SeqCst);

@@ -569,8 +569,10 @@ async fn a_recording_stays_readable_after_its_node_dies() {
         .put_blob("recording-7.cast", recording.clone())
         .await
         .unwrap();
-    // Answered once a majority held it; the third copy may still be on its way.
+    // Answered once a majority held it; the third copy follows in the background.
     assert!(copies >= 2, "{copies} copies");
+    let held = |id: usize| c.dirs[id - 1].join("blobs/recording-7.cast").exists();
+    wait_until("every member to hold a copy", || (1..=3).all(held)).await;
     c.kill(1).await;
     for id in [2, 3] {
         assert_eq!(

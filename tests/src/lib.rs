@@ -471,21 +471,20 @@ impl ProcCluster {
                     Ok(s) => s,
                     Err(e) => {
                         seen = format!("status failed: {e:#}");
+                        (asked, via) = (leader, self.nodes[leader as usize - 1].advertise);
                         return false;
                     }
                 };
                 seen = s.to_string();
                 // Leadership moved meanwhile (a member joining can start an election): only
-                // the leader reports what it replicated, so ask the new one, afresh.
-                match s["leader"].as_u64() {
-                    Some(l)
-                        if s["role"] != "leader" && (1..=self.nodes.len() as u64).contains(&l) =>
-                    {
-                        (asked, via) = (l, self.nodes[l as usize - 1].advertise);
-                        target = None;
-                        return false;
-                    }
-                    _ => {}
+                // a leader reports what it replicated, so ask the running leader this node
+                // names (else the first one again, as after a failed status), afresh.
+                if s["role"] != "leader" {
+                    let named = s["leader"].as_u64().filter(|l| running.contains(l));
+                    asked = named.unwrap_or(leader);
+                    via = self.nodes[asked as usize - 1].advertise;
+                    target = None;
+                    return false;
                 }
                 let Some(last) = s["last_log_index"].as_u64() else {
                     return false;

@@ -139,8 +139,9 @@ async fn altering_or_removing_a_session_event_is_found_by_verify() {
     assert!(said.contains("is not in the session trail"), "{said}");
 
     // The events of the second session, as every node holds them: one part, then its end.
+    // (A store answers once a majority holds it; the third copy of each follows on its own.)
     wait_until("every node holding the events", WAIT, || {
-        blobs(&c, second, "end.json").len() == 3
+        blobs(&c, second, "end.json").len() == 3 && blobs(&c, second, "0.jsonl").len() == 3
     })
     .unwrap();
     for end in blobs(&c, second, "end.json") {
