@@ -420,27 +420,13 @@ async fn member_addrs(client: &ClusterClient, via: &str) -> anyhow::Result<Vec<S
         .collect())
 }
 
-/// A replicated blob from the first of the members at `addrs` that holds it. They are asked
-/// one at a time, the next as soon as one has no copy or fails, or after half a second without
-/// an answer: a member that is down answers nothing until the connection gives up on it, and a
-/// recording is read part by part.
+/// A replicated blob from the first of the members at `addrs` that holds it (asked as
+/// [`portunus_raft::first_copy`] says).
 async fn fetch_blob(client: &ClusterClient, addrs: &[String], name: &str) -> Option<Vec<u8>> {
-    use futures::stream::{FuturesUnordered, StreamExt};
-    const ASK_NEXT_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
-    let ask = |addr: String| async move { client.get_blob(&addr, name).await.ok().flatten() };
-    let mut members = addrs.iter().cloned();
-    let mut asking = FuturesUnordered::new();
-    asking.extend(members.next().map(ask));
-    while !asking.is_empty() {
-        tokio::select! {
-            answer = asking.next() => match answer {
-                Some(Some(bytes)) => return Some(bytes),
-                _ => asking.extend(members.next().map(ask)),
-            },
-            () = tokio::time::sleep(ASK_NEXT_AFTER) => asking.extend(members.next().map(ask)),
-        }
-    }
-    None
+    portunus_raft::first_copy(addrs, |addr| async move {
+        client.get_blob(addr, name).await.ok().flatten()
+    })
+    .await
 }
 
 /// Changes the log filter of the running process.

@@ -3,7 +3,38 @@
 //! write succeeds once a majority of voters hold it, so it stays readable while any majority is
 //! up, from every node (a node without a copy fetches it from a peer).
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a blob read waits for one member before it asks the next one too.
+pub const ASK_NEXT_AFTER: Duration = Duration::from_millis(500);
+
+/// The first blob one of `members` answers with: they are asked one at a time, the next as
+/// soon as one has no copy or fails (`ask` gives `None`), or when one has not answered within
+/// [`ASK_NEXT_AFTER`]. A member that is down answers nothing until the connection gives up on
+/// it (5 s), and a recording is read part by part. `None` once every member said no.
+pub async fn first_copy<M, F, Fut>(members: M, ask: F) -> Option<Vec<u8>>
+where
+    M: IntoIterator,
+    F: FnMut(M::Item) -> Fut,
+    Fut: Future<Output = Option<Vec<u8>>>,
+{
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let mut asks = members.into_iter().map(ask);
+    let mut asking = FuturesUnordered::new();
+    asking.extend(asks.next());
+    while !asking.is_empty() {
+        tokio::select! {
+            answer = asking.next() => match answer {
+                Some(Some(b)) => return Some(b),
+                _ => asking.extend(asks.next()),
+            },
+            () = tokio::time::sleep(ASK_NEXT_AFTER) => asking.extend(asks.next()),
+        }
+    }
+    None
+}
 
 /// Local storage of blobs, one file each.
 #[derive(Clone, Debug)]

@@ -21,6 +21,7 @@ pub mod store;
 pub mod tls;
 
 pub(crate) use batch::Batcher;
+pub use blobs::first_copy;
 pub use client::ClusterClient;
 pub use config::RaftConfig;
 pub use error::{ReplicaError, StoreOpenError};

@@ -49,8 +49,6 @@ const MAX_HOPS: u8 = 3;
 const BLOB_COPY_TTL: Duration = Duration::from_secs(30);
 /// Blob copies in flight to one member at once (see [`Replica::put_blob`]).
 const BLOB_COPIES_PER_MEMBER: usize = 4;
-/// How long a blob read waits for one member before it asks the next one too.
-const BLOB_ASK_NEXT_AFTER: Duration = Duration::from_millis(500);
 
 /// Shared by the handle, the RPC server and background tasks.
 pub(crate) struct Inner {
@@ -467,49 +465,32 @@ impl Replica {
         }
     }
 
-    /// Read a blob from this node, or from any member that holds it.
-    ///
-    /// The members are asked one at a time, the next as soon as one says it has no copy or
-    /// fails, or when one has not answered within [`BLOB_ASK_NEXT_AFTER`]: a member that is
-    /// down answers nothing until the connection's idle timeout (5 s), and a recording read
-    /// part by part would wait that long for every part.
+    /// Read a blob from this node, or from any member that holds it (asked as
+    /// [`crate::first_copy`] says: a member that is down must not hold back every part of a
+    /// recording read part by part).
     pub async fn get_blob(&self, name: &str) -> Option<Vec<u8>> {
-        use futures::stream::{FuturesUnordered, StreamExt};
         if let Some(b) = self.inner.blobs.get(name).await {
             return Some(b);
         }
         let req = RpcRequest::GetBlob {
             name: name.to_string(),
         };
-        let status = self.status();
-        let mut members = status
-            .nodes
-            .iter()
+        // Collected first: a filtering iterator held across the awaits below would make the
+        // future not `Send`.
+        let members: Vec<String> = (self.status().nodes.iter())
             .filter(|n| n.id != self.inner.id)
-            .map(|n| n.info.cluster_addr.as_str());
-        let ask = |addr: &str| {
-            let (peers, req, addr) = (&self.inner.peers, &req, addr.to_string());
+            .map(|n| n.info.cluster_addr.clone())
+            .collect();
+        crate::first_copy(members, |addr| {
+            let (peers, req) = (&self.inner.peers, &req);
             async move {
                 match peers.call(&addr, req, BLOB_COPY_TTL).await {
                     Ok(RpcResponse::Blob(found)) => found,
                     _ => None,
                 }
             }
-        };
-        let mut asking = FuturesUnordered::new();
-        asking.extend(members.next().map(ask));
-        while !asking.is_empty() {
-            tokio::select! {
-                answer = asking.next() => match answer {
-                    Some(Some(b)) => return Some(b),
-                    _ => asking.extend(members.next().map(ask)),
-                },
-                () = tokio::time::sleep(BLOB_ASK_NEXT_AFTER) => {
-                    asking.extend(members.next().map(ask));
-                }
-            }
-        }
-        None
+        })
+        .await
     }
 
     /// Whether another member answers a liveness probe within `ttl`.
