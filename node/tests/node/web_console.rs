@@ -513,8 +513,10 @@ async fn an_admin_watches_a_session_held_by_another_node_live_and_terminates_it(
     );
 
     // What runs now shows up while the page watches; a secret typed at a hidden prompt does not.
+    // (The prompt is split in the command line, so that the echo of that line is not taken for
+    // the prompt: the secret typed then would be echoed before `read -s` turns echo off.)
     stdin
-        .write_all(b"read -s -p 'Password: ' pw; echo; echo got-${#pw}\n")
+        .write_all(b"read -s -p 'Pass''word: ' pw; echo; echo got-${#pw}\n")
         .await
         .unwrap();
     shows(&mut stdout, &mut seen, "Password: ").await;
