@@ -9,7 +9,7 @@
 
 use crate::api::call::{done, found, page, Call};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::params::{page_of, page_start, paginate};
+use crate::api::params::{page_of, page_start};
 use crate::api::table::{action, opt, req, Action, Ty};
 use portunus_model::{AssetRef, ChainBreak, Command, EntityKind, Session, SessionAccount, State};
 use serde_json::{json, Map, Value};
@@ -274,12 +274,7 @@ async fn events(c: &Call) -> ApiResult {
         return Ok(page_with_note(Vec::new(), 0, &words));
     };
     let text = String::from_utf8_lossy(&stored.lines);
-    let events: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| kind.as_deref().is_none_or(|k| e["type"] == k))
-        .collect();
-    let (items, total) = paginate(events, paging);
+    let (items, total) = event_page(&text, kind.as_deref(), paging);
     let note = match stored.expected {
         _ if open => Some(
             "the session is still open: these are its events stored so far (an open \
@@ -309,8 +304,120 @@ async fn events(c: &Call) -> ApiResult {
     })
 }
 
+/// One page of a session's event lines (JSON, one per line) of the kind asked for, and how many
+/// there are in all. Only the page's events are built as values: the others are scanned for
+/// their kind and checked to be JSON without building them, so a page of a long session (up to
+/// 16 MiB of events) costs one scan of its lines rather than a value for every event in it.
+/// Lines that are not JSON are skipped, as are, when a kind is asked for, lines without that
+/// `type`.
+fn event_page(lines: &str, kind: Option<&str>, paging: (usize, usize)) -> (Vec<Value>, usize) {
+    /// An event's `type`, borrowed unless it holds escapes; its other fields are skipped.
+    #[derive(serde::Deserialize)]
+    struct Typed<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    let counts = |line: &str| match kind {
+        None => serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok(),
+        Some(k) => serde_json::from_str::<Typed>(line).is_ok_and(|t| t.kind.as_deref() == Some(k)),
+    };
+    let (start, size) = (page_start(paging), paging.1);
+    let mut items = Vec::new();
+    let mut total = 0;
+    for line in lines.lines() {
+        let counted = if total >= start && items.len() < size {
+            match serde_json::from_str::<Value>(line) {
+                Ok(e) if kind.is_none_or(|k| e["type"] == k) => {
+                    items.push(e);
+                    true
+                }
+                _ => false,
+            }
+        } else {
+            counts(line)
+        };
+        total += usize::from(counted);
+    }
+    (items, total)
+}
+
 fn page_with_note(items: Vec<Value>, total: usize, note: &str) -> serde_json::Map<String, Value> {
     let mut m = page("Events", items, total);
     m.insert("Note".into(), note.into());
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::params::paginate;
+
+    /// Every line of a session's events built as a value, then filtered and paged: what
+    /// `event_page` must answer without building them all.
+    fn every_value(lines: &str, kind: Option<&str>, paging: (usize, usize)) -> (Vec<Value>, usize) {
+        let events: Vec<Value> = lines
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| kind.is_none_or(|k| e["type"] == k))
+            .collect();
+        paginate(events, paging)
+    }
+
+    const LINES: &str = concat!(
+        r#"{"type":"command","line":"ls -la"}"#,
+        "\n",
+        r#"{"type":"file","op":"put","path":"/tmp/a"}"#,
+        "\n",
+        "not json at all\n",
+        r#"{"type":"comm\u0061nd","line":"escaped kind"}"#,
+        "\n",
+        "42\n",
+        r#"{"line":"no kind"}"#,
+        "\n",
+        r#"{"type":"statement","text":"SELECT 1","rows":1}"#,
+        "\n",
+        r#"{"type":"command","line":"exit""#,
+        "\n",
+        r#"{"type":7,"line":"a kind that is no string"}"#,
+        "\n",
+        r#"{"type":"command","line":"last"}"#,
+    );
+
+    #[test]
+    fn a_page_of_events_is_what_building_every_event_gives() {
+        for kind in [
+            None,
+            Some("command"),
+            Some("file"),
+            Some("statement"),
+            Some("refused"),
+        ] {
+            for size in 1..=4 {
+                for number in 1..=12 {
+                    let paging = (number, size);
+                    assert_eq!(
+                        event_page(LINES, kind, paging),
+                        every_value(LINES, kind, paging),
+                        "kind {kind:?}, page {number} of size {size}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn events_are_counted_by_kind_and_bad_lines_skipped() {
+        let (items, total) = event_page(LINES, Some("command"), (1, 10));
+        assert_eq!(total, 3, "three commands, one with an escaped kind");
+        let said: Vec<&str> = items.iter().filter_map(|e| e["line"].as_str()).collect();
+        assert_eq!(said, ["ls -la", "escaped kind", "last"]);
+        // Every line that is JSON counts without a kind: 8 of the 10 (one is not JSON, and
+        // the one cut short is not either); the fourth of them is the bare number.
+        let (items, total) = event_page(LINES, None, (2, 3));
+        assert_eq!(total, 8);
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0], json!(42));
+        let (items, total) = event_page(LINES, None, (9, 3));
+        assert_eq!((items.len(), total), (0, 8), "a page past the end is empty");
+    }
 }
