@@ -178,7 +178,13 @@ pub async fn database_token(node: &RunningNode, a: DatabaseAccess<'_>) -> (u64, 
         TokenAccount,
     };
     let r = &node.replica;
-    let existing = r.view().read(|s| s.user_by_name(a.user).map(|u| u.id));
+    // Read through the leader: a call before this one may have created them, and this node may
+    // not have applied that yet when it is a follower.
+    let current = "a linearizable read";
+    let existing = r
+        .read_linearizable(|s| s.user_by_name(a.user).map(|u| u.id))
+        .await
+        .expect(current);
     let user_id = match existing {
         Some(id) => id,
         None => {
@@ -190,8 +196,9 @@ pub async fn database_token(node: &RunningNode, a: DatabaseAccess<'_>) -> (u64, 
         }
     };
     let existing = r
-        .view()
-        .read(|s| s.databases().find(|d| d.name == a.database).map(|d| d.id));
+        .read_linearizable(|s| s.databases().find(|d| d.name == a.database).map(|d| d.id))
+        .await
+        .expect(current);
     let database_id = match existing {
         Some(id) => id,
         None => {
@@ -213,11 +220,14 @@ pub async fn database_token(node: &RunningNode, a: DatabaseAccess<'_>) -> (u64, 
         node.seal(crate::seal::purpose::DATABASE_PASSWORD, p.as_bytes())
             .expect("seal")
     });
-    let existing = r.view().read(|s| {
-        s.database_accounts_of(database_id)
-            .find(|acc| acc.name == a.account)
-            .map(|acc| acc.id)
-    });
+    let existing = r
+        .read_linearizable(|s| {
+            s.database_accounts_of(database_id)
+                .find(|acc| acc.name == a.account)
+                .map(|acc| acc.id)
+        })
+        .await
+        .expect(current);
     let account_id = match existing {
         Some(id) => id,
         None => {
@@ -332,7 +342,13 @@ pub async fn change_settings(
     serving: &RunningNode,
     change: impl FnOnce(&mut portunus_model::ClusterSettings),
 ) {
-    let mut settings = node.replica.view().read(|s| s.settings().clone());
+    // Read through the leader: a change made just before through a follower may not be applied
+    // here yet, and writing back a stale copy would undo it.
+    let mut settings = node
+        .replica
+        .read_linearizable(|s| s.settings().clone())
+        .await
+        .expect("a linearizable read");
     change(&mut settings);
     node.replica
         .propose(portunus_model::Command::UpdateSettings(settings))

@@ -415,7 +415,11 @@ async fn the_native_port_offers_tls_and_can_require_it() {
     assert!(text.contains("SSL:\t\t\tNot in use"), "{text}");
 
     // Required: a client without TLS is told why, before its token is checked.
-    let mut settings = nodes[0].replica.view().read(|s| s.settings().clone());
+    let mut settings = nodes[0]
+        .replica
+        .read_linearizable(|s| s.settings().clone())
+        .await
+        .expect("a linearizable read");
     settings.database_require_tls = true;
     nodes[0]
         .replica

@@ -399,11 +399,27 @@ async fn hosts_are_reached_through_each_kind_of_proxy() {
         .propose(update)
         .await
         .expect("change the comment");
-    let kept = n0.replica.view().read(|s| {
-        s.network_domain(ssh_domain)
-            .map(|d| d.spec.proxies[0].host_key_fingerprint.clone())
-    });
-    assert_eq!(kept, Some(Some(far.host_key_fingerprint.clone())));
+    // Read through the leader, so that the change is applied here (it is the changed comment
+    // that shows it), not the state before it, which holds the key too.
+    let kept = n0
+        .replica
+        .read_linearizable(|s| {
+            s.network_domain(ssh_domain).map(|d| {
+                (
+                    d.spec.comment.clone(),
+                    d.spec.proxies[0].host_key_fingerprint.clone(),
+                )
+            })
+        })
+        .await
+        .expect("a linearizable read");
+    assert_eq!(
+        kept,
+        Some((
+            "changed".to_string(),
+            Some(far.host_key_fingerprint.clone())
+        ))
+    );
 
     // Another key than the trusted one: refused before the proxy password is sent.
     let mut wrong = jump.clone();

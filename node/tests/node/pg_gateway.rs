@@ -456,7 +456,11 @@ async fn the_native_port_logs_in_by_scram_with_tls_rules_cancel_and_audit() {
     );
 
     // TLS required: a client without it is told why; with it, it logs in.
-    let mut settings = nodes[0].replica.view().read(|s| s.settings().clone());
+    let mut settings = nodes[0]
+        .replica
+        .read_linearizable(|s| s.settings().clone())
+        .await
+        .expect("a linearizable read");
     settings.database_require_tls = true;
     nodes[0]
         .replica

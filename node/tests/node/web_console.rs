@@ -719,9 +719,11 @@ async fn the_console_speaks_the_administrators_language() {
     setup(&nodes[0], &sshd, echo).await;
     user_with_key(&nodes[0], "ada", ADMIN_PASSWORD, Role::Admin).await;
     let r = &nodes[0].replica;
+    // Through the leader: node 0 may not have applied the user yet when it is a follower.
     let ada = r
-        .view()
-        .read(|s| s.user_by_name("ada").map(|u| u.id))
+        .read_linearizable(|s| s.user_by_name("ada").map(|u| u.id))
+        .await
+        .expect("a linearizable read")
         .expect("ada");
     let patch = portunus_model::UserPatch {
         language: Some(Some(portunus_model::UiLanguage::ZhCn)),
