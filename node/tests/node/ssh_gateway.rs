@@ -429,7 +429,11 @@ async fn a_tunnel_to_an_authorized_host_is_refused_before_a_session_opens() {
         stderr.contains("web-01 is a host: tunnels through the bastion reach databases only"),
         "{stderr}"
     );
-    let opened = node.replica.view().read(|s| s.sessions().count());
+    let opened = node
+        .replica
+        .read_linearizable(|s| s.sessions().count())
+        .await
+        .expect("a linearizable read");
     assert_eq!(opened, 0, "no session was opened for the refused tunnel");
     for n in nodes {
         n.stop().await;
