@@ -202,30 +202,84 @@ async fn serve(
     let Some(action) = action else {
         return Err(ApiError::NotSupported(route));
     };
-    table::validate(action, &params)?;
-    delegated::authorize(ctx.backend.as_ref(), &caller, action, &params, now).await?;
-    delegated::check_project_param(ctx.backend.as_ref(), action, &params)?;
-    if let Some(id) = params.opt("InstanceId") {
-        if id != ctx.backend.instance_id() {
-            return Err(ApiError::InstanceNotFound);
+    let admitted = admit(ctx.backend.as_ref(), action, &params, &caller, now).await;
+    // Every correctly signed call writes its nonce, and it does so with the call's first write
+    // (see `fold`): a replay to any node is refused there. A call refused here (its parameters,
+    // its key's role or scope, the instance) writes it with its entry in the admin audit trail
+    // naming the refusal, so that the same request is not tried again on another node (where it
+    // might pass once the key may do more) and the trail shows what a key was refused.
+    let done = match admitted {
+        Ok(()) => {
+            execute(
+                ctx.backend.clone(),
+                action,
+                params,
+                caller,
+                &source,
+                now,
+                Some(nonce.record()),
+            )
+            .await
         }
-    }
-    // Only a correctly signed, valid and permitted call writes its nonce, and it does so with
-    // the call's first write (see `fold`): a replay to any node is refused there.
-    let done = execute(
-        ctx.backend.clone(),
-        action,
-        params,
-        caller,
-        &source,
-        now,
-        Some(nonce.record()),
-    )
-    .await;
+        Err(refusal) => {
+            let refused = Err(refusal);
+            refuse(
+                ctx.backend.clone(),
+                action,
+                &params,
+                &caller,
+                &source,
+                Some(nonce.record()),
+                &refused,
+            )
+            .await
+            .map(|()| refused)
+        }
+    };
     done.map_err(|stopped| {
         fold::forget_unanswered(&ctx.nonces, &nonce, &stopped);
         ApiError::from(stopped)
     })?
+}
+
+/// The checks a call passes before it runs: its parameters against the action's table, the
+/// caller's role and delegated scope, the project it names, the instance it names.
+async fn admit(
+    backend: &dyn Backend,
+    action: &'static table::Action,
+    params: &Params,
+    caller: &Caller,
+    now_ms: u64,
+) -> Result<(), ApiError> {
+    table::validate(action, params)?;
+    delegated::authorize(backend, caller, action, params, now_ms).await?;
+    delegated::check_project_param(backend, action, params)?;
+    if let Some(id) = params.opt("InstanceId") {
+        if id != backend.instance_id() {
+            return Err(ApiError::InstanceNotFound);
+        }
+    }
+    Ok(())
+}
+
+/// Records a call refused before it ran: its nonce (for a signed call) and, for an action that
+/// may change the state, its admin audit entry with the refusal, in one log entry. The error
+/// says the nonce was refused or had no answer.
+async fn refuse(
+    backend: Arc<dyn Backend>,
+    action: &'static table::Action,
+    params: &Params,
+    caller: &Caller,
+    source: &str,
+    nonce: Option<portunus_model::NonceRecord>,
+    refused: &Result<serde_json::Map<String, serde_json::Value>, ApiError>,
+) -> Result<(), fold::Stopped> {
+    let audit = action
+        .changes_state()
+        .then(|| trail::entry(action, caller, source, params));
+    fold::Folding::new(backend, nonce, audit)
+        .finish(refused)
+        .await
 }
 
 /// Runs an authorized call: its writes, its nonce (for a signed call) and its entry in the
@@ -273,13 +327,13 @@ pub async fn run_action(
         .opt("Action")
         .ok_or(ApiError::MissingParameter("Action"))?;
     let action = table::find(name).ok_or(ApiError::InvalidAction)?;
-    table::validate(action, &params)?;
-    delegated::authorize(backend.as_ref(), &caller, action, &params, now_ms()).await?;
-    delegated::check_project_param(backend.as_ref(), action, &params)?;
-    if let Some(id) = params.opt("InstanceId") {
-        if id != backend.instance_id() {
-            return Err(ApiError::InstanceNotFound);
-        }
+    if let Err(refusal) = admit(backend.as_ref(), action, &params, &caller, now_ms()).await {
+        // As for a signed call: a refused change is in the admin audit trail.
+        let refused = Err(refusal);
+        return match refuse(backend, action, &params, &caller, source, None, &refused).await {
+            Ok(()) => refused,
+            Err(stopped) => Err(stopped.into()),
+        };
     }
     execute(backend, action, params, caller, source, now_ms(), None)
         .await

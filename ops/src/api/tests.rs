@@ -208,20 +208,31 @@ async fn a_replay_to_another_node_is_refused_and_changes_nothing() {
     let (_, groups) = call(&h, "ListUserGroups", &[]).await;
     assert_eq!(groups["TotalCount"], 1, "{groups}");
 
-    // Refused calls record nothing: bad signature, invalid parameter, forbidden.
+    // A call whose signature does not match records nothing (its key is not proven).
     let before = nonces_recorded(&h);
     let mut wrong = req("ListHosts", &[]);
     wrong.secret = "not-the-secret";
     assert_error(&send(&h, &wrong).await, 403, "SignatureDoesNotMatch");
-    assert_error(
-        &call(&h, "ListUsers", &[("PageSize", "abc")]).await,
-        400,
-        "InvalidParameter",
-    );
+    assert_eq!(nonces_recorded(&h), before);
+    // A correctly signed call refused before it runs (an invalid parameter, a role that may
+    // not) records its nonce: replayed to another node it is refused as a replay there, not
+    // judged again (the key might meanwhile be allowed more).
+    let invalid = req("ListUsers", &[("PageSize", "abc")]);
+    assert_error(&send(&h, &invalid).await, 400, "InvalidParameter");
+    assert_eq!(nonces_recorded(&h), before + 1);
     let mut audit = req("CreateUserGroup", &[("UserGroupName", "h")]);
     (audit.ak, audit.secret) = ("auditor", "auditor-secret");
     assert_error(&send(&h, &audit).await, 403, "Forbidden");
-    assert_eq!(nonces_recorded(&h), before);
+    assert_eq!(nonces_recorded(&h), before + 2);
+    for refused in [&invalid, &audit] {
+        let replay = send_to(&other, build(refused).0).await;
+        assert_error(&replay, 400, "SignatureNonceUsed");
+    }
+    let (_, groups) = call(&h, "ListUserGroups", &[]).await;
+    assert_eq!(
+        groups["TotalCount"], 1,
+        "nothing made by a refused call: {groups}"
+    );
 }
 
 #[tokio::test]

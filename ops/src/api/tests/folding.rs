@@ -74,6 +74,52 @@ async fn a_call_that_changes_one_thing_costs_one_log_entry() {
 }
 
 #[tokio::test]
+async fn a_call_refused_before_it_runs_costs_one_entry_and_is_in_the_trail() {
+    let h = harness();
+    let (seq, sent, nonces) = (last_seq(&h), proposals(&h), nonces_recorded(&h));
+    // A change the key's role may not make: its nonce and its audit entry, in one entry.
+    let mut denied = req("CreateUserGroup", &[("UserGroupName", "g")]);
+    (denied.ak, denied.secret) = ("auditor", "auditor-secret");
+    assert_error(&send(&h, &denied).await, 403, "Forbidden");
+    assert_eq!(proposals(&h) - sent, 1, "nonce and audit entry in one");
+    assert_eq!(nonces_recorded(&h) - nonces, 1);
+    assert_eq!(trail_after(&h, seq), [pair("CreateUserGroup", "Forbidden")]);
+    let by = {
+        let mut who = Vec::new();
+        h.backend.read(&mut |s| {
+            who = s
+                .admin_audit()
+                .entries()
+                .filter(|e| e.seq > seq)
+                .map(|e| e.record.access_key_id.clone())
+                .collect();
+        });
+        who
+    };
+    assert_eq!(by, ["auditor"], "the entry names the key that was refused");
+
+    // A change with a missing parameter: the same, the entry names the refusal.
+    let (seq, sent) = (last_seq(&h), proposals(&h));
+    let (status, body) = call(&h, "CreateUserGroup", &[]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(proposals(&h) - sent, 1);
+    assert_eq!(
+        trail_after(&h, seq),
+        [pair("CreateUserGroup", "MissingParameter")]
+    );
+
+    // A refused read: its nonce alone, no audit entry.
+    let (seq, sent) = (last_seq(&h), proposals(&h));
+    let (status, body) = call(&h, "ListUsers", &[("PageSize", "abc")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(proposals(&h) - sent, 1);
+    assert_eq!(nonces_recorded(&h) - nonces, 3);
+    assert!(trail_after(&h, seq).is_empty());
+    let (_, groups) = call(&h, "ListUserGroups", &[]).await;
+    assert_eq!(groups["TotalCount"], 0, "{groups}");
+}
+
+#[tokio::test]
 async fn a_call_that_writes_several_times_leaves_one_entry_and_cannot_be_replayed() {
     let h = harness();
     let mut ids = Vec::new();

@@ -191,8 +191,10 @@ async fn an_admin_change_is_the_api_action_and_is_in_the_admin_trail() {
         vec![
             ("CreateHost", "web-console", Some(alice), "OK"),
             ("CreateHostAccount", "web-console", Some(alice), "OK"),
+            ("CreateHost", "web-console", Some(alice), "MissingParameter"),
         ],
-        "as for a signed API call, a call refused by validation runs nothing and leaves no entry"
+        "as for a signed API call, a call refused by validation runs nothing and its entry \
+         names the refusal"
     );
     assert_eq!(
         t[1].params.get("Password").map(String::as_str),
@@ -211,7 +213,7 @@ async fn an_admin_change_is_the_api_action_and_is_in_the_admin_trail() {
     )
     .await;
     assert_eq!(a.body["TotalCount"], 1, "{}", a.body);
-    assert_eq!(trail(&backend).len(), 2);
+    assert_eq!(trail(&backend).len(), 3, "no entry for the listing");
 }
 
 #[tokio::test]
@@ -236,10 +238,14 @@ async fn an_auditor_reads_and_exports_but_cannot_change() {
     );
     let mut hosts = 0;
     backend.read(&mut |s| hosts = s.hosts().count());
+    let refused: Vec<_> = trail(&backend)
+        .iter()
+        .map(|e| (e.action.clone(), e.result.clone()))
+        .collect();
     assert_eq!(
-        (hosts, trail(&backend).len()),
-        (0, 0),
-        "refused before it ran, as the API does"
+        (hosts, refused),
+        (0, vec![("CreateHost".to_string(), "Forbidden".to_string())]),
+        "refused before it ran, as the API does, and in the admin trail"
     );
     let a = send(
         &router,
