@@ -203,12 +203,18 @@ async fn serve(
         return Err(ApiError::NotSupported(route));
     };
     let admitted = admit(ctx.backend.as_ref(), action, &params, &caller, now).await;
-    // Every correctly signed call writes its nonce, and it does so with the call's first write
-    // (see `fold`): a replay to any node is refused there. A call refused here (its parameters,
-    // its key's role or scope, the instance) writes it with its entry in the admin audit trail
-    // naming the refusal, so that the same request is not tried again on another node (where it
-    // might pass once the key may do more) and the trail shows what a key was refused.
+    // Every correctly signed call of a served action writes its nonce, and it does so with the
+    // call's first write (see `fold`): a replay to any node is refused there. A call refused
+    // here (its parameters, its key's role or scope, the instance) writes it with its entry in
+    // the admin audit trail naming the refusal, so that the same request is not tried again on
+    // another node (where it might pass once the key may do more) and the trail shows what a key
+    // was refused. A check that could not be made (the cluster unavailable) is no refusal: the
+    // caller may send the identical request again.
     let done = match admitted {
+        Err(e @ (ApiError::Unavailable(_) | ApiError::Internal)) => {
+            auth::forget(&ctx.nonces, &nonce);
+            return Err(e);
+        }
         Ok(()) => {
             execute(
                 ctx.backend.clone(),
@@ -327,13 +333,17 @@ pub async fn run_action(
         .opt("Action")
         .ok_or(ApiError::MissingParameter("Action"))?;
     let action = table::find(name).ok_or(ApiError::InvalidAction)?;
-    if let Err(refusal) = admit(backend.as_ref(), action, &params, &caller, now_ms()).await {
-        // As for a signed call: a refused change is in the admin audit trail.
-        let refused = Err(refusal);
-        return match refuse(backend, action, &params, &caller, source, None, &refused).await {
-            Ok(()) => refused,
-            Err(stopped) => Err(stopped.into()),
-        };
+    match admit(backend.as_ref(), action, &params, &caller, now_ms()).await {
+        Ok(()) => {}
+        Err(e @ (ApiError::Unavailable(_) | ApiError::Internal)) => return Err(e),
+        Err(refusal) => {
+            // As for a signed call: a refused change is in the admin audit trail.
+            let refused = Err(refusal);
+            return match refuse(backend, action, &params, &caller, source, None, &refused).await {
+                Ok(()) => refused,
+                Err(stopped) => Err(stopped.into()),
+            };
+        }
     }
     execute(backend, action, params, caller, source, now_ms(), None)
         .await

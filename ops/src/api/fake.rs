@@ -15,6 +15,8 @@ pub struct FakeBackend {
     instance_id: String,
     /// When set, every call answers "no quorum".
     pub unavailable: std::sync::atomic::AtomicBool,
+    /// Read barriers fail while proposals go through (a leader lost between the two).
+    pub barrier_fails: std::sync::atomic::AtomicBool,
     /// Configuration exports by name.
     exports: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
     /// Commands proposed so far (each would be one log entry of a real cluster).
@@ -28,6 +30,7 @@ impl FakeBackend {
             state: Mutex::new(State::default()),
             instance_id: instance_id.to_string(),
             unavailable: Default::default(),
+            barrier_fails: Default::default(),
             exports: Default::default(),
             proposals: Default::default(),
         }
@@ -94,7 +97,12 @@ impl Backend for FakeBackend {
     }
 
     fn barrier(&self) -> BoxFuture<'_, Result<(), BackendError>> {
-        Box::pin(async move { self.check() })
+        Box::pin(async move {
+            if self.barrier_fails.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(BackendError::Unavailable("fake lost leader".into()));
+            }
+            self.check()
+        })
     }
 
     fn read(&self, f: &mut dyn FnMut(&State)) {

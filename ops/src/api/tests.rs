@@ -253,6 +253,61 @@ async fn without_quorum_a_call_may_be_retried_with_its_nonce() {
     assert_error(&send(&h, &create).await, 400, "SignatureNonceUsed");
     let (_, groups) = call(&h, "ListUserGroups", &[]).await;
     assert_eq!(groups["TotalCount"], 1, "{groups}");
+
+    // A refused call whose refusal could not be recorded: the same, it is judged again.
+    let mut denied = req("CreateUserGroup", &[("UserGroupName", "h")]);
+    (denied.ak, denied.secret) = ("auditor", "auditor-secret");
+    let set = |down: bool| {
+        h.backend
+            .unavailable
+            .store(down, std::sync::atomic::Ordering::SeqCst)
+    };
+    let base = nonces_recorded(&h);
+    set(true);
+    assert_error(&send(&h, &denied).await, 503, "ServiceUnavailable");
+    set(false);
+    assert_eq!(nonces_recorded(&h), base);
+    assert_error(&send(&h, &denied).await, 403, "Forbidden");
+    assert_eq!(nonces_recorded(&h), base + 1);
+    assert_error(&send(&h, &denied).await, 400, "SignatureNonceUsed");
+
+    // A check that needs the cluster (an Operator's delegated scope) and could not be made is
+    // no refusal: nothing is recorded and the identical request is judged when sent again.
+    let op = match h.backend.apply_now(portunus_model::Command::CreateUser(
+        portunus_model::NewUser {
+            name: "op".into(),
+            ..Default::default()
+        },
+    )) {
+        portunus_model::Response::Created { id } => id,
+        other => panic!("user op: {other:?}"),
+    };
+    h.backend
+        .add_access_key("op", "op-secret", Role::Operator, Some(op));
+    let mut scoped = req(
+        "CreateHost",
+        &[
+            ("HostName", "h"),
+            ("ActiveAddressType", "Private"),
+            ("HostPrivateAddress", "10.0.0.1"),
+            ("OSType", "Linux"),
+            ("Source", "Local"),
+        ],
+    );
+    (scoped.ak, scoped.secret) = ("op", "op-secret");
+    let barrier = |fails: bool| {
+        h.backend
+            .barrier_fails
+            .store(fails, std::sync::atomic::Ordering::SeqCst)
+    };
+    barrier(true);
+    assert_error(&send(&h, &scoped).await, 503, "ServiceUnavailable");
+    barrier(false);
+    assert_eq!(nonces_recorded(&h), base + 1);
+    let judged = send(&h, &scoped).await;
+    assert_ne!(judged.0, 503, "{}", judged.1);
+    assert_ne!(judged.1["Code"], "SignatureNonceUsed", "{}", judged.1);
+    assert_eq!(nonces_recorded(&h), base + 2);
 }
 
 #[tokio::test]

@@ -661,8 +661,8 @@ async fn restarting_every_node_keeps_users_assets_grants_and_tokens() {
 
 /// A follower killed while the cluster writes on, and restarted after the log behind its last
 /// entry was purged, catches up from a snapshot (small snapshot interval:
-/// `PORTUNUS_SNAPSHOT_EVERY=20`; every API call is at least two log entries, its nonce and its
-/// write).
+/// `PORTUNUS_SNAPSHOT_EVERY=20`; every signed API call is at least one log entry, its nonce
+/// with its first write).
 #[test]
 fn a_node_restarted_after_the_log_was_purged_catches_up_by_snapshot() {
     let mut c = ProcCluster::new(3).unwrap();
