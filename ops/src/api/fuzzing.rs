@@ -15,7 +15,7 @@ use axum::Router;
 use portunus_db::fuzzing::split;
 use portunus_model::Role;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
 /// The signature's parts parsed from arbitrary text.
@@ -34,20 +34,31 @@ struct Harness {
     nonce: AtomicU64,
 }
 
-fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
-        let backend = Arc::new(FakeBackend::new("portunus-fuzz"));
-        backend.add_access_key("admin", "admin-secret", Role::Admin, None);
-        Harness {
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime"),
-            router: api_router(backend, Arc::new(Metrics::new())),
-            nonce: AtomicU64::new(0),
+/// Calls made over one fake state before a fresh one: every correctly signed call records its
+/// nonce, refused ones included, and one key holds at most 25,000 at a time (then it is answered
+/// `Throttling`), which would leave a long run's later calls refused before their handlers.
+const CALLS_PER_HARNESS: u64 = 10_000;
+
+fn harness() -> Arc<Harness> {
+    static HARNESS: Mutex<Option<Arc<Harness>>> = Mutex::new(None);
+    let mut slot = HARNESS.lock().unwrap_or_else(|p| p.into_inner());
+    match &*slot {
+        Some(h) if h.nonce.load(Ordering::Relaxed) < CALLS_PER_HARNESS => h.clone(),
+        _ => {
+            let backend = Arc::new(FakeBackend::new("portunus-fuzz"));
+            backend.add_access_key("admin", "admin-secret", Role::Admin, None);
+            let fresh = Arc::new(Harness {
+                runtime: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime"),
+                router: api_router(backend, Arc::new(Metrics::new())),
+                nonce: AtomicU64::new(0),
+            });
+            *slot = Some(fresh.clone());
+            fresh
         }
-    })
+    }
 }
 
 /// A signed call with the Admin key: the input's first byte picks the action among those the
