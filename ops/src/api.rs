@@ -280,12 +280,74 @@ async fn refuse(
     nonce: Option<portunus_model::NonceRecord>,
     refused: &Result<serde_json::Map<String, serde_json::Value>, ApiError>,
 ) -> Result<(), fold::Stopped> {
-    let audit = action
-        .changes_state()
+    let audit = (action.changes_state() && REFUSED_ENTRIES.take(caller, Instant::now()))
         .then(|| trail::entry(action, caller, source, params));
     fold::Folding::new(backend, nonce, audit)
         .finish(refused)
         .await
+}
+
+/// Refused changes one caller may leave in the admin audit trail through one node: a burst of
+/// this many, then one more per second. Beyond it a refused change gets the same answer (and a
+/// signed one still records its nonce) but leaves no entry, and a warning says how many went
+/// unrecorded: a key that may change nothing cannot push the trail's older entries out faster.
+pub const REFUSED_ENTRIES_BURST: u32 = 60;
+
+static REFUSED_ENTRIES: RefusalBudget = RefusalBudget::new();
+
+/// Token buckets of refused entries by caller (AccessKey, or the console's user).
+struct RefusalBudget {
+    buckets: std::sync::Mutex<Option<std::collections::HashMap<String, (f64, Instant)>>>,
+    unrecorded: throttle_log::ThrottleLog,
+}
+
+impl RefusalBudget {
+    const fn new() -> Self {
+        RefusalBudget {
+            buckets: std::sync::Mutex::new(None),
+            unrecorded: throttle_log::ThrottleLog::new(),
+        }
+    }
+
+    /// Takes one refused entry from `caller`'s budget; false (and counted for the warning)
+    /// when it is spent.
+    fn take(&self, caller: &Caller, now: Instant) -> bool {
+        let burst = f64::from(REFUSED_ENTRIES_BURST);
+        let who = match caller.user_id {
+            Some(user) => format!("{} (user {user})", caller.access_key_id),
+            None => caller.access_key_id.clone(),
+        };
+        let taken = {
+            let mut guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+            let buckets = guard.get_or_insert_with(Default::default);
+            let refill = |(left, at): (f64, Instant)| {
+                (left + now.saturating_duration_since(at).as_secs_f64()).min(burst)
+            };
+            if buckets.len() >= 10_000 {
+                // Callers whose budget is whole again need no bucket.
+                buckets.retain(|_, b| refill(*b) < burst);
+            }
+            let bucket = buckets.entry(who.clone()).or_insert((burst, now));
+            let left = refill(*bucket);
+            *bucket = if left >= 1.0 {
+                (left - 1.0, now)
+            } else {
+                (left, now)
+            };
+            left >= 1.0
+        };
+        if !taken {
+            if let Some(more) = self.unrecorded.admit(now) {
+                tracing::warn!(
+                    caller = %who,
+                    unrecorded_before = more,
+                    "refused changes over the budget of {REFUSED_ENTRIES_BURST} and one a \
+                     second are answered but not recorded in the admin audit trail"
+                );
+            }
+        }
+        taken
+    }
 }
 
 /// Runs an authorized call: its writes, its nonce (for a signed call) and its entry in the

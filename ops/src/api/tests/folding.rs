@@ -120,6 +120,42 @@ async fn a_call_refused_before_it_runs_costs_one_entry_and_is_in_the_trail() {
 }
 
 #[tokio::test]
+async fn a_key_that_may_change_nothing_cannot_flood_the_trail_with_refusals() {
+    let h = harness();
+    h.backend
+        .add_access_key("flooder", "flooder-secret", Role::Auditor, None);
+    let (seq, nonces) = (last_seq(&h), nonces_recorded(&h));
+    let began = std::time::Instant::now();
+    let tries = super::super::REFUSED_ENTRIES_BURST as usize + 10;
+    for i in 0..tries {
+        let name = format!("g{i}");
+        let mut denied = req("CreateUserGroup", &[("UserGroupName", &name)]);
+        (denied.ak, denied.secret) = ("flooder", "flooder-secret");
+        assert_error(&send(&h, &denied).await, 403, "Forbidden");
+    }
+    // One more entry may come back each second the loop took.
+    let refills = began.elapsed().as_secs() as usize + 1;
+    let recorded = trail_after(&h, seq).len();
+    let burst = super::super::REFUSED_ENTRIES_BURST as usize;
+    assert!(
+        (burst..=burst + refills).contains(&recorded),
+        "{recorded} refused entries recorded of {tries}, budget {burst}"
+    );
+    assert!(recorded < tries, "the budget held nothing back");
+    assert_eq!(
+        nonces_recorded(&h) - nonces,
+        tries,
+        "every refused call still records its nonce"
+    );
+    // Another key's refusals are not held back by this one's budget.
+    let seq = last_seq(&h);
+    let mut other = req("CreateUserGroup", &[("UserGroupName", "x")]);
+    (other.ak, other.secret) = ("auditor", "auditor-secret");
+    assert_error(&send(&h, &other).await, 403, "Forbidden");
+    assert_eq!(trail_after(&h, seq), [pair("CreateUserGroup", "Forbidden")]);
+}
+
+#[tokio::test]
 async fn a_call_that_writes_several_times_leaves_one_entry_and_cannot_be_replayed() {
     let h = harness();
     let mut ids = Vec::new();
